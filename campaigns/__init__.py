@@ -1,0 +1,1 @@
+"""Nurture: the core of the lead-nurturing email service (domain, data, sending, admin UI)."""

@@ -1,0 +1,98 @@
+"""Typed settings read from the environment, with embedded defaults for a laptop."""
+
+from __future__ import annotations
+
+import os
+import secrets
+from dataclasses import dataclass, field, fields, replace
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+INSTANCE_DIR = ROOT / "instance"
+
+
+def _bool(value: str) -> bool:
+    return value.strip().lower() in {"1", "true", "yes", "on"}
+
+
+def _secret_key() -> str:
+    """Return a persistent development secret so tokens survive restarts of the dev server."""
+    INSTANCE_DIR.mkdir(parents=True, exist_ok=True)
+    path = INSTANCE_DIR / "secret_key"
+    if not path.exists():
+        path.write_text(secrets.token_hex(32))
+        path.chmod(0o600)
+    return path.read_text().strip()
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Every setting the service reads; `from_env` fills it, `create_app(overrides)` may replace fields."""
+
+    database_url: str = ""
+    redis_url: str = "redis://127.0.0.1:6379/0"
+    smtp_host: str = ""
+    smtp_port: int = 25
+    smtp_username: str = ""
+    smtp_password: str = ""
+    smtp_starttls: bool = False
+    smtp_timeout: float = 30.0
+    smtp_connections: int = 4
+    base_url: str = "http://127.0.0.1:8000"
+    secret_key: str = ""
+    mail_from: str = "Nurture Demo <marketing@example.com>"
+    # Outbox: when no SMTP_HOST is configured, mail goes to a built-in development SMTP server
+    outbox_port: int = 2525
+    rate_limit_per_second: float = 0.0  # 0 = unlimited; shared by all workers through Redis
+    batch_size: int = 200
+    send_lease_seconds: int = 300
+    max_lateness_hours: float = 24.0
+    ip_privacy: str = "truncate"  # truncate | hash | none
+    queue_name: str = "nurture"
+    testing: bool = False
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    @classmethod
+    def from_env(cls, overrides: dict[str, Any] | None = None) -> Settings:
+        """Build settings from environment variables, then apply explicit overrides (used by tests)."""
+        env = os.environ
+        values: dict[str, Any] = {}
+        for f in fields(cls):
+            if f.name == "extra":
+                continue
+            raw = env.get(f.name.upper())
+            if raw is None:
+                continue
+            if f.type in ("int",):
+                values[f.name] = int(raw)
+            elif f.type in ("float",):
+                values[f.name] = float(raw)
+            elif f.type in ("bool",):
+                values[f.name] = _bool(raw)
+            else:
+                values[f.name] = raw
+        settings = cls(**values)
+        if overrides:
+            known = {f.name for f in fields(cls)}
+            direct = {k.lower(): v for k, v in overrides.items() if k.lower() in known}
+            extra = {k: v for k, v in overrides.items() if k.lower() not in known}
+            settings = replace(settings, **direct, extra={**settings.extra, **extra})
+        if not settings.database_url:
+            INSTANCE_DIR.mkdir(parents=True, exist_ok=True)
+            settings = replace(settings, database_url=f"sqlite:///{INSTANCE_DIR / 'nurture.db'}")
+        if not settings.secret_key:
+            settings = replace(settings, secret_key=_secret_key())
+        return settings
+
+    @property
+    def uses_outbox(self) -> bool:
+        """True when mail goes to the built-in development outbox instead of a real relay."""
+        return not self.smtp_host
+
+    @property
+    def effective_smtp(self) -> tuple[str, int]:
+        """Host and port the mailer connects to."""
+        if self.uses_outbox:
+            return "127.0.0.1", self.outbox_port
+        return self.smtp_host, self.smtp_port

@@ -1,0 +1,31 @@
+"""All models, importable from one place."""
+
+from campaigns.models.contacts import (
+    Contact,
+    ContactStatus,
+    ImportJob,
+    ImportStatus,
+    Segment,
+    Stage,
+    Suppression,
+)
+from campaigns.models.events import Event
+from campaigns.models.sends import OutboxMessage, Send, SendStatus
+from campaigns.models.sequences import (
+    Broadcast,
+    BroadcastStatus,
+    Enrollment,
+    EnrollmentStatus,
+    Sequence,
+    SequenceStatus,
+    Step,
+)
+from campaigns.models.templates import Link, Template, TemplateVersion
+from campaigns.models.users import Account, ApiKey, User
+
+__all__ = [
+    "Account", "ApiKey", "Broadcast", "BroadcastStatus", "Contact", "ContactStatus", "Enrollment",
+    "EnrollmentStatus", "Event", "ImportJob", "ImportStatus", "Link", "OutboxMessage", "Segment", "Send",
+    "SendStatus", "Sequence", "SequenceStatus", "Stage", "Step", "Suppression", "Template",
+    "TemplateVersion", "User",
+]

@@ -1,0 +1,67 @@
+"""The send ledger: one row per (enrolment, step) or (broadcast, contact), UNIQUE, so nothing goes twice."""
+
+from __future__ import annotations
+
+import enum
+from datetime import datetime
+
+from sqlalchemy import Boolean, ForeignKey, Index, Integer, String, Text, UniqueConstraint
+from sqlalchemy.orm import Mapped, mapped_column
+
+from campaigns.db import Base, StrEnumType, UTCDateTime, now_utc
+
+
+class SendStatus(enum.StrEnum):
+    QUEUED = "queued"  # planned, waiting for a worker
+    SENDING = "sending"  # claimed by a worker; if it stays here past the lease, it was in flight at a crash
+    SENT = "sent"
+    FAILED = "failed"  # permanent SMTP failure (5xx)
+    SUPPRESSED = "suppressed"  # skipped at send time: suppressed address or inactive contact
+    CANCELLED = "cancelled"  # e.g. the contact left the sequence before delivery
+
+
+class Send(Base):
+    __tablename__ = "sends"
+    __table_args__ = (
+        UniqueConstraint("enrollment_id", "step_id"),
+        UniqueConstraint("broadcast_id", "contact_id"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    contact_id: Mapped[int] = mapped_column(ForeignKey("contacts.id", ondelete="CASCADE"), index=True)
+    enrollment_id: Mapped[int | None] = mapped_column(ForeignKey("enrollments.id", ondelete="CASCADE"))
+    step_id: Mapped[int | None] = mapped_column(ForeignKey("steps.id"), index=True)
+    broadcast_id: Mapped[int | None] = mapped_column(ForeignKey("broadcasts.id", ondelete="CASCADE"))
+    template_version_id: Mapped[int] = mapped_column(ForeignKey("template_versions.id"))
+    variant: Mapped[str] = mapped_column(String(20), default="")  # A/B variant key, if any
+    status: Mapped[SendStatus] = mapped_column(StrEnumType(SendStatus), default=SendStatus.QUEUED)
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    # True when a worker died while this send was in flight and it was delivered again (possible duplicate).
+    possible_duplicate: Mapped[bool] = mapped_column(Boolean, default=False)
+    error: Mapped[str] = mapped_column(Text, default="")
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=now_utc)
+    enqueued_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    claimed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+    @property
+    def message_id(self) -> str:
+        """Deterministic per send, so a redelivery after a crash carries the same Message-ID."""
+        return f"<send-{self.id}@nurture>"
+
+
+Index("ix_sends_status_enqueued", Send.status, Send.enqueued_at)
+Index("ix_sends_contact_sent", Send.contact_id, Send.sent_at)
+
+
+class OutboxMessage(Base):
+    """A mail caught by the built-in development SMTP server (like MailHog) instead of leaving the machine."""
+
+    __tablename__ = "outbox_messages"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    mail_from: Mapped[str] = mapped_column(String(254))
+    recipients: Mapped[str] = mapped_column(Text)
+    subject: Mapped[str] = mapped_column(Text, default="")
+    raw: Mapped[str] = mapped_column(Text)
+    received_at: Mapped[datetime] = mapped_column(UTCDateTime, default=now_utc, index=True)

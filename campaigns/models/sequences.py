@@ -1,0 +1,115 @@
+"""Step-mail sequences, their steps, enrolments of contacts, and one-off broadcasts."""
+
+from __future__ import annotations
+
+import enum
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Boolean, ForeignKey, Index, Integer, String, Text, UniqueConstraint
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from campaigns.db import Base, JSONType, StrEnumType, UTCDateTime, now_utc
+
+
+class SequenceStatus(enum.StrEnum):
+    DRAFT = "draft"
+    ACTIVE = "active"
+    PAUSED = "paused"
+
+
+class Sequence(Base):
+    __tablename__ = "sequences"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(200))
+    description: Mapped[str] = mapped_column(Text, default="")
+    status: Mapped[SequenceStatus] = mapped_column(StrEnumType(SequenceStatus), default=SequenceStatus.DRAFT)
+    # Events that enrol a contact (e.g. "whitepaper_downloaded"); matched by name.
+    trigger_events: Mapped[list[str]] = mapped_column(JSONType, default=list)
+    allow_reentry: Mapped[bool] = mapped_column(Boolean, default=False)
+    # Exit conditions: an event by name, or reaching one of these stages; unsubscribes/bounces always exit.
+    exit_events: Mapped[list[str]] = mapped_column(JSONType, default=list)
+    exit_stages: Mapped[list[str]] = mapped_column(JSONType, default=list)
+    goal_event: Mapped[str] = mapped_column(String(100), default="")
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=now_utc)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=now_utc, onupdate=now_utc)
+
+    steps: Mapped[list[Step]] = relationship(
+        back_populates="sequence",
+        order_by="Step.position",
+        primaryjoin="and_(Step.sequence_id == Sequence.id, Step.deleted == False)",  # noqa: E712
+        viewonly=True,
+    )
+
+
+class Step(Base):
+    """One mail of a sequence. Steps are never hard-deleted so the send ledger keeps its meaning."""
+
+    __tablename__ = "steps"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    sequence_id: Mapped[int] = mapped_column(ForeignKey("sequences.id", ondelete="CASCADE"), index=True)
+    position: Mapped[int] = mapped_column(Integer)
+    delay_minutes: Mapped[int] = mapped_column(Integer, default=0)  # after the previous step (or enrolment)
+    template_id: Mapped[int] = mapped_column(ForeignKey("templates.id"))
+    # Send window in the contact's time zone (falls back to the account's): ISO weekdays 1-7, hours [start, end).
+    window_days: Mapped[str] = mapped_column(String(7), default="")  # "" = any day, e.g. "12345"
+    window_start_hour: Mapped[int | None] = mapped_column(Integer)
+    window_end_hour: Mapped[int | None] = mapped_column(Integer)
+    deleted: Mapped[bool] = mapped_column(Boolean, default=False)
+
+    sequence: Mapped[Sequence] = relationship(back_populates="steps", foreign_keys=[sequence_id])
+
+
+class EnrollmentStatus(enum.StrEnum):
+    ACTIVE = "active"
+    COMPLETED = "completed"
+    EXITED = "exited"
+
+
+class Enrollment(Base):
+    __tablename__ = "enrollments"
+    __table_args__ = (UniqueConstraint("contact_id", "sequence_id", "cycle"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    contact_id: Mapped[int] = mapped_column(ForeignKey("contacts.id", ondelete="CASCADE"), index=True)
+    sequence_id: Mapped[int] = mapped_column(ForeignKey("sequences.id", ondelete="CASCADE"), index=True)
+    cycle: Mapped[int] = mapped_column(Integer, default=1)  # > 1 only when re-entry is allowed
+    status: Mapped[EnrollmentStatus] = mapped_column(
+        StrEnumType(EnrollmentStatus), default=EnrollmentStatus.ACTIVE
+    )
+    # Position of the next step to send (1-based), and when it is due (the scheduler's index).
+    next_position: Mapped[int] = mapped_column(Integer, default=1)
+    next_due_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    source_event: Mapped[str] = mapped_column(String(100), default="")
+    exit_reason: Mapped[str] = mapped_column(String(200), default="")
+    enrolled_at: Mapped[datetime] = mapped_column(UTCDateTime, default=now_utc)
+    finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
+# The scheduler asks "active enrolments due by now" constantly: a partial-like composite index.
+Index("ix_enrollments_due", Enrollment.status, Enrollment.next_due_at)
+
+
+class BroadcastStatus(enum.StrEnum):
+    DRAFT = "draft"
+    SCHEDULED = "scheduled"
+    SENDING = "sending"
+    SENT = "sent"
+    CANCELLED = "cancelled"
+
+
+class Broadcast(Base):
+    __tablename__ = "broadcasts"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(200))
+    template_id: Mapped[int] = mapped_column(ForeignKey("templates.id"))
+    segment_id: Mapped[int | None] = mapped_column(ForeignKey("segments.id"))  # None = all active contacts
+    status: Mapped[BroadcastStatus] = mapped_column(StrEnumType(BroadcastStatus), default=BroadcastStatus.DRAFT)
+    scheduled_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    started_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    options: Mapped[dict[str, Any]] = mapped_column(JSONType, default=dict)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=now_utc)

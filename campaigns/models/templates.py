@@ -1,0 +1,70 @@
+"""Email templates and their immutable, compiled versions (what workers render)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import Boolean, ForeignKey, Integer, String, Text, UniqueConstraint
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from campaigns.db import Base, UTCDateTime, now_utc
+
+
+class Template(Base):
+    __tablename__ = "templates"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(200))
+    current_version_id: Mapped[int | None] = mapped_column(
+        ForeignKey("template_versions.id", use_alter=True, ondelete="SET NULL")
+    )
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=now_utc)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=now_utc, onupdate=now_utc)
+
+    current_version: Mapped[TemplateVersion | None] = relationship(
+        foreign_keys=[current_version_id], post_update=True
+    )
+
+
+class TemplateVersion(Base):
+    """A saved version: the author's source and the compiled form (CSS inlined, links rewritten) once."""
+
+    __tablename__ = "template_versions"
+    __table_args__ = (UniqueConstraint("template_id", "version"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    template_id: Mapped[int] = mapped_column(ForeignKey("templates.id", ondelete="CASCADE"), index=True)
+    version: Mapped[int] = mapped_column(Integer)
+    subject: Mapped[str] = mapped_column(Text)
+    preheader: Mapped[str] = mapped_column(Text, default="")
+    from_name: Mapped[str] = mapped_column(String(200), default="")
+    html_source: Mapped[str] = mapped_column(Text, default="")
+    text_source: Mapped[str] = mapped_column(Text, default="")
+    # Compiled once at save time: premailer-inlined HTML with tracked links replaced by placeholders.
+    compiled_html: Mapped[str] = mapped_column(Text, default="")
+    compiled_text: Mapped[str] = mapped_column(Text, default="")
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=now_utc)
+
+    template: Mapped[Template] = relationship(foreign_keys=[template_id])
+    links: Mapped[list[Link]] = relationship(
+        back_populates="version", order_by="Link.position", cascade="all, delete-orphan"
+    )
+
+
+class Link(Base):
+    """A link found in a template version at compile time; click redirects go only to these URLs."""
+
+    __tablename__ = "links"
+    __table_args__ = (UniqueConstraint("template_version_id", "position"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    template_version_id: Mapped[int] = mapped_column(
+        ForeignKey("template_versions.id", ondelete="CASCADE"), index=True
+    )
+    position: Mapped[int] = mapped_column(Integer)
+    url: Mapped[str] = mapped_column(Text)
+    label: Mapped[str] = mapped_column(Text, default="")
+    tracked: Mapped[bool] = mapped_column(Boolean, default=True)
+    honeypot: Mapped[bool] = mapped_column(Boolean, default=False)
+
+    version: Mapped[TemplateVersion] = relationship(back_populates="links")

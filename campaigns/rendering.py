@@ -1,0 +1,1 @@
+"""rendering (being built)."""

@@ -1,0 +1,52 @@
+"""The shared services of one app instance (settings, database, Redis, queue, token signer).
+
+Built once by `create_app`; views reach them through `services()`, jobs and the scheduler through
+the app context the worker pushes. Nothing here touches a request.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from flask import Flask, current_app
+from redis import Redis
+from rq import Queue
+
+from campaigns.config import Settings
+from campaigns.db import Database
+from campaigns.links import TokenSigner, TrackingUrls
+
+
+@dataclass
+class Services:
+    settings: Settings
+    db: Database
+    redis: Redis
+    queue: Queue
+    signer: TokenSigner
+    urls: TrackingUrls
+
+    @classmethod
+    def build(cls, settings: Settings) -> Services:
+        redis = Redis.from_url(settings.redis_url)
+        signer = TokenSigner(settings.secret_key)
+        return cls(
+            settings=settings,
+            db=Database(settings.database_url),
+            redis=redis,
+            queue=Queue(settings.queue_name, connection=redis, default_timeout=600),
+            signer=signer,
+            urls=TrackingUrls(settings.base_url, signer),
+        )
+
+    def init_app(self, app: Flask) -> None:
+        app.extensions["nurture"] = self
+
+        @app.teardown_appcontext
+        def _remove_session(_exc: BaseException | None) -> None:
+            self.db.session.remove()
+
+
+def services() -> Services:
+    """The services of the current app (views, jobs under the worker's app context)."""
+    return current_app.extensions["nurture"]  # type: ignore[no-any-return]

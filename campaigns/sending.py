@@ -1,0 +1,1 @@
+"""sending (being built)."""

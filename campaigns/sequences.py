@@ -1,0 +1,1 @@
+"""sequences (being built)."""

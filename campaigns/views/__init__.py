@@ -1,0 +1,25 @@
+"""The marketers' web UI: one module per area, each a blueprint behind the login guard."""
+
+from __future__ import annotations
+
+from flask import Flask
+
+from campaigns.views import auth, broadcasts, contacts, dashboard, outbox, sequences, settings, templates
+
+UI_BLUEPRINTS = [
+    auth.bp,
+    dashboard.bp,
+    contacts.bp,
+    templates.bp,
+    sequences.bp,
+    broadcasts.bp,
+    outbox.bp,
+    settings.bp,
+]
+
+
+def register_ui(app: Flask) -> None:
+    """Register every UI blueprint and the login guard (called by create_app)."""
+    for bp in UI_BLUEPRINTS:
+        app.register_blueprint(bp)
+    auth.install_login_guard(app, {bp.name for bp in UI_BLUEPRINTS})

@@ -1,0 +1,109 @@
+"""The composition root: `create_app(overrides)` wires settings, database, Redis, UI, API and tracking.
+
+Nothing runs at import; `gunicorn 'wsgi:create_app()'` or `flask --app wsgi` build the app.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from flask import Flask, jsonify, render_template, request
+from flask_wtf.csrf import CSRFError, CSRFProtect
+from werkzeug.exceptions import HTTPException
+
+from campaigns.config import ROOT, Settings
+from campaigns.i18n import current_locale, gettext
+from campaigns.runtime import Services
+
+csrf = CSRFProtect()
+log = logging.getLogger("nurture")
+
+CSP = (
+    "default-src 'self'; img-src 'self' data:; style-src 'self' 'unsafe-inline'; "
+    "script-src 'self'; frame-src 'self'; frame-ancestors 'self'; form-action 'self'; base-uri 'none'; "
+    "object-src 'none'"
+)
+
+
+def create_app(overrides: dict[str, Any] | None = None) -> Flask:
+    """Build the Flask app (web UI, JSON API, tracking) from the environment plus overrides."""
+    settings = Settings.from_env(overrides)
+    app = Flask(
+        "nurture",
+        root_path=str(ROOT),
+        template_folder=str(ROOT / "templates"),
+        static_folder=str(ROOT / "campaigns" / "static"),
+        static_url_path="/static",
+    )
+    app.config.update(
+        SECRET_KEY=settings.secret_key,
+        TESTING=settings.testing,
+        MAX_CONTENT_LENGTH=200 * 1024 * 1024,
+        SESSION_COOKIE_HTTPONLY=True,
+        SESSION_COOKIE_SAMESITE="Lax",
+        SESSION_COOKIE_SECURE=settings.base_url.startswith("https://"),
+        WTF_CSRF_TIME_LIMIT=None,
+        JSON_SORT_KEYS=False,
+    )
+    app.config.update(settings.extra)
+
+    services = Services.build(settings)
+    services.init_app(app)
+    csrf.init_app(app)
+
+    app.jinja_env.globals.update(_=gettext, current_locale=current_locale)
+    app.jinja_env.autoescape = True
+
+    from campaigns.api import register_api
+    from campaigns.views import register_ui
+    from tracking import register_tracking
+
+    register_ui(app)
+    register_api(app, csrf)
+    register_tracking(app, csrf)
+    _register_errors(app)
+
+    @app.after_request
+    def _security_headers(response):  # type: ignore[no-untyped-def]
+        response.headers.setdefault("X-Content-Type-Options", "nosniff")
+        response.headers.setdefault("Referrer-Policy", "same-origin")
+        if response.mimetype == "text/html":
+            response.headers.setdefault("Content-Security-Policy", CSP)
+            response.headers.setdefault("X-Frame-Options", "SAMEORIGIN")
+        return response
+
+    return app
+
+
+def _wants_json() -> bool:
+    return request.path.startswith("/api/") or (
+        request.accept_mimetypes.best == "application/json"
+    )
+
+
+def _register_errors(app: Flask) -> None:
+    """Errors get a clear page or JSON reason, never a stack trace."""
+
+    @app.errorhandler(CSRFError)
+    def _csrf(err: CSRFError):  # type: ignore[no-untyped-def]
+        log.warning("CSRF check failed on %s: %s", request.path, err.description)
+        if _wants_json():
+            return jsonify(error="csrf", message=err.description), 400
+        return render_template("ui/error.html", code=400, message=gettext("The form expired. Please try again.")), 400
+
+    @app.errorhandler(HTTPException)
+    def _http(err: HTTPException):  # type: ignore[no-untyped-def]
+        if _wants_json():
+            return jsonify(error=err.name.lower().replace(" ", "_"), message=err.description), err.code
+        message = gettext("Page not found.") if err.code == 404 else err.description
+        return render_template("ui/error.html", code=err.code, message=message), err.code
+
+    @app.errorhandler(Exception)
+    def _unexpected(err: Exception):  # type: ignore[no-untyped-def]
+        log.exception("unhandled error on %s %s", request.method, request.path)
+        if _wants_json():
+            return jsonify(error="internal", message="internal error"), 500
+        return render_template(
+            "ui/error.html", code=500, message=gettext("Something went wrong. The error has been logged.")
+        ), 500
