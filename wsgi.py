@@ -61,7 +61,7 @@ def create_app(overrides: dict[str, Any] | None = None) -> Flask:
 
     register_ui(app)
     register_api(app, csrf)
-    register_tracking(app, csrf)
+    csrf.exempt(register_tracking(app))
     _register_errors(app)
 
     @app.after_request

@@ -1,1 +1,43 @@
-"""jobs (being built)."""
+"""RQ entry points only, thin: take ids, call a service under the worker's app context.
+
+Jobs let unexpected exceptions propagate so RQ records them and retries.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from rq import Queue, Retry
+
+from campaigns.runtime import services
+
+DELIVERY_RETRY = Retry(max=5, interval=[10, 30, 60, 300, 900])
+
+
+def deliver_batch(send_ids: list[int]) -> dict[str, int]:
+    """Deliver a batch of planned sends (enqueued by the scheduler)."""
+    from campaigns.sending import deliver_batch as deliver
+
+    return deliver(services(), send_ids)
+
+
+def run_import(import_id: int) -> None:
+    """Run a CSV import job (enqueued by the import view and the CLI)."""
+    from campaigns.contacts import run_import as run
+
+    run(services(), import_id)
+
+
+def enqueue_deliveries(queue: Queue, send_ids: Sequence[int], batch_size: int) -> int:
+    """Enqueue `deliver_batch` jobs of at most `batch_size` ids each; returns the number of jobs."""
+    jobs = 0
+    with queue.connection.pipeline() as pipe:
+        for start in range(0, len(send_ids), batch_size):
+            chunk = list(send_ids[start : start + batch_size])
+            queue.enqueue_call(
+                deliver_batch, args=(chunk,), retry=DELIVERY_RETRY, timeout=600, result_ttl=60,
+                failure_ttl=7 * 86400, pipeline=pipe,
+            )
+            jobs += 1
+        pipe.execute()
+    return jobs

@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 from flask import Blueprint, Flask
-from flask_wtf.csrf import CSRFProtect
 
 bp = Blueprint("tracking", __name__, url_prefix="/t")
 
 
-def register_tracking(app: Flask, csrf: CSRFProtect) -> None:
-    """Register the tracking blueprint; recipients' mail clients and RFC 8058 POSTs carry no CSRF token."""
-    csrf.exempt(bp)
+def register_tracking(app: Flask) -> Blueprint:
+    """Register the tracking blueprint and return it (create_app exempts it from CSRF: mail clients
+    and RFC 8058 one-click POSTs carry no token; the signed token in the URL is the authority)."""
     app.register_blueprint(bp)
+    return bp
