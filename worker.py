@@ -2,6 +2,8 @@
 
     python worker.py worker      # an RQ worker on the nurture queue
     python worker.py scheduler   # the scheduler loop (due steps, broadcasts, reconciliation)
+    python worker.py hit-writer  # moves buffered tracking hits from Redis into the database
+    python worker.py outbox      # the development SMTP outbox (when no SMTP_HOST is configured)
 """
 
 from __future__ import annotations
@@ -62,6 +64,32 @@ def run_scheduler(interval: float = 2.0, overrides: dict[str, Any] | None = None
             time.sleep(max(0.0, interval - (time.monotonic() - started)))
 
 
+def run_hit_writer(overrides: dict[str, Any] | None = None) -> None:
+    """Run the buffered tracking-hit writer until SIGTERM/SIGINT."""
+    import threading
+
+    from campaigns.events_buffer import run_writer
+    from campaigns.runtime import services
+
+    app = create_app(overrides)
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    signal.signal(signal.SIGINT, lambda *_: stop.set())
+    with app.app_context():
+        run_writer(services(), stop)
+
+
+def run_outbox(overrides: dict[str, Any] | None = None) -> None:
+    """Run the development SMTP outbox that stores mail for the UI instead of delivering it."""
+    from campaigns.outbox import run_outbox_server
+    from campaigns.runtime import services
+
+    app = create_app(overrides)
+    with app.app_context():
+        svc = services()
+        run_outbox_server(svc, "127.0.0.1", svc.settings.outbox_port)
+
+
 def main(argv: list[str]) -> None:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
     command = argv[1] if len(argv) > 1 else "worker"
@@ -69,8 +97,12 @@ def main(argv: list[str]) -> None:
         run_worker(burst="--burst" in argv)
     elif command == "scheduler":
         run_scheduler()
+    elif command == "hit-writer":
+        run_hit_writer()
+    elif command == "outbox":
+        run_outbox()
     else:
-        raise SystemExit(f"unknown command {command!r}: use 'worker' or 'scheduler'")
+        raise SystemExit(f"unknown command {command!r}: use worker, scheduler, hit-writer or outbox")
 
 
 if __name__ == "__main__":
