@@ -1,9 +1,913 @@
-"""Contacts: normalisation, upsert, CSV import with de-duplication, suppression, segments (rules -> SQL).
+"""Contacts: normalisation, upsert, the suppression list, and streaming CSV import with de-duplication.
 
-Contract:
+Contract (others code against it):
 - normalize_email(raw) -> str | None
 - upsert_contact(session, data: dict, update_existing=True) -> tuple[Contact, bool created]
 - is_suppressed(session, email) -> bool; suppress(session, email, reason, detail="") -> None
 - start_import(session, path, filename, options) -> ImportJob; run_import(svc, import_id) -> None
+- preview_import(path, options, session=None) -> dict (dry run)
 - segment_contact_ids(rules) -> Select (ids of matching active contacts); count_segment(session, rules) -> int
+  (implemented in campaigns.segments, re-exported here)
+
+The import reads the file as a stream (csv over a text wrapper, chunks of CHUNK_ROWS rows), looks
+existing addresses up once per chunk and writes with executemany, so memory stays flat and a
+100,000-row file takes seconds. Each chunk commits with the job's progress, so the UI can show it.
 """
+
+from __future__ import annotations
+
+import codecs
+import csv
+import io
+import logging
+import os
+import re
+import unicodedata
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, tzinfo
+from functools import lru_cache
+from typing import TYPE_CHECKING, Any
+from zoneinfo import ZoneInfo, available_timezones
+
+from sqlalchemy import bindparam, insert, select, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from campaigns.db import now_utc
+from campaigns.models import Account, Contact, ContactStatus, ImportJob, ImportStatus, Stage, Suppression
+from campaigns.segments import (
+    ATTRIBUTE_KEY,
+    SegmentError,
+    compile_rules,
+    count_segment,
+    register_condition,
+    segment_contact_ids,
+    validate_rules,
+)
+
+if TYPE_CHECKING:
+    from campaigns.runtime import Services
+
+__all__ = [
+    "ContactError", "ImportFileError", "SegmentError", "normalize_email", "upsert_contact", "update_contact",
+    "is_suppressed", "suppress", "unsuppress", "start_import", "run_import", "preview_import",
+    "suggest_mapping", "detect_encoding", "segment_contact_ids", "count_segment", "compile_rules",
+    "validate_rules", "register_condition",
+]
+
+log = logging.getLogger(__name__)
+
+CHUNK_ROWS = 5000
+MAX_STORED_ERRORS = 1000  # every bad row is counted; the first ones are listed with line and reason
+MAX_LENGTHS = {
+    "first_name": 200, "last_name": 200, "company": 200, "job_title": 200, "source": 100,
+    "consent_method": 50, "consent_source": 200, "consent_text": 20000,
+}
+TEXT_FIELDS = ("first_name", "last_name", "company", "job_title", "source", "consent_method",
+               "consent_source", "consent_text")
+# Fields a CSV column can be mapped to (besides "attributes.<key>" and "" = ignore the column).
+IMPORT_FIELDS = ("email", "first_name", "last_name", "full_name", "company", "job_title", "source",
+                 "timezone", "stage", "consent_at", "consent_source", "consent_text")
+READ_ONLY_KEYS = {"id", "status", "score", "created_at", "updated_at"}
+SUPPRESSION_STATUS = {
+    "unsubscribed": ContactStatus.UNSUBSCRIBED,
+    "hard_bounce": ContactStatus.BOUNCED,
+    "bounce": ContactStatus.BOUNCED,
+    "complaint": ContactStatus.COMPLAINED,
+}
+
+
+class ContactError(ValueError):
+    """Contact data that cannot be stored; the message is the reason shown to the user."""
+
+
+class ImportFileError(ContactError):
+    """A file that cannot be imported at all (encoding, no header, no email column)."""
+
+
+# ------------------------------------------------------------------ normalisation
+_LOCAL_OK = re.compile(r"^[A-Za-z0-9!#$%&'*+/=?^_`{|}~.-]{1,64}$")
+_LABEL_OK = re.compile(r"^(?!-)[a-z0-9-]{1,63}(?<!-)$")
+
+
+def normalize_email(raw: Any) -> str | None:
+    """Trim, lower-case the domain (IDNA for non-ASCII) and validate; None if invalid (import, API, UI)."""
+    if not isinstance(raw, str):
+        return None
+    text = raw.strip()
+    if not text.isascii():
+        # Excel sheets in Japan often hold full-width letters, "＠" or ideographic spaces.
+        text = unicodedata.normalize("NFKC", text).strip()
+    if text.startswith("mailto:"):
+        text = text[7:]
+    local, at, domain = text.rpartition("@")
+    if not at or not local or not domain or len(text) > 254:
+        return None
+    if not _LOCAL_OK.match(local) or local.startswith(".") or local.endswith(".") or ".." in local:
+        return None
+    domain = domain.rstrip(".").lower()
+    if not domain.isascii():
+        try:
+            domain = domain.encode("idna").decode("ascii")
+        except UnicodeError:
+            return None
+    labels = domain.split(".")
+    if len(labels) < 2 or not all(_LABEL_OK.match(label) for label in labels):
+        return None
+    if labels[-1].isdigit():
+        return None
+    email = f"{local}@{domain}"
+    return email if len(email) <= 254 else None
+
+
+@lru_cache(maxsize=1)
+def _zones() -> dict[str, str]:
+    zones = {z.lower(): z for z in available_timezones()}
+    zones.setdefault("jst", "Asia/Tokyo")
+    return zones
+
+
+def normalize_timezone(raw: str) -> str:
+    """The canonical IANA name of a time zone (case-insensitive); raises ContactError if unknown."""
+    name = _zones().get(raw.strip().lower())
+    if name is None:
+        raise ContactError(f"unknown time zone {raw.strip()[:64]!r}")
+    return name
+
+
+def _stage(raw: Any) -> Stage:
+    try:
+        return Stage(str(raw).strip().lower())
+    except ValueError:
+        raise ContactError(f"unknown stage {str(raw)[:40]!r} (use one of {', '.join(Stage)})") from None
+
+
+_DATE = re.compile(r"^(\d{4})[-/.](\d{1,2})[-/.](\d{1,2})(?:[ T](\d{1,2}):(\d{2})(?::(\d{2}))?)?$")
+
+
+def parse_datetime(raw: Any, default_tz: tzinfo = UTC) -> datetime:
+    """A timestamp from ISO 8601 or Excel-style "2026/1/2 9:05" text; naive values are in default_tz."""
+    if isinstance(raw, datetime):
+        value = raw
+    else:
+        text = str(raw).strip()
+        match = _DATE.match(text)
+        try:
+            if match:
+                y, mo, d, h, mi, sec = (int(g) if g else 0 for g in match.groups())
+                value = datetime(y, mo, d, h, mi, sec)
+            else:
+                value = datetime.fromisoformat(text.replace("Z", "+00:00"))
+        except ValueError:
+            raise ContactError(f"unrecognised date {text[:40]!r}") from None
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=default_tz)
+    return value.astimezone(UTC)
+
+
+_CJK = re.compile(r"[\u3040-\u30ff\u3400-\u9fff\uf900-\ufaff]")
+
+
+def split_full_name(name: str) -> tuple[str, str]:
+    """(first, last) from one name cell: Japanese names are family name first, Western ones given first."""
+    parts = name.replace("\u3000", " ").split()
+    if not parts:
+        return "", ""
+    if _CJK.search(name):
+        if len(parts) == 1:
+            return "", parts[0]  # no separator: cannot split safely, keep it whole as the family name
+        return " ".join(parts[1:]), parts[0]
+    if len(parts) == 1:
+        return parts[0], ""
+    return " ".join(parts[:-1]), parts[-1]
+
+
+_NUMBER = re.compile(r"^-?(0|[1-9][0-9]{0,14})(\.[0-9]{1,10})?$")
+
+
+def coerce_attribute(value: str) -> str | int | float:
+    """CSV cells become numbers when they look like one (so segments can compare them); "0123" stays text."""
+    if _NUMBER.match(value):
+        return float(value) if "." in value else int(value)
+    return value
+
+
+def _check_length(key: str, value: str) -> str:
+    limit = MAX_LENGTHS.get(key)
+    if limit and len(value) > limit:
+        raise ContactError(f"{key} is too long ({len(value)} characters, at most {limit})")
+    return value
+
+
+def clean_contact_data(data: dict[str, Any], default_tz: tzinfo = UTC) -> dict[str, Any]:
+    """Validate and normalise a contact dict (upsert, forms); unknown keys move into `attributes`."""
+    out: dict[str, Any] = {}
+    attributes: dict[str, Any] = {}
+    raw_attrs = data.get("attributes")
+    if raw_attrs is not None:
+        if not isinstance(raw_attrs, dict):
+            raise ContactError("attributes must be an object")
+        attributes.update(raw_attrs)
+    for key, value in data.items():
+        if key == "attributes" or value is None:
+            continue
+        if key in READ_ONLY_KEYS:
+            raise ContactError(f"{key!r} cannot be set through contact data")
+        if key == "email":
+            email = normalize_email(value)
+            if email is None:
+                raise ContactError(f"invalid email address {str(value)[:100]!r}")
+            out["email"] = email
+        elif key in TEXT_FIELDS:
+            out[key] = _check_length(key, str(value).strip())
+        elif key == "full_name":
+            first, last = split_full_name(str(value))
+            out.setdefault("first_name", _check_length("first_name", first))
+            out.setdefault("last_name", _check_length("last_name", last))
+        elif key == "timezone":
+            out["timezone"] = normalize_timezone(str(value)) if str(value).strip() else None
+        elif key == "stage":
+            out["stage"] = _stage(value)
+        elif key == "consent_at":
+            out["consent_at"] = parse_datetime(value, default_tz)
+        else:
+            attributes[str(key)] = value
+    for key in attributes:
+        if not key or len(key) > 100:
+            raise ContactError(f"invalid attribute name {key[:100]!r}")
+    if attributes or raw_attrs is not None:
+        out["attributes"] = attributes
+    # explicit first/last names win over a split full name
+    for key in ("first_name", "last_name"):
+        if key in data and data[key] is not None:
+            out[key] = _check_length(key, str(data[key]).strip())
+    return out
+
+
+# ------------------------------------------------------------------ suppression
+def _insert_ignore(session: Session, table: Any) -> Any:
+    """INSERT ... ON CONFLICT DO NOTHING for the session's database."""
+    if session.get_bind().dialect.name == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert as dialect_insert
+    else:
+        from sqlalchemy.dialects.sqlite import insert as dialect_insert
+    return dialect_insert(table).on_conflict_do_nothing()
+
+
+def _suppression_key(email: str) -> str:
+    return normalize_email(email) or email.strip()
+
+
+def is_suppressed(session: Session, email: str) -> bool:
+    """True if no mail may go to this address (sending, enrolment, the contact page)."""
+    found = session.scalar(select(Suppression.id).where(Suppression.email == _suppression_key(email)))
+    return found is not None
+
+
+def suppress(session: Session, email: str, reason: str, detail: str = "") -> None:
+    """Put an address on the suppression list (idempotent) and mark its contact (sending, tracking, UI)."""
+    key = _suppression_key(email)
+    if not key or not reason:
+        raise ContactError("an address and a reason are required")
+    session.execute(
+        _insert_ignore(session, Suppression.__table__).values(
+            email=key, reason=reason[:50], detail=detail, created_at=now_utc()
+        )
+    )
+    status = SUPPRESSION_STATUS.get(reason)
+    if status is not None:
+        session.execute(
+            update(Contact)
+            .where(Contact.email == key, Contact.status == ContactStatus.ACTIVE)
+            .values(status=status, updated_at=now_utc())
+            .execution_options(synchronize_session="fetch")
+        )
+
+
+def unsuppress(session: Session, email: str) -> None:
+    """Remove a manual suppression (suppression page); unsubscribes, bounces and complaints stay."""
+    row = session.scalar(select(Suppression).where(Suppression.email == _suppression_key(email)))
+    if row is None:
+        raise ContactError("this address is not on the suppression list")
+    if row.reason != "manual":
+        raise ContactError(f"only manual suppressions can be removed (this one is {row.reason!r})")
+    session.delete(row)
+
+
+# ------------------------------------------------------------------ single contacts
+def _apply(contact: Contact, values: dict[str, Any], merge_attributes: bool) -> None:
+    for key, value in values.items():
+        if key == "attributes":
+            contact.attributes = {**(contact.attributes or {}), **value} if merge_attributes else dict(value)
+        elif key != "email":
+            setattr(contact, key, value)
+
+
+def upsert_contact(
+    session: Session, data: dict[str, Any], update_existing: bool = True
+) -> tuple[Contact, bool]:
+    """Create or update a contact by email; returns (contact, created) (API, forms, demo seeding)."""
+    values = clean_contact_data(data)
+    email = values.get("email")
+    if not email:
+        raise ContactError("email is required")
+    contact = session.scalar(select(Contact).where(Contact.email == email))
+    if contact is not None:
+        if update_existing:
+            _apply(contact, values, merge_attributes=True)
+        return contact, False
+    contact = Contact(email=email, attributes={})
+    _apply(contact, values, merge_attributes=True)
+    if contact.consent_method and contact.consent_at is None:
+        contact.consent_at = now_utc()
+    reason = session.scalar(select(Suppression.reason).where(Suppression.email == email))
+    contact.status = SUPPRESSION_STATUS.get(reason or "", ContactStatus.ACTIVE)
+    if session.get_bind().dialect.name == "postgresql":
+        try:
+            with session.begin_nested():
+                session.add(contact)
+                session.flush()
+        except IntegrityError:
+            # created concurrently (two API calls for one address): update the winner instead
+            existing = session.scalar(select(Contact).where(Contact.email == email))
+            if existing is None:
+                raise
+            if update_existing:
+                _apply(existing, values, merge_attributes=True)
+            return existing, False
+    else:
+        session.add(contact)
+        session.flush()
+    return contact, True
+
+
+def update_contact(session: Session, contact: Contact, data: dict[str, Any]) -> Contact:
+    """Replace a contact's editable fields from the edit form (empty text clears, attributes replaced)."""
+    values = clean_contact_data(data)
+    email = values.get("email")
+    if email and email != contact.email:
+        taken = session.scalar(select(Contact.id).where(Contact.email == email, Contact.id != contact.id))
+        if taken is not None:
+            raise ContactError(f"another contact already uses {email}")
+        contact.email = email
+    _apply(contact, values, merge_attributes=False)
+    if contact.consent_method and contact.consent_at is None:
+        contact.consent_at = now_utc()
+    return contact
+
+
+# ------------------------------------------------------------------ CSV files
+_BOMS = ((codecs.BOM_UTF8, "utf-8-sig"), (codecs.BOM_UTF16_LE, "utf-16"), (codecs.BOM_UTF16_BE, "utf-16"))
+ENCODINGS = ("auto", "utf-8", "cp932")
+
+
+def detect_encoding(path: str) -> str:
+    """The file's encoding: UTF-8 (BOM or not), UTF-16 with BOM, or Shift_JIS/CP932 (Excel in Japan)."""
+    with open(path, "rb") as f:
+        head = f.read(4)
+    for bom, name in _BOMS:
+        if head.startswith(bom):
+            return name
+    # Decode the whole file incrementally (1 MiB at a time): a CP932 file may look like ASCII
+    # for its first thousand rows, and this costs well under a second per 100 MB.
+    for name in ("utf-8", "cp932"):
+        decoder = codecs.getincrementaldecoder(name)()
+        try:
+            with open(path, "rb") as f:
+                while block := f.read(1 << 20):
+                    decoder.decode(block)
+            decoder.decode(b"", final=True)
+            return name
+        except UnicodeDecodeError:
+            continue
+    raise ImportFileError("The file is neither UTF-8 nor Shift_JIS (CP932) text. Save it as CSV UTF-8.")
+
+
+def _delimiter(first_line: str) -> str:
+    counts = {d: first_line.count(d) for d in (",", "\t", ";")}
+    best = max(counts, key=lambda d: counts[d])
+    return best if counts[best] else ","
+
+
+_SYNONYMS: dict[str, tuple[str, ...]] = {
+    "email": ("email", "emailaddress", "mail", "mailaddress", "メールアドレス", "メール", "eメール",
+              "eメールアドレス", "電子メール", "電子メールアドレス", "メアド"),
+    "last_name": ("lastname", "surname", "familyname", "last", "姓", "苗字", "名字", "氏"),
+    "first_name": ("firstname", "givenname", "first", "名"),
+    "full_name": ("name", "fullname", "contactname", "氏名", "名前", "お名前", "フルネーム", "担当者名",
+                  "担当者", "ご担当者名"),
+    "company": ("company", "companyname", "organization", "organisation", "account", "会社名", "会社",
+                "企業名", "勤務先", "所属", "法人名", "組織名"),
+    "job_title": ("jobtitle", "title", "position", "role", "役職", "役職名", "肩書", "肩書き", "職位"),
+    "source": ("source", "leadsource", "流入元", "リードソース", "獲得経路", "経路"),
+    "timezone": ("timezone", "tz", "タイムゾーン"),
+    "stage": ("stage", "lifecyclestage", "ステージ"),
+    "consent_at": ("consentat", "consentdate", "optinat", "optindate", "同意日", "同意日時", "オプトイン日時"),
+    "consent_source": ("consentsource", "同意取得元"),
+    "consent_text": ("consenttext", "同意文言"),
+    "attributes.phone": ("phone", "tel", "telephone", "phonenumber", "電話番号", "電話"),
+    "attributes.industry": ("industry", "業種", "業界"),
+    "attributes.department": ("department", "部署", "部署名", "部門"),
+    "attributes.prefecture": ("prefecture", "都道府県"),
+    "attributes.employees": ("employees", "従業員数", "社員数"),
+}
+_HEADER_TO_FIELD = {alias: target for target, aliases in _SYNONYMS.items() for alias in aliases}
+_HEADER_NOISE = re.compile(r"[\s_\-・.()（）:：]+")
+
+
+def _attribute_key(header: str) -> str:
+    key = re.sub(r"[\"\\$.\[\]\x00-\x1f]", "_", header.strip())[:100]
+    return key or "column"
+
+
+def suggest_mapping(headers: list[str]) -> dict[str, str]:
+    """Guess a target for each column from its header, in English or Japanese (import form, CLI)."""
+    mapping: dict[str, str] = {}
+    taken: set[str] = set()
+    for index, header in enumerate(headers):
+        key = _HEADER_NOISE.sub("", unicodedata.normalize("NFKC", header).lower())
+        target = _HEADER_TO_FIELD.get(key, "")
+        if not target and header.strip():
+            target = f"attributes.{_attribute_key(header)}"
+        if target in taken:
+            target = f"attributes.{_attribute_key(header)}" if header.strip() else ""
+        if target and target in taken:
+            target = ""
+        if target:
+            taken.add(target)
+        mapping[str(index)] = target
+    return mapping
+
+
+@dataclass
+class ImportOptions:
+    """What the user chose on the import form (or the CLI): mapping, update or skip, source, encoding."""
+
+    mapping: dict[str, str] = field(default_factory=dict)  # column index (as text) -> target
+    update_existing: bool = True
+    source: str = ""
+    encoding: str = "auto"
+    consent_text: str = ""
+
+    @classmethod
+    def parse(cls, raw: dict[str, Any]) -> ImportOptions:
+        """Validate options from a form, the CLI or a stored job; raises ImportFileError."""
+        mode = raw.get("mode", "update" if raw.get("update_existing", True) else "skip")
+        if mode not in ("update", "skip"):
+            raise ImportFileError("mode must be 'update' or 'skip'")
+        encoding = raw.get("encoding") or "auto"
+        if encoding not in ENCODINGS:
+            raise ImportFileError(f"unsupported encoding {encoding!r}")
+        mapping = {str(k): str(v or "") for k, v in (raw.get("mapping") or {}).items()}
+        for target in mapping.values():
+            if target and target not in IMPORT_FIELDS:
+                key = target.removeprefix("attributes.")
+                if not target.startswith("attributes.") or not ATTRIBUTE_KEY.match(key):
+                    raise ImportFileError(f"cannot import a column into {target!r}")
+        source = str(raw.get("source") or "").strip()
+        if len(source) > 100:
+            raise ImportFileError("the source is too long (at most 100 characters)")
+        return cls(mapping, mode == "update", source, encoding, str(raw.get("consent_text") or ""))
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"mapping": self.mapping, "mode": "update" if self.update_existing else "skip",
+                "source": self.source, "encoding": self.encoding, "consent_text": self.consent_text}
+
+
+class _CsvStream:
+    """A CSV file read row by row, with the physical line where each record starts and bytes read."""
+
+    def __init__(self, path: str, encoding: str) -> None:
+        self.raw = open(path, "rb", buffering=0)  # noqa: SIM115  (closed by close())
+        self.encoding = detect_encoding(path) if encoding == "auto" else encoding
+        self.text = io.TextIOWrapper(io.BufferedReader(self.raw, 1 << 16), encoding=self.encoding, newline="")
+        try:
+            first = self.text.readline()
+        except UnicodeDecodeError:
+            self.close()
+            raise ImportFileError(f"The file is not valid {self.encoding} text.") from None
+        self.delimiter = _delimiter(first)
+        lines = iter(_chain_first(first, self.text))
+        self.reader = csv.reader(lines, delimiter=self.delimiter)
+        self.headers = [h.strip() for h in self._next() or []]
+        if not any(self.headers):
+            self.close()
+            raise ImportFileError("The file is empty or has no header row.")
+        self._line = self.reader.line_num
+
+    def _next(self) -> list[str] | None:
+        try:
+            return next(self.reader)
+        except StopIteration:
+            return None
+        except UnicodeDecodeError:
+            raise ImportFileError(
+                f"The file is not valid {self.encoding} text near line {self.reader.line_num + 1}."
+            ) from None
+        except csv.Error as exc:
+            raise ImportFileError(f"Line {self.reader.line_num}: the CSV cannot be read ({exc}).") from None
+
+    def rows(self) -> Iterator[tuple[int, list[str]]]:
+        """(line number where the record starts, cells) for every non-blank record after the header."""
+        while (row := self._next()) is not None:
+            start, self._line = self._line + 1, self.reader.line_num
+            if row and any(cell.strip() for cell in row):
+                yield start, row
+
+    @property
+    def bytes_done(self) -> int:
+        return self.raw.tell()
+
+    def close(self) -> None:
+        if not self.text.closed:
+            self.text.close()  # also closes the raw file beneath it
+        self.raw.close()
+
+
+def _chain_first(first: str, rest: io.TextIOWrapper) -> Iterator[str]:
+    yield first
+    yield from rest
+
+
+# ------------------------------------------------------------------ rows -> records
+@dataclass
+class _RowMapper:
+    """Turns cells into a validated record: {field: value, "attributes": {...}}; raises ContactError."""
+
+    headers: list[str]
+    options: ImportOptions
+    default_tz: tzinfo = UTC
+    columns: list[tuple[int, str]] = field(default_factory=list)
+    email_index: int = -1
+
+    def __post_init__(self) -> None:
+        for key, target in self.options.mapping.items():
+            if not key.isdigit() or not target:
+                continue
+            index = int(key)
+            if index >= len(self.headers):
+                raise ImportFileError(f"column {index + 1} does not exist in this file")
+            if target == "email":
+                if self.email_index >= 0:
+                    raise ImportFileError("only one column can be the email address")
+                self.email_index = index
+            else:
+                self.columns.append((index, target))
+        if self.email_index < 0:
+            raise ImportFileError("Choose the column that holds the email address.")
+
+    def record(self, row: list[str]) -> dict[str, Any]:
+        width = len(self.headers)
+        if len(row) > width and any(cell.strip() for cell in row[width:]):
+            raise ContactError(f"{len(row)} fields but the header has {width} (an unquoted comma?)")
+        raw_email = row[self.email_index] if self.email_index < len(row) else ""
+        email = normalize_email(raw_email)
+        if email is None:
+            if not raw_email.strip():
+                raise ContactError("email is missing")
+            raise ContactError(f"invalid email address {raw_email.strip()[:100]!r}")
+        rec: dict[str, Any] = {"email": email}
+        attributes: dict[str, Any] = {}
+        for index, target in self.columns:
+            value = row[index].strip() if index < len(row) else ""
+            if not value:
+                continue  # empty cells never overwrite what the database already knows
+            if target.startswith("attributes."):
+                attributes[target[11:]] = coerce_attribute(value)
+            elif target in MAX_LENGTHS:
+                rec[target] = _check_length(target, value)
+            elif target == "full_name":
+                first, last = split_full_name(value)
+                if first:
+                    rec.setdefault("first_name", _check_length("first_name", first))
+                if last:
+                    rec.setdefault("last_name", _check_length("last_name", last))
+            elif target == "timezone":
+                rec["timezone"] = normalize_timezone(value)
+            elif target == "stage":
+                rec["stage"] = _stage(value)
+            elif target == "consent_at":
+                rec["consent_at"] = parse_datetime(value, self.default_tz)
+        if attributes:
+            rec["attributes"] = attributes
+        return rec
+
+
+def _merge(into: dict[str, Any], later: dict[str, Any]) -> None:
+    """A later row for the same address (update mode): its non-empty values win, attributes merge."""
+    for key, value in later.items():
+        if key == "attributes":
+            into["attributes"] = {**into.get("attributes", {}), **value}
+        else:
+            into[key] = value
+
+
+# ------------------------------------------------------------------ the import engine
+@dataclass
+class _Counts:
+    rows: int = 0
+    created: int = 0
+    updated: int = 0
+    skipped: int = 0
+    duplicates: int = 0
+    failed: int = 0
+
+    def add(self, other: _Counts) -> None:
+        for name in ("rows", "created", "updated", "skipped", "duplicates", "failed"):
+            setattr(self, name, getattr(self, name) + getattr(other, name))
+
+
+@dataclass
+class _Plan:
+    """What one chunk would do: rows to insert, rows to update, and the counts."""
+
+    creates: list[dict[str, Any]] = field(default_factory=list)
+    updates: list[tuple[dict[str, Any], dict[str, Any]]] = field(default_factory=list)  # (existing, record)
+    counts: _Counts = field(default_factory=_Counts)
+    new_hashes: list[int] = field(default_factory=list)
+
+
+def _plan_chunk(
+    session: Session | None, records: list[dict[str, Any]], update_existing: bool, seen: set[int]
+) -> _Plan:
+    """Decide create / update / skip / duplicate for a chunk, with one lookup of existing addresses."""
+    plan = _Plan()
+    by_email: dict[str, dict[str, Any]] = {}
+    earlier: set[str] = set()  # addresses already met in an earlier chunk of this file
+    for rec in records:
+        email = rec["email"]
+        if email in by_email:
+            plan.counts.duplicates += 1
+            if update_existing:
+                _merge(by_email[email], rec)
+            continue
+        by_email[email] = rec
+        if hash(email) in seen:
+            earlier.add(email)
+    existing: dict[str, dict[str, Any]] = {}
+    if session is not None and by_email:
+        rows = session.execute(
+            select(Contact.id, Contact.email, Contact.attributes, Contact.consent_at).where(
+                Contact.email.in_(list(by_email))
+            )
+        )
+        existing = {r.email: {"id": r.id, "attributes": r.attributes, "consent_at": r.consent_at} for r in rows}
+    for email, rec in by_email.items():
+        if email in earlier:
+            plan.counts.duplicates += 1
+            if update_existing and email in existing:
+                plan.updates.append((existing[email], rec))
+            continue
+        plan.new_hashes.append(hash(email))
+        if email in existing:
+            if update_existing:
+                plan.updates.append((existing[email], rec))
+                plan.counts.updated += 1
+            else:
+                plan.counts.skipped += 1
+        else:
+            plan.creates.append(rec)
+            plan.counts.created += 1
+    return plan
+
+
+_UPDATABLE = ("first_name", "last_name", "company", "job_title", "source", "timezone", "stage",
+              "consent_source", "consent_text")
+
+
+def _apply_plan(session: Session, plan: _Plan, options: ImportOptions, filename: str) -> None:
+    """Write a planned chunk with executemany: one INSERT batch, then UPDATE batches by key set."""
+    now = now_utc()
+    source = options.source
+    if plan.creates:
+        found = session.execute(
+            select(Suppression.email, Suppression.reason).where(
+                Suppression.email.in_([r["email"] for r in plan.creates])
+            )
+        )
+        suppressed = {email: reason for email, reason in found}
+        rows = []
+        for rec in plan.creates:
+            rows.append({
+                "email": rec["email"],
+                "first_name": rec.get("first_name", ""),
+                "last_name": rec.get("last_name", ""),
+                "company": rec.get("company", ""),
+                "job_title": rec.get("job_title", ""),
+                "source": rec.get("source", source),
+                "timezone": rec.get("timezone"),
+                "attributes": rec.get("attributes", {}),
+                "status": SUPPRESSION_STATUS.get(suppressed.get(rec["email"], ""), ContactStatus.ACTIVE),
+                "stage": rec.get("stage", Stage.COLD),
+                "score": 0,
+                # Consent record (Act on Specified Electronic Mail): how and from where it was obtained.
+                "consent_at": rec.get("consent_at", now),
+                "consent_method": "import",
+                "consent_source": rec.get("consent_source", source or filename),
+                "consent_text": rec.get("consent_text", options.consent_text),
+                "created_at": now,
+                "updated_at": now,
+            })
+        session.execute(insert(Contact.__table__), rows)
+    if plan.updates:
+        groups: dict[tuple[str, ...], list[dict[str, Any]]] = {}
+        for current, rec in plan.updates:
+            values: dict[str, Any] = {k: rec[k] for k in _UPDATABLE if k in rec}
+            if "attributes" in rec:
+                values["attributes"] = {**(current["attributes"] or {}), **rec["attributes"]}
+            if current["consent_at"] is None:
+                # only a contact with no consent record gets one from the import
+                values.update(consent_at=rec.get("consent_at", now), consent_method="import",
+                              consent_source=rec.get("consent_source", source or filename))
+            values["updated_at"] = now
+            values["b_id"] = current["id"]
+            groups.setdefault(tuple(sorted(values)), []).append(values)
+        table = Contact.__table__
+        for keys, params in groups.items():
+            stmt = update(table).where(table.c.id == bindparam("b_id")).values(
+                {k: bindparam(k) for k in keys if k != "b_id"}
+            )
+            session.execute(stmt, params)
+
+
+def _chunks(
+    rows: Iterator[tuple[int, list[str]]], mapper: _RowMapper, counts: _Counts, errors: list[dict[str, Any]]
+) -> Iterator[list[dict[str, Any]]]:
+    """Valid records in chunks of CHUNK_ROWS; bad rows are counted and (the first ones) listed."""
+    chunk: list[dict[str, Any]] = []
+    email_index = mapper.email_index
+    for line, row in rows:
+        counts.rows += 1
+        try:
+            chunk.append(mapper.record(row))
+        except ContactError as exc:
+            counts.failed += 1
+            if len(errors) < MAX_STORED_ERRORS:
+                raw = row[email_index].strip()[:100] if email_index < len(row) else ""
+                errors.append({"line": line, "email": raw, "reason": str(exc)})
+        if len(chunk) >= CHUNK_ROWS:
+            yield chunk
+            chunk = []
+    if chunk:
+        yield chunk
+
+
+def _default_tz(session: Session | None) -> tzinfo:
+    account = session.get(Account, 1) if session is not None else None
+    try:
+        return ZoneInfo(account.timezone) if account and account.timezone else UTC
+    except (KeyError, ValueError):
+        return UTC
+
+
+def preview_import(
+    path: str, options: dict[str, Any], session: Session | None = None, limit: int | None = None,
+    sample_rows: int = 10,
+) -> dict[str, Any]:
+    """Dry run: encoding, headers, suggested mapping, first rows, bad rows and would-be counts.
+
+    Writes nothing. With a session the counts are checked against the database (import page, CLI
+    --dry-run); `limit` stops after that many rows (the web preview of a very large file).
+    """
+    opts = ImportOptions.parse(options)
+    stream = _CsvStream(path, opts.encoding)
+    try:
+        suggested = suggest_mapping(stream.headers)
+        if not any(opts.mapping.values()):
+            opts.mapping = suggested
+        result: dict[str, Any] = {
+            "encoding": stream.encoding, "delimiter": stream.delimiter, "headers": stream.headers,
+            "suggested_mapping": suggested, "mapping": opts.mapping, "sample": [], "errors": [],
+            "rows": 0, "would_create": 0, "would_update": 0, "would_skip": 0, "duplicates": 0,
+            "failed": 0, "truncated": False, "fatal": "",
+        }
+        try:
+            mapper = _RowMapper(stream.headers, opts, _default_tz(session))
+        except ImportFileError as exc:
+            result["fatal"] = str(exc)
+            for _line, row in stream.rows():
+                if len(result["sample"]) >= sample_rows:
+                    break
+                result["sample"].append(row)
+            return result
+        counts, errors, seen = _Counts(), [], set()
+        sample: list[list[str]] = result["sample"]
+
+        def rows_with_sample() -> Iterator[tuple[int, list[str]]]:
+            for item in stream.rows():
+                if limit is not None and counts.rows >= limit:
+                    result["truncated"] = True
+                    return
+                if len(sample) < sample_rows:
+                    sample.append(item[1])
+                yield item
+
+        for chunk in _chunks(rows_with_sample(), mapper, counts, errors):
+            plan = _plan_chunk(session, chunk, opts.update_existing, seen)
+            seen.update(plan.new_hashes)
+            counts.add(plan.counts)
+        result.update(
+            rows=counts.rows, would_create=counts.created, would_update=counts.updated,
+            would_skip=counts.skipped, duplicates=counts.duplicates, failed=counts.failed, errors=errors,
+        )
+        return result
+    finally:
+        stream.close()
+
+
+def start_import(session: Session, path: str, filename: str, options: dict[str, Any]) -> ImportJob:
+    """Record an import job for an uploaded file (import view, CLI); the caller commits, then enqueues."""
+    if not os.path.isfile(path):
+        raise ImportFileError("the uploaded file is missing")
+    opts = ImportOptions.parse(options)
+    job = ImportJob(
+        filename=filename[:255], path=path, options=opts.as_dict(), status=ImportStatus.PENDING,
+        bytes_total=os.path.getsize(path), errors=[],
+    )
+    session.add(job)
+    session.flush()
+    return job
+
+
+def run_import(svc: Services, import_id: int) -> None:
+    """Run an import job to the end, committing each chunk with its progress (RQ job, CLI)."""
+    session = svc.db.factory()
+    try:
+        job = session.get(ImportJob, import_id)
+        if job is None or job.status in (ImportStatus.DONE, ImportStatus.FAILED):
+            return
+        job.status = ImportStatus.RUNNING
+        job.started_at = now_utc()
+        session.commit()
+        try:
+            _run(session, job)
+        except ImportFileError as exc:
+            session.rollback()
+            job.status, job.message, job.finished_at = ImportStatus.FAILED, str(exc), now_utc()
+            session.commit()
+        except Exception:
+            session.rollback()
+            job.status, job.finished_at = ImportStatus.FAILED, now_utc()
+            job.message = "The import stopped because of an internal error; it has been logged."
+            session.commit()
+            raise
+    finally:
+        session.close()
+
+
+def _run(session: Session, job: ImportJob) -> None:
+    opts = ImportOptions.parse(job.options)
+    stream = _CsvStream(job.path, opts.encoding)
+    try:
+        job.encoding = stream.encoding
+        mapper = _RowMapper(stream.headers, opts, _default_tz(session))
+        total, errors, seen = _Counts(), [], set()
+        pending_errors: list[dict[str, Any]] = []
+        for chunk in _chunks(stream.rows(), mapper, total, pending_errors):
+            for attempt in range(3):
+                plan = _plan_chunk(session, chunk, opts.update_existing, seen)
+                try:
+                    _apply_plan(session, plan, opts, job.filename)
+                    break
+                except IntegrityError:
+                    # another writer created one of these addresses meanwhile: look them up again
+                    session.rollback()
+                    if attempt == 2:
+                        raise
+            seen.update(plan.new_hashes)
+            for name in ("created", "updated", "skipped", "duplicates"):
+                setattr(total, name, getattr(total, name) + getattr(plan.counts, name))
+            if pending_errors:
+                errors.extend(pending_errors)
+                pending_errors.clear()
+                job.errors = list(errors)
+            _progress(job, total, stream.bytes_done)
+            session.commit()
+        errors.extend(pending_errors)
+        job.errors = list(errors)
+        _progress(job, total, stream.bytes_done)
+        job.total_rows = total.rows
+        job.status = ImportStatus.DONE
+        job.finished_at = now_utc()
+        session.commit()
+        log.info("import %s done: %s", job.id, total)
+    finally:
+        stream.close()
+
+
+def _progress(job: ImportJob, total: _Counts, bytes_done: int) -> None:
+    job.processed = total.rows
+    job.created, job.updated, job.skipped = total.created, total.updated, total.skipped
+    job.duplicates, job.failed = total.duplicates, total.failed
+    job.bytes_done = bytes_done
+
+
+def import_status(job: ImportJob) -> dict[str, Any]:
+    """The small JSON the progress page polls (import views)."""
+    return {
+        "id": job.id, "status": str(job.status), "percent": job.percent, "processed": job.processed,
+        "created": job.created, "updated": job.updated, "skipped": job.skipped,
+        "duplicates": job.duplicates, "failed": job.failed, "message": job.message,
+        "done": job.status in (ImportStatus.DONE, ImportStatus.FAILED),
+    }

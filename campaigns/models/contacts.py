@@ -6,7 +6,7 @@ import enum
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Index, Integer, String, Text
+from sqlalchemy import BigInteger, Index, Integer, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from campaigns.db import Base, JSONType, StrEnumType, UTCDateTime, now_utc
@@ -75,6 +75,7 @@ class Segment(Base):
     name: Mapped[str] = mapped_column(String(200))
     rules: Mapped[dict[str, Any]] = mapped_column(JSONType, default=dict)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=now_utc)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=now_utc, onupdate=now_utc)
 
 
 class ImportStatus(enum.StrEnum):
@@ -96,10 +97,27 @@ class ImportJob(Base):
     processed: Mapped[int] = mapped_column(Integer, default=0)
     created: Mapped[int] = mapped_column(Integer, default=0)
     updated: Mapped[int] = mapped_column(Integer, default=0)
-    skipped: Mapped[int] = mapped_column(Integer, default=0)
+    skipped: Mapped[int] = mapped_column(Integer, default=0)  # already in the database, mode "skip"
+    duplicates: Mapped[int] = mapped_column(Integer, default=0)  # repeated in the file: merged or ignored
+    failed: Mapped[int] = mapped_column(Integer, default=0)  # bad rows (all counted; the first ones listed)
     errors: Mapped[list[dict[str, Any]]] = mapped_column(JSONType, default=list)
+    # Progress is measured in bytes: counting rows first would mean reading a large file twice.
+    bytes_total: Mapped[int] = mapped_column(BigInteger, default=0)
+    bytes_done: Mapped[int] = mapped_column(BigInteger, default=0)
+    encoding: Mapped[str] = mapped_column(String(20), default="")
+    message: Mapped[str] = mapped_column(Text, default="")  # why a whole import failed (bad file, ...)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=now_utc)
+    started_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+    @property
+    def percent(self) -> int:
+        """Progress for the UI, 0-100."""
+        if self.status == ImportStatus.DONE:
+            return 100
+        if not self.bytes_total:
+            return 0
+        return min(99, int(100 * self.bytes_done / self.bytes_total))
 
 
 Index("ix_contacts_created_id", Contact.created_at, Contact.id)
