@@ -1,10 +1,169 @@
-"""Public tracking endpoints: open pixel, click redirect, unsubscribe. Small and fast; no UI imports."""
+"""Public tracking endpoints: open pixel, click redirect, unsubscribe and preferences. Small and fast.
+
+The signed token in the URL is the only authority (no cookies, no CSRF token: mail clients and
+RFC 8058 one-click POSTs carry none). Hits go to the buffer (campaigns.events_buffer), never
+straight to the database, so a slow database does not slow the pixel.
+"""
 
 from __future__ import annotations
 
-from flask import Blueprint, Flask
+import base64
+import logging
+from typing import Any
+from urllib.parse import urlsplit
+
+from flask import Blueprint, Flask, Response, abort, current_app, redirect, render_template, request
+from sqlalchemy import select
+from sqlalchemy.exc import SQLAlchemyError
+
+from campaigns import subscriptions
+from campaigns.events_buffer import record_hit
+from campaigns.links import TokenKind
+from campaigns.models import Link
+from campaigns.models.tracking import HitKind
+from campaigns.runtime import Services, services
 
 bp = Blueprint("tracking", __name__, url_prefix="/t")
+log = logging.getLogger("nurture.tracking")
+
+GIF = base64.b64decode("R0lGODlhAQABAIAAAAAAAP///yH5BAEAAAAALAAAAAABAAEAAAIBRAA7")
+NO_CACHE = {
+    "Cache-Control": "no-store, no-cache, must-revalidate, max-age=0, private",
+    "Pragma": "no-cache",
+    "Expires": "0",
+}
+LINK_CACHE_MAX = 50_000
+
+
+def _pixel() -> Response:
+    return Response(GIF, status=200, mimetype="image/gif", headers=NO_CACHE)
+
+
+def _client() -> tuple[str, str]:
+    return request.headers.get("User-Agent", ""), request.remote_addr or ""
+
+
+@bp.get("/o/<token>.gif")
+def open_pixel(token: str) -> Response:
+    """The open pixel: always the GIF, whatever happens behind it."""
+    try:
+        svc = services()
+        verified = svc.signer.verify(token, TokenKind.OPEN)
+        if verified is not None and request.method == "GET":
+            ua, ip = _client()
+            record_hit(svc, HitKind.OPEN, verified.a, 0, ua, ip)
+    except Exception:  # the mail client must never show a broken image
+        log.exception("open pixel failed to record")
+    return _pixel()
+
+
+@bp.get("/o/", defaults={"anything": ""})
+@bp.get("/o/<path:anything>")
+def open_pixel_malformed(anything: str) -> Response:
+    """A mangled pixel URL (clients that cut or re-encode it) still gets the image, and nothing is recorded."""
+    return _pixel()
+
+
+def _link_target(svc: Services, link_id: int) -> tuple[str, bool] | None:
+    """The stored URL of a link and whether it is tracked; links never change once compiled, so cache."""
+    cache: dict[int, tuple[str, bool] | None] = current_app.extensions.setdefault("nurture.link_cache", {})
+    if link_id in cache:
+        return cache[link_id]
+    with svc.db.factory() as session:
+        row = session.execute(select(Link.url, Link.tracked).where(Link.id == link_id)).first()
+    target = (row.url, bool(row.tracked)) if row else None
+    if target is not None:  # unknown ids are not cached: a random-token flood must not grow memory
+        if len(cache) >= LINK_CACHE_MAX:
+            cache.clear()
+        cache[link_id] = target
+    return target
+
+
+def _safe_destination(url: str) -> bool:
+    parts = urlsplit(url.strip())
+    if parts.scheme in ("http", "https"):
+        return bool(parts.netloc)
+    return parts.scheme in ("mailto", "tel")
+
+
+@bp.get("/c/<token>")
+def click(token: str) -> Any:
+    """Click redirect: only to the URL stored for the signed (send, link); anything else is a 404."""
+    svc = services()
+    verified = svc.signer.verify(token, TokenKind.CLICK)
+    if verified is None:
+        abort(404)
+    try:
+        target = _link_target(svc, verified.b)
+    except SQLAlchemyError:
+        log.exception("click: link lookup failed")
+        abort(503)
+    if target is None or not _safe_destination(target[0]):
+        abort(404)
+    url, tracked = target
+    # HEAD is what link checkers send; a person's browser sends GET.
+    if tracked and request.method == "GET":
+        ua, ip = _client()
+        record_hit(svc, HitKind.CLICK, verified.a, verified.b, ua, ip)
+    response = redirect(url.strip(), code=302)
+    response.headers.update(NO_CACHE)
+    return response
+
+
+def _public_page(template: str, status: int = 200, **context: Any) -> tuple[str, int, dict[str, str]]:
+    # Never cached by proxies; never referred: the URL holds the contact's token.
+    return render_template(template, **context), status, {"Cache-Control": "no-store", "Referrer-Policy": "no-referrer"}
+
+
+@bp.route("/u/<token>", methods=["GET", "POST"])
+def unsubscribe(token: str) -> Any:
+    """GET shows a confirmation page and changes nothing; POST (form or RFC 8058 one-click) unsubscribes."""
+    svc = services()
+    verified = svc.signer.verify(token, TokenKind.UNSUBSCRIBE)
+    if verified is None:
+        return _public_page("public/invalid.html", 404)
+    if request.method != "POST":  # GET and HEAD (link scanners) only ever see the question
+        return _public_page(
+            "public/unsubscribe.html", token=token,
+            preferences_url=svc.urls.preferences(verified.a),
+        )
+    one_click = request.form.get("List-Unsubscribe") == "One-Click"
+    method = "one_click" if one_click else "link"
+    session = svc.db.session
+    subscriptions.unsubscribe_contact(session, verified.a, send_id=verified.b, method=method)
+    session.commit()
+    if one_click:
+        return Response("Unsubscribed.\n", status=200, mimetype="text/plain", headers={"Cache-Control": "no-store"})
+    return _public_page("public/unsubscribed.html", preferences_url=svc.urls.preferences(verified.a))
+
+
+@bp.route("/p/<token>", methods=["GET", "POST"])
+def preferences(token: str) -> Any:
+    """The preference page: leave one sequence, or all mail. GET only shows."""
+    svc = services()
+    verified = svc.signer.verify(token, TokenKind.PREFERENCES)
+    if verified is None:
+        return _public_page("public/invalid.html", 404)
+    session = svc.db.session
+    done = ""
+    if request.method == "POST":
+        action = request.form.get("action", "")
+        if action == "all":
+            subscriptions.unsubscribe_contact(session, verified.a, method="preferences")
+            done = "all"
+        elif action == "leave":
+            try:
+                sequence_id = int(request.form.get("sequence_id", ""))
+            except ValueError:
+                return _public_page("public/invalid.html", 400)
+            if not subscriptions.leave_sequence(session, verified.a, sequence_id):
+                return _public_page("public/invalid.html", 400)
+            done = "left"
+        else:
+            return _public_page("public/invalid.html", 400)
+        session.commit()
+    prefs = subscriptions.preferences_of(session, verified.a)
+    return _public_page("public/preferences.html", token=token, prefs=prefs, done=done)
 
 
 def register_tracking(app: Flask) -> Blueprint:

@@ -21,10 +21,11 @@ from campaigns.models.sequences import (
     Step,
 )
 from campaigns.models.templates import Link, Template, TemplateVersion
+from campaigns.models.tracking import EngagementRollup, Hit, HitClass, HitKind, RollupScope
 from campaigns.models.users import Account, ApiKey, User
 
 __all__ = [
-    "Account", "ApiKey", "Broadcast", "BroadcastStatus", "Contact", "ContactStatus", "Enrollment",
+    "Account", "ApiKey", "EngagementRollup", "Hit", "HitClass", "HitKind", "RollupScope", "Broadcast", "BroadcastStatus", "Contact", "ContactStatus", "Enrollment",
     "EnrollmentStatus", "Event", "ImportJob", "ImportStatus", "Link", "OutboxMessage", "Segment", "Send",
     "SendStatus", "Sequence", "SequenceStatus", "Stage", "Step", "Suppression", "Template",
     "TemplateVersion", "User",

@@ -1,0 +1,432 @@
+"""The buffered hit writer: endpoints append hits to a Redis stream; a writer loop stores them in batches.
+
+Hot path (`record_hit`, called by the tracking endpoints): one XADD of a small dict with an event id
+made here. If Redis is unreachable the hit is written straight to the database instead (slow but
+not lost); if that fails too it is logged and dropped, and the endpoint still answers.
+
+Writer (`run_writer`, run by the process supervisor): XREADGROUP from a consumer group, then
+`process_batch` in one transaction: skip event ids already stored (at-least-once delivery becomes
+an exactly-once effect), classify the hits of each affected mail together with its earlier hits,
+insert them, fix earlier hits whose class changed, and add the difference of the mail's roll-up
+contribution. XACK only after the commit, so a writer killed at any point loses nothing: its
+pending entries are read again on restart (or claimed by another writer after MIN_IDLE_MS).
+Redis must persist the stream (appendonly yes) to survive a Redis restart; see docs/tracking.md.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import ipaddress
+import logging
+import os
+import secrets
+import socket
+import threading
+import time
+from collections import Counter, defaultdict
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any
+
+from redis import Redis
+from redis.exceptions import RedisError, ResponseError
+from sqlalchemy import select, text, update
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.orm import Session
+
+from campaigns.classify import HitFacts, classify_send_hits, network_of
+from campaigns.models import Link, Send
+from campaigns.models.tracking import EngagementRollup, Hit, HitClass, HitKind, RollupScope
+
+if TYPE_CHECKING:
+    from campaigns.runtime import Services
+
+log = logging.getLogger("nurture.hits")
+
+STREAM = "nurture:hits"
+GROUP = "hit-writers"
+LOCK_KEY = "nurture:hits:writer-lock"
+LOCK_TTL_MS = 30_000
+MIN_IDLE_MS = 60_000  # entries pending this long on another consumer are taken over
+BATCH = 1000
+UA_MAX = 512
+
+
+# ------------------------------------------------------------------ hot path
+def ip_for_storage(ip: str, mode: str, key: bytes) -> str:
+    """The address as stored: /24 or /48 network ('truncate'), keyed hash ('hash') or as is ('none')."""
+    if not ip:
+        return ""
+    if mode == "none":
+        return ip[:64]
+    if mode == "hash":
+        # Keyed, so the 2^32 IPv4 addresses cannot simply be hashed and looked up.
+        return hmac.new(key, ip.encode(), hashlib.sha256).hexdigest()[:32]
+    try:
+        addr = ipaddress.ip_address(ip)
+    except ValueError:
+        return ""
+    prefix = 24 if addr.version == 4 else 48
+    return str(ipaddress.ip_network(f"{addr}/{prefix}", strict=False).network_address)
+
+
+def _hash_key(svc: Services) -> bytes:
+    return hmac.new(svc.settings.secret_key.encode(), b"nurture-ip-hash-v1", hashlib.sha256).digest()
+
+
+def make_entry(
+    svc: Services, kind: HitKind, send_id: int, link_id: int, user_agent: str, ip: str,
+    at: datetime | None = None,
+) -> dict[str, str]:
+    """Build the buffer entry for one hit (the raw address never leaves this function)."""
+    when = at or datetime.now(UTC)
+    return {
+        "e": secrets.token_hex(12),
+        "k": kind.value,
+        "s": str(send_id),
+        "l": str(link_id or 0),
+        "t": f"{when.timestamp():.6f}",
+        "ua": (user_agent or "")[:UA_MAX],
+        "ip": ip_for_storage(ip, svc.settings.ip_privacy, _hash_key(svc)),
+        "n": network_of(ip) if ip else "",
+    }
+
+
+def record_hit(
+    svc: Services, kind: HitKind, send_id: int, link_id: int, user_agent: str, ip: str
+) -> bool:
+    """Buffer one hit (tracking endpoints call this); returns False if it could not be kept at all."""
+    entry = make_entry(svc, kind, send_id, link_id, user_agent, ip)
+    try:
+        svc.redis.xadd(STREAM, entry)  # type: ignore[arg-type]
+        return True
+    except RedisError:
+        log.warning("hit buffer unavailable, writing hit %s directly", entry["e"])
+    try:
+        with svc.db.begin() as session:
+            process_batch(session, [entry])
+        return True
+    except Exception:
+        log.exception("hit %s lost: neither the buffer nor the database accepted it", entry["e"])
+        return False
+
+
+# ------------------------------------------------------------------ the batch
+@dataclass
+class _Row:
+    """A hit of one mail, stored or new, as the writer reasons about it."""
+
+    event_id: str
+    kind: HitKind
+    send_id: int
+    link_id: int | None
+    occurred_at: datetime
+    user_agent: str
+    ip: str
+    network: str
+    classification: HitClass | None = None
+    reason: str = ""
+    db_id: int | None = None
+
+    def facts(self) -> HitFacts:
+        return HitFacts(self.kind, self.occurred_at, self.user_agent, self.network, self.ip, self.link_id)
+
+
+def _decode(entry: Mapping[Any, Any]) -> _Row | None:
+    def get(k: str) -> str:
+        v = entry.get(k, entry.get(k.encode(), b""))
+        return v.decode("utf-8", "replace") if isinstance(v, bytes) else str(v)
+
+    try:
+        kind = HitKind(get("k"))
+        send_id = int(get("s"))
+        link_id = int(get("l") or 0) or None
+        occurred = datetime.fromtimestamp(float(get("t")), UTC)
+        event_id = get("e")
+    except (ValueError, TypeError):
+        return None
+    if not event_id or len(event_id) > 32 or (kind == HitKind.CLICK and link_id is None):
+        return None
+    return _Row(event_id, kind, send_id, link_id, occurred, get("ua")[:UA_MAX], get("ip")[:64], get("n")[:20])
+
+
+def _hour(t: datetime) -> datetime:
+    return t.replace(minute=0, second=0, microsecond=0)
+
+
+RollupKey = tuple[RollupScope, int, str, int, datetime, str]
+
+
+def contribution(send: Any, rows: Iterable[_Row]) -> Counter[RollupKey]:
+    """What one mail's hits add to the roll-ups; the writer adds new-minus-old for each batch."""
+    if send.broadcast_id:
+        scope, scope_id = RollupScope.BROADCAST, int(send.broadcast_id)
+    elif send.step_id:
+        scope, scope_id = RollupScope.STEP, int(send.step_id)
+    else:
+        return Counter()  # test sends belong to no campaign
+    variant = send.variant or ""
+    out: Counter[RollupKey] = Counter()
+
+    def add(link: int, t: datetime, metric: str) -> None:
+        out[(scope, scope_id, variant, link, _hour(t), metric)] += 1
+
+    human_opens: list[datetime] = []
+    human_clicks: list[datetime] = []
+    first_link_click: dict[int, datetime] = {}
+    for r in rows:
+        assert r.classification is not None
+        add(0, r.occurred_at, f"{r.kind.value}_{r.classification.value}")
+        if r.kind == HitKind.CLICK and r.link_id:
+            add(r.link_id, r.occurred_at, f"click_{r.classification.value}")
+        if r.classification != HitClass.HUMAN:
+            continue
+        if r.kind == HitKind.OPEN:
+            human_opens.append(r.occurred_at)
+        else:
+            human_clicks.append(r.occurred_at)
+            if r.link_id and (r.link_id not in first_link_click or r.occurred_at < first_link_click[r.link_id]):
+                first_link_click[r.link_id] = r.occurred_at
+    if human_opens or human_clicks:
+        add(0, min(human_opens + human_clicks), "unique_open")
+        if not human_opens:
+            add(0, min(human_clicks), "implied_open")  # a click implies the mail was opened
+    if human_clicks:
+        add(0, min(human_clicks), "unique_click")
+    for link, t in first_link_click.items():
+        add(link, t, "unique_click")
+    return out
+
+
+def apply_rollup_delta(session: Session, delta: Mapping[RollupKey, int]) -> None:
+    """Add counts to the roll-up rows (upsert); used by the writer and by unsubscribe/complaint hooks."""
+    rows = [
+        {"scope": k[0], "scope_id": k[1], "variant": k[2], "link_id": k[3], "bucket": k[4], "metric": k[5], "count": n}
+        for k, n in delta.items()
+        if n
+    ]
+    if not rows:
+        return
+    table = EngagementRollup.__table__
+    dialect = session.get_bind().dialect.name
+    ins = postgresql.insert(table) if dialect == "postgresql" else sqlite.insert(table)
+    keys = ["scope", "scope_id", "variant", "link_id", "bucket", "metric"]
+    for i in range(0, len(rows), 2000):
+        stmt = ins.values(rows[i : i + 2000])
+        session.execute(
+            stmt.on_conflict_do_update(index_elements=keys, set_={"count": table.c.count + stmt.excluded.count})
+        )
+
+
+def process_batch(session: Session, entries: Sequence[Mapping[Any, Any]]) -> int:
+    """Store a batch of buffered hits idempotently and update roll-ups; returns how many were new.
+
+    Called by the writer loop (and by record_hit when Redis is down); the caller commits.
+    """
+    if session.get_bind().dialect.name == "postgresql":
+        # One batch at a time even if several writers run: the roll-up difference reads then writes.
+        session.execute(text("SELECT pg_advisory_xact_lock(727001)"))
+    rows: dict[str, _Row] = {}
+    for entry in entries:
+        row = _decode(entry)
+        if row is None:
+            log.warning("dropping malformed hit entry %r", dict(entry))
+        elif row.event_id not in rows:
+            rows[row.event_id] = row
+    if not rows:
+        return 0
+    ids = list(rows)
+    for i in range(0, len(ids), 1000):
+        for (seen,) in session.execute(select(Hit.event_id).where(Hit.event_id.in_(ids[i : i + 1000]))):
+            rows.pop(seen, None)
+    if not rows:
+        return 0
+
+    send_ids = sorted({r.send_id for r in rows.values()})
+    sends = {}
+    for i in range(0, len(send_ids), 1000):
+        for s in session.execute(
+            select(Send.id, Send.contact_id, Send.broadcast_id, Send.step_id, Send.variant, Send.sent_at,
+                   Send.template_version_id).where(Send.id.in_(send_ids[i : i + 1000]))
+        ):
+            sends[s.id] = s
+    new_by_send: dict[int, list[_Row]] = defaultdict(list)
+    for r in rows.values():
+        if r.send_id in sends:
+            new_by_send[r.send_id].append(r)
+        else:
+            log.warning("dropping hit %s for unknown send %s", r.event_id, r.send_id)
+    if not new_by_send:
+        return 0
+
+    old_by_send: dict[int, list[_Row]] = defaultdict(list)
+    live = list(new_by_send)
+    for i in range(0, len(live), 1000):
+        for h in session.execute(
+            select(Hit.id, Hit.event_id, Hit.kind, Hit.send_id, Hit.link_id, Hit.occurred_at, Hit.user_agent,
+                   Hit.ip, Hit.network, Hit.classification, Hit.reason).where(Hit.send_id.in_(live[i : i + 1000]))
+        ):
+            old_by_send[h.send_id].append(
+                _Row(h.event_id, h.kind, h.send_id, h.link_id, h.occurred_at, h.user_agent, h.ip, h.network,
+                     h.classification, h.reason, h.id)
+            )
+    versions = {sends[s].template_version_id for s in live}
+    honeypots: dict[int, set[int]] = defaultdict(set)
+    tracked: Counter[int] = Counter()
+    for link in session.execute(
+        select(Link.id, Link.template_version_id, Link.tracked, Link.honeypot).where(
+            Link.template_version_id.in_(versions)
+        )
+    ):
+        if link.honeypot:
+            honeypots[link.template_version_id].add(link.id)
+        elif link.tracked:
+            tracked[link.template_version_id] += 1
+
+    delta: Counter[RollupKey] = Counter()
+    inserts: list[dict[str, Any]] = []
+    changed: list[dict[str, Any]] = []
+    for send_id, new_rows in new_by_send.items():
+        send = sends[send_id]
+        old_rows = old_by_send.get(send_id, [])
+        everything = old_rows + new_rows
+        verdicts = classify_send_hits(
+            [r.facts() for r in everything], send.sent_at,
+            honeypots.get(send.template_version_id, set()), tracked.get(send.template_version_id, 0),
+        )
+        delta.subtract(contribution(send, old_rows))
+        after = [
+            _Row(r.event_id, r.kind, r.send_id, r.link_id, r.occurred_at, r.user_agent, r.ip, r.network,
+                 v.classification, v.reason, r.db_id)
+            for r, v in zip(everything, verdicts, strict=True)
+        ]
+        delta.update(contribution(send, after))
+        for before, now in zip(everything, after, strict=True):
+            if before.db_id is None:
+                inserts.append({
+                    "event_id": now.event_id, "kind": now.kind, "send_id": send_id, "contact_id": send.contact_id,
+                    "link_id": now.link_id, "occurred_at": now.occurred_at, "user_agent": now.user_agent,
+                    "ip": now.ip, "network": now.network, "classification": now.classification,
+                    "reason": now.reason,
+                })
+            elif (before.classification, before.reason) != (now.classification, now.reason):
+                changed.append({"id": now.db_id, "classification": now.classification, "reason": now.reason})
+    if inserts:
+        session.execute(Hit.__table__.insert(), inserts)
+    for c in changed:
+        session.execute(
+            update(Hit).where(Hit.id == c["id"]).values(classification=c["classification"], reason=c["reason"])
+        )
+    apply_rollup_delta(session, delta)
+    return len(inserts)
+
+
+# ------------------------------------------------------------------ the writer loop
+def ensure_group(redis: Redis) -> None:
+    """Create the stream and its consumer group if missing (idempotent)."""
+    try:
+        redis.xgroup_create(STREAM, GROUP, id="0", mkstream=True)
+    except ResponseError as exc:
+        if "BUSYGROUP" not in str(exc):
+            raise
+
+
+def default_consumer() -> str:
+    """A stable consumer name per host and supervisor slot, so a restarted writer finds its pending entries."""
+    return os.environ.get("HIT_WRITER_NAME") or f"{socket.gethostname()}-writer"
+
+
+def write_entries(svc: Services, entries: list[tuple[Any, Mapping[Any, Any]]]) -> int:
+    """Commit one batch of stream entries, then acknowledge and delete them; returns hits stored."""
+    if not entries:
+        return 0
+    with svc.db.begin() as session:
+        stored = process_batch(session, [fields for _id, fields in entries])
+    ids = [entry_id for entry_id, _fields in entries]
+    pipe = svc.redis.pipeline(transaction=False)
+    pipe.xack(STREAM, GROUP, *ids)
+    pipe.xdel(STREAM, *ids)
+    pipe.execute()
+    return stored
+
+
+def drain_once(svc: Services, consumer: str, count: int = BATCH, block_ms: int | None = 500,
+               pending: bool = False) -> int:
+    """Read one batch (own pending entries if `pending`, else new ones) and write it; returns entries read."""
+    reply = svc.redis.xreadgroup(GROUP, consumer, {STREAM: "0" if pending else ">"}, count=count,
+                                 block=None if pending else block_ms)
+    entries = reply[0][1] if reply else []
+    entries = [(i, f) for i, f in entries if f]  # a pending entry already deleted comes back empty
+    if reply and pending and not entries and reply[0][1]:
+        # Entries acknowledged-but-not-deleted or deleted-but-pending: clear them from the PEL.
+        svc.redis.xack(STREAM, GROUP, *[i for i, _f in reply[0][1]])
+    write_entries(svc, entries)
+    return len(reply[0][1]) if reply else 0
+
+
+def _claim_stale(svc: Services, consumer: str) -> int:
+    start = "0-0"
+    claimed = 0
+    while True:
+        result = svc.redis.xautoclaim(STREAM, GROUP, consumer, MIN_IDLE_MS, start_id=start, count=BATCH)
+        start, entries = result[0], result[1]
+        entries = [(i, f) for i, f in entries if f]
+        write_entries(svc, entries)
+        claimed += len(entries)
+        if start in (b"0-0", "0-0"):
+            return claimed
+
+
+def _hold_lock(redis: Redis, token: str) -> bool:
+    if redis.set(LOCK_KEY, token, nx=True, px=LOCK_TTL_MS):
+        return True
+    if redis.get(LOCK_KEY) == token.encode():
+        redis.pexpire(LOCK_KEY, LOCK_TTL_MS)
+        return True
+    return False
+
+
+def run_writer(svc: Services, stop_event: threading.Event, consumer: str | None = None,
+               batch: int = BATCH, block_ms: int = 500) -> None:
+    """The writer loop (the supervisor runs it; `nurture`/worker wiring calls this until stop_event is set).
+
+    Only one writer is active at a time (a Redis lock with a lease); a second one waits as a standby.
+    Redis or database errors are logged and retried after a pause; entries stay pending meanwhile.
+    """
+    consumer = consumer or default_consumer()
+    token = f"{consumer}:{secrets.token_hex(4)}"
+    recovered = False
+    last_claim = 0.0
+    while not stop_event.is_set():
+        try:
+            if not _hold_lock(svc.redis, token):
+                stop_event.wait(1.0)
+                continue
+            ensure_group(svc.redis)
+            if not recovered:
+                while drain_once(svc, consumer, batch, pending=True):
+                    pass
+                recovered = True
+            if time.monotonic() - last_claim > MIN_IDLE_MS / 1000:
+                _claim_stale(svc, consumer)
+                last_claim = time.monotonic()
+            drain_once(svc, consumer, batch, block_ms)
+        except Exception:
+            log.exception("hit writer: batch failed, retrying in 1 s (entries stay pending)")
+            recovered = False  # re-read our pending entries once things work again
+            stop_event.wait(1.0)
+    try:
+        if svc.redis.get(LOCK_KEY) == token.encode():
+            svc.redis.delete(LOCK_KEY)
+    except RedisError:
+        pass
+
+
+def backlog(redis: Redis) -> int:
+    """Entries in the buffer not yet written (new plus pending); for health checks and benchmarks."""
+    try:
+        return int(redis.xlen(STREAM))
+    except RedisError:
+        return -1
