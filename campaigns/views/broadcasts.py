@@ -1,14 +1,189 @@
-"""UI area: broadcasts (to be built)."""
+"""One-off broadcasts: create (template, audience, time in the account's zone), schedule, cancel, counts."""
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
-from flask import Blueprint, render_template
+from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from campaigns.db import now_utc
+from campaigns.i18n import _
+from campaigns.models import Broadcast, BroadcastStatus, Segment, Send, SendStatus, Template
+from campaigns.runtime import services
+from campaigns.sequences import cancel_broadcast, create_broadcast, schedule_broadcast
+from campaigns.views.builder_common import account_time, account_zone, install_filters
 
 bp = Blueprint("broadcasts", __name__, url_prefix="/broadcasts")
+install_filters(bp)
+
+LOCAL_FORMAT = "%Y-%m-%dT%H:%M"  # what <input type="datetime-local"> sends
+
+
+def parse_local_time(raw: str) -> datetime | None:
+    """A datetime-local value read in the account's time zone, as aware UTC; None when unparsable."""
+    try:
+        naive = datetime.strptime(raw.strip()[:16], LOCAL_FORMAT)
+    except ValueError:
+        return None
+    zone = account_zone()
+    aware = naive.replace(tzinfo=zone)
+    # A wall time skipped by a DST jump does not survive the round trip: refuse it rather than guess.
+    if aware.astimezone(zone).replace(tzinfo=None) != naive:
+        return None
+    return aware
+
+
+def send_counts(s: Session, broadcast_ids: list[int]) -> dict[int, dict[str, int]]:
+    """Sends per broadcast folded into queued / sent / failed / other (list and detail pages)."""
+    counts = {bid: dict.fromkeys(("queued", "sent", "failed", "other", "total"), 0) for bid in broadcast_ids}
+    if not broadcast_ids:
+        return counts
+    rows = s.execute(
+        select(Send.broadcast_id, Send.status, func.count())
+        .where(Send.broadcast_id.in_(broadcast_ids))
+        .group_by(Send.broadcast_id, Send.status)
+    ).all()
+    for broadcast_id, status, n in rows:
+        bucket = {
+            SendStatus.QUEUED: "queued", SendStatus.SENDING: "queued", SendStatus.SENT: "sent", SendStatus.FAILED: "failed",
+        }.get(status, "other")
+        counts[broadcast_id][bucket] += n
+        counts[broadcast_id]["total"] += n
+    return counts
+
+
+def _broadcast_or_404(s: Session, broadcast_id: int) -> Broadcast:
+    broadcast = s.get(Broadcast, broadcast_id)
+    if broadcast is None:
+        abort(404)
+    return broadcast
+
+
+def _choices(s: Session) -> tuple[list[Template], list[Segment]]:
+    templates = list(s.scalars(select(Template).where(Template.current_version_id.is_not(None)).order_by(Template.name)))
+    return templates, list(s.scalars(select(Segment).order_by(Segment.name)))
 
 
 @bp.get("/")
 def index() -> Any:
-    return render_template("ui/placeholder.html", title="broadcasts".capitalize())
+    s = services().db.session
+    broadcasts = list(s.scalars(select(Broadcast).order_by(Broadcast.created_at.desc(), Broadcast.id.desc()).limit(200)))
+    names = dict(s.execute(select(Template.id, Template.name)).all())
+    segments = dict(s.execute(select(Segment.id, Segment.name)).all())
+    return render_template(
+        "ui/broadcasts/index.html",
+        broadcasts=broadcasts,
+        counts=send_counts(s, [b.id for b in broadcasts]),
+        template_names=names,
+        segment_names=segments,
+    )
+
+
+@bp.route("/new", methods=["GET", "POST"])
+def new() -> Any:
+    db = services().db
+    s = db.session
+    templates, segments = _choices(s)
+    form = {"name": "", "template_id": "", "segment": "all", "when": "now", "scheduled_at": ""}
+    errors: dict[str, str] = {}
+    if request.method == "POST":
+        form.update({k: request.form.get(k, "").strip() for k in form})
+        if not form["name"]:
+            errors["name"] = _("Give the broadcast a name.")
+        if not form["template_id"].isdigit() or int(form["template_id"]) not in {t.id for t in templates}:
+            errors["template_id"] = _("Choose a saved template.")
+        segment_id: int | None = None
+        if form["segment"] != "all":
+            if not form["segment"].isdigit() or int(form["segment"]) not in {g.id for g in segments}:
+                errors["segment"] = _("Choose a segment or all active contacts.")
+            else:
+                segment_id = int(form["segment"])
+        scheduled_at: datetime | None = None
+        if form["when"] == "later":
+            scheduled_at = parse_local_time(form["scheduled_at"])
+            if scheduled_at is None:
+                errors["scheduled_at"] = _("Enter a valid date and time.")
+        elif form["when"] not in ("now", "draft"):
+            errors["when"] = _("Choose when to send.")
+        if not errors:
+            try:
+                broadcast = create_broadcast(s, form["name"], int(form["template_id"]), segment_id, scheduled_at)
+                if form["when"] != "draft":
+                    schedule_broadcast(s, broadcast, scheduled_at)
+            except ValueError as exc:
+                s.rollback()
+                errors["service"] = str(exc)
+            else:
+                s.commit()
+                flash(_("Broadcast saved as a draft.") if form["when"] == "draft" else
+                      _("Broadcast scheduled for %(when)s.", when=account_time(broadcast.scheduled_at)), "success")
+                return redirect(url_for("broadcasts.show", broadcast_id=broadcast.id))
+    status = 400 if errors else 200
+    return render_template(
+        "ui/broadcasts/new.html", form=form, errors=errors, templates=templates, segments=segments,
+        zone=account_zone().key,
+    ), status
+
+
+@bp.get("/<int:broadcast_id>")
+def show(broadcast_id: int) -> Any:
+    s = services().db.session
+    broadcast = _broadcast_or_404(s, broadcast_id)
+    template = s.get(Template, broadcast.template_id)
+    segment = s.get(Segment, broadcast.segment_id) if broadcast.segment_id else None
+    local = account_time(broadcast.scheduled_at, "%Y-%m-%dT%H:%M") if broadcast.scheduled_at else ""
+    return render_template(
+        "ui/broadcasts/show.html",
+        broadcast=broadcast,
+        template=template,
+        segment=segment,
+        counts=send_counts(s, [broadcast.id])[broadcast.id],
+        local_scheduled=local,
+        zone=account_zone().key,
+        can_schedule=broadcast.status in (BroadcastStatus.DRAFT, BroadcastStatus.SCHEDULED),
+        can_cancel=broadcast.status in (BroadcastStatus.DRAFT, BroadcastStatus.SCHEDULED, BroadcastStatus.SENDING),
+    )
+
+
+@bp.post("/<int:broadcast_id>/schedule")
+def schedule(broadcast_id: int) -> Any:
+    db = services().db
+    s = db.session
+    broadcast = _broadcast_or_404(s, broadcast_id)
+    back = url_for("broadcasts.show", broadcast_id=broadcast.id)
+    when: datetime | None = None
+    if request.form.get("when") == "later":
+        when = parse_local_time(request.form.get("scheduled_at", ""))
+        if when is None:
+            flash(_("Enter a valid date and time."), "error")
+            return redirect(back)
+    else:
+        when = now_utc()  # "send now", even when a later time was stored before
+    try:
+        schedule_broadcast(s, broadcast, when)
+    except ValueError as exc:
+        s.rollback()
+        flash(str(exc), "error")
+    else:
+        s.commit()
+        flash(_("Broadcast scheduled for %(when)s.", when=account_time(broadcast.scheduled_at)), "success")
+    return redirect(back)
+
+
+@bp.post("/<int:broadcast_id>/cancel")
+def cancel(broadcast_id: int) -> Any:
+    db = services().db
+    s = db.session
+    broadcast = _broadcast_or_404(s, broadcast_id)
+    try:
+        cancelled = cancel_broadcast(s, broadcast)
+    except ValueError as exc:
+        s.rollback()
+        flash(str(exc), "error")
+    else:
+        s.commit()
+        flash(_("Broadcast cancelled (%(n)s queued mails will not go).", n=cancelled), "success")
+    return redirect(url_for("broadcasts.show", broadcast_id=broadcast.id))

@@ -1,14 +1,374 @@
-"""UI area: sequences (to be built)."""
+"""Step-mail sequences: list, step builder, triggers and exit conditions, activate/pause, manual enrolment."""
 
 from __future__ import annotations
 
+import re
+from dataclasses import dataclass, field
 from typing import Any
 
-from flask import Blueprint, render_template
+from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+from werkzeug.datastructures import MultiDict
+
+from campaigns.i18n import _
+from campaigns.models import (
+    Enrollment,
+    EnrollmentStatus,
+    Segment,
+    Send,
+    SendStatus,
+    Sequence,
+    SequenceStatus,
+    Stage,
+    Step,
+    Template,
+)
+from campaigns.runtime import services
+from campaigns.sequences import create_sequence, enroll_segment, set_sequence_status, update_sequence
+from campaigns.views.builder_common import install_filters
 
 bp = Blueprint("sequences", __name__, url_prefix="/sequences")
+install_filters(bp)
+
+UNITS = {"minutes": 1, "hours": 60, "days": 1440}
+MAX_DELAY_MINUTES = 365 * 1440
+MAX_STEPS = 50
+EVENT_NAME = re.compile(r"^[A-Za-z0-9_.:\-]{1,100}$")
+WEEKDAYS = [("1", "Mon"), ("2", "Tue"), ("3", "Wed"), ("4", "Thu"), ("5", "Fri"), ("6", "Sat"), ("7", "Sun")]
+_STEP_KEY = re.compile(r"^steps-(\d{1,3})-(\w+)$")
+
+
+@dataclass
+class StepRow:
+    """One step as the builder shows it: the raw input survives a failed validation unchanged."""
+
+    id: str = ""
+    template_id: str = ""
+    delay_value: str = "0"
+    delay_unit: str = "days"
+    days: list[str] = field(default_factory=list)
+    start_hour: str = ""
+    end_hour: str = ""
+    error: str = ""
+
+    @classmethod
+    def from_step(cls, step: Step) -> StepRow:
+        value, unit = split_delay(step.delay_minutes)
+        return cls(
+            id=str(step.id),
+            template_id=str(step.template_id),
+            delay_value=str(value),
+            delay_unit=unit,
+            days=list(step.window_days or ""),
+            start_hour="" if step.window_start_hour is None else str(step.window_start_hour),
+            end_hour="" if step.window_end_hour is None else str(step.window_end_hour),
+        )
+
+
+@dataclass
+class SequenceInput:
+    """The builder form, parsed: service arguments when valid, else the messages to show."""
+
+    name: str = ""
+    description: str = ""
+    trigger_events: list[str] = field(default_factory=list)
+    exit_events: list[str] = field(default_factory=list)
+    exit_stages: list[str] = field(default_factory=list)
+    allow_reentry: bool = False
+    goal_event: str = ""
+    rows: list[StepRow] = field(default_factory=list)
+    errors: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def valid(self) -> bool:
+        return not self.errors and not any(r.error for r in self.rows)
+
+    def fields(self) -> dict[str, Any]:
+        return {
+            "trigger_events": self.trigger_events,
+            "exit_events": self.exit_events,
+            "exit_stages": self.exit_stages,
+            "allow_reentry": self.allow_reentry,
+            "goal_event": self.goal_event,
+            "description": self.description,
+        }
+
+    def steps(self) -> list[dict[str, Any]]:
+        out = []
+        for row in self.rows:
+            step: dict[str, Any] = {
+                "template_id": int(row.template_id),
+                "delay_minutes": int(row.delay_value) * UNITS[row.delay_unit],
+                "window_days": "" if len(row.days) == 7 else "".join(row.days),
+                "window_start_hour": int(row.start_hour) if row.start_hour else None,
+                "window_end_hour": int(row.end_hour) if row.end_hour else None,
+            }
+            if row.id:
+                step["id"] = int(row.id)
+            out.append(step)
+        return out
+
+
+def split_delay(minutes: int) -> tuple[int, str]:
+    """Show a delay in the largest unit that divides it exactly (builder display)."""
+    if minutes and minutes % 1440 == 0:
+        return minutes // 1440, "days"
+    if minutes and minutes % 60 == 0:
+        return minutes // 60, "hours"
+    return minutes, "minutes"
+
+
+def _event_list(raw: str) -> tuple[list[str], list[str]]:
+    names, bad = [], []
+    for name in re.split(r"[\s,、]+", raw.strip()):
+        if not name:
+            continue
+        (names if EVENT_NAME.match(name) else bad).append(name)
+    return list(dict.fromkeys(names)), bad
+
+
+def _hour(raw: str, low: int, high: int) -> int | None:
+    if not raw.strip().isdigit():
+        return None
+    value = int(raw)
+    return value if low <= value <= high else None
+
+
+def parse_sequence_form(form: MultiDict[str, str], template_ids: set[int], known_step_ids: set[int]) -> SequenceInput:
+    """Parse and check the builder form; every problem becomes a message, nothing is dropped (views)."""
+    data = SequenceInput(
+        name=form.get("name", "").strip(),
+        description=form.get("description", "").strip(),
+        allow_reentry=form.get("allow_reentry") in {"1", "on", "y", "true"},
+        goal_event=form.get("goal_event", "").strip(),
+        exit_stages=[s for s in form.getlist("exit_stages") if s in {st.value for st in Stage}],
+    )
+    if not data.name:
+        data.errors["name"] = _("Give the sequence a name.")
+    elif len(data.name) > 200:
+        data.errors["name"] = _("The name is too long (200 characters at most).")
+    for key in ("trigger_events", "exit_events"):
+        names, bad = _event_list(form.get(key, ""))
+        setattr(data, key, names)
+        if bad:
+            data.errors[key] = _("Event names may use letters, digits and _ . : - only: %(names)s", names=", ".join(bad))
+    if data.goal_event and not EVENT_NAME.match(data.goal_event):
+        data.errors["goal_event"] = _("Event names may use letters, digits and _ . : - only: %(names)s",
+                                      names=data.goal_event)
+
+    indices = sorted({int(m.group(1)) for key in form if (m := _STEP_KEY.match(key))})
+    for i in indices:
+        prefix = f"steps-{i}-"
+        row = StepRow(
+            id=form.get(prefix + "id", "").strip(),
+            template_id=form.get(prefix + "template_id", "").strip(),
+            delay_value=form.get(prefix + "delay_value", "0").strip() or "0",
+            delay_unit=form.get(prefix + "delay_unit", "days"),
+            days=sorted({d for d in form.getlist(prefix + "days") if d in "1234567" and len(d) == 1}),
+            start_hour=form.get(prefix + "start_hour", "").strip(),
+            end_hour=form.get(prefix + "end_hour", "").strip(),
+        )
+        data.rows.append(row)
+        if row.id and (not row.id.isdigit() or int(row.id) not in known_step_ids):
+            row.id = ""  # a step id from another sequence or a stale page: treat the row as a new step
+        if not row.template_id.isdigit() or int(row.template_id) not in template_ids:
+            row.error = _("Choose a saved template.")
+        elif row.delay_unit not in UNITS or not row.delay_value.isdigit():
+            row.error = _("The delay must be a whole number of minutes, hours or days.")
+        elif int(row.delay_value) * UNITS[row.delay_unit] > MAX_DELAY_MINUTES:
+            row.error = _("The delay can be at most 365 days.")
+        elif not row.days and form.get(prefix + "days_present"):
+            row.error = _("Pick at least one day for the send window.")
+        elif bool(row.start_hour) != bool(row.end_hour):
+            row.error = _("Give both hours of the send window, or neither.")
+        elif row.start_hour:
+            start, end = _hour(row.start_hour, 0, 23), _hour(row.end_hour, 1, 24)
+            if start is None or end is None or start >= end:
+                row.error = _("The send window must start before it ends (hours 0-24).")
+    if not data.rows:
+        data.errors["steps"] = _("Add at least one step.")
+    elif len(data.rows) > MAX_STEPS:
+        data.errors["steps"] = _("A sequence can have at most %(n)s steps.", n=MAX_STEPS)
+    return data
+
+
+def _sequence_or_404(s: Session, sequence_id: int) -> Sequence:
+    sequence = s.get(Sequence, sequence_id)
+    if sequence is None:
+        abort(404)
+    return sequence
+
+
+def _usable_templates(s: Session) -> list[Template]:
+    return list(s.scalars(select(Template).where(Template.current_version_id.is_not(None)).order_by(Template.name)))
+
+
+def _render_builder(sequence: Sequence | None, data: SequenceInput, templates: list[Template], status: int = 200) -> Any:
+    return render_template(
+        "ui/sequences/edit.html",
+        sequence=sequence,
+        data=data,
+        templates=templates,
+        units=list(UNITS),
+        weekdays=WEEKDAYS,
+        stages=[st.value for st in Stage],
+        blank=StepRow(days=[d for d, _label in WEEKDAYS]),
+    ), status
 
 
 @bp.get("/")
 def index() -> Any:
-    return render_template("ui/placeholder.html", title="sequences".capitalize())
+    s = services().db.session
+    sequences = list(s.scalars(select(Sequence).order_by(Sequence.created_at.desc(), Sequence.id.desc())))
+    active = dict(
+        s.execute(
+            select(Enrollment.sequence_id, func.count())
+            .where(Enrollment.status == EnrollmentStatus.ACTIVE)
+            .group_by(Enrollment.sequence_id)
+        ).all()
+    )
+    return render_template("ui/sequences/index.html", sequences=sequences, active=active)
+
+
+@bp.route("/new", methods=["GET", "POST"])
+def new() -> Any:
+    db = services().db
+    s = db.session
+    templates = _usable_templates(s)
+    if request.method == "GET":
+        return _render_builder(None, SequenceInput(rows=[StepRow(days=[d for d, _l in WEEKDAYS])]), templates)
+    data = parse_sequence_form(request.form, {t.id for t in templates}, set())
+    if data.valid:
+        try:
+            sequence = create_sequence(s, data.name, steps=data.steps(), **data.fields())
+        except ValueError as exc:
+            s.rollback()
+            data.errors["service"] = str(exc)
+        else:
+            s.commit()
+            flash(_("Sequence saved."), "success")
+            return redirect(url_for("sequences.show", sequence_id=sequence.id))
+    return _render_builder(None, data, templates, 400)
+
+
+@bp.route("/<int:sequence_id>/edit", methods=["GET", "POST"])
+def edit(sequence_id: int) -> Any:
+    db = services().db
+    s = db.session
+    sequence = _sequence_or_404(s, sequence_id)
+    templates = _usable_templates(s)
+    if request.method == "GET":
+        data = SequenceInput(
+            name=sequence.name,
+            description=sequence.description,
+            trigger_events=list(sequence.trigger_events or []),
+            exit_events=list(sequence.exit_events or []),
+            exit_stages=list(sequence.exit_stages or []),
+            allow_reentry=sequence.allow_reentry,
+            goal_event=sequence.goal_event,
+            rows=[StepRow.from_step(step) for step in sequence.steps],
+        )
+        for row in data.rows:
+            row.days = row.days or [d for d, _l in WEEKDAYS]
+        return _render_builder(sequence, data, templates)
+    data = parse_sequence_form(request.form, {t.id for t in templates}, {st.id for st in sequence.steps})
+    if data.valid:
+        try:
+            update_sequence(s, sequence, steps=data.steps(), name=data.name, **data.fields())
+        except ValueError as exc:
+            s.rollback()
+            data.errors["service"] = str(exc)
+        else:
+            s.commit()
+            flash(_("Sequence saved."), "success")
+            return redirect(url_for("sequences.show", sequence_id=sequence.id))
+    return _render_builder(sequence, data, templates, 400)
+
+
+def step_send_counts(s: Session, step_ids: list[int]) -> dict[int, dict[str, int]]:
+    """Sends per step and status, with queued and in-flight folded together (sequence page)."""
+    counts: dict[int, dict[str, int]] = {sid: dict.fromkeys(("queued", "sent", "failed", "other"), 0) for sid in step_ids}
+    if not step_ids:
+        return counts
+    rows = s.execute(
+        select(Send.step_id, Send.status, func.count()).where(Send.step_id.in_(step_ids)).group_by(Send.step_id, Send.status)
+    ).all()
+    for step_id, status, n in rows:
+        bucket = {
+            SendStatus.QUEUED: "queued", SendStatus.SENDING: "queued", SendStatus.SENT: "sent", SendStatus.FAILED: "failed",
+        }.get(status, "other")
+        counts[step_id][bucket] += n
+    return counts
+
+
+@bp.get("/<int:sequence_id>")
+def show(sequence_id: int) -> Any:
+    s = services().db.session
+    sequence = _sequence_or_404(s, sequence_id)
+    steps = list(sequence.steps)
+    enrolments = dict(
+        s.execute(
+            select(Enrollment.status, func.count()).where(Enrollment.sequence_id == sequence.id).group_by(Enrollment.status)
+        ).all()
+    )
+    names = dict(s.execute(select(Template.id, Template.name)).all())
+    segments = list(s.scalars(select(Segment).order_by(Segment.name)))
+    return render_template(
+        "ui/sequences/show.html",
+        sequence=sequence,
+        steps=steps,
+        counts=step_send_counts(s, [st.id for st in steps]),
+        enrolments={str(k): v for k, v in enrolments.items()},
+        template_names=names,
+        segments=segments,
+        split_delay=split_delay,
+        weekdays=dict(WEEKDAYS),
+    )
+
+
+@bp.post("/<int:sequence_id>/status")
+def change_status(sequence_id: int) -> Any:
+    db = services().db
+    s = db.session
+    sequence = _sequence_or_404(s, sequence_id)
+    wanted = request.form.get("status", "")
+    if wanted not in (SequenceStatus.ACTIVE, SequenceStatus.PAUSED):
+        flash(_("Unknown status."), "error")
+        return redirect(url_for("sequences.show", sequence_id=sequence.id))
+    try:
+        set_sequence_status(s, sequence, SequenceStatus(wanted))
+    except ValueError as exc:
+        s.rollback()
+        flash(str(exc), "error")
+    else:
+        s.commit()
+        flash(_("Sequence activated.") if wanted == SequenceStatus.ACTIVE else _("Sequence paused."), "success")
+    return redirect(url_for("sequences.show", sequence_id=sequence.id))
+
+
+@bp.post("/<int:sequence_id>/enroll")
+def enroll(sequence_id: int) -> Any:
+    db = services().db
+    s = db.session
+    sequence = _sequence_or_404(s, sequence_id)
+    choice = request.form.get("segment", "")
+    if choice == "all":
+        rules: dict[str, Any] = {}
+    elif choice.isdigit() and (segment := s.get(Segment, int(choice))) is not None:
+        rules = dict(segment.rules or {})
+    else:
+        flash(_("Choose a segment."), "error")
+        return redirect(url_for("sequences.show", sequence_id=sequence.id))
+    from campaigns.contacts import segment_contact_ids  # TODO(h4): module level once contacts.py lands
+
+    try:
+        contact_ids = list(s.scalars(segment_contact_ids(rules)))
+        enrolled = enroll_segment(s, sequence, contact_ids)
+    except ValueError as exc:
+        s.rollback()
+        flash(str(exc), "error")
+    else:
+        s.commit()
+        flash(_("Enrolled %(n)s of %(total)s contacts.", n=enrolled, total=len(contact_ids)), "success")
+    return redirect(url_for("sequences.show", sequence_id=sequence.id))

@@ -1,14 +1,271 @@
-"""UI area: templates (to be built)."""
+"""Email templates: list, editor with live preview, version history, link tracking choices, test send."""
 
 from __future__ import annotations
 
+import smtplib
 from typing import Any
 
-from flask import Blueprint, render_template
+from email_validator import EmailNotValidError, validate_email
+from flask import Blueprint, Response, abort, flash, jsonify, redirect, render_template, request, url_for
+from flask_wtf import FlaskForm
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+from wtforms import StringField, TextAreaField
+from wtforms.validators import DataRequired, Length
+
+from campaigns.i18n import _
+from campaigns.models import Contact, Template, TemplateVersion
+from campaigns.rendering import TemplateError, compile_version, create_template, render_preview
+from campaigns.runtime import services
+from campaigns.views.builder_common import MAIL_CSP, install_filters
 
 bp = Blueprint("templates", __name__, url_prefix="/templates")
+install_filters(bp)
+
+MAX_SOURCE = 500_000  # characters; a mail larger than this would be clipped by every client anyway
+
+
+class TemplateForm(FlaskForm):
+    name = StringField("Name", validators=[DataRequired(), Length(max=200)])
+    subject = StringField("Subject", validators=[DataRequired(), Length(max=998)])
+    preheader = StringField("Preheader", validators=[Length(max=500)])
+    from_name = StringField("Sender name", validators=[Length(max=200)])
+    html_source = TextAreaField("HTML source", validators=[DataRequired(), Length(max=MAX_SOURCE)])
+    text_source = TextAreaField("Text source (optional)", validators=[Length(max=MAX_SOURCE)])
+
+
+def _starter_html() -> str:
+    return (
+        "<html>\n<head>\n<style>\n"
+        "  body { font-family: sans-serif; color: #1d2433; line-height: 1.6; }\n"
+        "  .button { background: #2f6fde; color: #ffffff; padding: 10px 16px; border-radius: 4px;"
+        " text-decoration: none; }\n"
+        "</style>\n</head>\n<body>\n"
+        '  <p>Hello {{ contact.first_name | default("there") }},</p>\n'
+        "  <p>...</p>\n"
+        '  <p><a class="button" href="https://example.com/">Read more</a></p>\n'
+        "</body>\n</html>\n"
+    )
+
+
+def _template_or_404(s: Session, template_id: int) -> Template:
+    template = s.get(Template, template_id)
+    if template is None:
+        abort(404)
+    return template
+
+
+def _version_or_404(s: Session, template: Template, version_id: int) -> TemplateVersion:
+    version = s.get(TemplateVersion, version_id)
+    if version is None or version.template_id != template.id:
+        abort(404)
+    return version
+
+
+def find_contact(s: Session, needle: str) -> Contact | None:
+    """A contact by id or e-mail address for "preview as" and test sends (template editor)."""
+    needle = needle.strip()
+    if not needle:
+        return None
+    if needle.isdigit():
+        return s.get(Contact, int(needle))
+    local, at, domain = needle.rpartition("@")
+    normalised = f"{local}@{domain.lower()}" if at else needle
+    return s.scalar(select(Contact).where(Contact.email.in_({needle, normalised})).limit(1))
+
+
+def _untracked_urls() -> list[str]:
+    """URLs of the listed links whose "track" box is unchecked (the editor's links table)."""
+    tracked = set(request.form.getlist("track"))
+    return [url for url in request.form.getlist("link_url") if url not in tracked]
+
+
+def _version_fields(form: TemplateForm) -> dict[str, Any]:
+    return {
+        "subject": form.subject.data or "",
+        "html_source": form.html_source.data or "",
+        "text_source": form.text_source.data or "",
+        "preheader": form.preheader.data or "",
+        "from_name": form.from_name.data or "",
+    }
+
+
+def _versions(s: Session, template: Template) -> list[TemplateVersion]:
+    return list(
+        s.scalars(
+            select(TemplateVersion)
+            .where(TemplateVersion.template_id == template.id)
+            .order_by(TemplateVersion.version.desc())
+            .limit(100)
+        )
+    )
 
 
 @bp.get("/")
 def index() -> Any:
-    return render_template("ui/placeholder.html", title="templates".capitalize())
+    s = services().db.session
+    counts = dict(
+        s.execute(select(TemplateVersion.template_id, func.count()).group_by(TemplateVersion.template_id)).all()
+    )
+    templates = list(s.scalars(select(Template).order_by(Template.updated_at.desc(), Template.id.desc())))
+    return render_template("ui/templates/index.html", templates=templates, counts=counts)
+
+
+@bp.route("/new", methods=["GET", "POST"])
+def new() -> Any:
+    db = services().db
+    form = TemplateForm()
+    if request.method == "GET":
+        form.html_source.data = _starter_html()
+    error = ""
+    if form.validate_on_submit():
+        try:
+            template = create_template(db.session, (form.name.data or "").strip(), **_version_fields(form))
+        except TemplateError as exc:
+            db.session.rollback()
+            error = str(exc)
+        else:
+            db.session.commit()
+            flash(_("Template saved."), "success")
+            return redirect(url_for("templates.edit", template_id=template.id))
+    status = 400 if request.method == "POST" else 200
+    return render_template("ui/templates/edit.html", form=form, template=None, version=None, versions=[],
+                           error=error, links=[]), status
+
+
+@bp.route("/<int:template_id>", methods=["GET", "POST"])
+def edit(template_id: int) -> Any:
+    db = services().db
+    s = db.session
+    template = _template_or_404(s, template_id)
+    current = template.current_version
+    shown = current
+    if request.method == "GET" and request.args.get("version", type=int):
+        # Load an older version into the editor; saving it makes a new version (history is immutable).
+        shown = _version_or_404(s, template, request.args.get("version", type=int) or 0)
+    form = TemplateForm(obj=shown) if request.method == "GET" else TemplateForm()
+    if request.method == "GET":
+        form.name.data = template.name
+    error = ""
+    if form.validate_on_submit():
+        try:
+            template.name = (form.name.data or "").strip()
+            compile_version(s, template, **_version_fields(form), untracked_urls=_untracked_urls())
+        except TemplateError as exc:
+            s.rollback()
+            error = str(exc)
+        else:
+            s.commit()
+            flash(_("Template saved."), "success")
+            return redirect(url_for("templates.edit", template_id=template.id))
+    links = list(shown.links) if shown is not None else []
+    status = 400 if request.method == "POST" else 200
+    return render_template(
+        "ui/templates/edit.html",
+        form=form,
+        template=template,
+        version=shown,
+        current=current,
+        versions=_versions(s, template),
+        links=links,
+        error=error,
+        test_to=request.args.get("to", ""),
+    ), status
+
+
+@bp.post("/preview")
+def preview() -> Any:
+    """Render the unsaved draft for the live preview; nothing is stored (the transaction is rolled back)."""
+    svc = services()
+    s = svc.db.session
+    form = TemplateForm()
+    form.validate()
+    # The name does not show in the preview: a new template without one can still be previewed.
+    problems = {name: errors[0] for name, errors in form.errors.items() if name != "name"}
+    if problems:
+        return jsonify(ok=False, error=" ".join(_(msg) for msg in problems.values()), fields=problems), 400
+    template_id = request.form.get("template_id", type=int)
+    try:
+        contact = find_contact(s, request.form.get("preview_contact", ""))
+        fields = _version_fields(form)
+        if template_id:
+            template = _template_or_404(s, template_id)
+            version = compile_version(s, template, **fields, untracked_urls=_untracked_urls())
+        else:
+            template = create_template(s, (form.name.data or "draft").strip(), **fields)
+            version = template.current_version
+        assert version is not None
+        rendered = render_preview(s, version, contact, svc)
+    except TemplateError as exc:
+        return jsonify(ok=False, error=str(exc)), 400
+    finally:
+        s.rollback()
+    return jsonify(
+        ok=True,
+        subject=rendered.subject,
+        html=rendered.html,
+        text=rendered.text,
+        contact=contact.email if contact else "",
+    )
+
+
+@bp.get("/<int:template_id>/versions/<int:version_id>/preview")
+def version_preview(template_id: int, version_id: int) -> Any:
+    """A saved version rendered for a contact (or sample data), served alone under a strict CSP."""
+    svc = services()
+    s = svc.db.session
+    version = _version_or_404(s, _template_or_404(s, template_id), version_id)
+    contact = find_contact(s, request.args.get("contact", ""))
+    try:
+        rendered = render_preview(s, version, contact, svc)
+    except TemplateError as exc:
+        return Response(str(exc), status=400, mimetype="text/plain")
+    finally:
+        s.rollback()
+    if request.args.get("part") == "text":
+        response = Response(rendered.text, mimetype="text/plain")
+    else:
+        response = Response(rendered.html, mimetype="text/html")
+    response.headers["Content-Security-Policy"] = MAIL_CSP
+    response.headers["Cache-Control"] = "no-store"
+    return response
+
+
+@bp.post("/<int:template_id>/test")
+def test_send(template_id: int) -> Any:
+    svc = services()
+    s = svc.db.session
+    template = _template_or_404(s, template_id)
+    back = url_for("templates.edit", template_id=template.id)
+    raw_to = request.form.get("to", "").strip()
+    try:
+        # test_environment admits *.test addresses: harmless for a test send, and what local setups use.
+        to_address = validate_email(raw_to, check_deliverability=False, test_environment=True).normalized
+    except EmailNotValidError:
+        flash(_("Enter a valid e-mail address for the test send."), "error")
+        return redirect(back)
+    version_id = request.form.get("version_id", type=int) or template.current_version_id
+    if version_id is None:
+        flash(_("Save the template before sending a test."), "error")
+        return redirect(back)
+    _version_or_404(s, template, version_id)
+    needle = request.form.get("contact", "").strip()
+    contact = find_contact(s, needle)
+    if needle and contact is None:
+        flash(_("No contact matches %(needle)s.", needle=needle), "error")
+        return redirect(back)
+    contact_id = contact.id if contact else None
+    s.rollback()  # end the read transaction: the test send opens its own
+    from campaigns.sending import send_test_email  # TODO(h4): module level once sending.py lands
+
+    try:
+        send_test_email(svc, version_id, to_address, contact_id)
+    except TemplateError as exc:
+        flash(_("The template could not be rendered: %(error)s", error=str(exc)), "error")
+    except (smtplib.SMTPException, OSError) as exc:
+        flash(_("The test mail could not be sent: %(error)s", error=str(exc) or exc.__class__.__name__), "error")
+    except ValueError as exc:
+        flash(str(exc), "error")
+    else:
+        flash(_("Test mail sent to %(to)s.", to=to_address), "success")
+    return redirect(back)
