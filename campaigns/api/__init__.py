@@ -12,3 +12,9 @@ def register_api(app: Flask, csrf: CSRFProtect) -> None:
     """Register the API blueprint; it authenticates by key, not by cookie, so CSRF does not apply."""
     csrf.exempt(bp)
     app.register_blueprint(bp)
+
+
+# The route modules attach their operations to `bp` when imported (after it exists).
+from campaigns.api import broadcasts, contacts, events, openapi, sends, sequences, templates  # noqa: E402
+
+__all__ = ["bp", "register_api", "broadcasts", "contacts", "events", "openapi", "sends", "sequences", "templates"]

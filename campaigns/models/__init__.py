@@ -1,5 +1,6 @@
 """All models, importable from one place."""
 
+from campaigns.models.api import IdempotencyKey
 from campaigns.models.contacts import (
     Contact,
     ContactStatus,
@@ -26,7 +27,7 @@ from campaigns.models.users import Account, ApiKey, User
 
 __all__ = [
     "Account", "ApiKey", "EngagementRollup", "Hit", "HitClass", "HitKind", "RollupScope", "Broadcast", "BroadcastStatus", "Contact", "ContactStatus", "Enrollment",
-    "EnrollmentStatus", "Event", "ImportJob", "ImportStatus", "Link", "OutboxMessage", "Segment", "Send",
+    "EnrollmentStatus", "Event", "IdempotencyKey", "ImportJob", "ImportStatus", "Link", "OutboxMessage", "Segment", "Send",
     "SendStatus", "Sequence", "SequenceStatus", "Stage", "Step", "Suppression", "Template",
     "TemplateVersion", "User",
 ]

@@ -1,0 +1,311 @@
+"""JSON Schemas (2020-12) of the API's requests and responses: the ONE source for validation and the OpenAPI doc.
+
+Request bodies are validated against these by `campaigns.api.core`; `campaigns.api.openapi` embeds the same
+dicts under components/schemas. Bounds (lengths, id ranges) match the database columns so that a payload
+that validates can always be stored.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from campaigns.models import (
+    BroadcastStatus,
+    ContactStatus,
+    EnrollmentStatus,
+    SendStatus,
+    SequenceStatus,
+    Stage,
+)
+
+MAX_ID = 2_147_483_647  # INTEGER primary keys on PostgreSQL
+MAX_PAGE = 500
+MAX_BATCH = 1000
+MAX_DELAY_MINUTES = 5 * 366 * 24 * 60  # as campaigns.sequences allows
+
+Schema = dict[str, Any]
+
+
+def ref(name: str) -> Schema:
+    return {"$ref": f"#/components/schemas/{name}"}
+
+
+def text(max_length: int, min_length: int = 0, **extra: Any) -> Schema:
+    return {"type": "string", "minLength": min_length, "maxLength": max_length, **extra}
+
+
+def nullable(schema: Schema) -> Schema:
+    """The schema or null (OpenAPI 3.1 style: a type list)."""
+    out = dict(schema)
+    out["type"] = [schema["type"], "null"]
+    return out
+
+
+ID: Schema = {"type": "integer", "minimum": 1, "maximum": MAX_ID}
+DATE_TIME: Schema = {"type": "string", "format": "date-time", "maxLength": 64}
+# Event names as sequences store them ("whitepaper_downloaded", "Demo booked"): no control characters,
+# no surrounding blanks, at most 100 characters.
+EVENT_NAME: Schema = {
+    "type": "string", "minLength": 1, "maxLength": 100,
+    "pattern": r"^[^\s\x00-\x1f\x7f](?:[^\x00-\x1f\x7f]*[^\s\x00-\x1f\x7f])?$",
+}
+EMAIL: Schema = {"type": "string", "format": "email", "minLength": 3, "maxLength": 254}
+TIMEZONE: Schema = {
+    "type": "string", "maxLength": 64, "format": "iana-timezone",
+    "description": "An IANA time zone name such as Asia/Tokyo.",
+}
+FREE_OBJECT: Schema = {"type": "object", "maxProperties": 100}
+EVENT_NAMES: Schema = {"type": "array", "items": EVENT_NAME, "maxItems": 50, "uniqueItems": True}
+
+CONSENT: Schema = {
+    "type": "object",
+    "description": "Consent record (Japan's Act on Specified Electronic Mail): when, how, where, which wording.",
+    "properties": {
+        "at": nullable(DATE_TIME),
+        "method": text(50),
+        "source": text(200),
+        "text": text(10_000),
+    },
+    "additionalProperties": False,
+}
+
+# The optional fields of a contact, shared by POST /contacts and the "contact" of an event.
+CONTACT_FIELDS: Schema = {
+    "first_name": text(200),
+    "last_name": text(200),
+    "company": text(200),
+    "job_title": text(200),
+    "source": text(100),
+    "timezone": nullable(TIMEZONE),
+    "attributes": {**FREE_OBJECT, "description": "Custom attributes, merged into the stored ones."},
+    "consent": ref("Consent"),
+}
+
+STEP_IN: Schema = {
+    "type": "object",
+    "required": ["template_id"],
+    "properties": {
+        "id": {**ID, "description": "An existing step of this sequence to keep (PUT); omit for a new step."},
+        "template_id": ID,
+        "delay_minutes": {
+            "type": "integer", "minimum": 0, "maximum": MAX_DELAY_MINUTES, "default": 0,
+            "description": "Wait after the previous step (or after enrolment for the first step).",
+        },
+        "window_days": {
+            "type": "string", "pattern": "^[1-7]{0,7}$", "default": "",
+            "description": "ISO weekdays the step may go out on (1 = Monday), e.g. \"12345\"; empty = any day.",
+        },
+        "window_start_hour": {"type": ["integer", "null"], "minimum": 0, "maximum": 23},
+        "window_end_hour": {"type": ["integer", "null"], "minimum": 1, "maximum": 24},
+    },
+    "additionalProperties": False,
+}
+
+SEQUENCE_FIELDS: Schema = {
+    "name": text(200, 1),
+    "description": text(5000),
+    "trigger_events": {**EVENT_NAMES, "description": "Events that enrol a contact."},
+    "exit_events": {**EVENT_NAMES, "description": "Events that end an enrolment."},
+    "exit_stages": {
+        "type": "array", "items": {"type": "string", "enum": [s.value for s in Stage]},
+        "maxItems": len(Stage), "uniqueItems": True,
+    },
+    "allow_reentry": {"type": "boolean"},
+    "goal_event": {"anyOf": [EVENT_NAME, {"type": "string", "maxLength": 0}]},
+    "steps": {"type": "array", "items": ref("StepInput"), "maxItems": 100},
+}
+
+TEMPLATE_SOURCE: Schema = {
+    "subject": text(1000, 1),
+    "html_source": text(500_000, 1),
+    "text_source": text(500_000),
+    "preheader": text(1000),
+    "from_name": text(200),
+    "untracked_urls": {
+        "type": "array", "items": text(2000, 1), "maxItems": 500,
+        "description": "Links of the HTML that are not rewritten for click tracking.",
+    },
+}
+
+EVENT_IN: Schema = {
+    "type": "object",
+    "required": ["email", "name"],
+    "properties": {
+        "email": EMAIL,
+        "name": EVENT_NAME,
+        "properties": FREE_OBJECT,
+        "occurred_at": {**DATE_TIME, "description": "ISO 8601 with a UTC offset; defaults to now."},
+        "contact": {
+            "type": "object", "properties": CONTACT_FIELDS, "additionalProperties": False,
+            "description": "Fields to upsert on the contact (created with source \"api\" when unknown).",
+        },
+        "event_id": {
+            "type": "string", "minLength": 1, "maxLength": 200, "pattern": "^[\\x21-\\x7e]+$",
+            "description": "Your id for this event; a second event with the same id is not recorded again.",
+        },
+    },
+    "additionalProperties": False,
+}
+
+
+def _page(item: str) -> Schema:
+    return {
+        "type": "object",
+        "required": ["data", "next_after"],
+        "properties": {
+            "data": {"type": "array", "items": ref(item)},
+            "next_after": {
+                "type": ["integer", "null"],
+                "description": "Pass as ?after= for the next page; null on the last page.",
+            },
+        },
+    }
+
+
+def _out(properties: Schema, required: list[str] | None = None) -> Schema:
+    return {"type": "object", "required": required or list(properties), "properties": properties}
+
+
+STR = {"type": "string"}
+NSTR = {"type": ["string", "null"]}
+INT = {"type": "integer"}
+NINT = {"type": ["integer", "null"]}
+NDATE = {"type": ["string", "null"], "format": "date-time"}
+DATE = {"type": "string", "format": "date-time"}
+COUNTS = {"type": "object", "additionalProperties": {"type": "integer"}}
+
+SCHEMAS: dict[str, Schema] = {
+    # ------------------------------------------------------------------ requests
+    "Consent": CONSENT,
+    "ContactInput": {
+        "type": "object", "required": ["email"],
+        "properties": {"email": EMAIL, **CONTACT_FIELDS},
+        "additionalProperties": False,
+    },
+    "EventInput": EVENT_IN,
+    "EventBatchInput": {
+        "type": "object", "required": ["events"],
+        "properties": {"events": {"type": "array", "items": ref("EventInput"), "minItems": 1, "maxItems": MAX_BATCH}},
+        "additionalProperties": False,
+    },
+    "TemplateInput": {
+        "type": "object", "required": ["name", "subject", "html_source"],
+        "properties": {"name": text(200, 1), **TEMPLATE_SOURCE},
+        "additionalProperties": False,
+    },
+    "TemplateVersionInput": {
+        "type": "object", "required": ["subject", "html_source"],
+        "description": "A complete new version; the name may change too.",
+        "properties": {"name": text(200, 1), **TEMPLATE_SOURCE},
+        "additionalProperties": False,
+    },
+    "StepInput": STEP_IN,
+    "SequenceInput": {
+        "type": "object", "required": ["name"], "properties": SEQUENCE_FIELDS, "additionalProperties": False,
+    },
+    "SequenceUpdate": {
+        "type": "object", "minProperties": 1,
+        "description": "Only the fields given change; `steps`, when given, is the whole new list.",
+        "properties": SEQUENCE_FIELDS, "additionalProperties": False,
+    },
+    "BroadcastInput": {
+        "type": "object", "required": ["name", "template_id"],
+        "properties": {
+            "name": text(200, 1),
+            "template_id": ID,
+            "segment_id": {**ID, "type": ["integer", "null"], "description": "null = all active contacts"},
+            "scheduled_at": nullable(DATE_TIME),
+        },
+        "additionalProperties": False,
+    },
+    "BroadcastSchedule": {
+        "type": "object",
+        "properties": {"scheduled_at": nullable({**DATE_TIME, "description": "Defaults to now."})},
+        "additionalProperties": False,
+    },
+    # ------------------------------------------------------------------ responses
+    "Error": {
+        "type": "object", "required": ["error", "message"],
+        "properties": {
+            "error": {"type": "string", "description": "A stable machine-readable code."},
+            "message": STR,
+            "details": {"type": "object", "additionalProperties": {"type": "string"},
+                        "description": "Field path -> problem."},
+        },
+    },
+    "Contact": _out({
+        "id": INT, "email": STR, "first_name": STR, "last_name": STR, "company": STR, "job_title": STR,
+        "source": STR, "timezone": NSTR, "attributes": {"type": "object"},
+        "status": {"type": "string", "enum": [s.value for s in ContactStatus]},
+        "stage": {"type": "string", "enum": [s.value for s in Stage]},
+        "score": INT,
+        "consent": _out({"at": NDATE, "method": STR, "source": STR, "text": STR}),
+        "created_at": DATE, "updated_at": DATE,
+    }),
+    "ContactUpserted": _out({"created": {"type": "boolean"}, "contact": ref("Contact")}),
+    "ContactPage": _page("Contact"),
+    "EventAccepted": _out({
+        "id": INT, "contact_id": INT,
+        "duplicate": {"type": "boolean", "description": "True when this is a retry of an event already recorded."},
+    }),
+    "EventBatchAccepted": _out({
+        "events": {"type": "array", "items": _out({"index": INT, "id": INT, "contact_id": INT,
+                                                   "duplicate": {"type": "boolean"}})},
+        "accepted": INT,
+        "duplicates": INT,
+    }),
+    "Link": _out({"position": INT, "url": STR, "tracked": {"type": "boolean"}}),
+    "TemplateVersion": _out({
+        "id": INT, "version": INT, "subject": STR, "preheader": STR, "from_name": STR,
+        "html_source": STR, "text_source": STR, "created_at": DATE,
+        "links": {"type": "array", "items": ref("Link")},
+    }),
+    "Template": _out({
+        "id": INT, "name": STR, "created_at": DATE, "updated_at": DATE,
+        "current_version": {"anyOf": [ref("TemplateVersion"), {"type": "null"}]},
+    }),
+    "TemplateSummary": _out({"id": INT, "name": STR, "current_version_id": NINT, "version": NINT,
+                             "subject": NSTR, "updated_at": DATE}),
+    "TemplatePage": _page("TemplateSummary"),
+    "Step": _out({
+        "id": INT, "position": INT, "template_id": INT, "delay_minutes": INT, "window_days": STR,
+        "window_start_hour": NINT, "window_end_hour": NINT,
+    }),
+    "Sequence": _out({
+        "id": INT, "name": STR, "description": STR,
+        "status": {"type": "string", "enum": [s.value for s in SequenceStatus]},
+        "trigger_events": {"type": "array", "items": STR},
+        "exit_events": {"type": "array", "items": STR},
+        "exit_stages": {"type": "array", "items": STR},
+        "allow_reentry": {"type": "boolean"}, "goal_event": STR,
+        "steps": {"type": "array", "items": ref("Step")},
+        "enrollments": {**COUNTS, "description": "Enrolments by status: " + ", ".join(EnrollmentStatus)},
+        "created_at": DATE, "updated_at": DATE,
+    }),
+    "SequenceSummary": _out({
+        "id": INT, "name": STR, "status": {"type": "string", "enum": [s.value for s in SequenceStatus]},
+        "trigger_events": {"type": "array", "items": STR}, "updated_at": DATE,
+    }),
+    "SequencePage": _page("SequenceSummary"),
+    "Broadcast": _out({
+        "id": INT, "name": STR, "template_id": INT, "segment_id": NINT,
+        "status": {"type": "string", "enum": [s.value for s in BroadcastStatus]},
+        "scheduled_at": NDATE, "started_at": NDATE, "finished_at": NDATE, "created_at": DATE,
+        "sends": {**COUNTS, "description": "Sends by status: " + ", ".join(SendStatus)},
+    }),
+    "BroadcastPage": _page("Broadcast"),
+    "Send": _out({
+        "id": INT, "contact_id": INT, "email": STR, "enrollment_id": NINT, "step_id": NINT, "sequence_id": NINT,
+        "broadcast_id": NINT, "template_version_id": INT, "variant": STR,
+        "status": {"type": "string", "enum": [s.value for s in SendStatus]},
+        "attempts": INT, "possible_duplicate": {"type": "boolean"}, "error": STR,
+        "created_at": DATE, "enqueued_at": NDATE, "sent_at": NDATE,
+    }),
+    "SendPage": _page("Send"),
+}
+
+# Query parameters, validated by the same code as bodies (values arrive as strings and are coerced).
+PAGING: dict[str, Schema] = {
+    "after": {"type": "integer", "minimum": 0, "maximum": MAX_ID, "description": "Return items with id > after."},
+    "limit": {"type": "integer", "minimum": 1, "maximum": MAX_PAGE, "default": 50},
+}
