@@ -98,5 +98,77 @@ def run_cmd(port: int, demo: bool) -> None:
     sys.exit(run_all(port=port, demo=demo))
 
 
+@main.command("import-csv")
+@click.argument("path", type=click.Path(exists=True, dir_okay=False))
+@click.option("--update/--skip", "update_existing", default=True, show_default=True,
+              help="Update contacts that already exist (and rows repeated in the file), or skip them.")
+@click.option("--dry-run", is_flag=True, help="Check the whole file and print what would happen; write nothing.")
+@click.option("--source", default="", help="Where these contacts came from (recorded with their consent).")
+@click.option("--map", "maps", multiple=True, metavar="HEADER=FIELD",
+              help="Map a column, e.g. --map 'メールアドレス=email' --map Plan=attributes.plan; "
+                   "FIELD '' ignores it. Unmapped columns use the suggested mapping.")
+@click.option("--encoding", type=click.Choice(["auto", "utf-8", "cp932"]), default="auto", show_default=True)
+@click.option("--consent-text", default="", help="The consent wording shown when the addresses were collected.")
+def import_csv_cmd(
+    path: str, update_existing: bool, dry_run: bool, source: str, maps: tuple[str, ...], encoding: str,
+    consent_text: str,
+) -> None:
+    """Import contacts from a CSV file (UTF-8 or Shift_JIS/CP932), in this process."""
+    import os
+
+    from campaigns.contacts import ContactError, preview_import, run_import, start_import
+    from campaigns.models import ImportJob
+    from campaigns.runtime import services
+
+    with _app().app_context():
+        svc = services()
+        try:
+            head = preview_import(path, {"encoding": encoding}, None, limit=0)
+            mapping = dict(head["suggested_mapping"])
+            for item in maps:
+                header, sep, target = item.partition("=")
+                if not sep or header.strip() not in head["headers"]:
+                    raise click.UsageError(f"--map {item!r}: no column named {header.strip()!r}")
+                mapping[str(head["headers"].index(header.strip()))] = target.strip()
+            options = {"mapping": mapping, "mode": "update" if update_existing else "skip", "source": source,
+                       "encoding": encoding, "consent_text": consent_text}
+            click.echo(f"encoding: {head['encoding']}")
+            for index, header in enumerate(head["headers"]):
+                click.echo(f"  {header or '#' + str(index + 1)} -> {mapping.get(str(index)) or '(ignored)'}")
+            if dry_run:
+                with svc.db.begin() as s:
+                    result = preview_import(path, options, s)
+                    s.rollback()
+                if result["fatal"]:
+                    raise click.ClickException(result["fatal"])
+                click.echo(
+                    f"rows: {result['rows']}  would create: {result['would_create']}  "
+                    f"would update: {result['would_update']}  would skip: {result['would_skip']}  "
+                    f"duplicates in file: {result['duplicates']}  errors: {result['failed']}"
+                )
+                errors = result["errors"]
+            else:
+                with svc.db.begin() as s:
+                    job_id = start_import(s, os.path.abspath(path), os.path.basename(path), options).id
+                run_import(svc, job_id)
+                with svc.db.begin() as s:
+                    job = s.get(ImportJob, job_id)
+                    assert job is not None
+                    if job.message:
+                        raise click.ClickException(job.message)
+                    click.echo(
+                        f"import #{job.id} {job.status}: rows: {job.processed}  created: {job.created}  "
+                        f"updated: {job.updated}  skipped: {job.skipped}  duplicates in file: {job.duplicates}  "
+                        f"errors: {job.failed}"
+                    )
+                    errors = list(job.errors)
+        except ContactError as exc:
+            raise click.ClickException(str(exc)) from None
+        for err in errors[:100]:
+            click.echo(f"line {err['line']}: {err['reason']} ({err['email']})", err=True)
+        if len(errors) > 100:
+            click.echo(f"... and more: {len(errors)} errors listed", err=True)
+
+
 if __name__ == "__main__":
     main()

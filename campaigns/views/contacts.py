@@ -1,14 +1,487 @@
-"""UI area: contacts (to be built)."""
+"""Contacts UI: list with search and keyset pagination, contact page, forms, CSV import, suppression
+list and segments. Views parse input, call one service in campaigns.contacts, commit, then enqueue."""
 
 from __future__ import annotations
 
+import json
+import os
+import re
+import secrets
+from pathlib import Path
 from typing import Any
 
-from flask import Blueprint, render_template
+from flask import (
+    Blueprint,
+    abort,
+    current_app,
+    flash,
+    jsonify,
+    redirect,
+    render_template,
+    request,
+    url_for,
+)
+from flask_wtf import FlaskForm
+from sqlalchemy import func, or_, select
+from sqlalchemy.orm import Session
+from wtforms import StringField, TextAreaField
+from wtforms.validators import DataRequired, Length, Optional
+
+from campaigns import jobs
+from campaigns.contacts import (
+    IMPORT_FIELDS,
+    ContactError,
+    ImportFileError,
+    SegmentError,
+    count_segment,
+    import_status,
+    normalize_email,
+    preview_import,
+    start_import,
+    suppress,
+    unsuppress,
+    update_contact,
+    upsert_contact,
+    validate_rules,
+)
+from campaigns.i18n import _
+from campaigns.models import (
+    Broadcast,
+    Contact,
+    ContactStatus,
+    Enrollment,
+    ImportJob,
+    Segment,
+    Send,
+    Sequence,
+    Step,
+    Suppression,
+)
+from campaigns.runtime import services
 
 bp = Blueprint("contacts", __name__, url_prefix="/contacts")
 
+PAGE_SIZE = 50
+PREVIEW_LIMIT = 100_000  # rows the web dry run reads; the CLI --dry-run reads everything
+UPLOAD_EXTENSIONS = {".csv", ".txt", ".tsv"}
+_TOKEN = re.compile(r"^[0-9a-f]{32}$")
 
+
+def _int_arg(name: str) -> int | None:
+    raw = request.args.get(name, "")
+    return int(raw) if raw.isdigit() else None
+
+
+def _contact_or_404(s: Session, contact_id: int) -> Contact:
+    contact = s.get(Contact, contact_id)
+    if contact is None:
+        abort(404)
+    return contact
+
+
+# ------------------------------------------------------------------ list and contact page
 @bp.get("/")
 def index() -> Any:
-    return render_template("ui/placeholder.html", title="contacts".capitalize())
+    """Contacts newest first; `?after=<id>` / `?before=<id>` page by id (no OFFSET, no full COUNT)."""
+    s = services().db.session
+    q = request.args.get("q", "").strip()[:200]
+    status = request.args.get("status", "")
+    after, before = _int_arg("after"), _int_arg("before")
+    stmt = select(Contact)
+    if q:
+        needle = q.lower()
+        stmt = stmt.where(or_(*(
+            func.lower(col).contains(needle, autoescape=True)
+            for col in (Contact.email, Contact.first_name, Contact.last_name, Contact.company)
+        )))
+    if status in set(ContactStatus):
+        stmt = stmt.where(Contact.status == status)
+    if before is not None:
+        rows = list(s.scalars(stmt.where(Contact.id > before).order_by(Contact.id.asc()).limit(PAGE_SIZE + 1)))
+        has_prev = len(rows) > PAGE_SIZE
+        contacts = list(reversed(rows[:PAGE_SIZE]))
+        has_next = True
+    else:
+        if after is not None:
+            stmt = stmt.where(Contact.id < after)
+        rows = list(s.scalars(stmt.order_by(Contact.id.desc()).limit(PAGE_SIZE + 1)))
+        has_next = len(rows) > PAGE_SIZE
+        contacts = rows[:PAGE_SIZE]
+        has_prev = after is not None
+    s.commit()
+    keep = {k: v for k, v in (("q", q), ("status", status)) if v}
+    next_url = url_for("contacts.index", after=contacts[-1].id, **keep) if has_next and contacts else None
+    prev_url = url_for("contacts.index", before=contacts[0].id, **keep) if has_prev and contacts else None
+    return render_template(
+        "ui/contacts/index.html", contacts=contacts, q=q, status=status, statuses=list(ContactStatus),
+        next_url=next_url, prev_url=prev_url, first_url=url_for("contacts.index", **keep) if has_prev else None,
+    )
+
+
+@bp.get("/<int:contact_id>")
+def show(contact_id: int) -> Any:
+    s = services().db.session
+    contact = _contact_or_404(s, contact_id)
+    sends = s.execute(
+        select(Send, Sequence.name, Step.position, Broadcast.name)
+        .outerjoin(Step, Step.id == Send.step_id)
+        .outerjoin(Sequence, Sequence.id == Step.sequence_id)
+        .outerjoin(Broadcast, Broadcast.id == Send.broadcast_id)
+        .where(Send.contact_id == contact.id)
+        .order_by(Send.id.desc())
+        .limit(100)
+    ).all()
+    enrollments = s.execute(
+        select(Enrollment, Sequence.name)
+        .join(Sequence, Sequence.id == Enrollment.sequence_id)
+        .where(Enrollment.contact_id == contact.id)
+        .order_by(Enrollment.id.desc())
+    ).all()
+    suppressed = s.scalar(select(Suppression).where(Suppression.email == contact.email))
+    s.commit()
+    return render_template(
+        "ui/contacts/show.html", contact=contact, sends=sends, enrollments=enrollments, suppression=suppressed
+    )
+
+
+class ContactForm(FlaskForm):
+    email = StringField("Email", validators=[DataRequired(), Length(max=254)])
+    first_name = StringField("First name", validators=[Length(max=200)])
+    last_name = StringField("Last name", validators=[Length(max=200)])
+    company = StringField("Company", validators=[Length(max=200)])
+    job_title = StringField("Job title", validators=[Length(max=200)])
+    source = StringField("Source", validators=[Length(max=100)])
+    timezone = StringField("Time zone", validators=[Optional(), Length(max=64)])
+    stage = StringField("Stage", validators=[Optional(), Length(max=20)])
+    attributes = TextAreaField("Attributes (JSON)", validators=[Optional(), Length(max=50_000)])
+    consent_method = StringField("Consent method", validators=[Length(max=50)])
+    consent_source = StringField("Consent source", validators=[Length(max=200)])
+    consent_text = TextAreaField("Consent text", validators=[Length(max=20_000)])
+
+
+def _form_data(form: ContactForm) -> dict[str, Any]:
+    """The form as contact data; raises ContactError for attributes that are not a JSON object."""
+    data: dict[str, Any] = {
+        name: (getattr(form, name).data or "").strip()
+        for name in ("email", "first_name", "last_name", "company", "job_title", "source",
+                     "consent_method", "consent_source", "consent_text")
+    }
+    data["timezone"] = (form.timezone.data or "").strip()
+    if (form.stage.data or "").strip():
+        data["stage"] = form.stage.data.strip()
+    raw = (form.attributes.data or "").strip()
+    try:
+        attributes = json.loads(raw) if raw else {}
+    except json.JSONDecodeError as exc:
+        raise ContactError(_("Attributes must be a JSON object: %(error)s", error=exc.msg)) from None
+    if not isinstance(attributes, dict):
+        raise ContactError(_("Attributes must be a JSON object."))
+    data["attributes"] = attributes
+    return data
+
+
+@bp.route("/new", methods=["GET", "POST"])
+def new() -> Any:
+    form = ContactForm()
+    db = services().db
+    if form.validate_on_submit():
+        try:
+            data = _form_data(form)
+            if not data["timezone"]:
+                data.pop("timezone")
+            contact, created = upsert_contact(db.session, data, update_existing=False)
+            if not created:
+                raise ContactError(_("A contact with this email already exists."))
+        except ContactError as exc:
+            db.session.rollback()
+            form.email.errors = [*form.email.errors, str(exc)]
+        else:
+            db.session.commit()
+            flash(_("Contact created."), "success")
+            return redirect(url_for("contacts.show", contact_id=contact.id))
+    return render_template("ui/contacts/form.html", form=form, contact=None), 400 if form.errors else 200
+
+
+@bp.route("/<int:contact_id>/edit", methods=["GET", "POST"])
+def edit(contact_id: int) -> Any:
+    db = services().db
+    contact = _contact_or_404(db.session, contact_id)
+    form = ContactForm(obj=contact)
+    if request.method == "GET":
+        form.attributes.data = json.dumps(contact.attributes or {}, ensure_ascii=False, indent=2)
+        form.stage.data = str(contact.stage)
+    if form.validate_on_submit():
+        try:
+            update_contact(db.session, contact, _form_data(form))
+            db.session.flush()
+        except ContactError as exc:
+            db.session.rollback()
+            form.email.errors = [*form.email.errors, str(exc)]
+        else:
+            db.session.commit()
+            flash(_("Saved."), "success")
+            return redirect(url_for("contacts.show", contact_id=contact.id))
+    return render_template("ui/contacts/form.html", form=form, contact=contact), 400 if form.errors else 200
+
+
+@bp.post("/<int:contact_id>/suppress")
+def suppress_contact(contact_id: int) -> Any:
+    db = services().db
+    contact = _contact_or_404(db.session, contact_id)
+    suppress(db.session, contact.email, "manual", request.form.get("detail", "")[:500] or "contact page")
+    db.session.commit()
+    flash(_("The address is on the suppression list."), "success")
+    return redirect(url_for("contacts.show", contact_id=contact.id))
+
+
+# ------------------------------------------------------------------ CSV import
+def _upload_dir() -> Path:
+    path = Path(current_app.config.get("UPLOAD_DIR") or Path(current_app.instance_path) / "uploads")
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+def _upload(token: str) -> tuple[str, str]:
+    """(path, original filename) of an uploaded file, or 404 (the token is the only name used)."""
+    if not _TOKEN.match(token):
+        abort(404)
+    base = _upload_dir()
+    path, meta = base / f"{token}.csv", base / f"{token}.json"
+    if not path.is_file() or not meta.is_file():
+        abort(404)
+    return str(path), json.loads(meta.read_text())["filename"]
+
+
+@bp.route("/import", methods=["GET", "POST"])
+def import_upload() -> Any:
+    """Upload a CSV file; the mapping page comes next."""
+    s = services().db.session
+    if request.method == "POST":
+        file = request.files.get("file")
+        name = (file.filename or "") if file else ""
+        if not file or not name:
+            flash(_("Choose a CSV file to upload."), "error")
+        elif Path(name).suffix.lower() not in UPLOAD_EXTENSIONS:
+            flash(_("Only .csv, .tsv or .txt files can be imported."), "error")
+        else:
+            token = secrets.token_hex(16)
+            base = _upload_dir()
+            file.save(base / f"{token}.csv")
+            if os.path.getsize(base / f"{token}.csv") == 0:
+                os.unlink(base / f"{token}.csv")
+                flash(_("The file is empty."), "error")
+            else:
+                (base / f"{token}.json").write_text(json.dumps({"filename": Path(name).name[:255]}))
+                return redirect(url_for("contacts.import_map", token=token))
+    recent = list(s.scalars(select(ImportJob).order_by(ImportJob.id.desc()).limit(20)))
+    s.commit()
+    return render_template("ui/contacts/import.html", imports=recent), 400 if request.method == "POST" else 200
+
+
+def _import_options_from_form(headers: list[str]) -> dict[str, Any]:
+    mapping = {str(i): request.form.get(f"map_{i}", "") for i in range(len(headers))}
+    return {
+        "mapping": mapping,
+        "mode": request.form.get("mode", "update"),
+        "source": request.form.get("source", ""),
+        "encoding": request.form.get("encoding", "auto"),
+        "consent_text": request.form.get("consent_text", ""),
+    }
+
+
+@bp.route("/import/<token>", methods=["GET", "POST"])
+def import_map(token: str) -> Any:
+    """Column mapping, options and the dry-run preview; "start" records the job and enqueues it."""
+    path, filename = _upload(token)
+    svc = services()
+    s = svc.db.session
+    options: dict[str, Any] = {"encoding": request.form.get("encoding", "auto")}
+    try:
+        first = preview_import(path, options, None, limit=10)  # headers, suggestions, first rows
+    except ImportFileError as exc:
+        flash(str(exc), "error")
+        return redirect(url_for("contacts.import_upload"))
+    headers = first["headers"]
+    preview = None
+    if request.method == "POST":
+        options = _import_options_from_form(headers)
+        try:
+            if request.form.get("action") == "start":
+                job = start_import(s, path, filename, options)
+                s.commit()
+                svc.queue.enqueue(jobs.run_import, job.id, job_timeout=6 * 3600, result_ttl=3600)
+                return redirect(url_for("contacts.import_progress", import_id=job.id))
+            preview = preview_import(path, options, s, limit=PREVIEW_LIMIT)
+        except ImportFileError as exc:
+            s.rollback()
+            flash(str(exc), "error")
+        s.rollback()  # a preview writes nothing; make sure of it
+    else:
+        preview = preview_import(path, {**options, "mapping": first["suggested_mapping"]}, s, limit=PREVIEW_LIMIT)
+        s.rollback()
+        options = {"mapping": first["suggested_mapping"], "mode": "update", "source": "", "encoding": "auto"}
+    sample = first["sample"]
+    return render_template(
+        "ui/contacts/import_map.html", token=token, filename=filename, headers=headers, sample=sample,
+        options=options, preview=preview, encoding=first["encoding"], fields=IMPORT_FIELDS,
+        preview_limit=PREVIEW_LIMIT,
+    )
+
+
+@bp.get("/imports/<int:import_id>")
+def import_progress(import_id: int) -> Any:
+    s = services().db.session
+    job = s.get(ImportJob, import_id)
+    if job is None:
+        abort(404)
+    s.commit()
+    return render_template("ui/contacts/import_progress.html", job=job, status=import_status(job))
+
+
+@bp.get("/imports/<int:import_id>/status")
+def import_status_json(import_id: int) -> Any:
+    """The small JSON the progress page polls (campaigns/static/contacts.js)."""
+    s = services().db.session
+    job = s.get(ImportJob, import_id)
+    if job is None:
+        return jsonify(error="not_found", message="no such import"), 404
+    s.commit()
+    return jsonify(import_status(job))
+
+
+# ------------------------------------------------------------------ suppression list
+@bp.route("/suppressions", methods=["GET", "POST"])
+def suppressions() -> Any:
+    db = services().db
+    s = db.session
+    status_code = 200
+    if request.method == "POST":
+        email = request.form.get("email", "")
+        try:
+            if request.form.get("action") == "remove":
+                unsuppress(s, email)
+                message = _("Removed from the suppression list.")
+            else:
+                if normalize_email(email) is None:
+                    raise ContactError(_("Enter a valid email address."))
+                suppress(s, email, "manual", request.form.get("detail", "")[:500])
+                message = _("Added to the suppression list.")
+        except ContactError as exc:
+            s.rollback()
+            flash(str(exc), "error")
+            status_code = 400
+        else:
+            s.commit()
+            flash(message, "success")
+            return redirect(url_for("contacts.suppressions"))
+    q = request.args.get("q", "").strip().lower()[:200]
+    after = _int_arg("after")
+    stmt = select(Suppression).order_by(Suppression.id.desc()).limit(PAGE_SIZE + 1)
+    if q:
+        stmt = stmt.where(func.lower(Suppression.email).contains(q, autoescape=True))
+    if after is not None:
+        stmt = stmt.where(Suppression.id < after)
+    rows = list(s.scalars(stmt))
+    s.commit()
+    next_url = (
+        url_for("contacts.suppressions", after=rows[PAGE_SIZE - 1].id, **({"q": q} if q else {}))
+        if len(rows) > PAGE_SIZE else None
+    )
+    return render_template(
+        "ui/contacts/suppressions.html", rows=rows[:PAGE_SIZE], q=q, next_url=next_url
+    ), status_code
+
+
+# ------------------------------------------------------------------ segments
+@bp.get("/segments")
+def segments() -> Any:
+    s = services().db.session
+    rows = list(s.scalars(select(Segment).order_by(Segment.name)))
+    s.commit()
+    return render_template("ui/contacts/segments.html", segments=rows)
+
+
+def _segment_form(segment: Segment | None) -> Any:
+    db = services().db
+    s = db.session
+    name = segment.name if segment else ""
+    rules_text = json.dumps(segment.rules if segment else {"all": []}, ensure_ascii=False, indent=2)
+    error = ""
+    if request.method == "POST":
+        name = request.form.get("name", "").strip()[:200]
+        rules_text = request.form.get("rules", "")
+        try:
+            rules = json.loads(rules_text or "{}")
+            validate_rules(rules)
+            if not name:
+                raise SegmentError(_("A name is required."))
+        except json.JSONDecodeError as exc:
+            error = _("The rules are not valid JSON: %(error)s", error=exc.msg)
+        except SegmentError as exc:
+            error = str(exc)
+        else:
+            if segment is None:
+                segment = Segment(name=name, rules=rules)
+                s.add(segment)
+            else:
+                segment.name, segment.rules = name, rules
+            s.commit()
+            flash(_("Saved."), "success")
+            return redirect(url_for("contacts.segments"))
+    count = None
+    if segment is not None and not error:
+        try:
+            count = count_segment(s, segment.rules)
+        except SegmentError as exc:
+            error = str(exc)
+    s.commit()
+    return render_template(
+        "ui/contacts/segment_form.html", segment=segment, name=name, rules_text=rules_text, error=error,
+        count=count,
+    ), 400 if error else 200
+
+
+@bp.route("/segments/new", methods=["GET", "POST"])
+def segment_new() -> Any:
+    return _segment_form(None)
+
+
+@bp.route("/segments/<int:segment_id>", methods=["GET", "POST"])
+def segment_edit(segment_id: int) -> Any:
+    segment = services().db.session.get(Segment, segment_id)
+    if segment is None:
+        abort(404)
+    return _segment_form(segment)
+
+
+@bp.post("/segments/<int:segment_id>/delete")
+def segment_delete(segment_id: int) -> Any:
+    s = services().db.session
+    segment = s.get(Segment, segment_id)
+    if segment is None:
+        abort(404)
+    in_use = s.scalar(select(Broadcast.id).where(Broadcast.segment_id == segment.id).limit(1))
+    if in_use is not None:
+        flash(_("This segment is used by a broadcast and cannot be deleted."), "error")
+        return redirect(url_for("contacts.segment_edit", segment_id=segment.id))
+    s.delete(segment)
+    s.commit()
+    flash(_("Deleted."), "success")
+    return redirect(url_for("contacts.segments"))
+
+
+@bp.get("/segments/count")
+def segment_count() -> Any:
+    """Live count for the segment editor: `?rules=<json>` -> {"count": n} or a 400 with the reason."""
+    try:
+        rules = json.loads(request.args.get("rules", "") or "{}")
+        validate_rules(rules)
+        count = count_segment(services().db.session, rules)
+    except json.JSONDecodeError as exc:
+        return jsonify(error="invalid_json", message=exc.msg), 400
+    except SegmentError as exc:
+        return jsonify(error="invalid_rules", message=str(exc)), 400
+    finally:
+        services().db.session.commit()
+    return jsonify(count=count)
+
