@@ -1,11 +1,534 @@
 """Sandboxed Jinja2 rendering of email templates; premailer inlining ONCE per template version.
 
-Contract (used by the UI, the API and the sender):
-- compile_version(session, template, subject=..., html_source=..., text_source="", preheader="",
-  from_name="", untracked_urls=()) -> TemplateVersion: validates the Jinja2 source in the sandbox
-  (raises TemplateError with a readable message), inlines CSS with premailer once, finds links and
-  stores them as Link rows (positions in document order), rewrites tracked hrefs to placeholders,
-  generates a text part when none is written, and makes the version the template's current one.
-- render_message(compiled, context) -> RenderedMail(subject, html, text) for one recipient.
-- render_preview(session, version, contact | None, svc) -> RenderedMail for the UI preview.
+Compile time (`compile_version`, called when a marketer saves a template): the author's Jinja2 source
+is validated in the sandbox, wrapped in the default layout with the legal footer, its CSS is inlined
+by premailer once, its links are parsed with lxml and stored as `Link` rows, tracked hrefs are
+replaced by placeholders, and a plain-text part is generated when none is written.
+
+Send time (`render_message`, called by the sender for each recipient): the compiled version is
+rendered in the sandbox with the contact's data (compiled Jinja templates are cached per version in
+this process), then the link placeholders are filled with signed click URLs in one regex pass and
+the open pixel is added. No HTML parsing, no CSS work per recipient.
 """
+
+from __future__ import annotations
+
+import copy
+import html as html_lib
+import logging
+import re
+import threading
+from collections import OrderedDict
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+import lxml.html
+from jinja2 import ChainableUndefined, TemplateSyntaxError
+from jinja2 import TemplateError as JinjaTemplateError
+from jinja2.sandbox import ImmutableSandboxedEnvironment, SecurityError
+from lxml import etree
+from markupsafe import escape
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from campaigns.config import ROOT
+from campaigns.db import now_utc
+from campaigns.models import Account, Contact, Link, Template, TemplateVersion
+from campaigns.runtime import Services
+
+log = logging.getLogger("nurture.rendering")
+
+EMAIL_TEMPLATES = ROOT / "templates" / "email"
+
+# Placeholders written into the compiled source; filled per recipient by one regex pass each.
+_LINK_PLACEHOLDER = "__NURTURE_LINK_{}__"
+_LINK_RE = re.compile(r"__NURTURE_LINK_(\d+)__")
+_PIXEL_MARK = "<!--nurture:open-pixel-->"
+_JINJA_RE = re.compile(r"\{\{.*?\}\}|\{%.*?%\}|\{#.*?#\}", re.DOTALL)
+_TOKEN = "nrtjx{}q"
+_TOKEN_RE = re.compile(r"nrtjx(\d+)q")
+_UNTRACKED_SCHEMES = ("mailto:", "tel:", "sms:", "#", "javascript:", "data:")
+_MAX_SOURCE = 512 * 1024
+_BLANK_RUNS = re.compile(r"\n[ \t]*\n(?:[ \t]*\n)+")
+
+
+class TemplateError(Exception):
+    """A template that cannot be compiled or rendered; the message is meant for the template author."""
+
+
+@dataclass(frozen=True)
+class RenderedMail:
+    subject: str
+    html: str
+    text: str
+
+
+# ---------------------------------------------------------------- the sandbox
+def _make_env(autoescape: bool) -> ImmutableSandboxedEnvironment:
+    # ChainableUndefined: a missing attribute renders empty (and `default()` works) instead of
+    # failing one recipient's mail; the immutable sandbox stops `.append()`-style mutation and any
+    # reach into Python internals (`__class__`, `__globals__`, ...).
+    env = ImmutableSandboxedEnvironment(
+        autoescape=autoescape, undefined=ChainableUndefined, keep_trailing_newline=True, auto_reload=False
+    )
+    return env
+
+
+_HTML_ENV = _make_env(autoescape=True)
+_TEXT_ENV = _make_env(autoescape=False)
+
+
+def _describe(exc: Exception, part: str) -> str:
+    line = getattr(exc, "lineno", None)
+    message = getattr(exc, "message", None) or str(exc) or exc.__class__.__name__
+    if isinstance(exc, SecurityError):
+        message = f"not allowed in templates ({message})"
+    where = f"{part}, line {line}" if line else part
+    return f"{where}: {message}"
+
+
+_SAMPLE_CONTEXT: dict[str, Any] = {}
+
+
+def _sample_context() -> dict[str, Any]:
+    if not _SAMPLE_CONTEXT:
+        _SAMPLE_CONTEXT.update(
+            contact=_contact_context(None),
+            unsubscribe_url="https://example.com/unsubscribe",
+            preferences_url="https://example.com/preferences",
+            account={"company_name": "Example", "postal_address": "Tokyo", "contact_info": "info@example.com",
+                     "from_name": "Example"},
+        )
+    return _SAMPLE_CONTEXT
+
+
+def _validate(source: str, part: str, env: ImmutableSandboxedEnvironment) -> None:
+    """Parse and trial-render one part in the sandbox, so errors surface at save time, not per send."""
+    if len(source) > _MAX_SOURCE:
+        raise TemplateError(f"{part}: too long (at most {_MAX_SOURCE // 1024} KB)")
+    try:
+        template = env.from_string(source)
+    except TemplateSyntaxError as exc:
+        raise TemplateError(_describe(exc, part)) from None
+    try:
+        template.render(_sample_context())
+    except SecurityError as exc:
+        raise TemplateError(_describe(exc, part)) from None
+    except Exception:  # noqa: BLE001
+        # Other runtime errors depend on the data (sample values differ from real contacts); a send
+        # that meets one fails alone with the message, so they are not a reason to refuse the save.
+        pass
+
+
+# ---------------------------------------------------------------- compile time
+def _protect_jinja(source: str) -> tuple[str, list[str]]:
+    """Swap Jinja tags for inert tokens so the HTML parser and premailer cannot mangle them."""
+    found: list[str] = []
+
+    def swap(match: re.Match[str]) -> str:
+        found.append(match.group(0))
+        return _TOKEN.format(len(found) - 1)
+
+    return _JINJA_RE.sub(swap, source), found
+
+
+def _restore_jinja(text: str, found: list[str]) -> str:
+    return _TOKEN_RE.sub(lambda m: found[int(m.group(1))], text)
+
+
+def _read_email_template(name: str) -> str:
+    return (EMAIL_TEMPLATES / name).read_text(encoding="utf-8")
+
+
+def _wrap_in_layout(html_source: str, preheader: str) -> str:
+    """Give a fragment the default layout; put the hidden preheader and the footer into any document."""
+    footer = '<div data-nurture-footer="1">' + _read_email_template("footer.html") + "</div>"
+    pre = ""
+    if preheader.strip():
+        pre = (
+            '<div data-nurture-preheader="1" style="display:none;max-height:0;overflow:hidden;'
+            'mso-hide:all;font-size:1px;line-height:1px;color:transparent;">' + preheader + "</div>"
+        )
+    if re.search(r"<body[\s>]", html_source, re.IGNORECASE) is None:
+        layout = _read_email_template("layout.html")
+        return layout.replace("<!--content-->", pre + html_source).replace("<!--footer-->", footer)
+    html_source = re.sub(r"(<body[^>]*>)", lambda m: m.group(1) + pre, html_source, count=1, flags=re.IGNORECASE)
+    closing = html_source.lower().rfind("</body>")
+    if closing < 0:
+        return html_source + footer
+    return html_source[:closing] + footer + html_source[closing:]
+
+
+def _inline_css(html_doc: str) -> str:
+    """Inline the document's CSS with premailer: called once per compiled version, never per recipient."""
+    from premailer import Premailer
+
+    try:
+        return str(
+            Premailer(
+                html_doc,
+                disable_validation=True,
+                disable_link_rewrites=True,
+                allow_network=False,  # a template must not make the server fetch URLs (SSRF)
+                allow_loading_external_files=False,
+                keep_style_tags=False,
+                remove_classes=False,
+                cssutils_logging_level=logging.CRITICAL,
+            ).transform()
+        )
+    except Exception as exc:  # premailer raises assorted errors on broken CSS; report, don't crash the save
+        raise TemplateError(f"CSS could not be inlined: {exc}") from None
+
+
+@dataclass
+class _FoundLink:
+    url: str
+    label: str
+    tracked: bool
+    honeypot: bool
+
+
+def _is_trackable(url: str, untracked: set[str]) -> bool:
+    lowered = url.strip().lower()
+    if not lowered or lowered.startswith(_UNTRACKED_SCHEMES):
+        return False
+    if not lowered.startswith(("http://", "https://")):
+        return False
+    return url.strip() not in untracked
+
+
+def _block_text(element: Any, found: list[str]) -> str:
+    """A readable plain-text rendering of an HTML tree; links become "text (url)"."""
+    blocks = {"p", "div", "table", "tr", "h1", "h2", "h3", "h4", "h5", "h6", "ul", "ol", "blockquote",
+              "section", "header", "footer", "article", "center", "hr", "pre"}
+    parts: list[str] = []
+    ws = re.compile(r"\s+")
+
+    def inline(text: str | None) -> None:
+        # HTML whitespace collapses; line breaks in the output come from the structure only
+        if text:
+            parts.append(ws.sub(" ", text))
+
+    def walk(el: Any) -> None:
+        tag = el.tag if isinstance(el.tag, str) else ""
+        tag = tag.lower()
+        if tag in {"style", "script", "head", "title"} or not isinstance(el.tag, str):
+            inline(el.tail)
+            return
+        if tag in blocks:
+            parts.append("\n\n")
+        elif tag == "li":
+            parts.append("\n- ")
+        elif tag == "br":
+            parts.append("\n")
+        elif tag in {"td", "th"}:
+            parts.append(" ")
+        if tag == "a" and el.get("href"):
+            label = " ".join(el.text_content().split())
+            href = el.get("href")
+            restored = _restore_jinja(href, found)
+            shown = restored if not _LINK_RE.fullmatch(href) else href
+            if not label or label == restored:
+                parts.append(shown)
+            elif restored.startswith("#"):
+                parts.append(label)
+            else:
+                parts.append(f"{label} ({shown})")
+        elif tag == "img":
+            alt = el.get("alt")
+            if alt:
+                parts.append(alt)
+        else:
+            inline(el.text)
+            for child in el:
+                walk(child)
+        if tag in blocks:
+            parts.append("\n\n")
+        inline(el.tail)
+
+    walk(element)
+    text = "".join(parts)
+    lines = [" ".join(line.split()) for line in text.split("\n")]
+    out = "\n".join(lines)
+    return re.sub(r"\n{3,}", "\n\n", out).strip() + "\n"
+
+
+def _process_links(root: Any, untracked: set[str], found: list[str]) -> list[_FoundLink]:
+    """Find author links in document order; rewrite tracked hrefs to placeholders (footer links skipped)."""
+    links: list[_FoundLink] = []
+    for anchor in root.iter("a", "area"):
+        href = anchor.get("href")
+        notrack = anchor.get("data-nurture-notrack") is not None
+        honeypot = anchor.get("data-nurture-honeypot") is not None
+        for attr in ("data-nurture-notrack", "data-nurture-honeypot"):
+            if attr in anchor.attrib:
+                del anchor.attrib[attr]
+        if href is None or any(a.get("data-nurture-footer") for a in anchor.iterancestors()):
+            continue
+        has_jinja = _TOKEN_RE.search(href) is not None
+        url = _restore_jinja(href, found).strip()
+        # A personalised href ({{ unsubscribe_url }}, ...?id={{ contact.id }}) cannot be stored as one
+        # redirect target, so it is never tracked; it is rendered per recipient as written.
+        tracked = not notrack and not has_jinja and _is_trackable(url, untracked)
+        position = len(links) + 1
+        label = " ".join(_restore_jinja(anchor.text_content(), found).split())[:500]
+        links.append(_FoundLink(url=url, label=label, tracked=tracked, honeypot=honeypot and tracked))
+        if tracked:
+            anchor.set("href", _LINK_PLACEHOLDER.format(position))
+    return links
+
+
+def create_template(
+    session: Session, name: str, *, subject: str, html_source: str, text_source: str = "",
+    preheader: str = "", from_name: str = "",
+) -> Template:
+    """Create a template and compile its first version (template editor, API, demo seeding)."""
+    if not name.strip():
+        raise TemplateError("name: required")
+    template = Template(name=name.strip()[:200])
+    session.add(template)
+    session.flush()
+    compile_version(
+        session, template, subject=subject, html_source=html_source, text_source=text_source,
+        preheader=preheader, from_name=from_name,
+    )
+    return template
+
+
+def compile_version(
+    session: Session, template: Template, *, subject: str, html_source: str, text_source: str = "",
+    preheader: str = "", from_name: str = "", untracked_urls: Iterable[str] = (),
+) -> TemplateVersion:
+    """Validate, inline CSS once, store links and make a new current version (editor, API on save)."""
+    subject = subject.strip()
+    if not subject:
+        raise TemplateError("subject: required")
+    if "\n" in subject or "\r" in subject:
+        subject = " ".join(subject.split())
+    if not html_source.strip():
+        raise TemplateError("HTML: required")
+    from_name = " ".join(from_name.split())[:200]
+    _validate(subject, "subject", _TEXT_ENV)
+    _validate(preheader, "preheader", _HTML_ENV)
+    _validate(html_source, "HTML", _HTML_ENV)
+    if text_source.strip():
+        _validate(text_source, "text", _TEXT_ENV)
+
+    document = _wrap_in_layout(html_source, preheader)
+    protected, found = _protect_jinja(document)
+    inlined = _inline_css(protected)
+    try:
+        root = lxml.html.document_fromstring(inlined)
+    except (etree.ParserError, ValueError) as exc:
+        raise TemplateError(f"HTML: could not be parsed ({exc})") from None
+    untracked = {u.strip() for u in untracked_urls if u and u.strip()}
+    links = _process_links(root, untracked, found)
+    text_root = copy.deepcopy(root)
+    for node in list(root.iter()):
+        if isinstance(node.tag, str):
+            for attr in ("data-nurture-footer", "data-nurture-preheader"):
+                if attr in node.attrib:
+                    del node.attrib[attr]
+    compiled_html = "<!DOCTYPE html>\n" + etree.tostring(root, method="html", encoding="unicode")
+    compiled_html = _restore_jinja(compiled_html, found)
+    closing = compiled_html.lower().rfind("</body>")
+    compiled_html = compiled_html[:closing] + _PIXEL_MARK + compiled_html[closing:]
+
+    if text_source.strip():
+        body_text = text_source.strip() + "\n"
+    else:
+        # The HTML footer and the hidden preheader stay out: the text part gets footer.txt instead.
+        for node in list(text_root.iter()):
+            if isinstance(node.tag, str) and (node.get("data-nurture-footer") or node.get("data-nurture-preheader")):
+                node.drop_tree()
+        body = text_root.find("body")
+        body_text = _restore_jinja(_block_text(body if body is not None else text_root, found), found)
+    compiled_text = body_text + "\n" + _read_email_template("footer.txt")
+    # Checks that the structure survived: a Jinja block split by the HTML parser fails here, at save time.
+    _validate(compiled_html, "HTML", _HTML_ENV)
+    _validate(compiled_text, "text", _TEXT_ENV)
+
+    number = (session.scalar(
+        select(TemplateVersion.version).where(TemplateVersion.template_id == template.id)
+        .order_by(TemplateVersion.version.desc()).limit(1)
+    ) or 0) + 1
+    version = TemplateVersion(
+        template_id=template.id, version=number, subject=subject, preheader=preheader, from_name=from_name,
+        html_source=html_source, text_source=text_source, compiled_html=compiled_html,
+        compiled_text=compiled_text, created_at=now_utc(),
+    )
+    version.links = [
+        Link(position=i, url=link.url, label=link.label, tracked=link.tracked, honeypot=link.honeypot)
+        for i, link in enumerate(links, start=1)
+    ]
+    session.add(version)
+    session.flush()
+    template.current_version = version
+    template.current_version_id = version.id
+    template.updated_at = now_utc()
+    session.flush()
+    return version
+
+
+# ---------------------------------------------------------------- send time
+@dataclass(frozen=True)
+class CompiledVersion:
+    """The Jinja templates of one version plus its link table; immutable, cached per process."""
+
+    version_id: int
+    subject: Any
+    html: Any
+    text: Any
+    from_name: str
+    link_ids: dict[int, int]  # position -> Link.id
+    link_urls: dict[int, str]  # position -> destination (previews, test sends)
+
+
+_CACHE_SIZE = 256
+_cache: OrderedDict[tuple[int, datetime | None], CompiledVersion] = OrderedDict()
+_cache_lock = threading.Lock()
+
+
+def compiled(session: Session, version: TemplateVersion) -> CompiledVersion:
+    """The cached compiled form of a version (sender per batch, previews); built once per process."""
+    # Versions are immutable; created_at in the key keeps a reused id (tests truncating tables) apart.
+    key = (version.id, version.created_at)
+    with _cache_lock:
+        hit = _cache.get(key)
+        if hit is not None:
+            _cache.move_to_end(key)
+            return hit
+    try:
+        subject = _TEXT_ENV.from_string(version.subject)
+        html = _HTML_ENV.from_string(version.compiled_html)
+        text = _TEXT_ENV.from_string(version.compiled_text)
+    except TemplateSyntaxError as exc:
+        raise TemplateError(_describe(exc, "compiled version")) from None
+    rows = session.execute(
+        select(Link.position, Link.id, Link.url).where(Link.template_version_id == version.id)
+    ).all()
+    entry = CompiledVersion(
+        version_id=version.id, subject=subject, html=html, text=text, from_name=version.from_name,
+        link_ids={pos: lid for pos, lid, _ in rows}, link_urls={pos: url for pos, _, url in rows},
+    )
+    with _cache_lock:
+        _cache[key] = entry
+        while len(_cache) > _CACHE_SIZE:
+            _cache.popitem(last=False)
+    return entry
+
+
+_CONTACT_FIELDS = ("first_name", "last_name", "company", "job_title", "email")
+_SAMPLE_CONTACT = {"first_name": "Taro", "last_name": "Yamada", "company": "Example Co., Ltd.",
+                   "job_title": "Marketing Manager", "email": "taro.yamada@example.com"}
+
+
+def _contact_context(contact: Contact | Mapping[str, Any] | None) -> dict[str, Any]:
+    """The `contact` variable: empty fields are left out so `| default("...")` applies to them."""
+    if contact is None:
+        values: dict[str, Any] = dict(_SAMPLE_CONTACT)
+        attributes: Any = {}
+        values["id"] = 0
+    elif isinstance(contact, Mapping):
+        values = {k: contact.get(k) for k in (*_CONTACT_FIELDS, "id")}
+        attributes = contact.get("attributes") or {}
+    else:
+        values = {k: getattr(contact, k) for k in (*_CONTACT_FIELDS, "id")}
+        attributes = contact.attributes or {}
+    ctx = {k: v for k, v in values.items() if v not in (None, "")}
+    ctx["attributes"] = dict(attributes) if isinstance(attributes, Mapping) else {}
+    name = " ".join(p for p in (values.get("first_name"), values.get("last_name")) if p)
+    if name:
+        ctx["name"] = name
+    return ctx
+
+
+def account_context(account: Account) -> dict[str, str]:
+    """The `account` variable of every template (sender per batch, previews)."""
+    return {
+        "company_name": account.company_name or "",
+        "postal_address": account.postal_address or "",
+        "contact_info": account.contact_info or account.reply_to or account.from_email or "",
+        "from_name": account.from_name or "",
+    }
+
+
+def render_compiled(
+    entry: CompiledVersion, contact: Contact | Mapping[str, Any] | None, account: Mapping[str, str], *,
+    unsubscribe_url: str, preferences_url: str, click_url: Callable[[int], str] | None,
+    pixel_url: str | None,
+) -> RenderedMail:
+    """Render one recipient's mail from a compiled version (the sender's hot path, previews)."""
+    ctx = {
+        "contact": _contact_context(contact), "unsubscribe_url": unsubscribe_url,
+        "preferences_url": preferences_url, "account": account,
+    }
+    try:
+        subject = entry.subject.render(ctx)
+        html = entry.html.render(ctx)
+        text = entry.text.render(ctx)
+    except (SecurityError, JinjaTemplateError, ArithmeticError, TypeError, ValueError, LookupError) as exc:
+        raise TemplateError(_describe(exc, f"version {entry.version_id}")) from None
+    if click_url is not None:
+        link_ids = entry.link_ids
+        html = _LINK_RE.sub(lambda m: click_url(link_ids[int(m.group(1))]), html)
+        text = _LINK_RE.sub(lambda m: click_url(link_ids[int(m.group(1))]), text)
+    else:  # previews and test sends go straight to the destination: no click is recorded
+        urls = entry.link_urls
+        html = _LINK_RE.sub(lambda m: str(escape(urls.get(int(m.group(1)), "#"))), html)
+        text = _LINK_RE.sub(lambda m: urls.get(int(m.group(1)), "#"), text)
+    pixel = ""
+    if pixel_url:
+        pixel = (f'<img src="{html_lib.escape(pixel_url)}" width="1" height="1" alt="" '
+                 'style="display:block;border:0;width:1px;height:1px;">')
+    html = html.replace(_PIXEL_MARK, pixel, 1)
+    if "\n\n\n" in text:  # Jinja tags on their own lines leave runs of blank lines in the text part
+        text = _BLANK_RUNS.sub("\n\n", text)
+    subject = " ".join(subject.split())
+    return RenderedMail(subject=subject, html=html, text=text)
+
+
+def render_message(
+    session: Session, version: TemplateVersion, contact: Contact, svc: Services, *, send_id: int = 0,
+    account: Account | None = None,
+) -> RenderedMail:
+    """One recipient's mail with signed tracking links and pixel for `send_id` (sender, tests)."""
+    from campaigns.users import get_account
+
+    entry = compiled(session, version)
+    acct = account_context(account or get_account(session))
+    urls = svc.urls
+    return render_compiled(
+        entry, contact, acct,
+        unsubscribe_url=urls.unsubscribe(contact.id, send_id), preferences_url=urls.preferences(contact.id),
+        click_url=(lambda link_id: urls.click(send_id, link_id)) if send_id else None,
+        pixel_url=urls.open_pixel(send_id) if send_id else None,
+    )
+
+
+def render_preview(
+    session: Session, version: TemplateVersion, contact: Contact | None, svc: Services
+) -> RenderedMail:
+    """The mail as a contact (or sample data) would see it, links untracked, no pixel (editor preview)."""
+    from campaigns.users import get_account
+
+    entry = compiled(session, version)
+    acct = account_context(get_account(session))
+    if contact is not None:
+        unsubscribe, preferences = svc.urls.unsubscribe(contact.id), svc.urls.preferences(contact.id)
+    else:
+        unsubscribe = preferences = "#"
+    return render_compiled(
+        entry, contact, acct, unsubscribe_url=unsubscribe, preferences_url=preferences, click_url=None,
+        pixel_url=None,
+    )
+
+
+def current_versions(session: Session, version_ids: Iterable[int]) -> dict[int, TemplateVersion]:
+    """Load template versions by id in one query (sender, once per batch)."""
+    ids = sorted(set(version_ids))
+    if not ids:
+        return {}
+    return {v.id: v for v in session.scalars(select(TemplateVersion).where(TemplateVersion.id.in_(ids)))}

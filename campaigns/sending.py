@@ -1,6 +1,501 @@
-"""Idempotent delivery of a batch of Send ids; suppression at send time; bounces.
+"""Idempotent delivery of a batch of Send ids; suppression at send time; bounces; crash recovery.
 
-Contract:
-- deliver_batch(svc, send_ids) -> dict of counts; called by jobs.deliver_batch.
-- send_test_email(svc, version_id, to_address, contact_id=None) -> None; the template editor's test send.
+`deliver_batch` (called by jobs.deliver_batch) works through its ids in small groups:
+  claim (queued -> sending, claimed_at = now; a row left in 'sending' past the lease was in flight
+  when a worker died, so it is claimed again and flagged possible_duplicate) -> commit ->
+  render + build MIME -> hand to the SMTP pool -> record outcomes together with the next claim.
+At most two groups are in flight at any moment, so a crash can only leave those few rows behind in
+'sending'; `requeue_stale` (called by the scheduler) hands them and any forgotten queued rows back.
+
+MIME is assembled as bytes per recipient from parts prebuilt once per version and batch
+(`email.message.EmailMessage` costs ~2 ms a message); headers are RFC 2047 encoded by hand and
+every header value has CR/LF collapsed, so personal data can never add a header.
 """
+
+from __future__ import annotations
+
+import base64
+import binascii
+import email.utils
+import logging
+import re
+import time
+import uuid
+from collections import Counter, deque
+from collections.abc import Iterable, Sequence
+from concurrent.futures import Future
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from sqlalchemy import and_, case, or_, select, update
+from sqlalchemy.orm import Session
+
+from campaigns import mailer, rendering
+from campaigns.contacts import suppress
+from campaigns.db import now_utc
+from campaigns.jobs import enqueue_deliveries
+from campaigns.models import Contact, ContactStatus, Send, SendStatus, Suppression, TemplateVersion
+from campaigns.ratelimit import RateLimiter
+from campaigns.runtime import Services
+from campaigns.users import get_account
+
+log = logging.getLogger("nurture.sending")
+
+GROUP_SIZE = 25  # sends claimed, delivered and recorded together
+IN_FLIGHT_GROUPS = 2  # groups handed to SMTP and not yet recorded: bounds the duplicates after a crash
+MAX_ATTEMPTS = 8  # transient failures before a send is given up as failed
+
+
+class DeliveryDeferred(mailer.SMTPTransientError):
+    """Some sends of the batch met a transient failure; raised after recording so RQ retries the job."""
+
+
+# ---------------------------------------------------------------- MIME, assembled as bytes
+_B_CHUNK = 45  # bytes of UTF-8 per encoded word: "=?utf-8?b?" + 60 chars + "?=" stays under 76
+_SPECIALS = re.compile(r'[()<>\[\]:;@\\,."]')
+_ADDRESS_RE = re.compile(r"^[A-Za-z0-9!#$%&'*+/=?^_`{|}~.-]+@[A-Za-z0-9](?:[A-Za-z0-9.-]*[A-Za-z0-9])?$")
+_HIGH_BYTES = bytes(range(128, 256))
+
+
+def _one_line(value: str) -> str:
+    """Collapse all whitespace, CR and LF included: a header value can never start a new header."""
+    return " ".join(str(value).split())
+
+
+def _encoded_words(text: str) -> str:
+    """RFC 2047 B-encoded words, split on character boundaries, folded onto continuation lines."""
+    words: list[str] = []
+    chunk = bytearray()
+    for char in text:
+        encoded = char.encode("utf-8")
+        if len(chunk) + len(encoded) > _B_CHUNK:
+            words.append("=?utf-8?b?" + base64.b64encode(bytes(chunk)).decode() + "?=")
+            chunk = bytearray()
+        chunk += encoded
+    if chunk:
+        words.append("=?utf-8?b?" + base64.b64encode(bytes(chunk)).decode() + "?=")
+    return "\r\n ".join(words)
+
+
+def header_text(value: str) -> str:
+    """An unstructured header value (Subject): plain when safe ASCII, else encoded words."""
+    value = _one_line(value)
+    if value.isascii() and "=?" not in value and len(value) < 900:
+        return value
+    return _encoded_words(value)
+
+
+def is_valid_address(address: str) -> bool:
+    """True for a plain ASCII addr-spec we can put in an envelope and a header safely."""
+    return bool(address) and len(address) <= 254 and _ADDRESS_RE.match(address) is not None
+
+
+def format_address(name: str, address: str) -> str:
+    """`Name <addr>` with the display name quoted or RFC 2047 encoded as needed."""
+    name = _one_line(name)
+    if not name:
+        return address
+    if not name.isascii() or "=?" in name:
+        return f"{_encoded_words(name)} <{address}>"
+    if _SPECIALS.search(name):
+        escaped = name.replace("\\", "\\\\").replace('"', '\\"')
+        return f'"{escaped}" <{address}>'
+    return f"{name} <{address}>"
+
+
+def _crlf(text: str) -> str:
+    if "\r" in text:
+        text = text.replace("\r\n", "\n").replace("\r", "\n")
+    return text.replace("\n", "\r\n")
+
+
+def encode_body(text: str) -> tuple[str, bytes]:
+    """UTF-8 body as quoted-printable (mostly ASCII) or base64 (mostly not), CRLF lines of <= 76."""
+    data = _crlf(text).encode("utf-8")
+    if not data.endswith(b"\r\n"):
+        data += b"\r\n"
+    high = len(data) - len(data.translate(None, _HIGH_BYTES))
+    if high * 3 > len(data) // 2:  # quoted-printable would triple the bytes: base64 is smaller
+        b64 = base64.encodebytes(data).replace(b"\n", b"\r\n")
+        return "base64", b64
+    # b2a_qp keeps the CRLF line ends it finds and never emits "=_", so our boundary cannot occur.
+    return "quoted-printable", binascii.b2a_qp(data, quotetabs=False, istext=True, header=False)
+
+
+_date_cache: tuple[int, str] = (0, "")
+
+
+def _date_header() -> str:
+    global _date_cache
+    second = int(time.time())
+    if _date_cache[0] != second:
+        _date_cache = (second, email.utils.format_datetime(datetime.fromtimestamp(second, UTC)))
+    return _date_cache[1]
+
+
+@dataclass
+class MessageFrame:
+    """The constant parts of every message of one version in one batch, built once."""
+
+    mail_from: str  # envelope sender
+    from_header: str
+    reply_to: str
+    boundary: str
+
+    def assemble(
+        self, *, to: str, subject: str, message_id: str, html: str, text: str,
+        list_unsubscribe: Sequence[str] = (), extra_headers: Sequence[tuple[str, str]] = (),
+    ) -> bytes:
+        """The full RFC 5322 message as bytes (CRLF), multipart/alternative text + html."""
+        text_cte, text_body = encode_body(text)
+        html_cte, html_body = encode_body(html)
+        head = [
+            f"From: {self.from_header}",
+            f"To: {to}",
+            f"Subject: {header_text(subject)}",
+            f"Date: {_date_header()}",
+            f"Message-ID: {_one_line(message_id)}",
+            "MIME-Version: 1.0",
+        ]
+        if self.reply_to:
+            head.append(f"Reply-To: {self.reply_to}")
+        if list_unsubscribe:
+            head.append("List-Unsubscribe: " + ",\r\n ".join(f"<{_one_line(u)}>" for u in list_unsubscribe))
+            head.append("List-Unsubscribe-Post: List-Unsubscribe=One-Click")
+        for name, value in extra_headers:
+            head.append(f"{name}: {header_text(value)}")
+        b = self.boundary
+        head.append(f'Content-Type: multipart/alternative; boundary="{b}"')
+        return b"".join((
+            "\r\n".join(head).encode("ascii"),
+            f"\r\n\r\n--{b}\r\nContent-Type: text/plain; charset=utf-8\r\n"
+            f"Content-Transfer-Encoding: {text_cte}\r\n\r\n".encode("ascii"),
+            text_body,
+            f"\r\n--{b}\r\nContent-Type: text/html; charset=utf-8\r\n"
+            f"Content-Transfer-Encoding: {html_cte}\r\n\r\n".encode("ascii"),
+            html_body,
+            f"\r\n--{b}--\r\n".encode("ascii"),
+        ))
+
+
+def _sender(svc: Services, account: Any, version_from_name: str) -> tuple[str, str, str]:
+    """(envelope address, From header, Reply-To header) from the version, the account and settings."""
+    default_name, default_address = email.utils.parseaddr(svc.settings.mail_from)
+    address = (account.from_email or default_address or "").strip()
+    if not is_valid_address(address):
+        raise ValueError(f"the sender address {address!r} is not valid: set it in the account settings")
+    name = version_from_name or account.from_name or default_name
+    reply_to = (account.reply_to or "").strip()
+    reply_header = reply_to if is_valid_address(reply_to) else ""
+    return address, format_address(name, address), reply_header
+
+
+def _frame(svc: Services, account: Any, version: TemplateVersion) -> MessageFrame:
+    address, from_header, reply_to = _sender(svc, account, version.from_name)
+    # "=_" never occurs in quoted-printable or base64 output, so this boundary cannot clash.
+    return MessageFrame(address, from_header, reply_to, f"=_nurture_{version.id}_{uuid.uuid4().hex[:12]}")
+
+
+# ---------------------------------------------------------------- the batch
+@dataclass
+class _Row:
+    send_id: int
+    status: SendStatus
+    claimed_at: datetime | None
+    version_id: int
+    contact_id: int
+    email: str
+    first_name: str
+    last_name: str
+    company: str
+    job_title: str
+    attributes: dict[str, Any]
+    contact_status: ContactStatus
+    suppressed: bool
+
+    def contact_context(self) -> dict[str, Any]:
+        return {"id": self.contact_id, "email": self.email, "first_name": self.first_name,
+                "last_name": self.last_name, "company": self.company, "job_title": self.job_title,
+                "attributes": self.attributes}
+
+
+def _load_rows(session: Session, ids: list[int]) -> list[_Row]:
+    """The sends with their contacts and suppression status: one query for the whole batch."""
+    suppressed = select(Suppression.id).where(Suppression.email == Contact.email).exists()
+    rows = session.execute(
+        select(
+            Send.id, Send.status, Send.claimed_at, Send.template_version_id, Contact.id, Contact.email,
+            Contact.first_name, Contact.last_name, Contact.company, Contact.job_title, Contact.attributes,
+            Contact.status, suppressed,
+        ).join(Contact, Contact.id == Send.contact_id).where(Send.id.in_(ids)).order_by(Send.id)
+    ).all()
+    return [_Row(*row) for row in rows]
+
+
+def _claimable(cutoff: datetime) -> Any:
+    return or_(
+        Send.status == SendStatus.QUEUED,
+        and_(Send.status == SendStatus.SENDING, Send.claimed_at < cutoff),
+    )
+
+
+def _claim(session: Session, ids: list[int], cutoff: datetime, now: datetime) -> set[int]:
+    """Atomically take the still-claimable rows among `ids`; stale in-flight ones get flagged."""
+    if not ids:
+        return set()
+    result = session.execute(
+        update(Send)
+        .where(Send.id.in_(ids), _claimable(cutoff))
+        .values(
+            status=SendStatus.SENDING, claimed_at=now, attempts=Send.attempts + 1,
+            # Evaluated on the old row: it was 'sending' only if a worker died with it in flight.
+            possible_duplicate=case((Send.status == SendStatus.SENDING, True), else_=Send.possible_duplicate),
+        )
+        .returning(Send.id)
+        .execution_options(synchronize_session=False)
+    )
+    return {row[0] for row in result}
+
+
+class _Batch:
+    """The state of one deliver_batch call."""
+
+    def __init__(self, svc: Services, session: Session) -> None:
+        self.svc = svc
+        self.session = session
+        self.counts: Counter[str] = Counter()
+        self.deferred_errors: list[str] = []
+        self.stop = False
+
+    def record(self, claimed: dict[int, _Row], outcomes: list[mailer.Outcome]) -> None:
+        """Write the outcomes of one group to the ledger (committed with the next claim)."""
+        now = now_utc()
+        sent = [o.key for o in outcomes if o.ok]
+        if sent:
+            self.session.execute(
+                update(Send).where(Send.id.in_(sent), Send.status == SendStatus.SENDING)
+                .values(status=SendStatus.SENT, sent_at=now, error="")
+                .execution_options(synchronize_session=False)
+            )
+            self.counts["sent"] += len(sent)
+        for outcome in outcomes:
+            if outcome.ok:
+                continue
+            row = claimed[outcome.key]
+            error = outcome.describe()[:1000]
+            if outcome.kind is mailer.OutcomeKind.REJECTED:
+                self._fail(outcome.key, f"rejected: {error}")
+                suppress(self.session, row.email, "hard_bounce", error)
+                self.counts["bounced"] += 1
+            elif outcome.kind is mailer.OutcomeKind.REFUSED:
+                self._fail(outcome.key, f"refused: {error}")
+            else:
+                self._defer(outcome.key, error, outcome.maybe_delivered)
+                if outcome.kind is mailer.OutcomeKind.CONNECTION:
+                    self.stop = True  # the server is unreachable: the rest waits for RQ's retry
+
+    def _fail(self, send_id: int, error: str) -> None:
+        self.session.execute(
+            update(Send).where(Send.id == send_id).values(status=SendStatus.FAILED, error=error)
+            .execution_options(synchronize_session=False)
+        )
+        self.counts["failed"] += 1
+
+    def _defer(self, send_id: int, error: str, maybe_delivered: bool) -> None:
+        attempts = self.session.scalar(select(Send.attempts).where(Send.id == send_id)) or 0
+        if attempts >= MAX_ATTEMPTS:
+            self._fail(send_id, f"gave up after {attempts} attempts: {error}")
+            return
+        values: dict[str, Any] = {"status": SendStatus.QUEUED, "claimed_at": None, "error": error}
+        if maybe_delivered:  # the server may have taken it before the connection broke
+            values["possible_duplicate"] = True
+        self.session.execute(
+            update(Send).where(Send.id == send_id, Send.status == SendStatus.SENDING).values(**values)
+            .execution_options(synchronize_session=False)
+        )
+        self.counts["deferred"] += 1
+        self.deferred_errors.append(f"send {send_id}: {error}")
+
+
+def deliver_batch(svc: Services, send_ids: Iterable[int]) -> dict[str, int]:
+    """Deliver planned sends exactly once where possible (jobs.deliver_batch); returns counts."""
+    ids = sorted({int(i) for i in send_ids})
+    session = svc.db.factory()
+    try:
+        return _deliver(svc, session, ids)
+    finally:
+        session.close()
+
+
+def _deliver(svc: Services, session: Session, ids: list[int]) -> dict[str, int]:
+    settings = svc.settings
+    now = now_utc()
+    cutoff = now - timedelta(seconds=settings.send_lease_seconds)
+    rows = _load_rows(session, ids)
+    batch = _Batch(svc, session)
+    claimable = [r for r in rows if r.status is SendStatus.QUEUED
+                 or (r.status is SendStatus.SENDING and r.claimed_at is not None and r.claimed_at < cutoff)]
+    batch.counts["skipped"] = len(ids) - len(claimable)
+
+    # Suppressed addresses and inactive contacts are settled without a claim; the conditional update
+    # leaves alone any row another worker has taken meanwhile.
+    blocked = [r for r in claimable if r.suppressed or r.contact_status is not ContactStatus.ACTIVE]
+    for reason, group in (("suppressed address", [r for r in blocked if r.suppressed]),
+                          ("contact not active", [r for r in blocked if not r.suppressed])):
+        if group:
+            session.execute(
+                update(Send).where(Send.id.in_([r.send_id for r in group]), _claimable(cutoff))
+                .values(status=SendStatus.SUPPRESSED, error=reason)
+                .execution_options(synchronize_session=False)
+            )
+    batch.counts["suppressed"] = len(blocked)
+    deliverable = [r for r in claimable if r not in blocked]
+    session.commit()
+    if not deliverable:
+        return dict(batch.counts)
+
+    account = get_account(session)
+    acct = rendering.account_context(account)
+    versions = rendering.current_versions(session, {r.version_id for r in deliverable})
+    compiled = {vid: rendering.compiled(session, v) for vid, v in versions.items()}
+    frames = {vid: _frame(svc, account, v) for vid, v in versions.items()}
+    session.commit()
+
+    pool = mailer.get_pool(settings)
+    limiter = None
+    group_size = max(GROUP_SIZE, settings.smtp_connections)
+    if settings.rate_limit_per_second > 0:
+        host, port = settings.effective_smtp
+        limiter = RateLimiter(svc.redis, f"{host}:{port}", settings.rate_limit_per_second)
+        group_size = limiter.group_size(group_size)
+
+    in_flight: deque[tuple[dict[int, _Row], Future[list[mailer.Outcome]]]] = deque()
+    urls = svc.urls
+    for start in range(0, len(deliverable), group_size):
+        while len(in_flight) >= IN_FLIGHT_GROUPS:
+            claimed_rows, future = in_flight.popleft()
+            batch.record(claimed_rows, future.result())
+        if batch.stop:
+            break
+        group = deliverable[start : start + group_size]
+        claim_time = now_utc()
+        taken = _claim(session, [r.send_id for r in group], cutoff, claim_time)
+        session.commit()  # the claim (and the previous group's outcomes) must be durable before sending
+        claimed: dict[int, _Row] = {}
+        mails: list[mailer.OutgoingMail] = []
+        for row in group:
+            if row.send_id not in taken:
+                batch.counts["skipped"] += 1
+                continue
+            mail = _build(svc, row, compiled, frames, acct, urls, batch)
+            if mail is not None:
+                claimed[row.send_id] = row
+                mails.append(mail)
+        if not mails:
+            continue
+        if limiter is not None:
+            limiter.acquire(len(mails))
+        in_flight.append((claimed, pool.submit(mails)))
+    while in_flight:
+        claimed_rows, future = in_flight.popleft()
+        batch.record(claimed_rows, future.result())
+    session.commit()
+    counts = dict(batch.counts)
+    if batch.deferred_errors:
+        log.warning("batch deferred %d sends: %s", len(batch.deferred_errors), batch.deferred_errors[0])
+        raise DeliveryDeferred(
+            f"{len(batch.deferred_errors)} of {len(ids)} sends deferred ({counts}); "
+            f"first: {batch.deferred_errors[0]}"
+        )
+    return counts
+
+
+def _build(
+    svc: Services, row: _Row, compiled: dict[int, rendering.CompiledVersion], frames: dict[int, MessageFrame],
+    acct: dict[str, str], urls: Any, batch: _Batch,
+) -> mailer.OutgoingMail | None:
+    """Render and assemble one recipient's message; a bad address or template fails that send only."""
+    send_id = row.send_id
+    if not is_valid_address(row.email):
+        batch._fail(send_id, f"invalid recipient address {row.email[:254]!r}")
+        return None
+    unsubscribe = urls.unsubscribe(row.contact_id, send_id)
+    try:
+        rendered = rendering.render_compiled(
+            compiled[row.version_id], row.contact_context(), acct,
+            unsubscribe_url=unsubscribe, preferences_url=urls.preferences(row.contact_id),
+            click_url=lambda link_id: urls.click(send_id, link_id), pixel_url=urls.open_pixel(send_id),
+        )
+    except rendering.TemplateError as exc:
+        batch._fail(send_id, f"template error: {exc}")
+        return None
+    frame = frames[row.version_id]
+    mailto = _mailto(frame, unsubscribe)
+    data = frame.assemble(
+        to=format_address(" ".join(p for p in (row.first_name, row.last_name) if p), row.email),
+        subject=rendered.subject, message_id=f"<send-{send_id}@nurture>", html=rendered.html,
+        text=rendered.text, list_unsubscribe=[unsubscribe, mailto] if mailto else [unsubscribe],
+    )
+    return mailer.OutgoingMail(key=send_id, mail_from=frame.mail_from, rcpt=row.email, data=data)
+
+
+def _mailto(frame: MessageFrame, unsubscribe_url: str) -> str:
+    token = unsubscribe_url.rsplit("/", 1)[-1]
+    target = frame.reply_to or frame.mail_from
+    return f"mailto:{target}?subject=unsubscribe%20{token}" if target else ""
+
+
+# ---------------------------------------------------------------- recovery and test sends
+def requeue_stale(svc: Services) -> int:
+    """Re-enqueue sends the queue forgot: stale claims (a worker died) and long-queued rows (scheduler)."""
+    cutoff = now_utc() - timedelta(seconds=svc.settings.send_lease_seconds)
+    stale_claim = and_(Send.status == SendStatus.SENDING, Send.claimed_at < cutoff)
+    conditions = [stale_claim]
+    # Queued rows are only "forgotten" when no job is waiting that could still carry them; otherwise
+    # a long backlog would be enqueued twice (harmless, delivery is idempotent, but wasteful).
+    if svc.queue.count == 0:
+        conditions.append(and_(Send.status == SendStatus.QUEUED, Send.enqueued_at < cutoff))
+    with svc.db.begin() as session:
+        ids = list(session.scalars(select(Send.id).where(or_(*conditions)).order_by(Send.id).limit(100_000)))
+        if not ids:
+            return 0
+        for start in range(0, len(ids), 5000):
+            session.execute(
+                update(Send).where(Send.id.in_(ids[start : start + 5000])).values(enqueued_at=now_utc())
+                .execution_options(synchronize_session=False)
+            )
+    enqueue_deliveries(svc.queue, ids, svc.settings.batch_size)
+    log.info("re-enqueued %d stale sends", len(ids))
+    return len(ids)
+
+
+def send_test_email(svc: Services, version_id: int, to_address: str, contact_id: int | None = None) -> None:
+    """Send one version to an address with "[TEST]" in the subject, no Send row (template editor)."""
+    to_address = (to_address or "").strip()
+    if not is_valid_address(to_address):
+        raise ValueError(f"{to_address!r} is not a valid email address")
+    session = svc.db.factory()
+    try:
+        version = session.get(TemplateVersion, version_id)
+        if version is None:
+            raise ValueError(f"template version {version_id} does not exist")
+        contact = session.get(Contact, contact_id) if contact_id else None
+        rendered = rendering.render_preview(session, version, contact, svc)
+        account = get_account(session)
+        frame = _frame(svc, account, version)
+        session.commit()
+    finally:
+        session.close()
+    data = frame.assemble(
+        to=to_address, subject=f"[TEST] {rendered.subject}",
+        message_id=f"<test-{uuid.uuid4().hex}@nurture>", html=rendered.html, text=rendered.text,
+    )
+    outcome = mailer.get_pool(svc.settings).send(
+        mailer.OutgoingMail(key=0, mail_from=frame.mail_from, rcpt=to_address, data=data)
+    )
+    if outcome.ok:
+        return
+    if outcome.transient:
+        raise mailer.SMTPTransientError(outcome.describe())
+    raise mailer.SMTPPermanentError(outcome.describe())
