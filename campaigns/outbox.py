@@ -105,7 +105,7 @@ def start_outbox(svc: Services, host: str = "127.0.0.1", port: int | None = None
         hostname=host,
         port=port if port is not None else svc.settings.outbox_port,
         data_size_limit=MAX_MESSAGE_BYTES,
-        server_kwargs={"ident": "Nurture development outbox"},
+        ident="Nurture development outbox",
     )
     controller.start()
     log.info("development outbox listening on %s:%s", host, controller.port)

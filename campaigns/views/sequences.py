@@ -11,6 +11,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 from werkzeug.datastructures import MultiDict
 
+from campaigns.contacts import segment_contact_ids
 from campaigns.i18n import _
 from campaigns.models import (
     Enrollment,
@@ -360,8 +361,6 @@ def enroll(sequence_id: int) -> Any:
     else:
         flash(_("Choose a segment."), "error")
         return redirect(url_for("sequences.show", sequence_id=sequence.id))
-    from campaigns.contacts import segment_contact_ids  # TODO(h4): module level once contacts.py lands
-
     try:
         contact_ids = list(s.scalars(segment_contact_ids(rules)))
         enrolled = enroll_segment(s, sequence, contact_ids)

@@ -17,6 +17,7 @@ from campaigns.i18n import _
 from campaigns.models import Contact, Template, TemplateVersion
 from campaigns.rendering import TemplateError, compile_version, create_template, render_preview
 from campaigns.runtime import services
+from campaigns.sending import send_test_email
 from campaigns.views.builder_common import MAIL_CSP, install_filters
 
 bp = Blueprint("templates", __name__, url_prefix="/templates")
@@ -256,8 +257,6 @@ def test_send(template_id: int) -> Any:
         return redirect(back)
     contact_id = contact.id if contact else None
     s.rollback()  # end the read transaction: the test send opens its own
-    from campaigns.sending import send_test_email  # TODO(h4): module level once sending.py lands
-
     try:
         send_test_email(svc, version_id, to_address, contact_id)
     except TemplateError as exc:
