@@ -1,13 +1,571 @@
-"""The scheduler tick: plan due sequence steps and broadcasts into the send ledger, then enqueue.
+"""The scheduler tick: plan due sequence steps and broadcasts into the send ledger, then enqueue them.
 
-(Placeholder until the sequences/sending work lands.)
+`worker.run_scheduler` calls `tick(svc)` every few seconds. One tick:
+1. plans due steps: active enrolments of active sequences whose next_due_at has passed, read in
+   chunks through the partial index ix_enrollments_due, each chunk in its own short transaction;
+   send windows, the frequency cap and exit conditions decide per enrolment whether a Send row is
+   written now or the enrolment waits (its next_due_at moves to the next allowed moment);
+2. plans due broadcasts with one INSERT .. SELECT per broadcast;
+3. enqueues every queued send that has not been enqueued yet, AFTER the planning transactions have
+   committed, and marks it enqueued; stale ones are handed to campaigns.sending.requeue_stale.
+
+Two schedulers at once: a Redis lock per tick keeps the second one idle (no wasted work). Without
+it (lock=False) they still never plan a send twice: the ledger is UNIQUE per (enrolment, step) and
+inserts are ON CONFLICT DO NOTHING; on PostgreSQL the due rows are read FOR UPDATE SKIP LOCKED, so
+the two split the work; enrolment updates are conditional on the due time the planner read, so a
+planner working from a stale read never moves an enrolment another one advanced.
 """
 
 from __future__ import annotations
 
+import logging
+from collections import Counter, defaultdict
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from redis.exceptions import LockError
+from sqlalchemy import (
+    Integer,
+    any_,
+    bindparam,
+    exists,
+    func,
+    literal,
+    literal_column,
+    select,
+    text,
+    tuple_,
+    update,
+)
+from sqlalchemy.dialects import postgresql
+from sqlalchemy.orm import Session
+from sqlalchemy.sql.elements import ColumnElement
+
+from campaigns import sequences as seq
+from campaigns.db import UTCDateTime, now_utc
+from campaigns.jobs import enqueue_deliveries
+from campaigns.models import (
+    Broadcast,
+    BroadcastStatus,
+    Contact,
+    ContactStatus,
+    Enrollment,
+    EnrollmentStatus,
+    Segment,
+    Send,
+    SendStatus,
+    Sequence,
+    SequenceStatus,
+    Step,
+    Suppression,
+    Template,
+)
 from campaigns.runtime import Services
+from campaigns.users import get_account
+
+log = logging.getLogger("nurture.scheduler")
+
+DUE_CHUNK = 5000  # enrolments per planning transaction: big enough for bulk SQL, short enough for locks
+SQLITE_DUE_CHUNK = 1000  # SQLite caps bound parameters per statement
+ENQUEUE_CHUNK = 20000
+LOCK_KEY = "nurture:scheduler:lock"
+LOCK_TTL = 60  # seconds; refreshed after every chunk, so only a dead scheduler lets it lapse
+REQUEUE_KEY = "nurture:scheduler:requeue-stale"
+REQUEUE_EVERY = 30  # seconds between calls of sending.requeue_stale
+MISSING_VERSION_RETRY = timedelta(hours=1)
+
+# The partial index ix_enrollments_due holds active rows only. The predicate is written as a literal,
+# not a bound parameter, so PostgreSQL can match it against the index predicate in every plan.
+_ENROLLMENT_ACTIVE = Enrollment.status == literal_column("'active'")
 
 
-def tick(svc: Services) -> dict[str, int]:
-    """One pass of planning and enqueueing; returns counts for the log."""
-    return {}
+def tick(svc: Services, *, now: datetime | None = None, lock: bool = True) -> dict[str, int]:
+    """One pass of planning and enqueueing (worker.run_scheduler, tests); returns counts for the log."""
+    guard = None
+    if lock:
+        guard = svc.redis.lock(LOCK_KEY, timeout=LOCK_TTL)
+        if not guard.acquire(blocking=False):
+            return {"skipped": 1}
+    try:
+        keepalive = guard.reacquire if guard is not None else (lambda: True)
+        counts: Counter[str] = Counter()
+        counts.update(plan_due_steps(svc, now or now_utc(), keepalive=keepalive))
+        counts.update(plan_broadcasts(svc, now or now_utc()))
+        counts.update(enqueue_planned(svc, keepalive=keepalive))
+        counts.update(requeue_stale(svc))
+        return dict(counts)
+    finally:
+        if guard is not None:
+            try:
+                guard.release()
+            except LockError:  # it expired during a very long tick; nothing left to release
+                log.warning("scheduler lock expired before the tick ended")
+
+
+# ------------------------------------------------------------------ sequence steps
+@dataclass(frozen=True)
+class _StepInfo:
+    id: int
+    position: int
+    delay: timedelta
+    window_days: str
+    start_hour: int | None
+    end_hour: int | None
+    version_id: int | None
+
+
+@dataclass(frozen=True)
+class _SequenceInfo:
+    id: int
+    steps: list[_StepInfo]
+    exit_stages: frozenset[str]
+
+
+def _active_sequences(session: Session) -> dict[int, _SequenceInfo]:
+    rows = session.execute(
+        select(Sequence.id, Sequence.exit_stages, Step, Template.current_version_id)
+        .join(Step, (Step.sequence_id == Sequence.id) & Step.deleted.is_(False))
+        .join(Template, Template.id == Step.template_id)
+        .where(Sequence.status == SequenceStatus.ACTIVE)
+        .order_by(Sequence.id, Step.position, Step.id)
+    ).all()
+    steps: dict[int, list[_StepInfo]] = defaultdict(list)
+    stages: dict[int, frozenset[str]] = {}
+    for sequence_id, exit_stages, step, version_id in rows:
+        stages[sequence_id] = frozenset(exit_stages or ())
+        steps[sequence_id].append(_StepInfo(
+            step.id, step.position, timedelta(minutes=step.delay_minutes), step.window_days or "",
+            step.window_start_hour, step.window_end_hour, version_id,
+        ))
+    # An active sequence whose steps were all removed still needs its enrolments finished.
+    for sequence_id, exit_stages in session.execute(
+        select(Sequence.id, Sequence.exit_stages).where(Sequence.status == SequenceStatus.ACTIVE)
+    ):
+        stages.setdefault(sequence_id, frozenset(exit_stages or ()))
+    return {sid: _SequenceInfo(sid, steps.get(sid, []), stages[sid]) for sid in stages}
+
+
+def _ids_match(session: Session, column: Any, ids: list[int]) -> ColumnElement[bool]:
+    """`column IN ids`, as `= ANY(array)` on PostgreSQL: one parameter instead of thousands."""
+    if session.get_bind().dialect.name == "postgresql":
+        return column == any_(bindparam(None, ids, type_=postgresql.ARRAY(Integer)))
+    return column.in_(ids)  # type: ignore[no-any-return]
+
+
+def _due_query(session: Session, now: datetime, sequence_ids: list[int], after: tuple[datetime, int] | None,
+               limit: int) -> Any:
+    query = (
+        select(
+            Enrollment.id, Enrollment.contact_id, Enrollment.sequence_id, Enrollment.next_due_at,
+            Enrollment.next_position, Enrollment.last_step_id, Enrollment.last_planned_at,
+            Enrollment.enrolled_at, Contact.status, Contact.timezone, Contact.stage, Contact.email,
+        )
+        .join(Contact, Contact.id == Enrollment.contact_id)
+        .where(_ENROLLMENT_ACTIVE, Enrollment.next_due_at <= now, Enrollment.sequence_id.in_(sequence_ids))
+        .order_by(Enrollment.next_due_at, Enrollment.id)
+        .limit(limit)
+    )
+    if after is not None:
+        query = query.where(
+            tuple_(Enrollment.next_due_at, Enrollment.id)
+            > tuple_(literal(after[0], UTCDateTime()), literal(after[1], Integer()))
+        )
+    if session.get_bind().dialect.name == "postgresql":
+        # A second scheduler skips what this one holds instead of waiting for it and redoing it.
+        query = query.with_for_update(skip_locked=True, of=Enrollment)
+    return query
+
+
+def find_due(session: Session, now: datetime, limit: int = 1000) -> list[int]:
+    """Ids of up to `limit` due enrolments of active sequences, oldest first (planner; benchmark)."""
+    sequence_ids = list(session.scalars(select(Sequence.id).where(Sequence.status == SequenceStatus.ACTIVE)))
+    if not sequence_ids:
+        return []
+    return [row.id for row in session.execute(_due_query(session, now, sequence_ids, None, limit))]
+
+
+def plan_due_steps(svc: Services, now: datetime, keepalive: Any = None) -> Counter[str]:
+    """Plan every due step, chunk by chunk, each chunk in its own transaction (called by tick)."""
+    counts: Counter[str] = Counter()
+    after: tuple[datetime, int] | None = None
+    limit = SQLITE_DUE_CHUNK if svc.db.dialect == "sqlite" else DUE_CHUNK
+    while True:
+        with svc.db.begin() as session:
+            chunk_counts, last, seen = _plan_chunk(session, now, after, limit)
+        counts.update(chunk_counts)
+        if keepalive is not None:
+            keepalive()
+        if seen < limit or last is None:
+            return counts
+        after = last
+
+
+def _plan_chunk(
+    session: Session, now: datetime, after: tuple[datetime, int] | None, limit: int
+) -> tuple[Counter[str], tuple[datetime, int] | None, int]:
+    counts: Counter[str] = Counter()
+    sequences = _active_sequences(session)
+    if not sequences:
+        return counts, None, 0
+    rows = session.execute(_due_query(session, now, list(sequences), after, limit)).all()
+    if not rows:
+        return counts, None, 0
+    last = (rows[-1].next_due_at, rows[-1].id)
+
+    account = get_account(session)
+    cap_count, cap_days = account.freq_cap_count, account.freq_cap_days
+    enrollment_ids = [r.id for r in rows]
+    contact_ids = sorted({r.contact_id for r in rows})
+
+    ledger: dict[int, set[int]] = defaultdict(set)
+    for enrollment_id, step_id in session.execute(
+        select(Send.enrollment_id, Send.step_id).where(_ids_match(session, Send.enrollment_id, enrollment_ids))
+    ):
+        ledger[enrollment_id].add(step_id)
+    recent: dict[int, list[datetime]] = defaultdict(list)
+    if cap_count > 0 and cap_days > 0:
+        for contact_id, created_at in session.execute(
+            select(Send.contact_id, Send.created_at).where(
+                _ids_match(session, Send.contact_id, contact_ids),
+                Send.created_at > now - timedelta(days=cap_days),
+                Send.status.in_(seq.COUNTED_STATUSES),
+            )
+        ):
+            recent[contact_id].append(created_at)
+    suppressed = set(session.scalars(
+        select(Suppression.email).where(Suppression.email.in_({r.email for r in rows}))
+    ))
+
+    new_sends: list[dict[str, Any]] = []
+    updates: dict[int, dict[str, Any]] = {}  # enrollment id -> its new state
+    for r in rows:
+        state = {
+            "id": r.id, "seen": r.next_due_at, "status": EnrollmentStatus.ACTIVE.value,
+            "next_due_at": r.next_due_at, "next_position": r.next_position, "last_step_id": r.last_step_id,
+            "last_planned_at": r.last_planned_at, "exit_reason": "", "finished_at": None,
+        }
+        updates[r.id] = state
+        info = sequences[r.sequence_id]
+        if r.status != ContactStatus.ACTIVE or r.email in suppressed:
+            reason = str(r.status) if r.status != ContactStatus.ACTIVE else "suppressed"
+            state.update(status=EnrollmentStatus.EXITED.value, exit_reason=reason, finished_at=now, next_due_at=None)
+            counts["exited"] += 1
+            continue
+        if str(r.stage) in info.exit_stages:
+            state.update(status=EnrollmentStatus.EXITED.value, exit_reason=f"stage:{r.stage}",
+                         finished_at=now, next_due_at=None)
+            counts["exited"] += 1
+            continue
+        done = ledger.get(r.id, set())
+        pending = [s for s in info.steps if s.id not in done]
+        if not pending:
+            state.update(status=EnrollmentStatus.COMPLETED.value, finished_at=now, next_due_at=None)
+            counts["completed"] += 1
+            continue
+        step = pending[0]
+        base = r.last_planned_at or r.enrolled_at
+        due = base + step.delay
+        tz = seq.zone(r.timezone, account.timezone)
+        opening = seq.next_window_opening(max(due, now), tz, step.window_days, step.start_hour, step.end_hour)
+        if opening > now:
+            # Not due yet (the sequence was edited) or outside the send window: wait for the opening.
+            state.update(next_due_at=opening, next_position=step.position)
+            counts["deferred_window" if due <= now else "rescheduled"] += 1
+            continue
+        allowed = seq.next_allowed_by_cap(recent.get(r.contact_id, []), cap_count, cap_days)
+        if allowed is not None and allowed > now:
+            state.update(
+                next_due_at=seq.next_window_opening(
+                    allowed, tz, step.window_days, step.start_hour, step.end_hour),
+                next_position=step.position,
+            )
+            counts["deferred_cap"] += 1
+            continue
+        if step.version_id is None:
+            # The template lost its current version: try again later rather than send nothing forever.
+            state.update(next_due_at=now + MISSING_VERSION_RETRY)
+            counts["deferred_no_version"] += 1
+            continue
+        new_sends.append({
+            "contact_id": r.contact_id, "enrollment_id": r.id, "step_id": step.id,
+            "template_version_id": step.version_id,
+        })
+        recent[r.contact_id].append(now)  # a second enrolment of this contact in this chunk sees it
+        following = pending[1:]
+        if following:
+            nxt = following[0]
+            state.update(next_due_at=now + nxt.delay, next_position=nxt.position,
+                         last_step_id=step.id, last_planned_at=now)
+        else:
+            state.update(status=EnrollmentStatus.COMPLETED.value, next_due_at=None,
+                         next_position=step.position + 1, last_step_id=step.id, last_planned_at=now,
+                         finished_at=now)
+            counts["completed"] += 1
+
+    inserted = _insert_sends(session, new_sends, now)
+    planned_for = {enrollment_id for _, enrollment_id in inserted}
+    for row in new_sends:
+        if row["enrollment_id"] not in planned_for:
+            # Another scheduler planned this step from the same due row first: it owns the enrolment now.
+            state = updates.pop(row["enrollment_id"])
+            if state["status"] == EnrollmentStatus.COMPLETED.value:
+                counts["completed"] -= 1
+            counts["conflicts"] += 1
+    if inserted and session.get_bind().dialect.name == "sqlite":
+        # SQLite read the due rows before this write transaction began: an exit committed in between
+        # must still win over the sends just written (PostgreSQL holds row locks instead).
+        counts["cancelled_after_exit"] += _cancel_sends_of_finished(session, [sid for sid, _ in inserted])
+    _apply_updates(session, list(updates.values()))
+    counts["planned"] += len(inserted)
+    counts = Counter({k: v for k, v in counts.items() if v})
+    return counts, last, len(rows)
+
+
+def _insert_sends(session: Session, rows: list[dict[str, Any]], now: datetime) -> list[tuple[int, int]]:
+    """Insert Send rows ON CONFLICT DO NOTHING; returns (send id, enrollment id) of those inserted."""
+    if not rows:
+        return []
+    if session.get_bind().dialect.name == "postgresql":
+        # unnest() of arrays: one statement and four parameters for thousands of rows.
+        result = session.execute(
+            text(
+                "INSERT INTO sends (contact_id, enrollment_id, step_id, template_version_id, variant, status,"
+                " attempts, possible_duplicate, error, created_at)"
+                " SELECT c, e, s, v, '', 'queued', 0, false, '', :now"
+                " FROM unnest(CAST(:c AS integer[]), CAST(:e AS integer[]), CAST(:s AS integer[]),"
+                " CAST(:v AS integer[])) AS t(c, e, s, v)"
+                " ON CONFLICT DO NOTHING RETURNING id, enrollment_id"
+            ),
+            {
+                "now": now,
+                "c": [r["contact_id"] for r in rows],
+                "e": [r["enrollment_id"] for r in rows],
+                "s": [r["step_id"] for r in rows],
+                "v": [r["template_version_id"] for r in rows],
+            },
+        )
+        return [(int(a), int(b)) for a, b in result]
+    values = [
+        {**r, "variant": "", "status": SendStatus.QUEUED, "attempts": 0, "possible_duplicate": False,
+         "error": "", "created_at": now}
+        for r in rows
+    ]
+    out: list[tuple[int, int]] = []
+    for start in range(0, len(values), 500):  # 10 columns each: under SQLite's parameter limit
+        stmt = (
+            seq._dialect_insert(session, Send).values(values[start : start + 500])
+            .on_conflict_do_nothing().returning(Send.id, Send.enrollment_id)
+        )
+        out.extend((int(a), int(b)) for a, b in session.execute(stmt))
+    return out
+
+
+def _cancel_sends_of_finished(session: Session, send_ids: list[int]) -> int:
+    finished = select(Enrollment.id).where(Enrollment.status != EnrollmentStatus.ACTIVE)
+    result = session.execute(
+        update(Send)
+        .where(Send.id.in_(send_ids), Send.enrollment_id.in_(finished), Send.status == SendStatus.QUEUED)
+        .values(status=SendStatus.CANCELLED, error="enrolment ended before planning committed")
+        .execution_options(synchronize_session=False)
+    )
+    return int(result.rowcount or 0)  # type: ignore[attr-defined]
+
+
+_UPDATE_FIELDS = ("status", "next_due_at", "next_position", "last_step_id", "last_planned_at", "exit_reason",
+                  "finished_at")
+
+
+def _apply_updates(session: Session, states: list[dict[str, Any]]) -> None:
+    """Write the enrolments' new state, only where the row still has the due time this planner read."""
+    if not states:
+        return
+    if session.get_bind().dialect.name == "postgresql":
+        session.execute(
+            text(
+                "UPDATE enrollments AS e SET status = u.status, next_due_at = u.next_due_at,"
+                " next_position = u.next_position, last_step_id = u.last_step_id,"
+                " last_planned_at = u.last_planned_at, exit_reason = u.exit_reason, finished_at = u.finished_at"
+                " FROM unnest(CAST(:id AS integer[]), CAST(:seen AS timestamptz[]), CAST(:status AS varchar[]),"
+                " CAST(:next_due_at AS timestamptz[]), CAST(:next_position AS integer[]),"
+                " CAST(:last_step_id AS integer[]), CAST(:last_planned_at AS timestamptz[]),"
+                " CAST(:exit_reason AS varchar[]), CAST(:finished_at AS timestamptz[]))"
+                " AS u(id, seen, status, next_due_at, next_position, last_step_id, last_planned_at,"
+                " exit_reason, finished_at)"
+                " WHERE e.id = u.id AND e.status = 'active' AND e.next_due_at = u.seen"
+            ),
+            {key: [s[key] for s in states] for key in ("id", "seen", *_UPDATE_FIELDS)},
+        )
+        return
+    table = Enrollment.__table__
+    stmt = (
+        update(table)
+        .where(
+            table.c.id == bindparam("b_id"),
+            table.c.status == EnrollmentStatus.ACTIVE,
+            table.c.next_due_at == bindparam("b_seen", type_=table.c.next_due_at.type),
+        )
+        .values({name: bindparam(f"b_{name}", type_=table.c[name].type) for name in _UPDATE_FIELDS})
+    )
+    session.execute(stmt, [{f"b_{k}": v for k, v in s.items()} for s in states])
+
+
+# ------------------------------------------------------------------ broadcasts
+def _segment_ids_query(session: Session, segment_id: int) -> Any:
+    """The segment's contact-id query from campaigns.contacts, or None while that is not available."""
+    from campaigns import contacts
+
+    segment = session.get(Segment, segment_id)
+    builder = getattr(contacts, "segment_contact_ids", None)
+    if segment is None or builder is None:
+        return None
+    return builder(segment.rules or {})
+
+
+def broadcast_audience(session: Session, broadcast: Broadcast, now: datetime) -> Any:
+    """The contact ids a broadcast goes to: active, not suppressed, in its segment (all when none),
+    and under the frequency cap. None when the segment cannot be evaluated (planner, previews)."""
+    conditions: list[Any] = [
+        Contact.status == ContactStatus.ACTIVE,
+        ~exists().where(Suppression.email == Contact.email),
+    ]
+    if broadcast.segment_id is not None:
+        segment_ids = _segment_ids_query(session, broadcast.segment_id)
+        if segment_ids is None:
+            return None
+        conditions.append(Contact.id.in_(segment_ids))
+    account = get_account(session)
+    if account.freq_cap_count > 0 and account.freq_cap_days > 0:
+        capped = (
+            select(Send.contact_id)
+            .where(Send.created_at > now - timedelta(days=account.freq_cap_days),
+                   Send.status.in_(seq.COUNTED_STATUSES))
+            .group_by(Send.contact_id)
+            .having(func.count() >= account.freq_cap_count)
+        )
+        conditions.append(Contact.id.not_in(capped))
+    return select(Contact.id).where(*conditions)
+
+
+def plan_broadcasts(svc: Services, now: datetime) -> Counter[str]:
+    """Write the sends of every due scheduled broadcast, mark finished ones sent (called by tick)."""
+    counts: Counter[str] = Counter()
+    max_late = timedelta(hours=svc.settings.max_lateness_hours)
+    with svc.db.begin() as session:
+        due = session.scalars(
+            select(Broadcast)
+            .where(Broadcast.status == BroadcastStatus.SCHEDULED, Broadcast.scheduled_at <= now)
+            .order_by(Broadcast.scheduled_at)
+            .with_for_update(skip_locked=True)
+        ).all()
+        for broadcast in due:
+            assert broadcast.scheduled_at is not None
+            late = now - broadcast.scheduled_at
+            if late > max_late:
+                # Mail about a webinar that already happened does more harm than none: leave it to
+                # the marketer, with the reason on the broadcast.
+                _cancel(broadcast, now, f"not sent: {late.total_seconds() / 3600:.1f} hours late "
+                                        f"(the limit is {svc.settings.max_lateness_hours:g} hours)")
+                counts["broadcasts_too_late"] += 1
+                continue
+            version_id = session.scalar(
+                select(Template.current_version_id).where(Template.id == broadcast.template_id)
+            )
+            if version_id is None:
+                _cancel(broadcast, now, "not sent: the template has no saved version")
+                counts["broadcasts_cancelled"] += 1
+                continue
+            audience = broadcast_audience(session, broadcast, now)
+            if audience is None:
+                log.warning("broadcast %s waits: segments are not available", broadcast.id)
+                counts["broadcasts_waiting"] += 1
+                continue
+            ids = audience.subquery()
+            stmt = (
+                seq._dialect_insert(session, Send)
+                .from_select(
+                    ["contact_id", "broadcast_id", "template_version_id", "variant", "status", "attempts",
+                     "possible_duplicate", "error", "created_at"],
+                    select(
+                        ids.c.id, literal(broadcast.id), literal(version_id), literal(""),
+                        literal(SendStatus.QUEUED.value), literal(0), literal(False), literal(""),
+                        literal(now, type_=Send.__table__.c.created_at.type),
+                    ).where(literal(True)),  # SQLite needs a WHERE before ON CONFLICT in INSERT .. SELECT
+                )
+                .on_conflict_do_nothing()
+            )
+            session.execute(stmt)
+            # rowcount of INSERT .. SELECT is not reported by every driver: count the ledger instead.
+            planned = int(session.scalar(
+                select(func.count()).select_from(Send).where(Send.broadcast_id == broadcast.id)) or 0)
+            broadcast.status = BroadcastStatus.SENDING
+            broadcast.started_at = now
+            broadcast.options = {**(broadcast.options or {}), "planned": planned}
+            counts["broadcast_sends"] += planned
+            counts["broadcasts_started"] += 1
+        counts["broadcasts_sent"] += _finish_broadcasts(session, now)
+    return Counter({k: v for k, v in counts.items() if v})
+
+
+def _cancel(broadcast: Broadcast, now: datetime, reason: str) -> None:
+    broadcast.status = BroadcastStatus.CANCELLED
+    broadcast.finished_at = now
+    broadcast.options = {**(broadcast.options or {}), "cancel_reason": reason}
+
+
+def _finish_broadcasts(session: Session, now: datetime) -> int:
+    # Literal statuses so PostgreSQL matches the partial index ix_sends_broadcast_pending in any plan.
+    pending = exists().where(
+        Send.broadcast_id == Broadcast.id,
+        Send.status.in_([literal_column("'queued'"), literal_column("'sending'")]),
+    )
+    result = session.execute(
+        update(Broadcast)
+        .where(Broadcast.status == BroadcastStatus.SENDING, ~pending)
+        .values(status=BroadcastStatus.SENT, finished_at=now)
+        .execution_options(synchronize_session=False)
+    )
+    return int(result.rowcount or 0)  # type: ignore[attr-defined]
+
+
+# ------------------------------------------------------------------ enqueueing
+def enqueue_planned(svc: Services, keepalive: Any = None) -> Counter[str]:
+    """Enqueue queued sends that were never enqueued, in batches of settings.batch_size ids, then mark
+    them enqueued (called by tick after the planning transactions committed)."""
+    counts: Counter[str] = Counter()
+    while True:
+        with svc.db.begin() as session:
+            ids = list(session.scalars(
+                select(Send.id)
+                .where(Send.status == SendStatus.QUEUED, Send.enqueued_at.is_(None))
+                .limit(ENQUEUE_CHUNK)
+            ))
+        if not ids:
+            break
+        ids.sort()
+        counts["jobs"] += enqueue_deliveries(svc.queue, ids, svc.settings.batch_size)
+        # Marked after the enqueue: a crash in between enqueues them again next tick, and delivery is
+        # idempotent, whereas marking first could strand them until the stale sweep.
+        with svc.db.begin() as session:
+            session.execute(
+                update(Send)
+                .where(_ids_match(session, Send.id, ids), Send.enqueued_at.is_(None))
+                .values(enqueued_at=now_utc())
+                .execution_options(synchronize_session=False)
+            )
+        counts["enqueued"] += len(ids)
+        if keepalive is not None:
+            keepalive()
+        if len(ids) < ENQUEUE_CHUNK:
+            break
+    return counts
+
+
+def requeue_stale(svc: Services) -> Counter[str]:
+    """Every REQUEUE_EVERY seconds, hand sends stuck after a crash to campaigns.sending.requeue_stale."""
+    from campaigns import sending
+
+    requeue = getattr(sending, "requeue_stale", None)
+    if requeue is None or not svc.redis.set(REQUEUE_KEY, "1", nx=True, ex=REQUEUE_EVERY):
+        return Counter()
+    return Counter({"requeued": int(requeue(svc) or 0)})

@@ -1,9 +1,599 @@
-"""Enrolment, exit conditions, and what is due when (send windows, time zones, frequency cap).
+"""Step-mail sequences: building them, enrolment, exit conditions, events, broadcasts, and send windows.
 
-Contract:
-- enroll_contact(session, contact, sequence, source_event="", now=None) -> Enrollment | None
-- record_event(session, contact, name, properties, occurred_at=None, source="api") -> Event
-  (stores the event, enrols in sequences it triggers, exits enrolments it ends)
-- exit_contact(session, contact_id, reason) -> int: exits every active enrolment and cancels queued sends
-- plan_due_steps(session, now, limit) -> list[int] of new Send ids; plan_broadcasts(session, now) -> list[int]
+Who calls what:
+- the UI and the API build sequences (create_sequence, update_sequence, set_sequence_status) and
+  broadcasts (create_broadcast, schedule_broadcast, cancel_broadcast), and enrol contacts by hand
+  (enroll_contact, enroll_segment);
+- the API's event endpoint calls record_event, which exits and enrols by event name;
+- unsubscribes and bounces call exit_contact;
+- the scheduler (campaigns.scheduler) plans what is due, using next_window_opening and
+  next_allowed_by_cap from here, so the rules of "when may this mail go" live in one module.
+
+Which step an enrolment gets next is decided from the send ledger, never from a stored position:
+it is the first live step, in the sequence's current order, that this enrolment has no send for.
+So editing an active sequence (reorder, add, remove steps) never resends a step (the ledger is
+UNIQUE per enrolment and step) and never skips one that was still ahead.
 """
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from datetime import date, datetime, time, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from sqlalchemy import func, select, update
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from campaigns.db import now_utc
+from campaigns.models import (
+    Broadcast,
+    BroadcastStatus,
+    Contact,
+    ContactStatus,
+    Enrollment,
+    EnrollmentStatus,
+    Event,
+    Segment,
+    Send,
+    SendStatus,
+    Sequence,
+    SequenceStatus,
+    Stage,
+    Step,
+    Suppression,
+    Template,
+)
+
+MAX_DELAY_MINUTES = 5 * 366 * 24 * 60  # five years: anything longer is a typo, not a plan
+MAX_NAME_LENGTH = 100  # Event.name and the JSON lists hold event names of this length
+_STEP_KEYS = {"id", "template_id", "delay_minutes", "window_days", "window_start_hour", "window_end_hour"}
+_SEQUENCE_FIELDS = {
+    "name", "description", "trigger_events", "exit_events", "exit_stages", "allow_reentry", "goal_event",
+}
+
+
+# ------------------------------------------------------------------ validation helpers
+def _clean_name(value: Any, what: str, max_length: int = 200) -> str:
+    if not isinstance(value, str) or not value.strip():
+        raise ValueError(f"{what} must be a non-empty text")
+    value = value.strip()
+    if len(value) > max_length:
+        raise ValueError(f"{what} must be at most {max_length} characters")
+    return value
+
+
+def _clean_event_names(values: Any, what: str) -> list[str]:
+    if values is None:
+        return []
+    if isinstance(values, str) or not isinstance(values, Iterable):
+        raise ValueError(f"{what} must be a list of event names")
+    names: list[str] = []
+    for raw in values:
+        name = _clean_name(raw, f"each of {what}", MAX_NAME_LENGTH)
+        if name not in names:
+            names.append(name)
+    return names
+
+
+def _clean_stages(values: Any) -> list[str]:
+    if values is None:
+        return []
+    if isinstance(values, str) or not isinstance(values, Iterable):
+        raise ValueError("exit_stages must be a list of stages")
+    valid = {s.value for s in Stage}
+    stages: list[str] = []
+    for raw in values:
+        if raw not in valid:
+            raise ValueError(f"unknown stage {raw!r} in exit_stages (valid: {', '.join(sorted(valid))})")
+        if raw not in stages:
+            stages.append(str(raw))
+    return stages
+
+
+def _int_or_none(value: Any, what: str, low: int, high: int) -> int | None:
+    if value is None or value == "":
+        return None
+    if isinstance(value, bool):
+        raise ValueError(f"{what} must be a whole number")
+    try:
+        number = int(value)
+    except (TypeError, ValueError):
+        raise ValueError(f"{what} must be a whole number") from None
+    if number != value and not isinstance(value, str):
+        raise ValueError(f"{what} must be a whole number")
+    if not low <= number <= high:
+        raise ValueError(f"{what} must be between {low} and {high}")
+    return number
+
+
+def _clean_step(session: Session, raw: Any, index: int) -> dict[str, Any]:
+    """Validate one step dict from the UI or the API; raises ValueError naming the step."""
+    label = f"step {index}"
+    if not isinstance(raw, dict):
+        raise ValueError(f"{label} must be an object")
+    unknown = set(raw) - _STEP_KEYS
+    if unknown:
+        raise ValueError(f"{label}: unknown field(s) {', '.join(sorted(unknown))}")
+    template_id = _int_or_none(raw.get("template_id"), f"{label}: template_id", 1, 2**63 - 1)
+    if template_id is None or session.get(Template, template_id) is None:
+        raise ValueError(f"{label}: template {raw.get('template_id')!r} does not exist")
+    delay = _int_or_none(raw.get("delay_minutes", 0), f"{label}: delay_minutes", 0, MAX_DELAY_MINUTES) or 0
+    days = raw.get("window_days") or ""
+    if not isinstance(days, str) or any(c not in "1234567" for c in days) or len(set(days)) != len(days):
+        raise ValueError(f"{label}: window_days must be ISO weekday digits 1-7 (Monday=1), e.g. '12345'")
+    start = _int_or_none(raw.get("window_start_hour"), f"{label}: window_start_hour", 0, 23)
+    end = _int_or_none(raw.get("window_end_hour"), f"{label}: window_end_hour", 1, 24)
+    if start is not None and end is not None and start == end:
+        raise ValueError(f"{label}: the send window starts and ends at the same hour")
+    step_id = _int_or_none(raw.get("id"), f"{label}: id", 1, 2**63 - 1)
+    return {
+        "id": step_id, "template_id": template_id, "delay_minutes": delay,
+        "window_days": "".join(sorted(days)), "window_start_hour": start, "window_end_hour": end,
+    }
+
+
+def _apply_fields(sequence: Sequence, fields: dict[str, Any]) -> None:
+    unknown = set(fields) - _SEQUENCE_FIELDS
+    if unknown:
+        raise ValueError(f"unknown sequence field(s): {', '.join(sorted(unknown))}")
+    if "name" in fields:
+        sequence.name = _clean_name(fields["name"], "name")
+    if "description" in fields:
+        description = fields["description"] or ""
+        if not isinstance(description, str):
+            raise ValueError("description must be text")
+        sequence.description = description
+    if "trigger_events" in fields:
+        sequence.trigger_events = _clean_event_names(fields["trigger_events"], "trigger_events")
+    if "exit_events" in fields:
+        sequence.exit_events = _clean_event_names(fields["exit_events"], "exit_events")
+    if "exit_stages" in fields:
+        sequence.exit_stages = _clean_stages(fields["exit_stages"])
+    if "allow_reentry" in fields:
+        if not isinstance(fields["allow_reentry"], bool):
+            raise ValueError("allow_reentry must be true or false")
+        sequence.allow_reentry = fields["allow_reentry"]
+    if "goal_event" in fields:
+        goal = fields["goal_event"] or ""
+        sequence.goal_event = _clean_name(goal, "goal_event", MAX_NAME_LENGTH) if goal else ""
+
+
+# ------------------------------------------------------------------ building sequences
+def live_steps(session: Session, sequence_id: int) -> list[Step]:
+    """The sequence's steps that are not deleted, in order (builder views, the planner)."""
+    return list(
+        session.scalars(
+            select(Step)
+            .where(Step.sequence_id == sequence_id, Step.deleted.is_(False))
+            .order_by(Step.position, Step.id)
+        )
+    )
+
+
+def create_sequence(
+    session: Session,
+    name: str,
+    *,
+    steps: list[dict[str, Any]],
+    trigger_events: Iterable[str] = (),
+    exit_events: Iterable[str] = (),
+    exit_stages: Iterable[str] = (),
+    allow_reentry: bool = False,
+    goal_event: str = "",
+    description: str = "",
+) -> Sequence:
+    """Create a draft sequence with its steps (UI builder, API POST /sequences); raises ValueError."""
+    sequence = Sequence(status=SequenceStatus.DRAFT)
+    _apply_fields(sequence, {
+        "name": name, "description": description, "trigger_events": list(trigger_events),
+        "exit_events": list(exit_events), "exit_stages": list(exit_stages),
+        "allow_reentry": allow_reentry, "goal_event": goal_event,
+    })
+    cleaned = [_clean_step(session, raw, i) for i, raw in enumerate(steps or [], start=1)]
+    if any(c["id"] is not None for c in cleaned):
+        raise ValueError("a new sequence's steps cannot carry ids")
+    session.add(sequence)
+    session.flush()
+    for position, step in enumerate(cleaned, start=1):
+        step.pop("id")
+        session.add(Step(sequence_id=sequence.id, position=position, **step))
+    session.flush()
+    session.expire(sequence, ["steps"])
+    return sequence
+
+
+def update_sequence(
+    session: Session, sequence: Sequence, *, steps: list[dict[str, Any]] | None = None, **fields: Any
+) -> Sequence:
+    """Edit a sequence (UI builder, API PUT): steps with an id are updated, new ones added, missing
+    ones soft-deleted; positions follow the given order. Safe on an active sequence: see the module doc."""
+    _apply_fields(sequence, fields)
+    if steps is not None:
+        cleaned = [_clean_step(session, raw, i) for i, raw in enumerate(steps, start=1)]
+        existing = {s.id: s for s in live_steps(session, sequence.id)}
+        seen: set[int] = set()
+        for position, data in enumerate(cleaned, start=1):
+            step_id = data.pop("id")
+            if step_id is None:
+                session.add(Step(sequence_id=sequence.id, position=position, **data))
+                continue
+            step = existing.get(step_id)
+            if step is None or step_id in seen:
+                raise ValueError(f"step {position}: step id {step_id} is not a step of this sequence")
+            seen.add(step_id)
+            step.position = position
+            for key, value in data.items():
+                setattr(step, key, value)
+        for step_id, step in existing.items():
+            if step_id not in seen:
+                step.deleted = True
+        session.flush()
+        # The next step of an active enrolment may now be another one with another delay: make every
+        # active enrolment due at the earliest moment any step could be (its last send, or enrolment);
+        # the planner then works out the real step and due time, deferring those that are not due yet.
+        session.execute(
+            update(Enrollment)
+            .where(Enrollment.sequence_id == sequence.id, Enrollment.status == EnrollmentStatus.ACTIVE)
+            .values(next_due_at=func.coalesce(Enrollment.last_planned_at, Enrollment.enrolled_at))
+            .execution_options(synchronize_session=False)
+        )
+        session.expire(sequence, ["steps"])
+    sequence.updated_at = now_utc()
+    session.flush()
+    return sequence
+
+
+def sequence_problems(session: Session, sequence: Sequence) -> list[str]:
+    """Why this sequence cannot be activated (empty list when it can); shown by the builder view."""
+    steps = live_steps(session, sequence.id)
+    if not steps:
+        return ["a sequence needs at least one step before it can be activated"]
+    problems = []
+    for step in steps:
+        template = session.get(Template, step.template_id)
+        if template is None or template.current_version_id is None:
+            problems.append(f"step {step.position}: its template has no saved version yet")
+    return problems
+
+
+def set_sequence_status(session: Session, sequence: Sequence, status: SequenceStatus | str) -> Sequence:
+    """Activate, pause or return a sequence to draft (UI, API); raises ValueError when it cannot run."""
+    try:
+        target = SequenceStatus(status)
+    except ValueError:
+        raise ValueError(f"unknown sequence status {status!r}") from None
+    if target == SequenceStatus.ACTIVE:
+        problems = sequence_problems(session, sequence)
+        if problems:
+            raise ValueError("; ".join(problems))
+    sequence.status = target
+    sequence.updated_at = now_utc()
+    session.flush()
+    return sequence
+
+
+# ------------------------------------------------------------------ enrolment
+def is_suppressed_email(session: Session, email: str) -> bool:
+    """True when the address is on the suppression list (enrolment and planning check it)."""
+    return session.scalar(select(Suppression.id).where(Suppression.email == email).limit(1)) is not None
+
+
+def first_due_at(session: Session, sequence_id: int, start: datetime) -> datetime:
+    """When a fresh enrolment's first step is due: enrolment time plus the first live step's delay."""
+    delay = session.scalar(
+        select(Step.delay_minutes)
+        .where(Step.sequence_id == sequence_id, Step.deleted.is_(False))
+        .order_by(Step.position, Step.id)
+        .limit(1)
+    )
+    return start + timedelta(minutes=delay or 0)
+
+
+def enroll_contact(
+    session: Session, contact: Contact, sequence: Sequence, source_event: str = "", now: datetime | None = None
+) -> Enrollment | None:
+    """Enrol one contact (manual enrolment, trigger events); None when already enrolled without re-entry,
+    or when the contact is not active or is suppressed."""
+    now = now or now_utc()
+    if contact.status != ContactStatus.ACTIVE or is_suppressed_email(session, contact.email):
+        return None
+    rows = session.execute(
+        select(Enrollment.status, Enrollment.cycle).where(
+            Enrollment.contact_id == contact.id, Enrollment.sequence_id == sequence.id
+        )
+    ).all()
+    if any(status == EnrollmentStatus.ACTIVE for status, _ in rows):
+        return None
+    if rows and not sequence.allow_reentry:
+        return None
+    enrollment = Enrollment(
+        contact_id=contact.id,
+        sequence_id=sequence.id,
+        cycle=max((cycle for _, cycle in rows), default=0) + 1,
+        status=EnrollmentStatus.ACTIVE,
+        next_position=1,
+        next_due_at=first_due_at(session, sequence.id, now),
+        source_event=source_event[:MAX_NAME_LENGTH],
+        enrolled_at=now,
+    )
+    # Two requests enrolling the same contact at once: the UNIQUE (contact, sequence, cycle) lets one win.
+    try:
+        with session.begin_nested():
+            session.add(enrollment)
+    except IntegrityError:
+        return None
+    return enrollment
+
+
+def _dialect_insert(session: Session, model: Any) -> Any:
+    if session.get_bind().dialect.name == "postgresql":
+        return postgresql.insert(model)
+    return sqlite.insert(model)
+
+
+def enroll_segment(
+    session: Session, sequence: Sequence, contact_ids: Iterable[int], *, now: datetime | None = None
+) -> int:
+    """Enrol the selected contacts (manual enrolment of a selection or a segment's ids); returns how many
+    were enrolled. Inactive, suppressed and already-enrolled contacts (without re-entry) are skipped."""
+    ids = sorted({int(i) for i in contact_ids})
+    now = now or now_utc()
+    due = first_due_at(session, sequence.id, now)
+    enrolled = 0
+    for start in range(0, len(ids), 1000):
+        chunk = ids[start : start + 1000]
+        eligible = set(
+            session.scalars(
+                select(Contact.id).where(
+                    Contact.id.in_(chunk),
+                    Contact.status == ContactStatus.ACTIVE,
+                    ~select(Suppression.id).where(Suppression.email == Contact.email).exists(),
+                )
+            )
+        )
+        history: dict[int, tuple[int, bool]] = {}
+        for contact_id, cycle, status in session.execute(
+            select(Enrollment.contact_id, Enrollment.cycle, Enrollment.status).where(
+                Enrollment.sequence_id == sequence.id, Enrollment.contact_id.in_(chunk)
+            )
+        ):
+            top, active = history.get(contact_id, (0, False))
+            history[contact_id] = (max(top, cycle), active or status == EnrollmentStatus.ACTIVE)
+        rows = []
+        for contact_id in chunk:
+            if contact_id not in eligible:
+                continue
+            cycle, active = history.get(contact_id, (0, False))
+            if active or (cycle and not sequence.allow_reentry):
+                continue
+            rows.append({
+                "contact_id": contact_id, "sequence_id": sequence.id, "cycle": cycle + 1,
+                "status": EnrollmentStatus.ACTIVE, "next_position": 1, "next_due_at": due,
+                "source_event": "manual", "exit_reason": "", "enrolled_at": now,
+            })
+        if rows:
+            stmt = _dialect_insert(session, Enrollment).values(rows).on_conflict_do_nothing()
+            result = session.execute(stmt.returning(Enrollment.id))
+            enrolled += len(result.all())
+    return enrolled
+
+
+# ------------------------------------------------------------------ exits and events
+def exit_enrollments(session: Session, enrollment_ids: list[int], reason: str,
+                     status: EnrollmentStatus = EnrollmentStatus.EXITED) -> int:
+    """Finish the given active enrolments and cancel their queued sends (exit_contact, record_event)."""
+    if not enrollment_ids:
+        return 0
+    now = now_utc()
+    done = 0
+    for start in range(0, len(enrollment_ids), 1000):
+        chunk = enrollment_ids[start : start + 1000]
+        # Update the enrolments first: on PostgreSQL this waits for a planner holding them, so the
+        # send cancellation below then sees the sends that planner wrote.
+        exited = session.scalars(
+            update(Enrollment)
+            .where(Enrollment.id.in_(chunk), Enrollment.status == EnrollmentStatus.ACTIVE)
+            .values(status=status, exit_reason=reason[:200], finished_at=now, next_due_at=None)
+            .returning(Enrollment.id)
+            .execution_options(synchronize_session=False)
+        ).all()
+        if exited:
+            session.execute(
+                update(Send)
+                .where(Send.enrollment_id.in_(exited), Send.status == SendStatus.QUEUED)
+                .values(status=SendStatus.CANCELLED, error=f"enrolment ended: {reason}"[:500])
+                .execution_options(synchronize_session=False)
+            )
+        done += len(exited)
+    session.expire_all()
+    return done
+
+
+def exit_contact(session: Session, contact_id: int, reason: str, sequence_id: int | None = None) -> int:
+    """Exit a contact's active enrolments (all, or one sequence's) and cancel their queued sends;
+    called by unsubscribe (all or one sequence), bounces and complaints. Returns enrolments exited."""
+    query = select(Enrollment.id).where(
+        Enrollment.contact_id == contact_id, Enrollment.status == EnrollmentStatus.ACTIVE
+    )
+    if sequence_id is not None:
+        query = query.where(Enrollment.sequence_id == sequence_id)
+    return exit_enrollments(session, list(session.scalars(query)), reason)
+
+
+def record_event(
+    session: Session,
+    contact: Contact,
+    name: str,
+    properties: dict[str, Any] | None = None,
+    occurred_at: datetime | None = None,
+    source: str = "api",
+) -> Event:
+    """Store an event about a contact, end the enrolments it exits (exit events; goal events complete),
+    and enrol the contact in active sequences it triggers (API events, tracking)."""
+    name = _clean_name(name, "event name", MAX_NAME_LENGTH)
+    if properties is not None and not isinstance(properties, dict):
+        raise ValueError("event properties must be an object")
+    if occurred_at is not None and occurred_at.tzinfo is None:
+        raise ValueError("occurred_at must carry a time zone")
+    now = now_utc()
+    event = Event(
+        contact_id=contact.id, name=name, properties=properties or {}, source=source[:50],
+        occurred_at=occurred_at or now, created_at=now,
+    )
+    session.add(event)
+    session.flush()
+
+    active = session.execute(
+        select(Enrollment.id, Sequence.exit_events, Sequence.goal_event)
+        .join(Sequence, Sequence.id == Enrollment.sequence_id)
+        .where(Enrollment.contact_id == contact.id, Enrollment.status == EnrollmentStatus.ACTIVE)
+    ).all()
+    exits = [eid for eid, exit_events, _ in active if name in (exit_events or [])]
+    goals = [eid for eid, exit_events, goal in active if goal == name and eid not in exits]
+    exit_enrollments(session, exits, f"event:{name}")
+    # Reaching the goal is the point of the sequence: it ends as completed, not as an exit.
+    exit_enrollments(session, goals, f"goal:{name}", status=EnrollmentStatus.COMPLETED)
+
+    # Sequences are few (dozens): filtering their trigger lists in Python is portable and cheap.
+    for sequence in session.scalars(select(Sequence).where(Sequence.status == SequenceStatus.ACTIVE)):
+        if name in (sequence.trigger_events or []):
+            enroll_contact(session, contact, sequence, source_event=name, now=now)
+    return event
+
+
+# ------------------------------------------------------------------ broadcasts
+def create_broadcast(
+    session: Session, name: str, template_id: int, segment_id: int | None = None,
+    scheduled_at: datetime | None = None,
+) -> Broadcast:
+    """Create a draft broadcast (UI, API); schedule_broadcast makes it go. Raises ValueError on bad input."""
+    name = _clean_name(name, "name")
+    if session.get(Template, template_id) is None:
+        raise ValueError(f"template {template_id!r} does not exist")
+    if segment_id is not None and session.get(Segment, segment_id) is None:
+        raise ValueError(f"segment {segment_id!r} does not exist")
+    if scheduled_at is not None and scheduled_at.tzinfo is None:
+        raise ValueError("scheduled_at must carry a time zone")
+    broadcast = Broadcast(
+        name=name, template_id=template_id, segment_id=segment_id, status=BroadcastStatus.DRAFT,
+        scheduled_at=scheduled_at, options={},
+    )
+    session.add(broadcast)
+    session.flush()
+    return broadcast
+
+
+def schedule_broadcast(session: Session, broadcast: Broadcast, scheduled_at: datetime | None = None) -> Broadcast:
+    """Schedule a draft (or reschedule a scheduled) broadcast for `scheduled_at` (default: its stored time,
+    else now); the scheduler sends it when due (UI, API). Raises ValueError when it cannot go."""
+    if broadcast.status not in (BroadcastStatus.DRAFT, BroadcastStatus.SCHEDULED):
+        raise ValueError(f"a {broadcast.status} broadcast cannot be scheduled")
+    template = session.get(Template, broadcast.template_id)
+    if template is None or template.current_version_id is None:
+        raise ValueError("the broadcast's template has no saved version yet")
+    when = scheduled_at or broadcast.scheduled_at
+    if when is not None and when.tzinfo is None:
+        raise ValueError("scheduled_at must carry a time zone")
+    now = now_utc()
+    # A time in the past means "now": the marketer pressed send; lateness rules are for the scheduler.
+    broadcast.scheduled_at = now if when is None or when < now else when
+    broadcast.status = BroadcastStatus.SCHEDULED
+    options = dict(broadcast.options or {})
+    options.pop("cancel_reason", None)
+    broadcast.options = options
+    session.flush()
+    return broadcast
+
+
+def cancel_broadcast(session: Session, broadcast: Broadcast, reason: str = "cancelled by a user") -> int:
+    """Cancel a draft, scheduled or sending broadcast (UI, API); queued sends are cancelled too.
+    Returns the number of sends cancelled; raises ValueError for a finished broadcast."""
+    if broadcast.status in (BroadcastStatus.SENT, BroadcastStatus.CANCELLED):
+        raise ValueError(f"a {broadcast.status} broadcast cannot be cancelled")
+    result = session.execute(
+        update(Send)
+        .where(Send.broadcast_id == broadcast.id, Send.status == SendStatus.QUEUED)
+        .values(status=SendStatus.CANCELLED, error="broadcast cancelled")
+        .execution_options(synchronize_session=False)
+    )
+    broadcast.status = BroadcastStatus.CANCELLED
+    broadcast.finished_at = now_utc()
+    broadcast.options = {**(broadcast.options or {}), "cancel_reason": reason}
+    session.flush()
+    return int(result.rowcount or 0)  # type: ignore[attr-defined]
+
+
+# ------------------------------------------------------------------ when may a mail go
+_zones: dict[str, ZoneInfo] = {}
+
+
+def zone(name: str | None, fallback: str = "UTC") -> ZoneInfo:
+    """A ZoneInfo for a contact's or the account's time zone name; unknown names fall back (planner)."""
+    for candidate in (name, fallback, "UTC"):
+        if not candidate:
+            continue
+        cached = _zones.get(candidate)
+        if cached is not None:
+            return cached
+        try:
+            cached = ZoneInfo(candidate)
+        except (ZoneInfoNotFoundError, ValueError):
+            continue
+        _zones[candidate] = cached
+        return cached
+    return ZoneInfo("UTC")
+
+
+def _hour_intervals(start: int | None, end: int | None) -> list[tuple[int, int]]:
+    if start is None and end is None:
+        return [(0, 24)]
+    start = 0 if start is None else start
+    end = 24 if end is None else end
+    if start < end:
+        return [(start, end)]
+    return [(0, end), (start, 24)]  # an overnight window such as 22-6
+
+
+def _local_moment(day: date, hour: int, tz: ZoneInfo) -> datetime:
+    if hour >= 24:
+        return datetime.combine(day + timedelta(days=1), time(0), tzinfo=tz)
+    # In a DST gap zoneinfo maps the missing wall time forward, which is what a window start wants.
+    return datetime.combine(day, time(hour), tzinfo=tz)
+
+
+def next_window_opening(
+    when: datetime, tz: ZoneInfo, days: str = "", start_hour: int | None = None, end_hour: int | None = None
+) -> datetime:
+    """The earliest moment >= `when` inside the send window (ISO weekdays `days`, hours [start, end) in
+    `tz`); `when` itself if it is inside. Used by the planner for every step it plans."""
+    if not days and start_hour is None and end_hour is None:
+        return when
+    allowed = {int(d) for d in days} if days else set(range(1, 8))
+    intervals = _hour_intervals(start_hour, end_hour)
+    local_day = when.astimezone(tz).date()
+    for offset in range(0, 9):
+        day = local_day + timedelta(days=offset)
+        if day.isoweekday() not in allowed:
+            continue
+        for low, high in intervals:
+            opens, closes = _local_moment(day, low, tz), _local_moment(day, high, tz)
+            if when < closes:
+                return max(when, opens).astimezone(when.tzinfo)
+    return when  # unreachable with a valid window (every week has an allowed day)
+
+
+def next_allowed_by_cap(recent: list[datetime], cap_count: int, cap_days: int) -> datetime | None:
+    """When the frequency cap lets one more mail go, given the contact's counted send times in the last
+    `cap_days`; None when it may go now. Used by the planner."""
+    if cap_count <= 0 or cap_days <= 0 or len(recent) < cap_count:
+        return None
+    ordered = sorted(recent)
+    # After the (n - cap + 1)-th newest of them ages out of the window, one slot is free again.
+    return ordered[len(ordered) - cap_count] + timedelta(days=cap_days)
+
+
+COUNTED_STATUSES = (SendStatus.QUEUED, SendStatus.SENDING, SendStatus.SENT)
+"""Sends that count towards the frequency cap: planned or delivered marketing mail."""

@@ -52,6 +52,14 @@ class Send(Base):
 
 Index("ix_sends_status_enqueued", Send.status, Send.enqueued_at)
 Index("ix_sends_contact_sent", Send.contact_id, Send.sent_at)
+# The scheduler asks "does this broadcast still have undelivered sends?" every tick: a partial index
+# holds only pending broadcast sends, so the answer stays cheap for a broadcast of a million mails.
+Index(
+    "ix_sends_broadcast_pending",
+    Send.broadcast_id,
+    postgresql_where=Send.status.in_(["queued", "sending"]) & Send.broadcast_id.isnot(None),
+    sqlite_where=Send.status.in_(["queued", "sending"]) & Send.broadcast_id.isnot(None),
+)
 
 
 class OutboxMessage(Base):

@@ -79,17 +79,30 @@ class Enrollment(Base):
     status: Mapped[EnrollmentStatus] = mapped_column(
         StrEnumType(EnrollmentStatus), default=EnrollmentStatus.ACTIVE
     )
-    # Position of the next step to send (1-based), and when it is due (the scheduler's index).
+    # Position of the next step to send (1-based, for display), and when it is due (the scheduler's index).
+    # Which step is next is decided from the send ledger (the first live step this enrolment has no send
+    # for), so reordering an active sequence can neither resend nor skip a step.
     next_position: Mapped[int] = mapped_column(Integer, default=1)
     next_due_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # The last step planned for this enrolment and when: the next step's delay counts from here.
+    last_step_id: Mapped[int | None] = mapped_column(ForeignKey("steps.id"))
+    last_planned_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     source_event: Mapped[str] = mapped_column(String(100), default="")
     exit_reason: Mapped[str] = mapped_column(String(200), default="")
     enrolled_at: Mapped[datetime] = mapped_column(UTCDateTime, default=now_utc)
     finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
 
-# The scheduler asks "active enrolments due by now" constantly: a partial-like composite index.
-Index("ix_enrollments_due", Enrollment.status, Enrollment.next_due_at)
+# The scheduler asks "active enrolments due by now, oldest first" constantly. A partial index on active
+# rows only: finished enrolments (the bulk, over time) drop out of it, so the lookup cost depends on the
+# number of due rows, not the table size. (next_due_at, id) serves the planner's keyset order.
+Index(
+    "ix_enrollments_due",
+    Enrollment.next_due_at,
+    Enrollment.id,
+    postgresql_where=Enrollment.status == "active",
+    sqlite_where=Enrollment.status == "active",
+)
 
 
 class BroadcastStatus(enum.StrEnum):

@@ -1,0 +1,444 @@
+"""The scheduler tick against a real database and Redis: planning due steps through send windows, time
+zones, the frequency cap and exits; editing active sequences; broadcasts and lateness; enqueueing;
+and two scheduler processes at once planning every send exactly once."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+from collections import Counter
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+import pytest
+from sqlalchemy import func, select, update
+
+from campaigns import scheduler
+from campaigns.models import (
+    Broadcast,
+    BroadcastStatus,
+    Contact,
+    ContactStatus,
+    Enrollment,
+    EnrollmentStatus,
+    Send,
+    SendStatus,
+    Sequence,
+    Stage,
+    Suppression,
+)
+from campaigns.sequences import (
+    create_broadcast,
+    enroll_contact,
+    enroll_segment,
+    exit_contact,
+    live_steps,
+    record_event,
+    schedule_broadcast,
+    set_sequence_status,
+    update_sequence,
+)
+from campaigns.users import get_account
+from tests.sequence_helpers import make_contact, make_sequence, make_template, sends_of
+
+TOKYO = ZoneInfo("Asia/Tokyo")
+ROOT = Path(__file__).resolve().parent.parent
+T0 = datetime(2026, 11, 23, 0, 0, tzinfo=UTC)  # Monday 09:00 in Tokyo
+
+
+def queued_job_ids(services) -> list[int]:
+    """Every send id in the RQ queue's deliver_batch jobs, in order."""
+    ids: list[int] = []
+    for job in services.queue.get_jobs():
+        ids.extend(job.args[0])
+    return ids
+
+
+def enrolment(services, enrollment_id: int) -> Enrollment:
+    with services.db.begin() as s:
+        return s.get(Enrollment, enrollment_id)
+
+
+def setup_sequence(services, steps, contacts=1, tz=None, enrolled_at=T0, **kw):
+    """A template, an active sequence with `steps` (dicts without template_id) and enrolled contacts.
+    The account's frequency cap is switched off: tests about the cap switch it on themselves."""
+    with services.db.begin() as s:
+        get_account(s).freq_cap_count = 0
+        template = make_template(s)
+        sequence = make_sequence(s, [{"template_id": template.id, **st} for st in steps], **kw)
+        s.add_all([Contact(email=f"lead{i}@example.com", timezone=tz) for i in range(contacts)])
+        s.flush()
+        enroll_segment(s, sequence, s.scalars(select(Contact.id)).all(), now=enrolled_at)
+        enrolled = s.scalars(select(Enrollment.id).order_by(Enrollment.contact_id)).all()
+        return sequence.id, list(enrolled), [st.id for st in live_steps(s, sequence.id)], template
+
+
+# ------------------------------------------------------------------ planning
+def test_due_step_is_planned_enqueued_and_the_enrolment_advances(services):
+    sequence_id, [eid], step_ids, template = setup_sequence(
+        services, [{"delay_minutes": 0}, {"delay_minutes": 2 * 24 * 60}])
+    counts = scheduler.tick(services, now=T0 + timedelta(minutes=1))
+    assert counts["planned"] == 1 and counts["enqueued"] == 1 and counts["jobs"] == 1
+    with services.db.begin() as s:
+        [send] = sends_of(s)
+        assert (send.enrollment_id, send.step_id, send.status) == (eid, step_ids[0], SendStatus.QUEUED)
+        assert send.template_version_id == template.current_version_id
+        assert send.enqueued_at is not None
+    assert queued_job_ids(services) == [send.id]
+    e = enrolment(services, eid)
+    assert (e.next_position, e.last_step_id) == (2, step_ids[0])
+    assert e.next_due_at == T0 + timedelta(minutes=1) + timedelta(days=2)
+
+    # Nothing is due until then; a second tick plans and enqueues nothing more.
+    assert scheduler.tick(services, now=T0 + timedelta(days=1)).get("planned", 0) == 0
+    assert queued_job_ids(services) == [send.id]
+    counts = scheduler.tick(services, now=T0 + timedelta(days=2, minutes=1))
+    assert counts["planned"] == 1 and counts["completed"] == 1
+    e = enrolment(services, eid)
+    assert e.status == EnrollmentStatus.COMPLETED and e.next_due_at is None
+    with services.db.begin() as s:
+        assert [x.step_id for x in sends_of(s)] == step_ids
+
+
+def test_paused_sequence_plans_nothing_until_resumed(services):
+    sequence_id, [eid], _, _ = setup_sequence(services, [{"delay_minutes": 0}])
+    with services.db.begin() as s:
+        set_sequence_status(s, s.get(Sequence, sequence_id), "paused")
+    assert scheduler.tick(services, now=T0 + timedelta(hours=1)).get("planned", 0) == 0
+    with services.db.begin() as s:
+        set_sequence_status(s, s.get(Sequence, sequence_id), "active")
+    assert scheduler.tick(services, now=T0 + timedelta(hours=2))["planned"] == 1
+
+
+def test_step_due_saturday_night_in_tokyo_goes_monday_nine(services):
+    saturday_3am = datetime(2026, 11, 28, 3, 0, tzinfo=TOKYO)
+    _, [eid], _, _ = setup_sequence(
+        services, [{"delay_minutes": 0, "window_days": "12345", "window_start_hour": 9, "window_end_hour": 18}],
+        tz="Asia/Tokyo", enrolled_at=saturday_3am.astimezone(UTC))
+    counts = scheduler.tick(services, now=saturday_3am.astimezone(UTC))
+    assert counts.get("planned", 0) == 0 and counts["deferred_window"] == 1
+    monday_nine = datetime(2026, 11, 30, 9, 0, tzinfo=TOKYO)
+    assert enrolment(services, eid).next_due_at == monday_nine
+    assert scheduler.tick(services, now=monday_nine - timedelta(seconds=1)).get("planned", 0) == 0
+    assert scheduler.tick(services, now=monday_nine)["planned"] == 1
+
+
+def test_contact_without_time_zone_uses_the_accounts(services):
+    _, [eid], _, _ = setup_sequence(
+        services, [{"delay_minutes": 0, "window_start_hour": 9, "window_end_hour": 17}])
+    with services.db.begin() as s:
+        get_account(s).timezone = "America/New_York"
+    # 12:00 UTC = 07:00 in New York (EST): waits until 09:00 EST = 14:00 UTC the same day.
+    now = datetime(2026, 11, 24, 12, 0, tzinfo=UTC)
+    scheduler.tick(services, now=now)
+    assert enrolment(services, eid).next_due_at == datetime(2026, 11, 24, 14, 0, tzinfo=UTC)
+
+
+def test_frequency_cap_defers_the_step_rather_than_dropping_it(services):
+    _, [eid], step_ids, template = setup_sequence(services, [{"delay_minutes": 0}])
+    now = T0 + timedelta(hours=1)
+    with services.db.begin() as s:
+        account = get_account(s)
+        account.freq_cap_count, account.freq_cap_days = 2, 7
+        contact_id = s.get(Enrollment, eid).contact_id
+        # Two marketing mails in the last week (broadcasts), one cancelled that does not count.
+        for days_ago, status in ((6, SendStatus.SENT), (1, SendStatus.QUEUED), (0, SendStatus.CANCELLED)):
+            b = create_broadcast(s, f"news {days_ago}", template.id)
+            s.add(Send(contact_id=contact_id, broadcast_id=b.id, template_version_id=template.current_version_id,
+                       status=status, created_at=now - timedelta(days=days_ago)))
+    counts = scheduler.tick(services, now=now)
+    assert counts.get("planned", 0) == 0 and counts["deferred_cap"] == 1
+    frees_at = now - timedelta(days=6) + timedelta(days=7)
+    assert enrolment(services, eid).next_due_at == frees_at
+    assert scheduler.tick(services, now=frees_at - timedelta(minutes=1)).get("planned", 0) == 0
+    assert scheduler.tick(services, now=frees_at)["planned"] == 1
+    with services.db.begin() as s:
+        assert [x.step_id for x in sends_of(s, enrollment_id=eid)] == step_ids
+
+
+def test_cap_counts_sends_planned_in_the_same_tick_across_sequences(services):
+    with services.db.begin() as s:
+        account = get_account(s)
+        account.freq_cap_count, account.freq_cap_days = 1, 7
+        template = make_template(s)
+        lead = make_contact(s, "lead@example.com")
+        for name in ("a", "b"):
+            enroll_contact(s, lead, make_sequence(s, [{"template_id": template.id}], name=name), now=T0)
+    counts = scheduler.tick(services, now=T0)
+    assert counts["planned"] == 1 and counts["deferred_cap"] == 1
+
+
+def test_exit_event_after_first_step_stops_the_rest(services):
+    _, [eid], step_ids, _ = setup_sequence(
+        services, [{"delay_minutes": 0}, {"delay_minutes": 60}], exit_events=["demo_booked"])
+    scheduler.tick(services, now=T0)
+    with services.db.begin() as s:
+        record_event(s, s.get(Contact, s.get(Enrollment, eid).contact_id), "demo_booked")
+    assert scheduler.tick(services, now=T0 + timedelta(days=3)).get("planned", 0) == 0
+    with services.db.begin() as s:
+        [send] = sends_of(s)
+        assert send.step_id == step_ids[0] and send.status == SendStatus.CANCELLED  # was still queued
+    e = enrolment(services, eid)
+    assert (e.status, e.exit_reason) == (EnrollmentStatus.EXITED, "event:demo_booked")
+
+
+def test_unsubscribed_bounced_suppressed_or_staged_contacts_exit_at_planning(services):
+    _, eids, _, _ = setup_sequence(services, [{"delay_minutes": 0}], contacts=5, exit_stages=["sql"])
+    with services.db.begin() as s:
+        contacts = [s.get(Contact, s.get(Enrollment, e).contact_id) for e in eids]
+        contacts[0].status = ContactStatus.UNSUBSCRIBED
+        contacts[1].status = ContactStatus.BOUNCED
+        contacts[2].stage = Stage.SQL
+        s.add(Suppression(email=contacts[3].email, reason="complaint"))
+    counts = scheduler.tick(services, now=T0)
+    assert counts["planned"] == 1 and counts["exited"] == 4
+    reasons = [enrolment(services, e).exit_reason for e in eids]
+    assert reasons == ["unsubscribed", "bounced", "stage:sql", "suppressed", ""]
+    with services.db.begin() as s:
+        assert [x.enrollment_id for x in sends_of(s)] == [eids[4]]
+
+
+def test_unsubscribe_exit_cancels_queued_sends_and_later_steps(services):
+    _, [eid], _, _ = setup_sequence(services, [{"delay_minutes": 0}, {"delay_minutes": 0}])
+    scheduler.tick(services, now=T0)
+    with services.db.begin() as s:
+        contact_id = s.get(Enrollment, eid).contact_id
+        assert exit_contact(s, contact_id, "unsubscribed") == 1
+    assert scheduler.tick(services, now=T0 + timedelta(hours=1)).get("planned", 0) == 0
+    with services.db.begin() as s:
+        assert [x.status for x in sends_of(s)] == [SendStatus.CANCELLED]
+
+
+def test_trigger_enrols_and_reentry_starts_a_fresh_cycle(services):
+    with services.db.begin() as s:
+        template = make_template(s)
+        once = make_sequence(s, [{"template_id": template.id}], name="once", trigger_events=["signup"])
+        again = make_sequence(s, [{"template_id": template.id}], name="again", trigger_events=["signup"],
+                              allow_reentry=True)
+        lead = make_contact(s, "lead@example.com")
+        lead_id = lead.id
+        record_event(s, lead, "signup")
+    scheduler.tick(services, now=datetime.now(UTC) + timedelta(minutes=1))
+    with services.db.begin() as s:
+        record_event(s, s.get(Contact, lead_id), "signup")  # both enrolments completed by now
+    scheduler.tick(services, now=datetime.now(UTC) + timedelta(minutes=2))
+    with services.db.begin() as s:
+        per_sequence = Counter(
+            s.scalars(select(Enrollment.sequence_id).join(Send, Send.enrollment_id == Enrollment.id)))
+        cycles = s.scalars(select(Enrollment.cycle).where(Enrollment.sequence_id == again.id)
+                           .order_by(Enrollment.cycle)).all()
+    assert per_sequence == {once.id: 1, again.id: 2}
+    assert cycles == [1, 2]
+
+
+def test_editing_an_active_sequence_never_resends_and_never_skips(services):
+    sequence_id, eids, (a, b, c), template = setup_sequence(
+        services, [{"delay_minutes": 0}, {"delay_minutes": 60}, {"delay_minutes": 60}], contacts=3)
+    first, second, third = eids
+    now = T0
+    scheduler.tick(services, now=now)  # step A for everyone
+    now += timedelta(hours=1)
+    with services.db.begin() as s:
+        # The third contact is already through A and B; the others only through A.
+        s.execute(update(Enrollment).where(Enrollment.id != third).values(next_due_at=now + timedelta(days=9)))
+    scheduler.tick(services, now=now)
+    with services.db.begin() as s:
+        sequence = s.get(Sequence, sequence_id)
+        # Reorder (C before B), remove A, add D at the end: no one may get A or B again.
+        update_sequence(s, sequence, steps=[
+            {"id": c, "template_id": template.id, "delay_minutes": 30},
+            {"id": b, "template_id": template.id, "delay_minutes": 0},
+            {"template_id": template.id, "delay_minutes": 0},
+        ])
+        d = live_steps(s, sequence_id)[-1].id
+    # The edit makes everyone due at their last send + the new next step's delay.
+    for _ in range(6):
+        now += timedelta(minutes=30)
+        scheduler.tick(services, now=now)
+    with services.db.begin() as s:
+        got = {e: [x.step_id for x in sends_of(s, enrollment_id=e)] for e in eids}
+        statuses = [s.get(Enrollment, e).status for e in eids]
+    assert got[first] == [a, c, b, d] and got[second] == [a, c, b, d]
+    assert got[third] == [a, b, c, d]
+    assert statuses == [EnrollmentStatus.COMPLETED] * 3
+
+
+def test_ticking_twice_at_the_same_moment_plans_nothing_new(services):
+    _, eids, _, _ = setup_sequence(services, [{"delay_minutes": 0}, {"delay_minutes": 0}], contacts=20)
+    first = scheduler.tick(services, now=T0)
+    with services.db.begin() as s:
+        # Pretend the enrolments were not advanced (a crash after the insert): the ledger still holds.
+        s.execute(update(Enrollment).values(next_due_at=T0, last_planned_at=None, last_step_id=None,
+                                            next_position=1))
+    second = scheduler.tick(services, now=T0)
+    assert first["planned"] == 20 and second["planned"] == 20  # step 1 is done, so step 2 follows
+    with services.db.begin() as s:
+        per = Counter(s.scalars(select(Send.enrollment_id)))
+    assert set(per.values()) == {2} and len(per) == 20
+
+
+def test_enqueue_marks_sends_and_a_lost_enqueue_is_redone(services):
+    setup_sequence(services, [{"delay_minutes": 0}], contacts=450)
+    counts = scheduler.tick(services, now=T0)
+    assert counts["planned"] == 450 and counts["enqueued"] == 450
+    assert counts["jobs"] == -(-450 // services.settings.batch_size)
+    ids = queued_job_ids(services)
+    with services.db.begin() as s:
+        assert sorted(ids) == sorted(s.scalars(select(Send.id)))
+        assert s.scalar(select(func.count()).where(Send.enqueued_at.is_(None))) == 0
+        # A crash between commit and enqueue leaves sends without enqueued_at: the next tick sends them.
+        s.execute(update(Send).where(Send.id.in_(ids[:10])).values(enqueued_at=None))
+    services.queue.empty()
+    assert scheduler.tick(services, now=T0)["enqueued"] == 10
+    assert sorted(queued_job_ids(services)) == sorted(ids[:10])
+
+
+def test_a_second_tick_waits_while_the_lock_is_held(services):
+    setup_sequence(services, [{"delay_minutes": 0}])
+    held = services.redis.lock(scheduler.LOCK_KEY, timeout=30)
+    assert held.acquire(blocking=False)
+    try:
+        assert scheduler.tick(services, now=T0) == {"skipped": 1}
+    finally:
+        held.release()
+    assert scheduler.tick(services, now=T0)["planned"] == 1
+
+
+# ------------------------------------------------------------------ broadcasts
+def test_broadcast_goes_to_active_unsuppressed_contacts_once_then_is_marked_sent(services):
+    with services.db.begin() as s:
+        template = make_template(s)
+        for i in range(5):
+            make_contact(s, f"ok{i}@example.com")
+        make_contact(s, "gone@example.com", status=ContactStatus.UNSUBSCRIBED)
+        make_contact(s, "blocked@example.com")
+        s.add(Suppression(email="blocked@example.com", reason="manual"))
+        broadcast = create_broadcast(s, "News", template.id)
+        schedule_broadcast(s, broadcast, T0)
+        bid = broadcast.id
+    assert scheduler.tick(services, now=T0 - timedelta(minutes=1)).get("broadcast_sends", 0) == 0
+    counts = scheduler.tick(services, now=T0 + timedelta(minutes=1))
+    assert counts["broadcast_sends"] == 5 and counts["enqueued"] == 5
+    with services.db.begin() as s:
+        b = s.get(Broadcast, bid)
+        assert b.status == BroadcastStatus.SENDING and b.options["planned"] == 5
+        emails = s.scalars(select(Contact.email).join(Send, Send.contact_id == Contact.id)).all()
+        assert sorted(emails) == [f"ok{i}@example.com" for i in range(5)]
+        s.execute(update(Send).where(Send.id.in_(s.scalars(select(Send.id).limit(4)).all()))
+                  .values(status=SendStatus.SENT))
+    scheduler.tick(services, now=T0 + timedelta(minutes=2))
+    with services.db.begin() as s:
+        assert s.get(Broadcast, bid).status == BroadcastStatus.SENDING  # one still queued
+        s.execute(update(Send).where(Send.status == SendStatus.QUEUED).values(status=SendStatus.FAILED))
+    assert scheduler.tick(services, now=T0 + timedelta(minutes=3))["broadcasts_sent"] == 1
+    with services.db.begin() as s:
+        assert s.get(Broadcast, bid).status == BroadcastStatus.SENT
+        assert s.scalar(select(func.count()).select_from(Send)) == 5
+
+
+def test_broadcast_more_than_max_lateness_late_is_not_blasted(services):
+    with services.db.begin() as s:
+        template = make_template(s)
+        make_contact(s, "lead@example.com")
+        late = create_broadcast(s, "Webinar tomorrow", template.id)
+        schedule_broadcast(s, late, T0)
+        on_time = create_broadcast(s, "Digest", template.id)
+        schedule_broadcast(s, on_time, T0 + timedelta(hours=10))
+        ids = late.id, on_time.id
+    hours = services.settings.max_lateness_hours
+    counts = scheduler.tick(services, now=T0 + timedelta(hours=hours + 1))
+    assert counts["broadcasts_too_late"] == 1 and counts["broadcast_sends"] == 1
+    with services.db.begin() as s:
+        late, on_time = s.get(Broadcast, ids[0]), s.get(Broadcast, ids[1])
+        assert late.status == BroadcastStatus.CANCELLED and "hours late" in late.options["cancel_reason"]
+        assert on_time.status == BroadcastStatus.SENDING
+        assert s.scalars(select(Send.broadcast_id)).all() == [on_time.id]
+
+
+def test_broadcast_skips_contacts_at_the_frequency_cap(services):
+    with services.db.begin() as s:
+        account = get_account(s)
+        account.freq_cap_count, account.freq_cap_days = 1, 7
+        template = make_template(s)
+        busy, free = make_contact(s, "busy@example.com"), make_contact(s, "free@example.com")
+        earlier = create_broadcast(s, "earlier", template.id)
+        s.add(Send(contact_id=busy.id, broadcast_id=earlier.id, template_version_id=template.current_version_id,
+                   status=SendStatus.SENT, created_at=T0 - timedelta(days=2)))
+        b = create_broadcast(s, "News", template.id)
+        schedule_broadcast(s, b, T0)
+        bid, free_id = b.id, free.id
+    assert scheduler.tick(services, now=T0)["broadcast_sends"] == 1
+    with services.db.begin() as s:
+        assert s.scalars(select(Send.contact_id).where(Send.broadcast_id == bid)).all() == [free_id]
+
+
+# ------------------------------------------------------------------ two schedulers at once
+SCHEDULER_SCRIPT = r"""
+import json, os, sys, time
+from collections import Counter
+from datetime import datetime
+from pathlib import Path
+from campaigns import scheduler
+from wsgi import create_app
+
+scheduler.SQLITE_DUE_CHUNK = scheduler.DUE_CHUNK = 25  # many small transactions: more interleaving
+app = create_app(json.loads(os.environ["NURTURE_TEST_OVERRIDES"]))
+svc = app.extensions["nurture"]
+now, lock, go = datetime.fromisoformat(sys.argv[1]), sys.argv[2] == "1", Path(sys.argv[3])
+svc.db.engine.connect().close()
+while not go.exists():
+    time.sleep(0.005)
+totals = Counter()
+for _ in range(4):
+    totals.update(scheduler.tick(svc, now=now, lock=lock))
+print(json.dumps(totals))
+"""
+
+
+@pytest.mark.parametrize("lock", [False, True], ids=["ledger-only", "with-redis-lock"])
+def test_two_scheduler_processes_plan_each_send_exactly_once(services, app_overrides, tmp_path, lock):
+    contacts = 400
+    with services.db.begin() as s:
+        get_account(s).freq_cap_count = 0  # this test is about the ledger, not the cap
+        template = make_template(s)
+        sequence = make_sequence(s, [{"template_id": template.id}, {"template_id": template.id}])
+        s.add_all([Contact(email=f"lead{i}@example.com") for i in range(contacts)])
+        s.flush()
+        assert enroll_segment(s, sequence, s.scalars(select(Contact.id)).all()) == contacts
+    go = tmp_path / "go"
+    env = {**os.environ, "NURTURE_TEST_OVERRIDES": json.dumps(app_overrides), "PYTHONPATH": str(ROOT)}
+    now = (datetime.now(UTC) + timedelta(minutes=5)).isoformat()
+    procs = [
+        subprocess.Popen([sys.executable, "-c", SCHEDULER_SCRIPT, now, "1" if lock else "0", str(go)],
+                         cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        for _ in range(2)
+    ]
+    time.sleep(1.5)  # both processes import and connect, then start together
+    go.touch()
+    results = []
+    for proc in procs:
+        out, err = proc.communicate(timeout=180)
+        assert proc.returncode == 0, err[-3000:]
+        results.append(Counter(json.loads(out.strip().splitlines()[-1])))
+    with services.db.begin() as s:
+        total_sends = s.scalar(select(func.count()).select_from(Send))
+        per_pair = s.execute(
+            select(Send.enrollment_id, Send.step_id, func.count()).group_by(Send.enrollment_id, Send.step_id)
+        ).all()
+        done = s.scalar(select(func.count()).where(Enrollment.status == EnrollmentStatus.COMPLETED))
+        unenqueued = s.scalar(select(func.count()).where(Send.enqueued_at.is_(None)))
+        send_ids = set(s.scalars(select(Send.id)))
+    # Every contact got both steps, once each; the processes' own tallies agree with the ledger, so
+    # neither believed it planned a send the other one wrote.
+    assert total_sends == 2 * contacts and len(per_pair) == 2 * contacts
+    assert {n for *_, n in per_pair} == {1}
+    assert done == contacts and unenqueued == 0
+    assert sum(r["planned"] for r in results) == 2 * contacts
+    enqueued = queued_job_ids(services)
+    assert set(enqueued) == send_ids
+    if lock:
+        assert len(enqueued) == 2 * contacts  # with the lock no send is even enqueued twice
