@@ -425,7 +425,7 @@ class MailerPool:
 
     def send(self, mail: OutgoingMail) -> Outcome:
         """Deliver one mail and wait for its outcome (test sends)."""
-        return self.submit([mail]).result()
+        return self.submit([mail]).result()[0]
 
     def close(self) -> None:
         """Say QUIT on every connection and stop the loop thread (tests, process exit)."""
