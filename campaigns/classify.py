@@ -85,29 +85,43 @@ def network_of(ip: str) -> str:
     return ""
 
 
+@lru_cache(maxsize=8192)
+def _ua_signal(ua: str) -> str:
+    """What a user agent alone says (the same few hundred strings recur, so the regexes run once each)."""
+    for name, pattern in _SCANNER_UA:
+        if pattern.search(ua):
+            return f"{name}_user_agent"
+    if not ua:
+        return "no_user_agent"
+    proxy = bool(_GOOGLE_PROXY_UA.search(ua) or _YAHOO_PROXY_UA.search(ua))
+    if _BOT_UA.search(ua) and not proxy:
+        return "bot_user_agent"
+    if proxy:
+        return "image_proxy"
+    if ua == "Mozilla/5.0":
+        return "bare"
+    return ""
+
+
 def classify_hit(
     kind: HitKind, user_agent: str, network: str, seconds_after_delivery: float | None
 ) -> Verdict:
     """Classify one hit on its own evidence; used by classify_send_hits (and tests)."""
-    ua = (user_agent or "").strip()
-    for name, pattern in _SCANNER_UA:
-        if pattern.search(ua):
-            return Verdict(HitClass.SCANNER, f"{name}_user_agent")
+    signal = _ua_signal((user_agent or "").strip())
+    if signal.endswith("_user_agent") and signal not in ("no_user_agent", "bot_user_agent"):
+        return Verdict(HitClass.SCANNER, signal)  # the gateway names itself
     if network in SCANNER_NETWORKS:
         return Verdict(HitClass.SCANNER, f"{network}_network")
-    if not ua:
-        return Verdict(HitClass.SCANNER, "no_user_agent")
-    if _BOT_UA.search(ua) and not _GOOGLE_PROXY_UA.search(ua):
-        return Verdict(HitClass.SCANNER, "bot_user_agent")
+    if signal in ("no_user_agent", "bot_user_agent"):
+        return Verdict(HitClass.SCANNER, signal)
     early = seconds_after_delivery is not None and seconds_after_delivery < 0
     if kind == HitKind.OPEN:
         if network == "apple":
             return Verdict(HitClass.MACHINE_OPEN, "apple_mpp")
-        if ua == "Mozilla/5.0":
+        if signal == "bare":
             # Privacy proxies (MPP among them) present this bare user agent; mail clients never do.
             return Verdict(HitClass.MACHINE_OPEN, "generic_proxy_user_agent")
-        proxied = _GOOGLE_PROXY_UA.search(ua) or _YAHOO_PROXY_UA.search(ua) or network == "google_proxy"
-        if proxied:
+        if signal == "image_proxy" or network == "google_proxy":
             # Gmail's and Yahoo's proxies fetch when the reader opens the mail (a person), unless the
             # fetch comes as the mail arrives, which is a prefetch.
             if seconds_after_delivery is not None and (early or seconds_after_delivery < PROXY_PREFETCH_SECONDS):
@@ -159,16 +173,23 @@ def classify_send_hits(
                 if j != i and same_client and close and verdicts[j].classification == HitClass.HUMAN:
                     verdicts[j] = Verdict(HitClass.SCANNER, "honeypot_companion")
 
-    # Every link of the mail (or at least BURST_MIN_LINKS distinct ones) clicked within a few seconds.
-    needed = min(max(tracked_link_count, 2), BURST_MIN_LINKS)
-    start = 0
-    for end in range(len(clicks)):
-        while (hits[clicks[end]].occurred_at - hits[clicks[start]].occurred_at).total_seconds() > BURST_WINDOW_SECONDS:
-            start += 1
-        window = clicks[start : end + 1]
-        distinct = {hits[i].link_id for i in window if hits[i].link_id not in honeypot_link_ids}
-        if len(distinct) >= needed and tracked_link_count >= 2:
-            for i in window:
-                if verdicts[i].classification == HitClass.HUMAN:
-                    verdicts[i] = Verdict(HitClass.SCANNER, "all_links_at_once")
+    # Every link of the mail (or at least BURST_MIN_LINKS distinct ones) clicked within a few seconds
+    # by one client (a forwarded mail read by two people is not a burst).
+    if tracked_link_count < 2:
+        return verdicts
+    needed = min(tracked_link_count, BURST_MIN_LINKS)
+    by_client: dict[tuple[str, str], list[int]] = {}
+    for i in clicks:
+        by_client.setdefault((hits[i].ip, hits[i].user_agent), []).append(i)
+    for group in by_client.values():
+        start = 0
+        for end in range(len(group)):
+            while (hits[group[end]].occurred_at - hits[group[start]].occurred_at).total_seconds() > BURST_WINDOW_SECONDS:
+                start += 1
+            window = group[start : end + 1]
+            distinct = {hits[i].link_id for i in window if hits[i].link_id not in honeypot_link_ids}
+            if len(distinct) >= needed:
+                for i in window:
+                    if verdicts[i].classification == HitClass.HUMAN:
+                        verdicts[i] = Verdict(HitClass.SCANNER, "all_links_at_once")
     return verdicts

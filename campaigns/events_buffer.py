@@ -32,7 +32,7 @@ from typing import TYPE_CHECKING, Any
 
 from redis import Redis
 from redis.exceptions import RedisError, ResponseError
-from sqlalchemy import select, text, update
+from sqlalchemy import func, select, text, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
@@ -134,9 +134,12 @@ class _Row:
         return HitFacts(self.kind, self.occurred_at, self.user_agent, self.network, self.ip, self.link_id)
 
 
-def _decode(entry: Mapping[Any, Any]) -> _Row | None:
+def _decode(raw: Mapping[Any, Any]) -> _Row | None:
+    # Entries come from Redis with bytes keys and values, or from record_hit's fallback with str ones.
+    as_bytes = any(isinstance(k, bytes) for k in raw)
+
     def get(k: str) -> str:
-        v = entry.get(k, entry.get(k.encode(), b""))
+        v = raw.get(k.encode() if as_bytes else k, "")
         return v.decode("utf-8", "replace") if isinstance(v, bytes) else str(v)
 
     try:
@@ -159,8 +162,12 @@ def _hour(t: datetime) -> datetime:
 RollupKey = tuple[RollupScope, int, str, int, datetime, str]
 
 
-def contribution(send: Any, rows: Iterable[_Row]) -> Counter[RollupKey]:
-    """What one mail's hits add to the roll-ups; the writer adds new-minus-old for each batch."""
+def contribution(send: Any, rows: Iterable[_Row], prior_human_open: datetime | None = None) -> Counter[RollupKey]:
+    """What one mail's hits add to the roll-ups; the writer adds new-minus-old for each batch.
+
+    `rows` may be a subset of the mail's hits (the writer leaves out stored opens, which no later hit
+    can reclassify); `prior_human_open` is the earliest human open among the left-out ones.
+    """
     if send.broadcast_id:
         scope, scope_id = RollupScope.BROADCAST, int(send.broadcast_id)
     elif send.step_id:
@@ -173,7 +180,7 @@ def contribution(send: Any, rows: Iterable[_Row]) -> Counter[RollupKey]:
     def add(link: int, t: datetime, metric: str) -> None:
         out[(scope, scope_id, variant, link, _hour(t), metric)] += 1
 
-    human_opens: list[datetime] = []
+    human_opens: list[datetime] = [prior_human_open] if prior_human_open else []
     human_clicks: list[datetime] = []
     first_link_click: dict[int, datetime] = {}
     for r in rows:
@@ -261,17 +268,31 @@ def process_batch(session: Session, entries: Sequence[Mapping[Any, Any]]) -> int
     if not new_by_send:
         return 0
 
+    # Stored clicks of these mails are re-examined with the new ones (a burst or a honeypot click can
+    # turn them into a scanner's); stored opens never change class, so only their earliest human time
+    # is needed. This keeps a batch cheap even for a mail opened thousands of times.
     old_by_send: dict[int, list[_Row]] = defaultdict(list)
+    first_open: dict[int, datetime] = {}
     live = list(new_by_send)
-    for i in range(0, len(live), 1000):
+    clicking = [sid for sid, new_rows in new_by_send.items() if any(r.kind == HitKind.CLICK for r in new_rows)]
+    for i in range(0, len(clicking), 1000):
         for h in session.execute(
             select(Hit.id, Hit.event_id, Hit.kind, Hit.send_id, Hit.link_id, Hit.occurred_at, Hit.user_agent,
-                   Hit.ip, Hit.network, Hit.classification, Hit.reason).where(Hit.send_id.in_(live[i : i + 1000]))
+                   Hit.ip, Hit.network, Hit.classification, Hit.reason)
+            .where(Hit.send_id.in_(clicking[i : i + 1000]), Hit.kind == HitKind.CLICK)
         ):
             old_by_send[h.send_id].append(
                 _Row(h.event_id, h.kind, h.send_id, h.link_id, h.occurred_at, h.user_agent, h.ip, h.network,
                      h.classification, h.reason, h.id)
             )
+    for i in range(0, len(live), 1000):
+        for sid, t in session.execute(
+            select(Hit.send_id, func.min(Hit.occurred_at))
+            .where(Hit.send_id.in_(live[i : i + 1000]), Hit.kind == HitKind.OPEN,
+                   Hit.classification == HitClass.HUMAN)
+            .group_by(Hit.send_id)
+        ):
+            first_open[sid] = t if t.tzinfo else t.replace(tzinfo=UTC)
     versions = {sends[s].template_version_id for s in live}
     honeypots: dict[int, set[int]] = defaultdict(set)
     tracked: Counter[int] = Counter()
@@ -296,13 +317,14 @@ def process_batch(session: Session, entries: Sequence[Mapping[Any, Any]]) -> int
             [r.facts() for r in everything], send.sent_at,
             honeypots.get(send.template_version_id, set()), tracked.get(send.template_version_id, 0),
         )
-        delta.subtract(contribution(send, old_rows))
+        prior = first_open.get(send_id)
+        delta.subtract(contribution(send, old_rows, prior))
         after = [
             _Row(r.event_id, r.kind, r.send_id, r.link_id, r.occurred_at, r.user_agent, r.ip, r.network,
                  v.classification, v.reason, r.db_id)
             for r, v in zip(everything, verdicts, strict=True)
         ]
-        delta.update(contribution(send, after))
+        delta.update(contribution(send, after, prior))
         for before, now in zip(everything, after, strict=True):
             if before.db_id is None:
                 inserts.append({
