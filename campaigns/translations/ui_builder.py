@@ -94,6 +94,7 @@ JA = {
     "To hour": "終了時刻",
     "any time": "指定なし",
     "any day": "毎日",
+    "immediately": "すぐに",
     "Entry and exit": "開始と終了の条件",
     "Start when one of these events arrives": "次のイベントで開始",
     "Event names from the API, separated by commas. Leave empty for manual enrolment only.":
