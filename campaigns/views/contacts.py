@@ -206,7 +206,8 @@ def new() -> Any:
 def edit(contact_id: int) -> Any:
     db = services().db
     contact = _contact_or_404(db.session, contact_id)
-    form = ContactForm(obj=contact)
+    # on POST the form holds exactly what was submitted (a missing field must not fall back to the row)
+    form = ContactForm() if request.method == "POST" else ContactForm(obj=contact)
     if request.method == "GET":
         form.attributes.data = json.dumps(contact.attributes or {}, ensure_ascii=False, indent=2)
         form.stage.data = str(contact.stage)

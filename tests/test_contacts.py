@@ -1,0 +1,308 @@
+"""Contacts: address normalisation, upsert, the suppression list, and the contacts UI (keyset list,
+contact page with sends and enrolments, create/edit forms, suppression page)."""
+
+from __future__ import annotations
+
+import re
+from datetime import UTC, datetime
+from typing import Any
+
+import pytest
+from sqlalchemy import event, insert, select
+
+from campaigns.contacts import (
+    ContactError,
+    count_segment,
+    is_suppressed,
+    normalize_email,
+    suppress,
+    unsuppress,
+    upsert_contact,
+)
+from campaigns.models import (
+    Contact,
+    ContactStatus,
+    Enrollment,
+    Send,
+    SendStatus,
+    Sequence,
+    Step,
+    Suppression,
+    Template,
+    TemplateVersion,
+)
+
+
+@pytest.mark.parametrize(
+    ("raw", "expected"),
+    [
+        ("  Taro.Yamada@Example.CO.JP ", "Taro.Yamada@example.co.jp"),
+        ("a+tag@sub.example.com", "a+tag@sub.example.com"),
+        ("ｔａｒｏ＠ｅｘａｍｐｌｅ．ｊｐ", "taro@example.jp"),  # full-width, as typed in Japanese Excel sheets
+        ("\u3000user@example.com\u3000", "user@example.com"),
+        ("user@例え.jp", "user@xn--r8jz45g.jp"),
+        ("mailto:x@example.com", "x@example.com"),
+        ("", None),
+        ("no-at-sign", None),
+        ("two@@example.com", None),
+        ("a@localhost", None),
+        ("a@-bad-.com", None),
+        ("a b@example.com", None),
+        (".a@example.com", None),
+        ("a..b@example.com", None),
+        ("a@example.123", None),
+        ("x" * 65 + "@example.com", None),
+        ("山田@example.com", None),
+        (None, None),
+    ],
+)
+def test_normalize_email(raw: Any, expected: str | None) -> None:
+    assert normalize_email(raw) == expected
+
+
+def test_upsert_creates_then_updates_and_merges_attributes(services: Any) -> None:
+    with services.db.begin() as s:
+        contact, created = upsert_contact(s, {
+            "email": "Lead@Example.com", "first_name": "Ken", "timezone": "asia/tokyo",
+            "attributes": {"industry": "IT"}, "utm_source": "ads", "consent_method": "web_form",
+        })
+        assert created and contact.email == "Lead@example.com"
+        assert contact.timezone == "Asia/Tokyo"
+        assert contact.attributes == {"industry": "IT", "utm_source": "ads"}  # unknown keys go to attributes
+        assert contact.consent_at is not None and contact.status == ContactStatus.ACTIVE
+    with services.db.begin() as s:
+        contact, created = upsert_contact(s, {"email": "lead@EXAMPLE.COM", "company": "Acme",
+                                              "attributes": {"size": 10}})
+        assert created is True  # the local part is kept: Lead@ and lead@ are two addresses
+        contact, created = upsert_contact(s, {"email": "Lead@EXAMPLE.COM", "company": "Acme",
+                                              "attributes": {"size": 10}, "stage": "Warm",
+                                              "consent_at": "2026-01-02T03:04:05+09:00"})
+        assert not created
+        assert (contact.first_name, contact.company, contact.stage) == ("Ken", "Acme", "warm")
+        assert contact.attributes == {"industry": "IT", "utm_source": "ads", "size": 10}
+        assert contact.consent_at == datetime(2026, 1, 1, 18, 4, 5, tzinfo=UTC)
+    with services.db.begin() as s:
+        contact, created = upsert_contact(s, {"email": "Lead@example.com", "company": "Ignored"}, update_existing=False)
+        assert not created and contact.company == "Acme"
+
+
+@pytest.mark.parametrize(
+    ("data", "message"),
+    [
+        ({"first_name": "x"}, "email is required"),
+        ({"email": "nope"}, "invalid email"),
+        ({"email": "a@example.com", "timezone": "Mars/Base"}, "time zone"),
+        ({"email": "a@example.com", "stage": "boiling"}, "stage"),
+        ({"email": "a@example.com", "status": "active"}, "cannot be set"),
+        ({"email": "a@example.com", "first_name": "x" * 201}, "too long"),
+        ({"email": "a@example.com", "attributes": ["x"]}, "object"),
+        ({"email": "a@example.com", "consent_at": "yesterday"}, "date"),
+    ],
+)
+def test_upsert_refuses_bad_data_with_a_reason(services: Any, data: dict[str, Any], message: str) -> None:
+    with services.db.begin() as s, pytest.raises(ContactError, match=message):
+        upsert_contact(s, data)
+
+
+def test_suppression_is_idempotent_blocks_and_marks_the_contact(services: Any) -> None:
+    with services.db.begin() as s:
+        upsert_contact(s, {"email": "a@example.com"})
+        upsert_contact(s, {"email": "b@example.com"})
+    everyone = {"all": []}
+    with services.db.begin() as s:
+        assert count_segment(s, everyone) == 2
+        suppress(s, "a@EXAMPLE.com", "unsubscribed", "one-click")
+        suppress(s, "a@example.com", "unsubscribed", "again")  # idempotent
+        suppress(s, "b@example.com", "manual")
+        suppress(s, "stranger@example.com", "hard_bounce", "550 no such user")
+    with services.db.begin() as s:
+        assert s.scalar(select(Suppression.detail).where(Suppression.email == "a@example.com")) == "one-click"
+        assert len(s.scalars(select(Suppression)).all()) == 3
+        assert is_suppressed(s, " A@Example.COM".replace("A@", "a@")) and is_suppressed(s, "stranger@EXAMPLE.com")
+        assert not is_suppressed(s, "c@example.com")
+        statuses = dict(s.execute(select(Contact.email, Contact.status)).all())
+        assert statuses == {"a@example.com": ContactStatus.UNSUBSCRIBED, "b@example.com": ContactStatus.ACTIVE}
+        # b is still "active" but suppressed: no segment (and so no broadcast) reaches it
+        assert count_segment(s, everyone) == 0
+        # a later upsert of a suppressed address never makes it mailable again
+        contact, created = upsert_contact(s, {"email": "stranger@example.com"})
+        assert created and contact.status == ContactStatus.BOUNCED
+    with services.db.begin() as s:
+        with pytest.raises(ContactError, match="only manual"):
+            unsuppress(s, "a@example.com")
+        unsuppress(s, "b@example.com")
+    with services.db.begin() as s:
+        assert not is_suppressed(s, "b@example.com") and count_segment(s, everyone) == 1
+
+
+# ------------------------------------------------------------------ UI
+def make_contacts(services: Any, n: int) -> list[int]:
+    with services.db.begin() as s:
+        s.execute(insert(Contact), [
+            {"email": f"p{i}@example.com", "first_name": f"Name{i}", "company": "Acme" if i % 3 == 0 else "Globex"}
+            for i in range(n)
+        ])
+        return list(s.scalars(select(Contact.id).order_by(Contact.id)))
+
+
+ROW = re.compile(r'data-contact-id="(\d+)"')
+NEXT = re.compile(r'href="([^"]+)" rel="next"')
+PREV = re.compile(r'href="([^"]+)" rel="prev"')
+
+
+def walk(ui: Any, url: str, link: re.Pattern[str]) -> list[list[int]]:
+    pages = []
+    while url:
+        page = ui.get(url.replace("&amp;", "&")).get_data(as_text=True)
+        pages.append([int(x) for x in ROW.findall(page)])
+        found = link.search(page)
+        url = found.group(1) if found else ""
+    return pages
+
+
+def test_keyset_pagination_pages_through_everything_without_overlap(ui: Any, services: Any) -> None:
+    ids = make_contacts(services, 123)
+    pages = walk(ui, "/contacts/", NEXT)
+    assert [len(p) for p in pages] == [50, 50, 23]
+    flat = [i for p in pages for i in p]
+    assert flat == sorted(ids, reverse=True)  # newest first, each exactly once
+    # and back again from the last page with "newer" links
+    last_page = walk(ui, "/contacts/", NEXT)[-1]
+    back = walk(ui, f"/contacts/?after={last_page[0] + 1}", PREV)
+    assert [i for p in reversed(back) for i in p] == sorted(ids, reverse=True)
+    # the list never counts everything: the SQL uses a key bound (SQLite spells LIMIT with OFFSET 0)
+    statements: list[tuple[str, Any]] = []
+
+    def log(_c: Any, _cur: Any, stmt: str, params: Any, *_a: Any) -> None:
+        statements.append((stmt, params))
+
+    event.listen(services.db.engine, "before_cursor_execute", log)
+    try:
+        ui.get(f"/contacts/?after={ids[60]}")
+    finally:
+        event.remove(services.db.engine, "before_cursor_execute", log)
+    listing = [(st, p) for st, p in statements if "FROM contacts" in st]
+    assert len(listing) == 1
+    stmt, params = listing[0]
+    assert "contacts.id <" in stmt and "count(" not in stmt.lower()
+    assert "OFFSET" not in stmt.upper() or list(params)[-1] == 0
+
+
+def test_search_pages_within_results(ui: Any, services: Any) -> None:
+    ids = make_contacts(services, 160)
+    acme = [i for n, i in enumerate(ids) if n % 3 == 0]
+    pages = walk(ui, "/contacts/?q=acme", NEXT)
+    assert [i for p in pages for i in p] == sorted(acme, reverse=True)
+    assert walk(ui, "/contacts/?q=p15%40example", NEXT) == [[ids[15]]]
+    assert walk(ui, "/contacts/?q=%25", NEXT) == [[]]  # LIKE wildcards are searched literally
+
+
+def seed_sends(services: Any, contact_id: int) -> None:
+    with services.db.begin() as s:
+        template = Template(name="Welcome")
+        s.add(template)
+        s.flush()
+        version = TemplateVersion(template_id=template.id, version=1, subject="Hi")
+        seq = Sequence(name="Onboarding nurture")
+        s.add_all([version, seq])
+        s.flush()
+        step = Step(sequence_id=seq.id, position=1, template_id=template.id)
+        s.add(step)
+        s.flush()
+        enrollment = Enrollment(contact_id=contact_id, sequence_id=seq.id, next_position=2)
+        s.add(enrollment)
+        s.flush()
+        s.add(Send(contact_id=contact_id, enrollment_id=enrollment.id, step_id=step.id,
+                   template_version_id=version.id, status=SendStatus.SENT, sent_at=datetime.now(UTC)))
+
+
+def test_contact_page_shows_fields_consent_sends_and_enrolments(ui: Any, services: Any) -> None:
+    with services.db.begin() as s:
+        contact, _ = upsert_contact(s, {
+            "email": "yamada@example.jp", "last_name": "山田", "first_name": "太郎", "company": "<b>Acme</b>",
+            "attributes": {"industry": "製造業"}, "consent_method": "web_form",
+            "consent_source": "whitepaper LP", "consent_text": "I agree to receive mail",
+        })
+        contact_id = contact.id
+    seed_sends(services, contact_id)
+    page = ui.get(f"/contacts/{contact_id}").get_data(as_text=True)
+    for text in ("yamada@example.jp", "山田", "製造業", "web_form", "whitepaper LP", "I agree to receive mail",
+                 "Onboarding nurture", "&lt;b&gt;Acme&lt;/b&gt;"):
+        assert text in page
+    assert "<b>Acme</b>" not in page  # escaped
+    sends = page.split('data-testid="sends"')[1]
+    assert "badge-sent" in sends and "Onboarding nurture" in sends
+    assert ui.get("/contacts/999999").status_code == 404
+
+
+def test_create_and_edit_contact_forms(ui: Any, services: Any) -> None:
+    resp = ui.post("/contacts/new", {"email": "New@Example.COM", "first_name": "Nao", "timezone": "Asia/Tokyo",
+                                     "attributes": '{"plan": "pro"}', "consent_method": "phone"},
+                   page="/contacts/new")
+    assert resp.status_code == 302
+    with services.db.begin() as s:
+        c = s.scalar(select(Contact))
+        assert (c.email, c.first_name, c.timezone, c.attributes, c.consent_method) == (
+            "New@example.com", "Nao", "Asia/Tokyo", {"plan": "pro"}, "phone")
+        cid = c.id
+    dup = ui.post("/contacts/new", {"email": "New@example.com"}, page="/contacts/new")
+    assert dup.status_code == 400 and "already exists" in dup.get_data(as_text=True)
+    bad = ui.post("/contacts/new", {"email": "x@example.com", "attributes": "[1]"}, page="/contacts/new")
+    assert bad.status_code == 400 and "JSON object" in bad.get_data(as_text=True)
+    bad_tz = ui.post(f"/contacts/{cid}/edit", {"email": "New@example.com", "timezone": "Nowhere"},
+                     page=f"/contacts/{cid}/edit")
+    assert bad_tz.status_code == 400 and "time zone" in bad_tz.get_data(as_text=True)
+    resp = ui.post(f"/contacts/{cid}/edit", {"email": "renamed@example.com", "first_name": "", "company": "Acme",
+                                             "timezone": "", "attributes": '{"plan": "team"}', "stage": "hot"},
+                   page=f"/contacts/{cid}/edit")
+    assert resp.status_code == 302
+    with services.db.begin() as s:
+        c = s.get(Contact, cid)
+        assert (c.email, c.first_name, c.company, c.timezone, c.attributes, c.stage) == (
+            "renamed@example.com", "", "Acme", None, {"plan": "team"}, "hot")
+    # a GET never changes anything and the form is CSRF-protected
+    assert ui.client.post(f"/contacts/{cid}/edit", data={"email": "z@example.com"}).status_code == 400
+
+
+def test_suppression_page_add_remove(ui: Any, services: Any) -> None:
+    resp = ui.post("/contacts/suppressions", {"email": "Spam@Example.com", "detail": "asked by phone"},
+                   page="/contacts/suppressions")
+    assert resp.status_code == 302
+    page = ui.get("/contacts/suppressions").get_data(as_text=True)
+    assert "Spam@example.com" in page and "asked by phone" in page
+    bad = ui.post("/contacts/suppressions", {"email": "not an address"}, page="/contacts/suppressions")
+    assert bad.status_code == 400
+    with services.db.begin() as s:
+        suppress(s, "gone@example.com", "unsubscribed")
+    refused = ui.post("/contacts/suppressions", {"email": "gone@example.com", "action": "remove"},
+                      page="/contacts/suppressions")
+    assert refused.status_code == 400
+    resp = ui.post("/contacts/suppressions", {"email": "Spam@example.com", "action": "remove"},
+                   page="/contacts/suppressions")
+    assert resp.status_code == 302
+    with services.db.begin() as s:
+        assert not is_suppressed(s, "Spam@example.com") and is_suppressed(s, "gone@example.com")
+
+
+def test_suppress_button_on_contact_page(ui: Any, services: Any) -> None:
+    with services.db.begin() as s:
+        cid = upsert_contact(s, {"email": "c@example.com"})[0].id
+    assert ui.post(f"/contacts/{cid}/suppress", {}, page=f"/contacts/{cid}").status_code == 302
+    page = ui.get(f"/contacts/{cid}").get_data(as_text=True)
+    assert 'data-testid="suppressed"' in page
+    with services.db.begin() as s:
+        assert is_suppressed(s, "c@example.com")
+
+
+def test_pages_need_login_and_render_in_japanese(client: Any, ui: Any) -> None:
+    from flask.testing import FlaskClient
+
+    anonymous = FlaskClient(client.application)
+    assert anonymous.get("/contacts/").status_code == 302
+    ui.client.set_cookie("dummy", "1")
+    ui.post("/lang/ja", {"next": "/contacts/"}, page="/contacts/")
+    for url in ("/contacts/", "/contacts/import", "/contacts/suppressions", "/contacts/segments",
+                "/contacts/segments/new", "/contacts/new"):
+        resp = ui.get(url)
+        assert resp.status_code == 200, url
+    assert "配信停止リスト" in ui.get("/contacts/suppressions").get_data(as_text=True)
