@@ -40,7 +40,8 @@ class TokenSigner:
         self._key = hmac.new(secret_key.encode(), b"nurture-tracking-token-v1", hashlib.sha256).digest()
 
     def _mac(self, payload: bytes) -> bytes:
-        return hmac.new(self._key, payload, hashlib.sha256).digest()[:_MAC_BYTES]
+        # one-shot C implementation: same bytes as hmac.new(...).digest(), several times faster per mail
+        return hmac.digest(self._key, payload, "sha256")[:_MAC_BYTES]
 
     def sign(self, kind: TokenKind, a: int, b: int = 0) -> str:
         """Return the URL-safe token for (kind, a, b)."""

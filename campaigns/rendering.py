@@ -47,6 +47,7 @@ _LINK_PLACEHOLDER = "__NURTURE_LINK_{}__"
 _LINK_RE = re.compile(r"__NURTURE_LINK_(\d+)__")
 _PIXEL_MARK = "<!--nurture:open-pixel-->"
 _JINJA_RE = re.compile(r"\{\{.*?\}\}|\{%.*?%\}|\{#.*?#\}", re.DOTALL)
+_PART_SEPARATOR = "\x00\x1fnurture-part\x1f\x00"
 _TOKEN = "nrtjx{}q"
 _TOKEN_RE = re.compile(r"nrtjx(\d+)q")
 _UNTRACKED_SCHEMES = ("mailto:", "tel:", "sms:", "#", "javascript:", "data:")
@@ -381,6 +382,7 @@ class CompiledVersion:
     subject: Any
     html: Any
     text: Any
+    combined: Any  # subject, HTML and text in one template: one render (one Jinja context) per recipient
     from_name: str
     link_ids: dict[int, int]  # position -> Link.id
     link_urls: dict[int, str]  # position -> destination (previews, test sends)
@@ -404,13 +406,19 @@ def compiled(session: Session, version: TemplateVersion) -> CompiledVersion:
         subject = _TEXT_ENV.from_string(version.subject)
         html = _HTML_ENV.from_string(version.compiled_html)
         text = _TEXT_ENV.from_string(version.compiled_text)
+        combined = _HTML_ENV.from_string(
+            "{% autoescape false %}" + version.subject + "{% endautoescape %}" + _PART_SEPARATOR
+            + version.compiled_html + _PART_SEPARATOR
+            + "{% autoescape false %}" + version.compiled_text + "{% endautoescape %}"
+        )
     except TemplateSyntaxError as exc:
         raise TemplateError(_describe(exc, "compiled version")) from None
     rows = session.execute(
         select(Link.position, Link.id, Link.url).where(Link.template_version_id == version.id)
     ).all()
     entry = CompiledVersion(
-        version_id=version.id, subject=subject, html=html, text=text, from_name=version.from_name,
+        version_id=version.id, subject=subject, html=html, text=text, combined=combined,
+        from_name=version.from_name,
         link_ids={pos: lid for pos, lid, _ in rows}, link_urls={pos: url for pos, _, url in rows},
     )
     with _cache_lock:
@@ -466,15 +474,26 @@ def render_compiled(
         "preferences_url": preferences_url, "account": account,
     }
     try:
-        subject = entry.subject.render(ctx)
-        html = entry.html.render(ctx)
-        text = entry.text.render(ctx)
+        parts = entry.combined.render(ctx).split(_PART_SEPARATOR)
+        if len(parts) == 3:
+            subject, html, text = parts
+        else:  # the separator appeared in someone's data: render the parts one by one
+            subject, html, text = entry.subject.render(ctx), entry.html.render(ctx), entry.text.render(ctx)
     except (SecurityError, JinjaTemplateError, ArithmeticError, TypeError, ValueError, LookupError) as exc:
         raise TemplateError(_describe(exc, f"version {entry.version_id}")) from None
     if click_url is not None:
         link_ids = entry.link_ids
-        html = _LINK_RE.sub(lambda m: click_url(link_ids[int(m.group(1))]), html)
-        text = _LINK_RE.sub(lambda m: click_url(link_ids[int(m.group(1))]), text)
+        signed: dict[str, str] = {}
+
+        def fill(match: re.Match[str]) -> str:
+            # the same link shows in both parts: sign it once per recipient
+            url = signed.get(match.group(1))
+            if url is None:
+                url = signed[match.group(1)] = click_url(link_ids[int(match.group(1))])
+            return url
+
+        html = _LINK_RE.sub(fill, html)
+        text = _LINK_RE.sub(fill, text)
     else:  # previews and test sends go straight to the destination: no click is recorded
         urls = entry.link_urls
         html = _LINK_RE.sub(lambda m: str(escape(urls.get(int(m.group(1)), "#"))), html)
