@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from flask import Flask
 
-from campaigns.views import auth, broadcasts, contacts, dashboard, outbox, sequences, settings, templates
+from campaigns.views import auth, broadcasts, contacts, dashboard, outbox, reports, sequences, settings, templates
 
 UI_BLUEPRINTS = [
     auth.bp,
@@ -14,6 +14,7 @@ UI_BLUEPRINTS = [
     sequences.bp,
     broadcasts.bp,
     outbox.bp,
+    reports.bp,
     settings.bp,
 ]
 

@@ -1,0 +1,445 @@
+"""Report queries: per broadcast, sequence and step; per link; over time; funnel; contact timeline; CSV.
+
+Engagement numbers come from the hourly roll-ups the hit writer maintains (campaigns.models.tracking),
+delivered/bounced from the send ledger through (campaign, status) indexes, so a report costs the
+same for a thousand sends as for a million. Called by the reports UI (campaigns.views.reports).
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+from collections import defaultdict
+from collections.abc import Iterable, Sequence
+from dataclasses import asdict, dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import ColumnElement, and_, func, select
+from sqlalchemy.orm import Session
+
+from campaigns.models import (
+    Broadcast,
+    Contact,
+    Enrollment,
+    Event,
+    Link,
+    Send,
+    SendStatus,
+    Step,
+    Template,
+    TemplateVersion,
+)
+from campaigns.models.sequences import Sequence as SequenceModel
+from campaigns.models.tracking import EngagementRollup, Hit, RollupScope
+
+HIT_CLASSES = ("human", "machine_open", "scanner")
+SERIES_METRICS = ("unique_open", "unique_click", "open_human", "click_human", "open_machine_open",
+                  "open_scanner", "click_scanner")
+
+
+@dataclass
+class Summary:
+    """The headline numbers of one campaign scope (a broadcast, a step, a whole sequence, a variant)."""
+
+    sends: int = 0
+    delivered: int = 0
+    bounced: int = 0
+    queued: int = 0
+    unique_opens: int = 0
+    implied_opens: int = 0
+    unique_clicks: int = 0
+    unsubscribes: int = 0
+    complaints: int = 0
+    raw: dict[str, int] = field(default_factory=dict)  # open_<class> / click_<class> hit counts
+
+    @property
+    def open_rate(self) -> float | None:
+        return self.unique_opens / self.delivered if self.delivered else None
+
+    @property
+    def click_rate(self) -> float | None:
+        return self.unique_clicks / self.delivered if self.delivered else None
+
+    @property
+    def click_to_open_rate(self) -> float | None:
+        return self.unique_clicks / self.unique_opens if self.unique_opens else None
+
+    @property
+    def machine_opens(self) -> int:
+        return self.raw.get("open_machine_open", 0) + self.raw.get("open_scanner", 0)
+
+    @property
+    def scanner_clicks(self) -> int:
+        return self.raw.get("click_scanner", 0) + self.raw.get("click_machine_open", 0)
+
+    def add(self, other: Summary) -> None:
+        for name in ("sends", "delivered", "bounced", "queued", "unique_opens", "implied_opens", "unique_clicks",
+                     "unsubscribes", "complaints"):
+            setattr(self, name, getattr(self, name) + getattr(other, name))
+        for k, v in other.raw.items():
+            self.raw[k] = self.raw.get(k, 0) + v
+
+    def as_dict(self) -> dict[str, Any]:
+        out = asdict(self)
+        out.update(open_rate=self.open_rate, click_rate=self.click_rate, click_to_open_rate=self.click_to_open_rate,
+                   machine_opens=self.machine_opens, scanner_clicks=self.scanner_clicks)
+        return out
+
+
+_METRIC_FIELDS = {
+    "unique_open": "unique_opens", "implied_open": "implied_opens", "unique_click": "unique_clicks",
+    "unsubscribe": "unsubscribes", "complaint": "complaints",
+}
+
+
+def _apply_metric(summary: Summary, metric: str, count: int) -> None:
+    if metric in _METRIC_FIELDS:
+        name = _METRIC_FIELDS[metric]
+        setattr(summary, name, getattr(summary, name) + count)
+    else:
+        summary.raw[metric] = summary.raw.get(metric, 0) + count
+
+
+def _ledger(session: Session, column: Any, ids: Sequence[int], by_variant: bool = False) -> dict[Any, Summary]:
+    """Sends per scope id (and variant) by status, from the (campaign, status) index."""
+    out: dict[Any, Summary] = defaultdict(Summary)
+    if not ids:
+        return out
+    cols = [column, Send.status] + ([Send.variant] if by_variant else [])
+    for row in session.execute(select(*cols, func.count()).where(column.in_(ids)).group_by(*cols)):
+        key = (row[0], row[2]) if by_variant else row[0]
+        s = out[key]
+        status, count = row[1], int(row[-1])
+        s.sends += count
+        if status == SendStatus.SENT:
+            s.delivered += count
+        elif status == SendStatus.FAILED:
+            s.bounced += count
+        elif status in (SendStatus.QUEUED, SendStatus.SENDING):
+            s.queued += count
+    return out
+
+
+def _rollups(session: Session, scope: RollupScope, ids: Sequence[int], into: dict[Any, Summary],
+             by_variant: bool = False) -> None:
+    if not ids:
+        return
+    cols = [EngagementRollup.scope_id, EngagementRollup.metric] + ([EngagementRollup.variant] if by_variant else [])
+    rows = session.execute(
+        select(*cols, func.sum(EngagementRollup.count))
+        .where(EngagementRollup.scope == scope, EngagementRollup.scope_id.in_(ids), EngagementRollup.link_id == 0)
+        .group_by(*cols)
+    )
+    for row in rows:
+        key = (row[0], row[2]) if by_variant else row[0]
+        _apply_metric(into[key], row[1], int(row[-1] or 0))
+
+
+def summaries(session: Session, scope: RollupScope, ids: Sequence[int]) -> dict[int, Summary]:
+    """Summary per broadcast id or per step id (index page, reports, A/B)."""
+    column = Send.broadcast_id if scope == RollupScope.BROADCAST else Send.step_id
+    out = _ledger(session, column, ids)
+    _rollups(session, scope, ids, out)
+    return {i: out[i] for i in ids}
+
+
+def variant_summaries(session: Session, scope: RollupScope, scope_id: int) -> dict[str, Summary]:
+    """Summary per A/B variant of one broadcast or step ('' when not split)."""
+    column = Send.broadcast_id if scope == RollupScope.BROADCAST else Send.step_id
+    out = _ledger(session, column, [scope_id], by_variant=True)
+    _rollups(session, scope, [scope_id], out, by_variant=True)
+    return {variant: s for (_sid, variant), s in sorted(out.items(), key=lambda kv: kv[0][1])}
+
+
+@dataclass
+class LinkRow:
+    link_id: int
+    position: int
+    url: str
+    label: str
+    honeypot: bool
+    human_clicks: int = 0
+    unique_clicks: int = 0
+    scanner_clicks: int = 0
+
+
+def link_report(session: Session, scope: RollupScope, ids: Sequence[int], version_ids: Iterable[int] = ()) -> list[LinkRow]:
+    """Clicks per link (human, unique human, scanner): links of the given versions plus any clicked."""
+    counts: dict[int, dict[str, int]] = defaultdict(lambda: defaultdict(int))
+    if ids:
+        for link_id, metric, total in session.execute(
+            select(EngagementRollup.link_id, EngagementRollup.metric, func.sum(EngagementRollup.count))
+            .where(EngagementRollup.scope == scope, EngagementRollup.scope_id.in_(ids), EngagementRollup.link_id != 0)
+            .group_by(EngagementRollup.link_id, EngagementRollup.metric)
+        ):
+            counts[link_id][metric] += int(total or 0)
+    wanted = set(counts)
+    links = list(session.scalars(
+        select(Link).where((Link.id.in_(wanted)) | (Link.template_version_id.in_(list(version_ids))))
+        .order_by(Link.template_version_id, Link.position)
+    ))
+    out = []
+    for link in links:
+        if not link.tracked and link.id not in counts:
+            continue
+        c = counts.get(link.id, {})
+        out.append(LinkRow(
+            link.id, link.position, link.url, link.label, link.honeypot,
+            human_clicks=c.get("click_human", 0), unique_clicks=c.get("unique_click", 0),
+            scanner_clicks=c.get("click_scanner", 0) + c.get("click_machine_open", 0),
+        ))
+    return out
+
+
+def timeseries(session: Session, scope: RollupScope, ids: Sequence[int], granularity: str = "hour",
+               metrics: Sequence[str] = SERIES_METRICS, limit_buckets: int = 24 * 62) -> dict[str, Any]:
+    """Opens and clicks over time per hour or day (UTC), gaps filled with zeros; for the charts and CSV."""
+    if granularity not in ("hour", "day"):
+        raise ValueError("granularity must be 'hour' or 'day'")
+    raw: dict[datetime, dict[str, int]] = defaultdict(lambda: defaultdict(int))
+    if ids:
+        for bucket, metric, total in session.execute(
+            select(EngagementRollup.bucket, EngagementRollup.metric, func.sum(EngagementRollup.count))
+            .where(EngagementRollup.scope == scope, EngagementRollup.scope_id.in_(ids), EngagementRollup.link_id == 0,
+                   EngagementRollup.metric.in_(list(metrics)))
+            .group_by(EngagementRollup.bucket, EngagementRollup.metric)
+        ):
+            key = bucket.replace(hour=0) if granularity == "day" else bucket
+            raw[key][metric] += int(total or 0)
+    labels: list[datetime] = []
+    if raw:
+        step = timedelta(days=1) if granularity == "day" else timedelta(hours=1)
+        start, end = min(raw), max(raw)
+        if (end - start) / step >= limit_buckets:  # keep the most recent part of very long campaigns
+            start = end - step * (limit_buckets - 1)
+        t = start
+        while t <= end:
+            labels.append(t)
+            t += step
+    fmt = "%Y-%m-%d" if granularity == "day" else "%Y-%m-%d %H:00"
+    return {
+        "granularity": granularity,
+        "labels": [t.strftime(fmt) for t in labels],
+        "series": {m: [raw.get(t, {}).get(m, 0) for t in labels] for m in metrics},
+    }
+
+
+def _version_ids_of_template(session: Session, template_id: int) -> list[int]:
+    return list(session.scalars(select(TemplateVersion.id).where(TemplateVersion.template_id == template_id)))
+
+
+def broadcast_report(session: Session, broadcast_id: int) -> dict[str, Any] | None:
+    """Everything the broadcast report page shows; None if the broadcast does not exist."""
+    broadcast = session.get(Broadcast, broadcast_id)
+    if broadcast is None:
+        return None
+    scope = RollupScope.BROADCAST
+    return {
+        "broadcast": broadcast,
+        "summary": summaries(session, scope, [broadcast_id])[broadcast_id],
+        "variants": variant_summaries(session, scope, broadcast_id),
+        "links": link_report(session, scope, [broadcast_id], _version_ids_of_template(session, broadcast.template_id)),
+    }
+
+
+@dataclass
+class FunnelStage:
+    label: str
+    contacts: int
+    position: int | None = None
+
+
+def funnel(session: Session, sequence: SequenceModel, steps: Sequence[Step]) -> list[FunnelStage]:
+    """Enrolled -> received step 1 -> step 2 -> ... -> goal event (distinct contacts at each stage)."""
+    stages = [FunnelStage("enrolled", int(session.scalar(
+        select(func.count(func.distinct(Enrollment.contact_id))).where(Enrollment.sequence_id == sequence.id)
+    ) or 0))]
+    step_ids = [s.id for s in steps]
+    received: dict[int, int] = {}
+    if step_ids:
+        received = dict(session.execute(
+            select(Send.step_id, func.count(func.distinct(Send.contact_id)))
+            .where(Send.step_id.in_(step_ids), Send.status == SendStatus.SENT)
+            .group_by(Send.step_id)
+        ).all())
+    for s in steps:
+        stages.append(FunnelStage("step", int(received.get(s.id, 0)), s.position))
+    if sequence.goal_event:
+        reached = session.scalar(
+            select(func.count(func.distinct(Enrollment.contact_id)))
+            .select_from(Enrollment)
+            .join(Event, and_(Event.contact_id == Enrollment.contact_id, Event.name == sequence.goal_event,
+                              Event.occurred_at >= Enrollment.enrolled_at))
+            .where(Enrollment.sequence_id == sequence.id)
+        )
+        stages.append(FunnelStage("goal", int(reached or 0)))
+    return stages
+
+
+def sequence_report(session: Session, sequence_id: int) -> dict[str, Any] | None:
+    """The sequence report: per-step summaries, their total, links, and the funnel; None if missing."""
+    sequence = session.get(SequenceModel, sequence_id)
+    if sequence is None:
+        return None
+    steps = list(session.scalars(
+        select(Step).where(Step.sequence_id == sequence_id).order_by(Step.position, Step.id)
+    ))
+    # Deleted steps stay in the report when they sent something: history does not vanish with an edit.
+    per_step = summaries(session, RollupScope.STEP, [s.id for s in steps])
+    steps = [s for s in steps if not s.deleted or per_step[s.id].sends]
+    total = Summary()
+    for s in steps:
+        total.add(per_step[s.id])
+    template_ids = {s.template_id for s in steps}
+    version_ids = list(session.scalars(select(TemplateVersion.id).where(TemplateVersion.template_id.in_(template_ids))))
+    names = dict(session.execute(select(Template.id, Template.name).where(Template.id.in_(template_ids))).all())
+    return {
+        "sequence": sequence,
+        "steps": [{"step": s, "template": names.get(s.template_id, ""), "summary": per_step[s.id]} for s in steps],
+        "summary": total,
+        "links": link_report(session, RollupScope.STEP, [s.id for s in steps], version_ids),
+        "funnel": funnel(session, sequence, [s for s in steps if not s.deleted]),
+    }
+
+
+@dataclass
+class TimelineItem:
+    at: datetime
+    kind: str  # send, open, click, event
+    title: str
+    detail: str = ""
+    classification: str = ""
+
+
+def contact_timeline(session: Session, contact_id: int, limit: int = 300) -> tuple[Contact | None, list[TimelineItem]]:
+    """A contact's sends, opens, clicks and events, newest first (contact report page)."""
+    contact = session.get(Contact, contact_id)
+    if contact is None:
+        return None, []
+    items: list[TimelineItem] = []
+    sends = session.execute(
+        select(Send.id, Send.status, Send.sent_at, Send.created_at, Send.broadcast_id, Send.step_id, Send.error,
+               TemplateVersion.subject, Template.name)
+        .join(TemplateVersion, TemplateVersion.id == Send.template_version_id)
+        .join(Template, Template.id == TemplateVersion.template_id)
+        .where(Send.contact_id == contact_id)
+        .order_by(Send.id.desc()).limit(limit)
+    ).all()
+    for s in sends:
+        where = f"broadcast #{s.broadcast_id}" if s.broadcast_id else f"step #{s.step_id}" if s.step_id else "test"
+        items.append(TimelineItem(s.sent_at or s.created_at, "send", s.name, f"{s.status.value} · {where}"))
+    hits = session.execute(
+        select(Hit.kind, Hit.occurred_at, Hit.classification, Hit.reason, Hit.user_agent, Link.url)
+        .outerjoin(Link, Link.id == Hit.link_id)
+        .where(Hit.contact_id == contact_id)
+        .order_by(Hit.occurred_at.desc()).limit(limit)
+    ).all()
+    for h in hits:
+        detail = h.url or ""
+        if h.reason:
+            detail = f"{detail} ({h.reason})".strip()
+        items.append(TimelineItem(h.occurred_at, h.kind.value, h.kind.value, detail, h.classification.value))
+    for e in session.execute(
+        select(Event.name, Event.occurred_at, Event.source).where(Event.contact_id == contact_id)
+        .order_by(Event.occurred_at.desc()).limit(limit)
+    ):
+        items.append(TimelineItem(e.occurred_at, "event", e.name, e.source))
+    items.sort(key=lambda i: i.at, reverse=True)
+    return contact, items[:limit]
+
+
+def overview(session: Session, limit: int = 50) -> dict[str, Any]:
+    """Recent broadcasts and all sequences with their headline numbers (the reports index)."""
+    broadcasts = list(session.scalars(select(Broadcast).order_by(Broadcast.id.desc()).limit(limit)))
+    sequences = list(session.scalars(select(SequenceModel).order_by(SequenceModel.name).limit(limit)))
+    b_sum = summaries(session, RollupScope.BROADCAST, [b.id for b in broadcasts])
+    step_rows = session.execute(select(Step.id, Step.sequence_id).where(
+        Step.sequence_id.in_([s.id for s in sequences]))).all()
+    s_sum = summaries(session, RollupScope.STEP, [r.id for r in step_rows])
+    seq_totals: dict[int, Summary] = defaultdict(Summary)
+    for r in step_rows:
+        seq_totals[r.sequence_id].add(s_sum[r.id])
+    return {
+        "broadcasts": [(b, b_sum[b.id]) for b in broadcasts],
+        "sequences": [(s, seq_totals[s.id]) for s in sequences],
+    }
+
+
+# ------------------------------------------------------------------ CSV
+_FORMULA_START = ("=", "+", "-", "@", "\t", "\r", "\n", "\uff1d", "\uff0b", "\uff0d", "\uff20")
+
+
+def csv_safe(value: Any) -> Any:
+    """A cell value that spreadsheet programs will not run as a formula (OWASP CSV injection advice).
+
+    Numbers stay numbers; text starting with = + - @ (also full-width) or a control character gets
+    a leading apostrophe, which Excel and LibreOffice show as plain text.
+    """
+    if value is None:
+        return ""
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if isinstance(value, int | float):
+        return value
+    if isinstance(value, datetime):
+        return value.isoformat()
+    text = str(value)
+    if text.startswith(_FORMULA_START):
+        return "'" + text
+    return text
+
+
+def to_csv(header: Sequence[str], rows: Iterable[Sequence[Any]]) -> str:
+    """Render rows as CSV text with a BOM (Excel in Japan reads UTF-8 only with it), every cell made safe."""
+    buf = io.StringIO()
+    buf.write("\ufeff")
+    writer = csv.writer(buf, lineterminator="\r\n")
+    writer.writerow([csv_safe(h) for h in header])
+    for row in rows:
+        writer.writerow([csv_safe(v) for v in row])
+    return buf.getvalue()
+
+
+def _rate(v: float | None) -> str:
+    return "" if v is None else f"{v * 100:.2f}%"
+
+
+SUMMARY_HEADER = ["name", "sends", "delivered", "bounced", "unique_human_opens", "opens_implied_by_click",
+                  "unique_human_clicks", "open_rate", "click_rate", "click_to_open_rate", "unsubscribes", "complaints",
+                  "human_opens_raw", "machine_opens", "scanner_opens", "human_clicks_raw", "scanner_clicks"]
+
+
+def summary_row(name: str, s: Summary) -> list[Any]:
+    """One CSV row of a summary (report exports)."""
+    return [name, s.sends, s.delivered, s.bounced, s.unique_opens, s.implied_opens, s.unique_clicks,
+            _rate(s.open_rate), _rate(s.click_rate), _rate(s.click_to_open_rate), s.unsubscribes, s.complaints,
+            s.raw.get("open_human", 0), s.raw.get("open_machine_open", 0), s.raw.get("open_scanner", 0),
+            s.raw.get("click_human", 0), s.scanner_clicks]
+
+
+def export_csv(report: dict[str, Any], part: str, series: dict[str, Any] | None = None) -> str:
+    """CSV of one part of a broadcast or sequence report: summary, links or series."""
+    if part == "links":
+        return to_csv(["position", "url", "label", "honeypot", "human_clicks", "unique_human_clicks", "scanner_clicks"],
+                      [[r.position, r.url, r.label, r.honeypot, r.human_clicks, r.unique_clicks, r.scanner_clicks]
+                       for r in report["links"]])
+    if part == "series":
+        assert series is not None
+        metrics = list(series["series"])
+        return to_csv(["bucket", *metrics],
+                      [[label, *(series["series"][m][i] for m in metrics)] for i, label in enumerate(series["labels"])])
+    if part != "summary":
+        raise ValueError("unknown export part")
+    if "broadcast" in report:
+        rows = [summary_row(report["broadcast"].name, report["summary"])]
+        rows += [summary_row(f"variant {v}", s) for v, s in report["variants"].items() if v]
+    else:
+        rows = [summary_row(report["sequence"].name, report["summary"])]
+        rows += [summary_row(f"step {r['step'].position}: {r['template']}", r["summary"]) for r in report["steps"]]
+    return to_csv(SUMMARY_HEADER, rows)
+
+
+def scope_filter(scope: RollupScope, ids: Sequence[int]) -> ColumnElement[bool]:
+    """The roll-up rows of a scope (helper for other report consumers such as A/B decisions)."""
+    return and_(EngagementRollup.scope == scope, EngagementRollup.scope_id.in_(list(ids)))

@@ -1,0 +1,153 @@
+"""UI area: reports. Per broadcast, sequence (steps, funnel), link, over time; contact timelines; CSV.
+
+Every page here only reads; numbers come from campaigns.reports. JSON variants feed the charts
+(campaigns/static/reports.js) and scripts that hold a session.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import Blueprint, Response, abort, jsonify, render_template, request
+
+from campaigns.i18n import _
+from campaigns.models.tracking import RollupScope
+from campaigns.reports import (
+    broadcast_report,
+    contact_timeline,
+    export_csv,
+    overview,
+    sequence_report,
+    timeseries,
+)
+from campaigns.runtime import services
+
+bp = Blueprint("reports", __name__, url_prefix="/reports")
+
+
+def _granularity() -> str:
+    value = request.args.get("granularity", "hour")
+    if value not in ("hour", "day"):
+        abort(400, description=_("granularity must be 'hour' or 'day'"))
+    return value
+
+
+def _csv_response(body: str, filename: str) -> Response:
+    return Response(body, mimetype="text/csv", headers={
+        "Content-Disposition": f'attachment; filename="{filename}"', "Cache-Control": "no-store",
+    })
+
+
+def _part() -> str:
+    part = request.args.get("part", "summary")
+    if part not in ("summary", "links", "series"):
+        abort(400, description=_("part must be summary, links or series"))
+    return part
+
+
+@bp.get("/")
+def index() -> Any:
+    return render_template("ui/reports/index.html", data=overview(services().db.session))
+
+
+# ------------------------------------------------------------------ broadcasts
+def _broadcast(broadcast_id: int) -> dict[str, Any]:
+    report = broadcast_report(services().db.session, broadcast_id)
+    if report is None:
+        abort(404)
+    return report
+
+
+@bp.get("/broadcasts/<int:broadcast_id>")
+def broadcast(broadcast_id: int) -> Any:
+    report = _broadcast(broadcast_id)
+    return render_template("ui/reports/campaign.html", report=report, kind="broadcast",
+                           title=report["broadcast"].name, object_id=broadcast_id)
+
+
+@bp.get("/broadcasts/<int:broadcast_id>.json")
+def broadcast_json(broadcast_id: int) -> Any:
+    report = _broadcast(broadcast_id)
+    return jsonify(
+        broadcast={"id": broadcast_id, "name": report["broadcast"].name},
+        summary=report["summary"].as_dict(),
+        variants={k: v.as_dict() for k, v in report["variants"].items()},
+        links=[vars(r) for r in report["links"]],
+    )
+
+
+@bp.get("/broadcasts/<int:broadcast_id>/series.json")
+def broadcast_series(broadcast_id: int) -> Any:
+    _broadcast(broadcast_id)
+    return jsonify(timeseries(services().db.session, RollupScope.BROADCAST, [broadcast_id], _granularity()))
+
+
+@bp.get("/broadcasts/<int:broadcast_id>/export.csv")
+def broadcast_csv(broadcast_id: int) -> Any:
+    part = _part()
+    report = _broadcast(broadcast_id)
+    series = timeseries(services().db.session, RollupScope.BROADCAST, [broadcast_id], _granularity()) \
+        if part == "series" else None
+    return _csv_response(export_csv(report, part, series), f"broadcast-{broadcast_id}-{part}.csv")
+
+
+# ------------------------------------------------------------------ sequences
+def _sequence(sequence_id: int) -> dict[str, Any]:
+    report = sequence_report(services().db.session, sequence_id)
+    if report is None:
+        abort(404)
+    return report
+
+
+@bp.get("/sequences/<int:sequence_id>")
+def sequence(sequence_id: int) -> Any:
+    report = _sequence(sequence_id)
+    return render_template("ui/reports/campaign.html", report=report, kind="sequence",
+                           title=report["sequence"].name, object_id=sequence_id)
+
+
+@bp.get("/sequences/<int:sequence_id>.json")
+def sequence_json(sequence_id: int) -> Any:
+    report = _sequence(sequence_id)
+    return jsonify(
+        sequence={"id": sequence_id, "name": report["sequence"].name},
+        summary=report["summary"].as_dict(),
+        steps=[{"step_id": r["step"].id, "position": r["step"].position, "template": r["template"],
+                "summary": r["summary"].as_dict()} for r in report["steps"]],
+        links=[vars(r) for r in report["links"]],
+        funnel=[vars(f) for f in report["funnel"]],
+    )
+
+
+def _step_ids(report: dict[str, Any]) -> list[int]:
+    step = request.args.get("step", type=int)
+    ids = [r["step"].id for r in report["steps"]]
+    if step is not None:
+        if step not in ids:
+            abort(404)
+        return [step]
+    return ids
+
+
+@bp.get("/sequences/<int:sequence_id>/series.json")
+def sequence_series(sequence_id: int) -> Any:
+    report = _sequence(sequence_id)
+    return jsonify(timeseries(services().db.session, RollupScope.STEP, _step_ids(report), _granularity()))
+
+
+@bp.get("/sequences/<int:sequence_id>/export.csv")
+def sequence_csv(sequence_id: int) -> Any:
+    part = _part()
+    report = _sequence(sequence_id)
+    series = timeseries(services().db.session, RollupScope.STEP, _step_ids(report), _granularity()) \
+        if part == "series" else None
+    return _csv_response(export_csv(report, part, series), f"sequence-{sequence_id}-{part}.csv")
+
+
+# ------------------------------------------------------------------ contacts
+@bp.get("/contacts/<int:contact_id>")
+def contact(contact_id: int) -> Any:
+    person, items = contact_timeline(services().db.session, contact_id)
+    if person is None:
+        abort(404)
+    return render_template("ui/reports/contact.html", contact=person, items=items)
