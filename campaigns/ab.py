@@ -285,12 +285,15 @@ def pairwise_vs_control(
 # P(i best) = integral of f_i(x) * prod_{j != i} F_j(x) dx, and E[max] = x_end - integral of
 # prod_j F_j(x) dx. Densities are evaluated relative to their mode (no lgamma of huge numbers),
 # CDFs are accumulated with Simpson's rule on a grid that is fine where each posterior has mass
-# (1,000 panels across the region where its log-density is within 46 of the peak, i.e. the mass
-# outside is below 1e-17), and each CDF is normalised by its own numerical total. Checked in the
-# tests against the exact two-variant series and a seeded Monte Carlo: error below 1e-7.
+# (the region where its log-density is within 46 of the peak, so the mass outside is below 1e-17;
+# at least 1,000 panels there and at least 100 per local length scale, which matters for skewed
+# posteriors with few conversions), and each CDF is normalised by its own numerical total.
+# Checked in the tests against the exact two-variant series and a seeded Monte Carlo: the
+# probabilities are within 1e-8 of the exact values.
 
 _LOG_DENSITY_DROP = 46.0
 _PANELS_PER_POSTERIOR = 1000
+_PANELS_PER_SCALE = 100
 
 
 class _Beta:
@@ -302,6 +305,15 @@ class _Beta:
         self.peak = self.log_shape(self.mode)
         self.lo = self._edge(0.0, self.mode, rising=True)
         self.hi = self._edge(self.mode, 1.0, rising=False)
+        # Local length scale at the mode: the standard deviation of the matching normal for an
+        # interior mode, the decay length when the mode sits at 0 or 1 (skewed, exponential-like).
+        if a > 1.0 and b > 1.0:
+            self.scale = 1.0 / math.sqrt((a - 1.0) / self.mode**2 + (b - 1.0) / (1.0 - self.mode) ** 2)
+        elif a + b > 2.0:
+            self.scale = 1.0 / (a + b - 2.0)
+        else:
+            self.scale = 1.0
+        self.step = min((self.hi - self.lo) / _PANELS_PER_POSTERIOR, self.scale / _PANELS_PER_SCALE)
 
     def log_shape(self, x: float) -> float:
         """(a-1) ln x + (b-1) ln(1-x), with 0 * ln 0 = 0 at the ends."""
@@ -342,7 +354,7 @@ def _grid(posteriors: Sequence[_Beta]) -> list[tuple[float, float, int]]:
     for u, v in zip(cuts, cuts[1:], strict=False):
         if v <= u:
             continue
-        widths = [(p.hi - p.lo) / _PANELS_PER_POSTERIOR for p in posteriors if p.lo <= u and p.hi >= v]
+        widths = [p.step for p in posteriors if p.lo <= u and p.hi >= v]
         panels = 2 if not widths else max(2, math.ceil((v - u) / min(widths)))
         panels += panels % 2
         segments.append((u, (v - u) / panels, panels))
