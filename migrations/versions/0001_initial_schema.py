@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises: 
-Create Date: 2026-11-22 06:00:33.303028
+Create Date: 2026-11-22 06:36:15.302270
 """
 from alembic import op
 import sqlalchemy as sa
@@ -31,6 +31,18 @@ def upgrade() -> None:
     sa.Column('freq_cap_days', sa.Integer(), nullable=False),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_account'))
     )
+    op.create_table('api_idempotency_keys',
+    sa.Column('id', sa.Integer(), nullable=False),
+    sa.Column('key', sa.String(length=300), nullable=False),
+    sa.Column('request_hash', sa.String(length=64), nullable=False),
+    sa.Column('response', sa.JSON().with_variant(postgresql.JSONB(astext_type=Text()), 'postgresql'), nullable=False),
+    sa.Column('created_at', sa.DateTime(timezone=True), nullable=False),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_api_idempotency_keys')),
+    sa.UniqueConstraint('key', name=op.f('uq_api_idempotency_keys_key'))
+    )
+    with op.batch_alter_table('api_idempotency_keys', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_api_idempotency_keys_created_at'), ['created_at'], unique=False)
+
     op.create_table('api_keys',
     sa.Column('id', sa.Integer(), nullable=False),
     sa.Column('name', sa.String(length=200), nullable=False),
@@ -71,6 +83,16 @@ def upgrade() -> None:
         batch_op.create_index('ix_contacts_created_id', ['created_at', 'id'], unique=False)
         batch_op.create_index(batch_op.f('ix_contacts_source'), ['source'], unique=False)
 
+    op.create_table('engagement_rollups',
+    sa.Column('scope', sa.String(length=20), nullable=False),
+    sa.Column('scope_id', sa.Integer(), nullable=False),
+    sa.Column('variant', sa.String(length=20), nullable=False),
+    sa.Column('link_id', sa.Integer(), nullable=False),
+    sa.Column('bucket', sa.DateTime(timezone=True), nullable=False),
+    sa.Column('metric', sa.String(length=24), nullable=False),
+    sa.Column('count', sa.Integer(), nullable=False),
+    sa.PrimaryKeyConstraint('scope', 'scope_id', 'variant', 'link_id', 'bucket', 'metric', name=op.f('pk_engagement_rollups'))
+    )
     op.create_table('import_jobs',
     sa.Column('id', sa.Integer(), nullable=False),
     sa.Column('filename', sa.String(length=255), nullable=False),
@@ -82,8 +104,15 @@ def upgrade() -> None:
     sa.Column('created', sa.Integer(), nullable=False),
     sa.Column('updated', sa.Integer(), nullable=False),
     sa.Column('skipped', sa.Integer(), nullable=False),
+    sa.Column('duplicates', sa.Integer(), nullable=False),
+    sa.Column('failed', sa.Integer(), nullable=False),
     sa.Column('errors', sa.JSON().with_variant(postgresql.JSONB(astext_type=Text()), 'postgresql'), nullable=False),
+    sa.Column('bytes_total', sa.BigInteger(), nullable=False),
+    sa.Column('bytes_done', sa.BigInteger(), nullable=False),
+    sa.Column('encoding', sa.String(length=20), nullable=False),
+    sa.Column('message', sa.Text(), nullable=False),
     sa.Column('created_at', sa.DateTime(timezone=True), nullable=False),
+    sa.Column('started_at', sa.DateTime(timezone=True), nullable=True),
     sa.Column('finished_at', sa.DateTime(timezone=True), nullable=True),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_import_jobs'))
     )
@@ -104,6 +133,7 @@ def upgrade() -> None:
     sa.Column('name', sa.String(length=200), nullable=False),
     sa.Column('rules', sa.JSON().with_variant(postgresql.JSONB(astext_type=Text()), 'postgresql'), nullable=False),
     sa.Column('created_at', sa.DateTime(timezone=True), nullable=False),
+    sa.Column('updated_at', sa.DateTime(timezone=True), nullable=False),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_segments'))
     )
     op.create_table('sequences',
@@ -173,6 +203,8 @@ def upgrade() -> None:
     sa.Column('status', sa.String(length=20), nullable=False),
     sa.Column('next_position', sa.Integer(), nullable=False),
     sa.Column('next_due_at', sa.DateTime(timezone=True), nullable=True),
+    sa.Column('last_step_id', sa.Integer(), nullable=True),
+    sa.Column('last_planned_at', sa.DateTime(timezone=True), nullable=True),
     sa.Column('source_event', sa.String(length=100), nullable=False),
     sa.Column('exit_reason', sa.String(length=200), nullable=False),
     sa.Column('enrolled_at', sa.DateTime(timezone=True), nullable=False),
@@ -184,7 +216,7 @@ def upgrade() -> None:
     )
     with op.batch_alter_table('enrollments', schema=None) as batch_op:
         batch_op.create_index(batch_op.f('ix_enrollments_contact_id'), ['contact_id'], unique=False)
-        batch_op.create_index('ix_enrollments_due', ['status', 'next_due_at'], unique=False)
+        batch_op.create_index('ix_enrollments_due', ['next_due_at', 'id'], unique=False, postgresql_where=sa.text("status = 'active'"), sqlite_where=sa.text("status = 'active'"))
         batch_op.create_index(batch_op.f('ix_enrollments_sequence_id'), ['sequence_id'], unique=False)
 
     op.create_table('events',
@@ -279,21 +311,58 @@ def upgrade() -> None:
     sa.UniqueConstraint('enrollment_id', 'step_id', name=op.f('uq_sends_enrollment_id_step_id'))
     )
     with op.batch_alter_table('sends', schema=None) as batch_op:
+        batch_op.create_index('ix_sends_broadcast_pending', ['broadcast_id'], unique=False, postgresql_where=sa.text("status IN ('queued', 'sending') AND broadcast_id IS NOT NULL"), sqlite_where=sa.text("status IN ('queued', 'sending') AND broadcast_id IS NOT NULL"))
+        batch_op.create_index('ix_sends_broadcast_status', ['broadcast_id', 'status'], unique=False)
         batch_op.create_index(batch_op.f('ix_sends_contact_id'), ['contact_id'], unique=False)
         batch_op.create_index('ix_sends_contact_sent', ['contact_id', 'sent_at'], unique=False)
         batch_op.create_index('ix_sends_status_enqueued', ['status', 'enqueued_at'], unique=False)
         batch_op.create_index(batch_op.f('ix_sends_step_id'), ['step_id'], unique=False)
+        batch_op.create_index('ix_sends_step_status', ['step_id', 'status'], unique=False)
+
+    op.create_table('tracking_hits',
+    sa.Column('id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
+    sa.Column('event_id', sa.String(length=32), nullable=False),
+    sa.Column('kind', sa.String(length=20), nullable=False),
+    sa.Column('send_id', sa.Integer(), nullable=False),
+    sa.Column('contact_id', sa.Integer(), nullable=False),
+    sa.Column('link_id', sa.Integer(), nullable=True),
+    sa.Column('occurred_at', sa.DateTime(timezone=True), nullable=False),
+    sa.Column('recorded_at', sa.DateTime(timezone=True), nullable=False),
+    sa.Column('user_agent', sa.String(length=512), nullable=False),
+    sa.Column('ip', sa.String(length=64), nullable=False),
+    sa.Column('network', sa.String(length=20), nullable=False),
+    sa.Column('classification', sa.String(length=20), nullable=False),
+    sa.Column('reason', sa.String(length=40), nullable=False),
+    sa.ForeignKeyConstraint(['contact_id'], ['contacts.id'], name=op.f('fk_tracking_hits_contact_id_contacts'), ondelete='CASCADE'),
+    sa.ForeignKeyConstraint(['link_id'], ['links.id'], name=op.f('fk_tracking_hits_link_id_links'), ondelete='SET NULL'),
+    sa.ForeignKeyConstraint(['send_id'], ['sends.id'], name=op.f('fk_tracking_hits_send_id_sends'), ondelete='CASCADE'),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_tracking_hits')),
+    sa.UniqueConstraint('event_id', name=op.f('uq_tracking_hits_event_id'))
+    )
+    with op.batch_alter_table('tracking_hits', schema=None) as batch_op:
+        batch_op.create_index('ix_tracking_hits_contact_time', ['contact_id', 'occurred_at'], unique=False)
+        batch_op.create_index('ix_tracking_hits_link', ['link_id'], unique=False)
+        batch_op.create_index('ix_tracking_hits_send_time', ['send_id', 'occurred_at'], unique=False)
 
     # ### end Alembic commands ###
 
 
 def downgrade() -> None:
     # ### commands auto generated by Alembic - please adjust! ###
+    with op.batch_alter_table('tracking_hits', schema=None) as batch_op:
+        batch_op.drop_index('ix_tracking_hits_send_time')
+        batch_op.drop_index('ix_tracking_hits_link')
+        batch_op.drop_index('ix_tracking_hits_contact_time')
+
+    op.drop_table('tracking_hits')
     with op.batch_alter_table('sends', schema=None) as batch_op:
+        batch_op.drop_index('ix_sends_step_status')
         batch_op.drop_index(batch_op.f('ix_sends_step_id'))
         batch_op.drop_index('ix_sends_status_enqueued')
         batch_op.drop_index('ix_sends_contact_sent')
         batch_op.drop_index(batch_op.f('ix_sends_contact_id'))
+        batch_op.drop_index('ix_sends_broadcast_status')
+        batch_op.drop_index('ix_sends_broadcast_pending', postgresql_where=sa.text("status IN ('queued', 'sending') AND broadcast_id IS NOT NULL"), sqlite_where=sa.text("status IN ('queued', 'sending') AND broadcast_id IS NOT NULL"))
 
     op.drop_table('sends')
     with op.batch_alter_table('links', schema=None) as batch_op:
@@ -315,7 +384,7 @@ def downgrade() -> None:
     op.drop_table('events')
     with op.batch_alter_table('enrollments', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_enrollments_sequence_id'))
-        batch_op.drop_index('ix_enrollments_due')
+        batch_op.drop_index('ix_enrollments_due', postgresql_where=sa.text("status = 'active'"), sqlite_where=sa.text("status = 'active'"))
         batch_op.drop_index(batch_op.f('ix_enrollments_contact_id'))
 
     op.drop_table('enrollments')
@@ -330,6 +399,7 @@ def downgrade() -> None:
 
     op.drop_table('outbox_messages')
     op.drop_table('import_jobs')
+    op.drop_table('engagement_rollups')
     with op.batch_alter_table('contacts', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_contacts_source'))
         batch_op.drop_index('ix_contacts_created_id')
@@ -339,5 +409,9 @@ def downgrade() -> None:
         batch_op.drop_index(batch_op.f('ix_api_keys_prefix'))
 
     op.drop_table('api_keys')
+    with op.batch_alter_table('api_idempotency_keys', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_api_idempotency_keys_created_at'))
+
+    op.drop_table('api_idempotency_keys')
     op.drop_table('account')
     # ### end Alembic commands ###
