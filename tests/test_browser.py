@@ -143,6 +143,9 @@ def test_template_and_two_step_sequence_through_the_ui(browser_page, services):
     page.click("nav >> text=Sequences")
     expect(page.get_by_test_id(f"status-{seq.id}")).to_have_text("active")
     page.screenshot(path=str(SHOTS / "sequence-list.png"), full_page=True)
+    page.click("nav >> text=Templates")
+    expect(page.get_by_test_id("template-list")).to_contain_text("Whitepaper thanks")
+    page.screenshot(path=str(SHOTS / "template-list.png"), full_page=True)
     assert page.problems == []  # type: ignore[attr-defined]
 
 

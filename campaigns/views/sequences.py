@@ -272,6 +272,8 @@ def edit(sequence_id: int) -> Any:
         )
         for row in data.rows:
             row.days = row.days or [d for d, _l in WEEKDAYS]
+        if not data.rows:  # e.g. made through the API without steps: offer one to fill in
+            data.rows = [StepRow(days=[d for d, _l in WEEKDAYS])]
         return _render_builder(sequence, data, templates)
     data = parse_sequence_form(request.form, {t.id for t in templates}, {st.id for st in sequence.steps})
     if data.valid:
