@@ -49,6 +49,7 @@ def test_scheduled_time_is_read_in_the_account_time_zone(ui, services):
     assert b.segment_id == seg_id and b.status == BroadcastStatus.SCHEDULED
     page = ui.get(f"/broadcasts/{b.id}").get_data(as_text=True)
     assert "2026-12-01 10:00" in page and "Tokyo leads" in page
+    assert 'data-testid="broadcast-audience">0 contacts<' in page
     # A different account zone reads the same wall time differently.
     with services.db.begin() as s:
         get_account(s).timezone = "America/New_York"
@@ -100,6 +101,8 @@ def test_counts_of_sends(ui, services):
     b = _only_broadcast(services)
     statuses = [SendStatus.SENT] * 4 + [SendStatus.FAILED, SendStatus.QUEUED, SendStatus.SUPPRESSED]
     contacts = [make_contact(services, f"r{i}@acme.example") for i in range(len(statuses))]
+    make_contact(services, "gone@acme.example", status="unsubscribed")
+    assert 'data-testid="broadcast-audience">7 contacts<' in ui.get(f"/broadcasts/{b.id}").get_data(as_text=True)
     with services.db.begin() as s:
         vid = s.get(Template, tid).current_version_id
         for contact_id, status in zip(contacts, statuses, strict=True):

@@ -119,7 +119,11 @@ def test_live_preview_renders_draft_as_contact_and_stores_nothing(ui, services):
     assert data["ok"] is True
     assert data["subject"] == "Draft for Hanako"
     assert "Dear Hanako at Sakura KK" in data["html"] and "Dear Hanako at Sakura KK" in data["text"]
-    assert data["contact"] == "hanako@example.jp"
+    assert data["contact"] == "hanako@example.jp" and data["notice"] == ""
+    resp = ui.post("/templates/preview", {**draft, "template_id": str(tid), "preview_contact": "nobody@example.jp"},
+                   page=f"/templates/{tid}")
+    assert resp.get_json()["subject"] == "Draft for Taro"  # sample data, and the marketer is told why
+    assert "No contact matches nobody@example.jp" in resp.get_json()["notice"]
     # A new (never saved) template can be previewed too, with sample data when no contact is chosen.
     resp = ui.post("/templates/preview", {**draft, "name": ""}, page="/templates/new")
     assert resp.status_code == 200 and resp.get_json()["ok"] is True

@@ -50,6 +50,7 @@
       frame.srcdoc = data.html;
       frame.dataset.version = String(mine);
       setStatus("updated");
+      if (data.notice) { status.textContent = data.notice; }
     }).catch(function (err) {
       if (err && err.name === "AbortError") { return; }
       showError(String(err));

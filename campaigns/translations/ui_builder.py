@@ -49,6 +49,7 @@ JA = {
     "No contact matches %(needle)s.": "%(needle)s に一致するコンタクトはありません。",
     "The template could not be rendered: %(error)s": "テンプレートを表示できませんでした: %(error)s",
     "The test mail could not be sent: %(error)s": "テストメールを送信できませんでした: %(error)s",
+    "No contact matches %(needle)s: showing sample data.": "%(needle)s に一致するコンタクトがないため、サンプルデータで表示しています。",
     "Test mail sent to %(to)s.": "%(to)s にテストメールを送信しました。",
     "This field is required.": "この項目は必須です。",
     # sequences
@@ -153,6 +154,8 @@ JA = {
     "Audience": "配信対象",
     "Scheduled": "予約日時",
     "Planned": "配信予定",
+    "Recipients now": "現在の対象数",
+    "%(n)s contacts": "%(n)s 件",
     "Unsubscribed, bounced and suppressed addresses are always left out.":
         "配信停止・バウンス・配信禁止のアドレスには送信されません。",
     "When": "送信タイミング",

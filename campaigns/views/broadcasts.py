@@ -9,6 +9,7 @@ from flask import Blueprint, abort, flash, redirect, render_template, request, u
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from campaigns.contacts import count_segment
 from campaigns.db import now_utc
 from campaigns.i18n import _
 from campaigns.models import Broadcast, BroadcastStatus, Segment, Send, SendStatus, Template
@@ -135,6 +136,10 @@ def show(broadcast_id: int) -> Any:
     template = s.get(Template, broadcast.template_id)
     segment = s.get(Segment, broadcast.segment_id) if broadcast.segment_id else None
     local = account_time(broadcast.scheduled_at, "%Y-%m-%dT%H:%M") if broadcast.scheduled_at else ""
+    # Before planning, show how many contacts the audience holds now (suppressed and inactive left out).
+    audience = None
+    if broadcast.status in (BroadcastStatus.DRAFT, BroadcastStatus.SCHEDULED):
+        audience = count_segment(s, dict(segment.rules or {}) if segment else {})
     return render_template(
         "ui/broadcasts/show.html",
         broadcast=broadcast,
@@ -142,6 +147,7 @@ def show(broadcast_id: int) -> Any:
         segment=segment,
         counts=send_counts(s, [broadcast.id])[broadcast.id],
         local_scheduled=local,
+        audience=audience,
         zone=account_zone().key,
         can_schedule=broadcast.status in (BroadcastStatus.DRAFT, BroadcastStatus.SCHEDULED),
         can_cancel=broadcast.status in (BroadcastStatus.DRAFT, BroadcastStatus.SCHEDULED, BroadcastStatus.SENDING),

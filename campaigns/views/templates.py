@@ -186,8 +186,9 @@ def preview() -> Any:
     if problems:
         return jsonify(ok=False, error=" ".join(_(msg) for msg in problems.values()), fields=problems), 400
     template_id = request.form.get("template_id", type=int)
+    needle = request.form.get("preview_contact", "").strip()
     try:
-        contact = find_contact(s, request.form.get("preview_contact", ""))
+        contact = find_contact(s, needle)
         fields = _version_fields(form)
         if template_id:
             template = _template_or_404(s, template_id)
@@ -207,6 +208,7 @@ def preview() -> Any:
         html=rendered.html,
         text=rendered.text,
         contact=contact.email if contact else "",
+        notice=_("No contact matches %(needle)s: showing sample data.", needle=needle) if needle and not contact else "",
     )
 
 
