@@ -15,14 +15,14 @@ class Template(Base):
 
     id: Mapped[int] = mapped_column(primary_key=True)
     name: Mapped[str] = mapped_column(String(200))
-    current_version_id: Mapped[int | None] = mapped_column(
-        ForeignKey("template_versions.id", use_alter=True, ondelete="SET NULL")
-    )
+    # No FOREIGN KEY: templates and versions reference each other, and a cyclic constraint cannot be
+    # created by a portable migration. Versions are only deleted with their template.
+    current_version_id: Mapped[int | None] = mapped_column(Integer)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=now_utc)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=now_utc, onupdate=now_utc)
 
     current_version: Mapped[TemplateVersion | None] = relationship(
-        foreign_keys=[current_version_id], post_update=True
+        primaryjoin="foreign(Template.current_version_id) == TemplateVersion.id", post_update=True
     )
 
 

@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises: 
-Create Date: 2026-11-22 06:36:15.302270
+Create Date: 2026-11-22 06:38:00.895738
 """
 from alembic import op
 import sqlalchemy as sa
@@ -165,7 +165,6 @@ def upgrade() -> None:
     sa.Column('current_version_id', sa.Integer(), nullable=True),
     sa.Column('created_at', sa.DateTime(timezone=True), nullable=False),
     sa.Column('updated_at', sa.DateTime(timezone=True), nullable=False),
-    sa.ForeignKeyConstraint(['current_version_id'], ['template_versions.id'], name=op.f('fk_templates_current_version_id_template_versions'), ondelete='SET NULL', use_alter=True),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_templates'))
     )
     op.create_table('users',
