@@ -67,9 +67,13 @@ def run_all(port: int = 8000, demo: bool = True) -> int:
     if redis_child:
         children.append(redis_child)
 
-    subprocess.run([py, "-m", "campaigns.cli", "init-db"], cwd=ROOT, check=True)
-    if demo:
-        subprocess.run([py, "-m", "campaigns.cli", "seed-demo"], cwd=ROOT, check=True)
+    for step in (["init-db"], ["seed-demo"] if demo else []):
+        if step and subprocess.run([py, "-m", "campaigns.cli", *step], cwd=ROOT).returncode != 0:
+            print(f"[nurture] '{step[0]}' failed (see above); not starting", flush=True)
+            for child in children:
+                if child.process:
+                    child.process.terminate()
+            return 1
 
     gunicorn = [py, "-m", "gunicorn", "wsgi:create_app()", "--bind", f"127.0.0.1:{port}",
                 "--workers", str(max(2, os.cpu_count() or 2)), "--threads", "4", "--access-logfile", "-"]
