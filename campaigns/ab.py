@@ -10,6 +10,7 @@ docs/ab-testing.md explains the choice, the formulas and the measured error rate
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -34,9 +35,8 @@ class ABInputError(ValueError):
 
 
 def _check_counts(conversions: int, n: int) -> None:
-    if isinstance(conversions, bool) or isinstance(n, bool):
-        raise ABInputError("counts must be integers, not booleans")
-    if not isinstance(conversions, int) or not isinstance(n, int):
+    # Exact type check: rejects floats and booleans (a bool is an int subclass) in one step.
+    if type(conversions) is not int or type(n) is not int:
         raise ABInputError(f"counts must be integers, got {conversions!r} of {n!r}")
     if n < 0 or conversions < 0:
         raise ABInputError(f"counts cannot be negative ({conversions} of {n})")
@@ -49,6 +49,7 @@ def _check_probability(name: str, value: float) -> None:
         raise ABInputError(f"{name} must be strictly between 0 and 1, got {value!r}")
 
 
+@functools.lru_cache(maxsize=64)
 def _z_two_sided(confidence: float) -> float:
     _check_probability("confidence", confidence)
     return _NORMAL.inv_cdf(1.0 - (1.0 - confidence) / 2.0)
