@@ -123,3 +123,23 @@ def test_broadcasts_in_japanese(ui, services):
 def test_unknown_broadcast_is_404(ui):
     assert ui.get("/broadcasts/4242").status_code == 404
     assert ui.post("/broadcasts/4242/cancel").status_code == 404
+
+
+def test_send_now_goes_out_and_the_page_counts_it(ui, services, app, smtp_server):
+    """Created in the UI, planned by the scheduler, delivered by a real worker: the counts come from the ledger."""
+    from campaigns.scheduler import tick
+    from tests.conftest import run_jobs
+
+    tid = make_template(services)
+    for i in range(4):
+        make_contact(services, f"all{i}@acme.example")
+    make_contact(services, "left@acme.example", status="unsubscribed")
+    ui.post("/broadcasts/new", {"name": "Now", "template_id": str(tid), "segment": "all", "when": "now"},
+            page="/broadcasts/new")
+    b = _only_broadcast(services)
+    with app.app_context():
+        tick(services)
+    run_jobs(app)
+    assert sorted(m.rcpt_tos[0] for m in smtp_server.wait_for(4)) == [f"all{i}@acme.example" for i in range(4)]
+    body = ui.get(f"/broadcasts/{b.id}").get_data(as_text=True)
+    assert dict(re.findall(r'data-testid="count-(\w+)">(\d+)<', body))["sent"] == "4"

@@ -234,3 +234,30 @@ def test_sequences_in_japanese(ui, services):
 def test_unknown_sequence_is_404(ui):
     assert ui.get("/sequences/12345").status_code == 404
     assert ui.post("/sequences/12345/status", {"status": "active"}).status_code == 404
+
+
+def test_counts_follow_the_real_pipeline(ui, services, app, smtp_server):
+    """Built and enrolled through the UI, planned by the scheduler, delivered by a real worker over SMTP:
+    the sequence page then shows what the ledger holds."""
+    from campaigns.scheduler import tick
+    from tests.conftest import run_jobs
+
+    t1 = make_template(services)
+    _post(ui, "/sequences/new", _base() + _step(0, t1, delay="0", unit="minutes") + _step(1, t1, delay="2"))
+    with services.db.begin() as s:
+        seq_id = s.scalar(select(Sequence.id))
+    for i in range(3):
+        make_contact(services, f"lead{i}@acme.example", first_name=f"Lead{i}")
+    ui.post(f"/sequences/{seq_id}/status", {"status": "active"}, page=f"/sequences/{seq_id}")
+    ui.post(f"/sequences/{seq_id}/enroll", {"segment": "all"}, page=f"/sequences/{seq_id}")
+    with app.app_context():
+        tick(services)
+    run_jobs(app)
+    assert len(smtp_server.wait_for(3)) == 3
+    body = ui.get(f"/sequences/{seq_id}").get_data(as_text=True)
+    rows = re.findall(r'<tr data-step-id="\d+">(.*?)</tr>', body, re.S)
+    assert [dict(re.findall(r'data-count="(\w+)">(\d+)<', row)) for row in rows] == [
+        {"queued": "0", "sent": "3", "failed": "0", "other": "0"},
+        {"queued": "0", "sent": "0", "failed": "0", "other": "0"},  # two days later
+    ]
+    assert 'data-testid="enrolments-active">3<' in body
