@@ -28,6 +28,7 @@ from collections import Counter, defaultdict
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from functools import lru_cache
 from typing import TYPE_CHECKING, Any
 
 from redis import Redis
@@ -64,6 +65,11 @@ def ip_for_storage(ip: str, mode: str, key: bytes) -> str:
     if mode == "hash":
         # Keyed, so the 2^32 IPv4 addresses cannot simply be hashed and looked up.
         return hmac.new(key, ip.encode(), hashlib.sha256).hexdigest()[:32]
+    head, dot, last = ip.rpartition(".")
+    if dot and last.isdigit() and ":" not in ip and head.count(".") == 2 and all(
+        p.isdigit() and int(p) < 256 for p in head.split(".")
+    ) and int(last) < 256:
+        return f"{head}.0"  # the common IPv4 case without ipaddress objects (hot path)
     try:
         addr = ipaddress.ip_address(ip)
     except ValueError:
@@ -72,8 +78,13 @@ def ip_for_storage(ip: str, mode: str, key: bytes) -> str:
     return str(ipaddress.ip_network(f"{addr}/{prefix}", strict=False).network_address)
 
 
+@lru_cache(maxsize=8)
+def _derive_hash_key(secret_key: str) -> bytes:
+    return hmac.new(secret_key.encode(), b"nurture-ip-hash-v1", hashlib.sha256).digest()
+
+
 def _hash_key(svc: Services) -> bytes:
-    return hmac.new(svc.settings.secret_key.encode(), b"nurture-ip-hash-v1", hashlib.sha256).digest()
+    return _derive_hash_key(svc.settings.secret_key)
 
 
 def make_entry(

@@ -353,3 +353,29 @@ def test_public_pages_in_japanese(client, services, in_sequence):
     url = services.urls.unsubscribe(in_sequence["contact_id"], 0).replace("http://nurture.test", "")
     page = client.get(url, headers={"Accept-Language": "ja"}).get_data(as_text=True)
     assert "配信停止" in page
+
+
+def test_fast_path_and_flask_view_agree(client, services, app):
+    """Pixel and click happy paths are answered before Flask (tracking/fastpath.py); the answers match
+    the Flask views, and anything unusual (non-ASCII destination, query string) falls through to them."""
+    with services.db.begin() as s:
+        from tests.tracking_helpers import make_version
+
+        _v, [ascii_link, japanese_link], _hp = make_version(s, ["https://acme.test/a?b=1", "https://例え.jp/資料"])
+        campaign = make_broadcast(s)
+        send_id = make_send(s, campaign, make_contact(s)).id
+    pixel = f"/t/o/{services.signer.sign(TokenKind.OPEN, send_id)}.gif"
+    fast, slow = client.get(pixel), client.get(pixel + "?via=flask")
+    for resp in (fast, slow):
+        assert_pixel(resp)
+        assert resp.headers["X-Content-Type-Options"] == "nosniff"
+    assert fast.data == slow.data
+    ascii_token = services.signer.sign(TokenKind.CLICK, send_id, ascii_link)
+    fast, slow = client.get(f"/t/c/{ascii_token}"), client.get(f"/t/c/{ascii_token}?x=1")
+    assert fast.status_code == slow.status_code == 302
+    assert fast.headers["Location"] == slow.headers["Location"] == "https://acme.test/a?b=1"
+    resp = client.get(f"/t/c/{services.signer.sign(TokenKind.CLICK, send_id, japanese_link)}")
+    assert resp.status_code == 302 and resp.headers["Location"].startswith("https://")
+    assert "%E8%B3%87%E6%96%99" in resp.headers["Location"]  # 資料, percent-encoded by the Flask view
+    drain(app)
+    assert len(hits(services)) == 5

@@ -64,26 +64,46 @@ def open_pixel_malformed(anything: str) -> Response:
     return _pixel()
 
 
-def _link_target(svc: Services, link_id: int) -> tuple[str, bool] | None:
-    """The stored URL of a link and whether it is tracked; links never change once compiled, so cache."""
-    cache: dict[int, tuple[str, bool] | None] = current_app.extensions.setdefault("nurture.link_cache", {})
-    if link_id in cache:
-        return cache[link_id]
-    with svc.db.factory() as session:
-        row = session.execute(select(Link.url, Link.tracked).where(Link.id == link_id)).first()
-    target = (row.url, bool(row.tracked)) if row else None
-    if target is not None:  # unknown ids are not cached: a random-token flood must not grow memory
-        if len(cache) >= LINK_CACHE_MAX:
-            cache.clear()
-        cache[link_id] = target
-    return target
+class LinkCache:
+    """Stored URL and tracked flag per link id. Links never change once a version is compiled, so
+    entries stay valid; unknown ids are not cached (a random-token flood must not grow memory)."""
+
+    def __init__(self, limit: int = LINK_CACHE_MAX) -> None:
+        self.limit = limit
+        self.entries: dict[int, tuple[str, bool]] = {}
+
+    def target(self, svc: Services, link_id: int) -> tuple[str, bool] | None:
+        """(url, tracked) of a link, or None when the link does not exist; raises on database errors."""
+        found = self.entries.get(link_id)
+        if found is not None:
+            return found
+        with svc.db.factory() as session:
+            row = session.execute(select(Link.url, Link.tracked).where(Link.id == link_id)).first()
+        if row is None:
+            return None
+        if len(self.entries) >= self.limit:
+            self.entries.clear()
+        found = self.entries[link_id] = (row.url.strip(), bool(row.tracked))
+        return found
+
+    def fast_target(self, svc: Services, link_id: int) -> tuple[str, bool] | None:
+        """Like target(), but only for destinations the WSGI fast path may send as is (safe, ASCII)."""
+        found = self.target(svc, link_id)
+        if found is None or not safe_destination(found[0]) or not found[0].isascii() or not found[0].isprintable():
+            return None
+        return found
 
 
-def _safe_destination(url: str) -> bool:
+def safe_destination(url: str) -> bool:
+    """Only web, mail and phone links are followed; a stored javascript: or data: URL never is."""
     parts = urlsplit(url.strip())
     if parts.scheme in ("http", "https"):
         return bool(parts.netloc)
     return parts.scheme in ("mailto", "tel")
+
+
+def _links() -> LinkCache:
+    return current_app.extensions["nurture.links"]  # type: ignore[no-any-return]
 
 
 @bp.get("/c/<token>")
@@ -94,11 +114,11 @@ def click(token: str) -> Any:
     if verified is None:
         abort(404)
     try:
-        target = _link_target(svc, verified.b)
+        target = _links().target(svc, verified.b)
     except SQLAlchemyError:
         log.exception("click: link lookup failed")
         abort(503)
-    if target is None or not _safe_destination(target[0]):
+    if target is None or not safe_destination(target[0]):
         abort(404)
     url, tracked = target
     # HEAD is what link checkers send; a person's browser sends GET.
@@ -169,5 +189,12 @@ def preferences(token: str) -> Any:
 def register_tracking(app: Flask) -> Blueprint:
     """Register the tracking blueprint and return it (create_app exempts it from CSRF: mail clients
     and RFC 8058 one-click POSTs carry no token; the signed token in the URL is the authority)."""
+    from tracking.fastpath import TrackingFastPath
+
+    links = LinkCache()
+    app.extensions["nurture.links"] = links
     app.register_blueprint(bp)
+    app.wsgi_app = TrackingFastPath(  # type: ignore[method-assign]
+        app.wsgi_app, app.extensions["nurture"], GIF, links.fast_target
+    )
     return bp

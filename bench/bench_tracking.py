@@ -1,0 +1,238 @@
+"""Tracking benchmark: the open pixel and the click redirect under gunicorn, against a bare Flask route
+that returns the same GIF, with the same server settings, in the same run; then how long until every
+hit is in the database.
+
+What runs (all on this machine, 127.0.0.1):
+  gunicorn 'bench.bare_gif:app'     a Flask app with one route returning the GIF (the ceiling)
+  gunicorn 'wsgi:create_app()'      Nurture: token check, Redis XADD, GIF / 302
+  python worker.py hit-writer       the buffered writer, moving hits to PostgreSQL while the load runs
+  wrk -t2 -cC -dDs --latency        random paths from a file of N distinct signed tokens (Lua script)
+The database count is polled after each run until it reaches the number of responses wrk saw.
+
+Reproduce (from the repository root; needs wrk, Redis, PostgreSQL):
+    .venv/bin/python bench/bench_tracking.py
+    .venv/bin/python bench/bench_tracking.py --duration 10 --connections 32 --workers 4 --sends 20000
+Options: --pg-url (default postgresql://postgres@127.0.0.1:5432/bench_h6), --redis-url (default DB 6),
+--worker-class sync|gthread, --threads.
+Targets (issue 3): recorded hits/s >= 70% of the bare route; p99 <= 25 ms; all hits in the DB <= 5 s
+after the load ends.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import random
+import re
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+SECRET = "bench-tracking-secret"
+LUA = r"""
+local paths = {}
+init = function(args)
+  for line in io.lines(args[1]) do paths[#paths + 1] = line end
+  math.randomseed(os.time() * 1000 + math.floor(os.clock() * 1000000))
+end
+request = function()
+  return wrk.format("GET", paths[math.random(#paths)], {["User-Agent"] = "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/131.0.0.0 Safari/537.36"})
+end
+done = function(summary, latency, requests)
+  io.write(string.format("RESULT %d %d %d %d %d %d %d %.3f %.3f %.3f\n", summary.requests, summary.duration,
+    summary.errors.connect, summary.errors.read, summary.errors.write, summary.errors.status,
+    summary.errors.timeout, latency:percentile(50) / 1000, latency:percentile(99) / 1000, latency.max / 1000))
+end
+"""
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def wait_port(port: int, timeout: float = 30) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            with socket.create_connection(("127.0.0.1", port), 0.5):
+                return
+        except OSError:
+            time.sleep(0.1)
+    raise RuntimeError(f"nothing listening on {port}")
+
+
+def setup(pg_url: str, redis_url: str, sends: int) -> tuple[Any, list[str], list[str]]:
+    """Fresh tables in the bench database, one broadcast with `sends` delivered sends and 3 links."""
+    import sqlalchemy as sa
+
+    from campaigns.db import Base, now_utc
+    from campaigns.models import Broadcast, BroadcastStatus, Link, Send, SendStatus, Template, TemplateVersion
+    from wsgi import create_app
+
+    if redis_url.rstrip("/").endswith(("/0", "/15")):
+        raise SystemExit("refusing to flush Redis DB 0 or 15")
+    app = create_app({"database_url": pg_url, "redis_url": redis_url, "secret_key": SECRET})
+    svc = app.extensions["nurture"]
+    svc.redis.flushdb()
+    Base.metadata.drop_all(svc.db.engine)
+    svc.db.create_all()
+    with svc.db.begin() as s:
+        template = Template(name="bench")
+        s.add(template)
+        s.flush()
+        version = TemplateVersion(template_id=template.id, version=1, subject="s")
+        s.add(version)
+        s.flush()
+        links = [Link(template_version_id=version.id, position=i, url=f"https://example.com/{i}") for i in range(1, 4)]
+        s.add_all(links)
+        broadcast = Broadcast(name="bench", template_id=template.id, status=BroadcastStatus.SENT)
+        s.add(broadcast)
+        s.flush()
+        link_ids = [link.id for link in links]
+        bid, vid = broadcast.id, version.id
+    sent_at = now_utc() - timedelta(days=1)
+    from campaigns.models import Contact
+
+    with svc.db.engine.begin() as conn:
+        # Core executemany applies the models' Python-side defaults, so this follows model changes.
+        conn.execute(sa.insert(Contact.__table__), [{"email": f"c{i}@example.jp"} for i in range(sends)])
+        contact_ids = [r[0] for r in conn.execute(sa.text("SELECT id FROM contacts ORDER BY id"))]
+        conn.execute(sa.insert(Send.__table__), [
+            {"contact_id": c, "broadcast_id": bid, "template_version_id": vid, "status": SendStatus.SENT,
+             "sent_at": sent_at} for c in contact_ids])
+        send_ids = [r[0] for r in conn.execute(sa.text("SELECT id FROM sends"))]
+    rng = random.Random(1)
+    pixels = [svc.urls.open_pixel(i).split("://", 1)[1].split("/", 1)[1] for i in send_ids]
+    clicks = [svc.urls.click(i, rng.choice(link_ids)).split("://", 1)[1].split("/", 1)[1] for i in send_ids]
+    return app, ["/" + p for p in pixels], ["/" + c for c in clicks]
+
+
+def gunicorn(target: str, port: int, args: argparse.Namespace, env: dict[str, str]) -> subprocess.Popen:
+    cmd = [str(ROOT / ".venv/bin/gunicorn"), target, "-b", f"127.0.0.1:{port}", "-w", str(args.workers),
+           "-k", args.worker_class, "--log-level", "warning", "--backlog", "2048"]
+    if args.worker_class == "gthread":
+        cmd += ["--threads", str(args.threads)]
+    proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=subprocess.DEVNULL)
+    wait_port(port)
+    return proc
+
+
+def wait_drained(app: Any, timeout: float = 60) -> None:
+    from campaigns.events_buffer import STREAM
+
+    redis = app.extensions["nurture"].redis
+    deadline = time.monotonic() + timeout
+    while redis.xlen(STREAM) and time.monotonic() < deadline:
+        time.sleep(0.1)
+
+
+def run_wrk(port: int, paths_file: str, lua: str, args: argparse.Namespace, duration: int | None = None,
+            connections: int | None = None) -> dict[str, float]:
+    out = subprocess.run(
+        ["wrk", "-t2", f"-c{connections or args.connections}", f"-d{duration or args.duration}s", "--timeout", "5s",
+         "-s", lua,
+         f"http://127.0.0.1:{port}", "--", paths_file],
+        capture_output=True, text=True, check=True,
+    ).stdout
+    m = re.search(r"RESULT (\d+) (\d+) (\d+) (\d+) (\d+) (\d+) (\d+) ([\d.]+) ([\d.]+) ([\d.]+)", out)
+    if not m:
+        raise RuntimeError(out)
+    n, dur_us, e_conn, e_read, e_write, e_status, e_timeout = (int(x) for x in m.groups()[:7])
+    p50, p99, pmax = (float(x) for x in m.groups()[7:])
+    errors = e_conn + e_read + e_write + e_status + e_timeout
+    return {"requests": n, "ok": n - e_status, "rps": n / (dur_us / 1e6), "p50": p50, "p99": p99, "max": pmax,
+            "errors": errors, "status_errors": e_status}
+
+
+def count_hits(app: Any, kind: str) -> int:
+    import sqlalchemy as sa
+
+    with app.extensions["nurture"].db.engine.connect() as conn:
+        return int(conn.scalar(sa.text("SELECT count(*) FROM tracking_hits WHERE kind = :k"), {"k": kind}))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--pg-url", default="postgresql://postgres@127.0.0.1:5432/bench_h6")
+    parser.add_argument("--redis-url", default="redis://127.0.0.1:6379/6")
+    parser.add_argument("--duration", type=int, default=10)
+    parser.add_argument("--connections", type=int, default=32)
+    parser.add_argument("--workers", type=int, default=4)
+    parser.add_argument("--worker-class", default="sync", choices=["sync", "gthread"])
+    parser.add_argument("--threads", type=int, default=4)
+    parser.add_argument("--sends", type=int, default=20000)
+    args = parser.parse_args()
+
+    app, pixels, clicks = setup(args.pg_url, args.redis_url, args.sends)
+    tmp = Path(tempfile.mkdtemp(prefix="bench-tracking-"))
+    (tmp / "pixels.txt").write_text("\n".join(pixels) + "\n")
+    (tmp / "clicks.txt").write_text("\n".join(clicks) + "\n")
+    (tmp / "paths.lua").write_text(LUA)
+    env = {**os.environ, "DATABASE_URL": args.pg_url, "REDIS_URL": args.redis_url, "SECRET_KEY": SECRET,
+           "BASE_URL": "http://127.0.0.1", "PYTHONPATH": str(ROOT)}
+    bare_port, app_port = free_port(), free_port()
+    procs = [
+        gunicorn("bench.bare_gif:app", bare_port, args, env),
+        gunicorn("wsgi:create_app()", app_port, args, env),
+        subprocess.Popen([sys.executable, "worker.py", "hit-writer"], cwd=ROOT, env=env,
+                         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL),
+    ]
+    results: dict[str, dict[str, float]] = {}
+    try:
+        # Warm up each server until every worker has booted (gunicorn workers import the app after
+        # the port is open, which takes seconds on a busy machine) and pools and caches are filled.
+        for port, f in ((bare_port, "pixels.txt"), (app_port, "pixels.txt"), (app_port, "clicks.txt")):
+            deadline = time.monotonic() + 90
+            while time.monotonic() < deadline:
+                warm = run_wrk(port, str(tmp / f), str(tmp / "paths.lua"), args, duration=2, connections=8)
+                if warm["requests"] > 50 and warm["max"] < 1000 and warm["errors"] == 0:
+                    break
+        wait_drained(app)
+        before = {"open": count_hits(app, "open"), "click": count_hits(app, "click")}
+        results["bare"] = run_wrk(bare_port, str(tmp / "pixels.txt"), str(tmp / "paths.lua"), args)
+        for name, kind, f in (("pixel", "open", "pixels.txt"), ("click", "click", "clicks.txt")):
+            r = run_wrk(app_port, str(tmp / f), str(tmp / "paths.lua"), args)
+            ended = time.monotonic()
+            expected = before[kind] + r["ok"]
+            while count_hits(app, kind) < expected and time.monotonic() - ended < 60:
+                time.sleep(0.05)
+            r["drain_s"] = time.monotonic() - ended
+            r["in_db"] = count_hits(app, kind) - before[kind]
+            results[name] = r
+            time.sleep(1.0)
+            before[kind] = count_hits(app, kind)
+    finally:
+        for p in procs:
+            p.send_signal(signal.SIGTERM)
+        for p in procs:
+            p.wait(20)
+
+    bare = results["bare"]["rps"]
+    print(f"\nwrk -t2 -c{args.connections} -d{args.duration}s; gunicorn -w {args.workers} -k {args.worker_class}"
+          f"{f' --threads {args.threads}' if args.worker_class == 'gthread' else ''}; {args.sends} distinct tokens; "
+          f"PostgreSQL {args.pg_url.rsplit('/', 1)[1]}; load average {os.getloadavg()[0]:.1f} at the end")
+    print(f"{'route':<8} {'req/s':>9} {'vs bare':>8} {'p50 ms':>8} {'p99 ms':>8} {'max ms':>8} {'errors':>7} "
+          f"{'responses':>10} {'in DB':>8} {'DB lag s':>9}")
+    for name, r in results.items():
+        ratio = f"{r['rps'] / bare * 100:.0f}%" if name != "bare" else "-"
+        lag = f"{r['drain_s']:.2f}" if "drain_s" in r else "-"
+        in_db = str(int(r["in_db"])) if "in_db" in r else "-"
+        print(f"{name:<8} {r['rps']:>9.0f} {ratio:>8} {r['p50']:>8.2f} {r['p99']:>8.2f} {r['max']:>8.1f} "
+              f"{int(r['errors']):>7} {int(r['ok']):>10} {in_db:>8} {lag:>9}")
+    print(f"\nreproduce: .venv/bin/python bench/bench_tracking.py --duration {args.duration} --connections "
+          f"{args.connections} --workers {args.workers} --worker-class {args.worker_class} --sends {args.sends}")
+
+
+if __name__ == "__main__":
+    main()
