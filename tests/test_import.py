@@ -4,6 +4,7 @@ flow through a real RQ worker, and the CLI command."""
 from __future__ import annotations
 
 import io
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -330,3 +331,33 @@ def test_cli_import_csv_dry_run_then_real(
     assert (c.company, c.source, c.attributes) == ("Acme", "cli-test", {"Note": "x"})
     result = runner.invoke(main, ["import-csv", path, "--map", "Firma=nonsense"])
     assert result.exit_code != 0 and "nonsense" in result.output
+
+
+def test_consent_record_on_create_and_update(services: Any, session: Any, tmp_path: Path) -> None:
+    from campaigns.users import get_account
+
+    with services.db.begin() as s:
+        get_account(s).timezone = "Asia/Tokyo"  # naive dates in the file are the account's local time
+        upsert_contact(s, {"email": "had@example.com", "consent_method": "web_form", "consent_source": "LP",
+                           "consent_at": "2025-01-01T00:00:00+00:00"})
+        upsert_contact(s, {"email": "none@example.com"})
+    text = ("email,同意日時,stage\n"
+            "had@example.com,2026/4/1 10:00,hot\n"
+            "none@example.com,2026/4/1 10:00,\n"
+            "fresh@example.com,2026-04-02,Warm\n"
+            "nodate@example.com,,\n")
+    path = write(tmp_path / "c.csv", text, "utf-8")
+    preview = preview_import(path, {})
+    assert preview["mapping"] == {"0": "email", "1": "consent_at", "2": "stage"}
+    do_import(services, path, {"mapping": preview["mapping"], "source": "seminar"})
+    found = contacts_by_email(session)
+    had, none, fresh, nodate = (found[e] for e in ("had@example.com", "none@example.com", "fresh@example.com",
+                                                   "nodate@example.com"))
+    # an existing consent record is evidence: an import never rewrites it
+    assert (had.consent_method, had.consent_source, had.consent_at) == ("web_form", "LP", datetime(2025, 1, 1, tzinfo=UTC))
+    assert had.stage == "hot"
+    assert (none.consent_method, none.consent_source) == ("import", "seminar")
+    assert none.consent_at == datetime(2026, 4, 1, 1, 0, tzinfo=UTC)
+    assert fresh.consent_at == datetime(2026, 4, 1, 15, 0, tzinfo=UTC) and fresh.stage == "warm"
+    assert nodate.consent_method == "import" and nodate.consent_at is not None
+    assert nodate.created_at.tzinfo is not None and nodate.updated_at >= nodate.created_at
