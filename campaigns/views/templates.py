@@ -198,6 +198,7 @@ def preview() -> Any:
             version = template.current_version
         assert version is not None
         rendered = render_preview(s, version, contact, svc)
+        contact_email = contact.email if contact else ""
     except TemplateError as exc:
         return jsonify(ok=False, error=str(exc)), 400
     finally:
@@ -207,8 +208,8 @@ def preview() -> Any:
         subject=rendered.subject,
         html=rendered.html,
         text=rendered.text,
-        contact=contact.email if contact else "",
-        notice=_("No contact matches %(needle)s: showing sample data.", needle=needle) if needle and not contact else "",
+        contact=contact_email,
+        notice=_("No contact matches %(needle)s: showing sample data.", needle=needle) if needle and not contact_email else "",
     )
 
 
