@@ -160,7 +160,19 @@ def test_builder_pages_in_japanese_render_cleanly(browser_page, services):
     page.screenshot(path=str(SHOTS / "sequence-builder-ja.png"), full_page=True)
     page.goto(page.base + "/broadcasts/new")
     expect(page.locator("h1")).to_have_text("新規一斉配信")
+    page.fill("#name", "12月のお知らせ")
+    page.select_option("#template_id", label="ようこそ")
+    page.check("input[name=when][value=later]")
+    page.fill("input[name=scheduled_at]", "2030-12-01T10:00")
     page.screenshot(path=str(SHOTS / "broadcast-new-ja.png"), full_page=True)
+    page.click("[data-testid=broadcast-save]")
+    expect(page.get_by_test_id("broadcast-status")).to_have_text("予約済み")
+    expect(page.get_by_test_id("broadcast-scheduled")).to_contain_text("2030-12-01 10:00")
+    page.screenshot(path=str(SHOTS / "broadcast-show-ja.png"), full_page=True)
+    with services.db.begin() as s:
+        from campaigns.models import Broadcast
+
+        assert s.scalar(select(Broadcast.scheduled_at)).isoformat() == "2030-12-01T01:00:00+00:00"
     assert page.problems == []  # type: ignore[attr-defined]
 
 
