@@ -154,6 +154,16 @@ def test_contact_validation_reports_each_field_and_stores_nothing(api, services)
     assert count(services, Contact) == 0
 
 
+def test_one_line_fields_refuse_control_characters_and_blank_names(api, services):
+    contact = api.post("/contacts", {"email": "cc@acme.test", "first_name": "Ann\r\nBcc: all@acme.test"})
+    assert contact.get_json()["details"] == {"first_name": "must be a single line without control characters"}
+    template = api.post("/templates", {"name": "\r", "subject": "Hi\x0b", "html_source": "<p>x</p>",
+                                       "untracked_urls": ["https://acme.test/"]})
+    assert template.get_json()["details"] == {"name": "must be a single line with some visible text",
+                                              "subject": "must be a single line with some visible text"}
+    assert count(services, Contact) == count(services, Template) == 0
+
+
 @pytest.mark.parametrize(
     ("data", "content_type", "status", "error"),
     [

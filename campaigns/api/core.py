@@ -28,7 +28,7 @@ from werkzeug.exceptions import HTTPException
 
 from campaigns import contacts as contacts_service
 from campaigns.api import bp
-from campaigns.api.schemas import MAX_ID, SCHEMAS, Schema
+from campaigns.api.schemas import EVENT_NAME, MAX_ID, NAME_PATTERN, ONE_LINE, SCHEMAS, STEP_IN, Schema
 from campaigns.runtime import services
 from campaigns.users import verify_api_key
 
@@ -273,6 +273,13 @@ FORMAT_PROBLEMS = {
     "iana-timezone": "is not a known time zone (use an IANA name such as Asia/Tokyo)",
 }
 
+PATTERN_PROBLEMS = {
+    ONE_LINE: "must be a single line without control characters",
+    NAME_PATTERN: "must be a single line with some visible text",
+    EVENT_NAME["pattern"]: "must be an event name: no control characters, no leading or trailing blanks",
+    STEP_IN["properties"]["window_days"]["pattern"]: "must list ISO weekdays as digits 1-7 (Monday = 1), e.g. 12345",
+}
+
 _TYPE_WORDS = {
     "string": "a string", "integer": "an integer", "number": "a number", "boolean": "true or false",
     "object": "an object", "array": "an array", "null": "null",
@@ -324,7 +331,7 @@ def _problems(err: ValidationError) -> Iterable[tuple[str, str]]:
     elif kind == "enum":
         yield where, "must be one of: " + ", ".join(str(v) for v in bound)
     elif kind == "pattern":
-        yield where, f"has an invalid format (must match {bound})"
+        yield where, PATTERN_PROBLEMS.get(bound, f"has an invalid format (must match {bound})")
     elif kind == "maxItems":
         yield where, f"must have at most {bound} items"
     elif kind == "minItems":

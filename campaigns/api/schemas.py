@@ -34,6 +34,20 @@ def text(max_length: int, min_length: int = 0, **extra: Any) -> Schema:
     return {"type": "string", "minLength": min_length, "maxLength": max_length, **extra}
 
 
+# One-line text: no control characters (names and subjects end up in mail headers and CSV exports).
+ONE_LINE = r"^[^\x00-\x1f\x7f]*$"
+# A name: one line with at least one visible character.
+NAME_PATTERN = r"^[^\x00-\x1f\x7f]*[^\s\x00-\x1f\x7f][^\x00-\x1f\x7f]*$"
+
+
+def line(max_length: int, min_length: int = 0, **extra: Any) -> Schema:
+    return text(max_length, min_length, pattern=ONE_LINE, **extra)
+
+
+def name(max_length: int = 200) -> Schema:
+    return text(max_length, 1, pattern=NAME_PATTERN)
+
+
 def nullable(schema: Schema) -> Schema:
     """The schema or null (OpenAPI 3.1 style: a type list)."""
     out = dict(schema)
@@ -62,8 +76,8 @@ CONSENT: Schema = {
     "description": "Consent record (Japan's Act on Specified Electronic Mail): when, how, where, which wording.",
     "properties": {
         "at": nullable(DATE_TIME),
-        "method": text(50),
-        "source": text(200),
+        "method": line(50),
+        "source": line(200),
         "text": text(10_000),
     },
     "additionalProperties": False,
@@ -71,11 +85,11 @@ CONSENT: Schema = {
 
 # The optional fields of a contact, shared by POST /contacts and the "contact" of an event.
 CONTACT_FIELDS: Schema = {
-    "first_name": text(200),
-    "last_name": text(200),
-    "company": text(200),
-    "job_title": text(200),
-    "source": text(100),
+    "first_name": line(200),
+    "last_name": line(200),
+    "company": line(200),
+    "job_title": line(200),
+    "source": line(100),
     "timezone": nullable(TIMEZONE),
     "attributes": {**FREE_OBJECT, "description": "Custom attributes, merged into the stored ones."},
     "consent": ref("Consent"),
@@ -102,7 +116,7 @@ STEP_IN: Schema = {
 }
 
 SEQUENCE_FIELDS: Schema = {
-    "name": text(200, 1),
+    "name": name(),
     "description": text(5000),
     "trigger_events": {**EVENT_NAMES, "description": "Events that enrol a contact."},
     "exit_events": {**EVENT_NAMES, "description": "Events that end an enrolment."},
@@ -116,13 +130,13 @@ SEQUENCE_FIELDS: Schema = {
 }
 
 TEMPLATE_SOURCE: Schema = {
-    "subject": text(1000, 1),
+    "subject": name(1000),
     "html_source": text(500_000, 1),
     "text_source": text(500_000),
-    "preheader": text(1000),
-    "from_name": text(200),
+    "preheader": line(1000),
+    "from_name": line(200),
     "untracked_urls": {
-        "type": "array", "items": text(2000, 1), "maxItems": 500,
+        "type": "array", "items": line(2000, 1), "maxItems": 500,
         "description": "Links of the HTML that are not rewritten for click tracking.",
     },
 }
@@ -190,13 +204,13 @@ SCHEMAS: dict[str, Schema] = {
     },
     "TemplateInput": {
         "type": "object", "required": ["name", "subject", "html_source"],
-        "properties": {"name": text(200, 1), **TEMPLATE_SOURCE},
+        "properties": {"name": name(), **TEMPLATE_SOURCE},
         "additionalProperties": False,
     },
     "TemplateVersionInput": {
         "type": "object", "required": ["subject", "html_source"],
         "description": "A complete new version; the name may change too.",
-        "properties": {"name": text(200, 1), **TEMPLATE_SOURCE},
+        "properties": {"name": name(), **TEMPLATE_SOURCE},
         "additionalProperties": False,
     },
     "StepInput": STEP_IN,
@@ -211,7 +225,7 @@ SCHEMAS: dict[str, Schema] = {
     "BroadcastInput": {
         "type": "object", "required": ["name", "template_id"],
         "properties": {
-            "name": text(200, 1),
+            "name": name(),
             "template_id": ID,
             "segment_id": {**ID, "type": ["integer", "null"], "description": "null = all active contacts"},
             "scheduled_at": nullable(DATE_TIME),
