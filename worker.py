@@ -9,12 +9,13 @@
 from __future__ import annotations
 
 import logging
+import os
 import signal
 import sys
 import time
 from typing import Any
 
-from rq import Worker
+from rq import SimpleWorker, Worker
 
 from wsgi import create_app
 
@@ -22,7 +23,7 @@ log = logging.getLogger("nurture.worker")
 
 
 def run_worker(burst: bool = False, overrides: dict[str, Any] | None = None) -> None:
-    """Run an RQ worker inside the app context (forked work horses inherit it)."""
+    """Run an RQ worker inside the app context (jobs run in this process; see below)."""
     from campaigns.runtime import services
 
     app = create_app(overrides)
@@ -31,7 +32,11 @@ def run_worker(burst: bool = False, overrides: dict[str, Any] | None = None) -> 
         from campaigns.health import warn_about_redis
 
         warn_about_redis(svc.redis)
-        worker = Worker([svc.queue], connection=svc.redis)
+        # Sending keeps a pool of SMTP connections and compiled templates per process; a forking worker
+        # would rebuild both for every job (bench/bench_sending.py measures the difference), so jobs run
+        # in this process unless NURTURE_WORKER_CLASS=fork asks for a work horse per job.
+        worker_class = Worker if os.environ.get("NURTURE_WORKER_CLASS", "simple") == "fork" else SimpleWorker
+        worker = worker_class([svc.queue], connection=svc.redis)
         worker.work(burst=burst, logging_level="INFO", with_scheduler=True)
 
 

@@ -18,14 +18,23 @@ def deliver_batch(send_ids: list[int]) -> dict[str, int]:
     """Deliver a batch of planned sends (enqueued by the scheduler)."""
     from campaigns.sending import deliver_batch as deliver
 
-    return deliver(services(), send_ids)
+    svc = services()
+    try:
+        return deliver(svc, send_ids)
+    finally:
+        # The worker runs jobs in one process: no scoped session may carry state into the next job.
+        svc.db.session.remove()
 
 
 def run_import(import_id: int) -> None:
     """Run a CSV import job (enqueued by the import view and the CLI)."""
     from campaigns.contacts import run_import as run
 
-    run(services(), import_id)
+    svc = services()
+    try:
+        run(svc, import_id)
+    finally:
+        svc.db.session.remove()
 
 
 def enqueue_deliveries(queue: Queue, send_ids: Sequence[int], batch_size: int) -> int:

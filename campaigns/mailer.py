@@ -19,7 +19,6 @@ import concurrent.futures
 import enum
 import logging
 import os
-import re
 import smtplib
 import socket
 import ssl
@@ -31,8 +30,14 @@ from campaigns.config import Settings
 
 log = logging.getLogger("nurture.mailer")
 
-_DOT_RE = re.compile(rb"^\.", re.MULTILINE)
 _IDLE_SECONDS = 30.0  # close a connection unused this long (servers drop idle clients after ~60-300 s)
+
+
+def dot_stuff(data: bytes) -> bytes:
+    """Double a leading dot on every line (RFC 5321 4.5.2); bytes.replace is far cheaper than a regex."""
+    if b"\n." in data:
+        data = data.replace(b"\n.", b"\n..")
+    return b"." + data if data.startswith(b".") else data
 
 
 class SMTPTransientError(smtplib.SMTPException):
@@ -145,6 +150,7 @@ class _Connection:
         self.writer: asyncio.StreamWriter | None = None
         self.pipelining = False
         self.body_sent = False
+        self._unsent = b""  # a pipelined body waiting to go out with the next envelope
 
     # -- protocol helpers
     async def _reply(self) -> _Reply:
@@ -232,6 +238,7 @@ class _Connection:
 
     async def close(self, quit: bool = True) -> None:
         writer, self.writer, self.reader = self.writer, None, None
+        self._unsent = b""
         if writer is None:
             return
         try:
@@ -276,6 +283,9 @@ class _Connection:
         mail, fut = pending
         try:
             async with asyncio.timeout(self.config.timeout):
+                if self._unsent and self.writer is not None:
+                    self.writer.write(self._unsent)
+                    self._unsent = b""
                 reply = await self._reply()
         except (_ConnectionLost, OSError, TimeoutError, asyncio.IncompleteReadError, ssl.SSLError) as exc:
             await self.close(quit=False)
@@ -310,7 +320,10 @@ class _Connection:
             fresh = self.writer is None
             try:
                 if fresh:
-                    if pending is not None:  # cannot happen: a lost connection settles its pending mail
+                    if pending is not None:  # defensive: a lost connection settles its pending mail
+                        self._settle(pending[1], Outcome(pending[0].key, OutcomeKind.CONNECTION, 0,
+                                                         "connection closed after the message",
+                                                         maybe_delivered=True))
                         pending = None
                     await self.connect()
                 async with asyncio.timeout(self.config.timeout):
@@ -346,7 +359,9 @@ class _Connection:
         assert self.writer is not None
         envelope = [f"MAIL FROM:<{mail.mail_from}>".encode(), f"RCPT TO:<{mail.rcpt}>".encode(), b"DATA"]
         if self.pipelining:
-            self.writer.write(b"\r\n".join(envelope) + b"\r\n")
+            # The previous body goes out in the same segment as this envelope: one send() per mail.
+            self.writer.write(self._unsent + b"\r\n".join(envelope) + b"\r\n")
+            self._unsent = b""
             await self.writer.drain()
             if pending is not None:
                 pmail, pfut = pending
@@ -377,12 +392,13 @@ class _Connection:
             self._settle(fut, Outcome(mail.key, _kind_for(stage, failed), failed.code, failed.text))
             await self._command(b"RSET")
             return None
-        body = _DOT_RE.sub(b"..", mail.data)
+        body = dot_stuff(mail.data)
         if not body.endswith(b"\r\n"):
             body += b"\r\n"
-        self.writer.write(body + b".\r\n")
         if self.pipelining:
+            self._unsent = body + b".\r\n"  # written with the next envelope, or by _finish
             return (mail, fut)  # the reply is read behind the next mail's envelope
+        self.writer.write(body + b".\r\n")
         self.body_sent = True  # from here a failure leaves it unknown whether the server took the mail
         await self.writer.drain()
         self._settle(fut, self._data_outcome(mail, await self._reply()))
