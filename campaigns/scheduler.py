@@ -6,29 +6,38 @@
    send windows, the frequency cap and exit conditions decide per enrolment whether a Send row is
    written now or the enrolment waits (its next_due_at moves to the next allowed moment);
 2. plans due broadcasts with one INSERT .. SELECT per broadcast;
-3. enqueues every queued send that has not been enqueued yet, AFTER the planning transactions have
-   committed, and marks it enqueued; stale ones are handed to campaigns.sending.requeue_stale.
+3. enqueues the new sends' ids (batches of settings.batch_size) right AFTER each planning
+   transaction commits. The rows are written with enqueued_at already set (a second UPDATE of every
+   planned row would cost more than planning it); if the process dies between commit and enqueue,
+   campaigns.sending.requeue_stale, called here every REQUEUE_EVERY seconds, re-enqueues queued rows
+   whose enqueued_at is older than the send lease. Rows someone wrote without enqueued_at are swept
+   up and enqueued too.
 
 Two schedulers at once: a Redis lock per tick keeps the second one idle (no wasted work). Without
 it (lock=False) they still never plan a send twice: the ledger is UNIQUE per (enrolment, step) and
 inserts are ON CONFLICT DO NOTHING; on PostgreSQL the due rows are read FOR UPDATE SKIP LOCKED, so
-the two split the work; enrolment updates are conditional on the due time the planner read, so a
-planner working from a stale read never moves an enrolment another one advanced.
+the two split the work and hold what they plan until commit. SQLite has no row locks and reads
+outside the write transaction, so there the enrolment updates are conditional on the due time the
+planner read (a planner working from a stale read never moves an enrolment another one advanced),
+and sends written for an enrolment that exited in between are cancelled before commit.
 """
 
 from __future__ import annotations
 
 import logging
 from collections import Counter, defaultdict
+from concurrent.futures import ThreadPoolExecutor, wait
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from redis.exceptions import LockError
 from sqlalchemy import (
     Integer,
-    any_,
+    String,
     bindparam,
+    cast,
     exists,
     func,
     literal,
@@ -68,6 +77,7 @@ log = logging.getLogger("nurture.scheduler")
 
 DUE_CHUNK = 5000  # enrolments per planning transaction: big enough for bulk SQL, short enough for locks
 SQLITE_DUE_CHUNK = 1000  # SQLite caps bound parameters per statement
+PLANNER_THREADS = 2  # PostgreSQL only; see plan_due_steps
 ENQUEUE_CHUNK = 20000
 LOCK_KEY = "nurture:scheduler:lock"
 LOCK_TTL = 60  # seconds; refreshed after every chunk, so only a dead scheduler lets it lapse
@@ -114,6 +124,10 @@ class _StepInfo:
     end_hour: int | None
     version_id: int | None
 
+    @property
+    def windowed(self) -> bool:
+        return bool(self.window_days) or self.start_hour is not None or self.end_hour is not None
+
 
 @dataclass(frozen=True)
 class _SequenceInfo:
@@ -146,10 +160,35 @@ def _active_sequences(session: Session) -> dict[int, _SequenceInfo]:
     return {sid: _SequenceInfo(sid, steps.get(sid, []), stages[sid]) for sid in stages}
 
 
+def pg_array(values: list[Any]) -> str:
+    """A PostgreSQL array literal for ints, bools, text or timestamps (None -> NULL), cast in SQL.
+
+    Built as one string because psycopg's per-element list adaptation costs more than the query
+    itself at 5,000 rows a chunk."""
+    sample = next((v for v in values if v is not None), None)
+    if sample is None:
+        return "{" + ",".join("NULL" for _ in values) + "}"
+    if isinstance(sample, bool):
+        body = ",".join("NULL" if v is None else ("t" if v else "f") for v in values)
+    elif isinstance(sample, int):
+        body = ",".join("NULL" if v is None else str(v) for v in values)
+    elif isinstance(sample, datetime):
+        body = ",".join("NULL" if v is None else '"' + v.isoformat() + '"' for v in values)
+    else:
+        body = ",".join(
+            "NULL" if v is None else '"' + str(v).replace("\\", "\\\\").replace('"', '\\"') + '"'
+            for v in values
+        )
+    return "{" + body + "}"
+
+
 def _ids_match(session: Session, column: Any, ids: list[int]) -> ColumnElement[bool]:
-    """`column IN ids`, as `= ANY(array)` on PostgreSQL: one parameter instead of thousands."""
+    """`column IN ids`; on PostgreSQL as `IN (SELECT unnest(array))`: one parameter instead of thousands,
+    and a semi-join the planner can run through the column's index (a plain `= ANY(array)` in a generic
+    plan is checked element by element against every row it scans)."""
     if session.get_bind().dialect.name == "postgresql":
-        return column == any_(bindparam(None, ids, type_=postgresql.ARRAY(Integer)))
+        array = cast(bindparam(None, pg_array(ids), type_=String), postgresql.ARRAY(Integer))
+        return column.in_(select(func.unnest(array)).scalar_subquery())  # type: ignore[no-any-return]
     return column.in_(ids)  # type: ignore[no-any-return]
 
 
@@ -160,8 +199,10 @@ def _due_query(session: Session, now: datetime, sequence_ids: list[int], after: 
             Enrollment.id, Enrollment.contact_id, Enrollment.sequence_id, Enrollment.next_due_at,
             Enrollment.next_position, Enrollment.last_step_id, Enrollment.last_planned_at,
             Enrollment.enrolled_at, Contact.status, Contact.timezone, Contact.stage, Contact.email,
+            Suppression.id.label("suppression_id"),
         )
         .join(Contact, Contact.id == Enrollment.contact_id)
+        .outerjoin(Suppression, Suppression.email == Contact.email)
         .where(_ENROLLMENT_ACTIVE, Enrollment.next_due_at <= now, Enrollment.sequence_id.in_(sequence_ids))
         .order_by(Enrollment.next_due_at, Enrollment.id)
         .limit(limit)
@@ -186,14 +227,39 @@ def find_due(session: Session, now: datetime, limit: int = 1000) -> list[int]:
 
 
 def plan_due_steps(svc: Services, now: datetime, keepalive: Any = None) -> Counter[str]:
-    """Plan every due step, chunk by chunk, each chunk in its own transaction (called by tick)."""
+    """Plan every due step, chunk by chunk, each chunk in its own transaction, and enqueue each chunk's
+    sends right after its commit (called by tick).
+
+    On PostgreSQL PLANNER_THREADS threads plan chunks side by side on their own connections (FOR
+    UPDATE SKIP LOCKED hands each a disjoint chunk), so the database writes one chunk while Python
+    prepares the next. SQLite serialises writers, so it plans in one thread."""
+    limit = SQLITE_DUE_CHUNK if svc.db.dialect == "sqlite" else DUE_CHUNK
+    threads = 1 if svc.db.dialect == "sqlite" else PLANNER_THREADS
+    if threads == 1:
+        return _plan_loop(svc, now, limit, keepalive)
+    counts: Counter[str] = Counter()
+    with ThreadPoolExecutor(threads, thread_name_prefix="planner") as pool:
+        futures = [pool.submit(_plan_loop, svc, now, limit, None) for _ in range(threads)]
+        pending = set(futures)
+        while pending:
+            _, pending = wait(pending, timeout=LOCK_TTL / 4)
+            if keepalive is not None:
+                keepalive()  # the Redis lock's token is thread-local: refresh it from this thread
+        for future in futures:
+            counts.update(future.result())
+    return counts
+
+
+def _plan_loop(svc: Services, now: datetime, limit: int, keepalive: Any) -> Counter[str]:
     counts: Counter[str] = Counter()
     after: tuple[datetime, int] | None = None
-    limit = SQLITE_DUE_CHUNK if svc.db.dialect == "sqlite" else DUE_CHUNK
     while True:
         with svc.db.begin() as session:
-            chunk_counts, last, seen = _plan_chunk(session, now, after, limit)
+            chunk_counts, send_ids, last, seen = _plan_chunk(session, now, after, limit)
         counts.update(chunk_counts)
+        if send_ids:
+            counts["jobs"] += enqueue_deliveries(svc.queue, send_ids, svc.settings.batch_size)
+            counts["enqueued"] += len(send_ids)
         if keepalive is not None:
             keepalive()
         if seen < limit or last is None:
@@ -203,14 +269,17 @@ def plan_due_steps(svc: Services, now: datetime, keepalive: Any = None) -> Count
 
 def _plan_chunk(
     session: Session, now: datetime, after: tuple[datetime, int] | None, limit: int
-) -> tuple[Counter[str], tuple[datetime, int] | None, int]:
+) -> tuple[Counter[str], list[int], tuple[datetime, int] | None, int]:
+    """Plan one chunk of due enrolments; returns counts, the new send ids, the keyset cursor, rows seen."""
     counts: Counter[str] = Counter()
     sequences = _active_sequences(session)
     if not sequences:
-        return counts, None, 0
-    rows = session.execute(_due_query(session, now, list(sequences), after, limit)).all()
+        return counts, [], None, 0
+    # Core execution on the session's connection: plain rows, without the ORM's per-row loading cost.
+    conn = session.connection()
+    rows = conn.execute(_due_query(session, now, list(sequences), after, limit)).all()
     if not rows:
-        return counts, None, 0
+        return counts, [], None, 0
     last = (rows[-1].next_due_at, rows[-1].id)
 
     account = get_account(session)
@@ -219,13 +288,13 @@ def _plan_chunk(
     contact_ids = sorted({r.contact_id for r in rows})
 
     ledger: dict[int, set[int]] = defaultdict(set)
-    for enrollment_id, step_id in session.execute(
+    for enrollment_id, step_id in conn.execute(
         select(Send.enrollment_id, Send.step_id).where(_ids_match(session, Send.enrollment_id, enrollment_ids))
     ):
         ledger[enrollment_id].add(step_id)
     recent: dict[int, list[datetime]] = defaultdict(list)
     if cap_count > 0 and cap_days > 0:
-        for contact_id, created_at in session.execute(
+        for contact_id, created_at in conn.execute(
             select(Send.contact_id, Send.created_at).where(
                 _ids_match(session, Send.contact_id, contact_ids),
                 Send.created_at > now - timedelta(days=cap_days),
@@ -233,12 +302,10 @@ def _plan_chunk(
             )
         ):
             recent[contact_id].append(created_at)
-    suppressed = set(session.scalars(
-        select(Suppression.email).where(Suppression.email.in_({r.email for r in rows}))
-    ))
 
     new_sends: list[dict[str, Any]] = []
     updates: dict[int, dict[str, Any]] = {}  # enrollment id -> its new state
+    zones: dict[str | None, ZoneInfo] = {}
     for r in rows:
         state = {
             "id": r.id, "seen": r.next_due_at, "status": EnrollmentStatus.ACTIVE.value,
@@ -247,7 +314,7 @@ def _plan_chunk(
         }
         updates[r.id] = state
         info = sequences[r.sequence_id]
-        if r.status != ContactStatus.ACTIVE or r.email in suppressed:
+        if r.status != ContactStatus.ACTIVE or r.suppression_id is not None:
             reason = str(r.status) if r.status != ContactStatus.ACTIVE else "suppressed"
             state.update(status=EnrollmentStatus.EXITED.value, exit_reason=reason, finished_at=now, next_due_at=None)
             counts["exited"] += 1
@@ -266,8 +333,10 @@ def _plan_chunk(
         step = pending[0]
         base = r.last_planned_at or r.enrolled_at
         due = base + step.delay
-        tz = seq.zone(r.timezone, account.timezone)
-        opening = seq.next_window_opening(max(due, now), tz, step.window_days, step.start_hour, step.end_hour)
+        tz = zones.get(r.timezone) or zones.setdefault(r.timezone, seq.zone(r.timezone, account.timezone))
+        opening = due if due > now else now
+        if step.windowed:
+            opening = seq.next_window_opening(opening, tz, step.window_days, step.start_hour, step.end_hour)
         if opening > now:
             # Not due yet (the sequence was edited) or outside the send window: wait for the opening.
             state.update(next_due_at=opening, next_position=step.position)
@@ -296,11 +365,11 @@ def _plan_chunk(
         if following:
             nxt = following[0]
             state.update(next_due_at=now + nxt.delay, next_position=nxt.position,
-                         last_step_id=step.id, last_planned_at=now)
+                         last_step_id=step.id, last_planned_at=now, planned=True)
         else:
             state.update(status=EnrollmentStatus.COMPLETED.value, next_due_at=None,
                          next_position=step.position + 1, last_step_id=step.id, last_planned_at=now,
-                         finished_at=now)
+                         finished_at=now, planned=True)
             counts["completed"] += 1
 
     inserted = _insert_sends(session, new_sends, now)
@@ -319,11 +388,16 @@ def _plan_chunk(
     _apply_updates(session, list(updates.values()))
     counts["planned"] += len(inserted)
     counts = Counter({k: v for k, v in counts.items() if v})
-    return counts, last, len(rows)
+    return counts, [sid for sid, _ in inserted], last, len(rows)
 
 
 def _insert_sends(session: Session, rows: list[dict[str, Any]], now: datetime) -> list[tuple[int, int]]:
-    """Insert Send rows ON CONFLICT DO NOTHING; returns (send id, enrollment id) of those inserted."""
+    """Insert Send rows ON CONFLICT DO NOTHING; returns (send id, enrollment id) of those inserted.
+
+    enqueued_at is written here, with the planning time, and the ids are enqueued right after the
+    commit: marking 100,000 rows in a second UPDATE would rewrite every index entry of each row
+    (enqueued_at is indexed), which costs more than planning them. A crash between the commit and
+    the enqueue leaves queued rows with an old enqueued_at, which sending.requeue_stale re-enqueues."""
     if not rows:
         return []
     if session.get_bind().dialect.name == "postgresql":
@@ -331,28 +405,28 @@ def _insert_sends(session: Session, rows: list[dict[str, Any]], now: datetime) -
         result = session.execute(
             text(
                 "INSERT INTO sends (contact_id, enrollment_id, step_id, template_version_id, variant, status,"
-                " attempts, possible_duplicate, error, created_at)"
-                " SELECT c, e, s, v, '', 'queued', 0, false, '', :now"
+                " attempts, possible_duplicate, error, created_at, enqueued_at)"
+                " SELECT c, e, s, v, '', 'queued', 0, false, '', :now, :now"
                 " FROM unnest(CAST(:c AS integer[]), CAST(:e AS integer[]), CAST(:s AS integer[]),"
                 " CAST(:v AS integer[])) AS t(c, e, s, v)"
                 " ON CONFLICT DO NOTHING RETURNING id, enrollment_id"
             ),
             {
                 "now": now,
-                "c": [r["contact_id"] for r in rows],
-                "e": [r["enrollment_id"] for r in rows],
-                "s": [r["step_id"] for r in rows],
-                "v": [r["template_version_id"] for r in rows],
+                "c": pg_array([r["contact_id"] for r in rows]),
+                "e": pg_array([r["enrollment_id"] for r in rows]),
+                "s": pg_array([r["step_id"] for r in rows]),
+                "v": pg_array([r["template_version_id"] for r in rows]),
             },
         )
         return [(int(a), int(b)) for a, b in result]
     values = [
         {**r, "variant": "", "status": SendStatus.QUEUED, "attempts": 0, "possible_duplicate": False,
-         "error": "", "created_at": now}
+         "error": "", "created_at": now, "enqueued_at": now}
         for r in rows
     ]
     out: list[tuple[int, int]] = []
-    for start in range(0, len(values), 500):  # 10 columns each: under SQLite's parameter limit
+    for start in range(0, len(values), 500):  # 11 columns each: under SQLite's parameter limit
         stmt = (
             seq._dialect_insert(session, Send).values(values[start : start + 500])
             .on_conflict_do_nothing().returning(Send.id, Send.enrollment_id)
@@ -381,20 +455,32 @@ def _apply_updates(session: Session, states: list[dict[str, Any]]) -> None:
     if not states:
         return
     if session.get_bind().dialect.name == "postgresql":
+        # The due rows are locked FOR UPDATE since the read, so no re-check of the due time is needed.
+        now = next((st["last_planned_at"] for st in states if st.get("planned")), None)
         session.execute(
             text(
                 "UPDATE enrollments AS e SET status = u.status, next_due_at = u.next_due_at,"
                 " next_position = u.next_position, last_step_id = u.last_step_id,"
-                " last_planned_at = u.last_planned_at, exit_reason = u.exit_reason, finished_at = u.finished_at"
-                " FROM unnest(CAST(:id AS integer[]), CAST(:seen AS timestamptz[]), CAST(:status AS varchar[]),"
-                " CAST(:next_due_at AS timestamptz[]), CAST(:next_position AS integer[]),"
-                " CAST(:last_step_id AS integer[]), CAST(:last_planned_at AS timestamptz[]),"
-                " CAST(:exit_reason AS varchar[]), CAST(:finished_at AS timestamptz[]))"
-                " AS u(id, seen, status, next_due_at, next_position, last_step_id, last_planned_at,"
-                " exit_reason, finished_at)"
-                " WHERE e.id = u.id AND e.status = 'active' AND e.next_due_at = u.seen"
+                " last_planned_at = CASE WHEN u.planned THEN CAST(:now AS timestamptz) ELSE e.last_planned_at END,"
+                " exit_reason = u.exit_reason,"
+                " finished_at = CASE WHEN u.status = 'active' THEN NULL ELSE CAST(:finished AS timestamptz) END"
+                " FROM unnest(CAST(:id AS integer[]), CAST(:status AS varchar[]), CAST(:due AS timestamptz[]),"
+                " CAST(:pos AS integer[]), CAST(:step AS integer[]), CAST(:planned AS boolean[]),"
+                " CAST(:reason AS varchar[]))"
+                " AS u(id, status, next_due_at, next_position, last_step_id, planned, exit_reason)"
+                " WHERE e.id = u.id AND e.status = 'active'"
             ),
-            {key: [s[key] for s in states] for key in ("id", "seen", *_UPDATE_FIELDS)},
+            {
+                "now": now,
+                "finished": next((st["finished_at"] for st in states if st["finished_at"]), None),
+                "id": pg_array([st["id"] for st in states]),
+                "status": pg_array([st["status"] for st in states]),
+                "due": pg_array([st["next_due_at"] for st in states]),
+                "pos": pg_array([st["next_position"] for st in states]),
+                "step": pg_array([st["last_step_id"] for st in states]),
+                "planned": pg_array([bool(st.get("planned")) for st in states]),
+                "reason": pg_array([st["exit_reason"] for st in states]),
+            },
         )
         return
     table = Enrollment.__table__
@@ -407,7 +493,8 @@ def _apply_updates(session: Session, states: list[dict[str, Any]]) -> None:
         )
         .values({name: bindparam(f"b_{name}", type_=table.c[name].type) for name in _UPDATE_FIELDS})
     )
-    session.execute(stmt, [{f"b_{k}": v for k, v in s.items()} for s in states])
+    keys = ("id", "seen", *_UPDATE_FIELDS)
+    session.execute(stmt, [{f"b_{k}": st[k] for k in keys} for st in states])
 
 
 # ------------------------------------------------------------------ broadcasts
@@ -451,6 +538,7 @@ def plan_broadcasts(svc: Services, now: datetime) -> Counter[str]:
     """Write the sends of every due scheduled broadcast, mark finished ones sent (called by tick)."""
     counts: Counter[str] = Counter()
     max_late = timedelta(hours=svc.settings.max_lateness_hours)
+    started: list[int] = []
     with svc.db.begin() as session:
         due = session.scalars(
             select(Broadcast)
@@ -485,11 +573,13 @@ def plan_broadcasts(svc: Services, now: datetime) -> Counter[str]:
                 seq._dialect_insert(session, Send)
                 .from_select(
                     ["contact_id", "broadcast_id", "template_version_id", "variant", "status", "attempts",
-                     "possible_duplicate", "error", "created_at"],
+                     "possible_duplicate", "error", "created_at", "enqueued_at"],
                     select(
                         ids.c.id, literal(broadcast.id), literal(version_id), literal(""),
                         literal(SendStatus.QUEUED.value), literal(0), literal(False), literal(""),
                         literal(now, type_=Send.__table__.c.created_at.type),
+                        # Marked now and enqueued right after the commit (see _insert_sends for why).
+                        literal(now, type_=Send.__table__.c.enqueued_at.type),
                     ).where(literal(True)),  # SQLite needs a WHERE before ON CONFLICT in INSERT .. SELECT
                 )
                 .on_conflict_do_nothing()
@@ -503,7 +593,19 @@ def plan_broadcasts(svc: Services, now: datetime) -> Counter[str]:
             broadcast.options = {**(broadcast.options or {}), "planned": planned}
             counts["broadcast_sends"] += planned
             counts["broadcasts_started"] += 1
+            started.append(broadcast.id)
         counts["broadcasts_sent"] += _finish_broadcasts(session, now)
+    for broadcast_id in started:
+        # One read of the ids (ints; a million is a few tens of MB) instead of sorted pages over a table
+        # whose index for this broadcast is not in id order.
+        with svc.db.begin() as session:
+            ids = sorted(session.scalars(
+                select(Send.id).where(Send.broadcast_id == broadcast_id, Send.status == SendStatus.QUEUED)
+            ))
+        for start in range(0, len(ids), ENQUEUE_CHUNK):
+            chunk = ids[start : start + ENQUEUE_CHUNK]
+            counts["jobs"] += enqueue_deliveries(svc.queue, chunk, svc.settings.batch_size)
+            counts["enqueued"] += len(chunk)
     return Counter({k: v for k, v in counts.items() if v})
 
 

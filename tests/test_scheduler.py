@@ -281,20 +281,53 @@ def test_ticking_twice_at_the_same_moment_plans_nothing_new(services):
     assert set(per.values()) == {2} and len(per) == 20
 
 
-def test_enqueue_marks_sends_and_a_lost_enqueue_is_redone(services):
+def test_sends_are_enqueued_in_batches_after_commit(services):
     setup_sequence(services, [{"delay_minutes": 0}], contacts=450)
     counts = scheduler.tick(services, now=T0)
     assert counts["planned"] == 450 and counts["enqueued"] == 450
     assert counts["jobs"] == -(-450 // services.settings.batch_size)
-    ids = queued_job_ids(services)
+    jobs = services.queue.get_jobs()
+    assert max(len(job.args[0]) for job in jobs) == services.settings.batch_size
     with services.db.begin() as s:
-        assert sorted(ids) == sorted(s.scalars(select(Send.id)))
+        assert sorted(queued_job_ids(services)) == sorted(s.scalars(select(Send.id)))
         assert s.scalar(select(func.count()).where(Send.enqueued_at.is_(None))) == 0
-        # A crash between commit and enqueue leaves sends without enqueued_at: the next tick sends them.
-        s.execute(update(Send).where(Send.id.in_(ids[:10])).values(enqueued_at=None))
+
+
+def test_a_crash_between_commit_and_enqueue_is_recovered(services, monkeypatch):
+    setup_sequence(services, [{"delay_minutes": 0}], contacts=30)
+
+    def redis_down(*_a, **_k):
+        raise ConnectionError("redis went away")
+
+    monkeypatch.setattr(scheduler, "enqueue_deliveries", redis_down)
+    with pytest.raises(ConnectionError):
+        scheduler.tick(services, now=T0)
+    monkeypatch.undo()
+    with services.db.begin() as s:
+        planned = sorted(s.scalars(select(Send.id).where(Send.status == SendStatus.QUEUED)))
+    assert len(planned) == 30 and queued_job_ids(services) == []
+    # Within the send lease the rows might still be on their way: nothing is enqueued twice.
+    services.redis.delete(scheduler.REQUEUE_KEY)
+    assert scheduler.tick(services, now=T0).get("requeued", 0) == 0
+    with services.db.begin() as s:
+        lease = timedelta(seconds=services.settings.send_lease_seconds + 1)
+        s.execute(update(Send).values(enqueued_at=datetime.now(UTC) - lease))
+    services.redis.delete(scheduler.REQUEUE_KEY)
+    assert scheduler.tick(services, now=T0)["requeued"] == 30
+    assert sorted(queued_job_ids(services)) == planned
+
+
+def test_sends_written_without_enqueued_at_are_swept_up(services):
+    setup_sequence(services, [{"delay_minutes": 0}], contacts=12)
+    scheduler.tick(services, now=T0)
     services.queue.empty()
+    with services.db.begin() as s:
+        ids = sorted(s.scalars(select(Send.id)))[:10]
+        s.execute(update(Send).where(Send.id.in_(ids)).values(enqueued_at=None))
     assert scheduler.tick(services, now=T0)["enqueued"] == 10
-    assert sorted(queued_job_ids(services)) == sorted(ids[:10])
+    assert sorted(queued_job_ids(services)) == ids
+    with services.db.begin() as s:
+        assert s.scalar(select(func.count()).where(Send.enqueued_at.is_(None))) == 0
 
 
 def test_a_second_tick_waits_while_the_lock_is_held(services):
@@ -385,7 +418,7 @@ from pathlib import Path
 from campaigns import scheduler
 from wsgi import create_app
 
-scheduler.SQLITE_DUE_CHUNK = scheduler.DUE_CHUNK = 25  # many small transactions: more interleaving
+scheduler.SQLITE_DUE_CHUNK = scheduler.DUE_CHUNK = 20  # many small transactions: more interleaving
 app = create_app(json.loads(os.environ["NURTURE_TEST_OVERRIDES"]))
 svc = app.extensions["nurture"]
 now, lock, go = datetime.fromisoformat(sys.argv[1]), sys.argv[2] == "1", Path(sys.argv[3])
@@ -401,7 +434,7 @@ print(json.dumps(totals))
 
 @pytest.mark.parametrize("lock", [False, True], ids=["ledger-only", "with-redis-lock"])
 def test_two_scheduler_processes_plan_each_send_exactly_once(services, app_overrides, tmp_path, lock):
-    contacts = 400
+    contacts = 240
     with services.db.begin() as s:
         get_account(s).freq_cap_count = 0  # this test is about the ledger, not the cap
         template = make_template(s)

@@ -1,0 +1,258 @@
+"""Scheduler benchmark on PostgreSQL: find due enrolments at scale, then plan and enqueue 100,000.
+
+    .venv/bin/python bench/bench_scheduler.py \
+        --database-url postgresql://postgres@127.0.0.1:5432/bench_h2 --redis-url redis://127.0.0.1:6379/2
+
+Targets (issue 2, "Benchmarks"):
+- with 1,000,000 enrolments of which 100,000 are due, `scheduler.tick` plans and enqueues the
+  100,000 in at most 10 s;
+- finding 1,000 due enrolments among 1,000,000 takes at most 1.5x finding 1,000 among 10,000.
+
+The database is recreated from the models (tables only; it refuses a database holding other tables);
+data is generated server-side with INSERT .. SELECT over generate_series (no row crosses the wire).
+Every enrolment is active (the worst case for the partial due index). RQ jobs go to a queue of the
+benchmark's own name on the given Redis DB, which is emptied afterwards.
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import sys
+import time
+from collections import Counter
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import sqlalchemy as sa
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from campaigns import scheduler  # noqa: E402
+from campaigns.db import Base, now_utc  # noqa: E402
+from campaigns.models import Send, Template, TemplateVersion  # noqa: E402
+from campaigns.sequences import create_sequence, set_sequence_status  # noqa: E402
+from campaigns.users import get_account  # noqa: E402
+
+QUEUE = "bench_h2_scheduler"
+
+
+def ensure_database(url: str) -> None:
+    parsed = sa.engine.make_url(url.replace("postgresql://", "postgresql+psycopg://", 1))
+    admin = sa.create_engine(parsed.set(database="postgres"), isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        if not conn.scalar(sa.text("select 1 from pg_database where datname = :n"), {"n": parsed.database}):
+            conn.execute(sa.text(f'create database "{parsed.database}"'))
+    admin.dispose()
+
+
+def fresh_schema(svc: Any) -> None:
+    inspector = sa.inspect(svc.db.engine)
+    foreign = set(inspector.get_table_names()) - set(Base.metadata.tables) - {"alembic_version"}
+    if foreign:
+        raise SystemExit(f"refusing: the database holds other tables {sorted(foreign)[:5]}")
+    with svc.db.engine.begin() as conn:
+        for table in Base.metadata.tables:
+            conn.execute(sa.text(f'DROP TABLE IF EXISTS "{table}" CASCADE'))
+    svc.db.create_all()
+
+
+def _server_version(svc: Any) -> str:
+    with svc.db.engine.connect() as conn:
+        return str(conn.scalar(sa.text("SHOW server_version")))
+
+
+def timed(label: str, fn: Callable[[], Any]) -> Any:
+    started = time.perf_counter()
+    result = fn()
+    print(f"  {label}: {time.perf_counter() - started:.2f} s", flush=True)
+    return result
+
+
+def sql(svc: Any, statement: str, **params: Any) -> None:
+    with svc.db.engine.begin() as conn:
+        conn.execute(sa.text(statement), params)
+
+
+def analyze(svc: Any) -> None:
+    with svc.db.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+        conn.execute(sa.text("VACUUM ANALYZE contacts, enrollments, sends"))
+
+
+def add_enrolments(svc: Any, sequence_id: int, first: int, last: int, due_every: int) -> None:
+    """Enrol contacts first..last; every `due_every`-th one is due (0-60 min ago), the rest 1-30 days ahead."""
+    sql(
+        svc,
+        "INSERT INTO enrollments (contact_id, sequence_id, cycle, status, next_position, next_due_at,"
+        " source_event, exit_reason, enrolled_at)"
+        " SELECT g, :seq, 1, 'active', 1,"
+        "  CASE WHEN g % :every = 0 THEN now() - (g % 60) * interval '1 minute'"
+        "       ELSE now() + (1 + g % 30) * interval '1 day' + (g % 1440) * interval '1 minute' END,"
+        "  'bench', '', now() - interval '1 hour'"
+        " FROM generate_series(CAST(:first AS integer), CAST(:last AS integer)) AS g",
+        seq=sequence_id, every=due_every, first=first, last=last,
+    )
+
+
+def measure_find(svc: Any, runs: int) -> float:
+    """Median seconds for the planner's due query returning 1,000 rows (FOR UPDATE SKIP LOCKED, rolled back)."""
+    samples = []
+    for _ in range(runs):
+        with svc.db.factory() as session:
+            started = time.perf_counter()
+            found = scheduler.find_due(session, now_utc(), limit=1000)
+            samples.append(time.perf_counter() - started)
+            session.rollback()
+        assert len(found) == 1000, len(found)
+    return statistics.median(samples)
+
+
+def _enrolment_count(svc: Any) -> int:
+    try:
+        with svc.db.engine.connect() as conn:
+            return int(conn.scalar(sa.text("SELECT count(*) FROM enrollments")) or 0)
+    except sa.exc.DBAPIError:
+        return 0
+
+
+def reset(svc: Any, small: int, extra: int) -> None:
+    """Put a previous full run's data back into its state before the tick (100,000 due)."""
+    sql(svc, "TRUNCATE sends CASCADE")
+    sql(
+        svc,
+        "UPDATE enrollments SET status = 'active', next_position = 1, last_step_id = NULL,"
+        " last_planned_at = NULL, finished_at = NULL, exit_reason = '',"
+        " next_due_at = now() - (id % 60) * interval '1 minute'"
+        " WHERE last_planned_at IS NOT NULL OR status <> 'active'"
+        "  OR (id <= :small AND id % 10 = 0) OR (id > :small AND id <= :small + :extra)",
+        small=small, extra=extra,
+    )
+
+
+def generate(svc: Any, args: Any, total: int, small: int, extra: int) -> None:
+    """Fresh schema and data; measures finding 1,000 due among 10,000 and among 1,000,000 on the way."""
+    print("data:", flush=True)
+    timed("schema", lambda: fresh_schema(svc))
+    with svc.db.begin() as s:
+        get_account(s)  # default frequency cap (3 per 7 days) stays on: its ledger lookup is part of the cost
+        template = Template(name="Bench")
+        s.add(template)
+        s.flush()
+        version = TemplateVersion(template_id=template.id, version=1, subject="Hello {{ contact.first_name }}",
+                                  html_source="<p>Hi</p>", compiled_html="<p>Hi</p>", compiled_text="Hi")
+        s.add(version)
+        s.flush()
+        template.current_version_id = version.id
+        s.flush()
+        sequence = create_sequence(s, "Bench nurture", steps=[
+            {"template_id": template.id, "delay_minutes": 0},
+            {"template_id": template.id, "delay_minutes": 3 * 1440, "window_days": "12345",
+             "window_start_hour": 9, "window_end_hour": 18},
+        ])
+        set_sequence_status(s, sequence, "active")
+        sequence_id = sequence.id
+    timed(f"{total:,} contacts (INSERT .. SELECT generate_series)", lambda: sql(
+        svc,
+        "INSERT INTO contacts (email, first_name, last_name, company, job_title, source, timezone, attributes,"
+        " status, stage, score, consent_method, consent_source, consent_text, created_at, updated_at)"
+        " SELECT 'lead' || g || '@bench.example.com', 'First' || g, 'Last', 'Acme', '', 'bench',"
+        "  CASE g % 3 WHEN 0 THEN 'Asia/Tokyo' WHEN 1 THEN 'America/New_York' ELSE NULL END,"
+        "  '{}'::jsonb, 'active', 'cold', 0, 'form', 'bench', '', now(), now()"
+        " FROM generate_series(1, CAST(:n AS integer)) AS g", n=total))
+
+    # Phase 1: 10,000 enrolments, 1,000 due.
+    timed(f"{small:,} enrolments, 1,000 due", lambda: add_enrolments(svc, sequence_id, 1, small, 10))
+    analyze(svc)
+    find_small = measure_find(svc, args.find_runs)
+    # Phase 2: 1,000,000 enrolments, still 1,000 due.
+    timed(f"+{total - small:,} enrolments, none due", lambda: add_enrolments(
+        svc, sequence_id, small + 1, total, total + 1))
+    analyze(svc)
+    find_large = measure_find(svc, args.find_runs)
+
+    print(f"finding 1,000 due enrolments (median of {args.find_runs}, the planner's query with FOR UPDATE "
+          "SKIP LOCKED):")
+    print(f"  among {small:,}: {find_small * 1000:.2f} ms")
+    print(f"  among {total:,}: {find_large * 1000:.2f} ms")
+    ratio = find_large / find_small
+    print(f"  ratio: {ratio:.2f}x (target <= 1.5x) {'OK' if ratio <= 1.5 else 'MISSED'}")
+
+    # Phase 3: make 100,000 due in total, then one scheduler tick plans and enqueues them.
+    timed(f"{extra:,} more enrolments made due", lambda: sql(
+        svc,
+        "UPDATE enrollments SET next_due_at = now() - (id % 60) * interval '1 minute'"
+        " WHERE id IN (SELECT id FROM enrollments WHERE id > :small ORDER BY id LIMIT :n)",
+        small=small, n=extra))
+    analyze(svc)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--database-url", default="postgresql://postgres@127.0.0.1:5432/bench_h2")
+    parser.add_argument("--redis-url", default="redis://127.0.0.1:6379/2")
+    parser.add_argument("--enrollments", type=int, default=1_000_000)
+    parser.add_argument("--due", type=int, default=100_000)
+    parser.add_argument("--find-runs", type=int, default=25)
+    parser.add_argument("--reuse", action="store_true",
+                        help="keep the data of a previous full run; reset it and time the tick only")
+    args = parser.parse_args()
+    if not args.database_url.startswith("postgresql"):
+        raise SystemExit("this benchmark is for PostgreSQL")
+
+    from wsgi import create_app
+
+    ensure_database(args.database_url)
+    app = create_app({"database_url": args.database_url, "redis_url": args.redis_url, "queue_name": QUEUE,
+                      "secret_key": "bench", "base_url": "http://bench.test"})
+    svc = app.extensions["nurture"]
+    svc.queue.empty()
+    total, small = args.enrollments, 10_000
+    print(f"Scheduler benchmark: {total:,} enrolments, {args.due:,} due; PostgreSQL "
+          f"{_server_version(svc)}; batch_size {svc.settings.batch_size}")
+
+    extra = args.due - 1000
+    reuse = args.reuse and _enrolment_count(svc) == total
+    if reuse:
+        print("data: reusing the previous run's rows", flush=True)
+        timed("reset planned enrolments, delete sends", lambda: reset(svc, small, extra))
+        analyze(svc)
+    else:
+        generate(svc, args, total, small, extra)
+
+    phases: dict[str, float] = {}
+    for name in ("plan_due_steps", "plan_broadcasts", "enqueue_planned", "requeue_stale"):
+        original = getattr(scheduler, name)
+
+        def wrapper(*a: Any, _f: Any = original, _n: str = name, **kw: Any) -> Any:
+            started = time.perf_counter()
+            try:
+                return _f(*a, **kw)
+            finally:
+                phases[_n] = time.perf_counter() - started
+
+        setattr(scheduler, name, wrapper)
+    started = time.perf_counter()
+    counts = Counter(scheduler.tick(svc))
+    elapsed = time.perf_counter() - started
+    with svc.db.begin() as s:
+        sends = s.scalar(sa.select(sa.func.count()).select_from(Send))
+        unenqueued = s.scalar(sa.select(sa.func.count()).where(Send.enqueued_at.is_(None)))
+        due_left = s.scalar(sa.text("SELECT count(*) FROM enrollments WHERE status = 'active' AND next_due_at <= now()"))
+    jobs_in_queue = svc.queue.count
+    print(f"one scheduler tick with {args.due:,} due among {total:,}:")
+    print(f"  planned {counts['planned']:,} sends, enqueued {counts['enqueued']:,} in {counts['jobs']:,} RQ jobs "
+          f"({jobs_in_queue:,} in the queue); sends in ledger {sends:,}; not enqueued {unenqueued:,}; "
+          f"still due {due_left:,}")
+    for name, seconds in phases.items():
+        print(f"  {name}: {seconds:.2f} s")
+    print(f"  total: {elapsed:.2f} s = {counts['planned'] / elapsed:,.0f} sends/s "
+          f"(target <= 10 s) {'OK' if elapsed <= 10 and counts['planned'] == args.due else 'MISSED'}")
+    svc.queue.empty()
+    svc.redis.delete(scheduler.LOCK_KEY, scheduler.REQUEUE_KEY)
+    print("reproduce: .venv/bin/python bench/bench_scheduler.py --database-url "
+          f"{args.database_url} --redis-url {args.redis_url}")
+
+
+if __name__ == "__main__":
+    main()
