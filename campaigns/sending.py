@@ -45,6 +45,7 @@ log = logging.getLogger("nurture.sending")
 GROUP_SIZE = 25  # sends claimed, delivered and recorded together
 IN_FLIGHT_GROUPS = 2  # groups handed to SMTP and not yet recorded: bounds the duplicates after a crash
 MAX_ATTEMPTS = 8  # transient failures before a send is given up as failed
+QUEUED_FORGOTTEN_LEASES = 6  # a queued row enqueued this many leases ago is re-enqueued even with a backlog
 
 
 class DeliveryDeferred(mailer.SMTPTransientError):
@@ -452,10 +453,12 @@ def requeue_stale(svc: Services) -> int:
     cutoff = now_utc() - timedelta(seconds=svc.settings.send_lease_seconds)
     stale_claim = and_(Send.status == SendStatus.SENDING, Send.claimed_at < cutoff)
     conditions = [stale_claim]
-    # Queued rows are only "forgotten" when no job is waiting that could still carry them; otherwise
-    # a long backlog would be enqueued twice (harmless, delivery is idempotent, but wasteful).
-    if svc.queue.count == 0:
-        conditions.append(and_(Send.status == SendStatus.QUEUED, Send.enqueued_at < cutoff))
+    # Queued rows count as forgotten once the queue is empty (no waiting job can still carry them), or
+    # when they are far older than any backlog should be; re-enqueueing a row whose job does still exist
+    # costs one skipped claim, never a second mail.
+    queued_cutoff = cutoff if svc.queue.count == 0 else now_utc() - timedelta(
+        seconds=QUEUED_FORGOTTEN_LEASES * svc.settings.send_lease_seconds)
+    conditions.append(and_(Send.status == SendStatus.QUEUED, Send.enqueued_at < queued_cutoff))
     with svc.db.begin() as session:
         ids = list(session.scalars(select(Send.id).where(or_(*conditions)).order_by(Send.id).limit(100_000)))
         if not ids:

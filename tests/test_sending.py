@@ -344,3 +344,17 @@ def test_rate_limit_is_shared_by_two_workers(app_overrides: dict[str, Any], redi
     assert len(smtp_server.wait_for(30)) == 30
     # 30 mails at 20/s shared: the last group of 5 may start at 1.25 s at the earliest, whoever sends it.
     assert elapsed >= 1.2
+
+
+def test_requeue_stale_leaves_a_backlog_alone_until_it_is_far_too_old(app: Any, services: Any, smtp_server: Any) -> None:
+    _, _, ids = standard_setup(services, count=3)
+    lease = services.settings.send_lease_seconds
+    with services.db.begin() as s:
+        s.get(Send, ids[0]).enqueued_at = now_utc() - timedelta(seconds=lease + 5)  # its job may be waiting
+        s.get(Send, ids[1]).enqueued_at = now_utc() - timedelta(seconds=sending.QUEUED_FORGOTTEN_LEASES * lease + 5)
+        s.get(Send, ids[2]).enqueued_at = now_utc()
+    jobs.enqueue_deliveries(services.queue, [ids[0]], batch_size=200)  # a backlog: the queue is not empty
+    assert sending.requeue_stale(services) == 1
+    run_jobs(app)
+    got = _by_rcpt(smtp_server)
+    assert sorted(got) == ["lead0@example.com", "lead1@example.com"] and all(len(v) == 1 for v in got.values())
