@@ -868,11 +868,13 @@ def decide(
         )
         return verdict(DecisionStatus.INCONCLUSIVE_AT_DEADLINE, None, control, True, "control_better", reason)
 
-    closest = min(pairwise, key=lambda r: r.p_adjusted)
+    best_challenger = max(pairwise, key=lambda r: (r.difference, -r.index))
     evidence = (
-        f"the best challenger, {counts[closest.index].name}, had {_pct(counts[closest.index].rate)} against "
-        f"{_pct(c.rate)} ({_lift(closest)}, {_p(closest.p_adjusted)}), which could well be chance"
+        f"the best challenger, {best_challenger.name}, had {_pct(counts[best_challenger.index].rate)} "
+        f"against {_pct(c.rate)} ({_lift(best_challenger)}, {_p(best_challenger.p_adjusted)})"
     )
+    if best_challenger.difference > 0:
+        evidence += ", a difference that could well be chance"
     if plan.fallback is Fallback.KEEP_CONTROL or leader == control:
         reason = (
             f"No variant did significantly better than the control {c.name} by the deadline ({evidence}). "

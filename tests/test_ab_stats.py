@@ -499,3 +499,23 @@ def test_decide_rejects_inconsistent_input():
         NowState(now=datetime(2026, 1, 1), deadline=datetime(2026, 1, 2))
     with pytest.raises(ValueError):
         _plan(fallback="flip_a_coin")
+
+
+def test_provisional_results_work_before_anything_was_sent_to_a_variant():
+    decision = ab.decide(["A", "B"], [(3, 40), (0, 0)], _plan(), BEFORE)
+    assert decision.status is DecisionStatus.NO_WINNER_YET
+    assert decision.pairwise == () and decision.chi_square is None
+    assert decision.variants[1].interval == (0.0, 1.0)
+    assert sum(v.probability_best for v in decision.variants) == pytest.approx(1.0, abs=1e-8)
+
+
+def test_the_reason_names_the_best_challenger_and_does_not_call_a_loss_chance():
+    # C is a bit ahead of the control (not significant), B clearly behind.
+    counts = [(250, 5000), (150, 5000), (262, 5000)]
+    decision = ab.decide(list("ABC"), counts, _plan(variants=3), AFTER)
+    assert decision.reason_code == "keep_control"
+    assert "the best challenger, C, had 5.24%" in decision.reason
+    assert "could well be chance" in decision.reason
+    behind = ab.decide(list("AB"), [(250, 5000), (240, 5000)], _plan(), AFTER)
+    assert "the best challenger, B, had 4.80%" in behind.reason
+    assert "chance" not in behind.reason
