@@ -72,11 +72,24 @@ def wait_port(port: int, timeout: float = 30) -> None:
     raise RuntimeError(f"nothing listening on {port}")
 
 
+def reset_database(db: Any) -> None:
+    """Drop everything in a benchmark database (only one whose name starts with 'bench') and create the tables."""
+    import sqlalchemy as sa
+
+    name = db.engine.url.database or ""
+    if not name.startswith("bench"):
+        raise SystemExit(f"refusing to reset database {name!r}: benchmark databases are named bench*")
+    with db.engine.begin() as conn:
+        conn.execute(sa.text("DROP SCHEMA public CASCADE"))
+        conn.execute(sa.text("CREATE SCHEMA public"))
+    db.create_all()
+
+
 def setup(pg_url: str, redis_url: str, sends: int) -> tuple[Any, list[str], list[str]]:
     """Fresh tables in the bench database, one broadcast with `sends` delivered sends and 3 links."""
     import sqlalchemy as sa
 
-    from campaigns.db import Base, now_utc
+    from campaigns.db import now_utc
     from campaigns.models import Broadcast, BroadcastStatus, Link, Send, SendStatus, Template, TemplateVersion
     from wsgi import create_app
 
@@ -85,8 +98,7 @@ def setup(pg_url: str, redis_url: str, sends: int) -> tuple[Any, list[str], list
     app = create_app({"database_url": pg_url, "redis_url": redis_url, "secret_key": SECRET})
     svc = app.extensions["nurture"]
     svc.redis.flushdb()
-    Base.metadata.drop_all(svc.db.engine)
-    svc.db.create_all()
+    reset_database(svc.db)
     with svc.db.begin() as s:
         template = Template(name="bench")
         s.add(template)

@@ -173,11 +173,14 @@ def _hour(t: datetime) -> datetime:
 RollupKey = tuple[RollupScope, int, str, int, datetime, str]
 
 
-def contribution(send: Any, rows: Iterable[_Row], prior_human_open: datetime | None = None) -> Counter[RollupKey]:
+def contribution(send: Any, rows: Iterable[_Row], prior_human_open: datetime | None = None,
+                 prior_human_click: datetime | None = None) -> Counter[RollupKey]:
     """What one mail's hits add to the roll-ups; the writer adds new-minus-old for each batch.
 
-    `rows` may be a subset of the mail's hits (the writer leaves out stored opens, which no later hit
-    can reclassify); `prior_human_open` is the earliest human open among the left-out ones.
+    `rows` may be a subset of the mail's hits: the writer leaves out stored opens (no later hit can
+    reclassify an open) and, when the batch brings no click for the mail, its stored clicks too.
+    `prior_human_open` / `prior_human_click` are the earliest human times among the left-out hits;
+    both contributions of a batch get the same priors, so what they add cancels in the difference.
     """
     if send.broadcast_id:
         scope, scope_id = RollupScope.BROADCAST, int(send.broadcast_id)
@@ -187,34 +190,33 @@ def contribution(send: Any, rows: Iterable[_Row], prior_human_open: datetime | N
         return Counter()  # test sends belong to no campaign
     variant = send.variant or ""
     out: Counter[RollupKey] = Counter()
-
-    def add(link: int, t: datetime, metric: str) -> None:
-        out[(scope, scope_id, variant, link, _hour(t), metric)] += 1
-
-    human_opens: list[datetime] = [prior_human_open] if prior_human_open else []
-    human_clicks: list[datetime] = []
+    first_open = prior_human_open
+    first_click = prior_human_click
     first_link_click: dict[int, datetime] = {}
     for r in rows:
-        assert r.classification is not None
-        add(0, r.occurred_at, f"{r.kind.value}_{r.classification.value}")
-        if r.kind == HitKind.CLICK and r.link_id:
-            add(r.link_id, r.occurred_at, f"click_{r.classification.value}")
-        if r.classification != HitClass.HUMAN:
-            continue
-        if r.kind == HitKind.OPEN:
-            human_opens.append(r.occurred_at)
-        else:
-            human_clicks.append(r.occurred_at)
-            if r.link_id and (r.link_id not in first_link_click or r.occurred_at < first_link_click[r.link_id]):
-                first_link_click[r.link_id] = r.occurred_at
-    if human_opens or human_clicks:
-        add(0, min(human_opens + human_clicks), "unique_open")
-        if not human_opens:
-            add(0, min(human_clicks), "implied_open")  # a click implies the mail was opened
-    if human_clicks:
-        add(0, min(human_clicks), "unique_click")
+        cls = r.classification
+        assert cls is not None
+        bucket = r.occurred_at.replace(minute=0, second=0, microsecond=0)
+        out[(scope, scope_id, variant, 0, bucket, f"{r.kind.value}_{cls.value}")] += 1
+        if r.kind == HitKind.CLICK:
+            if r.link_id:
+                out[(scope, scope_id, variant, r.link_id, bucket, f"click_{cls.value}")] += 1
+            if cls == HitClass.HUMAN:
+                if first_click is None or r.occurred_at < first_click:
+                    first_click = r.occurred_at
+                if r.link_id and (r.link_id not in first_link_click or r.occurred_at < first_link_click[r.link_id]):
+                    first_link_click[r.link_id] = r.occurred_at
+        elif cls == HitClass.HUMAN and (first_open is None or r.occurred_at < first_open):
+            first_open = r.occurred_at
+    if first_open or first_click:
+        first = min(t for t in (first_open, first_click) if t is not None)
+        out[(scope, scope_id, variant, 0, _hour(first), "unique_open")] += 1
+        if first_open is None and first_click is not None:
+            out[(scope, scope_id, variant, 0, _hour(first_click), "implied_open")] += 1  # a click implies an open
+    if first_click is not None:
+        out[(scope, scope_id, variant, 0, _hour(first_click), "unique_click")] += 1
     for link, t in first_link_click.items():
-        add(link, t, "unique_click")
+        out[(scope, scope_id, variant, link, _hour(t), "unique_click")] += 1
     return out
 
 
@@ -286,6 +288,7 @@ def process_batch(session: Session, entries: Sequence[Mapping[Any, Any]]) -> int
     first_open: dict[int, datetime] = {}
     live = list(new_by_send)
     clicking = [sid for sid, new_rows in new_by_send.items() if any(r.kind == HitKind.CLICK for r in new_rows)]
+    clicking_set = set(clicking)
     for i in range(0, len(clicking), 1000):
         for h in session.execute(
             select(Hit.id, Hit.event_id, Hit.kind, Hit.send_id, Hit.link_id, Hit.occurred_at, Hit.user_agent,
@@ -296,14 +299,15 @@ def process_batch(session: Session, entries: Sequence[Mapping[Any, Any]]) -> int
                 _Row(h.event_id, h.kind, h.send_id, h.link_id, h.occurred_at, h.user_agent, h.ip, h.network,
                      h.classification, h.reason, h.id)
             )
+    first_click: dict[int, datetime] = {}
     for i in range(0, len(live), 1000):
-        for sid, t in session.execute(
-            select(Hit.send_id, func.min(Hit.occurred_at))
-            .where(Hit.send_id.in_(live[i : i + 1000]), Hit.kind == HitKind.OPEN,
-                   Hit.classification == HitClass.HUMAN)
-            .group_by(Hit.send_id)
+        for sid, kind, t in session.execute(
+            select(Hit.send_id, Hit.kind, func.min(Hit.occurred_at))
+            .where(Hit.send_id.in_(live[i : i + 1000]), Hit.classification == HitClass.HUMAN)
+            .group_by(Hit.send_id, Hit.kind)
         ):
-            first_open[sid] = t if t.tzinfo else t.replace(tzinfo=UTC)
+            t = t if t.tzinfo else t.replace(tzinfo=UTC)
+            (first_open if kind == HitKind.OPEN else first_click)[sid] = t
     versions = {sends[s].template_version_id for s in live}
     honeypots: dict[int, set[int]] = defaultdict(set)
     tracked: Counter[int] = Counter()
@@ -328,14 +332,17 @@ def process_batch(session: Session, entries: Sequence[Mapping[Any, Any]]) -> int
             [r.facts() for r in everything], send.sent_at,
             honeypots.get(send.template_version_id, set()), tracked.get(send.template_version_id, 0),
         )
-        prior = first_open.get(send_id)
-        delta.subtract(contribution(send, old_rows, prior))
+        prior_open = first_open.get(send_id)
+        # Stored clicks are in old_rows when the batch has clicks for this mail (they may be
+        # reclassified); otherwise only their earliest human time matters.
+        prior_click = None if send_id in old_by_send or send_id in clicking_set else first_click.get(send_id)
+        delta.subtract(contribution(send, old_rows, prior_open, prior_click))
         after = [
             _Row(r.event_id, r.kind, r.send_id, r.link_id, r.occurred_at, r.user_agent, r.ip, r.network,
                  v.classification, v.reason, r.db_id)
             for r, v in zip(everything, verdicts, strict=True)
         ]
-        delta.update(contribution(send, after, prior))
+        delta.update(contribution(send, after, prior_open, prior_click))
         for before, now in zip(everything, after, strict=True):
             if before.db_id is None:
                 inserts.append({

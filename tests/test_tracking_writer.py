@@ -195,3 +195,29 @@ def test_two_writers_never_double_count(services, app, sends):
         assert wait_until(lambda: hit_count(services) == 2000, 60)
     assert rollup_sum(services, "open_human") == 2000
     assert rollup_sum(services, "unique_open") == len(sends)
+
+
+@pytest.mark.parametrize("order", ["click_then_open", "open_then_click", "same_batch"])
+def test_unique_counts_are_exact_whatever_the_batching(services, app, order):
+    """A click implies an open; a later real open must not count a second unique open, in any batching."""
+    from datetime import UTC, datetime, timedelta
+
+    with services.db.begin() as s:
+        campaign = make_broadcast(s)
+        send_id = make_send(s, campaign, make_contact(s), sent_at=datetime(2026, 11, 1, tzinfo=UTC)).id
+    t = datetime(2026, 11, 1, 5, tzinfo=UTC)
+    click = make_entry(services, HitKind.CLICK, send_id, campaign.link_ids[0], UA_CHROME, "203.0.113.9", at=t)
+    opened = make_entry(services, HitKind.OPEN, send_id, 0, UA_CHROME, "203.0.113.9", at=t + timedelta(hours=2))
+    batches = {"click_then_open": [[click], [opened]], "open_then_click": [[opened], [click]],
+               "same_batch": [[click, opened]]}[order]
+    for batch in batches:
+        for entry in batch:
+            services.redis.xadd(STREAM, entry)
+        drain(app)
+    totals = {m: rollup_sum(services, m) for m in ("unique_open", "implied_open", "unique_click", "open_human",
+                                                   "click_human")}
+    assert totals == {"unique_open": 1, "implied_open": 0, "unique_click": 1, "open_human": 1, "click_human": 1}
+    with services.db.factory() as s:
+        bucket = s.scalar(select(EngagementRollup.bucket).where(EngagementRollup.metric == "unique_open",
+                                                                EngagementRollup.count != 0))
+    assert bucket == t  # the first sign of a person opening: the click at 05:00
