@@ -852,8 +852,9 @@ def decide(
         w = counts[best.index]
         reason = (
             f"{w.name} wins: {_pct(w.rate)} against {_pct(c.rate)} for the control {c.name} "
-            f"({_lift(best)}, {_p(best.p_adjusted)} after correcting for {len(pairwise)} comparison"
-            f"{'s' if len(pairwise) != 1 else ''}). A difference this large would rarely happen by chance."
+            f"({_lift(best)}, {_p(best.p_adjusted)}"
+            f"{f' after correcting for {len(pairwise)} comparisons' if len(pairwise) > 1 else ''}). "
+            f"A difference this large would rarely happen by chance."
         )
         if len(better) > 1:
             others = ", ".join(counts[r.index].name for r in better if r.index != best.index)

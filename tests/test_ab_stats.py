@@ -421,7 +421,7 @@ def test_a_challenger_that_beats_the_control_wins_at_the_deadline():
     decision = ab.decide(["A", "B"], [(250, 5000), (330, 5000)], _plan(), AFTER)
     assert decision.status is DecisionStatus.WINNER
     assert decision.winner_index == 1 and decision.send_index == 1 and decision.significant
-    assert decision.reason.startswith("B wins: 6.60% against 5.00% for the control A (+32%")
+    assert decision.reason.startswith("B wins: 6.60% against 5.00% for the control A (+32%, p < 0.001). ")
     assert decision.reason_code == "winner"
     json.dumps(decision.to_dict())  # the API serialises it as is
 
@@ -430,6 +430,7 @@ def test_among_several_significant_challengers_the_highest_rate_wins():
     counts = [(250, 5000), (340, 5000), (380, 5000), (255, 5000)]
     decision = ab.decide(list("ABCD"), counts, _plan(variants=4), AFTER)
     assert decision.status is DecisionStatus.WINNER and decision.winner_index == 2
+    assert "after correcting for 3 comparisons" in decision.reason
     assert "B also beat the control" in decision.reason
 
 
