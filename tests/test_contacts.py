@@ -194,6 +194,7 @@ def test_search_pages_within_results(ui: Any, services: Any) -> None:
     pages = walk(ui, "/contacts/?q=acme", NEXT)
     assert [i for p in pages for i in p] == sorted(acme, reverse=True)
     assert walk(ui, "/contacts/?q=p15%40example", NEXT) == [[ids[15]]]
+    assert walk(ui, "/contacts/?q=P15%40EXAMPLE.COM", NEXT) == [[ids[15]]]  # a whole address: index lookup
     assert walk(ui, "/contacts/?q=%25", NEXT) == [[]]  # LIKE wildcards are searched literally
 
 

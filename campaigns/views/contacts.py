@@ -88,7 +88,11 @@ def index() -> Any:
     status = request.args.get("status", "")
     after, before = _int_arg("after"), _int_arg("before")
     stmt = select(Contact)
-    if q:
+    address = normalize_email(q) if q else None
+    if address:
+        # a whole address: an index lookup instead of scanning every row (stored local parts keep their case)
+        stmt = stmt.where(Contact.email.in_({address, address.lower()}))
+    elif q:
         needle = q.lower()
         stmt = stmt.where(or_(*(
             func.lower(col).contains(needle, autoescape=True)
