@@ -163,7 +163,9 @@ def _decode(raw: Mapping[Any, Any]) -> _Row | None:
         return None
     if not event_id or len(event_id) > 32 or (kind == HitKind.CLICK and link_id is None):
         return None
-    return _Row(event_id, kind, send_id, link_id, occurred, get("ua")[:UA_MAX], get("ip")[:64], get("n")[:20])
+    # NUL cannot be stored in PostgreSQL text: one such header must not block the stream.
+    ua = get("ua").replace("\x00", "")[:UA_MAX]
+    return _Row(event_id, kind, send_id, link_id, occurred, ua, get("ip")[:64].replace("\x00", ""), get("n")[:20])
 
 
 def _hour(t: datetime) -> datetime:
@@ -238,6 +240,31 @@ def apply_rollup_delta(session: Session, delta: Mapping[RollupKey, int]) -> None
         session.execute(
             stmt.on_conflict_do_update(index_elements=keys, set_={"count": table.c.count + stmt.excluded.count})
         )
+
+
+_HIT_COLUMNS = ["event_id", "kind", "send_id", "contact_id", "link_id", "occurred_at", "recorded_at", "user_agent",
+                "ip", "network", "classification", "reason"]
+
+
+def _insert_hits(session: Session, rows: list[dict[str, Any]]) -> None:
+    """Insert new hit rows in the session's transaction: COPY on PostgreSQL (several times cheaper per
+    row than executemany, for the writer and the database alike), executemany elsewhere."""
+    if not rows:
+        return
+    now = datetime.now(UTC)
+    for r in rows:
+        r["recorded_at"] = now
+    conn = session.connection()
+    if conn.dialect.name != "postgresql":
+        session.execute(Hit.__table__.insert(), rows)
+        return
+    raw = conn.connection.driver_connection
+    with raw.cursor() as cur, cur.copy(f"COPY tracking_hits ({', '.join(_HIT_COLUMNS)}) FROM STDIN") as copy:
+        for r in rows:
+            copy.write_row([
+                r["event_id"], str(r["kind"]), r["send_id"], r["contact_id"], r["link_id"], r["occurred_at"],
+                now, r["user_agent"], r["ip"], r["network"], str(r["classification"]), r["reason"],
+            ])
 
 
 def process_batch(session: Session, entries: Sequence[Mapping[Any, Any]]) -> int:
@@ -353,8 +380,7 @@ def process_batch(session: Session, entries: Sequence[Mapping[Any, Any]]) -> int
                 })
             elif (before.classification, before.reason) != (now.classification, now.reason):
                 changed.append({"id": now.db_id, "classification": now.classification, "reason": now.reason})
-    if inserts:
-        session.execute(Hit.__table__.insert(), inserts)
+    _insert_hits(session, inserts)
     for c in changed:
         session.execute(
             update(Hit).where(Hit.id == c["id"]).values(classification=c["classification"], reason=c["reason"])

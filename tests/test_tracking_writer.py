@@ -178,9 +178,13 @@ def test_malformed_and_unknown_entries_are_dropped_not_retried_forever(services,
     services.redis.xadd(STREAM, {"e": "x2", "k": "bounce", "s": str(sends[0]), "l": "0", "t": "1"})
     services.redis.xadd(STREAM, {"e": "x3", "k": "open", "s": "987654", "l": "0", "t": str(time.time())})
     services.redis.xadd(STREAM, make_entry(services, HitKind.OPEN, sends[0], 0, UA_CHROME, "203.0.113.9"))
+    services.redis.xadd(STREAM, {**make_entry(services, HitKind.OPEN, sends[1], 0, "", "203.0.113.9"),
+                                 "ua": "Evil\x00Agent"})  # NUL is not storable in PostgreSQL text
     drain(app)
-    assert hit_count(services) == 1
+    assert hit_count(services) == 2
     assert services.redis.xlen(STREAM) == 0
+    with services.db.factory() as s:
+        assert "EvilAgent" in s.scalars(select(Hit.user_agent)).all()
 
 
 @pytest.mark.skipif(os.environ.get("CI_SKIP_SLOW") == "1", reason="slow")
