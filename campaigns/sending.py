@@ -28,7 +28,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import and_, case, or_, select, update
+from sqlalchemy import and_, case, func, or_, select, update
 from sqlalchemy.orm import Session
 
 from campaigns import mailer, rendering
@@ -234,10 +234,16 @@ def _load_rows(session: Session, ids: list[int]) -> list[_Row]:
     return [_Row(*row) for row in rows]
 
 
+# Updates by id test the status through an expression: with a plain `status = ...` PostgreSQL may pick
+# the (status, enqueued_at) index, which every send churns through, over the primary key, and a
+# 25-row claim then takes tens of milliseconds instead of a fraction of one.
+_STATUS = func.coalesce(Send.status, "")
+
+
 def _claimable(cutoff: datetime) -> Any:
     return or_(
-        Send.status == SendStatus.QUEUED,
-        and_(Send.status == SendStatus.SENDING, Send.claimed_at < cutoff),
+        _STATUS == SendStatus.QUEUED,
+        and_(_STATUS == SendStatus.SENDING, Send.claimed_at < cutoff),
     )
 
 
@@ -275,7 +281,7 @@ class _Batch:
         sent = [o.key for o in outcomes if o.ok]
         if sent:
             self.session.execute(
-                update(Send).where(Send.id.in_(sent), Send.status == SendStatus.SENDING)
+                update(Send).where(Send.id.in_(sent), _STATUS == SendStatus.SENDING)
                 .values(status=SendStatus.SENT, sent_at=now, error="")
                 .execution_options(synchronize_session=False)
             )
@@ -312,7 +318,7 @@ class _Batch:
         if maybe_delivered:  # the server may have taken it before the connection broke
             values["possible_duplicate"] = True
         self.session.execute(
-            update(Send).where(Send.id == send_id, Send.status == SendStatus.SENDING).values(**values)
+            update(Send).where(Send.id == send_id, _STATUS == SendStatus.SENDING).values(**values)
             .execution_options(synchronize_session=False)
         )
         self.counts["deferred"] += 1
