@@ -17,6 +17,7 @@ benchmark's own name on the given Redis DB, which is emptied afterwards.
 from __future__ import annotations
 
 import argparse
+import os
 import statistics
 import sys
 import time
@@ -108,6 +109,22 @@ def measure_find(svc: Any, runs: int) -> float:
     return statistics.median(samples)
 
 
+def backend_cpu(svc: Any) -> dict[int, float]:
+    """CPU seconds used so far by each PostgreSQL backend serving this database (same machine, /proc)."""
+    with svc.db.engine.connect() as conn:
+        pids = conn.scalars(sa.text(
+            "SELECT pid FROM pg_stat_activity WHERE datname = current_database()")).all()
+    ticks = os.sysconf("SC_CLK_TCK")
+    out: dict[int, float] = {}
+    for pid in pids:
+        try:
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        out[pid] = (int(fields[11]) + int(fields[12])) / ticks
+    return out
+
+
 def _enrolment_count(svc: Any) -> int:
     try:
         with svc.db.engine.connect() as conn:
@@ -194,6 +211,9 @@ def main() -> None:
     parser.add_argument("--enrollments", type=int, default=1_000_000)
     parser.add_argument("--due", type=int, default=100_000)
     parser.add_argument("--find-runs", type=int, default=25)
+    parser.add_argument("--drop-send-fks", action="store_true",
+                        help="experiment: drop the sends table's foreign keys in the bench database first, "
+                             "to measure what their per-row checks cost")
     parser.add_argument("--reuse", action="store_true",
                         help="keep the data of a previous full run; reset it and time the tick only")
     args = parser.parse_args()
@@ -220,6 +240,14 @@ def main() -> None:
     else:
         generate(svc, args, total, small, extra)
 
+    if args.drop_send_fks:
+        with svc.db.engine.begin() as conn:
+            names = conn.scalars(sa.text(
+                "SELECT conname FROM pg_constraint WHERE conrelid = 'sends'::regclass AND contype = 'f'")).all()
+            for name in names:
+                conn.execute(sa.text(f'ALTER TABLE sends DROP CONSTRAINT "{name}"'))
+        print(f"  EXPERIMENT: dropped the sends foreign keys {sorted(names)}")
+
     phases: dict[str, float] = {}
     for name in ("plan_due_steps", "plan_broadcasts", "enqueue_planned", "requeue_stale"):
         original = getattr(scheduler, name)
@@ -232,9 +260,13 @@ def main() -> None:
                 phases[_n] = time.perf_counter() - started
 
         setattr(scheduler, name, wrapper)
+    cpu_before, pg_before, load_before = time.process_time(), backend_cpu(svc), os.getloadavg()[0]
     started = time.perf_counter()
     counts = Counter(scheduler.tick(svc))
     elapsed = time.perf_counter() - started
+    py_cpu = time.process_time() - cpu_before
+    pg_after = backend_cpu(svc)
+    pg_cpu = sum(v - pg_before.get(pid, 0.0) for pid, v in pg_after.items())
     with svc.db.begin() as s:
         sends = s.scalar(sa.select(sa.func.count()).select_from(Send))
         unenqueued = s.scalar(sa.select(sa.func.count()).where(Send.enqueued_at.is_(None)))
@@ -246,6 +278,9 @@ def main() -> None:
           f"still due {due_left:,}")
     for name, seconds in phases.items():
         print(f"  {name}: {seconds:.2f} s")
+    print(f"  CPU used: scheduler process {py_cpu:.1f} s, PostgreSQL backends {pg_cpu:.1f} s "
+          f"({scheduler.PLANNER_THREADS} planner threads); 1-min load average {load_before:.1f} before, "
+          f"{os.getloadavg()[0]:.1f} after, on {os.cpu_count()} CPUs")
     print(f"  total: {elapsed:.2f} s = {counts['planned'] / elapsed:,.0f} sends/s "
           f"(target <= 10 s) {'OK' if elapsed <= 10 and counts['planned'] == args.due else 'MISSED'}")
     svc.queue.empty()

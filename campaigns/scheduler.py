@@ -45,6 +45,7 @@ from sqlalchemy import (
     select,
     text,
     tuple_,
+    type_coerce,
     update,
 )
 from sqlalchemy.dialects import postgresql
@@ -84,6 +85,11 @@ LOCK_TTL = 60  # seconds; refreshed after every chunk, so only a dead scheduler 
 REQUEUE_KEY = "nurture:scheduler:requeue-stale"
 REQUEUE_EVERY = 30  # seconds between calls of sending.requeue_stale
 MISSING_VERSION_RETRY = timedelta(hours=1)
+
+# Plain strings for the hot loop: enum member lookups cost more than the comparisons themselves.
+_ACTIVE, _EXITED, _COMPLETED = (str(s.value) for s in (
+    EnrollmentStatus.ACTIVE, EnrollmentStatus.EXITED, EnrollmentStatus.COMPLETED))
+_CONTACT_ACTIVE = str(ContactStatus.ACTIVE.value)
 
 # The partial index ix_enrollments_due holds active rows only. The predicate is written as a literal,
 # not a bound parameter, so PostgreSQL can match it against the index predicate in every plan.
@@ -198,7 +204,10 @@ def _due_query(session: Session, now: datetime, sequence_ids: list[int], after: 
         select(
             Enrollment.id, Enrollment.contact_id, Enrollment.sequence_id, Enrollment.next_due_at,
             Enrollment.next_position, Enrollment.last_step_id, Enrollment.last_planned_at,
-            Enrollment.enrolled_at, Contact.status, Contact.timezone, Contact.stage, Contact.email,
+            Enrollment.enrolled_at,
+            # Read as plain text: the planner compares them to strings; no enum construction per row.
+            type_coerce(Contact.status, String).label("status"), Contact.timezone,
+            type_coerce(Contact.stage, String).label("stage"), Contact.email,
             Suppression.id.label("suppression_id"),
         )
         .join(Contact, Contact.id == Enrollment.contact_id)
@@ -306,34 +315,35 @@ def _plan_chunk(
     new_sends: list[dict[str, Any]] = []
     updates: dict[int, dict[str, Any]] = {}  # enrollment id -> its new state
     zones: dict[str | None, ZoneInfo] = {}
-    for r in rows:
+    for (eid, contact_id, sequence_id, due_at, next_position, last_step_id, last_planned_at, enrolled_at,
+         status, timezone, stage, _email, suppression_id) in rows:
         state = {
-            "id": r.id, "seen": r.next_due_at, "status": EnrollmentStatus.ACTIVE.value,
-            "next_due_at": r.next_due_at, "next_position": r.next_position, "last_step_id": r.last_step_id,
-            "last_planned_at": r.last_planned_at, "exit_reason": "", "finished_at": None,
+            "id": eid, "seen": due_at, "status": _ACTIVE,
+            "next_due_at": due_at, "next_position": next_position, "last_step_id": last_step_id,
+            "last_planned_at": last_planned_at, "exit_reason": "", "finished_at": None,
         }
-        updates[r.id] = state
-        info = sequences[r.sequence_id]
-        if r.status != ContactStatus.ACTIVE or r.suppression_id is not None:
-            reason = str(r.status) if r.status != ContactStatus.ACTIVE else "suppressed"
-            state.update(status=EnrollmentStatus.EXITED.value, exit_reason=reason, finished_at=now, next_due_at=None)
+        updates[eid] = state
+        info = sequences[sequence_id]
+        if status != _CONTACT_ACTIVE or suppression_id is not None:
+            reason = str(status) if status != _CONTACT_ACTIVE else "suppressed"
+            state.update(status=_EXITED, exit_reason=reason, finished_at=now, next_due_at=None)
             counts["exited"] += 1
             continue
-        if str(r.stage) in info.exit_stages:
-            state.update(status=EnrollmentStatus.EXITED.value, exit_reason=f"stage:{r.stage}",
+        if stage in info.exit_stages:
+            state.update(status=_EXITED, exit_reason=f"stage:{stage}",
                          finished_at=now, next_due_at=None)
             counts["exited"] += 1
             continue
-        done = ledger.get(r.id, set())
+        done = ledger.get(eid, set())
         pending = [s for s in info.steps if s.id not in done]
         if not pending:
-            state.update(status=EnrollmentStatus.COMPLETED.value, finished_at=now, next_due_at=None)
+            state.update(status=_COMPLETED, finished_at=now, next_due_at=None)
             counts["completed"] += 1
             continue
         step = pending[0]
-        base = r.last_planned_at or r.enrolled_at
+        base = last_planned_at or enrolled_at
         due = base + step.delay
-        tz = zones.get(r.timezone) or zones.setdefault(r.timezone, seq.zone(r.timezone, account.timezone))
+        tz = zones.get(timezone) or zones.setdefault(timezone, seq.zone(timezone, account.timezone))
         opening = due if due > now else now
         if step.windowed:
             opening = seq.next_window_opening(opening, tz, step.window_days, step.start_hour, step.end_hour)
@@ -342,7 +352,7 @@ def _plan_chunk(
             state.update(next_due_at=opening, next_position=step.position)
             counts["deferred_window" if due <= now else "rescheduled"] += 1
             continue
-        allowed = seq.next_allowed_by_cap(recent.get(r.contact_id, []), cap_count, cap_days)
+        allowed = seq.next_allowed_by_cap(recent.get(contact_id, []), cap_count, cap_days)
         if allowed is not None and allowed > now:
             state.update(
                 next_due_at=seq.next_window_opening(
@@ -357,17 +367,17 @@ def _plan_chunk(
             counts["deferred_no_version"] += 1
             continue
         new_sends.append({
-            "contact_id": r.contact_id, "enrollment_id": r.id, "step_id": step.id,
+            "contact_id": contact_id, "enrollment_id": eid, "step_id": step.id,
             "template_version_id": step.version_id,
         })
-        recent[r.contact_id].append(now)  # a second enrolment of this contact in this chunk sees it
+        recent[contact_id].append(now)  # a second enrolment of this contact in this chunk sees it
         following = pending[1:]
         if following:
             nxt = following[0]
             state.update(next_due_at=now + nxt.delay, next_position=nxt.position,
                          last_step_id=step.id, last_planned_at=now, planned=True)
         else:
-            state.update(status=EnrollmentStatus.COMPLETED.value, next_due_at=None,
+            state.update(status=_COMPLETED, next_due_at=None,
                          next_position=step.position + 1, last_step_id=step.id, last_planned_at=now,
                          finished_at=now, planned=True)
             counts["completed"] += 1
@@ -378,7 +388,7 @@ def _plan_chunk(
         if row["enrollment_id"] not in planned_for:
             # Another scheduler planned this step from the same due row first: it owns the enrolment now.
             state = updates.pop(row["enrollment_id"])
-            if state["status"] == EnrollmentStatus.COMPLETED.value:
+            if state["status"] == _COMPLETED:
                 counts["completed"] -= 1
             counts["conflicts"] += 1
     if inserted and session.get_bind().dialect.name == "sqlite":
