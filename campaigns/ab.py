@@ -37,7 +37,7 @@ class ABInputError(ValueError):
 def _check_counts(conversions: int, n: int) -> None:
     # Exact type check: rejects floats and booleans (a bool is an int subclass) in one step.
     if type(conversions) is not int or type(n) is not int:
-        raise ABInputError(f"counts must be integers, got {conversions!r} of {n!r}")
+        raise ABInputError(f"counts must be Python integers, got {conversions!r} of {n!r}")
     if n < 0 or conversions < 0:
         raise ABInputError(f"counts cannot be negative ({conversions} of {n})")
     if conversions > n:

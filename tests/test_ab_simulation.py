@@ -12,10 +12,13 @@ import math
 from datetime import UTC, datetime, timedelta
 
 import numpy as np
+import pytest
 from scipy import stats
 
 from campaigns import ab
 from campaigns.ab import DecisionStatus, TestPlan
+
+pytestmark = pytest.mark.slow  # about a minute of CPU: `-m "not slow"` skips it in quick runs
 
 LOOKS = 48  # one look per hour over a 48-hour window
 RUNS = 2000
