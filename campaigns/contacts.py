@@ -492,21 +492,23 @@ class _CsvStream:
     """A CSV file read row by row, with the physical line where each record starts and bytes read."""
 
     def __init__(self, path: str, encoding: str) -> None:
-        self.raw = open(path, "rb", buffering=0)  # noqa: SIM115  (closed by close())
         self.encoding = detect_encoding(path) if encoding == "auto" else encoding
+        self.raw = open(path, "rb", buffering=0)  # noqa: SIM115  (closed by close())
         self.text = io.TextIOWrapper(io.BufferedReader(self.raw, 1 << 16), encoding=self.encoding, newline="")
         try:
-            first = self.text.readline()
-        except UnicodeDecodeError:
+            try:
+                first = self.text.readline()
+            except UnicodeDecodeError:
+                raise ImportFileError(f"The file is not valid {self.encoding} text.") from None
+            self.delimiter = _delimiter(first)
+            self.text.seek(0)  # start over (a BOM is skipped again) so csv reads the file object directly
+            self.reader = csv.reader(self.text, delimiter=self.delimiter)
+            self.headers = [h.strip() for h in self._next() or []]
+            if not any(self.headers):
+                raise ImportFileError("The file is empty or has no header row.")
+        except BaseException:
             self.close()
-            raise ImportFileError(f"The file is not valid {self.encoding} text.") from None
-        self.delimiter = _delimiter(first)
-        self.text.seek(0)  # start over (a BOM is skipped again) so csv reads the file object directly
-        self.reader = csv.reader(self.text, delimiter=self.delimiter)
-        self.headers = [h.strip() for h in self._next() or []]
-        if not any(self.headers):
-            self.close()
-            raise ImportFileError("The file is empty or has no header row.")
+            raise
         self._line = self.reader.line_num
 
     def _next(self) -> list[str] | None:
