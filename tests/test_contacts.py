@@ -198,6 +198,27 @@ def test_search_pages_within_results(ui: Any, services: Any) -> None:
     assert walk(ui, "/contacts/?q=%25", NEXT) == [[]]  # LIKE wildcards are searched literally
 
 
+def test_search_probes_id_windows_and_resumes(ui: Any, services: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    import campaigns.views.contacts as views
+
+    ids = make_contacts(services, 160)
+    acme = [i for n, i in enumerate(ids) if n % 3 == 0]
+    # tiny windows and no time budget: every request probes one window and offers to go on
+    monkeypatch.setattr(views, "SEARCH_WINDOW", 7)
+    monkeypatch.setattr(views, "SEARCH_BUDGET", 0.0)
+    pages = walk(ui, "/contacts/?q=acme", NEXT)
+    assert len(pages) > 20 and all(len(p) <= 3 for p in pages)
+    assert [i for p in pages for i in p] == sorted(acme, reverse=True)  # all of them, once, in order
+    assert "Keep searching older contacts" in ui.get("/contacts/?q=acme").get_data(as_text=True)
+    # a roomy budget fills whole pages again, also for the status filter
+    monkeypatch.setattr(views, "SEARCH_BUDGET", 5.0)
+    pages = walk(ui, "/contacts/?q=acme", NEXT)
+    assert [len(p) for p in pages] == [50, 4]
+    assert [i for p in walk(ui, "/contacts/?status=active", NEXT) for i in p] == sorted(ids, reverse=True)
+    back = walk(ui, f"/contacts/?q=acme&after={acme[10]}", PREV)
+    assert [i for p in reversed(back) for i in p] == sorted(acme, reverse=True)  # back up to the newest
+
+
 def seed_sends(services: Any, contact_id: int) -> None:
     with services.db.begin() as s:
         template = Template(name="Welcome")

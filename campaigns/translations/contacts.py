@@ -19,6 +19,7 @@ JA = {
     "First": "最初",
     "Newer": "新しい",
     "Older": "古い",
+    "Keep searching older contacts": "さらに古いコンタクトを検索",
     "Suppressed": "配信停止中",
     "Suppress this address": "このアドレスを配信停止にする",
     "Details": "詳細",
