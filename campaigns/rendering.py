@@ -24,11 +24,11 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-import lxml.html
+import lxml.html  # type: ignore[import-untyped]
 from jinja2 import ChainableUndefined, TemplateSyntaxError
 from jinja2 import TemplateError as JinjaTemplateError
 from jinja2.sandbox import ImmutableSandboxedEnvironment, SecurityError
-from lxml import etree
+from lxml import etree  # type: ignore[import-untyped]
 from markupsafe import escape
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -164,7 +164,7 @@ def _wrap_in_layout(html_source: str, preheader: str) -> str:
 
 def _inline_css(html_doc: str) -> str:
     """Inline the document's CSS with premailer: called once per compiled version, never per recipient."""
-    from premailer import Premailer
+    from premailer import Premailer  # type: ignore[import-untyped]
 
     try:
         return str(

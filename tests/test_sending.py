@@ -80,7 +80,7 @@ def test_delivered_mail_has_correct_headers_parts_and_tracking(services: Any, sm
         assert msg["From"].addresses[0].display_name == "Acme Marketing"
         assert msg["From"].addresses[0].addr_spec == "marketing@acme.test"
         assert msg["To"].addresses[0].display_name == "太郎 山田"
-        assert msg["Message-ID"] == f"<send-{send_id}@nurture>"
+        assert msg["Message-ID"] == _sends(services, [send_id])[send_id].message_id == f"<send-{send_id}@nurture>"
         sent_at = email.utils.parsedate_to_datetime(msg["Date"])
         assert before - timedelta(seconds=2) <= sent_at <= now_utc() + timedelta(seconds=2)
         unsubscribe = services.urls.unsubscribe(contact_id, send_id)
