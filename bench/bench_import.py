@@ -127,7 +127,8 @@ def child_list(db_url: str, redis_url: str) -> None:
     out: dict[str, float | int] = {"contacts": total}
     for name, url in (("first page", "/contacts/"), ("page after the middle id", f"/contacts/?after={mid}"),
                       ("search: exact address", f"/contacts/?q={email}"),
-                      ("search: common word", "/contacts/?q=%E6%A0%AA%E5%BC%8F")):
+                      ("search: common word", "/contacts/?q=%E6%A0%AA%E5%BC%8F"),
+                      ("search: no match (stops at the time budget)", "/contacts/?q=zzzz")):
         times = []
         for _ in range(5):
             started = time.perf_counter()

@@ -91,7 +91,8 @@ def _scan_page(s: Session, stmt: Any, after: int | None, before: int | None) -> 
     A text search cannot use an index, and PostgreSQL then prefers to scan and sort the whole table
     (4 s at 1,000,000 contacts). Bounded id windows keep each query small; a rare term stops after
     SEARCH_BUDGET and the page links on from the last id probed. Returns (rows, next, prev, resume)."""
-    low_id, high_id = s.execute(select(func.min(Contact.id), func.max(Contact.id))).one()
+    # two queries: SQLite answers a lone min() or max() from the index, but scans for both at once
+    low_id, high_id = s.scalar(select(func.min(Contact.id))), s.scalar(select(func.max(Contact.id)))
     if low_id is None:
         return [], False, False, None
     deadline = time.monotonic() + SEARCH_BUDGET
