@@ -24,7 +24,6 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from sqlalchemy import func, select, update
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from campaigns.db import now_utc
@@ -309,23 +308,25 @@ def enroll_contact(
         return None
     if rows and not sequence.allow_reentry:
         return None
-    enrollment = Enrollment(
-        contact_id=contact.id,
-        sequence_id=sequence.id,
-        cycle=max((cycle for _, cycle in rows), default=0) + 1,
-        status=EnrollmentStatus.ACTIVE,
-        next_position=1,
-        next_due_at=first_due_at(session, sequence.id, now),
-        source_event=source_event[:MAX_NAME_LENGTH],
-        enrolled_at=now,
-    )
-    # Two requests enrolling the same contact at once: the UNIQUE (contact, sequence, cycle) lets one win.
-    try:
-        with session.begin_nested():
-            session.add(enrollment)
-    except IntegrityError:
-        return None
-    return enrollment
+    # Two requests enrolling the same contact at once: the UNIQUE (contact, sequence, cycle) lets one win,
+    # and the other gets None (an INSERT .. ON CONFLICT DO NOTHING, so no savepoint is needed).
+    inserted = session.execute(
+        _dialect_insert(session, Enrollment)
+        .values(
+            contact_id=contact.id,
+            sequence_id=sequence.id,
+            cycle=max((cycle for _, cycle in rows), default=0) + 1,
+            status=EnrollmentStatus.ACTIVE,
+            next_position=1,
+            next_due_at=first_due_at(session, sequence.id, now),
+            source_event=source_event[:MAX_NAME_LENGTH],
+            exit_reason="",
+            enrolled_at=now,
+        )
+        .on_conflict_do_nothing()
+        .returning(Enrollment.id)
+    ).scalar()
+    return None if inserted is None else session.get(Enrollment, inserted)
 
 
 def _dialect_insert(session: Session, model: Any) -> Any:
