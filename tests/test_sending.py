@@ -358,3 +358,56 @@ def test_requeue_stale_leaves_a_backlog_alone_until_it_is_far_too_old(app: Any, 
     run_jobs(app)
     got = _by_rcpt(smtp_server)
     assert sorted(got) == ["lead0@example.com", "lead1@example.com"] and all(len(v) == 1 for v in got.values())
+
+
+def _restart(server: Any, handler: Any) -> None:
+    """Stop the SMTP server (closing every connection) and start a new one on the same port."""
+    from aiosmtpd.controller import Controller
+
+    server.controller.stop()
+    server.controller = Controller(handler, hostname="127.0.0.1", port=server.port)
+    server.controller.start()
+
+
+class _DropAfterDataHandler:
+    """Takes the message, then drops the connection before replying, for the addresses in `drop`."""
+
+    def __init__(self, inner: Any, drop: set[str]) -> None:
+        self.inner, self.drop = inner, drop
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.inner, name)
+
+    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
+        reply = await self.inner.handle_DATA(server, session, envelope)
+        if self.drop & set(envelope.rcpt_tos):
+            self.drop -= set(envelope.rcpt_tos)
+            server.transport.abort()  # the server kept the mail, the client never hears "250"
+        return reply
+
+
+def test_connection_lost_after_the_body_is_retried_and_flagged(app: Any, services: Any, smtp_server: Any) -> None:
+    _, _, ids = standard_setup(services, count=5)
+    _restart(smtp_server, _DropAfterDataHandler(smtp_server.handler, {"lead2@example.com"}))
+    with pytest.raises(DeliveryDeferred):
+        deliver_batch(services, ids)
+    rows = _sends(services, ids)
+    assert rows[ids[2]].status == SendStatus.QUEUED and rows[ids[2]].possible_duplicate
+    deliver_batch(services, ids)  # what RQ's retry does
+    rows = _sends(services, ids)
+    assert all(r.status == SendStatus.SENT for r in rows.values())
+    got = _by_rcpt(smtp_server)
+    assert sorted(got) == [f"lead{i}@example.com" for i in range(5)]
+    # The one duplicate is the mail whose reply was lost, and the ledger says so.
+    assert [e for e, v in got.items() if len(v) > 1] == ["lead2@example.com"]
+    assert [i for i, r in rows.items() if r.possible_duplicate] == [ids[2]]
+
+
+def test_pooled_connections_closed_by_the_server_are_replaced_silently(services: Any, smtp_server: Any) -> None:
+    _, _, ids = standard_setup(services, count=20)
+    assert deliver_batch(services, ids[:10])["sent"] == 10
+    # The server restarts (or times idle clients out): every pooled connection is now dead.
+    _restart(smtp_server, smtp_server.handler)
+    assert deliver_batch(services, ids[10:])["sent"] == 10
+    assert len(_by_rcpt(smtp_server)) == 20
+    assert not any(r.possible_duplicate for r in _sends(services, ids).values())
