@@ -386,6 +386,10 @@ def _deliver(svc: Services, session: Session, ids: list[int]) -> dict[str, int]:
         if batch.stop:
             break
         group = deliverable[start : start + group_size]
+        if limiter is not None:
+            # Wait for the slots before claiming: a claim held through a long wait could outlive the
+            # lease and be taken over by another worker as if this one had died.
+            limiter.acquire(len(group))
         claim_time = now_utc()
         taken = _claim(session, [r.send_id for r in group], cutoff, claim_time)
         session.commit()  # the claim (and the previous group's outcomes) must be durable before sending
@@ -401,8 +405,6 @@ def _deliver(svc: Services, session: Session, ids: list[int]) -> dict[str, int]:
                 mails.append(mail)
         if not mails:
             continue
-        if limiter is not None:
-            limiter.acquire(len(mails))
         in_flight.append((claimed, pool.submit(mails)))
     while in_flight:
         claimed_rows, future = in_flight.popleft()
