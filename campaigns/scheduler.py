@@ -296,7 +296,7 @@ def _plan_chunk(
     enrollment_ids = [r.id for r in rows]
     contact_ids = sorted({r.contact_id for r in rows})
 
-    ledger: dict[int, set[int]] = defaultdict(set)
+    ledger: dict[int | None, set[int | None]] = defaultdict(set)
     for enrollment_id, step_id in conn.execute(
         select(Send.enrollment_id, Send.step_id).where(_ids_match(session, Send.enrollment_id, enrollment_ids))
     ):
@@ -495,7 +495,7 @@ def _apply_updates(session: Session, states: list[dict[str, Any]]) -> None:
         return
     table = Enrollment.__table__
     stmt = (
-        update(table)
+        update(table)  # type: ignore[arg-type]
         .where(
             table.c.id == bindparam("b_id"),
             table.c.status == EnrollmentStatus.ACTIVE,

@@ -475,3 +475,20 @@ def test_two_scheduler_processes_plan_each_send_exactly_once(services, app_overr
     assert set(enqueued) == send_ids
     if lock:
         assert len(enqueued) == 2 * contacts  # with the lock no send is even enqueued twice
+
+
+def test_removing_every_step_completes_active_enrolments(services):
+    sequence_id, [eid], _, _ = setup_sequence(services, [{"delay_minutes": 60}])
+    with services.db.begin() as s:
+        update_sequence(s, s.get(Sequence, sequence_id), steps=[])
+    counts = scheduler.tick(services, now=T0 + timedelta(minutes=1))
+    assert counts["completed"] == 1 and counts.get("planned", 0) == 0
+    assert enrolment(services, eid).status == EnrollmentStatus.COMPLETED
+
+
+def test_unknown_contact_time_zone_falls_back_to_the_account(services):
+    _, [eid], _, _ = setup_sequence(
+        services, [{"delay_minutes": 0, "window_start_hour": 9, "window_end_hour": 17}], tz="Mars/Olympus")
+    now = datetime(2026, 11, 24, 0, 30, tzinfo=UTC)  # 09:30 in Tokyo (the default account zone)
+    assert scheduler.tick(services, now=now)["planned"] == 1
+    assert enrolment(services, eid).last_planned_at == now
