@@ -14,19 +14,18 @@
    up and enqueued too.
 
 Two schedulers at once: a Redis lock per tick keeps the second one idle (no wasted work). Without
-it (lock=False) they still never plan a send twice: the ledger is UNIQUE per (enrolment, step) and
-inserts are ON CONFLICT DO NOTHING; on PostgreSQL the due rows are read FOR UPDATE SKIP LOCKED, so
-the two split the work and hold what they plan until commit. SQLite has no row locks and reads
-outside the write transaction, so there the enrolment updates are conditional on the due time the
-planner read (a planner working from a stale read never moves an enrolment another one advanced),
-and sends written for an enrolment that exited in between are cancelled before commit.
+it (lock=False) they still never plan a send twice: an enrolment is advanced only where it is still
+active with the due time the planner read (on PostgreSQL the UPDATE takes the row lock; a second
+planner's UPDATE waits, then finds the row changed and skips it), sends are inserted only for the
+enrolments actually advanced, and the ledger is UNIQUE per (enrolment, step) with ON CONFLICT DO
+NOTHING as the last guard. On SQLite each chunk holds the write lock from before its read.
 """
 
 from __future__ import annotations
 
 import logging
 from collections import Counter, defaultdict
-from concurrent.futures import ThreadPoolExecutor, wait
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -198,8 +197,7 @@ def _ids_match(session: Session, column: Any, ids: list[int]) -> ColumnElement[b
     return column.in_(ids)  # type: ignore[no-any-return]
 
 
-def _due_query(session: Session, now: datetime, sequence_ids: list[int], after: tuple[datetime, int] | None,
-               limit: int) -> Any:
+def _due_query(sequence_ids: list[int], now: datetime, after: tuple[datetime, int] | None, limit: int) -> Any:
     query = (
         select(
             Enrollment.id, Enrollment.contact_id, Enrollment.sequence_id, Enrollment.next_due_at,
@@ -207,7 +205,7 @@ def _due_query(session: Session, now: datetime, sequence_ids: list[int], after: 
             Enrollment.enrolled_at,
             # Read as plain text: the planner compares them to strings; no enum construction per row.
             type_coerce(Contact.status, String).label("status"), Contact.timezone,
-            type_coerce(Contact.stage, String).label("stage"), Contact.email,
+            type_coerce(Contact.stage, String).label("stage"),
             Suppression.id.label("suppression_id"),
         )
         .join(Contact, Contact.id == Enrollment.contact_id)
@@ -221,9 +219,6 @@ def _due_query(session: Session, now: datetime, sequence_ids: list[int], after: 
             tuple_(Enrollment.next_due_at, Enrollment.id)
             > tuple_(literal(after[0], UTCDateTime()), literal(after[1], Integer()))
         )
-    if session.get_bind().dialect.name == "postgresql":
-        # A second scheduler skips what this one holds instead of waiting for it and redoing it.
-        query = query.with_for_update(skip_locked=True, of=Enrollment)
     return query
 
 
@@ -232,67 +227,109 @@ def find_due(session: Session, now: datetime, limit: int = 1000) -> list[int]:
     sequence_ids = list(session.scalars(select(Sequence.id).where(Sequence.status == SequenceStatus.ACTIVE)))
     if not sequence_ids:
         return []
-    return [row.id for row in session.execute(_due_query(session, now, sequence_ids, None, limit))]
+    return [row.id for row in session.execute(_due_query(sequence_ids, now, None, limit))]
+
+
+@dataclass(frozen=True)
+class _Chunk:
+    rows: list[Any]
+    sequences: dict[int, _SequenceInfo]
+    account_timezone: str
+    cap_count: int
+    cap_days: int
+
+
+def _read_chunk(session: Session, now: datetime, after: tuple[datetime, int] | None, limit: int) -> _Chunk | None:
+    sequences = _active_sequences(session)
+    if not sequences:
+        return None
+    # Core execution on the session's connection: plain rows, without the ORM's per-row loading cost.
+    rows = list(session.connection().execute(_due_query(list(sequences), now, after, limit)))
+    account = get_account(session)
+    return _Chunk(rows, sequences, account.timezone, account.freq_cap_count, account.freq_cap_days)
 
 
 def plan_due_steps(svc: Services, now: datetime, keepalive: Any = None) -> Counter[str]:
-    """Plan every due step, chunk by chunk, each chunk in its own transaction, and enqueue each chunk's
-    sends right after its commit (called by tick).
+    """Plan every due step chunk by chunk and enqueue each chunk's sends right after its commit
+    (called by tick).
 
-    On PostgreSQL PLANNER_THREADS threads plan chunks side by side on their own connections (FOR
-    UPDATE SKIP LOCKED hands each a disjoint chunk), so the database writes one chunk while Python
-    prepares the next. SQLite serialises writers, so it plans in one thread."""
-    limit = SQLITE_DUE_CHUNK if svc.db.dialect == "sqlite" else DUE_CHUNK
-    threads = 1 if svc.db.dialect == "sqlite" else PLANNER_THREADS
-    if threads == 1:
-        return _plan_loop(svc, now, limit, keepalive)
+    PostgreSQL: this thread reads chunks of due rows (keyset order, no locks) and PLANNER_THREADS
+    threads write them, each chunk in its own transaction, so the database writes one chunk while the
+    next is read and prepared. A writer updates the enrolments first, only where they are still active
+    with the due time that was read, and inserts sends only for the rows it updated: a concurrent
+    exit, edit or second scheduler either happened before (the row is skipped) or waits for the row
+    lock and then sees the committed sends. SQLite: one thread; each chunk takes the write lock
+    before reading (BEGIN IMMEDIATE), so it reads what no one else can change until it commits."""
+    if svc.db.dialect == "sqlite":
+        return _plan_serial(svc, now, SQLITE_DUE_CHUNK, keepalive)
     counts: Counter[str] = Counter()
-    with ThreadPoolExecutor(threads, thread_name_prefix="planner") as pool:
-        futures = [pool.submit(_plan_loop, svc, now, limit, None) for _ in range(threads)]
-        pending = set(futures)
-        while pending:
-            _, pending = wait(pending, timeout=LOCK_TTL / 4)
+    after: tuple[datetime, int] | None = None
+    with ThreadPoolExecutor(PLANNER_THREADS, thread_name_prefix="planner") as pool:
+        in_flight: set[Future[tuple[Counter[str], list[int]]]] = set()
+        while True:
+            with svc.db.begin() as session:
+                chunk = _read_chunk(session, now, after, DUE_CHUNK)
+            if chunk is None or not chunk.rows:
+                break
+            in_flight.add(pool.submit(_write_chunk_in_transaction, svc, chunk, now))
+            while len(in_flight) >= PLANNER_THREADS:
+                done, in_flight = wait(in_flight, return_when=FIRST_COMPLETED)
+                _collect(svc, done, counts)
             if keepalive is not None:
                 keepalive()  # the Redis lock's token is thread-local: refresh it from this thread
-        for future in futures:
-            counts.update(future.result())
+            if len(chunk.rows) < DUE_CHUNK:
+                break
+            last = chunk.rows[-1]
+            after = (last.next_due_at, last.id)
+        done, _ = wait(in_flight)
+        _collect(svc, done, counts)
     return counts
 
 
-def _plan_loop(svc: Services, now: datetime, limit: int, keepalive: Any) -> Counter[str]:
+def _write_chunk_in_transaction(svc: Services, chunk: _Chunk, now: datetime) -> tuple[Counter[str], list[int]]:
+    with svc.db.begin() as session:
+        return _write_chunk(session, chunk, now)
+
+
+def _collect(svc: Services, done: set[Future[tuple[Counter[str], list[int]]]], counts: Counter[str]) -> None:
+    for future in done:
+        chunk_counts, send_ids = future.result()
+        counts.update(chunk_counts)
+        if send_ids:
+            counts["jobs"] += enqueue_deliveries(svc.queue, send_ids, svc.settings.batch_size)
+            counts["enqueued"] += len(send_ids)
+
+
+def _plan_serial(svc: Services, now: datetime, limit: int, keepalive: Any) -> Counter[str]:
     counts: Counter[str] = Counter()
     after: tuple[datetime, int] | None = None
     while True:
         with svc.db.begin() as session:
-            chunk_counts, send_ids, last, seen = _plan_chunk(session, now, after, limit)
+            # Take SQLite's write lock before reading: the chunk is planned from rows nobody else can
+            # change (an exit, an edit, another scheduler) until this transaction commits.
+            session.connection().exec_driver_sql("BEGIN IMMEDIATE")
+            chunk = _read_chunk(session, now, after, limit)
+            if chunk is None or not chunk.rows:
+                return counts
+            chunk_counts, send_ids = _write_chunk(session, chunk, now)
         counts.update(chunk_counts)
         if send_ids:
             counts["jobs"] += enqueue_deliveries(svc.queue, send_ids, svc.settings.batch_size)
             counts["enqueued"] += len(send_ids)
         if keepalive is not None:
             keepalive()
-        if seen < limit or last is None:
+        if len(chunk.rows) < limit:
             return counts
-        after = last
+        last = chunk.rows[-1]
+        after = (last.next_due_at, last.id)
 
 
-def _plan_chunk(
-    session: Session, now: datetime, after: tuple[datetime, int] | None, limit: int
-) -> tuple[Counter[str], list[int], tuple[datetime, int] | None, int]:
-    """Plan one chunk of due enrolments; returns counts, the new send ids, the keyset cursor, rows seen."""
+def _write_chunk(session: Session, chunk: _Chunk, now: datetime) -> tuple[Counter[str], list[int]]:
+    """Decide and write one chunk of due enrolments; returns counts and the new send ids."""
     counts: Counter[str] = Counter()
-    sequences = _active_sequences(session)
-    if not sequences:
-        return counts, [], None, 0
-    # Core execution on the session's connection: plain rows, without the ORM's per-row loading cost.
+    rows, sequences = chunk.rows, chunk.sequences
+    cap_count, cap_days = chunk.cap_count, chunk.cap_days
     conn = session.connection()
-    rows = conn.execute(_due_query(session, now, list(sequences), after, limit)).all()
-    if not rows:
-        return counts, [], None, 0
-    last = (rows[-1].next_due_at, rows[-1].id)
-
-    account = get_account(session)
-    cap_count, cap_days = account.freq_cap_count, account.freq_cap_days
     enrollment_ids = [r.id for r in rows]
     contact_ids = sorted({r.contact_id for r in rows})
 
@@ -312,17 +349,17 @@ def _plan_chunk(
         ):
             recent[contact_id].append(created_at)
 
-    new_sends: list[dict[str, Any]] = []
-    updates: dict[int, dict[str, Any]] = {}  # enrollment id -> its new state
+    new_sends: dict[int, dict[str, Any]] = {}  # enrollment id -> the send to write for it
+    states: list[dict[str, Any]] = []  # the enrolments' new state
     zones: dict[str | None, ZoneInfo] = {}
     for (eid, contact_id, sequence_id, due_at, next_position, last_step_id, last_planned_at, enrolled_at,
-         status, timezone, stage, _email, suppression_id) in rows:
+         status, timezone, stage, suppression_id) in rows:
         state = {
             "id": eid, "seen": due_at, "status": _ACTIVE,
             "next_due_at": due_at, "next_position": next_position, "last_step_id": last_step_id,
-            "last_planned_at": last_planned_at, "exit_reason": "", "finished_at": None,
+            "last_planned_at": last_planned_at, "exit_reason": "", "finished_at": None, "planned": False,
         }
-        updates[eid] = state
+        states.append(state)
         info = sequences[sequence_id]
         if status != _CONTACT_ACTIVE or suppression_id is not None:
             reason = str(status) if status != _CONTACT_ACTIVE else "suppressed"
@@ -330,8 +367,7 @@ def _plan_chunk(
             counts["exited"] += 1
             continue
         if stage in info.exit_stages:
-            state.update(status=_EXITED, exit_reason=f"stage:{stage}",
-                         finished_at=now, next_due_at=None)
+            state.update(status=_EXITED, exit_reason=f"stage:{stage}", finished_at=now, next_due_at=None)
             counts["exited"] += 1
             continue
         done = ledger.get(eid, set())
@@ -343,7 +379,7 @@ def _plan_chunk(
         step = pending[0]
         base = last_planned_at or enrolled_at
         due = base + step.delay
-        tz = zones.get(timezone) or zones.setdefault(timezone, seq.zone(timezone, account.timezone))
+        tz = zones.get(timezone) or zones.setdefault(timezone, seq.zone(timezone, chunk.account_timezone))
         opening = due if due > now else now
         if step.windowed:
             opening = seq.next_window_opening(opening, tz, step.window_days, step.start_hour, step.end_hour)
@@ -366,10 +402,10 @@ def _plan_chunk(
             state.update(next_due_at=now + MISSING_VERSION_RETRY)
             counts["deferred_no_version"] += 1
             continue
-        new_sends.append({
+        new_sends[eid] = {
             "contact_id": contact_id, "enrollment_id": eid, "step_id": step.id,
             "template_version_id": step.version_id,
-        })
+        }
         recent[contact_id].append(now)  # a second enrolment of this contact in this chunk sees it
         following = pending[1:]
         if following:
@@ -377,28 +413,24 @@ def _plan_chunk(
             state.update(next_due_at=now + nxt.delay, next_position=nxt.position,
                          last_step_id=step.id, last_planned_at=now, planned=True)
         else:
-            state.update(status=_COMPLETED, next_due_at=None,
-                         next_position=step.position + 1, last_step_id=step.id, last_planned_at=now,
-                         finished_at=now, planned=True)
+            state.update(status=_COMPLETED, next_due_at=None, next_position=step.position + 1,
+                         last_step_id=step.id, last_planned_at=now, finished_at=now, planned=True)
             counts["completed"] += 1
 
-    inserted = _insert_sends(session, new_sends, now)
-    planned_for = {enrollment_id for _, enrollment_id in inserted}
-    for row in new_sends:
-        if row["enrollment_id"] not in planned_for:
-            # Another scheduler planned this step from the same due row first: it owns the enrolment now.
-            state = updates.pop(row["enrollment_id"])
-            if state["status"] == _COMPLETED:
-                counts["completed"] -= 1
-            counts["conflicts"] += 1
-    if inserted and session.get_bind().dialect.name == "sqlite":
-        # SQLite read the due rows before this write transaction began: an exit committed in between
-        # must still win over the sends just written (PostgreSQL holds row locks instead).
-        counts["cancelled_after_exit"] += _cancel_sends_of_finished(session, [sid for sid, _ in inserted])
-    _apply_updates(session, list(updates.values()))
+    updated = _apply_updates(session, states, now)
+    lost = [s for s in states if s["id"] not in updated]
+    for state in lost:
+        # Changed since it was read (an exit, an edit, another scheduler): leave it to the next tick.
+        new_sends.pop(state["id"], None)
+        if state["status"] == _COMPLETED:
+            counts["completed"] -= 1
+        elif state["status"] == _EXITED:
+            counts["exited"] -= 1
+    counts["skipped_changed"] += len(lost)
+    inserted = _insert_sends(session, list(new_sends.values()), now)
     counts["planned"] += len(inserted)
-    counts = Counter({k: v for k, v in counts.items() if v})
-    return counts, [sid for sid, _ in inserted], last, len(rows)
+    counts["conflicts"] += len(new_sends) - len(inserted)
+    return Counter({k: v for k, v in counts.items() if v > 0}), [sid for sid, _ in inserted]
 
 
 def _insert_sends(session: Session, rows: list[dict[str, Any]], now: datetime) -> list[tuple[int, int]]:
@@ -445,54 +477,45 @@ def _insert_sends(session: Session, rows: list[dict[str, Any]], now: datetime) -
     return out
 
 
-def _cancel_sends_of_finished(session: Session, send_ids: list[int]) -> int:
-    finished = select(Enrollment.id).where(Enrollment.status != EnrollmentStatus.ACTIVE)
-    result = session.execute(
-        update(Send)
-        .where(Send.id.in_(send_ids), Send.enrollment_id.in_(finished), Send.status == SendStatus.QUEUED)
-        .values(status=SendStatus.CANCELLED, error="enrolment ended before planning committed")
-        .execution_options(synchronize_session=False)
-    )
-    return int(result.rowcount or 0)  # type: ignore[attr-defined]
-
-
 _UPDATE_FIELDS = ("status", "next_due_at", "next_position", "last_step_id", "last_planned_at", "exit_reason",
                   "finished_at")
 
 
-def _apply_updates(session: Session, states: list[dict[str, Any]]) -> None:
-    """Write the enrolments' new state, only where the row still has the due time this planner read."""
+def _apply_updates(session: Session, states: list[dict[str, Any]], now: datetime) -> set[int]:
+    """Write the enrolments' new state where each is still active with the due time that was read;
+    returns the ids written (the rest changed meanwhile and are left alone)."""
     if not states:
-        return
+        return set()
     if session.get_bind().dialect.name == "postgresql":
-        # The due rows are locked FOR UPDATE since the read, so no re-check of the due time is needed.
-        now = next((st["last_planned_at"] for st in states if st.get("planned")), None)
-        session.execute(
+        result = session.execute(
             text(
                 "UPDATE enrollments AS e SET status = u.status, next_due_at = u.next_due_at,"
                 " next_position = u.next_position, last_step_id = u.last_step_id,"
                 " last_planned_at = CASE WHEN u.planned THEN CAST(:now AS timestamptz) ELSE e.last_planned_at END,"
                 " exit_reason = u.exit_reason,"
-                " finished_at = CASE WHEN u.status = 'active' THEN NULL ELSE CAST(:finished AS timestamptz) END"
-                " FROM unnest(CAST(:id AS integer[]), CAST(:status AS varchar[]), CAST(:due AS timestamptz[]),"
-                " CAST(:pos AS integer[]), CAST(:step AS integer[]), CAST(:planned AS boolean[]),"
-                " CAST(:reason AS varchar[]))"
-                " AS u(id, status, next_due_at, next_position, last_step_id, planned, exit_reason)"
-                " WHERE e.id = u.id AND e.status = 'active'"
+                " finished_at = CASE WHEN u.status = 'active' THEN NULL ELSE CAST(:now AS timestamptz) END"
+                " FROM unnest(CAST(:id AS integer[]), CAST(:seen AS timestamptz[]), CAST(:status AS varchar[]),"
+                " CAST(:due AS timestamptz[]), CAST(:pos AS integer[]), CAST(:step AS integer[]),"
+                " CAST(:planned AS boolean[]), CAST(:reason AS varchar[]))"
+                " AS u(id, seen, status, next_due_at, next_position, last_step_id, planned, exit_reason)"
+                " WHERE e.id = u.id AND e.status = 'active' AND e.next_due_at = u.seen"
+                " RETURNING e.id"
             ),
             {
                 "now": now,
-                "finished": next((st["finished_at"] for st in states if st["finished_at"]), None),
                 "id": pg_array([st["id"] for st in states]),
+                "seen": pg_array([st["seen"] for st in states]),
                 "status": pg_array([st["status"] for st in states]),
                 "due": pg_array([st["next_due_at"] for st in states]),
                 "pos": pg_array([st["next_position"] for st in states]),
                 "step": pg_array([st["last_step_id"] for st in states]),
-                "planned": pg_array([bool(st.get("planned")) for st in states]),
+                "planned": pg_array([st["planned"] for st in states]),
                 "reason": pg_array([st["exit_reason"] for st in states]),
             },
         )
-        return
+        return {int(i) for (i,) in result}
+    # SQLite: the chunk holds the write lock since before it read the rows (BEGIN IMMEDIATE), so the
+    # conditions below always hold; they stay as a guard.
     table = Enrollment.__table__
     stmt = (
         update(table)  # type: ignore[arg-type]
@@ -505,6 +528,7 @@ def _apply_updates(session: Session, states: list[dict[str, Any]]) -> None:
     )
     keys = ("id", "seen", *_UPDATE_FIELDS)
     session.execute(stmt, [{f"b_{k}": st[k] for k in keys} for st in states])
+    return {st["id"] for st in states}
 
 
 # ------------------------------------------------------------------ broadcasts
