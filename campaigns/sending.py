@@ -6,6 +6,8 @@
   render + build MIME -> hand to the SMTP pool -> record outcomes together with the next claim.
 At most two groups are in flight at any moment, so a crash can only leave those few rows behind in
 'sending'; `requeue_stale` (called by the scheduler) hands them and any forgotten queued rows back.
+Three threads share the work: this one renders, a ledger thread commits claims and outcomes (a disk
+flush per group on PostgreSQL, overlapped with rendering), and the SMTP pool's loop sends.
 
 MIME is assembled as bytes per recipient from parts prebuilt once per version and batch
 (`email.message.EmailMessage` costs ~2 ms a message); headers are RFC 2047 encoded by hand and
@@ -23,7 +25,7 @@ import time
 import uuid
 from collections import Counter, deque
 from collections.abc import Iterable, Sequence
-from concurrent.futures import Future
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -273,7 +275,6 @@ class _Batch:
         self.session = session
         self.counts: Counter[str] = Counter()
         self.deferred_errors: list[str] = []
-        self.stop = False
 
     def record(self, claimed: dict[int, _Row], outcomes: list[mailer.Outcome]) -> None:
         """Write the outcomes of one group to the ledger (committed with the next claim)."""
@@ -299,12 +300,11 @@ class _Batch:
                 self._fail(outcome.key, f"refused: {error}")
             else:
                 self._defer(outcome.key, error, outcome.maybe_delivered)
-                if outcome.kind is mailer.OutcomeKind.CONNECTION:
-                    self.stop = True  # the server is unreachable: the rest waits for RQ's retry
 
     def _fail(self, send_id: int, error: str) -> None:
         self.session.execute(
-            update(Send).where(Send.id == send_id).values(status=SendStatus.FAILED, error=error)
+            update(Send).where(Send.id == send_id, _STATUS == SendStatus.SENDING)
+            .values(status=SendStatus.FAILED, error=error)
             .execution_options(synchronize_session=False)
         )
         self.counts["failed"] += 1
@@ -377,39 +377,63 @@ def _deliver(svc: Services, session: Session, ids: list[int]) -> dict[str, int]:
         limiter = RateLimiter(svc.redis, f"{host}:{port}", settings.rate_limit_per_second)
         group_size = limiter.group_size(group_size)
 
+    # The ledger has its own thread: while it commits the claim of the next group (a disk flush on
+    # PostgreSQL), this thread renders that group. The session is used by that thread alone from here.
+    ledger = ThreadPoolExecutor(max_workers=1, thread_name_prefix="nurture-ledger")
+    records: list[tuple[dict[int, _Row], list[mailer.Outcome]]] = []
+    failures: list[tuple[int, str]] = []
+    skipped = 0
+    stop = False
+
+    def ledger_step(records: list[Any], failures: list[tuple[int, str]], claim_ids: list[int]) -> set[int]:
+        for claimed_rows, outcomes in records:
+            batch.record(claimed_rows, outcomes)
+        for send_id, error in failures:
+            batch._fail(send_id, error)
+        taken = _claim(session, claim_ids, cutoff, now_utc()) if claim_ids else set()
+        session.commit()  # the claim (and earlier outcomes) is durable before any of its mails leaves
+        return taken
+
     in_flight: deque[tuple[dict[int, _Row], Future[list[mailer.Outcome]]]] = deque()
     urls = svc.urls
-    for start in range(0, len(deliverable), group_size):
-        while len(in_flight) >= IN_FLIGHT_GROUPS:
+    try:
+        for start in range(0, len(deliverable), group_size):
+            while len(in_flight) >= IN_FLIGHT_GROUPS:
+                claimed_rows, future = in_flight.popleft()
+                outcomes = future.result()
+                records.append((claimed_rows, outcomes))
+                # the server is unreachable: the rest of the batch waits for RQ's retry
+                stop = stop or any(o.kind is mailer.OutcomeKind.CONNECTION for o in outcomes)
+            if stop:
+                break
+            group = deliverable[start : start + group_size]
+            if limiter is not None:
+                # Wait for the slots before claiming: a claim held through a long wait could outlive the
+                # lease and be taken over by another worker as if this one had died.
+                limiter.acquire(len(group))
+            claiming = ledger.submit(ledger_step, records, failures, [r.send_id for r in group])
+            records, failures = [], []
+            built = [(row, _build(row, compiled, frames, acct, urls)) for row in group]
+            taken = claiming.result()
+            claimed: dict[int, _Row] = {}
+            mails: list[mailer.OutgoingMail] = []
+            for row, mail in built:
+                if row.send_id not in taken:  # another worker has it; what we rendered is dropped
+                    skipped += 1
+                elif isinstance(mail, str):
+                    failures.append((row.send_id, mail))
+                else:
+                    claimed[row.send_id] = row
+                    mails.append(mail)
+            if mails:
+                in_flight.append((claimed, pool.submit(mails)))
+        while in_flight:
             claimed_rows, future = in_flight.popleft()
-            batch.record(claimed_rows, future.result())
-        if batch.stop:
-            break
-        group = deliverable[start : start + group_size]
-        if limiter is not None:
-            # Wait for the slots before claiming: a claim held through a long wait could outlive the
-            # lease and be taken over by another worker as if this one had died.
-            limiter.acquire(len(group))
-        claim_time = now_utc()
-        taken = _claim(session, [r.send_id for r in group], cutoff, claim_time)
-        session.commit()  # the claim (and the previous group's outcomes) must be durable before sending
-        claimed: dict[int, _Row] = {}
-        mails: list[mailer.OutgoingMail] = []
-        for row in group:
-            if row.send_id not in taken:
-                batch.counts["skipped"] += 1
-                continue
-            mail = _build(svc, row, compiled, frames, acct, urls, batch)
-            if mail is not None:
-                claimed[row.send_id] = row
-                mails.append(mail)
-        if not mails:
-            continue
-        in_flight.append((claimed, pool.submit(mails)))
-    while in_flight:
-        claimed_rows, future = in_flight.popleft()
-        batch.record(claimed_rows, future.result())
-    session.commit()
+            records.append((claimed_rows, future.result()))
+        ledger.submit(ledger_step, records, failures, []).result()
+    finally:
+        ledger.shutdown(wait=True)
+    batch.counts["skipped"] += skipped
     counts = dict(batch.counts)
     if batch.deferred_errors:
         log.warning("batch deferred %d sends: %s", len(batch.deferred_errors), batch.deferred_errors[0])
@@ -421,14 +445,13 @@ def _deliver(svc: Services, session: Session, ids: list[int]) -> dict[str, int]:
 
 
 def _build(
-    svc: Services, row: _Row, compiled: dict[int, rendering.CompiledVersion], frames: dict[int, MessageFrame],
-    acct: dict[str, str], urls: Any, batch: _Batch,
-) -> mailer.OutgoingMail | None:
-    """Render and assemble one recipient's message; a bad address or template fails that send only."""
+    row: _Row, compiled: dict[int, rendering.CompiledVersion], frames: dict[int, MessageFrame],
+    acct: dict[str, str], urls: Any,
+) -> mailer.OutgoingMail | str:
+    """Render and assemble one recipient's message, or say why it cannot be (that send fails alone)."""
     send_id = row.send_id
     if not is_valid_address(row.email):
-        batch._fail(send_id, f"invalid recipient address {row.email[:254]!r}")
-        return None
+        return f"invalid recipient address {row.email[:254]!r}"
     unsubscribe = urls.unsubscribe(row.contact_id, send_id)
     try:
         rendered = rendering.render_compiled(
@@ -437,8 +460,7 @@ def _build(
             click_url=lambda link_id: urls.click(send_id, link_id), pixel_url=urls.open_pixel(send_id),
         )
     except rendering.TemplateError as exc:
-        batch._fail(send_id, f"template error: {exc}")
-        return None
+        return f"template error: {exc}"
     frame = frames[row.version_id]
     mailto = _mailto(frame, unsubscribe)
     data = frame.assemble(
