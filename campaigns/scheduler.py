@@ -244,7 +244,7 @@ def _read_chunk(session: Session, now: datetime, after: tuple[datetime, int] | N
     if not sequences:
         return None
     # Core execution on the session's connection: plain rows, without the ORM's per-row loading cost.
-    rows = list(session.connection().execute(_due_query(list(sequences), now, after, limit)))
+    rows = list(session.connection().execute(_due_query(list(sequences), now, after, limit)).all())
     account = get_account(session)
     return _Chunk(rows, sequences, account.timezone, account.freq_cap_count, account.freq_cap_days)
 
@@ -336,7 +336,7 @@ def _write_chunk(session: Session, chunk: _Chunk, now: datetime) -> tuple[Counte
     ledger: dict[int | None, set[int | None]] = defaultdict(set)
     for enrollment_id, step_id in conn.execute(
         select(Send.enrollment_id, Send.step_id).where(_ids_match(session, Send.enrollment_id, enrollment_ids))
-    ):
+    ).all():
         ledger[enrollment_id].add(step_id)
     recent: dict[int, list[datetime]] = defaultdict(list)
     if cap_count > 0 and cap_days > 0:
@@ -346,7 +346,7 @@ def _write_chunk(session: Session, chunk: _Chunk, now: datetime) -> tuple[Counte
                 Send.created_at > now - timedelta(days=cap_days),
                 Send.status.in_(seq.COUNTED_STATUSES),
             )
-        ):
+        ).all():
             recent[contact_id].append(created_at)
 
     new_sends: dict[int, dict[str, Any]] = {}  # enrollment id -> the send to write for it
