@@ -492,3 +492,20 @@ def test_unknown_contact_time_zone_falls_back_to_the_account(services):
     now = datetime(2026, 11, 24, 0, 30, tzinfo=UTC)  # 09:30 in Tokyo (the default account zone)
     assert scheduler.tick(services, now=now)["planned"] == 1
     assert enrolment(services, eid).last_planned_at == now
+
+
+def test_an_exit_between_read_and_write_wins_over_the_planner(services):
+    """PostgreSQL plans from rows read without locks: a row that changed since is skipped, no send."""
+    if services.db.dialect != "postgresql":
+        pytest.skip("SQLite reads and writes each chunk under its write lock (BEGIN IMMEDIATE)")
+    _, (gone, stays), _, _ = setup_sequence(services, [{"delay_minutes": 0}], contacts=2)
+    with services.db.begin() as s:
+        chunk = scheduler._read_chunk(s, T0, None, 100)
+    with services.db.begin() as s:
+        exit_contact(s, s.get(Enrollment, gone).contact_id, "unsubscribed")
+    with services.db.begin() as s:
+        counts, send_ids = scheduler._write_chunk(s, chunk, T0)
+    assert counts["planned"] == 1 and counts["skipped_changed"] == 1 and len(send_ids) == 1
+    with services.db.begin() as s:
+        assert [x.enrollment_id for x in sends_of(s)] == [stays]
+        assert s.get(Enrollment, gone).status == EnrollmentStatus.EXITED
