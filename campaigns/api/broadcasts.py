@@ -96,7 +96,7 @@ def schedule_broadcast(broadcast_id: int, body: dict[str, Any]) -> ResponseRetur
 @operation(
     "/broadcasts/{broadcast_id}/cancel", "POST", tag="broadcasts", summary="Cancel a broadcast",
     description="Sends still queued are cancelled; mails already delivered stay delivered.",
-    responses={200: ("The cancelled broadcast", "Broadcast")},
+    responses={200: ("The cancelled broadcast", "Broadcast"), 422: ("Already sent or cancelled", "Error")},
 )
 def cancel_broadcast(broadcast_id: int) -> ResponseReturnValue:
     """Cancel a draft, scheduled or sending broadcast."""

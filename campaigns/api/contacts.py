@@ -57,7 +57,10 @@ def upsert(session: Session, data: dict[str, Any], field_prefix: str = "") -> tu
 @operation(
     "/contacts", "POST", tag="contacts", body="ContactInput",
     summary="Create or update a contact by email",
-    responses={201: ("Created", "ContactUpserted"), 200: ("Updated", "ContactUpserted")},
+    responses={
+        201: ("Created", "ContactUpserted"), 200: ("Updated", "ContactUpserted"),
+        409: ("Changed concurrently; retry", "Error"),
+    },
 )
 def upsert_contact(body: dict[str, Any]) -> ResponseReturnValue:
     """Upsert by normalised email; custom attributes are merged into the stored ones."""

@@ -28,7 +28,16 @@ from werkzeug.exceptions import HTTPException
 
 from campaigns import contacts as contacts_service
 from campaigns.api import bp
-from campaigns.api.schemas import EVENT_NAME, MAX_ID, NAME_PATTERN, ONE_LINE, SCHEMAS, STEP_IN, Schema
+from campaigns.api.schemas import (
+    EVENT_NAME,
+    MAX_ID,
+    MULTI_LINE,
+    NAME_PATTERN,
+    ONE_LINE,
+    SCHEMAS,
+    STEP_IN,
+    Schema,
+)
 from campaigns.runtime import services
 from campaigns.users import verify_api_key
 
@@ -275,6 +284,7 @@ FORMAT_PROBLEMS = {
 
 PATTERN_PROBLEMS = {
     ONE_LINE: "must be a single line without control characters",
+    MULTI_LINE: "must not contain control characters other than tabs and line breaks",
     NAME_PATTERN: "must be a single line with some visible text",
     EVENT_NAME["pattern"]: "must be an event name: no control characters, no leading or trailing blanks",
     STEP_IN["properties"]["window_days"]["pattern"]: "must list ISO weekdays as digits 1-7 (Monday = 1), e.g. 12345",

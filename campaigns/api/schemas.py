@@ -40,6 +40,14 @@ ONE_LINE = r"^[^\x00-\x1f\x7f]*$"
 NAME_PATTERN = r"^[^\x00-\x1f\x7f]*[^\s\x00-\x1f\x7f][^\x00-\x1f\x7f]*$"
 
 
+# Multi-line text: tabs and newlines, but no other control characters (HTML parsers refuse them).
+MULTI_LINE = r"^[^\x00-\x08\x0b\x0c\x0e-\x1f]*$"
+
+
+def multiline(max_length: int, min_length: int = 0) -> Schema:
+    return text(max_length, min_length, pattern=MULTI_LINE)
+
+
 def line(max_length: int, min_length: int = 0, **extra: Any) -> Schema:
     return text(max_length, min_length, pattern=ONE_LINE, **extra)
 
@@ -78,7 +86,7 @@ CONSENT: Schema = {
         "at": nullable(DATE_TIME),
         "method": line(50),
         "source": line(200),
-        "text": text(10_000),
+        "text": multiline(10_000),
     },
     "additionalProperties": False,
 }
@@ -117,7 +125,7 @@ STEP_IN: Schema = {
 
 SEQUENCE_FIELDS: Schema = {
     "name": name(),
-    "description": text(5000),
+    "description": multiline(5000),
     "trigger_events": {**EVENT_NAMES, "description": "Events that enrol a contact."},
     "exit_events": {**EVENT_NAMES, "description": "Events that end an enrolment."},
     "exit_stages": {
@@ -131,8 +139,8 @@ SEQUENCE_FIELDS: Schema = {
 
 TEMPLATE_SOURCE: Schema = {
     "subject": name(1000),
-    "html_source": text(500_000, 1),
-    "text_source": text(500_000),
+    "html_source": multiline(500_000, 1),
+    "text_source": multiline(500_000),
     "preheader": line(1000),
     "from_name": line(200),
     "untracked_urls": {

@@ -103,7 +103,7 @@ def _set_status(sequence_id: int, status: SequenceStatus) -> ResponseReturnValue
 @operation(
     "/sequences/{sequence_id}/activate", "POST", tag="sequences", summary="Activate a sequence",
     description="Needs at least one step whose template has a saved version; otherwise 422 with the reason.",
-    responses={200: ("The active sequence", "Sequence")},
+    responses={200: ("The active sequence", "Sequence"), 422: ("Cannot be activated; the reason", "Error")},
 )
 def activate_sequence(sequence_id: int) -> ResponseReturnValue:
     """Start enrolling by trigger events and sending due steps."""
@@ -113,7 +113,7 @@ def activate_sequence(sequence_id: int) -> ResponseReturnValue:
 @operation(
     "/sequences/{sequence_id}/pause", "POST", tag="sequences", summary="Pause a sequence",
     description="Nothing more is sent until it is activated again; enrolments are kept.",
-    responses={200: ("The paused sequence", "Sequence")},
+    responses={200: ("The paused sequence", "Sequence"), 422: ("Refused; the reason", "Error")},
 )
 def pause_sequence(sequence_id: int) -> ResponseReturnValue:
     """Stop sending its steps; enrolments wait."""
