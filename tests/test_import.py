@@ -397,3 +397,17 @@ def test_progress_page_polls_until_done_in_chromium(app: Any, user: Any, service
         finally:
             browser.close()
     assert problems == []
+
+
+def test_awkward_characters_survive_the_bulk_writers(services: Any, session: Any, tmp_path: Path) -> None:
+    company = "Tab\there, back\\slash \\N,\nnew line\r\n　全角"
+    text = 'email,company,note\nw@example.com,"' + company + '",\\N\n'
+    path = write(tmp_path / "w.csv", text, "utf-8")
+    opts = {"mapping": {"0": "email", "1": "company", "2": "attributes.note"}}
+    do_import(services, path, opts)
+    c = contacts_by_email(session)["w@example.com"]
+    assert c.company == company.strip() and c.attributes == {"note": "\\N"}
+    # and through the update path (a temporary table on PostgreSQL)
+    path = write(tmp_path / "w2.csv", text.replace("Tab", "Tab2"), "utf-8")
+    do_import(services, path, opts)
+    assert contacts_by_email(session)["w@example.com"].company == company.replace("Tab", "Tab2").strip()
