@@ -9,12 +9,15 @@ from __future__ import annotations
 
 import csv
 import io
+import json
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
+from redis import Redis
+from redis.exceptions import RedisError
 from sqlalchemy import ColumnElement, and_, func, select
 from sqlalchemy.orm import Session
 
@@ -136,20 +139,72 @@ def _rollups(session: Session, scope: RollupScope, ids: Sequence[int], into: dic
         _apply_metric(into[key], row[1], int(row[-1] or 0))
 
 
-def summaries(session: Session, scope: RollupScope, ids: Sequence[int]) -> dict[int, Summary]:
-    """Summary per broadcast id or per step id (index page, reports, A/B)."""
+LEDGER_CACHE_SECONDS = 60
+_LEDGER_FIELDS = ("sends", "delivered", "bounced", "queued")
+
+
+def _ledger_cached(session: Session, scope: RollupScope, ids: Sequence[int],
+                   cache: Redis | None) -> dict[Any, Summary]:
+    """Ledger counts per (scope id, variant), kept in Redis for LEDGER_CACHE_SECONDS.
+
+    Counting a million-send campaign's ledger takes a scan of a million index entries (about a
+    second on a busy 2-core machine); delivery counts a minute old are fine for a report, while
+    engagement numbers (roll-ups) stay live.
+    """
     column = Send.broadcast_id if scope == RollupScope.BROADCAST else Send.step_id
-    out = _ledger(session, column, ids)
-    _rollups(session, scope, ids, out)
-    return {i: out[i] for i in ids}
+    if cache is None or not ids:
+        return _ledger(session, column, ids, by_variant=True)
+    keys = [f"nurture:report:ledger:{scope.value}:{i}" for i in ids]
+    try:
+        cached = cache.mget(keys)
+    except RedisError:
+        return _ledger(session, column, ids, by_variant=True)
+    out: dict[Any, Summary] = defaultdict(Summary)
+    missing = []
+    for scope_id, raw in zip(ids, cached, strict=True):
+        if raw is None:
+            missing.append(scope_id)
+            continue
+        for variant, counts in json.loads(raw).items():
+            out[(scope_id, variant)] = Summary(**dict(zip(_LEDGER_FIELDS, counts, strict=True)))
+    if missing:
+        fresh = _ledger(session, column, missing, by_variant=True)
+        by_id: dict[int, dict[str, list[int]]] = {i: {} for i in missing}
+        for (scope_id, variant), summary in fresh.items():
+            by_id[scope_id][variant] = [getattr(summary, f) for f in _LEDGER_FIELDS]
+            out[(scope_id, variant)] = summary
+        try:
+            pipe = cache.pipeline(transaction=False)
+            for scope_id, data in by_id.items():
+                pipe.set(f"nurture:report:ledger:{scope.value}:{scope_id}", json.dumps(data), ex=LEDGER_CACHE_SECONDS)
+            pipe.execute()
+        except RedisError:
+            pass
+    return out
 
 
-def variant_summaries(session: Session, scope: RollupScope, scope_id: int) -> dict[str, Summary]:
+def _split(session: Session, scope: RollupScope, ids: Sequence[int],
+           cache: Redis | None = None) -> dict[tuple[int, str], Summary]:
+    """Summaries per (scope id, A/B variant): ledger counts (cached) plus the live roll-ups."""
+    out = _ledger_cached(session, scope, ids, cache)
+    _rollups(session, scope, ids, out, by_variant=True)
+    return out
+
+
+def summaries(session: Session, scope: RollupScope, ids: Sequence[int],
+              cache: Redis | None = None) -> dict[int, Summary]:
+    """Summary per broadcast id or per step id (index page, reports, A/B); `cache` as in _ledger_cached."""
+    totals: dict[int, Summary] = {i: Summary() for i in ids}
+    for (scope_id, _variant), s in _split(session, scope, ids, cache).items():
+        totals[scope_id].add(s)
+    return totals
+
+
+def variant_summaries(session: Session, scope: RollupScope, scope_id: int,
+                      cache: Redis | None = None) -> dict[str, Summary]:
     """Summary per A/B variant of one broadcast or step ('' when not split)."""
-    column = Send.broadcast_id if scope == RollupScope.BROADCAST else Send.step_id
-    out = _ledger(session, column, [scope_id], by_variant=True)
-    _rollups(session, scope, [scope_id], out, by_variant=True)
-    return {variant: s for (_sid, variant), s in sorted(out.items(), key=lambda kv: kv[0][1])}
+    return {variant: s for (_sid, variant), s in sorted(_split(session, scope, [scope_id], cache).items(),
+                                                         key=lambda kv: kv[0][1])}
 
 
 @dataclass
@@ -229,16 +284,20 @@ def _version_ids_of_template(session: Session, template_id: int) -> list[int]:
     return list(session.scalars(select(TemplateVersion.id).where(TemplateVersion.template_id == template_id)))
 
 
-def broadcast_report(session: Session, broadcast_id: int) -> dict[str, Any] | None:
+def broadcast_report(session: Session, broadcast_id: int, cache: Redis | None = None) -> dict[str, Any] | None:
     """Everything the broadcast report page shows; None if the broadcast does not exist."""
     broadcast = session.get(Broadcast, broadcast_id)
     if broadcast is None:
         return None
     scope = RollupScope.BROADCAST
+    variants = variant_summaries(session, scope, broadcast_id, cache)
+    total = Summary()
+    for s in variants.values():
+        total.add(s)
     return {
         "broadcast": broadcast,
-        "summary": summaries(session, scope, [broadcast_id])[broadcast_id],
-        "variants": variant_summaries(session, scope, broadcast_id),
+        "summary": total,
+        "variants": variants,
         "links": link_report(session, scope, [broadcast_id], _version_ids_of_template(session, broadcast.template_id)),
     }
 
@@ -277,7 +336,7 @@ def funnel(session: Session, sequence: SequenceModel, steps: Sequence[Step]) -> 
     return stages
 
 
-def sequence_report(session: Session, sequence_id: int) -> dict[str, Any] | None:
+def sequence_report(session: Session, sequence_id: int, cache: Redis | None = None) -> dict[str, Any] | None:
     """The sequence report: per-step summaries, their total, links, and the funnel; None if missing."""
     sequence = session.get(SequenceModel, sequence_id)
     if sequence is None:
@@ -286,7 +345,7 @@ def sequence_report(session: Session, sequence_id: int) -> dict[str, Any] | None
         select(Step).where(Step.sequence_id == sequence_id).order_by(Step.position, Step.id)
     ))
     # Deleted steps stay in the report when they sent something: history does not vanish with an edit.
-    per_step = summaries(session, RollupScope.STEP, [s.id for s in steps])
+    per_step = summaries(session, RollupScope.STEP, [s.id for s in steps], cache)
     steps = [s for s in steps if not s.deleted or per_step[s.id].sends]
     total = Summary()
     for s in steps:
@@ -349,14 +408,14 @@ def contact_timeline(session: Session, contact_id: int, limit: int = 300) -> tup
     return contact, items[:limit]
 
 
-def overview(session: Session, limit: int = 50) -> dict[str, Any]:
+def overview(session: Session, limit: int = 50, cache: Redis | None = None) -> dict[str, Any]:
     """Recent broadcasts and all sequences with their headline numbers (the reports index)."""
     broadcasts = list(session.scalars(select(Broadcast).order_by(Broadcast.id.desc()).limit(limit)))
     sequences = list(session.scalars(select(SequenceModel).order_by(SequenceModel.name).limit(limit)))
-    b_sum = summaries(session, RollupScope.BROADCAST, [b.id for b in broadcasts])
+    b_sum = summaries(session, RollupScope.BROADCAST, [b.id for b in broadcasts], cache)
     step_rows = session.execute(select(Step.id, Step.sequence_id).where(
         Step.sequence_id.in_([s.id for s in sequences]))).all()
-    s_sum = summaries(session, RollupScope.STEP, [r.id for r in step_rows])
+    s_sum = summaries(session, RollupScope.STEP, [r.id for r in step_rows], cache)
     seq_totals: dict[int, Summary] = defaultdict(Summary)
     for r in step_rows:
         seq_totals[r.sequence_id].add(s_sum[r.id])
@@ -443,3 +502,37 @@ def export_csv(report: dict[str, Any], part: str, series: dict[str, Any] | None 
 def scope_filter(scope: RollupScope, ids: Sequence[int]) -> ColumnElement[bool]:
     """The roll-up rows of a scope (helper for other report consumers such as A/B decisions)."""
     return and_(EngagementRollup.scope == scope, EngagementRollup.scope_id.in_(list(ids)))
+
+
+# ------------------------------------------------------------------ JSON (reports UI and the API)
+def broadcast_json(report: dict[str, Any]) -> dict[str, Any]:
+    """The JSON form of broadcast_report (UI .json route and GET /api/v1/reports/broadcasts/{id})."""
+    b = report["broadcast"]
+    return {
+        "broadcast": {"id": b.id, "name": b.name},
+        "summary": report["summary"].as_dict(),
+        "variants": {k: v.as_dict() for k, v in report["variants"].items()},
+        "links": [vars(r) for r in report["links"]],
+    }
+
+
+def sequence_json(report: dict[str, Any]) -> dict[str, Any]:
+    """The JSON form of sequence_report (UI .json route and GET /api/v1/reports/sequences/{id})."""
+    seq = report["sequence"]
+    return {
+        "sequence": {"id": seq.id, "name": seq.name, "goal_event": seq.goal_event},
+        "summary": report["summary"].as_dict(),
+        "steps": [{"step_id": r["step"].id, "position": r["step"].position, "template": r["template"],
+                   "summary": r["summary"].as_dict()} for r in report["steps"]],
+        "links": [vars(r) for r in report["links"]],
+        "funnel": [vars(f) for f in report["funnel"]],
+    }
+
+
+def timeline_json(contact: Contact, items: Sequence[TimelineItem]) -> dict[str, Any]:
+    """The JSON form of contact_timeline (GET /api/v1/reports/contacts/{id}/timeline)."""
+    return {
+        "contact": {"id": contact.id, "email": contact.email},
+        "items": [{"at": i.at.isoformat(), "kind": i.kind, "title": i.title, "detail": i.detail,
+                   "classification": i.classification} for i in items],
+    }

@@ -280,3 +280,22 @@ def test_browser_sees_the_report_chart(app, user, services, newsletter):
         thread.join(5)
     with services.db.factory() as s:
         assert s.scalar(select(Event.id).where(Event.name == "unsubscribed")) is not None
+
+
+def test_reports_over_the_api(client, api_key, services, newsletter):
+    campaign, _sends, ids = newsletter
+    b = campaign.broadcast_id
+    auth = {"Authorization": f"Bearer {api_key}"}
+    assert client.get(f"/api/v1/reports/broadcasts/{b}").status_code == 401
+    data = client.get(f"/api/v1/reports/broadcasts/{b}", headers=auth).get_json()
+    assert (data["summary"]["delivered"], data["summary"]["unique_opens"], data["summary"]["unique_clicks"]) == (4, 2, 2)
+    assert data["summary"]["machine_opens"] == 2 and data["summary"]["scanner_clicks"] == 4
+    series = client.get(f"/api/v1/reports/broadcasts/{b}/series?granularity=day", headers=auth).get_json()
+    assert series["labels"] == ["2026-11-20"] and series["series"]["unique_open"] == [2]
+    bad = client.get(f"/api/v1/reports/broadcasts/{b}/series?granularity=week", headers=auth)
+    assert bad.status_code == 422
+    assert client.get("/api/v1/reports/broadcasts/999999", headers=auth).status_code == 404
+    timeline = client.get(f"/api/v1/reports/contacts/{ids['A']}/timeline", headers=auth).get_json()
+    assert [i["kind"] for i in timeline["items"]] == ["click", "open", "open", "send"]
+    doc = client.get("/api/v1/openapi.json").get_json()
+    assert "/reports/broadcasts/{broadcast_id}" in doc["paths"]

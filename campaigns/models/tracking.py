@@ -84,6 +84,7 @@ class EngagementRollup(Base):
     count: Mapped[int] = mapped_column(Integer, default=0)
 
 
-# Delivered / bounced per campaign come from the send ledger; these make those counts index-only.
-Index("ix_sends_broadcast_status", Send.broadcast_id, Send.status)
-Index("ix_sends_step_status", Send.step_id, Send.status)
+# Delivered / bounced per campaign (and A/B variant) come from the send ledger; these make those
+# counts index-only scans.
+Index("ix_sends_broadcast_status_variant", Send.broadcast_id, Send.status, Send.variant)
+Index("ix_sends_step_status_variant", Send.step_id, Send.status, Send.variant)

@@ -12,6 +12,7 @@ from flask import Blueprint, Response, abort, jsonify, render_template, request
 
 from campaigns.i18n import _
 from campaigns.models.tracking import RollupScope
+from campaigns.reports import broadcast_json as broadcast_to_json
 from campaigns.reports import (
     broadcast_report,
     contact_timeline,
@@ -20,6 +21,7 @@ from campaigns.reports import (
     sequence_report,
     timeseries,
 )
+from campaigns.reports import sequence_json as sequence_to_json
 from campaigns.runtime import services
 
 bp = Blueprint("reports", __name__, url_prefix="/reports")
@@ -47,12 +49,12 @@ def _part() -> str:
 
 @bp.get("/")
 def index() -> Any:
-    return render_template("ui/reports/index.html", data=overview(services().db.session))
+    return render_template("ui/reports/index.html", data=overview(services().db.session, cache=services().redis))
 
 
 # ------------------------------------------------------------------ broadcasts
 def _broadcast(broadcast_id: int) -> dict[str, Any]:
-    report = broadcast_report(services().db.session, broadcast_id)
+    report = broadcast_report(services().db.session, broadcast_id, cache=services().redis)
     if report is None:
         abort(404)
     return report
@@ -67,13 +69,7 @@ def broadcast(broadcast_id: int) -> Any:
 
 @bp.get("/broadcasts/<int:broadcast_id>.json")
 def broadcast_json(broadcast_id: int) -> Any:
-    report = _broadcast(broadcast_id)
-    return jsonify(
-        broadcast={"id": broadcast_id, "name": report["broadcast"].name},
-        summary=report["summary"].as_dict(),
-        variants={k: v.as_dict() for k, v in report["variants"].items()},
-        links=[vars(r) for r in report["links"]],
-    )
+    return jsonify(broadcast_to_json(_broadcast(broadcast_id)))
 
 
 @bp.get("/broadcasts/<int:broadcast_id>/series.json")
@@ -93,7 +89,7 @@ def broadcast_csv(broadcast_id: int) -> Any:
 
 # ------------------------------------------------------------------ sequences
 def _sequence(sequence_id: int) -> dict[str, Any]:
-    report = sequence_report(services().db.session, sequence_id)
+    report = sequence_report(services().db.session, sequence_id, cache=services().redis)
     if report is None:
         abort(404)
     return report
@@ -108,15 +104,7 @@ def sequence(sequence_id: int) -> Any:
 
 @bp.get("/sequences/<int:sequence_id>.json")
 def sequence_json(sequence_id: int) -> Any:
-    report = _sequence(sequence_id)
-    return jsonify(
-        sequence={"id": sequence_id, "name": report["sequence"].name},
-        summary=report["summary"].as_dict(),
-        steps=[{"step_id": r["step"].id, "position": r["step"].position, "template": r["template"],
-                "summary": r["summary"].as_dict()} for r in report["steps"]],
-        links=[vars(r) for r in report["links"]],
-        funnel=[vars(f) for f in report["funnel"]],
-    )
+    return jsonify(sequence_to_json(_sequence(sequence_id)))
 
 
 def _step_ids(report: dict[str, Any]) -> list[int]:
