@@ -956,6 +956,11 @@ def start_import(session: Session, path: str, filename: str, options: dict[str, 
     if not os.path.isfile(path):
         raise ImportFileError("the uploaded file is missing")
     opts = ImportOptions.parse(options)
+    stream = _CsvStream(path, opts.encoding)  # refuse a file or mapping that cannot work, before queueing
+    try:
+        _RowMapper(stream.headers, opts)
+    finally:
+        stream.close()
     job = ImportJob(
         filename=filename[:255], path=path, options=opts.as_dict(), status=ImportStatus.PENDING,
         bytes_total=os.path.getsize(path), errors=[],

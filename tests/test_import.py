@@ -248,8 +248,17 @@ def test_unreadable_files_fail_with_a_reason(services: Any, tmp_path: Path) -> N
         preview_import(str(binary), {})
     no_email = write(tmp_path / "n.csv", "name,company\nA,B\n", "utf-8")
     assert "email" in preview_import(no_email, {})["fatal"]
-    job = do_import(services, no_email, {"mapping": {"0": "full_name", "1": "company"}})
-    assert job.status == ImportStatus.FAILED and "email" in job.message
+    with services.db.begin() as s, pytest.raises(ImportFileError, match="email"):
+        start_import(s, no_email, "n.csv", {"mapping": {"0": "full_name", "1": "company"}})
+    # a file that goes bad after it was queued fails the job with a reason, not a stack trace
+    ok = write(tmp_path / "ok.csv", "email\na@example.com\n", "utf-8")
+    with services.db.begin() as s:
+        job_id = start_import(s, ok, "ok.csv", {"mapping": {"0": "email"}}).id
+    binary.rename(ok)
+    run_import(services, job_id)
+    with services.db.begin() as s:
+        job = s.get(ImportJob, job_id)
+        assert job.status == ImportStatus.FAILED and "neither UTF-8 nor Shift_JIS" in job.message
     empty = write(tmp_path / "e.csv", "", "utf-8")
     with pytest.raises(ImportFileError, match="empty"):
         preview_import(empty, {})
