@@ -180,7 +180,7 @@ def main() -> None:
     print(f"# CSV import benchmark  ({os.cpu_count()} cores, python {sys.version.split()[0]}, workdir {workdir})")
     print(f"# machine load: {calibrate()}")
     print(f"{'db':<11} {'rows':>9} {'mode':<7} {'created':>9} {'updated':>9} {'dups':>6} {'bad':>6} "
-          f"{'seconds':>8} {'cpu s':>6} {'rows/s':>8} {'peak RSS MB':>11}")
+          f"{'seconds':>8} {'cpu s':>6} {'rows/s':>8} {'rows/cpu-s':>10} {'peak RSS MB':>11}")
     results = []
     for rows in sizes:
         csv_path = workdir / f"leads_{rows}.csv"
@@ -202,6 +202,7 @@ def main() -> None:
                 results.append({"db": db, "size": rows, "pass": label, **r})
                 print(f"{db:<11} {r['rows']:>9} {label:<7} {r['created']:>9} {r['updated']:>9} "
                       f"{r['duplicates']:>6} {r['failed']:>6} {r['seconds']:>8.1f} {r['cpu_seconds']:>6.1f} {r['rows_per_s']:>8.0f} "
+                      f"{r['rows'] / r['cpu_seconds']:>10.0f} "
                       f"{r['peak_rss_mb']:>11.0f}", flush=True)
             if rows >= 1_000_000:
                 listing = run_child(url, args.redis_url, csv_path, "list")
