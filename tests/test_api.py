@@ -475,6 +475,10 @@ def test_broadcast_lifecycle(api, services):
     assert scheduled.status_code == 200, scheduled.get_json()
     assert scheduled.get_json()["status"] == "scheduled"
     assert datetime.fromisoformat(scheduled.get_json()["scheduled_at"]) == when
+    later = api.post("/broadcasts", {"name": "Now", "template_id": template_id}).get_json()
+    now = api.client.post(f"{API}/broadcasts/{later['id']}/schedule", headers=api.headers)  # no body: send now
+    assert now.status_code == 200 and now.get_json()["status"] == "scheduled"
+    assert datetime.fromisoformat(now.get_json()["scheduled_at"]) <= datetime.now(UTC)
     cancelled = api.post(f"/broadcasts/{broadcast['id']}/cancel")
     assert cancelled.get_json()["status"] == "cancelled"
     again = api.post(f"/broadcasts/{broadcast['id']}/cancel")

@@ -227,12 +227,15 @@ def _check_strings(value: Any, path: str, depth: int = 0) -> str | None:
     return None
 
 
-def read_json() -> Any:
-    """Parse the request body as strict JSON (no NaN/Infinity) or raise a 4xx ApiError."""
+def read_json(optional: bool = False) -> Any:
+    """Parse the request body as strict JSON (no NaN/Infinity) or raise a 4xx ApiError; an optional
+    body may be left out entirely (read as {})."""
     if request.mimetype and request.mimetype != "application/json" and not request.mimetype.endswith("+json"):
         raise ApiError(415, "unsupported_media_type", "send the body as application/json")
     raw = request.get_data(cache=True)
     if not raw.strip():
+        if optional:
+            return {}
         raise ApiError(400, "invalid_json", "a JSON body is required")
     try:
         data = json.loads(raw, parse_constant=_reject_constant, parse_float=_finite_float)
@@ -369,9 +372,15 @@ def validate(name: str, data: Any) -> dict[str, str]:
     return details
 
 
+def body_is_optional(name: str) -> bool:
+    """A body whose schema requires nothing may be omitted (e.g. schedule a broadcast now)."""
+    schema = SCHEMAS[name]
+    return not schema.get("required") and not schema.get("minProperties")
+
+
 def parse_body(name: str) -> Any:
     """Read and validate the JSON body against a named schema (operations with a body)."""
-    data = read_json()
+    data = read_json(optional=body_is_optional(name))
     details = validate(name, data)
     if details:
         raise invalid(details)

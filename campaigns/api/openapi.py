@@ -9,7 +9,7 @@ from typing import Any
 from flask import jsonify
 from flask.typing import ResponseReturnValue
 
-from campaigns.api.core import OPERATIONS, Operation, operation
+from campaigns.api.core import OPERATIONS, Operation, body_is_optional, operation
 from campaigns.api.schemas import ID, SCHEMAS, ref
 
 TAGS = [
@@ -76,7 +76,7 @@ def _operation_doc(op: Operation) -> dict[str, Any]:
     if params:
         doc["parameters"] = params
     if op.body:
-        doc["requestBody"] = {"required": True, "content": _json(ref(op.body))}
+        doc["requestBody"] = {"required": not body_is_optional(op.body), "content": _json(ref(op.body))}
     if op.public:
         doc["security"] = []
     return doc
