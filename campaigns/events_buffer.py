@@ -33,7 +33,7 @@ from typing import TYPE_CHECKING, Any
 
 from redis import Redis
 from redis.exceptions import RedisError, ResponseError
-from sqlalchemy import func, select, text, update
+from sqlalchemy import BigInteger, String, any_, bindparam, func, select, text, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
@@ -184,6 +184,8 @@ def contribution(send: Any, rows: Iterable[_Row], prior_human_open: datetime | N
     `prior_human_open` / `prior_human_click` are the earliest human times among the left-out hits;
     both contributions of a batch get the same priors, so what they add cancels in the difference.
     """
+    if not rows and prior_human_open is None and prior_human_click is None:
+        return Counter()  # the common "mail had no hits before" case
     if send.broadcast_id:
         scope, scope_id = RollupScope.BROADCAST, int(send.broadcast_id)
     elif send.step_id:
@@ -242,6 +244,15 @@ def apply_rollup_delta(session: Session, delta: Mapping[RollupKey, int]) -> None
         )
 
 
+def _among(session: Session, column: Any, values: Sequence[Any]) -> Any:
+    """`column IN values`; on PostgreSQL as `= ANY(array)`: one parameter, so the statement is compiled
+    and parsed once instead of once per batch size (a measurable share of the writer's time)."""
+    if session.get_bind().dialect.name == "postgresql":
+        element = String() if isinstance(values[0], str) else BigInteger()
+        return column == any_(bindparam(None, list(values), type_=postgresql.ARRAY(element)))
+    return column.in_(values)
+
+
 _HIT_COLUMNS = ["event_id", "kind", "send_id", "contact_id", "link_id", "occurred_at", "recorded_at", "user_agent",
                 "ip", "network", "classification", "reason"]
 
@@ -286,7 +297,7 @@ def process_batch(session: Session, entries: Sequence[Mapping[Any, Any]]) -> int
         return 0
     ids = list(rows)
     for i in range(0, len(ids), 1000):
-        for (seen,) in session.execute(select(Hit.event_id).where(Hit.event_id.in_(ids[i : i + 1000]))):
+        for (seen,) in session.execute(select(Hit.event_id).where(_among(session, Hit.event_id, ids[i : i + 1000]))):
             rows.pop(seen, None)
     if not rows:
         return 0
@@ -296,7 +307,7 @@ def process_batch(session: Session, entries: Sequence[Mapping[Any, Any]]) -> int
     for i in range(0, len(send_ids), 1000):
         for s in session.execute(
             select(Send.id, Send.contact_id, Send.broadcast_id, Send.step_id, Send.variant, Send.sent_at,
-                   Send.template_version_id).where(Send.id.in_(send_ids[i : i + 1000]))
+                   Send.template_version_id).where(_among(session, Send.id, send_ids[i : i + 1000]))
         ):
             sends[s.id] = s
     new_by_send: dict[int, list[_Row]] = defaultdict(list)
@@ -320,7 +331,7 @@ def process_batch(session: Session, entries: Sequence[Mapping[Any, Any]]) -> int
         for h in session.execute(
             select(Hit.id, Hit.event_id, Hit.kind, Hit.send_id, Hit.link_id, Hit.occurred_at, Hit.user_agent,
                    Hit.ip, Hit.network, Hit.classification, Hit.reason)
-            .where(Hit.send_id.in_(clicking[i : i + 1000]), Hit.kind == HitKind.CLICK)
+            .where(_among(session, Hit.send_id, clicking[i : i + 1000]), Hit.kind == HitKind.CLICK)
         ):
             old_by_send[h.send_id].append(
                 _Row(h.event_id, h.kind, h.send_id, h.link_id, h.occurred_at, h.user_agent, h.ip, h.network,
@@ -330,7 +341,7 @@ def process_batch(session: Session, entries: Sequence[Mapping[Any, Any]]) -> int
     for i in range(0, len(live), 1000):
         for sid, kind, t in session.execute(
             select(Hit.send_id, Hit.kind, func.min(Hit.occurred_at))
-            .where(Hit.send_id.in_(live[i : i + 1000]), Hit.classification == HitClass.HUMAN)
+            .where(_among(session, Hit.send_id, live[i : i + 1000]), Hit.classification == HitClass.HUMAN)
             .group_by(Hit.send_id, Hit.kind)
         ):
             t = t if t.tzinfo else t.replace(tzinfo=UTC)

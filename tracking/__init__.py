@@ -71,6 +71,7 @@ class LinkCache:
     def __init__(self, limit: int = LINK_CACHE_MAX) -> None:
         self.limit = limit
         self.entries: dict[int, tuple[str, bool]] = {}
+        self.fast: dict[int, tuple[str, bool]] = {}  # entries the fast path may answer, checked once
 
     def target(self, svc: Services, link_id: int) -> tuple[str, bool] | None:
         """(url, tracked) of a link, or None when the link does not exist; raises on database errors."""
@@ -88,9 +89,15 @@ class LinkCache:
 
     def fast_target(self, svc: Services, link_id: int) -> tuple[str, bool] | None:
         """Like target(), but only for destinations the WSGI fast path may send as is (safe, ASCII)."""
+        fast = self.fast.get(link_id)
+        if fast is not None:
+            return fast
         found = self.target(svc, link_id)
         if found is None or not safe_destination(found[0]) or not found[0].isascii() or not found[0].isprintable():
             return None
+        if len(self.fast) >= self.limit:
+            self.fast.clear()
+        self.fast[link_id] = found
         return found
 
 
