@@ -307,7 +307,9 @@ def _plan_serial(svc: Services, now: datetime, limit: int, keepalive: Any) -> Co
         with svc.db.begin() as session:
             # Take SQLite's write lock before reading: the chunk is planned from rows nobody else can
             # change (an exit, an edit, another scheduler) until this transaction commits.
-            session.connection().exec_driver_sql("BEGIN IMMEDIATE")
+            conn = session.connection()
+            if not conn.connection.dbapi_connection.in_transaction:  # type: ignore[union-attr]
+                conn.exec_driver_sql("BEGIN IMMEDIATE")
             chunk = _read_chunk(session, now, after, limit)
             if chunk is None or not chunk.rows:
                 return counts
