@@ -3,7 +3,9 @@ idempotent retries, keyset pagination, and an OpenAPI document that matches the 
 
 from __future__ import annotations
 
+import os
 import re
+import threading
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -546,3 +548,32 @@ def test_documented_request_schemas_are_the_ones_enforced(api, client):
             assert set(resp.get_json()["details"]) == set(required or ["body"]), (path, method)
             checked += 1
     assert checked >= 5
+
+
+@pytest.mark.skipif(
+    not os.environ.get("DATABASE_URL", "").startswith("postgresql"),
+    reason="concurrent writers need PostgreSQL (SQLite serialises writers and refuses a stale snapshot's write)",
+)
+def test_concurrent_retries_with_one_key_record_one_event(app, api_key, services):
+    """Eight clients send the same event with the same Idempotency-Key at once: one event, one contact."""
+    build_active_sequence(Api(app.test_client(), api_key))
+    body = {"email": "race@acme.test", "name": "whitepaper_downloaded", "contact": {"first_name": "Race"}}
+    barrier = threading.Barrier(8)
+    answers: list[tuple[int, Any]] = []
+
+    def post() -> None:
+        client = app.test_client()
+        barrier.wait()
+        resp = client.post(API + "/events", json=body,
+                           headers={"Authorization": f"Bearer {api_key}", "Idempotency-Key": "race-1"})
+        answers.append((resp.status_code, resp.get_json()))
+
+    threads = [threading.Thread(target=post) for _ in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(30)
+    assert sorted(code for code, _ in answers) == [202] * 8, answers
+    assert sum(not a["duplicate"] for _, a in answers) == 1
+    assert len({a["id"] for _, a in answers}) == 1
+    assert count(services, Event) == 1 and count(services, Contact) == 1 and count(services, Enrollment) == 1

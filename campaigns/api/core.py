@@ -24,6 +24,7 @@ from jsonschema.exceptions import ValidationError
 from sqlalchemy import Select
 from sqlalchemy import inspect as sa_inspect
 from sqlalchemy.orm import Session
+from sqlalchemy.orm.attributes import set_committed_value
 from werkzeug.exceptions import HTTPException
 
 from campaigns import contacts as contacts_service
@@ -182,11 +183,15 @@ def _authenticate() -> None:
         session.rollback()
         raise ApiError(401, "unauthorized", "a valid API key is required (Authorization: Bearer <key>)")
     g.api_key_id = api_key.id
-    # verify_api_key stamps last_used_at; write it at most every few minutes, not on every call.
+    # verify_api_key stamps last_used_at. Write it in its own short transaction at most every few
+    # minutes; otherwise drop the stamp, or the request's transaction would hold the key's row lock
+    # until it ends and serialise every concurrent request made with that key.
     history = sa_inspect(api_key).attrs.last_used_at.history
     previous = history.deleted[0] if history.deleted else None
     if previous is None or api_key.last_used_at is None or api_key.last_used_at - previous > KEY_TOUCH_INTERVAL:
         session.commit()
+    else:
+        set_committed_value(api_key, "last_used_at", previous)
 
 
 # ---------------------------------------------------------------- JSON parsing and validation
