@@ -203,7 +203,7 @@ class _Connection:
                 self.pipelining = "pipelining" in features
         except (OSError, TimeoutError, asyncio.IncompleteReadError, ssl.SSLError) as exc:
             await self.close(quit=False)
-            raise _ConnectionLost(f"cannot connect to {cfg.host}:{cfg.port}: {exc or exc.__class__.__name__}") from None
+            raise _ConnectionLost(f"cannot connect to {cfg.host}:{cfg.port}: {exc or exc.__class__.__name__}") from exc
         except _ConnectionLost:
             await self.close(quit=False)
             raise

@@ -411,3 +411,39 @@ def test_pooled_connections_closed_by_the_server_are_replaced_silently(services:
     assert deliver_batch(services, ids[10:])["sent"] == 10
     assert len(_by_rcpt(smtp_server)) == 20
     assert not any(r.possible_duplicate for r in _sends(services, ids).values())
+
+
+def test_smtp_login_when_configured(app_overrides: dict[str, Any], redis_conn: Any, smtp_server: Any) -> None:
+    from aiosmtpd.controller import Controller
+    from aiosmtpd.smtp import AuthResult, LoginPassword
+
+    from tests.conftest import truncate_all
+    from wsgi import create_app
+
+    logins: list[tuple[str, str]] = []
+
+    def authenticator(server: Any, session: Any, envelope: Any, mechanism: str, auth_data: Any) -> AuthResult:
+        assert isinstance(auth_data, LoginPassword)
+        logins.append((auth_data.login.decode(), mechanism))
+        return AuthResult(success=auth_data.password == b"s3cret pass", handled=False)
+
+    smtp_server.controller.stop()
+    smtp_server.controller = Controller(smtp_server.handler, hostname="127.0.0.1", port=smtp_server.port,
+                                        authenticator=authenticator, auth_require_tls=False)
+    smtp_server.controller.start()
+    for password, works in (("wrong", False), ("s3cret pass", True)):
+        app = create_app({**app_overrides, "smtp_username": "nurture", "smtp_password": password})
+        svc = app.extensions["nurture"]
+        truncate_all(svc.db)
+        try:
+            _, _, ids = standard_setup(svc, count=3)
+            if works:
+                assert deliver_batch(svc, ids)["sent"] == 3
+            else:
+                with pytest.raises(DeliveryDeferred, match="authentication failed"):
+                    deliver_batch(svc, ids)
+                assert all(r.status == SendStatus.QUEUED for r in _sends(svc, ids).values())
+        finally:
+            svc.db.dispose()
+    assert ("nurture", "PLAIN") in logins
+    assert len(_by_rcpt(smtp_server)) == 3
