@@ -9,11 +9,10 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from campaigns import sequences as sequences_service
-from campaigns.api.core import ApiError, keyset_page, not_found, operation, parse_datetime
+from campaigns.api.core import ApiError, db_session, keyset_page, not_found, operation, parse_datetime
 from campaigns.api.schemas import PAGING
 from campaigns.api.serialize import broadcast_json, broadcast_send_counts
 from campaigns.models import Broadcast, Segment, Template
-from campaigns.runtime import services
 
 
 def _get(session: Session, broadcast_id: int) -> Broadcast:
@@ -34,7 +33,7 @@ def _rejected(exc: ValueError) -> ApiError:
 )
 def create_broadcast(body: dict[str, Any]) -> ResponseReturnValue:
     """Create a draft broadcast of a template to a segment."""
-    session = services().db.session
+    session = db_session()
     details = {}
     if session.get(Template, body["template_id"]) is None:
         details["template_id"] = "no such template"
@@ -60,7 +59,7 @@ def create_broadcast(body: dict[str, Any]) -> ResponseReturnValue:
 )
 def list_broadcasts(query: dict[str, Any]) -> ResponseReturnValue:
     """Broadcasts in id order (without send counts; read one for those)."""
-    return keyset_page(services().db.session, select(Broadcast), Broadcast.id, query, broadcast_json)
+    return keyset_page(db_session(), select(Broadcast), Broadcast.id, query, broadcast_json)
 
 
 @operation(
@@ -69,7 +68,7 @@ def list_broadcasts(query: dict[str, Any]) -> ResponseReturnValue:
 )
 def get_broadcast(broadcast_id: int) -> ResponseReturnValue:
     """One broadcast with counts of its sends per status."""
-    session = services().db.session
+    session = db_session()
     broadcast = _get(session, broadcast_id)
     return broadcast_json(broadcast, broadcast_send_counts(session, broadcast.id))
 
@@ -81,7 +80,7 @@ def get_broadcast(broadcast_id: int) -> ResponseReturnValue:
 )
 def schedule_broadcast(broadcast_id: int, body: dict[str, Any]) -> ResponseReturnValue:
     """Schedule (or reschedule) a draft or scheduled broadcast; the scheduler sends it when due."""
-    session = services().db.session
+    session = db_session()
     broadcast = _get(session, broadcast_id)
     when = parse_datetime(body["scheduled_at"]) if body.get("scheduled_at") else None
     try:
@@ -100,7 +99,7 @@ def schedule_broadcast(broadcast_id: int, body: dict[str, Any]) -> ResponseRetur
 )
 def cancel_broadcast(broadcast_id: int) -> ResponseReturnValue:
     """Cancel a draft, scheduled or sending broadcast."""
-    session = services().db.session
+    session = db_session()
     broadcast = _get(session, broadcast_id)
     try:
         sequences_service.cancel_broadcast(session, broadcast, reason="cancelled through the API")

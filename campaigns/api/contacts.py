@@ -10,11 +10,18 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from campaigns import contacts as contacts_service
-from campaigns.api.core import ApiError, invalid, keyset_page, not_found, operation, parse_datetime
+from campaigns.api.core import (
+    ApiError,
+    db_session,
+    invalid,
+    keyset_page,
+    not_found,
+    operation,
+    parse_datetime,
+)
 from campaigns.api.schemas import EMAIL, PAGING
 from campaigns.api.serialize import contact_json
 from campaigns.models import Contact
-from campaigns.runtime import services
 
 PLAIN_FIELDS = ("first_name", "last_name", "company", "job_title", "source", "timezone", "attributes")
 
@@ -64,7 +71,7 @@ def upsert(session: Session, data: dict[str, Any], field_prefix: str = "") -> tu
 )
 def upsert_contact(body: dict[str, Any]) -> ResponseReturnValue:
     """Upsert by normalised email; custom attributes are merged into the stored ones."""
-    session = services().db.session
+    session = db_session()
     data = {"email": normalized_email(body["email"]), **contact_data(body)}
     for attempt in (1, 2):
         try:
@@ -85,7 +92,7 @@ def upsert_contact(body: dict[str, Any]) -> ResponseReturnValue:
 )
 def get_contact(contact_id: int) -> ResponseReturnValue:
     """One contact by id."""
-    contact = services().db.session.get(Contact, contact_id)
+    contact = db_session().get(Contact, contact_id)
     if contact is None:
         raise not_found("contact")
     return contact_json(contact)
@@ -98,7 +105,7 @@ def get_contact(contact_id: int) -> ResponseReturnValue:
 )
 def list_contacts(query: dict[str, Any]) -> ResponseReturnValue:
     """Contacts in id order after ?after=; with ?email= the page holds that contact or nothing."""
-    session = services().db.session
+    session = db_session()
     stmt = select(Contact)
     if query.get("email"):
         stmt = stmt.where(Contact.email == normalized_email(query["email"]))

@@ -160,6 +160,11 @@ def operation(
     return decorate
 
 
+def db_session() -> Session:
+    """The request's database session (the scoped session's current one); handlers commit it."""
+    return services().db.session()
+
+
 # ---------------------------------------------------------------- authentication
 def presented_key() -> str:
     """The API key of the request: `Authorization: Bearer <key>` or `X-API-Key: <key>`."""
@@ -176,7 +181,7 @@ def _authenticate() -> None:
     request.max_content_length = op.body_limit if op else JSON_LIMIT
     if op is not None and op.public:
         return
-    session = services().db.session
+    session = db_session()
     key = presented_key()
     api_key = verify_api_key(session, key) if key else None
     if api_key is None:
@@ -335,7 +340,7 @@ def _problems(err: ValidationError) -> Iterable[tuple[str, str]]:
     where = path or "body"
     if kind == "type":
         types = bound if isinstance(bound, list) else [bound]
-        yield where, "must be " + " or ".join(_TYPE_WORDS.get(t, t) for t in types)
+        yield where, "must be " + " or ".join(_TYPE_WORDS.get(str(t), str(t)) for t in types)
     elif kind == "format":
         yield where, FORMAT_PROBLEMS.get(bound, f"must be a valid {bound}")
     elif kind == "minLength":
@@ -433,7 +438,7 @@ def body_hash(data: Any) -> str:
 
 def keyset_page(
     session: Session,
-    stmt: Select[Any],
+    stmt: Select[*tuple[Any, ...]],
     id_column: Any,
     query: dict[str, Any],
     serialize: Callable[[Any], dict[str, Any]],

@@ -19,11 +19,10 @@ from sqlalchemy.orm import Session
 
 from campaigns import sequences
 from campaigns.api.contacts import contact_data, find_contact, normalized_email, upsert
-from campaigns.api.core import ApiError, body_hash, invalid, operation, parse_datetime
+from campaigns.api.core import ApiError, body_hash, db_session, invalid, operation, parse_datetime
 from campaigns.api.schemas import MAX_BATCH
 from campaigns.db import now_utc
 from campaigns.models import Contact, IdempotencyKey
-from campaigns.runtime import services
 
 KEY_TTL = timedelta(days=7)
 FUTURE_SKEW = timedelta(hours=1)  # clocks of senders drift; an event from tomorrow is a bug
@@ -112,7 +111,7 @@ def _record(resolver: _Contacts, item: dict[str, Any], email: str, when: datetim
 )
 def post_event(body: dict[str, Any]) -> ResponseReturnValue:
     """Create the contact if unknown, store the event, enrol in the sequences it triggers, exit those it ends."""
-    session = services().db.session
+    session = db_session()
     email, when = _prepare(body, "")
     fingerprint = body_hash(body)
     keys = [k for k in (_header_key("events"), f"event:{body['event_id']}" if body.get("event_id") else None) if k]
@@ -146,7 +145,7 @@ def post_event(body: dict[str, Any]) -> ResponseReturnValue:
 )
 def post_events_batch(body: dict[str, Any]) -> ResponseReturnValue:
     """Record many events at once (imports, back-fills, queued website events)."""
-    session = services().db.session
+    session = db_session()
     items: list[dict[str, Any]] = body["events"]
     prepared: list[tuple[str, datetime | None]] = []
     details: dict[str, str] = {}

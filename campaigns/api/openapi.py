@@ -43,12 +43,12 @@ def _operation_doc(op: Operation) -> dict[str, Any]:
         {"name": name, "in": "path", "required": True, "schema": ID} for name in op.path_params
     ]
     for name, schema in op.query.items():
-        doc = {k: v for k, v in schema.items() if k != "description"}
-        params.append({"name": name, "in": "query", "required": False, "schema": doc,
+        plain = {k: v for k, v in schema.items() if k != "description"}
+        params.append({"name": name, "in": "query", "required": False, "schema": plain,
                        **({"description": schema["description"]} if "description" in schema else {})})
     for name, schema in op.headers.items():
-        doc = {k: v for k, v in schema.items() if k != "description"}
-        params.append({"name": name, "in": "header", "required": False, "schema": doc,
+        plain = {k: v for k, v in schema.items() if k != "description"}
+        params.append({"name": name, "in": "header", "required": False, "schema": plain,
                        "description": schema.get("description", "")})
     responses: dict[str, Any] = {}
     for code, (description, schema_name) in op.responses.items():

@@ -7,14 +7,13 @@ from typing import Any
 from flask.typing import ResponseReturnValue
 from sqlalchemy import Select, select
 
-from campaigns.api.core import keyset_page, not_found, operation
+from campaigns.api.core import db_session, keyset_page, not_found, operation
 from campaigns.api.schemas import ID, PAGING
 from campaigns.api.serialize import send_json
 from campaigns.models import Contact, Send, SendStatus, Step
-from campaigns.runtime import services
 
 
-def _send_rows() -> Select[Any]:
+def _send_rows() -> Select[Send, str, int]:
     return (
         select(Send, Contact.email, Step.sequence_id)
         .join(Contact, Contact.id == Send.contact_id)
@@ -42,7 +41,7 @@ def list_sends(query: dict[str, Any]) -> ResponseReturnValue:
         stmt = stmt.where(Step.sequence_id == query["sequence_id"])
     if query.get("status"):
         stmt = stmt.where(Send.status == SendStatus(query["status"]))
-    return keyset_page(services().db.session, stmt, Send.id, query, send_json, scalar=False)
+    return keyset_page(db_session(), stmt, Send.id, query, send_json, scalar=False)
 
 
 @operation(
@@ -50,7 +49,7 @@ def list_sends(query: dict[str, Any]) -> ResponseReturnValue:
 )
 def get_send(send_id: int) -> ResponseReturnValue:
     """One ledger row: status, attempts, error, times."""
-    row = services().db.session.execute(_send_rows().where(Send.id == send_id)).first()
+    row = db_session().execute(_send_rows().where(Send.id == send_id)).first()
     if row is None:
         raise not_found("send")
     return send_json(row)

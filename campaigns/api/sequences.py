@@ -9,11 +9,10 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from campaigns import sequences as sequences_service
-from campaigns.api.core import ApiError, keyset_page, not_found, operation
+from campaigns.api.core import ApiError, db_session, keyset_page, not_found, operation
 from campaigns.api.schemas import PAGING
 from campaigns.api.serialize import sequence_json, sequence_summary_json
 from campaigns.models import Sequence, SequenceStatus
-from campaigns.runtime import services
 
 
 def rejected(exc: ValueError) -> ApiError:
@@ -34,7 +33,7 @@ def _get(session: Session, sequence_id: int) -> Sequence:
 )
 def create_sequence(body: dict[str, Any]) -> ResponseReturnValue:
     """Create a draft; activate it with POST /sequences/{id}/activate."""
-    session = services().db.session
+    session = db_session()
     fields = dict(body)
     name = fields.pop("name")
     steps = fields.pop("steps", [])
@@ -53,7 +52,7 @@ def create_sequence(body: dict[str, Any]) -> ResponseReturnValue:
 )
 def list_sequences(query: dict[str, Any]) -> ResponseReturnValue:
     """Sequences in id order with status and triggers."""
-    return keyset_page(services().db.session, select(Sequence), Sequence.id, query, sequence_summary_json)
+    return keyset_page(db_session(), select(Sequence), Sequence.id, query, sequence_summary_json)
 
 
 @operation(
@@ -62,7 +61,7 @@ def list_sequences(query: dict[str, Any]) -> ResponseReturnValue:
 )
 def get_sequence(sequence_id: int) -> ResponseReturnValue:
     """One sequence with its live steps in order."""
-    session = services().db.session
+    session = db_session()
     return sequence_json(session, _get(session, sequence_id))
 
 
@@ -75,7 +74,7 @@ def get_sequence(sequence_id: int) -> ResponseReturnValue:
 )
 def update_sequence(sequence_id: int, body: dict[str, Any]) -> ResponseReturnValue:
     """Apply the given fields and steps through the sequences service."""
-    session = services().db.session
+    session = db_session()
     sequence = _get(session, sequence_id)
     fields = dict(body)
     steps = fields.pop("steps", None)
@@ -89,7 +88,7 @@ def update_sequence(sequence_id: int, body: dict[str, Any]) -> ResponseReturnVal
 
 
 def _set_status(sequence_id: int, status: SequenceStatus) -> ResponseReturnValue:
-    session = services().db.session
+    session = db_session()
     sequence = _get(session, sequence_id)
     try:
         sequences_service.set_sequence_status(session, sequence, status)

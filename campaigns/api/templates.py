@@ -9,11 +9,10 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from campaigns import rendering
-from campaigns.api.core import ApiError, keyset_page, not_found, operation
+from campaigns.api.core import ApiError, db_session, keyset_page, not_found, operation
 from campaigns.api.schemas import PAGING
 from campaigns.api.serialize import template_json, template_summary_json
 from campaigns.models import Template
-from campaigns.runtime import services
 
 # TemplateError messages start with the part they are about ("HTML, line 3: ...").
 _PARTS = {"subject": "subject", "html": "html_source", "text": "text_source", "preheader": "preheader", "name": "name"}
@@ -46,7 +45,7 @@ def _get(session: Session, template_id: int) -> Template:
 )
 def create_template(body: dict[str, Any]) -> ResponseReturnValue:
     """Validate the Jinja2 source in the sandbox, inline CSS once, and store version 1."""
-    session = services().db.session
+    session = db_session()
     try:
         if body.get("untracked_urls"):
             template = Template(name=body["name"].strip())
@@ -68,7 +67,7 @@ def create_template(body: dict[str, Any]) -> ResponseReturnValue:
 )
 def list_templates(query: dict[str, Any]) -> ResponseReturnValue:
     """Templates in id order with their current version number and subject."""
-    return keyset_page(services().db.session, select(Template), Template.id, query, template_summary_json)
+    return keyset_page(db_session(), select(Template), Template.id, query, template_summary_json)
 
 
 @operation(
@@ -77,7 +76,7 @@ def list_templates(query: dict[str, Any]) -> ResponseReturnValue:
 )
 def get_template(template_id: int) -> ResponseReturnValue:
     """One template with its current version's sources and links."""
-    return template_json(_get(services().db.session, template_id))
+    return template_json(_get(db_session(), template_id))
 
 
 @operation(
@@ -88,7 +87,7 @@ def get_template(template_id: int) -> ResponseReturnValue:
 )
 def update_template(template_id: int, body: dict[str, Any]) -> ResponseReturnValue:
     """Compile and store a new current version (and rename the template if a name is given)."""
-    session = services().db.session
+    session = db_session()
     template = _get(session, template_id)
     try:
         rendering.compile_version(session, template, untracked_urls=body.get("untracked_urls", ()), **_source(body))
