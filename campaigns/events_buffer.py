@@ -51,7 +51,7 @@ GROUP = "hit-writers"
 LOCK_KEY = "nurture:hits:writer-lock"
 LOCK_TTL_MS = 30_000
 MIN_IDLE_MS = 60_000  # entries pending this long on another consumer are taken over
-BATCH = 1000
+BATCH = 5000  # entries per transaction when a backlog has built up (bigger batches drain faster)
 UA_MAX = 512
 
 
