@@ -9,7 +9,8 @@ from typing import Any
 from flask import jsonify
 from flask.typing import ResponseReturnValue
 
-from campaigns.api.core import OPERATIONS, Operation, body_is_optional, operation
+from campaigns.api.core import JSON_LIMIT, OPERATIONS, Operation, body_is_optional, operation
+from campaigns.api.events import BATCH_LIMIT
 from campaigns.api.schemas import ID, SCHEMAS, ref
 
 TAGS = [
@@ -98,7 +99,8 @@ def build_document() -> dict[str, Any]:
                 "sequences, broadcasts and send status. Authenticate with `Authorization: Bearer <key>` "
                 "(or `X-API-Key: <key>`); create a key with `nurture create-api-key`. Errors are JSON: "
                 '`{"error": code, "message": reason, "details": {field: problem}}`. Lists use keyset '
-                "pagination: pass the `next_after` of a page as `?after=` to get the next one."
+                "pagination: pass the `next_after` of a page as `?after=` to get the next one. Request bodies "
+                f"are limited to {JSON_LIMIT // 1024} KiB ({BATCH_LIMIT // (1024 * 1024)} MiB for /events/batch)."
             ),
         },
         "servers": [{"url": "/api/v1"}],
