@@ -3,7 +3,6 @@ idempotent retries, keyset pagination, and an OpenAPI document that matches the 
 
 from __future__ import annotations
 
-import os
 import re
 import threading
 from datetime import UTC, datetime, timedelta
@@ -550,10 +549,6 @@ def test_documented_request_schemas_are_the_ones_enforced(api, client):
     assert checked >= 5
 
 
-@pytest.mark.skipif(
-    not os.environ.get("DATABASE_URL", "").startswith("postgresql"),
-    reason="concurrent writers need PostgreSQL (SQLite serialises writers and refuses a stale snapshot's write)",
-)
 def test_concurrent_retries_with_one_key_record_one_event(app, api_key, services):
     """Eight clients send the same event with the same Idempotency-Key at once: one event, one contact."""
     build_active_sequence(Api(app.test_client(), api_key))
