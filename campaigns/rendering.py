@@ -59,6 +59,17 @@ class TemplateError(Exception):
     """A template that cannot be compiled or rendered; the message is meant for the template author."""
 
 
+_CONTROL_CHARS = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+
+
+def _refuse_control_characters(part: str, value: str) -> None:
+    """XML parsers (lxml, premailer) refuse control characters; say so instead of failing later."""
+    match = _CONTROL_CHARS.search(value)
+    if match:
+        line = value.count("\n", 0, match.start()) + 1
+        raise TemplateError(f"{part}: line {line}: control character U+{ord(match.group()):04X} is not allowed")
+
+
 @dataclass(frozen=True)
 class RenderedMail:
     subject: str
@@ -303,6 +314,9 @@ def compile_version(
     preheader: str = "", from_name: str = "", untracked_urls: Iterable[str] = (),
 ) -> TemplateVersion:
     """Validate, inline CSS once, store links and make a new current version (editor, API on save)."""
+    for part, value in (("subject", subject), ("preheader", preheader), ("sender name", from_name),
+                        ("HTML", html_source), ("text", text_source)):
+        _refuse_control_characters(part, value)
     subject = subject.strip()
     if not subject:
         raise TemplateError("subject: required")

@@ -270,3 +270,10 @@ def run_jobs(app: Flask) -> int:
     with app.app_context():
         worker.work(burst=True)
     return int(worker.successful_job_count + worker.failed_job_count)
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    """Report threads that would keep the interpreter alive after the run (a hang in CI)."""
+    lingering = [t for t in threading.enumerate() if t is not threading.main_thread() and not t.daemon]
+    if lingering:
+        print("\nnon-daemon threads still running at exit:", [t.name for t in lingering])

@@ -183,3 +183,12 @@ def test_compiled_templates_are_cached_per_version(services: Any) -> None:
         other = rendering.compiled(s, v2)
     assert first is again
     assert other is not first and other.version_id == v2.id
+
+
+def test_control_characters_are_a_template_error_not_a_crash(services):
+    from campaigns.rendering import TemplateError, create_template
+
+    with services.db.begin() as s:
+        for html in ("<p>bell \x07</p>", "0\x1f", "<p>esc\x1b[0m</p>"):
+            with pytest.raises(TemplateError, match="control character"):
+                create_template(s, "t", subject="Hi", html_source=html)
