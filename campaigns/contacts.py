@@ -22,7 +22,9 @@ import io
 import json
 import logging
 import os
+import queue
 import re
+import threading
 import unicodedata
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -996,6 +998,52 @@ def run_import(svc: Services, import_id: int) -> None:
         session.close()
 
 
+_END = object()
+
+
+def _put(q: queue.Queue[Any], item: Any, stop: threading.Event) -> bool:
+    while not stop.is_set():
+        try:
+            q.put(item, timeout=0.1)
+            return True
+        except queue.Full:
+            continue
+    return False
+
+
+def _parsed_chunks(
+    stream: _CsvStream, mapper: _RowMapper
+) -> Iterator[tuple[list[dict[str, Any]], int, int, list[dict[str, Any]], int]]:
+    """Chunks parsed in a thread while the caller writes the previous one: the database's work (and
+    SQLite's C code) runs without the GIL, so parsing and writing overlap. Yields (records, rows read
+    so far, bad rows so far, new error entries, bytes read); the last item may have no records."""
+    q: queue.Queue[Any] = queue.Queue(maxsize=2)
+    stop = threading.Event()
+
+    def produce() -> None:
+        counts, errors, sent = _Counts(), [], 0
+        try:
+            for chunk in _chunks(stream.rows(), mapper, counts, errors):
+                if not _put(q, (chunk, counts.rows, counts.failed, errors[sent:], stream.bytes_done), stop):
+                    return
+                sent = len(errors)
+            if _put(q, ([], counts.rows, counts.failed, errors[sent:], stream.bytes_done), stop):
+                _put(q, _END, stop)
+        except BaseException as exc:  # handed to the writing thread, which raises it
+            _put(q, exc, stop)
+
+    thread = threading.Thread(target=produce, name="import-parser", daemon=True)
+    thread.start()
+    try:
+        while (item := q.get()) is not _END:
+            if isinstance(item, BaseException):
+                raise item
+            yield item
+    finally:
+        stop.set()
+        thread.join()
+
+
 def _run(session: Session, job: ImportJob) -> None:
     opts = ImportOptions.parse(job.options)
     stream = _CsvStream(job.path, opts.encoding)
@@ -1004,30 +1052,27 @@ def _run(session: Session, job: ImportJob) -> None:
         mapper = _RowMapper(stream.headers, opts, _default_tz(session))
         total, errors, seen = _Counts(), [], set()
         dbapi_integrity = session.get_bind().dialect.dbapi.IntegrityError  # raw COPY/executemany raise these
-        pending_errors: list[dict[str, Any]] = []
-        for chunk in _chunks(stream.rows(), mapper, total, pending_errors):
-            for attempt in range(3):
-                plan = _plan_chunk(session, chunk, opts.update_existing, seen)
-                try:
-                    _apply_plan(session, plan, opts, job.filename)
-                    break
-                except (IntegrityError, dbapi_integrity):
-                    # another writer created one of these addresses meanwhile: look them up again
-                    session.rollback()
-                    if attempt == 2:
-                        raise
-            seen.update(plan.new_hashes)
-            for name in ("created", "updated", "skipped", "duplicates"):
-                setattr(total, name, getattr(total, name) + getattr(plan.counts, name))
-            if pending_errors:
-                errors.extend(pending_errors)
-                pending_errors.clear()
+        for chunk, rows, failed, new_errors, bytes_done in _parsed_chunks(stream, mapper):
+            if chunk:
+                for attempt in range(3):
+                    plan = _plan_chunk(session, chunk, opts.update_existing, seen)
+                    try:
+                        _apply_plan(session, plan, opts, job.filename)
+                        break
+                    except (IntegrityError, dbapi_integrity):
+                        # another writer created one of these addresses meanwhile: look them up again
+                        session.rollback()
+                        if attempt == 2:
+                            raise
+                seen.update(plan.new_hashes)
+                for name in ("created", "updated", "skipped", "duplicates"):
+                    setattr(total, name, getattr(total, name) + getattr(plan.counts, name))
+            total.rows, total.failed = rows, failed
+            if new_errors:
+                errors.extend(new_errors)
                 job.errors = list(errors)
-            _progress(job, total, stream.bytes_done)
+            _progress(job, total, bytes_done)
             session.commit()
-        errors.extend(pending_errors)
-        job.errors = list(errors)
-        _progress(job, total, stream.bytes_done)
         job.total_rows = total.rows
         job.status = ImportStatus.DONE
         job.finished_at = now_utc()

@@ -420,3 +420,17 @@ def test_awkward_characters_survive_the_bulk_writers(services: Any, session: Any
     path = write(tmp_path / "w2.csv", text.replace("Tab", "Tab2"), "utf-8")
     do_import(services, path, opts)
     assert contacts_by_email(session)["w@example.com"].company == company.replace("Tab", "Tab2").strip()
+
+
+def test_a_decoding_error_mid_file_fails_the_job_with_the_line(
+    services: Any, session: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(contacts_mod, "CHUNK_ROWS", 1000)
+    rows = "".join(f"a{i}@example.com,A\n" for i in range(10_000))  # far beyond the first read buffer
+    path = write(tmp_path / "m.csv", "email,company\n" + rows + "b@example.com,株式会社\n", "cp932")
+    # the parser runs in its own thread; its error must still reach the job
+    job = do_import(services, path, {"mapping": {"0": "email", "1": "company"}, "encoding": "utf-8"})
+    assert job.status == ImportStatus.FAILED and "not valid utf-8 text near line" in job.message
+    # the chunks before the bad bytes were committed, with the progress that says so
+    assert 1000 <= job.created == len(contacts_by_email(session)) < 10_000
+    assert job.processed == job.created
