@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises: 
-Create Date: 2026-11-22 06:38:00.895738
+Create Date: 2026-11-22 07:51:45.755121
 """
 from alembic import op
 import sqlalchemy as sa
@@ -214,7 +214,6 @@ def upgrade() -> None:
     sa.UniqueConstraint('contact_id', 'sequence_id', 'cycle', name=op.f('uq_enrollments_contact_id_sequence_id_cycle'))
     )
     with op.batch_alter_table('enrollments', schema=None) as batch_op:
-        batch_op.create_index(batch_op.f('ix_enrollments_contact_id'), ['contact_id'], unique=False)
         batch_op.create_index('ix_enrollments_due', ['next_due_at', 'id'], unique=False, postgresql_where=sa.text("status = 'active'"), sqlite_where=sa.text("status = 'active'"))
         batch_op.create_index(batch_op.f('ix_enrollments_sequence_id'), ['sequence_id'], unique=False)
 
@@ -311,12 +310,11 @@ def upgrade() -> None:
     )
     with op.batch_alter_table('sends', schema=None) as batch_op:
         batch_op.create_index('ix_sends_broadcast_pending', ['broadcast_id'], unique=False, postgresql_where=sa.text("status IN ('queued', 'sending') AND broadcast_id IS NOT NULL"), sqlite_where=sa.text("status IN ('queued', 'sending') AND broadcast_id IS NOT NULL"))
-        batch_op.create_index('ix_sends_broadcast_status', ['broadcast_id', 'status'], unique=False)
-        batch_op.create_index(batch_op.f('ix_sends_contact_id'), ['contact_id'], unique=False)
+        batch_op.create_index('ix_sends_broadcast_status_variant', ['broadcast_id', 'status', 'variant'], unique=False)
         batch_op.create_index('ix_sends_contact_sent', ['contact_id', 'sent_at'], unique=False)
         batch_op.create_index('ix_sends_status_enqueued', ['status', 'enqueued_at'], unique=False)
         batch_op.create_index(batch_op.f('ix_sends_step_id'), ['step_id'], unique=False)
-        batch_op.create_index('ix_sends_step_status', ['step_id', 'status'], unique=False)
+        batch_op.create_index('ix_sends_step_status_variant', ['step_id', 'status', 'variant'], unique=False)
 
     op.create_table('tracking_hits',
     sa.Column('id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
@@ -355,12 +353,11 @@ def downgrade() -> None:
 
     op.drop_table('tracking_hits')
     with op.batch_alter_table('sends', schema=None) as batch_op:
-        batch_op.drop_index('ix_sends_step_status')
+        batch_op.drop_index('ix_sends_step_status_variant')
         batch_op.drop_index(batch_op.f('ix_sends_step_id'))
         batch_op.drop_index('ix_sends_status_enqueued')
         batch_op.drop_index('ix_sends_contact_sent')
-        batch_op.drop_index(batch_op.f('ix_sends_contact_id'))
-        batch_op.drop_index('ix_sends_broadcast_status')
+        batch_op.drop_index('ix_sends_broadcast_status_variant')
         batch_op.drop_index('ix_sends_broadcast_pending', postgresql_where=sa.text("status IN ('queued', 'sending') AND broadcast_id IS NOT NULL"), sqlite_where=sa.text("status IN ('queued', 'sending') AND broadcast_id IS NOT NULL"))
 
     op.drop_table('sends')
@@ -384,7 +381,6 @@ def downgrade() -> None:
     with op.batch_alter_table('enrollments', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_enrollments_sequence_id'))
         batch_op.drop_index('ix_enrollments_due', postgresql_where=sa.text("status = 'active'"), sqlite_where=sa.text("status = 'active'"))
-        batch_op.drop_index(batch_op.f('ix_enrollments_contact_id'))
 
     op.drop_table('enrollments')
     op.drop_table('broadcasts')
