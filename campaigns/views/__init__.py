@@ -4,7 +4,17 @@ from __future__ import annotations
 
 from flask import Flask
 
-from campaigns.views import auth, broadcasts, contacts, dashboard, outbox, reports, sequences, settings, templates
+from campaigns.views import (
+    auth,
+    broadcasts,
+    contacts,
+    dashboard,
+    outbox,
+    reports,
+    sequences,
+    settings,
+    templates,
+)
 
 UI_BLUEPRINTS = [
     auth.bp,
