@@ -120,6 +120,8 @@ def run_outbox_server(svc: Services, host: str = "127.0.0.1", port: int | None =
         stop.set()
 
     previous = {sig: signal.signal(sig, _stop) for sig in (signal.SIGTERM, signal.SIGINT)}
+    # aiosmtpd logs every SMTP command at INFO; the outbox page is where people look at mail.
+    logging.getLogger("mail.log").setLevel(logging.WARNING)
     controller = start_outbox(svc, host, port)
     try:
         stop.wait()
