@@ -265,11 +265,16 @@ def run_jobs(app: Flask) -> int:
     """Drain the app's RQ queue in this process with a real SimpleWorker; returns jobs run."""
     from rq import SimpleWorker
 
+    from rq.registry import FailedJobRegistry, FinishedJobRegistry
+
     svc = app.extensions["nurture"]
+    registries = [FinishedJobRegistry(queue=svc.queue), FailedJobRegistry(queue=svc.queue)]
+    before = sum(r.count for r in registries)
     worker = SimpleWorker([svc.queue], connection=svc.redis)
     with app.app_context():
         worker.work(burst=True)
-    return int(worker.successful_job_count + worker.failed_job_count)
+    # rq 3's worker counters are not reliable in burst mode; the registries are.
+    return sum(r.count for r in registries) - before
 
 
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
