@@ -5,6 +5,7 @@ from __future__ import annotations
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from typing import Any
 
 from flask import Flask
@@ -73,3 +74,34 @@ CHROMIUM_ARGS = [
     "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--disable-background-networking",
     "--disable-component-update", "--disable-sync", "--no-first-run",
 ]
+
+
+@dataclass
+class BrowserSession:
+    server: LiveServer
+    page: Any
+    problems: list[str]  # script errors and CSP violations seen by the page (a missing favicon does not count)
+
+
+@contextmanager
+def logged_in_page(app: Flask, email: str, password: str) -> Iterator[BrowserSession]:
+    """Serve the app, open headless Chromium, log in through the form, and close everything afterwards."""
+    from playwright.sync_api import sync_playwright
+
+    with live_server(app) as server, sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path="/usr/bin/chromium", headless=True, args=CHROMIUM_ARGS)
+        page = browser.new_page()
+        page.set_default_timeout(15_000)
+        problems: list[str] = []
+        page.on("pageerror", lambda e: problems.append(str(e)))
+        page.on("console", lambda m: problems.append(m.text)
+                if m.type == "error" and "Failed to load resource" not in m.text else None)
+        try:
+            page.goto(server.url + "/login")
+            page.fill("#email", email)
+            page.fill("#password", password)
+            page.click("main button[type=submit]")
+            page.wait_for_url(server.url + "/")
+            yield BrowserSession(server, page, problems)
+        finally:
+            browser.close()

@@ -264,7 +264,6 @@ def api_key(services: Any) -> str:
 def run_jobs(app: Flask) -> int:
     """Drain the app's RQ queue in this process with a real SimpleWorker; returns jobs run."""
     from rq import SimpleWorker
-
     from rq.registry import FailedJobRegistry, FinishedJobRegistry
 
     svc = app.extensions["nurture"]

@@ -376,35 +376,21 @@ def test_consent_record_on_create_and_update(services: Any, session: Any, tmp_pa
 def test_progress_page_polls_until_done_in_chromium(app: Any, user: Any, services: Any, tmp_path: Path) -> None:
     if not Path("/usr/bin/chromium").exists():
         pytest.skip("Debian chromium is not installed")
-    from playwright.sync_api import expect, sync_playwright
+    from playwright.sync_api import expect
 
-    from tests.browser_helpers import CHROMIUM_ARGS, live_server
+    from tests.browser_helpers import logged_in_page
     from tests.conftest import USER_EMAIL, USER_PASSWORD
 
     path = write(tmp_path / "p.csv", "email\n" + "".join(f"p{i}@example.com\n" for i in range(300)) + "oops\n", "utf-8")
     with services.db.begin() as s:
         job_id = start_import(s, path, "p.csv", {"mapping": {"0": "email"}}).id
-    with live_server(app) as server, sync_playwright() as pw:
-        browser = pw.chromium.launch(executable_path="/usr/bin/chromium", headless=True, args=CHROMIUM_ARGS)
-        page = browser.new_page()
-        page.set_default_timeout(15_000)
-        problems: list[str] = []
-        page.on("pageerror", lambda e: problems.append(str(e)))
-        page.on("console", lambda m: problems.append(m.text)
-                if m.type == "error" and "Failed to load resource" not in m.text else None)
-        try:
-            page.goto(server.url + "/login")
-            page.fill("#email", USER_EMAIL)
-            page.fill("#password", USER_PASSWORD)
-            page.click("main button[type=submit]")
-            page.wait_for_url(server.url + "/")
-            page.goto(server.url + f"/contacts/imports/{job_id}")
-            expect(page.locator('[data-field="created"]')).to_have_text("0")
-            run_import(services, job_id)  # the worker's part; the page notices by polling the JSON status
-            expect(page.locator('[data-field="created"]')).to_have_text("300")
-            expect(page.locator('[data-testid="import-errors"]')).to_contain_text("oops")  # reloaded when done
-        finally:
-            browser.close()
+    with logged_in_page(app, USER_EMAIL, USER_PASSWORD) as session_:
+        server, page, problems = session_.server, session_.page, session_.problems
+        page.goto(server.url + f"/contacts/imports/{job_id}")
+        expect(page.locator('[data-field="created"]')).to_have_text("0")
+        run_import(services, job_id)  # the worker's part; the page notices by polling the JSON status
+        expect(page.locator('[data-field="created"]')).to_have_text("300")
+        expect(page.locator('[data-testid="import-errors"]')).to_contain_text("oops")  # reloaded when done
     assert problems == []
 
 

@@ -279,48 +279,33 @@ def test_rule_builder_rows_and_live_count_in_chromium(app: Any, user: Any, servi
 
     if not Path("/usr/bin/chromium").exists():
         pytest.skip("Debian chromium is not installed")
-    from playwright.sync_api import expect, sync_playwright
+    from playwright.sync_api import expect
 
-    from tests.browser_helpers import CHROMIUM_ARGS, live_server
+    from tests.browser_helpers import logged_in_page
     from tests.conftest import USER_EMAIL, USER_PASSWORD
 
     rules = {"all": [{"field": "company", "op": "contains", "value": "acme"},
                      {"field": "score", "op": "gt", "value": 50}]}
     expected = len(expected_ids(population, rules))
-    with live_server(app) as server, sync_playwright() as pw:
-        browser = pw.chromium.launch(executable_path="/usr/bin/chromium", headless=True, args=CHROMIUM_ARGS)
-        page = browser.new_page()
-        page.set_default_timeout(15_000)
-        problems: list[str] = []
-        page.on("pageerror", lambda e: problems.append(str(e)))
-        # script errors and CSP violations count; a missing favicon does not
-        page.on("console", lambda m: problems.append(m.text)
-                if m.type == "error" and "Failed to load resource" not in m.text else None)
-        try:
-            page.goto(server.url + "/login")
-            page.fill("#email", USER_EMAIL)
-            page.fill("#password", USER_PASSWORD)
-            page.click("main button[type=submit]")
-            page.wait_for_url(server.url + "/")
-            page.goto(server.url + "/contacts/segments/new")
-            page.fill("#name", "Acme, engaged")
-            builder = page.locator("#rule-builder")
-            builder.get_by_role("button", name="Add condition").click()
-            row = builder.locator(".rule-row").nth(0)
-            row.locator("select").nth(0).select_option("company")
-            row.locator("select").nth(1).select_option("contains")
-            row.locator('[data-role="value"]').fill("acme")
-            builder.get_by_role("button", name="Add condition").click()
-            row = builder.locator(".rule-row").nth(1)
-            row.locator("select").nth(0).select_option("score")
-            row.locator("select").nth(1).select_option("gt")
-            row.locator('[data-role="value"]').fill("50")
-            expect(page.locator("#segment-count")).to_have_text(str(expected))
-            assert json.loads(page.locator("#rules").input_value()) == rules
-            page.click("#segment-form button[type=submit]")
-            page.wait_for_url(server.url + "/contacts/segments")
-        finally:
-            browser.close()
+    with logged_in_page(app, USER_EMAIL, USER_PASSWORD) as session_:
+        server, page, problems = session_.server, session_.page, session_.problems
+        page.goto(server.url + "/contacts/segments/new")
+        page.fill("#name", "Acme, engaged")
+        builder = page.locator("#rule-builder")
+        builder.get_by_role("button", name="Add condition").click()
+        row = builder.locator(".rule-row").nth(0)
+        row.locator("select").nth(0).select_option("company")
+        row.locator("select").nth(1).select_option("contains")
+        row.locator('[data-role="value"]').fill("acme")
+        builder.get_by_role("button", name="Add condition").click()
+        row = builder.locator(".rule-row").nth(1)
+        row.locator("select").nth(0).select_option("score")
+        row.locator("select").nth(1).select_option("gt")
+        row.locator('[data-role="value"]').fill("50")
+        expect(page.locator("#segment-count")).to_have_text(str(expected))
+        assert json.loads(page.locator("#rules").input_value()) == rules
+        page.click("#segment-form button[type=submit]")
+        page.wait_for_url(server.url + "/contacts/segments")
     assert problems == []
     with services.db.begin() as s:
         saved = s.scalar(select(Segment))
