@@ -37,11 +37,20 @@ class TokenSigner:
     """Signs and verifies tracking tokens with one key; shared by the sender and the tracking endpoints."""
 
     def __init__(self, secret_key: str) -> None:
-        self._key = hmac.new(secret_key.encode(), b"nurture-tracking-token-v1", hashlib.sha256).digest()
+        key = hmac.new(secret_key.encode(), b"nurture-tracking-token-v1", hashlib.sha256).digest()
+        # HMAC (RFC 2104) with the keyed inner and outer hash states computed once: each token then costs
+        # two hash copies instead of a fresh HMAC set-up (OpenSSL 3 makes that set-up the dominant cost,
+        # and a mail signs about 13 tokens). Same bytes as hmac.digest(key, payload, "sha256").
+        block = key.ljust(64, b"\0")
+        self._inner = hashlib.sha256(bytes(b ^ 0x36 for b in block))
+        self._outer = hashlib.sha256(bytes(b ^ 0x5C for b in block))
 
     def _mac(self, payload: bytes) -> bytes:
-        # one-shot C implementation: same bytes as hmac.new(...).digest(), several times faster per mail
-        return hmac.digest(self._key, payload, "sha256")[:_MAC_BYTES]
+        inner = self._inner.copy()
+        inner.update(payload)
+        outer = self._outer.copy()
+        outer.update(inner.digest())
+        return outer.digest()[:_MAC_BYTES]
 
     def sign(self, kind: TokenKind, a: int, b: int = 0) -> str:
         """Return the URL-safe token for (kind, a, b)."""
