@@ -294,7 +294,7 @@ def _process_links(root: Any, untracked: set[str], found: list[str]) -> list[_Fo
 
 def create_template(
     session: Session, name: str, *, subject: str, html_source: str, text_source: str = "",
-    preheader: str = "", from_name: str = "",
+    preheader: str = "", from_name: str = "", untracked_urls: Iterable[str] = (),
 ) -> Template:
     """Create a template and compile its first version (template editor, API, demo seeding)."""
     if not name.strip():
@@ -304,7 +304,7 @@ def create_template(
     session.flush()
     compile_version(
         session, template, subject=subject, html_source=html_source, text_source=text_source,
-        preheader=preheader, from_name=from_name,
+        preheader=preheader, from_name=from_name, untracked_urls=untracked_urls,
     )
     return template
 

@@ -9,17 +9,21 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from campaigns import sequences as sequences_service
-from campaigns.api.core import ApiError, db_session, keyset_page, not_found, operation, parse_datetime
+from campaigns.api.core import (
+    ApiError,
+    db_session,
+    get_or_404,
+    keyset_page,
+    operation,
+    parse_datetime,
+)
 from campaigns.api.schemas import PAGING
 from campaigns.api.serialize import broadcast_json, broadcast_send_counts
 from campaigns.models import Broadcast, Segment, Template
 
 
-def _get(session: Session, broadcast_id: int) -> Broadcast:
-    broadcast = session.get(Broadcast, broadcast_id)
-    if broadcast is None:
-        raise not_found("broadcast")
-    return broadcast
+def _get(session: Session, object_id: int) -> Broadcast:
+    return get_or_404(session, Broadcast, object_id, "broadcast")
 
 
 def _rejected(exc: ValueError) -> ApiError:

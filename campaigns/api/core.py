@@ -15,7 +15,7 @@ import re
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, TypeVar
 
 from flask import g, jsonify, request
 from flask.typing import ResponseReturnValue
@@ -62,6 +62,17 @@ class ApiError(Exception):
 
 def not_found(what: str) -> ApiError:
     return ApiError(404, "not_found", f"{what} not found")
+
+
+M = TypeVar("M")
+
+
+def get_or_404(session: Session, model: type[M], object_id: int, what: str) -> M:
+    """The row with this id, or a 404 ApiError naming `what` (every API handler that reads one object)."""
+    row = session.get(model, object_id)
+    if row is None:
+        raise not_found(what)
+    return row
 
 
 def invalid(details: dict[str, str], message: str = "the request has invalid fields") -> ApiError:

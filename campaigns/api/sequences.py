@@ -9,7 +9,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from campaigns import sequences as sequences_service
-from campaigns.api.core import ApiError, db_session, keyset_page, not_found, operation
+from campaigns.api.core import ApiError, db_session, get_or_404, keyset_page, operation
 from campaigns.api.schemas import PAGING
 from campaigns.api.serialize import sequence_json, sequence_summary_json
 from campaigns.models import Sequence, SequenceStatus
@@ -20,11 +20,8 @@ def rejected(exc: ValueError) -> ApiError:
     return ApiError(422, "rejected", str(exc), {"sequence": str(exc)})
 
 
-def _get(session: Session, sequence_id: int) -> Sequence:
-    sequence = session.get(Sequence, sequence_id)
-    if sequence is None:
-        raise not_found("sequence")
-    return sequence
+def _get(session: Session, object_id: int) -> Sequence:
+    return get_or_404(session, Sequence, object_id, "sequence")
 
 
 @operation(

@@ -9,7 +9,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from campaigns import rendering
-from campaigns.api.core import ApiError, db_session, keyset_page, not_found, operation
+from campaigns.api.core import ApiError, db_session, get_or_404, keyset_page, operation
 from campaigns.api.schemas import PAGING
 from campaigns.api.serialize import template_json, template_summary_json
 from campaigns.models import Template
@@ -32,11 +32,8 @@ def _source(body: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def _get(session: Session, template_id: int) -> Template:
-    template = session.get(Template, template_id)
-    if template is None:
-        raise not_found("template")
-    return template
+def _get(session: Session, object_id: int) -> Template:
+    return get_or_404(session, Template, object_id, "template")
 
 
 @operation(
@@ -47,13 +44,9 @@ def create_template(body: dict[str, Any]) -> ResponseReturnValue:
     """Validate the Jinja2 source in the sandbox, inline CSS once, and store version 1."""
     session = db_session()
     try:
-        if body.get("untracked_urls"):
-            template = Template(name=body["name"].strip())
-            session.add(template)
-            session.flush()
-            rendering.compile_version(session, template, untracked_urls=body["untracked_urls"], **_source(body))
-        else:
-            template = rendering.create_template(session, body["name"], **_source(body))
+        template = rendering.create_template(
+            session, body["name"], untracked_urls=body.get("untracked_urls") or (), **_source(body)
+        )
     except rendering.TemplateError as exc:
         session.rollback()
         raise template_error(exc) from None
