@@ -11,6 +11,7 @@ from campaigns.models.contacts import (
     Suppression,
 )
 from campaigns.models.events import Event
+from campaigns.models.scoring import StageChange
 from campaigns.models.sends import OutboxMessage, Send, SendStatus
 from campaigns.models.sequences import (
     Broadcast,
@@ -28,6 +29,6 @@ from campaigns.models.users import Account, ApiKey, User
 __all__ = [
     "Account", "ApiKey", "EngagementRollup", "Hit", "HitClass", "HitKind", "RollupScope", "Broadcast", "BroadcastStatus", "Contact", "ContactStatus", "Enrollment",
     "EnrollmentStatus", "Event", "IdempotencyKey", "ImportJob", "ImportStatus", "Link", "OutboxMessage", "Segment", "Send",
-    "SendStatus", "Sequence", "SequenceStatus", "Stage", "Step", "Suppression", "Template",
+    "SendStatus", "Sequence", "StageChange", "SequenceStatus", "Stage", "Step", "Suppression", "Template",
     "TemplateVersion", "User",
 ]
