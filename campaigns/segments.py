@@ -6,14 +6,27 @@ A condition is ``{"field": "company", "op": "contains", "value": "acme"}``. Text
 only matches when it holds a JSON number); ``exists`` means "has a non-empty value" (value false
 inverts it); ``neq`` also matches contacts without a value.
 
-Other kinds of condition (e.g. behaviour: "opened a mail in the last 30 days") plug in through
-`register_condition(key, builder)`: a condition dict carrying that key is compiled by the builder.
+Numbers also take ``between`` (``"value": [low, high]``, inclusive: a score range). ``stage`` compares the
+stored value directly (no lower()), so an index on it can serve ``in``.
+
+Behaviour and membership conditions, each an EXISTS / NOT EXISTS subquery correlated on the contact:
+- ``{"event": "webinar_attended", "occurred": true, "within_days": 30, "property": "topic",
+  "value": "AI"}``: an event by name (occurred false = no such event), optionally recent, optionally with
+  one property equal to a value (ASCII case ignored, like attribute ``eq``);
+- ``{"engagement": "opened" | "clicked" | "not_opened" | "not_clicked", "broadcast_id": 3}`` (or
+  ``"step_id"``, or neither = any mail; optional ``within_days``): HUMAN hits only (machine opens and
+  scanner clicks never count); a click implies an open; "not_*" means the mail was delivered to the
+  contact and it has no such hit;
+- ``{"list_id": 5, "member": true}``: on a static list (member false = not on it).
+See docs/segments.md. Other kinds of condition plug in through `register_condition(key, builder)`.
 """
 
 from __future__ import annotations
 
 import re
 from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import (
@@ -36,7 +49,23 @@ from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.orm import Session
 from sqlalchemy.sql.functions import FunctionElement
 
-from campaigns.models import Contact, ContactStatus, Stage, Suppression
+from campaigns.db import UTCDateTime, now_utc
+from campaigns.models import (
+    Broadcast,
+    Contact,
+    ContactList,
+    ContactListMember,
+    ContactStatus,
+    Event,
+    Hit,
+    HitClass,
+    HitKind,
+    Send,
+    SendStatus,
+    Stage,
+    Step,
+    Suppression,
+)
 
 TEXT_FIELDS = {
     "email": Contact.email,
@@ -52,10 +81,12 @@ TEXT_FIELDS = {
 }
 NUMBER_FIELDS = {"score": Contact.score}
 TEXT_OPS = {"eq", "neq", "contains", "starts_with", "in", "exists"}
-NUMBER_OPS = {"eq", "neq", "gt", "lt", "in", "exists"}
+NUMBER_OPS = {"eq", "neq", "gt", "lt", "in", "exists", "between"}
 ALL_OPS = TEXT_OPS | NUMBER_OPS
 MAX_DEPTH = 6
 MAX_CONDITIONS = 200
+MAX_DAYS = 3650
+ENGAGEMENTS = ("opened", "clicked", "not_opened", "not_clicked")
 # Attribute keys end up inside a JSON path: keep them to characters that need no quoting rules.
 ATTRIBUTE_KEY = re.compile(r"^[^\"\\$.\[\]\x00-\x1f]{1,100}$")
 
@@ -187,6 +218,13 @@ def _number_condition(expr: ColumnElement[Any], op: str, value: Any, where: str)
         if not isinstance(value, list) or not value:
             raise SegmentError(f"{where}: 'in' needs a non-empty list")
         return expr.in_([_number(v, where) for v in value])
+    if op == "between":
+        if not isinstance(value, list) or len(value) != 2:
+            raise SegmentError(f"{where}: 'between' needs [low, high]")
+        low, high = _number(value[0], where), _number(value[1], where)
+        if low > high:
+            raise SegmentError(f"{where}: 'between' needs low <= high")
+        return expr.between(low, high)
     number = _number(value, where)
     if op == "eq":
         return expr == number
@@ -199,7 +237,140 @@ def _number_condition(expr: ColumnElement[Any], op: str, value: Any, where: str)
     raise SegmentError(f"{where}: operator {op!r} does not apply to numbers")
 
 
-def _condition(cond: dict[str, Any], where: str) -> ColumnElement[bool]:
+@dataclass
+class _Context:
+    now: datetime
+    budget: int = 0
+    # ids the rule tree refers to, so validate_rules can say which ones do not exist
+    refs: dict[str, set[int]] = field(default_factory=lambda: {"list": set(), "broadcast": set(), "step": set()})
+
+
+def _stage_condition(op: str, value: Any, where: str) -> ColumnElement[bool] | None:
+    """Stage values are lower-case enum values: compare the column itself so an index can serve it."""
+    valid = {s.value for s in Stage}
+    if op in ("eq", "neq"):
+        stage = _ascii_lower(str(value))
+        if stage not in valid:
+            raise SegmentError(f"{where}: unknown stage {value!r}")
+        return Contact.stage == stage if op == "eq" else Contact.stage != stage
+    if op == "in":
+        if not isinstance(value, list) or not value:
+            raise SegmentError(f"{where}: 'in' needs a non-empty list")
+        stages = {_ascii_lower(_scalar_text(v, where)) for v in value}
+        unknown = stages - valid
+        if unknown:
+            raise SegmentError(f"{where}: unknown stage {sorted(unknown)[0]!r}")
+        return Contact.stage.in_(sorted(stages))
+    return None  # contains, starts_with, exists: the generic text comparison
+
+
+def _positive_id(cond: dict[str, Any], key: str, where: str) -> int:
+    value = cond.get(key)
+    if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= 2**63 - 1:
+        raise SegmentError(f"{where}: {key} must be a positive whole number")
+    return value
+
+
+def _since(cond: dict[str, Any], ctx: _Context, where: str) -> Any:
+    """The bound "now - within_days" (None when the condition has no time limit)."""
+    days = cond.get("within_days")
+    if days is None:
+        return None
+    if isinstance(days, bool) or not isinstance(days, int) or not 1 <= days <= MAX_DAYS:
+        raise SegmentError(f"{where}: within_days must be a whole number from 1 to {MAX_DAYS}")
+    return literal(ctx.now - timedelta(days=days), UTCDateTime())
+
+
+def _flag(cond: dict[str, Any], key: str, where: str) -> bool:
+    value = cond.get(key, True)
+    if not isinstance(value, bool):
+        raise SegmentError(f"{where}: {key} must be true or false")
+    return value
+
+
+def _event_condition(cond: dict[str, Any], ctx: _Context, where: str) -> ColumnElement[bool]:
+    name = cond.get("event")
+    if not isinstance(name, str) or not name.strip() or len(name) > 100:
+        raise SegmentError(f"{where}: event must be an event name (at most 100 characters)")
+    unknown = set(cond) - {"event", "occurred", "within_days", "property", "value"}
+    if unknown:
+        raise SegmentError(f"{where}: unknown key(s) {', '.join(sorted(unknown))} in an event condition")
+    occurred = _flag(cond, "occurred", where)
+    probe = select(literal(1)).where(Event.contact_id == Contact.id, Event.name == name.strip())
+    since = _since(cond, ctx, where)
+    if since is not None:
+        probe = probe.where(Event.occurred_at >= since)
+    prop = cond.get("property")
+    if prop is not None:
+        if not isinstance(prop, str) or not ATTRIBUTE_KEY.match(prop):
+            raise SegmentError(f"{where}: invalid property name {prop!r}")
+        wanted = _ascii_lower(_scalar_text(cond.get("value"), where))
+        text = json_text(Event.properties, literal(prop), literal(f'$."{prop}"'))
+        probe = probe.where(func.lower(text) == wanted)
+    found = probe.exists()
+    return found if occurred else ~found
+
+
+def _engagement_condition(cond: dict[str, Any], ctx: _Context, where: str) -> ColumnElement[bool]:
+    kind = cond.get("engagement")
+    if kind not in ENGAGEMENTS:
+        raise SegmentError(f"{where}: engagement must be one of {', '.join(ENGAGEMENTS)}")
+    unknown = set(cond) - {"engagement", "broadcast_id", "step_id", "within_days"}
+    if unknown:
+        raise SegmentError(f"{where}: unknown key(s) {', '.join(sorted(unknown))} in an engagement condition")
+    if "broadcast_id" in cond and "step_id" in cond:
+        raise SegmentError(f"{where}: give a broadcast_id or a step_id, not both")
+    target: ColumnElement[bool] | None = None
+    if "broadcast_id" in cond:
+        broadcast_id = _positive_id(cond, "broadcast_id", where)
+        ctx.refs["broadcast"].add(broadcast_id)
+        target = Send.broadcast_id == broadcast_id
+    elif "step_id" in cond:
+        step_id = _positive_id(cond, "step_id", where)
+        ctx.refs["step"].add(step_id)
+        target = Send.step_id == step_id
+    since = _since(cond, ctx, where)
+    # A click implies the mail was opened (images blocked): "opened" counts human opens and clicks.
+    kinds = [HitKind.CLICK] if kind.endswith("clicked") else [HitKind.OPEN, HitKind.CLICK]
+    hit = select(literal(1)).where(
+        Hit.contact_id == Contact.id, Hit.classification == HitClass.HUMAN, Hit.kind.in_(kinds)
+    )
+    if target is not None:
+        hit = hit.join(Send, Send.id == Hit.send_id).where(target)
+    if since is not None:
+        hit = hit.where(Hit.occurred_at >= since)
+    if not kind.startswith("not_"):
+        return hit.exists()
+    # "Did not open": the mail reached the contact, and no human open (or click) followed.
+    delivered = select(literal(1)).where(Send.contact_id == Contact.id, Send.status == SendStatus.SENT)
+    if target is not None:
+        delivered = delivered.where(target)
+    if since is not None:
+        delivered = delivered.where(Send.sent_at >= since)
+    return and_(delivered.exists(), ~hit.exists())
+
+
+def _list_condition(cond: dict[str, Any], ctx: _Context, where: str) -> ColumnElement[bool]:
+    list_id = _positive_id(cond, "list_id", where)
+    unknown = set(cond) - {"list_id", "member"}
+    if unknown:
+        raise SegmentError(f"{where}: unknown key(s) {', '.join(sorted(unknown))} in a list condition")
+    ctx.refs["list"].add(list_id)
+    found = (
+        select(literal(1))
+        .where(ContactListMember.contact_id == Contact.id, ContactListMember.list_id == list_id)
+        .exists()
+    )
+    return found if _flag(cond, "member", where) else ~found
+
+
+def _condition(cond: dict[str, Any], where: str, ctx: _Context) -> ColumnElement[bool]:
+    if "event" in cond:
+        return _event_condition(cond, ctx, where)
+    if "engagement" in cond:
+        return _engagement_condition(cond, ctx, where)
+    if "list_id" in cond:
+        return _list_condition(cond, ctx, where)
     for key, builder in _EXTRA_BUILDERS.items():
         if key in cond:
             return builder(cond)
@@ -214,19 +385,21 @@ def _condition(cond: dict[str, Any], where: str) -> ColumnElement[bool]:
         key = field[len("attributes."):]
         if not ATTRIBUTE_KEY.match(key):
             raise SegmentError(f"{where}: invalid attribute name {key!r}")
-        if op in ("gt", "lt"):
+        if op in ("gt", "lt", "between"):
             return _number_condition(_attr_number(key), op, value, where)
         return _text_condition(_attr_text(key), op, value, where)
     if field in NUMBER_FIELDS:
         return _number_condition(NUMBER_FIELDS[field], op, value, where)
     if field in TEXT_FIELDS:
-        if field == "stage" and op in ("eq", "neq") and _ascii_lower(str(value)) not in set(Stage):
-            raise SegmentError(f"{where}: unknown stage {value!r}")
+        if field == "stage":
+            direct = _stage_condition(op, value, where)
+            if direct is not None:
+                return direct
         return _text_condition(TEXT_FIELDS[field], op, value, where)
     raise SegmentError(f"{where}: unknown field {field!r}")
 
 
-def _group(node: Any, where: str, depth: int, budget: list[int]) -> ColumnElement[bool]:
+def _group(node: Any, where: str, depth: int, ctx: _Context) -> ColumnElement[bool]:
     if not isinstance(node, dict):
         raise SegmentError(f"{where}: expected an object")
     if "all" in node or "any" in node:
@@ -236,30 +409,48 @@ def _group(node: Any, where: str, depth: int, budget: list[int]) -> ColumnElemen
         items = node[kind]
         if not isinstance(items, list):
             raise SegmentError(f"{where}.{kind}: expected a list")
-        parts = [_group(item, f"{where}.{kind}[{i}]", depth + 1, budget) for i, item in enumerate(items)]
+        parts = [_group(item, f"{where}.{kind}[{i}]", depth + 1, ctx) for i, item in enumerate(items)]
         if kind == "all":
             return and_(true(), *parts)
         return or_(false(), *parts)
-    budget[0] += 1
-    if budget[0] > MAX_CONDITIONS:
+    ctx.budget += 1
+    if ctx.budget > MAX_CONDITIONS:
         raise SegmentError(f"at most {MAX_CONDITIONS} conditions")
-    return _condition(node, where)
+    return _condition(node, where, ctx)
 
 
-def compile_rules(rules: dict[str, Any] | None) -> ColumnElement[bool]:
-    """The WHERE clause of a rule tree; raises SegmentError with a readable reason (views, API)."""
+def _compile(rules: dict[str, Any] | None, now: datetime | None) -> tuple[ColumnElement[bool], _Context]:
+    ctx = _Context(now=now or now_utc())
     if not rules:
-        return true()
-    return _group(rules, "rules", 0, [0])
+        return true(), ctx
+    return _group(rules, "rules", 0, ctx), ctx
 
 
-def validate_rules(rules: Any) -> None:
-    """Raise SegmentError if the rule tree cannot be compiled (segment forms and the API)."""
+def compile_rules(rules: dict[str, Any] | None, now: datetime | None = None) -> ColumnElement[bool]:
+    """The WHERE clause of a rule tree ("within N days" counts back from `now`); raises SegmentError
+    with a readable reason (views, API)."""
+    return _compile(rules, now)[0]
+
+
+def validate_rules(rules: Any, session: Session | None = None) -> None:
+    """Raise SegmentError if the rule tree cannot be compiled, or (given a session) names a list,
+    broadcast or sequence step that does not exist (segment forms, the live count and the API)."""
     if not isinstance(rules, dict):
         raise SegmentError("rules must be an object like {\"all\": [...]}")
     if rules and "all" not in rules and "any" not in rules:
         raise SegmentError("rules must start with \"all\" or \"any\"")
-    compile_rules(rules)
+    _, ctx = _compile(rules, None)
+    if session is None:
+        return
+    for what, model in (("list", ContactList), ("broadcast", Broadcast), ("step", Step)):
+        wanted = ctx.refs[what]
+        if not wanted:
+            continue
+        found = set(session.scalars(select(model.id).where(model.id.in_(sorted(wanted)))))
+        missing = sorted(wanted - found)
+        if missing:
+            label = {"list": "list", "broadcast": "broadcast", "step": "sequence step"}[what]
+            raise SegmentError(f"rules: {label} {missing[0]} does not exist")
 
 
 def not_suppressed() -> ColumnElement[bool]:
@@ -267,14 +458,22 @@ def not_suppressed() -> ColumnElement[bool]:
     return ~exists().where(Suppression.email == Contact.email)
 
 
-def segment_contact_ids(rules: dict[str, Any] | None) -> Select[tuple[int]]:
+def segment_contact_ids(rules: dict[str, Any] | None, now: datetime | None = None) -> Select[tuple[int]]:
     """Select the ids of active, unsuppressed contacts matching a rule tree (broadcasts, enrolment)."""
     return select(Contact.id).where(
-        Contact.status == ContactStatus.ACTIVE, not_suppressed(), compile_rules(rules)
+        Contact.status == ContactStatus.ACTIVE, not_suppressed(), compile_rules(rules, now)
     )
 
 
-def count_segment(session: Session, rules: dict[str, Any] | None) -> int:
+def count_segment(session: Session, rules: dict[str, Any] | None, now: datetime | None = None) -> int:
     """How many contacts a rule tree selects now (segment pages' live count, broadcast forms)."""
-    sub = segment_contact_ids(rules).subquery()
+    sub = segment_contact_ids(rules, now).subquery()
     return int(session.scalar(select(func.count()).select_from(sub)) or 0)
+
+
+def sample_segment(
+    session: Session, rules: dict[str, Any] | None, limit: int = 10, now: datetime | None = None
+) -> list[Contact]:
+    """The newest `limit` contacts a rule tree selects (the live preview next to the count)."""
+    ids = segment_contact_ids(rules, now).order_by(Contact.id.desc()).limit(limit).subquery()
+    return list(session.scalars(select(Contact).where(Contact.id.in_(select(ids.c.id))).order_by(Contact.id.desc())))

@@ -1,5 +1,6 @@
 """All models, importable from one place."""
 
+from campaigns.models.ab import ABAssignment, ABKind, ABMetric, ABMode, ABStatus, ABTest, ABVariant
 from campaigns.models.api import IdempotencyKey
 from campaigns.models.contacts import (
     Contact,
@@ -11,6 +12,8 @@ from campaigns.models.contacts import (
     Suppression,
 )
 from campaigns.models.events import Event
+from campaigns.models.forms import Form, FormStatus, FormSubmission, SubmissionStatus
+from campaigns.models.lists import ContactList, ContactListMember, SegmentExitWhen, SegmentTriggerMember
 from campaigns.models.scoring import StageChange
 from campaigns.models.sends import OutboxMessage, Send, SendStatus
 from campaigns.models.sequences import (
@@ -27,8 +30,10 @@ from campaigns.models.tracking import EngagementRollup, Hit, HitClass, HitKind, 
 from campaigns.models.users import Account, ApiKey, User
 
 __all__ = [
+    "ABAssignment", "ABKind", "ABMetric", "ABMode", "ABStatus", "ABTest", "ABVariant",
     "Account", "ApiKey", "EngagementRollup", "Hit", "HitClass", "HitKind", "RollupScope", "Broadcast", "BroadcastStatus", "Contact", "ContactStatus", "Enrollment",
-    "EnrollmentStatus", "Event", "IdempotencyKey", "ImportJob", "ImportStatus", "Link", "OutboxMessage", "Segment", "Send",
-    "SendStatus", "Sequence", "StageChange", "SequenceStatus", "Stage", "Step", "Suppression", "Template",
+    "EnrollmentStatus", "Event", "Form", "FormStatus", "FormSubmission", "IdempotencyKey", "ImportJob", "ImportStatus", "Link", "OutboxMessage", "Segment", "Send",
+    "SendStatus", "Sequence", "StageChange", "SequenceStatus", "Stage", "Step", "SubmissionStatus", "Suppression", "Template",
     "TemplateVersion", "User",
+    "ContactList", "ContactListMember", "SegmentExitWhen", "SegmentTriggerMember",
 ]

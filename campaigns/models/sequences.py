@@ -10,6 +10,7 @@ from sqlalchemy import Boolean, ForeignKey, Index, Integer, String, Text, Unique
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from campaigns.db import Base, JSONType, StrEnumType, UTCDateTime, now_utc
+from campaigns.models.lists import SegmentExitWhen
 
 
 class SequenceStatus(enum.StrEnum):
@@ -32,6 +33,14 @@ class Sequence(Base):
     exit_events: Mapped[list[str]] = mapped_column(JSONType, default=list)
     exit_stages: Mapped[list[str]] = mapped_column(JSONType, default=list)
     goal_event: Mapped[str] = mapped_column(String(100), default="")
+    # Segment trigger and exit (campaigns.segments.run_segment_triggers, each scheduler tick): contacts
+    # entering the trigger segment are enrolled; the exit segment ends enrolments when the contact has
+    # left it ("left") or is in it ("in").
+    trigger_segment_id: Mapped[int | None] = mapped_column(ForeignKey("segments.id", ondelete="SET NULL"))
+    exit_segment_id: Mapped[int | None] = mapped_column(ForeignKey("segments.id", ondelete="SET NULL"))
+    exit_segment_when: Mapped[SegmentExitWhen] = mapped_column(
+        StrEnumType(SegmentExitWhen, 10), default=SegmentExitWhen.LEFT
+    )
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=now_utc)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=now_utc, onupdate=now_utc)
 

@@ -1,0 +1,55 @@
+"""Static contact lists (hand-picked members) and the segment snapshots that segment triggers diff against."""
+
+from __future__ import annotations
+
+import enum
+from datetime import datetime
+
+from sqlalchemy import ForeignKey, Index, String, Text
+from sqlalchemy.orm import Mapped, mapped_column
+
+from campaigns.db import Base, UTCDateTime, now_utc
+
+
+class ContactList(Base):
+    """A static list: contacts are added and removed by hand, by bulk from a segment, an import or the API."""
+
+    __tablename__ = "contact_lists"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(200), unique=True)
+    description: Mapped[str] = mapped_column(Text, default="")
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=now_utc)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=now_utc, onupdate=now_utc)
+
+
+class ContactListMember(Base):
+    """One contact on one list; the primary key (list, contact) makes adding twice a no-op."""
+
+    __tablename__ = "contact_list_members"
+
+    list_id: Mapped[int] = mapped_column(ForeignKey("contact_lists.id", ondelete="CASCADE"), primary_key=True)
+    contact_id: Mapped[int] = mapped_column(ForeignKey("contacts.id", ondelete="CASCADE"), primary_key=True)
+    added_at: Mapped[datetime] = mapped_column(UTCDateTime, default=now_utc)
+
+
+# "Which lists is this contact on" (contact page, the segment EXISTS probe per contact).
+Index("ix_contact_list_members_contact", ContactListMember.contact_id, ContactListMember.list_id)
+
+
+class SegmentExitWhen(enum.StrEnum):
+    """When a sequence's exit segment ends an enrolment."""
+
+    LEFT = "left"  # the contact no longer matches the segment
+    IN = "in"  # the contact matches the segment
+
+
+class SegmentTriggerMember(Base):
+    """Contacts that matched a sequence's trigger segment at the last evaluation: the next evaluation
+    enrols only those not in here (contacts *entering* the segment), then replaces the snapshot."""
+
+    __tablename__ = "segment_trigger_members"
+
+    sequence_id: Mapped[int] = mapped_column(ForeignKey("sequences.id", ondelete="CASCADE"), primary_key=True)
+    contact_id: Mapped[int] = mapped_column(ForeignKey("contacts.id", ondelete="CASCADE"), primary_key=True)
+    since: Mapped[datetime] = mapped_column(UTCDateTime, default=now_utc)
