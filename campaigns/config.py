@@ -50,6 +50,14 @@ class Settings:
     max_lateness_hours: float = 24.0
     ip_privacy: str = "truncate"  # truncate | hash | none
     queue_name: str = "nurture"
+    # DKIM signing (optional): all three set = every outgoing mail is signed (see docs/operations.md)
+    dkim_selector: str = ""
+    dkim_domain: str = ""
+    dkim_private_key_path: str = ""
+    # Bounce handling (campaigns/bounces.py): shared secret of the provider webhook; broadcast auto-pause
+    bounce_webhook_secret: str = ""
+    complaint_pause_rate: float = 0.003  # pause a broadcast when complaints / delivered exceed this
+    complaint_pause_min_delivered: int = 500  # ... once at least this many were delivered
     testing: bool = False
     extra: dict[str, Any] = field(default_factory=dict)
 

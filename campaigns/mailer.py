@@ -26,6 +26,7 @@ import threading
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
+from campaigns import dkim_signing
 from campaigns.config import Settings
 
 log = logging.getLogger("nurture.mailer")
@@ -411,6 +412,7 @@ class MailerPool:
 
     def __init__(self, config: SmtpConfig) -> None:
         self.config = config
+        self.signer: dkim_signing.DkimSigner | None = None  # set by get_pool when DKIM is configured
         self.pid = os.getpid()
         self._loop = asyncio.new_event_loop()
         self._ready = threading.Event()
@@ -437,6 +439,8 @@ class MailerPool:
 
     def submit(self, mails: Sequence[OutgoingMail]) -> concurrent.futures.Future[list[Outcome]]:
         """Queue mails for delivery over the pool's connections; the future yields one Outcome each."""
+        if self.signer is not None:  # DKIM: signed here, in the caller's thread, so every mail path is covered
+            mails = [OutgoingMail(m.key, m.mail_from, m.rcpt, self.signer.sign(m.data)) for m in mails]
         return asyncio.run_coroutine_threadsafe(self._send_all(list(mails)), self._loop)
 
     def send(self, mail: OutgoingMail) -> Outcome:
@@ -469,7 +473,8 @@ _pools_lock = threading.Lock()
 def get_pool(settings: Settings) -> MailerPool:
     """The process's pool for the configured server, built on first use and after a fork (sender)."""
     config = SmtpConfig.from_settings(settings)
-    key = config.key
+    signer = dkim_signing.signer_for(settings) if settings.dkim_private_key_path else None
+    key = (*config.key, id(signer))
     with _pools_lock:
         pool = _pools.get(key)
         if pool is not None and pool.pid == os.getpid():
@@ -477,6 +482,7 @@ def get_pool(settings: Settings) -> MailerPool:
         if pool is not None:  # inherited through fork: its thread and sockets belong to the parent
             _pools.pop(key, None)
         pool = MailerPool(config)
+        pool.signer = signer
         _pools[key] = pool
         return pool
 
