@@ -1,0 +1,529 @@
+"""KPI dashboard: the lifecycle measures marketers judge nurturing by, as SQL aggregates over a date range.
+
+Request-free (the UI, the API and the benchmark call the same functions). Every measure is one or two
+grouped queries; Python only reshapes the few grouped rows (sources x stages, months x sources), never
+loops over contacts. Works on SQLite and PostgreSQL: the few date operations that differ are small
+compiled functions below. Exactly what each number means is in docs/kpi.md.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, time, timedelta
+from typing import Any
+
+from sqlalchemy import (
+    ColumnElement,
+    Float,
+    Integer,
+    String,
+    and_,
+    case,
+    exists,
+    func,
+    literal,
+    or_,
+    select,
+    type_coerce,
+)
+from sqlalchemy.ext.compiler import compiles
+from sqlalchemy.orm import Session
+from sqlalchemy.sql.functions import FunctionElement
+
+from campaigns.models import (
+    Contact,
+    ContactStatus,
+    Enrollment,
+    Event,
+    Hit,
+    HitClass,
+    HitKind,
+    Link,
+    Segment,
+    Send,
+    SendStatus,
+    Sequence,
+    StageChange,
+    Template,
+    TemplateVersion,
+)
+from campaigns.reports import to_csv
+from campaigns.segments import SegmentError, compile_rules, not_suppressed
+
+# Lifecycle order. cold/warm/hot are all "lead" for the funnel: the score bands before MQL.
+STAGE_RANK = {"cold": 0, "warm": 0, "hot": 0, "mql": 1, "sql": 2, "customer": 3}
+FUNNEL = ("lead", "mql", "sql", "customer")
+CONVERSION_STAGES = ("mql", "sql", "customer")
+STAGES = ("cold", "warm", "hot", "mql", "sql", "customer")
+DEFAULT_DAYS = 90
+PRESETS = (30, 90, 365)
+MAX_SPAN_DAYS = 3660  # ten years: the month axis stays readable and the queries bounded
+MAX_LOOKBACK_DAYS = 365
+MAX_SEGMENTS = 100
+MAX_ROWS = 25  # rows of the "what precedes conversions" rankings
+NO_SOURCE = ""  # contacts without a source are grouped under the empty string (the UI shows "(none)")
+
+
+class RangeError(ValueError):
+    """A date range that cannot be used; the message says why (shown to users, returned by the API)."""
+
+
+@dataclass(frozen=True)
+class DateRange:
+    """Whole UTC days, both ends included: [first 00:00, last + 1 day 00:00)."""
+
+    first: date
+    last: date
+
+    @property
+    def since(self) -> datetime:
+        return datetime.combine(self.first, time(), tzinfo=UTC)
+
+    @property
+    def until(self) -> datetime:
+        return datetime.combine(self.last + timedelta(days=1), time(), tzinfo=UTC)
+
+    @property
+    def days(self) -> int:
+        return (self.last - self.first).days + 1
+
+    def months(self) -> list[str]:
+        """Every month the range touches, "YYYY-MM", oldest first (the chart axis, zero months included)."""
+        out, y, m = [], self.first.year, self.first.month
+        while (y, m) <= (self.last.year, self.last.month):
+            out.append(f"{y:04d}-{m:02d}")
+            y, m = (y + 1, 1) if m == 12 else (y, m + 1)
+        return out
+
+    @classmethod
+    def last_days(cls, days: int, today: date | None = None) -> DateRange:
+        """The `days` days ending today (UTC), today included."""
+        end = today or datetime.now(UTC).date()
+        return cls(end - timedelta(days=days - 1), end)
+
+    @classmethod
+    def parse(cls, first: str | None, last: str | None, today: date | None = None,
+              default_days: int = DEFAULT_DAYS) -> DateRange:
+        """Build a range from two YYYY-MM-DD texts (either may be empty); raises RangeError with the reason."""
+        end = _parse_day(last, "to") if last else (today or datetime.now(UTC).date())
+        start = _parse_day(first, "from") if first else end - timedelta(days=default_days - 1)
+        if start > end:
+            raise RangeError("'from' must not be after 'to'")
+        if (end - start).days + 1 > MAX_SPAN_DAYS:
+            raise RangeError(f"the range may span at most {MAX_SPAN_DAYS} days")
+        return cls(start, end)
+
+
+def _parse_day(text: str, name: str) -> date:
+    text = text.strip()
+    if len(text) != 10:
+        raise RangeError(f"'{name}' must be a date like 2026-04-01")
+    try:
+        day = date.fromisoformat(text)
+    except ValueError:
+        raise RangeError(f"'{name}' must be a date like 2026-04-01") from None
+    if not 1970 <= day.year <= 2999:
+        raise RangeError(f"'{name}' must be between 1970 and 2999")
+    return day
+
+
+# ------------------------------------------------------------------ portable date arithmetic
+class month_of(FunctionElement[str]):
+    """The UTC month of a timestamp as "YYYY-MM"."""
+
+    type = String()
+    inherit_cache = True
+    name = "month_of"
+
+
+class days_between(FunctionElement[float]):
+    """(later - earlier) in fractional days."""
+
+    type = Float()
+    inherit_cache = True
+    name = "days_between"
+
+
+class minus_days(FunctionElement[datetime]):
+    """A timestamp moved back by a whole number of days, comparable with stored timestamps."""
+
+    inherit_cache = True
+    name = "minus_days"
+
+
+def _args(element: FunctionElement[Any], compiler: Any, kw: dict[str, Any]) -> list[str]:
+    return [compiler.process(c, **kw) for c in element.clauses]
+
+
+@compiles(month_of, "postgresql")
+def _month_pg(element: month_of, compiler: Any, **kw: Any) -> str:
+    (col,) = _args(element, compiler, kw)
+    return f"to_char(({col}) AT TIME ZONE 'UTC', 'YYYY-MM')"
+
+
+@compiles(month_of, "sqlite")
+def _month_sqlite(element: month_of, compiler: Any, **kw: Any) -> str:
+    # UTCDateTime stores "YYYY-MM-DD HH:MM:SS.ffffff" in UTC on SQLite.
+    (col,) = _args(element, compiler, kw)
+    return f"substr({col}, 1, 7)"
+
+
+@compiles(days_between, "postgresql")
+def _days_pg(element: days_between, compiler: Any, **kw: Any) -> str:
+    later, earlier = _args(element, compiler, kw)
+    return f"(EXTRACT(EPOCH FROM (({later}) - ({earlier}))) / 86400.0)"
+
+
+@compiles(days_between, "sqlite")
+def _days_sqlite(element: days_between, compiler: Any, **kw: Any) -> str:
+    later, earlier = _args(element, compiler, kw)
+    return f"(julianday({later}) - julianday({earlier}))"
+
+
+@compiles(minus_days, "postgresql")
+def _minus_pg(element: minus_days, compiler: Any, **kw: Any) -> str:
+    col, n = _args(element, compiler, kw)
+    return f"(({col}) - make_interval(days => {n}))"
+
+
+@compiles(minus_days, "sqlite")
+def _minus_sqlite(element: minus_days, compiler: Any, **kw: Any) -> str:
+    # Same text layout as the stored values so the comparison stays a string comparison (%f gives
+    # milliseconds: pad to microseconds).
+    col, n = _args(element, compiler, kw)
+    return f"(strftime('%Y-%m-%d %H:%M:%f', {col}, '-' || ({n}) || ' days') || '000')"
+
+
+# ------------------------------------------------------------------ building blocks
+def _rank(column: ColumnElement[Any]) -> ColumnElement[int]:
+    return case(
+        (column == "mql", 1), (column == "sql", 2), (column == "customer", 3), else_=0
+    )
+
+
+def _stages_from(stage: str) -> list[str]:
+    if stage not in CONVERSION_STAGES:
+        raise ValueError(f"stage must be one of {', '.join(CONVERSION_STAGES)}")
+    return [s for s in CONVERSION_STAGES if STAGE_RANK[s] >= STAGE_RANK[stage]]
+
+
+def first_reached(stage: str, rng: DateRange | None = None) -> Any:
+    """Subquery (contact_id, at): each contact's first recorded move into `stage` or a later stage.
+
+    Restricted to conversions inside the range when one is given (the HAVING keeps "first" honest:
+    a contact whose first move was before the range is not a conversion in the range).
+    """
+    at = func.min(StageChange.changed_at)
+    q = (select(StageChange.contact_id.label("contact_id"), at.label("at"))
+         .where(StageChange.to_stage.in_(_stages_from(stage)))
+         .group_by(StageChange.contact_id))
+    if rng is not None:
+        q = q.having(and_(at >= rng.since, at < rng.until))
+    return q.subquery("conv")
+
+
+def _in(column: Any, rng: DateRange) -> ColumnElement[bool]:
+    return and_(column >= rng.since, column < rng.until)
+
+
+def _rate(part: int, whole: int) -> float | None:
+    return part / whole if whole else None
+
+
+# ------------------------------------------------------------------ contacts and the funnel
+def lifecycle(session: Session, rng: DateRange) -> dict[str, Any]:
+    """Contacts created in the range by source and by stage, and their funnel lead -> MQL -> SQL -> customer.
+
+    One grouped query: (source, current stage, furthest stage ever reached) -> contacts. "Reached" is
+    the later of the current stage and every recorded move (a demoted SQL still counts as reached SQL).
+    """
+    moved = (select(StageChange.contact_id.label("contact_id"),
+                    func.max(_rank(StageChange.to_stage)).label("rank"))
+             .where(StageChange.to_stage.in_(CONVERSION_STAGES))
+             .group_by(StageChange.contact_id)
+             .subquery("moved"))
+    stage = type_coerce(Contact.stage, String)
+    current = _rank(stage)
+    reached = case((func.coalesce(moved.c.rank, 0) > current, moved.c.rank), else_=current)
+    # Group by the columns of a subquery: PostgreSQL would not match GROUP BY expressions whose
+    # literals are separate bind parameters to the same expressions in the SELECT list.
+    per_contact = (select(Contact.source.label("source"), stage.label("stage"), reached.label("reached"))
+                   .select_from(Contact)
+                   .outerjoin(moved, moved.c.contact_id == Contact.id)
+                   .where(_in(Contact.created_at, rng))
+                   .subquery("per_contact"))
+    rows = session.execute(
+        select(per_contact.c.source, per_contact.c.stage, per_contact.c.reached, func.count())
+        .group_by(per_contact.c.source, per_contact.c.stage, per_contact.c.reached)
+    ).all()
+    by_source: dict[str, int] = {}
+    by_stage = dict.fromkeys(STAGES, 0)
+    at_least = [0, 0, 0, 0]
+    for source, current_stage, rank, n in rows:  # a few dozen grouped rows, not contacts
+        by_source[source or NO_SOURCE] = by_source.get(source or NO_SOURCE, 0) + n
+        by_stage[current_stage] = by_stage.get(current_stage, 0) + n
+        for k in range(int(rank) + 1):
+            at_least[k] += n
+    total = at_least[0]
+    funnel = []
+    for i, name in enumerate(FUNNEL):
+        funnel.append({
+            "stage": name, "contacts": at_least[i],
+            "step_rate": None if i == 0 else _rate(at_least[i], at_least[i - 1]),
+            "overall_rate": _rate(at_least[i], total),
+        })
+    return {
+        "total": total,
+        "by_source": [{"source": s, "contacts": n, "share": _rate(n, total)}
+                      for s, n in sorted(by_source.items(), key=lambda kv: (-kv[1], kv[0]))],
+        "by_stage": [{"stage": s, "contacts": n, "share": _rate(n, total)} for s, n in by_stage.items()],
+        "funnel": funnel,
+    }
+
+
+def segment_counts(session: Session, rng: DateRange) -> list[dict[str, Any]]:
+    """Per saved segment: members now (as segments.count_segment counts) and those created in the range.
+
+    All segments are counted in one pass over contacts (a CASE per segment), not one query each.
+    """
+    segments = list(session.scalars(select(Segment).order_by(Segment.name, Segment.id).limit(MAX_SEGMENTS)))
+    out: list[dict[str, Any]] = []
+    compiled: list[tuple[dict[str, Any], ColumnElement[bool]]] = []
+    for seg in segments:
+        row: dict[str, Any] = {"id": seg.id, "name": seg.name, "members": None, "new_in_range": None,
+                               "error": ""}
+        out.append(row)
+        try:
+            compiled.append((row, compile_rules(seg.rules)))
+        except SegmentError as err:
+            row["error"] = str(err)
+    new = _in(Contact.created_at, rng)
+    for start in range(0, len(compiled), 25):
+        chunk = compiled[start:start + 25]
+        cols: list[Any] = []
+        for _row, cond in chunk:
+            cols.append(func.count(case((cond, 1))))
+            cols.append(func.count(case((and_(cond, new), 1))))
+        values = session.execute(
+            select(*cols).where(Contact.status == ContactStatus.ACTIVE, not_suppressed())
+        ).one()
+        for i, (row, _cond) in enumerate(chunk):
+            row["members"], row["new_in_range"] = int(values[2 * i]), int(values[2 * i + 1])
+    return out
+
+
+# ------------------------------------------------------------------ MQLs and time to MQL
+def conversions_by_month(session: Session, rng: DateRange, stage: str = "mql") -> dict[str, Any]:
+    """First conversions to `stage` (or later) per UTC month and per source, in the range."""
+    conv = first_reached(stage, rng)
+    month = month_of(conv.c.at)
+    rows = session.execute(
+        select(month, Contact.source, func.count())
+        .select_from(conv).join(Contact, Contact.id == conv.c.contact_id)
+        .group_by(month, Contact.source)
+    ).all()
+    months = rng.months()
+    sources = sorted({(s or NO_SOURCE) for _m, s, _n in rows})
+    grid = {s: dict.fromkeys(months, 0) for s in sources}
+    for m, s, n in rows:
+        grid[s or NO_SOURCE][m] = grid[s or NO_SOURCE].get(m, 0) + int(n)
+    per_month = {m: sum(grid[s][m] for s in sources) for m in months}
+    per_source = sorted(({"source": s, "conversions": sum(grid[s].values())} for s in sources),
+                        key=lambda r: (-r["conversions"], r["source"]))
+    return {
+        "stage": stage, "months": months, "total": sum(per_month.values()),
+        "per_month": [{"month": m, "conversions": per_month[m]} for m in months],
+        "per_source": per_source,
+        "series": [{"source": s, "values": [grid[s][m] for m in months]} for s in sources],
+    }
+
+
+def time_to_conversion(session: Session, rng: DateRange, stage: str = "mql") -> dict[str, Any]:
+    """Days from first touch to the first conversion to `stage`, per source: count, average, median.
+
+    First touch is the contact's creation, or its earliest event when that is earlier (history
+    imported with the contact). Contacts converting in the range only; negative spans (a stage
+    change dated before the contact existed) count as 0.
+    """
+    conv = first_reached(stage, rng)
+    first_event = (select(func.min(Event.occurred_at)).where(Event.contact_id == conv.c.contact_id)
+                   .correlate(conv).scalar_subquery())
+    touch = case((and_(first_event.isnot(None), first_event < Contact.created_at), first_event),
+                 else_=Contact.created_at)
+    span = days_between(conv.c.at, touch)
+    days = case((span < 0, literal(0.0)), else_=span)
+    base = (select(Contact.source.label("source"), days.label("days"))
+            .select_from(conv).join(Contact, Contact.id == conv.c.contact_id)
+            .subquery("spans"))
+
+    def summarise(partition: bool) -> list[Any]:
+        over = {"partition_by": base.c.source} if partition else {}
+        ranked = select(
+            base.c.source, base.c.days,
+            func.row_number().over(order_by=base.c.days, **over).label("rn"),
+            func.count().over(**over).label("n"),
+        ).subquery("ranked")
+        # The median is the middle row (or the mean of the two middle rows): positions (n+1)/2 and
+        # (n+2)/2 in integer division, which both databases do for integers.
+        middle = or_(ranked.c.rn == (ranked.c.n + 1) // 2, ranked.c.rn == (ranked.c.n + 2) // 2)
+        cols = [func.count(), func.avg(ranked.c.days),
+                func.avg(case((middle, ranked.c.days))), func.min(ranked.c.days), func.max(ranked.c.days)]
+        if partition:
+            return session.execute(select(ranked.c.source, *cols).group_by(ranked.c.source)).all()
+        return [session.execute(select(*cols)).one()]
+
+    def shape(n: Any, avg: Any, median: Any, lo: Any, hi: Any) -> dict[str, Any]:
+        def num(v: Any) -> float | None:
+            return None if v is None else round(float(v), 4)
+        return {"contacts": int(n), "avg_days": num(avg), "median_days": num(median),
+                "min_days": num(lo), "max_days": num(hi)}
+
+    per_source = [{"source": s or NO_SOURCE, **shape(*rest)} for s, *rest in summarise(True)]
+    per_source.sort(key=lambda r: (-r["contacts"], r["source"]))
+    overall = shape(*summarise(False)[0])
+    return {"stage": stage, "overall": overall, "per_source": per_source}
+
+
+# ------------------------------------------------------------------ what precedes conversions
+def preceding(session: Session, rng: DateRange, stage: str = "mql", days: int = 30,
+              limit: int = MAX_ROWS) -> dict[str, Any]:
+    """Templates received and links clicked (by people) in the `days` before each conversion in the range.
+
+    Ranked by converting contacts (a contact counts once per template or link however many mails or
+    clicks), with the share of all converters. The window is [conversion - days, conversion]: the
+    click that pushed a score over the threshold happens at the conversion instant.
+    """
+    if not 1 <= days <= MAX_LOOKBACK_DAYS:
+        raise ValueError(f"days must be between 1 and {MAX_LOOKBACK_DAYS}")
+    conv = first_reached(stage, rng)
+    converters = int(session.scalar(select(func.count()).select_from(conv)) or 0)
+    since = minus_days(conv.c.at, literal(days, Integer))
+    people = func.count(func.distinct(conv.c.contact_id))
+    templates = session.execute(
+        select(Template.id, Template.name, people)
+        .select_from(conv)
+        .join(Send, and_(Send.contact_id == conv.c.contact_id, Send.status == SendStatus.SENT,
+                         Send.sent_at >= since, Send.sent_at <= conv.c.at))
+        .join(TemplateVersion, TemplateVersion.id == Send.template_version_id)
+        .join(Template, Template.id == TemplateVersion.template_id)
+        .group_by(Template.id, Template.name)
+        .order_by(people.desc(), Template.name, Template.id)
+        .limit(limit)
+    ).all()
+    links = session.execute(
+        select(Template.id, Template.name, Link.url, people)
+        .select_from(conv)
+        .join(Hit, and_(Hit.contact_id == conv.c.contact_id, Hit.kind == HitKind.CLICK,
+                        Hit.classification == HitClass.HUMAN, Hit.link_id.isnot(None),
+                        Hit.occurred_at >= since, Hit.occurred_at <= conv.c.at))
+        .join(Link, and_(Link.id == Hit.link_id, Link.honeypot.is_(False)))
+        .join(TemplateVersion, TemplateVersion.id == Link.template_version_id)
+        .join(Template, Template.id == TemplateVersion.template_id)
+        .group_by(Template.id, Template.name, Link.url)
+        .order_by(people.desc(), Template.name, Link.url)
+        .limit(limit)
+    ).all()
+    return {
+        "stage": stage, "days": days, "converters": converters,
+        "templates": [{"template_id": tid, "template": name, "contacts": int(n), "share": _rate(int(n), converters)}
+                      for tid, name, n in templates],
+        "links": [{"template_id": tid, "template": name, "url": url, "contacts": int(n),
+                   "share": _rate(int(n), converters)} for tid, name, url, n in links],
+    }
+
+
+# ------------------------------------------------------------------ sequence goals
+def goal_rates(session: Session, rng: DateRange) -> list[dict[str, Any]]:
+    """Per sequence with a goal event: contacts enrolled in the range, those with the goal event after
+    enrolling (and before the range ends), and the rate."""
+    reached = exists().where(
+        Event.contact_id == Enrollment.contact_id, Event.name == Sequence.goal_event,
+        Event.occurred_at >= Enrollment.enrolled_at, Event.occurred_at < rng.until,
+    )
+    per_enrolment = (
+        select(Sequence.id.label("sequence_id"), Enrollment.contact_id.label("contact_id"),
+               case((reached, Enrollment.contact_id)).label("goal_contact"))
+        .select_from(Enrollment).join(Sequence, Sequence.id == Enrollment.sequence_id)
+        .where(Sequence.goal_event != "", _in(Enrollment.enrolled_at, rng))
+        .subquery("per_enrolment")
+    )
+    counts = {sid: (int(e), int(g)) for sid, e, g in session.execute(
+        select(per_enrolment.c.sequence_id, func.count(func.distinct(per_enrolment.c.contact_id)),
+               func.count(func.distinct(per_enrolment.c.goal_contact)))
+        .group_by(per_enrolment.c.sequence_id)
+    ).all()}
+    out = []
+    for seq in session.execute(
+        select(Sequence.id, Sequence.name, Sequence.goal_event).where(Sequence.goal_event != "")
+        .order_by(Sequence.name, Sequence.id)
+    ).all():
+        enrolled, goal = counts.get(seq.id, (0, 0))
+        out.append({"sequence_id": seq.id, "sequence": seq.name, "goal_event": seq.goal_event,
+                    "enrolled": enrolled, "reached_goal": goal, "rate": _rate(goal, enrolled)})
+    out.sort(key=lambda r: (-r["enrolled"], r["sequence"]))
+    return out
+
+
+# ------------------------------------------------------------------ the whole dashboard
+def dashboard(session: Session, rng: DateRange, stage: str = "mql", days: int = 30) -> dict[str, Any]:
+    """Every measure of the KPI page for one range (the UI, the API and the CSV exports share it)."""
+    _stages_from(stage)
+    return {
+        "range": {"from": rng.first.isoformat(), "to": rng.last.isoformat(), "days": rng.days},
+        "contacts": lifecycle(session, rng),
+        "segments": segment_counts(session, rng),
+        "mqls": conversions_by_month(session, rng, "mql"),
+        "time_to_mql": time_to_conversion(session, rng, "mql"),
+        "preceding": preceding(session, rng, stage, days),
+        "goals": goal_rates(session, rng),
+    }
+
+
+# ------------------------------------------------------------------ CSV
+def _pct(v: float | None) -> str:
+    return "" if v is None else f"{v * 100:.2f}%"
+
+
+CSV_TABLES = ("sources", "stages", "segments", "funnel", "mqls", "time_to_mql", "templates", "links", "goals")
+
+
+def export_csv(data: dict[str, Any], table: str) -> str:
+    """One table of the dashboard as CSV (cells made formula-safe by reports.to_csv)."""
+    c, p = data["contacts"], data["preceding"]
+    if table == "sources":
+        return to_csv(["source", "contacts", "share"],
+                      ([r["source"], r["contacts"], _pct(r["share"])] for r in c["by_source"]))
+    if table == "stages":
+        return to_csv(["stage", "contacts", "share"],
+                      ([r["stage"], r["contacts"], _pct(r["share"])] for r in c["by_stage"]))
+    if table == "segments":
+        return to_csv(["segment", "members", "new_in_range", "error"],
+                      ([r["name"], r["members"], r["new_in_range"], r["error"]] for r in data["segments"]))
+    if table == "funnel":
+        return to_csv(["stage", "contacts", "step_rate", "overall_rate"],
+                      ([r["stage"], r["contacts"], _pct(r["step_rate"]), _pct(r["overall_rate"])]
+                       for r in c["funnel"]))
+    if table == "mqls":
+        m = data["mqls"]
+        return to_csv(["month", *[s["source"] for s in m["series"]], "total"],
+                      ([month, *[s["values"][i] for s in m["series"]], m["per_month"][i]["conversions"]]
+                       for i, month in enumerate(m["months"])))
+    if table == "time_to_mql":
+        t = data["time_to_mql"]
+        rows = [["(all)", *_spans(t["overall"])], *([r["source"], *_spans(r)] for r in t["per_source"])]
+        return to_csv(["source", "contacts", "avg_days", "median_days", "min_days", "max_days"], rows)
+    if table == "templates":
+        return to_csv(["template", "converting_contacts", "share_of_converters"],
+                      ([r["template"], r["contacts"], _pct(r["share"])] for r in p["templates"]))
+    if table == "links":
+        return to_csv(["template", "url", "converting_contacts", "share_of_converters"],
+                      ([r["template"], r["url"], r["contacts"], _pct(r["share"])] for r in p["links"]))
+    if table == "goals":
+        return to_csv(["sequence", "goal_event", "enrolled", "reached_goal", "rate"],
+                      ([r["sequence"], r["goal_event"], r["enrolled"], r["reached_goal"], _pct(r["rate"])]
+                       for r in data["goals"]))
+    raise ValueError(f"unknown table {table!r}")
+
+
+def _spans(r: dict[str, Any]) -> list[Any]:
+    return [r["contacts"], r["avg_days"], r["median_days"], r["min_days"], r["max_days"]]
