@@ -281,9 +281,10 @@ def test_every_measure_matches_a_python_reference(services, seed):
         # the random data exercise every measure (not only zeros)
         full = kpi.dashboard(s, RANGES[0], stage="mql", days=30)
         assert full["contacts"]["funnel"][3]["contacts"] > 0 and full["mqls"]["total"] > 0
-        assert full["preceding"]["templates"] and full["preceding"]["links"]
+        wide = kpi.preceding(s, RANGES[0], "mql", 365)
+        assert wide["templates"] and wide["links"]
         assert any(g["reached_goal"] for g in full["goals"])
-        for stage, days in [("mql", 30), ("sql", 7), ("customer", 90)]:
+        for stage, days in [("mql", 30), ("mql", 365), ("sql", 7), ("customer", 90)]:
             r = RANGES[0]
             p = kpi.preceding(s, r, stage, days, limit=1000)
             converters, tpl, links = ref_preceding(w, r, stage, days)
