@@ -53,3 +53,5 @@ class SegmentTriggerMember(Base):
     sequence_id: Mapped[int] = mapped_column(ForeignKey("sequences.id", ondelete="CASCADE"), primary_key=True)
     contact_id: Mapped[int] = mapped_column(ForeignKey("contacts.id", ondelete="CASCADE"), primary_key=True)
     since: Mapped[datetime] = mapped_column(UTCDateTime, default=now_utc)
+    # The evaluation that added the row: that evaluation enrols exactly the rows carrying its id.
+    run_id: Mapped[str] = mapped_column(String(32), default="")
