@@ -8,7 +8,7 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from flask import Flask, jsonify, render_template, request
+from flask import Flask, g, jsonify, render_template, request
 from flask_wtf.csrf import CSRFError, CSRFProtect
 from werkzeug.exceptions import HTTPException
 
@@ -56,12 +56,15 @@ def create_app(overrides: dict[str, Any] | None = None) -> Flask:
     app.jinja_env.autoescape = True
 
     from campaigns.api import register_api
-    from campaigns.views import register_ui
+    from campaigns.views import public_forms, register_ui
     from tracking import register_tracking
 
     register_ui(app)
     register_api(app, csrf)
     csrf.exempt(register_tracking(app))
+    # Hosted forms are embedded on other sites and post cross-origin: honeypot, rate limit, validation.
+    csrf.exempt(public_forms.bp)
+    app.register_blueprint(public_forms.bp)
     _register_errors(app)
 
     @app.after_request
@@ -70,7 +73,8 @@ def create_app(overrides: dict[str, Any] | None = None) -> Flask:
         response.headers.setdefault("Referrer-Policy", "same-origin")
         if response.mimetype == "text/html":
             response.headers.setdefault("Content-Security-Policy", CSP)
-            response.headers.setdefault("X-Frame-Options", "SAMEORIGIN")
+            if not g.get("frameable"):  # a hosted form's page sets its own frame-ancestors (iframe embed)
+                response.headers.setdefault("X-Frame-Options", "SAMEORIGIN")
         return response
 
     return app

@@ -37,6 +37,17 @@ def run_import(import_id: int) -> None:
         svc.db.session.remove()
 
 
+def send_form_confirmation(submission_id: int) -> bool:
+    """Send a form's double opt-in confirmation mail (enqueued by the public form view after its commit)."""
+    from campaigns.leadforms import send_confirmation
+
+    svc = services()
+    try:
+        return send_confirmation(svc, submission_id)
+    finally:
+        svc.db.session.remove()
+
+
 def enqueue_deliveries(queue: Queue, send_ids: Sequence[int], batch_size: int) -> int:
     """Enqueue `deliver_batch` jobs of at most `batch_size` ids each; returns the number of jobs."""
     jobs = 0

@@ -24,6 +24,7 @@ class TokenKind(IntEnum):
     CLICK = 2
     UNSUBSCRIBE = 3
     PREFERENCES = 4
+    FORM_CONFIRM = 5  # a form's double opt-in link: a = submission id, b = form id
 
 
 @dataclass(frozen=True)

@@ -565,3 +565,47 @@ def current_versions(session: Session, version_ids: Iterable[int]) -> dict[int, 
     if not ids:
         return {}
     return {v.id: v for v in session.scalars(select(TemplateVersion).where(TemplateVersion.id.in_(ids)))}
+
+
+def render_standalone(
+    session: Session, *, subject: str, html_source: str, contact: Contact | Mapping[str, Any] | None,
+    extra: Mapping[str, Any], unsubscribe_url: str = "#", preferences_url: str = "#",
+) -> RenderedMail:
+    """A mail that is not a saved template (the double opt-in confirmation of a form): the same sandbox,
+    layout, footer and inlined CSS as compiled versions, rendered once; `extra` adds variables."""
+    from campaigns.users import get_account
+
+    for part, value in (("subject", subject), ("HTML", html_source)):
+        _refuse_control_characters(part, value)
+    protected, found = _protect_jinja(_wrap_in_layout(html_source, ""))
+    try:
+        root = lxml.html.document_fromstring(_inline_css(protected))
+    except (etree.ParserError, ValueError) as exc:
+        raise TemplateError(f"HTML: could not be parsed ({exc})") from None
+    text_root = copy.deepcopy(root)
+    for node in list(text_root.iter()):
+        if isinstance(node.tag, str) and node.get("data-nurture-footer"):
+            node.drop_tree()
+    body = text_root.find("body")
+    text_source = _restore_jinja(_block_text(body if body is not None else text_root, found), found)
+    text_source += "\n" + _read_email_template("footer.txt")
+    html_doc = "<!DOCTYPE html>\n" + _restore_jinja(etree.tostring(root, method="html", encoding="unicode"), found)
+    ctx = {
+        **extra, "contact": _contact_context(contact), "account": account_context(get_account(session)),
+        "unsubscribe_url": unsubscribe_url, "preferences_url": preferences_url,
+    }
+    try:
+        rendered_subject = _TEXT_ENV.from_string(subject).render(ctx)
+        html = _HTML_ENV.from_string(html_doc).render(ctx)
+        text = _TEXT_ENV.from_string(text_source).render(ctx)
+    except (SecurityError, JinjaTemplateError, ArithmeticError, TypeError, ValueError, LookupError) as exc:
+        raise TemplateError(_describe(exc, "mail")) from None
+    return RenderedMail(subject=" ".join(rendered_subject.split()), html=html, text=_BLANK_RUNS.sub("\n\n", text))
+
+
+def validate_standalone(subject: str, html_source: str) -> None:
+    """Check a one-off mail's subject and HTML in the sandbox at save time (form editor); raises TemplateError."""
+    for part, value in (("subject", subject), ("HTML", html_source)):
+        _refuse_control_characters(part, value)
+    _validate(subject, "subject", _TEXT_ENV)
+    _validate(html_source, "HTML", _HTML_ENV)

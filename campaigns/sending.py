@@ -532,3 +532,22 @@ def send_test_email(svc: Services, version_id: int, to_address: str, contact_id:
     if outcome.transient:
         raise mailer.SMTPTransientError(outcome.describe())
     raise mailer.SMTPPermanentError(outcome.describe())
+
+
+def send_system_mail(
+    svc: Services, account: Any, to_name: str, to_address: str, mail: rendering.RenderedMail, message_id: str
+) -> None:
+    """Send one non-campaign mail (a form's double opt-in confirmation) now, with no Send row; raises
+    SMTPTransientError (the job retries) or SMTPPermanentError."""
+    address, from_header, reply_to = _sender(svc, account, "")
+    frame = MessageFrame(address, from_header, reply_to, f"=_nurture_sys_{uuid.uuid4().hex[:12]}")
+    data = frame.assemble(to=format_address(to_name, to_address), subject=mail.subject, message_id=message_id,
+                          html=mail.html, text=mail.text)
+    outcome = mailer.get_pool(svc.settings).send(
+        mailer.OutgoingMail(key=0, mail_from=frame.mail_from, rcpt=to_address, data=data)
+    )
+    if outcome.ok:
+        return
+    if outcome.transient:
+        raise mailer.SMTPTransientError(outcome.describe())
+    raise mailer.SMTPPermanentError(outcome.describe())

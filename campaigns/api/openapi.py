@@ -20,6 +20,7 @@ TAGS = [
     ("sequences", "Step-mail sequences: steps, delays, send windows, triggers and exits."),
     ("broadcasts", "One-off mails to a segment at a chosen time."),
     ("sends", "The send ledger: one row per mail, with its delivery status."),
+    ("forms", "Lead capture forms and their submissions with the consent records."),
     ("reports", "Engagement per broadcast, sequence and step (people only; machines shown apart)."),
     ("meta", "This document."),
 ]

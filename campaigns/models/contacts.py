@@ -17,6 +17,7 @@ class ContactStatus(enum.StrEnum):
     UNSUBSCRIBED = "unsubscribed"
     BOUNCED = "bounced"
     COMPLAINED = "complained"
+    PENDING = "pending"  # double opt-in not confirmed yet: no marketing mail until then
 
 
 class Stage(enum.StrEnum):

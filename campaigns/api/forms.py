@@ -1,0 +1,105 @@
+"""Lead capture forms: list and read forms, read their submissions with the consent records."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask.typing import ResponseReturnValue
+from sqlalchemy import select
+
+from campaigns.api.core import db_session, get_or_404, keyset_page, operation
+from campaigns.api.schemas import PAGING, SCHEMAS, _out, _page
+from campaigns.models import Form, FormStatus, FormSubmission, SubmissionStatus
+
+_STR = {"type": "string"}
+_NDATE = {"type": ["string", "null"], "format": "date-time"}
+_DATE = {"type": "string", "format": "date-time"}
+_NINT = {"type": ["integer", "null"]}
+
+SCHEMAS.update({
+    "FormField": _out({
+        "key": {"type": "string", "description": "email, first_name, last_name, company, job_title, phone, "
+                                                 "or attributes.<name>"},
+        "label": _STR, "required": {"type": "boolean"},
+    }),
+    "Form": _out({
+        "id": {"type": "integer"}, "name": _STR, "slug": _STR, "url": _STR, "title": _STR,
+        "status": {"type": "string", "enum": [s.value for s in FormStatus]},
+        "fields": {"type": "array", "items": {"$ref": "#/components/schemas/FormField"}},
+        "consent_text": _STR, "double_opt_in": {"type": "boolean"},
+        "sequence_ids": {"type": "array", "items": {"type": "integer"}},
+        "thank_you_message": _STR, "redirect_url": _STR, "created_at": _DATE, "updated_at": _DATE,
+    }),
+    "FormPage": _page("Form"),
+    "FormSubmission": _out({
+        "id": {"type": "integer"}, "form_id": {"type": "integer"}, "contact_id": _NINT, "email": _STR,
+        "values": {"type": "object", "additionalProperties": {"type": "string"}},
+        "status": {"type": "string", "enum": [s.value for s in SubmissionStatus]},
+        "consent_text": {"type": "string", "description": "The wording shown next to the checkbox."},
+        "submitted_at": _DATE, "confirmed_at": _NDATE, "ip": _STR, "user_agent": _STR, "referrer": _STR,
+    }),
+    "FormSubmissionPage": _page("FormSubmission"),
+})
+
+SUBMISSION_QUERY = {
+    **PAGING,
+    "status": {"type": "string", "enum": [s.value for s in SubmissionStatus],
+               "description": "Only submissions in this state."},
+}
+
+
+def form_json(form: Form) -> dict[str, Any]:
+    from campaigns.runtime import services
+
+    return {
+        "id": form.id, "name": form.name, "slug": form.slug,
+        "url": f"{services().settings.base_url.rstrip('/')}/f/{form.slug}", "title": form.title,
+        "status": form.status.value, "fields": list(form.fields or []), "consent_text": form.consent_text,
+        "double_opt_in": form.double_opt_in, "sequence_ids": list(form.sequence_ids or []),
+        "thank_you_message": form.thank_you_message, "redirect_url": form.redirect_url,
+        "created_at": form.created_at.isoformat(), "updated_at": form.updated_at.isoformat(),
+    }
+
+
+def submission_json(sub: FormSubmission) -> dict[str, Any]:
+    return {
+        "id": sub.id, "form_id": sub.form_id, "contact_id": sub.contact_id, "email": sub.email,
+        "values": {str(k): str(v) for k, v in (sub.values or {}).items()}, "status": sub.status.value,
+        "consent_text": sub.consent_text, "submitted_at": sub.submitted_at.isoformat(),
+        "confirmed_at": sub.confirmed_at.isoformat() if sub.confirmed_at else None,
+        "ip": sub.ip, "user_agent": sub.user_agent, "referrer": sub.referrer,
+    }
+
+
+@operation(
+    "/forms", "GET", tag="forms", summary="List lead capture forms", query=PAGING,
+    responses={200: ("A page of forms", "FormPage")},
+)
+def list_forms(query: dict[str, Any]) -> ResponseReturnValue:
+    """Forms in id order with their fields, consent wording and public URL."""
+    return keyset_page(db_session(), select(Form), Form.id, query, form_json)
+
+
+@operation(
+    "/forms/{form_id}", "GET", tag="forms", summary="Read a form",
+    responses={200: ("The form", "Form")},
+)
+def get_form(form_id: int) -> ResponseReturnValue:
+    """One form with its field mapping and consent wording."""
+    return form_json(get_or_404(db_session(), Form, form_id, "form"))
+
+
+@operation(
+    "/forms/{form_id}/submissions", "GET", tag="forms", summary="Read a form's submissions",
+    query=SUBMISSION_QUERY, responses={200: ("A page of submissions", "FormSubmissionPage")},
+    description="Each submission carries the values as typed and its consent record: the wording shown, "
+    "when it was submitted and confirmed (double opt-in), and the truncated or hashed address.",
+)
+def list_form_submissions(form_id: int, query: dict[str, Any]) -> ResponseReturnValue:
+    """Submissions of one form in id order, optionally one status only."""
+    session = db_session()
+    form = get_or_404(session, Form, form_id, "form")
+    stmt = select(FormSubmission).where(FormSubmission.form_id == form.id)
+    if query.get("status"):
+        stmt = stmt.where(FormSubmission.status == query["status"])
+    return keyset_page(session, stmt, FormSubmission.id, query, submission_json)

@@ -1,0 +1,200 @@
+"""Lead capture forms in the web UI: list, create and edit, embed snippets, submissions with consent, CSV."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from flask import Blueprint, Response, abort, flash, redirect, render_template, request, url_for
+from markupsafe import escape
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+from werkzeug.datastructures import MultiDict
+
+from campaigns import leadforms
+from campaigns.i18n import _
+from campaigns.models import Form, FormStatus, FormSubmission, Sequence, SubmissionStatus
+from campaigns.reports import to_csv
+from campaigns.runtime import services
+from campaigns.views.builder_common import install_filters
+
+bp = Blueprint("forms", __name__, url_prefix="/forms")
+install_filters(bp)
+
+FIELD_CHOICES = [
+    ("email", "Email"), ("first_name", "First name"), ("last_name", "Last name"), ("company", "Company"),
+    ("job_title", "Job title"), ("phone", "Phone"), ("custom", "Custom attribute"),
+]
+BLANK_ROWS = 3
+PAGE_SIZE = 50
+_ROW_KEY = re.compile(r"^fields-(\d{1,2})-key$")
+
+
+def _form_or_404(s: Session, form_id: int) -> Form:
+    form = s.get(Form, form_id)
+    if form is None:
+        abort(404)
+    return form
+
+
+def parse_form(form: MultiDict[str, str]) -> leadforms.FormInput:
+    """The editor's fields as service input; rows without a field or label are ignored (blank rows)."""
+    rows = []
+    for i in sorted({int(m.group(1)) for key in form if (m := _ROW_KEY.match(key))}):
+        prefix = f"fields-{i}-"
+        key = form.get(prefix + "key", "").strip()
+        label = form.get(prefix + "label", "").strip()
+        if key == "custom":
+            attr = form.get(prefix + "attr", "").strip()
+            key = leadforms.ATTRIBUTE_PREFIX + attr if attr or label else ""
+        if not key or (not label and key != "email"):
+            continue
+        rows.append({"key": key, "label": label, "required": form.get(prefix + "required") in {"1", "on"}})
+    sequence_ids = [int(v) for v in form.getlist("sequence_ids") if v.isdigit()]
+    return leadforms.FormInput(
+        name=form.get("name", ""), slug=form.get("slug", ""), title=form.get("title", ""),
+        description=form.get("description", ""), fields=rows, submit_label=form.get("submit_label", ""),
+        consent_text=form.get("consent_text", ""), double_opt_in=form.get("double_opt_in") in {"1", "on"},
+        confirmation_subject=form.get("confirmation_subject", ""),
+        confirmation_html=form.get("confirmation_html", ""), sequence_ids=sequence_ids,
+        source=form.get("source", ""), thank_you_message=form.get("thank_you_message", ""),
+        redirect_url=form.get("redirect_url", ""),
+        status=form.get("status", FormStatus.ACTIVE) or FormStatus.ACTIVE,
+    )
+
+
+def _editor_rows(fields: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    rows = []
+    for spec in fields:
+        key = str(spec.get("key", ""))
+        custom = key.startswith(leadforms.ATTRIBUTE_PREFIX)
+        rows.append({"key": "custom" if custom else key, "attr": key[len(leadforms.ATTRIBUTE_PREFIX):] if custom else "",
+                     "label": spec.get("label", ""), "required": bool(spec.get("required"))})
+    rows += [{"key": "", "attr": "", "label": "", "required": False} for _i in range(BLANK_ROWS)]
+    return rows
+
+
+def _render_editor(form: Form | None, data: leadforms.FormInput, errors: dict[str, str], status: int = 200) -> Any:
+    s = services().db.session
+    sequences = list(s.scalars(select(Sequence).order_by(Sequence.name)))
+    return render_template(
+        "ui/forms/edit.html", form=form, data=data, errors={k: _(v) for k, v in errors.items()},
+        rows=_editor_rows(data.fields), choices=FIELD_CHOICES, sequences=sequences,
+    ), status
+
+
+@bp.get("/")
+def index() -> Any:
+    s = services().db.session
+    forms = list(s.scalars(select(Form).order_by(Form.created_at.desc(), Form.id.desc())))
+    counts: dict[tuple[int, str], int] = {
+        (form_id, str(status)): n
+        for form_id, status, n in s.execute(
+            select(FormSubmission.form_id, FormSubmission.status, func.count()).group_by(
+                FormSubmission.form_id, FormSubmission.status
+            )
+        ).all()
+    }
+    return render_template("ui/forms/index.html", forms=forms, counts=counts)
+
+
+@bp.route("/new", methods=["GET", "POST"])
+def new() -> Any:
+    s = services().db.session
+    if request.method == "GET":
+        return _render_editor(None, leadforms.FormInput(consent_text=_("I agree to receive emails about products, "
+                                                                        "events and offers. I can unsubscribe at any time.")), {})
+    data = parse_form(request.form)
+    try:
+        form = leadforms.create_form(s, data)
+    except leadforms.FormConfigError as exc:
+        s.rollback()
+        return _render_editor(None, data, exc.errors, 400)
+    s.commit()
+    flash(_("Form saved."), "success")
+    return redirect(url_for("forms.show", form_id=form.id))
+
+
+@bp.route("/<int:form_id>/edit", methods=["GET", "POST"])
+def edit(form_id: int) -> Any:
+    s = services().db.session
+    form = _form_or_404(s, form_id)
+    if request.method == "GET":
+        return _render_editor(form, leadforms.FormInput.from_form(form), {})
+    data = parse_form(request.form)
+    try:
+        leadforms.update_form(s, form, data)
+    except leadforms.FormConfigError as exc:
+        s.rollback()
+        return _render_editor(form, data, exc.errors, 400)
+    s.commit()
+    flash(_("Form saved."), "success")
+    return redirect(url_for("forms.show", form_id=form.id))
+
+
+def embed_snippets(form: Form, base_url: str) -> dict[str, str]:
+    """The HTML markup and the iframe a marketer pastes into a web page (form page)."""
+    public = f"{base_url.rstrip('/')}/f/{form.slug}"
+    html = render_template("ui/forms/_snippet.html", form=form, action=public, kind=leadforms.field_kind,
+                           honeypot=leadforms.HONEYPOT_FIELD)
+    iframe = (f'<iframe src="{escape(public)}?embed=1" title="{escape(form.title or form.name)}" '
+              'style="width:100%;max-width:560px;height:720px;border:0;" loading="lazy"></iframe>')
+    lines = [line for line in html.strip().splitlines() if line.strip()]
+    return {"url": public, "html": "\n".join(lines), "iframe": iframe}
+
+
+@bp.get("/<int:form_id>")
+def show(form_id: int) -> Any:
+    svc = services()
+    s = svc.db.session
+    form = _form_or_404(s, form_id)
+    counts = dict(s.execute(
+        select(FormSubmission.status, func.count()).where(FormSubmission.form_id == form.id).group_by(FormSubmission.status)
+    ).all())
+    names = dict(s.execute(select(Sequence.id, Sequence.name).where(Sequence.id.in_(form.sequence_ids or [0]))).all())
+    return render_template(
+        "ui/forms/show.html", form=form, snippets=embed_snippets(form, svc.settings.base_url),
+        counts={str(k): v for k, v in counts.items()}, sequence_names=names,
+    )
+
+
+def _submissions_query(form: Form, status: str) -> Any:
+    query = select(FormSubmission).where(FormSubmission.form_id == form.id)
+    if status in {st.value for st in SubmissionStatus}:
+        query = query.where(FormSubmission.status == status)
+    return query
+
+
+@bp.get("/<int:form_id>/submissions")
+def submissions(form_id: int) -> Any:
+    s = services().db.session
+    form = _form_or_404(s, form_id)
+    status = request.args.get("status", "")
+    page = max(1, request.args.get("page", 1, type=int) or 1)
+    query = _submissions_query(form, status)
+    total = s.scalar(select(func.count()).select_from(query.subquery())) or 0
+    rows = list(s.scalars(query.order_by(FormSubmission.submitted_at.desc(), FormSubmission.id.desc())
+                          .offset((page - 1) * PAGE_SIZE).limit(PAGE_SIZE)))
+    return render_template(
+        "ui/forms/submissions.html", form=form, rows=rows, status=status, page=page, total=total,
+        pages=max(1, -(-total // PAGE_SIZE)), statuses=[st.value for st in SubmissionStatus],
+    )
+
+
+@bp.get("/<int:form_id>/submissions.csv")
+def export(form_id: int) -> Response:
+    """Every submission with its consent record, cells made safe for spreadsheets."""
+    s = services().db.session
+    form = _form_or_404(s, form_id)
+    keys = [spec["key"] for spec in form.fields if spec["key"] != "email"]
+    query = _submissions_query(form, request.args.get("status", "")).order_by(FormSubmission.id)
+    header = ["id", "submitted_at", "status", "email", *keys, "consent_text", "confirmed_at", "contact_id", "ip",
+              "user_agent", "referrer"]
+    rows = (
+        [sub.id, sub.submitted_at, sub.status.value, sub.email, *[(sub.values or {}).get(k, "") for k in keys],
+         sub.consent_text, sub.confirmed_at, sub.contact_id, sub.ip, sub.user_agent, sub.referrer]
+        for sub in s.scalars(query).yield_per(1000)
+    )
+    body = to_csv(header, rows)
+    filename = f"form-{form.id}-submissions.csv"
+    return Response(body, mimetype="text/csv", headers={"Content-Disposition": f'attachment; filename="{filename}"'})
