@@ -98,7 +98,7 @@ def build_world(services: Any, seed: int, n_contacts: int = 70) -> World:
             s.flush()
             w.contacts[c.id] = {"source": c.source, "stage": str(c.stage), "created": created, "score": c.score}
             # a path of stage moves, some contacts none; a few dated before creation (bad data)
-            t = created + timedelta(days=rng.uniform(-3, 5))
+            t = created + timedelta(days=rng.uniform(-3, 60))
             t = t.replace(microsecond=0)
             prev = ""
             for _ in range(rng.choice([0, 0, 1, 2, 3, 4])):
@@ -113,10 +113,10 @@ def build_world(services: Any, seed: int, n_contacts: int = 70) -> World:
                 name = rng.choice(["page_viewed", "demo_booked", "webinar_attended"])
                 s.add(Event(contact_id=c.id, name=name, occurred_at=when))
                 w.events.append((c.id, name, when))
-            for _ in range(rng.choice([0, 1, 2, 4])):
+            for _ in range(rng.choice([0, 1, 2, 4, 6])):
                 tid, vid, links = rng.choice(tpl_versions)
                 status = rng.choice([SendStatus.SENT, SendStatus.SENT, SendStatus.FAILED])
-                sent = created + timedelta(seconds=rng.randrange(0, 80 * 86400))
+                sent = created + timedelta(seconds=rng.randrange(0, 50 * 86400))
                 send = Send(contact_id=c.id, template_version_id=vid, status=status,
                             sent_at=sent if status == SendStatus.SENT else None)
                 s.add(send)
@@ -127,7 +127,7 @@ def build_world(services: Any, seed: int, n_contacts: int = 70) -> World:
                 for _ in range(rng.choice([0, 1, 2])):
                     link = rng.choice(links)
                     cls = rng.choice([HitClass.HUMAN, HitClass.HUMAN, HitClass.SCANNER, HitClass.MACHINE_OPEN])
-                    when = sent + timedelta(seconds=rng.randrange(0, 10 * 86400))
+                    when = sent + timedelta(seconds=rng.randrange(0, 3 * 86400))
                     s.add(Hit(event_id=f"{send.id}-{rng.random()}", kind=HitKind.CLICK, send_id=send.id,
                               contact_id=c.id, link_id=link.id, occurred_at=when, classification=cls))
                     w.clicks.append((c.id, tid, link.url, str(cls), link.honeypot, when))
