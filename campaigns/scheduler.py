@@ -51,6 +51,7 @@ from sqlalchemy.dialects import postgresql
 from sqlalchemy.orm import Session
 from sqlalchemy.sql.elements import ColumnElement
 
+from campaigns import abtests
 from campaigns import sequences as seq
 from campaigns.db import UTCDateTime, now_utc
 from campaigns.jobs import enqueue_deliveries
@@ -107,6 +108,7 @@ def tick(svc: Services, *, now: datetime | None = None, lock: bool = True) -> di
         counts: Counter[str] = Counter()
         counts.update(plan_due_steps(svc, now or now_utc(), keepalive=keepalive))
         counts.update(plan_broadcasts(svc, now or now_utc()))
+        counts.update(abtests.tick(svc, now or now_utc()))  # before enqueueing: it plans A/B sends
         counts.update(enqueue_planned(svc, keepalive=keepalive))
         counts.update(requeue_stale(svc))
         return dict(counts)
@@ -444,15 +446,16 @@ def _insert_sends(session: Session, rows: list[dict[str, Any]], now: datetime) -
     the enqueue leaves queued rows with an old enqueued_at, which sending.requeue_stale re-enqueues."""
     if not rows:
         return []
+    rows = abtests.split_step_rows(session, rows)  # A/B-tested steps: each row's variant and version
     if session.get_bind().dialect.name == "postgresql":
         # unnest() of arrays: one statement and four parameters for thousands of rows.
         result = session.execute(
             text(
                 "INSERT INTO sends (contact_id, enrollment_id, step_id, template_version_id, variant, status,"
                 " attempts, possible_duplicate, error, created_at, enqueued_at)"
-                " SELECT c, e, s, v, '', 'queued', 0, false, '', :now, :now"
+                " SELECT c, e, s, v, a, 'queued', 0, false, '', :now, :now"
                 " FROM unnest(CAST(:c AS integer[]), CAST(:e AS integer[]), CAST(:s AS integer[]),"
-                " CAST(:v AS integer[])) AS t(c, e, s, v)"
+                " CAST(:v AS integer[]), CAST(:a AS varchar[])) AS t(c, e, s, v, a)"
                 " ON CONFLICT DO NOTHING RETURNING id, enrollment_id"
             ),
             {
@@ -461,11 +464,12 @@ def _insert_sends(session: Session, rows: list[dict[str, Any]], now: datetime) -
                 "e": pg_array([r["enrollment_id"] for r in rows]),
                 "s": pg_array([r["step_id"] for r in rows]),
                 "v": pg_array([r["template_version_id"] for r in rows]),
+                "a": pg_array([r["variant"] for r in rows]),
             },
         )
         return [(int(a), int(b)) for a, b in result]
     values = [
-        {**r, "variant": "", "status": SendStatus.QUEUED, "attempts": 0, "possible_duplicate": False,
+        {**r, "status": SendStatus.QUEUED, "attempts": 0, "possible_duplicate": False,
          "error": "", "created_at": now, "enqueued_at": now}
         for r in rows
     ]
@@ -604,6 +608,8 @@ def plan_broadcasts(svc: Services, now: datetime) -> Counter[str]:
                 log.warning("broadcast %s waits: segments are not available", broadcast.id)
                 counts["broadcasts_waiting"] += 1
                 continue
+            if abtests.start_broadcast_test(session, broadcast, audience, now, counts):
+                continue  # only the test portion goes now; campaigns.abtests sends the rest after the decision
             ids = audience.subquery()
             stmt = (
                 seq._dialect_insert(session, Send)
@@ -659,7 +665,7 @@ def _finish_broadcasts(session: Session, now: datetime) -> int:
     )
     result = session.execute(
         update(Broadcast)
-        .where(Broadcast.status == BroadcastStatus.SENDING, ~pending)
+        .where(Broadcast.status == BroadcastStatus.SENDING, ~pending, ~abtests.holds_broadcast(Broadcast.id))
         .values(status=BroadcastStatus.SENT, finished_at=now)
         .execution_options(synchronize_session=False)
     )

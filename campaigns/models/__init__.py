@@ -1,6 +1,7 @@
 """All models, importable from one place."""
 
 from campaigns.models.ab import ABAssignment, ABKind, ABMetric, ABMode, ABStatus, ABTest, ABVariant
+from campaigns.models.ab import ABAssignment, ABKind, ABMetric, ABMode, ABStatus, ABTest, ABVariant
 from campaigns.models.api import IdempotencyKey
 from campaigns.models.contacts import (
     Contact,
@@ -30,6 +31,7 @@ from campaigns.models.tracking import EngagementRollup, Hit, HitClass, HitKind, 
 from campaigns.models.users import Account, ApiKey, User
 
 __all__ = [
+    "ABAssignment", "ABKind", "ABMetric", "ABMode", "ABStatus", "ABTest", "ABVariant",
     "ABAssignment", "ABKind", "ABMetric", "ABMode", "ABStatus", "ABTest", "ABVariant",
     "Account", "ApiKey", "EngagementRollup", "Hit", "HitClass", "HitKind", "RollupScope", "Broadcast", "BroadcastStatus", "Contact", "ContactStatus", "Enrollment",
     "EnrollmentStatus", "Event", "Form", "FormStatus", "FormSubmission", "IdempotencyKey", "ImportJob", "ImportStatus", "Link", "OutboxMessage", "Segment", "Send",
