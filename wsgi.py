@@ -62,6 +62,9 @@ def create_app(overrides: dict[str, Any] | None = None) -> Flask:
     register_ui(app)
     register_api(app, csrf)
     csrf.exempt(register_tracking(app))
+    from campaigns.api.bounces import register_webhooks
+
+    csrf.exempt(register_webhooks(app))  # authenticated by an HMAC signature of the body, not a cookie
     # Hosted forms are embedded on other sites and post cross-origin: honeypot, rate limit, validation.
     csrf.exempt(public_forms.bp)
     app.register_blueprint(public_forms.bp)

@@ -170,5 +170,56 @@ def import_csv_cmd(
             click.echo(f"... and more: {len(errors)} errors listed", err=True)
 
 
+@main.command("process-bounces")
+@click.argument("paths", nargs=-1, required=True, type=click.Path(exists=True))
+@click.option("--delete", is_flag=True, help="Delete each message file after it was processed (maildir, files).")
+def process_bounces_cmd(paths: tuple[str, ...], delete: bool) -> None:
+    """Read bounce mail (DSN, ARF complaints) from maildirs, mbox files or message files and record it."""
+    from pathlib import Path
+
+    from campaigns import bounces
+    from campaigns.runtime import services
+
+    with _app().app_context():
+        svc = services()
+        results = []
+        for path in paths:
+            for name, raw in bounces.read_messages(Path(path)):
+                reports = bounces.parse_bounce_message(raw)
+                if not reports:
+                    click.echo(f"{name}: not a bounce or complaint report, left alone", err=True)
+                    continue
+                with svc.db.begin() as s:
+                    found = bounces.process_reports(s, reports, svc.settings)
+                results.extend(found)
+                click.echo(f"{name}: " + ", ".join(
+                    f"{r.kind} {r.recipient or '?'}" + ("" if res.matched else " (no match)")
+                    for r, res in zip(reports, found, strict=True)))
+                if delete and Path(name).is_file():
+                    Path(name).unlink()
+        summary = bounces.summarize(results)
+        click.echo(" ".join(f"{k}: {v}" for k, v in summary.items()))
+
+
+@main.command("resume-broadcast")
+@click.argument("broadcast_id", type=int)
+def resume_broadcast_cmd(broadcast_id: int) -> None:
+    """Resume a broadcast that paused itself (complaint rate); the scheduler sends the rest."""
+    from campaigns import bounces
+    from campaigns.models import Broadcast
+    from campaigns.runtime import services
+
+    with _app().app_context():
+        with services().db.begin() as s:
+            broadcast = s.get(Broadcast, broadcast_id)
+            if broadcast is None:
+                raise click.ClickException(f"no broadcast {broadcast_id}")
+            try:
+                released = bounces.resume_broadcast(s, broadcast)
+            except ValueError as exc:
+                raise click.ClickException(str(exc)) from None
+    click.echo(f"broadcast {broadcast_id} resumed: {released} sends queued again")
+
+
 if __name__ == "__main__":
     main()

@@ -33,7 +33,7 @@ from typing import Any
 from sqlalchemy import and_, case, func, or_, select, update
 from sqlalchemy.orm import Session
 
-from campaigns import mailer, rendering
+from campaigns import compliance, mailer, rendering
 from campaigns.contacts import suppress
 from campaigns.db import now_utc
 from campaigns.jobs import enqueue_deliveries
@@ -363,6 +363,8 @@ def _deliver(svc: Services, session: Session, ids: list[int]) -> dict[str, int]:
         return dict(batch.counts)
 
     account = get_account(session)
+    # The legal footer needs the sender's identity; without it nothing leaves (the rows stay queued).
+    compliance.require_sender_identity(account)
     acct = rendering.account_context(account)
     versions = rendering.current_versions(session, {r.version_id for r in deliverable})
     compiled = {vid: rendering.compiled(session, v) for vid, v in versions.items()}

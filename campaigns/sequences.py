@@ -247,10 +247,13 @@ def update_sequence(
 
 def sequence_problems(session: Session, sequence: Sequence) -> list[str]:
     """Why this sequence cannot be activated (empty list when it can); shown by the builder view."""
+    from campaigns.compliance import sender_problems
+    from campaigns.users import get_account
+
     steps = live_steps(session, sequence.id)
     if not steps:
         return ["a sequence needs at least one step before it can be activated"]
-    problems = []
+    problems = [f"fill in Settings first: {p}" for p in sender_problems(get_account(session))]
     for step in steps:
         template = session.get(Template, step.template_id)
         if template is None or template.current_version_id is None:
@@ -492,6 +495,10 @@ def schedule_broadcast(session: Session, broadcast: Broadcast, scheduled_at: dat
     else now); the scheduler sends it when due (UI, API). Raises ValueError when it cannot go."""
     if broadcast.status not in (BroadcastStatus.DRAFT, BroadcastStatus.SCHEDULED):
         raise ValueError(f"a {broadcast.status} broadcast cannot be scheduled")
+    from campaigns.compliance import require_sender_identity
+    from campaigns.users import get_account
+
+    require_sender_identity(get_account(session))
     template = session.get(Template, broadcast.template_id)
     if template is None or template.current_version_id is None:
         raise ValueError("the broadcast's template has no saved version yet")

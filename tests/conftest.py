@@ -176,6 +176,16 @@ def app_overrides(database_url: str, smtp_server: SmtpServer, tmp_path: Path) ->
     }
 
 
+def seed_account(db: Database) -> None:
+    """The sender identity the legal footer needs (campaigns.compliance refuses to send without it);
+    tests of its absence clear the fields."""
+    from campaigns.models import Account
+
+    with db.begin() as s:
+        s.add(Account(id=1, company_name="Acme Test KK", from_name="Acme", postal_address="1-1-1 Marunouchi, Tokyo",
+                      contact_info="support@acme.test"))
+
+
 @pytest.fixture
 def app(app_overrides: dict[str, Any], redis_conn: Redis) -> Iterator[Flask]:
     from wsgi import create_app
@@ -183,6 +193,7 @@ def app(app_overrides: dict[str, Any], redis_conn: Redis) -> Iterator[Flask]:
     application = create_app(app_overrides)
     svc = application.extensions["nurture"]
     truncate_all(svc.db)
+    seed_account(svc.db)
     # No app context is held across the test: each request gets its own (as in production), so
     # per-request state in `g` never leaks between requests. Service calls that need one push it.
     yield application

@@ -122,6 +122,7 @@ class BroadcastStatus(enum.StrEnum):
     DRAFT = "draft"
     SCHEDULED = "scheduled"
     SENDING = "sending"
+    PAUSED = "paused"  # stopped by itself (complaint rate, campaigns.bounces); resumable
     SENT = "sent"
     CANCELLED = "cancelled"
 
