@@ -8,6 +8,7 @@ compiled functions below. Exactly what each number means is in docs/kpi.md.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
@@ -67,6 +68,10 @@ NO_SOURCE = ""  # contacts without a source are grouped under the empty string (
 class RangeError(ValueError):
     """A date range that cannot be used; the message says why (shown to users, returned by the API)."""
 
+    def __init__(self, message: str, field: str = "from") -> None:
+        super().__init__(message)
+        self.field = field  # the parameter to blame: "from" or "to"
+
 
 @dataclass(frozen=True)
 class DateRange:
@@ -110,20 +115,23 @@ class DateRange:
         if start > end:
             raise RangeError("'from' must not be after 'to'")
         if (end - start).days + 1 > MAX_SPAN_DAYS:
-            raise RangeError(f"the range may span at most {MAX_SPAN_DAYS} days")
+            raise RangeError(f"the range may span at most {MAX_SPAN_DAYS} days", "from")
         return cls(start, end)
+
+
+_DAY = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
 
 
 def _parse_day(text: str, name: str) -> date:
     text = text.strip()
-    if len(text) != 10:
-        raise RangeError(f"'{name}' must be a date like 2026-04-01")
+    if not _DAY.fullmatch(text):
+        raise RangeError(f"'{name}' must be a date like 2026-04-01", name)
     try:
         day = date.fromisoformat(text)
     except ValueError:
-        raise RangeError(f"'{name}' must be a date like 2026-04-01") from None
+        raise RangeError(f"'{name}' must be a date like 2026-04-01", name) from None
     if not 1970 <= day.year <= 2999:
-        raise RangeError(f"'{name}' must be between 1970 and 2999")
+        raise RangeError(f"'{name}' must be between 1970 and 2999", name)
     return day
 
 

@@ -462,7 +462,7 @@ def test_kpi_page_shows_numbers_charts_and_csv(ui, services):
     bad = ui.get("/kpi/?from=2026-13-01")
     assert bad.status_code == 400 and "must be a date" in bad.get_data(as_text=True)
     ja = ui.get("/kpi/", headers={"Accept-Language": "ja"}).get_data(as_text=True)
-    assert "ライフサイクル" in ja
+    assert "開始日" in ja and "新規コンタクト" in ja
 
 
 def test_kpi_page_empty_state(ui):

@@ -1,0 +1,34 @@
+"""KPI dashboard over the API: the same numbers as the KPI page (campaigns.kpi), for one date range."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask.typing import ResponseReturnValue
+
+from campaigns import kpi
+from campaigns.api.core import invalid, operation
+from campaigns.runtime import services
+
+DAY: dict[str, Any] = {"type": "string", "pattern": "^[0-9]{4}-[0-9]{2}-[0-9]{2}$", "maxLength": 10}
+KPI_QUERY: dict[str, Any] = {
+    "from": {**DAY, "description": "first day (UTC, included); default: 89 days before 'to'"},
+    "to": {**DAY, "description": "last day (UTC, included); default: today"},
+    "stage": {"type": "string", "enum": list(kpi.CONVERSION_STAGES), "default": "mql",
+              "description": "the conversion whose preceding templates and links are ranked"},
+    "days": {"type": "integer", "minimum": 1, "maximum": kpi.MAX_LOOKBACK_DAYS, "default": 30,
+             "description": "how many days before a conversion count as preceding it"},
+}
+
+
+@operation("/kpi", "GET", tag="reports", query=KPI_QUERY, summary="KPI dashboard for a date range",
+           responses={200: ("Contacts by source, segment and stage; lifecycle funnel; MQLs per month and source; "
+                            "days to MQL; templates and links preceding conversions; sequence goal rates", None)})
+def kpi_api(query: dict[str, Any]) -> ResponseReturnValue:
+    """Every KPI of the dashboard for whole UTC days from..to (see docs/kpi.md for the definitions)."""
+    try:
+        rng = kpi.DateRange.parse(query.get("from"), query.get("to"))
+    except kpi.RangeError as err:
+        raise invalid({err.field: str(err)}, "the query has invalid parameters") from None
+    return kpi.dashboard(services().db.session, rng, stage=query.get("stage") or "mql",
+                         days=int(query.get("days") or 30))

@@ -1,0 +1,70 @@
+"""UI area: the KPI dashboard. Cards, charts (campaigns/static/kpi.js) and CSV exports for one date range.
+
+Read-only: every number comes from campaigns.kpi.dashboard, the same function the API answers with.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from flask import Blueprint, Response, abort, render_template, request
+
+from campaigns import kpi
+from campaigns.i18n import _
+from campaigns.runtime import services
+
+bp = Blueprint("kpi", __name__, url_prefix="/kpi")
+
+
+class _BadFilter(ValueError):
+    pass
+
+
+def _filters() -> tuple[kpi.DateRange, str, int]:
+    """The range, conversion stage and look-back days from the query string (raises _BadFilter)."""
+    try:
+        rng = kpi.DateRange.parse(request.args.get("from"), request.args.get("to"))
+    except kpi.RangeError as err:
+        raise _BadFilter(_(str(err))) from None
+    stage = request.args.get("stage") or "mql"
+    if stage not in kpi.CONVERSION_STAGES:
+        raise _BadFilter(_("stage must be mql, sql or customer"))
+    raw_days = (request.args.get("days") or "30").strip()
+    if not raw_days.isascii() or not raw_days.isdigit() or not 1 <= int(raw_days) <= kpi.MAX_LOOKBACK_DAYS:
+        raise _BadFilter(_("days must be a whole number from 1 to %(n)s", n=kpi.MAX_LOOKBACK_DAYS))
+    return rng, stage, int(raw_days)
+
+
+def _presets() -> list[tuple[int, str, str]]:
+    today = datetime.now(UTC).date()
+    return [(n, (today - timedelta(days=n - 1)).isoformat(), today.isoformat()) for n in kpi.PRESETS]
+
+
+@bp.get("/")
+def index() -> Any:
+    try:
+        rng, stage, days = _filters()
+    except _BadFilter as err:
+        default = kpi.DateRange.last_days(kpi.DEFAULT_DAYS)
+        return render_template("ui/kpi/index.html", data=None, error=str(err), presets=_presets(),
+                               form=dict(request.args), rng=default, stage="mql", days=30), 400
+    data = kpi.dashboard(services().db.session, rng, stage=stage, days=days)
+    return render_template("ui/kpi/index.html", data=data, error="", presets=_presets(),
+                           form={"from": rng.first.isoformat(), "to": rng.last.isoformat()},
+                           rng=rng, stage=stage, days=days)
+
+
+@bp.get("/export/<table>.csv")
+def export(table: str) -> Any:
+    if table not in kpi.CSV_TABLES:
+        abort(404)
+    try:
+        rng, stage, days = _filters()
+    except _BadFilter as err:
+        abort(400, description=str(err))
+    data = kpi.dashboard(services().db.session, rng, stage=stage, days=days)
+    filename = f"kpi-{table}-{rng.first.isoformat()}-{rng.last.isoformat()}.csv"
+    return Response(kpi.export_csv(data, table), mimetype="text/csv", headers={
+        "Content-Disposition": f'attachment; filename="{filename}"', "Cache-Control": "no-store",
+    })
