@@ -37,6 +37,25 @@ def run_import(import_id: int) -> None:
         svc.db.session.remove()
 
 
+def enroll_segment(sequence_id: int, segment_id: int | None) -> int:
+    """Enrol a segment's contacts (None = every active contact) in a sequence, set-based (enqueued by the
+    sequence page for large segments). Returns how many were enrolled."""
+    from campaigns.models import Segment
+    from campaigns.models import Sequence as SequenceModel
+    from campaigns.segments import enroll_matching
+
+    svc = services()
+    try:
+        with svc.db.begin() as session:
+            sequence = session.get(SequenceModel, sequence_id)
+            segment = session.get(Segment, segment_id) if segment_id is not None else None
+            if sequence is None or (segment_id is not None and segment is None):
+                return 0  # deleted meanwhile: nothing to do
+            return enroll_matching(session, sequence, dict(segment.rules or {}) if segment else {})
+    finally:
+        svc.db.session.remove()
+
+
 def send_form_confirmation(submission_id: int) -> bool:
     """Send a form's double opt-in confirmation mail (enqueued by the public form view after its commit)."""
     from campaigns.leadforms import send_confirmation

@@ -52,6 +52,7 @@ from sqlalchemy.orm import Session
 from sqlalchemy.sql.elements import ColumnElement
 
 from campaigns import abtests
+from campaigns import segments
 from campaigns import sequences as seq
 from campaigns.db import UTCDateTime, now_utc
 from campaigns.jobs import enqueue_deliveries
@@ -106,6 +107,8 @@ def tick(svc: Services, *, now: datetime | None = None, lock: bool = True) -> di
     try:
         keepalive = guard.reacquire if guard is not None else (lambda: True)
         counts: Counter[str] = Counter()
+        if segments.due_for_segment_triggers(svc.redis):  # at most once a minute: whole-segment queries
+            counts.update(segments.run_segment_triggers(svc.db, now or now_utc()))
         counts.update(plan_due_steps(svc, now or now_utc(), keepalive=keepalive))
         counts.update(plan_broadcasts(svc, now or now_utc()))
         counts.update(abtests.tick(svc, now or now_utc()))  # before enqueueing: it plans A/B sends

@@ -545,6 +545,14 @@ def _dialect_insert(session: Session, model: Any) -> Any:
     return sqlite.insert(model)
 
 
+def _insert_count(session: Session, stmt: Any, key: Any) -> int:
+    """Run an INSERT .. SELECT and count the rows it wrote (PostgreSQL reports no rowcount for it)."""
+    if session.get_bind().dialect.name == "postgresql":
+        written = stmt.returning(key).cte("written")
+        return int(session.scalar(select(func.count()).select_from(written)) or 0)
+    return int(session.execute(stmt).rowcount or 0)
+
+
 def _clean_ids(contact_ids: Any) -> list[int]:
     if not isinstance(contact_ids, list | tuple | set):
         raise SegmentError("contact_ids must be a list of contact ids")
@@ -570,7 +578,7 @@ def add_to_list(session: Session, list_id: int, contact_ids: Any) -> int:
         stmt = _dialect_insert(session, ContactListMember).from_select(
             ["list_id", "contact_id", "added_at"], query
         ).on_conflict_do_nothing()
-        added += int(session.execute(stmt).rowcount or 0)  # type: ignore[attr-defined]
+        added += _insert_count(session, stmt, ContactListMember.contact_id)
     return added
 
 
@@ -583,7 +591,7 @@ def add_segment_to_list(session: Session, list_id: int, rules: dict[str, Any] | 
     stmt = _dialect_insert(session, ContactListMember).from_select(
         ["list_id", "contact_id", "added_at"], query
     ).on_conflict_do_nothing()
-    return int(session.execute(stmt).rowcount or 0)  # type: ignore[attr-defined]
+    return _insert_count(session, stmt, ContactListMember.contact_id)
 
 
 def remove_from_list(session: Session, list_id: int, contact_ids: Any) -> int:
@@ -651,7 +659,7 @@ def enroll_matching(
         ["contact_id", "sequence_id", "cycle", "status", "next_position", "next_due_at", "source_event",
          "exit_reason", "enrolled_at"], query,
     ).on_conflict_do_nothing()
-    return int(session.execute(stmt).rowcount or 0)  # type: ignore[attr-defined]
+    return _insert_count(session, stmt, Enrollment.id)
 
 
 def evaluate_trigger(session: Session, sequence: Sequence, segment: Segment, now: datetime) -> int:

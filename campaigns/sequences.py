@@ -36,6 +36,7 @@ from campaigns.models import (
     EnrollmentStatus,
     Event,
     Segment,
+    SegmentExitWhen,
     Send,
     SendStatus,
     Sequence,
@@ -51,6 +52,7 @@ MAX_NAME_LENGTH = 100  # Event.name and the JSON lists hold event names of this 
 _STEP_KEYS = {"id", "template_id", "delay_minutes", "window_days", "window_start_hour", "window_end_hour"}
 _SEQUENCE_FIELDS = {
     "name", "description", "trigger_events", "exit_events", "exit_stages", "allow_reentry", "goal_event",
+    "trigger_segment_id", "exit_segment_id", "exit_segment_when",
 }
 
 
@@ -158,6 +160,24 @@ def _apply_fields(sequence: Sequence, fields: dict[str, Any]) -> None:
     if "goal_event" in fields:
         goal = fields["goal_event"] or ""
         sequence.goal_event = _clean_name(goal, "goal_event", MAX_NAME_LENGTH) if goal else ""
+    # Segment trigger and exit (evaluated by campaigns.segments.run_segment_triggers); existence is
+    # checked by _check_segments, which has the session.
+    for key in ("trigger_segment_id", "exit_segment_id"):
+        if key in fields:
+            setattr(sequence, key, _int_or_none(fields[key], key, 1, 2**63 - 1))
+    if "exit_segment_when" in fields:
+        try:
+            sequence.exit_segment_when = SegmentExitWhen(fields["exit_segment_when"] or "left")
+        except ValueError:
+            raise ValueError("exit_segment_when must be 'left' or 'in'") from None
+
+
+def _check_segments(session: Session, sequence: Sequence) -> None:
+    with session.no_autoflush:  # the unchecked id must not reach the database (foreign key) first
+        for key in ("trigger_segment_id", "exit_segment_id"):
+            segment_id = getattr(sequence, key)
+            if segment_id is not None and session.get(Segment, segment_id) is None:
+                raise ValueError(f"{key}: segment {segment_id} does not exist")
 
 
 # ------------------------------------------------------------------ building sequences
@@ -183,14 +203,20 @@ def create_sequence(
     allow_reentry: bool = False,
     goal_event: str = "",
     description: str = "",
+    trigger_segment_id: int | None = None,
+    exit_segment_id: int | None = None,
+    exit_segment_when: str = "left",
 ) -> Sequence:
     """Create a draft sequence with its steps (UI builder, API POST /sequences); raises ValueError."""
     sequence = Sequence(status=SequenceStatus.DRAFT)
     _apply_fields(sequence, {
+        "trigger_segment_id": trigger_segment_id, "exit_segment_id": exit_segment_id,
+        "exit_segment_when": exit_segment_when,
         "name": name, "description": description, "trigger_events": list(trigger_events),
         "exit_events": list(exit_events), "exit_stages": list(exit_stages),
         "allow_reentry": allow_reentry, "goal_event": goal_event,
     })
+    _check_segments(session, sequence)
     cleaned = [_clean_step(session, raw, i) for i, raw in enumerate(steps or [], start=1)]
     if any(c["id"] is not None for c in cleaned):
         raise ValueError("a new sequence's steps cannot carry ids")
@@ -210,6 +236,7 @@ def update_sequence(
     """Edit a sequence (UI builder, API PUT): steps with an id are updated, new ones added, missing
     ones soft-deleted; positions follow the given order. Safe on an active sequence: see the module doc."""
     _apply_fields(sequence, fields)
+    _check_segments(session, sequence)
     if steps is not None:
         cleaned = [_clean_step(session, raw, i) for i, raw in enumerate(steps, start=1)]
         existing = {s.id: s for s in live_steps(session, sequence.id)}

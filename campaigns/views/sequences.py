@@ -11,7 +11,8 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 from werkzeug.datastructures import MultiDict
 
-from campaigns.contacts import segment_contact_ids
+from campaigns import jobs
+from campaigns.contacts import count_segment
 from campaigns.i18n import _
 from campaigns.models import (
     Enrollment,
@@ -26,7 +27,8 @@ from campaigns.models import (
     Template,
 )
 from campaigns.runtime import services
-from campaigns.sequences import create_sequence, enroll_segment, set_sequence_status, update_sequence
+from campaigns.segments import enroll_matching
+from campaigns.sequences import create_sequence, set_sequence_status, update_sequence
 from campaigns.views.builder_common import install_filters
 
 bp = Blueprint("sequences", __name__, url_prefix="/sequences")
@@ -35,6 +37,7 @@ install_filters(bp)
 UNITS = {"minutes": 1, "hours": 60, "days": 1440}
 MAX_DELAY_MINUTES = 365 * 1440
 MAX_STEPS = 50
+ENROLL_INLINE_LIMIT = 5000  # larger segments are enrolled by an RQ job (jobs.enroll_segment)
 EVENT_NAME = re.compile(r"^[A-Za-z0-9_.:\-]{1,100}$")
 WEEKDAYS = [("1", "Mon"), ("2", "Tue"), ("3", "Wed"), ("4", "Thu"), ("5", "Fri"), ("6", "Sat"), ("7", "Sun")]
 _STEP_KEY = re.compile(r"^steps-(\d{1,3})-(\w+)$")
@@ -364,12 +367,19 @@ def enroll(sequence_id: int) -> Any:
         flash(_("Choose a segment."), "error")
         return redirect(url_for("sequences.show", sequence_id=sequence.id))
     try:
-        contact_ids = list(s.scalars(segment_contact_ids(rules)))
-        enrolled = enroll_segment(s, sequence, contact_ids)
+        total = count_segment(s, rules)
+        if total > ENROLL_INLINE_LIMIT:
+            # A large segment is enrolled by a job (one INSERT .. SELECT), not inside the request.
+            s.commit()
+            segment_id = None if choice == "all" else int(choice)
+            services().queue.enqueue(jobs.enroll_segment, sequence.id, segment_id, job_timeout=3600, result_ttl=3600)
+            flash(_("Enrolling %(total)s contacts in the background.", total=total), "success")
+            return redirect(url_for("sequences.show", sequence_id=sequence.id))
+        enrolled = enroll_matching(s, sequence, rules)
     except ValueError as exc:
         s.rollback()
         flash(str(exc), "error")
     else:
         s.commit()
-        flash(_("Enrolled %(n)s of %(total)s contacts.", n=enrolled, total=len(contact_ids)), "success")
+        flash(_("Enrolled %(n)s of %(total)s contacts.", n=enrolled, total=total), "success")
     return redirect(url_for("sequences.show", sequence_id=sequence.id))

@@ -1,0 +1,205 @@
+"""Segments as a sequence's enrolment trigger and exit condition, evaluated by the scheduler step
+(campaigns.segments.run_segment_triggers), and large manual enrolment moved into an RQ job."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+from sqlalchemy import select
+
+from campaigns import scheduler, segments
+from campaigns.contacts import suppress
+from campaigns.models import (
+    Contact,
+    ContactStatus,
+    Enrollment,
+    EnrollmentStatus,
+    Event,
+    Segment,
+    Send,
+    SendStatus,
+    Sequence,
+    SequenceStatus,
+)
+from campaigns.sequences import create_sequence, update_sequence
+from tests.conftest import run_jobs
+from tests.sequence_helpers import make_template
+
+NOW = datetime(2026, 11, 22, 12, 0, tzinfo=UTC)
+MANAGERS = {"all": [{"field": "job_title", "op": "contains", "value": "部長"}]}
+
+
+def _setup(services: Any, *, reentry: bool = False, exit_rules: dict[str, Any] | None = None,
+           exit_when: str = "left", trigger: bool = True) -> dict[str, int]:
+    with services.db.begin() as s:
+        template = make_template(s)
+        seg = Segment(name="Managers", rules=MANAGERS)
+        s.add(seg)
+        s.flush()
+        exit_id = None
+        if exit_rules is not None:
+            exit_seg = Segment(name="Exit", rules=exit_rules)
+            s.add(exit_seg)
+            s.flush()
+            exit_id = exit_seg.id
+        sequence = create_sequence(
+            s, "Managers' nurture", steps=[{"template_id": template.id, "delay_minutes": 60}],
+            allow_reentry=reentry, trigger_segment_id=seg.id if trigger else None, exit_segment_id=exit_id,
+            exit_segment_when=exit_when,
+        )
+        sequence.status = SequenceStatus.ACTIVE  # activation checks (sender identity) are not the subject here
+        people = {
+            "manager": Contact(email="bucho@example.jp", job_title="営業部長"),
+            "suppressed": Contact(email="sup@example.jp", job_title="部長"),
+            "unsubscribed": Contact(email="gone@example.jp", job_title="部長", status=ContactStatus.UNSUBSCRIBED),
+            "staff": Contact(email="staff@example.jp", job_title="Engineer"),
+        }
+        s.add_all(people.values())
+        s.flush()
+        suppress(s, "sup@example.jp", "manual")
+        return {"sequence": sequence.id, "segment": seg.id, **{k: c.id for k, c in people.items()}}
+
+
+def _enrolments(services: Any, sequence_id: int) -> list[tuple[int, int, str]]:
+    with services.db.begin() as s:
+        return [(c, cyc, str(st)) for c, cyc, st in s.execute(
+            select(Enrollment.contact_id, Enrollment.cycle, Enrollment.status)
+            .where(Enrollment.sequence_id == sequence_id).order_by(Enrollment.contact_id, Enrollment.cycle)
+        )]
+
+
+def _set(services: Any, contact_id: int, **fields: Any) -> None:
+    with services.db.begin() as s:
+        contact = s.get(Contact, contact_id)
+        for k, v in fields.items():
+            setattr(contact, k, v)
+
+
+def test_contacts_entering_the_segment_are_enrolled_once_and_suppressed_never(services: Any) -> None:
+    ids = _setup(services)
+    counts = segments.run_segment_triggers(services.db, NOW)
+    assert counts["segment_enrolled"] == 1
+    assert _enrolments(services, ids["sequence"]) == [(ids["manager"], 1, "active")]
+    for minute in range(1, 4):  # repeated evaluations add nothing
+        segments.run_segment_triggers(services.db, NOW + timedelta(minutes=minute))
+    assert _enrolments(services, ids["sequence"]) == [(ids["manager"], 1, "active")]
+
+    _set(services, ids["staff"], job_title="技術部長")  # enters the segment
+    assert segments.run_segment_triggers(services.db, NOW + timedelta(minutes=5))["segment_enrolled"] == 1
+    got = _enrolments(services, ids["sequence"])
+    assert (ids["staff"], 1, "active") in got and len(got) == 2
+    assert not any(c in (ids["suppressed"], ids["unsubscribed"]) for c, _, _ in got)
+    with services.db.begin() as s:
+        enrolment = s.scalar(select(Enrollment).where(Enrollment.contact_id == ids["staff"]))
+        assert enrolment.source_event == f"segment:{ids['segment']}"
+        assert enrolment.next_due_at == NOW + timedelta(minutes=5 + 60)  # first step's delay
+
+
+def test_without_reentry_leaving_and_coming_back_does_not_enrol_again(services: Any) -> None:
+    ids = _setup(services)
+    segments.run_segment_triggers(services.db, NOW)
+    _set(services, ids["manager"], job_title="Advisor")
+    segments.run_segment_triggers(services.db, NOW + timedelta(minutes=1))
+    _set(services, ids["manager"], job_title="部長")
+    segments.run_segment_triggers(services.db, NOW + timedelta(minutes=2))
+    assert _enrolments(services, ids["sequence"]) == [(ids["manager"], 1, "active")]
+
+
+def test_with_reentry_a_finished_contact_is_enrolled_again_only_after_re_entering(services: Any) -> None:
+    ids = _setup(services, reentry=True)
+    segments.run_segment_triggers(services.db, NOW)
+    with services.db.begin() as s:
+        s.scalar(select(Enrollment)).status = EnrollmentStatus.COMPLETED
+    # still in the segment, but not newly: no second cycle
+    segments.run_segment_triggers(services.db, NOW + timedelta(minutes=1))
+    assert _enrolments(services, ids["sequence"]) == [(ids["manager"], 1, "completed")]
+    _set(services, ids["manager"], job_title="Advisor")
+    segments.run_segment_triggers(services.db, NOW + timedelta(minutes=2))
+    _set(services, ids["manager"], job_title="部長")
+    segments.run_segment_triggers(services.db, NOW + timedelta(minutes=3))
+    segments.run_segment_triggers(services.db, NOW + timedelta(minutes=4))
+    assert _enrolments(services, ids["sequence"]) == [(ids["manager"], 1, "completed"), (ids["manager"], 2, "active")]
+
+
+def test_paused_sequences_are_not_evaluated(services: Any) -> None:
+    ids = _setup(services)
+    with services.db.begin() as s:
+        s.get(Sequence, ids["sequence"]).status = SequenceStatus.PAUSED
+    segments.run_segment_triggers(services.db, NOW)
+    assert _enrolments(services, ids["sequence"]) == []
+
+
+def test_exit_when_the_contact_leaves_the_segment_cancels_queued_sends(services: Any) -> None:
+    ids = _setup(services, exit_rules=MANAGERS, exit_when="left")
+    segments.run_segment_triggers(services.db, NOW)
+    with services.db.begin() as s:
+        enrolment = s.scalar(select(Enrollment))
+        version_id = make_template(s, "Other").current_version_id
+        s.add(Send(contact_id=ids["manager"], enrollment_id=enrolment.id, template_version_id=version_id,
+                   status=SendStatus.QUEUED))
+    segments.run_segment_triggers(services.db, NOW + timedelta(minutes=1))  # still in: nothing happens
+    assert _enrolments(services, ids["sequence"]) == [(ids["manager"], 1, "active")]
+    _set(services, ids["manager"], job_title="Advisor")
+    counts = segments.run_segment_triggers(services.db, NOW + timedelta(minutes=2))
+    assert counts["segment_exited"] == 1
+    with services.db.begin() as s:
+        enrolment = s.scalar(select(Enrollment))
+        assert enrolment.status == EnrollmentStatus.EXITED and "Exit" in enrolment.exit_reason
+        assert s.scalar(select(Send.status)) == SendStatus.CANCELLED
+
+
+def test_exit_when_the_contact_is_in_the_exit_segment(services: Any) -> None:
+    booked = {"all": [{"event": "demo_booked", "within_days": 30}]}
+    ids = _setup(services, exit_rules=booked, exit_when="in")
+    segments.run_segment_triggers(services.db, NOW)
+    with services.db.begin() as s:
+        s.add(Event(contact_id=ids["manager"], name="demo_booked", occurred_at=NOW))
+    segments.run_segment_triggers(services.db, NOW + timedelta(minutes=1))
+    assert _enrolments(services, ids["sequence"]) == [(ids["manager"], 1, "exited")]
+
+
+def test_the_scheduler_tick_runs_the_segment_step_at_most_once_a_minute(services: Any) -> None:
+    ids = _setup(services)
+    counts = scheduler.tick(services, now=NOW, lock=False)
+    assert counts.get("segment_enrolled") == 1
+    _set(services, ids["staff"], job_title="部長")
+    assert "segment_enrolled" not in scheduler.tick(services, now=NOW + timedelta(seconds=5), lock=False)
+    services.redis.delete(segments.SEGMENT_KEY)  # the minute has passed
+    assert scheduler.tick(services, now=NOW + timedelta(seconds=65), lock=False).get("segment_enrolled") == 1
+
+
+def test_sequence_segment_fields_are_validated(services: Any) -> None:
+    ids = _setup(services, trigger=False)
+    for fields, message in [({"trigger_segment_id": 999}, "segment 999 does not exist"),
+                            ({"exit_segment_when": "sometimes"}, "'left' or 'in'"),
+                            ({"exit_segment_id": "x"}, "whole number")]:
+        with pytest.raises(ValueError, match=message), services.db.begin() as s:  # rolled back
+            update_sequence(s, s.get(Sequence, ids["sequence"]), **fields)
+    with services.db.begin() as s:
+        update_sequence(s, s.get(Sequence, ids["sequence"]), exit_segment_id=ids["segment"], exit_segment_when="in")
+    with services.db.begin() as s:
+        sequence = s.get(Sequence, ids["sequence"])
+        assert (sequence.trigger_segment_id, sequence.exit_segment_id) == (None, ids["segment"])
+        assert sequence.exit_segment_when == "in"
+
+
+def test_large_segment_enrolment_from_the_ui_runs_as_a_job(app: Any, ui: Any, services: Any,
+                                                           monkeypatch: pytest.MonkeyPatch) -> None:
+    from campaigns.views import sequences as view
+
+    monkeypatch.setattr(view, "ENROLL_INLINE_LIMIT", 1)
+    ids = _setup(services, trigger=False)
+    _set(services, ids["staff"], job_title="部長")
+    resp = ui.post(f"/sequences/{ids['sequence']}/enroll", {"segment": str(ids["segment"])},
+                   page=f"/sequences/{ids['sequence']}")
+    assert resp.status_code == 302
+    assert _enrolments(services, ids["sequence"]) == []  # nothing inside the request
+    assert run_jobs(app) >= 1
+    assert {c for c, _, _ in _enrolments(services, ids["sequence"])} == {ids["manager"], ids["staff"]}
+    # small selections stay inline; already enrolled contacts are skipped
+    monkeypatch.setattr(view, "ENROLL_INLINE_LIMIT", 1000)
+    ui.post(f"/sequences/{ids['sequence']}/enroll", {"segment": str(ids["segment"])},
+            page=f"/sequences/{ids['sequence']}")
+    assert len(_enrolments(services, ids["sequence"])) == 2
