@@ -58,7 +58,7 @@
       type: "doughnut",
       data: { labels: named(d.labels, d.none), datasets: [{ data: d.values,
               backgroundColor: d.values.map(function (_v, i) { return PALETTE[i % PALETTE.length]; }) }] },
-      options: { animation: false, plugins: { legend: { position: "right" } } }
+      options: { animation: false, aspectRatio: 2, plugins: { legend: { position: "right" } } }
     };
   });
 
