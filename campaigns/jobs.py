@@ -80,3 +80,26 @@ def enqueue_deliveries(queue: Queue, send_ids: Sequence[int], batch_size: int) -
             jobs += 1
         pipe.execute()
     return jobs
+
+
+HAND_OVER_RETRY = Retry(max=3, interval=[30, 120, 600])  # only for crashes; failed attempts are rescheduled by the row
+
+
+def deliver_hand_over(delivery_id: int) -> str:
+    """Make one attempt at a hand-over webhook or sales email (enqueued by webhooks.enqueue_due)."""
+    from campaigns.webhooks import deliver
+
+    svc = services()
+    try:
+        return deliver(svc, delivery_id)
+    finally:
+        svc.db.session.remove()
+
+
+def enqueue_hand_over(queue: Queue, delivery_ids: Sequence[int]) -> None:
+    """Enqueue one deliver_hand_over job per delivery id (after the commit that wrote them)."""
+    with queue.connection.pipeline() as pipe:
+        for delivery_id in delivery_ids:
+            queue.enqueue_call(deliver_hand_over, args=(int(delivery_id),), retry=HAND_OVER_RETRY, timeout=120,
+                               result_ttl=60, failure_ttl=7 * 86400, pipeline=pipe)
+        pipe.execute()

@@ -1,7 +1,6 @@
 """All models, importable from one place."""
 
 from campaigns.models.ab import ABAssignment, ABKind, ABMetric, ABMode, ABStatus, ABTest, ABVariant
-from campaigns.models.ab import ABAssignment, ABKind, ABMetric, ABMode, ABStatus, ABTest, ABVariant
 from campaigns.models.api import IdempotencyKey
 from campaigns.models.contacts import (
     Contact,
@@ -15,7 +14,18 @@ from campaigns.models.contacts import (
 from campaigns.models.events import Event
 from campaigns.models.forms import Form, FormStatus, FormSubmission, SubmissionStatus
 from campaigns.models.lists import ContactList, ContactListMember, SegmentExitWhen, SegmentTriggerMember
-from campaigns.models.scoring import StageChange
+from campaigns.models.scoring import (
+    DeliveryState,
+    RuleKind,
+    ScoreEntry,
+    ScoreTrigger,
+    ScoringRule,
+    ScoringSettings,
+    StageChange,
+    TriggerAction,
+    TriggerWhen,
+    WebhookDelivery,
+)
 from campaigns.models.sends import OutboxMessage, Send, SendStatus
 from campaigns.models.sequences import (
     Broadcast,
@@ -32,10 +42,10 @@ from campaigns.models.users import Account, ApiKey, User
 
 __all__ = [
     "ABAssignment", "ABKind", "ABMetric", "ABMode", "ABStatus", "ABTest", "ABVariant",
-    "ABAssignment", "ABKind", "ABMetric", "ABMode", "ABStatus", "ABTest", "ABVariant",
     "Account", "ApiKey", "EngagementRollup", "Hit", "HitClass", "HitKind", "RollupScope", "Broadcast", "BroadcastStatus", "Contact", "ContactStatus", "Enrollment",
     "EnrollmentStatus", "Event", "Form", "FormStatus", "FormSubmission", "IdempotencyKey", "ImportJob", "ImportStatus", "Link", "OutboxMessage", "Segment", "Send",
-    "SendStatus", "Sequence", "StageChange", "SequenceStatus", "Stage", "Step", "SubmissionStatus", "Suppression", "Template",
+    "SendStatus", "Sequence", "StageChange", "DeliveryState", "RuleKind", "ScoreEntry", "ScoreTrigger", "ScoringRule", "ScoringSettings",
+    "TriggerAction", "TriggerWhen", "WebhookDelivery", "SequenceStatus", "Stage", "Step", "SubmissionStatus", "Suppression", "Template",
     "TemplateVersion", "User",
     "ContactList", "ContactListMember", "SegmentExitWhen", "SegmentTriggerMember",
 ]

@@ -1,0 +1,294 @@
+"""Hand-over deliveries: HMAC-signed webhooks and sales notification emails, with retries and a log.
+
+A trigger (campaigns.scoring) writes a `WebhookDelivery` row in the same transaction as the stage
+change; after the commit `enqueue_due` puts its id on RQ and `deliver` (jobs.deliver_hand_over) sends it.
+A failed attempt is written to the row with the next retry time (exponential backoff); the scheduler's
+scoring step re-enqueues due retries, so a retry survives worker restarts and never waits in RQ.
+
+Webhook requests (like Stripe's):
+    POST <url>   Content-Type: application/json
+    Nurture-Delivery: <delivery id>           stable across retries: the receiver dedupes on it
+    Nurture-Signature: t=<unix time>,v1=<hex HMAC-SHA256(secret, "<t>.<body>")>
+Any 2xx answer is a success; anything else (or no answer within the timeout) is retried.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import logging
+import secrets
+import time
+import urllib.error
+import urllib.request
+import uuid
+from datetime import datetime, timedelta
+from typing import Any
+
+from jinja2.sandbox import ImmutableSandboxedEnvironment
+from sqlalchemy import select, update
+from sqlalchemy.orm import Session
+
+from campaigns import mailer
+from campaigns.db import now_utc
+from campaigns.models import Contact, DeliveryState, ScoreTrigger, TriggerAction, WebhookDelivery
+from campaigns.runtime import Services
+
+log = logging.getLogger("nurture.webhooks")
+
+MAX_ATTEMPTS = 8
+BACKOFF_BASE = 30  # seconds before the first retry; doubles each attempt
+BACKOFF_MAX = 6 * 3600
+ENQUEUE_LEASE = timedelta(minutes=10)  # an enqueued delivery not sent by then is enqueued again
+SENDING_LEASE = timedelta(minutes=10)  # a claim older than this belonged to a worker that died
+TIMEOUT = 10.0
+EXCERPT = 500
+SIGNATURE_HEADER = "Nurture-Signature"
+DELIVERY_HEADER = "Nurture-Delivery"
+TOLERANCE = 300  # seconds a receiver should accept between the signed time and its clock
+
+
+def new_secret() -> str:
+    """A fresh signing secret for a webhook trigger."""
+    return "whsec_" + secrets.token_hex(24)
+
+
+def sign(secret: str, timestamp: int, body: bytes) -> str:
+    """The signature header value for a body sent at `timestamp`: t=<ts>,v1=<hex>."""
+    mac = hmac.new(secret.encode(), f"{timestamp}.".encode() + body, hashlib.sha256).hexdigest()
+    return f"t={timestamp},v1={mac}"
+
+
+def verify(secret: str, header: str, body: bytes, now: float | None = None, tolerance: int = TOLERANCE) -> bool:
+    """Check a signature header as a receiver should: the HMAC matches and the time is recent."""
+    parts = dict(p.split("=", 1) for p in header.split(",") if "=" in p)
+    try:
+        timestamp = int(parts.get("t", ""))
+    except ValueError:
+        return False
+    if abs((now if now is not None else time.time()) - timestamp) > tolerance:
+        return False
+    expected = sign(secret, timestamp, body).split("v1=", 1)[1]
+    return hmac.compare_digest(expected, parts.get("v1", ""))
+
+
+def backoff(attempts: int) -> timedelta:
+    """Wait before the next attempt after `attempts` failures: 30 s, 1 min, 2 min, ... capped at 6 h."""
+    return timedelta(seconds=min(BACKOFF_MAX, BACKOFF_BASE * 2 ** max(0, attempts - 1)))
+
+
+def contact_json(contact: Contact) -> dict[str, Any]:
+    return {
+        "id": contact.id, "email": contact.email, "first_name": contact.first_name, "last_name": contact.last_name,
+        "company": contact.company, "job_title": contact.job_title, "source": contact.source,
+        "score": contact.score, "stage": str(contact.stage),
+    }
+
+
+def create_delivery(session: Session, trigger: ScoreTrigger, contact: Contact, event: dict[str, Any],
+                    now: datetime) -> WebhookDelivery:
+    """Write one pending delivery for a trigger firing (scoring._fire); enqueued after the commit."""
+    delivery_id = "dlv_" + uuid.uuid4().hex
+    payload = {
+        "id": delivery_id, "created_at": now.isoformat(), **event,
+        "trigger": {"id": trigger.id, "name": trigger.name}, "contact": contact_json(contact),
+    }
+    email = trigger.action is TriggerAction.EMAIL
+    row = WebhookDelivery(
+        delivery_id=delivery_id, trigger_id=trigger.id, contact_id=contact.id,
+        channel="email" if email else "webhook", url=trigger.email_to if email else trigger.webhook_url,
+        payload=payload, state=DeliveryState.PENDING, next_retry_at=now, created_at=now, updated_at=now,
+    )
+    session.add(row)
+    session.flush()
+    return row
+
+
+def enqueue_due(svc: Services, now: datetime | None = None) -> int:
+    """Enqueue deliveries that are due (new, retry time reached, or a lost claim); returns how many.
+
+    Called by the scoring step and by views after a commit. The due time moves forward by a lease as
+    the id is enqueued, so the next tick does not enqueue it again while it waits in RQ."""
+    from campaigns.jobs import enqueue_hand_over
+
+    now = now or now_utc()
+    with svc.db.begin() as session:
+        session.execute(
+            update(WebhookDelivery)
+            .where(WebhookDelivery.state == DeliveryState.SENDING, WebhookDelivery.updated_at < now - SENDING_LEASE)
+            .values(state=DeliveryState.RETRYING, last_error="the worker sending it stopped", next_retry_at=now)
+            .execution_options(synchronize_session=False)
+        )
+        ids = list(session.scalars(
+            select(WebhookDelivery.id).where(
+                WebhookDelivery.state.in_((DeliveryState.PENDING, DeliveryState.RETRYING)),
+                WebhookDelivery.next_retry_at <= now,
+            ).order_by(WebhookDelivery.id).limit(1000)
+        ))
+        if ids:
+            session.execute(
+                update(WebhookDelivery).where(WebhookDelivery.id.in_(ids))
+                .values(next_retry_at=now + ENQUEUE_LEASE).execution_options(synchronize_session=False)
+            )
+    if ids:
+        enqueue_hand_over(svc.queue, ids)
+    return len(ids)
+
+
+def retry_now(session: Session, delivery: WebhookDelivery, now: datetime | None = None) -> None:
+    """Make a delivery due at once (the delivery log's retry button); a failed one gets a new round."""
+    if delivery.state in (DeliveryState.DELIVERED, DeliveryState.SENDING):
+        raise ValueError("this delivery is not waiting for a retry")
+    delivery.state = DeliveryState.RETRYING if delivery.attempts else DeliveryState.PENDING
+    delivery.next_retry_at = now or now_utc()
+    session.flush()
+
+
+def deliver(svc: Services, delivery_id: int, now: datetime | None = None) -> str:
+    """Make one attempt at a delivery (jobs.deliver_hand_over); returns the new state."""
+    now = now or now_utc()
+    with svc.db.begin() as session:
+        claimed = session.execute(
+            update(WebhookDelivery)
+            .where(WebhookDelivery.id == delivery_id,
+                   WebhookDelivery.state.in_((DeliveryState.PENDING, DeliveryState.RETRYING)))
+            .values(state=DeliveryState.SENDING, updated_at=now)
+            .returning(WebhookDelivery.id)
+        ).first()
+        if claimed is None:
+            return "skipped"  # delivered already, given up, or another worker holds it
+        row = session.get(WebhookDelivery, delivery_id)
+        assert row is not None
+        channel, url, payload, delivery_key = row.channel, row.url, dict(row.payload), row.delivery_id
+        secret = ""
+        if row.trigger_id:
+            secret = session.scalar(select(ScoreTrigger.webhook_secret).where(ScoreTrigger.id == row.trigger_id)) or ""
+    if channel == "email":
+        ok, status, excerpt, retryable = _send_email(svc, url, payload, delivery_key)
+    else:
+        ok, status, excerpt, retryable = _post(url, payload, secret, delivery_key)
+    with svc.db.begin() as session:
+        row = session.get(WebhookDelivery, delivery_id)
+        assert row is not None
+        row.attempts += 1
+        row.last_status = status
+        row.response_excerpt = excerpt[:EXCERPT]
+        row.history = [*(row.history or []), {
+            "attempt": row.attempts, "at": now.isoformat(), "status": status, "ok": ok, "excerpt": excerpt[:200],
+        }]
+        if ok:
+            row.state, row.last_error, row.next_retry_at = DeliveryState.DELIVERED, "", None
+        elif retryable and row.attempts < MAX_ATTEMPTS:
+            row.state, row.last_error = DeliveryState.RETRYING, excerpt[:EXCERPT]
+            row.next_retry_at = now + backoff(row.attempts)
+        else:
+            row.state, row.last_error, row.next_retry_at = DeliveryState.FAILED, excerpt[:EXCERPT], None
+        row.updated_at = now
+        return str(row.state)
+
+
+class _NoRedirect(urllib.request.HTTPRedirectHandler):
+    def redirect_request(self, *args: Any, **kwargs: Any) -> None:
+        return None  # a redirect is an answer to report, not a URL to follow (it could point anywhere)
+
+
+_OPENER = urllib.request.build_opener(_NoRedirect)
+
+
+def _post(url: str, payload: dict[str, Any], secret: str, delivery_key: str) -> tuple[bool, int | None, str, bool]:
+    """POST the signed payload; (ok, HTTP status, response excerpt or error, worth retrying)."""
+    if not url.lower().startswith(("http://", "https://")):
+        return False, None, "only http and https URLs are allowed", False
+    body = json.dumps(payload, ensure_ascii=False, separators=(",", ":")).encode()
+    request = urllib.request.Request(url, data=body, method="POST", headers={
+        "Content-Type": "application/json", "User-Agent": "Nurture-Webhooks/1.0",
+        DELIVERY_HEADER: delivery_key, SIGNATURE_HEADER: sign(secret, int(time.time()), body),
+    })
+    try:
+        with _OPENER.open(request, timeout=TIMEOUT) as response:
+            status = response.status
+            excerpt = response.read(EXCERPT).decode("utf-8", "replace")
+    except urllib.error.HTTPError as exc:
+        status = exc.code
+        try:
+            excerpt = exc.read(EXCERPT).decode("utf-8", "replace")
+        except Exception:  # the body of an error answer is only for the log
+            excerpt = ""
+        excerpt = excerpt or str(exc.reason)
+    except (urllib.error.URLError, OSError, ValueError) as exc:
+        reason = getattr(exc, "reason", exc)
+        return False, None, f"no answer: {reason}"[:EXCERPT], True
+    if 200 <= status < 300:
+        return True, status, excerpt, False
+    # 4xx other than 408/429 will not change by itself; still retried, since receivers misconfigure
+    # briefly (a deploy) far more often than they reject a payload for good.
+    return False, status, excerpt or f"HTTP {status}", True
+
+
+_ENV = ImmutableSandboxedEnvironment(autoescape=True)
+_TEXT_ENV = ImmutableSandboxedEnvironment(autoescape=False)
+_SUBJECT = "[Nurture] {{ contact.name or contact.email }}: {{ headline }}"
+_TEXT = """{{ headline }}
+
+{{ contact.name or contact.email }} <{{ contact.email }}>
+{% if contact.company %}{{ contact.company }}{% if contact.job_title %} / {{ contact.job_title }}{% endif %}
+{% endif %}Score: {{ contact.score }}
+Stage: {{ contact.stage }}
+{% if change %}Moved {{ change.from or "-" }} -> {{ change.to }} ({{ change.cause }}{% if change.detail %}: {{ change.detail }}{% endif %})
+{% endif %}Trigger: {{ trigger.name }}
+
+{{ link }}
+"""
+_HTML = """<div style="font-family:sans-serif;font-size:14px">
+<h2 style="font-size:18px">{{ headline }}</h2>
+<p><strong>{{ contact.name or contact.email }}</strong> &lt;{{ contact.email }}&gt;<br>
+{% if contact.company %}{{ contact.company }}{% if contact.job_title %} / {{ contact.job_title }}{% endif %}<br>{% endif %}
+Score: {{ contact.score }} &middot; Stage: {{ contact.stage }}</p>
+{% if change %}<p>Moved {{ change.from or "-" }} &rarr; {{ change.to }} ({{ change.cause }}{% if change.detail %}: {{ change.detail }}{% endif %})</p>{% endif %}
+<p>Trigger: {{ trigger.name }}</p>
+<p><a href="{{ link }}">{{ link }}</a></p>
+</div>"""
+
+
+def render_sales_email(payload: dict[str, Any], base_url: str) -> tuple[str, str, str]:
+    """(subject, text, html) of the sales notification for a delivery payload."""
+    contact = dict(payload.get("contact") or {})
+    contact["name"] = " ".join(p for p in (contact.get("first_name"), contact.get("last_name")) if p)
+    change = payload.get("stage_change")
+    if change:
+        headline = f"now {str(change.get('to', '')).upper()}"
+    else:
+        headline = f"score reached {payload.get('threshold')}"
+    context = {"contact": contact, "change": change, "trigger": payload.get("trigger") or {}, "headline": headline,
+               "link": f"{base_url.rstrip('/')}/contacts/{contact.get('id')}"}
+    subject = " ".join(_TEXT_ENV.from_string(_SUBJECT).render(context).split())
+    return subject, _TEXT_ENV.from_string(_TEXT).render(context), _ENV.from_string(_HTML).render(context)
+
+
+def _send_email(svc: Services, to: str, payload: dict[str, Any], delivery_key: str) -> tuple[bool, int | None, str, bool]:
+    """Send the sales notification over the service's SMTP path; (ok, SMTP code, reply, worth retrying)."""
+    from campaigns.sending import MessageFrame, format_address, is_valid_address
+    from campaigns.users import get_account
+
+    if not is_valid_address(to):
+        return False, None, f"invalid sales address {to!r}", False
+    with svc.db.begin() as session:
+        account = get_account(session)
+        default_name, default_address = _parse(svc.settings.mail_from)
+        address = (account.from_email or default_address).strip()
+        name = account.from_name or default_name
+    subject, text, html = render_sales_email(payload, svc.settings.base_url)
+    frame = MessageFrame(address, format_address(name, address), "", f"=_nurture_handover_{uuid.uuid4().hex[:12]}")
+    data = frame.assemble(to=to, subject=subject, message_id=f"<{delivery_key}@nurture>", html=html, text=text,
+                          extra_headers=[("X-Nurture-Delivery", delivery_key)])
+    outcome = mailer.get_pool(svc.settings).send(mailer.OutgoingMail(key=0, mail_from=address, rcpt=to, data=data))
+    if outcome.ok:
+        return True, 250, "accepted", False
+    return False, outcome.code or None, outcome.describe(), outcome.transient
+
+
+def _parse(mail_from: str) -> tuple[str, str]:
+    import email.utils
+
+    return email.utils.parseaddr(mail_from)
