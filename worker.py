@@ -42,7 +42,7 @@ def run_worker(burst: bool = False, overrides: dict[str, Any] | None = None) -> 
 
 def run_scheduler(interval: float = 2.0, overrides: dict[str, Any] | None = None, once: bool = False) -> None:
     """Run the scheduler tick every `interval` seconds until SIGTERM/SIGINT."""
-    from campaigns import scheduler
+    from campaigns import scheduler, scoring
     from campaigns.runtime import services
 
     app = create_app(overrides)
@@ -64,6 +64,12 @@ def run_scheduler(interval: float = 2.0, overrides: dict[str, Any] | None = None
                     log.info("tick: %s", summary)
             except Exception:  # the loop must survive a database or Redis hiccup; the next tick retries
                 log.exception("scheduler tick failed")
+            try:  # lead scoring in the same loop, off the API and tracking request paths
+                scored = scoring.run_scoring(svc)
+                if scored:
+                    log.info("scoring: %s", scored)
+            except Exception:
+                log.exception("scoring step failed")
             if once:
                 break
             time.sleep(max(0.0, interval - (time.monotonic() - started)))
