@@ -5,6 +5,7 @@ from __future__ import annotations
 from flask import Flask
 
 from campaigns.views import (
+    abtests,
     auth,
     broadcasts,
     contacts,
@@ -24,6 +25,7 @@ UI_BLUEPRINTS = [
     templates.bp,
     sequences.bp,
     broadcasts.bp,
+    abtests.bp,
     forms.bp,
     outbox.bp,
     reports.bp,
