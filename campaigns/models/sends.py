@@ -5,7 +5,7 @@ from __future__ import annotations
 import enum
 from datetime import datetime
 
-from sqlalchemy import Boolean, ForeignKey, Index, Integer, String, Text, UniqueConstraint
+from sqlalchemy import Boolean, ForeignKey, Index, Integer, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from campaigns.db import Base, StrEnumType, UTCDateTime, now_utc
@@ -22,17 +22,16 @@ class SendStatus(enum.StrEnum):
 
 class Send(Base):
     __tablename__ = "sends"
-    __table_args__ = (
-        UniqueConstraint("enrollment_id", "step_id"),
-        UniqueConstraint("broadcast_id", "contact_id"),
-    )
+    # The ledger's uniqueness (one send per enrolment and step, one per broadcast and contact) lives in
+    # partial unique indexes below: a step send has no broadcast and a broadcast send no enrolment, so
+    # each row pays for the one index that can ever reject it, not for both.
 
     id: Mapped[int] = mapped_column(primary_key=True)
     # Lookups by contact use ix_sends_contact_sent (contact_id, sent_at); a second index on contact_id
     # alone would only cost every planned send one more index write.
     contact_id: Mapped[int] = mapped_column(ForeignKey("contacts.id", ondelete="CASCADE"))
     enrollment_id: Mapped[int | None] = mapped_column(ForeignKey("enrollments.id", ondelete="CASCADE"))
-    step_id: Mapped[int | None] = mapped_column(ForeignKey("steps.id"), index=True)
+    step_id: Mapped[int | None] = mapped_column(ForeignKey("steps.id"))  # see ix_sends_step_status_variant
     broadcast_id: Mapped[int | None] = mapped_column(ForeignKey("broadcasts.id", ondelete="CASCADE"))
     template_version_id: Mapped[int] = mapped_column(ForeignKey("template_versions.id"))
     variant: Mapped[str] = mapped_column(String(20), default="")  # A/B variant key, if any
@@ -53,6 +52,10 @@ class Send(Base):
 
 
 Index("ix_sends_status_enqueued", Send.status, Send.enqueued_at)
+Index("uq_sends_enrollment_id_step_id", Send.enrollment_id, Send.step_id, unique=True,
+      postgresql_where=Send.enrollment_id.isnot(None), sqlite_where=Send.enrollment_id.isnot(None))
+Index("uq_sends_broadcast_id_contact_id", Send.broadcast_id, Send.contact_id, unique=True,
+      postgresql_where=Send.broadcast_id.isnot(None), sqlite_where=Send.broadcast_id.isnot(None))
 Index("ix_sends_contact_sent", Send.contact_id, Send.sent_at)
 # The scheduler asks "does this broadcast still have undelivered sends?" every tick: a partial index
 # holds only pending broadcast sends, so the answer stays cheap for a broadcast of a million mails.

@@ -85,6 +85,9 @@ class EngagementRollup(Base):
 
 
 # Delivered / bounced per campaign (and A/B variant) come from the send ledger; these make those
-# counts index-only scans.
-Index("ix_sends_broadcast_status_variant", Send.broadcast_id, Send.status, Send.variant)
-Index("ix_sends_step_status_variant", Send.step_id, Send.status, Send.variant)
+# counts index-only scans. Partial: a step send is never counted by broadcast, nor a broadcast send by
+# step, so neither pays for the other's index (the step index also serves the steps foreign key).
+Index("ix_sends_broadcast_status_variant", Send.broadcast_id, Send.status, Send.variant,
+      postgresql_where=Send.broadcast_id.isnot(None), sqlite_where=Send.broadcast_id.isnot(None))
+Index("ix_sends_step_status_variant", Send.step_id, Send.status, Send.variant,
+      postgresql_where=Send.step_id.isnot(None), sqlite_where=Send.step_id.isnot(None))
