@@ -1,0 +1,179 @@
+"""Hand-over deliveries on real parts: a local HTTP server receives the signed webhook (first answer 500,
+the retry succeeds), the sales email goes through the real SMTP path, RQ runs the jobs."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import threading
+from datetime import datetime, timedelta
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+import pytest
+from sqlalchemy import select
+
+from campaigns import scoring, webhooks
+from campaigns.db import now_utc
+from campaigns.models import DeliveryState, Event, WebhookDelivery
+from tests.conftest import run_jobs
+from tests.tracking_helpers import make_contact
+
+
+class Receiver:
+    """A real HTTP server on 127.0.0.1 that records requests and answers the queued status codes."""
+
+    def __init__(self, statuses: list[int]) -> None:
+        self.statuses = list(statuses)
+        self.requests: list[dict[str, Any]] = []
+        receiver = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:  # noqa: N802 (http.server's naming)
+                body = self.rfile.read(int(self.headers.get("Content-Length", "0")))
+                receiver.requests.append({"headers": dict(self.headers), "body": body, "path": self.path})
+                status = receiver.statuses.pop(0) if receiver.statuses else 200
+                reply = b'{"ok": true}' if status < 300 else b"upstream exploded"
+                self.send_response(status)
+                self.send_header("Content-Length", str(len(reply)))
+                self.end_headers()
+                self.wfile.write(reply)
+
+            def log_message(self, *args: Any) -> None:
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/hooks/nurture"
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+
+    def __enter__(self) -> Receiver:
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+def _hot_lead(services: Any, session: Any, **trigger: Any) -> tuple[Any, Any]:
+    s = scoring.get_settings(session)
+    s.half_life_days, s.warm_at, s.hot_at, s.mql_when_hot = 0, 10, 30, True
+    scoring.create_rule(session, {"name": "Demo request", "kind": "custom_event", "event_name": "demo_requested",
+                                  "points": 40})
+    created = scoring.create_trigger(session, {"name": "MQL hand-over", "when": "stage", "stage": "mql", **trigger})
+    contact = make_contact(session, email="hanako@client.co.jp", last_name="Sato", company="Client KK")
+    session.add(Event(contact_id=contact.id, name="demo_requested", properties={}))
+    session.commit()
+    return created, contact
+
+
+def test_signed_webhook_retried_after_a_500_with_the_same_delivery_id(app: Any, services: Any, session: Any) -> None:
+    with Receiver([500, 200]) as receiver:
+        trigger, contact = _hot_lead(services, session, action="webhook", webhook_url=receiver.url)
+        secret = trigger.webhook_secret
+        now = now_utc()
+        with app.app_context():
+            counts = scoring.run_scoring(services, now=now)
+        assert counts["deliveries_enqueued"] == 1
+        assert run_jobs(app) == 1
+        assert len(receiver.requests) == 1
+        session.expire_all()
+        delivery = session.scalars(select(WebhookDelivery)).one()
+        assert (delivery.state, delivery.attempts, delivery.last_status) == (DeliveryState.RETRYING, 1, 500)
+        assert delivery.response_excerpt == "upstream exploded"
+        attempted_at = datetime.fromisoformat(delivery.history[0]["at"])
+        assert delivery.next_retry_at == attempted_at + webhooks.backoff(1)
+
+        # Not due yet: the next step enqueues nothing; at the retry time it goes again and succeeds.
+        with app.app_context():
+            assert "deliveries_enqueued" not in scoring.run_scoring(services, now=now + timedelta(seconds=5))
+            assert scoring.run_scoring(services, now=delivery.next_retry_at)["deliveries_enqueued"] == 1
+        assert run_jobs(app) == 1
+        assert len(receiver.requests) == 2
+
+    session.expire_all()
+    delivery = session.scalars(select(WebhookDelivery)).one()
+    assert (delivery.state, delivery.attempts, delivery.last_status) == (DeliveryState.DELIVERED, 2, 200)
+    assert [h["status"] for h in delivery.history] == [500, 200]
+    first, second = receiver.requests
+    assert first["body"] == second["body"]
+    assert first["headers"]["Nurture-Delivery"] == second["headers"]["Nurture-Delivery"] == delivery.delivery_id
+    for request in receiver.requests:
+        header = request["headers"]["Nurture-Signature"]
+        parts = dict(item.split("=", 1) for item in header.split(","))
+        expected = hmac.new(secret.encode(), f"{parts['t']}.".encode() + request["body"], hashlib.sha256).hexdigest()
+        assert hmac.compare_digest(parts["v1"], expected)
+        assert webhooks.verify(secret, header, request["body"])
+        assert not webhooks.verify("whsec_wrong", header, request["body"])
+        assert not webhooks.verify(secret, header, request["body"] + b" ")
+    payload = json.loads(first["body"])
+    assert payload["id"] == delivery.delivery_id
+    assert payload["type"] == "contact.stage_changed"
+    assert payload["stage_change"]["to"] == "mql" and payload["stage_change"]["from"] == "hot"
+    assert payload["contact"]["email"] == contact.email and payload["contact"]["score"] == 40
+
+
+def test_webhook_that_never_answers_gives_up_after_the_last_attempt(app: Any, services: Any, session: Any) -> None:
+    with Receiver([]) as receiver:
+        url = receiver.url
+    # The server is closed now: connection refused on every attempt.
+    _hot_lead(services, session, action="webhook", webhook_url=url)
+    now = now_utc()
+    with app.app_context():
+        scoring.run_scoring(services, now=now)
+    for attempt in range(1, webhooks.MAX_ATTEMPTS + 1):
+        assert run_jobs(app) == 1
+        session.expire_all()
+        delivery = session.scalars(select(WebhookDelivery)).one()
+        assert delivery.attempts == attempt and delivery.last_status is None
+        assert "no answer" in delivery.last_error
+        if attempt < webhooks.MAX_ATTEMPTS:
+            assert delivery.state == DeliveryState.RETRYING
+            with app.app_context():
+                webhooks.enqueue_due(services, delivery.next_retry_at)
+    assert delivery.state == DeliveryState.FAILED and delivery.next_retry_at is None
+    # The retry button starts a new attempt.
+    webhooks.retry_now(session, delivery)
+    session.commit()
+    assert webhooks.enqueue_due(services) == 1
+
+
+def test_backoff_doubles_and_is_capped() -> None:
+    assert [webhooks.backoff(n).total_seconds() for n in (1, 2, 3, 4)] == [30, 60, 120, 240]
+    assert webhooks.backoff(30).total_seconds() == webhooks.BACKOFF_MAX
+
+
+def test_sales_email_received_over_real_smtp(app: Any, services: Any, session: Any, smtp_server: Any) -> None:
+    _hot_lead(services, session, action="email", email_to="sales@acme.test")
+    with app.app_context():
+        scoring.run_scoring(services)
+    assert run_jobs(app) == 1
+    mails = smtp_server.wait_for(1)
+    assert len(mails) == 1
+    mail = mails[0]
+    assert mail.rcpt_tos == ["sales@acme.test"]
+    message = mail.message
+    assert "MQL" in message["Subject"] and "Sato" in message["Subject"]
+    text = message.get_body(("plain",)).get_content()
+    html = message.get_body(("html",)).get_content()
+    assert "hanako@client.co.jp" in text and "Client KK" in text and "hot -> mql" in text
+    assert "http://nurture.test/contacts/" in html
+    session.expire_all()
+    delivery = session.scalars(select(WebhookDelivery)).one()
+    assert (delivery.channel, delivery.state, delivery.attempts) == ("email", DeliveryState.DELIVERED, 1)
+    assert message["X-Nurture-Delivery"] == delivery.delivery_id
+
+
+def test_sales_email_escapes_contact_fields() -> None:
+    payload = {"contact": {"id": 1, "email": "x@example.jp", "first_name": "<script>alert(1)</script>"},
+               "trigger": {"name": "t"}, "stage_change": {"from": "hot", "to": "mql", "cause": "rule", "detail": ""}}
+    _, _, html = webhooks.render_sales_email(payload, "http://nurture.test")
+    assert "<script>" not in html and "&lt;script&gt;" in html
+
+
+@pytest.mark.parametrize("url", ["ftp://example.com/x", "file:///etc/passwd", "javascript:alert(1)", "example.com"])
+def test_webhook_urls_must_be_http(session: Any, url: str) -> None:
+    with pytest.raises(scoring.ScoringError):
+        scoring.create_trigger(session, {"name": "t", "when": "stage", "stage": "sql", "action": "webhook",
+                                         "webhook_url": url})
