@@ -11,6 +11,7 @@ from campaigns.views import (
     contacts,
     dashboard,
     forms,
+    kpi,
     outbox,
     reports,
     sequences,
@@ -29,6 +30,7 @@ UI_BLUEPRINTS = [
     forms.bp,
     outbox.bp,
     reports.bp,
+    kpi.bp,
     settings.bp,
 ]
 
