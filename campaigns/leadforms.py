@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import logging
 import re
+import secrets
 import unicodedata
 import uuid
 from collections.abc import Mapping
@@ -104,7 +105,7 @@ def default_fields() -> list[dict[str, Any]]:
 
 
 def slugify(name: str) -> str:
-    """A URL slug from a form name; names without Latin letters give "" (the editor then asks for one)."""
+    """A URL slug from a form name; names without Latin letters give "" (FormInput.clean picks one then)."""
     text = unicodedata.normalize("NFKC", name).lower()
     slug = re.sub(r"[^a-z0-9]+", "-", text).strip("-")[:100].strip("-")
     return slug
@@ -189,7 +190,8 @@ class FormInput:
         if not name or len(name) > 200:
             errors["name"] = "a name of 1-200 characters is required"
         values["name"] = name
-        slug = self.slug.strip().lower() or slugify(name)
+        # Japanese names have no Latin letters to slugify: a short random name then, editable later.
+        slug = self.slug.strip().lower() or slugify(name) or f"form-{secrets.token_hex(3)}"
         if not SLUG.match(slug):
             errors["slug"] = "the URL name uses lower-case letters, digits and - (at most 100)"
         elif session.scalar(select(Form.id).where(Form.slug == slug, Form.id != (form_id or 0))) is not None:

@@ -91,7 +91,7 @@ def _closed(form: Form) -> Response:
     return _frameable(Response(html, status=404, mimetype="text/html"), form)
 
 
-@bp.get("/<slug>")
+@bp.get("/<slug>", provide_automatic_options=False)  # OPTIONS is the CORS preflight below
 def show(slug: str) -> Response:
     """The hosted form (also the iframe embed with ?embed=1)."""
     form = _form_or_404(slug)
@@ -123,7 +123,7 @@ def _submitted_data() -> dict[str, Any] | None:
     return {key: request.form.get(key, "") for key in request.form}
 
 
-@bp.post("/<slug>")
+@bp.post("/<slug>", provide_automatic_options=False)
 def submit(slug: str) -> Response:
     """Take a submission: 303 to the thank-you page (or the stored redirect), the form again with errors,
     or JSON answers for fetch() callers."""
