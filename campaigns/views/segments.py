@@ -1,0 +1,258 @@
+"""Segments UI: the live count and sample for the segment editor, and static contact lists (create, rename,
+add and remove members by hand, by bulk from a segment or from pasted addresses, and from the contact page).
+
+Saved segments themselves are edited by campaigns.views.contacts (segment_form.html); its editor script
+(campaigns/static/segments.js) posts the rule tree here as JSON for the count and sample."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from flask import Blueprint, abort, flash, jsonify, redirect, render_template, request, url_for
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from campaigns.contacts import normalize_email
+from campaigns.i18n import _
+from campaigns.models import (
+    Broadcast,
+    Contact,
+    ContactList,
+    ContactListMember,
+    Segment,
+    Sequence,
+    Step,
+)
+from campaigns.runtime import services
+from campaigns.segments import (
+    SegmentError,
+    add_segment_to_list,
+    add_to_list,
+    count_segment,
+    create_list,
+    list_sizes,
+    remove_from_list,
+    sample_segment,
+    update_list,
+    validate_rules,
+)
+
+bp = Blueprint("segments", __name__, url_prefix="/segments")
+
+SAMPLE_DEFAULT = 10
+SAMPLE_MAX = 50
+PAGE_SIZE = 50
+MAX_PASTED = 10_000  # addresses per paste on the list page
+
+
+# ------------------------------------------------------------------ live count and sample
+def _error(code: str, message: str, status: int = 400) -> Any:
+    return jsonify(error=code, message=message), status
+
+
+@bp.post("/preview")
+def preview() -> Any:
+    """Count and first N contacts of a posted rule tree: JSON {"rules": {...}, "limit": n} (CSRF header)."""
+    body = request.get_json(silent=True)
+    if not isinstance(body, dict):
+        return _error("invalid_json", _("Send a JSON object like {\"rules\": {\"all\": []}}."))
+    rules = body.get("rules", {})
+    limit = body.get("limit", SAMPLE_DEFAULT)
+    if isinstance(limit, bool) or not isinstance(limit, int) or not 0 <= limit <= SAMPLE_MAX:
+        return _error("invalid_limit", _("limit must be a whole number from 0 to %(n)s.", n=SAMPLE_MAX))
+    s = services().db.session
+    try:
+        validate_rules(rules, s)
+        count = count_segment(s, rules)
+        sample = sample_segment(s, rules, limit) if limit else []
+    except SegmentError as exc:
+        return _error("invalid_rules", str(exc))
+    finally:
+        s.rollback()  # read-only
+    return jsonify(
+        count=count,
+        sample=[
+            {"id": c.id, "email": c.email, "name": c.name, "company": c.company, "job_title": c.job_title,
+             "stage": str(c.stage), "score": c.score, "url": url_for("contacts.show", contact_id=c.id)}
+            for c in sample
+        ],
+    )
+
+
+@bp.app_template_global()
+def segment_editor_options() -> str:
+    """JSON for the editor's pickers (lists, broadcasts, sequence steps); read by segments.js."""
+    s = services().db.session
+    lists = [{"id": i, "name": n} for i, n in s.execute(select(ContactList.id, ContactList.name).order_by(ContactList.name))]
+    broadcasts = [
+        {"id": i, "name": n}
+        for i, n in s.execute(select(Broadcast.id, Broadcast.name).order_by(Broadcast.id.desc()).limit(200))
+    ]
+    steps = [
+        {"id": i, "name": f"{name} #{position}"}
+        for i, name, position in s.execute(
+            select(Step.id, Sequence.name, Step.position)
+            .join(Sequence, Sequence.id == Step.sequence_id)
+            .where(Step.deleted.is_(False))
+            .order_by(Sequence.name, Step.position)
+            .limit(500)
+        )
+    ]
+    return json.dumps({"lists": lists, "broadcasts": broadcasts, "steps": steps}, ensure_ascii=False)
+
+
+@bp.app_template_global()
+def contact_list_memberships(contact_id: int) -> dict[str, Any]:
+    """The lists a contact is on and the ones it could be added to (contact page)."""
+    s = services().db.session
+    member_of = list(s.scalars(
+        select(ContactList).join(ContactListMember, ContactListMember.list_id == ContactList.id)
+        .where(ContactListMember.contact_id == contact_id).order_by(ContactList.name)
+    ))
+    ids = {cl.id for cl in member_of}
+    others = [cl for cl in s.scalars(select(ContactList).order_by(ContactList.name).limit(500)) if cl.id not in ids]
+    return {"member_of": member_of, "others": others}
+
+
+# ------------------------------------------------------------------ static lists
+def _list_or_404(s: Session, list_id: int) -> ContactList:
+    contact_list = s.get(ContactList, list_id)
+    if contact_list is None:
+        abort(404)
+    return contact_list
+
+
+@bp.route("/lists", methods=["GET", "POST"])
+def lists() -> Any:
+    """All lists with their sizes; POST creates one."""
+    s = services().db.session
+    status = 200
+    if request.method == "POST":
+        try:
+            created = create_list(s, request.form.get("name", ""), request.form.get("description", ""))
+        except SegmentError as exc:
+            s.rollback()
+            flash(str(exc), "error")
+            status = 400
+        else:
+            s.commit()
+            flash(_("List created."), "success")
+            return redirect(url_for("segments.list_show", list_id=created.id))
+    rows = list(s.scalars(select(ContactList).order_by(ContactList.name)))
+    sizes = list_sizes(s)
+    s.commit()
+    return render_template("ui/segments/lists.html", lists=rows, sizes=sizes), status
+
+
+@bp.get("/lists/<int:list_id>")
+def list_show(list_id: int) -> Any:
+    """A list's members, newest first, paged by contact id; forms to add and remove."""
+    s = services().db.session
+    contact_list = _list_or_404(s, list_id)
+    after = request.args.get("after", "")
+    stmt = (
+        select(Contact)
+        .join(ContactListMember, ContactListMember.contact_id == Contact.id)
+        .where(ContactListMember.list_id == list_id)
+        .order_by(Contact.id.desc())
+        .limit(PAGE_SIZE + 1)
+    )
+    if after.isdigit():
+        stmt = stmt.where(Contact.id < int(after))
+    rows = list(s.scalars(stmt))
+    size = s.scalar(select(func.count()).where(ContactListMember.list_id == list_id)) or 0
+    segments = list(s.scalars(select(Segment).order_by(Segment.name)))
+    s.commit()
+    next_url = url_for("segments.list_show", list_id=list_id, after=rows[PAGE_SIZE - 1].id) if len(rows) > PAGE_SIZE else None
+    return render_template(
+        "ui/segments/list_show.html", contact_list=contact_list, members=rows[:PAGE_SIZE], size=size,
+        segments=segments, next_url=next_url,
+    )
+
+
+@bp.post("/lists/<int:list_id>/edit")
+def list_edit(list_id: int) -> Any:
+    s = services().db.session
+    contact_list = _list_or_404(s, list_id)
+    try:
+        update_list(s, contact_list, request.form.get("name", ""), request.form.get("description", ""))
+    except SegmentError as exc:
+        s.rollback()
+        flash(str(exc), "error")
+    else:
+        s.commit()
+        flash(_("Saved."), "success")
+    return redirect(url_for("segments.list_show", list_id=list_id))
+
+
+@bp.post("/lists/<int:list_id>/delete")
+def list_delete(list_id: int) -> Any:
+    s = services().db.session
+    s.delete(_list_or_404(s, list_id))
+    s.commit()
+    flash(_("Deleted."), "success")
+    return redirect(url_for("segments.lists"))
+
+
+@bp.post("/lists/<int:list_id>/add")
+def list_add(list_id: int) -> Any:
+    """Bulk add: every contact of a saved segment, or pasted addresses (one per line or comma-separated)."""
+    s = services().db.session
+    _list_or_404(s, list_id)
+    segment_id = request.form.get("segment_id", "")
+    try:
+        if segment_id:
+            segment = s.get(Segment, int(segment_id)) if segment_id.isdigit() else None
+            if segment is None:
+                raise SegmentError(_("Choose a segment."))
+            added = add_segment_to_list(s, list_id, segment.rules or {})
+            message = _("Added %(n)s contacts from the segment.", n=added)
+        else:
+            raw = request.form.get("emails", "").replace(",", "\n").split()
+            emails = {e for e in (normalize_email(r) for r in raw[:MAX_PASTED]) if e}
+            if not emails:
+                raise SegmentError(_("Paste at least one valid email address."))
+            ids = list(s.scalars(select(Contact.id).where(Contact.email.in_(sorted(emails)))))
+            added = add_to_list(s, list_id, ids) if ids else 0
+            message = _("Added %(n)s contacts; %(m)s addresses are not contacts.", n=added, m=len(emails) - len(ids))
+    except SegmentError as exc:
+        s.rollback()
+        flash(str(exc), "error")
+    else:
+        s.commit()
+        flash(message, "success")
+    return redirect(url_for("segments.list_show", list_id=list_id))
+
+
+@bp.post("/lists/<int:list_id>/remove")
+def list_remove(list_id: int) -> Any:
+    """Remove the checked members (or one, from its row)."""
+    s = services().db.session
+    _list_or_404(s, list_id)
+    ids = [int(v) for v in request.form.getlist("contact_id") if v.isdigit()]
+    removed = remove_from_list(s, list_id, ids) if ids else 0
+    s.commit()
+    flash(_("Removed %(n)s contacts from the list.", n=removed), "success")
+    return redirect(url_for("segments.list_show", list_id=list_id))
+
+
+@bp.post("/contact/<int:contact_id>/lists")
+def contact_lists(contact_id: int) -> Any:
+    """Add the contact to a list or remove it from one (the contact page's Lists card)."""
+    s = services().db.session
+    if s.get(Contact, contact_id) is None:
+        abort(404)
+    list_id = request.form.get("list_id", "")
+    if not list_id.isdigit() or s.get(ContactList, int(list_id)) is None:
+        flash(_("Choose a list."), "error")
+        return redirect(url_for("contacts.show", contact_id=contact_id))
+    if request.form.get("action") == "remove":
+        remove_from_list(s, int(list_id), [contact_id])
+        message = _("Removed from the list.")
+    else:
+        add_to_list(s, int(list_id), [contact_id])
+        message = _("Added to the list.")
+    s.commit()
+    flash(message, "success")
+    return redirect(url_for("contacts.show", contact_id=contact_id))
