@@ -154,7 +154,9 @@ def generate(svc: Any, args: Any, total: int, small: int, extra: int) -> None:
     print("data:", flush=True)
     timed("schema", lambda: fresh_schema(svc))
     with svc.db.begin() as s:
-        get_account(s)  # default frequency cap (3 per 7 days) stays on: its ledger lookup is part of the cost
+        account = get_account(s)  # default frequency cap (3 per 7 days) stays on: its ledger lookup is part of the cost
+        account.company_name, account.postal_address = "Nurture Bench", "1-1-1 Marunouchi, Tokyo"
+        account.contact_info, account.from_email = "support@bench.test", "marketing@bench.test"
         template = Template(name="Bench")
         s.add(template)
         s.flush()

@@ -18,17 +18,19 @@ from typing import Any
 
 from redis import Redis
 from redis.exceptions import RedisError
-from sqlalchemy import ColumnElement, and_, func, select
+from sqlalchemy import ColumnElement, and_, func, or_, select
 from sqlalchemy.orm import Session
 
 from campaigns.models import (
     Broadcast,
+    BroadcastStatus,
     Contact,
     Enrollment,
     Event,
     Link,
     Send,
     SendStatus,
+    SequenceStatus,
     Step,
     Template,
     TemplateVersion,
@@ -139,24 +141,45 @@ def _rollups(session: Session, scope: RollupScope, ids: Sequence[int], into: dic
         _apply_metric(into[key], row[1], int(row[-1] or 0))
 
 
-LEDGER_CACHE_SECONDS = 60
+LEDGER_CACHE_SECONDS = 900
+LEDGER_REFRESH_SECONDS = 30  # how often the scheduler recounts the ledger of live campaigns
+LIVE_AFTER_FINISH = timedelta(days=2)  # late bounces still move a finished broadcast's counts
 _LEDGER_FIELDS = ("sends", "delivered", "bounced", "queued")
+
+
+def _ledger_key(scope: RollupScope, scope_id: int) -> str:
+    return f"nurture:report:ledger:{scope.value}:{scope_id}"
+
+
+def _ledger_column(scope: RollupScope) -> Any:
+    return Send.broadcast_id if scope == RollupScope.BROADCAST else Send.step_id
+
+
+def _store_ledger(cache: Redis, scope: RollupScope, ids: Sequence[int], fresh: dict[Any, Summary]) -> None:
+    by_id: dict[int, dict[str, list[int]]] = {i: {} for i in ids}
+    for (scope_id, variant), summary in fresh.items():
+        by_id[scope_id][variant] = [getattr(summary, f) for f in _LEDGER_FIELDS]
+    pipe = cache.pipeline(transaction=False)
+    for scope_id, data in by_id.items():
+        pipe.set(_ledger_key(scope, scope_id), json.dumps(data), ex=LEDGER_CACHE_SECONDS)
+    pipe.execute()
 
 
 def _ledger_cached(session: Session, scope: RollupScope, ids: Sequence[int],
                    cache: Redis | None) -> dict[Any, Summary]:
-    """Ledger counts per (scope id, variant), kept in Redis for LEDGER_CACHE_SECONDS.
+    """Ledger counts per (scope id, variant), from Redis when there.
 
-    Counting a million-send campaign's ledger takes a scan of a million index entries (about a
-    second on a busy 2-core machine); delivery counts a minute old are fine for a report, while
-    engagement numbers (roll-ups) stay live.
+    Counting a million-send campaign's ledger scans a million index entries (about a second on a
+    busy 2-core machine), too slow for a page view. The scheduler recounts live campaigns every
+    LEDGER_REFRESH_SECONDS (refresh_live_ledgers), so their reports read counts at most that old;
+    a campaign nobody touched for days is counted on its first view and kept LEDGER_CACHE_SECONDS.
+    Engagement numbers (roll-ups) are always live.
     """
-    column = Send.broadcast_id if scope == RollupScope.BROADCAST else Send.step_id
+    column = _ledger_column(scope)
     if cache is None or not ids:
         return _ledger(session, column, ids, by_variant=True)
-    keys = [f"nurture:report:ledger:{scope.value}:{i}" for i in ids]
     try:
-        cached = cache.mget(keys)
+        cached = cache.mget([_ledger_key(scope, i) for i in ids])
     except RedisError:
         return _ledger(session, column, ids, by_variant=True)
     out: dict[Any, Summary] = defaultdict(Summary)
@@ -169,18 +192,37 @@ def _ledger_cached(session: Session, scope: RollupScope, ids: Sequence[int],
             out[(scope_id, variant)] = Summary(**dict(zip(_LEDGER_FIELDS, counts, strict=True)))
     if missing:
         fresh = _ledger(session, column, missing, by_variant=True)
-        by_id: dict[int, dict[str, list[int]]] = {i: {} for i in missing}
-        for (scope_id, variant), summary in fresh.items():
-            by_id[scope_id][variant] = [getattr(summary, f) for f in _LEDGER_FIELDS]
-            out[(scope_id, variant)] = summary
+        out.update(fresh)
         try:
-            pipe = cache.pipeline(transaction=False)
-            for scope_id, data in by_id.items():
-                pipe.set(f"nurture:report:ledger:{scope.value}:{scope_id}", json.dumps(data), ex=LEDGER_CACHE_SECONDS)
-            pipe.execute()
+            _store_ledger(cache, scope, missing, fresh)
         except RedisError:
             pass
     return out
+
+
+def live_scopes(session: Session, now: datetime) -> dict[RollupScope, list[int]]:
+    """Campaigns whose delivery counts may still change: broadcasts scheduled, sending, paused or
+    finished within LIVE_AFTER_FINISH, and the steps of active or paused sequences."""
+    broadcasts = session.scalars(select(Broadcast.id).where(or_(
+        Broadcast.status.in_([BroadcastStatus.SCHEDULED, BroadcastStatus.SENDING, BroadcastStatus.PAUSED]),
+        Broadcast.finished_at > now - LIVE_AFTER_FINISH,
+    )))
+    steps = session.scalars(
+        select(Step.id).join(SequenceModel, SequenceModel.id == Step.sequence_id)
+        .where(SequenceModel.status.in_([SequenceStatus.ACTIVE, SequenceStatus.PAUSED]))
+    )
+    return {RollupScope.BROADCAST: sorted(broadcasts), RollupScope.STEP: sorted(steps)}
+
+
+def refresh_live_ledgers(session: Session, cache: Redis, now: datetime) -> int:
+    """Recount the ledger of every live campaign into the report cache (scheduler tick); returns scopes."""
+    refreshed = 0
+    for scope, ids in live_scopes(session, now).items():
+        for start in range(0, len(ids), 500):
+            chunk = ids[start : start + 500]
+            _store_ledger(cache, scope, chunk, _ledger(session, _ledger_column(scope), chunk, by_variant=True))
+            refreshed += len(chunk)
+    return refreshed
 
 
 def _split(session: Session, scope: RollupScope, ids: Sequence[int],

@@ -51,8 +51,7 @@ from sqlalchemy.dialects import postgresql
 from sqlalchemy.orm import Session
 from sqlalchemy.sql.elements import ColumnElement
 
-from campaigns import abtests
-from campaigns import segments
+from campaigns import abtests, segments
 from campaigns import sequences as seq
 from campaigns.db import UTCDateTime, now_utc
 from campaigns.jobs import enqueue_deliveries
@@ -114,6 +113,7 @@ def tick(svc: Services, *, now: datetime | None = None, lock: bool = True) -> di
         counts.update(abtests.tick(svc, now or now_utc()))  # before enqueueing: it plans A/B sends
         counts.update(enqueue_planned(svc, keepalive=keepalive))
         counts.update(requeue_stale(svc))
+        counts.update(refresh_report_counts(svc, now or now_utc()))
         return dict(counts)
     finally:
         if guard is not None:
@@ -713,6 +713,21 @@ def requeue_stale(svc: Services) -> Counter[str]:
     from campaigns import sending
 
     requeue = getattr(sending, "requeue_stale", None)
-    if requeue is None or not svc.redis.set(REQUEUE_KEY, "1", nx=True, ex=REQUEUE_EVERY):
+    # Every half lease at most: a claim left by a dead worker is picked up within 1.5 leases.
+    every = max(1, min(REQUEUE_EVERY, svc.settings.send_lease_seconds // 2))
+    if requeue is None or not svc.redis.set(REQUEUE_KEY, "1", nx=True, ex=every):
         return Counter()
     return Counter({"requeued": int(requeue(svc) or 0)})
+
+
+REPORTS_KEY = "nurture:scheduler:report-counts"
+
+
+def refresh_report_counts(svc: Services, now: datetime) -> Counter[str]:
+    """Every reports.LEDGER_REFRESH_SECONDS, recount live campaigns' delivery counts for the reports."""
+    from campaigns import reports
+
+    if not svc.redis.set(REPORTS_KEY, "1", nx=True, ex=reports.LEDGER_REFRESH_SECONDS):
+        return Counter()
+    with svc.db.begin() as session:
+        return Counter({"report_scopes": reports.refresh_live_ledgers(session, svc.redis, now)})

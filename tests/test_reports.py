@@ -299,3 +299,33 @@ def test_reports_over_the_api(client, api_key, services, newsletter):
     assert [i["kind"] for i in timeline["items"]] == ["click", "open", "open", "send"]
     doc = client.get("/api/v1/openapi.json").get_json()
     assert "/reports/broadcasts/{broadcast_id}" in doc["paths"]
+
+
+def test_the_scheduler_recounts_live_campaigns_for_the_report_cache(services, newsletter):
+    from campaigns import scheduler
+    from campaigns.db import now_utc
+    from campaigns.models import Broadcast, BroadcastStatus, Send
+
+    campaign, sends, _ids = newsletter
+    bid = campaign.broadcast_id
+
+    def summary():
+        with services.db.factory() as s:
+            return broadcast_report(s, bid, cache=services.redis)["summary"]
+
+    with services.db.begin() as s:
+        s.get(Broadcast, bid).status = BroadcastStatus.SENDING
+    assert (summary().delivered, summary().queued) == (4, 1)  # counted on the first view, then cached
+    with services.db.begin() as s:  # the last queued mail goes out
+        s.get(Send, sends["F"]).status = SendStatus.SENT
+    assert summary().queued == 1  # a page view reads the cached count...
+    assert scheduler.refresh_report_counts(services, now_utc())["report_scopes"] == 1
+    assert (summary().delivered, summary().queued) == (5, 0)  # ...which the scheduler keeps fresh
+    assert not scheduler.refresh_report_counts(services, now_utc())  # at most once per interval
+
+    # A broadcast finished days ago is no longer recounted: its numbers stopped moving.
+    with services.db.begin() as s:
+        broadcast = s.get(Broadcast, bid)
+        broadcast.status, broadcast.finished_at = BroadcastStatus.SENT, now_utc() - timedelta(days=3)
+    services.redis.delete(scheduler.REPORTS_KEY)
+    assert scheduler.refresh_report_counts(services, now_utc())["report_scopes"] == 0
