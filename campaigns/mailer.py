@@ -63,6 +63,7 @@ class OutgoingMail:
     mail_from: str
     rcpt: str
     data: bytes  # the whole message, CRLF line ends, not dot-stuffed
+    queued_at: float = 0.0  # the pool's loop time when it was handed over (set by the pool)
 
 
 @dataclass
@@ -141,12 +142,20 @@ def _kind_for(stage: str, reply: _Reply) -> OutcomeKind:
     return OutcomeKind.REFUSED
 
 
+@dataclass
+class _Health:
+    """Shared by a pool's connections: when the last connection attempt failed (loop time), if it did."""
+
+    failed_at: float | None = None
+
+
 class _Connection:
     """One SMTP session; `run` serves mails from the pool's queue, pipelining when offered."""
 
-    def __init__(self, config: SmtpConfig, index: int) -> None:
+    def __init__(self, config: SmtpConfig, index: int, health: _Health | None = None) -> None:
         self.config = config
         self.index = index
+        self.health = health or _Health()
         self.reader: asyncio.StreamReader | None = None
         self.writer: asyncio.StreamWriter | None = None
         self.pipelining = False
@@ -326,7 +335,21 @@ class _Connection:
                                                          "connection closed after the message",
                                                          maybe_delivered=True))
                         pending = None
-                    await self.connect()
+                    # A server that failed to answer (down, or accepting TCP and never speaking) is not tried
+                    # again by every mail that was already waiting, each after its own timeout: those fail
+                    # at once (deferred; RQ retries the job). Mails handed over later try afresh.
+                    failed_at = self.health.failed_at
+                    if failed_at is not None and mail.queued_at <= failed_at:
+                        self._settle(fut, Outcome(mail.key, OutcomeKind.CONNECTION, 0,
+                                                  "server unreachable: a connection attempt failed "
+                                                  "while this mail waited"))
+                        return None
+                    try:
+                        await self.connect()
+                    except _ConnectionLost:
+                        self.health.failed_at = asyncio.get_running_loop().time()
+                        raise
+                    self.health.failed_at = None
                 async with asyncio.timeout(self.config.timeout):
                     return await self._exchange(mail, fut, pending)
             except (_ConnectionLost, OSError, TimeoutError, asyncio.IncompleteReadError, ssl.SSLError) as exc:
@@ -423,7 +446,8 @@ class MailerPool:
     def _run(self) -> None:
         asyncio.set_event_loop(self._loop)
         self._queue: asyncio.Queue[tuple[OutgoingMail, asyncio.Future[Outcome]]] = asyncio.Queue()
-        self._connections = [_Connection(self.config, i) for i in range(self.config.connections)]
+        health = _Health()
+        self._connections = [_Connection(self.config, i, health) for i in range(self.config.connections)]
         self._tasks = [self._loop.create_task(c.run(self._queue)) for c in self._connections]
         self._ready.set()
         self._loop.run_forever()
@@ -431,7 +455,9 @@ class MailerPool:
     async def _send_all(self, mails: Sequence[OutgoingMail]) -> list[Outcome]:
         loop = asyncio.get_running_loop()
         futures = []
+        now = loop.time()
         for mail in mails:
+            mail.queued_at = now
             fut: asyncio.Future[Outcome] = loop.create_future()
             self._queue.put_nowait((mail, fut))
             futures.append(fut)

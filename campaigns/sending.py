@@ -299,7 +299,11 @@ class _Batch:
             elif outcome.kind is mailer.OutcomeKind.REFUSED:
                 self._fail(outcome.key, f"refused: {error}")
             else:
-                self._defer(outcome.key, error, outcome.maybe_delivered)
+                # A server that could not be reached never saw the mail: that is no attempt at this
+                # recipient, so an outage of any length does not use up MAX_ATTEMPTS (the lateness
+                # limit at delivery bounds how long such a send may wait).
+                unreached = outcome.kind is mailer.OutcomeKind.CONNECTION and not outcome.maybe_delivered
+                self._defer(outcome.key, error, outcome.maybe_delivered, counted=not unreached)
 
     def _fail(self, send_id: int, error: str) -> None:
         self.session.execute(
@@ -309,12 +313,15 @@ class _Batch:
         )
         self.counts["failed"] += 1
 
-    def _defer(self, send_id: int, error: str, maybe_delivered: bool) -> None:
-        attempts = self.session.scalar(select(Send.attempts).where(Send.id == send_id)) or 0
-        if attempts >= MAX_ATTEMPTS:
-            self._fail(send_id, f"gave up after {attempts} attempts: {error}")
-            return
+    def _defer(self, send_id: int, error: str, maybe_delivered: bool, counted: bool = True) -> None:
         values: dict[str, Any] = {"status": SendStatus.QUEUED, "claimed_at": None, "error": error}
+        if counted:
+            attempts = self.session.scalar(select(Send.attempts).where(Send.id == send_id)) or 0
+            if attempts >= MAX_ATTEMPTS:
+                self._fail(send_id, f"gave up after {attempts} attempts: {error}")
+                return
+        else:
+            values["attempts"] = Send.attempts - 1  # the claim counted it; the server never saw it
         if maybe_delivered:  # the server may have taken it before the connection broke
             values["possible_duplicate"] = True
         self.session.execute(
