@@ -59,6 +59,7 @@ from campaigns.models import (
     Suppression,
 )
 from campaigns.runtime import services
+from campaigns.views.scoring import contact_panel
 
 bp = Blueprint("contacts", __name__, url_prefix="/contacts")
 
@@ -192,9 +193,11 @@ def show(contact_id: int) -> Any:
         .order_by(Enrollment.id.desc())
     ).all()
     suppressed = s.scalar(select(Suppression).where(Suppression.email == contact.email))
+    panel = contact_panel(s, contact)  # score chart, stage timeline, sales stage form
     s.commit()
     return render_template(
-        "ui/contacts/show.html", contact=contact, sends=sends, enrollments=enrollments, suppression=suppressed
+        "ui/contacts/show.html", contact=contact, sends=sends, enrollments=enrollments, suppression=suppressed,
+        **panel,
     )
 
 

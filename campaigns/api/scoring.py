@@ -1,0 +1,217 @@
+"""Lead scoring API: scoring rules (CRUD), a contact's score history and stage timeline, and setting a
+contact's stage to SQL or customer (the hand-over from the CRM side)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask.typing import ResponseReturnValue
+from sqlalchemy import select
+
+from campaigns import scoring as scoring_service
+from campaigns.api.core import ApiError, db_session, get_or_404, iso, keyset_page, operation
+from campaigns.api.schemas import DATE_TIME, EVENT_NAME, ID, PAGING, SCHEMAS, line, name, nullable, ref, text
+from campaigns.models import Contact, RuleKind, ScoringRule, Stage, StageChange
+from campaigns.webhooks import enqueue_due
+
+POINTS = {"type": "integer", "minimum": -scoring_service.MAX_POINTS, "maximum": scoring_service.MAX_POINTS}
+RULE_FIELDS: dict[str, Any] = {
+    "name": name(200),
+    "kind": {"type": "string", "enum": [k.value for k in RuleKind],
+             "description": "What the rule counts. Opens and clicks count human hits only."},
+    "points": {**POINTS, "description": "Points per matching activity; negative for unsubscribes, bounces, inactivity."},
+    "daily_cap": {"type": "integer", "minimum": 0, "maximum": scoring_service.MAX_CAP, "default": 0,
+                  "description": "At most this many entries per contact per UTC day; 0 = no cap."},
+    "event_name": {"anyOf": [EVENT_NAME, {"type": "string", "maxLength": 0}],
+                   "description": "custom_event: the event name sent to POST /events."},
+    "property_key": line(100),
+    "property_value": line(500),
+    "link_url": {**line(2000), "description": "link_click: the exact URL, or a prefix ending in *."},
+    "inactivity_days": {"type": "integer", "minimum": 0, "maximum": scoring_service.MAX_IDLE_DAYS, "default": 0},
+    "sets_mql": {"type": "boolean", "default": False, "description": "Firing makes the contact an MQL."},
+    "active": {"type": "boolean", "default": True},
+}
+
+SCHEMAS.update({
+    "ScoringRuleInput": {
+        "type": "object", "required": ["name", "kind", "points"], "properties": RULE_FIELDS,
+        "additionalProperties": False,
+    },
+    "ScoringRuleUpdate": {
+        "type": "object", "properties": RULE_FIELDS, "additionalProperties": False, "minProperties": 1,
+    },
+    "ScoringRule": {
+        "type": "object",
+        "properties": {"id": ID, **RULE_FIELDS, "entries": {"type": "integer"}, "created_at": DATE_TIME},
+    },
+    "ScoringRulePage": {
+        "type": "object",
+        "properties": {"data": {"type": "array", "items": ref("ScoringRule")}, "next_after": nullable(ID)},
+    },
+    "Deleted": {"type": "object", "properties": {"deleted": {"type": "boolean"}, "id": ID}},
+    "StageInput": {
+        "type": "object", "required": ["stage"],
+        "properties": {
+            "stage": {"type": "string", "enum": [Stage.MQL.value, Stage.SQL.value, Stage.CUSTOMER.value],
+                      "description": "Stages set by hand; cold, warm and hot follow the score."},
+            "note": {**text(2000), "description": "Why (stored in the timeline)."},
+        },
+        "additionalProperties": False,
+    },
+    "StageChange": {
+        "type": "object",
+        "properties": {
+            "id": ID, "from_stage": {"type": "string"}, "to_stage": {"type": "string"}, "cause": {"type": "string"},
+            "detail": {"type": "string"}, "changed_at": DATE_TIME,
+        },
+    },
+    "ScoreEntry": {
+        "type": "object",
+        "properties": {
+            "id": ID, "rule_id": ID, "rule": {"type": "string"}, "kind": {"type": "string"},
+            "points": {"type": "integer"}, "source": {"type": "string"}, "source_ref": {"type": "string"},
+            "occurred_at": DATE_TIME,
+        },
+    },
+    "ContactScoring": {
+        "type": "object",
+        "properties": {
+            "contact_id": ID, "score": {"type": "integer"}, "stage": {"type": "string"},
+            "history": {"type": "array", "items": ref("ScoreEntry")},
+            "timeline": {"type": "array", "items": ref("StageChange")},
+        },
+    },
+})
+
+
+def _rule_json(rule: ScoringRule, entries: int | None = None) -> dict[str, Any]:
+    return {
+        "id": rule.id, "name": rule.name, "kind": str(rule.kind), "points": rule.points, "daily_cap": rule.daily_cap,
+        "event_name": rule.event_name, "property_key": rule.property_key, "property_value": rule.property_value,
+        "link_url": rule.link_url, "inactivity_days": rule.inactivity_days, "sets_mql": rule.sets_mql,
+        "active": rule.active, "entries": entries or 0, "created_at": iso(rule.created_at),
+    }
+
+
+def _change_json(change: StageChange) -> dict[str, Any]:
+    return {"id": change.id, "from_stage": change.from_stage, "to_stage": change.to_stage, "cause": change.cause,
+            "detail": change.detail, "changed_at": iso(change.changed_at)}
+
+
+def _rejected(exc: ValueError) -> ApiError:
+    return ApiError(422, "rejected", str(exc), {"body": str(exc)})
+
+
+@operation(
+    "/scoring/rules", "GET", tag="scoring", summary="List scoring rules", query=PAGING,
+    responses={200: ("A page of rules", "ScoringRulePage")},
+)
+def list_scoring_rules(query: dict[str, Any]) -> ResponseReturnValue:
+    """Rules in id order, with how many ledger entries each has written."""
+    session = db_session()
+    counts = scoring_service.rule_counts(session)
+    return keyset_page(session, select(ScoringRule), ScoringRule.id, query, lambda r: _rule_json(r, counts.get(r.id)))
+
+
+@operation(
+    "/scoring/rules", "POST", tag="scoring", body="ScoringRuleInput", summary="Create a scoring rule",
+    description="The rule scores activity recorded from now on; entries already scored keep their points.",
+    responses={201: ("Created", "ScoringRule")},
+)
+def create_scoring_rule(body: dict[str, Any]) -> ResponseReturnValue:
+    """Create a rule through the scoring service (422 with the reason when it is not consistent)."""
+    session = db_session()
+    try:
+        rule = scoring_service.create_rule(session, body)
+    except scoring_service.ScoringError as exc:
+        session.rollback()
+        raise _rejected(exc) from None
+    session.commit()
+    return _rule_json(rule), 201
+
+
+@operation(
+    "/scoring/rules/{rule_id}", "GET", tag="scoring", summary="Read a scoring rule",
+    responses={200: ("The rule", "ScoringRule")},
+)
+def get_scoring_rule(rule_id: int) -> ResponseReturnValue:
+    """One rule."""
+    session = db_session()
+    rule = get_or_404(session, ScoringRule, rule_id, "scoring rule")
+    return _rule_json(rule, scoring_service.rule_counts(session).get(rule.id))
+
+
+@operation(
+    "/scoring/rules/{rule_id}", "PUT", tag="scoring", body="ScoringRuleUpdate", summary="Edit a scoring rule",
+    description="Fields not given stay as they are. Ledger entries already written keep their points.",
+    responses={200: ("The rule", "ScoringRule")},
+)
+def update_scoring_rule(rule_id: int, body: dict[str, Any]) -> ResponseReturnValue:
+    """Apply the given fields."""
+    session = db_session()
+    rule = get_or_404(session, ScoringRule, rule_id, "scoring rule")
+    try:
+        scoring_service.update_rule(session, rule, body)
+    except scoring_service.ScoringError as exc:
+        session.rollback()
+        raise _rejected(exc) from None
+    session.commit()
+    return _rule_json(rule, scoring_service.rule_counts(session).get(rule.id))
+
+
+@operation(
+    "/scoring/rules/{rule_id}", "DELETE", tag="scoring", summary="Delete a scoring rule",
+    description="Its ledger entries are removed and the scores they touched are recomputed.",
+    responses={200: ("Deleted", "Deleted")},
+)
+def delete_scoring_rule(rule_id: int) -> ResponseReturnValue:
+    """Delete the rule and its points."""
+    session = db_session()
+    rule = get_or_404(session, ScoringRule, rule_id, "scoring rule")
+    scoring_service.delete_rule(session, rule)
+    session.commit()
+    return {"deleted": True, "id": rule_id}
+
+
+def _contact_scoring(session: Any, contact: Contact) -> dict[str, Any]:
+    history = scoring_service.score_history(session, contact.id)
+    return {
+        "contact_id": contact.id, "score": contact.score, "stage": str(contact.stage),
+        "history": [{**h, "occurred_at": iso(h["occurred_at"])} for h in history],
+        "timeline": [_change_json(c) for c in scoring_service.stage_timeline(session, contact.id)],
+    }
+
+
+@operation(
+    "/contacts/{contact_id}/scoring", "GET", tag="scoring", summary="A contact's score history and stage timeline",
+    description="`history`: the latest 200 ledger entries, newest first. `timeline`: every stage change, oldest first.",
+    responses={200: ("Score, history and timeline", "ContactScoring")},
+)
+def get_contact_scoring(contact_id: int) -> ResponseReturnValue:
+    """Score, ledger and stage changes of one contact."""
+    session = db_session()
+    return _contact_scoring(session, get_or_404(session, Contact, contact_id, "contact"))
+
+
+@operation(
+    "/contacts/{contact_id}/stage", "PUT", tag="scoring", body="StageInput",
+    summary="Set a contact's stage (mql, sql or customer)",
+    description="Recorded in the timeline with cause \"api\"; the stage's triggers fire (sequences, sales email, "
+    "webhook). The score never moves a contact back out of these stages.",
+    responses={200: ("Score, history and timeline", "ContactScoring")},
+)
+def set_contact_stage(contact_id: int, body: dict[str, Any]) -> ResponseReturnValue:
+    """Set the stage, commit, then enqueue the hand-over deliveries the triggers created."""
+    from campaigns.runtime import services
+
+    session = db_session()
+    contact = get_or_404(session, Contact, contact_id, "contact")
+    try:
+        result = scoring_service.set_stage(session, contact, body["stage"], "api", body.get("note", ""))
+    except scoring_service.ScoringError as exc:
+        session.rollback()
+        raise _rejected(exc) from None
+    session.commit()
+    if result.delivery_ids:
+        enqueue_due(services())
+    return _contact_scoring(session, contact)

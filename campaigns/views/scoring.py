@@ -1,0 +1,307 @@
+"""Lead scoring UI: rules, thresholds and decay, triggers (sequences, sales email, webhooks), the
+hand-over delivery log with a retry button, and the sales stage form on the contact page."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import Blueprint, abort, flash, g, redirect, render_template, request, url_for
+from sqlalchemy import func, select
+
+from campaigns import scoring as scoring_service
+from campaigns import webhooks
+from campaigns.i18n import _
+from campaigns.models import (
+    Contact,
+    DeliveryState,
+    RuleKind,
+    ScoreTrigger,
+    ScoringRule,
+    Sequence,
+    Stage,
+    TriggerAction,
+    WebhookDelivery,
+)
+from campaigns.runtime import services
+
+bp = Blueprint("scoring", __name__, url_prefix="/scoring")
+
+KIND_LABELS = {
+    RuleKind.HUMAN_OPEN: "Email opened (human)",
+    RuleKind.HUMAN_CLICK: "Link clicked (human)",
+    RuleKind.LINK_CLICK: "A given link clicked",
+    RuleKind.FORM_SUBMITTED: "Form submitted",
+    RuleKind.PAGE_VIEWED: "Page viewed",
+    RuleKind.WEBINAR_ATTENDED: "Webinar attended",
+    RuleKind.CUSTOM_EVENT: "Custom event (API)",
+    RuleKind.UNSUBSCRIBED: "Unsubscribed",
+    RuleKind.BOUNCED: "Hard bounce",
+    RuleKind.INACTIVITY: "Inactivity",
+}
+ACTION_LABELS = {
+    TriggerAction.ENROLL: "Enrol in a sequence",
+    TriggerAction.EXIT: "Exit a sequence",
+    TriggerAction.EMAIL: "Notify sales by email",
+    TriggerAction.WEBHOOK: "Call a webhook",
+}
+DELIVERY_PAGE = 50
+
+
+@bp.app_template_filter("kind_label")
+def _kind_label(kind: str) -> str:
+    return _(KIND_LABELS.get(RuleKind(kind), str(kind))) if kind in RuleKind._value2member_map_ else str(kind)
+
+
+@bp.app_template_filter("action_label")
+def _action_label(action: str) -> str:
+    return _(ACTION_LABELS.get(TriggerAction(action), str(action))) if action in TriggerAction._value2member_map_ else str(action)
+
+
+def _db() -> Any:
+    return services().db.session
+
+
+@bp.get("")
+def index() -> Any:
+    s = _db()
+    settings = scoring_service.get_settings(s)
+    rules = list(s.scalars(select(ScoringRule).order_by(ScoringRule.kind, ScoringRule.id)))
+    counts = scoring_service.rule_counts(s)
+    stages = scoring_service.stage_counts(s)
+    pending = scoring_service.pending_deliveries(s)
+    s.commit()
+    return render_template("ui/scoring/index.html", settings=settings, rules=rules, counts=counts, stages=stages,
+                           stage_order=[st.value for st in Stage], pending=pending, form=request.form)
+
+
+@bp.post("/settings")
+def save_settings() -> Any:
+    s = _db()
+    try:
+        scoring_service.update_settings(
+            s, warm_at=request.form.get("warm_at"), hot_at=request.form.get("hot_at"),
+            half_life_days=request.form.get("half_life_days"), mql_when_hot=bool(request.form.get("mql_when_hot")),
+        )
+    except scoring_service.ScoringError as exc:
+        s.rollback()
+        flash(_(str(exc)), "error")
+        return index(), 422
+    s.commit()
+    flash(_("Saved. Scores are refreshed with the new settings within a minute."), "success")
+    return redirect(url_for("scoring.index"))
+
+
+@bp.post("/recompute")
+def recompute() -> Any:
+    s = _db()
+    result = scoring_service.recompute(s)
+    s.commit()
+    flash(_("Scores recomputed from the history: %(n)s ledger entries.", n=result.counts.get("entries", 0)), "success")
+    return redirect(url_for("scoring.index"))
+
+
+def _rule_form(rule: ScoringRule | None) -> Any:
+    s = _db()
+    data: dict[str, Any] = dict(request.form) if request.method == "POST" else (
+        scoring_service._rule_fields(rule) if rule else {"kind": "page_viewed", "points": "5", "daily_cap": "0",
+                                                          "active": True})
+    if request.method == "POST":
+        data["sets_mql"] = bool(request.form.get("sets_mql"))
+        data["active"] = bool(request.form.get("active"))
+        try:
+            if rule is None:
+                rule = scoring_service.create_rule(s, data)
+            else:
+                scoring_service.update_rule(s, rule, data)
+        except scoring_service.ScoringError as exc:
+            s.rollback()
+            return render_template("ui/scoring/rule_form.html", rule=rule, data=data, error=_(str(exc)),
+                                   kinds=KIND_LABELS), 422
+        s.commit()
+        flash(_("Saved."), "success")
+        return redirect(url_for("scoring.index"))
+    return render_template("ui/scoring/rule_form.html", rule=rule, data=data, error="", kinds=KIND_LABELS)
+
+
+@bp.route("/rules/new", methods=["GET", "POST"])
+def rule_new() -> Any:
+    return _rule_form(None)
+
+
+@bp.route("/rules/<int:rule_id>", methods=["GET", "POST"])
+def rule_edit(rule_id: int) -> Any:
+    rule = _db().get(ScoringRule, rule_id)
+    if rule is None:
+        abort(404)
+    return _rule_form(rule)
+
+
+@bp.post("/rules/<int:rule_id>/delete")
+def rule_delete(rule_id: int) -> Any:
+    s = _db()
+    rule = s.get(ScoringRule, rule_id)
+    if rule is None:
+        abort(404)
+    scoring_service.delete_rule(s, rule)
+    s.commit()
+    flash(_("Rule deleted; its points were removed from the scores."), "success")
+    return redirect(url_for("scoring.index"))
+
+
+# ------------------------------------------------------------------ triggers
+@bp.get("/triggers")
+def triggers() -> Any:
+    s = _db()
+    rows = s.execute(
+        select(ScoreTrigger, Sequence.name).outerjoin(Sequence, Sequence.id == ScoreTrigger.sequence_id)
+        .order_by(ScoreTrigger.id)
+    ).all()
+    s.commit()
+    return render_template("ui/scoring/triggers.html", rows=rows)
+
+
+def _trigger_form(trigger: ScoreTrigger | None) -> Any:
+    s = _db()
+    sequences = list(s.scalars(select(Sequence).order_by(Sequence.name)))
+    if request.method == "POST":
+        data: dict[str, Any] = dict(request.form)
+        data["active"] = bool(request.form.get("active"))
+        try:
+            if trigger is None:
+                trigger = scoring_service.create_trigger(s, data)
+            else:
+                scoring_service.update_trigger(s, trigger, data)
+        except scoring_service.ScoringError as exc:
+            s.rollback()
+            return render_template("ui/scoring/trigger_form.html", trigger=trigger, data=data, error=_(str(exc)),
+                                   sequences=sequences, actions=ACTION_LABELS, stages=[st.value for st in Stage]), 422
+        s.commit()
+        flash(_("Saved."), "success")
+        return redirect(url_for("scoring.triggers"))
+    if trigger is not None:
+        data = {c: getattr(trigger, c) for c in ("name", "when", "stage", "score_at", "action", "sequence_id",
+                                                 "email_to", "webhook_url", "active")}
+    else:
+        data = {"when": "stage", "stage": "mql", "action": "email", "active": True}
+    return render_template("ui/scoring/trigger_form.html", trigger=trigger, data=data, error="", sequences=sequences,
+                           actions=ACTION_LABELS, stages=[st.value for st in Stage])
+
+
+@bp.route("/triggers/new", methods=["GET", "POST"])
+def trigger_new() -> Any:
+    return _trigger_form(None)
+
+
+@bp.route("/triggers/<int:trigger_id>", methods=["GET", "POST"])
+def trigger_edit(trigger_id: int) -> Any:
+    trigger = _db().get(ScoreTrigger, trigger_id)
+    if trigger is None:
+        abort(404)
+    return _trigger_form(trigger)
+
+
+@bp.post("/triggers/<int:trigger_id>/delete")
+def trigger_delete(trigger_id: int) -> Any:
+    s = _db()
+    trigger = s.get(ScoreTrigger, trigger_id)
+    if trigger is None:
+        abort(404)
+    s.delete(trigger)
+    s.commit()
+    flash(_("Trigger deleted."), "success")
+    return redirect(url_for("scoring.triggers"))
+
+
+# ------------------------------------------------------------------ delivery log
+@bp.get("/deliveries")
+def deliveries() -> Any:
+    s = _db()
+    state = request.args.get("state", "")
+    query = select(WebhookDelivery, Contact.email).outerjoin(Contact, Contact.id == WebhookDelivery.contact_id)
+    if state in DeliveryState._value2member_map_:
+        query = query.where(WebhookDelivery.state == state)
+    before = request.args.get("before", type=int)
+    if before:
+        query = query.where(WebhookDelivery.id < before)
+    rows = s.execute(query.order_by(WebhookDelivery.id.desc()).limit(DELIVERY_PAGE + 1)).all()
+    more = len(rows) > DELIVERY_PAGE
+    rows = rows[:DELIVERY_PAGE]
+    totals = dict(s.execute(select(WebhookDelivery.state, func.count()).group_by(WebhookDelivery.state)).all())
+    s.commit()
+    next_url = url_for("scoring.deliveries", state=state or None, before=rows[-1][0].id) if more and rows else None
+    return render_template("ui/scoring/deliveries.html", rows=rows, state=state, totals=totals,
+                           states=[st.value for st in DeliveryState], next_url=next_url)
+
+
+@bp.get("/deliveries/<int:delivery_id>")
+def delivery(delivery_id: int) -> Any:
+    s = _db()
+    row = s.get(WebhookDelivery, delivery_id)
+    if row is None:
+        abort(404)
+    s.commit()
+    return render_template("ui/scoring/delivery.html", d=row)
+
+
+@bp.post("/deliveries/<int:delivery_id>/retry")
+def delivery_retry(delivery_id: int) -> Any:
+    s = _db()
+    row = s.get(WebhookDelivery, delivery_id)
+    if row is None:
+        abort(404)
+    try:
+        webhooks.retry_now(s, row)
+    except ValueError as exc:
+        s.rollback()
+        flash(_(str(exc)), "error")
+        return redirect(url_for("scoring.delivery", delivery_id=delivery_id))
+    s.commit()
+    webhooks.enqueue_due(services())
+    flash(_("Queued for another attempt."), "success")
+    return redirect(url_for("scoring.delivery", delivery_id=delivery_id))
+
+
+# ------------------------------------------------------------------ contact page
+def contact_panel(session: Any, contact: Contact) -> dict[str, Any]:
+    """What the contact page's scoring section shows (contacts.show calls this)."""
+    series = scoring_service.score_series(session, contact.id)
+    values = [v for _, v in series]
+    low, high = min([0, *values]), max([10, *values])
+    width, height = 600, 120
+    span = max(1, high - low)
+    points = " ".join(
+        f"{round(i * width / max(1, len(series) - 1), 1)},{round(height - (v - low) * height / span, 1)}"
+        for i, v in enumerate(values)
+    )
+    return {
+        "score_history": scoring_service.score_history(session, contact.id, limit=50),
+        "stage_timeline": scoring_service.stage_timeline(session, contact.id),
+        "score_chart": {"points": points, "width": width, "height": height, "low": low, "high": high,
+                        "first": series[0][0] if series else "", "last": series[-1][0] if series else ""},
+        "sales_stages": [Stage.MQL.value, Stage.SQL.value, Stage.CUSTOMER.value],
+    }
+
+
+@bp.post("/contacts/<int:contact_id>/stage")
+def set_contact_stage(contact_id: int) -> Any:
+    s = _db()
+    contact = s.get(Contact, contact_id)
+    if contact is None:
+        abort(404)
+    who = getattr(getattr(g, "user", None), "email", "") or ""
+    note = (request.form.get("note") or "").strip()[:500]
+    try:
+        result = scoring_service.set_stage(s, contact, request.form.get("stage", ""), "sales",
+                                           " · ".join(p for p in (who, note) if p))
+    except scoring_service.ScoringError as exc:
+        s.rollback()
+        flash(_(str(exc)), "error")
+        return redirect(url_for("contacts.show", contact_id=contact_id))
+    s.commit()
+    if result.delivery_ids:
+        webhooks.enqueue_due(services())
+    flash(_("Stage set to %(stage)s.", stage=str(contact.stage).upper()), "success")
+    return redirect(url_for("contacts.show", contact_id=contact_id))
+
+
+__all__ = ["bp", "contact_panel"]
