@@ -55,9 +55,9 @@
       data: {
         labels: data.keys,
         datasets: [
-          { type: "scatter", label: data.labels.rate, data: data.variants.map(function (v, i) { return { x: data.keys[i], y: pct(v.rate) }; }),
-            backgroundColor: "#1d4fae", pointRadius: 5 },
-          { label: data.labels.interval, data: data.variants.map(function (v) { return [pct(v.interval[0]), pct(v.interval[1])]; }),
+          { type: "line", label: data.labels.rate, data: data.variants.map(function (v) { return pct(v.rate); }),
+            showLine: false, borderColor: "#1d4fae", backgroundColor: "#1d4fae", pointRadius: 6, pointStyle: "rectRot" },
+          { type: "bar", label: data.labels.interval, data: data.variants.map(function (v) { return [pct(v.interval[0]), pct(v.interval[1])]; }),
             backgroundColor: data.keys.map(function (_k, i) { return COLORS[i % COLORS.length] + "66"; }), barPercentage: 0.4 }
         ]
       },

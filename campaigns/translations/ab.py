@@ -113,6 +113,7 @@ JA = {
     "Cancel test (keep the control)": "テストを中止（基準パターンを維持）",
     "Hours since send": "配信からの時間",
     # plain decisions
+    "Recommendation:": "推奨：",
     "The test was cancelled; the control was kept.": "テストは中止され、基準パターンが維持されました。",
     "The test is running. The numbers below are provisional: the decision is made when every variant's window has closed, and looking earlier does not change it.":
         "テスト実施中です。以下の数値は暫定です。判定はすべてのパターンの計測期間が終わった時点で行われ、途中で結果を見ても判定は変わりません。",

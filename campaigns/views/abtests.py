@@ -90,6 +90,13 @@ def _float(raw: str, default: float, percent: bool = False) -> float:
 
 def plain_decision(data: dict[str, Any]) -> str:
     """The decision in one translated sentence for the marketer (the statistician's reason is shown too)."""
+    text = _plain(data)
+    if data["status"] == "awaiting_decision":
+        return _("Recommendation:") + " " + text
+    return text
+
+
+def _plain(data: dict[str, Any]) -> str:
     d = data["decision"]
     variants = data["variants"]
     code = d.get("reason_code", "running")
