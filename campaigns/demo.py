@@ -51,6 +51,7 @@ CASE_STUDY_HTML = """<html><head><style>
 
 def seed_demo(svc: Services, contacts: int = 300, seed: int = 7) -> str:
     """Load the demo data once; a second call changes nothing. Returns a summary line."""
+    from campaigns.leadforms import FormInput, create_form
     from campaigns.rendering import create_template
     from campaigns.sequences import create_sequence, enroll_contact, set_sequence_status
 
@@ -99,11 +100,18 @@ def seed_demo(svc: Services, contacts: int = 300, seed: int = 7) -> str:
             trigger_events=["whitepaper_downloaded"], exit_events=["demo_booked"],
         )
         set_sequence_status(s, sequence, "active")
+        create_form(s, FormInput(
+            name="ホワイトペーパー請求", slug="whitepaper", title="リードナーチャリング実践ガイド（無料）",
+            description="フォームにご記入いただくと、資料をすぐにメールでお送りします。", submit_label="資料を受け取る",
+            consent_text="Nurture Demo株式会社からの製品・セミナー情報のメール受信に同意します。配信はいつでも停止できます。",
+            sequence_ids=[sequence.id], source="whitepaper", thank_you_message="ありがとうございます。資料をメールでお送りしました。",
+        ))
         enrolled = 0
         for contact in rows[:20]:
             if enroll_contact(s, contact, sequence, source_event="whitepaper_downloaded") is not None:
                 enrolled += 1
-    return (f"demo data loaded: {contacts} contacts, 2 templates, 1 active sequence ({enrolled} enrolled); "
+    return (f"demo data loaded: {contacts} contacts, 2 templates, 1 active sequence ({enrolled} enrolled), "
+            "1 form (/f/whitepaper); "
             f"log in as {DEMO_EMAIL} / {DEMO_PASSWORD}")
 
 
