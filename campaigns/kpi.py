@@ -26,6 +26,7 @@ from sqlalchemy import (
     or_,
     select,
     type_coerce,
+    union_all,
 )
 from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.orm import Session
@@ -159,6 +160,21 @@ class minus_days(FunctionElement[datetime]):
     name = "minus_days"
 
 
+class earliest(FunctionElement[datetime]):
+    """The earlier of a NOT NULL timestamp and a nullable one (NULL: the first)."""
+
+    inherit_cache = True
+    name = "earliest"
+
+
+class at_least_zero(FunctionElement[float]):
+    """A number, or 0 when it is negative."""
+
+    type = Float()
+    inherit_cache = True
+    name = "at_least_zero"
+
+
 def _args(element: FunctionElement[Any], compiler: Any, kw: dict[str, Any]) -> list[str]:
     return [compiler.process(c, **kw) for c in element.clauses]
 
@@ -202,6 +218,31 @@ def _minus_sqlite(element: minus_days, compiler: Any, **kw: Any) -> str:
     return f"(strftime('%Y-%m-%d %H:%M:%f', {col}, '-' || ({n}) || ' days') || '000')"
 
 
+@compiles(earliest, "postgresql")
+def _earliest_pg(element: earliest, compiler: Any, **kw: Any) -> str:
+    first, other = _args(element, compiler, kw)
+    return f"LEAST({first}, {other})"  # LEAST ignores NULLs
+
+
+@compiles(earliest, "sqlite")
+def _earliest_sqlite(element: earliest, compiler: Any, **kw: Any) -> str:
+    # SQLite's scalar min() is NULL if any argument is; both sides are the same text layout.
+    first, other = _args(element, compiler, kw)
+    return f"min({first}, coalesce({other}, {first}))"
+
+
+@compiles(at_least_zero, "postgresql")
+def _nonneg_pg(element: at_least_zero, compiler: Any, **kw: Any) -> str:
+    (value,) = _args(element, compiler, kw)
+    return f"GREATEST({value}, 0)"
+
+
+@compiles(at_least_zero, "sqlite")
+def _nonneg_sqlite(element: at_least_zero, compiler: Any, **kw: Any) -> str:
+    (value,) = _args(element, compiler, kw)
+    return f"max({value}, 0)"
+
+
 # ------------------------------------------------------------------ building blocks
 def _rank(column: ColumnElement[Any]) -> ColumnElement[int]:
     return case(
@@ -242,35 +283,40 @@ def _rate(part: int, whole: int) -> float | None:
 def lifecycle(session: Session, rng: DateRange) -> dict[str, Any]:
     """Contacts created in the range by source and by stage, and their funnel lead -> MQL -> SQL -> customer.
 
-    One grouped query: (source, current stage, furthest stage ever reached) -> contacts. "Reached" is
-    the later of the current stage and every recorded move (a demoted SQL still counts as reached SQL).
+    "Reached" is the later of the current stage and every recorded move (a demoted SQL still counts
+    as reached SQL). Two grouped queries: (source, current stage) over the contacts created in the
+    range, and (current rank, furthest recorded rank) over only those of them with a recorded move
+    beyond their current stage, so the cost of the second follows stage_changes, not contacts.
     """
+    stage = type_coerce(Contact.stage, String)
+    grouped = session.execute(
+        select(Contact.source, stage, func.count()).where(_in(Contact.created_at, rng))
+        .group_by(Contact.source, stage)
+    ).all()
     moved = (select(StageChange.contact_id.label("contact_id"),
                     func.max(_rank(StageChange.to_stage)).label("rank"))
              .where(StageChange.to_stage.in_(CONVERSION_STAGES))
              .group_by(StageChange.contact_id)
              .subquery("moved"))
-    stage = type_coerce(Contact.stage, String)
-    current = _rank(stage)
-    reached = case((func.coalesce(moved.c.rank, 0) > current, moved.c.rank), else_=current)
     # Group by the columns of a subquery: PostgreSQL would not match GROUP BY expressions whose
     # literals are separate bind parameters to the same expressions in the SELECT list.
-    per_contact = (select(Contact.source.label("source"), stage.label("stage"), reached.label("reached"))
-                   .select_from(Contact)
-                   .outerjoin(moved, moved.c.contact_id == Contact.id)
-                   .where(_in(Contact.created_at, rng))
-                   .subquery("per_contact"))
-    rows = session.execute(
-        select(per_contact.c.source, per_contact.c.stage, per_contact.c.reached, func.count())
-        .group_by(per_contact.c.source, per_contact.c.stage, per_contact.c.reached)
+    ahead = (select(_rank(stage).label("current"), moved.c.rank.label("furthest"))
+             .select_from(moved).join(Contact, Contact.id == moved.c.contact_id)
+             .where(_in(Contact.created_at, rng), moved.c.rank > _rank(stage))
+             .subquery("ahead"))
+    promoted = session.execute(
+        select(ahead.c.current, ahead.c.furthest, func.count()).group_by(ahead.c.current, ahead.c.furthest)
     ).all()
     by_source: dict[str, int] = {}
     by_stage = dict.fromkeys(STAGES, 0)
     at_least = [0, 0, 0, 0]
-    for source, current_stage, rank, n in rows:  # a few dozen grouped rows, not contacts
+    for source, current_stage, n in grouped:  # a few dozen grouped rows, not contacts
         by_source[source or NO_SOURCE] = by_source.get(source or NO_SOURCE, 0) + n
         by_stage[current_stage] = by_stage.get(current_stage, 0) + n
-        for k in range(int(rank) + 1):
+        for k in range(STAGE_RANK.get(current_stage, 0) + 1):
+            at_least[k] += n
+    for current, furthest, n in promoted:  # contacts whose recorded moves went further than their stage
+        for k in range(int(current) + 1, int(furthest) + 1):
             at_least[k] += n
     total = at_least[0]
     funnel = []
@@ -351,34 +397,38 @@ def time_to_conversion(session: Session, rng: DateRange, stage: str = "mql") -> 
 
     First touch is the contact's creation, or its earliest event when that is earlier (history
     imported with the contact). Contacts converting in the range only; negative spans (a stage
-    change dated before the contact existed) count as 0.
+    change dated before the contact existed) count as 0. One statement: the spans are a CTE that
+    PostgreSQL computes once for both the per-source and the overall figures.
     """
     conv = first_reached(stage, rng)
     first_event = (select(func.min(Event.occurred_at)).where(Event.contact_id == conv.c.contact_id)
                    .correlate(conv).scalar_subquery())
-    touch = case((and_(first_event.isnot(None), first_event < Contact.created_at), first_event),
-                 else_=Contact.created_at)
-    span = days_between(conv.c.at, touch)
-    days = case((span < 0, literal(0.0)), else_=span)
-    base = (select(Contact.source.label("source"), days.label("days"))
-            .select_from(conv).join(Contact, Contact.id == conv.c.contact_id)
-            .subquery("spans"))
+    touch = earliest(Contact.created_at, first_event)
+    spans = (select(Contact.source.label("source"),
+                    at_least_zero(days_between(conv.c.at, touch)).label("days"))
+             .select_from(conv).join(Contact, Contact.id == conv.c.contact_id)
+             .cte("spans"))
 
-    def summarise(partition: bool) -> list[Any]:
-        over = {"partition_by": base.c.source} if partition else {}
-        ranked = select(
-            base.c.source, base.c.days,
-            func.row_number().over(order_by=base.c.days, **over).label("rn"),
+    def ranked(partition: bool) -> Any:
+        over = {"partition_by": spans.c.source} if partition else {}
+        return select(
+            spans.c.source, spans.c.days,
+            func.row_number().over(order_by=spans.c.days, **over).label("rn"),
             func.count().over(**over).label("n"),
-        ).subquery("ranked")
+        ).subquery("by_source" if partition else "overall")
+
+    def figures(r: Any) -> list[Any]:
         # The median is the middle row (or the mean of the two middle rows): positions (n+1)/2 and
         # (n+2)/2 in integer division, which both databases do for integers.
-        middle = or_(ranked.c.rn == (ranked.c.n + 1) // 2, ranked.c.rn == (ranked.c.n + 2) // 2)
-        cols = [func.count(), func.avg(ranked.c.days),
-                func.avg(case((middle, ranked.c.days))), func.min(ranked.c.days), func.max(ranked.c.days)]
-        if partition:
-            return session.execute(select(ranked.c.source, *cols).group_by(ranked.c.source)).all()
-        return [session.execute(select(*cols)).one()]
+        middle = or_(r.c.rn == (r.c.n + 1) // 2, r.c.rn == (r.c.n + 2) // 2)
+        return [func.count(), func.avg(r.c.days), func.avg(case((middle, r.c.days))),
+                func.min(r.c.days), func.max(r.c.days)]
+
+    per, whole = ranked(True), ranked(False)
+    rows = session.execute(union_all(
+        select(literal(0).label("everyone"), per.c.source, *figures(per)).group_by(per.c.source),
+        select(literal(1).label("everyone"), literal(None, String).label("source"), *figures(whole)),
+    )).all()
 
     def shape(n: Any, avg: Any, median: Any, lo: Any, hi: Any) -> dict[str, Any]:
         def num(v: Any) -> float | None:
@@ -386,9 +436,9 @@ def time_to_conversion(session: Session, rng: DateRange, stage: str = "mql") -> 
         return {"contacts": int(n), "avg_days": num(avg), "median_days": num(median),
                 "min_days": num(lo), "max_days": num(hi)}
 
-    per_source = [{"source": s or NO_SOURCE, **shape(*rest)} for s, *rest in summarise(True)]
+    per_source = [{"source": src or NO_SOURCE, **shape(*rest)} for everyone, src, *rest in rows if not everyone]
     per_source.sort(key=lambda r: (-r["contacts"], r["source"]))
-    overall = shape(*summarise(False)[0])
+    overall = next(shape(*rest) for everyone, _src, *rest in rows if everyone)
     return {"stage": stage, "overall": overall, "per_source": per_source}
 
 
