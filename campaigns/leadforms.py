@@ -310,7 +310,8 @@ def _text(raw: Any) -> str:
     return str(raw).replace("\r\n", "\n").strip()
 
 
-def _truthy(raw: Any) -> bool:
+def is_checked(raw: Any) -> bool:
+    """True for a ticked checkbox or a JSON true (the consent box; the public view re-shows it)."""
     return _text(raw).lower() in {"1", "on", "yes", "true", "y"}
 
 
@@ -336,7 +337,7 @@ def validate_submission(form: Form, data: Mapping[str, Any]) -> tuple[dict[str, 
         else:
             if len(value) > MAX_LENGTHS.get(key, MAX_VALUE):
                 errors[key] = "This is too long."
-    if not _truthy(data.get(CONSENT_FIELD)):
+    if not is_checked(data.get(CONSENT_FIELD)):
         errors[CONSENT_FIELD] = "Please agree to receive emails."
     return values, errors
 

@@ -509,3 +509,11 @@ def test_timestamps_are_utc_aware(services, client):
     client.post(f"/f/{form.slug}", data=GOOD)
     sub = submissions(services)[0]
     assert sub.submitted_at.utcoffset() == timedelta(0)
+
+
+def test_oversized_posts_are_refused_before_anything_is_read(services, client):
+    form = make_form(services)
+    resp = client.post(f"/f/{form.slug}", data={**GOOD, "company": "x" * 100_000})
+    assert resp.status_code == 413
+    assert client.post(f"/f/{form.slug}", json={**GOOD, "company": "x" * 100_000}).status_code == 413
+    assert submissions(services) == [] and contact_by_email(services, "Taro.Yamada@example.co.jp") is None

@@ -27,7 +27,12 @@ FORM_CSP = (
     "default-src 'self'; img-src 'self' data:; style-src 'self' 'unsafe-inline'; script-src 'self'; "
     "frame-ancestors *; form-action 'self'{extra}; base-uri 'none'; object-src 'none'"
 )
-JSON_BODY_LIMIT = 64 * 1024
+BODY_LIMIT = 64 * 1024  # a form post is a few hundred bytes; the app-wide limit is for CSV uploads
+
+
+@bp.before_request
+def _limit_body() -> None:
+    request.max_content_length = BODY_LIMIT
 
 
 def _form_or_404(slug: str) -> Form:
@@ -113,8 +118,6 @@ def preflight(slug: str) -> Response:
 def _submitted_data() -> dict[str, Any] | None:
     """The posted fields as a dict (form-encoded or JSON), or None when a JSON body is unreadable."""
     if request.is_json:
-        if (request.content_length or 0) > JSON_BODY_LIMIT:
-            return None
         try:
             data = json.loads(request.get_data(cache=True) or b"null")
         except (ValueError, RecursionError):
@@ -142,7 +145,7 @@ def submit(slug: str) -> Any:
             resp = _json_error(429, "rate_limited", message)
         else:
             values, _errors = leadforms.validate_submission(form, data)
-            resp = _render_form(form, values, {}, leadforms._truthy(data.get(leadforms.CONSENT_FIELD)), 429, message)
+            resp = _render_form(form, values, {}, leadforms.is_checked(data.get(leadforms.CONSENT_FIELD)), 429, message)
         resp.headers["Retry-After"] = str(int(svc.settings.extra.get("FORM_RATE_WINDOW", leadforms.DEFAULT_RATE_WINDOW)))
         return resp
     try:
@@ -158,7 +161,7 @@ def submit(slug: str) -> Any:
         errors = {key: _(message) for key, message in result.errors.items()}
         if wants_json:
             return _json_error(422, "validation_failed", _("Please correct the marked fields."), errors)
-        consent = leadforms._truthy(data.get(leadforms.CONSENT_FIELD))
+        consent = leadforms.is_checked(data.get(leadforms.CONSENT_FIELD))
         return _render_form(form, result.values, errors, consent, 400)
     session.commit()
     if result.status == "pending":
