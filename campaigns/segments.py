@@ -23,6 +23,7 @@ See docs/segments.md. Other kinds of condition plug in through `register_conditi
 
 from __future__ import annotations
 
+import json
 import logging
 import re
 import uuid
@@ -440,6 +441,9 @@ def _compile(rules: dict[str, Any] | None, now: datetime | None) -> tuple[Column
     ctx = _Context(now=now or now_utc())
     if not rules:
         return true(), ctx
+    # PostgreSQL text cannot hold NUL: refuse it here rather than fail inside the database.
+    if "\\u0000" in json.dumps(rules):
+        raise SegmentError("rules: text may not contain NUL characters")
     return _group(rules, "rules", 0, ctx), ctx
 
 

@@ -135,6 +135,11 @@ SEQUENCE_FIELDS: Schema = {
     "allow_reentry": {"type": "boolean"},
     "goal_event": {"anyOf": [EVENT_NAME, {"type": "string", "maxLength": 0}]},
     "steps": {"type": "array", "items": ref("StepInput"), "maxItems": 100},
+    "trigger_segment_id": {**ID, "type": ["integer", "null"],
+                           "description": "Contacts entering this segment are enrolled (checked every minute)."},
+    "exit_segment_id": {**ID, "type": ["integer", "null"], "description": "Segment that ends enrolments."},
+    "exit_segment_when": {"type": "string", "enum": ["left", "in"],
+                          "description": "Exit when the contact has left the exit segment, or is in it."},
 }
 
 TEMPLATE_SOURCE: Schema = {
@@ -300,6 +305,7 @@ SCHEMAS: dict[str, Schema] = {
         "exit_events": {"type": "array", "items": STR},
         "exit_stages": {"type": "array", "items": STR},
         "allow_reentry": {"type": "boolean"}, "goal_event": STR,
+        "trigger_segment_id": NINT, "exit_segment_id": NINT, "exit_segment_when": STR,
         "steps": {"type": "array", "items": ref("Step")},
         "enrollments": {**COUNTS, "description": "Enrolments by status: " + ", ".join(EnrollmentStatus)},
         "created_at": DATE, "updated_at": DATE,

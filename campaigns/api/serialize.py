@@ -81,6 +81,8 @@ def sequence_json(session: Session, seq: Sequence) -> dict[str, Any]:
         "trigger_events": list(seq.trigger_events or []), "exit_events": list(seq.exit_events or []),
         "exit_stages": list(seq.exit_stages or []), "allow_reentry": bool(seq.allow_reentry),
         "goal_event": seq.goal_event or "", "steps": [step_json(s) for s in steps],
+        "trigger_segment_id": seq.trigger_segment_id, "exit_segment_id": seq.exit_segment_id,
+        "exit_segment_when": str(seq.exit_segment_when or "left"),
         "enrollments": {str(status): n for status, n in counts},
         "created_at": iso(seq.created_at), "updated_at": iso(seq.updated_at),
     }

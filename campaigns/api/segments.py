@@ -1,0 +1,321 @@
+"""Segments (saved rule trees: CRUD, count, preview of an unsaved tree) and static lists (CRUD, membership)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask.typing import ResponseReturnValue
+from sqlalchemy import func, or_, select
+from sqlalchemy.orm import Session
+
+from campaigns import segments as segments_service
+from campaigns.api.core import ApiError, db_session, get_or_404, keyset_page, operation
+from campaigns.api.schemas import ID, PAGING, SCHEMAS, _out, _page, multiline, name, ref
+from campaigns.api.serialize import contact_json
+from campaigns.models import Broadcast, Contact, ContactList, ContactListMember, Segment, Sequence
+
+_STR = {"type": "string"}
+_INT = {"type": "integer"}
+_DATE = {"type": "string", "format": "date-time"}
+RULES = {
+    "type": "object", "maxProperties": 1,
+    "description": 'A rule tree: {"all": [...]} or {"any": [...]} of conditions and nested groups; see '
+                   "docs/segments.md. An empty object matches every active contact.",
+}
+CONTACT_IDS = {"type": "array", "items": ID, "minItems": 1, "maxItems": segments_service.MAX_LIST_BATCH}
+
+SCHEMAS.update({
+    "SegmentInput": {
+        "type": "object", "required": ["name", "rules"],
+        "properties": {"name": name(), "rules": RULES}, "additionalProperties": False,
+    },
+    "SegmentUpdate": {
+        "type": "object", "minProperties": 1,
+        "properties": {"name": name(), "rules": RULES}, "additionalProperties": False,
+    },
+    "SegmentPreviewInput": {
+        "type": "object", "required": ["rules"],
+        "properties": {"rules": RULES, "limit": {"type": "integer", "minimum": 0, "maximum": 50, "default": 10}},
+        "additionalProperties": False,
+    },
+    "Segment": _out({"id": _INT, "name": _STR, "rules": {"type": "object"}, "created_at": _DATE,
+                     "updated_at": _DATE}),
+    "SegmentPage": _page("Segment"),
+    "SegmentCount": _out({"count": _INT}),
+    "SegmentPreview": _out({"count": _INT, "sample": {"type": "array", "items": ref("Contact")}}),
+    "ListInput": {
+        "type": "object", "required": ["name"],
+        "properties": {"name": name(), "description": multiline(5000)}, "additionalProperties": False,
+    },
+    "ListUpdate": {
+        "type": "object", "minProperties": 1,
+        "properties": {"name": name(), "description": multiline(5000)}, "additionalProperties": False,
+    },
+    "ContactList": _out({"id": _INT, "name": _STR, "description": _STR, "size": _INT, "created_at": _DATE,
+                         "updated_at": _DATE}),
+    "ContactListPage": _page("ContactList"),
+    "ListMembersInput": {
+        "type": "object", "required": ["contact_ids"], "properties": {"contact_ids": CONTACT_IDS},
+        "additionalProperties": False,
+    },
+    "ListFromSegmentInput": {
+        "type": "object", "required": ["segment_id"], "properties": {"segment_id": ID},
+        "additionalProperties": False,
+    },
+    "ListMembersChanged": _out({"added": _INT, "removed": _INT, "size": _INT}),
+    "SegmentDeleted": _out({"deleted": {"type": "boolean"}, "id": _INT}),
+})
+
+
+def _rejected(exc: ValueError, field: str = "rules") -> ApiError:
+    return ApiError(422, "rejected", str(exc), {field: str(exc)})
+
+
+def _check_rules(session: Session, rules: Any) -> None:
+    try:
+        segments_service.validate_rules(rules, session)
+    except segments_service.SegmentError as exc:
+        raise _rejected(exc) from None
+
+
+def segment_json(segment: Segment) -> dict[str, Any]:
+    return {"id": segment.id, "name": segment.name, "rules": segment.rules or {},
+            "created_at": segment.created_at.isoformat(), "updated_at": segment.updated_at.isoformat()}
+
+
+# ------------------------------------------------------------------ segments
+@operation(
+    "/segments", "POST", tag="segments", body="SegmentInput", summary="Save a segment (a rule tree)",
+    responses={201: ("Created", "Segment")},
+)
+def create_segment(body: dict[str, Any]) -> ResponseReturnValue:
+    """Validate the rule tree (unknown fields, lists, broadcasts or steps are refused with a reason) and save it."""
+    session = db_session()
+    _check_rules(session, body["rules"])
+    segment = Segment(name=body["name"].strip(), rules=body["rules"])
+    session.add(segment)
+    session.commit()
+    return segment_json(segment), 201
+
+
+@operation(
+    "/segments", "GET", tag="segments", summary="List segments", query=PAGING,
+    responses={200: ("A page of segments", "SegmentPage")},
+)
+def list_segments(query: dict[str, Any]) -> ResponseReturnValue:
+    """Segments in id order."""
+    return keyset_page(db_session(), select(Segment), Segment.id, query, segment_json)
+
+
+@operation(
+    "/segments/preview", "POST", tag="segments", body="SegmentPreviewInput",
+    summary="Count an unsaved rule tree and return its first contacts",
+    responses={200: ("Count and sample (newest contacts first)", "SegmentPreview")},
+)
+def preview_segment(body: dict[str, Any]) -> ResponseReturnValue:
+    """What a rule tree would select now, without saving it."""
+    session = db_session()
+    _check_rules(session, body["rules"])
+    limit = int(body.get("limit", 10))
+    count = segments_service.count_segment(session, body["rules"])
+    sample = segments_service.sample_segment(session, body["rules"], limit) if limit else []
+    session.rollback()
+    return {"count": count, "sample": [contact_json(c) for c in sample]}
+
+
+@operation(
+    "/segments/{segment_id}", "GET", tag="segments", summary="Read a segment",
+    responses={200: ("The segment", "Segment")},
+)
+def get_segment(segment_id: int) -> ResponseReturnValue:
+    """One segment with its rule tree."""
+    return segment_json(get_or_404(db_session(), Segment, segment_id, "segment"))
+
+
+@operation(
+    "/segments/{segment_id}/count", "GET", tag="segments", summary="Count the contacts in a segment now",
+    responses={200: ("How many active, unsuppressed contacts match", "SegmentCount")},
+)
+def count_segment(segment_id: int) -> ResponseReturnValue:
+    """Evaluated in SQL at request time."""
+    session = db_session()
+    segment = get_or_404(session, Segment, segment_id, "segment")
+    try:
+        count = segments_service.count_segment(session, segment.rules or {})
+    except segments_service.SegmentError as exc:  # saved before a list or step it names was deleted
+        raise _rejected(exc) from None
+    return {"count": count}
+
+
+@operation(
+    "/segments/{segment_id}", "PUT", tag="segments", body="SegmentUpdate", summary="Rename or change a segment",
+    responses={200: ("The segment", "Segment")},
+)
+def update_segment(segment_id: int, body: dict[str, Any]) -> ResponseReturnValue:
+    """Fields not given stay as they are."""
+    session = db_session()
+    segment = get_or_404(session, Segment, segment_id, "segment")
+    if "rules" in body:
+        _check_rules(session, body["rules"])
+        segment.rules = body["rules"]
+    if "name" in body:
+        segment.name = body["name"].strip()
+    session.commit()
+    return segment_json(segment)
+
+
+@operation(
+    "/segments/{segment_id}", "DELETE", tag="segments", summary="Delete a segment",
+    description="Refused (409) while a broadcast or a sequence (trigger or exit) uses it.",
+    responses={200: ("Deleted", "SegmentDeleted"), 409: ("The segment is in use", "Error")},
+)
+def delete_segment(segment_id: int) -> ResponseReturnValue:
+    """Delete an unused segment."""
+    session = db_session()
+    segment = get_or_404(session, Segment, segment_id, "segment")
+    used = session.scalar(select(Broadcast.id).where(Broadcast.segment_id == segment.id).limit(1)) or session.scalar(
+        select(Sequence.id).where(
+            or_(Sequence.trigger_segment_id == segment.id, Sequence.exit_segment_id == segment.id)
+        ).limit(1)
+    )
+    if used is not None:
+        raise ApiError(409, "in_use", "a broadcast or a sequence uses this segment")
+    session.delete(segment)
+    session.commit()
+    return {"deleted": True, "id": segment_id}
+
+
+# ------------------------------------------------------------------ static lists
+def _size(session: Session, list_id: int) -> int:
+    return int(session.scalar(select(func.count()).where(ContactListMember.list_id == list_id)) or 0)
+
+
+def list_json(session: Session, contact_list: ContactList) -> dict[str, Any]:
+    return {"id": contact_list.id, "name": contact_list.name, "description": contact_list.description or "",
+            "size": _size(session, contact_list.id), "created_at": contact_list.created_at.isoformat(),
+            "updated_at": contact_list.updated_at.isoformat()}
+
+
+@operation(
+    "/lists", "POST", tag="lists", body="ListInput", summary="Create a static list",
+    responses={201: ("Created", "ContactList"), 409: ("A list with this name exists", "Error")},
+)
+def create_list(body: dict[str, Any]) -> ResponseReturnValue:
+    """Names are unique."""
+    session = db_session()
+    try:
+        contact_list = segments_service.create_list(session, body["name"], body.get("description", ""))
+    except segments_service.SegmentError as exc:
+        session.rollback()
+        raise ApiError(409, "conflict", str(exc), {"name": str(exc)}) from None
+    session.commit()
+    return list_json(session, contact_list), 201
+
+
+@operation(
+    "/lists", "GET", tag="lists", summary="List static lists", query=PAGING,
+    responses={200: ("A page of lists", "ContactListPage")},
+)
+def list_lists(query: dict[str, Any]) -> ResponseReturnValue:
+    """Lists in id order with their sizes."""
+    session = db_session()
+    return keyset_page(session, select(ContactList), ContactList.id, query, lambda cl: list_json(session, cl))
+
+
+@operation(
+    "/lists/{list_id}", "GET", tag="lists", summary="Read a list", responses={200: ("The list", "ContactList")},
+)
+def get_list(list_id: int) -> ResponseReturnValue:
+    """One list with its size."""
+    session = db_session()
+    return list_json(session, get_or_404(session, ContactList, list_id, "list"))
+
+
+@operation(
+    "/lists/{list_id}", "PUT", tag="lists", body="ListUpdate", summary="Rename a list or change its description",
+    responses={200: ("The list", "ContactList"), 409: ("A list with this name exists", "Error")},
+)
+def update_list(list_id: int, body: dict[str, Any]) -> ResponseReturnValue:
+    """Fields not given stay as they are."""
+    session = db_session()
+    contact_list = get_or_404(session, ContactList, list_id, "list")
+    try:
+        segments_service.update_list(session, contact_list, body.get("name"), body.get("description"))
+    except segments_service.SegmentError as exc:
+        session.rollback()
+        raise ApiError(409, "conflict", str(exc), {"name": str(exc)}) from None
+    session.commit()
+    return list_json(session, contact_list)
+
+
+@operation(
+    "/lists/{list_id}", "DELETE", tag="lists", summary="Delete a list (its contacts stay)",
+    responses={200: ("Deleted", "SegmentDeleted")},
+)
+def delete_list(list_id: int) -> ResponseReturnValue:
+    """Segments naming the list then match nobody through it."""
+    session = db_session()
+    session.delete(get_or_404(session, ContactList, list_id, "list"))
+    session.commit()
+    return {"deleted": True, "id": list_id}
+
+
+@operation(
+    "/lists/{list_id}/members", "GET", tag="lists", summary="The contacts on a list", query=PAGING,
+    responses={200: ("A page of contacts", "ContactPage")},
+)
+def list_members(list_id: int, query: dict[str, Any]) -> ResponseReturnValue:
+    """Members in contact id order."""
+    session = db_session()
+    get_or_404(session, ContactList, list_id, "list")
+    stmt = select(Contact).join(ContactListMember, ContactListMember.contact_id == Contact.id).where(
+        ContactListMember.list_id == list_id
+    )
+    return keyset_page(session, stmt, Contact.id, query, contact_json)
+
+
+@operation(
+    "/lists/{list_id}/members", "POST", tag="lists", body="ListMembersInput", summary="Add contacts to a list",
+    description="Ids that are not contacts, and contacts already on the list, are skipped.",
+    responses={200: ("What changed", "ListMembersChanged")},
+)
+def add_members(list_id: int, body: dict[str, Any]) -> ResponseReturnValue:
+    """Idempotent: adding twice changes nothing."""
+    session = db_session()
+    get_or_404(session, ContactList, list_id, "list")
+    added = segments_service.add_to_list(session, list_id, body["contact_ids"])
+    session.commit()
+    return {"added": added, "removed": 0, "size": _size(session, list_id)}
+
+
+@operation(
+    "/lists/{list_id}/members/remove", "POST", tag="lists", body="ListMembersInput",
+    summary="Remove contacts from a list", responses={200: ("What changed", "ListMembersChanged")},
+)
+def remove_members(list_id: int, body: dict[str, Any]) -> ResponseReturnValue:
+    """Ids that are not members are ignored."""
+    session = db_session()
+    get_or_404(session, ContactList, list_id, "list")
+    removed = segments_service.remove_from_list(session, list_id, body["contact_ids"])
+    session.commit()
+    return {"added": 0, "removed": removed, "size": _size(session, list_id)}
+
+
+@operation(
+    "/lists/{list_id}/members/from-segment", "POST", tag="lists", body="ListFromSegmentInput",
+    summary="Add every contact of a segment to a list", responses={200: ("What changed", "ListMembersChanged")},
+)
+def add_segment_members(list_id: int, body: dict[str, Any]) -> ResponseReturnValue:
+    """One INSERT .. SELECT, whatever the segment's size."""
+    session = db_session()
+    get_or_404(session, ContactList, list_id, "list")
+    segment = session.get(Segment, body["segment_id"])
+    if segment is None:
+        raise ApiError(422, "validation_failed", "no such segment", {"segment_id": "no such segment"})
+    try:
+        added = segments_service.add_segment_to_list(session, list_id, segment.rules or {})
+    except segments_service.SegmentError as exc:
+        session.rollback()
+        raise _rejected(exc, "segment_id") from None
+    session.commit()
+    return {"added": added, "removed": 0, "size": _size(session, list_id)}
