@@ -19,6 +19,8 @@ TAGS = [
     ("templates", "Email templates (Jinja2, rendered in a sandbox) and their immutable versions."),
     ("sequences", "Step-mail sequences: steps, delays, send windows, triggers and exits."),
     ("broadcasts", "One-off mails to a segment at a chosen time."),
+    ("segments", "Saved rule trees over contacts, events, email engagement and lists; counts and previews."),
+    ("lists", "Static lists: contacts added and removed by hand or in bulk."),
     ("sends", "The send ledger: one row per mail, with its delivery status."),
     ("forms", "Lead capture forms and their submissions with the consent records."),
     ("reports", "Engagement per broadcast, sequence and step (people only; machines shown apart)."),
