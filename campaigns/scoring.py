@@ -276,7 +276,7 @@ def score_new(session: Session, now: datetime) -> ScoringResult:
     }
     for rule in rules:
         if rule.kind is not RuleKind.INACTIVITY:
-            result.counts["entries"] += _score_rule(session, rule, ranges, batch, now)
+            _score_rule(session, rule, ranges, batch, now)
     settings.event_cursor_prev, settings.event_cursor = settings.event_cursor, hi_event
     settings.hit_cursor_prev, settings.hit_cursor = settings.hit_cursor, hi_hit
     settings.bounce_cursor_prev, settings.bounce_cursor = settings.bounce_cursor, hi_bounce
@@ -285,12 +285,13 @@ def score_new(session: Session, now: datetime) -> ScoringResult:
     if full:
         for rule in rules:
             if rule.kind is RuleKind.INACTIVITY:
-                result.counts["entries"] += _score_inactivity(session, rule, batch, now)
+                _score_inactivity(session, rule, batch, now)
         settings.last_decay_at = now
         touched = list(session.scalars(select(ScoreEntry.contact_id).distinct()))
     else:
         touched = list(session.scalars(select(ScoreEntry.contact_id).where(ScoreEntry.batch == batch).distinct()))
     mql_rules = _mql_hits(session, batch)
+    result.counts["entries"] = _batch_size(session, batch)
     settings.last_run_at = now
     session.flush()
     _refresh_scores(session, settings, now, touched, result, mql_rules=mql_rules, cause="decay" if full else "score")
@@ -316,10 +317,11 @@ def recompute(session: Session, now: datetime | None = None) -> ScoringResult:
     rules = list(session.scalars(select(ScoringRule).where(ScoringRule.active.is_(True)).order_by(ScoringRule.id)))
     for rule in rules:
         if rule.kind is not RuleKind.INACTIVITY:
-            result.counts["entries"] += _score_rule(session, rule, ranges, batch, now)
+            _score_rule(session, rule, ranges, batch, now)
     for rule in rules:
         if rule.kind is RuleKind.INACTIVITY:
-            result.counts["entries"] += _score_inactivity(session, rule, batch, now)
+            _score_inactivity(session, rule, batch, now)
+    result.counts["entries"] = _batch_size(session, batch)
     settings.event_cursor = settings.event_cursor_prev = hi["event"]
     settings.hit_cursor = settings.hit_cursor_prev = hi["hit"]
     settings.bounce_cursor = settings.bounce_cursor_prev = hi["bounce"]
@@ -391,9 +393,8 @@ def _candidates(session: Session, rule: ScoringRule, ranges: dict[str, tuple[int
     return selects
 
 
-def _score_rule(session: Session, rule: ScoringRule, ranges: dict[str, tuple[int, int]], batch: int, now: datetime) -> int:
+def _score_rule(session: Session, rule: ScoringRule, ranges: dict[str, tuple[int, int]], batch: int, now: datetime) -> None:
     """Write this rule's ledger entries for the candidate rows with one INSERT .. SELECT per source."""
-    written = 0
     for query in _candidates(session, rule, ranges):
         cand = query.subquery("cand")
         # Sources already in the ledger (the re-read range) neither score again nor use up the cap.
@@ -430,11 +431,10 @@ def _score_rule(session: Session, rule: ScoringRule, ranges: dict[str, tuple[int
         stmt = _insert(session, ScoreEntry).from_select(
             ["contact_id", "rule_id", "points", "source", "source_ref", "occurred_at", "created_at", "batch"], final,
         ).on_conflict_do_nothing()
-        written += session.execute(stmt).rowcount or 0
-    return written
+        session.execute(stmt)
 
 
-def _score_inactivity(session: Session, rule: ScoringRule, batch: int, now: datetime) -> int:
+def _score_inactivity(session: Session, rule: ScoringRule, batch: int, now: datetime) -> None:
     """Penalise each idle period of `inactivity_days` once: a gap between two activities (or between the
     last activity and now) at least that long gives one entry dated where the gap reached the limit.
 
@@ -456,12 +456,13 @@ def _score_inactivity(session: Session, rule: ScoringRule, batch: int, now: date
                 "source_ref": f"{contact_id}:{int(started.timestamp())}", "occurred_at": started + idle,
                 "created_at": now, "batch": batch,
             })
-    written = 0
     for start in range(0, len(values), 1000):
-        written += session.execute(
-            _insert(session, ScoreEntry).values(values[start:start + 1000]).on_conflict_do_nothing()
-        ).rowcount or 0
-    return written
+        session.execute(_insert(session, ScoreEntry).values(values[start:start + 1000]).on_conflict_do_nothing())
+
+
+def _batch_size(session: Session, batch: int) -> int:
+    # Counted afterwards: drivers do not all report a rowcount for INSERT .. SELECT .. ON CONFLICT.
+    return session.scalar(select(func.count()).select_from(ScoreEntry).where(ScoreEntry.batch == batch)) or 0
 
 
 def _mql_hits(session: Session, batch: int) -> dict[int, str]:
