@@ -203,3 +203,27 @@ def test_large_segment_enrolment_from_the_ui_runs_as_a_job(app: Any, ui: Any, se
     ui.post(f"/sequences/{ids['sequence']}/enroll", {"segment": str(ids["segment"])},
             page=f"/sequences/{ids['sequence']}")
     assert len(_enrolments(services, ids["sequence"])) == 2
+
+
+def test_sequence_builder_sets_the_segment_trigger_and_exit(ui: Any, services: Any) -> None:
+    from tests.test_ui_sequences import _base, _post, _step
+
+    ids = _setup(services, trigger=False)
+    with services.db.begin() as s:
+        template_id = s.get(Sequence, ids["sequence"]).steps[0].template_id
+    page = ui.get("/sequences/new").get_data(as_text=True)
+    assert 'data-testid="sequence-segments"' in page and "Managers" in page
+    pairs = _base(name="By segment") + _step(0, template_id) + [
+        ("trigger_segment_id", str(ids["segment"])), ("exit_segment_id", str(ids["segment"])),
+        ("exit_segment_when", "in")]
+    assert _post(ui, "/sequences/new", pairs).status_code == 302
+    with services.db.begin() as s:
+        made = s.scalar(select(Sequence).where(Sequence.name == "By segment"))
+        assert (made.trigger_segment_id, made.exit_segment_id, made.exit_segment_when) == (
+            ids["segment"], ids["segment"], "in")
+        made_id = made.id
+    edit = ui.get(f"/sequences/{made_id}/edit").get_data(as_text=True)
+    assert f'<option value="{ids["segment"]}" selected>' in edit
+    bad = _base(name="Bad") + _step(0, template_id) + [("trigger_segment_id", "99999")]
+    resp = _post(ui, "/sequences/new", bad)
+    assert resp.status_code == 400 and "segment 99999 does not exist" in resp.get_data(as_text=True)

@@ -103,6 +103,12 @@ def segment_editor_options() -> str:
 
 
 @bp.app_template_global()
+def segment_choices() -> list[tuple[int, str]]:
+    """(id, name) of every segment, for the sequence builder's trigger and exit pickers."""
+    return [(i, n) for i, n in services().db.session.execute(select(Segment.id, Segment.name).order_by(Segment.name))]
+
+
+@bp.app_template_global()
 def contact_list_memberships(contact_id: int) -> dict[str, Any]:
     """The lists a contact is on and the ones it could be added to (contact page)."""
     s = services().db.session

@@ -81,6 +81,9 @@ class SequenceInput:
     exit_stages: list[str] = field(default_factory=list)
     allow_reentry: bool = False
     goal_event: str = ""
+    trigger_segment_id: int | None = None  # contacts entering it are enrolled (campaigns.segments)
+    exit_segment_id: int | None = None
+    exit_segment_when: str = "left"
     rows: list[StepRow] = field(default_factory=list)
     errors: dict[str, str] = field(default_factory=dict)
 
@@ -96,6 +99,9 @@ class SequenceInput:
             "allow_reentry": self.allow_reentry,
             "goal_event": self.goal_event,
             "description": self.description,
+            "trigger_segment_id": self.trigger_segment_id,
+            "exit_segment_id": self.exit_segment_id,
+            "exit_segment_when": self.exit_segment_when,
         }
 
     def steps(self) -> list[dict[str, Any]]:
@@ -147,6 +153,9 @@ def parse_sequence_form(form: MultiDict[str, str], template_ids: set[int], known
         allow_reentry=form.get("allow_reentry") in {"1", "on", "y", "true"},
         goal_event=form.get("goal_event", "").strip(),
         exit_stages=[s for s in form.getlist("exit_stages") if s in {st.value for st in Stage}],
+        trigger_segment_id=int(form["trigger_segment_id"]) if form.get("trigger_segment_id", "").isdigit() else None,
+        exit_segment_id=int(form["exit_segment_id"]) if form.get("exit_segment_id", "").isdigit() else None,
+        exit_segment_when="in" if form.get("exit_segment_when") == "in" else "left",
     )
     if not data.name:
         data.errors["name"] = _("Give the sequence a name.")
@@ -271,6 +280,9 @@ def edit(sequence_id: int) -> Any:
             exit_stages=list(sequence.exit_stages or []),
             allow_reentry=sequence.allow_reentry,
             goal_event=sequence.goal_event,
+            trigger_segment_id=sequence.trigger_segment_id,
+            exit_segment_id=sequence.exit_segment_id,
+            exit_segment_when=str(sequence.exit_segment_when or "left"),
             rows=[StepRow.from_step(step) for step in sequence.steps],
         )
         for row in data.rows:
