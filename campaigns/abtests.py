@@ -26,7 +26,7 @@ from collections.abc import Sequence
 from datetime import datetime, time, timedelta
 from typing import Any
 
-from sqlalchemy import and_, case, exists, func, insert, literal, select, update
+from sqlalchemy import and_, case, exists, func, insert, literal, select, text, update
 from sqlalchemy.orm import Session
 
 from campaigns import ab, rendering
@@ -490,6 +490,10 @@ def count_variants(session: Session, test: ABTest) -> dict[str, dict[str, int]]:
         if status == SendStatus.SENT:
             out[key]["delivered"] += int(n)
     delivered = and_(_scope(test), Send.status == SendStatus.SENT)
+    if dialect == "postgresql":
+        # The per-send aggregation of a million-send test needs ~10 MB of hash table: the default 4 MB
+        # spills it to disk. Local to this transaction.
+        session.execute(text("SET LOCAL work_mem = '64MB'"))
     if test.metric is ABMetric.GOAL:
         reached = (
             select(Send.id.label("send_id"), Send.variant.label("variant"))
@@ -820,7 +824,8 @@ def timeline(session: Session, test: ABTest) -> dict[str, Any]:
     return {"metric": metric, "labels": [b.strftime("%Y-%m-%d %H:00") for b in buckets], "series": series}
 
 
-def aligned_curves(session: Session, test: ABTest) -> dict[str, Any]:
+def aligned_curves(session: Session, test: ABTest,
+                   counts: dict[str, dict[str, int]] | None = None) -> dict[str, Any]:
     """Cumulative conversion rate per variant by hours since each send (the equal-window comparison)."""
     dialect = session.get_bind().dialect.name
     hours = window_hours(test)
@@ -849,7 +854,7 @@ def aligned_curves(session: Session, test: ABTest) -> dict[str, Any]:
     for key, off, n in session.execute(select(first.c.variant, offset, func.count()).group_by(first.c.variant, offset)):
         slot = min(max(int(off or 0), 0) // step, len(raw[key]) - 1)
         raw[key][slot] += int(n)
-    counts = count_variants(session, test)
+    counts = counts or count_variants(session, test)
     denominators = {v.key: (counts[v.key]["opened"] if test.metric is ABMetric.CLICK_TO_OPEN
                             else counts[v.key]["delivered"]) for v in test.variants}
     curves = {}
@@ -867,12 +872,13 @@ def aligned_curves(session: Session, test: ABTest) -> dict[str, Any]:
 def results(session: Session, test: ABTest, now: datetime | None = None) -> dict[str, Any]:
     """Everything the results page and the API show, as JSON-ready data (the same numbers in both)."""
     now = now or now_utc()
-    counts = count_variants(session, test)
     if test.status in (ABStatus.DECIDED, ABStatus.AWAITING_DECISION) and test.decision.get("variants"):
+        # Frozen at the deadline: every window had closed, so counting again would give the same numbers.
         decision = dict(test.decision)
+        counts = decision.get("counts") or count_variants(session, test)
         live = False
     else:
-        evaluated, counts = evaluate(session, test, now, counts)
+        evaluated, counts = evaluate(session, test, now)
         decision = evaluated.to_dict()
         live = True
     audience = None
@@ -925,7 +931,7 @@ def results(session: Session, test: ABTest, now: datetime | None = None) -> dict
         "decision_is_live": live,
         "advice": advice,
         "timeline": timeline(session, test),
-        "aligned": aligned_curves(session, test),
+        "aligned": aligned_curves(session, test, counts),
     }
 
 

@@ -76,6 +76,7 @@ JA = {
     "Test portion": "テスト対象の割合",
     "not significant": "有意差なし",
     "Decision due": "判定予定",
+    "Windows closed": "計測期間終了",
     "estimate": "見込み",
     "Sent to the rest": "残りに配信",
     "%(n)s recipients": "%(n)s件",
