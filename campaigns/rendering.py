@@ -27,7 +27,9 @@ from typing import Any
 import lxml.html  # type: ignore[import-untyped]
 from jinja2 import ChainableUndefined, TemplateSyntaxError
 from jinja2 import TemplateError as JinjaTemplateError
+from jinja2 import nodes as jinja_nodes
 from jinja2.sandbox import ImmutableSandboxedEnvironment, SecurityError
+from jinja2.utils import generate_lorem_ipsum
 from lxml import etree  # type: ignore[import-untyped]
 from markupsafe import escape
 from sqlalchemy import select
@@ -78,13 +80,41 @@ class RenderedMail:
 
 
 # ---------------------------------------------------------------- the sandbox
+_MAX_REPEAT = 100_000  # characters or items a `*` may produce in a template
+_MAX_EXPONENT = 64
+
+
+class _MailSandbox(ImmutableSandboxedEnvironment):
+    """The immutable sandbox, plus limits on operators that can exhaust a worker: `'a' * 10**9`
+    (a gigabyte per recipient) and `9 ** 9 ** 9` (minutes of CPU) are refused."""
+
+    intercepted_binops = frozenset({"*", "**"})
+
+    def call_binop(self, context: Any, operator: str, left: Any, right: Any) -> Any:
+        if operator == "**" and isinstance(right, int | float) and abs(right) > _MAX_EXPONENT:
+            raise SecurityError(f"exponents above {_MAX_EXPONENT} are not allowed")
+        if operator == "*":
+            for seq, times in ((left, right), (right, left)):
+                if isinstance(seq, str | list | tuple) and isinstance(times, int) and len(seq) * times > _MAX_REPEAT:
+                    raise SecurityError(f"repetition longer than {_MAX_REPEAT} is not allowed")
+        return super().call_binop(context, operator, left, right)
+
+
+def _short_lipsum(n: int = 5, html: bool = True, min: int = 20, max: int = 100) -> str:  # noqa: A002
+    if not (0 <= n <= 20 and 0 <= min <= max <= 200):
+        raise SecurityError("lipsum() is limited to 20 paragraphs of at most 200 words")
+    return str(generate_lorem_ipsum(n, html, min, max))
+
+
 def _make_env(autoescape: bool) -> ImmutableSandboxedEnvironment:
     # ChainableUndefined: a missing attribute renders empty (and `default()` works) instead of
     # failing one recipient's mail; the immutable sandbox stops `.append()`-style mutation and any
     # reach into Python internals (`__class__`, `__globals__`, ...).
-    env = ImmutableSandboxedEnvironment(
+    env = _MailSandbox(
         autoescape=autoescape, undefined=ChainableUndefined, keep_trailing_newline=True, auto_reload=False
     )
+    # lipsum(100000) takes ~20 s: a cheap way to stall a worker; placeholder text needs a few paragraphs.
+    env.globals["lipsum"] = _short_lipsum
     return env
 
 
@@ -122,8 +152,13 @@ def _validate(source: str, part: str, env: ImmutableSandboxedEnvironment) -> Non
         raise TemplateError(f"{part}: too long (at most {_MAX_SOURCE // 1024} KB)")
     try:
         template = env.from_string(source)
+        tree = env.parse(source)
     except TemplateSyntaxError as exc:
         raise TemplateError(_describe(exc, part)) from None
+    # Mail templates have no loader: extends/include/import can only fail, and an extends that parses
+    # alone breaks the combined compiled form, which would fail every send of the batch.
+    for node in tree.find_all((jinja_nodes.Extends, jinja_nodes.Include, jinja_nodes.Import, jinja_nodes.FromImport)):
+        raise TemplateError(f"{part}, line {node.lineno}: {{% {type(node).__name__.lower()} %}} is not allowed in mail templates")
     try:
         template.render(_sample_context())
     except SecurityError as exc:
