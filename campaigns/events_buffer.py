@@ -40,6 +40,7 @@ from sqlalchemy.orm import Session
 from campaigns.classify import HitFacts, classify_send_hits, network_of
 from campaigns.models import Link, Send
 from campaigns.models.tracking import EngagementRollup, Hit, HitClass, HitKind, RollupScope
+from campaigns.stream_append import StreamAppender
 
 if TYPE_CHECKING:
     from campaigns.runtime import Services
@@ -110,6 +111,8 @@ def record_hit(
 ) -> bool:
     """Buffer one hit (tracking endpoints call this); returns False if it could not be kept at all."""
     entry = make_entry(svc, kind, send_id, link_id, user_agent, ip)
+    if StreamAppender.for_client(svc.redis).append(STREAM, entry) is not None:
+        return True
     try:
         svc.redis.xadd(STREAM, entry)  # type: ignore[arg-type]
         return True
