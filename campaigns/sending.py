@@ -216,6 +216,7 @@ class _Row:
     attributes: dict[str, Any]
     contact_status: ContactStatus
     suppressed: bool
+    created_at: datetime | None  # when it was planned
 
     def contact_context(self) -> dict[str, Any]:
         return {"id": self.contact_id, "email": self.email, "first_name": self.first_name,
@@ -230,7 +231,7 @@ def _load_rows(session: Session, ids: list[int]) -> list[_Row]:
         select(
             Send.id, Send.status, Send.claimed_at, Send.template_version_id, Contact.id, Contact.email,
             Contact.first_name, Contact.last_name, Contact.company, Contact.job_title, Contact.attributes,
-            Contact.status, suppressed,
+            Contact.status, suppressed, Send.created_at,
         ).join(Contact, Contact.id == Send.contact_id).where(Send.id.in_(ids)).order_by(Send.id)
     ).all()
     return [_Row(*row) for row in rows]  # type: ignore[call-arg]  # columns in field order
@@ -364,7 +365,22 @@ def _deliver(svc: Services, session: Session, ids: list[int]) -> dict[str, int]:
                 .execution_options(synchronize_session=False)
             )
     batch.counts["suppressed"] = len(blocked)
-    deliverable = [r for r in claimable if r not in blocked]
+    # Mail planned long before it could go (the service was down, the queue was stuck) is stale: an
+    # invitation after the event does more harm than none. The limit is the one the scheduler applies
+    # to a broadcast that starts late (settings.max_lateness_hours); such sends are cancelled.
+    late_cutoff = now - timedelta(hours=settings.max_lateness_hours)
+    blocked_ids = {r.send_id for r in blocked}
+    stale = {r.send_id for r in claimable if r.send_id not in blocked_ids
+             and r.created_at is not None and r.created_at < late_cutoff}
+    if stale:
+        session.execute(
+            update(Send).where(Send.id.in_(sorted(stale)), _claimable(cutoff))
+            .values(status=SendStatus.CANCELLED,
+                    error=f"not sent: planned more than {settings.max_lateness_hours:g} hours earlier")
+            .execution_options(synchronize_session=False)
+        )
+        batch.counts["too_late"] = len(stale)
+    deliverable = [r for r in claimable if r.send_id not in blocked_ids and r.send_id not in stale]
     session.commit()
     if not deliverable:
         return dict(batch.counts)
