@@ -49,6 +49,8 @@ class Settings:
     send_lease_seconds: int = 300
     max_lateness_hours: float = 24.0
     ip_privacy: str = "truncate"  # truncate | hash | none
+    form_rate_limit: int = 20  # submissions per visitor address and window on the public forms
+    form_rate_window: int = 600  # seconds
     queue_name: str = "nurture"
     # DKIM signing (optional): all three set = every outgoing mail is signed (see docs/operations.md)
     dkim_selector: str = ""
