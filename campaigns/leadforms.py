@@ -61,8 +61,6 @@ SLUG = re.compile(r"^[a-z0-9](?:[a-z0-9-]{0,98}[a-z0-9])?$")
 ATTRIBUTE_NAME = re.compile(r"^[A-Za-z0-9_]{1,60}$")
 PHONE = re.compile(r"^\+?[0-9()\-\s.]{5,30}$")
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
-DEFAULT_RATE_LIMIT = 20  # submissions per IP (truncated to its /24) per window; offices share one address
-DEFAULT_RATE_WINDOW = 600
 CONFIRMATIONS_PER_WINDOW = 3  # confirmation mails to one address per CONFIRMATION_WINDOW
 CONFIRMATION_WINDOW = timedelta(hours=1)
 
@@ -276,9 +274,8 @@ def check_rate(svc: Services, ip: str, *, limit: int | None = None, window: int 
     A fixed window per address (INCR + EXPIRE), not the sender's GCRA limiter (campaigns.ratelimit):
     refused attempts must not push the next allowed one further out, or one busy office stays locked.
     """
-    extra = svc.settings.extra
-    limit = limit or int(extra.get("FORM_RATE_LIMIT", DEFAULT_RATE_LIMIT))
-    window = window or int(extra.get("FORM_RATE_WINDOW", DEFAULT_RATE_WINDOW))
+    limit = limit or svc.settings.form_rate_limit
+    window = window or svc.settings.form_rate_window
     who = ip_for_storage(ip, "hash", svc.settings.secret_key.encode()) or "unknown"
     key = f"nurture:forms:rate:{who}"
     pipe = svc.redis.pipeline()

@@ -5,6 +5,7 @@ the admin pages (editor, snippet, submissions, CSV) and the API. Real Redis, SQL
 from __future__ import annotations
 
 import csv
+import dataclasses
 import io
 from datetime import timedelta
 from typing import Any
@@ -268,7 +269,7 @@ def test_honeypot_submission_looks_accepted_but_creates_nothing(services, client
 
 
 def test_rate_limit_per_address_keeps_the_typed_values(app, services, client):
-    app.extensions["nurture"].settings.extra.update(FORM_RATE_LIMIT=3, FORM_RATE_WINDOW=600)
+    services.settings = dataclasses.replace(services.settings, form_rate_limit=3, form_rate_window=600)
     form = make_form(services)
     busy = {"REMOTE_ADDR": "198.51.100.20"}
     for i in range(3):

@@ -146,7 +146,7 @@ def submit(slug: str) -> Any:
         else:
             values, _errors = leadforms.validate_submission(form, data)
             resp = _render_form(form, values, {}, leadforms.is_checked(data.get(leadforms.CONSENT_FIELD)), 429, message)
-        resp.headers["Retry-After"] = str(int(svc.settings.extra.get("FORM_RATE_WINDOW", leadforms.DEFAULT_RATE_WINDOW)))
+        resp.headers["Retry-After"] = str(svc.settings.form_rate_window)
         return resp
     try:
         result = leadforms.submit_form(
