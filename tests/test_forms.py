@@ -518,3 +518,12 @@ def test_oversized_posts_are_refused_before_anything_is_read(services, client):
     assert resp.status_code == 413
     assert client.post(f"/f/{form.slug}", json={**GOOD, "company": "x" * 100_000}).status_code == 413
     assert submissions(services) == [] and contact_by_email(services, "Taro.Yamada@example.co.jp") is None
+
+
+def test_admin_preview_shows_an_inactive_form_without_taking_submissions(services, ui):
+    form = make_form(services, status="inactive", title="準備中のフォーム")
+    page = ui.get(f"/forms/{form.id}/preview")
+    html = page.get_data(as_text=True)
+    assert page.status_code == 200 and "準備中のフォーム" in html and CONSENT in html
+    assert 'data-testid="form-submit" disabled' in html and 'data-testid="form-notice"' in html
+    assert f'href="/forms/{form.id}/preview"' in ui.get(f"/forms/{form.id}").get_data(as_text=True)

@@ -95,6 +95,7 @@ JA = {
     "add at least the email field": "少なくともメールアドレスの項目を追加してください",
     "every field needs a label (at most 200 characters)": "各項目にラベル（200文字以内）を付けてください",
     "unknown sequence": "存在しないステップメールです",
+    "Preview: submissions from this page are not accepted.": "プレビュー：このページからの送信は受け付けません。",
     # public form
     "Submit": "送信する",
     "Please correct the marked fields.": "入力内容に誤りがあります。印の付いた項目を修正してください。",

@@ -158,6 +158,17 @@ def show(form_id: int) -> Any:
     )
 
 
+@bp.get("/<int:form_id>/preview")
+def preview(form_id: int) -> Any:
+    """The hosted page as visitors see it, also for an inactive form; its button posts nowhere."""
+    form = _form_or_404(services().db.session(), form_id)
+    return render_template(
+        "public/form.html", form=form, values={}, errors={}, consent=False, honeypot=leadforms.HONEYPOT_FIELD,
+        kind=leadforms.field_kind, embed=False, action="", preview=True,
+        notice=_("Preview: submissions from this page are not accepted."),
+    )
+
+
 def _submissions_query(form: Form, status: str) -> Any:
     query = select(FormSubmission).where(FormSubmission.form_id == form.id)
     if status in {st.value for st in SubmissionStatus}:
