@@ -206,9 +206,9 @@ def create_test(
             setattr(v, field, value)
             marker: Any = value
         elif kind_e is ABKind.CONTENT:
-            template_id = raw.get("template_id") or (target.template_id if position == 0 else None)
+            raw_template = raw.get("template_id") or (target.template_id if position == 0 else None)
             try:
-                template_id = int(template_id)
+                template_id = int(str(raw_template))
             except (TypeError, ValueError):
                 raise ABError(f"{where}: choose a template", "template_id") from None
             template = session.get(Template, template_id)
@@ -691,7 +691,7 @@ def _send_rest(session: Session, test: ABTest, variant: ABVariant, now: datetime
         rest = list(session.scalars(ids))
         when = parse_send_local(variant.send_local)
         fallback = get_account(session).timezone
-        zones = {}
+        zones: dict[int, str | None] = {}
         for start in range(0, len(rest), INSERT_CHUNK):
             zones.update(session.execute(select(Contact.id, Contact.timezone)
                                          .where(Contact.id.in_(rest[start : start + INSERT_CHUNK]))).all())
@@ -760,7 +760,7 @@ def holds_broadcast(broadcast_id_column: Any) -> Any:
     )
 
 
-def _rest_waiting(test_id: int) -> Any:
+def _rest_waiting(test_id: Any) -> Any:
     return exists().where(ABAssignment.test_id == test_id, ABAssignment.planned.is_(False))
 
 
