@@ -598,6 +598,46 @@ def add_segment_to_list(session: Session, list_id: int, rules: dict[str, Any] | 
     return _insert_count(session, stmt, ContactListMember.contact_id)
 
 
+def add_import_to_list(session: Session, list_id: int, import_id: int) -> int:
+    """Add the contacts of a CSV import's file to a list (list page: "add the contacts of an import").
+    Reads the stored file again with the import's own reader (encoding, delimiter) and email column."""
+    from campaigns.contacts import ImportFileError, _CsvStream, normalize_email
+    from campaigns.models import ImportJob, ImportStatus
+
+    job = session.get(ImportJob, import_id)
+    if job is None or job.status != ImportStatus.DONE:
+        raise SegmentError("choose a finished import")
+    columns = [int(k) for k, target in (job.options or {}).get("mapping", {}).items() if target == "email"]
+    if not columns:
+        raise SegmentError("that import has no email column")
+    try:
+        stream = _CsvStream(job.path, job.encoding or "auto")
+    except (OSError, ImportFileError):
+        raise SegmentError("the import's file is no longer available") from None
+    added, batch = 0, set()
+    try:
+        for _line, row in stream.rows():
+            email = normalize_email(row[columns[0]]) if columns[0] < len(row) else None
+            if email:
+                batch.add(email)
+            if len(batch) >= 5000:
+                added += _add_emails(session, list_id, batch)
+                batch = set()
+        added += _add_emails(session, list_id, batch)
+    except ImportFileError as exc:
+        raise SegmentError(str(exc)) from None
+    finally:
+        stream.close()
+    return added
+
+
+def _add_emails(session: Session, list_id: int, emails: set[str]) -> int:
+    if not emails:
+        return 0
+    ids = list(session.scalars(select(Contact.id).where(Contact.email.in_(sorted(emails)))))
+    return add_to_list(session, list_id, ids) if ids else 0
+
+
 def remove_from_list(session: Session, list_id: int, contact_ids: Any) -> int:
     """Remove contacts from a list (contact page, API); returns how many were members."""
     ids = _clean_ids(contact_ids)

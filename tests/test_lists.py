@@ -129,3 +129,27 @@ def test_contact_page_adds_to_and_removes_from_a_list(ui: Any, services: Any) ->
     ui.post(f"/segments/contact/{ids[0]}/lists", {"list_id": str(list_id), "action": "remove"}, page=page)
     assert _members(services, list_id) == set()
     assert ui.post(f"/segments/contact/{ids[0]}/lists", {"list_id": "x"}, page=page).status_code == 302
+
+
+def test_add_the_contacts_of_a_csv_import(ui: Any, services: Any, tmp_path: Any) -> None:
+    from campaigns.contacts import run_import, start_import
+
+    _contacts(services, 2)  # c0, c1 exist already; the file updates c1 and adds two new addresses
+    path = tmp_path / "expo.csv"
+    path.write_text("会社,メール\n山田商事,new1@example.jp\nAcme,c1@EXAMPLE.JP\n,not-an-address\nGlobex,new2@example.jp\n",
+                    encoding="utf-8")
+    with services.db.begin() as s:
+        job_id = start_import(s, str(path), "expo.csv", {"mapping": {"0": "company", "1": "email"}}).id
+    run_import(services, job_id)
+    with services.db.begin() as s:
+        list_id = create_list(s, "Expo").id
+        wanted = set(s.scalars(select(Contact.id).where(
+            Contact.email.in_(["new1@example.jp", "c1@example.jp", "new2@example.jp"]))))
+    page = f"/segments/lists/{list_id}"
+    assert "expo.csv" in ui.get(page).get_data(as_text=True)
+    resp = ui.post(f"{page}/add", {"import_id": str(job_id)}, page=page, follow_redirects=True)
+    assert "Added 3 contacts from the import." in resp.get_data(as_text=True)
+    assert _members(services, list_id) == wanted and len(wanted) == 3
+    path.unlink()
+    resp = ui.post(f"{page}/add", {"import_id": str(job_id)}, page=page, follow_redirects=True)
+    assert "no longer available" in resp.get_data(as_text=True)

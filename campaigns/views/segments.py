@@ -20,6 +20,8 @@ from campaigns.models import (
     Contact,
     ContactList,
     ContactListMember,
+    ImportJob,
+    ImportStatus,
     Segment,
     Sequence,
     Step,
@@ -27,6 +29,7 @@ from campaigns.models import (
 from campaigns.runtime import services
 from campaigns.segments import (
     SegmentError,
+    add_import_to_list,
     add_segment_to_list,
     add_to_list,
     count_segment,
@@ -169,11 +172,14 @@ def list_show(list_id: int) -> Any:
     rows = list(s.scalars(stmt))
     size = s.scalar(select(func.count()).where(ContactListMember.list_id == list_id)) or 0
     segments = list(s.scalars(select(Segment).order_by(Segment.name)))
+    imports = list(s.scalars(
+        select(ImportJob).where(ImportJob.status == ImportStatus.DONE).order_by(ImportJob.id.desc()).limit(20)
+    ))
     s.commit()
     next_url = url_for("segments.list_show", list_id=list_id, after=rows[PAGE_SIZE - 1].id) if len(rows) > PAGE_SIZE else None
     return render_template(
         "ui/segments/list_show.html", contact_list=contact_list, members=rows[:PAGE_SIZE], size=size,
-        segments=segments, next_url=next_url,
+        segments=segments, imports=imports, next_url=next_url,
     )
 
 
@@ -203,12 +209,18 @@ def list_delete(list_id: int) -> Any:
 
 @bp.post("/lists/<int:list_id>/add")
 def list_add(list_id: int) -> Any:
-    """Bulk add: every contact of a saved segment, or pasted addresses (one per line or comma-separated)."""
+    """Bulk add: every contact of a saved segment, of a finished CSV import, or pasted addresses."""
     s = services().db.session
     _list_or_404(s, list_id)
     segment_id = request.form.get("segment_id", "")
+    import_id = request.form.get("import_id", "")
     try:
-        if segment_id:
+        if import_id:
+            if not import_id.isdigit():
+                raise SegmentError(_("Choose an import."))
+            added = add_import_to_list(s, list_id, int(import_id))
+            message = _("Added %(n)s contacts from the import.", n=added)
+        elif segment_id:
             segment = s.get(Segment, int(segment_id)) if segment_id.isdigit() else None
             if segment is None:
                 raise SegmentError(_("Choose a segment."))
