@@ -227,3 +227,12 @@ def test_sequence_builder_sets_the_segment_trigger_and_exit(ui: Any, services: A
     bad = _base(name="Bad") + _step(0, template_id) + [("trigger_segment_id", "99999")]
     resp = _post(ui, "/sequences/new", bad)
     assert resp.status_code == 400 and "segment 99999 does not exist" in resp.get_data(as_text=True)
+
+
+def test_a_trigger_segment_cannot_be_deleted_from_the_ui(ui: Any, services: Any) -> None:
+    ids = _setup(services)
+    page = f"/contacts/segments/{ids['segment']}"
+    resp = ui.post(f"{page}/delete", {}, page=page, follow_redirects=True)
+    assert "used by a broadcast or a sequence" in resp.get_data(as_text=True)
+    with services.db.begin() as s:
+        assert s.get(Segment, ids["segment"]) is not None

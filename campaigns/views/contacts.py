@@ -519,8 +519,11 @@ def segment_delete(segment_id: int) -> Any:
     if segment is None:
         abort(404)
     in_use = s.scalar(select(Broadcast.id).where(Broadcast.segment_id == segment.id).limit(1))
+    if in_use is None:  # a sequence's trigger or exit segment (campaigns.segments.run_segment_triggers)
+        in_use = s.scalar(select(Sequence.id).where(
+            or_(Sequence.trigger_segment_id == segment.id, Sequence.exit_segment_id == segment.id)).limit(1))
     if in_use is not None:
-        flash(_("This segment is used by a broadcast and cannot be deleted."), "error")
+        flash(_("This segment is used by a broadcast or a sequence and cannot be deleted."), "error")
         return redirect(url_for("contacts.segment_edit", segment_id=segment.id))
     s.delete(segment)
     s.commit()
