@@ -6,7 +6,7 @@ import enum
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, cast
 
 from sqlalchemy import JSON, DateTime, MetaData, String, create_engine, event
 from sqlalchemy.dialects.postgresql import JSONB
@@ -111,7 +111,10 @@ class Database:
         self.url = url
         self.engine = make_engine(url)
         self.factory = sessionmaker(bind=self.engine, expire_on_commit=False)
-        self.session = scoped_session(self.factory)
+        self.scoped = scoped_session(self.factory)
+        # The request's (or job's) session. scoped_session proxies every Session method, so it is typed
+        # as the Session the services take; end it with remove_session().
+        self.session = cast(Session, self.scoped)
 
     @property
     def dialect(self) -> str:
@@ -141,6 +144,10 @@ class Database:
 
         Base.metadata.drop_all(self.engine)
 
+    def remove_session(self) -> None:
+        """Close this thread's scoped session (end of a request or a job)."""
+        self.scoped.remove()
+
     def dispose(self) -> None:
-        self.session.remove()
+        self.scoped.remove()
         self.engine.dispose()

@@ -23,7 +23,7 @@ def deliver_batch(send_ids: list[int]) -> dict[str, int]:
         return deliver(svc, send_ids)
     finally:
         # The worker runs jobs in one process: no scoped session may carry state into the next job.
-        svc.db.session.remove()
+        svc.db.remove_session()
 
 
 def run_import(import_id: int) -> None:
@@ -34,7 +34,7 @@ def run_import(import_id: int) -> None:
     try:
         run(svc, import_id)
     finally:
-        svc.db.session.remove()
+        svc.db.remove_session()
 
 
 def enroll_segment(sequence_id: int, segment_id: int | None) -> int:
@@ -53,7 +53,7 @@ def enroll_segment(sequence_id: int, segment_id: int | None) -> int:
                 return 0  # deleted meanwhile: nothing to do
             return enroll_matching(session, sequence, dict(segment.rules or {}) if segment else {})
     finally:
-        svc.db.session.remove()
+        svc.db.remove_session()
 
 
 def send_form_confirmation(submission_id: int) -> bool:
@@ -64,7 +64,7 @@ def send_form_confirmation(submission_id: int) -> bool:
     try:
         return send_confirmation(svc, submission_id)
     finally:
-        svc.db.session.remove()
+        svc.db.remove_session()
 
 
 def enqueue_deliveries(queue: Queue, send_ids: Sequence[int], batch_size: int) -> int:
@@ -93,7 +93,7 @@ def deliver_hand_over(delivery_id: int) -> str:
     try:
         return deliver(svc, delivery_id)
     finally:
-        svc.db.session.remove()
+        svc.db.remove_session()
 
 
 def enqueue_hand_over(queue: Queue, delivery_ids: Sequence[int]) -> None:

@@ -44,7 +44,7 @@ class Services:
 
         @app.teardown_appcontext
         def _remove_session(_exc: BaseException | None) -> None:
-            self.db.session.remove()
+            self.db.remove_session()
 
 
 def services() -> Services:
