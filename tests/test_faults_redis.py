@@ -39,7 +39,7 @@ from tests.fault_helpers import (
 )
 from tests.sending_helpers import _close_smtp_pools, make_version, setup_account  # noqa: F401
 
-TOTAL = 3000
+TOTAL = 2000
 LEASE = 3
 UA = "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/131.0 Safari/537.36"
 
