@@ -29,7 +29,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from campaigns import rendering
-from campaigns.contacts import MAX_LENGTHS, ContactError, normalize_email, upsert_contact
+from campaigns.contacts import MAX_LENGTHS, ContactError, is_suppressed, normalize_email, upsert_contact
 from campaigns.db import now_utc
 from campaigns.events_buffer import ip_for_storage
 from campaigns.links import TokenKind
@@ -511,6 +511,10 @@ def send_confirmation(svc: Services, submission_id: int) -> bool:
         form = session.get(Form, submission.form_id)
         contact = session.get(Contact, submission.contact_id) if submission.contact_id else None
         if form is None or contact is None:
+            return False
+        if is_suppressed(session, submission.email):
+            # "No send may ever reach" a suppressed address (bounced, complained, unsubscribed), this one included.
+            log.info("confirmation for submission %d not sent: the address is suppressed", submission.id)
             return False
         recent = session.scalar(
             select(func.count()).select_from(FormSubmission).where(

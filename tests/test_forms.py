@@ -527,3 +527,20 @@ def test_admin_preview_shows_an_inactive_form_without_taking_submissions(service
     assert page.status_code == 200 and "準備中のフォーム" in html and CONSENT in html
     assert 'data-testid="form-submit" disabled' in html and 'data-testid="form-notice"' in html
     assert f'href="/forms/{form.id}/preview"' in ui.get(f"/forms/{form.id}").get_data(as_text=True)
+
+
+def test_no_confirmation_mail_to_a_suppressed_address(services, client, smtp_server, app):
+    from campaigns.contacts import suppress
+    from tests.conftest import run_jobs
+    from tests.sending_helpers import setup_account
+
+    with services.db.begin() as s:
+        setup_account(s)
+        suppress(s, "bounced@example.jp", "hard_bounce")
+    form = make_form(services, double_opt_in=True)
+    client.post(f"/f/{form.slug}", data={**GOOD, "email": "bounced@example.jp"})
+    client.post(f"/f/{form.slug}", data={**GOOD, "email": "fine@example.jp"})
+    run_jobs(app)
+    [mail] = smtp_server.wait_for(1)
+    assert mail.rcpt_tos == ["fine@example.jp"]
+    assert contact_by_email(services, "bounced@example.jp").status == ContactStatus.BOUNCED
