@@ -20,9 +20,11 @@ from sqlalchemy import (
     String,
     and_,
     case,
+    cast,
     exists,
     func,
     literal,
+    null,
     or_,
     select,
     type_coerce,
@@ -244,7 +246,7 @@ def _nonneg_sqlite(element: at_least_zero, compiler: Any, **kw: Any) -> str:
 
 
 # ------------------------------------------------------------------ building blocks
-def _rank(column: ColumnElement[Any]) -> ColumnElement[int]:
+def _rank(column: Any) -> ColumnElement[int]:
     return case(
         (column == "mql", 1), (column == "sql", 2), (column == "customer", 3), else_=0
     )
@@ -256,7 +258,7 @@ def _stages_from(stage: str) -> list[str]:
     return [s for s in CONVERSION_STAGES if STAGE_RANK[s] >= STAGE_RANK[stage]]
 
 
-def first_reached(stage: str, rng: DateRange | None = None) -> Any:
+def first_reached(stage: str, rng: DateRange | None = None, cte: bool = False) -> Any:
     """Subquery (contact_id, at): each contact's first recorded move into `stage` or a later stage.
 
     Restricted to conversions inside the range when one is given (the HAVING keeps "first" honest:
@@ -268,7 +270,7 @@ def first_reached(stage: str, rng: DateRange | None = None) -> Any:
          .group_by(StageChange.contact_id))
     if rng is not None:
         q = q.having(and_(at >= rng.since, at < rng.until))
-    return q.subquery("conv")
+    return q.cte("conv") if cte else q.subquery("conv")
 
 
 def _in(column: Any, rng: DateRange) -> ColumnElement[bool]:
@@ -367,68 +369,61 @@ def segment_counts(session: Session, rng: DateRange) -> list[dict[str, Any]]:
 
 
 # ------------------------------------------------------------------ MQLs and time to MQL
-def conversions_by_month(session: Session, rng: DateRange, stage: str = "mql") -> dict[str, Any]:
-    """First conversions to `stage` (or later) per UTC month and per source, in the range."""
-    conv = first_reached(stage, rng)
-    month = month_of(conv.c.at)
-    rows = session.execute(
-        select(month, Contact.source, func.count())
-        .select_from(conv).join(Contact, Contact.id == conv.c.contact_id)
-        .group_by(month, Contact.source)
-    ).all()
-    months = rng.months()
-    sources = sorted({(s or NO_SOURCE) for _m, s, _n in rows})
-    grid = {s: dict.fromkeys(months, 0) for s in sources}
-    for m, s, n in rows:
-        grid[s or NO_SOURCE][m] = grid[s or NO_SOURCE].get(m, 0) + int(n)
-    per_month = {m: sum(grid[s][m] for s in sources) for m in months}
-    per_source = sorted(({"source": s, "conversions": sum(grid[s].values())} for s in sources),
-                        key=lambda r: (-r["conversions"], r["source"]))
-    return {
-        "stage": stage, "months": months, "total": sum(per_month.values()),
-        "per_month": [{"month": m, "conversions": per_month[m]} for m in months],
-        "per_source": per_source,
-        "series": [{"source": s, "values": [grid[s][m] for m in months]} for s in sources],
-    }
+def conversion_figures(session: Session, rng: DateRange, stage: str = "mql") -> tuple[dict[str, Any], dict[str, Any]]:
+    """Conversions to `stage` in the range per month and source, and days from first touch to them.
 
-
-def time_to_conversion(session: Session, rng: DateRange, stage: str = "mql") -> dict[str, Any]:
-    """Days from first touch to the first conversion to `stage`, per source: count, average, median.
-
+    One statement: the converters and their spans are a CTE that PostgreSQL computes once for the
+    per-month counts, the per-source figures and the overall figures (UNION ALL, told apart by `kind`).
     First touch is the contact's creation, or its earliest event when that is earlier (history
-    imported with the contact). Contacts converting in the range only; negative spans (a stage
-    change dated before the contact existed) count as 0. One statement: the spans are a CTE that
-    PostgreSQL computes once for both the per-source and the overall figures.
+    imported with the contact); negative spans (a stage move dated before the contact existed) count as 0.
     """
     conv = first_reached(stage, rng)
     first_event = (select(func.min(Event.occurred_at)).where(Event.contact_id == conv.c.contact_id)
                    .correlate(conv).scalar_subquery())
-    touch = earliest(Contact.created_at, first_event)
-    spans = (select(Contact.source.label("source"),
-                    at_least_zero(days_between(conv.c.at, touch)).label("days"))
+    spans = (select(Contact.source.label("source"), month_of(conv.c.at).label("month"),
+                    at_least_zero(days_between(conv.c.at, earliest(Contact.created_at, first_event))).label("days"))
              .select_from(conv).join(Contact, Contact.id == conv.c.contact_id)
              .cte("spans"))
+    no_text, no_number = cast(null(), String), cast(null(), Float)
 
     def ranked(partition: bool) -> Any:
-        over = {"partition_by": spans.c.source} if partition else {}
+        part = spans.c.source if partition else None
         return select(
             spans.c.source, spans.c.days,
-            func.row_number().over(order_by=spans.c.days, **over).label("rn"),
-            func.count().over(**over).label("n"),
+            func.row_number().over(partition_by=part, order_by=spans.c.days).label("rn"),
+            func.count().over(partition_by=part).label("n"),
         ).subquery("by_source" if partition else "overall")
 
     def figures(r: Any) -> list[Any]:
         # The median is the middle row (or the mean of the two middle rows): positions (n+1)/2 and
         # (n+2)/2 in integer division, which both databases do for integers.
         middle = or_(r.c.rn == (r.c.n + 1) // 2, r.c.rn == (r.c.n + 2) // 2)
-        return [func.count(), func.avg(r.c.days), func.avg(case((middle, r.c.days))),
-                func.min(r.c.days), func.max(r.c.days)]
+        return [func.count(), cast(func.avg(r.c.days), Float), cast(func.avg(case((middle, r.c.days))), Float),
+                cast(func.min(r.c.days), Float), cast(func.max(r.c.days), Float)]
 
     per, whole = ranked(True), ranked(False)
     rows = session.execute(union_all(
-        select(literal(0).label("everyone"), per.c.source, *figures(per)).group_by(per.c.source),
-        select(literal(1).label("everyone"), literal(None, String).label("source"), *figures(whole)),
+        select(literal("m", String).label("kind"), spans.c.month, spans.c.source, func.count(),
+               no_number, no_number, no_number, no_number).group_by(spans.c.month, spans.c.source),
+        select(literal("s", String), no_text, per.c.source, *figures(per)).group_by(per.c.source),
+        select(literal("a", String), no_text, no_text, *figures(whole)),
     )).all()
+
+    # reshape the grouped rows (months x sources, a row per source): no per-contact work here
+    months = rng.months()
+    sources = sorted({(r[2] or NO_SOURCE) for r in rows if r[0] == "m"})
+    grid = {src: dict.fromkeys(months, 0) for src in sources}
+    for _kind, month, src, n, *_rest in (r for r in rows if r[0] == "m"):
+        grid[src or NO_SOURCE][month] = grid[src or NO_SOURCE].get(month, 0) + int(n)
+    per_month = {m: sum(grid[src][m] for src in sources) for m in months}
+    totals = {src: sum(grid[src].values()) for src in sources}
+    by_month = {
+        "stage": stage, "months": months, "total": sum(per_month.values()),
+        "per_month": [{"month": m, "conversions": per_month[m]} for m in months],
+        "per_source": [{"source": src, "conversions": totals[src]}
+                       for src in sorted(sources, key=lambda x: (-totals[x], x))],
+        "series": [{"source": src, "values": [grid[src][m] for m in months]} for src in sources],
+    }
 
     def shape(n: Any, avg: Any, median: Any, lo: Any, hi: Any) -> dict[str, Any]:
         def num(v: Any) -> float | None:
@@ -436,10 +431,20 @@ def time_to_conversion(session: Session, rng: DateRange, stage: str = "mql") -> 
         return {"contacts": int(n), "avg_days": num(avg), "median_days": num(median),
                 "min_days": num(lo), "max_days": num(hi)}
 
-    per_source = [{"source": src or NO_SOURCE, **shape(*rest)} for everyone, src, *rest in rows if not everyone]
+    per_source = [{"source": r[2] or NO_SOURCE, **shape(*r[3:])} for r in rows if r[0] == "s"]
     per_source.sort(key=lambda r: (-r["contacts"], r["source"]))
-    overall = next(shape(*rest) for everyone, _src, *rest in rows if everyone)
-    return {"stage": stage, "overall": overall, "per_source": per_source}
+    overall = next(shape(*r[3:]) for r in rows if r[0] == "a")
+    return by_month, {"stage": stage, "overall": overall, "per_source": per_source}
+
+
+def conversions_by_month(session: Session, rng: DateRange, stage: str = "mql") -> dict[str, Any]:
+    """First conversions to `stage` (or later) per UTC month and per source, in the range."""
+    return conversion_figures(session, rng, stage)[0]
+
+
+def time_to_conversion(session: Session, rng: DateRange, stage: str = "mql") -> dict[str, Any]:
+    """Days from first touch to the first conversion to `stage`, per source and overall: count, average, median."""
+    return conversion_figures(session, rng, stage)[1]
 
 
 # ------------------------------------------------------------------ what precedes conversions
@@ -449,16 +454,17 @@ def preceding(session: Session, rng: DateRange, stage: str = "mql", days: int = 
 
     Ranked by converting contacts (a contact counts once per template or link however many mails or
     clicks), with the share of all converters. The window is [conversion - days, conversion]: the
-    click that pushed a score over the threshold happens at the conversion instant.
+    click that pushed a score over the threshold happens at the conversion instant. One statement:
+    the converters are a CTE shared by their count, the template ranking and the link ranking.
     """
     if not 1 <= days <= MAX_LOOKBACK_DAYS:
         raise ValueError(f"days must be between 1 and {MAX_LOOKBACK_DAYS}")
-    conv = first_reached(stage, rng)
-    converters = int(session.scalar(select(func.count()).select_from(conv)) or 0)
+    conv = first_reached(stage, rng, cte=True)
     since = minus_days(conv.c.at, literal(days, Integer))
     people = func.count(func.distinct(conv.c.contact_id))
-    templates = session.execute(
-        select(Template.id, Template.name, people)
+    no_text = cast(null(), String)
+    templates = (
+        select(Template.id.label("tid"), Template.name.label("name"), no_text.label("url"), people.label("n"))
         .select_from(conv)
         .join(Send, and_(Send.contact_id == conv.c.contact_id, Send.status == SendStatus.SENT,
                          Send.sent_at >= since, Send.sent_at <= conv.c.at))
@@ -467,9 +473,10 @@ def preceding(session: Session, rng: DateRange, stage: str = "mql", days: int = 
         .group_by(Template.id, Template.name)
         .order_by(people.desc(), Template.name, Template.id)
         .limit(limit)
-    ).all()
-    links = session.execute(
-        select(Template.id, Template.name, Link.url, people)
+        .subquery("top_templates")
+    )
+    links = (
+        select(Template.id.label("tid"), Template.name.label("name"), Link.url.label("url"), people.label("n"))
         .select_from(conv)
         .join(Hit, and_(Hit.contact_id == conv.c.contact_id, Hit.kind == HitKind.CLICK,
                         Hit.classification == HitClass.HUMAN, Hit.link_id.isnot(None),
@@ -480,13 +487,25 @@ def preceding(session: Session, rng: DateRange, stage: str = "mql", days: int = 
         .group_by(Template.id, Template.name, Link.url)
         .order_by(people.desc(), Template.name, Link.url)
         .limit(limit)
-    ).all()
+        .subquery("top_links")
+    )
+    rows = session.execute(union_all(
+        select(literal("c", String).label("kind"), cast(null(), Integer), no_text, no_text, func.count())
+        .select_from(conv),
+        select(literal("t", String), templates.c.tid, templates.c.name, templates.c.url, templates.c.n),
+        select(literal("l", String), links.c.tid, links.c.name, links.c.url, links.c.n),
+    )).all()
+    converters = int(next(r[4] for r in rows if r[0] == "c"))
+
+    def ranked(kind: str) -> list[Any]:
+        return sorted((r for r in rows if r[0] == kind), key=lambda r: (-int(r[4]), r[2], r[3] or "", r[1]))
+
     return {
         "stage": stage, "days": days, "converters": converters,
         "templates": [{"template_id": tid, "template": name, "contacts": int(n), "share": _rate(int(n), converters)}
-                      for tid, name, n in templates],
+                      for _k, tid, name, _url, n in ranked("t")],
         "links": [{"template_id": tid, "template": name, "url": url, "contacts": int(n),
-                   "share": _rate(int(n), converters)} for tid, name, url, n in links],
+                   "share": _rate(int(n), converters)} for _k, tid, name, url, n in ranked("l")],
     }
 
 
@@ -526,12 +545,13 @@ def goal_rates(session: Session, rng: DateRange) -> list[dict[str, Any]]:
 def dashboard(session: Session, rng: DateRange, stage: str = "mql", days: int = 30) -> dict[str, Any]:
     """Every measure of the KPI page for one range (the UI, the API and the CSV exports share it)."""
     _stages_from(stage)
+    mqls, time_to_mql = conversion_figures(session, rng, "mql")
     return {
         "range": {"from": rng.first.isoformat(), "to": rng.last.isoformat(), "days": rng.days},
         "contacts": lifecycle(session, rng),
         "segments": segment_counts(session, rng),
-        "mqls": conversions_by_month(session, rng, "mql"),
-        "time_to_mql": time_to_conversion(session, rng, "mql"),
+        "mqls": mqls,
+        "time_to_mql": time_to_mql,
         "preceding": preceding(session, rng, stage, days),
         "goals": goal_rates(session, rng),
     }
