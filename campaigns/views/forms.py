@@ -75,7 +75,7 @@ def _editor_rows(fields: list[dict[str, Any]]) -> list[dict[str, Any]]:
 
 
 def _render_editor(form: Form | None, data: leadforms.FormInput, errors: dict[str, str], status: int = 200) -> Any:
-    s = services().db.session()
+    s = services().db.session
     sequences = list(s.scalars(select(Sequence).order_by(Sequence.name)))
     return render_template(
         "ui/forms/edit.html", form=form, data=data, errors={k: _(v) for k, v in errors.items()},
@@ -85,7 +85,7 @@ def _render_editor(form: Form | None, data: leadforms.FormInput, errors: dict[st
 
 @bp.get("/")
 def index() -> Any:
-    s = services().db.session()
+    s = services().db.session
     forms = list(s.scalars(select(Form).order_by(Form.created_at.desc(), Form.id.desc())))
     counts: dict[tuple[int, str], int] = {
         (form_id, str(status)): n
@@ -100,7 +100,7 @@ def index() -> Any:
 
 @bp.route("/new", methods=["GET", "POST"])
 def new() -> Any:
-    s = services().db.session()
+    s = services().db.session
     if request.method == "GET":
         return _render_editor(None, leadforms.FormInput(consent_text=_("I agree to receive emails about products, "
                                                                         "events and offers. I can unsubscribe at any time.")), {})
@@ -117,7 +117,7 @@ def new() -> Any:
 
 @bp.route("/<int:form_id>/edit", methods=["GET", "POST"])
 def edit(form_id: int) -> Any:
-    s = services().db.session()
+    s = services().db.session
     form = _form_or_404(s, form_id)
     if request.method == "GET":
         return _render_editor(form, leadforms.FormInput.from_form(form), {})
@@ -146,7 +146,7 @@ def embed_snippets(form: Form, base_url: str) -> dict[str, str]:
 @bp.get("/<int:form_id>")
 def show(form_id: int) -> Any:
     svc = services()
-    s = svc.db.session()
+    s = svc.db.session
     form = _form_or_404(s, form_id)
     counts = dict(s.execute(
         select(FormSubmission.status, func.count()).where(FormSubmission.form_id == form.id).group_by(FormSubmission.status)
@@ -161,7 +161,7 @@ def show(form_id: int) -> Any:
 @bp.get("/<int:form_id>/preview")
 def preview(form_id: int) -> Any:
     """The hosted page as visitors see it, also for an inactive form; its button posts nowhere."""
-    form = _form_or_404(services().db.session(), form_id)
+    form = _form_or_404(services().db.session, form_id)
     return render_template(
         "public/form.html", form=form, values={}, errors={}, consent=False, honeypot=leadforms.HONEYPOT_FIELD,
         kind=leadforms.field_kind, embed=False, action="", preview=True,
@@ -178,7 +178,7 @@ def _submissions_query(form: Form, status: str) -> Any:
 
 @bp.get("/<int:form_id>/submissions")
 def submissions(form_id: int) -> Any:
-    s = services().db.session()
+    s = services().db.session
     form = _form_or_404(s, form_id)
     status = request.args.get("status", "")
     page = max(1, request.args.get("page", 1, type=int) or 1)
@@ -195,7 +195,7 @@ def submissions(form_id: int) -> Any:
 @bp.get("/<int:form_id>/submissions.csv")
 def export(form_id: int) -> Response:
     """Every submission with its consent record, cells made safe for spreadsheets."""
-    s = services().db.session()
+    s = services().db.session
     form = _form_or_404(s, form_id)
     keys = [spec["key"] for spec in form.fields if spec["key"] != "email"]
     query = _submissions_query(form, request.args.get("status", "")).order_by(FormSubmission.id)

@@ -36,7 +36,7 @@ def _limit_body() -> None:
 
 
 def _form_or_404(slug: str) -> Form:
-    form = services().db.session().scalar(select(Form).where(Form.slug == slug))
+    form = services().db.session.scalar(select(Form).where(Form.slug == slug))
     if form is None:
         abort(404)
     return form
@@ -131,7 +131,7 @@ def submit(slug: str) -> Any:
     """Take a submission: 303 to the thank-you page (or the stored redirect), the form again with errors,
     or JSON answers for fetch() callers."""
     svc = services()
-    session = svc.db.session()
+    session = svc.db.session
     form = _form_or_404(slug)
     wants_json = _wants_json()
     if form.status != FormStatus.ACTIVE:
@@ -198,10 +198,10 @@ def done(slug: str, state: str) -> Response:
 def confirm_page(token: str) -> Any:
     """The link in the confirmation mail: a page with a button; GET changes nothing (scanners prefetch)."""
     svc = services()
-    submission = leadforms.submission_for_token(svc, svc.db.session(), token)
+    submission = leadforms.submission_for_token(svc, svc.db.session, token)
     if submission is None or submission.status == SubmissionStatus.SPAM:
         return render_template("public/invalid.html"), 404
-    form = svc.db.session().get(Form, submission.form_id)
+    form = svc.db.session.get(Form, submission.form_id)
     if submission.status == SubmissionStatus.CONFIRMED:
         return render_template("public/form_done.html", form=form, state="confirmed",
                                message=_("Your address is already confirmed. Thank you."), embed=False)
@@ -212,7 +212,7 @@ def confirm_page(token: str) -> Any:
 def confirm(token: str) -> Any:
     """Confirm the subscription: the consent is recorded and the form's event and sequences start."""
     svc = services()
-    session = svc.db.session()
+    session = svc.db.session
     submission = leadforms.submission_for_token(svc, session, token)
     if submission is None or submission.status == SubmissionStatus.SPAM:
         return render_template("public/invalid.html"), 404
