@@ -753,10 +753,11 @@ def plan_rest_assignments(session: Session, test: ABTest, now: datetime) -> int:
 
 
 def holds_broadcast(broadcast_id_column: Any) -> Any:
-    """SQL condition: the broadcast waits for its test (the scheduler must not mark it sent yet)."""
+    """SQL condition: the broadcast waits for its test, or for send-time sends still to be written
+    (the scheduler must not mark it sent yet)."""
     return exists().where(
         ABTest.broadcast_id == broadcast_id_column,
-        ABTest.status.in_([ABStatus.TESTING, ABStatus.AWAITING_DECISION]),
+        ABTest.status.in_([ABStatus.TESTING, ABStatus.AWAITING_DECISION]) | _rest_waiting(ABTest.id),
     )
 
 
@@ -780,6 +781,16 @@ def tick(svc: Services, now: datetime | None = None) -> Counter[str]:
             test = session.get(ABTest, test_id)
             if test is None:
                 continue
+            if test.broadcast_id is not None:
+                broadcast = session.get(Broadcast, test.broadcast_id)
+                if broadcast is None or broadcast.status is BroadcastStatus.CANCELLED:
+                    # The marketer cancelled the broadcast: nothing more may go, test sends included.
+                    session.execute(update(ABAssignment).where(ABAssignment.test_id == test.id,
+                                                               ABAssignment.planned.is_(False))
+                                    .values(planned=True).execution_options(synchronize_session=False))
+                    test.status = ABStatus.CANCELLED
+                    counts["ab_cancelled"] += 1
+                    continue
             if test.status is ABStatus.TESTING:
                 if test.broadcast_id is not None and test.kind is ABKind.SEND_TIME:
                     counts["ab_test_sends"] += plan_due_assignments(session, test, now)

@@ -332,3 +332,24 @@ def test_step_test_assigns_by_hash_and_the_winner_becomes_the_step_template(app,
         after = s.execute(select(Send.variant, Send.template_version_id).join(Enrollment, Enrollment.id == Send.enrollment_id)
                           .where(Send.step_id == step_id, Send.variant == "")).all()
         assert len(after) == 10 and {v for _, v in after} == {winner.template_version_id}
+
+
+def test_cancelling_the_broadcast_stops_a_running_send_time_test(services):
+    broadcast_id, _ = _broadcast(services, 6)
+    t0 = datetime(2099, 5, 1, 12, 0, tzinfo=UTC)
+    with services.db.begin() as s:
+        test = abtests.create_test(s, broadcast_id=broadcast_id, kind="send_time", test_portion=1.0,
+                                   variants=[{"send_local": "2099-05-02T09:00"}, {"send_local": "2099-05-02T18:00"}])
+        test_id = test.id
+        schedule_broadcast(s, s.get(Broadcast, broadcast_id), t0)
+    scheduler.tick(services, now=t0, lock=False)
+    with services.db.begin() as s:
+        assert s.get(Broadcast, broadcast_id).status is BroadcastStatus.SENDING  # held by the test
+        from campaigns.sequences import cancel_broadcast
+
+        cancel_broadcast(s, s.get(Broadcast, broadcast_id))
+    counts = scheduler.tick(services, now=datetime(2099, 5, 3, tzinfo=UTC), lock=False)
+    assert counts.get("ab_cancelled") == 1 and not counts.get("ab_test_sends")
+    with services.db.begin() as s:
+        assert s.get(ABTest, test_id).status is ABStatus.CANCELLED
+        assert s.scalar(select(func.count()).select_from(Send)) == 0

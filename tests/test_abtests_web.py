@@ -54,6 +54,8 @@ def test_setup_form_shows_advice_validates_and_saves(ui, services):
         assert test.test_portion == 0.5 and test.mode.value == "manual"
     page = ui.get(ok.headers["Location"]).get_data(as_text=True)
     assert "Waiting for the broadcast to start" in page and "Spring is here" in page
+    listing = ui.get("/ab/").get_data(as_text=True)
+    assert f'href="/ab/{test.id}"' in listing and "Broadcast: Spring" in listing
 
 
 def test_results_page_pick_winner_and_japanese(app, ui, services, smtp_server):
