@@ -565,9 +565,26 @@ def _pct(v: float | None) -> str:
 CSV_TABLES = ("sources", "stages", "segments", "funnel", "mqls", "time_to_mql", "templates", "links", "goals")
 
 
+def table_data(session: Session, rng: DateRange, table: str, stage: str = "mql", days: int = 30) -> dict[str, Any]:
+    """Only the measures one CSV table needs (an export should not pay for the whole dashboard)."""
+    if table not in CSV_TABLES:
+        raise ValueError(f"unknown table {table!r}")
+    _stages_from(stage)
+    if table in ("sources", "stages", "funnel"):
+        return {"contacts": lifecycle(session, rng)}
+    if table == "segments":
+        return {"segments": segment_counts(session, rng)}
+    if table in ("mqls", "time_to_mql"):
+        mqls, time_to_mql = conversion_figures(session, rng, "mql")
+        return {"mqls": mqls, "time_to_mql": time_to_mql}
+    if table in ("templates", "links"):
+        return {"preceding": preceding(session, rng, stage, days)}
+    return {"goals": goal_rates(session, rng)}
+
+
 def export_csv(data: dict[str, Any], table: str) -> str:
     """One table of the dashboard as CSV (cells made formula-safe by reports.to_csv)."""
-    c, p = data["contacts"], data["preceding"]
+    c, p = data.get("contacts", {}), data.get("preceding", {})
     if table == "sources":
         return to_csv(["source", "contacts", "share"],
                       ([r["source"], r["contacts"], _pct(r["share"])] for r in c["by_source"]))

@@ -63,7 +63,7 @@ def export(table: str) -> Any:
         rng, stage, days = _filters()
     except _BadFilter as err:
         abort(400, description=str(err))
-    data = kpi.dashboard(services().db.session, rng, stage=stage, days=days)
+    data = kpi.table_data(services().db.session, rng, table, stage=stage, days=days)
     filename = f"kpi-{table}-{rng.first.isoformat()}-{rng.last.isoformat()}.csv"
     return Response(kpi.export_csv(data, table), mimetype="text/csv", headers={
         "Content-Disposition": f'attachment; filename="{filename}"', "Cache-Control": "no-store",
