@@ -264,10 +264,12 @@ def clean_contact_data(data: dict[str, Any], default_tz: tzinfo = UTC) -> dict[s
 def _insert_ignore(session: Session, table: Any) -> Any:
     """INSERT ... ON CONFLICT DO NOTHING for the session's database."""
     if session.get_bind().dialect.name == "postgresql":
-        from sqlalchemy.dialects.postgresql import insert as dialect_insert
-    else:
-        from sqlalchemy.dialects.sqlite import insert as dialect_insert
-    return dialect_insert(table).on_conflict_do_nothing()
+        from sqlalchemy.dialects import postgresql
+
+        return postgresql.insert(table).on_conflict_do_nothing()
+    from sqlalchemy.dialects import sqlite
+
+    return sqlite.insert(table).on_conflict_do_nothing()
 
 
 def _suppression_key(email: str) -> str:
@@ -840,7 +842,7 @@ def _apply_plan(session: Session, plan: _Plan, options: ImportOptions, filename:
         suppressed = writer.lookup("suppressions", "reason", [r["email"] for r in plan.creates])
         active, cold = ContactStatus.ACTIVE.value, Stage.COLD.value
         consent_source, consent_text = source or filename, options.consent_text
-        rows = []
+        rows: list[tuple[Any, ...]] = []
         for rec in plan.creates:
             email = rec["email"]
             status = SUPPRESSION_STATUS[suppressed[email]].value if email in suppressed and \
@@ -928,7 +930,7 @@ def preview_import(
                     break
                 result["sample"].append(row)
             return result
-        counts, errors, seen = _Counts(), [], set()
+        counts, errors, seen = _Counts(), list[dict[str, Any]](), set[int]()
         sample: list[list[str]] = result["sample"]
 
         def rows_with_sample() -> Iterator[tuple[int, list[str]]]:
@@ -1021,7 +1023,7 @@ def _parsed_chunks(
     stop = threading.Event()
 
     def produce() -> None:
-        counts, errors, sent = _Counts(), [], 0
+        counts, errors, sent = _Counts(), list[dict[str, Any]](), 0
         try:
             for chunk in _chunks(stream.rows(), mapper, counts, errors):
                 if not _put(q, (chunk, counts.rows, counts.failed, errors[sent:], stream.bytes_done), stop):
@@ -1050,8 +1052,8 @@ def _run(session: Session, job: ImportJob) -> None:
     try:
         job.encoding = stream.encoding
         mapper = _RowMapper(stream.headers, opts, _default_tz(session))
-        total, errors, seen = _Counts(), [], set()
-        dbapi_integrity = session.get_bind().dialect.dbapi.IntegrityError  # raw COPY/executemany raise these
+        total, errors, seen = _Counts(), list[dict[str, Any]](), set[int]()
+        dbapi_integrity = session.get_bind().dialect.dbapi.IntegrityError  # type: ignore[union-attr]  # raw COPY/executemany raise these
         for chunk, rows, failed, new_errors, bytes_done in _parsed_chunks(stream, mapper):
             if chunk:
                 for attempt in range(3):

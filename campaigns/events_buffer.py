@@ -29,11 +29,11 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from functools import lru_cache
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 from redis import Redis
 from redis.exceptions import RedisError, ResponseError
-from sqlalchemy import BigInteger, String, any_, bindparam, func, select, text, update
+from sqlalchemy import BigInteger, String, Table, any_, bindparam, func, select, text, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
@@ -236,7 +236,7 @@ def apply_rollup_delta(session: Session, delta: Mapping[RollupKey, int]) -> None
     ]
     if not rows:
         return
-    table = EngagementRollup.__table__
+    table = cast(Table, EngagementRollup.__table__)
     dialect = session.get_bind().dialect.name
     ins = postgresql.insert(table) if dialect == "postgresql" else sqlite.insert(table)
     keys = ["scope", "scope_id", "variant", "link_id", "bucket", "metric"]
@@ -270,9 +270,9 @@ def _insert_hits(session: Session, rows: list[dict[str, Any]]) -> None:
         r["recorded_at"] = now
     conn = session.connection()
     if conn.dialect.name != "postgresql":
-        session.execute(Hit.__table__.insert(), rows)
+        session.execute(cast(Table, Hit.__table__).insert(), rows)
         return
-    raw = conn.connection.driver_connection
+    raw: Any = conn.connection.driver_connection
     with raw.cursor() as cur, cur.copy(f"COPY tracking_hits ({', '.join(_HIT_COLUMNS)}) FROM STDIN") as copy:
         for r in rows:
             copy.write_row([
@@ -435,8 +435,8 @@ def write_entries(svc: Services, entries: list[tuple[Any, Mapping[Any, Any]]]) -
 def drain_once(svc: Services, consumer: str, count: int = BATCH, block_ms: int | None = 500,
                pending: bool = False) -> int:
     """Read one batch (own pending entries if `pending`, else new ones) and write it; returns entries read."""
-    reply = svc.redis.xreadgroup(GROUP, consumer, {STREAM: "0" if pending else ">"}, count=count,
-                                 block=None if pending else block_ms)
+    reply: Any = svc.redis.xreadgroup(GROUP, consumer, {STREAM: "0" if pending else ">"}, count=count,
+                                      block=None if pending else block_ms)  # [[stream, [(id, fields)]]]
     entries = reply[0][1] if reply else []
     entries = [(i, f) for i, f in entries if f]  # a pending entry already deleted comes back empty
     if reply and pending and not entries and reply[0][1]:

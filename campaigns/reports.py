@@ -138,7 +138,7 @@ def _rollups(session: Session, scope: RollupScope, ids: Sequence[int], into: dic
     )
     for row in rows:
         key = (row[0], row[2]) if by_variant else row[0]
-        _apply_metric(into[key], row[1], int(row[-1] or 0))
+        _apply_metric(into[key], str(row[1]), int(row[-1] or 0))  # type: ignore[arg-type]
 
 
 LEDGER_CACHE_SECONDS = 900
@@ -359,7 +359,7 @@ def funnel(session: Session, sequence: SequenceModel, steps: Sequence[Step]) -> 
     step_ids = [s.id for s in steps]
     received: dict[int, int] = {}
     if step_ids:
-        received = dict(session.execute(
+        received = dict(session.execute(  # type: ignore[arg-type]  # rows of (step id, count)
             select(Send.step_id, func.count(func.distinct(Send.contact_id)))
             .where(Send.step_id.in_(step_ids), Send.status == SendStatus.SENT)
             .group_by(Send.step_id)
