@@ -56,6 +56,9 @@ def run_scheduler(interval: float = 2.0, overrides: dict[str, Any] | None = None
     signal.signal(signal.SIGINT, _stop)
     with app.app_context():
         svc = services()
+        from campaigns.health import warn_about_redis
+
+        warn_about_redis(svc.redis)  # the scheduler enqueues into the same Redis the workers read
         while not stopping:
             started = time.monotonic()
             try:
