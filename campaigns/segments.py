@@ -44,6 +44,7 @@ from sqlalchemy import (
     false,
     func,
     literal,
+    literal_column,
     not_,
     or_,
     select,
@@ -348,9 +349,9 @@ def _engagement_condition(cond: dict[str, Any], ctx: _Context, where: str) -> Co
     since = _since(cond, ctx, where)
     # A click implies the mail was opened (images blocked): "opened" counts human opens and clicks.
     kinds = [HitKind.CLICK] if kind.endswith("clicked") else [HitKind.OPEN, HitKind.CLICK]
-    hit = select(literal(1)).select_from(Hit).where(
-        Hit.contact_id == Contact.id, Hit.classification == HitClass.HUMAN, Hit.kind.in_(kinds)
-    )
+    # The classification as a literal: the partial index ix_tracking_hits_human_contact must match it.
+    human = Hit.classification == literal_column(f"'{HitClass.HUMAN.value}'")
+    hit = select(literal(1)).select_from(Hit).where(Hit.contact_id == Contact.id, human, Hit.kind.in_(kinds))
     if target is not None:
         hit = hit.join(Send, Send.id == Hit.send_id).where(target)
     if since is not None:

@@ -5,10 +5,12 @@ from __future__ import annotations
 import enum
 from datetime import datetime
 
-from sqlalchemy import ForeignKey, Index, String, Text
+from sqlalchemy import ForeignKey, Index, String, Text, literal_column
 from sqlalchemy.orm import Mapped, mapped_column
 
 from campaigns.db import Base, UTCDateTime, now_utc
+from campaigns.models.events import Event
+from campaigns.models.tracking import Hit
 
 
 class ContactList(Base):
@@ -55,3 +57,19 @@ class SegmentTriggerMember(Base):
     since: Mapped[datetime] = mapped_column(UTCDateTime, default=now_utc)
     # The evaluation that added the row: that evaluation enrols exactly the rows carrying its id.
     run_id: Mapped[str] = mapped_column(String(32), default="")
+
+
+# ------------------------------------------------------------------ indexes that serve segment conditions
+# A segment count probes, per candidate contact, "has an event of this name since T" and "has a human
+# hit since T": (contact_id, name, occurred_at) and the partial human-hit index answer those from the index
+# alone (no heap fetch per probe), whichever join the planner picks. See docs/segments.md.
+Index("ix_events_contact_name_time", Event.contact_id, Event.name, Event.occurred_at)
+Index(
+    "ix_tracking_hits_human_contact",
+    Hit.contact_id,
+    Hit.occurred_at,
+    postgresql_include=["kind", "send_id"],
+    # a literal, not a bound parameter, so PostgreSQL can match it against the compiled conditions
+    postgresql_where=Hit.classification == literal_column("'human'"),
+    sqlite_where=Hit.classification == literal_column("'human'"),
+)
