@@ -28,12 +28,12 @@ import threading
 import unicodedata
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, tzinfo
+from datetime import UTC, datetime, timedelta, tzinfo
 from functools import lru_cache
 from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo, available_timezones
 
-from sqlalchemy import select, update
+from sqlalchemy import func, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -955,8 +955,11 @@ def preview_import(
         stream.close()
 
 
-def start_import(session: Session, path: str, filename: str, options: dict[str, Any]) -> ImportJob:
-    """Record an import job for an uploaded file (import view, CLI); the caller commits, then enqueues."""
+def start_import(session: Session, path: str, filename: str, options: dict[str, Any],
+                 owns_file: bool = False) -> ImportJob:
+    """Record an import job for an uploaded file (import view, CLI); the caller commits, then enqueues.
+
+    `owns_file`: the file is an upload of ours, deleted when the import has ended."""
     if not os.path.isfile(path):
         raise ImportFileError("the uploaded file is missing")
     opts = ImportOptions.parse(options)
@@ -967,7 +970,7 @@ def start_import(session: Session, path: str, filename: str, options: dict[str, 
         stream.close()
     job = ImportJob(
         filename=filename[:255], path=path, options=opts.as_dict(), status=ImportStatus.PENDING,
-        bytes_total=os.path.getsize(path), errors=[],
+        bytes_total=os.path.getsize(path), errors=[], owns_file=owns_file,
     )
     session.add(job)
     session.flush()
@@ -982,7 +985,8 @@ def run_import(svc: Services, import_id: int) -> None:
         if job is None or job.status in (ImportStatus.DONE, ImportStatus.FAILED):
             return
         job.status = ImportStatus.RUNNING
-        job.started_at = now_utc()
+        job.started_at = job.heartbeat_at = now_utc()
+        job.attempts += 1
         session.commit()
         try:
             _run(session, job)
@@ -996,8 +1000,47 @@ def run_import(svc: Services, import_id: int) -> None:
             job.message = "The import stopped because of an internal error; it has been logged."
             session.commit()
             raise
+        finally:
+            if job.status in (ImportStatus.DONE, ImportStatus.FAILED):
+                _discard_upload(job)
     finally:
         session.close()
+
+
+IMPORT_STALL = timedelta(minutes=10)  # a running import commits progress every chunk (seconds apart)
+IMPORT_MAX_ATTEMPTS = 3
+
+
+def _discard_upload(job: ImportJob) -> None:
+    if job.owns_file:
+        try:
+            os.unlink(job.path)
+        except OSError:
+            pass
+
+
+def recover_stalled_imports(session: Session, now: datetime) -> list[int]:
+    """Imports whose worker died (no progress for IMPORT_STALL): back to pending to run again, or failed
+    after IMPORT_MAX_ATTEMPTS; returns the ids to enqueue (scheduler). Running again from the start is
+    safe: rows already written are found by address and updated or skipped like any duplicate."""
+    stalled = session.scalars(
+        select(ImportJob).where(
+            ImportJob.status == ImportStatus.RUNNING,
+            func.coalesce(ImportJob.heartbeat_at, ImportJob.started_at, ImportJob.created_at) < now - IMPORT_STALL,
+        ).with_for_update(skip_locked=True)
+    ).all()
+    again = []
+    for job in stalled:
+        if job.attempts >= IMPORT_MAX_ATTEMPTS or not os.path.isfile(job.path):
+            job.status, job.finished_at = ImportStatus.FAILED, now
+            job.message = (f"The import stopped {job.attempts} times without finishing (the worker running it "
+                           "ended); the rows imported so far are kept.")
+            _discard_upload(job)
+        else:
+            job.status = ImportStatus.PENDING
+            job.message = "The worker running this import stopped; it was restarted from the beginning."
+            again.append(job.id)
+    return again
 
 
 _END = object()
@@ -1085,6 +1128,7 @@ def _run(session: Session, job: ImportJob) -> None:
 
 
 def _progress(job: ImportJob, total: _Counts, bytes_done: int) -> None:
+    job.heartbeat_at = now_utc()
     job.processed = total.rows
     job.created, job.updated, job.skipped = total.created, total.updated, total.skipped
     job.duplicates, job.failed = total.duplicates, total.failed

@@ -114,6 +114,7 @@ def tick(svc: Services, *, now: datetime | None = None, lock: bool = True) -> di
         counts.update(enqueue_planned(svc, keepalive=keepalive))
         counts.update(requeue_stale(svc))
         counts.update(refresh_report_counts(svc, now or now_utc()))
+        counts.update(restart_stalled_imports(svc, now or now_utc()))
         return dict(counts)
     finally:
         if guard is not None:
@@ -731,3 +732,21 @@ def refresh_report_counts(svc: Services, now: datetime) -> Counter[str]:
         return Counter()
     with svc.db.begin() as session:
         return Counter({"report_scopes": reports.refresh_live_ledgers(session, svc.redis, now)})
+
+
+IMPORTS_KEY = "nurture:scheduler:stalled-imports"
+IMPORTS_EVERY = 60  # seconds
+
+
+def restart_stalled_imports(svc: Services, now: datetime) -> Counter[str]:
+    """Every IMPORTS_EVERY seconds, run again the CSV imports whose worker died (contacts.recover_stalled_imports)."""
+    from campaigns import jobs
+    from campaigns.contacts import recover_stalled_imports
+
+    if not svc.redis.set(IMPORTS_KEY, "1", nx=True, ex=IMPORTS_EVERY):
+        return Counter()
+    with svc.db.begin() as session:
+        again = recover_stalled_imports(session, now)
+    for import_id in again:  # after the commit
+        svc.queue.enqueue(jobs.run_import, import_id, job_timeout=6 * 3600, result_ttl=3600)
+    return Counter({"imports_restarted": len(again)}) if again else Counter()

@@ -307,6 +307,8 @@ def test_ui_upload_map_dry_run_start_and_progress(app: Any, ui: Any, services: A
     found = contacts_by_email(session)
     assert found["old@example.com"].company == "新会社"
     assert found["a@example.jp"].consent_source == "名刺交換"
+    job = session.scalars(select(ImportJob)).one()
+    assert job.owns_file and not Path(job.path).exists()  # the upload is deleted once imported
 
 
 def test_ui_rejects_wrong_files_and_bad_tokens(ui: Any) -> None:
@@ -420,3 +422,31 @@ def test_a_decoding_error_mid_file_fails_the_job_with_the_line(
     # the chunks before the bad bytes were committed, with the progress that says so
     assert 1000 <= job.created == len(contacts_by_email(session)) < 10_000
     assert job.processed == job.created
+
+
+def test_an_import_whose_worker_died_is_run_again_then_given_up(app: Any, services: Any, session: Any,
+                                                                  tmp_path: Path) -> None:
+    from datetime import timedelta
+
+    from campaigns import scheduler
+
+    path = write(tmp_path / "a.csv", "Email,Company\nx1@example.com,A\nx2@example.com,B\n", "utf-8")
+    now = datetime.now(UTC)
+    with services.db.begin() as s:
+        stalled = start_import(s, path, "a.csv", {"mapping": {"0": "email", "1": "company"}})
+        gave_up = start_import(s, path, "a.csv", {"mapping": {"0": "email", "1": "company"}})
+        fresh = start_import(s, path, "a.csv", {"mapping": {"0": "email", "1": "company"}})
+        for job, attempts, beat in ((stalled, 1, now - timedelta(minutes=30)), (gave_up, 3, now - timedelta(hours=1)),
+                                    (fresh, 1, now - timedelta(minutes=1))):
+            job.status, job.attempts, job.started_at, job.heartbeat_at = ImportStatus.RUNNING, attempts, beat, beat
+        ids = stalled.id, gave_up.id, fresh.id
+    assert scheduler.restart_stalled_imports(services, now) == {"imports_restarted": 1}
+    assert scheduler.restart_stalled_imports(services, now) == {}  # once a minute at most
+    run_jobs(app)
+    with services.db.begin() as s:
+        stalled, gave_up, fresh = (s.get(ImportJob, i) for i in ids)
+        assert (stalled.status, stalled.created, stalled.attempts) == (ImportStatus.DONE, 2, 2)
+        assert gave_up.status == ImportStatus.FAILED and "stopped 3 times" in gave_up.message
+        assert fresh.status == ImportStatus.RUNNING  # still making progress: left alone
+    assert set(contacts_by_email(session)) == {"x1@example.com", "x2@example.com"}
+    assert Path(path).exists()  # a file the import does not own (CLI) is never deleted

@@ -6,7 +6,7 @@ import enum
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import BigInteger, Index, Integer, String, Text
+from sqlalchemy import BigInteger, Boolean, Index, Integer, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from campaigns.db import Base, JSONType, StrEnumType, UTCDateTime, now_utc
@@ -107,6 +107,10 @@ class ImportJob(Base):
     bytes_done: Mapped[int] = mapped_column(BigInteger, default=0)
     encoding: Mapped[str] = mapped_column(String(20), default="")
     message: Mapped[str] = mapped_column(Text, default="")  # why a whole import failed (bad file, ...)
+    # The file is ours (an upload) and is deleted when the import ends; a CLI import reads the user's own.
+    owns_file: Mapped[bool] = mapped_column(Boolean, default=False)
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    heartbeat_at: Mapped[datetime | None] = mapped_column(UTCDateTime)  # last progress commit
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=now_utc)
     started_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime)

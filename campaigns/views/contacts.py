@@ -52,6 +52,7 @@ from campaigns.models import (
     ContactStatus,
     Enrollment,
     ImportJob,
+    ImportStatus,
     Segment,
     Send,
     Sequence,
@@ -299,6 +300,23 @@ def _upload_dir() -> Path:
     return path
 
 
+UPLOAD_KEEP_SECONDS = 86400
+
+
+def _sweep_uploads(base: Path) -> None:
+    """Delete uploads older than a day that never became an import (an import deletes its own file)."""
+    cutoff = time.time() - UPLOAD_KEEP_SECONDS
+    in_use = set(services().db.session.scalars(
+        select(ImportJob.path).where(ImportJob.status.in_([ImportStatus.PENDING, ImportStatus.RUNNING]))))
+    for path in base.iterdir():
+        try:
+            csv_path = str(path.with_suffix(".csv"))
+            if path.stat().st_mtime < cutoff and csv_path not in in_use:
+                path.unlink()
+        except OSError:
+            pass
+
+
 def _upload(token: str) -> tuple[str, str]:
     """(path, original filename) of an uploaded file, or 404 (the token is the only name used)."""
     if not _TOKEN.match(token):
@@ -324,6 +342,7 @@ def import_upload() -> Any:
         else:
             token = secrets.token_hex(16)
             base = _upload_dir()
+            _sweep_uploads(base)
             file.save(base / f"{token}.csv")
             if os.path.getsize(base / f"{token}.csv") == 0:
                 os.unlink(base / f"{token}.csv")
@@ -365,7 +384,7 @@ def import_map(token: str) -> Any:
         options = _import_options_from_form(headers)
         try:
             if request.form.get("action") == "start":
-                job = start_import(s, path, filename, options)
+                job = start_import(s, path, filename, options, owns_file=True)
                 s.commit()
                 svc.queue.enqueue(jobs.run_import, job.id, job_timeout=6 * 3600, result_ttl=3600)
                 return redirect(url_for("contacts.import_progress", import_id=job.id))
