@@ -415,9 +415,11 @@ def main() -> None:
     accounted = (statuses.get("sent", 0) == args.mails and sink.get("recipients") == args.mails and not missing
                  and sink.get("extra_copies", 0) <= (flagged or 0))
     print(f"sends accounted for: {'yes' if accounted else 'NO'}; broadcast finished {drained:.0f}s after the load ended")
-    if progress:
-        rate = [(b[1] - a[1]) / (b[0] - a[0]) for a, b in zip(progress, progress[1:], strict=False) if b[0] > a[0]]
-        print(f"sending rate while sampled: median {statistics.median(rate) if rate else 0:.0f} mails/s")
+    began = next((t for t, sent, _ in progress if sent > 0), None)
+    ended = next((t for t, sent, _ in progress if sent >= args.mails), None)
+    if began is not None and ended is not None and ended > began:
+        print(f"sending: first to last sample with mail sent {ended - began:.0f} s, "
+              f"about {args.mails / (ended - began):.0f} mails/s (sampling every {args.sample:g} s)")
     print(f"\n{'process':<12} {'RSS MB over time (every ' + str(args.sample) + ' s, thinned)':<60} {'middle':>7} {'last':>7} flat")
     all_flat = True
     for name, series in samples.items():
