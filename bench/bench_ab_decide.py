@@ -212,8 +212,7 @@ def main() -> None:
     print(f"A/B decision on PostgreSQL: {total:,} delivered test sends, {len(counts)} variants "
           f"(build {info['build_s']:.1f} s)")
     for key, c in counts.items():
-        print(f"  {key}: delivered {c['delivered']:,}  human openers in window {c['opened']:,}  "
-              f"clickers {c['clicked']:,}")
+        print(f"  {key}: delivered {c['delivered']:,}  human openers within 24 h of their send {c['opened']:,}")
     print(f"  decision: {decision.status} -> send {decision.send_index}; {decision.reason}")
     print(f"  count human engagement per variant: median {count_s * 1000:.0f} ms "
           f"(min {min(r[0] for r in runs) * 1000:.0f} ms)")
