@@ -8,11 +8,13 @@ compiled functions below. Exactly what each number means is in docs/kpi.md.
 
 from __future__ import annotations
 
+import json
 import re
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 
+from redis import Redis
 from sqlalchemy import (
     ColumnElement,
     Float,
@@ -34,6 +36,7 @@ from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.orm import Session
 from sqlalchemy.sql.functions import FunctionElement
 
+from campaigns.db import now_utc
 from campaigns.models import (
     Contact,
     ContactStatus,
@@ -64,6 +67,7 @@ PRESETS = (30, 90, 365)
 MAX_SPAN_DAYS = 3660  # ten years: the month axis stays readable and the queries bounded
 MAX_LOOKBACK_DAYS = 365
 MAX_SEGMENTS = 100
+CACHE_SECONDS = 120  # how stale a page view may be; the Refresh link recomputes
 MAX_ROWS = 25  # rows of the "what precedes conversions" rankings
 NO_SOURCE = ""  # contacts without a source are grouped under the empty string (the UI shows "(none)")
 
@@ -543,7 +547,7 @@ def goal_rates(session: Session, rng: DateRange) -> list[dict[str, Any]]:
 
 # ------------------------------------------------------------------ the whole dashboard
 def dashboard(session: Session, rng: DateRange, stage: str = "mql", days: int = 30) -> dict[str, Any]:
-    """Every measure of the KPI page for one range (the UI, the API and the CSV exports share it)."""
+    """Every measure of the KPI page for one range (the UI, the API and the bench share it)."""
     _stages_from(stage)
     mqls, time_to_mql = conversion_figures(session, rng, "mql")
     return {
@@ -555,6 +559,25 @@ def dashboard(session: Session, rng: DateRange, stage: str = "mql", days: int = 
         "preceding": preceding(session, rng, stage, days),
         "goals": goal_rates(session, rng),
     }
+
+
+def cached_dashboard(session: Session, cache: Redis, rng: DateRange, stage: str = "mql", days: int = 30,
+                     fresh: bool = False, ttl: int = CACHE_SECONDS) -> tuple[dict[str, Any], datetime]:
+    """The dashboard and when it was computed, from Redis if computed in the last `ttl` seconds.
+
+    Views and the API: a marketer flipping between presets, or exporting after looking, does not
+    re-run a dozen aggregates over a million contacts; `fresh` recomputes (the page's Refresh link).
+    """
+    key = f"nurture:kpi:{rng.first.isoformat()}:{rng.last.isoformat()}:{stage}:{days}"
+    if not fresh:
+        raw = cache.get(key)
+        if raw is not None:
+            stored = json.loads(raw)
+            return stored["data"], datetime.fromisoformat(stored["at"])
+    at = now_utc()
+    data = dashboard(session, rng, stage, days)
+    cache.set(key, json.dumps({"data": data, "at": at.isoformat()}), ex=ttl)
+    return data, at
 
 
 # ------------------------------------------------------------------ CSV

@@ -433,6 +433,7 @@ def test_api_returns_the_dashboard_and_validates(client, services, api_key):
     resp = client.get("/api/v1/kpi?from=2026-01-01&to=2026-12-31&stage=sql&days=14", headers=auth)
     assert resp.status_code == 200, resp.get_data(as_text=True)
     body = resp.get_json()
+    assert datetime.fromisoformat(body.pop("computed_at")).tzinfo is not None
     with services.db.begin() as s:
         expected = kpi.dashboard(s, RANGES[0], stage="sql", days=14)
     assert body == expected
@@ -443,6 +444,22 @@ def test_api_returns_the_dashboard_and_validates(client, services, api_key):
         assert bad.get_json()["error"] == "validation_failed"
         assert field_name in bad.get_json()["details"], (query, bad.get_json())
     assert client.get("/api/v1/kpi").status_code == 401
+
+
+def test_cached_dashboard_is_reused_until_refreshed(services, redis_conn):
+    r = DateRange(date(2026, 3, 1), date(2026, 3, 31))
+    with services.db.begin() as s:
+        s.add(Contact(email="a@example.jp", created_at=at(70)))
+    with services.db.begin() as s:
+        first, first_at = kpi.cached_dashboard(s, services.redis, r)
+        s.add(Contact(email="b@example.jp", created_at=at(71)))
+        s.flush()
+        again, again_at = kpi.cached_dashboard(s, services.redis, r)
+        other, _ = kpi.cached_dashboard(s, services.redis, r, stage="sql")  # another key: computed now
+        fresh, fresh_at = kpi.cached_dashboard(s, services.redis, r, fresh=True)
+    assert first["contacts"]["total"] == again["contacts"]["total"] == 1 and again_at == first_at
+    assert other["contacts"]["total"] == fresh["contacts"]["total"] == 2 and fresh_at >= first_at
+    assert 0 < redis_conn.ttl("nurture:kpi:2026-03-01:2026-03-31:mql:30") <= kpi.CACHE_SECONDS
 
 
 # ------------------------------------------------------------------ UI
@@ -461,6 +478,12 @@ def test_kpi_page_shows_numbers_charts_and_csv(ui, services):
     rows = parse_csv(csv_resp.get_data(as_text=True))
     assert [int(r[1]) for r in rows[1:]] == [f["contacts"] for f in data["contacts"]["funnel"]]
     assert ui.get("/kpi/export/nope.csv").status_code == 404
+    with services.db.begin() as s:
+        s.add(Contact(email="late@example.jp", created_at=at(200)))
+    again = ui.get("/kpi/?from=2026-01-01&to=2026-12-31").get_data(as_text=True)
+    assert f'data-testid="total-contacts">{data["contacts"]["total"]}<' in again  # the cached figures
+    refreshed = ui.get("/kpi/?from=2026-01-01&to=2026-12-31&refresh=1").get_data(as_text=True)
+    assert f'data-testid="total-contacts">{data["contacts"]["total"] + 1}<' in refreshed
     bad = ui.get("/kpi/?from=2026-13-01")
     assert bad.status_code == 400 and "must be a date" in bad.get_data(as_text=True)
     ja = ui.get("/kpi/", headers={"Accept-Language": "ja"}).get_data(as_text=True)

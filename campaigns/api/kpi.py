@@ -7,7 +7,7 @@ from typing import Any
 from flask.typing import ResponseReturnValue
 
 from campaigns import kpi
-from campaigns.api.core import invalid, operation
+from campaigns.api.core import invalid, iso, operation
 from campaigns.runtime import services
 
 DAY: dict[str, Any] = {"type": "string", "pattern": "^[0-9]{4}-[0-9]{2}-[0-9]{2}$", "maxLength": 10}
@@ -25,10 +25,12 @@ KPI_QUERY: dict[str, Any] = {
            responses={200: ("Contacts by source, segment and stage; lifecycle funnel; MQLs per month and source; "
                             "days to MQL; templates and links preceding conversions; sequence goal rates", None)})
 def kpi_api(query: dict[str, Any]) -> ResponseReturnValue:
-    """Every KPI of the dashboard for whole UTC days from..to (see docs/kpi.md for the definitions)."""
+    """Every KPI of the dashboard for whole UTC days from..to (docs/kpi.md); computed_at says when (the
+    figures of a range are reused for up to two minutes, like the KPI page's)."""
     try:
         rng = kpi.DateRange.parse(query.get("from"), query.get("to"))
     except kpi.RangeError as err:
         raise invalid({err.field: str(err)}, "the query has invalid parameters") from None
-    return kpi.dashboard(services().db.session, rng, stage=query.get("stage") or "mql",
-                         days=int(query.get("days") or 30))
+    data, computed_at = kpi.cached_dashboard(services().db.session, services().redis, rng,
+                                             stage=query.get("stage") or "mql", days=int(query.get("days") or 30))
+    return {**data, "computed_at": iso(computed_at)}

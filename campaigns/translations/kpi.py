@@ -8,6 +8,8 @@ JA = {
     "Apply": "適用",
     "Last %(n)s days": "過去%(n)s日",
     "Whole days in UTC, both ends included.": "UTC の日単位（開始日・終了日を含む）。",
+    "Figures as of %(t)s UTC (kept for up to %(n)s minutes).": "%(t)s（UTC）時点の数値（最大 %(n)s 分間再利用）。",
+    "Refresh": "再計算",
     "No new contacts, conversions or enrolments between %(a)s and %(b)s.":
         "%(a)s〜%(b)s に新規コンタクト、コンバージョン、シーケンス登録はありません。",
     "No data in this date range.": "この期間のデータはありません。",

@@ -49,10 +49,12 @@ def index() -> Any:
         default = kpi.DateRange.last_days(kpi.DEFAULT_DAYS)
         return render_template("ui/kpi/index.html", data=None, error=str(err), presets=_presets(),
                                form=dict(request.args), rng=default, stage="mql", days=30), 400
-    data = kpi.dashboard(services().db.session, rng, stage=stage, days=days)
+    data, computed_at = kpi.cached_dashboard(services().db.session, services().redis, rng, stage=stage, days=days,
+                                             fresh=request.args.get("refresh") == "1")
     return render_template("ui/kpi/index.html", data=data, error="", presets=_presets(),
                            form={"from": rng.first.isoformat(), "to": rng.last.isoformat()},
-                           rng=rng, stage=stage, days=days)
+                           rng=rng, stage=stage, days=days, computed_at=computed_at,
+                           cache_minutes=kpi.CACHE_SECONDS // 60)
 
 
 @bp.get("/export/<table>.csv")
