@@ -190,8 +190,7 @@ def main() -> None:
         measures = {
             "lifecycle (by source, by stage, funnel)": lambda s, r=rng: kpi.lifecycle(s, r)["total"],
             "segments (5, one pass)": lambda s, r=rng: [x["members"] for x in kpi.segment_counts(s, r)],
-            "MQLs per month and source": lambda s, r=rng: kpi.conversions_by_month(s, r)["total"],
-            "days to MQL by source (avg, median)": lambda s, r=rng: kpi.time_to_conversion(s, r)["overall"]["contacts"],
+            "MQLs per month/source + days to MQL": lambda s, r=rng: kpi.conversion_figures(s, r)[0]["total"],
             "templates/links before MQL (30 d)": lambda s, r=rng: kpi.preceding(s, r, "mql", 30)["converters"],
             "sequence goal rates": lambda s, r=rng: sum(g["enrolled"] for g in kpi.goal_rates(s, r)),
         }
@@ -207,15 +206,17 @@ def main() -> None:
                 return kpi.dashboard(s, r)["contacts"]["total"]
         ms, _ = median_ms(whole, args.runs)
 
-        def page(r: kpi.DateRange = rng) -> int:
-            resp = client.get(f"/kpi/?from={r.first}&to={r.last}")
+        def page(r: kpi.DateRange = rng, refresh: bool = True) -> int:
+            resp = client.get(f"/kpi/?from={r.first}&to={r.last}" + ("&refresh=1" if refresh else ""))
             assert resp.status_code == 200, resp.status_code
             return len(resp.data)
         page_ms, _ = median_ms(page, args.runs)
+        warm_ms, _ = median_ms(lambda: page(refresh=False), args.runs)
         ok = page_ms < 2000
         total_ok &= ok
         print(f"  {'whole dashboard (kpi.dashboard)':<42} {ms:8.1f} ms")
-        print(f"  {'page GET /kpi/ (HTML)':<42} {page_ms:8.1f} ms   target < 2000 ms: {'PASS' if ok else 'FAIL'}")
+        print(f"  {'page GET /kpi/ computed (refresh=1)':<42} {page_ms:8.1f} ms   target < 2000 ms: {'PASS' if ok else 'FAIL'}")
+        print(f"  {'page GET /kpi/ from the 2-minute cache':<42} {warm_ms:8.1f} ms")
     sized = counts["contacts"] != 1_000_000 or counts["stage_changes"] != 200_000
     print("\nreproduce: .venv/bin/python bench/bench_kpi.py"
           + (f" --contacts {counts['contacts']} --changes {counts['stage_changes']}" if sized else ""))
