@@ -37,6 +37,7 @@ from sqlalchemy import (
     String,
     bindparam,
     cast,
+    delete,
     exists,
     func,
     literal,
@@ -115,6 +116,7 @@ def tick(svc: Services, *, now: datetime | None = None, lock: bool = True) -> di
         counts.update(requeue_stale(svc))
         counts.update(refresh_report_counts(svc, now or now_utc()))
         counts.update(restart_stalled_imports(svc, now or now_utc()))
+        counts.update(prune_idempotency_keys(svc, now or now_utc()))
         return dict(counts)
     finally:
         if guard is not None:
@@ -750,3 +752,25 @@ def restart_stalled_imports(svc: Services, now: datetime) -> Counter[str]:
     for import_id in again:  # after the commit
         svc.queue.enqueue(jobs.run_import, import_id, job_timeout=6 * 3600, result_ttl=3600)
     return Counter({"imports_restarted": len(again)}) if again else Counter()
+
+
+PRUNE_KEY = "nurture:scheduler:prune-idempotency"
+PRUNE_EVERY = 3600  # seconds
+
+
+def prune_idempotency_keys(svc: Services, now: datetime) -> Counter[str]:
+    """Hourly, delete API idempotency records past their lifetime, a few thousand per statement."""
+    from campaigns.models.api import IDEMPOTENCY_TTL, IdempotencyKey
+
+    if not svc.redis.set(PRUNE_KEY, "1", nx=True, ex=PRUNE_EVERY):
+        return Counter()
+    deleted = 0
+    while True:
+        with svc.db.begin() as session:
+            ids = list(session.scalars(select(IdempotencyKey.id).where(
+                IdempotencyKey.created_at < now - IDEMPOTENCY_TTL).limit(5000)))
+            if ids:
+                session.execute(delete(IdempotencyKey).where(IdempotencyKey.id.in_(ids)))
+        deleted += len(ids)
+        if len(ids) < 5000:
+            return Counter({"idempotency_pruned": deleted}) if deleted else Counter()

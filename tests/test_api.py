@@ -572,3 +572,20 @@ def test_concurrent_retries_with_one_key_record_one_event(app, api_key, services
     assert sum(not a["duplicate"] for _, a in answers) == 1
     assert len({a["id"] for _, a in answers}) == 1
     assert count(services, Event) == 1 and count(services, Contact) == 1 and count(services, Enrollment) == 1
+
+
+def test_the_scheduler_prunes_idempotency_records_past_their_lifetime(api, services):
+    from campaigns import scheduler
+    from campaigns.models import IdempotencyKey
+
+    for i in range(3):
+        assert api.post("/events", {"email": f"p{i}@acme.test", "name": "signup", "event_id": f"evt_p{i}"}).status_code == 202
+    now = datetime.now(UTC)
+    with services.db.begin() as s:  # two of them are older than the lifetime
+        for row in s.scalars(select(IdempotencyKey).where(IdempotencyKey.key != "event:evt_p2")):
+            row.created_at = now - timedelta(days=8)
+    assert scheduler.prune_idempotency_keys(services, now) == {"idempotency_pruned": 2}
+    with services.db.begin() as s:
+        assert list(s.scalars(select(IdempotencyKey.key))) == ["event:evt_p2"]
+    again = api.post("/events", {"email": "p2@acme.test", "name": "signup", "event_id": "evt_p2"}).get_json()
+    assert again["duplicate"] is True  # the live record still deduplicates

@@ -23,8 +23,9 @@ from campaigns.api.core import ApiError, body_hash, db_session, invalid, operati
 from campaigns.api.schemas import MAX_BATCH
 from campaigns.db import now_utc
 from campaigns.models import Contact, IdempotencyKey
+from campaigns.models.api import IDEMPOTENCY_TTL
 
-KEY_TTL = timedelta(days=7)
+KEY_TTL = IDEMPOTENCY_TTL
 FUTURE_SKEW = timedelta(hours=1)  # clocks of senders drift; an event from tomorrow is a bug
 IDEMPOTENCY_HEADER = {
     "Idempotency-Key": {

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import String
 from sqlalchemy.orm import Mapped, mapped_column
 
 from campaigns.db import Base, JSONType, UTCDateTime, now_utc
+
+IDEMPOTENCY_TTL = timedelta(days=7)  # a retry later than this is a new request; the scheduler prunes older rows
 
 
 class IdempotencyKey(Base):
