@@ -80,6 +80,14 @@ def create_app(overrides: dict[str, Any] | None = None) -> Flask:
                 response.headers.setdefault("X-Frame-Options", "SAMEORIGIN")
         return response
 
+    if settings.proxy_hops > 0:
+        # Behind nginx/Caddy: take the client address and scheme from X-Forwarded-* set by that many
+        # trusted proxies (login throttling, form limits and tracking IPs need the visitor's address).
+        # Outermost, so the tracking fast path sees the corrected address too.
+        from werkzeug.middleware.proxy_fix import ProxyFix
+
+        hops = settings.proxy_hops
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops, x_host=hops)  # type: ignore[method-assign]
     return app
 
 

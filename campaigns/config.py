@@ -52,6 +52,7 @@ class Settings:
     form_rate_limit: int = 20  # submissions per visitor address and window on the public forms
     form_rate_window: int = 600  # seconds
     queue_name: str = "nurture"
+    proxy_hops: int = 0  # reverse proxies in front that set X-Forwarded-For/-Proto/-Host (0 = trust none)
     # DKIM signing (optional): all three set = every outgoing mail is signed (see docs/operations.md)
     dkim_selector: str = ""
     dkim_domain: str = ""
