@@ -105,6 +105,8 @@ def test_sequence_page_links_to_a_step_test(ui, services):
         "mode": "auto", "baseline": "5", "lift": "30", "v0_subject": "Welcome", "v1_subject": "Welcome aboard",
         "step_id": str(step_id)}, page=f"/ab/new?step_id={step_id}")
     assert resp.status_code == 302
+    results = ui.get(resp.headers["Location"]).get_data(as_text=True)
+    assert "Testing" in results and "Welcome aboard" in results and "Human unique click rate" in results
     page = ui.get(f"/sequences/{seq_id}").get_data(as_text=True)
     assert 'data-testid="step-ab-link"' in page
 
