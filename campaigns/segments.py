@@ -196,13 +196,20 @@ def _scalar_text(value: Any, where: str) -> str:
     raise SegmentError(f"{where}: value must be text or a number")
 
 
-def _number(value: Any, where: str) -> float:
+def _number(value: Any, where: str) -> float | int:
     if isinstance(value, bool):
         raise SegmentError(f"{where}: value must be a number")
     try:
-        return float(value)
-    except (TypeError, ValueError):
+        number = float(value)
+    except (TypeError, ValueError, OverflowError):
         raise SegmentError(f"{where}: value must be a number") from None
+    if number != number or number in (float("inf"), float("-inf")):
+        raise SegmentError(f"{where}: value must be a finite number")
+    # Whole numbers bind as integers: "score >= 50.0" would make PostgreSQL cast the column to double
+    # precision, lose its statistics and plan as if almost no contact matched (a 40x slower plan seen).
+    if number.is_integer() and abs(number) < 2**53:
+        return int(number)
+    return number
 
 
 def _text_condition(expr: ColumnElement[Any], op: str, value: Any, where: str) -> ColumnElement[bool]:
