@@ -37,6 +37,7 @@ class Settings:
     smtp_username: str = ""
     smtp_password: str = ""
     smtp_starttls: bool = False
+    smtp_ca_file: str = ""  # PEM bundle trusted for STARTTLS instead of the system's (a private relay's CA)
     smtp_timeout: float = 30.0
     smtp_connections: int = 4
     base_url: str = "http://127.0.0.1:8000"

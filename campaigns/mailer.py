@@ -112,6 +112,7 @@ class SmtpConfig:
     timeout: float = 30.0
     connections: int = 4
     starttls: bool = False
+    ca_file: str = ""
     username: str = ""
     password: str = ""
     local_hostname: str = field(default_factory=socket.gethostname)
@@ -121,13 +122,14 @@ class SmtpConfig:
         host, port = settings.effective_smtp
         return cls(
             host=host, port=port, timeout=settings.smtp_timeout, connections=max(1, settings.smtp_connections),
-            starttls=settings.smtp_starttls and not settings.uses_outbox,
+            starttls=settings.smtp_starttls and not settings.uses_outbox, ca_file=settings.smtp_ca_file,
             username=settings.smtp_username, password=settings.smtp_password,
         )
 
     @property
     def key(self) -> tuple[object, ...]:
-        return (self.host, self.port, self.timeout, self.connections, self.starttls, self.username, self.password)
+        return (self.host, self.port, self.timeout, self.connections, self.starttls, self.ca_file, self.username,
+                self.password)
 
 
 def _kind_for(stage: str, reply: _Reply) -> OutcomeKind:
@@ -206,7 +208,9 @@ class _Connection:
                     if reply.code != 220:
                         raise _ConnectionLost(f"STARTTLS refused: {reply}", reply.code)
                     assert self.writer is not None
-                    await self.writer.start_tls(ssl.create_default_context(), server_hostname=cfg.host)
+                    # Certificate and host name verified, against the system's CAs or SMTP_CA_FILE.
+                    context = ssl.create_default_context(cafile=cfg.ca_file or None)
+                    await self.writer.start_tls(context, server_hostname=cfg.host)
                     features = await self._ehlo()
                 if cfg.username:
                     await self._login(features)
