@@ -33,24 +33,29 @@ from sqlalchemy import (
     Float,
     Integer,
     String,
-    bindparam,
+    and_,
+    case,
     cast,
     delete,
     exists,
     func,
+    insert,
     literal,
+    or_,
     select,
     true,
     update,
 )
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, aliased
 
 from campaigns import sequences as sequences_service
 from campaigns.db import UTCDateTime, now_utc
 from campaigns.models import (
     Contact,
     DeliveryState,
+    Enrollment,
+    EnrollmentStatus,
     Event,
     Hit,
     HitClass,
@@ -287,9 +292,9 @@ def score_new(session: Session, now: datetime) -> ScoringResult:
             if rule.kind is RuleKind.INACTIVITY:
                 _score_inactivity(session, rule, batch, now)
         settings.last_decay_at = now
-        touched = list(session.scalars(select(ScoreEntry.contact_id).distinct()))
+        touched: Any = select(ScoreEntry.contact_id)  # every scored contact: decay moves them all
     else:
-        touched = list(session.scalars(select(ScoreEntry.contact_id).where(ScoreEntry.batch == batch).distinct()))
+        touched = select(ScoreEntry.contact_id).where(ScoreEntry.batch == batch)
     mql_rules = _mql_hits(session, batch)
     result.counts["entries"] = _batch_size(session, batch)
     settings.last_run_at = now
@@ -327,9 +332,11 @@ def recompute(session: Session, now: datetime | None = None) -> ScoringResult:
     settings.bounce_cursor = settings.bounce_cursor_prev = hi["bounce"]
     settings.last_decay_at = settings.last_run_at = now
     session.flush()
-    touched = sorted(set(scored_before) | set(session.scalars(select(ScoreEntry.contact_id).distinct())))
-    _refresh_scores(session, settings, now, touched, result, mql_rules=_mql_hits(session, batch),
-                    cause="recompute", fire=False)
+    _refresh_scores(session, settings, now, select(ScoreEntry.contact_id), result,
+                    mql_rules=_mql_hits(session, batch), cause="recompute", fire=False)
+    gone = sorted(set(scored_before) - set(session.scalars(select(ScoreEntry.contact_id).distinct())))
+    if gone:  # no entries left under the current rules: back to 0
+        _refresh_scores(session, settings, now, gone, result, cause="recompute", fire=False)
     return result
 
 
@@ -411,14 +418,20 @@ def _score_rule(session: Session, rule: ScoringRule, ranges: dict[str, tuple[int
                     partition_by=(inner.c.contact_id, day), order_by=(inner.c.occurred_at, inner.c.order_id)
                 ).label("rn"),
             ).subquery("ranked")
-            already = (
-                select(func.count()).select_from(ScoreEntry)
-                .where(ScoreEntry.rule_id == rule.id, ScoreEntry.contact_id == ranked.c.contact_id,
-                       _utc_day(session, ScoreEntry.occurred_at) == ranked.c.day)
-                .scalar_subquery()
+            # What the ledger already holds for these contacts under this rule, per UTC day (one grouped
+            # read joined to the candidates, not a count per candidate).
+            entry_day = _utc_day(session, ScoreEntry.occurred_at)
+            existing = (
+                select(ScoreEntry.contact_id.label("cid"), entry_day.label("day"), func.count().label("n"))
+                .where(ScoreEntry.rule_id == rule.id, ScoreEntry.contact_id.in_(select(inner.c.contact_id)))
+                .group_by(ScoreEntry.contact_id, entry_day)
+                .subquery("existing")
             )
-            rows = select(ranked.c.contact_id, ranked.c.source, ranked.c.source_ref, ranked.c.occurred_at).where(
-                ranked.c.rn + already <= rule.daily_cap)
+            rows = (
+                select(ranked.c.contact_id, ranked.c.source, ranked.c.source_ref, ranked.c.occurred_at)
+                .outerjoin(existing, and_(existing.c.cid == ranked.c.contact_id, existing.c.day == ranked.c.day))
+                .where(ranked.c.rn + func.coalesce(existing.c.n, 0) <= rule.daily_cap)
+            )
         else:
             inner = fresh.subquery("fresh")
             # SQLite needs a WHERE in INSERT .. SELECT .. ON CONFLICT (a parsing ambiguity).
@@ -456,8 +469,8 @@ def _score_inactivity(session: Session, rule: ScoringRule, batch: int, now: date
                 "source_ref": f"{contact_id}:{int(started.timestamp())}", "occurred_at": started + idle,
                 "created_at": now, "batch": batch,
             })
-    for start in range(0, len(values), 1000):
-        session.execute(_insert(session, ScoreEntry).values(values[start:start + 1000]).on_conflict_do_nothing())
+    if values:
+        session.execute(_insert(session, ScoreEntry).on_conflict_do_nothing(), values)
 
 
 def _batch_size(session: Session, batch: int) -> int:
@@ -476,28 +489,41 @@ def _mql_hits(session: Session, batch: int) -> dict[int, str]:
     }
 
 
-def decayed_sum(session: Session, settings: ScoringSettings, now: datetime) -> Any:
-    """SQL for a contact's decayed score: sum(points * 0.5 ** (age_days / half_life)), correlated to Contact."""
+def _weighted(session: Session, settings: ScoringSettings, now: datetime) -> Any:
+    """SQL for one ledger entry's decayed points: points * 0.5 ** (age_days / half_life)."""
     if settings.half_life_days <= 0:
-        weighted: Any = cast(ScoreEntry.points, Float)
+        return cast(ScoreEntry.points, Float)
+    if session.get_bind().dialect.name == "postgresql":
+        age = func.greatest(func.extract("epoch", literal(now, UTCDateTime) - ScoreEntry.occurred_at) / 86400.0, 0.0)
     else:
-        if session.get_bind().dialect.name == "postgresql":
-            age = func.extract("epoch", literal(now, UTCDateTime) - ScoreEntry.occurred_at) / 86400.0
-            age = func.greatest(age, 0.0)
-        else:
-            age = func.max(func.julianday(literal(now, UTCDateTime)) - func.julianday(ScoreEntry.occurred_at), 0.0)
-        weighted = ScoreEntry.points * func.power(0.5, age / float(settings.half_life_days))
+        age = func.max(func.julianday(literal(now, UTCDateTime)) - func.julianday(ScoreEntry.occurred_at), 0.0)
+    return ScoreEntry.points * func.power(0.5, age / float(settings.half_life_days))
+
+
+def _rounded(value: Any) -> Any:
+    # Half away from zero on both databases (PostgreSQL's round(double) rounds half to even).
+    return cast(case((value >= 0, func.floor(value + 0.5)), else_=-func.floor(0.5 - value)), Integer)
+
+
+def decayed_scores(session: Session, settings: ScoringSettings, now: datetime, scope: Any) -> Any:
+    """A subquery (id, new) of the decayed, rounded score of every contact whose id is in `scope`."""
+    target = aliased(Contact)
+    total = func.coalesce(func.sum(_weighted(session, settings, now)), 0.0)
     return (
-        select(func.coalesce(func.sum(weighted), 0.0))
-        .where(ScoreEntry.contact_id == Contact.id, ScoreEntry.occurred_at <= literal(now, UTCDateTime))
-        .scalar_subquery()
+        select(target.id.label("id"), _rounded(total).label("new"))
+        .select_from(target)
+        .outerjoin(ScoreEntry, and_(ScoreEntry.contact_id == target.id,
+                                    ScoreEntry.occurred_at <= literal(now, UTCDateTime)))
+        .where(target.id.in_(scope))
+        .group_by(target.id)
+        .subquery("decayed")
     )
 
 
 def _round(value: float | None) -> int:
-    # Half away from zero, the same on every database (Python's round() goes to even).
+    # The same rounding as _rounded, for the chart computed in Python.
     v = float(value or 0.0)
-    return int(math.floor(v + 0.5)) if v >= 0 else -int(math.floor(-v + 0.5))
+    return int(math.floor(v + 0.5)) if v >= 0 else -int(math.floor(0.5 - v))
 
 
 def score_stage(score: int, settings: ScoringSettings) -> Stage:
@@ -526,34 +552,54 @@ def _stage_path(current: Stage, score: int, settings: ScoringSettings, mql_rule:
     return moves
 
 
+def _scopes(scope: Any) -> list[Any]:
+    """A SELECT of contact ids stays one scope; a list of ids becomes chunks (bound-parameter limits)."""
+    if isinstance(scope, list):
+        ids = sorted(set(scope))
+        return [ids[i:i + 5000] for i in range(0, len(ids), 5000)]
+    return [scope]
+
+
 def _refresh_scores(
-    session: Session, settings: ScoringSettings, now: datetime, contact_ids: list[int], result: ScoringResult,
+    session: Session, settings: ScoringSettings, now: datetime, scope: Any, result: ScoringResult,
     *, mql_rules: dict[int, str] | None = None, cause: str = "score", fire: bool = True,
 ) -> None:
-    """Recompute the listed contacts' scores from the ledger, move stages, record and fire triggers."""
+    """Recompute the scores of the contacts in `scope` (a SELECT of ids, or a list) from the ledger with one
+    UPDATE .. FROM, then move the stages of the few contacts whose stage no longer fits, record the moves
+    and fire the triggers."""
     mql_rules = mql_rules or {}
     triggers = list(session.scalars(select(ScoreTrigger).where(ScoreTrigger.active.is_(True)))) if fire else []
     score_triggers = [t for t in triggers if t.when is TriggerWhen.SCORE]
-    score_sql = decayed_sum(session, settings, now)
-    ids = sorted(set(contact_ids) | set(mql_rules))
-    for start in range(0, len(ids), 5000):
-        chunk = ids[start:start + 5000]
-        rows = session.execute(
-            select(Contact.id, Contact.score, cast(Contact.stage, String), score_sql).where(Contact.id.in_(chunk))
-        ).all()
-        score_updates: list[dict[str, Any]] = []
-        changes: list[dict[str, Any]] = []
+    stage_col = cast(Contact.stage, String)
+    score_values = [s.value for s in SCORE_STAGES]
+    fits = case((Contact.score >= settings.hot_at, "hot"), (Contact.score >= settings.warm_at, "warm"), else_="cold")
+    for part in _scopes(scope):
+        decayed = decayed_scores(session, settings, now, part)
         crossed: list[tuple[int, ScoreTrigger, int]] = []
-        for contact_id, old_score, stage, raw in rows:
-            new_score = _round(raw)
-            if new_score != old_score:
-                score_updates.append({"cid": contact_id, "score": new_score})
-                result.counts["scores_changed"] += 1
-                for trigger in score_triggers:
-                    if old_score < trigger.score_at <= new_score:
-                        crossed.append((contact_id, trigger, new_score))
+        if score_triggers:  # read before the UPDATE: a crossing needs the old score
+            for contact_id, old, new in session.execute(
+                select(Contact.id, Contact.score, decayed.c.new).join(decayed, decayed.c.id == Contact.id)
+                .where(or_(*(and_(Contact.score < t.score_at, decayed.c.new >= t.score_at) for t in score_triggers)))
+            ):
+                crossed += [(contact_id, t, new) for t in score_triggers if old < t.score_at <= new]
+        changed = session.execute(
+            update(Contact).where(Contact.id == decayed.c.id, Contact.score != decayed.c.new)
+            .values(score=decayed.c.new, updated_at=now).execution_options(synchronize_session=False)
+        ).rowcount
+        result.counts["scores_changed"] += max(0, changed or 0)
+        in_scope = Contact.id.in_(part)
+        rule_ids = [cid for cid in mql_rules if not isinstance(part, list) or cid in set(part)]
+        misfits = or_(
+            and_(stage_col.in_(score_values), stage_col != fits),
+            and_(literal(settings.mql_when_hot), stage_col.in_(score_values), Contact.score >= settings.hot_at),
+            *([and_(stage_col.in_(score_values), Contact.id.in_(rule_ids))] if rule_ids else []),
+        )
+        changes: list[dict[str, Any]] = []
+        for contact_id, score, stage in session.execute(
+            select(Contact.id, Contact.score, stage_col).where(in_scope, misfits)
+        ):
             current = Stage(stage)
-            for to_stage, move_cause, detail in _stage_path(current, new_score, settings, mql_rules.get(contact_id)):
+            for to_stage, move_cause, detail in _stage_path(current, score, settings, mql_rules.get(contact_id)):
                 down = STAGE_ORDER.index(to_stage.value) < STAGE_ORDER.index(current.value)
                 if move_cause == "score_threshold" and (cause in ("recompute", "rule_removed") or
                                                         (cause == "decay" and down)):
@@ -561,12 +607,6 @@ def _refresh_scores(
                 changes.append({"contact_id": contact_id, "from_stage": current.value, "to_stage": to_stage.value,
                                 "cause": move_cause, "detail": detail, "changed_at": now})
                 current = to_stage
-        if score_updates:
-            session.execute(
-                update(Contact.__table__).where(Contact.__table__.c.id == bindparam("cid"))
-                .values(score=bindparam("score"), updated_at=now),
-                score_updates,
-            )
         if changes:
             _write_stage_changes(session, changes, result)
         if fire:
@@ -575,14 +615,19 @@ def _refresh_scores(
 
 
 def _write_stage_changes(session: Session, changes: list[dict[str, Any]], result: ScoringResult) -> None:
-    final: dict[int, str] = {}
+    final: dict[str, list[int]] = defaultdict(list)
+    last: dict[int, str] = {}
     for change in changes:
-        final[change["contact_id"]] = change["to_stage"]
-    session.execute(_insert(session, StageChange).values(changes))
-    session.execute(
-        update(Contact.__table__).where(Contact.__table__.c.id == bindparam("cid")).values(stage=bindparam("stage")),
-        [{"cid": cid, "stage": stage} for cid, stage in final.items()],
-    )
+        last[change["contact_id"]] = change["to_stage"]
+    for contact_id, stage in last.items():
+        final[stage].append(contact_id)
+    session.execute(insert(StageChange), changes)
+    for stage, ids in final.items():  # one UPDATE per stage, not one per contact
+        for start in range(0, len(ids), 5000):
+            session.execute(
+                update(Contact).where(Contact.id.in_(ids[start:start + 5000])).values(stage=Stage(stage))
+                .execution_options(synchronize_session=False)
+            )
     result.counts["stage_changes"] += len(changes)
 
 
@@ -728,7 +773,7 @@ def _fire(
     crossed: list[tuple[int, ScoreTrigger, int]], now: datetime, result: ScoringResult,
 ) -> None:
     """Run the triggers of these stage changes and score crossings (same transaction as the change)."""
-    from campaigns.webhooks import create_delivery
+    from campaigns.webhooks import delivery_row
 
     by_stage: dict[str, list[ScoreTrigger]] = defaultdict(list)
     for trigger in triggers:
@@ -747,7 +792,13 @@ def _fire(
                                               "score": score}))
     if not firings:
         return
-    contacts = {c.id: c for c in session.scalars(select(Contact).where(Contact.id.in_({f[1] for f in firings})))}
+    session.expire_all()  # scores and stages were just written with set-based UPDATEs
+    wanted = sorted({f[1] for f in firings})
+    contacts: dict[int, Contact] = {}
+    for start in range(0, len(wanted), 5000):
+        contacts.update((c.id, c) for c in session.scalars(select(Contact).where(Contact.id.in_(wanted[start:start + 5000]))))
+    deliveries: list[dict[str, Any]] = []
+    exits: dict[tuple[int, str], list[int]] = defaultdict(list)
     for trigger, contact_id, event in firings:
         contact = contacts.get(contact_id)
         if contact is None:
@@ -758,10 +809,16 @@ def _fire(
             if sequence is not None and sequence_enrollable(sequence):
                 sequences_service.enroll_contact(session, contact, sequence, source_event=f"trigger:{trigger.id}", now=now)
         elif trigger.action is TriggerAction.EXIT and trigger.sequence_id:
-            sequences_service.exit_contact(session, contact.id, f"trigger: {trigger.name}"[:200], trigger.sequence_id)
+            exits[(trigger.sequence_id, f"trigger: {trigger.name}"[:200])].append(contact.id)
         elif trigger.action in (TriggerAction.EMAIL, TriggerAction.WEBHOOK):
-            delivery = create_delivery(session, trigger, contact, event, now)
-            result.delivery_ids.append(delivery.id)
+            deliveries.append(delivery_row(trigger, contact, event, now))
+    for (sequence_id, reason), contact_ids in exits.items():
+        enrollment_ids = list(session.scalars(select(Enrollment.id).where(
+            Enrollment.sequence_id == sequence_id, Enrollment.contact_id.in_(contact_ids),
+            Enrollment.status == EnrollmentStatus.ACTIVE)))
+        sequences_service.exit_enrollments(session, enrollment_ids, reason)
+    if deliveries:
+        result.delivery_ids += list(session.scalars(insert(WebhookDelivery).returning(WebhookDelivery.id), deliveries))
 
 
 def sequence_enrollable(sequence: Sequence) -> bool:
@@ -787,7 +844,7 @@ def stage_counts(session: Session) -> dict[str, int]:
 
 
 __all__ = [
-    "ScoringError", "ScoringResult", "clean_rule", "create_rule", "create_trigger", "decayed_sum",
+    "ScoringError", "ScoringResult", "clean_rule", "create_rule", "create_trigger", "decayed_scores",
     "delete_rule", "get_settings", "recompute", "run_scoring", "score_history", "score_new", "score_series",
     "score_stage", "set_stage", "stage_timeline", "update_rule", "update_settings", "update_trigger",
 ]

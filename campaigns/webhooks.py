@@ -86,20 +86,26 @@ def contact_json(contact: Contact) -> dict[str, Any]:
     }
 
 
-def create_delivery(session: Session, trigger: ScoreTrigger, contact: Contact, event: dict[str, Any],
-                    now: datetime) -> WebhookDelivery:
-    """Write one pending delivery for a trigger firing (scoring._fire); enqueued after the commit."""
+def delivery_row(trigger: ScoreTrigger, contact: Contact, event: dict[str, Any], now: datetime) -> dict[str, Any]:
+    """The column values of one pending delivery for a trigger firing (scoring._fire inserts them in bulk)."""
     delivery_id = "dlv_" + uuid.uuid4().hex
     payload = {
         "id": delivery_id, "created_at": now.isoformat(), **event,
         "trigger": {"id": trigger.id, "name": trigger.name}, "contact": contact_json(contact),
     }
     email = trigger.action is TriggerAction.EMAIL
-    row = WebhookDelivery(
-        delivery_id=delivery_id, trigger_id=trigger.id, contact_id=contact.id,
-        channel="email" if email else "webhook", url=trigger.email_to if email else trigger.webhook_url,
-        payload=payload, state=DeliveryState.PENDING, next_retry_at=now, created_at=now, updated_at=now,
-    )
+    return {
+        "delivery_id": delivery_id, "trigger_id": trigger.id, "contact_id": contact.id,
+        "channel": "email" if email else "webhook", "url": trigger.email_to if email else trigger.webhook_url,
+        "payload": payload, "state": DeliveryState.PENDING, "attempts": 0, "last_error": "", "response_excerpt": "",
+        "history": [], "next_retry_at": now, "created_at": now, "updated_at": now,
+    }
+
+
+def create_delivery(session: Session, trigger: ScoreTrigger, contact: Contact, event: dict[str, Any],
+                    now: datetime) -> WebhookDelivery:
+    """Write one pending delivery for a trigger firing; enqueued after the commit."""
+    row = WebhookDelivery(**delivery_row(trigger, contact, event, now))
     session.add(row)
     session.flush()
     return row
