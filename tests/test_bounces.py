@@ -319,3 +319,18 @@ def test_no_pause_before_the_minimum_sample(client: Any, services: Any, smtp_ser
         _post(client, {"type": "complaint", "email": mail.rcpt_tos[0]})
     with services.db.begin() as s:
         assert s.get(Broadcast, broadcast_id).status == BroadcastStatus.SENDING
+
+
+def test_a_paused_broadcast_shows_why_and_resumes_from_the_ui(ui: Any, client: Any, services: Any,
+                                                              smtp_server: Any) -> None:
+    broadcast_id, mails = _broadcast_sent(services, smtp_server, 10, queued_extra=3)
+    for mail in mails[:2]:
+        _post(client, {"type": "complaint", "email": mail.rcpt_tos[0], "message_id": mail.message["Message-ID"]})
+    page = ui.get(f"/broadcasts/{broadcast_id}").get_data(as_text=True)
+    assert 'data-testid="pause-reason"' in page and "complaint rate" in page and 'data-testid="resume-form"' in page
+    resp = ui.post(f"/broadcasts/{broadcast_id}/resume", page=f"/broadcasts/{broadcast_id}", follow_redirects=True)
+    assert "3" in resp.get_data(as_text=True)
+    with services.db.begin() as s:
+        assert s.get(Broadcast, broadcast_id).status == BroadcastStatus.SENDING
+        queued = s.scalars(select(Send.id).where(Send.broadcast_id == broadcast_id, Send.status == SendStatus.QUEUED)).all()
+    assert len(queued) == 3

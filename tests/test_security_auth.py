@@ -94,3 +94,31 @@ def test_csv_safe_on_every_formula_start() -> None:
     assert csv_safe(-2) == -2 and csv_safe("plain") == "plain"
     rows = _cells(to_csv(["name"], [[f] for f in FORMULAS]))
     assert all(cell.startswith("'") for cell in rows[1:])
+
+
+def test_forwarded_for_is_trusted_only_behind_a_configured_proxy(app_overrides: Any, redis_conn: Any) -> None:
+    """Without PROXY_HOPS a client cannot dodge the login limit by forging X-Forwarded-For; with it, the
+    proxy's header gives each visitor their own limit."""
+    from wsgi import create_app
+
+    def attempts(app: Any) -> list[int]:
+        from campaigns.users import create_user
+
+        svc = app.extensions["nurture"]
+        from tests.conftest import truncate_all
+
+        truncate_all(svc.db)
+        redis_conn.flushdb()
+        with svc.db.begin() as s:
+            create_user(s, "x@acme.test", "right password 1")
+        client = app.test_client()
+        token = csrf_from(client.get("/login").get_data(as_text=True))
+        codes = [client.post("/login", data={"email": f"u{i}@acme.test", "password": "wrong", "csrf_token": token},
+                             headers={"X-Forwarded-For": f"198.51.100.{i}"}).status_code for i in range(12)]
+        svc.db.dispose()
+        return codes
+
+    direct = attempts(create_app(app_overrides))
+    assert direct[10:] == [429, 429]  # one address (the socket's) whatever the header says
+    proxied = attempts(create_app({**app_overrides, "proxy_hops": 1}))
+    assert 429 not in proxied  # twelve visitors, one failure each

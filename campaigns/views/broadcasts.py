@@ -150,7 +150,9 @@ def show(broadcast_id: int) -> Any:
         audience=audience,
         zone=account_zone().key,
         can_schedule=broadcast.status in (BroadcastStatus.DRAFT, BroadcastStatus.SCHEDULED),
-        can_cancel=broadcast.status in (BroadcastStatus.DRAFT, BroadcastStatus.SCHEDULED, BroadcastStatus.SENDING),
+        can_cancel=broadcast.status in (BroadcastStatus.DRAFT, BroadcastStatus.SCHEDULED, BroadcastStatus.SENDING,
+                                        BroadcastStatus.PAUSED),
+        can_resume=broadcast.status == BroadcastStatus.PAUSED,
     )
 
 
@@ -177,6 +179,24 @@ def schedule(broadcast_id: int) -> Any:
         s.commit()
         flash(_("Broadcast scheduled for %(when)s.", when=account_time(broadcast.scheduled_at)), "success")
     return redirect(back)
+
+
+@bp.post("/<int:broadcast_id>/resume")
+def resume(broadcast_id: int) -> Any:
+    """Send the rest of a broadcast that paused itself (complaint rate); the scheduler enqueues it."""
+    from campaigns.bounces import resume_broadcast
+
+    s = services().db.session
+    broadcast = _broadcast_or_404(s, broadcast_id)
+    try:
+        released = resume_broadcast(s, broadcast)
+    except ValueError as exc:
+        s.rollback()
+        flash(str(exc), "error")
+    else:
+        s.commit()
+        flash(_("Broadcast resumed (%(n)s mails queued again).", n=released), "success")
+    return redirect(url_for("broadcasts.show", broadcast_id=broadcast.id))
 
 
 @bp.post("/<int:broadcast_id>/cancel")
