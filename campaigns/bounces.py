@@ -426,10 +426,12 @@ def read_messages(path: Path) -> Iterator[tuple[str, bytes]]:
     """(name, raw bytes) of every message in a maildir (a folder with cur/ and new/), an mbox file, or a
     single message file (`nurture process-bounces`)."""
     if path.is_dir():
-        if (path / "new").is_dir() or (path / "cur").is_dir():
-            box = mailbox.Maildir(path, create=False)
-            for key in box.iterkeys():
-                yield f"{path}/{key}", box.get_bytes(key)
+        if (path / "new").is_dir() or (path / "cur").is_dir():  # a maildir: its messages are plain files
+            for sub in ("new", "cur"):
+                folder = path / sub
+                if folder.is_dir():
+                    for child in sorted(p for p in folder.iterdir() if p.is_file() and not p.name.startswith(".")):
+                        yield str(child), child.read_bytes()
             return
         for child in sorted(p for p in path.iterdir() if p.is_file()):
             yield str(child), child.read_bytes()

@@ -134,10 +134,12 @@ def test_dsn_hard_bounce_from_a_maildir_suppresses_and_counts_as_bounced(
         assert send.status == SendStatus.FAILED and "5.1.1" in send.error
         report = broadcast_report(s, broadcast_id)
     assert report["summary"].bounced == 1 and report["summary"].delivered == 2
-    # the same bounce read again (a second copy in the mailbox) changes nothing
-    again = cli_env.invoke(cli, ["process-bounces", str(tmp_path / "bounces")], catch_exceptions=False)
+    # the same bounce read again (a second copy in the mailbox) changes nothing; --delete empties the maildir
+    again = cli_env.invoke(cli, ["process-bounces", "--delete", str(tmp_path / "bounces")], catch_exceptions=False)
     assert "duplicates: 1" in again.output
     assert _state(services, victim.rcpt_tos[0])[2] == ["bounced"]
+    left = [p.name for p in (tmp_path / "bounces" / "new").iterdir()]
+    assert len(left) == 1  # the out-of-office reply is not a report: left for a person to read
 
 
 def test_arf_complaint_in_an_mbox_suppresses_and_shows_in_the_report(
