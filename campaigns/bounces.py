@@ -357,11 +357,11 @@ def _returned_headers(msg: Message) -> Message | None:
         ctype = part.get_content_type()
         if ctype == "message/rfc822":
             inner = part.get_payload()
-            if isinstance(inner, list) and inner:
-                return inner[0]  # type: ignore[no-any-return]
+            if isinstance(inner, list) and inner and isinstance(inner[0], Message):
+                return inner[0]
         if ctype == "text/rfc822-headers":
-            data = part.get_payload(decode=True) or b""
-            return BytesHeaderParser().parsebytes(data)
+            data = part.get_payload(decode=True)
+            return BytesHeaderParser().parsebytes(data if isinstance(data, bytes) else b"")
     return None
 
 
