@@ -357,18 +357,19 @@ def segment_counts(session: Session, rng: DateRange) -> list[dict[str, Any]]:
             compiled.append((row, compile_rules(seg.rules)))
         except SegmentError as err:
             row["error"] = str(err)
-    new = _in(Contact.created_at, rng)
+    # Grouped by "created in the range": each rule is evaluated once per contact, members now are
+    # the sum of both groups and the new members the "true" group.
+    new = case((_in(Contact.created_at, rng), 1), else_=0).label("new")
     for start in range(0, len(compiled), 25):
         chunk = compiled[start:start + 25]
-        cols: list[Any] = []
-        for _row, cond in chunk:
-            cols.append(func.count(case((cond, 1))))
-            cols.append(func.count(case((and_(cond, new), 1))))
-        values = session.execute(
-            select(*cols).where(Contact.status == ContactStatus.ACTIVE, not_suppressed())
-        ).one()
+        groups = session.execute(
+            select(new, *[func.count(case((cond, 1))) for _row, cond in chunk])
+            .where(Contact.status == ContactStatus.ACTIVE, not_suppressed())
+            .group_by(new)
+        ).all()
         for i, (row, _cond) in enumerate(chunk):
-            row["members"], row["new_in_range"] = int(values[2 * i]), int(values[2 * i + 1])
+            row["members"] = sum(int(g[i + 1]) for g in groups)
+            row["new_in_range"] = sum(int(g[i + 1]) for g in groups if g[0] == 1)
     return out
 
 
