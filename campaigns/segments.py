@@ -109,7 +109,19 @@ log = logging.getLogger("nurture.segments")
 
 
 class SegmentError(ValueError):
-    """A rule tree that cannot be compiled; the message says which part and why (shown to users)."""
+    """A rule tree that cannot be compiled; the message says which part and why (shown to users).
+
+    `template` and `params` let the UI translate it: `_(exc.template, **exc.params)` (English text is the
+    key, Japanese in campaigns/translations/segments.py); str(exc) is the English message."""
+
+    def __init__(self, template: str, **params: Any) -> None:
+        self.template = template
+        self.params = params
+        super().__init__(template % params if params else template)
+
+    def translated(self, gettext: Callable[..., str]) -> str:
+        """The message in the UI's language (views pass campaigns.i18n.gettext)."""
+        return gettext(self.template, **self.params)
 
 
 # ------------------------------------------------------------------ JSON attribute access
@@ -193,18 +205,18 @@ def _scalar_text(value: Any, where: str) -> str:
         return "true" if value else "false"
     if isinstance(value, int | float | str):
         return str(value)
-    raise SegmentError(f"{where}: value must be text or a number")
+    raise SegmentError("%(where)s: value must be text or a number", where=where)
 
 
 def _number(value: Any, where: str) -> float | int:
     if isinstance(value, bool):
-        raise SegmentError(f"{where}: value must be a number")
+        raise SegmentError("%(where)s: value must be a number", where=where)
     try:
         number = float(value)
     except (TypeError, ValueError, OverflowError):
-        raise SegmentError(f"{where}: value must be a number") from None
+        raise SegmentError("%(where)s: value must be a number", where=where) from None
     if number != number or number in (float("inf"), float("-inf")):
-        raise SegmentError(f"{where}: value must be a finite number")
+        raise SegmentError("%(where)s: value must be a finite number", where=where)
     # Whole numbers bind as integers: "score >= 50.0" would make PostgreSQL cast the column to double
     # precision, lose its statistics and plan as if almost no contact matched (a 40x slower plan seen).
     if number.is_integer() and abs(number) < 2**53:
@@ -219,9 +231,9 @@ def _text_condition(expr: ColumnElement[Any], op: str, value: Any, where: str) -
         return has if value in (None, True, "true", 1) else not_(has)
     if op == "in":
         if not isinstance(value, list) or not value:
-            raise SegmentError(f"{where}: 'in' needs a non-empty list")
+            raise SegmentError("%(where)s: 'in' needs a non-empty list", where=where)
         if len(value) > 1000:
-            raise SegmentError(f"{where}: at most 1000 values")
+            raise SegmentError("%(where)s: at most 1000 values", where=where)
         return lowered.in_([_ascii_lower(_scalar_text(v, where)) for v in value])
     text = _ascii_lower(_scalar_text(value, where))
     if op == "eq":
@@ -232,7 +244,7 @@ def _text_condition(expr: ColumnElement[Any], op: str, value: Any, where: str) -
         return lowered.contains(text, autoescape=True)
     if op == "starts_with":
         return lowered.startswith(text, autoescape=True)
-    raise SegmentError(f"{where}: operator {op!r} does not apply to text")
+    raise SegmentError("%(where)s: operator %(op)s does not apply to text", where=where, op=repr(op))
 
 
 def _number_condition(expr: ColumnElement[Any], op: str, value: Any, where: str) -> ColumnElement[bool]:
@@ -240,14 +252,14 @@ def _number_condition(expr: ColumnElement[Any], op: str, value: Any, where: str)
         return expr.is_not(None) if value in (None, True, "true", 1) else expr.is_(None)
     if op == "in":
         if not isinstance(value, list) or not value:
-            raise SegmentError(f"{where}: 'in' needs a non-empty list")
+            raise SegmentError("%(where)s: 'in' needs a non-empty list", where=where)
         return expr.in_([_number(v, where) for v in value])
     if op == "between":
         if not isinstance(value, list) or len(value) != 2:
-            raise SegmentError(f"{where}: 'between' needs [low, high]")
+            raise SegmentError("%(where)s: 'between' needs [low, high]", where=where)
         low, high = _number(value[0], where), _number(value[1], where)
         if low > high:
-            raise SegmentError(f"{where}: 'between' needs low <= high")
+            raise SegmentError("%(where)s: 'between' needs low <= high", where=where)
         return expr.between(low, high)
     number = _number(value, where)
     if op == "eq":
@@ -258,7 +270,7 @@ def _number_condition(expr: ColumnElement[Any], op: str, value: Any, where: str)
         return expr > number
     if op == "lt":
         return expr < number
-    raise SegmentError(f"{where}: operator {op!r} does not apply to numbers")
+    raise SegmentError("%(where)s: operator %(op)s does not apply to numbers", where=where, op=repr(op))
 
 
 @dataclass
@@ -275,15 +287,15 @@ def _stage_condition(op: str, value: Any, where: str) -> ColumnElement[bool] | N
     if op in ("eq", "neq"):
         stage = _ascii_lower(str(value))
         if stage not in valid:
-            raise SegmentError(f"{where}: unknown stage {value!r}")
+            raise SegmentError("%(where)s: unknown stage %(value)s", where=where, value=repr(value))
         return Contact.stage == stage if op == "eq" else Contact.stage != stage
     if op == "in":
         if not isinstance(value, list) or not value:
-            raise SegmentError(f"{where}: 'in' needs a non-empty list")
+            raise SegmentError("%(where)s: 'in' needs a non-empty list", where=where)
         stages = {_ascii_lower(_scalar_text(v, where)) for v in value}
         unknown = stages - valid
         if unknown:
-            raise SegmentError(f"{where}: unknown stage {sorted(unknown)[0]!r}")
+            raise SegmentError("%(where)s: unknown stage %(stage)s", where=where, stage=repr(sorted(unknown)[0]))
         return Contact.stage.in_(sorted(stages))
     return None  # contains, starts_with, exists: the generic text comparison
 
@@ -291,7 +303,7 @@ def _stage_condition(op: str, value: Any, where: str) -> ColumnElement[bool] | N
 def _positive_id(cond: dict[str, Any], key: str, where: str) -> int:
     value = cond.get(key)
     if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= 2**63 - 1:
-        raise SegmentError(f"{where}: {key} must be a positive whole number")
+        raise SegmentError("%(where)s: %(key)s must be a positive whole number", where=where, key=key)
     return value
 
 
@@ -301,24 +313,24 @@ def _since(cond: dict[str, Any], ctx: _Context, where: str) -> Any:
     if days is None:
         return None
     if isinstance(days, bool) or not isinstance(days, int) or not 1 <= days <= MAX_DAYS:
-        raise SegmentError(f"{where}: within_days must be a whole number from 1 to {MAX_DAYS}")
+        raise SegmentError("%(where)s: within_days must be a whole number from 1 to %(max)s", where=where, max=MAX_DAYS)
     return literal(ctx.now - timedelta(days=days), UTCDateTime())
 
 
 def _flag(cond: dict[str, Any], key: str, where: str) -> bool:
     value = cond.get(key, True)
     if not isinstance(value, bool):
-        raise SegmentError(f"{where}: {key} must be true or false")
+        raise SegmentError("%(where)s: %(key)s must be true or false", where=where, key=key)
     return value
 
 
 def _event_condition(cond: dict[str, Any], ctx: _Context, where: str) -> ColumnElement[bool]:
     name = cond.get("event")
     if not isinstance(name, str) or not name.strip() or len(name) > 100:
-        raise SegmentError(f"{where}: event must be an event name (at most 100 characters)")
+        raise SegmentError("%(where)s: event must be an event name (at most 100 characters)", where=where)
     unknown = set(cond) - {"event", "occurred", "within_days", "property", "value"}
     if unknown:
-        raise SegmentError(f"{where}: unknown key(s) {', '.join(sorted(unknown))} in an event condition")
+        raise SegmentError("%(where)s: unknown key(s) %(keys)s in an event condition", where=where, keys=', '.join(sorted(unknown)))
     occurred = _flag(cond, "occurred", where)
     probe = select(literal(1)).select_from(Event).where(Event.contact_id == Contact.id, Event.name == name.strip())
     since = _since(cond, ctx, where)
@@ -327,7 +339,7 @@ def _event_condition(cond: dict[str, Any], ctx: _Context, where: str) -> ColumnE
     prop = cond.get("property")
     if prop is not None:
         if not isinstance(prop, str) or not ATTRIBUTE_KEY.match(prop):
-            raise SegmentError(f"{where}: invalid property name {prop!r}")
+            raise SegmentError("%(where)s: invalid property name %(prop)s", where=where, prop=repr(prop))
         wanted = _ascii_lower(_scalar_text(cond.get("value"), where))
         text = json_text(Event.properties, literal(prop), literal(f'$."{prop}"'))
         probe = probe.where(func.lower(text) == wanted)
@@ -338,12 +350,12 @@ def _event_condition(cond: dict[str, Any], ctx: _Context, where: str) -> ColumnE
 def _engagement_condition(cond: dict[str, Any], ctx: _Context, where: str) -> ColumnElement[bool]:
     kind = cond.get("engagement")
     if kind not in ENGAGEMENTS:
-        raise SegmentError(f"{where}: engagement must be one of {', '.join(ENGAGEMENTS)}")
+        raise SegmentError("%(where)s: engagement must be one of %(kinds)s", where=where, kinds=', '.join(ENGAGEMENTS))
     unknown = set(cond) - {"engagement", "broadcast_id", "step_id", "within_days"}
     if unknown:
-        raise SegmentError(f"{where}: unknown key(s) {', '.join(sorted(unknown))} in an engagement condition")
+        raise SegmentError("%(where)s: unknown key(s) %(keys)s in an engagement condition", where=where, keys=', '.join(sorted(unknown)))
     if "broadcast_id" in cond and "step_id" in cond:
-        raise SegmentError(f"{where}: give a broadcast_id or a step_id, not both")
+        raise SegmentError("%(where)s: give a broadcast_id or a step_id, not both", where=where)
     target: ColumnElement[bool] | None = None
     if "broadcast_id" in cond:
         broadcast_id = _positive_id(cond, "broadcast_id", where)
@@ -380,7 +392,7 @@ def _list_condition(cond: dict[str, Any], ctx: _Context, where: str) -> ColumnEl
     list_id = _positive_id(cond, "list_id", where)
     unknown = set(cond) - {"list_id", "member"}
     if unknown:
-        raise SegmentError(f"{where}: unknown key(s) {', '.join(sorted(unknown))} in a list condition")
+        raise SegmentError("%(where)s: unknown key(s) %(keys)s in a list condition", where=where, keys=', '.join(sorted(unknown)))
     ctx.refs["list"].add(list_id)
     found = (
         select(literal(1))
@@ -404,13 +416,13 @@ def _condition(cond: dict[str, Any], where: str, ctx: _Context) -> ColumnElement
     op = cond.get("op")
     value = cond.get("value")
     if not isinstance(field, str) or not field:
-        raise SegmentError(f"{where}: a condition needs a 'field'")
+        raise SegmentError("%(where)s: a condition needs a 'field'", where=where)
     if op not in ALL_OPS:
-        raise SegmentError(f"{where}: unknown operator {op!r} (use one of {', '.join(sorted(ALL_OPS))})")
+        raise SegmentError("%(where)s: unknown operator %(op)s (use one of %(ops)s)", where=where, op=repr(op), ops=', '.join(sorted(ALL_OPS)))
     if field.startswith("attributes."):
         key = field[len("attributes."):]
         if not ATTRIBUTE_KEY.match(key):
-            raise SegmentError(f"{where}: invalid attribute name {key!r}")
+            raise SegmentError("%(where)s: invalid attribute name %(key)s", where=where, key=repr(key))
         if op in ("gt", "lt", "between"):
             return _number_condition(_attr_number(key), op, value, where)
         return _text_condition(_attr_text(key), op, value, where)
@@ -422,26 +434,26 @@ def _condition(cond: dict[str, Any], where: str, ctx: _Context) -> ColumnElement
             if direct is not None:
                 return direct
         return _text_condition(TEXT_FIELDS[field], op, value, where)
-    raise SegmentError(f"{where}: unknown field {field!r}")
+    raise SegmentError("%(where)s: unknown field %(field)s", where=where, field=repr(field))
 
 
 def _group(node: Any, where: str, depth: int, ctx: _Context) -> ColumnElement[bool]:
     if not isinstance(node, dict):
-        raise SegmentError(f"{where}: expected an object")
+        raise SegmentError("%(where)s: expected an object", where=where)
     if "all" in node or "any" in node:
         if depth > MAX_DEPTH:
-            raise SegmentError(f"{where}: groups nested too deeply (max {MAX_DEPTH})")
+            raise SegmentError("%(where)s: groups nested too deeply (max %(max)s)", where=where, max=MAX_DEPTH)
         kind = "all" if "all" in node else "any"
         items = node[kind]
         if not isinstance(items, list):
-            raise SegmentError(f"{where}.{kind}: expected a list")
+            raise SegmentError("%(where)s.%(kind)s: expected a list", where=where, kind=kind)
         parts = [_group(item, f"{where}.{kind}[{i}]", depth + 1, ctx) for i, item in enumerate(items)]
         if kind == "all":
             return and_(true(), *parts)
         return or_(false(), *parts)
     ctx.budget += 1
     if ctx.budget > MAX_CONDITIONS:
-        raise SegmentError(f"at most {MAX_CONDITIONS} conditions")
+        raise SegmentError("at most %(max)s conditions", max=MAX_CONDITIONS)
     return _condition(node, where, ctx)
 
 
@@ -478,8 +490,12 @@ def validate_rules(rules: Any, session: Session | None = None) -> None:
         found = set(session.scalars(select(model.id).where(model.id.in_(sorted(wanted)))))
         missing = sorted(wanted - found)
         if missing:
-            label = {"list": "list", "broadcast": "broadcast", "step": "sequence step"}[what]
-            raise SegmentError(f"rules: {label} {missing[0]} does not exist")
+            template = {
+                "list": "rules: list %(id)s does not exist",
+                "broadcast": "rules: broadcast %(id)s does not exist",
+                "step": "rules: sequence step %(id)s does not exist",
+            }[what]
+            raise SegmentError(template, id=missing[0])
 
 
 def not_suppressed() -> ColumnElement[bool]:
@@ -524,7 +540,7 @@ def create_list(session: Session, name: Any, description: Any = "") -> ContactLi
     """Create a static list (UI, API); raises SegmentError for an empty or taken name."""
     clean = _clean_list_name(name)
     if session.scalar(select(ContactList.id).where(ContactList.name == clean)) is not None:
-        raise SegmentError(f"a list named {clean!r} already exists")
+        raise SegmentError("a list named %(name)s already exists", name=repr(clean))
     if not isinstance(description, str):
         raise SegmentError("description must be text")
     contact_list = ContactList(name=clean, description=description)
@@ -541,7 +557,7 @@ def update_list(session: Session, contact_list: ContactList, name: Any = None, d
             select(ContactList.id).where(ContactList.name == clean, ContactList.id != contact_list.id)
         )
         if taken is not None:
-            raise SegmentError(f"a list named {clean!r} already exists")
+            raise SegmentError("a list named %(name)s already exists", name=repr(clean))
         contact_list.name = clean
     if description is not None:
         if not isinstance(description, str):
@@ -574,7 +590,7 @@ def _clean_ids(contact_ids: Any) -> list[int]:
             raise SegmentError("contact_ids must be positive whole numbers")
         ids.add(raw)
     if len(ids) > MAX_LIST_BATCH:
-        raise SegmentError(f"at most {MAX_LIST_BATCH} contact ids at once")
+        raise SegmentError("at most %(max)s contact ids at once", max=MAX_LIST_BATCH)
     return sorted(ids)
 
 

@@ -80,3 +80,14 @@ def test_editor_page_carries_the_pickers_and_the_script(ui: Any, services: Any) 
     assert 'src="/static/segments.js"' in html and "<script>" not in html  # CSP: no inline script
     assert "data-preview-url=\"/segments/preview\"" in html
     assert "VIP" in html  # the list picker's options
+
+
+def test_rule_errors_are_shown_in_japanese(ui: Any, services: Any) -> None:
+    ja = {"Accept-Language": "ja,en;q=0.5"}
+    token = ui.token("/contacts/segments/new")
+    resp = ui.client.post("/segments/preview", json={"rules": {"all": [{"field": "nope", "op": "eq", "value": 1}]}},
+                          headers={"X-CSRFToken": token, **ja})
+    assert resp.status_code == 400 and resp.get_json()["message"] == "rules.all[0]: 不明な項目 'nope'"
+    page = ui.client.post("/contacts/segments/new", headers=ja, data={
+        "csrf_token": token, "name": "x", "rules": '{"all": [{"list_id": 77}]}'}).get_data(as_text=True)
+    assert "rules: リスト 77 は存在しません" in page

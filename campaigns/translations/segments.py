@@ -68,3 +68,57 @@ JA = {
     "has left the segment": "セグメントから外れた",
     "is in the segment": "セグメントに含まれる",
 }
+
+# Rule tree validation (campaigns.segments.SegmentError templates; %(where)s is the place in the tree).
+JA.update({
+    "%(where)s: value must be text or a number": "%(where)s: 値は文字列か数値で指定してください",
+    "%(where)s: value must be a number": "%(where)s: 値は数値で指定してください",
+    "%(where)s: value must be a finite number": "%(where)s: 値は有限の数値で指定してください",
+    "%(where)s: 'in' needs a non-empty list": "%(where)s: 'in' には1つ以上の値のリストが必要です",
+    "%(where)s: at most 1000 values": "%(where)s: 値は1000個までです",
+    "%(where)s: operator %(op)s does not apply to text": "%(where)s: 演算子 %(op)s は文字列には使えません",
+    "%(where)s: 'between' needs [low, high]": "%(where)s: 'between' には [下限, 上限] が必要です",
+    "%(where)s: 'between' needs low <= high": "%(where)s: 'between' の下限は上限以下にしてください",
+    "%(where)s: operator %(op)s does not apply to numbers": "%(where)s: 演算子 %(op)s は数値には使えません",
+    "%(where)s: unknown stage %(value)s": "%(where)s: 不明なステージ %(value)s",
+    "%(where)s: unknown stage %(stage)s": "%(where)s: 不明なステージ %(stage)s",
+    "%(where)s: %(key)s must be a positive whole number": "%(where)s: %(key)s は正の整数で指定してください",
+    "%(where)s: within_days must be a whole number from 1 to %(max)s":
+        "%(where)s: within_days は 1 から %(max)s までの整数で指定してください",
+    "%(where)s: %(key)s must be true or false": "%(where)s: %(key)s は true か false で指定してください",
+    "%(where)s: event must be an event name (at most 100 characters)":
+        "%(where)s: event にはイベント名（100文字以内）を指定してください",
+    "%(where)s: unknown key(s) %(keys)s in an event condition": "%(where)s: イベント条件に不明なキー %(keys)s があります",
+    "%(where)s: invalid property name %(prop)s": "%(where)s: プロパティ名 %(prop)s は使えません",
+    "%(where)s: engagement must be one of %(kinds)s": "%(where)s: engagement は %(kinds)s のいずれかです",
+    "%(where)s: unknown key(s) %(keys)s in an engagement condition":
+        "%(where)s: メール反応の条件に不明なキー %(keys)s があります",
+    "%(where)s: give a broadcast_id or a step_id, not both":
+        "%(where)s: broadcast_id と step_id はどちらか一方だけ指定してください",
+    "%(where)s: unknown key(s) %(keys)s in a list condition": "%(where)s: リスト条件に不明なキー %(keys)s があります",
+    "%(where)s: a condition needs a 'field'": "%(where)s: 条件には 'field' が必要です",
+    "%(where)s: unknown operator %(op)s (use one of %(ops)s)":
+        "%(where)s: 不明な演算子 %(op)s（使えるのは %(ops)s）",
+    "%(where)s: invalid attribute name %(key)s": "%(where)s: 属性名 %(key)s は使えません",
+    "%(where)s: unknown field %(field)s": "%(where)s: 不明な項目 %(field)s",
+    "%(where)s: expected an object": "%(where)s: オブジェクトを指定してください",
+    "%(where)s: groups nested too deeply (max %(max)s)": "%(where)s: グループの入れ子が深すぎます（最大 %(max)s）",
+    "%(where)s.%(kind)s: expected a list": "%(where)s.%(kind)s: リストを指定してください",
+    "at most %(max)s conditions": "条件は %(max)s 個までです",
+    "rules: text may not contain NUL characters": "rules: 文字列に NUL 文字は使えません",
+    "rules must be an object like {\"all\": [...]}": "ルールは {\"all\": [...]} のようなオブジェクトで指定してください",
+    "rules must start with \"all\" or \"any\"": "ルールは \"all\" か \"any\" で始めてください",
+    "rules: list %(id)s does not exist": "rules: リスト %(id)s は存在しません",
+    "rules: broadcast %(id)s does not exist": "rules: 一斉配信 %(id)s は存在しません",
+    "rules: sequence step %(id)s does not exist": "rules: シーケンスのステップ %(id)s は存在しません",
+    "a list needs a name": "リスト名を入力してください",
+    "a list name must be at most 200 characters": "リスト名は200文字以内にしてください",
+    "a list named %(name)s already exists": "%(name)s という名前のリストは既にあります",
+    "description must be text": "説明は文字列で入力してください",
+    "contact_ids must be a list of contact ids": "contact_ids はコンタクトIDのリストで指定してください",
+    "contact_ids must be positive whole numbers": "contact_ids は正の整数で指定してください",
+    "at most %(max)s contact ids at once": "コンタクトIDは一度に %(max)s 件までです",
+    "choose a finished import": "完了したインポートを選択してください",
+    "that import has no email column": "そのインポートにはメールアドレスの列がありません",
+    "the import's file is no longer available": "インポートしたファイルはもう残っていません",
+})

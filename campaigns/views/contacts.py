@@ -489,13 +489,13 @@ def _segment_form(segment: Segment | None) -> Any:
         rules_text = request.form.get("rules", "")
         try:
             rules = json.loads(rules_text or "{}")
-            validate_rules(rules)
+            validate_rules(rules, s)  # with the session: a list, broadcast or step that is gone is named
             if not name:
                 raise SegmentError(_("A name is required."))
         except json.JSONDecodeError as exc:
             error = _("The rules are not valid JSON: %(error)s", error=exc.msg)
         except SegmentError as exc:
-            error = str(exc)
+            error = exc.translated(_)
         else:
             if segment is None:
                 segment = Segment(name=name, rules=rules)
@@ -510,7 +510,7 @@ def _segment_form(segment: Segment | None) -> Any:
         try:
             count = count_segment(s, segment.rules)
         except SegmentError as exc:
-            error = str(exc)
+            error = exc.translated(_)
     s.commit()
     return render_template(
         "ui/contacts/segment_form.html", segment=segment, name=name, rules_text=rules_text, error=error,

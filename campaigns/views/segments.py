@@ -70,7 +70,7 @@ def preview() -> Any:
         count = count_segment(s, rules)
         sample = sample_segment(s, rules, limit) if limit else []
     except SegmentError as exc:
-        return _error("invalid_rules", str(exc))
+        return _error("invalid_rules", exc.translated(_))
     finally:
         s.rollback()  # read-only
     return jsonify(
@@ -142,7 +142,7 @@ def lists() -> Any:
             created = create_list(s, request.form.get("name", ""), request.form.get("description", ""))
         except SegmentError as exc:
             s.rollback()
-            flash(str(exc), "error")
+            flash(exc.translated(_), "error")
             status = 400
         else:
             s.commit()
@@ -191,7 +191,7 @@ def list_edit(list_id: int) -> Any:
         update_list(s, contact_list, request.form.get("name", ""), request.form.get("description", ""))
     except SegmentError as exc:
         s.rollback()
-        flash(str(exc), "error")
+        flash(exc.translated(_), "error")
     else:
         s.commit()
         flash(_("Saved."), "success")
@@ -236,7 +236,7 @@ def list_add(list_id: int) -> Any:
             message = _("Added %(n)s contacts; %(m)s addresses are not contacts.", n=added, m=len(emails) - len(ids))
     except SegmentError as exc:
         s.rollback()
-        flash(str(exc), "error")
+        flash(exc.translated(_), "error")
     else:
         s.commit()
         flash(message, "success")
