@@ -212,6 +212,6 @@ def set_contact_stage(contact_id: int, body: dict[str, Any]) -> ResponseReturnVa
         session.rollback()
         raise _rejected(exc) from None
     session.commit()
-    if result.delivery_ids:
+    if result.counts.get("deliveries"):
         enqueue_due(services())
     return _contact_scoring(session, contact)

@@ -298,7 +298,7 @@ def set_contact_stage(contact_id: int) -> Any:
         flash(_(str(exc)), "error")
         return redirect(url_for("contacts.show", contact_id=contact_id))
     s.commit()
-    if result.delivery_ids:
+    if result.counts.get("deliveries"):
         webhooks.enqueue_due(services())
     flash(_("Stage set to %(stage)s.", stage=str(contact.stage).upper()), "success")
     return redirect(url_for("contacts.show", contact_id=contact_id))
