@@ -60,6 +60,7 @@ JA = {
     "limit must be a whole number from 0 to %(n)s.": "limit は 0 から %(n)s までの整数で指定してください。",
     "Enrolling %(total)s contacts in the background.": "%(total)s 件のコンタクトをバックグラウンドで登録しています。",
     "Segment trigger": "セグメントトリガー",
+    "exit_segment_when must be 'left' or 'in'": "exit_segment_when は 'left' か 'in' で指定してください",
     "This segment is used by a broadcast or a sequence and cannot be deleted.":
         "このセグメントは一斉配信またはシーケンスで使われているため削除できません。",
     "Enrol contacts entering this segment": "このセグメントに入ったコンタクトを登録",
