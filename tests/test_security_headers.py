@@ -86,7 +86,6 @@ def test_test_send_with_a_hostile_preview_contact_adds_nothing(services: Any, sm
 @pytest.mark.parametrize("address", [
     "victim@example.com\r\nBcc: spy@evil.test", "victim@example.com>\r\nRCPT TO:<spy@evil.test",
     "victim@example.com, spy@evil.test", "victim@example.com\nspy@evil.test", "<spy@evil.test>victim@example.com",
-    "victim@example.com\x00spy@evil.test",
 ])
 def test_hostile_recipient_address_fails_that_send_alone(services: Any, smtp_server: Any, address: str) -> None:
     with services.db.begin() as s:
