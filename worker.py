@@ -32,6 +32,9 @@ def run_worker(burst: bool = False, overrides: dict[str, Any] | None = None) -> 
         from campaigns.health import warn_about_redis
 
         warn_about_redis(svc.redis)
+        from campaigns.health import warn_about_settings
+
+        warn_about_settings(svc.settings)
         # Sending keeps a pool of SMTP connections and compiled templates per process; a forking worker
         # would rebuild both for every job (bench/bench_sending.py measures the difference), so jobs run
         # in this process unless NURTURE_WORKER_CLASS=fork asks for a work horse per job.

@@ -7,6 +7,8 @@ import logging
 from redis import Redis
 from redis.exceptions import RedisError
 
+from campaigns.config import Settings
+
 log = logging.getLogger("nurture.health")
 
 
@@ -32,4 +34,28 @@ def redis_warnings(redis: Redis) -> list[str]:
 def warn_about_redis(redis: Redis) -> None:
     """Log each Redis warning at start (worker and scheduler call this)."""
     for warning in redis_warnings(redis):
+        log.warning(warning)
+
+
+def settings_warnings(settings: Settings) -> list[str]:
+    """Settings that will stop or weaken delivery: half-configured DKIM, an unreadable key, plain-HTTP links."""
+    from campaigns.dkim_signing import DkimConfigError, signer_for
+
+    warnings: list[str] = []
+    dkim = [settings.dkim_selector, settings.dkim_domain, settings.dkim_private_key_path]
+    if any(dkim) and not all(dkim):
+        warnings.append("DKIM is half configured: set DKIM_SELECTOR, DKIM_DOMAIN and DKIM_PRIVATE_KEY_PATH together")
+    elif all(dkim):
+        try:
+            signer_for(settings)
+        except DkimConfigError as exc:
+            warnings.append(f"DKIM: {exc}; delivery will stop until it is fixed")
+    if not settings.testing and settings.base_url.startswith("http://") and not settings.uses_outbox:
+        warnings.append("BASE_URL is plain http://: tracking and unsubscribe links should use https://")
+    return warnings
+
+
+def warn_about_settings(settings: Settings) -> None:
+    """Log each settings warning at start (worker and scheduler call this)."""
+    for warning in settings_warnings(settings):
         log.warning(warning)

@@ -153,3 +153,17 @@ def test_signature_matches_dkimpys_own_signer_semantics(tmp_path: Path) -> None:
     assert dkim.verify(theirs + message, dnsfunc=dnsfunc)
     bh = dkim.util.parse_tag_value(dkim.DKIM(ours).headers[0][1])[b"bh"]
     assert bh == dkim.util.parse_tag_value(dkim.DKIM(theirs + message).headers[0][1])[b"bh"]
+
+
+def test_start_up_warns_about_half_or_broken_dkim_settings(tmp_path: Path, key_path: Path) -> None:
+    from campaigns.config import Settings
+    from campaigns.health import settings_warnings
+
+    assert not any("DKIM" in w for w in settings_warnings(
+        Settings(dkim_selector=SELECTOR, dkim_domain=DOMAIN, dkim_private_key_path=str(key_path))))
+    half = settings_warnings(Settings(dkim_selector=SELECTOR, dkim_private_key_path=str(key_path)))
+    assert any("half configured" in w for w in half)
+    broken = tmp_path / "broken.pem"
+    broken.write_text("-----BEGIN PRIVATE KEY-----\nnope\n-----END PRIVATE KEY-----\n")
+    bad = settings_warnings(Settings(dkim_selector=SELECTOR, dkim_domain=DOMAIN, dkim_private_key_path=str(broken)))
+    assert any("cannot be read" in w for w in bad)
