@@ -34,6 +34,7 @@ from sqlalchemy import (
     CursorResult,
     Float,
     Integer,
+    Numeric,
     String,
     Table,
     and_,
@@ -527,8 +528,12 @@ def _weighted(session: Session, settings: ScoringSettings, now: datetime) -> Any
     return ScoreEntry.points * func.power(0.5, age / float(settings.half_life_days))
 
 
-def _rounded(value: Any) -> Any:
-    # Half away from zero on both databases (PostgreSQL's round(double) rounds half to even).
+def _rounded(session: Session, value: Any) -> Any:
+    # First to 6 decimals, so a sum whose float error depends on the order rows were added in rounds the
+    # same every time; then half away from zero on both databases (PostgreSQL's round(double) goes to even).
+    if session.get_bind().dialect.name == "postgresql":
+        value = cast(value, Numeric)
+    value = func.round(value, 6)
     return cast(case((value >= 0, func.floor(value + 0.5)), else_=-func.floor(0.5 - value)), Integer)
 
 
@@ -537,7 +542,7 @@ def decayed_scores(session: Session, settings: ScoringSettings, now: datetime, s
     target = aliased(Contact)
     total = func.coalesce(func.sum(_weighted(session, settings, now)), 0.0)
     return (
-        select(target.id.label("id"), _rounded(total).label("new"))
+        select(target.id.label("id"), _rounded(session, total).label("new"))
         .select_from(target)
         .outerjoin(ScoreEntry, and_(ScoreEntry.contact_id == target.id,
                                     ScoreEntry.occurred_at <= literal(now, UTCDateTime)))
@@ -549,7 +554,7 @@ def decayed_scores(session: Session, settings: ScoringSettings, now: datetime, s
 
 def _round(value: float | None) -> int:
     # The same rounding as _rounded, for the chart computed in Python.
-    v = float(value or 0.0)
+    v = round(float(value or 0.0), 6)
     return int(math.floor(v + 0.5)) if v >= 0 else -int(math.floor(0.5 - v))
 
 
