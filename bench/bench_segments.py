@@ -129,7 +129,7 @@ def build(db: Any, n: int) -> dict[str, int]:
     return ids
 
 
-def segments_of(ids: dict[str, int]) -> dict[str, tuple[dict[str, Any], str]]:
+def segments_of(ids: dict[str, Any]) -> dict[str, tuple[dict[str, Any], str]]:
     """(rule tree, the same count in hand-written SQL) per benchmark case."""
     base = ("c.status = 'active' AND NOT EXISTS (SELECT 1 FROM suppressions x WHERE x.email = c.email)"
             " AND lower(c.attributes ->> 'industry') = 'it' AND c.stage IN ('warm', 'hot')")
@@ -206,6 +206,7 @@ def main() -> None:
 
     _ensure_database(args.pg_url)
     db = Database(args.pg_url)
+    ids: dict[str, Any]
     if args.reuse:
         with db.begin() as s:
             ids = {"broadcast": s.scalar(sa.select(Broadcast.id)), "list": s.scalar(sa.select(ContactList.id))}

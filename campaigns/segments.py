@@ -578,7 +578,7 @@ def _insert_count(session: Session, stmt: Any, key: Any) -> int:
     if session.get_bind().dialect.name == "postgresql":
         written = stmt.returning(key).cte("written")
         return int(session.scalar(select(func.count()).select_from(written)) or 0)
-    return int(session.execute(stmt).rowcount or 0)
+    return int(session.execute(stmt).rowcount or 0)  # type: ignore[attr-defined]
 
 
 def _clean_ids(contact_ids: Any) -> list[int]:
