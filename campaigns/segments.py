@@ -81,7 +81,7 @@ from campaigns.models import (
     Suppression,
 )
 
-TEXT_FIELDS = {
+TEXT_FIELDS: dict[str, Any] = {
     "email": Contact.email,
     "first_name": Contact.first_name,
     "last_name": Contact.last_name,
@@ -93,7 +93,7 @@ TEXT_FIELDS = {
     "timezone": Contact.timezone,
     "consent_method": Contact.consent_method,
 }
-NUMBER_FIELDS = {"score": Contact.score}
+NUMBER_FIELDS: dict[str, Any] = {"score": Contact.score}
 TEXT_OPS = {"eq", "neq", "contains", "starts_with", "in", "exists"}
 NUMBER_OPS = {"eq", "neq", "gt", "lt", "in", "exists", "between"}
 ALL_OPS = TEXT_OPS | NUMBER_OPS
@@ -503,7 +503,7 @@ def not_suppressed() -> ColumnElement[bool]:
     return ~exists().where(Suppression.email == Contact.email)
 
 
-def segment_contact_ids(rules: dict[str, Any] | None, now: datetime | None = None) -> Select[tuple[int]]:
+def segment_contact_ids(rules: dict[str, Any] | None, now: datetime | None = None) -> Select[Any]:
     """Select the ids of active, unsuppressed contacts matching a rule tree (broadcasts, enrolment)."""
     return select(Contact.id).where(
         Contact.status == ContactStatus.ACTIVE, not_suppressed(), compile_rules(rules, now)
