@@ -289,6 +289,13 @@ class _Connection:
                                               maybe_delivered=True))
                 pending = None
 
+    def _note_hang(self, exc: BaseException) -> None:
+        """A server that stops answering mid-session is treated like one that cannot be reached: the
+        mails already waiting fail at once instead of each sending its body and waiting out a timeout.
+        (A 421 or a closed connection is routine, e.g. a per-connection message limit: not counted.)"""
+        if isinstance(exc, TimeoutError):
+            self.health.failed_at = asyncio.get_running_loop().time()
+
     def _settle(self, fut: asyncio.Future[Outcome], outcome: Outcome) -> None:
         if not fut.done():
             fut.set_result(outcome)
@@ -302,6 +309,7 @@ class _Connection:
                     self._unsent = b""
                 reply = await self._reply()
         except (_ConnectionLost, OSError, TimeoutError, asyncio.IncompleteReadError, ssl.SSLError) as exc:
+            self._note_hang(exc)
             await self.close(quit=False)
             self._settle(fut, Outcome(mail.key, OutcomeKind.CONNECTION, getattr(exc, "code", 0),
                                       f"no reply after the message: {exc or 'timeout'}", maybe_delivered=True))
@@ -357,6 +365,7 @@ class _Connection:
                 async with asyncio.timeout(self.config.timeout):
                     return await self._exchange(mail, fut, pending)
             except (_ConnectionLost, OSError, TimeoutError, asyncio.IncompleteReadError, ssl.SSLError) as exc:
+                self._note_hang(exc)
                 await self.close(quit=False)
                 body_sent, self.body_sent = self.body_sent, False
                 if pending is not None:

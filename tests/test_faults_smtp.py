@@ -4,6 +4,7 @@ against aiosmtpd; outcomes are read from the mailbox and the ledger."""
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections import Counter
 from typing import Any
@@ -15,7 +16,14 @@ from sqlalchemy import select, update
 from campaigns import jobs, sending
 from campaigns.models import Contact, ContactStatus, Send, SendStatus, Suppression
 from tests.conftest import run_jobs
-from tests.fault_helpers import FaultyServer, SilentServer, received_by_rcpt, status_counts
+from tests.fault_helpers import (
+    FaultyHandler,
+    FaultyServer,
+    SilentServer,
+    message_ids_by_rcpt,
+    received_by_rcpt,
+    status_counts,
+)
 from tests.sending_helpers import _close_smtp_pools, standard_setup  # noqa: F401
 
 TOTAL = 400  # two jobs of 200
@@ -176,3 +184,64 @@ def test_one_5xx_in_the_middle_of_a_pipelined_batch(app: Any, services: Any, smt
         assert suppressed == {bad}  # the rejected address; a refused message is not the address's fault
         assert s.get(Contact, contact_ids[100]).status == ContactStatus.BOUNCED
         assert s.get(Contact, contact_ids[150]).status == ContactStatus.ACTIVE
+
+
+class HangingHandler(FaultyHandler):
+    """Takes the message, then sits on its reply while `hang` is set (a relay stuck writing to disk);
+    a message it sat on counts as received once released."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.release = asyncio.Event()
+        self.hung = 0
+
+    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
+        if not self.release.is_set():
+            self.hung += 1
+            await self.release.wait()
+        return await super().handle_DATA(server, session, envelope)
+
+
+def test_server_hanging_after_the_message_costs_one_timeout_per_connection_and_flags_what_it_may_have_taken(
+    app_overrides: dict[str, Any], redis_conn: Any
+) -> None:
+    from aiosmtpd.controller import Controller
+
+    from tests.conftest import free_port, truncate_all
+    from wsgi import create_app
+
+    server = FaultyServer(port=free_port())
+    server.handler = HangingHandler()
+    server.controller = Controller(server.handler, hostname="127.0.0.1", port=server.port)
+    server.controller.start()
+    app = create_app({**app_overrides, "smtp_port": server.port, "smtp_timeout": 1.0})
+    svc = app.extensions["nurture"]
+    truncate_all(svc.db)
+    try:
+        _, _, ids = standard_setup(svc, count=TOTAL)
+        jobs.enqueue_deliveries(svc.queue, ids, batch_size=200)
+        run_jobs(app)
+        rows = _rows(svc)
+        flagged = {i for i, r in rows.items() if r.possible_duplicate}
+        hung = server.handler.hung
+        assert status_counts(svc)["queued"] == TOTAL and not server.messages
+        # Only the message each connection had sent when the server stopped answering may have been
+        # taken: flagged. The mails waiting behind them failed at once instead of each sending its
+        # body into the void and waiting out a timeout.
+        assert 0 < len(flagged) <= hung <= 2 * 2 * svc.settings.smtp_connections, (len(flagged), hung)
+        loop = server.controller.loop
+        loop.call_soon_threadsafe(server.handler.release.set)  # the relay wakes up and keeps what it sat on
+        _release_retries(svc)
+        run_jobs(app)
+        received = received_by_rcpt(server)
+        assert set(received) == {f"lead{i}@example.com" for i in range(TOTAL)}
+        twice = {ids[int(e[4:].split("@")[0])] for e, n in received.items() if n > 1}
+        assert twice <= flagged  # a second copy only where the ledger says "possible duplicate"
+        ids_of = message_ids_by_rcpt(server, {e for e, n in received.items() if n > 1})
+        assert all(len(set(v)) == 1 for v in ids_of.values())  # both copies carry one Message-ID
+        assert status_counts(svc)["sent"] == TOTAL
+        print(f"\nhanging server: {hung} messages sat on, {len(flagged)} flagged, {len(twice)} received twice; "
+              f"{TOTAL} delivered after it recovered")
+    finally:
+        server.controller.stop()
+        svc.db.dispose()
