@@ -29,7 +29,7 @@ JA = {
     "Button label": "ボタンの文言",
     "Source of new contacts": "新規コンタクトの流入元",
     "Text above the fields": "入力欄の上に表示する説明文",
-    "Contact field": "コンタクトの項目",
+    "Contact field": "コンタクト項目",
     "Custom attribute name": "カスタム属性名",
     "Label": "ラベル",
     "Required": "必須",

@@ -155,7 +155,7 @@ def advice() -> Any:
     try:
         out = abtests.plan_advice(baseline, lift, variants, audience, portion if audience is not None else 1.0)
     except ab.ABInputError as exc:
-        return jsonify({"error": str(exc)}), 400
+        return jsonify({"error": _(str(exc))}), 400
     out["message_local"] = _advice_text(out)
     return jsonify(out)
 
@@ -214,7 +214,7 @@ def new() -> Any:
             )
         except (abtests.ABError, ab.ABInputError) as exc:
             s.rollback()
-            errors[getattr(exc, "field", "") or "service"] = str(exc)
+            errors[getattr(exc, "field", "") or "service"] = _(str(exc))
         else:
             s.commit()
             flash(_("A/B test saved."), "success")
@@ -269,7 +269,7 @@ def winner(test_id: int) -> Any:
         abtests.pick_winner(s, test, int(raw) if raw.isdigit() else -1, decided_by=g.user.email)
     except abtests.ABError as exc:
         s.rollback()
-        flash(str(exc), "error")
+        flash(_(str(exc)), "error")
     else:
         s.commit()
         flash(_("Variant %(key)s chosen.", key=test.variants[test.winner_index or 0].key), "success")
@@ -284,7 +284,7 @@ def cancel(test_id: int) -> Any:
         abtests.cancel_test(s, test)
     except abtests.ABError as exc:
         s.rollback()
-        flash(str(exc), "error")
+        flash(_(str(exc)), "error")
     else:
         s.commit()
         flash(_("A/B test cancelled."), "success")

@@ -116,7 +116,7 @@ def new() -> Any:
                     schedule_broadcast(s, broadcast, scheduled_at)
             except ValueError as exc:
                 s.rollback()
-                errors["service"] = str(exc)
+                errors["service"] = _(str(exc))
             else:
                 s.commit()
                 flash(_("Broadcast saved as a draft.") if form["when"] == "draft" else
@@ -174,7 +174,7 @@ def schedule(broadcast_id: int) -> Any:
         schedule_broadcast(s, broadcast, when)
     except ValueError as exc:
         s.rollback()
-        flash(str(exc), "error")
+        flash(_(str(exc)), "error")
     else:
         s.commit()
         flash(_("Broadcast scheduled for %(when)s.", when=account_time(broadcast.scheduled_at)), "success")
@@ -192,7 +192,7 @@ def resume(broadcast_id: int) -> Any:
         released = resume_broadcast(s, broadcast)
     except ValueError as exc:
         s.rollback()
-        flash(str(exc), "error")
+        flash(_(str(exc)), "error")
     else:
         s.commit()
         flash(_("Broadcast resumed (%(n)s mails queued again).", n=released), "success")
@@ -208,7 +208,7 @@ def cancel(broadcast_id: int) -> Any:
         cancelled = cancel_broadcast(s, broadcast)
     except ValueError as exc:
         s.rollback()
-        flash(str(exc), "error")
+        flash(_(str(exc)), "error")
     else:
         s.commit()
         flash(_("Broadcast cancelled (%(n)s queued mails will not go).", n=cancelled), "success")

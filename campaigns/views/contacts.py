@@ -231,7 +231,7 @@ def _form_data(form: ContactForm) -> dict[str, Any]:
     try:
         attributes = json.loads(raw) if raw else {}
     except json.JSONDecodeError as exc:
-        raise ContactError(_("Attributes must be a JSON object: %(error)s", error=exc.msg)) from None
+        raise ContactError(_("Attributes must be a JSON object: %(error)s", error=_(exc.msg))) from None
     if not isinstance(attributes, dict):
         raise ContactError(_("Attributes must be a JSON object."))
     data["attributes"] = attributes
@@ -252,7 +252,7 @@ def new() -> Any:
                 raise ContactError(_("A contact with this email already exists."))
         except ContactError as exc:
             db.session.rollback()
-            form.email.errors = [*form.email.errors, str(exc)]
+            form.email.errors = [*form.email.errors, _(str(exc))]
         else:
             db.session.commit()
             flash(_("Contact created."), "success")
@@ -275,7 +275,7 @@ def edit(contact_id: int) -> Any:
             db.session.flush()
         except ContactError as exc:
             db.session.rollback()
-            form.email.errors = [*form.email.errors, str(exc)]
+            form.email.errors = [*form.email.errors, _(str(exc))]
         else:
             db.session.commit()
             flash(_("Saved."), "success")
@@ -376,7 +376,7 @@ def import_map(token: str) -> Any:
     try:
         first = preview_import(path, options, None, limit=10)  # headers, suggestions, first rows
     except ImportFileError as exc:
-        flash(str(exc), "error")
+        flash(_(str(exc)), "error")
         return redirect(url_for("contacts.import_upload"))
     headers = first["headers"]
     preview = None
@@ -391,7 +391,7 @@ def import_map(token: str) -> Any:
             preview = preview_import(path, options, s, limit=PREVIEW_LIMIT)
         except ImportFileError as exc:
             s.rollback()
-            flash(str(exc), "error")
+            flash(_(str(exc)), "error")
         s.rollback()  # a preview writes nothing; make sure of it
     else:
         preview = preview_import(path, {**options, "mapping": first["suggested_mapping"]}, s, limit=PREVIEW_LIMIT)
@@ -423,7 +423,10 @@ def import_status_json(import_id: int) -> Any:
     if job is None:
         return jsonify(error="not_found", message="no such import"), 404
     s.commit()
-    return jsonify(import_status(job))
+    status = import_status(job)
+    if status.get("message"):
+        status["message"] = _(status["message"])  # the page shows it as it is polled
+    return jsonify(status)
 
 
 # ------------------------------------------------------------------ suppression list
@@ -445,7 +448,7 @@ def suppressions() -> Any:
                 message = _("Added to the suppression list.")
         except ContactError as exc:
             s.rollback()
-            flash(str(exc), "error")
+            flash(_(str(exc)), "error")
             status_code = 400
         else:
             s.commit()

@@ -257,7 +257,7 @@ def new() -> Any:
             sequence = create_sequence(s, data.name, steps=data.steps(), **data.fields())
         except ValueError as exc:
             s.rollback()
-            data.errors["service"] = str(exc)
+            data.errors["service"] = _(str(exc))
         else:
             s.commit()
             flash(_("Sequence saved."), "success")
@@ -296,7 +296,7 @@ def edit(sequence_id: int) -> Any:
             update_sequence(s, sequence, steps=data.steps(), name=data.name, **data.fields())
         except ValueError as exc:
             s.rollback()
-            data.errors["service"] = str(exc)
+            data.errors["service"] = _(str(exc))
         else:
             s.commit()
             flash(_("Sequence saved."), "success")
@@ -358,7 +358,7 @@ def change_status(sequence_id: int) -> Any:
         set_sequence_status(s, sequence, SequenceStatus(wanted))
     except ValueError as exc:
         s.rollback()
-        flash(str(exc), "error")
+        flash(_(str(exc)), "error")
     else:
         s.commit()
         flash(_("Sequence activated.") if wanted == SequenceStatus.ACTIVE else _("Sequence paused."), "success")
@@ -390,7 +390,7 @@ def enroll(sequence_id: int) -> Any:
         enrolled = enroll_matching(s, sequence, rules)
     except ValueError as exc:
         s.rollback()
-        flash(str(exc), "error")
+        flash(_(str(exc)), "error")
     else:
         s.commit()
         flash(_("Enrolled %(n)s of %(total)s contacts.", n=enrolled, total=total), "success")

@@ -124,7 +124,7 @@ def new() -> Any:
             template = create_template(db.session, (form.name.data or "").strip(), **_version_fields(form))
         except TemplateError as exc:
             db.session.rollback()
-            error = str(exc)
+            error = _(str(exc))
         else:
             db.session.commit()
             flash(_("Template saved."), "success")
@@ -154,7 +154,7 @@ def edit(template_id: int) -> Any:
             compile_version(s, template, **_version_fields(form), untracked_urls=_untracked_urls())
         except TemplateError as exc:
             s.rollback()
-            error = str(exc)
+            error = _(str(exc))
         else:
             s.commit()
             flash(_("Template saved."), "success")
@@ -200,7 +200,7 @@ def preview() -> Any:
         rendered = render_preview(s, version, contact, svc)
         contact_email = contact.email if contact else ""
     except TemplateError as exc:
-        return jsonify(ok=False, error=str(exc)), 400
+        return jsonify(ok=False, error=_(str(exc))), 400
     finally:
         s.rollback()
     return jsonify(
@@ -223,7 +223,7 @@ def version_preview(template_id: int, version_id: int) -> Any:
     try:
         rendered = render_preview(s, version, contact, svc)
     except TemplateError as exc:
-        return Response(str(exc), status=400, mimetype="text/plain")
+        return Response(_(str(exc)), status=400, mimetype="text/plain")
     finally:
         s.rollback()
     if request.args.get("part") == "text":
@@ -263,11 +263,11 @@ def test_send(template_id: int) -> Any:
     try:
         send_test_email(svc, version_id, to_address, contact_id)
     except TemplateError as exc:
-        flash(_("The template could not be rendered: %(error)s", error=str(exc)), "error")
+        flash(_("The template could not be rendered: %(error)s", error=_(str(exc))), "error")
     except (smtplib.SMTPException, OSError) as exc:
-        flash(_("The test mail could not be sent: %(error)s", error=str(exc) or exc.__class__.__name__), "error")
+        flash(_("The test mail could not be sent: %(error)s", error=_(str(exc)) or exc.__class__.__name__), "error")
     except ValueError as exc:
-        flash(str(exc), "error")
+        flash(_(str(exc)), "error")
     else:
         flash(_("Test mail sent to %(to)s.", to=to_address), "success")
     return redirect(back)
