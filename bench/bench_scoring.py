@@ -21,6 +21,7 @@ The benchmark database's tables are dropped and recreated (it refuses a database
 from __future__ import annotations
 
 import argparse
+import os
 import random
 import sys
 import tempfile
@@ -144,12 +145,30 @@ def populate(db: Database, items: int, seed: int = 5) -> None:
                            webhook_url="http://127.0.0.1:9/hook", webhook_secret="whsec_bench"))
 
 
+def _backend_cpu(pid: int | None) -> float:
+    """CPU seconds (user + system) of a local PostgreSQL backend, from /proc; 0 when unreadable."""
+    if pid is None:
+        return 0.0
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    except (OSError, ValueError, IndexError):
+        return 0.0
+
+
 def timed(db: Database, label: str, fn: Any) -> tuple[float, Any]:
-    started = time.perf_counter()
+    """Wall time of one scoring call in its transaction, and the CPU it used (Python + database backend):
+    the CPU figure is what other load on a shared machine does not inflate."""
+    started, cpu_started = time.perf_counter(), time.process_time()
     with db.begin() as s:
+        pid = s.scalar(sa.text("select pg_backend_pid()")) if db.dialect == "postgresql" else None
+        backend_started = _backend_cpu(pid)
         result = fn(s)
+        backend = _backend_cpu(pid) - backend_started
     elapsed = time.perf_counter() - started
-    print(f"  {label}: {elapsed:.2f} s  {dict(result.counts)}", flush=True)
+    cpu = time.process_time() - cpu_started
+    where = f"CPU {cpu:.2f} s Python" + (f" + {backend:.2f} s PostgreSQL backend" if pid else " (SQLite runs in-process)")
+    print(f"  {label}: {elapsed:.2f} s wall; {where}  {dict(result.counts)}", flush=True)
     return elapsed, result
 
 
