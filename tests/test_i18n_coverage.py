@@ -147,6 +147,24 @@ def demo(services: Any) -> dict[str, Any]:
     return ids
 
 
+def _advance(services: Any, ids: dict[str, Any]) -> None:
+    """Move every seeded object to a later state, so the pages show their other branches."""
+    from campaigns import abtests
+    from campaigns.models import ABTest, Broadcast, Form, ImportJob, Sequence
+    from campaigns.sequences import set_sequence_status
+
+    with services.db.begin() as s:
+        set_sequence_status(s, s.get(Sequence, ids["sequence_id"]), "active")
+        broadcast = s.get(Broadcast, ids["broadcast_id"])
+        abtests.cancel_test(s, s.get(ABTest, ids["test_id"]))
+        broadcast.status, broadcast.started_at, broadcast.finished_at = "sent", now_utc(), now_utc()
+        abtests.apply_winner(s, s.get(ABTest, ids["step_test_id"]), 1, decided_by="marketer@acme.test",
+                             now=now_utc())
+        job = s.get(ImportJob, ids["import_id"])
+        job.status, job.message = "done", "The worker running this import stopped; it was restarted from the beginning."
+        s.get(Form, ids["form_id"]).status = "inactive"
+
+
 def ui_pages(app: Flask, ids: dict[str, Any]) -> list[str]:
     """Every GET page of the UI blueprints, with the seeded objects' ids filled in."""
     urls = []
@@ -218,6 +236,29 @@ def test_every_ui_page_is_japanese(app: Flask, ui: Any, services: Any, demo: dic
                 f"/ab/new?step_id={demo['step_id']}", "/contacts/?status=active&q=和文",
                 f"/contacts/imports/{demo['import_id']}", f"/sequences/{demo['sequence_id']}/edit"):
         _check(url, ui.get(url, headers=JA), record_missing, seen, english, words)
+    # the same pages once the objects have moved on: active, sent, decided, cancelled, done, inactive
+    _advance(services, demo)
+    for url in pages + [f"/ab/{demo['step_test_id']}"]:
+        if url != "/login":
+            _check(f"{url} (later)", ui.get(url + needs_query.get(url, ""), headers=JA), record_missing, seen,
+                   english, words)
+    assert not seen and not english, (
+        "UI strings without Japanese (add them to campaigns/translations/):\n" + _area(seen)
+        + f"\nEnglish left in the Japanese UI chrome: {english}")
+
+
+def test_empty_pages_are_japanese(app: Flask, ui: Any, services: Any, record_missing: set[str]) -> None:
+    """A new account's pages (empty states and first-run hints) are Japanese too."""
+    pages = [url for url in ui_pages(app, {}) if "/1" not in url and "x1" not in url and url != "/login"]
+    assert len(pages) >= 15, pages
+    seen: dict[str, set[str]] = {}
+    english: dict[str, list[str]] = {}
+    for url in pages:
+        resp = ui.get(url, headers=JA)
+        if url == "/ab/new":
+            assert resp.status_code == 404  # only for a broadcast or a step
+            continue
+        _check(url, resp, record_missing, seen, english, _data_words(services))
     assert not seen and not english, (
         "UI strings without Japanese (add them to campaigns/translations/):\n" + _area(seen)
         + f"\nEnglish left in the Japanese UI chrome: {english}")

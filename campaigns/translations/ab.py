@@ -20,7 +20,7 @@ JA = {
     "Content (template)": "本文（テンプレート）",
     "Send time": "配信時刻",
     "Human unique open rate": "ユニーク開封率（人）",
-    "Human unique click rate": "人によるクリック率（ユニーク）",
+    "Human unique click rate": "ユニーククリック率（人）",
     "Click-to-open rate (human)": "開封後クリック率（人）",
     "Goal event within N days": "N日以内のゴールイベント",
     "Keep the control (variant A)": "元のパターン（A）を維持する",

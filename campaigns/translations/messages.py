@@ -167,40 +167,40 @@ JA = {
         "期限を過ぎましたが、%(names)s は1通も送信されなかったため、パターンを比較できません。",
     "%(w)s wins: %(wr)s against %(cr)s for the control %(c)s (%(lift)s, %(p)s after correcting for %(k)s "
     "comparisons). A difference this large would rarely happen by chance.":
-        "%(w)s の勝ちです: %(wr)s（対照 %(c)s は %(cr)s。%(lift)s、%(k)s 回の比較で補正後 %(p)s）。"
+        "%(w)s の勝ちです: %(wr)s（基準パターン %(c)s は %(cr)s。%(lift)s、%(k)s 回の比較で補正後 %(p)s）。"
         "これほど大きな差が偶然に生じることはまれです。",
     "%(w)s wins: %(wr)s against %(cr)s for the control %(c)s (%(lift)s, %(p)s). A difference this large would "
     "rarely happen by chance.":
-        "%(w)s の勝ちです: %(wr)s（対照 %(c)s は %(cr)s。%(lift)s、%(p)s）。"
+        "%(w)s の勝ちです: %(wr)s（基準パターン %(c)s は %(cr)s。%(lift)s、%(p)s）。"
         "これほど大きな差が偶然に生じることはまれです。",
     "%(w)s wins: %(wr)s against %(cr)s for the control %(c)s (%(lift)s, %(p)s after correcting for %(k)s "
     "comparisons). A difference this large would rarely happen by chance. %(others)s also beat the control; "
     "%(w)s had the highest rate.":
-        "%(w)s の勝ちです: %(wr)s（対照 %(c)s は %(cr)s。%(lift)s、%(k)s 回の比較で補正後 %(p)s）。"
-        "これほど大きな差が偶然に生じることはまれです。%(others)s も対照を上回りましたが、最も率が高かったのは "
+        "%(w)s の勝ちです: %(wr)s（基準パターン %(c)s は %(cr)s。%(lift)s、%(k)s 回の比較で補正後 %(p)s）。"
+        "これほど大きな差が偶然に生じることはまれです。%(others)s も基準パターンを上回りましたが、最も率が高かったのは "
         "%(w)s です。",
     "No challenger beat the control: %(c)s (%(cr)s) did significantly better than every other variant, so "
     "%(c2)s is kept.":
-        "対照を上回ったパターンはありません。%(c)s（%(cr)s）が他のすべてのパターンより有意に良かったため、"
+        "基準パターンを上回ったパターンはありません。%(c)s（%(cr)s）が他のすべてのパターンより有意に良かったため、"
         "%(c2)s のままにします。",
     "No variant did significantly better than the control %(c)s by the deadline (the best challenger, %(b)s, "
     "had %(br)s against %(cr)s (%(lift)s, %(p)s), a difference that could well be chance). Keeping %(c2)s.":
-        "期限までに対照 %(c)s より有意に良いパターンはありませんでした（最も良かった %(b)s は %(br)s、対照は "
+        "期限までに基準パターン %(c)s より有意に良いパターンはありませんでした（最も良かった %(b)s は %(br)s、基準パターンは "
         "%(cr)s。%(lift)s、%(p)s。偶然の差である可能性が十分にあります）。%(c2)s のままにします。",
     "No variant did significantly better than the control %(c)s by the deadline (the best challenger, %(b)s, "
     "had %(br)s against %(cr)s (%(lift)s, %(p)s)). Keeping %(c2)s.":
-        "期限までに対照 %(c)s より有意に良いパターンはありませんでした（最も良かった %(b)s は %(br)s、対照は "
+        "期限までに基準パターン %(c)s より有意に良いパターンはありませんでした（最も良かった %(b)s は %(br)s、基準パターンは "
         "%(cr)s。%(lift)s、%(p)s）。%(c2)s のままにします。",
     "No variant did significantly better than the control %(c)s by the deadline (the best challenger, %(b)s, "
     "had %(br)s against %(cr)s (%(lift)s, %(p)s), a difference that could well be chance). As you chose, "
     "sending the leader %(l)s (%(lr)s), labelled not significant.":
-        "期限までに対照 %(c)s より有意に良いパターンはありませんでした（最も良かった %(b)s は %(br)s、対照は "
+        "期限までに基準パターン %(c)s より有意に良いパターンはありませんでした（最も良かった %(b)s は %(br)s、基準パターンは "
         "%(cr)s。%(lift)s、%(p)s。偶然の差である可能性が十分にあります）。設定どおり、トップの %(l)s（%(lr)s）を"
         "「有意差なし」として残りの対象に送信します。",
     "No variant did significantly better than the control %(c)s by the deadline (the best challenger, %(b)s, "
     "had %(br)s against %(cr)s (%(lift)s, %(p)s)). As you chose, sending the leader %(l)s (%(lr)s), labelled "
     "not significant.":
-        "期限までに対照 %(c)s より有意に良いパターンはありませんでした（最も良かった %(b)s は %(br)s、対照は "
+        "期限までに基準パターン %(c)s より有意に良いパターンはありませんでした（最も良かった %(b)s は %(br)s、基準パターンは "
         "%(cr)s。%(lift)s、%(p)s）。設定どおり、トップの %(l)s（%(lr)s）を「有意差なし」として残りの対象に送信します。",
     "%(n)s points": "%(n)s ポイント",
     "Below the planned %(n)s sends per variant: %(names)s. Smaller differences than planned may go undetected.":
@@ -240,7 +240,7 @@ JA = {
     "password must have at least 8 characters": "パスワードは8文字以上にしてください",
 }
 JA.update({
-    "Test cancelled: keeping the control.": "テストは中止されました。対照のままにします。",
+    "Test cancelled: keeping the control.": "テストは中止されました。基準パターンのままにします。",
     "Chosen by %(who)s: %(variant)s.": "%(who)s が選択: %(variant)s。",
 })
 

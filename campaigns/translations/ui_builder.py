@@ -9,7 +9,7 @@ JA = {
     "Preheader": "プリヘッダー",
     "HTML source": "HTML ソース",
     "Text source (optional)": "テキスト版（任意）",
-    "Versions": "版数",
+    "Versions": "バージョン数",
     "Updated": "更新日時",
     "Version %(n)s": "バージョン %(n)s",
     "Editing a copy of version %(n)s": "バージョン %(n)s のコピーを編集中",
@@ -157,7 +157,7 @@ JA = {
     "Recipients now": "現在の対象数",
     "%(n)s contacts": "%(n)s 件",
     "Unsubscribed, bounced and suppressed addresses are always left out.":
-        "配信停止・バウンス・配信禁止のアドレスには送信されません。",
+        "配信停止・バウンスのコンタクトと、配信停止リストのアドレスには送信されません。",
     "When to send": "送信タイミング",
     "Send now": "今すぐ送信",
     "Send at": "日時を指定",
