@@ -297,13 +297,25 @@ def test_validation_errors_and_flashes_are_japanese(ui: Any, services: Any, demo
                                                           "broadcast_id": str(demo["broadcast_id"])}),
         ("/settings/", {"from_email": "bad", "freq_cap_count": "-1", "freq_cap_days": "x"}),
     ]
-    for url, data in posts:
+    for number, (url, data) in enumerate(posts):
         resp = _post(ui, url, data)
-        _check(f"POST {url}", resp, record_missing, seen, english, words)
-    for upload in (b"", b"\xff\xfe\x00garbage", "メール,名前,会社\n壊れた値,太郎,株式会社サンプル\n".encode()):
+        _check(f"POST {url} #{number}", resp, record_missing, seen, english, words)
+    # the sequence cannot start while Settings lack the legal sender details (a service message in parts)
+    sequence_status = f"/sequences/{demo['sequence_id']}/status"
+    _post(ui, sequence_status, {"status": "paused"})
+    with services.db.begin() as s:
+        from campaigns.users import get_account
+
+        get_account(s).postal_address = ""
+    resp = _post(ui, sequence_status, {"status": "active"})
+    assert "住所が未設定です" in resp.get_data(as_text=True)
+    _check(f"POST {sequence_status} (no address)", resp, record_missing, seen, english, words)
+    resp = _post(ui, f"/templates/{demo['template_id']}/test", {"to": "not-an-address"})
+    _check(f"POST /templates/{demo['template_id']}/test", resp, record_missing, seen, english, words)
+    for number, upload in enumerate((b"", b"\xff\xfe\x00garbage", "メール,名前,会社\n壊れた値,太郎,株式会社サンプル\n".encode())):
         resp = _post(ui, "/contacts/import", {"file": (io.BytesIO(upload), "leads.csv")},
                      content_type="multipart/form-data")
-        _check("POST /contacts/import", resp, record_missing, seen, english, words)
+        _check(f"POST /contacts/import #{number}", resp, record_missing, seen, english, words)
     resp = _post(ui, "/contacts/import", {"file": (io.BytesIO(b"x"), "leads.xlsx")},
                  content_type="multipart/form-data")
     _check("POST /contacts/import (xlsx)", resp, record_missing, seen, english, words)
