@@ -268,3 +268,24 @@ JA.update({
     "The worker running this import stopped; it was restarted from the beginning.":
         "インポートを処理していたワーカーが停止したため、最初からやり直しています。",
 })
+
+# why a send was not delivered or was cancelled (the contact page's send history), why a broadcast stopped
+JA.update({
+    "broadcast cancelled": "一斉配信のキャンセル",
+    "cancelled by a user": "ユーザーによるキャンセル",
+    "unsubscribed": "配信停止",
+    "bounced": "バウンス",
+    "left sequence": "ステップメールから離脱",
+    "enrolment ended: %(reason)s": "登録終了: %(reason)s",
+    "event:%(name)s": "イベント %(name)s",
+    "goal:%(name)s": "ゴール達成（%(name)s）",
+    "broadcast paused: %(reason)s": "一斉配信の一時停止: %(reason)s",
+    "not sent: planned more than %(hours)s hours earlier": "未送信: 予定時刻から %(hours)s 時間以上過ぎたため",
+    "bounced (%(kind)s): %(detail)s": "バウンス（%(kind)s）: %(detail)s",
+    "hard": "ハード",
+    "soft": "ソフト",
+    "rejected: %(error)s": "受信拒否: %(error)s",
+    "refused: %(error)s": "送信拒否: %(error)s",
+    "suppressed address": "配信停止リストのアドレス",
+    "contact not active": "コンタクトが有効ではありません",
+})
