@@ -173,7 +173,7 @@ def operation(
 
 def db_session() -> Session:
     """The request's database session (the scoped session's current one); handlers commit it."""
-    return services().db.session()
+    return services().db.session
 
 
 # ---------------------------------------------------------------- authentication

@@ -34,7 +34,7 @@ install_filters(bp)
 def ab_tests_for(broadcast_id: int | None = None, step_ids: list[int] | None = None) -> dict[Any, list[ABTest]]:
     """Tests of a broadcast ({broadcast_id: [...]}) or of steps ({step_id: [...]}), newest first; the
     broadcast and sequence pages link to them."""
-    s = services().db.session()  # the request's Session
+    s = services().db.session  # the request's Session
     found = abtests.tests_for(s, broadcast_id=broadcast_id, step_ids=step_ids or [])
     out: dict[Any, list[ABTest]] = {}
     for t in found:
@@ -124,7 +124,7 @@ def _plain(data: dict[str, Any]) -> str:
 
 @bp.get("/")
 def index() -> Any:
-    s = services().db.session()  # the request's Session
+    s = services().db.session  # the request's Session
     tests = list(s.scalars(select(ABTest).order_by(ABTest.id.desc()).limit(200)))
     names = dict(s.execute(select(Broadcast.id, Broadcast.name).where(
         Broadcast.id.in_([t.broadcast_id for t in tests if t.broadcast_id]))).all())
@@ -138,7 +138,7 @@ def index() -> Any:
 @bp.get("/advice.json")
 def advice() -> Any:
     """Sample-size advice for the setup form, recomputed as the marketer types (read only)."""
-    s = services().db.session()  # the request's Session
+    s = services().db.session  # the request's Session
     baseline = _float(request.args.get("baseline", ""), 20, percent=False) / 100
     lift = _float(request.args.get("lift", ""), 20) / 100
     portion = _float(request.args.get("portion", ""), 20) / 100
@@ -174,7 +174,7 @@ def _advice_text(out: dict[str, Any]) -> str:
 
 @bp.route("/new", methods=["GET", "POST"])
 def new() -> Any:
-    s = services().db.session()  # the request's Session
+    s = services().db.session  # the request's Session
     broadcast, step, sequence = _target(s)
     base_id = broadcast.template_id if broadcast else step.template_id  # type: ignore[union-attr]
     base = s.get(Template, base_id)
@@ -238,7 +238,7 @@ def new() -> Any:
 
 @bp.get("/<int:test_id>")
 def show(test_id: int) -> Any:
-    s = services().db.session()  # the request's Session
+    s = services().db.session  # the request's Session
     test = _test_or_404(s, test_id)
     data = abtests.results(s, test)
     sequence = None
@@ -256,13 +256,13 @@ def show(test_id: int) -> Any:
 
 @bp.get("/<int:test_id>.json")
 def show_json(test_id: int) -> Any:
-    s = services().db.session()  # the request's Session
+    s = services().db.session  # the request's Session
     return jsonify(abtests.results(s, _test_or_404(s, test_id)))
 
 
 @bp.post("/<int:test_id>/winner")
 def winner(test_id: int) -> Any:
-    s = services().db.session()  # the request's Session
+    s = services().db.session  # the request's Session
     test = _test_or_404(s, test_id)
     raw = request.form.get("variant", "")
     try:
@@ -278,7 +278,7 @@ def winner(test_id: int) -> Any:
 
 @bp.post("/<int:test_id>/cancel")
 def cancel(test_id: int) -> Any:
-    s = services().db.session()  # the request's Session
+    s = services().db.session  # the request's Session
     test = _test_or_404(s, test_id)
     try:
         abtests.cancel_test(s, test)

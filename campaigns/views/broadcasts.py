@@ -51,6 +51,8 @@ def send_counts(s: Session, broadcast_ids: list[int]) -> dict[int, dict[str, int
         bucket = {
             SendStatus.QUEUED: "queued", SendStatus.SENDING: "queued", SendStatus.SENT: "sent", SendStatus.FAILED: "failed",
         }.get(status, "other")
+        if broadcast_id is None:  # not possible with the IN filter; tells the type checker
+            continue
         counts[broadcast_id][bucket] += n
         counts[broadcast_id]["total"] += n
     return counts

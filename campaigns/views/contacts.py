@@ -95,7 +95,7 @@ def _scan_page(s: Session, stmt: Any, after: int | None, before: int | None) -> 
     SEARCH_BUDGET and the page links on from the last id probed. Returns (rows, next, prev, resume)."""
     # two queries: SQLite answers a lone min() or max() from the index, but scans for both at once
     low_id, high_id = s.scalar(select(func.min(Contact.id))), s.scalar(select(func.max(Contact.id)))
-    if low_id is None:
+    if low_id is None or high_id is None:
         return [], False, False, None
     deadline = time.monotonic() + SEARCH_BUDGET
     rows: list[Contact] = []
@@ -162,7 +162,7 @@ def index() -> Any:
         contacts = rows[:PAGE_SIZE]
         has_prev = after is not None
     s.commit()
-    keep = {k: v for k, v in (("q", q), ("status", status)) if v}
+    keep: dict[str, Any] = {k: v for k, v in (("q", q), ("status", status)) if v}
     next_url = url_for("contacts.index", after=contacts[-1].id, **keep) if has_next and contacts else None
     if resume is not None:
         next_url = url_for("contacts.index", after=resume, **keep)
@@ -464,7 +464,7 @@ def suppressions() -> Any:
     rows = list(s.scalars(stmt))
     s.commit()
     next_url = (
-        url_for("contacts.suppressions", after=rows[PAGE_SIZE - 1].id, **({"q": q} if q else {}))
+        url_for("contacts.suppressions", after=rows[PAGE_SIZE - 1].id, q=q or None)
         if len(rows) > PAGE_SIZE else None
     )
     return render_template(

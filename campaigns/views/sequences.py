@@ -130,7 +130,8 @@ def split_delay(minutes: int) -> tuple[int, str]:
 
 
 def _event_list(raw: str) -> tuple[list[str], list[str]]:
-    names, bad = [], []
+    names: list[str] = []
+    bad: list[str] = []
     for name in re.split(r"[\s,、]+", raw.strip()):
         if not name:
             continue
@@ -316,7 +317,8 @@ def step_send_counts(s: Session, step_ids: list[int]) -> dict[int, dict[str, int
         bucket = {
             SendStatus.QUEUED: "queued", SendStatus.SENDING: "queued", SendStatus.SENT: "sent", SendStatus.FAILED: "failed",
         }.get(status, "other")
-        counts[step_id][bucket] += n
+        if step_id is not None:
+            counts[step_id][bucket] += n
     return counts
 
 

@@ -141,9 +141,10 @@ def edit(template_id: int) -> Any:
     template = _template_or_404(s, template_id)
     current = template.current_version
     shown = current
-    if request.method == "GET" and request.args.get("version", type=int):
+    wanted = _int_arg("version")
+    if request.method == "GET" and wanted:
         # Load an older version into the editor; saving it makes a new version (history is immutable).
-        shown = _version_or_404(s, template, request.args.get("version", type=int) or 0)
+        shown = _version_or_404(s, template, wanted)
     form = TemplateForm(obj=shown) if request.method == "GET" else TemplateForm()
     if request.method == "GET":
         form.name.data = template.name
@@ -195,7 +196,7 @@ def preview() -> Any:
             version = compile_version(s, template, **fields, untracked_urls=_untracked_urls())
         else:
             template = create_template(s, (form.name.data or "draft").strip(), **fields)
-            version = template.current_version
+            version = template.current_version  # type: ignore[assignment]
         assert version is not None
         rendered = render_preview(s, version, contact, svc)
         contact_email = contact.email if contact else ""
@@ -271,3 +272,9 @@ def test_send(template_id: int) -> Any:
     else:
         flash(_("Test mail sent to %(to)s.", to=to_address), "success")
     return redirect(back)
+
+
+def _int_arg(name: str) -> int:
+    """A positive integer query argument, or 0 when absent or malformed."""
+    raw = request.args.get(name, "")
+    return int(raw) if raw.isdigit() else 0
