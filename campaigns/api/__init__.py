@@ -15,6 +15,20 @@ def register_api(app: Flask, csrf: CSRFProtect) -> None:
 
 
 # The route modules attach their operations to `bp` when imported (after it exists).
-from campaigns.api import abtests, broadcasts, contacts, events, forms, kpi, openapi, reports, scoring, segments, sends, sequences, templates  # noqa: E402
+from campaigns.api import (  # noqa: E402
+    abtests,
+    broadcasts,
+    contacts,
+    events,
+    forms,
+    kpi,
+    openapi,
+    reports,
+    scoring,
+    segments,
+    sends,
+    sequences,
+    templates,
+)
 
 __all__ = ["bp", "register_api", "abtests", "broadcasts", "contacts", "events", "forms", "kpi", "openapi", "reports", "scoring", "segments", "sends", "sequences", "templates"]
