@@ -203,7 +203,7 @@ def _check(url: str, resp: Any, missing: set[str], seen: dict[str, set[str]], en
     if new:
         seen[url] = new
     missing.clear()
-    if resp.mimetype == "text/html" and resp.status_code < 400 or url.startswith("POST"):
+    if resp.mimetype == "text/html":  # error pages (404 of a closed form, a bad link) included
         html = resp.get_data(as_text=True)
         assert '<html lang="ja">' in html, f"{url} is not marked as Japanese"
         leftovers = english_in_chrome(html, data_words)
@@ -261,6 +261,9 @@ def test_empty_pages_are_japanese(app: Flask, ui: Any, services: Any, record_mis
             assert resp.status_code == 404  # only for a broadcast or a step
             continue
         _check(url, resp, record_missing, seen, english, _data_words(services))
+    missing_page = ui.get("/no/such/page", headers=JA)
+    assert missing_page.status_code == 404 and "ページが見つかりません" in missing_page.get_data(as_text=True)
+    _check("/no/such/page", missing_page, record_missing, seen, english, _data_words(services))
     assert not seen and not english, (
         "UI strings without Japanese (add them to campaigns/translations/):\n" + _area(seen)
         + f"\nEnglish left in the Japanese UI chrome: {english}")
@@ -371,6 +374,14 @@ def test_public_pages_are_japanese_for_a_japanese_recipient(app: Flask, client: 
     preferences = services.urls.preferences(contact_id).replace(base, "")
     _check("POST preferences", client.post(preferences, data={"action": "all"}, headers=JA), record_missing, seen,
            english, words)
+    # a form that no longer takes submissions
+    from campaigns.models import Form
+
+    with services.db.begin() as s:
+        s.scalars(select(Form).where(Form.slug == "doc-request")).one().status = "inactive"
+    resp = client.get("/f/doc-request", headers=JA)
+    assert resp.status_code == 404 and "受付を終了しました" in resp.get_data(as_text=True)
+    _check("/f/doc-request (closed)", resp, record_missing, seen, english, words)
     assert not seen and not english, (
         "public page strings without Japanese:\n" + _area(seen)
         + f"\nEnglish on public pages for a Japanese recipient: {english}")
