@@ -111,7 +111,7 @@ def _register_errors(app: Flask) -> None:
     def _http(err: HTTPException):  # type: ignore[no-untyped-def]
         if _wants_json():
             return jsonify(error=err.name.lower().replace(" ", "_"), message=err.description), err.code
-        message = gettext("Page not found.") if err.code == 404 else err.description
+        message = gettext("Page not found.") if err.code == 404 else gettext(err.description or "")
         return render_template("ui/error.html", code=err.code, message=message), err.code
 
     @app.errorhandler(Exception)

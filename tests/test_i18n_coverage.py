@@ -264,6 +264,9 @@ def test_empty_pages_are_japanese(app: Flask, ui: Any, services: Any, record_mis
     missing_page = ui.get("/no/such/page", headers=JA)
     assert missing_page.status_code == 404 and "ページが見つかりません" in missing_page.get_data(as_text=True)
     _check("/no/such/page", missing_page, record_missing, seen, english, _data_words(services))
+    wrong_method = ui.client.put("/contacts/new", headers=JA)  # werkzeug's own description, translated
+    assert wrong_method.status_code == 405 and "その操作はできません" in wrong_method.get_data(as_text=True)
+    _check("PUT /contacts/new", wrong_method, record_missing, seen, english, _data_words(services))
     assert not seen and not english, (
         "UI strings without Japanese (add them to campaigns/translations/):\n" + _area(seen)
         + f"\nEnglish left in the Japanese UI chrome: {english}")

@@ -289,3 +289,29 @@ JA.update({
     "suppressed address": "配信停止リストのアドレス",
     "contact not active": "コンタクトが有効ではありません",
 })
+
+# werkzeug's descriptions of HTTP errors, shown on the UI's error page
+JA.update({
+    "The browser (or proxy) sent a request that this server could not understand.":
+        "サーバーが理解できないリクエストを受け取りました。",
+    "The server could not verify that you are authorized to access the URL requested. You either supplied the "
+    "wrong credentials (e.g. a bad password), or your browser doesn't understand how to supply the credentials "
+    "required.":
+        "このURLへのアクセス権限を確認できませんでした。認証情報（パスワードなど）が正しくないか、ブラウザーが認証情報を送信できません。",
+    "You don't have the permission to access the requested resource. It is either read-protected or not "
+    "readable by the server.":
+        "このページへのアクセス権限がありません。",
+    "The method is not allowed for the requested URL.": "このURLではその操作はできません。",
+    "The data value transmitted exceeds the capacity limit.": "送信されたデータが大きすぎます。",
+    "This user has exceeded an allotted request count. Try again later.":
+        "リクエストの回数が上限を超えました。しばらくしてからもう一度お試しください。",
+    "The requested URL is no longer available on this server and there is no forwarding address. If you "
+    "followed a link from a foreign page, please contact the author of this page.":
+        "このURLは現在は利用できません。",
+    "A conflict happened while processing the request. The resource might have been modified while the "
+    "request was being processed.":
+        "処理中に競合が発生しました。処理の途中でデータが変更された可能性があります。",
+    "The server does not support the media type transmitted in the request.": "送信された形式には対応していません。",
+    "The request was well-formed but was unable to be followed due to semantic errors.":
+        "リクエストの内容に誤りがあるため処理できませんでした。",
+})
