@@ -495,3 +495,27 @@ def test_the_language_switch_turns_the_ui_japanese(ui: Any) -> None:
     ui.post("/lang/ja", {"next": "/contacts/"})
     html = ui.get("/contacts/", headers={"Accept-Language": "en"}).get_data(as_text=True)
     assert '<html lang="ja">' in html and "コンタクト" in html and ">Contacts<" not in html
+
+
+# One word per idea across the UI (a Japanese marketer should not wonder whether two words mean two
+# things): the left-hand variants are not used; the product says the right-hand word.
+GLOSSARY_VARIANTS = {
+    "シーケンス": "ステップメール",
+    "ブロードキャスト": "一斉配信",
+    "購読解除": "配信停止",
+    "配信解除": "配信停止",
+    "オープン率": "開封率",
+    "バリエーション": "パターン",
+    "連絡先一覧": "コンタクト",
+}
+
+
+def test_the_same_terms_are_used_everywhere() -> None:
+    """Sequences are ステップメール, broadcasts 一斉配信, unsubscribes 配信停止 ... in every area."""
+    catalogue = i18n._load()
+    wrong = {key: value for key, value in catalogue.items() for variant in GLOSSARY_VARIANTS if variant in value}
+    assert not wrong, f"use the product's terms ({GLOSSARY_VARIANTS}): {wrong}"
+    for english, japanese in (("Contacts", "コンタクト"), ("Sequences", "ステップメール"), ("Broadcasts", "一斉配信"),
+                              ("Segments", "セグメント"), ("Stage", "ステージ"), ("Unsubscribe", "配信停止"),
+                              ("Score", "スコア")):
+        assert catalogue[english] == japanese, english
