@@ -118,7 +118,7 @@ def test_ui_contact_page_shows_history_timeline_and_sales_sets_sql(ui: Any, sess
     html = ui.get(f"/contacts/{contact.id}").get_data(as_text=True)
     assert 'data-testid="score-chart"' in html and "<polyline" in html
     assert "Webinar" in html and "+60" in html
-    assert "COLD → <strong>HOT</strong>" in html and "HOT → <strong>MQL</strong>" in html
+    assert "Cold → <strong>Hot</strong>" in html and "Hot → <strong>MQL</strong>" in html
     resp = ui.post(f"/scoring/contacts/{contact.id}/stage", {"stage": "customer", "note": "signed"},
                    page=f"/contacts/{contact.id}")
     assert resp.status_code == 302

@@ -57,6 +57,13 @@ def _action_label(action: str) -> str:
     return _(ACTION_LABELS.get(TriggerAction(action), str(action))) if action in TriggerAction._value2member_map_ else str(action)
 
 
+@bp.app_template_filter("stage_label")
+def _stage_label(stage: str) -> str:
+    """A stage as the UI names it: MQL and SQL as acronyms, the others as words (translated)."""
+    value = str(stage)
+    return _(value.upper()) if value in ("mql", "sql") else _(value.capitalize())
+
+
 def _db() -> Any:
     return services().db.session
 
@@ -300,7 +307,7 @@ def set_contact_stage(contact_id: int) -> Any:
     s.commit()
     if result.counts.get("deliveries"):
         webhooks.enqueue_due(services())
-    flash(_("Stage set to %(stage)s.", stage=str(contact.stage).upper()), "success")
+    flash(_("Stage set to %(stage)s.", stage=_stage_label(str(contact.stage))), "success")
     return redirect(url_for("contacts.show", contact_id=contact_id))
 
 
