@@ -430,3 +430,22 @@ def test_deleting_a_rule_removes_its_points(session: Any) -> None:
     session.commit()
     assert score_of(session, contact) == 4
     assert {e.rule_id for e in session.scalars(select(ScoreEntry))} == {keep.id}
+
+
+def test_the_scheduler_loop_runs_the_scoring_step(app: Any, app_overrides: dict[str, Any], session: Any) -> None:
+    import signal
+
+    import worker
+
+    settings(session, half_life_days=0, warm_at=5, hot_at=50)
+    rule(session, "custom_event", 7, event_name="demo_requested")
+    contact = make_contact(session)
+    event(session, contact, "demo_requested", now_utc() - timedelta(minutes=1))
+    session.commit()
+    handlers = {sig: signal.getsignal(sig) for sig in (signal.SIGTERM, signal.SIGINT)}
+    try:
+        worker.run_scheduler(overrides=app_overrides, once=True)
+    finally:  # run_scheduler installs its own stop handlers: give pytest its own back
+        for sig, handler in handlers.items():
+            signal.signal(sig, handler)
+    assert (score_of(session, contact), stage_of(session, contact)) == (7, Stage.WARM)
