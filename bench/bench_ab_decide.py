@@ -32,22 +32,11 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from bench._common import add_template, ensure_database, proc_cpu_seconds, reset_database  # noqa: E402
 from bench.bench_reports import bulk_insert_sql  # noqa: E402
-from bench.bench_tracking import reset_database  # noqa: E402
 
 T0 = datetime(2026, 10, 1, tzinfo=UTC)
 TARGET_S = 2.0
-
-
-def ensure_database(url: str) -> None:
-    import sqlalchemy as sa
-
-    parsed = sa.engine.make_url(url.replace("postgresql://", "postgresql+psycopg://", 1))
-    admin = sa.create_engine(parsed.set(database="postgres"), isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        if not conn.scalar(sa.text("select 1 from pg_database where datname = :n"), {"n": parsed.database}):
-            conn.execute(sa.text(f'create database "{parsed.database}"'))
-    admin.dispose()
 
 
 def build(svc: Any, sends: int, variants: int) -> dict[str, Any]:
@@ -63,8 +52,6 @@ def build(svc: Any, sends: int, variants: int) -> dict[str, Any]:
         Contact,
         Link,
         Send,
-        Template,
-        TemplateVersion,
     )
     from campaigns.models.ab import VARIANT_KEYS
     from campaigns.models.tracking import Hit
@@ -72,12 +59,7 @@ def build(svc: Any, sends: int, variants: int) -> dict[str, Any]:
     reset_database(svc.db)
     keys = VARIANT_KEYS[:variants]
     with svc.db.begin() as s:
-        template = Template(name="bench")
-        s.add(template)
-        s.flush()
-        version = TemplateVersion(template_id=template.id, version=1, subject="s")
-        s.add(version)
-        s.flush()
+        template, version = add_template(s)
         s.add(Link(template_version_id=version.id, position=1, url="https://example.com/1"))
         broadcast = Broadcast(name="bench", template_id=template.id, status=BroadcastStatus.SENDING)
         s.add(broadcast)
@@ -188,9 +170,7 @@ def main() -> None:
 
     def backend_cpu(s: Any) -> float:
         """CPU seconds used so far by this session's PostgreSQL backend (same machine: /proc)."""
-        pid = s.scalar(sa.text("SELECT pg_backend_pid()"))
-        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+        return proc_cpu_seconds(s.scalar(sa.text("SELECT pg_backend_pid()")))
 
     def cpu_once() -> tuple[float, float]:
         """The same decision on one core (no parallel workers): database and Python CPU seconds, which

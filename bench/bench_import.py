@@ -27,6 +27,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from bench._common import ensure_database  # noqa: E402
+
 HEADER = "メールアドレス,姓,名,会社名,役職,業種,従業員数,電話番号,タイムゾーン\r\n"
 LAST = ["山田", "佐藤", "鈴木", "高橋", "田中", "Smith", "Garcia", "伊藤", "渡辺", "中村"]
 FIRST = ["太郎", "花子", "一郎", "美咲", "John", "Maria", "健", "さくら", "翔", "陽菜"]
@@ -57,17 +59,10 @@ def make_csv(path: Path, rows: int, seed: int = 1) -> None:
 
 def reset_database(url: str) -> None:
     """Empty schema for a fair run (the benchmark database only)."""
-    import sqlalchemy as sa
-
     from campaigns.db import Base, Database
 
     if url.startswith("postgresql"):
-        parsed = sa.engine.make_url(url.replace("postgresql://", "postgresql+psycopg://", 1))
-        admin = sa.create_engine(parsed.set(database="postgres"), isolation_level="AUTOCOMMIT")
-        with admin.connect() as conn:
-            if not conn.scalar(sa.text("select 1 from pg_database where datname = :n"), {"n": parsed.database}):
-                conn.execute(sa.text(f'create database "{parsed.database}"'))
-        admin.dispose()
+        ensure_database(url)
     db = Database(url)
     from campaigns import models  # noqa: F401
 

@@ -18,7 +18,6 @@ Target (issue 3): the report renders in under 300 ms.
 from __future__ import annotations
 
 import argparse
-import statistics
 import sys
 import time
 from pathlib import Path
@@ -27,7 +26,7 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from bench.bench_tracking import reset_database  # noqa: E402
+from bench._common import add_template, median_ms, reset_database  # noqa: E402
 
 
 def bulk_insert_sql(table: Any, n: int, overrides: dict[str, str]) -> str:
@@ -65,17 +64,12 @@ def bulk_insert_sql(table: Any, n: int, overrides: dict[str, str]) -> str:
 def build(svc: Any, sends: int, hits: int) -> dict[str, Any]:
     import sqlalchemy as sa
 
-    from campaigns.models import Broadcast, BroadcastStatus, Contact, Link, Send, Template, TemplateVersion
+    from campaigns.models import Broadcast, BroadcastStatus, Contact, Link, Send
     from campaigns.models.tracking import Hit
 
     reset_database(svc.db)
     with svc.db.begin() as s:
-        template = Template(name="bench")
-        s.add(template)
-        s.flush()
-        version = TemplateVersion(template_id=template.id, version=1, subject="s")
-        s.add(version)
-        s.flush()
+        template, version = add_template(s)
         s.add_all([Link(template_version_id=version.id, position=i, url=f"https://example.com/{i}") for i in range(1, 6)])
         s.add(Link(template_version_id=version.id, position=6, url="https://example.com/hp", honeypot=True))
         broadcast = Broadcast(name="bench", template_id=template.id, status=BroadcastStatus.SENDING)  # 1% still queued
@@ -137,16 +131,6 @@ def build(svc: Any, sends: int, hits: int) -> dict[str, Any]:
     with svc.db.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
         conn.execute(sa.text("VACUUM ANALYZE"))
     return {"broadcast_id": bid, "build_s": time.monotonic() - t0}
-
-
-def median_ms(fn: Any, runs: int = 7) -> tuple[float, Any]:
-    result = fn()  # warm-up (and the value to check)
-    times = []
-    for _ in range(runs):
-        t = time.perf_counter()
-        fn()
-        times.append((time.perf_counter() - t) * 1000)
-    return statistics.median(times), result
 
 
 def main() -> None:

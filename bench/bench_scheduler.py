@@ -30,6 +30,7 @@ import sqlalchemy as sa
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from bench._common import ensure_database, proc_cpu_seconds  # noqa: E402
 from campaigns import scheduler  # noqa: E402
 from campaigns.db import Base, now_utc  # noqa: E402
 from campaigns.models import Send, Template, TemplateVersion  # noqa: E402
@@ -37,15 +38,6 @@ from campaigns.sequences import create_sequence, set_sequence_status  # noqa: E4
 from campaigns.users import get_account  # noqa: E402
 
 QUEUE = "bench_h2_scheduler"
-
-
-def ensure_database(url: str) -> None:
-    parsed = sa.engine.make_url(url.replace("postgresql://", "postgresql+psycopg://", 1))
-    admin = sa.create_engine(parsed.set(database="postgres"), isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        if not conn.scalar(sa.text("select 1 from pg_database where datname = :n"), {"n": parsed.database}):
-            conn.execute(sa.text(f'create database "{parsed.database}"'))
-    admin.dispose()
 
 
 def fresh_schema(svc: Any) -> None:
@@ -114,14 +106,12 @@ def backend_cpu(svc: Any) -> dict[int, float]:
     with svc.db.engine.connect() as conn:
         pids = conn.scalars(sa.text(
             "SELECT pid FROM pg_stat_activity WHERE datname = current_database()")).all()
-    ticks = os.sysconf("SC_CLK_TCK")
     out: dict[int, float] = {}
     for pid in pids:
         try:
-            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+            out[pid] = proc_cpu_seconds(pid)
         except OSError:
             continue
-        out[pid] = (int(fields[11]) + int(fields[12])) / ticks
     return out
 
 

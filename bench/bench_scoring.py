@@ -21,7 +21,6 @@ The benchmark database's tables are dropped and recreated (it refuses a database
 from __future__ import annotations
 
 import argparse
-import os
 import random
 import sys
 import tempfile
@@ -34,6 +33,7 @@ import sqlalchemy as sa
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from bench._common import ensure_database, proc_cpu_seconds  # noqa: E402
 from campaigns import scoring  # noqa: E402
 from campaigns.db import Base, Database, now_utc  # noqa: E402
 from campaigns.models import (  # noqa: E402
@@ -56,15 +56,6 @@ from campaigns.models import (  # noqa: E402
 
 CONTACTS = 10_000
 TARGET_SECONDS = 10.0
-
-
-def ensure_pg_database(url: str) -> None:
-    parsed = sa.engine.make_url(url.replace("postgresql://", "postgresql+psycopg://", 1))
-    admin = sa.create_engine(parsed.set(database="postgres"), isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        if not conn.scalar(sa.text("select 1 from pg_database where datname = :n"), {"n": parsed.database}):
-            conn.execute(sa.text(f'create database "{parsed.database}"'))
-    admin.dispose()
 
 
 def fresh_schema(db: Database) -> None:
@@ -150,8 +141,7 @@ def _backend_cpu(pid: int | None) -> float:
     if pid is None:
         return 0.0
     try:
-        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+        return proc_cpu_seconds(pid)
     except (OSError, ValueError, IndexError):
         return 0.0
 
@@ -211,7 +201,7 @@ def main() -> None:
     print(f"bench_scoring: {' '.join(sys.argv[1:]) or '(defaults)'}")
     results = {}
     if args.db in ("both", "postgresql"):
-        ensure_pg_database(args.pg_url)
+        ensure_database(args.pg_url)
         results["PostgreSQL"] = run("PostgreSQL", args.pg_url, args.items)
     if args.db in ("both", "sqlite"):
         with tempfile.TemporaryDirectory() as tmp:

@@ -33,18 +33,9 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from bench._common import add_template, ensure_database, reset_database  # noqa: E402
+
 TARGET_SECONDS = 1.0
-
-
-def _ensure_database(url: str) -> None:
-    import sqlalchemy as sa
-
-    target = sa.engine.make_url(url)
-    admin = sa.create_engine(target.set(database="postgres"), isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        if conn.scalar(sa.text("SELECT 1 FROM pg_database WHERE datname = :n"), {"n": target.database}) is None:
-            conn.execute(sa.text(f'CREATE DATABASE "{target.database}"'))
-    admin.dispose()
 
 
 def build(db: Any, n: int) -> dict[str, int]:
@@ -52,7 +43,6 @@ def build(db: Any, n: int) -> dict[str, int]:
     import sqlalchemy as sa
 
     from bench.bench_reports import bulk_insert_sql
-    from bench.bench_tracking import reset_database
     from campaigns.models import (
         Broadcast,
         BroadcastStatus,
@@ -61,18 +51,11 @@ def build(db: Any, n: int) -> dict[str, int]:
         Event,
         Hit,
         Send,
-        Template,
-        TemplateVersion,
     )
 
     reset_database(db)
     with db.begin() as s:
-        template = Template(name="bench")
-        s.add(template)
-        s.flush()
-        version = TemplateVersion(template_id=template.id, version=1, subject="s")
-        s.add(version)
-        s.flush()
+        template, version = add_template(s)
         broadcast = Broadcast(name="bench", template_id=template.id, status=BroadcastStatus.SENT)
         vip = ContactList(name="Expo visitors")
         s.add_all([broadcast, vip])
@@ -204,7 +187,7 @@ def main() -> None:
     from campaigns.models import Broadcast, ContactList
     from campaigns.segments import count_segment, segment_contact_ids
 
-    _ensure_database(args.pg_url)
+    ensure_database(args.pg_url)
     db = Database(args.pg_url)
     ids: dict[str, Any]
     if args.reuse:

@@ -24,7 +24,6 @@ import asyncio
 import os
 import random
 import smtplib
-import socket
 import subprocess
 import sys
 import tempfile
@@ -35,6 +34,8 @@ from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+
+from bench._common import wait_port  # noqa: E402
 
 LINKS = [f"https://example.com/{slug}" for slug in (
     "whitepaper.pdf", "cases/manufacturing", "cases/it", "webinar", "pricing", "demo", "blog/nurture-101",
@@ -70,23 +71,6 @@ LAST = ["佐藤", "鈴木", "高橋", "田中", "伊藤", "渡辺", "山本", "�
 FIRST = ["太郎", "花子", "健一", "美咲", "翔", "陽菜", "大輔", "さくら", "Emily", "James"]
 COMPANIES = ["株式会社サンプル", "テックフロンティア株式会社", "グローバル商事", "Acme Corp", "ミライ製作所"]
 TITLES = ["部長", "課長", "マネージャー", "エンジニア", "Marketing Manager", "", "CTO"]
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def wait_port(port: int, timeout: float = 10.0) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        try:
-            with socket.create_connection(("127.0.0.1", port), timeout=0.5):
-                return
-        except OSError:
-            time.sleep(0.05)
-    raise RuntimeError(f"nothing listens on 127.0.0.1:{port}")
 
 
 def start_sink(port: int) -> subprocess.Popen[bytes]:

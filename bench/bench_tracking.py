@@ -25,7 +25,6 @@ import os
 import random
 import re
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -36,6 +35,9 @@ from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+
+# reset_database is re-exported: other benchmarks import it from here.
+from bench._common import add_template, free_port, reset_database, wait_port  # noqa: E402, F401
 
 SECRET = "bench-tracking-secret"
 LUA = r"""
@@ -55,42 +57,12 @@ end
 """
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def wait_port(port: int, timeout: float = 30) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        try:
-            with socket.create_connection(("127.0.0.1", port), 0.5):
-                return
-        except OSError:
-            time.sleep(0.1)
-    raise RuntimeError(f"nothing listening on {port}")
-
-
-def reset_database(db: Any) -> None:
-    """Drop everything in a benchmark database (only one whose name starts with 'bench') and create the tables."""
-    import sqlalchemy as sa
-
-    name = db.engine.url.database or ""
-    if not name.startswith("bench"):
-        raise SystemExit(f"refusing to reset database {name!r}: benchmark databases are named bench*")
-    with db.engine.begin() as conn:
-        conn.execute(sa.text("DROP SCHEMA public CASCADE"))
-        conn.execute(sa.text("CREATE SCHEMA public"))
-    db.create_all()
-
-
 def setup(pg_url: str, redis_url: str, sends: int) -> tuple[Any, list[str], list[str]]:
     """Fresh tables in the bench database, one broadcast with `sends` delivered sends and 3 links."""
     import sqlalchemy as sa
 
     from campaigns.db import now_utc
-    from campaigns.models import Broadcast, BroadcastStatus, Link, Send, SendStatus, Template, TemplateVersion
+    from campaigns.models import Broadcast, BroadcastStatus, Link, Send, SendStatus
     from wsgi import create_app
 
     if redis_url.rstrip("/").endswith(("/0", "/15")):
@@ -100,12 +72,7 @@ def setup(pg_url: str, redis_url: str, sends: int) -> tuple[Any, list[str], list
     svc.redis.flushdb()
     reset_database(svc.db)
     with svc.db.begin() as s:
-        template = Template(name="bench")
-        s.add(template)
-        s.flush()
-        version = TemplateVersion(template_id=template.id, version=1, subject="s")
-        s.add(version)
-        s.flush()
+        template, version = add_template(s)
         links = [Link(template_version_id=version.id, position=i, url=f"https://example.com/{i}") for i in range(1, 4)]
         s.add_all(links)
         broadcast = Broadcast(name="bench", template_id=template.id, status=BroadcastStatus.SENT)

@@ -45,7 +45,7 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from bench.bench_tracking import free_port, reset_database, wait_port  # noqa: E402
+from bench._common import ensure_database, free_port, reset_database, wait_port  # noqa: E402
 
 SECRET = "bench-soak-secret"
 UA = "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/131.0.0.0 Safari/537.36"
@@ -270,18 +270,6 @@ def flat(series: list[float]) -> tuple[bool, float, float]:
     middle, last = series[third : 2 * third] or series, series[-third:]
     first_m, last_m = statistics.median(middle), statistics.median(last)
     return (last_m - first_m) <= max(0.10 * first_m, 16.0), first_m, last_m
-
-
-def ensure_database(url: str) -> None:
-    """Create the benchmark database if it does not exist."""
-    import sqlalchemy as sa
-
-    parsed = sa.engine.make_url(url.replace("postgresql://", "postgresql+psycopg://", 1))
-    admin = sa.create_engine(parsed.set(database="postgres"), isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        if not conn.scalar(sa.text("select 1 from pg_database where datname = :n"), {"n": parsed.database}):
-            conn.execute(sa.text(f'create database "{parsed.database}"'))
-    admin.dispose()
 
 
 # ---------------------------------------------------------------- main

@@ -1,0 +1,90 @@
+"""Helpers the benchmarks share: benchmark databases, loopback ports, /proc CPU figures, medians.
+
+Imported as `bench._common` by scripts run as `.venv/bin/python bench/X.py` (each puts the repository root
+on sys.path first); sqlalchemy and the app are imported lazily so a script's --help stays fast.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import statistics
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+
+def ensure_database(url: str) -> None:
+    """Create the PostgreSQL benchmark database named in `url` if it does not exist."""
+    import sqlalchemy as sa
+
+    parsed = sa.engine.make_url(url.replace("postgresql://", "postgresql+psycopg://", 1))
+    admin = sa.create_engine(parsed.set(database="postgres"), isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        if not conn.scalar(sa.text("select 1 from pg_database where datname = :n"), {"n": parsed.database}):
+            conn.execute(sa.text(f'create database "{parsed.database}"'))
+    admin.dispose()
+
+
+def reset_database(db: Any) -> None:
+    """Drop everything in a benchmark database (only one whose name starts with 'bench') and create the tables."""
+    import sqlalchemy as sa
+
+    name = db.engine.url.database or ""
+    if not name.startswith("bench"):
+        raise SystemExit(f"refusing to reset database {name!r}: benchmark databases are named bench*")
+    with db.engine.begin() as conn:
+        conn.execute(sa.text("DROP SCHEMA public CASCADE"))
+        conn.execute(sa.text("CREATE SCHEMA public"))
+    db.create_all()
+
+
+def add_template(s: Any) -> tuple[Any, Any]:
+    """A template named 'bench' with its version 1 (subject 's'), flushed so both have ids."""
+    from campaigns.models import Template, TemplateVersion
+
+    template = Template(name="bench")
+    s.add(template)
+    s.flush()
+    version = TemplateVersion(template_id=template.id, version=1, subject="s")
+    s.add(version)
+    s.flush()
+    return template, version
+
+
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that nothing listens on right now."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def wait_port(port: int, timeout: float = 30) -> None:
+    """Wait until something accepts connections on 127.0.0.1:`port`."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            with socket.create_connection(("127.0.0.1", port), 0.5):
+                return
+        except OSError:
+            time.sleep(0.05)
+    raise RuntimeError(f"nothing listens on 127.0.0.1:{port}")
+
+
+def proc_cpu_seconds(pid: int) -> float:
+    """CPU seconds (user + system) used so far by a process on this machine, from /proc (OSError if gone)."""
+    # The command name in field 2 may hold spaces or parentheses: split after its closing one.
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def median_ms(fn: Callable[[], Any], runs: int = 7) -> tuple[float, Any]:
+    """Median milliseconds of `runs` calls after one warm-up call, and the warm-up's result (to check)."""
+    result = fn()
+    times = []
+    for _ in range(runs):
+        t = time.perf_counter()
+        fn()
+        times.append((time.perf_counter() - t) * 1000)
+    return statistics.median(times), result
