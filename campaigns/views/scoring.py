@@ -3,7 +3,8 @@ hand-over delivery log with a retry button, and the sales stage form on the cont
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Callable
+from typing import Any, TypeVar, cast
 
 from flask import Blueprint, abort, flash, g, redirect, render_template, request, url_for
 from sqlalchemy import func, select
@@ -25,6 +26,7 @@ from campaigns.models import (
 from campaigns.runtime import services
 
 bp = Blueprint("scoring", __name__, url_prefix="/scoring")
+M = TypeVar("M")
 
 KIND_LABELS = {
     RuleKind.HUMAN_OPEN: "Email opened (human)",
@@ -66,6 +68,28 @@ def _stage_label(stage: str) -> str:
 
 def _db() -> Any:
     return services().db.session
+
+
+def _get_or_404(model: type[M], object_id: int) -> M:
+    """The row with this id, or the 404 page."""
+    row = _db().get(model, object_id)
+    if row is None:
+        abort(404)
+    return cast(M, row)
+
+
+def _save_form(save: Callable[[], object], template: str, done: str, **context: Any) -> Any:
+    """Run a service save from a POSTed form: on a ScoringError roll back and show the form again with the
+    reason (422), else commit and go to the `done` endpoint."""
+    s = _db()
+    try:
+        save()
+    except scoring_service.ScoringError as exc:
+        s.rollback()
+        return render_template(template, error=_(str(exc)), **context), 422
+    s.commit()
+    flash(_("Saved."), "success")
+    return redirect(url_for(done))
 
 
 @bp.get("")
@@ -115,18 +139,14 @@ def _rule_form(rule: ScoringRule | None) -> Any:
     if request.method == "POST":
         data["sets_mql"] = bool(request.form.get("sets_mql"))
         data["active"] = bool(request.form.get("active"))
-        try:
+
+        def save() -> None:
             if rule is None:
-                rule = scoring_service.create_rule(s, data)
+                scoring_service.create_rule(s, data)
             else:
                 scoring_service.update_rule(s, rule, data)
-        except scoring_service.ScoringError as exc:
-            s.rollback()
-            return render_template("ui/scoring/rule_form.html", rule=rule, data=data, error=_(str(exc)),
-                                   kinds=KIND_LABELS), 422
-        s.commit()
-        flash(_("Saved."), "success")
-        return redirect(url_for("scoring.index"))
+
+        return _save_form(save, "ui/scoring/rule_form.html", "scoring.index", rule=rule, data=data, kinds=KIND_LABELS)
     return render_template("ui/scoring/rule_form.html", rule=rule, data=data, error="", kinds=KIND_LABELS)
 
 
@@ -137,19 +157,13 @@ def rule_new() -> Any:
 
 @bp.route("/rules/<int:rule_id>", methods=["GET", "POST"])
 def rule_edit(rule_id: int) -> Any:
-    rule = _db().get(ScoringRule, rule_id)
-    if rule is None:
-        abort(404)
-    return _rule_form(rule)
+    return _rule_form(_get_or_404(ScoringRule, rule_id))
 
 
 @bp.post("/rules/<int:rule_id>/delete")
 def rule_delete(rule_id: int) -> Any:
     s = _db()
-    rule = s.get(ScoringRule, rule_id)
-    if rule is None:
-        abort(404)
-    scoring_service.delete_rule(s, rule)
+    scoring_service.delete_rule(s, _get_or_404(ScoringRule, rule_id))
     s.commit()
     flash(_("Rule deleted; its points were removed from the scores."), "success")
     return redirect(url_for("scoring.index"))
@@ -169,29 +183,26 @@ def triggers() -> Any:
 
 def _trigger_form(trigger: ScoreTrigger | None) -> Any:
     s = _db()
-    sequences = list(s.scalars(select(Sequence).order_by(Sequence.name)))
+    choices = {"sequences": list(s.scalars(select(Sequence).order_by(Sequence.name))), "actions": ACTION_LABELS,
+               "stages": [st.value for st in Stage]}
     if request.method == "POST":
         data: dict[str, Any] = dict(request.form)
         data["active"] = bool(request.form.get("active"))
-        try:
+
+        def save() -> None:
             if trigger is None:
-                trigger = scoring_service.create_trigger(s, data)
+                scoring_service.create_trigger(s, data)
             else:
                 scoring_service.update_trigger(s, trigger, data)
-        except scoring_service.ScoringError as exc:
-            s.rollback()
-            return render_template("ui/scoring/trigger_form.html", trigger=trigger, data=data, error=_(str(exc)),
-                                   sequences=sequences, actions=ACTION_LABELS, stages=[st.value for st in Stage]), 422
-        s.commit()
-        flash(_("Saved."), "success")
-        return redirect(url_for("scoring.triggers"))
+
+        return _save_form(save, "ui/scoring/trigger_form.html", "scoring.triggers", trigger=trigger, data=data,
+                          **choices)
     if trigger is not None:
         data = {c: getattr(trigger, c) for c in ("name", "when", "stage", "score_at", "action", "sequence_id",
                                                  "email_to", "webhook_url", "active")}
     else:
         data = {"when": "stage", "stage": "mql", "action": "email", "active": True}
-    return render_template("ui/scoring/trigger_form.html", trigger=trigger, data=data, error="", sequences=sequences,
-                           actions=ACTION_LABELS, stages=[st.value for st in Stage])
+    return render_template("ui/scoring/trigger_form.html", trigger=trigger, data=data, error="", **choices)
 
 
 @bp.route("/triggers/new", methods=["GET", "POST"])
@@ -201,19 +212,13 @@ def trigger_new() -> Any:
 
 @bp.route("/triggers/<int:trigger_id>", methods=["GET", "POST"])
 def trigger_edit(trigger_id: int) -> Any:
-    trigger = _db().get(ScoreTrigger, trigger_id)
-    if trigger is None:
-        abort(404)
-    return _trigger_form(trigger)
+    return _trigger_form(_get_or_404(ScoreTrigger, trigger_id))
 
 
 @bp.post("/triggers/<int:trigger_id>/delete")
 def trigger_delete(trigger_id: int) -> Any:
     s = _db()
-    trigger = s.get(ScoreTrigger, trigger_id)
-    if trigger is None:
-        abort(404)
-    s.delete(trigger)
+    s.delete(_get_or_404(ScoreTrigger, trigger_id))
     s.commit()
     flash(_("Trigger deleted."), "success")
     return redirect(url_for("scoring.triggers"))
@@ -243,9 +248,7 @@ def deliveries() -> Any:
 @bp.get("/deliveries/<int:delivery_id>")
 def delivery(delivery_id: int) -> Any:
     s = _db()
-    row = s.get(WebhookDelivery, delivery_id)
-    if row is None:
-        abort(404)
+    row = _get_or_404(WebhookDelivery, delivery_id)
     s.commit()
     return render_template("ui/scoring/delivery.html", d=row)
 
@@ -253,9 +256,7 @@ def delivery(delivery_id: int) -> Any:
 @bp.post("/deliveries/<int:delivery_id>/retry")
 def delivery_retry(delivery_id: int) -> Any:
     s = _db()
-    row = s.get(WebhookDelivery, delivery_id)
-    if row is None:
-        abort(404)
+    row = _get_or_404(WebhookDelivery, delivery_id)
     try:
         webhooks.retry_now(s, row)
     except ValueError as exc:
@@ -292,9 +293,7 @@ def contact_panel(session: Any, contact: Contact) -> dict[str, Any]:
 @bp.post("/contacts/<int:contact_id>/stage")
 def set_contact_stage(contact_id: int) -> Any:
     s = _db()
-    contact = s.get(Contact, contact_id)
-    if contact is None:
-        abort(404)
+    contact = _get_or_404(Contact, contact_id)
     who = getattr(getattr(g, "user", None), "email", "") or ""
     note = (request.form.get("note") or "").strip()[:500]
     try:
