@@ -5,7 +5,7 @@ JA = {
     "Templates": "テンプレート",
     "Sequences": "ステップメール",
     "Broadcasts": "一斉配信",
-    "Outbox": "送信箱",
+    "Outbox": "送信トレイ",
     "Settings": "設定",
     "Reports": "レポート",
     "Log in": "ログイン",

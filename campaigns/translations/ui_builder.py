@@ -190,7 +190,7 @@ JA = {
     "Received": "受信日時",
     "(no subject)": "（件名なし）",
     "Newest": "最新",
-    "The outbox is empty.": "送信箱は空です。",
+    "The outbox is empty.": "送信トレイは空です。",
     "HTML": "HTML",
     "This mail has no HTML part.": "このメールには HTML 版がありません。",
     "This mail has no text part.": "このメールにはテキスト版がありません。",
