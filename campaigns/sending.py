@@ -549,9 +549,12 @@ def send_test_email(svc: Services, version_id: int, to_address: str, contact_id:
         to=to_address, subject=f"[TEST] {rendered.subject}",
         message_id=f"<test-{uuid.uuid4().hex}@nurture>", html=rendered.html, text=rendered.text,
     )
-    outcome = mailer.get_pool(svc.settings).send(
-        mailer.OutgoingMail(key=0, mail_from=frame.mail_from, rcpt=to_address, data=data)
-    )
+    _send_one_now(svc, frame.mail_from, to_address, data)
+
+
+def _send_one_now(svc: Services, mail_from: str, rcpt: str, data: bytes) -> None:
+    """Send one mail outside the ledger now; raises SMTPTransientError or SMTPPermanentError."""
+    outcome = mailer.get_pool(svc.settings).send(mailer.OutgoingMail(key=0, mail_from=mail_from, rcpt=rcpt, data=data))
     if outcome.ok:
         return
     if outcome.transient:
@@ -568,11 +571,4 @@ def send_system_mail(
     frame = MessageFrame(address, from_header, reply_to, f"=_nurture_sys_{uuid.uuid4().hex[:12]}")
     data = frame.assemble(to=format_address(to_name, to_address), subject=mail.subject, message_id=message_id,
                           html=mail.html, text=mail.text)
-    outcome = mailer.get_pool(svc.settings).send(
-        mailer.OutgoingMail(key=0, mail_from=frame.mail_from, rcpt=to_address, data=data)
-    )
-    if outcome.ok:
-        return
-    if outcome.transient:
-        raise mailer.SMTPTransientError(outcome.describe())
-    raise mailer.SMTPPermanentError(outcome.describe())
+    _send_one_now(svc, frame.mail_from, to_address, data)
