@@ -6,25 +6,22 @@ and on PostgreSQL, whichever DATABASE_URL selects."""
 from __future__ import annotations
 
 import asyncio
-import os
-import signal
 import subprocess
-import sys
 import time
 from collections import Counter
 from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import func, select, update
+from sqlalchemy import select, update
 
 from campaigns import jobs, sending
 from campaigns.db import now_utc
 from campaigns.models import Send
-from tests.conftest import TEST_REDIS_URL, SmtpHandler, SmtpServer
+from tests.conftest import SmtpHandler, SmtpServer
+from tests.fault_helpers import app_env, sigkill, start_process, status_counts
 from tests.sending_helpers import _close_smtp_pools, make_contacts, make_version, plan_sends, setup_account  # noqa: F401
 
-ROOT = Path(__file__).resolve().parent.parent
 TOTAL = 2000
 LEASE = 4  # seconds; short so the test does not wait five minutes for the stale claims
 
@@ -54,52 +51,8 @@ def app_overrides(app_overrides: dict[str, Any]) -> dict[str, Any]:
     return {**app_overrides, "send_lease_seconds": LEASE}
 
 
-def _descendants(pid: int) -> list[int]:
-    """All processes below `pid` (RQ's work horse runs in its own process group)."""
-    children: dict[int, list[int]] = {}
-    for entry in os.listdir("/proc"):
-        if not entry.isdigit():
-            continue
-        try:
-            stat = Path(f"/proc/{entry}/stat").read_text()
-        except OSError:
-            continue
-        ppid = int(stat.rsplit(")", 1)[1].split()[1])
-        children.setdefault(ppid, []).append(int(entry))
-    found, todo = [], [pid]
-    while todo:
-        for child in children.get(todo.pop(), []):
-            found.append(child)
-            todo.append(child)
-    return found
-
-
 def _start_worker(services: Any, smtp_port: int, log: Path) -> subprocess.Popen[bytes]:
-    settings = services.settings
-    env = {
-        **os.environ,
-        "DATABASE_URL": settings.database_url, "REDIS_URL": TEST_REDIS_URL, "SMTP_HOST": "127.0.0.1",
-        "SMTP_PORT": str(smtp_port), "SECRET_KEY": settings.secret_key, "BASE_URL": settings.base_url,
-        "MAIL_FROM": settings.mail_from, "SEND_LEASE_SECONDS": str(LEASE), "QUEUE_NAME": settings.queue_name,
-        "PYTHONPATH": str(ROOT),
-    }
-    return subprocess.Popen([sys.executable, "worker.py", "worker"], cwd=ROOT, env=env,
-                            stdout=log.open("ab"), stderr=subprocess.STDOUT)
-
-
-def _kill(proc: subprocess.Popen[bytes]) -> None:
-    victims = [proc.pid, *_descendants(proc.pid)]
-    for pid in victims:
-        try:
-            os.kill(pid, signal.SIGKILL)
-        except ProcessLookupError:
-            pass
-    proc.wait(timeout=10)
-
-
-def _status_counts(services: Any) -> Counter[str]:
-    with services.db.begin() as s:
-        return Counter({str(k): v for k, v in s.execute(select(Send.status, func.count()).group_by(Send.status))})
+    return start_process("worker", app_env(services, smtp_port=smtp_port), log)
 
 
 @pytest.mark.slow
@@ -124,8 +77,8 @@ def test_sigkill_mid_batch_then_restart_delivers_everything_with_flagged_duplica
             time.sleep(0.005)
         assert len(smtp_server.messages) >= 500, log.read_text()[-3000:]
     finally:
-        _kill(worker)
-    at_kill = _status_counts(services)
+        sigkill(worker)
+    at_kill = status_counts(services)
     print(f"killed after {time.monotonic() - deadline + 90:.1f}s")
     assert at_kill["sent"] < TOTAL, "the worker finished before the kill: nothing was tested"
     assert at_kill["sending"] > 0, f"no send was in flight at the kill: {at_kill}"
@@ -135,7 +88,7 @@ def test_sigkill_mid_batch_then_restart_delivers_everything_with_flagged_duplica
         deadline = time.monotonic() + 150
         while time.monotonic() < deadline:
             assert worker.poll() is None, log.read_text()[-3000:]
-            counts = _status_counts(services)
+            counts = status_counts(services)
             if counts["sent"] == TOTAL:
                 break
             if services.queue.count == 0:
@@ -143,10 +96,10 @@ def test_sigkill_mid_batch_then_restart_delivers_everything_with_flagged_duplica
                 sending.requeue_stale(services)
             time.sleep(0.5)
     finally:
-        _kill(worker)
+        sigkill(worker)
 
     print(f"recovered after {time.monotonic() - deadline + 150:.1f}s")
-    counts = _status_counts(services)
+    counts = status_counts(services)
     assert counts["sent"] == TOTAL, (counts, log.read_text()[-3000:])
     received = Counter(rcpt for m in smtp_server.messages for rcpt in m.rcpt_tos)
     emails = {c.email for c in contacts}
