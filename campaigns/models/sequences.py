@@ -33,7 +33,7 @@ class Sequence(Base):
     exit_events: Mapped[list[str]] = mapped_column(JSONType, default=list)
     exit_stages: Mapped[list[str]] = mapped_column(JSONType, default=list)
     goal_event: Mapped[str] = mapped_column(String(100), default="")
-    # Segment trigger and exit (campaigns.segments.run_segment_triggers, each scheduler tick): contacts
+    # Segment trigger and exit (campaigns.segments.run_segment_triggers, at most once a minute): contacts
     # entering the trigger segment are enrolled; the exit segment ends enrolments when the contact has
     # left it ("left") or is in it ("in").
     trigger_segment_id: Mapped[int | None] = mapped_column(ForeignKey("segments.id", ondelete="SET NULL"))
