@@ -20,7 +20,7 @@ from flask import has_request_context, request, session
 
 SUPPORTED = ("en", "ja")
 _catalogue: dict[str, str] | None = None
-_patterns: list[tuple[re.Pattern[str], str]] | None = None
+_patterns: list[tuple[re.Pattern[str], re.Pattern[str], str]] | None = None
 _PLACEHOLDER = re.compile(r"%\((\w+)\)s")
 _JAPANESE = re.compile(r"[\u3040-\u30ff\u3400-\u9fff\uff00-\uffef]")
 # Keys asked for in Japanese that have no translation; None (the default) records nothing. The i18n
@@ -41,28 +41,40 @@ def _load() -> dict[str, str]:
     return _catalogue
 
 
-def _message_patterns() -> list[tuple[re.Pattern[str], str]]:
-    """Keys with %(name)s placeholders as regular expressions, the most specific (longest fixed text) first."""
+def _key_pattern(key: str, value: str) -> re.Pattern[str]:
+    seen: set[str] = set()
+    parts, last = [], 0
+    for match in _PLACEHOLDER.finditer(key):
+        parts.append(re.escape(key[last:match.start()]))
+        name = match.group(1)
+        parts.append(f"(?P={name})" if name in seen else f"(?P<{name}>{value})")
+        seen.add(name)
+        last = match.end()
+    parts.append(re.escape(key[last:]))
+    return re.compile("".join(parts), re.DOTALL)
+
+
+def _message_patterns() -> list[tuple[re.Pattern[str], re.Pattern[str], str]]:
+    """Keys with %(name)s placeholders as regular expressions (shortest and longest values), the most
+    specific (longest fixed text) first."""
     global _patterns
     if _patterns is None:
-        compiled = []
-        for key in _load():
-            if "%(" not in key:
-                continue
-            seen: set[str] = set()
-            parts, last = [], 0
-            for match in _PLACEHOLDER.finditer(key):
-                parts.append(re.escape(key[last:match.start()]))
-                name = match.group(1)
-                parts.append(f"(?P={name})" if name in seen else f"(?P<{name}>.+?)")
-                seen.add(name)
-                last = match.end()
-            parts.append(re.escape(key[last:]))
-            fixed = len(_PLACEHOLDER.sub("", key))
-            compiled.append((fixed, re.compile("".join(parts), re.DOTALL), key))
-        compiled.sort(key=lambda item: -item[0])
-        _patterns = [(pattern, key) for _, pattern, key in compiled]
+        keys = sorted((key for key in _load() if "%(" in key), key=lambda k: -len(_PLACEHOLDER.sub("", k)))
+        _patterns = [(_key_pattern(key, ".+?"), _key_pattern(key, ".+"), key) for key in keys]
     return _patterns
+
+
+def _balanced(values: dict[str, str]) -> bool:
+    """A value cut in the middle of "(...)" was matched at the wrong place ("A (subject B) (2.0%)")."""
+    for value in values.values():
+        depth = 0
+        for char in value:
+            depth += 1 if char in "(（" else -1 if char in ")）" else 0
+            if depth < 0:
+                return False
+        if depth:
+            return False
+    return True
 
 
 def _translate_message(text: str, depth: int = 0) -> str | None:
@@ -76,12 +88,17 @@ def _translate_message(text: str, depth: int = 0) -> str | None:
         parts = [_translate_message(part, depth + 1) for part in text.split("; ")]
         if all(parts):
             return " ".join(str(p) for p in parts)
-    for pattern, key in _message_patterns():
-        match = pattern.fullmatch(text)
-        if match:
-            values = {name: _translate_message(value, depth + 1) or value
-                      for name, value in match.groupdict().items()}
-            return catalogue[key] % values
+    for shortest, longest, key in _message_patterns():
+        match = shortest.fullmatch(text)
+        if match is None:
+            continue
+        found = match.groupdict()
+        if not _balanced(found):
+            wider = longest.fullmatch(text)
+            if wider is not None and _balanced(wider.groupdict()):
+                found = wider.groupdict()
+        values = {name: _translate_message(value, depth + 1) or value for name, value in found.items()}
+        return catalogue[key] % values
     return None
 
 

@@ -316,3 +316,21 @@ JA.update({
     "The request was well-formed but was unable to be followed due to semantic errors.":
         "リクエストの内容に誤りがあるため処理できませんでした。",
 })
+
+# the A/B sample-size advice (campaigns.ab.audience_advice) on the results page
+JA.update({
+    "The test needs %(n)s recipients per variant (%(total)s in total); the test portion gives %(m)s.":
+        "1パターンあたり%(n)s件（合計%(total)s件）の配信が必要です。テスト対象は%(m)s件です。",
+    "Audience too small: the test needs %(n)s recipients per variant (%(total)s in total, %(share)s of the "
+    "audience) but the test portion gives %(m)s. It can only detect lifts of %(lift)s or more. Consider fewer "
+    "variants, a larger test portion, or a metric with a higher baseline rate.":
+        "配信対象が少なすぎます：1パターンあたり%(n)s件（合計%(total)s件、配信対象の%(share)s）必要ですが、"
+        "テスト対象は%(m)s件です。検出できるのは%(lift)s以上の改善だけです。パターンを減らす、テスト対象の割合を"
+        "増やす、または率の高い指標を選ぶことを検討してください。",
+    "Audience too small: the test needs %(n)s recipients per variant (%(total)s in total, %(share)s of the "
+    "audience) but the test portion gives %(m)s. Consider fewer variants, a larger test portion, or a metric "
+    "with a higher baseline rate.":
+        "配信対象が少なすぎます：1パターンあたり%(n)s件（合計%(total)s件、配信対象の%(share)s）必要ですが、"
+        "テスト対象は%(m)s件です。パターンを減らす、テスト対象の割合を増やす、または率の高い指標を選ぶことを"
+        "検討してください。",
+})

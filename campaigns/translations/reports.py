@@ -76,3 +76,14 @@ JA = {
     "granularity must be 'hour' or 'day'": "granularity は 'hour' か 'day' を指定してください",
     "part must be summary, links or series": "part は summary、links、series のいずれかです",
 }
+
+# the contact timeline: where a send came from, where an event came from
+JA.update({
+    "%(status)s · broadcast #%(id)s": "%(status)s · 一斉配信 #%(id)s",
+    "%(status)s · step #%(id)s": "%(status)s · ステップ #%(id)s",
+    "%(status)s · test": "%(status)s · テスト送信",
+    "bounce": "バウンス通知",
+    "form": "フォーム",
+    "tracking": "トラッキング",
+    "webhook": "Webhook",
+})
