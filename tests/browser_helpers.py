@@ -84,24 +84,36 @@ class BrowserSession:
 
 
 @contextmanager
-def logged_in_page(app: Flask, email: str, password: str) -> Iterator[BrowserSession]:
-    """Serve the app, open headless Chromium, log in through the form, and close everything afterwards."""
+def open_page(app: Flask, **context_options: Any) -> Iterator[BrowserSession]:
+    """Serve the app, open a page in headless Chromium (Playwright context options: viewport, locale, extra
+    headers) that records script errors and CSP violations, and close everything afterwards."""
     from playwright.sync_api import sync_playwright
 
     with live_server(app) as server, sync_playwright() as pw:
         browser = pw.chromium.launch(executable_path="/usr/bin/chromium", headless=True, args=CHROMIUM_ARGS)
-        page = browser.new_page()
-        page.set_default_timeout(15_000)
+        context = browser.new_context(**context_options)
+        context.set_default_timeout(15_000)
+        page = context.new_page()
         problems: list[str] = []
+        # A failed load is not counted: a missing favicon, or a preview that answers 400 on purpose.
         page.on("pageerror", lambda e: problems.append(str(e)))
         page.on("console", lambda m: problems.append(m.text)
                 if m.type == "error" and "Failed to load resource" not in m.text else None)
         try:
-            page.goto(server.url + "/login")
-            page.fill("#email", email)
-            page.fill("#password", password)
-            page.click("main button[type=submit]")
-            page.wait_for_url(server.url + "/")
             yield BrowserSession(server, page, problems)
         finally:
+            context.close()
             browser.close()
+
+
+@contextmanager
+def logged_in_page(app: Flask, email: str, password: str) -> Iterator[BrowserSession]:
+    """Serve the app, open headless Chromium, log in through the form, and close everything afterwards."""
+    with open_page(app) as session:
+        page, url = session.page, session.server.url
+        page.goto(url + "/login")
+        page.fill("#email", email)
+        page.fill("#password", password)
+        page.click("main button[type=submit]")
+        page.wait_for_url(url + "/")
+        yield session

@@ -11,7 +11,7 @@ import pytest
 from sqlalchemy import select
 
 from campaigns.models import Sequence, SequenceStatus, Step, Template
-from tests.browser_helpers import CHROMIUM_ARGS, live_server, make_template
+from tests.browser_helpers import make_template, open_page
 from tests.conftest import USER_EMAIL, USER_PASSWORD
 
 pytestmark = pytest.mark.browser
@@ -24,27 +24,13 @@ SHOTS = Path(os.environ.get("BROWSER_SHOTS", "/tmp/nurture-browser"))
 def browser_page(app, user):
     if not Path(CHROMIUM).exists():
         pytest.skip("Debian chromium is not installed")
-    from playwright.sync_api import sync_playwright
-
     SHOTS.mkdir(parents=True, exist_ok=True)
-    with live_server(app) as server, sync_playwright() as pw:
-        browser = pw.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
-        context = browser.new_context(viewport={"width": 1360, "height": 900}, locale="en-US")
-        context.set_default_timeout(15_000)
-        page = context.new_page()
-        problems: list[str] = []
-        # CSP violations and script errors must not happen. (Failed loads are not counted: the preview
-        # answers 400 for a draft that does not compile, on purpose, and the browser logs that too.)
-        page.on("console", lambda m: problems.append(m.text)
-                if m.type == "error" and "Failed to load resource" not in m.text else None)
-        page.on("pageerror", lambda e: problems.append(str(e)))
-        page.base = server.url  # type: ignore[attr-defined]
-        page.problems = problems  # type: ignore[attr-defined]
-        try:
-            yield page
-        finally:
-            context.close()
-            browser.close()
+    # CSP violations and script errors must not happen (page.problems; failed loads are not counted).
+    with open_page(app, viewport={"width": 1360, "height": 900}, locale="en-US") as session:
+        page = session.page
+        page.base = session.server.url  # type: ignore[attr-defined]
+        page.problems = session.problems  # type: ignore[attr-defined]
+        yield page
 
 
 def _login(page) -> None:

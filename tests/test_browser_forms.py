@@ -13,7 +13,7 @@ from sqlalchemy import select
 
 from campaigns import leadforms
 from campaigns.models import Contact, FormSubmission, SubmissionStatus
-from tests.browser_helpers import CHROMIUM_ARGS, live_server
+from tests.browser_helpers import open_page
 
 pytestmark = pytest.mark.browser
 
@@ -26,24 +26,10 @@ CONSENT = "資料送付およびセミナー案内のメール受信に同意し
 def chromium(app: Any) -> Any:
     if not Path(CHROMIUM).exists():
         pytest.skip("Debian chromium is not installed")
-    from playwright.sync_api import sync_playwright
-
     SHOTS.mkdir(parents=True, exist_ok=True)
-    with live_server(app) as server, sync_playwright() as pw:
-        browser = pw.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
-        context = browser.new_context(viewport={"width": 900, "height": 1000}, locale="ja-JP",
-                                      extra_http_headers={"Accept-Language": "ja,en;q=0.5"})
-        context.set_default_timeout(15_000)
-        page = context.new_page()
-        problems: list[str] = []
-        # Script errors and CSP violations count; a failed load (no favicon) does not.
-        page.on("console", lambda m: problems.append(m.text)
-                if m.type == "error" and "Failed to load resource" not in m.text else None)
-        page.on("pageerror", lambda e: problems.append(str(e)))
-        try:
-            yield server, page, problems
-        finally:
-            browser.close()
+    with open_page(app, viewport={"width": 900, "height": 1000}, locale="ja-JP",
+                   extra_http_headers={"Accept-Language": "ja,en;q=0.5"}) as session:
+        yield session.server, session.page, session.problems
 
 
 def _form(services: Any, **kw: Any) -> Any:
