@@ -32,9 +32,9 @@ from campaigns.models import (
     Step,
 )
 from campaigns.segments import SegmentError, count_segment, segment_contact_ids, validate_rules
+from tests.segment_helpers import ascii_lower, insert_contacts, random_condition, random_contact
+from tests.segment_helpers import matches as attribute_matches
 from tests.sequence_helpers import make_template
-from tests.test_segments import ascii_lower, random_condition, random_contact
-from tests.test_segments import matches as attribute_matches
 
 NOW = datetime(2026, 11, 22, 12, 0, tzinfo=UTC)
 EVENT_NAMES = ["webinar_attended", "whitepaper_downloaded", "page_viewed"]
@@ -51,10 +51,7 @@ def world(services: Any) -> dict[str, Any]:
     rng = random.Random(5)
     people = [random_contact(rng, i) for i in range(160)]
     with services.db.begin() as s:
-        s.execute(insert(Contact), people)
-        ids = {email: id_ for email, id_ in s.execute(select(Contact.email, Contact.id))}
-        for p in people:
-            p["id"] = ids[p["email"]]
+        insert_contacts(s, people)
         template = make_template(s)
         version_id = template.current_version_id
         broadcasts = []
