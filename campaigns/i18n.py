@@ -11,6 +11,7 @@ against the message, then the Japanese is filled with the values (each translate
 
 from __future__ import annotations
 
+import functools
 import importlib
 import pkgutil
 import re
@@ -77,6 +78,7 @@ def _balanced(values: dict[str, str]) -> bool:
     return True
 
 
+@functools.lru_cache(maxsize=4096)  # the catalogue never changes while the process runs
 def _translate_message(text: str, depth: int = 0) -> str | None:
     """Japanese for an English message that fills a placeholder key, or None."""
     catalogue = _load()
