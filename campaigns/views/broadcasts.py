@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import datetime
-from typing import Any
+from typing import Any, TypeVar
 
 from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
 from sqlalchemy import func, select
@@ -20,6 +21,7 @@ from campaigns.views.builder_common import account_time, account_zone, install_f
 bp = Blueprint("broadcasts", __name__, url_prefix="/broadcasts")
 install_filters(bp)
 
+T = TypeVar("T")
 LOCAL_FORMAT = "%Y-%m-%dT%H:%M"  # what <input type="datetime-local"> sends
 
 
@@ -158,6 +160,19 @@ def show(broadcast_id: int) -> Any:
     )
 
 
+def _apply(s: Session, action: Callable[[], T], success: Callable[[T], str]) -> None:
+    """Run a broadcast action: on a ValueError roll back and flash the reason, else commit and flash
+    success(result)."""
+    try:
+        result = action()
+    except ValueError as exc:
+        s.rollback()
+        flash(_(str(exc)), "error")
+    else:
+        s.commit()
+        flash(success(result), "success")
+
+
 @bp.post("/<int:broadcast_id>/schedule")
 def schedule(broadcast_id: int) -> Any:
     db = services().db
@@ -172,14 +187,8 @@ def schedule(broadcast_id: int) -> Any:
             return redirect(back)
     else:
         when = now_utc()  # "send now", even when a later time was stored before
-    try:
-        schedule_broadcast(s, broadcast, when)
-    except ValueError as exc:
-        s.rollback()
-        flash(_(str(exc)), "error")
-    else:
-        s.commit()
-        flash(_("Broadcast scheduled for %(when)s.", when=account_time(broadcast.scheduled_at)), "success")
+    _apply(s, lambda: schedule_broadcast(s, broadcast, when),
+           lambda _r: _("Broadcast scheduled for %(when)s.", when=account_time(broadcast.scheduled_at)))
     return redirect(back)
 
 
@@ -190,14 +199,7 @@ def resume(broadcast_id: int) -> Any:
 
     s = services().db.session
     broadcast = _broadcast_or_404(s, broadcast_id)
-    try:
-        released = resume_broadcast(s, broadcast)
-    except ValueError as exc:
-        s.rollback()
-        flash(_(str(exc)), "error")
-    else:
-        s.commit()
-        flash(_("Broadcast resumed (%(n)s mails queued again).", n=released), "success")
+    _apply(s, lambda: resume_broadcast(s, broadcast), lambda n: _("Broadcast resumed (%(n)s mails queued again).", n=n))
     return redirect(url_for("broadcasts.show", broadcast_id=broadcast.id))
 
 
@@ -206,12 +208,6 @@ def cancel(broadcast_id: int) -> Any:
     db = services().db
     s = db.session
     broadcast = _broadcast_or_404(s, broadcast_id)
-    try:
-        cancelled = cancel_broadcast(s, broadcast)
-    except ValueError as exc:
-        s.rollback()
-        flash(_(str(exc)), "error")
-    else:
-        s.commit()
-        flash(_("Broadcast cancelled (%(n)s queued mails will not go).", n=cancelled), "success")
+    _apply(s, lambda: cancel_broadcast(s, broadcast),
+           lambda n: _("Broadcast cancelled (%(n)s queued mails will not go).", n=n))
     return redirect(url_for("broadcasts.show", broadcast_id=broadcast.id))
