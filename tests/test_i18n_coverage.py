@@ -237,6 +237,9 @@ def test_every_ui_page_is_japanese(app: Flask, ui: Any, services: Any, demo: dic
                 f"/ab/new?step_id={demo['step_id']}", "/contacts/?status=active&q=和文",
                 f"/contacts/imports/{demo['import_id']}", f"/sequences/{demo['sequence_id']}/edit"):
         _check(url, ui.get(url, headers=JA), record_missing, seen, english, words)
+    # the import page's polled status is shown as it arrives
+    polled = ui.get(f"/contacts/imports/{demo['import_id']}/status", headers=JA).get_json()
+    assert polled["status"] == "failed" and polled["status_label"] == "失敗", polled
     # the same pages once the objects have moved on: active, sent, decided, cancelled, done, inactive
     _advance(services, demo)
     for url in pages + [f"/ab/{demo['step_test_id']}"]:

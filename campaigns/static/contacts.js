@@ -17,7 +17,7 @@
           var bar = progress.querySelector('[data-field="bar"]');
           if (bar) { bar.style.width = s.percent + "%"; }
           var status = progress.querySelector('[data-field="status"]');
-          if (status) { status.textContent = s.status; }
+          if (status) { status.textContent = s.status_label || s.status; }
           if (s.done) {
             window.location.reload(); // the finished page lists the rows with errors
           } else {

@@ -424,8 +424,9 @@ def import_status_json(import_id: int) -> Any:
         return jsonify(error="not_found", message="no such import"), 404
     s.commit()
     status = import_status(job)
+    status["status_label"] = _(status["status"])  # the page shows these as it polls
     if status.get("message"):
-        status["message"] = _(status["message"])  # the page shows it as it is polled
+        status["message"] = _(status["message"])
     return jsonify(status)
 
 
