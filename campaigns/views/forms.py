@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from typing import Any
 
 from flask import Blueprint, Response, abort, flash, redirect, render_template, request, url_for
@@ -83,6 +84,18 @@ def _render_editor(form: Form | None, data: leadforms.FormInput, errors: dict[st
     ), status
 
 
+def _save(s: Session, form: Form | None, data: leadforms.FormInput, save: Callable[[], Form]) -> Any:
+    """Create or update through the service: the editor again with the reasons (400), or the saved form."""
+    try:
+        saved = save()
+    except leadforms.FormConfigError as exc:
+        s.rollback()
+        return _render_editor(form, data, exc.errors, 400)
+    s.commit()
+    flash(_("Form saved."), "success")
+    return redirect(url_for("forms.show", form_id=saved.id))
+
+
 @bp.get("/")
 def index() -> Any:
     s = services().db.session
@@ -105,14 +118,7 @@ def new() -> Any:
         return _render_editor(None, leadforms.FormInput(consent_text=_("I agree to receive emails about products, "
                                                                         "events and offers. I can unsubscribe at any time.")), {})
     data = parse_form(request.form)
-    try:
-        form = leadforms.create_form(s, data)
-    except leadforms.FormConfigError as exc:
-        s.rollback()
-        return _render_editor(None, data, exc.errors, 400)
-    s.commit()
-    flash(_("Form saved."), "success")
-    return redirect(url_for("forms.show", form_id=form.id))
+    return _save(s, None, data, lambda: leadforms.create_form(s, data))
 
 
 @bp.route("/<int:form_id>/edit", methods=["GET", "POST"])
@@ -122,14 +128,7 @@ def edit(form_id: int) -> Any:
     if request.method == "GET":
         return _render_editor(form, leadforms.FormInput.from_form(form), {})
     data = parse_form(request.form)
-    try:
-        leadforms.update_form(s, form, data)
-    except leadforms.FormConfigError as exc:
-        s.rollback()
-        return _render_editor(form, data, exc.errors, 400)
-    s.commit()
-    flash(_("Form saved."), "success")
-    return redirect(url_for("forms.show", form_id=form.id))
+    return _save(s, form, data, lambda: leadforms.update_form(s, form, data))
 
 
 def embed_snippets(form: Form, base_url: str) -> dict[str, str]:
