@@ -30,7 +30,7 @@ from sqlalchemy import and_, case, exists, func, insert, literal, select, text, 
 from sqlalchemy.orm import Session
 
 from campaigns import ab, rendering
-from campaigns.db import UTCDateTime, now_utc
+from campaigns.db import UTCDateTime, dialect_insert, now_utc
 from campaigns.models import (
     ABAssignment,
     ABKind,
@@ -403,9 +403,7 @@ def _count_sends(session: Session, broadcast_id: int | None) -> int:
 
 
 def _insert_sends(session: Session) -> Any:
-    from campaigns.sequences import _dialect_insert
-
-    return _dialect_insert(session, Send)
+    return dialect_insert(session, Send)
 
 
 # ------------------------------------------------------------------ sequence steps

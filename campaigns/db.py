@@ -9,6 +9,7 @@ from datetime import UTC, datetime
 from typing import Any, cast
 
 from sqlalchemy import JSON, DateTime, MetaData, String, create_engine, event
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import DeclarativeBase, Session, scoped_session, sessionmaker
@@ -26,6 +27,13 @@ NAMING_CONVENTION = {
 def now_utc() -> datetime:
     """The current time, timezone-aware UTC; the one clock of the service."""
     return datetime.now(UTC)
+
+
+def dialect_insert(session: Session, model: Any) -> Any:
+    """An INSERT for the session's database (PostgreSQL or SQLite), with on_conflict_do_nothing available."""
+    if session.get_bind().dialect.name == "postgresql":
+        return postgresql.insert(model)
+    return sqlite.insert(model)
 
 
 class UTCDateTime(TypeDecorator[datetime]):

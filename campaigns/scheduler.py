@@ -54,7 +54,7 @@ from sqlalchemy.sql.elements import ColumnElement
 
 from campaigns import abtests, segments
 from campaigns import sequences as seq
-from campaigns.db import UTCDateTime, now_utc
+from campaigns.db import UTCDateTime, dialect_insert, now_utc
 from campaigns.jobs import enqueue_deliveries
 from campaigns.models import (
     Broadcast,
@@ -482,7 +482,7 @@ def _insert_sends(session: Session, rows: list[dict[str, Any]], now: datetime) -
     out: list[tuple[int, int]] = []
     for start in range(0, len(values), 500):  # 11 columns each: under SQLite's parameter limit
         stmt = (
-            seq._dialect_insert(session, Send).values(values[start : start + 500])
+            dialect_insert(session, Send).values(values[start : start + 500])
             .on_conflict_do_nothing().returning(Send.id, Send.enrollment_id)
         )
         out.extend((int(a), int(b)) for a, b in session.execute(stmt))
@@ -618,7 +618,7 @@ def plan_broadcasts(svc: Services, now: datetime) -> Counter[str]:
                 continue  # only the test portion goes now; campaigns.abtests sends the rest after the decision
             ids = audience.subquery()
             stmt = (
-                seq._dialect_insert(session, Send)
+                dialect_insert(session, Send)
                 .from_select(
                     ["contact_id", "broadcast_id", "template_version_id", "variant", "status", "attempts",
                      "possible_duplicate", "error", "created_at", "enqueued_at"],

@@ -51,11 +51,11 @@ from sqlalchemy import (
     true,
     update,
 )
-from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.dialects import postgresql
 from sqlalchemy.orm import Session, aliased
 
 from campaigns import sequences as sequences_service
-from campaigns.db import Base, UTCDateTime, now_utc
+from campaigns.db import Base, UTCDateTime, dialect_insert, now_utc
 from campaigns.models import (
     Contact,
     DeliveryState,
@@ -120,7 +120,7 @@ def get_settings(session: Session, lock: bool = False) -> ScoringSettings:
         query = query.with_for_update()
     row = session.scalars(query).first()
     if row is None:
-        session.execute(_insert(session, ScoringSettings).values(id=1).on_conflict_do_nothing())
+        session.execute(dialect_insert(session, ScoringSettings).values(id=1).on_conflict_do_nothing())
         row = session.scalars(query).one()
     return row
 
@@ -347,12 +347,6 @@ def recompute(session: Session, now: datetime | None = None) -> ScoringResult:
     return result
 
 
-def _insert(session: Session, model: Any) -> Any:
-    if session.get_bind().dialect.name == "postgresql":
-        return postgresql.insert(model)
-    return sqlite.insert(model)
-
-
 def _table(model: Any) -> Table:
     # Core inserts of plain dicts: the ORM's bulk path costs more per row than the database does.
     return Base.metadata.tables[model.__tablename__]
@@ -462,7 +456,7 @@ def _score_rule(session: Session, rule: ScoringRule, ranges: dict[str, tuple[int
             source.c.contact_id, literal(rule.id, Integer), literal(rule.points, Integer), source.c.source,
             source.c.source_ref, source.c.occurred_at, literal(now, UTCDateTime), literal(batch, Integer),
         ).where(true())
-        stmt = _insert(session, ScoreEntry).from_select(
+        stmt = dialect_insert(session, ScoreEntry).from_select(
             ["contact_id", "rule_id", "points", "source", "source_ref", "occurred_at", "created_at", "batch"], final,
         ).on_conflict_do_nothing()
         session.execute(stmt)
@@ -491,7 +485,7 @@ def _score_inactivity(session: Session, rule: ScoringRule, batch: int, now: date
                 "created_at": now, "batch": batch,
             })
     if values:
-        session.execute(_insert(session, _table(ScoreEntry)).on_conflict_do_nothing(), values)
+        session.execute(dialect_insert(session, _table(ScoreEntry)).on_conflict_do_nothing(), values)
 
 
 def _analyze_if_large(session: Session, written: int) -> None:

@@ -51,12 +51,11 @@ from sqlalchemy import (
     true,
     type_coerce,
 )
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.orm import Session
 from sqlalchemy.sql.functions import FunctionElement
 
-from campaigns.db import UTCDateTime, now_utc
+from campaigns.db import UTCDateTime, dialect_insert, now_utc
 from campaigns.models import (
     Broadcast,
     Contact,
@@ -567,12 +566,6 @@ def update_list(session: Session, contact_list: ContactList, name: Any = None, d
     session.flush()
 
 
-def _dialect_insert(session: Session, model: Any) -> Any:
-    if session.get_bind().dialect.name == "postgresql":
-        return postgresql.insert(model)
-    return sqlite.insert(model)
-
-
 def _insert_count(session: Session, stmt: Any, key: Any) -> int:
     """Run an INSERT .. SELECT and count the rows it wrote (PostgreSQL reports no rowcount for it)."""
     if session.get_bind().dialect.name == "postgresql":
@@ -603,7 +596,7 @@ def add_to_list(session: Session, list_id: int, contact_ids: Any) -> int:
     for start in range(0, len(ids), 500):
         chunk = ids[start : start + 500]
         query = select(literal(list_id), Contact.id, literal(now, UTCDateTime())).where(Contact.id.in_(chunk))
-        stmt = _dialect_insert(session, ContactListMember).from_select(
+        stmt = dialect_insert(session, ContactListMember).from_select(
             ["list_id", "contact_id", "added_at"], query
         ).on_conflict_do_nothing()
         added += _insert_count(session, stmt, ContactListMember.contact_id)
@@ -616,7 +609,7 @@ def add_segment_to_list(session: Session, list_id: int, rules: dict[str, Any] | 
         Contact.id.in_(segment_contact_ids(rules)),
         ~exists().where(ContactListMember.list_id == list_id, ContactListMember.contact_id == Contact.id),
     )
-    stmt = _dialect_insert(session, ContactListMember).from_select(
+    stmt = dialect_insert(session, ContactListMember).from_select(
         ["list_id", "contact_id", "added_at"], query
     ).on_conflict_do_nothing()
     return _insert_count(session, stmt, ContactListMember.contact_id)
@@ -723,7 +716,7 @@ def enroll_matching(
         literal(EnrollmentStatus.ACTIVE.value), literal(1), literal(due, UTCDateTime()),
         literal(source_event[:100]), literal(""), literal(now, UTCDateTime()),
     ).where(*conditions)
-    stmt = _dialect_insert(session, Enrollment).from_select(
+    stmt = dialect_insert(session, Enrollment).from_select(
         ["contact_id", "sequence_id", "cycle", "status", "next_position", "next_due_at", "source_event",
          "exit_reason", "enrolled_at"], query,
     ).on_conflict_do_nothing()
@@ -748,7 +741,7 @@ def evaluate_trigger(session: Session, sequence: Sequence, segment: Segment, now
         ),
     )
     session.execute(
-        _dialect_insert(session, SegmentTriggerMember).from_select(
+        dialect_insert(session, SegmentTriggerMember).from_select(
             ["sequence_id", "contact_id", "since", "run_id"], entrants
         ).on_conflict_do_nothing()
     )

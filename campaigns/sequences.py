@@ -23,10 +23,9 @@ from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from sqlalchemy import func, select, update
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
-from campaigns.db import now_utc
+from campaigns.db import dialect_insert, now_utc
 from campaigns.models import (
     Broadcast,
     BroadcastStatus,
@@ -341,7 +340,7 @@ def enroll_contact(
     # Two requests enrolling the same contact at once: the UNIQUE (contact, sequence, cycle) lets one win,
     # and the other gets None (an INSERT .. ON CONFLICT DO NOTHING, so no savepoint is needed).
     inserted = session.execute(
-        _dialect_insert(session, Enrollment)
+        dialect_insert(session, Enrollment)
         .values(
             contact_id=contact.id,
             sequence_id=sequence.id,
@@ -357,12 +356,6 @@ def enroll_contact(
         .returning(Enrollment.id)
     ).scalar()
     return None if inserted is None else session.get(Enrollment, inserted)
-
-
-def _dialect_insert(session: Session, model: Any) -> Any:
-    if session.get_bind().dialect.name == "postgresql":
-        return postgresql.insert(model)
-    return sqlite.insert(model)
 
 
 def enroll_segment(
@@ -406,7 +399,7 @@ def enroll_segment(
                 "source_event": "manual", "exit_reason": "", "enrolled_at": now,
             })
         if rows:
-            stmt = _dialect_insert(session, Enrollment).values(rows).on_conflict_do_nothing()
+            stmt = dialect_insert(session, Enrollment).values(rows).on_conflict_do_nothing()
             result = session.execute(stmt.returning(Enrollment.id))
             enrolled += len(result.all())
     return enrolled
