@@ -88,3 +88,9 @@ def median_ms(fn: Callable[[], Any], runs: int = 7) -> tuple[float, Any]:
         fn()
         times.append((time.perf_counter() - t) * 1000)
     return statistics.median(times), result
+
+
+def refuse_shared_redis(url: str) -> None:
+    """Stop before a benchmark flushes Redis DB 0 or 15 (the ones other people's work uses)."""
+    if url.rstrip("/").endswith(("/0", "/15")):
+        raise SystemExit("refusing to flush Redis DB 0 or 15")

@@ -37,7 +37,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 # reset_database is re-exported: other benchmarks import it from here.
-from bench._common import add_template, free_port, reset_database, wait_port  # noqa: E402, F401
+from bench._common import add_template, free_port, refuse_shared_redis, reset_database, wait_port  # noqa: E402, F401
 
 SECRET = "bench-tracking-secret"
 LUA = r"""
@@ -65,8 +65,7 @@ def setup(pg_url: str, redis_url: str, sends: int) -> tuple[Any, list[str], list
     from campaigns.models import Broadcast, BroadcastStatus, Link, Send, SendStatus
     from wsgi import create_app
 
-    if redis_url.rstrip("/").endswith(("/0", "/15")):
-        raise SystemExit("refusing to flush Redis DB 0 or 15")
+    refuse_shared_redis(redis_url)
     app = create_app({"database_url": pg_url, "redis_url": redis_url, "secret_key": SECRET})
     svc = app.extensions["nurture"]
     svc.redis.flushdb()

@@ -45,7 +45,7 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from bench._common import ensure_database, free_port, reset_database, wait_port  # noqa: E402
+from bench._common import ensure_database, free_port, refuse_shared_redis, reset_database, wait_port  # noqa: E402
 
 SECRET = "bench-soak-secret"
 UA = "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/131.0.0.0 Safari/537.36"
@@ -131,8 +131,7 @@ def setup(args: argparse.Namespace) -> tuple[Any, list[str], int]:
     from campaigns.users import get_account
     from wsgi import create_app
 
-    if args.redis_url.rstrip("/").endswith(("/0", "/15")):
-        raise SystemExit("refusing to flush Redis DB 0 or 15")
+    refuse_shared_redis(args.redis_url)
     app = create_app({"database_url": args.pg_url, "redis_url": args.redis_url, "secret_key": SECRET,
                       "base_url": "http://127.0.0.1"})
     svc = app.extensions["nurture"]
