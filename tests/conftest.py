@@ -22,6 +22,7 @@ from aiosmtpd.controller import Controller
 from flask import Flask
 from flask.testing import FlaskClient
 from redis import Redis
+from sqlalchemy.orm import close_all_sessions
 
 from campaigns.db import Base, Database
 
@@ -77,6 +78,8 @@ def truncate_all(db: Database) -> None:
     tables = [t.name for t in reversed(Base.metadata.sorted_tables)]
     with db.engine.begin() as conn:
         if db.dialect == "postgresql":
+            # A transaction an earlier test left open would make TRUNCATE wait for ever: fail fast instead.
+            conn.execute(sa.text("SET LOCAL lock_timeout = '30s'"))
             conn.execute(sa.text("TRUNCATE " + ", ".join(f'"{t}"' for t in tables) + " RESTART IDENTITY CASCADE"))
         else:
             for t in tables:
@@ -197,6 +200,9 @@ def app(app_overrides: dict[str, Any], redis_conn: Redis) -> Iterator[Flask]:
     # No app context is held across the test: each request gets its own (as in production), so
     # per-request state in `g` never leaks between requests. Service calls that need one push it.
     yield application
+    # Sessions a test opened and did not close (any thread) still hold a connection in a transaction,
+    # which engine.dispose() cannot reach; closing them all keeps the next test's TRUNCATE from waiting.
+    close_all_sessions()
     svc.db.dispose()
     svc.redis.close()
 
