@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises:
-Create Date: 2026-11-22 10:35:21.488856
+Create Date: 2026-11-22 11:00:52.413526
 """
 
 import sqlalchemy as sa
@@ -888,14 +888,6 @@ def upgrade() -> None:
     )
     with op.batch_alter_table("tracking_hits", schema=None) as batch_op:
         batch_op.create_index("ix_tracking_hits_contact_time", ["contact_id", "occurred_at"], unique=False)
-        batch_op.create_index(
-            "ix_tracking_hits_human_contact",
-            ["contact_id", "occurred_at"],
-            unique=False,
-            postgresql_include=["kind", "send_id"],
-            postgresql_where=sa.text("classification = 'human'"),
-            sqlite_where=sa.text("classification = 'human'"),
-        )
         batch_op.create_index("ix_tracking_hits_link", ["link_id"], unique=False)
         batch_op.create_index("ix_tracking_hits_send_time", ["send_id", "occurred_at"], unique=False)
 
@@ -907,12 +899,6 @@ def downgrade() -> None:
     with op.batch_alter_table("tracking_hits", schema=None) as batch_op:
         batch_op.drop_index("ix_tracking_hits_send_time")
         batch_op.drop_index("ix_tracking_hits_link")
-        batch_op.drop_index(
-            "ix_tracking_hits_human_contact",
-            postgresql_include=["kind", "send_id"],
-            postgresql_where=sa.text("classification = 'human'"),
-            sqlite_where=sa.text("classification = 'human'"),
-        )
         batch_op.drop_index("ix_tracking_hits_contact_time")
 
     op.drop_table("tracking_hits")
