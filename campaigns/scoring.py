@@ -80,6 +80,7 @@ from campaigns.models import (
     WebhookDelivery,
 )
 from campaigns.runtime import Services
+from campaigns.sql_functions import at_least_zero, days_between
 
 log = logging.getLogger("nurture.scoring")
 
@@ -511,14 +512,11 @@ def _mql_hits(session: Session, batch: int) -> dict[int, str]:
     }
 
 
-def _weighted(session: Session, settings: ScoringSettings, now: datetime) -> Any:
+def _weighted(settings: ScoringSettings, now: datetime) -> Any:
     """SQL for one ledger entry's decayed points: points * 0.5 ** (age_days / half_life)."""
     if settings.half_life_days <= 0:
         return cast(ScoreEntry.points, Float)
-    if session.get_bind().dialect.name == "postgresql":
-        age = func.greatest(func.extract("epoch", literal(now, UTCDateTime) - ScoreEntry.occurred_at) / 86400.0, 0.0)
-    else:
-        age = func.max(func.julianday(literal(now, UTCDateTime)) - func.julianday(ScoreEntry.occurred_at), 0.0)
+    age = at_least_zero(days_between(literal(now, UTCDateTime), ScoreEntry.occurred_at))
     return ScoreEntry.points * func.power(0.5, age / float(settings.half_life_days))
 
 
@@ -534,7 +532,7 @@ def _rounded(session: Session, value: Any) -> Any:
 def decayed_scores(session: Session, settings: ScoringSettings, now: datetime, scope: Any) -> Any:
     """A subquery (id, new) of the decayed, rounded score of every contact whose id is in `scope`."""
     target = aliased(Contact)
-    total = func.coalesce(func.sum(_weighted(session, settings, now)), 0.0)
+    total = func.coalesce(func.sum(_weighted(settings, now)), 0.0)
     return (
         select(target.id.label("id"), _rounded(session, total).label("new"))
         .select_from(target)

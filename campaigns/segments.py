@@ -79,6 +79,7 @@ from campaigns.models import (
     Step,
     Suppression,
 )
+from campaigns.sql_functions import compiled_args
 
 TEXT_FIELDS: dict[str, Any] = {
     "email": Contact.email,
@@ -141,19 +142,15 @@ class json_number(FunctionElement[Any]):
     name = "json_number"
 
 
-def _parts(element: FunctionElement[Any], compiler: Any, kw: dict[str, Any]) -> list[str]:
-    return [compiler.process(c, **kw) for c in element.clauses]
-
-
 @compiles(json_text, "postgresql")
 def _json_text_pg(element: json_text, compiler: Any, **kw: Any) -> str:
-    col, key, _path = _parts(element, compiler, kw)
+    col, key, _path = compiled_args(element, compiler, kw)
     return f"({col} ->> {key})"
 
 
 @compiles(json_text, "sqlite")
 def _json_text_sqlite(element: json_text, compiler: Any, **kw: Any) -> str:
-    col, _key, p = _parts(element, compiler, kw)
+    col, _key, p = compiled_args(element, compiler, kw)
     # json_extract returns 1/0 for booleans and native numbers; spell them like PostgreSQL's ->> does.
     return (
         f"(CASE json_type({col}, {p}) WHEN 'true' THEN 'true' WHEN 'false' THEN 'false' "
@@ -163,13 +160,13 @@ def _json_text_sqlite(element: json_text, compiler: Any, **kw: Any) -> str:
 
 @compiles(json_number, "postgresql")
 def _json_number_pg(element: json_number, compiler: Any, **kw: Any) -> str:
-    col, key, _path = _parts(element, compiler, kw)
+    col, key, _path = compiled_args(element, compiler, kw)
     return f"(CASE WHEN jsonb_typeof({col} -> {key}) = 'number' THEN ({col} ->> {key})::numeric END)"
 
 
 @compiles(json_number, "sqlite")
 def _json_number_sqlite(element: json_number, compiler: Any, **kw: Any) -> str:
-    col, _key, p = _parts(element, compiler, kw)
+    col, _key, p = compiled_args(element, compiler, kw)
     return f"(CASE WHEN json_type({col}, {p}) IN ('integer', 'real') THEN json_extract({col}, {p}) END)"
 
 
