@@ -27,8 +27,8 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from bench._common import reset_database  # noqa: E402
 from bench.bench_reports import bulk_insert_sql  # noqa: E402
-from bench.bench_tracking import reset_database  # noqa: E402
 
 TODAY = date(2026, 11, 22)  # fixed, so every run measures the same rows
 BASE = "timestamptz '2025-01-01 00:00+00'"

@@ -36,8 +36,7 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-# reset_database is re-exported: other benchmarks import it from here.
-from bench._common import add_template, free_port, refuse_shared_redis, reset_database, wait_port  # noqa: E402, F401
+from bench._common import add_template, free_port, refuse_shared_redis, reset_database, wait_port  # noqa: E402
 
 SECRET = "bench-tracking-secret"
 LUA = r"""

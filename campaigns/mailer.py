@@ -512,7 +512,7 @@ _pools_lock = threading.Lock()
 def get_pool(settings: Settings) -> MailerPool:
     """The process's pool for the configured server, built on first use and after a fork (sender)."""
     config = SmtpConfig.from_settings(settings)
-    signer = dkim_signing.signer_for(settings) if settings.dkim_private_key_path else None
+    signer = dkim_signing.signer_for(settings)  # None without DKIM
     key = (*config.key, id(signer))
     with _pools_lock:
         pool = _pools.get(key)
