@@ -26,8 +26,13 @@ def deliver_batch(send_ids: list[int]) -> dict[str, int]:
         svc.db.remove_session()
 
 
+def enqueue_import(queue: Queue, import_id: int) -> None:
+    """Queue run_import for an import job (the import view; the scheduler for an import whose worker died)."""
+    queue.enqueue(run_import, import_id, job_timeout=6 * 3600, result_ttl=3600)
+
+
 def run_import(import_id: int) -> None:
-    """Run a CSV import job (enqueued by the import view and the CLI)."""
+    """Run a CSV import job (enqueued by enqueue_import)."""
     from campaigns.contacts import run_import as run
 
     svc = services()

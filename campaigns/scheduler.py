@@ -106,17 +106,18 @@ def tick(svc: Services, *, now: datetime | None = None, lock: bool = True) -> di
             return {"skipped": 1}
     try:
         keepalive = guard.reacquire if guard is not None else (lambda: True)
+        now = now or now_utc()
         counts: Counter[str] = Counter()
-        if segments.due_for_segment_triggers(svc.redis):  # at most once a minute: whole-segment queries
-            counts.update(segments.run_segment_triggers(svc.db, now or now_utc()))
-        counts.update(plan_due_steps(svc, now or now_utc(), keepalive=keepalive))
-        counts.update(plan_broadcasts(svc, now or now_utc()))
-        counts.update(abtests.tick(svc, now or now_utc()))  # before enqueueing: it plans A/B sends
+        if once_every(svc, segments.SEGMENT_KEY, segments.SEGMENT_EVERY):  # whole-segment queries
+            counts.update(segments.run_segment_triggers(svc.db, now))
+        counts.update(plan_due_steps(svc, now, keepalive=keepalive))
+        counts.update(plan_broadcasts(svc, now))
+        counts.update(abtests.tick(svc, now))  # before enqueueing: it plans A/B sends
         counts.update(enqueue_planned(svc, keepalive=keepalive))
         counts.update(requeue_stale(svc))
-        counts.update(refresh_report_counts(svc, now or now_utc()))
-        counts.update(restart_stalled_imports(svc, now or now_utc()))
-        counts.update(prune_idempotency_keys(svc, now or now_utc()))
+        counts.update(refresh_report_counts(svc, now))
+        counts.update(restart_stalled_imports(svc, now))
+        counts.update(prune_idempotency_keys(svc, now))
         return dict(counts)
     finally:
         if guard is not None:
@@ -711,16 +712,19 @@ def enqueue_planned(svc: Services, keepalive: Any = None) -> Counter[str]:
     return counts
 
 
+def once_every(svc: Services, key: str, seconds: float) -> bool:
+    """True at most once per `seconds` across every scheduler sharing this Redis (periodic duties)."""
+    return bool(svc.redis.set(key, "1", nx=True, ex=max(1, int(seconds))))
+
+
 def requeue_stale(svc: Services) -> Counter[str]:
     """Every REQUEUE_EVERY seconds, hand sends stuck after a crash to campaigns.sending.requeue_stale."""
     from campaigns import sending
 
-    requeue = getattr(sending, "requeue_stale", None)
     # Every half lease at most: a claim left by a dead worker is picked up within 1.5 leases.
-    every = max(1, min(REQUEUE_EVERY, svc.settings.send_lease_seconds // 2))
-    if requeue is None or not svc.redis.set(REQUEUE_KEY, "1", nx=True, ex=every):
+    if not once_every(svc, REQUEUE_KEY, min(REQUEUE_EVERY, svc.settings.send_lease_seconds // 2)):
         return Counter()
-    return Counter({"requeued": int(requeue(svc) or 0)})
+    return Counter({"requeued": sending.requeue_stale(svc)})
 
 
 REPORTS_KEY = "nurture:scheduler:report-counts"
@@ -730,7 +734,7 @@ def refresh_report_counts(svc: Services, now: datetime) -> Counter[str]:
     """Every reports.LEDGER_REFRESH_SECONDS, recount live campaigns' delivery counts for the reports."""
     from campaigns import reports
 
-    if not svc.redis.set(REPORTS_KEY, "1", nx=True, ex=reports.LEDGER_REFRESH_SECONDS):
+    if not once_every(svc, REPORTS_KEY, reports.LEDGER_REFRESH_SECONDS):
         return Counter()
     with svc.db.begin() as session:
         return Counter({"report_scopes": reports.refresh_live_ledgers(session, svc.redis, now)})
@@ -745,12 +749,12 @@ def restart_stalled_imports(svc: Services, now: datetime) -> Counter[str]:
     from campaigns import jobs
     from campaigns.contacts import recover_stalled_imports
 
-    if not svc.redis.set(IMPORTS_KEY, "1", nx=True, ex=IMPORTS_EVERY):
+    if not once_every(svc, IMPORTS_KEY, IMPORTS_EVERY):
         return Counter()
     with svc.db.begin() as session:
         again = recover_stalled_imports(session, now)
     for import_id in again:  # after the commit
-        svc.queue.enqueue(jobs.run_import, import_id, job_timeout=6 * 3600, result_ttl=3600)
+        jobs.enqueue_import(svc.queue, import_id)
     return Counter({"imports_restarted": len(again)}) if again else Counter()
 
 
@@ -762,7 +766,7 @@ def prune_idempotency_keys(svc: Services, now: datetime) -> Counter[str]:
     """Hourly, delete API idempotency records past their lifetime, a few thousand per statement."""
     from campaigns.models.api import IDEMPOTENCY_TTL, IdempotencyKey
 
-    if not svc.redis.set(PRUNE_KEY, "1", nx=True, ex=PRUNE_EVERY):
+    if not once_every(svc, PRUNE_KEY, PRUNE_EVERY):
         return Counter()
     deleted = 0
     while True:

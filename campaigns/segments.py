@@ -766,7 +766,7 @@ def evaluate_exit(session: Session, sequence: Sequence, segment: Segment, now: d
 
 def run_segment_triggers(db: Any, now: datetime | None = None) -> Counter[str]:
     """Evaluate every active sequence's trigger and exit segments, one transaction per sequence
-    (the scheduler tick, throttled by due_for_segment_triggers). Returns counts for the log."""
+    (the scheduler tick, at most once per SEGMENT_EVERY seconds). Returns counts for the log."""
     now = now or now_utc()
     counts: Counter[str] = Counter()
     with db.begin() as s:
@@ -790,8 +790,3 @@ def run_segment_triggers(db: Any, now: datetime | None = None) -> Counter[str]:
                 log.warning("sequence %s: segment cannot be evaluated: %s", sequence_id, exc)
                 counts["segment_errors"] += 1
     return counts
-
-
-def due_for_segment_triggers(redis: Any) -> bool:
-    """True at most once per SEGMENT_EVERY seconds across schedulers (the tick calls it)."""
-    return bool(redis.set(SEGMENT_KEY, "1", nx=True, ex=SEGMENT_EVERY))

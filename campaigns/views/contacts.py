@@ -386,7 +386,7 @@ def import_map(token: str) -> Any:
             if request.form.get("action") == "start":
                 job = start_import(s, path, filename, options, owns_file=True)
                 s.commit()
-                svc.queue.enqueue(jobs.run_import, job.id, job_timeout=6 * 3600, result_ttl=3600)
+                jobs.enqueue_import(svc.queue, job.id)
                 return redirect(url_for("contacts.import_progress", import_id=job.id))
             preview = preview_import(path, options, s, limit=PREVIEW_LIMIT)
         except ImportFileError as exc:
