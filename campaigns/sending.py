@@ -356,34 +356,32 @@ def _deliver(svc: Services, session: Session, ids: list[int]) -> dict[str, int]:
                  or (r.status is SendStatus.SENDING and r.claimed_at is not None and r.claimed_at < cutoff)]
     batch.counts["skipped"] = len(ids) - len(claimable)
 
-    # Suppressed addresses and inactive contacts are settled without a claim; the conditional update
-    # leaves alone any row another worker has taken meanwhile.
-    blocked = [r for r in claimable if r.suppressed or r.contact_status is not ContactStatus.ACTIVE]
-    for reason, group in (("suppressed address", [r for r in blocked if r.suppressed]),
-                          ("contact not active", [r for r in blocked if not r.suppressed])):
-        if group:
-            session.execute(
-                update(Send).where(Send.id.in_([r.send_id for r in group]), _claimable(cutoff))
-                .values(status=SendStatus.SUPPRESSED, error=reason)
-                .execution_options(synchronize_session=False)
-            )
-    batch.counts["suppressed"] = len(blocked)
-    # Mail planned long before it could go (the service was down, the queue was stuck) is stale: an
-    # invitation after the event does more harm than none. The limit is the one the scheduler applies
-    # to a broadcast that starts late (settings.max_lateness_hours); such sends are cancelled.
+    # Settled without a claim: suppressed addresses, inactive contacts, and mail planned long before it
+    # could go (the service was down, the queue was stuck): an invitation after the event does more harm
+    # than none; the limit is the one the scheduler applies to a broadcast that starts late. The
+    # conditional update leaves alone any row another worker has taken meanwhile.
     late_cutoff = now - timedelta(hours=settings.max_lateness_hours)
-    blocked_ids = {r.send_id for r in blocked}
-    stale = {r.send_id for r in claimable if r.send_id not in blocked_ids
-             and r.created_at is not None and r.created_at < late_cutoff}
-    if stale:
+    too_late = f"not sent: planned more than {settings.max_lateness_hours:g} hours earlier"
+    settled: dict[tuple[SendStatus, str, str], list[int]] = {}  # (status, error, count name) -> send ids
+    for r in claimable:
+        if r.suppressed:
+            outcome = (SendStatus.SUPPRESSED, "suppressed address", "suppressed")
+        elif r.contact_status is not ContactStatus.ACTIVE:
+            outcome = (SendStatus.SUPPRESSED, "contact not active", "suppressed")
+        elif r.created_at is not None and r.created_at < late_cutoff:
+            outcome = (SendStatus.CANCELLED, too_late, "too_late")
+        else:
+            continue
+        settled.setdefault(outcome, []).append(r.send_id)
+    batch.counts["suppressed"] = 0  # reported even when there is none
+    for (status, error, count), ids in settled.items():
         session.execute(
-            update(Send).where(Send.id.in_(sorted(stale)), _claimable(cutoff))
-            .values(status=SendStatus.CANCELLED,
-                    error=f"not sent: planned more than {settings.max_lateness_hours:g} hours earlier")
+            update(Send).where(Send.id.in_(ids), _claimable(cutoff)).values(status=status, error=error)
             .execution_options(synchronize_session=False)
         )
-        batch.counts["too_late"] = len(stale)
-    deliverable = [r for r in claimable if r.send_id not in blocked_ids and r.send_id not in stale]
+        batch.counts[count] += len(ids)
+    done = {send_id for ids in settled.values() for send_id in ids}
+    deliverable = [r for r in claimable if r.send_id not in done]
     session.commit()
     if not deliverable:
         return dict(batch.counts)
