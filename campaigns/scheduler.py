@@ -36,7 +36,6 @@ from sqlalchemy import (
     Integer,
     String,
     bindparam,
-    cast,
     delete,
     exists,
     func,
@@ -48,9 +47,7 @@ from sqlalchemy import (
     type_coerce,
     update,
 )
-from sqlalchemy.dialects import postgresql
 from sqlalchemy.orm import Session
-from sqlalchemy.sql.elements import ColumnElement
 
 from campaigns import abtests, segments
 from campaigns import sequences as seq
@@ -73,6 +70,7 @@ from campaigns.models import (
     Template,
 )
 from campaigns.runtime import Services
+from campaigns.sql_functions import among, pg_array
 from campaigns.users import get_account
 
 log = logging.getLogger("nurture.scheduler")
@@ -114,7 +112,7 @@ def tick(svc: Services, *, now: datetime | None = None, lock: bool = True) -> di
         counts.update(plan_broadcasts(svc, now))
         counts.update(abtests.tick(svc, now))  # before enqueueing: it plans A/B sends
         counts.update(enqueue_planned(svc, keepalive=keepalive))
-        counts.update(requeue_stale(svc))
+        counts.update(requeue_stale(svc, now))
         counts.update(refresh_report_counts(svc, now))
         counts.update(restart_stalled_imports(svc, now))
         counts.update(prune_idempotency_keys(svc, now))
@@ -172,38 +170,6 @@ def _active_sequences(session: Session) -> dict[int, _SequenceInfo]:
     ):
         stages.setdefault(sequence_id, frozenset(exit_stages or ()))
     return {sid: _SequenceInfo(sid, steps.get(sid, []), stages[sid]) for sid in stages}
-
-
-def pg_array(values: list[Any]) -> str:
-    """A PostgreSQL array literal for ints, bools, text or timestamps (None -> NULL), cast in SQL.
-
-    Built as one string because psycopg's per-element list adaptation costs more than the query
-    itself at 5,000 rows a chunk."""
-    sample = next((v for v in values if v is not None), None)
-    if sample is None:
-        return "{" + ",".join("NULL" for _ in values) + "}"
-    if isinstance(sample, bool):
-        body = ",".join("NULL" if v is None else ("t" if v else "f") for v in values)
-    elif isinstance(sample, int):
-        body = ",".join("NULL" if v is None else str(v) for v in values)
-    elif isinstance(sample, datetime):
-        body = ",".join("NULL" if v is None else '"' + v.isoformat() + '"' for v in values)
-    else:
-        body = ",".join(
-            "NULL" if v is None else '"' + str(v).replace("\\", "\\\\").replace('"', '\\"') + '"'
-            for v in values
-        )
-    return "{" + body + "}"
-
-
-def _ids_match(session: Session, column: Any, ids: list[int]) -> ColumnElement[bool]:
-    """`column IN ids`; on PostgreSQL as `IN (SELECT unnest(array))`: one parameter instead of thousands,
-    and a semi-join the planner can run through the column's index (a plain `= ANY(array)` in a generic
-    plan is checked element by element against every row it scans)."""
-    if session.get_bind().dialect.name == "postgresql":
-        array = cast(bindparam(None, pg_array(ids), type_=String), postgresql.ARRAY(Integer))
-        return column.in_(select(func.unnest(array)).scalar_subquery())  # type: ignore[no-any-return]
-    return column.in_(ids)  # type: ignore[no-any-return]
 
 
 def _due_query(sequence_ids: list[int], now: datetime, after: tuple[datetime, int] | None, limit: int) -> Any:
@@ -346,14 +312,14 @@ def _write_chunk(session: Session, chunk: _Chunk, now: datetime) -> tuple[Counte
 
     ledger: dict[int | None, set[int | None]] = defaultdict(set)
     for enrollment_id, step_id in conn.execute(
-        select(Send.enrollment_id, Send.step_id).where(_ids_match(session, Send.enrollment_id, enrollment_ids))
+        select(Send.enrollment_id, Send.step_id).where(among(session, Send.enrollment_id, enrollment_ids))
     ).all():
         ledger[enrollment_id].add(step_id)
     recent: dict[int, list[datetime]] = defaultdict(list)
     if cap_count > 0 and cap_days > 0:
         for contact_id, created_at in conn.execute(
             select(Send.contact_id, Send.created_at).where(
-                _ids_match(session, Send.contact_id, contact_ids),
+                among(session, Send.contact_id, contact_ids),
                 Send.created_at > now - timedelta(days=cap_days),
                 Send.status.in_(seq.COUNTED_STATUSES),
             )
@@ -700,7 +666,7 @@ def enqueue_planned(svc: Services, keepalive: Any = None) -> Counter[str]:
         with svc.db.begin() as session:
             session.execute(
                 update(Send)
-                .where(_ids_match(session, Send.id, ids), Send.enqueued_at.is_(None))
+                .where(among(session, Send.id, ids), Send.enqueued_at.is_(None))
                 .values(enqueued_at=now_utc())
                 .execution_options(synchronize_session=False)
             )
@@ -717,14 +683,14 @@ def once_every(svc: Services, key: str, seconds: float) -> bool:
     return bool(svc.redis.set(key, "1", nx=True, ex=max(1, int(seconds))))
 
 
-def requeue_stale(svc: Services) -> Counter[str]:
+def requeue_stale(svc: Services, now: datetime) -> Counter[str]:
     """Every REQUEUE_EVERY seconds, hand sends stuck after a crash to campaigns.sending.requeue_stale."""
     from campaigns import sending
 
     # Every half lease at most: a claim left by a dead worker is picked up within 1.5 leases.
     if not once_every(svc, REQUEUE_KEY, min(REQUEUE_EVERY, svc.settings.send_lease_seconds // 2)):
         return Counter()
-    return Counter({"requeued": sending.requeue_stale(svc)})
+    return Counter({"requeued": sending.requeue_stale(svc, now)})
 
 
 REPORTS_KEY = "nurture:scheduler:report-counts"

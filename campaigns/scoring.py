@@ -51,7 +51,6 @@ from sqlalchemy import (
     true,
     update,
 )
-from sqlalchemy.dialects import postgresql
 from sqlalchemy.orm import Session, aliased
 
 from campaigns import sequences as sequences_service
@@ -80,7 +79,7 @@ from campaigns.models import (
     WebhookDelivery,
 )
 from campaigns.runtime import Services
-from campaigns.sql_functions import at_least_zero, days_between
+from campaigns.sql_functions import among, at_least_zero, days_between
 
 log = logging.getLogger("nurture.scoring")
 
@@ -353,15 +352,6 @@ def _table(model: Any) -> Table:
     return Base.metadata.tables[model.__tablename__]
 
 
-def _among(session: Session, column: Any, ids: Any) -> Any:
-    """`column IN ids` for a list of ids or a SELECT; a list is one array parameter on PostgreSQL (psycopg
-    spends longer splitting a statement with thousands of placeholders than the database running it)."""
-    if isinstance(ids, list) and session.get_bind().dialect.name == "postgresql":
-        array = "{" + ",".join(str(int(i)) for i in ids) + "}"
-        return column == func.any(cast(literal(array, String), postgresql.ARRAY(Integer)))
-    return column.in_(ids)
-
-
 def _utc_day(session: Session, column: Any) -> Any:
     if session.get_bind().dialect.name == "postgresql":
         return func.date(func.timezone("UTC", column))
@@ -538,7 +528,7 @@ def decayed_scores(session: Session, settings: ScoringSettings, now: datetime, s
         .select_from(target)
         .outerjoin(ScoreEntry, and_(ScoreEntry.contact_id == target.id,
                                     ScoreEntry.occurred_at <= literal(now, UTCDateTime)))
-        .where(_among(session, target.id, scope))
+        .where(among(session, target.id, scope))
         .group_by(target.id)
         .subquery("decayed")
     )
@@ -611,12 +601,12 @@ def _refresh_scores(
             .values(score=decayed.c.new, updated_at=now).execution_options(synchronize_session=False)
         )).rowcount
         result.counts["scores_changed"] += max(0, changed or 0)
-        in_scope = _among(session, Contact.id, part)
+        in_scope = among(session, Contact.id, part)
         rule_ids = [cid for cid in mql_rules if not isinstance(part, list) or cid in set(part)]
         misfits = or_(
             and_(stage_col.in_(score_values), stage_col != fits),
             and_(literal(settings.mql_when_hot), stage_col.in_(score_values), Contact.score >= settings.hot_at),
-            *([and_(stage_col.in_(score_values), _among(session, Contact.id, rule_ids))] if rule_ids else []),
+            *([and_(stage_col.in_(score_values), among(session, Contact.id, rule_ids))] if rule_ids else []),
         )
         changes: list[dict[str, Any]] = []
         for contact_id, score, stage in session.execute(
@@ -649,7 +639,7 @@ def _write_stage_changes(session: Session, changes: list[dict[str, Any]], result
     for stage, ids in final.items():  # one UPDATE per stage, not one per contact
         for start in range(0, len(ids), 5000):
             session.execute(
-                update(Contact).where(_among(session, Contact.id, ids[start:start + 5000])).values(stage=Stage(stage))
+                update(Contact).where(among(session, Contact.id, ids[start:start + 5000])).values(stage=Stage(stage))
                 .execution_options(synchronize_session=False)
             )
     result.counts["stage_changes"] += len(changes)
@@ -821,7 +811,7 @@ def _fire(
     contacts: dict[int, Contact] = {}
     for start in range(0, len(wanted), 5000):
         chunk = wanted[start:start + 5000]
-        contacts.update((c.id, c) for c in session.scalars(select(Contact).where(_among(session, Contact.id, chunk))))
+        contacts.update((c.id, c) for c in session.scalars(select(Contact).where(among(session, Contact.id, chunk))))
     deliveries: list[dict[str, Any]] = []
     exits: dict[tuple[int, str], list[int]] = defaultdict(list)
     for trigger, contact_id, event in firings:
@@ -839,7 +829,7 @@ def _fire(
             deliveries.append(delivery_row(trigger, contact, event, now))
     for (sequence_id, reason), contact_ids in exits.items():
         enrollment_ids = list(session.scalars(select(Enrollment.id).where(
-            Enrollment.sequence_id == sequence_id, _among(session, Enrollment.contact_id, contact_ids),
+            Enrollment.sequence_id == sequence_id, among(session, Enrollment.contact_id, contact_ids),
             Enrollment.status == EnrollmentStatus.ACTIVE)))
         sequences_service.exit_enrollments(session, enrollment_ids, reason)
     if deliveries:  # sent by enqueue_due after the commit, which finds them by state

@@ -505,15 +505,17 @@ def _mailto(frame: MessageFrame, unsubscribe_url: str) -> str:
 
 
 # ---------------------------------------------------------------- recovery and test sends
-def requeue_stale(svc: Services) -> int:
-    """Re-enqueue sends the queue forgot: stale claims (a worker died) and long-queued rows (scheduler)."""
-    cutoff = now_utc() - timedelta(seconds=svc.settings.send_lease_seconds)
+def requeue_stale(svc: Services, now: datetime | None = None) -> int:
+    """Re-enqueue sends the queue forgot: stale claims (a worker died) and long-queued rows (scheduler,
+    with the time of its tick: rows it planned at `now` are judged by the same clock)."""
+    now = now or now_utc()
+    cutoff = now - timedelta(seconds=svc.settings.send_lease_seconds)
     stale_claim = and_(Send.status == SendStatus.SENDING, Send.claimed_at < cutoff)
     conditions = [stale_claim]
     # Queued rows count as forgotten once the queue is empty (no waiting job can still carry them), or
     # when they are far older than any backlog should be; re-enqueueing a row whose job does still exist
     # costs one skipped claim, never a second mail.
-    queued_cutoff = cutoff if svc.queue.count == 0 else now_utc() - timedelta(
+    queued_cutoff = cutoff if svc.queue.count == 0 else now - timedelta(
         seconds=QUEUED_FORGOTTEN_LEASES * svc.settings.send_lease_seconds)
     conditions.append(and_(Send.status == SendStatus.QUEUED, Send.enqueued_at < queued_cutoff))
     with svc.db.begin() as session:

@@ -1,4 +1,5 @@
-"""Portable SQL functions over UTC timestamps and numbers, compiled per dialect (PostgreSQL, SQLite).
+"""Portable SQL, compiled per dialect (PostgreSQL, SQLite): functions over UTC timestamps and numbers,
+and `column IN (many values)` as one array parameter.
 
 UTCDateTime stores timestamptz on PostgreSQL and "YYYY-MM-DD HH:MM:SS.ffffff" text (UTC) on SQLite; these
 elements hide the difference from the services that do date arithmetic in SQL (KPIs, scoring decay).
@@ -9,9 +10,50 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Float, String
+from sqlalchemy import BigInteger, Float, String, bindparam, cast, func, select
+from sqlalchemy.dialects import postgresql
 from sqlalchemy.ext.compiler import compiles
+from sqlalchemy.orm import Session
 from sqlalchemy.sql.functions import FunctionElement
+
+
+def pg_array(values: list[Any]) -> str:
+    """A PostgreSQL array literal for ints, bools, text or timestamps (None -> NULL), cast in SQL.
+
+    Built as one string because psycopg's per-element list adaptation costs more than the query
+    itself at 5,000 rows a chunk."""
+    sample = next((v for v in values if v is not None), None)
+    if sample is None:
+        return "{" + ",".join("NULL" for _ in values) + "}"
+    if isinstance(sample, bool):
+        body = ",".join("NULL" if v is None else ("t" if v else "f") for v in values)
+    elif isinstance(sample, int):
+        body = ",".join("NULL" if v is None else str(v) for v in values)
+    elif isinstance(sample, datetime):
+        body = ",".join("NULL" if v is None else '"' + v.isoformat() + '"' for v in values)
+    else:
+        body = ",".join(
+            "NULL" if v is None else '"' + str(v).replace("\\", "\\\\").replace('"', '\\"') + '"'
+            for v in values
+        )
+    return "{" + body + "}"
+
+
+def among(session: Session, column: Any, values: Any) -> Any:
+    """`column IN values` for a list of ints or strings, or a SELECT (services with batches of ids).
+
+    On PostgreSQL a list becomes one array parameter, `IN (SELECT unnest(array))`: the statement text
+    is the same for every batch size (psycopg parses one statement, not one per length, and thousands
+    of placeholders cost more to split than to run), and it stays fast once psycopg prepares it and
+    PostgreSQL switches to a generic plan. The obvious `= ANY(array)` does not: a generic plan may scan
+    the table and test every row against every element (seen in the hit writer: 3 ms per 1,000 event
+    ids with a custom plan, 200-650 ms with the generic one on a table of 30,000-60,000 hits).
+    """
+    if isinstance(values, list) and values and session.get_bind().dialect.name == "postgresql":
+        element = String() if isinstance(values[0], str) else BigInteger()
+        array = cast(bindparam(None, pg_array(values), type_=String), postgresql.ARRAY(element))
+        return column.in_(select(func.unnest(array)).scalar_subquery())
+    return column.in_(values)
 
 
 class month_of(FunctionElement[str]):

@@ -47,7 +47,16 @@ from tests.sequence_helpers import make_contact, make_sequence, make_template, s
 
 TOKYO = ZoneInfo("Asia/Tokyo")
 ROOT = Path(__file__).resolve().parent.parent
-T0 = datetime(2026, 11, 23, 0, 0, tzinfo=UTC)  # Monday 09:00 in Tokyo
+
+
+def _next_monday() -> datetime:
+    """00:00 UTC (09:00 in Tokyo) of a Monday one to seven days from now: in the future, because
+    schedule_broadcast reads a time in the past as "send now" by the real clock."""
+    day = (datetime.now(UTC) + timedelta(days=1)).replace(hour=0, minute=0, second=0, microsecond=0)
+    return day + timedelta(days=(7 - day.weekday()) % 7)
+
+
+T0 = _next_monday()  # Monday 09:00 in Tokyo
 
 
 def queued_job_ids(services) -> list[int]:
@@ -132,10 +141,12 @@ def test_contact_without_time_zone_uses_the_accounts(services):
         services, [{"delay_minutes": 0, "window_start_hour": 9, "window_end_hour": 17}])
     with services.db.begin() as s:
         get_account(s).timezone = "America/New_York"
-    # 12:00 UTC = 07:00 in New York (EST): waits until 09:00 EST = 14:00 UTC the same day.
-    now = datetime(2026, 11, 24, 12, 0, tzinfo=UTC)
+    # Tuesday 12:00 UTC = 07:00 or 08:00 in New York: waits until 09:00 there the same day.
+    now = T0 + timedelta(days=1, hours=12)
+    new_york = ZoneInfo("America/New_York")
+    day = now.astimezone(new_york)
     scheduler.tick(services, now=now)
-    assert enrolment(services, eid).next_due_at == datetime(2026, 11, 24, 14, 0, tzinfo=UTC)
+    assert enrolment(services, eid).next_due_at == datetime(day.year, day.month, day.day, 9, tzinfo=new_york)
 
 
 def test_frequency_cap_defers_the_step_rather_than_dropping_it(services):
@@ -311,7 +322,7 @@ def test_a_crash_between_commit_and_enqueue_is_recovered(services, monkeypatch):
     assert scheduler.tick(services, now=T0).get("requeued", 0) == 0
     with services.db.begin() as s:
         lease = timedelta(seconds=services.settings.send_lease_seconds + 1)
-        s.execute(update(Send).values(enqueued_at=datetime.now(UTC) - lease))
+        s.execute(update(Send).values(enqueued_at=T0 - lease))  # the tick judges by its own clock
     services.redis.delete(scheduler.REQUEUE_KEY)
     assert scheduler.tick(services, now=T0)["requeued"] == 30
     assert sorted(queued_job_ids(services)) == planned
@@ -489,7 +500,7 @@ def test_removing_every_step_completes_active_enrolments(services):
 def test_unknown_contact_time_zone_falls_back_to_the_account(services):
     _, [eid], _, _ = setup_sequence(
         services, [{"delay_minutes": 0, "window_start_hour": 9, "window_end_hour": 17}], tz="Mars/Olympus")
-    now = datetime(2026, 11, 24, 0, 30, tzinfo=UTC)  # 09:30 in Tokyo (the default account zone)
+    now = T0 + timedelta(days=1, minutes=30)  # Tuesday 09:30 in Tokyo (the default account zone)
     assert scheduler.tick(services, now=now)["planned"] == 1
     assert enrolment(services, eid).last_planned_at == now
 

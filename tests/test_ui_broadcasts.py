@@ -41,20 +41,22 @@ def test_scheduled_time_is_read_in_the_account_time_zone(ui, services):
         s.add(seg)
         s.flush()
         seg_id = seg.id
+    year = datetime.now(UTC).year + 1  # 1 December next year: always in the future, and standard time in New York
     resp = ui.post("/broadcasts/new", {"name": "Webinar invite", "template_id": str(tid), "segment": str(seg_id),
-                                       "when": "later", "scheduled_at": "2026-12-01T10:00"}, page="/broadcasts/new")
+                                       "when": "later", "scheduled_at": f"{year}-12-01T10:00"}, page="/broadcasts/new")
     assert resp.status_code == 302
     b = _only_broadcast(services)
-    assert b.scheduled_at == datetime(2026, 12, 1, 1, 0, tzinfo=UTC)  # 10:00 in Asia/Tokyo (UTC+9)
+    assert b.scheduled_at == datetime(year, 12, 1, 1, 0, tzinfo=UTC)  # 10:00 in Asia/Tokyo (UTC+9)
     assert b.segment_id == seg_id and b.status == BroadcastStatus.SCHEDULED
     page = ui.get(f"/broadcasts/{b.id}").get_data(as_text=True)
-    assert "2026-12-01 10:00" in page and "Tokyo leads" in page
+    assert f"{year}-12-01 10:00" in page and "Tokyo leads" in page
     assert 'data-testid="broadcast-audience">0 contacts<' in page
     # A different account zone reads the same wall time differently.
     with services.db.begin() as s:
         get_account(s).timezone = "America/New_York"
-    ui.post(f"/broadcasts/{b.id}/schedule", {"when": "later", "scheduled_at": "2026-12-01T10:00"}, page=f"/broadcasts/{b.id}")
-    assert _only_broadcast(services).scheduled_at == datetime(2026, 12, 1, 15, 0, tzinfo=UTC)
+    ui.post(f"/broadcasts/{b.id}/schedule", {"when": "later", "scheduled_at": f"{year}-12-01T10:00"},
+            page=f"/broadcasts/{b.id}")
+    assert _only_broadcast(services).scheduled_at == datetime(year, 12, 1, 15, 0, tzinfo=UTC)
 
 
 def test_draft_then_schedule_then_cancel(ui, services):
