@@ -54,6 +54,9 @@ class Settings:
     form_rate_window: int = 600  # seconds
     queue_name: str = "nurture"
     proxy_hops: int = 0  # reverse proxies in front that set X-Forwarded-For/-Proto/-Host (0 = trust none)
+    # Tracking hits are buffered in each web process and sent to Redis in batches every few ms (see
+    # campaigns/events_buffer.py); False (HIT_BUFFER=0): each hit is stored before its request answers
+    hit_buffer: bool = True
     # DKIM signing (optional): all three set = every outgoing mail is signed (see docs/operations.md)
     dkim_selector: str = ""
     dkim_domain: str = ""

@@ -14,7 +14,7 @@ import pytest
 from redis import Redis
 from sqlalchemy import func, select
 
-from campaigns.events_buffer import GROUP, STREAM, ensure_group, make_entry, record_hit
+from campaigns.events_buffer import GROUP, STREAM, ensure_group, flush_hits, make_entry, record_hit
 from campaigns.models.tracking import EngagementRollup, Hit, HitKind
 from tests.conftest import free_port
 from tests.tracking_helpers import UA_CHROME, WriterThread, drain, make_broadcast, make_contact, make_send
@@ -154,6 +154,7 @@ def test_redis_killed_and_restarted_loses_no_buffered_hit(services, app, sends, 
     services.redis = Redis.from_url(private_redis.url)
     for send_id in sends:
         assert record_hit(services, HitKind.OPEN, send_id, 0, UA_CHROME, "203.0.113.9")
+    flush_hits()
     ensure_group(services.redis)
     # Half of them read by a writer that then dies before writing (pending, unacknowledged).
     services.redis.xreadgroup(GROUP, "test-writer", {STREAM: ">"}, count=25)

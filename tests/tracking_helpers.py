@@ -11,7 +11,7 @@ from typing import Any
 from sqlalchemy.orm import Session
 
 from campaigns.db import now_utc
-from campaigns.events_buffer import drain_once, ensure_group
+from campaigns.events_buffer import drain_once, ensure_group, flush_hits
 from campaigns.models import (
     Broadcast,
     BroadcastStatus,
@@ -166,7 +166,9 @@ def make_send(session: Session, campaign: Campaign, contact: Contact, *, step_in
 
 
 def drain(app: Any, rounds: int = 5) -> None:
-    """Run the buffered writer until the stream is empty (what the writer process does)."""
+    """Send this process's buffered hits to the stream (flush_hits), then run the buffered writer until
+    the stream is empty (what the writer process does)."""
+    flush_hits()
     svc = app.extensions["nurture"]
     ensure_group(svc.redis)
     with app.app_context():
