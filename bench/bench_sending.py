@@ -3,7 +3,7 @@
 
 Measured in one run, on the same sink:
   bare    smtplib sending prebuilt messages over one connection (the ceiling of a naive sender)
-  1 worker / 2 workers   end to end: RQ jobs of 200 send ids -> claim -> render -> MIME -> SMTP -> ledger
+  1 worker / 2 workers   end to end: RQ jobs of --batch send ids (as the scheduler enqueues them) -> claim -> render -> MIME -> SMTP -> ledger
   relay   1 worker through a delay proxy adding 20 ms each way (a relay 20 ms away), concurrent connections
 Each worker figure is given twice: "wall" from process start to exit (includes interpreter start-up and
 imports, ~1-2 s) and "steady" from the first claim to the last sent_at in the ledger.
@@ -36,6 +36,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from bench._common import wait_port  # noqa: E402
+from campaigns.config import Settings  # noqa: E402
 
 LINKS = [f"https://example.com/{slug}" for slug in (
     "whitepaper.pdf", "cases/manufacturing", "cases/it", "webinar", "pricing", "demo", "blog/nurture-101",
@@ -265,7 +266,7 @@ def run_workers(db_url: str, ids: list[int], workers: int, smtp_port: int, conne
     redis = Redis.from_url(ARGS.redis_url)
     redis.flushdb()
     queue = Queue("nurture", connection=redis)
-    enqueue_deliveries(queue, ids, 200)
+    enqueue_deliveries(queue, ids, ARGS.batch)
     env = {**os.environ, "DATABASE_URL": db_url, "REDIS_URL": ARGS.redis_url, "SMTP_HOST": "127.0.0.1",
            "SMTP_PORT": str(smtp_port), "SMTP_CONNECTIONS": str(connections), "SECRET_KEY": "bench-secret",
            "BASE_URL": "https://t.bench.test", "PYTHONPATH": str(ROOT), "MAIL_FROM": "Bench <marketing@bench.test>",
@@ -306,6 +307,8 @@ def main() -> None:
     parser.add_argument("--delay-ms", type=float, default=20.0)
     parser.add_argument("--connections", type=int, default=4)
     parser.add_argument("--relay-connections", type=int, default=64)
+    parser.add_argument("--batch", type=int, default=Settings().batch_size,
+                        help="send ids per RQ job (default: the BATCH_SIZE setting's default, as the scheduler uses)")
     parser.add_argument("--skip-relay", action="store_true")
     parser.add_argument("--skip-two", action="store_true")
     parser.add_argument("--worker-class", choices=["simple", "fork"], default="simple",
@@ -320,7 +323,7 @@ def main() -> None:
     else:
         db_url = f"sqlite:///{tempfile.mkdtemp(prefix='bench_sending_')}/bench.db"
     load = os.getloadavg()[0]
-    print(f"# sending benchmark: {ARGS.mails} mails x 10 links, db {ARGS.db}, {ARGS.worker_class} worker, "
+    print(f"# sending benchmark: {ARGS.mails} mails x 10 links, jobs of {ARGS.batch}, db {ARGS.db}, {ARGS.worker_class} worker, "
           f"{os.cpu_count()} cores, "
           f"load average at start {load:.1f}, python {sys.version.split()[0]}")
     t = time.perf_counter()

@@ -55,13 +55,14 @@ from typing import TYPE_CHECKING, Any, cast
 
 from redis import Redis
 from redis.exceptions import RedisError, ResponseError
-from sqlalchemy import BigInteger, String, Table, any_, bindparam, func, select, text, update
+from sqlalchemy import Table, func, select, text, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from campaigns.classify import HitFacts, classify_send_hits, network_of
 from campaigns.models import Link, Send
 from campaigns.models.tracking import EngagementRollup, Hit, HitClass, HitKind, RollupScope
+from campaigns.sql_functions import among
 from campaigns.stream_append import StreamAppender
 
 if TYPE_CHECKING:
@@ -75,6 +76,12 @@ LOCK_KEY = "nurture:hits:writer-lock"
 LOCK_TTL_MS = 30_000
 MIN_IDLE_MS = 60_000  # entries pending this long on another consumer are taken over
 BATCH = 5000  # entries per transaction when a backlog has built up (bigger batches drain faster)
+# A read that finds fewer entries than this waits LINGER_SECONDS before the next one, so that under a
+# steady trickle of hits (thousands a second after a broadcast) the writer stores batches of hundreds
+# rather than one transaction per handful: each batch costs about eight statements and a commit
+# whatever its size. A hit waits at most that much longer to reach the database.
+LINGER_MIN = 500
+LINGER_SECONDS = 0.2
 UA_MAX = 512
 
 
@@ -503,15 +510,6 @@ def apply_rollup_delta(session: Session, delta: Mapping[RollupKey, int]) -> None
         )
 
 
-def _among(session: Session, column: Any, values: Sequence[Any]) -> Any:
-    """`column IN values`; on PostgreSQL as `= ANY(array)`: one parameter, so the statement is compiled
-    and parsed once instead of once per batch size (a measurable share of the writer's time)."""
-    if session.get_bind().dialect.name == "postgresql":
-        element = String() if isinstance(values[0], str) else BigInteger()
-        return column == any_(bindparam(None, list(values), type_=postgresql.ARRAY(element)))
-    return column.in_(values)
-
-
 _HIT_COLUMNS = ["event_id", "kind", "send_id", "contact_id", "link_id", "occurred_at", "recorded_at", "user_agent",
                 "ip", "network", "classification", "reason"]
 
@@ -545,6 +543,10 @@ def process_batch(session: Session, entries: Sequence[Mapping[Any, Any]]) -> int
     if session.get_bind().dialect.name == "postgresql":
         # One batch at a time even if several writers run: the roll-up difference reads then writes.
         session.execute(text("SELECT pg_advisory_xact_lock(727001)"))
+        # Plan each lookup for its batch. After five runs psycopg prepares a statement and PostgreSQL may
+        # keep one generic plan, made while the hits table was small (a fresh install, or right after a
+        # bulk delete), long after it has grown: a batch then took seconds instead of milliseconds.
+        session.execute(text("SET LOCAL plan_cache_mode = force_custom_plan"))
     rows: dict[str, _Row] = {}
     for entry in entries:
         row = _decode(entry)
@@ -556,7 +558,7 @@ def process_batch(session: Session, entries: Sequence[Mapping[Any, Any]]) -> int
         return 0
     ids = list(rows)
     for i in range(0, len(ids), 1000):
-        for (seen,) in session.execute(select(Hit.event_id).where(_among(session, Hit.event_id, ids[i : i + 1000]))):
+        for (seen,) in session.execute(select(Hit.event_id).where(among(session, Hit.event_id, ids[i : i + 1000]))):
             rows.pop(seen, None)
     if not rows:
         return 0
@@ -566,7 +568,7 @@ def process_batch(session: Session, entries: Sequence[Mapping[Any, Any]]) -> int
     for i in range(0, len(send_ids), 1000):
         for s in session.execute(
             select(Send.id, Send.contact_id, Send.broadcast_id, Send.step_id, Send.variant, Send.sent_at,
-                   Send.template_version_id).where(_among(session, Send.id, send_ids[i : i + 1000]))
+                   Send.template_version_id).where(among(session, Send.id, send_ids[i : i + 1000]))
         ):
             sends[s.id] = s
     new_by_send: dict[int, list[_Row]] = defaultdict(list)
@@ -590,7 +592,7 @@ def process_batch(session: Session, entries: Sequence[Mapping[Any, Any]]) -> int
         for h in session.execute(
             select(Hit.id, Hit.event_id, Hit.kind, Hit.send_id, Hit.link_id, Hit.occurred_at, Hit.user_agent,
                    Hit.ip, Hit.network, Hit.classification, Hit.reason)
-            .where(_among(session, Hit.send_id, clicking[i : i + 1000]), Hit.kind == HitKind.CLICK)
+            .where(among(session, Hit.send_id, clicking[i : i + 1000]), Hit.kind == HitKind.CLICK)
         ):
             old_by_send[h.send_id].append(
                 _Row(h.event_id, h.kind, h.send_id, h.link_id, h.occurred_at, h.user_agent, h.ip, h.network,
@@ -600,7 +602,7 @@ def process_batch(session: Session, entries: Sequence[Mapping[Any, Any]]) -> int
     for i in range(0, len(live), 1000):
         for sid, kind, t in session.execute(
             select(Hit.send_id, Hit.kind, func.min(Hit.occurred_at))
-            .where(_among(session, Hit.send_id, live[i : i + 1000]), Hit.classification == HitClass.HUMAN)
+            .where(among(session, Hit.send_id, live[i : i + 1000]), Hit.classification == HitClass.HUMAN)
             .group_by(Hit.send_id, Hit.kind)
         ):
             t = t if t.tzinfo else t.replace(tzinfo=UTC)
@@ -725,7 +727,7 @@ def _hold_lock(redis: Redis, token: str) -> bool:
 
 
 def run_writer(svc: Services, stop_event: threading.Event, consumer: str | None = None,
-               batch: int = BATCH, block_ms: int = 500) -> None:
+               batch: int = BATCH, block_ms: int = 500, linger: float = LINGER_SECONDS) -> None:
     """The writer loop (the supervisor runs it; `nurture`/worker wiring calls this until stop_event is set).
 
     Only one writer is active at a time (a Redis lock with a lease); a second one waits as a standby.
@@ -748,7 +750,9 @@ def run_writer(svc: Services, stop_event: threading.Event, consumer: str | None 
             if time.monotonic() - last_claim > MIN_IDLE_MS / 1000:
                 _claim_stale(svc, consumer)
                 last_claim = time.monotonic()
-            drain_once(svc, consumer, batch, block_ms)
+            read = drain_once(svc, consumer, batch, block_ms)
+            if 0 < read < min(LINGER_MIN, batch) and linger > 0:
+                stop_event.wait(linger)
         except Exception:
             log.exception("hit writer: batch failed, retrying in 1 s (entries stay pending)")
             recovered = False  # re-read our pending entries once things work again
