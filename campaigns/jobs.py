@@ -72,14 +72,23 @@ def send_form_confirmation(submission_id: int) -> bool:
         svc.db.remove_session()
 
 
-def enqueue_deliveries(queue: Queue, send_ids: Sequence[int], batch_size: int) -> int:
+def delivery_timeout(batch_size: int, rate_per_second: float = 0.0) -> int:
+    """RQ's time limit for a deliver_batch job: ten minutes, or three times what a per-server rate limit
+    makes a full batch take (a job stopped by its limit is retried; its mails in flight get flagged)."""
+    if rate_per_second <= 0:
+        return 600
+    return max(600, int(3 * batch_size / rate_per_second))
+
+
+def enqueue_deliveries(queue: Queue, send_ids: Sequence[int], batch_size: int, rate_per_second: float = 0.0) -> int:
     """Enqueue `deliver_batch` jobs of at most `batch_size` ids each; returns the number of jobs."""
     jobs = 0
+    timeout = delivery_timeout(batch_size, rate_per_second)
     with queue.connection.pipeline() as pipe:
         for start in range(0, len(send_ids), batch_size):
             chunk = list(send_ids[start : start + batch_size])
             queue.enqueue_call(
-                deliver_batch, args=(chunk,), retry=DELIVERY_RETRY, timeout=600, result_ttl=60,
+                deliver_batch, args=(chunk,), retry=DELIVERY_RETRY, timeout=timeout, result_ttl=60,
                 failure_ttl=7 * 86400, pipeline=pipe,
             )
             jobs += 1

@@ -556,7 +556,7 @@ def requeue_stale(svc: Services, now: datetime | None = None) -> int:
                 update(Send).where(Send.id.in_(ids[start : start + 5000])).values(enqueued_at=now_utc())
                 .execution_options(synchronize_session=False)
             )
-    enqueue_deliveries(svc.queue, ids, svc.settings.batch_size)
+    enqueue_deliveries(svc.queue, ids, svc.settings.batch_size, svc.settings.rate_limit_per_second)
     log.info("re-enqueued %d stale sends", len(ids))
     return len(ids)
 

@@ -10,6 +10,7 @@ import subprocess
 import sys
 import time
 from collections import Counter
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
@@ -292,7 +293,8 @@ def test_ticking_twice_at_the_same_moment_plans_nothing_new(services):
     assert set(per.values()) == {2} and len(per) == 20
 
 
-def test_sends_are_enqueued_in_batches_after_commit(services):
+def test_sends_are_enqueued_in_batches_after_commit(services, monkeypatch):
+    monkeypatch.setattr(services, "settings", replace(services.settings, batch_size=200))
     setup_sequence(services, [{"delay_minutes": 0}], contacts=450)
     counts = scheduler.tick(services, now=T0)
     assert counts["planned"] == 450 and counts["enqueued"] == 450
