@@ -200,6 +200,9 @@ def app(app_overrides: dict[str, Any], redis_conn: Redis) -> Iterator[Flask]:
     # No app context is held across the test: each request gets its own (as in production), so
     # per-request state in `g` never leaks between requests. Service calls that need one push it.
     yield application
+    from campaigns.events_buffer import flush_hits
+
+    flush_hits(timeout=5)  # a hit buffered by this test never reaches the next test's Redis database
     # Sessions a test opened and did not close (any thread) still hold a connection in a transaction,
     # which engine.dispose() cannot reach; closing them all keeps the next test's TRUNCATE from waiting.
     close_all_sessions()
