@@ -162,13 +162,7 @@ def _store_now(svc: Services, entry: dict[str, str]) -> bool:
         return True
     except RedisError:
         log.warning("hit buffer unavailable, writing hit %s directly", entry["e"])
-    try:
-        with svc.db.begin() as session:
-            process_batch(session, [entry])
-        return True
-    except Exception:
-        log.exception("hit %s lost: neither the buffer nor the database accepted it", entry["e"])
-        return False
+    return _store_directly(svc, [entry])
 
 
 # ------------------------------------------------------------------ the in-process buffer
@@ -313,8 +307,10 @@ def _one_by_one(held: _Held, done: int) -> int:
     return done
 
 
-def _store_directly(svc: Services, entries: list[dict[str, str]]) -> None:
-    """Write hits straight to the database (the writer's process_batch), BATCH at a time."""
+def _store_directly(svc: Services, entries: list[dict[str, str]]) -> bool:
+    """Write hits straight to the database (the writer's process_batch), BATCH at a time; False if
+    some were lost (logged)."""
+    stored = True
     for i in range(0, len(entries), BATCH):
         chunk = entries[i : i + BATCH]
         try:
@@ -322,6 +318,8 @@ def _store_directly(svc: Services, entries: list[dict[str, str]]) -> None:
                 process_batch(session, chunk)
         except Exception:
             log.exception("%d hits lost: neither Redis nor the database accepted them", len(chunk))
+            stored = False
+    return stored
 
 
 def _run_flusher() -> None:

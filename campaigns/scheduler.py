@@ -172,6 +172,11 @@ def _active_sequences(session: Session) -> dict[int, _SequenceInfo]:
     return {sid: _SequenceInfo(sid, steps.get(sid, []), stages[sid]) for sid in stages}
 
 
+def _enqueue(svc: Services, send_ids: list[int]) -> int:
+    """Enqueue planned sends as delivery jobs sized and timed by the settings; returns the job count."""
+    return enqueue_deliveries(svc.queue, send_ids, svc.settings.batch_size, svc.settings.rate_limit_per_second)
+
+
 def _due_query(sequence_ids: list[int], now: datetime, after: tuple[datetime, int] | None, limit: int) -> Any:
     query = (
         select(
@@ -271,7 +276,7 @@ def _collect(svc: Services, done: set[Future[tuple[Counter[str], list[int]]]], c
         chunk_counts, send_ids = future.result()
         counts.update(chunk_counts)
         if send_ids:
-            counts["jobs"] += enqueue_deliveries(svc.queue, send_ids, svc.settings.batch_size, svc.settings.rate_limit_per_second)
+            counts["jobs"] += _enqueue(svc, send_ids)
             counts["enqueued"] += len(send_ids)
 
 
@@ -291,7 +296,7 @@ def _plan_serial(svc: Services, now: datetime, limit: int, keepalive: Any) -> Co
             chunk_counts, send_ids = _write_chunk(session, chunk, now)
         counts.update(chunk_counts)
         if send_ids:
-            counts["jobs"] += enqueue_deliveries(svc.queue, send_ids, svc.settings.batch_size, svc.settings.rate_limit_per_second)
+            counts["jobs"] += _enqueue(svc, send_ids)
             counts["enqueued"] += len(send_ids)
         if keepalive is not None:
             keepalive()
@@ -619,7 +624,7 @@ def plan_broadcasts(svc: Services, now: datetime) -> Counter[str]:
             ))
         for start in range(0, len(ids), ENQUEUE_CHUNK):
             chunk = ids[start : start + ENQUEUE_CHUNK]
-            counts["jobs"] += enqueue_deliveries(svc.queue, chunk, svc.settings.batch_size, svc.settings.rate_limit_per_second)
+            counts["jobs"] += _enqueue(svc, chunk)
             counts["enqueued"] += len(chunk)
     return Counter({k: v for k, v in counts.items() if v})
 
@@ -660,7 +665,7 @@ def enqueue_planned(svc: Services, keepalive: Any = None) -> Counter[str]:
         if not ids:
             break
         ids.sort()
-        counts["jobs"] += enqueue_deliveries(svc.queue, ids, svc.settings.batch_size, svc.settings.rate_limit_per_second)
+        counts["jobs"] += _enqueue(svc, ids)
         # Marked after the enqueue: a crash in between enqueues them again next tick, and delivery is
         # idempotent, whereas marking first could strand them until the stale sweep.
         with svc.db.begin() as session:

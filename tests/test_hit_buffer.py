@@ -12,7 +12,6 @@ import sys
 import threading
 import time
 import weakref
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -29,19 +28,10 @@ from campaigns.models.tracking import Hit, HitKind
 from campaigns.runtime import Services
 from campaigns.stream_append import StreamAppender
 from tests.conftest import TEST_REDIS_URL, free_port, truncate_all
-from tests.fault_helpers import OwnRedis
+from tests.fault_helpers import OwnRedis, wait_until
 from tests.tracking_helpers import UA_CHROME, drain, make_broadcast, make_contact, make_send
 
 IP = "203.0.113.9"
-
-
-def wait_until(predicate: Callable[[], bool], timeout: float = 10.0) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return True
-        time.sleep(0.005)
-    return predicate()
 
 
 def entries(redis: Redis) -> list[dict[str, str]]:

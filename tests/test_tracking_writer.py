@@ -18,6 +18,7 @@ from sqlalchemy import delete, func, select
 from campaigns.events_buffer import GROUP, STREAM, ensure_group, flush_hits, make_entry, record_hit
 from campaigns.models.tracking import EngagementRollup, Hit, HitKind
 from tests.conftest import free_port
+from tests.fault_helpers import wait_until
 from tests.tracking_helpers import UA_CHROME, WriterThread, drain, make_broadcast, make_contact, make_send
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -39,15 +40,6 @@ def sends(services) -> list[int]:
     with services.db.begin() as s:
         campaign = make_broadcast(s)
         return [make_send(s, campaign, make_contact(s)).id for _ in range(50)]
-
-
-def wait_until(predicate, timeout: float = 30.0) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return True
-        time.sleep(0.05)
-    return predicate()
 
 
 WRITER_SCRIPT = """
@@ -79,7 +71,7 @@ def test_writer_sigkilled_mid_stream_loses_nothing_and_duplicates_nothing(servic
 
     writer = start_writer(services)
     try:
-        assert wait_until(lambda: hit_count(services) >= 400), writer.stderr.read1().decode() if writer.stderr else ""
+        assert wait_until(lambda: hit_count(services) >= 400, 30), writer.stderr.read1().decode() if writer.stderr else ""
         writer.send_signal(signal.SIGKILL)  # somewhere in the middle of a batch
         writer.wait(10)
         killed_at = hit_count(services)
