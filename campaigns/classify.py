@@ -19,6 +19,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from functools import lru_cache
+from typing import Protocol
 
 from campaigns.models.tracking import HitClass, HitKind
 
@@ -107,14 +108,39 @@ def classify_hit(
     kind: HitKind, user_agent: str, network: str, seconds_after_delivery: float | None
 ) -> Verdict:
     """Classify one hit on its own evidence; used by classify_send_hits (and tests)."""
-    signal = _ua_signal((user_agent or "").strip())
+    return _classify_banded(kind, (user_agent or "").strip(), network, _band(seconds_after_delivery))
+
+
+# The only thing the time since delivery decides is which side of these thresholds a hit falls on, so
+# a verdict depends on (kind, user agent, network, band): few distinct values, cached, where the hit
+# writer re-examines every stored click of a mail each time a new one arrives.
+_BAND_EDGES = (0.0, OPEN_AFTER_DELIVERY_SECONDS, CLICK_AFTER_DELIVERY_SECONDS, PROXY_PREFETCH_SECONDS)
+
+
+def _band(seconds_after_delivery: float | None) -> int:
+    """-1 without a delivery time, else how many of _BAND_EDGES the delay has reached (0: before delivery)."""
+    if seconds_after_delivery is None:
+        return -1
+    for band, edge in enumerate(_BAND_EDGES):
+        if seconds_after_delivery < edge:
+            return band
+    return len(_BAND_EDGES)
+
+
+def _earlier_than(band: int, edge: float) -> bool:
+    """Whether a hit in `band` came less than `edge` seconds after delivery (or before it)."""
+    return 0 <= band <= _BAND_EDGES.index(edge)
+
+
+@lru_cache(maxsize=16384)
+def _classify_banded(kind: HitKind, ua: str, network: str, band: int) -> Verdict:
+    signal = _ua_signal(ua)
     if signal.endswith("_user_agent") and signal not in ("no_user_agent", "bot_user_agent"):
         return Verdict(HitClass.SCANNER, signal)  # the gateway names itself
     if network in SCANNER_NETWORKS:
         return Verdict(HitClass.SCANNER, f"{network}_network")
     if signal in ("no_user_agent", "bot_user_agent"):
         return Verdict(HitClass.SCANNER, signal)
-    early = seconds_after_delivery is not None and seconds_after_delivery < 0
     if kind == HitKind.OPEN:
         if network == "apple":
             return Verdict(HitClass.MACHINE_OPEN, "apple_mpp")
@@ -124,15 +150,32 @@ def classify_hit(
         if signal == "image_proxy" or network == "google_proxy":
             # Gmail's and Yahoo's proxies fetch when the reader opens the mail (a person), unless the
             # fetch comes as the mail arrives, which is a prefetch.
-            if seconds_after_delivery is not None and (early or seconds_after_delivery < PROXY_PREFETCH_SECONDS):
+            if _earlier_than(band, PROXY_PREFETCH_SECONDS):
                 return Verdict(HitClass.MACHINE_OPEN, "proxy_prefetch")
             return Verdict(HitClass.HUMAN, "image_proxy")
-        if seconds_after_delivery is not None and (early or seconds_after_delivery < OPEN_AFTER_DELIVERY_SECONDS):
+        if _earlier_than(band, OPEN_AFTER_DELIVERY_SECONDS):
             return Verdict(HitClass.MACHINE_OPEN, "open_at_delivery")
         return HUMAN
-    if seconds_after_delivery is not None and (early or seconds_after_delivery < CLICK_AFTER_DELIVERY_SECONDS):
+    if _earlier_than(band, CLICK_AFTER_DELIVERY_SECONDS):
         return Verdict(HitClass.SCANNER, "click_at_delivery")
     return HUMAN
+
+
+class HitLike(Protocol):
+    """What classification reads of one hit of a mail (HitFacts, or the hit writer's own rows)."""
+
+    @property
+    def kind(self) -> HitKind: ...
+    @property
+    def occurred_at(self) -> datetime: ...
+    @property
+    def user_agent(self) -> str: ...
+    @property
+    def network(self) -> str: ...
+    @property
+    def ip(self) -> str: ...
+    @property
+    def link_id(self) -> int | None: ...
 
 
 @dataclass(frozen=True)
@@ -148,16 +191,17 @@ class HitFacts:
 
 
 def classify_send_hits(
-    hits: Sequence[HitFacts],
+    hits: Sequence[HitLike],
     delivered_at: datetime | None,
     honeypot_link_ids: set[int],
     tracked_link_count: int,
 ) -> list[Verdict]:
     """Classify every hit of one mail, using the other hits as evidence; called by the hit writer."""
-    verdicts: list[Verdict] = []
-    for h in hits:
-        delta = (h.occurred_at - delivered_at).total_seconds() if delivered_at else None
-        verdicts.append(classify_hit(h.kind, h.user_agent, h.network, delta))
+    verdicts = [
+        _classify_banded(h.kind, (h.user_agent or "").strip(), h.network,
+                         _band((h.occurred_at - delivered_at).total_seconds() if delivered_at else None))
+        for h in hits
+    ]
 
     clicks = sorted(
         (i for i, h in enumerate(hits) if h.kind == HitKind.CLICK), key=lambda i: hits[i].occurred_at

@@ -55,7 +55,9 @@ class Hit(Base):
     reason: Mapped[str] = mapped_column(String(40), default="")
 
 
-Index("ix_tracking_hits_send_time", Hit.send_id, Hit.occurred_at)
+# A mail's hits by kind and class: the hit writer reads a mail's stored clicks, and the earliest human
+# open and click, per batch (the latter from the index alone); A/B and report queries join on send_id.
+Index("ix_tracking_hits_send_kind", Hit.send_id, Hit.kind, Hit.classification, Hit.occurred_at)
 Index("ix_tracking_hits_contact_time", Hit.contact_id, Hit.occurred_at)
 Index("ix_tracking_hits_link", Hit.link_id)
 
