@@ -281,3 +281,19 @@ def test_any_batching_gives_the_classes_and_roll_ups_of_one_batch(services, seed
     assert len(incremental[0]) == len(entries)
     assert {c for c, _r in at_once[0].values()} >= {"human", "scanner"}  # the data exercises reclassification
     assert incremental == at_once
+
+
+def test_a_contacts_hits_go_with_the_contact_through_its_sends(services, app, sends):
+    """tracking_hits has no foreign key on contact_id (migration 0002): deleting a contact must still
+    delete its hits, through the sends' cascade, and leave other contacts' hits alone."""
+    from campaigns.models import Contact, Send
+
+    for send_id in sends[:2]:
+        record_hit(services, HitKind.OPEN, send_id, 0, UA_CHROME, "203.0.113.9")
+    drain(app)
+    assert hit_count(services) == 2
+    with services.db.begin() as s:
+        contact_id = s.scalar(select(Send.contact_id).where(Send.id == sends[0]))
+        s.execute(delete(Contact).where(Contact.id == contact_id))
+    with services.db.factory() as s:
+        assert s.scalars(select(Hit.send_id)).all() == [sends[1]]

@@ -41,8 +41,11 @@ class Hit(Base):
     event_id: Mapped[str] = mapped_column(String(32), unique=True)
     kind: Mapped[HitKind] = mapped_column(StrEnumType(HitKind, 10))
     send_id: Mapped[int] = mapped_column(ForeignKey("sends.id", ondelete="CASCADE"))
-    contact_id: Mapped[int] = mapped_column(ForeignKey("contacts.id", ondelete="CASCADE"))
-    link_id: Mapped[int | None] = mapped_column(ForeignKey("links.id", ondelete="SET NULL"))
+    # No foreign keys on contact_id and link_id (migration 0002): each one cost every inserted hit a
+    # row-locking lookup. A contact's hits go with its sends (send_id cascades); a link belongs to the
+    # send's template version, which cannot be deleted while sends use it.
+    contact_id: Mapped[int] = mapped_column(Integer)
+    link_id: Mapped[int | None] = mapped_column(Integer)
     occurred_at: Mapped[datetime] = mapped_column(UTCDateTime)
     recorded_at: Mapped[datetime] = mapped_column(UTCDateTime, default=now_utc)
     user_agent: Mapped[str] = mapped_column(String(512), default="")
