@@ -564,9 +564,11 @@ def process_batch(session: Session, entries: Sequence[Mapping[Any, Any]]) -> int
             rows[row.event_id] = row
     if not rows:
         return 0
+    # Core execution on the connection: the ORM's result loading cost a fifth of a batch's CPU.
+    conn = session.connection()
     ids = list(rows)
     for i in range(0, len(ids), 1000):
-        for (seen,) in session.execute(select(Hit.event_id).where(among(session, Hit.event_id, ids[i : i + 1000]))):
+        for (seen,) in conn.execute(select(Hit.event_id).where(among(session, Hit.event_id, ids[i : i + 1000]))):
             rows.pop(seen, None)
     if not rows:
         return 0
@@ -574,7 +576,7 @@ def process_batch(session: Session, entries: Sequence[Mapping[Any, Any]]) -> int
     send_ids = sorted({r.send_id for r in rows.values()})
     sends = {}
     for i in range(0, len(send_ids), 1000):
-        for s in session.execute(
+        for s in conn.execute(
             select(Send.id, Send.contact_id, Send.broadcast_id, Send.step_id, Send.variant, Send.sent_at,
                    Send.template_version_id).where(among(session, Send.id, send_ids[i : i + 1000]))
         ):
@@ -597,7 +599,7 @@ def process_batch(session: Session, entries: Sequence[Mapping[Any, Any]]) -> int
     clicking = [sid for sid, new_rows in new_by_send.items() if any(r.kind == HitKind.CLICK for r in new_rows)]
     clicking_set = set(clicking)
     for i in range(0, len(clicking), 1000):
-        for h in session.execute(
+        for h in conn.execute(
             select(Hit.id, Hit.event_id, Hit.send_id, Hit.link_id, Hit.occurred_at, Hit.user_agent,
                    Hit.ip, Hit.network, type_coerce(Hit.classification, String).label("classification"), Hit.reason)
             .where(among(session, Hit.send_id, clicking[i : i + 1000]), Hit.kind == HitKind.CLICK)
@@ -608,7 +610,7 @@ def process_batch(session: Session, entries: Sequence[Mapping[Any, Any]]) -> int
             )
     first_click: dict[int, datetime] = {}
     for i in range(0, len(live), 1000):
-        for sid, kind, t in session.execute(
+        for sid, kind, t in conn.execute(
             select(Hit.send_id, Hit.kind, func.min(Hit.occurred_at))
             .where(among(session, Hit.send_id, live[i : i + 1000]), Hit.classification == HitClass.HUMAN)
             .group_by(Hit.send_id, Hit.kind)
@@ -618,7 +620,7 @@ def process_batch(session: Session, entries: Sequence[Mapping[Any, Any]]) -> int
     versions = {sends[s].template_version_id for s in live}
     honeypots: dict[int, set[int]] = defaultdict(set)
     tracked: Counter[int] = Counter()
-    for link in session.execute(
+    for link in conn.execute(
         select(Link.id, Link.template_version_id, Link.tracked, Link.honeypot).where(
             Link.template_version_id.in_(versions)
         )
