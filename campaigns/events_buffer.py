@@ -59,7 +59,7 @@ from sqlalchemy import String, Table, bindparam, func, select, text, type_coerce
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
-from campaigns.classify import HitFacts, classify_send_hits, network_of
+from campaigns.classify import classify_send_hits, network_of
 from campaigns.models import Link, Send
 from campaigns.models.tracking import EngagementRollup, Hit, HitClass, HitKind, RollupScope
 from campaigns.sql_functions import among
@@ -404,9 +404,6 @@ class _Row:
     classification: HitClass | None = None
     reason: str = ""
     db_id: int | None = None
-
-    def facts(self) -> HitFacts:
-        return HitFacts(self.kind, self.occurred_at, self.user_agent, self.network, self.ip, self.link_id)
 
 
 # Stored and buffered values to members by dict lookup: Enum.__call__ and .value cost a tenth of a click
