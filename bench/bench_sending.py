@@ -13,7 +13,8 @@ Reproduce (from the repository root; needs postfix's /usr/sbin/smtp-sink, Redis 
     .venv/bin/python bench/bench_sending.py --mails 5000 --db sqlite --skip-relay
 Options: --pg-url (default postgresql://postgres@127.0.0.1:5432/bench_h1), --redis-url (default DB 1),
 --sink-port 2526, --proxy-port 2527, --delay-ms 20, --relay-connections 128, --bare-mails 5000,
---batch (send ids per job; default the BATCH_SIZE setting's, 1,000).
+--batch (send ids per job; default what the scheduler uses, sending.job_size: BATCH_SIZE's 1,000, or
+more for a deep connection pool: 4,096 for the relay's 128 connections).
 Targets (issue 2): 1 worker >= 1,000 mails/s and >= 50% of bare smtplib; 2 workers >= 1.7x one;
 relay >= 80% of loopback.
 """
@@ -257,17 +258,19 @@ def bare_smtplib(db_url: str, sink_port: int, count: int) -> tuple[float, float]
 
 
 def run_workers(db_url: str, ids: list[int], workers: int, smtp_port: int, connections: int) -> dict[str, Any]:
-    """Enqueue every send in jobs of 200, run `workers` burst worker processes, time them."""
+    """Enqueue every send in jobs as the scheduler sizes them (or --batch), run `workers` burst worker processes, time them."""
     from redis import Redis
     from rq import Queue
 
     from campaigns.jobs import enqueue_deliveries
+    from campaigns.sending import job_size
 
     reset_sends(db_url)
     redis = Redis.from_url(ARGS.redis_url)
     redis.flushdb()
     queue = Queue("nurture", connection=redis)
-    enqueue_deliveries(queue, ids, ARGS.batch)
+    batch = ARGS.batch or job_size(Settings(smtp_connections=connections))
+    enqueue_deliveries(queue, ids, batch)
     env = {**os.environ, "DATABASE_URL": db_url, "REDIS_URL": ARGS.redis_url, "SMTP_HOST": "127.0.0.1",
            "SMTP_PORT": str(smtp_port), "SMTP_CONNECTIONS": str(connections), "SECRET_KEY": "bench-secret",
            "BASE_URL": "https://t.bench.test", "PYTHONPATH": str(ROOT), "MAIL_FROM": "Bench <marketing@bench.test>",
@@ -288,7 +291,7 @@ def run_workers(db_url: str, ids: list[int], workers: int, smtp_port: int, conne
         logs[0].seek(0)
         print(logs[0].read().decode()[-3000:])
     redis.flushdb()
-    return {"sent": sent, "wall_rate": sent / wall, "steady_rate": sent / max(result["steady_s"], 1e-9),
+    return {"sent": sent, "batch": batch, "wall_rate": sent / wall, "steady_rate": sent / max(result["steady_s"], 1e-9),
             "wall": wall, "cpu_rate": sent / cpu, "cpu": cpu, **result}
 
 
@@ -310,8 +313,8 @@ def main() -> None:
     # Through PIPELINING a connection carries at most one mail per round trip (DATA's 354 must be awaited):
     # 40 ms round trips and 64 connections cap a relay at 1,600 mails/s, below the loopback rate; 128 do not.
     parser.add_argument("--relay-connections", type=int, default=128)
-    parser.add_argument("--batch", type=int, default=Settings().batch_size,
-                        help="send ids per RQ job (default: the BATCH_SIZE setting's default, as the scheduler uses)")
+    parser.add_argument("--batch", type=int, default=0,
+                        help="send ids per RQ job (default: sending.job_size for the run's connections, as the scheduler)")
     parser.add_argument("--skip-relay", action="store_true")
     parser.add_argument("--skip-two", action="store_true")
     parser.add_argument("--worker-class", choices=["simple", "fork"], default="simple",
@@ -326,7 +329,7 @@ def main() -> None:
     else:
         db_url = f"sqlite:///{tempfile.mkdtemp(prefix='bench_sending_')}/bench.db"
     load = os.getloadavg()[0]
-    print(f"# sending benchmark: {ARGS.mails} mails x 10 links, jobs of {ARGS.batch}, db {ARGS.db}, {ARGS.worker_class} worker, "
+    print(f"# sending benchmark: {ARGS.mails} mails x 10 links, jobs of {ARGS.batch or 'sending.job_size'}, db {ARGS.db}, {ARGS.worker_class} worker, "
           f"{os.cpu_count()} cores, "
           f"load average at start {load:.1f}, python {sys.version.split()[0]}")
     t = time.perf_counter()
@@ -339,13 +342,13 @@ def main() -> None:
         print(f"bare smtplib, prebuilt, 1 connection      {bare:8.0f} mails/s   "
               f"({bare_cpu:.0f} mails per CPU-second of the sending process)")
         one = run_workers(db_url, ids, 1, ARGS.sink_port, ARGS.connections)
-        print(f"1 worker  loopback  ({ARGS.connections} conns)  steady {one['steady_rate']:8.0f} mails/s   "
+        print(f"1 worker  loopback  ({ARGS.connections} conns, jobs of {one['batch']})  steady {one['steady_rate']:8.0f} mails/s   "
               f"wall {one['wall_rate']:6.0f}/s ({one['wall']:.1f}s)  sent {one['sent']}  "
               f"cpu {one['cpu']:.1f}s = {one['cpu_rate']:.0f} mails/CPU-s")
         two = None
         if not ARGS.skip_two:
             two = run_workers(db_url, ids, 2, ARGS.sink_port, ARGS.connections)
-            print(f"2 workers loopback  ({ARGS.connections} conns)  steady {two['steady_rate']:8.0f} mails/s   "
+            print(f"2 workers loopback  ({ARGS.connections} conns, jobs of {two['batch']})  steady {two['steady_rate']:8.0f} mails/s   "
                   f"wall {two['wall_rate']:6.0f}/s ({two['wall']:.1f}s)  sent {two['sent']}  "
                   f"cpu {two['cpu']:.1f}s = {two['cpu_rate']:.0f} mails/CPU-s")
         relay = None
@@ -353,7 +356,8 @@ def main() -> None:
             proxy = DelayProxy(ARGS.proxy_port, ARGS.sink_port, ARGS.delay_ms / 1000)
             proxy.start()
             relay = run_workers(db_url, ids, 1, ARGS.proxy_port, ARGS.relay_connections)
-            print(f"1 worker  relay +{ARGS.delay_ms:.0f}ms each way ({ARGS.relay_connections} conns) steady "
+            print(f"1 worker  relay +{ARGS.delay_ms:.0f}ms each way ({ARGS.relay_connections} conns, "
+                  f"jobs of {relay['batch']}) steady "
                   f"{relay['steady_rate']:6.0f} mails/s   wall {relay['wall_rate']:6.0f}/s ({relay['wall']:.1f}s)  "
                   f"sent {relay['sent']}  cpu {relay['cpu']:.1f}s = {relay['cpu_rate']:.0f} mails/CPU-s")
     finally:

@@ -50,6 +50,7 @@ class Settings:
     # waiting for the last mails' replies: two round trips to the relay); 1,000 amortises them (bench/
     # bench_sending.py: jobs of 200 -> 1,000 took one worker from 1,666 to 1,926 mails/s on loopback and
     # a relay 20 ms away from 41% to 84% of that). A campaign spreads over at most sends/BATCH_SIZE workers.
+    # Raised for a deep connection pool by sending.job_size (128 connections: jobs of 4,096).
     batch_size: int = 1000
     send_lease_seconds: int = 300
     max_lateness_hours: float = 24.0

@@ -6,7 +6,7 @@
    send windows, the frequency cap and exit conditions decide per enrolment whether a Send row is
    written now or the enrolment waits (its next_due_at moves to the next allowed moment);
 2. plans due broadcasts with one INSERT .. SELECT per broadcast;
-3. enqueues the new sends' ids (batches of settings.batch_size) right AFTER each planning
+3. enqueues the new sends' ids (jobs of sending.job_size ids) right AFTER each planning
    transaction commits. The rows are written with enqueued_at already set (a second UPDATE of every
    planned row would cost more than planning it); if the process dies between commit and enqueue,
    campaigns.sending.requeue_stale, called here every REQUEUE_EVERY seconds, re-enqueues queued rows
@@ -52,7 +52,6 @@ from sqlalchemy.orm import Session
 from campaigns import abtests, segments
 from campaigns import sequences as seq
 from campaigns.db import UTCDateTime, dialect_insert, now_utc
-from campaigns.jobs import enqueue_deliveries
 from campaigns.models import (
     Broadcast,
     BroadcastStatus,
@@ -173,8 +172,10 @@ def _active_sequences(session: Session) -> dict[int, _SequenceInfo]:
 
 
 def _enqueue(svc: Services, send_ids: list[int]) -> int:
-    """Enqueue planned sends as delivery jobs sized and timed by the settings; returns the job count."""
-    return enqueue_deliveries(svc.queue, send_ids, svc.settings.batch_size, svc.settings.rate_limit_per_second)
+    """Enqueue planned sends as delivery jobs (sending.enqueue_sends); returns the job count."""
+    from campaigns import sending
+
+    return sending.enqueue_sends(svc, send_ids)
 
 
 def _due_query(sequence_ids: list[int], now: datetime, after: tuple[datetime, int] | None, limit: int) -> Any:
@@ -652,7 +653,7 @@ def _finish_broadcasts(session: Session, now: datetime) -> int:
 
 # ------------------------------------------------------------------ enqueueing
 def enqueue_planned(svc: Services, keepalive: Any = None) -> Counter[str]:
-    """Enqueue queued sends that were never enqueued, in batches of settings.batch_size ids, then mark
+    """Enqueue queued sends that were never enqueued, in jobs of sending.job_size ids, then mark
     them enqueued (called by tick after the planning transactions committed)."""
     counts: Counter[str] = Counter()
     while True:

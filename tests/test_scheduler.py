@@ -18,7 +18,7 @@ from zoneinfo import ZoneInfo
 import pytest
 from sqlalchemy import func, select, update
 
-from campaigns import scheduler
+from campaigns import scheduler, sending
 from campaigns.models import (
     Broadcast,
     BroadcastStatus,
@@ -306,13 +306,25 @@ def test_sends_are_enqueued_in_batches_after_commit(services, monkeypatch):
         assert s.scalar(select(func.count()).where(Send.enqueued_at.is_(None))) == 0
 
 
+def test_jobs_grow_with_a_deep_connection_pool(services, monkeypatch):
+    # 16 connections x 4 mails in flight each: a job's closing drain is 64 mails, so jobs hold at least
+    # eight drains (512 ids) whatever BATCH_SIZE says; the rows still all go out exactly once.
+    monkeypatch.setattr(services, "settings", replace(services.settings, batch_size=200, smtp_connections=16))
+    setup_sequence(services, [{"delay_minutes": 0}], contacts=600)
+    counts = scheduler.tick(services, now=T0)
+    assert counts["enqueued"] == 600 and counts["jobs"] == 2
+    assert sorted(len(job.args[0]) for job in services.queue.get_jobs()) == [88, 512]
+    with services.db.begin() as s:
+        assert sorted(queued_job_ids(services)) == sorted(s.scalars(select(Send.id)))
+
+
 def test_a_crash_between_commit_and_enqueue_is_recovered(services, monkeypatch):
     setup_sequence(services, [{"delay_minutes": 0}], contacts=30)
 
     def redis_down(*_a, **_k):
         raise ConnectionError("redis went away")
 
-    monkeypatch.setattr(scheduler, "enqueue_deliveries", redis_down)
+    monkeypatch.setattr(sending, "enqueue_sends", redis_down)
     with pytest.raises(ConnectionError):
         scheduler.tick(services, now=T0)
     monkeypatch.undo()
