@@ -7,6 +7,7 @@ from __future__ import annotations
 import dataclasses
 import gc
 import os
+import socket
 import subprocess
 import sys
 import threading
@@ -206,6 +207,28 @@ def test_beyond_the_cap_the_oldest_held_hits_go_to_the_database(services, send_i
     flush_hits()  # Redis still down: the rest go to the database too
     agents = sorted(int(h.user_agent.rsplit("-", 1)[1]) for h in stored_hits(services))
     assert agents == list(range(25))  # every hit, once
+
+
+def test_a_redis_that_never_answers_does_not_hold_the_buffer(services, send_ids, monkeypatch):
+    # A server that accepts connections and then says nothing (a hung Redis, a black-holing proxy): the
+    # raw socket and redis-py both time out, the hits stay held, and over the cap they go to the database.
+    monkeypatch.setattr(events_buffer, "HELD_MAX", 10)
+    listener = socket.create_server(("127.0.0.1", 0))
+    accepted: list[socket.socket] = []
+    threading.Thread(target=lambda: [accepted.append(listener.accept()[0]) for _ in range(20)], daemon=True).start()
+    services.redis = Redis.from_url(f"redis://127.0.0.1:{listener.getsockname()[1]}/0")  # as runtime builds it
+    try:
+        for i in range(25):
+            assert record_hit(services, HitKind.OPEN, send_ids[i % len(send_ids)], 0, f"agent-{i}", IP)
+        assert wait_until(lambda: len(stored_hits(services)) >= 15, 30)
+        assert accepted  # it did try the hung server
+        flush_hits(timeout=30)
+        agents = sorted(int(h.user_agent.rsplit("-", 1)[1]) for h in stored_hits(services))
+        assert agents == list(range(25))  # every hit, once
+    finally:
+        listener.close()
+        for conn in accepted:
+            conn.close()
 
 
 def test_a_flush_with_redis_and_the_database_down_drops_and_never_raises(services, send_ids, tmp_path):
