@@ -68,6 +68,8 @@ class Settings:
     dkim_private_key_path: str = ""
     # Bounce handling (campaigns/bounces.py): shared secret of the provider webhook; broadcast auto-pause
     bounce_webhook_secret: str = ""
+    # Hand-over webhooks call public addresses only; these private networks too (campaigns/webhooks.py)
+    webhook_allowed_networks: str = ""
     complaint_pause_rate: float = 0.003  # pause a broadcast when complaints / delivered exceed this
     complaint_pause_min_delivered: int = 500  # ... once at least this many were delivered
     testing: bool = False

@@ -10,17 +10,27 @@ Webhook requests (like Stripe's):
     Nurture-Delivery: <delivery id>           stable across retries: the receiver dedupes on it
     Nurture-Signature: t=<unix time>,v1=<hex HMAC-SHA256(secret, "<t>.<body>")>
 Any 2xx answer is a success; anything else (or no answer within the timeout) is retried.
+
+Only public addresses are called (server-side request forgery: a trigger's URL must not reach the
+cloud metadata service, the database or an admin port on the private network). The address checked
+is the one the socket actually connected to, so a name that resolves to a public address at one
+moment and a private one the next gains nothing. WEBHOOK_ALLOWED_NETWORKS lists the private networks
+a receiver may live in (e.g. an internal CRM: `10.20.0.0/16`).
 """
 
 from __future__ import annotations
 
 import hashlib
 import hmac
+import http.client
+import ipaddress
 import json
 import logging
 import secrets
+import socket
 import time
 import urllib.error
+import urllib.parse
 import urllib.request
 import uuid
 from datetime import datetime, timedelta
@@ -31,6 +41,7 @@ from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from campaigns import mailer
+from campaigns.config import Settings
 from campaigns.db import now_utc
 from campaigns.models import Contact, DeliveryState, ScoreTrigger, TriggerAction, WebhookDelivery
 from campaigns.runtime import Services
@@ -173,7 +184,7 @@ def deliver(svc: Services, delivery_id: int, now: datetime | None = None) -> str
     if channel == "email":
         ok, status, excerpt, retryable = _send_email(svc, url, payload, delivery_key)
     else:
-        ok, status, excerpt, retryable = _post(url, payload, secret, delivery_key)
+        ok, status, excerpt, retryable = _post(url, payload, secret, delivery_key, svc.settings)
     with svc.db.begin() as session:
         row = session.get(WebhookDelivery, delivery_id)
         assert row is not None
@@ -199,20 +210,93 @@ class _NoRedirect(urllib.request.HTTPRedirectHandler):
         return None  # a redirect is an answer to report, not a URL to follow (it could point anywhere)
 
 
-_OPENER = urllib.request.build_opener(_NoRedirect)
+Network = ipaddress.IPv4Network | ipaddress.IPv6Network
 
 
-def _post(url: str, payload: dict[str, Any], secret: str, delivery_key: str) -> tuple[bool, int | None, str, bool]:
+class BlockedAddress(OSError):
+    """A webhook URL that leads to an address webhooks may not call."""
+
+
+def allowed_networks(spec: str) -> list[Network]:
+    """WEBHOOK_ALLOWED_NETWORKS: comma-separated networks or addresses (`10.20.0.0/16, 192.0.2.7`)."""
+    networks = []
+    for item in spec.replace(";", ",").split(","):
+        if item.strip():
+            try:
+                networks.append(ipaddress.ip_network(item.strip(), strict=False))
+            except ValueError:
+                raise ValueError(f"WEBHOOK_ALLOWED_NETWORKS: {item.strip()!r} is not a network or address") from None
+    return networks
+
+
+def check_address(address: str, allowed: list[Network]) -> None:
+    """Raise BlockedAddress unless `address` is public or inside an allowed network."""
+    ip = ipaddress.ip_address(address.split("%", 1)[0])
+    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
+        ip = ip.ipv4_mapped
+    if any(ip in network for network in allowed):
+        return
+    if ip.is_global and not ip.is_multicast:
+        return
+    kind = ("loopback" if ip.is_loopback else "link-local" if ip.is_link_local else
+            "unspecified" if ip.is_unspecified else "multicast" if ip.is_multicast else
+            "private" if ip.is_private else "non-public")
+    raise BlockedAddress(f"refused: {ip} is a {kind} address; webhooks call public addresses only "
+                         "(list the network in WEBHOOK_ALLOWED_NETWORKS to allow it)")
+
+
+def _checked_opener(allowed: list[Network]) -> urllib.request.OpenerDirector:
+    """An opener whose connections check the address they connected to before sending anything."""
+
+    def create_connection(address: Any, timeout: Any = None, source_address: Any = None) -> socket.socket:
+        sock = socket.create_connection(address, timeout, source_address)
+        try:
+            check_address(sock.getpeername()[0], allowed)
+        except BlockedAddress:
+            sock.close()
+            raise
+        return sock
+
+    def connection(cls: type[http.client.HTTPConnection]) -> Any:
+        def make(host: str, **kwargs: Any) -> http.client.HTTPConnection:
+            conn = cls(host, **kwargs)
+            conn._create_connection = create_connection  # type: ignore[attr-defined]
+            return conn
+        return make
+
+    class Http(urllib.request.HTTPHandler):
+        def http_open(self, req: Any) -> Any:
+            return self.do_open(connection(http.client.HTTPConnection), req)
+
+    class Https(urllib.request.HTTPSHandler):
+        def https_open(self, req: Any) -> Any:
+            return self.do_open(connection(http.client.HTTPSConnection), req,
+                                context=self._context)  # type: ignore[attr-defined]
+
+    return urllib.request.build_opener(_NoRedirect, Http, Https)
+
+
+def _post(url: str, payload: dict[str, Any], secret: str, delivery_key: str,
+          settings: Settings) -> tuple[bool, int | None, str, bool]:
     """POST the signed payload; (ok, HTTP status, response excerpt or error, worth retrying)."""
     if not url.lower().startswith(("http://", "https://")):
         return False, None, "only http and https URLs are allowed", False
+    try:
+        allowed = allowed_networks(settings.webhook_allowed_networks)
+        host = urllib.parse.urlsplit(url).hostname or ""
+        try:
+            check_address(host, allowed)  # a literal address fails here, before any connection
+        except ValueError:
+            pass  # a name: checked once connected
+    except (BlockedAddress, ValueError) as exc:
+        return False, None, str(exc)[:EXCERPT], False
     body = json.dumps(payload, ensure_ascii=False, separators=(",", ":")).encode()
     request = urllib.request.Request(url, data=body, method="POST", headers={
         "Content-Type": "application/json", "User-Agent": "Nurture-Webhooks/1.0",
         DELIVERY_HEADER: delivery_key, SIGNATURE_HEADER: sign(secret, int(time.time()), body),
     })
     try:
-        with _OPENER.open(request, timeout=TIMEOUT) as response:
+        with _checked_opener(allowed).open(request, timeout=TIMEOUT) as response:
             status = response.status
             excerpt = response.read(EXCERPT).decode("utf-8", "replace")
     except urllib.error.HTTPError as exc:
@@ -224,6 +308,8 @@ def _post(url: str, payload: dict[str, Any], secret: str, delivery_key: str) -> 
         excerpt = excerpt or str(exc.reason)
     except (urllib.error.URLError, OSError, ValueError) as exc:
         reason = getattr(exc, "reason", exc)
+        if isinstance(reason, BlockedAddress):
+            return False, None, str(reason)[:EXCERPT], False  # it will not change by itself
         return False, None, f"no answer: {reason}"[:EXCERPT], True
     if 200 <= status < 300:
         return True, status, excerpt, False

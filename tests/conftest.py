@@ -176,6 +176,7 @@ def app_overrides(database_url: str, smtp_server: SmtpServer, tmp_path: Path) ->
         "secret_key": "test-secret-key",
         "mail_from": "Acme Marketing <marketing@acme.test>",
         "UPLOAD_DIR": str(tmp_path / "uploads"),
+        "webhook_allowed_networks": "127.0.0.0/8",  # the tests' webhook receivers listen on loopback
     }
 
 

@@ -7,6 +7,7 @@ import hashlib
 import hmac
 import json
 import threading
+from dataclasses import replace
 from datetime import datetime, timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
@@ -112,6 +113,42 @@ def test_signed_webhook_retried_after_a_500_with_the_same_delivery_id(app: Any, 
     assert payload["type"] == "contact.stage_changed"
     assert payload["stage_change"]["to"] == "mql" and payload["stage_change"]["from"] == "hot"
     assert payload["contact"]["email"] == contact.email and payload["contact"]["score"] == 40
+
+
+@pytest.mark.parametrize("host", ["127.0.0.1", "localhost"])
+def test_a_webhook_to_a_private_address_is_refused_without_a_request(
+    app: Any, services: Any, session: Any, monkeypatch: Any, host: str,
+) -> None:
+    # The default settings: no private network allowed. A literal loopback address is refused before
+    # connecting, a name that resolves to one once connected; either way nothing reaches the server,
+    # and the attempt is not retried (it cannot succeed by itself).
+    monkeypatch.setattr(services, "settings", replace(services.settings, webhook_allowed_networks=""))
+    with Receiver([]) as receiver:
+        url = receiver.url.replace("127.0.0.1", host)
+        _hot_lead(services, session, action="webhook", webhook_url=url)
+        with app.app_context():
+            assert scoring.run_scoring(services, now=now_utc())["deliveries_enqueued"] == 1
+        assert run_jobs(app) == 1
+        assert receiver.requests == []
+    session.expire_all()
+    delivery = session.scalars(select(WebhookDelivery)).one()
+    assert (delivery.state, delivery.attempts, delivery.next_retry_at) == (DeliveryState.FAILED, 1, None)
+    assert "127.0.0.1 is a loopback address" in delivery.last_error
+    assert "WEBHOOK_ALLOWED_NETWORKS" in delivery.last_error
+
+
+def test_the_address_check_allows_public_and_listed_networks_only() -> None:
+    allowed = webhooks.allowed_networks("10.20.0.0/16, 192.168.5.7")
+    for public in ("93.184.215.14", "2606:2800:21f:cb07:6820:80da:af6b:8b2c", "10.20.3.4", "192.168.5.7"):
+        webhooks.check_address(public, allowed)
+    for blocked, kind in [("169.254.169.254", "link-local"), ("10.1.2.3", "private"), ("192.168.5.8", "private"),
+                          ("127.0.0.1", "loopback"), ("::1", "loopback"), ("::ffff:127.0.0.1", "loopback"),
+                          ("fd00::1", "private"), ("0.0.0.0", "unspecified"), ("224.0.0.1", "multicast"),
+                          ("100.64.0.1", "non-public")]:
+        with pytest.raises(webhooks.BlockedAddress, match=f"is a {kind} address"):
+            webhooks.check_address(blocked, allowed)
+    with pytest.raises(ValueError, match="'10.0.0.0/33' is not a network"):
+        webhooks.allowed_networks("10.0.0.0/33")
 
 
 def test_webhook_that_never_answers_gives_up_after_the_last_attempt(app: Any, services: Any, session: Any) -> None:
