@@ -12,9 +12,9 @@ Reproduce (from the repository root; needs postfix's /usr/sbin/smtp-sink, Redis 
     .venv/bin/python bench/bench_sending.py
     .venv/bin/python bench/bench_sending.py --mails 5000 --db sqlite --skip-relay
 Options: --pg-url (default postgresql://postgres@127.0.0.1:5432/bench_h1), --redis-url (default DB 1),
---sink-port 2526, --proxy-port 2527, --delay-ms 20, --relay-connections 128, --bare-mails 5000,
+--sink-port 2526, --proxy-port 2527, --delay-ms 20, --relay-connections 192, --bare-mails 5000,
 --batch (send ids per job; default what the scheduler uses, sending.job_size: BATCH_SIZE's 1,000, or
-more for a deep connection pool: 4,096 for the relay's 128 connections).
+more for a deep connection pool: 6,144 for the relay's 192 connections).
 --rounds 3 (every run is repeated; ratios are taken within a round and the median round decides).
 Targets (issue 2): 1 worker >= 1,000 mails/s and >= 50% of bare smtplib; 2 workers >= 1.7x one;
 relay >= 80% of loopback.
@@ -338,8 +338,10 @@ def main() -> None:
     parser.add_argument("--delay-ms", type=float, default=20.0)
     parser.add_argument("--connections", type=int, default=4)
     # Through PIPELINING a connection carries at most one mail per round trip (DATA's 354 must be awaited):
-    # 40 ms round trips and 64 connections cap a relay at 1,600 mails/s, below the loopback rate; 128 do not.
-    parser.add_argument("--relay-connections", type=int, default=128)
+    # Measured at 40 ms round trips, a connection carries a mail every ~55-60 ms (the round trip plus the
+    # worker's turnaround): 128 connections gave 2,380 mails/s, below a fast loopback run (3,000+); 192 gave
+    # 3,207-3,223 and 256 3,367-3,835 (docs/benchmarks.md, 2026-12-03).
+    parser.add_argument("--relay-connections", type=int, default=192)
     parser.add_argument("--batch", type=int, default=0,
                         help="send ids per RQ job (default: sending.job_size for the run's connections, as the scheduler)")
     parser.add_argument("--rounds", type=int, default=3, help="rounds of every run; the median round decides")
