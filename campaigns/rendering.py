@@ -17,7 +17,9 @@ import copy
 import html as html_lib
 import logging
 import re
+import sys
 import threading
+import time
 from collections import OrderedDict
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
@@ -146,6 +148,37 @@ def _sample_context() -> dict[str, Any]:
     return _SAMPLE_CONTEXT
 
 
+_TRIAL_SECONDS = 2.0  # the save-time trial render may take this long (an ordinary template: a few ms)
+
+
+class _TrialTooSlow(BaseException):
+    """Raised inside a trial render that ran out of time; a BaseException, so that neither Jinja nor the
+    template's own code can catch it on the way out."""
+
+
+def _trial_render(template: Any, context: dict[str, Any]) -> None:
+    """Render once with a time budget. Loops (`{% for i in range(100000) %}{% for j in range(100000) %}`)
+    are plain Python loops that the sandbox cannot intercept, so the render runs under a trace function
+    that checks the clock every 1,000 events: a template that takes more than _TRIAL_SECONDS with the
+    sample data is refused at save time instead of holding a web worker (and later a delivery worker)."""
+    deadline = time.monotonic() + _TRIAL_SECONDS
+    events = 0
+
+    def tracer(frame: Any, event: str, arg: Any) -> Any:
+        nonlocal events
+        events += 1
+        if events % 1000 == 0 and time.monotonic() > deadline:
+            raise _TrialTooSlow
+        return tracer
+
+    previous = sys.gettrace()
+    sys.settrace(tracer)
+    try:
+        template.render(context)
+    finally:
+        sys.settrace(previous)
+
+
 def _validate(source: str, part: str, env: ImmutableSandboxedEnvironment) -> None:
     """Parse and trial-render one part in the sandbox, so errors surface at save time, not per send."""
     if len(source) > _MAX_SOURCE:
@@ -160,7 +193,10 @@ def _validate(source: str, part: str, env: ImmutableSandboxedEnvironment) -> Non
     for node in tree.find_all((jinja_nodes.Extends, jinja_nodes.Include, jinja_nodes.Import, jinja_nodes.FromImport)):
         raise TemplateError(f"{part}, line {node.lineno}: {{% {type(node).__name__.lower()} %}} is not allowed in mail templates")
     try:
-        template.render(_sample_context())
+        _trial_render(template, _sample_context())
+    except _TrialTooSlow:
+        raise TemplateError(f"{part}: takes too long to render (over {_TRIAL_SECONDS:g} s with sample data); "
+                            "look for nested loops") from None
     except SecurityError as exc:
         raise TemplateError(_describe(exc, part)) from None
     except Exception:  # noqa: BLE001

@@ -5,6 +5,7 @@ secret: SECRET_KEY is in the environment and in the app's config, and must never
 
 from __future__ import annotations
 
+import sys
 from importlib.metadata import version as installed_version
 from pathlib import Path
 from typing import Any
@@ -151,3 +152,21 @@ def test_resource_exhaustion_is_refused(services: Any) -> None:
             rendering.create_template(s, "t", subject="s", html_source=f"<p>{source}</p>")
     with services.db.begin() as s:  # ordinary arithmetic and short repetition still work
         rendering.create_template(s, "ok", subject="{{ '-' * 10 }}", html_source="<p>{{ 2 ** 10 }}</p>")
+
+
+@pytest.mark.parametrize("loops", [
+    "{% for i in range(100000) %}{% for j in range(100000) %}{% endfor %}{% endfor %}",
+    "{% set s = 'x' * 90000 %}{% for a in s %}{% for b in s %}{{ '' }}{% endfor %}{% endfor %}",
+])
+def test_a_template_that_would_loop_for_hours_is_refused_at_save_and_in_preview(services: Any, ui: Any,
+                                                                                loops: str) -> None:
+    # Billions of iterations: without the trial render's time budget the save would not return.
+    with services.db.begin() as s, pytest.raises(rendering.TemplateError, match="takes too long to render"):
+        rendering.create_template(s, "slow", subject="s", html_source=f"<p>{loops}</p>")
+    resp = ui.post("/templates/preview", {"subject": "s", "html_source": f"<p>{loops}</p>", "text_source": ""},
+                   page="/templates/new")
+    assert resp.status_code < 500 and "takes too long to render" in resp.get_data(as_text=True)
+    with services.db.begin() as s:  # loops of ordinary size still save, and the tracer is gone afterwards
+        rendering.create_template(s, "fine", subject="s",
+                                  html_source="<p>{% for i in range(200) %}{{ i }} {% endfor %}</p>")
+    assert sys.gettrace() is None
