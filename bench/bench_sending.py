@@ -380,22 +380,15 @@ def main() -> None:
     finally:
         sink.terminate()
         sink.wait()
-    verdicts = []
-
-    def verdict(name: str, key: str, target: float, fmt: str) -> None:
+    for name, key, target, fmt in [("1 worker >= 1,000/s", "one", 1000, "{:.0f}"),
+                                   (">= 50% of bare", "one_vs_bare", 0.5, "{:.0%}"),
+                                   ("2 workers >= 1.7x", "two_vs_one", 1.7, "{:.2f}x"),
+                                   ("relay >= 80%", "relay_vs_one", 0.8, "{:.0%}")]:
         values = [r[key] for r in rounds if key in r]
-        if not values:
-            return
-        value = statistics.median(values)
-        shown = ", ".join(fmt.format(v) for v in values)
-        verdicts.append(f"{name}: {'PASS' if value >= target else 'FAIL'} (median {fmt.format(value)}; rounds {shown})")
-
-    verdict("1 worker >= 1,000/s", "one", 1000, "{:.0f}")
-    verdict(">= 50% of bare", "one_vs_bare", 0.5, "{:.0%}")
-    verdict("2 workers >= 1.7x", "two_vs_one", 1.7, "{:.2f}x")
-    verdict("relay >= 80%", "relay_vs_one", 0.8, "{:.0%}")
-    for line in verdicts:
-        print("# " + line)
+        if values:
+            value = statistics.median(values)
+            print(f"# {name}: {'PASS' if value >= target else 'FAIL'} (median {fmt.format(value)}; "
+                  f"rounds {', '.join(fmt.format(v) for v in values)})")
     print(f"# load average at end {os.getloadavg()[0]:.1f} (other processes on the machine skew the figures)")
     print("# reproduce: .venv/bin/python bench/bench_sending.py " + " ".join(sys.argv[1:]))
 

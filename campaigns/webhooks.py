@@ -245,8 +245,8 @@ def check_address(address: str, allowed: list[Network]) -> None:
                          "(list the network in WEBHOOK_ALLOWED_NETWORKS to allow it)")
 
 
-def _checked_opener(allowed: list[Network]) -> urllib.request.OpenerDirector:
-    """An opener whose connections check the address they connected to before sending anything."""
+def _guarded(cls: type[http.client.HTTPConnection], allowed: list[Network]) -> Any:
+    """A factory of `cls` connections that check the address they connected to before sending anything."""
 
     def create_connection(address: Any, timeout: Any = None, source_address: Any = None) -> socket.socket:
         sock = socket.create_connection(address, timeout, source_address)
@@ -257,23 +257,39 @@ def _checked_opener(allowed: list[Network]) -> urllib.request.OpenerDirector:
             raise
         return sock
 
-    def connection(cls: type[http.client.HTTPConnection]) -> Any:
-        def make(host: str, **kwargs: Any) -> http.client.HTTPConnection:
-            conn = cls(host, **kwargs)
-            conn._create_connection = create_connection  # type: ignore[attr-defined]
-            return conn
-        return make
+    def make(host: str, **kwargs: Any) -> http.client.HTTPConnection:
+        conn = cls(host, **kwargs)
+        conn._create_connection = create_connection  # type: ignore[attr-defined]
+        return conn
 
-    class Http(urllib.request.HTTPHandler):
-        def http_open(self, req: Any) -> Any:
-            return self.do_open(connection(http.client.HTTPConnection), req)
+    return make
 
-    class Https(urllib.request.HTTPSHandler):
-        def https_open(self, req: Any) -> Any:
-            return self.do_open(connection(http.client.HTTPSConnection), req,
-                                context=self._context)  # type: ignore[attr-defined]
 
-    return urllib.request.build_opener(_NoRedirect, Http, Https)
+class _GuardedHTTP(urllib.request.HTTPHandler):
+    def __init__(self, allowed: list[Network]) -> None:
+        super().__init__()
+        self.allowed = allowed
+
+    def http_open(self, req: Any) -> Any:
+        return self.do_open(_guarded(http.client.HTTPConnection, self.allowed), req)
+
+
+class _GuardedHTTPS(urllib.request.HTTPSHandler):
+    def __init__(self, allowed: list[Network]) -> None:
+        super().__init__()
+        self.allowed = allowed
+
+    def https_open(self, req: Any) -> Any:
+        return self.do_open(_guarded(http.client.HTTPSConnection, self.allowed), req,
+                            context=self._context)  # type: ignore[attr-defined]
+
+
+def _is_address(host: str) -> bool:
+    try:
+        ipaddress.ip_address(host)
+    except ValueError:
+        return False
+    return True
 
 
 def _post(url: str, payload: dict[str, Any], secret: str, delivery_key: str,
@@ -281,13 +297,11 @@ def _post(url: str, payload: dict[str, Any], secret: str, delivery_key: str,
     """POST the signed payload; (ok, HTTP status, response excerpt or error, worth retrying)."""
     if not url.lower().startswith(("http://", "https://")):
         return False, None, "only http and https URLs are allowed", False
+    host = urllib.parse.urlsplit(url).hostname or ""
     try:
         allowed = allowed_networks(settings.webhook_allowed_networks)
-        host = urllib.parse.urlsplit(url).hostname or ""
-        try:
-            check_address(host, allowed)  # a literal address fails here, before any connection
-        except ValueError:
-            pass  # a name: checked once connected
+        if _is_address(host):
+            check_address(host, allowed)  # refused before any connection; a name is checked once connected
     except (BlockedAddress, ValueError) as exc:
         return False, None, str(exc)[:EXCERPT], False
     body = json.dumps(payload, ensure_ascii=False, separators=(",", ":")).encode()
@@ -296,7 +310,8 @@ def _post(url: str, payload: dict[str, Any], secret: str, delivery_key: str,
         DELIVERY_HEADER: delivery_key, SIGNATURE_HEADER: sign(secret, int(time.time()), body),
     })
     try:
-        with _checked_opener(allowed).open(request, timeout=TIMEOUT) as response:
+        opener = urllib.request.build_opener(_NoRedirect, _GuardedHTTP(allowed), _GuardedHTTPS(allowed))
+        with opener.open(request, timeout=TIMEOUT) as response:
             status = response.status
             excerpt = response.read(EXCERPT).decode("utf-8", "replace")
     except urllib.error.HTTPError as exc:
