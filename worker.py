@@ -15,8 +15,6 @@ import sys
 import time
 from typing import Any
 
-from rq import SimpleWorker, Worker
-
 from wsgi import create_app
 
 log = logging.getLogger("nurture.worker")
@@ -38,7 +36,10 @@ def run_worker(burst: bool = False, overrides: dict[str, Any] | None = None) -> 
         # Sending keeps a pool of SMTP connections and compiled templates per process; a forking worker
         # would rebuild both for every job (bench/bench_sending.py measures the difference), so jobs run
         # in this process unless NURTURE_WORKER_CLASS=fork asks for a work horse per job.
-        worker_class = Worker if os.environ.get("NURTURE_WORKER_CLASS", "simple") == "fork" else SimpleWorker
+        from campaigns.rq_workers import NurtureForkWorker, NurtureSimpleWorker
+
+        fork = os.environ.get("NURTURE_WORKER_CLASS", "simple") == "fork"
+        worker_class = NurtureForkWorker if fork else NurtureSimpleWorker
         worker = worker_class([svc.queue], connection=svc.redis)
         worker.work(burst=burst, logging_level="INFO", with_scheduler=True)
 

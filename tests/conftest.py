@@ -284,13 +284,14 @@ def api_key(services: Any) -> str:
 
 def run_jobs(app: Flask) -> int:
     """Drain the app's RQ queue in this process with a real SimpleWorker; returns jobs run."""
-    from rq import SimpleWorker
     from rq.registry import FailedJobRegistry, FinishedJobRegistry
+
+    from campaigns.rq_workers import NurtureSimpleWorker
 
     svc = app.extensions["nurture"]
     registries = [FinishedJobRegistry(queue=svc.queue), FailedJobRegistry(queue=svc.queue)]
     before = sum(r.count for r in registries)
-    worker = SimpleWorker([svc.queue], connection=svc.redis)
+    worker = NurtureSimpleWorker([svc.queue], connection=svc.redis)
     with app.app_context():
         worker.work(burst=True)
     # rq 3's worker counters are not reliable in burst mode; the registries are.
