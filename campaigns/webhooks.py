@@ -292,25 +292,53 @@ def _is_address(host: str) -> bool:
     return True
 
 
+def proxy_for(url: str) -> str | None:
+    """The proxy urllib would take for `url` from the environment (http_proxy, https_proxy, no_proxy), or None."""
+    parts = urllib.parse.urlsplit(url)
+    proxy = urllib.request.getproxies().get(parts.scheme)
+    if proxy and not urllib.request.proxy_bypass(parts.hostname or ""):
+        return proxy
+    return None
+
+
+def check_resolved(host: str, port: int, allowed: list[Network]) -> None:
+    """Raise BlockedAddress unless every address `host` resolves to may be called (the proxied path)."""
+    for *_, sockaddr in socket.getaddrinfo(host, port, type=socket.SOCK_STREAM):
+        check_address(str(sockaddr[0]), allowed)
+
+
 def _post(url: str, payload: dict[str, Any], secret: str, delivery_key: str,
           settings: Settings) -> tuple[bool, int | None, str, bool]:
     """POST the signed payload; (ok, HTTP status, response excerpt or error, worth retrying)."""
     if not url.lower().startswith(("http://", "https://")):
         return False, None, "only http and https URLs are allowed", False
-    host = urllib.parse.urlsplit(url).hostname or ""
+    parts = urllib.parse.urlsplit(url)
+    host = parts.hostname or ""
+    # Behind an egress proxy (http_proxy/https_proxy in the worker's environment) the socket's peer is the
+    # proxy, so the connected-peer check below would judge the proxy instead of the target: the target's
+    # name is resolved and checked here instead. The proxy resolves it again; see docs/security.md.
+    proxy = proxy_for(url)
     try:
         allowed = allowed_networks(settings.webhook_allowed_networks)
         if _is_address(host):
             check_address(host, allowed)  # refused before any connection; a name is checked once connected
+        elif proxy:
+            check_resolved(host, parts.port or (443 if parts.scheme == "https" else 80), allowed)
     except (BlockedAddress, ValueError) as exc:
         return False, None, str(exc)[:EXCERPT], False
+    except OSError as exc:  # the name did not resolve: DNS may answer next time
+        return False, None, f"no answer: {exc}"[:EXCERPT], True
     body = json.dumps(payload, ensure_ascii=False, separators=(",", ":")).encode()
     request = urllib.request.Request(url, data=body, method="POST", headers={
         "Content-Type": "application/json", "User-Agent": "Nurture-Webhooks/1.0",
         DELIVERY_HEADER: delivery_key, SIGNATURE_HEADER: sign(secret, int(time.time()), body),
     })
     try:
-        opener = urllib.request.build_opener(_NoRedirect, _GuardedHTTP(allowed), _GuardedHTTPS(allowed))
+        if proxy:  # the operator's proxy; the target was checked above
+            opener = urllib.request.build_opener(_NoRedirect, urllib.request.ProxyHandler({parts.scheme: proxy}))
+        else:
+            opener = urllib.request.build_opener(_NoRedirect, urllib.request.ProxyHandler({}),
+                                                 _GuardedHTTP(allowed), _GuardedHTTPS(allowed))
         with opener.open(request, timeout=TIMEOUT) as response:
             status = response.status
             excerpt = response.read(EXCERPT).decode("utf-8", "replace")

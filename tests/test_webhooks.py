@@ -137,6 +137,35 @@ def test_a_webhook_to_a_private_address_is_refused_without_a_request(
     assert "WEBHOOK_ALLOWED_NETWORKS" in delivery.last_error
 
 
+@pytest.mark.parametrize(("target", "reaches_proxy", "refusal"), [
+    ("http://10.1.2.3/hooks/nurture", False, "10.1.2.3 is a private address"),
+    ("http://localhost:8080/hooks/nurture", False, "is a loopback address"),
+    ("http://93.184.215.14/hooks/nurture", True, ""),
+])
+def test_behind_an_egress_proxy_the_target_is_checked_not_the_proxy(
+    app: Any, services: Any, session: Any, monkeypatch: Any, target: str, reaches_proxy: bool, refusal: str,
+) -> None:
+    # The worker's environment names an HTTP proxy (here a recording server on loopback, which answers
+    # 200 itself). The proxy's own address is the operator's choice and is not judged; the target is.
+    monkeypatch.setattr(services, "settings", replace(services.settings, webhook_allowed_networks=""))
+    with Receiver([]) as proxy:
+        for name in ("no_proxy", "NO_PROXY", "http_proxy", "HTTP_PROXY"):
+            monkeypatch.delenv(name, raising=False)
+        monkeypatch.setenv("http_proxy", proxy.url.rsplit("/hooks", 1)[0])
+        _hot_lead(services, session, action="webhook", webhook_url=target)
+        with app.app_context():
+            assert scoring.run_scoring(services, now=now_utc())["deliveries_enqueued"] == 1
+        assert run_jobs(app) == 1
+        assert [r["path"] for r in proxy.requests] == ([target] if reaches_proxy else [])
+    session.expire_all()
+    delivery = session.scalars(select(WebhookDelivery)).one()
+    if reaches_proxy:
+        assert (delivery.state, delivery.last_status) == (DeliveryState.DELIVERED, 200)
+    else:
+        assert (delivery.state, delivery.next_retry_at) == (DeliveryState.FAILED, None)
+        assert refusal in delivery.last_error
+
+
 def test_the_address_check_allows_public_and_listed_networks_only() -> None:
     allowed = webhooks.allowed_networks("10.20.0.0/16, 192.168.5.7")
     for public in ("93.184.215.14", "2606:2800:21f:cb07:6820:80da:af6b:8b2c", "10.20.3.4", "192.168.5.7"):
