@@ -94,3 +94,29 @@ def refuse_shared_redis(url: str) -> None:
     """Stop before a benchmark flushes Redis DB 0 or 15 (the ones other people's work uses)."""
     if url.rstrip("/").endswith(("/0", "/15")):
         raise SystemExit("refusing to flush Redis DB 0 or 15")
+
+
+def _spin(iterations: int, out: Any) -> None:
+    total = 0
+    for i in range(iterations):
+        total += i * i % 7
+    out.put(total)
+
+
+def machine_ceiling(iterations: int = 8_000_000) -> float:
+    """How much this machine gives two processes over one, for pure Python with no I/O and nothing shared
+    (the best two workers could do): the same loop in 1 process, 2 at once, 1 again; 2 / mean of the 1s."""
+    import multiprocessing
+
+    def rate(processes: int) -> float:
+        out: Any = multiprocessing.Queue()
+        procs = [multiprocessing.Process(target=_spin, args=(iterations, out)) for _ in range(processes)]
+        started = time.perf_counter()
+        for proc in procs:
+            proc.start()
+        for proc in procs:
+            proc.join()
+        return processes * iterations / (time.perf_counter() - started)
+
+    before, both, after = rate(1), rate(2), rate(1)
+    return both / ((before + after) / 2)

@@ -40,7 +40,7 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from bench._common import wait_port  # noqa: E402
+from bench._common import machine_ceiling, wait_port  # noqa: E402
 from campaigns.config import Settings  # noqa: E402
 
 LINKS = [f"https://example.com/{slug}" for slug in (
@@ -296,32 +296,6 @@ def run_workers(db_url: str, ids: list[int], workers: int, smtp_port: int, conne
     redis.flushdb()
     return {"sent": sent, "batch": batch, "wall_rate": sent / wall, "steady_rate": sent / max(result["steady_s"], 1e-9),
             "wall": wall, "cpu_rate": sent / cpu, "cpu": cpu, **result}
-
-
-def _spin(iterations: int, out: Any) -> None:
-    total = 0
-    for i in range(iterations):
-        total += i * i % 7
-    out.put(total)
-
-
-def machine_ceiling(iterations: int = 8_000_000) -> float:
-    """How much this machine gives two processes over one, for pure Python with no I/O and nothing shared
-    (the best two workers could do): the same loop in 1 process, 2 at once, 1 again; 2 / mean of the 1s."""
-    import multiprocessing
-
-    def rate(processes: int) -> float:
-        out: Any = multiprocessing.Queue()
-        procs = [multiprocessing.Process(target=_spin, args=(iterations, out)) for _ in range(processes)]
-        started = time.perf_counter()
-        for proc in procs:
-            proc.start()
-        for proc in procs:
-            proc.join()
-        return processes * iterations / (time.perf_counter() - started)
-
-    before, both, after = rate(1), rate(2), rate(1)
-    return both / ((before + after) / 2)
 
 
 def run_round(db_url: str, ids: list[int]) -> dict[str, float]:
