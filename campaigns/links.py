@@ -98,3 +98,9 @@ class TrackingUrls:
 
     def preferences(self, contact_id: int) -> str:
         return f"{self.base}/t/p/{self.signer.sign(TokenKind.PREFERENCES, contact_id)}"
+
+    def test_link(self) -> str:
+        """Where unsubscribe and preference links of previews and test sends lead: a page that does nothing
+        (a proof forwarded to a colleague, or scanned by a link checker, must not unsubscribe the contact
+        whose data filled it)."""
+        return f"{self.base}/t/test-link"

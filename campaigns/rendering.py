@@ -615,18 +615,15 @@ def render_message(
 def render_preview(
     session: Session, version: TemplateVersion, contact: Contact | None, svc: Services
 ) -> RenderedMail:
-    """The mail as a contact (or sample data) would see it, links untracked, no pixel (editor preview)."""
+    """The mail as a contact (or sample data) would see it, links untracked, no pixel, unsubscribe and
+    preference links inert (editor preview, test sends)."""
     from campaigns.users import get_account
 
     entry = compiled(session, version)
     acct = account_context(get_account(session))
-    if contact is not None:
-        unsubscribe, preferences = svc.urls.unsubscribe(contact.id), svc.urls.preferences(contact.id)
-    else:
-        unsubscribe = preferences = "#"
+    inert = svc.urls.test_link()  # never the contact's own tokens: a test mail is not theirs to act on
     return render_compiled(
-        entry, contact, acct, unsubscribe_url=unsubscribe, preferences_url=preferences, click_url=None,
-        pixel_url=None,
+        entry, contact, acct, unsubscribe_url=inert, preferences_url=inert, click_url=None, pixel_url=None,
     )
 
 

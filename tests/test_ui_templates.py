@@ -6,7 +6,7 @@ import json
 
 from sqlalchemy import func, select
 
-from campaigns.models import Link, Template, TemplateVersion
+from campaigns.models import Contact, ContactStatus, Link, Suppression, Template, TemplateVersion
 from tests.browser_helpers import HTML, make_contact, make_template
 
 
@@ -171,6 +171,32 @@ def test_test_send_delivers_to_the_smtp_server(ui, services, smtp_server):
     assert len(mails) == 1 and mails[0].rcpt_tos == ["qa@acme.test"]
     message = mails[0].message
     assert message["Subject"].startswith("[TEST]") and "Yui" in message["Subject"]
+
+
+def test_test_mail_and_preview_links_cannot_unsubscribe_the_contact_whose_data_fills_them(
+        ui, services, smtp_server, client):
+    # A proof goes to colleagues and through link scanners: its unsubscribe and preference links lead
+    # to a page that explains and changes nothing, whatever contact's data filled the mail.
+    tid = make_template(services)
+    contact_id = make_contact(services, "yui@example.jp", first_name="Yui")
+    ui.post(f"/templates/{tid}/test", {"to": "qa@acme.test", "contact": "yui@example.jp"},
+            page=f"/templates/{tid}", follow_redirects=True)
+    message = smtp_server.wait_for(1)[0].message
+    parts = [p.get_content() for p in message.walk() if p.get_content_type() in ("text/plain", "text/html")]
+    preview = ui.post("/templates/preview", {**_form(), "template_id": str(tid), "preview_contact": "yui@example.jp"},
+                      page=f"/templates/{tid}").get_json()
+    test_link = services.urls.test_link()
+    for part in [*parts, preview["html"], preview["text"]]:
+        assert test_link in part  # the footer's unsubscribe link is still there, inert
+        assert "/t/u/" not in part and "/t/p/" not in part
+    assert "List-Unsubscribe" not in message
+    path = test_link.split("://", 1)[1].split("/", 1)[1]
+    page = client.get("/" + path, headers={"Accept-Language": "ja"})
+    assert page.status_code == 200 and "テストメール" in page.get_data(as_text=True)
+    assert client.post("/" + path, data={"List-Unsubscribe": "One-Click"}).status_code == 405  # nothing to act on
+    with services.db.begin() as s:
+        assert s.get(Contact, contact_id).status == ContactStatus.ACTIVE
+        assert s.scalar(select(func.count()).select_from(Suppression)) == 0
 
 
 def test_test_send_refuses_a_bad_address(ui, services, smtp_server):

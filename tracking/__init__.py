@@ -164,6 +164,12 @@ def unsubscribe(token: str) -> Any:
     return _public_page("public/unsubscribed.html", preferences_url=svc.urls.preferences(verified.a))
 
 
+@bp.route("/test-link")
+def test_link() -> Any:
+    """The unsubscribe and preference links of previews and test sends: explains, changes nothing."""
+    return _public_page("public/test_link.html")
+
+
 @bp.route("/p/<token>", methods=["GET", "POST"])
 def preferences(token: str) -> Any:
     """The preference page: leave one sequence, or all mail. GET only shows."""

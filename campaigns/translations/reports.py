@@ -19,6 +19,12 @@ JA = {
     "You receive these email series:": "現在、次のメールを受信しています：",
     "Stop this series": "このメールの配信を停止",
     "You are not in any email series right now.": "現在、受信中の定期メールはありません。",
+    "Test email": "テストメール",
+    "This link is from a test email": "これはテストメールのリンクです",
+    "In a test email or a preview, unsubscribe and preference links do nothing. In the real email, this link "
+    "lets the recipient unsubscribe or choose which emails they receive.":
+        "テストメールやプレビューでは、配信停止・配信設定のリンクは何も変更しません。実際に配信されるメールでは、"
+        "このリンクから受信者が配信停止や受信するメールの選択を行えます。",
     # reports UI
     "Delivered": "配信成功",
     "Unique human opens": "ユニーク開封（人）",
