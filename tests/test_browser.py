@@ -162,6 +162,30 @@ def test_builder_pages_in_japanese_render_cleanly(browser_page, services):
     assert page.problems == []  # type: ignore[attr-defined]
 
 
+def test_top_bar_keeps_every_item_whole_and_inside_it_at_laptop_widths(browser_page, services):
+    # At 1280-1366 px the twelve menu entries, the language switch and "Log out" once overflowed a fixed
+    # 52-px bar: the first row was cut off at the top and "ログアウト" wrapped one character per line.
+    page = browser_page
+    _login(page)
+    items = "header.topbar nav a, header.topbar .topbar-right button"
+    for language in ("en", "ja"):
+        if language == "ja":
+            page.click("[data-testid=lang-switch]")
+        for width in (1024, 1280, 1366, 1920):
+            page.set_viewport_size({"width": width, "height": 800})
+            page.goto(page.base + "/")
+            bar = page.locator("header.topbar").bounding_box()
+            boxes = [page.locator(items).nth(i).bounding_box() for i in range(page.locator(items).count())]
+            assert len(boxes) == 14  # 12 menu entries, the language switch, log out
+            line = min(b["height"] for b in boxes)
+            for box in boxes:
+                assert box["y"] >= bar["y"] and box["y"] + box["height"] <= bar["y"] + bar["height"] + 0.5, \
+                    (language, width, box, bar)
+                assert box["height"] < 1.5 * line, (language, width, box)  # one line each, never wrapped
+            page.screenshot(path=str(SHOTS / f"topbar-{language}-{width}.png"))
+    assert page.problems == []  # type: ignore[attr-defined]
+
+
 def test_outbox_shows_a_caught_mail_in_a_sandboxed_frame(browser_page, services):
     import smtplib
     from email.message import EmailMessage
