@@ -179,6 +179,9 @@ def test_tampered_click_tokens_get_404_without_location_or_event(client, service
         resp = client.get(f"/t/c/{t}?url=https://evil.test/")
         assert resp.status_code in (400, 404), t
         assert "Location" not in resp.headers, t
+    # what the recipient sees: the public "link not valid" page, no way into the marketers' UI
+    page = client.get(f"/t/c/{bad[0]}", headers={"Accept-Language": "ja"}).get_data(as_text=True)
+    assert "このリンクは無効です" in page and 'href="/"' not in page and "lang-switch" not in page
     flush_hits()
     assert services.redis.xlen(STREAM) == 0
     drain(app)

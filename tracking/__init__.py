@@ -119,14 +119,14 @@ def click(token: str) -> Any:
     svc = services()
     verified = svc.signer.verify(token, TokenKind.CLICK)
     if verified is None:
-        abort(404)
+        return _public_page("public/invalid.html", 404)  # a recipient's page, not the marketers' UI
     try:
         target = _links().target(svc, verified.b)
     except SQLAlchemyError:
         log.exception("click: link lookup failed")
         abort(503)
     if target is None or not safe_destination(target[0]):
-        abort(404)
+        return _public_page("public/invalid.html", 404)
     url, tracked = target
     # HEAD is what link checkers send; a person's browser sends GET.
     if tracked and request.method == "GET":
