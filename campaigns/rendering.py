@@ -565,7 +565,8 @@ def render_compiled(
         else:  # the separator appeared in someone's data: render the parts one by one
             subject, html, text = entry.subject.render(ctx), entry.html.render(ctx), entry.text.render(ctx)
     except (SecurityError, JinjaTemplateError, ArithmeticError, TypeError, ValueError, LookupError) as exc:
-        raise TemplateError(_describe(exc, f"version {entry.version_id}")) from None
+        # no internal version id: the editor numbers versions per template (a send row keeps its version)
+        raise TemplateError(_describe(exc, "while rendering")) from None
     if click_url is not None:
         link_ids = entry.link_ids
         signed: dict[str, str] = {}

@@ -50,6 +50,9 @@ def test_template_and_two_step_sequence_through_the_ui(browser_page, services):
     # ---- a template, with the live preview following the edits
     page.click("nav >> text=Templates")
     page.click("[data-testid=template-new]")
+    # an empty new template: no errors before the first keystroke, only a hint
+    expect(page.locator("#preview-status")).to_have_text("The preview appears as you write.")
+    expect(page.get_by_test_id("preview-error")).to_be_hidden()
     page.fill("#name", "Whitepaper thanks")
     page.fill("#subject", "Thanks, {{ contact.first_name }}")
     page.fill("#html_source", "<html><head><style>.hi { color: #2f6fde; }</style></head><body>"

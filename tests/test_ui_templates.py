@@ -137,6 +137,10 @@ def test_live_preview_reports_template_errors_as_json(ui, services):
     assert data["ok"] is False and data["error"]
     resp = ui.post("/templates/preview", _form(subject=""), page="/templates/new")
     assert resp.status_code == 400 and "subject" in resp.get_json()["fields"]
+    # a render-time error does not name an internal version id the editor never shows
+    resp = ui.post("/templates/preview", _form(html_source="<p>ok</p>\n<p>{{ 1 / 0 }}</p>"), page="/templates/new")
+    error = resp.get_json()["error"]
+    assert resp.status_code == 400 and "division by zero" in error and "version" not in error
 
 
 def test_live_preview_needs_csrf_token(ui, services):

@@ -23,7 +23,7 @@
     errorBox.hidden = !message;
   }
 
-  function refresh() {
+  function refresh(initial) {
     var mine = ++sequence;
     if (inflight) { inflight.abort(); }
     inflight = new AbortController();
@@ -38,6 +38,11 @@
       return response.json().catch(function () { return { ok: false, error: response.statusText }; });
     }).then(function (data) {
       if (mine !== sequence) { return; }  // a newer edit is already on its way
+      if (!data.ok && initial === true && data.fields) {
+        // A new template with fields still empty: nothing to correct before the first keystroke.
+        setStatus("waiting");
+        return;
+      }
       if (!data.ok) {
         showError(data.error || data.message || "Error");
         setStatus("failed");
@@ -77,5 +82,5 @@
       schedule();
     });
   });
-  refresh();
+  refresh(true);
 }());

@@ -33,6 +33,7 @@ JA = {
     "Preview updated": "プレビューを更新しました",
     "Preview failed": "プレビューできませんでした",
     "The preview follows your edits.": "プレビューは編集に合わせて更新されます。",
+    "The preview appears as you write.": "入力するとプレビューが表示されます。",
     "Send a test": "テスト送信",
     "Send to": "宛先",
     "With the data of contact (optional)": "差し込みに使うコンタクト（任意）",
