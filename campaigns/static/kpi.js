@@ -77,7 +77,8 @@
         { label: d.avg_label, data: d.avg, backgroundColor: "#2f6fde" },
         { label: d.median_label, data: d.median, backgroundColor: "#e08a1e" }
       ] },
-      options: { animation: false, scales: { y: { beginAtZero: true } } }
+      // at least a one-day axis: conversions within minutes must not fill the chart as if they took long
+      options: { animation: false, scales: { y: { beginAtZero: true, suggestedMax: 1 } } }
     };
   });
 })();
