@@ -43,14 +43,18 @@ def test_setup_form_shows_advice_validates_and_saves(ui, services):
     data = {"kind": "subject", "metric": "open", "portion": "50", "window_hours": "24", "fallback": "keep_control",
             "mode": "manual", "baseline": "20", "lift": "20", "v0_subject": "Spring news", "v1_subject": "",
             "broadcast_id": str(broadcast_id)}
+    data.update(v0_label="Control", v1_label="Warmer subject")
     bad = ui.post(f"/ab/new?broadcast_id={broadcast_id}", data, page=f"/ab/new?broadcast_id={broadcast_id}")
     assert bad.status_code == 400 and "2 to 5 variants" in bad.get_data(as_text=True)
+    # what was typed is still there to correct, labels included
+    assert 'value="Control"' in bad.get_data(as_text=True) and 'value="Warmer subject"' in bad.get_data(as_text=True)
     data["v1_subject"] = "Spring is here, {{ contact.first_name }}"
     ok = ui.post(f"/ab/new?broadcast_id={broadcast_id}", data, page=f"/ab/new?broadcast_id={broadcast_id}")
     assert ok.status_code == 302
     with services.db.begin() as s:
         test = s.scalar(select(ABTest))
         assert [v.subject for v in test.variants] == ["Spring news", "Spring is here, {{ contact.first_name }}"]
+        assert [v.label for v in test.variants] == ["Control", "Warmer subject"]
         assert test.test_portion == 0.5 and test.mode.value == "manual"
     page = ui.get(ok.headers["Location"]).get_data(as_text=True)
     assert "Waiting for the broadcast to start" in page and "Spring is here" in page

@@ -184,10 +184,11 @@ def new() -> Any:
         "kind": "subject", "metric": "open", "goal_event": (sequence.goal_event if sequence else ""), "goal_days": "7",
         "portion": "20", "window_hours": "24", "test_days": "14", "fallback": "keep_control", "mode": "auto",
         "baseline": "20", "lift": "20",
-        "variants": [{"subject": version.subject if version else "", "preheader": version.preheader if version else "",
+        "variants": [{"label": "", "subject": version.subject if version else "",
+                      "preheader": version.preheader if version else "",
                       "from_name": version.from_name if version else "", "template_id": str(base_id),
-                      "send_local": ""}] + [{"subject": "", "preheader": "", "from_name": "", "template_id": "",
-                                              "send_local": ""} for _i in range(4)],
+                      "send_local": ""}] + [{"label": "", "subject": "", "preheader": "", "from_name": "",
+                                              "template_id": "", "send_local": ""} for _i in range(4)],
     }
     errors: dict[str, str] = {}
     result_advice = None
@@ -198,11 +199,11 @@ def new() -> Any:
         rows = []
         for i in range(5):
             row = {f: request.form.get(f"v{i}_{f}", "").strip()
-                   for f in ("subject", "preheader", "from_name", "template_id", "send_local")}
-            form["variants"][i] = row
+                   for f in ("label", "subject", "preheader", "from_name", "template_id", "send_local")}
+            form["variants"][i] = row  # shown again as typed when the test is refused
             field = {"content": "template_id"}.get(form["kind"], form["kind"])
             if i == 0 or row.get(field):
-                rows.append({**row, "label": request.form.get(f"v{i}_label", "").strip()})
+                rows.append(row)
         try:
             test = abtests.create_test(
                 s, kind=form["kind"], variants=rows,
