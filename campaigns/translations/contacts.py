@@ -109,6 +109,7 @@ JA = {
     "first %(n)s rows": "先頭 %(n)s 行",
     "new contacts": "新規",
     "updates": "更新",
+    "Updates": "更新",
     "skipped (already there)": "スキップ（登録済み）",
     "repeated in the file": "ファイル内の重複",
     "rows with errors": "エラー行",
