@@ -47,6 +47,7 @@ def run_worker(burst: bool = False, overrides: dict[str, Any] | None = None) -> 
 def run_scheduler(interval: float = 2.0, overrides: dict[str, Any] | None = None, once: bool = False) -> None:
     """Run the scheduler tick every `interval` seconds until SIGTERM/SIGINT."""
     from campaigns import scheduler, scoring
+    from campaigns.health import log_loop_failure
     from campaigns.runtime import services
 
     app = create_app(overrides)
@@ -69,14 +70,14 @@ def run_scheduler(interval: float = 2.0, overrides: dict[str, Any] | None = None
                 summary = scheduler.tick(svc)
                 if any(summary.values()):
                     log.info("tick: %s", summary)
-            except Exception:  # the loop must survive a database or Redis hiccup; the next tick retries
-                log.exception("scheduler tick failed")
+            except Exception as exc:  # the loop must survive a database or Redis hiccup; the next tick retries
+                log_loop_failure(log, "scheduler tick failed", exc)
             try:  # lead scoring in the same loop, off the API and tracking request paths
                 scored = scoring.run_scoring(svc)
                 if scored:
                     log.info("scoring: %s", scored)
-            except Exception:
-                log.exception("scoring step failed")
+            except Exception as exc:
+                log_loop_failure(log, "scoring step failed", exc)
             if once:
                 break
             time.sleep(max(0.0, interval - (time.monotonic() - started)))

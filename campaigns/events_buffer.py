@@ -60,6 +60,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from campaigns.classify import classify_send_hits, network_of
+from campaigns.health import log_loop_failure
 from campaigns.models import Link, Send
 from campaigns.models.tracking import EngagementRollup, Hit, HitClass, HitKind, RollupScope
 from campaigns.sql_functions import among
@@ -785,8 +786,8 @@ def run_writer(svc: Services, stop_event: threading.Event, consumer: str | None 
             read = drain_once(svc, consumer, batch, block_ms)
             if 0 < read < min(LINGER_MIN, batch) and linger > 0:
                 stop_event.wait(linger)
-        except Exception:
-            log.exception("hit writer: batch failed, retrying in 1 s (entries stay pending)")
+        except Exception as exc:
+            log_loop_failure(log, "hit writer: batch failed, retrying in 1 s (entries stay pending)", exc)
             recovered = False  # re-read our pending entries once things work again
             stop_event.wait(1.0)
     try:

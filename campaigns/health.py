@@ -5,7 +5,9 @@ from __future__ import annotations
 import logging
 
 from redis import Redis
+from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import RedisError
+from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from campaigns.config import Settings
 
@@ -59,3 +61,13 @@ def warn_about_settings(settings: Settings) -> None:
     """Log each settings warning at start (worker and scheduler call this)."""
     for warning in settings_warnings(settings):
         log.warning(warning)
+
+
+def log_loop_failure(logger: logging.Logger, what: str, exc: BaseException) -> None:
+    """Log a failed pass of a background loop (scheduler, hit writer) that will retry by itself: Redis
+    out of reach is a one-line warning (a restart or failover, seen and survived); anything else keeps
+    its traceback, because it is a bug to find."""
+    if isinstance(exc, RedisConnectionError | RedisTimeoutError):
+        logger.warning("%s: Redis unreachable (%s); retrying", what, exc)
+    else:
+        logger.error("%s", what, exc_info=exc)

@@ -80,3 +80,25 @@ def test_worker_and_scheduler_log_the_warnings_at_start(app_overrides: dict[str,
     for logs in (worker_logs, scheduler_logs):
         assert any("allkeys-lru" in m for m in logs), logs
 
+
+
+def test_background_loops_log_an_unreachable_redis_in_one_line_and_bugs_with_a_traceback(caplog: Any) -> None:
+    from redis.exceptions import ConnectionError as RedisConnectionError
+
+    from campaigns.health import log_loop_failure
+    from tests.conftest import free_port
+
+    logger = logging.getLogger("nurture.test-loop")
+    with caplog.at_level(logging.INFO, "nurture.test-loop"):
+        try:  # a real refused connection, as after a Redis restart
+            Redis(port=free_port(), socket_connect_timeout=1).ping()
+        except RedisConnectionError as exc:
+            log_loop_failure(logger, "hit writer: batch failed", exc)
+        try:
+            {}["missing"]
+        except KeyError as exc:
+            log_loop_failure(logger, "scheduler tick failed", exc)
+    outage, bug = caplog.records
+    assert outage.levelno == logging.WARNING and outage.exc_info is None
+    assert "Redis unreachable" in outage.getMessage() and "hit writer: batch failed" in outage.getMessage()
+    assert bug.levelno == logging.ERROR and bug.exc_info is not None and bug.exc_info[0] is KeyError
