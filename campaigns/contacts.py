@@ -48,6 +48,7 @@ from campaigns.segments import (
     segment_contact_ids,
     validate_rules,
 )
+from campaigns.sql_functions import ascii_lower, ascii_lower_text
 
 if TYPE_CHECKING:
     from campaigns.runtime import Services
@@ -273,17 +274,23 @@ def _insert_ignore(session: Session, table: Any) -> Any:
 
 
 def _suppression_key(email: str) -> str:
-    return normalize_email(email) or email.strip()
+    """The suppression list's key: the normalised address with A-Z folded, so Ito@ and ito@ are one entry.
+
+    Normalised addresses are ASCII (local part checked, domain IDNA-encoded), so this fold is a full
+    lower-casing for them; an unparsable address (a bounce's raw recipient) only loses A-Z case, as in
+    SQL's `ascii_lower`, so Python and both databases always agree."""
+    return ascii_lower_text(normalize_email(email) or email.strip())
 
 
 def is_suppressed(session: Session, email: str) -> bool:
-    """True if no mail may go to this address (sending, enrolment, the contact page)."""
+    """True if no mail may go to this address in any letter case (sending, enrolment, forms, contact page)."""
     found = session.scalar(select(Suppression.id).where(Suppression.email == _suppression_key(email)))
     return found is not None
 
 
 def suppress(session: Session, email: str, reason: str, detail: str = "") -> None:
-    """Put an address on the suppression list (idempotent) and mark its contact (sending, tracking, UI)."""
+    """Put an address on the suppression list (idempotent) and mark every contact with that address in
+    any letter case (sending, bounces, tracking, UI)."""
     key = _suppression_key(email)
     if not key or not reason:
         raise ContactError("an address and a reason are required")
@@ -296,14 +303,15 @@ def suppress(session: Session, email: str, reason: str, detail: str = "") -> Non
     if status is not None:
         session.execute(
             update(Contact)
-            .where(Contact.email == key, Contact.status == ContactStatus.ACTIVE)
+            .where(ascii_lower(Contact.email) == key, Contact.status == ContactStatus.ACTIVE)
             .values(status=status, updated_at=now_utc())
             .execution_options(synchronize_session="fetch")
         )
 
 
 def unsuppress(session: Session, email: str) -> None:
-    """Remove a manual suppression (suppression page); unsubscribes, bounces and complaints stay."""
+    """Remove a manual suppression given in any letter case (suppression page); unsubscribes, bounces and
+    complaints stay."""
     row = session.scalar(select(Suppression).where(Suppression.email == _suppression_key(email)))
     if row is None:
         raise ContactError("this address is not on the suppression list")
@@ -338,7 +346,7 @@ def upsert_contact(
     _apply(contact, values, merge_attributes=True)
     if contact.consent_method and contact.consent_at is None:
         contact.consent_at = now_utc()
-    reason = session.scalar(select(Suppression.reason).where(Suppression.email == email))
+    reason = session.scalar(select(Suppression.reason).where(Suppression.email == _suppression_key(email)))
     contact.status = SUPPRESSION_STATUS.get(reason or "", ContactStatus.ACTIVE)
     if session.get_bind().dialect.name == "postgresql":
         try:
@@ -839,14 +847,16 @@ def _apply_plan(session: Session, plan: _Plan, options: ImportOptions, filename:
     now = writer.timestamp(now_utc())
     source = options.source
     if plan.creates:
-        suppressed = writer.lookup("suppressions", "reason", [r["email"] for r in plan.creates])
+        # addresses here are normalised already: their suppression key is the fold alone
+        keys = {r["email"]: ascii_lower_text(r["email"]) for r in plan.creates}
+        suppressed = writer.lookup("suppressions", "reason", list(set(keys.values())))
         active, cold = ContactStatus.ACTIVE.value, Stage.COLD.value
         consent_source, consent_text = source or filename, options.consent_text
         rows: list[tuple[Any, ...]] = []
         for rec in plan.creates:
             email = rec["email"]
-            status = SUPPRESSION_STATUS[suppressed[email]].value if email in suppressed and \
-                suppressed[email] in SUPPRESSION_STATUS else active
+            reason = suppressed.get(keys[email])
+            status = SUPPRESSION_STATUS[reason].value if reason in SUPPRESSION_STATUS else active
             consent_at = rec.get("consent_at")
             rows.append((
                 email, rec.get("first_name", ""), rec.get("last_name", ""), rec.get("company", ""),

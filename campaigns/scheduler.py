@@ -69,7 +69,7 @@ from campaigns.models import (
     Template,
 )
 from campaigns.runtime import Services
-from campaigns.sql_functions import among, pg_array
+from campaigns.sql_functions import among, ascii_lower, pg_array
 from campaigns.users import get_account
 
 log = logging.getLogger("nurture.scheduler")
@@ -190,7 +190,8 @@ def _due_query(sequence_ids: list[int], now: datetime, after: tuple[datetime, in
             Suppression.id.label("suppression_id"),
         )
         .join(Contact, Contact.id == Enrollment.contact_id)
-        .outerjoin(Suppression, Suppression.email == Contact.email)
+        # case-insensitive on the whole address: keys are stored folded, the unique index serves the probe
+        .outerjoin(Suppression, Suppression.email == ascii_lower(Contact.email))
         .where(_ENROLLMENT_ACTIVE, Enrollment.next_due_at <= now, Enrollment.sequence_id.in_(sequence_ids))
         .order_by(Enrollment.next_due_at, Enrollment.id)
         .limit(limit)
@@ -533,7 +534,7 @@ def broadcast_audience(session: Session, broadcast: Broadcast, now: datetime) ->
     and under the frequency cap. None when the segment cannot be evaluated (planner, previews)."""
     conditions: list[Any] = [
         Contact.status == ContactStatus.ACTIVE,
-        ~exists().where(Suppression.email == Contact.email),
+        ~exists().where(Suppression.email == ascii_lower(Contact.email)),
     ]
     if broadcast.segment_id is not None:
         segment_ids = _segment_ids_query(session, broadcast.segment_id)

@@ -79,7 +79,7 @@ from campaigns.models import (
     WebhookDelivery,
 )
 from campaigns.runtime import Services
-from campaigns.sql_functions import among, at_least_zero, days_between
+from campaigns.sql_functions import among, ascii_lower, at_least_zero, days_between
 
 log = logging.getLogger("nurture.scoring")
 
@@ -401,7 +401,8 @@ def _candidates(session: Session, rule: ScoringRule, ranges: dict[str, tuple[int
                 Contact.id.label("contact_id"), literal("bounce", String).label("source"),
                 cast(Suppression.id, String).label("source_ref"), Suppression.created_at.label("occurred_at"),
                 Suppression.id.label("order_id"),
-            ).join(Contact, Contact.email == Suppression.email).where(
+            # every case-variant contact of the bounced address (ix_contacts_email_folded finds them)
+            ).join(Contact, ascii_lower(Contact.email) == Suppression.email).where(
                 Suppression.id > lo, Suppression.id <= hi, Suppression.reason == "hard_bounce"))
     return selects
 

@@ -79,7 +79,7 @@ from campaigns.models import (
     Step,
     Suppression,
 )
-from campaigns.sql_functions import compiled_args
+from campaigns.sql_functions import ascii_lower, compiled_args
 
 TEXT_FIELDS: dict[str, Any] = {
     "email": Contact.email,
@@ -495,8 +495,8 @@ def validate_rules(rules: Any, session: Session | None = None) -> None:
 
 
 def not_suppressed() -> ColumnElement[bool]:
-    """Contacts whose address is not on the suppression list (segments, audiences)."""
-    return ~exists().where(Suppression.email == Contact.email)
+    """Contacts whose address, in any letter case, is not on the suppression list (segments, audiences)."""
+    return ~exists().where(Suppression.email == ascii_lower(Contact.email))
 
 
 def segment_contact_ids(rules: dict[str, Any] | None, now: datetime | None = None) -> Select[Any]:

@@ -45,6 +45,7 @@ from campaigns.models import (
     Suppression,
     Template,
 )
+from campaigns.sql_functions import ascii_lower, ascii_lower_text
 
 MAX_DELAY_MINUTES = 5 * 366 * 24 * 60  # five years: anything longer is a typo, not a plan
 MAX_NAME_LENGTH = 100  # Event.name and the JSON lists hold event names of this length
@@ -305,8 +306,10 @@ def set_sequence_status(session: Session, sequence: Sequence, status: SequenceSt
 
 # ------------------------------------------------------------------ enrolment
 def is_suppressed_email(session: Session, email: str) -> bool:
-    """True when the address is on the suppression list (enrolment and planning check it)."""
-    return session.scalar(select(Suppression.id).where(Suppression.email == email).limit(1)) is not None
+    """True when a stored contact address is on the suppression list in any letter case (enrolment and
+    planning check it)."""
+    key = ascii_lower_text(email)  # contact addresses are normalised already: the key is the fold alone
+    return session.scalar(select(Suppression.id).where(Suppression.email == key).limit(1)) is not None
 
 
 def first_due_at(session: Session, sequence_id: int, start: datetime) -> datetime:
@@ -374,7 +377,7 @@ def enroll_segment(
                 select(Contact.id).where(
                     Contact.id.in_(chunk),
                     Contact.status == ContactStatus.ACTIVE,
-                    ~select(Suppression.id).where(Suppression.email == Contact.email).exists(),
+                    ~select(Suppression.id).where(Suppression.email == ascii_lower(Contact.email)).exists(),
                 )
             )
         )

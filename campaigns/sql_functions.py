@@ -1,5 +1,5 @@
 """Portable SQL, compiled per dialect (PostgreSQL, SQLite): functions over UTC timestamps and numbers,
-and `column IN (many values)` as one array parameter.
+the ASCII case fold of the suppression list, and `column IN (many values)` as one array parameter.
 
 UTCDateTime stores timestamptz on PostgreSQL and "YYYY-MM-DD HH:MM:SS.ffffff" text (UTC) on SQLite; these
 elements hide the difference from the services that do date arithmetic in SQL (KPIs, scoring decay).
@@ -10,7 +10,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import BigInteger, Float, String, bindparam, cast, func, select
+from sqlalchemy import BigInteger, Float, String, bindparam, cast, func, literal, select
 from sqlalchemy.dialects import postgresql
 from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.orm import Session
@@ -57,11 +57,18 @@ def among(session: Session, column: Any, values: Any) -> Any:
 
 
 class month_of(FunctionElement[str]):
-    """The UTC month of a timestamp as "YYYY-MM"."""
+    """The month of a timestamp in a time zone as "YYYY-MM" (KPIs' MQLs per month).
+
+    Arguments: the timestamp, the zone's IANA name (PostgreSQL: exact, DST included) and its UTC offset
+    in seconds (SQLite, which knows no zones: one fixed offset, approximate for zones with DST).
+    """
 
     type = String()
     inherit_cache = True
     name = "month_of"
+
+    def __init__(self, column: Any, zone: str = "UTC", offset_seconds: int = 0) -> None:
+        super().__init__(column, literal(zone, String()), literal(f"{int(offset_seconds):+d} seconds", String()))
 
 
 class days_between(FunctionElement[float]):
@@ -94,6 +101,23 @@ class at_least_zero(FunctionElement[float]):
     name = "at_least_zero"
 
 
+class ascii_lower(FunctionElement[str]):
+    """Text with A-Z folded to a-z and every other character kept: the suppression list's key."""
+
+    type = String()
+    inherit_cache = True
+    name = "ascii_lower"
+
+
+_ASCII_UPPER = "ABCDEFGHIJKLMNOPQRSTUVWXYZ"
+_ASCII_FOLD = str.maketrans(_ASCII_UPPER, _ASCII_UPPER.lower())
+
+
+def ascii_lower_text(text: str) -> str:
+    """The fold of `ascii_lower` in Python, so keys written from Python match SQL comparisons (suppressions)."""
+    return text.lower() if text.isascii() else text.translate(_ASCII_FOLD)
+
+
 def compiled_args(element: FunctionElement[Any], compiler: Any, kw: dict[str, Any]) -> list[str]:
     """The SQL of each argument of a function element, for the @compiles functions of each dialect."""
     return [compiler.process(c, **kw) for c in element.clauses]
@@ -101,15 +125,18 @@ def compiled_args(element: FunctionElement[Any], compiler: Any, kw: dict[str, An
 
 @compiles(month_of, "postgresql")
 def _month_pg(element: month_of, compiler: Any, **kw: Any) -> str:
-    (col,) = compiled_args(element, compiler, kw)
-    return f"to_char(({col}) AT TIME ZONE 'UTC', 'YYYY-MM')"
+    # Only the arguments a dialect uses are compiled: a compiled but unused bind parameter would shift
+    # the positional parameters of the statement.
+    col, zone, _offset = element.clauses
+    return f"to_char(({compiler.process(col, **kw)}) AT TIME ZONE {compiler.process(zone, **kw)}, 'YYYY-MM')"
 
 
 @compiles(month_of, "sqlite")
 def _month_sqlite(element: month_of, compiler: Any, **kw: Any) -> str:
-    # UTCDateTime stores "YYYY-MM-DD HH:MM:SS.ffffff" in UTC on SQLite.
-    (col,) = compiled_args(element, compiler, kw)
-    return f"substr({col}, 1, 7)"
+    # UTCDateTime stores "YYYY-MM-DD HH:MM:SS.ffffff" in UTC on SQLite, which has no time zones: shift by
+    # the offset given (a modifier such as '+32400 seconds').
+    col, _zone, offset = element.clauses
+    return f"strftime('%Y-%m', {compiler.process(col, **kw)}, {compiler.process(offset, **kw)})"
 
 
 @compiles(days_between, "postgresql")
@@ -161,3 +188,21 @@ def _nonneg_pg(element: at_least_zero, compiler: Any, **kw: Any) -> str:
 def _nonneg_sqlite(element: at_least_zero, compiler: Any, **kw: Any) -> str:
     (value,) = compiled_args(element, compiler, kw)
     return f"max({value}, 0)"
+
+
+@compiles(ascii_lower, "postgresql")
+def _ascii_lower_pg(element: ascii_lower, compiler: Any, **kw: Any) -> str:
+    # Not lower(): it follows the database's locale (a Turkish one folds "I" to a dotless "ı") and folds
+    # non-ASCII letters that SQLite's lower() keeps. translate() is the same fold under every locale, is
+    # IMMUTABLE (indexable), and keeps the column's collation, so the suppressions' unique index still
+    # serves `suppressions.email = ascii_lower(contacts.email)`. Literals inline: an expression index only
+    # matches a query whose expression is the same, constants included.
+    (text,) = compiled_args(element, compiler, kw)
+    return f"translate({text}, '{_ASCII_UPPER}', '{_ASCII_UPPER.lower()}')"
+
+
+@compiles(ascii_lower, "sqlite")
+def _ascii_lower_sqlite(element: ascii_lower, compiler: Any, **kw: Any) -> str:
+    # SQLite's built-in lower() folds ASCII letters only (no ICU extension is loaded).
+    (text,) = compiled_args(element, compiler, kw)
+    return f"lower({text})"

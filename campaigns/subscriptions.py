@@ -13,7 +13,7 @@ from typing import Any
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
-from campaigns.db import now_utc
+from campaigns.db import dialect_insert, now_utc
 from campaigns.events_buffer import RollupKey, apply_rollup_delta
 from campaigns.models import (
     Contact,
@@ -27,6 +27,7 @@ from campaigns.models import (
     Suppression,
 )
 from campaigns.models.tracking import RollupScope
+from campaigns.sql_functions import ascii_lower, ascii_lower_text
 
 
 def _exit(session: Session, contact_id: int, reason: str, sequence_id: int | None = None) -> int:
@@ -68,16 +69,30 @@ def count_campaign_event(session: Session, send_id: int, metric: str) -> None:
 
 
 def unsubscribe_contact(session: Session, contact_id: int, send_id: int = 0, method: str = "link") -> bool:
-    """Unsubscribe a contact from all mail: status, suppression list, exit every sequence, cancel
-    queued sends. Idempotent; returns True when the contact was subscribed before."""
+    """Unsubscribe a contact from all mail: status, suppression list (which also stops its address in
+    any other letter case), exit every sequence, cancel queued sends. Idempotent; returns True when
+    the contact was subscribed before."""
     contact = session.get(Contact, contact_id)
     if contact is None:
         return False
     changed = contact.status == ContactStatus.ACTIVE
     if changed:
         contact.status = ContactStatus.UNSUBSCRIBED
-    if session.scalar(select(Suppression.id).where(Suppression.email == contact.email)) is None:
-        session.add(Suppression(email=contact.email, reason="unsubscribed", detail=f"{method} (send {send_id})"))
+    # Stored addresses are normalised: the suppression key is the fold alone (campaigns.contacts).
+    key = ascii_lower_text(contact.email)
+    # DO NOTHING: a case-variant contact may unsubscribe at the same moment; its key is the same.
+    session.execute(
+        dialect_insert(session, Suppression)
+        .values(email=key, reason="unsubscribed", detail=f"{method} (send {send_id})", created_at=now_utc())
+        .on_conflict_do_nothing()
+    )
+    # Its case-variant contacts are the same mailbox: mark them as campaigns.contacts.suppress would.
+    session.execute(
+        update(Contact)
+        .where(ascii_lower(Contact.email) == key, Contact.id != contact_id, Contact.status == ContactStatus.ACTIVE)
+        .values(status=ContactStatus.UNSUBSCRIBED, updated_at=now_utc())
+        .execution_options(synchronize_session="fetch")
+    )
     _exit(session, contact_id, "unsubscribed")
     # Broadcast sends belong to no enrolment: cancel every queued send of this contact.
     session.execute(

@@ -135,6 +135,54 @@ def test_suppression_is_idempotent_blocks_and_marks_the_contact(services: Any) -
         assert not is_suppressed(s, "b@example.com") and count_segment(s, everyone) == 1
 
 
+def test_suppression_ignores_letter_case_on_the_whole_address(services: Any) -> None:
+    """Ito@ and ito@ stay two contacts, but one suppression, in any letter case, stops and marks both."""
+    with services.db.begin() as s:
+        for address in ("Ito@example.jp", "ito@example.jp", "sato@example.jp", "kato@example.jp"):
+            upsert_contact(s, {"email": address})
+    everyone = {"all": []}
+    with services.db.begin() as s:
+        suppress(s, "ITO@Example.JP", "unsubscribed", "one-click")
+        suppress(s, "iTo@example.jp", "complaint")  # the same entry: idempotent
+        suppress(s, "Sato@example.jp", "manual")
+    with services.db.begin() as s:
+        assert sorted(s.scalars(select(Suppression.email))) == ["ito@example.jp", "sato@example.jp"]
+        for address in ("Ito@example.jp", "ito@example.jp", "ITO@EXAMPLE.JP", "SATO@example.jp", "sato@example.jp"):
+            assert is_suppressed(s, address), address
+        assert not is_suppressed(s, "kato@example.jp")
+        statuses = dict(s.execute(select(Contact.email, Contact.status)).all())
+        assert statuses == {
+            "Ito@example.jp": ContactStatus.UNSUBSCRIBED, "ito@example.jp": ContactStatus.UNSUBSCRIBED,
+            "sato@example.jp": ContactStatus.ACTIVE, "kato@example.jp": ContactStatus.ACTIVE,
+        }
+        assert count_segment(s, everyone) == 1  # kato only: sato is active but suppressed
+        # a new case-variant of a suppressed address starts with the suppression's status
+        contact, created = upsert_contact(s, {"email": "ITO@example.jp"})
+        assert created and contact.status == ContactStatus.UNSUBSCRIBED
+    with services.db.begin() as s:
+        with pytest.raises(ContactError, match="only manual"):
+            unsuppress(s, "ito@EXAMPLE.jp")
+        unsuppress(s, "SATO@EXAMPLE.JP")  # removed by any case-variant
+    with services.db.begin() as s:
+        assert not is_suppressed(s, "sato@example.jp") and count_segment(s, everyone) == 2
+
+
+@pytest.mark.parametrize("text", [
+    "Ito@Example.JP", "İSTANBUL@x.tr", "ÄÖÜ-Straße@x.de", "ＡＢＣ@x.jp", "Ǆ@x", "ΣΊΣΥΦΟΣ@x.gr", "mixed-İi-Iı@x",
+])
+def test_python_and_sql_case_folds_agree(services: Any, text: str) -> None:
+    """The suppression key folded in Python equals the SQL fold on both databases: A-Z only, whatever
+    the database's locale does with other letters (a Turkish one maps "I" to a dotless "ı")."""
+    from sqlalchemy import literal
+
+    from campaigns.sql_functions import ascii_lower, ascii_lower_text
+
+    expected = "".join(chr(ord(c) + 32) if "A" <= c <= "Z" else c for c in text)
+    with services.db.begin() as s:
+        assert s.scalar(select(ascii_lower(literal(text)))) == expected
+    assert ascii_lower_text(text) == expected
+
+
 # ------------------------------------------------------------------ UI
 def make_contacts(services: Any, n: int) -> list[int]:
     with services.db.begin() as s:
@@ -291,7 +339,8 @@ def test_suppression_page_add_remove(ui: Any, services: Any) -> None:
                    page="/contacts/suppressions")
     assert resp.status_code == 302
     page = ui.get("/contacts/suppressions").get_data(as_text=True)
-    assert "Spam@example.com" in page and "asked by phone" in page
+    # stored as the case-insensitive key: the whole address lower-cased
+    assert "spam@example.com" in page and "Spam@example.com" not in page and "asked by phone" in page
     bad = ui.post("/contacts/suppressions", {"email": "not an address"}, page="/contacts/suppressions")
     assert bad.status_code == 400
     with services.db.begin() as s:
@@ -299,8 +348,8 @@ def test_suppression_page_add_remove(ui: Any, services: Any) -> None:
     refused = ui.post("/contacts/suppressions", {"email": "gone@example.com", "action": "remove"},
                       page="/contacts/suppressions")
     assert refused.status_code == 400
-    resp = ui.post("/contacts/suppressions", {"email": "Spam@example.com", "action": "remove"},
-                   page="/contacts/suppressions")
+    resp = ui.post("/contacts/suppressions", {"email": "SPAM@example.com", "action": "remove"},
+                   page="/contacts/suppressions")  # any case-variant removes it
     assert resp.status_code == 302
     with services.db.begin() as s:
         assert not is_suppressed(s, "Spam@example.com") and is_suppressed(s, "gone@example.com")
@@ -314,6 +363,14 @@ def test_suppress_button_on_contact_page(ui: Any, services: Any) -> None:
     assert 'data-testid="suppressed"' in page
     with services.db.begin() as s:
         assert is_suppressed(s, "c@example.com")
+
+
+def test_contact_page_shows_a_suppression_made_in_another_letter_case(ui: Any, services: Any) -> None:
+    with services.db.begin() as s:
+        cid = upsert_contact(s, {"email": "Ito@example.jp"})[0].id
+        suppress(s, "ito@example.jp", "manual")
+    page = ui.get(f"/contacts/{cid}").get_data(as_text=True)
+    assert 'data-testid="suppressed"' in page
 
 
 def test_pages_need_login_and_render_in_japanese(client: Any, ui: Any) -> None:

@@ -234,6 +234,22 @@ def test_suppressed_addresses_import_as_not_active(services: Any, session: Any, 
     assert found["here@example.com"].status == ContactStatus.ACTIVE
 
 
+def test_case_variants_of_a_suppressed_address_import_as_two_contacts_neither_active(
+    services: Any, session: Any, tmp_path: Path
+) -> None:
+    """QA's file: Ito@Example.JP and ito@example.jp are two contacts; ito@'s hard bounce stops both."""
+    with services.db.begin() as s:
+        suppress(s, "ITO@example.jp", "hard_bounce", "550 no such user")
+    path = write(tmp_path / "v.csv", "email\nIto@Example.JP\nito@example.jp\nsato@example.jp\n", "utf-8")
+    job = do_import(services, path, {"mapping": {"0": "email"}})
+    assert job.created == 3
+    found = contacts_by_email(session)
+    assert {e: c.status for e, c in found.items()} == {
+        "Ito@example.jp": ContactStatus.BOUNCED, "ito@example.jp": ContactStatus.BOUNCED,
+        "sato@example.jp": ContactStatus.ACTIVE,
+    }
+
+
 def test_numbers_become_numbers_but_leading_zeros_stay_text(services: Any, session: Any, tmp_path: Path) -> None:
     path = write(tmp_path / "n.csv", "email,employees,zip,revenue\na@example.com,250,0123,1.5\n", "utf-8")
     do_import(services, path, {"mapping": {"0": "email", "1": "attributes.employees", "2": "attributes.zip",

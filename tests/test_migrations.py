@@ -4,13 +4,17 @@ from __future__ import annotations
 
 import os
 
+import pytest
 import sqlalchemy as sa
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
+from sqlalchemy.orm import Session
 
 from campaigns import models  # noqa: F401
+from campaigns.contacts import is_suppressed
 from campaigns.db import Base, make_engine
 from campaigns.migrate import upgrade
+from campaigns.models import Contact, ContactStatus, Suppression
 
 
 def _fresh_url(tmp_path) -> str:
@@ -28,6 +32,9 @@ def _fresh_url(tmp_path) -> str:
     return f"sqlite:///{tmp_path / 'migrated.db'}"
 
 
+# SQLite cannot reflect expression indexes, so ix_contacts_email_folded is compared on PostgreSQL only
+# (test_0003_folds_suppression_keys_... checks that it exists on both).
+@pytest.mark.filterwarnings("ignore:.*expression-based index")
 def test_migrations_match_models(tmp_path):
     url = _fresh_url(tmp_path)
     upgrade(url)
@@ -45,4 +52,48 @@ def test_upgrade_twice_is_a_no_op(tmp_path):
     upgrade(url)
     engine = make_engine(url)
     assert "alembic_version" in sa.inspect(engine).get_table_names()
+    engine.dispose()
+
+
+def test_0003_folds_suppression_keys_merges_variants_and_marks_case_variant_contacts(tmp_path):
+    url = _fresh_url(tmp_path)
+    upgrade(url, "0002")
+    engine = make_engine(url)
+    with engine.begin() as conn:
+        conn.execute(sa.insert(Suppression), [
+            {"email": "Ito@example.jp", "reason": "manual"},  # earliest, but manual:
+            {"email": "ito@example.jp", "reason": "unsubscribed"},  # the opt-out is kept instead
+            {"email": "ITO@example.jp", "reason": "hard_bounce"},
+            {"email": "Sato@example.jp", "reason": "manual"},  # earliest of two manual ones
+            {"email": "SATO@example.jp", "reason": "manual"},
+            {"email": "Kato@example.jp", "reason": "complaint"},
+            {"email": "Raw-ÄB@x", "reason": "manual"},  # an unparsable bounce recipient: only A-Z fold
+        ])
+        conn.execute(sa.insert(Contact), [
+            {"email": e} for e in ("Ito@example.jp", "ito@example.jp", "Sato@example.jp", "KATO@example.jp",
+                                   "other@example.jp")
+        ])
+        conn.execute(sa.update(Contact).where(Contact.email == "other@example.jp").values(status="pending"))
+    upgrade(url)
+    with engine.begin() as conn:
+        rows = conn.execute(sa.select(Suppression.id, Suppression.email, Suppression.reason)
+                            .order_by(Suppression.id)).all()
+        assert [tuple(r) for r in rows] == [
+            (2, "ito@example.jp", "unsubscribed"), (4, "sato@example.jp", "manual"),
+            (6, "kato@example.jp", "complaint"), (7, "raw-Äb@x", "manual"),
+        ]
+        statuses = dict(conn.execute(sa.select(Contact.email, Contact.status)).all())
+        assert statuses == {
+            "Ito@example.jp": ContactStatus.UNSUBSCRIBED, "ito@example.jp": ContactStatus.UNSUBSCRIBED,
+            "Sato@example.jp": ContactStatus.ACTIVE,  # manual: suppressed, status left alone
+            "KATO@example.jp": ContactStatus.COMPLAINED, "other@example.jp": ContactStatus.PENDING,
+        }
+        if engine.dialect.name == "postgresql":
+            index = "SELECT indexdef FROM pg_indexes WHERE indexname = 'ix_contacts_email_folded'"
+        else:
+            index = "SELECT sql FROM sqlite_master WHERE name = 'ix_contacts_email_folded'"
+        assert conn.execute(sa.text(index)).scalar() is not None
+    with Session(engine) as s:
+        assert is_suppressed(s, "SATO@example.jp") and is_suppressed(s, "RAW-Äb@x")
+        assert not is_suppressed(s, "raw-äb@x")  # non-ASCII letters keep their case, in SQL and Python alike
     engine.dispose()

@@ -534,3 +534,70 @@ def test_an_exit_between_read_and_write_wins_over_the_planner(services):
     with services.db.begin() as s:
         assert [x.enrollment_id for x in sends_of(s)] == [stays]
         assert s.get(Enrollment, gone).status == EnrollmentStatus.EXITED
+
+
+# ------------------------------------------------------------------ suppression ignores letter case
+def _rcpts(smtp_server) -> list[str]:
+    return sorted(r for m in smtp_server.messages for r in m.rcpt_tos)
+
+
+def test_broadcast_to_a_segment_sends_to_no_case_variant_of_a_suppressed_address(app, services, smtp_server):
+    """QA's repro: Ito@ and ito@ are two contacts; suppressing ito@ stops the broadcast to both."""
+    from campaigns.contacts import suppress
+    from campaigns.models import Segment
+    from tests.conftest import run_jobs
+
+    with services.db.begin() as s:
+        template = make_template(s)
+        for address in ("Ito@example.jp", "ito@example.jp", "sato@example.jp"):
+            make_contact(s, address, source="fair")
+        make_contact(s, "other@example.jp", source="web")
+        suppress(s, "ito@example.jp", "manual", "asked by phone")  # manual: the contacts stay "active"
+        segment = Segment(name="Fair", rules={"all": [{"field": "source", "op": "eq", "value": "fair"}]})
+        s.add(segment)
+        s.flush()
+        schedule_broadcast(s, create_broadcast(s, "News", template.id, segment_id=segment.id), T0)
+    counts = scheduler.tick(services, now=T0 + timedelta(minutes=1))
+    assert counts["broadcast_sends"] == 1
+    assert run_jobs(app) >= 1
+    smtp_server.wait_for(2, timeout=1.0)
+    assert _rcpts(smtp_server) == ["sato@example.jp"]
+
+
+def test_planner_exits_every_case_variant_of_a_suppressed_address_and_sends_nothing(app, services, smtp_server):
+    """Enrolled first, suppressed later in another letter case: no step is planned or mailed."""
+    from campaigns.contacts import suppress
+    from tests.conftest import run_jobs
+
+    with services.db.begin() as s:
+        get_account(s).freq_cap_count = 0
+        template = make_template(s)
+        sequence = make_sequence(s, [{"template_id": template.id, "delay_minutes": 0}])
+        for address in ("Ito@example.jp", "ito@example.jp", "sato@example.jp"):
+            make_contact(s, address)
+        s.flush()
+        assert enroll_segment(s, sequence, s.scalars(select(Contact.id)).all(), now=T0) == 3
+    with services.db.begin() as s:
+        suppress(s, "ITO@example.jp", "manual")
+    counts = scheduler.tick(services, now=T0)
+    assert counts["planned"] == 1 and counts["exited"] == 2
+    run_jobs(app)
+    smtp_server.wait_for(2, timeout=1.0)
+    assert _rcpts(smtp_server) == ["sato@example.jp"]
+    with services.db.begin() as s:
+        reasons = dict(s.execute(select(Contact.email, Enrollment.exit_reason)
+                                 .join(Enrollment, Enrollment.contact_id == Contact.id)).all())
+        assert reasons == {"Ito@example.jp": "suppressed", "ito@example.jp": "suppressed", "sato@example.jp": ""}
+
+
+def test_enrolment_skips_every_case_variant_of_a_suppressed_address(services):
+    with services.db.begin() as s:
+        template = make_template(s)
+        sequence = make_sequence(s, [{"template_id": template.id, "delay_minutes": 0}])
+        upper, lower, other = (make_contact(s, a) for a in ("Ito@example.jp", "ito@example.jp", "sato@example.jp"))
+        s.add(Suppression(email="ito@example.jp", reason="manual"))  # the stored key, as suppress() writes it
+        s.flush()
+        assert enroll_contact(s, upper, sequence, now=T0) is None
+        assert enroll_contact(s, lower, sequence, now=T0) is None
+        assert enroll_segment(s, sequence, [upper.id, lower.id, other.id], now=T0) == 1
+        assert s.scalars(select(Enrollment.contact_id)).all() == [other.id]

@@ -86,6 +86,19 @@ def test_numeric_text_is_not_a_number_for_gt(services: Any) -> None:
     assert emails == {"n@example.com"}
 
 
+def test_a_suppression_in_any_letter_case_keeps_every_case_variant_out(services: Any) -> None:
+    with services.db.begin() as s:
+        s.execute(insert(Contact), [
+            {"email": "Ito@example.jp", "company": "Acme"}, {"email": "ito@example.jp", "company": "Acme"},
+            {"email": "sato@example.jp", "company": "Acme"},
+        ])
+        suppress(s, "iTO@example.jp", "manual")  # manual: both contacts stay "active"
+    with services.db.begin() as s:
+        rules = {"all": [{"field": "company", "op": "eq", "value": "acme"}]}
+        emails = set(s.scalars(select(Contact.email).where(Contact.id.in_(segment_contact_ids(rules)))))
+        assert emails == {"sato@example.jp"} and count_segment(s, rules) == 1
+
+
 @pytest.mark.parametrize(
     ("rules", "message"),
     [

@@ -228,6 +228,24 @@ def test_suppression_and_contact_status_are_checked_at_send_time(services: Any, 
     assert rows[ids[3]].status == SendStatus.SUPPRESSED and rows[ids[3]].error == "contact not active"
 
 
+def test_suppression_in_one_letter_case_stops_every_case_variant_at_send_time(services: Any, smtp_server: Any) -> None:
+    # Ito@ and ito@ are two contacts (the local part keeps its case) but one mailbox at every provider.
+    with services.db.begin() as s:
+        setup_account(s)
+        version = make_version(s)
+        contacts = [Contact(email=e, first_name="Taro") for e in ("Ito@example.jp", "ito@example.jp", "sato@example.jp")]
+        s.add_all(contacts)
+        s.flush()
+        ids = plan_sends(s, version, contacts)
+    with services.db.begin() as s:
+        suppress(s, "ito@example.jp", "manual", "asked by phone")  # queued first, suppressed after
+    counts = deliver_batch(services, ids)
+    assert counts["suppressed"] == 2 and counts["sent"] == 1
+    assert sorted(_by_rcpt(smtp_server)) == ["sato@example.jp"]
+    rows = _sends(services, ids)
+    assert [rows[i].status for i in ids] == [SendStatus.SUPPRESSED, SendStatus.SUPPRESSED, SendStatus.SENT]
+
+
 def test_delivering_the_same_batch_twice_sends_each_mail_once(services: Any, smtp_server: Any) -> None:
     _, _, ids = standard_setup(services, count=60)
     first = deliver_batch(services, ids)

@@ -313,6 +313,29 @@ def test_rfc8058_one_click_post_without_cookies_stops_the_sequence(app, services
         assert smtp_server.messages == []
 
 
+def test_unsubscribing_as_one_case_variant_stops_mail_to_the_other(app, client, services, smtp_server):
+    """Ito@ and ito@ are two contacts but one mailbox: an opt-out through either stops both."""
+    with services.db.begin() as s:
+        news = make_broadcast(s)
+        upper, lower = make_contact(s, "Ito@example.jp"), make_contact(s, "ito@example.jp")
+        first = make_send(s, news, upper)
+        queued = make_send(s, make_broadcast(s, name="December news"), lower, status=SendStatus.QUEUED)
+        upper_id, lower_id, first_id, queued_id = upper.id, lower.id, first.id, queued.id
+    url = services.urls.unsubscribe(upper_id, first_id).replace("http://nurture.test", "")
+    assert client.post(url).status_code == 200
+    with services.db.factory() as s:
+        assert s.scalars(select(Suppression.email)).all() == ["ito@example.jp"]
+        assert s.get(Contact, upper_id).status == ContactStatus.UNSUBSCRIBED
+        assert s.get(Contact, lower_id).status == ContactStatus.UNSUBSCRIBED
+    from campaigns.sending import deliver_batch
+
+    with app.app_context():
+        counts = deliver_batch(services, [queued_id])
+    assert counts["suppressed"] == 1
+    smtp_server.wait_for(1, timeout=1.0)
+    assert smtp_server.messages == []
+
+
 def test_unsubscribe_with_tampered_token_changes_nothing(client, services, in_sequence):
     token = services.signer.sign(TokenKind.UNSUBSCRIBE, in_sequence["contact_id"], in_sequence["first"])
     before = state(services, in_sequence)

@@ -10,6 +10,7 @@ from sqlalchemy import BigInteger, Boolean, Index, Integer, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from campaigns.db import Base, JSONType, StrEnumType, UTCDateTime, now_utc
+from campaigns.sql_functions import ascii_lower
 
 
 class ContactStatus(enum.StrEnum):
@@ -58,12 +59,16 @@ class Contact(Base):
 
 
 class Suppression(Base):
-    """Addresses no send may ever reach, whatever their contact row says."""
+    """Addresses no send may ever reach, whatever their contact row says.
+
+    Case-insensitive on the whole address (one mailbox at every real provider), while contacts keep
+    the local part's case: `email` is the normalised address with A-Z folded (`ascii_lower`), and
+    matches every contact whose `ascii_lower(Contact.email)` equals it."""
 
     __tablename__ = "suppressions"
 
     id: Mapped[int] = mapped_column(primary_key=True)
-    email: Mapped[str] = mapped_column(String(254), unique=True)
+    email: Mapped[str] = mapped_column(String(254), unique=True)  # normalised, then ASCII-lower-cased
     reason: Mapped[str] = mapped_column(String(50))  # unsubscribed, hard_bounce, complaint, manual
     detail: Mapped[str] = mapped_column(Text, default="")
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=now_utc)
@@ -126,6 +131,9 @@ class ImportJob(Base):
 
 
 Index("ix_contacts_created_id", Contact.created_at, Contact.id)
+# Suppressing an address finds every case-variant contact of it (bounces, unsubscribes, scoring's
+# bounce rule) through this index rather than a pass over all contacts.
+Index("ix_contacts_email_folded", ascii_lower(Contact.email))
 # KPI dashboard: contacts created in a range by source and stage (and their ids, for the funnel's
 # join with stage moves) as an index-only scan, not a pass over the whole (wide) table.
 Index("ix_contacts_created_kpi", Contact.created_at, Contact.source, Contact.stage, Contact.id)

@@ -60,6 +60,7 @@ from campaigns.models import (
     Suppression,
 )
 from campaigns.runtime import services
+from campaigns.sql_functions import ascii_lower_text
 from campaigns.views.scoring import contact_panel
 
 bp = Blueprint("contacts", __name__, url_prefix="/contacts")
@@ -193,7 +194,7 @@ def show(contact_id: int) -> Any:
         .where(Enrollment.contact_id == contact.id)
         .order_by(Enrollment.id.desc())
     ).all()
-    suppressed = s.scalar(select(Suppression).where(Suppression.email == contact.email))
+    suppressed = s.scalar(select(Suppression).where(Suppression.email == ascii_lower_text(contact.email)))
     panel = contact_panel(s, contact)  # score chart, stage timeline, sales stage form
     s.commit()
     return render_template(
