@@ -3,7 +3,10 @@
 Request-free (the UI, the API and the benchmark call the same functions). Every measure is one or two
 grouped queries; Python only reshapes the few grouped rows (sources x stages, months x sources), never
 loops over contacts. Works on SQLite and PostgreSQL: the few date operations that differ are small
-compiled functions below. Exactly what each number means is in docs/kpi.md.
+compiled functions below. Days and months are the account's (DateRange.zone): the range's bounds are
+converted to UTC instants in Python, so the stored UTC columns are compared as they are (indexes serve
+them); only the month grouping converts each conversion time in SQL. Exactly what each number means is
+in docs/kpi.md.
 """
 
 from __future__ import annotations
@@ -14,6 +17,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from redis import Redis
 from sqlalchemy import (
@@ -57,6 +61,7 @@ from campaigns.models import (
 from campaigns.reports import to_csv
 from campaigns.segments import SegmentError, compile_rules, not_suppressed
 from campaigns.sql_functions import at_least_zero, days_between, earliest, minus_days, month_of
+from campaigns.users import get_account
 
 # Lifecycle order. cold/warm/hot are all "lead" for the funnel: the score bands before MQL.
 STAGE_RANK = {"cold": 0, "warm": 0, "hot": 0, "mql": 1, "sql": 2, "customer": 3}
@@ -71,6 +76,20 @@ MAX_SEGMENTS = 100
 CACHE_SECONDS = 120  # how stale a page view may be; the Refresh link recomputes
 MAX_ROWS = 25  # rows of the "what precedes conversions" rankings
 NO_SOURCE = ""  # contacts without a source are grouped under the empty string (the UI shows "(none)")
+UTC_ZONE = ZoneInfo("UTC")
+
+
+def zone_named(name: str | None) -> ZoneInfo:
+    """The time zone of an IANA name, UTC if empty or unknown (the account's stored setting)."""
+    try:
+        return ZoneInfo(name or "UTC")
+    except (ZoneInfoNotFoundError, ValueError):
+        return UTC_ZONE
+
+
+def account_zone(session: Session) -> ZoneInfo:
+    """The account's time zone, in which the API and the views count days and months."""
+    return zone_named(get_account(session).timezone)
 
 
 class RangeError(ValueError):
@@ -83,18 +102,29 @@ class RangeError(ValueError):
 
 @dataclass(frozen=True)
 class DateRange:
-    """Whole UTC days, both ends included: [first 00:00, last + 1 day 00:00)."""
+    """Whole days in `zone`, both ends included: [first 00:00, last + 1 day 00:00) local, as UTC instants."""
 
     first: date
     last: date
+    zone: ZoneInfo = UTC_ZONE
 
     @property
     def since(self) -> datetime:
-        return datetime.combine(self.first, time(), tzinfo=UTC)
+        return datetime.combine(self.first, time(), tzinfo=self.zone).astimezone(UTC)
 
     @property
     def until(self) -> datetime:
-        return datetime.combine(self.last + timedelta(days=1), time(), tzinfo=UTC)
+        return datetime.combine(self.last + timedelta(days=1), time(), tzinfo=self.zone).astimezone(UTC)
+
+    @property
+    def zone_name(self) -> str:
+        return self.zone.key
+
+    @property
+    def offset_seconds(self) -> int:
+        """The zone's UTC offset at the range's end: SQLite's one fixed offset for the month grouping."""
+        offset = (self.until - timedelta(microseconds=1)).astimezone(self.zone).utcoffset()
+        return int(offset.total_seconds()) if offset is not None else 0
 
     @property
     def days(self) -> int:
@@ -109,22 +139,27 @@ class DateRange:
         return out
 
     @classmethod
-    def last_days(cls, days: int, today: date | None = None) -> DateRange:
-        """The `days` days ending today (UTC), today included."""
-        end = today or datetime.now(UTC).date()
-        return cls(end - timedelta(days=days - 1), end)
+    def last_days(cls, days: int, today: date | None = None, zone: ZoneInfo = UTC_ZONE) -> DateRange:
+        """The `days` days ending today in `zone`, today included."""
+        end = today or today_in(zone)
+        return cls(end - timedelta(days=days - 1), end, zone)
 
     @classmethod
     def parse(cls, first: str | None, last: str | None, today: date | None = None,
-              default_days: int = DEFAULT_DAYS) -> DateRange:
-        """Build a range from two YYYY-MM-DD texts (either may be empty); raises RangeError with the reason."""
-        end = _parse_day(last, "to") if last else (today or datetime.now(UTC).date())
+              default_days: int = DEFAULT_DAYS, zone: ZoneInfo = UTC_ZONE) -> DateRange:
+        """Build a range of days in `zone` from two YYYY-MM-DD texts (either may be empty); raises RangeError."""
+        end = _parse_day(last, "to") if last else (today or today_in(zone))
         start = _parse_day(first, "from") if first else end - timedelta(days=default_days - 1)
         if start > end:
             raise RangeError("'from' must not be after 'to'")
         if (end - start).days + 1 > MAX_SPAN_DAYS:
             raise RangeError(f"the range may span at most {MAX_SPAN_DAYS} days", "from")
-        return cls(start, end)
+        return cls(start, end, zone)
+
+
+def today_in(zone: ZoneInfo) -> date:
+    """Today's date in a time zone (the end of the default range and of the presets)."""
+    return now_utc().astimezone(zone).date()
 
 
 _DAY = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
@@ -279,7 +314,7 @@ def conversion_figures(session: Session, rng: DateRange, stage: str = "mql") -> 
     conv = first_reached(stage, rng)
     first_event = (select(func.min(Event.occurred_at)).where(Event.contact_id == conv.c.contact_id)
                    .correlate(conv).scalar_subquery())
-    spans = (select(Contact.source.label("source"), month_of(conv.c.at).label("month"),
+    spans = (select(Contact.source.label("source"), month_of(conv.c.at, rng.zone_name, rng.offset_seconds).label("month"),
                     at_least_zero(days_between(conv.c.at, earliest(Contact.created_at, first_event))).label("days"))
              .select_from(conv).join(Contact, Contact.id == conv.c.contact_id)
              .cte("spans"))
@@ -476,7 +511,8 @@ def dashboard(session: Session, rng: DateRange, stage: str = "mql", days: int = 
     segments = _beside(session, segment_counts, rng)
     mqls, time_to_mql = conversion_figures(session, rng, "mql")
     return {
-        "range": {"from": rng.first.isoformat(), "to": rng.last.isoformat(), "days": rng.days},
+        "range": {"from": rng.first.isoformat(), "to": rng.last.isoformat(), "days": rng.days,
+                  "time_zone": rng.zone_name},
         "contacts": lifecycle(session, rng),
         "segments": segments.result(),
         "mqls": mqls,
@@ -493,7 +529,7 @@ def cached_dashboard(session: Session, cache: Redis, rng: DateRange, stage: str 
     Views and the API: a marketer flipping between presets, or exporting after looking, does not
     re-run a dozen aggregates over a million contacts; `fresh` recomputes (the page's Refresh link).
     """
-    key = f"nurture:kpi:{rng.first.isoformat()}:{rng.last.isoformat()}:{stage}:{days}"
+    key = f"nurture:kpi:{rng.first.isoformat()}:{rng.last.isoformat()}:{rng.zone_name}:{stage}:{days}"
     if not fresh:
         raw = cache.get(key)
         if raw is not None:

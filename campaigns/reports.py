@@ -13,7 +13,7 @@ import json
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass, field
-from datetime import datetime, timedelta
+from datetime import UTC, date, datetime, timedelta, tzinfo
 from typing import Any
 
 from redis import Redis
@@ -290,11 +290,16 @@ def link_report(session: Session, scope: RollupScope, ids: Sequence[int], versio
 
 
 def timeseries(session: Session, scope: RollupScope, ids: Sequence[int], granularity: str = "hour",
-               metrics: Sequence[str] = SERIES_METRICS, limit_buckets: int = 24 * 62) -> dict[str, Any]:
-    """Opens and clicks over time per hour or day (UTC), gaps filled with zeros; for the charts and CSV."""
+               metrics: Sequence[str] = SERIES_METRICS, limit_buckets: int = 24 * 62,
+               zone: tzinfo = UTC) -> dict[str, Any]:
+    """Opens and clicks over time per hour or day in `zone` (the account's), gaps filled with zeros; charts, CSV.
+
+    Rollups are UTC hours. An hour is labelled with its local time, a day is the local day its hours
+    fall in: the few hundred grouped rows are converted here, exactly for every zone (DST included).
+    """
     if granularity not in ("hour", "day"):
         raise ValueError("granularity must be 'hour' or 'day'")
-    raw: dict[datetime, dict[str, int]] = defaultdict(lambda: defaultdict(int))
+    hours: dict[datetime, dict[str, int]] = defaultdict(lambda: defaultdict(int))
     if ids:
         for bucket, metric, total in session.execute(
             select(EngagementRollup.bucket, EngagementRollup.metric, func.sum(EngagementRollup.count))
@@ -302,23 +307,36 @@ def timeseries(session: Session, scope: RollupScope, ids: Sequence[int], granula
                    EngagementRollup.metric.in_(list(metrics)))
             .group_by(EngagementRollup.bucket, EngagementRollup.metric)
         ):
-            key = bucket.replace(hour=0) if granularity == "day" else bucket
-            raw[key][metric] += int(total or 0)
-    labels: list[datetime] = []
+            hours[bucket.astimezone(UTC)][metric] += int(total or 0)
+    if granularity == "day":
+        days: dict[date, dict[str, int]] = defaultdict(lambda: defaultdict(int))
+        for hour, counts in hours.items():
+            day = hour.astimezone(zone).date()
+            for metric, n in counts.items():
+                days[day][metric] += n
+        return {"granularity": granularity, **_filled(days, timedelta(days=1), limit_buckets, metrics, str)}
+    # Hours step in UTC (a local clock repeats or skips an hour at DST changes); "%H:%M" because some
+    # zones are half an hour off UTC.
+    return {"granularity": granularity,
+            **_filled(hours, timedelta(hours=1), limit_buckets, metrics,
+                      lambda t: t.astimezone(zone).strftime("%Y-%m-%d %H:%M"))}
+
+
+def _filled(raw: dict[Any, dict[str, int]], step: timedelta, limit_buckets: int, metrics: Sequence[str],
+            label: Any) -> dict[str, Any]:
+    """Labels and per-metric values for every bucket from the first to the last, gaps as zeros."""
+    keys: list[Any] = []
     if raw:
-        step = timedelta(days=1) if granularity == "day" else timedelta(hours=1)
         start, end = min(raw), max(raw)
         if (end - start) / step >= limit_buckets:  # keep the most recent part of very long campaigns
             start = end - step * (limit_buckets - 1)
         t = start
         while t <= end:
-            labels.append(t)
+            keys.append(t)
             t += step
-    fmt = "%Y-%m-%d" if granularity == "day" else "%Y-%m-%d %H:00"
     return {
-        "granularity": granularity,
-        "labels": [t.strftime(fmt) for t in labels],
-        "series": {m: [raw.get(t, {}).get(m, 0) for t in labels] for m in metrics},
+        "labels": [label(t) for t in keys],
+        "series": {m: [raw.get(t, {}).get(m, 0) for t in keys] for m in metrics},
     }
 
 

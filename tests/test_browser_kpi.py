@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import pytest
 
@@ -40,6 +41,9 @@ def test_dashboard_draws_its_charts_and_the_range_changes_the_numbers(app, servi
         page.wait_for_selector("#funnel-chart[data-rendered]")
         assert page.inner_text("[data-testid=total-contacts]") == "3"
         assert page.inner_text("[data-testid=total-mqls]") == "2"
+        # days of the account's zone (the test account's Asia/Tokyo), named on the page
+        assert "Whole days in Asia/Tokyo" in page.inner_text("[data-testid=kpi-filter]")
+        assert page.input_value("#kpi-to") == datetime.now(ZoneInfo("Asia/Tokyo")).date().isoformat()
         for chart in ["funnel-chart", "mql-chart", "source-chart", "stage-chart", "ttm-chart"]:
             assert page.get_attribute(f"#{chart}", "data-rendered") is not None, chart
             box = page.locator(f"#{chart}").bounding_box()

@@ -6,13 +6,14 @@ import csv
 import io
 import threading
 from datetime import UTC, datetime, timedelta
+from zoneinfo import ZoneInfo
 
 import pytest
 from sqlalchemy import select
 from werkzeug.serving import make_server
 
 from campaigns.events_buffer import STREAM, make_entry
-from campaigns.models import Enrollment, Event, SendStatus
+from campaigns.models import Enrollment, Event, Send, SendStatus
 from campaigns.models.tracking import HitKind, RollupScope
 from campaigns.reports import (
     broadcast_report,
@@ -111,6 +112,41 @@ def test_series_put_hits_in_their_hours_and_days(services, newsletter):
     assert daily["series"]["unique_click"] == [2]
     with pytest.raises(ValueError):
         timeseries(s, RollupScope.BROADCAST, [campaign.broadcast_id], "minute")
+
+
+def test_days_and_hours_are_the_account_zone(services, app, ui):
+    """Rollups are UTC hours; a Tokyo account reads them in Tokyo: an open at 23:30 UTC on Nov 20 is 08:30 on
+    Nov 21 in Tokyo, so the day series has two days there and one in UTC."""
+    with services.db.begin() as s:
+        campaign = make_broadcast(s, name="Late")
+        sends = [make_send(s, campaign, make_contact(s, email=f"late{i}@example.jp"), sent_at=T0).id for i in range(2)]
+        reader = s.get_one(Send, sends[1]).contact_id
+    hit(services, HitKind.OPEN, sends[0], ua=UA_APPLE_MAIL, after=timedelta(hours=2))  # 03:00 UTC, 12:00 JST
+    hit(services, HitKind.OPEN, sends[1], ua=UA_APPLE_MAIL, after=timedelta(hours=22, minutes=30))  # 23:30 UTC
+    drain(app)
+    tokyo = ZoneInfo("Asia/Tokyo")
+    b = campaign.broadcast_id
+    with services.db.factory() as s:
+        in_utc = timeseries(s, RollupScope.BROADCAST, [b], "day")
+        daily = timeseries(s, RollupScope.BROADCAST, [b], "day", zone=tokyo)
+        hourly = timeseries(s, RollupScope.BROADCAST, [b], "hour", zone=tokyo)
+    assert (in_utc["labels"], in_utc["series"]["unique_open"]) == (["2026-11-20"], [2])
+    assert (daily["labels"], daily["series"]["unique_open"]) == (["2026-11-20", "2026-11-21"], [1, 1])
+    assert hourly["labels"][0] == "2026-11-20 12:00" and hourly["labels"][-1] == "2026-11-21 08:00"
+    assert len(hourly["labels"]) == 21 and hourly["series"]["unique_open"][-1] == 1
+
+    # the pages, JSON and CSV use the account's zone (Asia/Tokyo in the test account)
+    assert ui.get(f"/reports/broadcasts/{b}/series.json?granularity=day").get_json()["labels"] == \
+        ["2026-11-20", "2026-11-21"]
+    rows = list(csv.reader(io.StringIO(ui.get(f"/reports/broadcasts/{b}/export.csv?part=series&granularity=day")
+                                       .get_data(as_text=True).lstrip("\ufeff"))))
+    assert [(r[0], r[rows[0].index("unique_open")]) for r in rows[1:]] == [("2026-11-20", "1"), ("2026-11-21", "1")]
+    page = ui.get(f"/reports/broadcasts/{b}").get_data(as_text=True)
+    assert "Times in Asia/Tokyo." in page and "UTC" not in page
+    timeline = ui.get(f"/reports/contacts/{reader}").get_data(as_text=True)
+    assert "When (Asia/Tokyo)" in timeline and "2026-11-21 08:30:00" in timeline and "23:30" not in timeline
+    ja = ui.get(f"/reports/contacts/{reader}", headers={"Accept-Language": "ja"}).get_data(as_text=True)
+    assert "日時（Asia/Tokyo）" in ja
 
 
 def test_sequence_steps_and_funnel(services, app):

@@ -7,8 +7,8 @@ JA = {
     "Days before conversion": "コンバージョン前の日数",
     "Apply": "適用",
     "Last %(n)s days": "過去%(n)s日",
-    "Whole days in UTC, both ends included.": "UTC の日単位（開始日・終了日を含む）。",
-    "Figures as of %(t)s UTC (kept for up to %(n)s minutes).": "%(t)s（UTC）時点の数値（最大 %(n)s 分間再利用）。",
+    "Whole days in %(zone)s, both ends included.": "%(zone)s の日単位（開始日・終了日を含む）。",
+    "Figures as of %(t)s %(zone)s (kept for up to %(n)s minutes).": "%(t)s（%(zone)s）時点の数値（最大 %(n)s 分間再利用）。",
     "Refresh": "再計算",
     "No new contacts, conversions or enrolments between %(a)s and %(b)s.":
         "%(a)s〜%(b)s に新規コンタクト、コンバージョン、ステップメールへの登録はありません。",
@@ -33,8 +33,8 @@ JA = {
     "From previous step": "前段階から",
     "From leads": "リードから",
     "MQLs per month and source": "月別・流入元別の MQL",
-    "Each contact counted once, in the month (UTC) of its first move to MQL or a later stage.":
-        "各コンタクトは、MQL 以降のステージに初めて移った月（UTC）に 1 回だけ数えます。",
+    "Each contact counted once, in the month (%(zone)s) of its first move to MQL or a later stage.":
+        "各コンタクトは、MQL 以降のステージに初めて移った月（%(zone)s）に 1 回だけ数えます。",
     "MQLs": "MQL 数",
     "New contacts by source": "流入元別の新規コンタクト",
     "New contacts by current stage": "現在のステージ別の新規コンタクト",

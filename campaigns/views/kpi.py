@@ -1,11 +1,12 @@
 """UI area: the KPI dashboard. Cards, charts (campaigns/static/kpi.js) and CSV exports for one date range.
 
-Read-only: every number comes from campaigns.kpi.dashboard, the same function the API answers with.
+Read-only: every number comes from campaigns.kpi.dashboard, the same function the API answers with. Days
+and months are the account's time zone (Settings), like the API's.
 """
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from typing import Any
 
 from flask import Blueprint, Response, abort, render_template, request
@@ -13,6 +14,7 @@ from flask import Blueprint, Response, abort, render_template, request
 from campaigns import kpi
 from campaigns.i18n import _
 from campaigns.runtime import services
+from campaigns.views.builder_common import account_zone
 
 bp = Blueprint("kpi", __name__, url_prefix="/kpi")
 
@@ -24,7 +26,7 @@ class _BadFilter(ValueError):
 def _filters() -> tuple[kpi.DateRange, str, int]:
     """The range, conversion stage and look-back days from the query string (raises _BadFilter)."""
     try:
-        rng = kpi.DateRange.parse(request.args.get("from"), request.args.get("to"))
+        rng = kpi.DateRange.parse(request.args.get("from"), request.args.get("to"), zone=account_zone())
     except kpi.RangeError as err:
         raise _BadFilter(_(str(err))) from None
     stage = request.args.get("stage") or "mql"
@@ -37,7 +39,7 @@ def _filters() -> tuple[kpi.DateRange, str, int]:
 
 
 def _presets() -> list[tuple[int, str, str]]:
-    today = datetime.now(UTC).date()
+    today = kpi.today_in(account_zone())
     return [(n, (today - timedelta(days=n - 1)).isoformat(), today.isoformat()) for n in kpi.PRESETS]
 
 
@@ -46,14 +48,14 @@ def index() -> Any:
     try:
         rng, stage, days = _filters()
     except _BadFilter as err:
-        default = kpi.DateRange.last_days(kpi.DEFAULT_DAYS)
+        default = kpi.DateRange.last_days(kpi.DEFAULT_DAYS, zone=account_zone())
         return render_template("ui/kpi/index.html", data=None, error=str(err), presets=_presets(),
                                form=dict(request.args), rng=default, stage="mql", days=30), 400
     data, computed_at = kpi.cached_dashboard(services().db.session, services().redis, rng, stage=stage, days=days,
                                              fresh=request.args.get("refresh") == "1")
     return render_template("ui/kpi/index.html", data=data, error="", presets=_presets(),
                            form={"from": rng.first.isoformat(), "to": rng.last.isoformat()},
-                           rng=rng, stage=stage, days=days, computed_at=computed_at,
+                           rng=rng, stage=stage, days=days, computed_at=computed_at.astimezone(rng.zone),
                            cache_minutes=kpi.CACHE_SECONDS // 60)
 
 

@@ -1,7 +1,8 @@
 """UI area: reports. Per broadcast, sequence (steps, funnel), link, over time; contact timelines; CSV.
 
 Every page here only reads; numbers come from campaigns.reports. JSON variants feed the charts
-(campaigns/static/reports.js) and scripts that hold a session.
+(campaigns/static/reports.js) and scripts that hold a session. Hours, days and times are the account's time
+zone (Settings).
 """
 
 from __future__ import annotations
@@ -23,8 +24,20 @@ from campaigns.reports import (
 )
 from campaigns.reports import sequence_json as sequence_to_json
 from campaigns.runtime import services
+from campaigns.views.builder_common import account_zone, install_filters
 
 bp = Blueprint("reports", __name__, url_prefix="/reports")
+install_filters(bp)  # the timeline shows times with `account_time`
+
+
+@bp.context_processor
+def _zone_name() -> dict[str, Any]:
+    return {"account_zone_name": account_zone().key}
+
+
+def _series(scope: RollupScope, ids: list[int]) -> dict[str, Any]:
+    """The chart's series in the account's hours or days."""
+    return timeseries(services().db.session, scope, ids, _granularity(), zone=account_zone())
 
 
 def _granularity() -> str:
@@ -75,15 +88,14 @@ def broadcast_json(broadcast_id: int) -> Any:
 @bp.get("/broadcasts/<int:broadcast_id>/series.json")
 def broadcast_series(broadcast_id: int) -> Any:
     _broadcast(broadcast_id)
-    return jsonify(timeseries(services().db.session, RollupScope.BROADCAST, [broadcast_id], _granularity()))
+    return jsonify(_series(RollupScope.BROADCAST, [broadcast_id]))
 
 
 @bp.get("/broadcasts/<int:broadcast_id>/export.csv")
 def broadcast_csv(broadcast_id: int) -> Any:
     part = _part()
     report = _broadcast(broadcast_id)
-    series = timeseries(services().db.session, RollupScope.BROADCAST, [broadcast_id], _granularity()) \
-        if part == "series" else None
+    series = _series(RollupScope.BROADCAST, [broadcast_id]) if part == "series" else None
     return _csv_response(export_csv(report, part, series), f"broadcast-{broadcast_id}-{part}.csv")
 
 
@@ -120,15 +132,14 @@ def _step_ids(report: dict[str, Any]) -> list[int]:
 @bp.get("/sequences/<int:sequence_id>/series.json")
 def sequence_series(sequence_id: int) -> Any:
     report = _sequence(sequence_id)
-    return jsonify(timeseries(services().db.session, RollupScope.STEP, _step_ids(report), _granularity()))
+    return jsonify(_series(RollupScope.STEP, _step_ids(report)))
 
 
 @bp.get("/sequences/<int:sequence_id>/export.csv")
 def sequence_csv(sequence_id: int) -> Any:
     part = _part()
     report = _sequence(sequence_id)
-    series = timeseries(services().db.session, RollupScope.STEP, _step_ids(report), _granularity()) \
-        if part == "series" else None
+    series = _series(RollupScope.STEP, _step_ids(report)) if part == "series" else None
     return _csv_response(export_csv(report, part, series), f"sequence-{sequence_id}-{part}.csv")
 
 
