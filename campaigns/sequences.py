@@ -492,6 +492,16 @@ def record_event(
 
 
 # ------------------------------------------------------------------ broadcasts
+PAST_GRACE = timedelta(minutes=5)  # a "send at" this far in the past still means now (form filling, clock skew)
+
+
+def _refuse_past(when: datetime | None, now: datetime) -> None:
+    """A broadcast time well in the past is a typo (a year, a month) or a stale draft, not "send now":
+    sending at once to the whole audience would be the costliest reading of it."""
+    if when is not None and when < now - PAST_GRACE:
+        raise ValueError("the scheduled time is in the past: choose a future time, or send now")
+
+
 def create_broadcast(
     session: Session, name: str, template_id: int, segment_id: int | None = None,
     scheduled_at: datetime | None = None,
@@ -504,6 +514,7 @@ def create_broadcast(
         raise ValueError(f"segment {segment_id!r} does not exist")
     if scheduled_at is not None and scheduled_at.tzinfo is None:
         raise ValueError("scheduled_at must carry a time zone")
+    _refuse_past(scheduled_at, now_utc())
     broadcast = Broadcast(
         name=name, template_id=template_id, segment_id=segment_id, status=BroadcastStatus.DRAFT,
         scheduled_at=scheduled_at, options={},
@@ -529,7 +540,8 @@ def schedule_broadcast(session: Session, broadcast: Broadcast, scheduled_at: dat
     if when is not None and when.tzinfo is None:
         raise ValueError("scheduled_at must carry a time zone")
     now = now_utc()
-    # A time in the past means "now": the marketer pressed send; lateness rules are for the scheduler.
+    _refuse_past(when, now)
+    # A time seconds ago (the form took a moment to submit) means "now".
     broadcast.scheduled_at = now if when is None or when < now else when
     broadcast.status = BroadcastStatus.SCHEDULED
     options = dict(broadcast.options or {})

@@ -13,6 +13,7 @@ from sqlalchemy import func, select
 
 from campaigns.models import (
     ApiKey,
+    Broadcast,
     Contact,
     Enrollment,
     EnrollmentStatus,
@@ -480,6 +481,18 @@ def test_broadcast_lifecycle(api, services):
     now = api.client.post(f"{API}/broadcasts/{later['id']}/schedule", headers=api.headers)  # no body: send now
     assert now.status_code == 200 and now.get_json()["status"] == "scheduled"
     assert datetime.fromisoformat(now.get_json()["scheduled_at"]) <= datetime.now(UTC)
+    # a time well in the past is a typo or a stale draft, never "send to everyone now"
+    past = (datetime.now(UTC) - timedelta(days=2)).isoformat()
+    refused = api.post("/broadcasts", {"name": "Typo", "template_id": template_id, "scheduled_at": past})
+    assert refused.status_code == 422 and "in the past" in refused.get_json()["message"]
+    refused = api.post(f"/broadcasts/{later['id']}/schedule", {"scheduled_at": past})
+    assert refused.status_code == 422 and "in the past" in refused.get_json()["message"]
+    stale = api.post("/broadcasts", {"name": "Stale", "template_id": template_id,
+                                     "scheduled_at": (datetime.now(UTC) + timedelta(hours=1)).isoformat()}).get_json()
+    with services.db.begin() as s:  # the draft's stored time has passed meanwhile
+        s.get(Broadcast, stale["id"]).scheduled_at = datetime.now(UTC) - timedelta(hours=3)
+    refused = api.client.post(f"{API}/broadcasts/{stale['id']}/schedule", headers=api.headers)
+    assert refused.status_code == 422 and api.get(f"/broadcasts/{stale['id']}").get_json()["status"] == "draft"
     cancelled = api.post(f"/broadcasts/{broadcast['id']}/cancel")
     assert cancelled.get_json()["status"] == "cancelled"
     again = api.post(f"/broadcasts/{broadcast['id']}/cancel")

@@ -92,6 +92,9 @@ def test_invalid_input_is_refused_and_kept(ui, services):
     resp = ui.post("/broadcasts/new", {"name": "Keep me", "template_id": str(tid), "when": "later", "scheduled_at": ""},
                    page="/broadcasts/new")
     assert resp.status_code == 400 and 'value="Keep me"' in resp.get_data(as_text=True)
+    resp = ui.post("/broadcasts/new", {"name": "Wrong year", "template_id": str(tid), "segment": "all", "when": "later",
+                                       "scheduled_at": "2020-12-01T10:00"}, page="/broadcasts/new")
+    assert resp.status_code == 400 and "the scheduled time is in the past" in resp.get_data(as_text=True)
     with services.db.begin() as s:
         assert s.scalar(select(func.count()).select_from(Broadcast)) == 0
 

@@ -79,7 +79,9 @@ def get_broadcast(broadcast_id: int) -> ResponseReturnValue:
 
 @operation(
     "/broadcasts/{broadcast_id}/schedule", "POST", tag="broadcasts", body="BroadcastSchedule",
-    summary="Schedule a broadcast", description="At `scheduled_at`, else its stored time, else now.",
+    summary="Schedule a broadcast",
+    description="At `scheduled_at`, else its stored time, else now. A time more than 5 minutes in the past is "
+                "refused (422), never read as now.",
     responses={200: ("The scheduled broadcast", "Broadcast")},
 )
 def schedule_broadcast(broadcast_id: int, body: dict[str, Any]) -> ResponseReturnValue:

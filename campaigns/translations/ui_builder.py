@@ -176,6 +176,8 @@ JA = {
     "Give the broadcast a name.": "一斉配信の名前を入力してください。",
     "Choose a segment or all active contacts.": "セグメントか「すべての有効なコンタクト」を選んでください。",
     "Enter a valid date and time.": "有効な日時を入力してください。",
+    "the scheduled time is in the past: choose a future time, or send now":
+        "配信日時が過去になっています。未来の日時を選ぶか、今すぐ配信してください。",
     "Choose when to send.": "送信タイミングを選んでください。",
     "Broadcast saved as a draft.": "一斉配信を下書きとして保存しました。",
     "Broadcast scheduled for %(when)s.": "一斉配信を %(when)s に予約しました。",
