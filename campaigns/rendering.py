@@ -40,6 +40,7 @@ from sqlalchemy.orm import Session
 from campaigns.config import ROOT
 from campaigns.db import now_utc
 from campaigns.models import Account, Contact, Link, Template, TemplateVersion
+from campaigns.models.contacts import display_name
 from campaigns.runtime import Services
 
 log = logging.getLogger("nurture.rendering")
@@ -532,7 +533,7 @@ def _contact_context(contact: Contact | Mapping[str, Any] | None) -> dict[str, A
         attributes = contact.attributes or {}
     ctx = {k: v for k, v in values.items() if v not in (None, "")}
     ctx["attributes"] = dict(attributes) if isinstance(attributes, Mapping) else {}
-    name = " ".join(p for p in (values.get("first_name"), values.get("last_name")) if p)
+    name = display_name(values.get("first_name"), values.get("last_name"))
     if name:
         ctx["name"] = name
     return ctx

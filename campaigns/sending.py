@@ -39,6 +39,7 @@ from campaigns.contacts import suppress
 from campaigns.db import now_utc
 from campaigns.jobs import enqueue_deliveries
 from campaigns.models import Contact, ContactStatus, Send, SendStatus, Suppression, TemplateVersion
+from campaigns.models.contacts import display_name
 from campaigns.ratelimit import RateLimiter
 from campaigns.runtime import Services
 from campaigns.sql_functions import among, ascii_lower, pg_array
@@ -530,7 +531,7 @@ def _build(
     frame = frames[row.version_id]
     mailto = _mailto(frame, unsubscribe)
     data = frame.assemble(
-        to=format_address(" ".join(p for p in (row.first_name, row.last_name) if p), row.email),
+        to=format_address(display_name(row.first_name, row.last_name), row.email),
         subject=rendered.subject, message_id=f"<send-{send_id}@nurture>", html=rendered.html,
         text=rendered.text, list_unsubscribe=[unsubscribe, mailto] if mailto else [unsubscribe],
     )

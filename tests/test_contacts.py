@@ -6,6 +6,7 @@ from __future__ import annotations
 import re
 from datetime import UTC, datetime
 from typing import Any
+from urllib.parse import quote
 
 import pytest
 from sqlalchemy import event, insert, select
@@ -31,6 +32,7 @@ from campaigns.models import (
     Template,
     TemplateVersion,
 )
+from tests.browser_helpers import make_contact
 
 
 @pytest.mark.parametrize(
@@ -246,6 +248,21 @@ def test_search_pages_within_results(ui: Any, services: Any) -> None:
     assert walk(ui, "/contacts/?q=%25", NEXT) == [[]]  # LIKE wildcards are searched literally
 
 
+def test_search_finds_whole_names_in_either_order(ui: Any, services: Any) -> None:
+    ids = {}
+    for email, first, last in [("sato@example.jp", "一郎", "佐藤"), ("ito@example.jp", "美咲", "伊藤"),
+                               ("emily@example.com", "Emily", "Smith"), ("sato.hanako@example.jp", "花子", "佐藤")]:
+        ids[email] = make_contact(services, email, first_name=first, last_name=last)
+    for query, expected in [("佐藤 一郎", ["sato@example.jp"]), ("佐藤一郎", ["sato@example.jp"]),
+                            ("一郎 佐藤", ["sato@example.jp"]), ("伊藤　美咲", ["ito@example.jp"]),  # ideographic space
+                            ("emily smith", ["emily@example.com"]), ("佐藤", ["sato.hanako@example.jp", "sato@example.jp"]),
+                            ("佐藤 美咲", [])]:
+        found = [i for p in walk(ui, f"/contacts/?q={quote(query)}", NEXT) for i in p]
+        assert found == sorted((ids[e] for e in expected), reverse=True), query
+    page = ui.get(f"/contacts/?q={quote('佐藤一郎')}").get_data(as_text=True)
+    assert "佐藤 一郎" in page  # listed family name first, as the contact page and the To: header write it
+
+
 def test_search_probes_id_windows_and_resumes(ui: Any, services: Any, monkeypatch: pytest.MonkeyPatch) -> None:
     import campaigns.views.contacts as views
 
@@ -385,3 +402,13 @@ def test_pages_need_login_and_render_in_japanese(client: Any, ui: Any) -> None:
         resp = ui.get(url)
         assert resp.status_code == 200, url
     assert "配信停止リスト" in ui.get("/contacts/suppressions").get_data(as_text=True)
+
+
+@pytest.mark.parametrize(("first", "last", "expected"), [
+    ("一郎", "佐藤", "佐藤 一郎"), ("ｲﾁﾛｳ", "ｻﾄｳ", "ｻﾄｳ ｲﾁﾛｳ"), ("Emily", "Smith", "Emily Smith"),
+    ("Ken", "佐藤", "佐藤 Ken"), ("", "佐藤", "佐藤"), ("Emily", None, "Emily"), (None, None, ""), ("민준", "김", "김 민준"),
+])
+def test_display_name_puts_the_family_name_first_for_cjk_names(first: Any, last: Any, expected: str) -> None:
+    from campaigns.models.contacts import display_name
+
+    assert display_name(first, last) == expected

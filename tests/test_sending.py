@@ -79,7 +79,7 @@ def test_delivered_mail_has_correct_headers_parts_and_tracking(services: Any, sm
         assert "=?utf-8?b?" in mail.raw.split(b"\r\n\r\n")[0].decode().split("Subject: ")[1].lower()
         assert msg["From"].addresses[0].display_name == "Acme Marketing"
         assert msg["From"].addresses[0].addr_spec == "marketing@acme.test"
-        assert msg["To"].addresses[0].display_name == "太郎 山田"
+        assert msg["To"].addresses[0].display_name == "山田 太郎"  # family name first, as Japanese writes it
         assert msg["Message-ID"] == _sends(services, [send_id])[send_id].message_id == f"<send-{send_id}@nurture>"
         sent_at = email.utils.parsedate_to_datetime(msg["Date"])
         assert before - timedelta(seconds=2) <= sent_at <= now_utc() + timedelta(seconds=2)

@@ -124,6 +124,16 @@ def _scan_page(s: Session, stmt: Any, after: int | None, before: int | None) -> 
     return rows[:PAGE_SIZE], has_next, after is not None, resume
 
 
+def _matches(word: str) -> Any:
+    """One search word in a contact's address, names or company; whole names match in either order with or
+    without a space ("佐藤一郎", "一郎佐藤", "Emily Smith" as two words)."""
+    first, last = func.coalesce(Contact.first_name, ""), func.coalesce(Contact.last_name, "")
+    return or_(*(
+        func.lower(col).contains(word, autoescape=True)
+        for col in (Contact.email, first, last, Contact.company, last + first, first + last)
+    ))
+
+
 @bp.get("/")
 def index() -> Any:
     """Contacts newest first; `?after=<id>` / `?before=<id>` page by id (no OFFSET, no full COUNT)."""
@@ -138,11 +148,7 @@ def index() -> Any:
         # a whole address: an index lookup instead of scanning every row (stored local parts keep their case)
         stmt = stmt.where(Contact.email.in_({address, address.lower()}))
     elif q:
-        needle = q.lower()
-        stmt = stmt.where(or_(*(
-            func.lower(col).contains(needle, autoescape=True)
-            for col in (Contact.email, Contact.first_name, Contact.last_name, Contact.company)
-        )))
+        stmt = stmt.where(*(_matches(word) for word in q.lower().split()))  # every word, anywhere
         scan = True
     if status in set(ContactStatus):
         stmt = stmt.where(Contact.status == status)
