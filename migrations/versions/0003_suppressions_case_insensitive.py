@@ -12,7 +12,7 @@ suppression page must not lift a recipient's opt-out): the earliest non-manual r
 Active contacts whose address is suppressed in another case get the status the application gives on
 suppression (unsubscribed, bounced, complained; a manual entry leaves the status alone). The fold is
 the same as campaigns.sql_functions.ascii_lower: A-Z only, as SQLite's lower() does; PostgreSQL uses
-translate() because its lower() follows the database's locale.
+lower() under the "C" collation because its lower() otherwise follows the database's locale.
 
 Revision ID: 0003
 Revises: 0002
@@ -37,7 +37,7 @@ _STATUS = {"unsubscribed": "unsubscribed", "hard_bounce": "bounced", "bounce": "
 
 def _fold_sql(column: str) -> str:
     if op.get_bind().dialect.name == "postgresql":
-        return f"translate({column}, '{_UPPER}', '{_UPPER.lower()}')"
+        return f'(lower((({column})::text COLLATE "C")) COLLATE "default")'
     return f"lower({column})"
 
 
