@@ -311,8 +311,11 @@ def test_broadcast_lifecycle_and_validation(services):
         assert broadcast.status == BroadcastStatus.DRAFT
         schedule_broadcast(s, broadcast)
         assert (broadcast.status, broadcast.scheduled_at) == (BroadcastStatus.SCHEDULED, later)
+        with pytest.raises(ValueError, match="in the past"):  # a typo'd year is not "send to everyone now"
+            schedule_broadcast(s, broadcast, datetime(2020, 1, 1, tzinfo=UTC))
+        assert (broadcast.status, broadcast.scheduled_at) == (BroadcastStatus.SCHEDULED, later)
         before = datetime.now(UTC)
-        schedule_broadcast(s, broadcast, datetime(2020, 1, 1, tzinfo=UTC))  # the past means now
+        schedule_broadcast(s, broadcast, before - timedelta(seconds=30))  # a moment ago (the form) means now
         assert broadcast.scheduled_at >= before
         lead = make_contact(s, "lead@example.com")
         s.add(Send(contact_id=lead.id, broadcast_id=broadcast.id,
