@@ -259,6 +259,7 @@ class LinkRow:
     human_clicks: int = 0
     unique_clicks: int = 0
     scanner_clicks: int = 0
+    mail: str = ""  # the template and version the link is in ("Welcome v2"): a sequence has several
 
 
 def link_report(session: Session, scope: RollupScope, ids: Sequence[int], version_ids: Iterable[int] = ()) -> list[LinkRow]:
@@ -272,12 +273,15 @@ def link_report(session: Session, scope: RollupScope, ids: Sequence[int], versio
         ):
             counts[link_id][metric] += int(total or 0)
     wanted = set(counts)
-    links = list(session.scalars(
-        select(Link).where((Link.id.in_(wanted)) | (Link.template_version_id.in_(list(version_ids))))
+    links = session.execute(
+        select(Link, Template.name, TemplateVersion.version)
+        .join(TemplateVersion, TemplateVersion.id == Link.template_version_id)
+        .join(Template, Template.id == TemplateVersion.template_id)
+        .where((Link.id.in_(wanted)) | (Link.template_version_id.in_(list(version_ids))))
         .order_by(Link.template_version_id, Link.position)
-    ))
+    ).all()
     out = []
-    for link in links:
+    for link, template_name, version in links:
         if not link.tracked and link.id not in counts:
             continue
         c = counts.get(link.id, {})
@@ -285,6 +289,7 @@ def link_report(session: Session, scope: RollupScope, ids: Sequence[int], versio
             link.id, link.position, link.url, link.label, link.honeypot,
             human_clicks=c.get("click_human", 0), unique_clicks=c.get("unique_click", 0),
             scanner_clicks=c.get("click_scanner", 0) + c.get("click_machine_open", 0),
+            mail=f"{template_name} v{version}",
         ))
     return out
 
@@ -540,9 +545,10 @@ def summary_row(name: str, s: Summary) -> list[Any]:
 def export_csv(report: dict[str, Any], part: str, series: dict[str, Any] | None = None) -> str:
     """CSV of one part of a broadcast or sequence report: summary, links or series."""
     if part == "links":
-        return to_csv(["position", "url", "label", "honeypot", "human_clicks", "unique_human_clicks", "scanner_clicks"],
-                      [[r.position, r.url, r.label, r.honeypot, r.human_clicks, r.unique_clicks, r.scanner_clicks]
-                       for r in report["links"]])
+        return to_csv(["mail", "position", "url", "label", "honeypot", "human_clicks", "unique_human_clicks",
+                       "scanner_clicks"],
+                      [[r.mail, r.position, r.url, r.label, r.honeypot, r.human_clicks, r.unique_clicks,
+                        r.scanner_clicks] for r in report["links"]])
     if part == "series":
         assert series is not None
         metrics = list(series["series"])

@@ -13,7 +13,7 @@ from sqlalchemy import select
 from werkzeug.serving import make_server
 
 from campaigns.events_buffer import STREAM, make_entry
-from campaigns.models import Enrollment, Event, Send, SendStatus
+from campaigns.models import Enrollment, Event, Send, SendStatus, Step, TemplateVersion
 from campaigns.models.tracking import HitKind, RollupScope
 from campaigns.reports import (
     broadcast_report,
@@ -221,7 +221,7 @@ def test_csv_export_round_trips_and_defuses(ui, services, newsletter):
     assert record["open_rate"] == "50.00%" and record["scanner_clicks"] == "4"
     links = list(csv.reader(io.StringIO(ui.get(
         f"/reports/broadcasts/{campaign.broadcast_id}/export.csv?part=links").get_data(as_text=True).lstrip("\ufeff"))))
-    assert links[0][:2] == ["position", "url"] and len(links) == 5
+    assert links[0][:3] == ["mail", "position", "url"] and len(links) == 5
     series = ui.get(f"/reports/broadcasts/{campaign.broadcast_id}/export.csv?part=series&granularity=day")
     assert series.status_code == 200 and "2026-11-20" in series.get_data(as_text=True)
     assert ui.get(f"/reports/broadcasts/{campaign.broadcast_id}/export.csv?part=secrets").status_code == 400
@@ -267,6 +267,24 @@ def test_sequence_report_page(ui, services, app):
     assert ui.get(f"/reports/sequences/{seq.sequence_id}/series.json?step=999999").status_code == 404
     csv_text = ui.get(f"/reports/sequences/{seq.sequence_id}/export.csv").get_data(as_text=True)
     assert "step 1:" in csv_text
+    assert "<th>Mail</th>" not in html  # one template: its links need no mail column
+
+
+def test_sequence_report_links_say_which_mail_they_are_in(ui, services):
+    from tests.tracking_helpers import make_version
+
+    with services.db.begin() as s:
+        seq = make_sequence(s, steps=2)
+        other_version, _links, _hp = make_version(s, ["https://acme.test/case-study"], name="Case study mail")
+        s.get(Step, seq.step_ids[1]).template_id = s.get(TemplateVersion, other_version).template_id
+        s.get(TemplateVersion, seq.template_version_id).template.name = "Welcome mail"
+    html = ui.get(f"/reports/sequences/{seq.sequence_id}").get_data(as_text=True)
+    links = html.split('data-testid="links"', 1)[1].split("</table>", 1)[0]
+    assert "<th>Mail</th>" in links
+    assert links.index("Welcome mail v1") < links.index("https://acme.test/demo") < links.index("Case study mail v1") \
+        < links.index("https://acme.test/case-study")
+    csv_text = ui.get(f"/reports/sequences/{seq.sequence_id}/export.csv?part=links").get_data(as_text=True)
+    assert "Case study mail v1,1,https://acme.test/case-study" in csv_text
 
 
 # ------------------------------------------------------------------ browser
