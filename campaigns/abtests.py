@@ -306,6 +306,7 @@ def _resolve_versions(session: Session, test: ABTest, base_template: Template) -
             )
         except rendering.TemplateError as exc:
             raise ABError(f"variant {v.key}: {exc}", test.kind.value) from None
+        copy.ab_test_id = test.id  # the test's own: kept out of template lists and pickers
         v.template_id = copy.id
         v.template_version_id = copy.current_version_id
     session.flush()

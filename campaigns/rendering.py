@@ -629,6 +629,15 @@ def render_preview(
     )
 
 
+def selectable_templates(session: Session) -> list[Template]:
+    """Saved templates a marketer can pick, by name (broadcast, sequence and A/B content-test forms); the
+    copies A/B tests make for their variants belong to those tests and are left out."""
+    return list(session.scalars(
+        select(Template).where(Template.current_version_id.is_not(None), Template.ab_test_id.is_(None))
+        .order_by(Template.name)
+    ))
+
+
 def current_versions(session: Session, version_ids: Iterable[int]) -> dict[int, TemplateVersion]:
     """Load template versions by id in one query (sender, once per batch)."""
     ids = sorted(set(version_ids))

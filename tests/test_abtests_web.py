@@ -9,7 +9,7 @@ from sqlalchemy import func, select
 
 from campaigns import abtests, scheduler
 from campaigns.db import now_utc
-from campaigns.models import ABStatus, ABTest, Broadcast, Send, Step
+from campaigns.models import ABStatus, ABTest, Broadcast, Send, Step, Template
 from campaigns.sequences import create_broadcast, create_sequence, schedule_broadcast
 from tests.conftest import run_jobs
 from tests.sending_helpers import make_contacts, make_version, setup_account
@@ -60,6 +60,25 @@ def test_setup_form_shows_advice_validates_and_saves(ui, services):
     assert "Waiting for the broadcast to start" in page and "Spring is here" in page
     listing = ui.get("/ab/").get_data(as_text=True)
     assert f'href="/ab/{test.id}"' in listing and "Broadcast: Spring" in listing
+
+
+def test_the_copies_a_test_makes_are_not_offered_as_templates(ui, services):
+    broadcast_id = _broadcast(services)
+    with services.db.begin() as s:
+        test_id = abtests.create_test(s, broadcast_id=broadcast_id, kind="subject", test_portion=0.5,
+                                      variants=[{"subject": "Spring news"}, {"subject": "Spring is here"}]).id
+        schedule_broadcast(s, s.get(Broadcast, broadcast_id))
+    scheduler.tick(services, now=now_utc(), lock=False)  # the test starts: variant B gets its copy
+    with services.db.begin() as s:
+        test = s.get(ABTest, test_id)
+        copy = s.get(Template, test.variants[1].template_id)
+        assert copy is not None and copy.ab_test_id == test.id and copy.name.startswith("News · A/B")
+        copy_name, test_id = copy.name, test.id
+    for page in ("/broadcasts/new", "/sequences/new", f"/ab/new?broadcast_id={broadcast_id}", "/templates/"):
+        html = ui.get(page).get_data(as_text=True)
+        assert ">News<" in html or "News</a>" in html, page  # the marketer's own template is offered
+        assert copy_name not in html, page
+    assert ui.get(f"/ab/{test_id}").status_code == 200  # the test itself still shows its variants
 
 
 def test_results_page_pick_winner_and_japanese(app, ui, services, smtp_server):

@@ -105,3 +105,26 @@ def test_0003_folds_suppression_keys_merges_variants_and_marks_case_variant_cont
         assert is_suppressed(s, "SATO@example.jp") and is_suppressed(s, "RAW-Äb@x")
         assert not is_suppressed(s, "raw-äb@x")  # non-ASCII letters keep their case, in SQL and Python alike
     engine.dispose()
+
+
+def test_0004_marks_the_copies_ab_tests_made_and_nothing_else(tmp_path):
+    from campaigns.models import ABTest, ABVariant, Template
+
+    url = _fresh_url(tmp_path)
+    upgrade(url, "0003")
+    engine = make_engine(url)
+    names = ["Welcome", "Welcome · A/B #1 B", "Case study", "Spring · A/B #2 B"]
+    with engine.begin() as conn:
+        ids = [conn.execute(sa.insert(Template).values(name=n).returning(Template.id)).scalar_one() for n in names]
+        conn.execute(sa.insert(ABTest), [{"id": 1, "kind": "subject"}, {"id": 2, "kind": "content"}])
+        conn.execute(sa.insert(ABVariant), [
+            {"test_id": 1, "position": 0, "key": "A", "template_id": ids[0]},  # the control: the marketer's own
+            {"test_id": 1, "position": 1, "key": "B", "template_id": ids[1]},  # the copy the test made
+            {"test_id": 2, "position": 0, "key": "A", "template_id": ids[2]},  # content test: own templates,
+            {"test_id": 2, "position": 1, "key": "B", "template_id": ids[3]},  # whatever their names
+        ])
+    upgrade(url)
+    with engine.begin() as conn:
+        marked = dict(conn.execute(sa.select(Template.name, Template.ab_test_id)).all())
+    assert marked == {"Welcome": None, "Welcome · A/B #1 B": 1, "Case study": None, "Spring · A/B #2 B": None}
+    engine.dispose()

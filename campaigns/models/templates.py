@@ -18,6 +18,10 @@ class Template(Base):
     # No FOREIGN KEY: templates and versions reference each other, and a cyclic constraint cannot be
     # created by a portable migration. Versions are only deleted with their template.
     current_version_id: Mapped[int | None] = mapped_column(Integer)
+    # Set on the copies an A/B test makes for its variants (another subject, preheader or sender name):
+    # they belong to the test, so template lists and pickers leave them out. No foreign key: a test is
+    # never deleted while its sends reference the copy's versions.
+    ab_test_id: Mapped[int | None] = mapped_column(Integer)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=now_utc)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=now_utc, onupdate=now_utc)
 

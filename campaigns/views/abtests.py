@@ -23,6 +23,7 @@ from campaigns.models import (
     Step,
     Template,
 )
+from campaigns.rendering import selectable_templates
 from campaigns.runtime import services
 from campaigns.views.builder_common import install_filters
 
@@ -179,7 +180,7 @@ def new() -> Any:
     base_id = broadcast.template_id if broadcast else step.template_id  # type: ignore[union-attr]
     base = s.get(Template, base_id)
     version = base.current_version if base else None
-    templates = list(s.scalars(select(Template).where(Template.current_version_id.is_not(None)).order_by(Template.name)))
+    templates = selectable_templates(s)
     form: dict[str, Any] = {
         "kind": "subject", "metric": "open", "goal_event": (sequence.goal_event if sequence else ""), "goal_days": "7",
         "portion": "20", "window_hours": "24", "test_days": "14", "fallback": "keep_control", "mode": "auto",

@@ -14,6 +14,7 @@ from campaigns.contacts import count_segment
 from campaigns.db import now_utc
 from campaigns.i18n import _
 from campaigns.models import Broadcast, BroadcastStatus, Segment, Send, SendStatus, Template
+from campaigns.rendering import selectable_templates
 from campaigns.runtime import services
 from campaigns.sequences import cancel_broadcast, create_broadcast, schedule_broadcast
 from campaigns.views.builder_common import account_time, account_zone, install_filters
@@ -68,7 +69,7 @@ def _broadcast_or_404(s: Session, broadcast_id: int) -> Broadcast:
 
 
 def _choices(s: Session) -> tuple[list[Template], list[Segment]]:
-    templates = list(s.scalars(select(Template).where(Template.current_version_id.is_not(None)).order_by(Template.name)))
+    templates = selectable_templates(s)
     return templates, list(s.scalars(select(Segment).order_by(Segment.name)))
 
 

@@ -26,6 +26,7 @@ from campaigns.models import (
     Step,
     Template,
 )
+from campaigns.rendering import selectable_templates
 from campaigns.runtime import services
 from campaigns.segments import enroll_matching
 from campaigns.sequences import create_sequence, set_sequence_status, update_sequence
@@ -215,7 +216,7 @@ def _sequence_or_404(s: Session, sequence_id: int) -> Sequence:
 
 
 def _usable_templates(s: Session) -> list[Template]:
-    return list(s.scalars(select(Template).where(Template.current_version_id.is_not(None)).order_by(Template.name)))
+    return selectable_templates(s)
 
 
 def _render_builder(sequence: Sequence | None, data: SequenceInput, templates: list[Template], status: int = 200) -> Any:

@@ -108,7 +108,8 @@ def index() -> Any:
     counts = dict(
         s.execute(select(TemplateVersion.template_id, func.count()).group_by(TemplateVersion.template_id)).all()
     )
-    templates = list(s.scalars(select(Template).order_by(Template.updated_at.desc(), Template.id.desc())))
+    templates = list(s.scalars(select(Template).where(Template.ab_test_id.is_(None))  # not A/B tests' copies
+                               .order_by(Template.updated_at.desc(), Template.id.desc())))
     return render_template("ui/templates/index.html", templates=templates, counts=counts)
 
 
