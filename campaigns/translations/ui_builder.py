@@ -133,8 +133,8 @@ JA = {
     "Mails start once the sequence is active.": "メールは稼働開始後に送信されます。",
     "Give the sequence a name.": "ステップメールの名前を入力してください。",
     "The name is too long (200 characters at most).": "名前が長すぎます（200 文字まで）。",
-    "Event names may use letters, digits and _ . : - only: %(names)s":
-        "イベント名に使えるのは英数字と _ . : - のみです: %(names)s",
+    "Event names are at most 100 characters, without control characters: %(names)s":
+        "イベント名は 100 文字以内で、制御文字は使えません: %(names)s",
     "Choose a saved template.": "保存済みのテンプレートを選択してください。",
     "The delay must be a whole number of minutes, hours or days.": "待機時間は分・時間・日の整数で指定してください。",
     "The delay can be at most 365 days.": "待機時間は最長 365 日です。",

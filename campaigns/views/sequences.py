@@ -39,7 +39,9 @@ UNITS = {"minutes": 1, "hours": 60, "days": 1440}
 MAX_DELAY_MINUTES = 365 * 1440
 MAX_STEPS = 50
 ENROLL_INLINE_LIMIT = 5000  # larger segments are enrolled by an RQ job (jobs.enroll_segment)
-EVENT_NAME = re.compile(r"^[A-Za-z0-9_.:\-]{1,100}$")
+# The API's rule (campaigns/api/schemas.py EVENT_NAME): any text without control characters or
+# surrounding blanks, up to 100 characters, so "資料ダウンロード" and "Demo booked" are names here too.
+EVENT_NAME = re.compile(r"^[^\s\x00-\x1f\x7f](?:[^\x00-\x1f\x7f]{0,98}[^\s\x00-\x1f\x7f])?$")
 WEEKDAYS = [("1", "Mon"), ("2", "Tue"), ("3", "Wed"), ("4", "Thu"), ("5", "Fri"), ("6", "Sat"), ("7", "Sun")]
 _STEP_KEY = re.compile(r"^steps-(\d{1,3})-(\w+)$")
 
@@ -130,10 +132,14 @@ def split_delay(minutes: int) -> tuple[int, str]:
     return minutes, "minutes"
 
 
+BAD_EVENT_NAMES = "Event names are at most 100 characters, without control characters: %(names)s"
+
+
 def _event_list(raw: str) -> tuple[list[str], list[str]]:
     names: list[str] = []
     bad: list[str] = []
-    for name in re.split(r"[\s,、]+", raw.strip()):
+    for name in re.split(r"[,、，\r\n]+", raw):  # commas (as the hint says) or lines; names may hold spaces
+        name = name.strip()
         if not name:
             continue
         (names if EVENT_NAME.match(name) else bad).append(name)
@@ -165,12 +171,11 @@ def parse_sequence_form(form: MultiDict[str, str], template_ids: set[int], known
         data.errors["name"] = _("The name is too long (200 characters at most).")
     for key in ("trigger_events", "exit_events"):
         names, bad = _event_list(form.get(key, ""))
-        setattr(data, key, names)
+        setattr(data, key, names + bad)  # shown again as typed; the error keeps them from being saved
         if bad:
-            data.errors[key] = _("Event names may use letters, digits and _ . : - only: %(names)s", names=", ".join(bad))
+            data.errors[key] = _(BAD_EVENT_NAMES, names=", ".join(bad))
     if data.goal_event and not EVENT_NAME.match(data.goal_event):
-        data.errors["goal_event"] = _("Event names may use letters, digits and _ . : - only: %(names)s",
-                                      names=data.goal_event)
+        data.errors["goal_event"] = _(BAD_EVENT_NAMES, names=data.goal_event)
 
     indices = sorted({int(m.group(1)) for key in form if (m := _STEP_KEY.match(key))})
     for i in indices:
