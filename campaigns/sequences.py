@@ -450,6 +450,9 @@ def exit_contact(session: Session, contact_id: int, reason: str, sequence_id: in
     return exit_enrollments(session, list(session.scalars(query)), reason)
 
 
+TRIGGER_MAX_AGE = timedelta(hours=24)  # an event older than this starts no sequence (back-fills)
+
+
 def record_event(
     session: Session,
     contact: Contact,
@@ -484,6 +487,11 @@ def record_event(
     # Reaching the goal is the point of the sequence: it ends as completed, not as an exit.
     exit_enrollments(session, goals, f"goal:{name}", status=EnrollmentStatus.COMPLETED)
 
+    # A back-filled event (history sent through the API) is kept for scoring, segments and reports, and
+    # it still ends enrolments (stopping mail is always safe), but it starts nothing: a whitepaper
+    # downloaded last year is no reason to send "thanks for downloading" today.
+    if event.occurred_at < now - TRIGGER_MAX_AGE:
+        return event
     # Sequences are few (dozens): filtering their trigger lists in Python is portable and cheap.
     for sequence in session.scalars(select(Sequence).where(Sequence.status == SequenceStatus.ACTIVE)):
         if name in (sequence.trigger_events or []):

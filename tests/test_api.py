@@ -314,6 +314,24 @@ def test_an_event_for_a_paused_sequence_enrols_nobody(api, services):
     assert count(services, Enrollment) == 0
 
 
+def test_a_back_filled_event_is_recorded_and_exits_but_starts_no_sequence(api, services):
+    sequence_id = build_active_sequence(api)
+    hours_ago = lambda h: (datetime.now(UTC) - timedelta(hours=h)).isoformat()  # noqa: E731
+    old = api.post("/events", {"email": "history@acme.test", "name": "whitepaper_downloaded",
+                               "occurred_at": hours_ago(24 * 400)})
+    assert old.status_code == 202
+    with services.db.begin() as s:
+        assert s.get(Event, old.get_json()["id"]) is not None  # kept for scoring, segments, reports
+    assert count(services, Enrollment) == 0  # last year's download sends no "thanks for downloading" today
+    recent = api.post("/events", {"email": "history@acme.test", "name": "whitepaper_downloaded",
+                                  "occurred_at": hours_ago(23)})
+    assert recent.status_code == 202 and count(services, Enrollment) == 1  # within a day: it starts
+    api.post("/events", {"email": "history@acme.test", "name": "demo_booked", "occurred_at": hours_ago(24 * 30)})
+    with services.db.begin() as s:  # an old exit event still ends the enrolment: stopping mail is safe
+        assert s.scalar(select(Enrollment.status)) == EnrollmentStatus.EXITED
+    assert api.get(f"/sequences/{sequence_id}").get_json()["enrollments"] == {"exited": 1}
+
+
 def test_event_occurred_at_is_stored_in_utc_and_must_have_an_offset(api, services):
     ok = api.post("/events", {"email": "t@acme.test", "name": "visit", "occurred_at": "2026-11-20T09:30:00+09:00"})
     assert ok.status_code == 202

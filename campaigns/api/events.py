@@ -108,6 +108,8 @@ def _record(resolver: _Contacts, item: dict[str, Any], email: str, when: datetim
 @operation(
     "/events", "POST", tag="events", body="EventInput", headers=IDEMPOTENCY_HEADER,
     summary="Record an event about a contact (starts and ends sequences)",
+    description="An event whose `occurred_at` is more than 24 hours old is recorded (scoring, segments, "
+    "reports) and ends the sequences it exits, but starts none: back-filled history sends no mail.",
     responses={202: ("Recorded", "EventAccepted"), 409: ("Idempotency key reused with another body", "Error")},
 )
 def post_event(body: dict[str, Any]) -> ResponseReturnValue:
@@ -141,7 +143,8 @@ def post_event(body: dict[str, Any]) -> ResponseReturnValue:
     summary=f"Record up to {MAX_BATCH} events in one transaction",
     description="All or nothing: if any event is invalid, none is recorded and `details` names each problem "
     "(e.g. `events.3.email`). Events whose `event_id` was already recorded (or repeats within the batch) "
-    "are reported with `duplicate: true` and not recorded again.",
+    "are reported with `duplicate: true` and not recorded again. Events more than 24 hours old start no "
+    "sequence (see POST /events).",
     responses={202: ("Recorded", "EventBatchAccepted"), 409: ("Idempotency key reused with another body", "Error")},
 )
 def post_events_batch(body: dict[str, Any]) -> ResponseReturnValue:
