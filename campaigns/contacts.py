@@ -329,6 +329,19 @@ def _apply(contact: Contact, values: dict[str, Any], merge_attributes: bool) -> 
             setattr(contact, key, value)
 
 
+def contact_by_email(session: Session, email: str) -> Contact | None:
+    """The contact with this normalised address, or else the oldest one whose address differs only in
+    letter case: Lead@ and lead@ are one mailbox at every real provider, so an event, a form or an API
+    call for either updates the contact that exists instead of creating a second one that would get
+    every mail twice (API, forms, events, imports)."""
+    contact = session.scalar(select(Contact).where(Contact.email == email))
+    if contact is None:
+        contact = session.scalar(
+            select(Contact).where(ascii_lower(Contact.email) == ascii_lower_text(email)).order_by(Contact.id).limit(1)
+        )
+    return contact
+
+
 def upsert_contact(
     session: Session, data: dict[str, Any], update_existing: bool = True
 ) -> tuple[Contact, bool]:
@@ -337,10 +350,10 @@ def upsert_contact(
     email = values.get("email")
     if not email:
         raise ContactError("email is required")
-    contact = session.scalar(select(Contact).where(Contact.email == email))
+    contact = contact_by_email(session, email)
     if contact is not None:
         if update_existing:
-            _apply(contact, values, merge_attributes=True)
+            _apply(contact, values, merge_attributes=True)  # the address keeps the case it was first given in
         return contact, False
     contact = Contact(email=email, attributes={})
     _apply(contact, values, merge_attributes=True)
@@ -355,7 +368,7 @@ def upsert_contact(
                 session.flush()
         except IntegrityError:
             # created concurrently (two API calls for one address): update the winner instead
-            existing = session.scalar(select(Contact).where(Contact.email == email))
+            existing = contact_by_email(session, email)
             if existing is None:
                 raise
             if update_existing:
@@ -646,7 +659,7 @@ def _merge(into: dict[str, Any], later: dict[str, Any]) -> None:
     for key, value in later.items():
         if key == "attributes":
             into["attributes"] = {**into.get("attributes", {}), **value}
-        else:
+        elif key != "email":  # a later spelling (Lead@ after lead@) does not rename the contact
             into[key] = value
 
 
@@ -680,10 +693,12 @@ def _plan_chunk(
 ) -> _Plan:
     """Decide create / update / skip / duplicate for a chunk, with one lookup of existing addresses."""
     plan = _Plan()
+    # keyed by the folded address: Lead@ and lead@ in one file, or in the file and the database, are one
+    # contact (the first spelling is kept), as contact_by_email treats them
     by_email: dict[str, dict[str, Any]] = {}
     earlier: set[str] = set()  # addresses already met in an earlier chunk of this file
     for rec in records:
-        email = rec["email"]
+        email = ascii_lower_text(rec["email"])
         if email in by_email:
             plan.counts.duplicates += 1
             if update_existing:
@@ -778,9 +793,23 @@ class _BulkWriter:
         finally:
             cur.close()
 
-    def existing_ids(self, emails: list[str]) -> dict[str, int]:
-        """Which of these addresses are stored already: one query per chunk."""
-        return self.lookup("contacts", "id", emails)
+    def existing_ids(self, keys: list[str]) -> dict[str, int]:
+        """{folded address: contact id} for the stored contacts with these folded addresses (the oldest
+        where several differ only in case): one query per chunk, served by ix_contacts_email_folded."""
+        if not keys:
+            return {}
+        folded = str(ascii_lower(Contact.email).compile(dialect=self.session.get_bind().dialect,
+                                                        compile_kwargs={"include_table": False}))
+        cur = self._cursor()
+        try:
+            if self.pg:
+                cur.execute(f"SELECT {folded}, id FROM contacts WHERE {folded} = ANY(%s) ORDER BY id DESC", (keys,))
+            else:
+                cur.execute(f"SELECT {folded}, id FROM contacts WHERE {folded} IN ({', '.join('?' * len(keys))}) "
+                            "ORDER BY id DESC", keys)
+            return dict(cur.fetchall())  # descending ids: the oldest contact's id is the one kept
+        finally:
+            cur.close()
 
     def lookup(self, table: str, column: str, emails: list[str]) -> dict[str, Any]:
         """{email: column} for the rows of `table` with these addresses. PostgreSQL gets one array

@@ -79,7 +79,7 @@ from campaigns.models import (
     Step,
     Suppression,
 )
-from campaigns.sql_functions import ascii_lower, compiled_args
+from campaigns.sql_functions import ascii_lower, ascii_lower_text, compiled_args
 
 TEXT_FIELDS: dict[str, Any] = {
     "email": Contact.email,
@@ -648,7 +648,9 @@ def add_import_to_list(session: Session, list_id: int, import_id: int) -> int:
 def _add_emails(session: Session, list_id: int, emails: set[str]) -> int:
     if not emails:
         return 0
-    ids = list(session.scalars(select(Contact.id).where(Contact.email.in_(sorted(emails)))))
+    folded = sorted({ascii_lower_text(e) for e in emails})  # Lead@ in the file is the contact lead@
+    ids = list(session.scalars(select(func.min(Contact.id)).where(ascii_lower(Contact.email).in_(folded))
+                               .group_by(ascii_lower(Contact.email))))
     return add_to_list(session, list_id, ids) if ids else 0
 
 

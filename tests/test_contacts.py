@@ -75,7 +75,8 @@ def test_upsert_creates_then_updates_and_merges_attributes(services: Any) -> Non
     with services.db.begin() as s:
         contact, created = upsert_contact(s, {"email": "lead@EXAMPLE.COM", "company": "Acme",
                                               "attributes": {"size": 10}})
-        assert created is True  # the local part is kept: Lead@ and lead@ are two addresses
+        # Lead@ and lead@ are one mailbox: the contact is found and keeps the spelling it was created with
+        assert created is False and contact.email == "Lead@example.com"
         contact, created = upsert_contact(s, {"email": "Lead@EXAMPLE.COM", "company": "Acme",
                                               "attributes": {"size": 10}, "stage": "Warm",
                                               "consent_at": "2026-01-02T03:04:05+09:00"})
@@ -138,9 +139,11 @@ def test_suppression_is_idempotent_blocks_and_marks_the_contact(services: Any) -
 
 
 def test_suppression_ignores_letter_case_on_the_whole_address(services: Any) -> None:
-    """Ito@ and ito@ stay two contacts, but one suppression, in any letter case, stops and marks both."""
+    """Ito@ and ito@ as two contacts (stored before addresses were matched ignoring case): one
+    suppression, in any letter case, stops and marks both."""
     with services.db.begin() as s:
-        for address in ("Ito@example.jp", "ito@example.jp", "sato@example.jp", "kato@example.jp"):
+        s.add_all([Contact(email="Ito@example.jp"), Contact(email="ito@example.jp")])
+        for address in ("sato@example.jp", "kato@example.jp"):
             upsert_contact(s, {"email": address})
     everyone = {"all": []}
     with services.db.begin() as s:
@@ -158,8 +161,9 @@ def test_suppression_ignores_letter_case_on_the_whole_address(services: Any) -> 
             "sato@example.jp": ContactStatus.ACTIVE, "kato@example.jp": ContactStatus.ACTIVE,
         }
         assert count_segment(s, everyone) == 1  # kato only: sato is active but suppressed
-        # a new case-variant of a suppressed address starts with the suppression's status
-        contact, created = upsert_contact(s, {"email": "ITO@example.jp"})
+        # a new contact whose address is suppressed in another case starts with the suppression's status
+        suppress(s, "fresh@example.jp", "unsubscribed")
+        contact, created = upsert_contact(s, {"email": "Fresh@example.jp"})
         assert created and contact.status == ContactStatus.UNSUBSCRIBED
     with services.db.begin() as s:
         with pytest.raises(ContactError, match="only manual"):

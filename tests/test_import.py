@@ -100,7 +100,7 @@ DUP_CSV = (
     "email,first_name,company,plan\n"
     "old@example.com,Olga,NewCo,\n"  # already in the database
     "new@example.com,Nina,Alpha,gold\n"
-    "NEW@EXAMPLE.COM,,,\n"  # different local part: a different address (local part kept)
+    "NEW@EXAMPLE.COM,,,\n"  # the same mailbox in other letters: a repeat of line 3
     "new@Example.com,Nora,Beta,\n"  # same address as line 3 after normalisation
 )
 
@@ -118,10 +118,10 @@ def test_duplicates_update_mode(services: Any, session: Any, tmp_path: Path) -> 
     with services.db.begin() as s:
         preview = preview_import(path, opts, s)
     job = do_import(services, path, opts)
-    assert (job.created, job.updated, job.skipped, job.duplicates, job.failed) == (2, 1, 0, 1, 0)
-    assert (preview["would_create"], preview["would_update"], preview["would_skip"], preview["duplicates"]) == (2, 1, 0, 1)
+    assert (job.created, job.updated, job.skipped, job.duplicates, job.failed) == (1, 1, 0, 2, 0)
+    assert (preview["would_create"], preview["would_update"], preview["would_skip"], preview["duplicates"]) == (1, 1, 0, 2)
     found = contacts_by_email(session)
-    assert set(found) == {"old@example.com", "new@example.com", "NEW@example.com"}
+    assert set(found) == {"old@example.com", "new@example.com"}  # the first spelling is kept
     old = found["old@example.com"]
     # empty cells keep what was stored; attributes merge
     assert (old.first_name, old.company, old.job_title) == ("Olga", "NewCo", "CTO")
@@ -136,7 +136,7 @@ def test_duplicates_skip_mode(services: Any, session: Any, tmp_path: Path) -> No
     path = write(tmp_path / "d.csv", DUP_CSV, "utf-8")
     opts = {"mapping": suggest_mapping(["email", "first_name", "company", "plan"]), "mode": "skip"}
     job = do_import(services, path, opts)
-    assert (job.created, job.updated, job.skipped, job.duplicates) == (2, 0, 1, 1)
+    assert (job.created, job.updated, job.skipped, job.duplicates) == (1, 0, 1, 2)
     found = contacts_by_email(session)
     assert (found["old@example.com"].first_name, found["old@example.com"].company) == ("Old", "OldCo")
     assert found["new@example.com"].first_name == "Nina"  # first occurrence kept
@@ -219,7 +219,7 @@ def test_dry_run_changes_nothing(services: Any, session: Any, tmp_path: Path) ->
         after = [(c.id, c.email, c.first_name, c.company, c.attributes) for c in s.scalars(select(Contact))]
         assert s.scalar(select(func.count()).select_from(ImportJob)) == 0
     assert before == after
-    assert preview["would_create"] == 2 and preview["would_update"] == 1 and preview["failed"] == 1
+    assert preview["would_create"] == 1 and preview["would_update"] == 1 and preview["failed"] == 1
     assert preview["errors"][0]["line"] == 6
     assert preview["sample"][0] == ["old@example.com", "Olga", "NewCo", ""]
 
@@ -234,19 +234,22 @@ def test_suppressed_addresses_import_as_not_active(services: Any, session: Any, 
     assert found["here@example.com"].status == ContactStatus.ACTIVE
 
 
-def test_case_variants_of_a_suppressed_address_import_as_two_contacts_neither_active(
+def test_case_variants_import_as_one_contact_and_match_stored_ones(
     services: Any, session: Any, tmp_path: Path
 ) -> None:
-    """QA's file: Ito@Example.JP and ito@example.jp are two contacts; ito@'s hard bounce stops both."""
+    """QA's file: Ito@Example.JP and ito@example.jp are one mailbox, so one contact (a bounced one: the
+    hard bounce of ITO@ stops it); a later file's SATO@ updates the stored sato@ instead of adding one."""
     with services.db.begin() as s:
         suppress(s, "ITO@example.jp", "hard_bounce", "550 no such user")
     path = write(tmp_path / "v.csv", "email\nIto@Example.JP\nito@example.jp\nsato@example.jp\n", "utf-8")
     job = do_import(services, path, {"mapping": {"0": "email"}})
-    assert job.created == 3
+    assert (job.created, job.duplicates) == (2, 1)
+    again = write(tmp_path / "w.csv", "email,first_name\nSATO@Example.jp,Sora\n", "utf-8")
+    job = do_import(services, again, {"mapping": {"0": "email", "1": "first_name"}, "mode": "update"})
+    assert (job.created, job.updated) == (0, 1)
     found = contacts_by_email(session)
-    assert {e: c.status for e, c in found.items()} == {
-        "Ito@example.jp": ContactStatus.BOUNCED, "ito@example.jp": ContactStatus.BOUNCED,
-        "sato@example.jp": ContactStatus.ACTIVE,
+    assert {e: (c.status, c.first_name) for e, c in found.items()} == {
+        "Ito@example.jp": (ContactStatus.BOUNCED, ""), "sato@example.jp": (ContactStatus.ACTIVE, "Sora"),
     }
 
 

@@ -39,7 +39,7 @@ def contact_data(fields: dict[str, Any]) -> dict[str, Any]:
 
 
 def find_contact(session: Session, email: str) -> Contact | None:
-    return session.scalar(select(Contact).where(Contact.email == email))
+    return contacts_service.contact_by_email(session, email)  # Lead@ finds lead@: one mailbox
 
 
 def normalized_email(raw: str, field: str = "email") -> str:

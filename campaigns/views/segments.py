@@ -40,6 +40,7 @@ from campaigns.segments import (
     update_list,
     validate_rules,
 )
+from campaigns.sql_functions import ascii_lower, ascii_lower_text
 
 bp = Blueprint("segments", __name__, url_prefix="/segments")
 
@@ -228,12 +229,16 @@ def list_add(list_id: int) -> Any:
             message = _("Added %(n)s contacts from the segment.", n=added)
         else:
             raw = request.form.get("emails", "").replace(",", "\n").split()
-            emails = {e for e in (normalize_email(r) for r in raw[:MAX_PASTED]) if e}
+            # folded: Lead@ finds the contact lead@ (one mailbox), as imports and the API match addresses
+            emails = {ascii_lower_text(e) for e in (normalize_email(r) for r in raw[:MAX_PASTED]) if e}
             if not emails:
                 raise SegmentError(_("Paste at least one valid email address."))
-            ids = list(s.scalars(select(Contact.id).where(Contact.email.in_(sorted(emails)))))
+            found = dict(s.execute(select(ascii_lower(Contact.email), func.min(Contact.id))
+                                   .where(ascii_lower(Contact.email).in_(sorted(emails)))
+                                   .group_by(ascii_lower(Contact.email))).all())
+            ids = list(found.values())
             added = add_to_list(s, list_id, ids) if ids else 0
-            message = _("Added %(n)s contacts; %(m)s addresses are not contacts.", n=added, m=len(emails) - len(ids))
+            message = _("Added %(n)s contacts; %(m)s addresses are not contacts.", n=added, m=len(emails) - len(found))
     except SegmentError as exc:
         s.rollback()
         flash(exc.translated(_), "error")
