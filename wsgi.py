@@ -13,7 +13,7 @@ from flask_wtf.csrf import CSRFError, CSRFProtect
 from werkzeug.exceptions import HTTPException
 
 from campaigns.config import ROOT, Settings
-from campaigns.i18n import current_locale, gettext
+from campaigns.i18n import current_locale, gettext, pgettext
 from campaigns.runtime import Services
 
 csrf = CSRFProtect()
@@ -52,7 +52,7 @@ def create_app(overrides: dict[str, Any] | None = None) -> Flask:
     services.init_app(app)
     csrf.init_app(app)
 
-    app.jinja_env.globals.update(_=gettext, current_locale=current_locale)
+    app.jinja_env.globals.update(_=gettext, pgettext=pgettext, current_locale=current_locale)
     app.jinja_env.autoescape = True
 
     from campaigns.api import register_api

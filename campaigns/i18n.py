@@ -133,6 +133,20 @@ def gettext(text: str, **params: Any) -> str:
     return text % params if params else text
 
 
+def pgettext(context: str, text: str, **params: Any) -> str:
+    """Translate a short label whose Japanese depends on where it stands ("To" is 終了日 beside a date and
+    宛先 beside a recipient): looked up as "context|text", shown as `text` in English (templates)."""
+    if current_locale() == "ja":
+        key = f"{context}|{text}"
+        translated = _load().get(key)
+        if translated is None:
+            if missing is not None:
+                missing.add(key)
+        else:
+            text = translated
+    return text % params if params else text
+
+
 def has_translation(text: str) -> bool:
     """True when the catalogue has Japanese for this English key (the coverage test asks)."""
     return text in _load()

@@ -501,6 +501,23 @@ def test_the_language_switch_turns_the_ui_japanese(ui: Any) -> None:
     assert '<html lang="ja">' in html and "コンタクト" in html and ">Contacts<" not in html
 
 
+def test_a_label_is_translated_for_where_it_stands(ui: Any, services: Any) -> None:
+    """ "Triggers" are a sequence's start events on the sequences list and scoring triggers under Scoring;
+    "To" is the delivery's recipient in the delivery log and the end of a range on the KPI page."""
+    from campaigns.models import Sequence
+
+    with services.db.begin() as s:
+        s.add(Sequence(name="資料請求フォロー", trigger_events=["whitepaper_downloaded"]))
+    ui.post("/lang/ja", {"next": "/"})
+    assert "<th>開始イベント</th>" in ui.get("/sequences/").get_data(as_text=True)
+    triggers = ui.get("/scoring/triggers").get_data(as_text=True)
+    assert "<h1>トリガー</h1>" in triggers and "<th>条件</th>" in triggers and "開始イベント" not in triggers
+    assert "<th>宛先</th>" in ui.get("/scoring/deliveries").get_data(as_text=True)
+    assert "終了日" in ui.get("/kpi/").get_data(as_text=True)
+    ui.post("/lang/en", {"next": "/"})
+    assert "<h1>Triggers</h1>" in ui.get("/scoring/triggers").get_data(as_text=True)  # English shows no context
+
+
 # One word per idea across the UI (a Japanese marketer should not wonder whether two words mean two
 # things): the left-hand variants are not used; the product says the right-hand word.
 GLOSSARY_VARIANTS = {

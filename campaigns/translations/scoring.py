@@ -123,4 +123,9 @@ JA = {
     "a link rule needs the link URL (exact, or a prefix ending in *)": "リンクのルールにはリンクURLが必要です（完全一致、または末尾*で前方一致）",
     "choose the sequence": "ステップメールを選んでください",
     "choose the stage that fires the trigger": "トリガーを発火するステージを選んでください",
+    # labels whose Japanese depends on where they stand (campaigns.i18n.pgettext)
+    "scoring|Triggers": "トリガー",
+    "condition|When": "条件",
+    "recipient|To": "宛先",
+    "score|Source": "発生元",
 }
