@@ -44,6 +44,7 @@ from campaigns import mailer
 from campaigns.config import Settings
 from campaigns.db import now_utc
 from campaigns.models import Contact, DeliveryState, ScoreTrigger, TriggerAction, WebhookDelivery
+from campaigns.models.contacts import display_name
 from campaigns.runtime import Services
 
 log = logging.getLogger("nurture.webhooks")
@@ -389,7 +390,7 @@ Score: {{ contact.score }} &middot; Stage: {{ contact.stage }}</p>
 def render_sales_email(payload: dict[str, Any], base_url: str) -> tuple[str, str, str]:
     """(subject, text, html) of the sales notification for a delivery payload."""
     contact = dict(payload.get("contact") or {})
-    contact["name"] = " ".join(p for p in (contact.get("first_name"), contact.get("last_name")) if p)
+    contact["name"] = display_name(contact.get("first_name"), contact.get("last_name"))  # 山田 太郎, Emily Smith
     change = payload.get("stage_change")
     if change:
         headline = f"now {str(change.get('to', '')).upper()}"

@@ -238,6 +238,16 @@ def test_sales_email_escapes_contact_fields() -> None:
     assert "<script>" not in html and "&lt;script&gt;" in html
 
 
+def test_sales_email_writes_the_lead_s_name_as_its_language_does() -> None:
+    def subject(first: str, last: str) -> str:
+        payload = {"contact": {"id": 1, "email": "x@example.jp", "first_name": first, "last_name": last},
+                   "trigger": {"name": "t"}, "stage_change": {"from": "hot", "to": "mql", "cause": "rule"}}
+        return webhooks.render_sales_email(payload, "http://nurture.test")[0]
+
+    assert subject("太郎", "山田").startswith("[Nurture] 山田 太郎:")
+    assert subject("Emily", "Smith").startswith("[Nurture] Emily Smith:")
+
+
 @pytest.mark.parametrize("url", ["ftp://example.com/x", "file:///etc/passwd", "javascript:alert(1)", "example.com"])
 def test_webhook_urls_must_be_http(session: Any, url: str) -> None:
     with pytest.raises(scoring.ScoringError):
