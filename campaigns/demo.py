@@ -141,7 +141,7 @@ def seed_demo(svc: Services, contacts: int = 300, seed: int = 7) -> str:
 
         whitepaper = create_template(s, "ホワイトペーパー送付", subject="【資料】リードナーチャリング実践ガイドをお届けします",
                                      html_source=WHITEPAPER_HTML, from_name="Nurture Demo")
-        case_study = create_template(s, "導入事例のご紹介", subject="{{ contact.company }}様へ：導入事例のご紹介",
+        case_study = create_template(s, "導入事例のご紹介", subject="{% if contact.company %}{{ contact.company }}様へ：{% endif %}導入事例のご紹介",
                                      html_source=CASE_STUDY_HTML, from_name="Nurture Demo")
         sequence = create_sequence(
             s, "ホワイトペーパー フォローアップ",

@@ -80,6 +80,10 @@ def test_api_unknown_route_gets_json(client):
 def test_settings_form_saves(ui, services):
     from campaigns.models import Account
 
+    page = ui.get("/settings/").get_data(as_text=True)
+    assert 'value="Asia/Tokyo"' in page and 'value="America/New_York"' in page
+    assert 'value="localtime"' not in page and 'value="Factory"' not in page  # system entries naming no place
+
     resp = ui.post(
         "/settings/",
         {

@@ -137,7 +137,7 @@ JA = {
         "イベント名は 100 文字以内で、制御文字は使えません: %(names)s",
     "Choose a saved template.": "保存済みのテンプレートを選択してください。",
     "The delay must be a whole number of minutes, hours or days.": "待機時間は分・時間・日の整数で指定してください。",
-    "The delay can be at most 365 days.": "待機時間は最長 365 日です。",
+    "The delay can be at most five years.": "待機時間は最長 5 年です。",
     "Pick at least one day for the send window.": "送信する曜日を 1 つ以上選んでください。",
     "Give both hours of the send window, or neither.": "送信時間帯は開始と終了の両方を指定するか、両方とも空欄にしてください。",
     "The send window must start before it ends (hours 0-24).": "送信時間帯の開始は終了より前にしてください（0〜24 時）。",

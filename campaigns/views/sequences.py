@@ -29,14 +29,13 @@ from campaigns.models import (
 from campaigns.rendering import selectable_templates
 from campaigns.runtime import services
 from campaigns.segments import enroll_matching
-from campaigns.sequences import create_sequence, set_sequence_status, update_sequence
+from campaigns.sequences import MAX_DELAY_MINUTES, create_sequence, set_sequence_status, update_sequence
 from campaigns.views.builder_common import install_filters
 
 bp = Blueprint("sequences", __name__, url_prefix="/sequences")
 install_filters(bp)
 
 UNITS = {"minutes": 1, "hours": 60, "days": 1440}
-MAX_DELAY_MINUTES = 365 * 1440
 MAX_STEPS = 50
 ENROLL_INLINE_LIMIT = 5000  # larger segments are enrolled by an RQ job (jobs.enroll_segment)
 # The API's rule (campaigns/api/schemas.py EVENT_NAME): any text without control characters or
@@ -197,7 +196,7 @@ def parse_sequence_form(form: MultiDict[str, str], template_ids: set[int], known
         elif row.delay_unit not in UNITS or not row.delay_value.isdigit():
             row.error = _("The delay must be a whole number of minutes, hours or days.")
         elif int(row.delay_value) * UNITS[row.delay_unit] > MAX_DELAY_MINUTES:
-            row.error = _("The delay can be at most 365 days.")
+            row.error = _("The delay can be at most five years.")  # the API's limit too
         elif not row.days and form.get(prefix + "days_present"):
             row.error = _("Pick at least one day for the send window.")
         elif bool(row.start_hour) != bool(row.end_hour):

@@ -16,7 +16,8 @@ from campaigns.users import get_account
 
 bp = Blueprint("settings", __name__, url_prefix="/settings")
 
-TIMEZONES = sorted(available_timezones())
+# not the system's entries that name no place ("localtime" is the server's own zone, "Factory" none)
+TIMEZONES = sorted(available_timezones() - {"localtime", "Factory", "posixrules"})
 
 
 class AccountForm(FlaskForm):
