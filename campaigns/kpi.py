@@ -17,7 +17,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+from zoneinfo import ZoneInfo
 
 from redis import Redis
 from sqlalchemy import (
@@ -60,6 +60,7 @@ from campaigns.models import (
 )
 from campaigns.reports import to_csv
 from campaigns.segments import SegmentError, compile_rules, not_suppressed
+from campaigns.sequences import zone
 from campaigns.sql_functions import at_least_zero, days_between, earliest, minus_days, month_of
 from campaigns.users import get_account
 
@@ -79,17 +80,9 @@ NO_SOURCE = ""  # contacts without a source are grouped under the empty string (
 UTC_ZONE = ZoneInfo("UTC")
 
 
-def zone_named(name: str | None) -> ZoneInfo:
-    """The time zone of an IANA name, UTC if empty or unknown (the account's stored setting)."""
-    try:
-        return ZoneInfo(name or "UTC")
-    except (ZoneInfoNotFoundError, ValueError):
-        return UTC_ZONE
-
-
 def account_zone(session: Session) -> ZoneInfo:
-    """The account's time zone, in which the API and the views count days and months."""
-    return zone_named(get_account(session).timezone)
+    """The account's time zone, UTC if unset or unknown, in which the API counts days and months."""
+    return zone(get_account(session).timezone)
 
 
 class RangeError(ValueError):

@@ -68,6 +68,7 @@ from campaigns.models import (
     Suppression,
     Template,
 )
+from campaigns.models.contacts import address_suppressed
 from campaigns.runtime import Services
 from campaigns.sql_functions import among, ascii_lower, pg_array
 from campaigns.users import get_account
@@ -534,7 +535,7 @@ def broadcast_audience(session: Session, broadcast: Broadcast, now: datetime) ->
     and under the frequency cap. None when the segment cannot be evaluated (planner, previews)."""
     conditions: list[Any] = [
         Contact.status == ContactStatus.ACTIVE,
-        ~exists().where(Suppression.email == ascii_lower(Contact.email)),
+        ~address_suppressed(),
     ]
     if broadcast.segment_id is not None:
         segment_ids = _segment_ids_query(session, broadcast.segment_id)

@@ -28,7 +28,7 @@ import logging
 import re
 import uuid
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
@@ -77,8 +77,8 @@ from campaigns.models import (
     SequenceStatus,
     Stage,
     Step,
-    Suppression,
 )
+from campaigns.models.contacts import address_suppressed
 from campaigns.sql_functions import ascii_lower, ascii_lower_text, compiled_args
 
 TEXT_FIELDS: dict[str, Any] = {
@@ -496,7 +496,7 @@ def validate_rules(rules: Any, session: Session | None = None) -> None:
 
 def not_suppressed() -> ColumnElement[bool]:
     """Contacts whose address, in any letter case, is not on the suppression list (segments, audiences)."""
-    return ~exists().where(Suppression.email == ascii_lower(Contact.email))
+    return ~address_suppressed()
 
 
 def segment_contact_ids(rules: dict[str, Any] | None, now: datetime | None = None) -> Select[Any]:
@@ -645,12 +645,18 @@ def add_import_to_list(session: Session, list_id: int, import_id: int) -> int:
     return added
 
 
+def contact_ids_by_email(session: Session, emails: Iterable[str]) -> dict[str, int]:
+    """{folded address: contact id} for normalised addresses, ignoring letter case (Lead@ is the contact
+    lead@; the oldest where stored case-variants share one): lists filled from a file or a paste."""
+    folded = sorted({ascii_lower_text(e) for e in emails})
+    if not folded:
+        return {}
+    key = ascii_lower(Contact.email)
+    return dict(session.execute(select(key, func.min(Contact.id)).where(key.in_(folded)).group_by(key)).all())
+
+
 def _add_emails(session: Session, list_id: int, emails: set[str]) -> int:
-    if not emails:
-        return 0
-    folded = sorted({ascii_lower_text(e) for e in emails})  # Lead@ in the file is the contact lead@
-    ids = list(session.scalars(select(func.min(Contact.id)).where(ascii_lower(Contact.email).in_(folded))
-                               .group_by(ascii_lower(Contact.email))))
+    ids = list(contact_ids_by_email(session, emails).values())
     return add_to_list(session, list_id, ids) if ids else 0
 
 

@@ -38,11 +38,11 @@ from campaigns.config import Settings
 from campaigns.contacts import suppress
 from campaigns.db import now_utc
 from campaigns.jobs import enqueue_deliveries
-from campaigns.models import Contact, ContactStatus, Send, SendStatus, Suppression, TemplateVersion
-from campaigns.models.contacts import display_name
+from campaigns.models import Contact, ContactStatus, Send, SendStatus, TemplateVersion
+from campaigns.models.contacts import address_suppressed, display_name
 from campaigns.ratelimit import RateLimiter
 from campaigns.runtime import Services
-from campaigns.sql_functions import among, ascii_lower, pg_array
+from campaigns.sql_functions import among, pg_array
 from campaigns.users import get_account
 
 log = logging.getLogger("nurture.sending")
@@ -240,8 +240,7 @@ class _Row:
 
 def _load_rows(session: Session, ids: list[int]) -> list[_Row]:
     """The sends with their contacts and suppression status: one query for the whole batch."""
-    # Suppression keys are case-folded; folding the contact side lets the unique index on the key serve the probe.
-    suppressed = select(Suppression.id).where(Suppression.email == ascii_lower(Contact.email)).exists()
+    suppressed = address_suppressed()
     rows = session.execute(
         select(
             Send.id, Send.status, Send.claimed_at, Send.template_version_id, Contact.id, Contact.email,

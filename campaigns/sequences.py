@@ -45,10 +45,14 @@ from campaigns.models import (
     Suppression,
     Template,
 )
-from campaigns.sql_functions import ascii_lower, ascii_lower_text
+from campaigns.models.contacts import address_suppressed
+from campaigns.sql_functions import ascii_lower_text
 
 MAX_DELAY_MINUTES = 5 * 366 * 24 * 60  # five years: anything longer is a typo, not a plan
 MAX_NAME_LENGTH = 100  # Event.name and the JSON lists hold event names of this length
+# An event name as the API (its JSON schema) and the builder accept it: any text without control
+# characters or surrounding blanks ("whitepaper_downloaded", "Demo booked", "資料ダウンロード").
+EVENT_NAME_PATTERN = r"^[^\s\x00-\x1f\x7f](?:[^\x00-\x1f\x7f]*[^\s\x00-\x1f\x7f])?$"
 _STEP_KEYS = {"id", "template_id", "delay_minutes", "window_days", "window_start_hour", "window_end_hour"}
 _SEQUENCE_FIELDS = {
     "name", "description", "trigger_events", "exit_events", "exit_stages", "allow_reentry", "goal_event",
@@ -377,7 +381,7 @@ def enroll_segment(
                 select(Contact.id).where(
                     Contact.id.in_(chunk),
                     Contact.status == ContactStatus.ACTIVE,
-                    ~select(Suppression.id).where(Suppression.email == ascii_lower(Contact.email)).exists(),
+                    ~address_suppressed(),
                 )
             )
         )

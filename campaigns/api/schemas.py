@@ -17,6 +17,7 @@ from campaigns.models import (
     SequenceStatus,
     Stage,
 )
+from campaigns.sequences import EVENT_NAME_PATTERN, MAX_NAME_LENGTH
 
 MAX_ID = 2_147_483_647  # INTEGER primary keys on PostgreSQL
 MAX_PAGE = 500
@@ -68,8 +69,7 @@ DATE_TIME: Schema = {"type": "string", "format": "date-time", "maxLength": 64}
 # Event names as sequences store them ("whitepaper_downloaded", "Demo booked"): no control characters,
 # no surrounding blanks, at most 100 characters.
 EVENT_NAME: Schema = {
-    "type": "string", "minLength": 1, "maxLength": 100,
-    "pattern": r"^[^\s\x00-\x1f\x7f](?:[^\x00-\x1f\x7f]*[^\s\x00-\x1f\x7f])?$",
+    "type": "string", "minLength": 1, "maxLength": MAX_NAME_LENGTH, "pattern": EVENT_NAME_PATTERN,
 }
 EMAIL: Schema = {"type": "string", "format": "email", "minLength": 3, "maxLength": 254}
 TIMEZONE: Schema = {

@@ -7,7 +7,7 @@ import re
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import BigInteger, Boolean, Index, Integer, String, Text
+from sqlalchemy import BigInteger, Boolean, Exists, Index, Integer, String, Text, exists
 from sqlalchemy.orm import Mapped, mapped_column
 
 from campaigns.db import Base, JSONType, StrEnumType, UTCDateTime, now_utc
@@ -84,6 +84,13 @@ class Suppression(Base):
     reason: Mapped[str] = mapped_column(String(50))  # unsubscribed, hard_bounce, complaint, manual
     detail: Mapped[str] = mapped_column(Text, default="")
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=now_utc)
+
+
+def address_suppressed() -> Exists:
+    """EXISTS, correlated to Contact: its address, in any letter case, is on the suppression list. Keys are
+    stored folded, so the suppressions' unique index serves the probe (sending, planning, enrolment,
+    segments and audiences all ask this one question)."""
+    return exists().where(Suppression.email == ascii_lower(Contact.email))
 
 
 class Segment(Base):

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+from zoneinfo import ZoneInfo
 
 from flask import Blueprint, g
 
 from campaigns.runtime import services
+from campaigns.sequences import zone
 from campaigns.users import get_account
 
 # Mail HTML is untrusted: no scripts, no forms, no plugins; only inline styles and remote https images.
@@ -20,14 +21,10 @@ MAIL_CSP = (
 
 def account_zone() -> ZoneInfo:
     """The account's time zone (cached per request); UTC if the stored name is unknown."""
-    zone = g.get("_account_zone")
-    if zone is None:
-        try:
-            zone = ZoneInfo(get_account(services().db.session).timezone or "UTC")
-        except (ZoneInfoNotFoundError, ValueError):
-            zone = ZoneInfo("UTC")
-        g._account_zone = zone
-    return zone
+    found = g.get("_account_zone")
+    if found is None:
+        found = g._account_zone = zone(get_account(services().db.session).timezone)
+    return found
 
 
 def account_time(value: datetime | None, fmt: str = "%Y-%m-%d %H:%M") -> str:

@@ -32,6 +32,7 @@ from campaigns.segments import (
     add_import_to_list,
     add_segment_to_list,
     add_to_list,
+    contact_ids_by_email,
     count_segment,
     create_list,
     list_sizes,
@@ -40,7 +41,7 @@ from campaigns.segments import (
     update_list,
     validate_rules,
 )
-from campaigns.sql_functions import ascii_lower, ascii_lower_text
+from campaigns.sql_functions import ascii_lower_text
 
 bp = Blueprint("segments", __name__, url_prefix="/segments")
 
@@ -233,9 +234,7 @@ def list_add(list_id: int) -> Any:
             emails = {ascii_lower_text(e) for e in (normalize_email(r) for r in raw[:MAX_PASTED]) if e}
             if not emails:
                 raise SegmentError(_("Paste at least one valid email address."))
-            found = dict(s.execute(select(ascii_lower(Contact.email), func.min(Contact.id))
-                                   .where(ascii_lower(Contact.email).in_(sorted(emails)))
-                                   .group_by(ascii_lower(Contact.email))).all())
+            found = contact_ids_by_email(s, emails)
             ids = list(found.values())
             added = add_to_list(s, list_id, ids) if ids else 0
             message = _("Added %(n)s contacts; %(m)s addresses are not contacts.", n=added, m=len(emails) - len(found))

@@ -29,7 +29,14 @@ from campaigns.models import (
 from campaigns.rendering import selectable_templates
 from campaigns.runtime import services
 from campaigns.segments import enroll_matching
-from campaigns.sequences import MAX_DELAY_MINUTES, create_sequence, set_sequence_status, update_sequence
+from campaigns.sequences import (
+    EVENT_NAME_PATTERN,
+    MAX_DELAY_MINUTES,
+    MAX_NAME_LENGTH,
+    create_sequence,
+    set_sequence_status,
+    update_sequence,
+)
 from campaigns.views.builder_common import install_filters
 
 bp = Blueprint("sequences", __name__, url_prefix="/sequences")
@@ -38,9 +45,11 @@ install_filters(bp)
 UNITS = {"minutes": 1, "hours": 60, "days": 1440}
 MAX_STEPS = 50
 ENROLL_INLINE_LIMIT = 5000  # larger segments are enrolled by an RQ job (jobs.enroll_segment)
-# The API's rule (campaigns/api/schemas.py EVENT_NAME): any text without control characters or
-# surrounding blanks, up to 100 characters, so "資料ダウンロード" and "Demo booked" are names here too.
-EVENT_NAME = re.compile(r"^[^\s\x00-\x1f\x7f](?:[^\x00-\x1f\x7f]{0,98}[^\s\x00-\x1f\x7f])?$")
+_EVENT_NAME = re.compile(EVENT_NAME_PATTERN)  # the API's rule: "資料ダウンロード" and "Demo booked" are names
+
+
+def _valid_event_name(name: str) -> bool:
+    return len(name) <= MAX_NAME_LENGTH and _EVENT_NAME.match(name) is not None
 WEEKDAYS = [("1", "Mon"), ("2", "Tue"), ("3", "Wed"), ("4", "Thu"), ("5", "Fri"), ("6", "Sat"), ("7", "Sun")]
 _STEP_KEY = re.compile(r"^steps-(\d{1,3})-(\w+)$")
 
@@ -141,7 +150,7 @@ def _event_list(raw: str) -> tuple[list[str], list[str]]:
         name = name.strip()
         if not name:
             continue
-        (names if EVENT_NAME.match(name) else bad).append(name)
+        (names if _valid_event_name(name) else bad).append(name)
     return list(dict.fromkeys(names)), bad
 
 
@@ -173,7 +182,7 @@ def parse_sequence_form(form: MultiDict[str, str], template_ids: set[int], known
         setattr(data, key, names + bad)  # shown again as typed; the error keeps them from being saved
         if bad:
             data.errors[key] = _(BAD_EVENT_NAMES, names=", ".join(bad))
-    if data.goal_event and not EVENT_NAME.match(data.goal_event):
+    if data.goal_event and not _valid_event_name(data.goal_event):
         data.errors["goal_event"] = _(BAD_EVENT_NAMES, names=data.goal_event)
 
     indices = sorted({int(m.group(1)) for key in form if (m := _STEP_KEY.match(key))})
