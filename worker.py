@@ -46,9 +46,9 @@ def run_worker(burst: bool = False, overrides: dict[str, Any] | None = None) -> 
 
 def run_scheduler(interval: float = 2.0, overrides: dict[str, Any] | None = None, once: bool = False) -> None:
     """Run the scheduler tick every `interval` seconds until SIGTERM/SIGINT."""
-    from campaigns import scheduler, scoring
-    from campaigns.health import log_loop_failure
-    from campaigns.runtime import services
+    from campaigns import scheduler
+    from campaigns.runtime import log_loop_failure, services
+    from campaigns.scoring import engine
 
     app = create_app(overrides)
     stopping = False
@@ -73,7 +73,7 @@ def run_scheduler(interval: float = 2.0, overrides: dict[str, Any] | None = None
             except Exception as exc:  # the loop must survive a database or Redis hiccup; the next tick retries
                 log_loop_failure(log, "scheduler tick failed", exc)
             try:  # lead scoring in the same loop, off the API and tracking request paths
-                scored = scoring.run_scoring(svc)
+                scored = engine.run_scoring(svc)
                 if scored:
                     log.info("scoring: %s", scored)
             except Exception as exc:
@@ -87,7 +87,7 @@ def run_hit_writer(overrides: dict[str, Any] | None = None) -> None:
     """Run the buffered tracking-hit writer until SIGTERM/SIGINT."""
     import threading
 
-    from campaigns.events_buffer import run_writer
+    from campaigns.engagement.hit_writer import run_writer
     from campaigns.runtime import services
 
     app = create_app(overrides)
@@ -107,7 +107,7 @@ def run_hit_writer(overrides: dict[str, Any] | None = None) -> None:
 
 def run_outbox(overrides: dict[str, Any] | None = None) -> None:
     """Run the development SMTP outbox that stores mail for the UI instead of delivering it."""
-    from campaigns.outbox import run_outbox_server
+    from campaigns.delivery.outbox import run_outbox_server
     from campaigns.runtime import services
 
     app = create_app(overrides)

@@ -135,8 +135,9 @@ def main() -> None:
 
     import sqlalchemy as sa
 
-    from campaigns import abtests
     from campaigns.db import Database
+    from campaigns.experiments import counting
+    from campaigns.experiments import decision as experiments_decision
     from campaigns.models import ABTest
 
     ensure_database(args.pg_url)
@@ -154,7 +155,7 @@ def main() -> None:
     expected = direct_counts(svc, test_id)
     with db.factory() as s:
         test = s.get(ABTest, test_id)
-        counts = abtests.count_variants(s, test)
+        counts = counting.count_variants(s, test)
     for key, (delivered, opened) in expected.items():
         assert counts[key]["delivered"] == delivered and counts[key]["opened"] == opened, (key, counts[key], delivered, opened)
     total = sum(c["delivered"] for c in counts.values())
@@ -163,9 +164,9 @@ def main() -> None:
         with db.factory() as s:
             test = s.get(ABTest, test_id)
             t = time.perf_counter()
-            c = abtests.count_variants(s, test)
+            c = counting.count_variants(s, test)
             t_count = time.perf_counter() - t
-            decision, _ = abtests.evaluate(s, test, now, c)
+            decision, _ = experiments_decision.evaluate(s, test, now, c)
             return t_count, time.perf_counter() - t, decision
 
     def backend_cpu(s: Any) -> float:
@@ -179,8 +180,8 @@ def main() -> None:
             s.execute(sa.text("SET max_parallel_workers_per_gather = 0"))
             test = s.get(ABTest, test_id)
             db0, py0 = backend_cpu(s), time.process_time()
-            c = abtests.count_variants(s, test)
-            abtests.evaluate(s, test, now, c)
+            c = counting.count_variants(s, test)
+            experiments_decision.evaluate(s, test, now, c)
             return backend_cpu(s) - db0, time.process_time() - py0
 
     decide_once()  # warm-up

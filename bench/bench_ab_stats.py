@@ -28,7 +28,7 @@ from scipy import stats
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from campaigns import ab  # noqa: E402
+from campaigns.experiments import stats as experiments_stats
 
 LOOKS = 48
 BASELINE = 0.10
@@ -38,18 +38,18 @@ LIFT = 0.20
 def time_decisions(repeats: int) -> None:
     """Print the median time of decide() (with the Bayesian view) at 1M-broadcast scale."""
     now = datetime(2026, 11, 22, 12, tzinfo=UTC)
-    state = ab.NowState(now=now, deadline=now)
+    state = experiments_stats.NowState(now=now, deadline=now)
     print("Part 1: decide() incl. probability-best/expected-loss, 1,000,000 recipients, 20% test portion")
     for k in range(2, 6):
         per_variant = 200_000 // k
         rates = [0.21, 0.22, 0.205, 0.215, 0.2][:k]
         counts = [(int(per_variant * r), per_variant) for r in rates]
-        plan = ab.TestPlan(variants=k, sends_per_variant=per_variant)
+        plan = experiments_stats.TestPlan(variants=k, sends_per_variant=per_variant)
         names = [chr(65 + i) for i in range(k)]
         samples, cpu = [], []
         for _ in range(repeats):
             start, start_cpu = time.perf_counter(), time.process_time()
-            ab.decide(names, counts, plan, state)
+            experiments_stats.decide(names, counts, plan, state)
             samples.append(time.perf_counter() - start)
             cpu.append(time.process_time() - start_cpu)
         print(
@@ -96,7 +96,7 @@ def msprt_wins(data: np.ndarray, n: int, tau2: float, alpha: float = 0.05) -> np
 
 def compare_rules(runs: int) -> None:
     """Print false-winner rates and power of the three rules, and the size mSPRT needs for 80%."""
-    n = ab.sample_size_per_variant(BASELINE, LIFT)
+    n = experiments_stats.sample_size_per_variant(BASELINE, LIFT)
     null = simulate([BASELINE, BASELINE], n, runs, seed=1)
     alt = simulate([BASELINE, BASELINE * (1 + LIFT)], n, runs, seed=2)
     print(

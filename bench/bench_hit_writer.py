@@ -44,7 +44,8 @@ def main() -> None:
     import sqlalchemy as sa
     from sqlalchemy import event
 
-    from campaigns.events_buffer import make_entry, process_batch
+    from campaigns.engagement.hit_buffer import make_entry
+    from campaigns.engagement.hit_writer import process_batch
     from campaigns.models.tracking import HitKind
 
     app, _pixels, _clicks = setup(args.pg_url, args.redis_url, args.sends)

@@ -59,21 +59,21 @@ def make_csv(path: Path, rows: int, seed: int = 1) -> None:
 
 def reset_database(url: str) -> None:
     """Empty schema for a fair run (the benchmark database only)."""
-    from campaigns.db import Base, Database
+    from campaigns.db import Database
+    from campaigns.models import create_all, drop_all
 
     if url.startswith("postgresql"):
         ensure_database(url)
     db = Database(url)
-    from campaigns import models  # noqa: F401
 
-    Base.metadata.drop_all(db.engine)
-    db.create_all()
+    drop_all(db)
+    create_all(db)
     db.dispose()
 
 
 def child(db_url: str, redis_url: str, csv_path: str, mode: str) -> None:
     """Run one import in this process and print JSON with its figures (called by the parent)."""
-    from campaigns.contacts import run_import, start_import
+    from campaigns.leads.imports import run_import, start_import
     from campaigns.models import ImportJob
     from wsgi import create_app
 

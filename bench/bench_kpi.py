@@ -160,7 +160,7 @@ def cpu_ms(svc: Any, rng: Any) -> dict[str, float]:
 
     import sqlalchemy as sa
 
-    from campaigns import kpi
+    from campaigns.insights import kpi
 
     tick = os.sysconf("SC_CLK_TCK")
 
@@ -199,7 +199,7 @@ def main() -> None:
 
     import sqlalchemy as sa
 
-    from campaigns import kpi
+    from campaigns.insights import kpi
     from campaigns.users import create_user
     from wsgi import create_app
 

@@ -146,8 +146,8 @@ def main() -> None:
 
     import sqlalchemy as sa
 
+    from campaigns.insights.reports import broadcast_report, timeseries
     from campaigns.models.tracking import RollupScope
-    from campaigns.reports import broadcast_report, timeseries
     from campaigns.users import create_user
     from wsgi import create_app
 
@@ -197,7 +197,7 @@ def main() -> None:
     naive_ms, (opens, clicks) = median_ms(naive, runs=3)
 
     from campaigns.db import now_utc
-    from campaigns.reports import refresh_live_ledgers
+    from campaigns.insights.reports import refresh_live_ledgers
 
     def recount() -> int:
         with svc.db.factory() as s:

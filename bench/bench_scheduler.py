@@ -31,11 +31,11 @@ import sqlalchemy as sa
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench._common import ensure_database, proc_cpu_seconds  # noqa: E402
-from campaigns import scheduler  # noqa: E402
-from campaigns.db import Base, now_utc  # noqa: E402
-from campaigns.models import Send, Template, TemplateVersion  # noqa: E402
-from campaigns.sequences import create_sequence, set_sequence_status  # noqa: E402
-from campaigns.users import get_account  # noqa: E402
+from campaigns import scheduler
+from campaigns.db import Base, now_utc
+from campaigns.journeys.sequences import create_sequence, set_sequence_status
+from campaigns.models import Send, Template, TemplateVersion, create_all
+from campaigns.users import get_account
 
 QUEUE = "bench_h2_scheduler"
 
@@ -48,7 +48,7 @@ def fresh_schema(svc: Any) -> None:
     with svc.db.engine.begin() as conn:
         for table in Base.metadata.tables:
             conn.execute(sa.text(f'DROP TABLE IF EXISTS "{table}" CASCADE'))
-    svc.db.create_all()
+    create_all(svc.db)
 
 
 def _server_version(svc: Any) -> str:

@@ -34,9 +34,8 @@ import sqlalchemy as sa
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench._common import ensure_database, proc_cpu_seconds  # noqa: E402
-from campaigns import scoring  # noqa: E402
-from campaigns.db import Base, Database, now_utc  # noqa: E402
-from campaigns.models import (  # noqa: E402
+from campaigns.db import Base, Database, now_utc
+from campaigns.models import (
     Broadcast,
     BroadcastStatus,
     Contact,
@@ -52,20 +51,22 @@ from campaigns.models import (  # noqa: E402
     TriggerAction,
     TriggerWhen,
     WebhookDelivery,
+    create_all,
+    drop_all,
 )
+from campaigns.scoring import engine, rules
 
 CONTACTS = 10_000
 TARGET_SECONDS = 10.0
 
 
 def fresh_schema(db: Database) -> None:
-    from campaigns import models  # noqa: F401
 
     foreign = set(sa.inspect(db.engine).get_table_names()) - set(Base.metadata.tables) - {"alembic_version"}
     if foreign:
         raise SystemExit(f"refusing: the database holds other tables {sorted(foreign)[:5]}")
-    Base.metadata.drop_all(db.engine)
-    db.create_all()
+    drop_all(db)
+    create_all(db)
 
 
 def populate(db: Database, items: int, seed: int = 5) -> None:
@@ -117,7 +118,7 @@ def populate(db: Database, items: int, seed: int = 5) -> None:
             s.execute(sa.insert(Event), events[start:start + 10_000])
         for start in range(0, len(hits), 10_000):
             s.execute(sa.insert(Hit), hits[start:start + 10_000])
-        settings = scoring.get_settings(s)
+        settings = rules.get_settings(s)
         settings.half_life_days, settings.warm_at, settings.hot_at, settings.mql_when_hot = 30, 20, 60, True
         for fields in [
             {"name": "Open", "kind": "human_open", "points": 1, "daily_cap": 3},
@@ -131,7 +132,7 @@ def populate(db: Database, items: int, seed: int = 5) -> None:
             {"name": "Unsubscribe", "kind": "unsubscribed", "points": -50},
             {"name": "Idle", "kind": "inactivity", "points": -10, "inactivity_days": 21},
         ]:
-            scoring.create_rule(s, fields)
+            rules.create_rule(s, fields)
         s.add(ScoreTrigger(name="MQL to CRM", when=TriggerWhen.STAGE, stage="mql", action=TriggerAction.WEBHOOK,
                            webhook_url="http://127.0.0.1:9/hook", webhook_secret="whsec_bench"))
 
@@ -173,14 +174,14 @@ def run(label: str, url: str, items: int) -> float:
             conn.execute(sa.text("ANALYZE"))
     print(f"  setup ({items:,} events and hits, {CONTACTS:,} contacts): {time.perf_counter() - started:.1f} s")
     now = now_utc()
-    first, _ = timed(db, f"score {items:,} new items", lambda s: scoring.score_new(s, now))
-    timed(db, "second run, nothing new", lambda s: scoring.score_new(s, now + timedelta(seconds=2)))
+    first, _ = timed(db, f"score {items:,} new items", lambda s: engine.score_new(s, now))
+    timed(db, "second run, nothing new", lambda s: engine.score_new(s, now + timedelta(seconds=2)))
     with db.begin() as s:
         before = dict(s.execute(sa.select(Contact.id, Contact.score)).all())
         entries = s.scalar(sa.select(sa.func.count()).select_from(ScoreEntry))
         deliveries = s.scalar(sa.select(sa.func.count()).select_from(WebhookDelivery))
     # The same clock as the scored scores: decay moves every score a little with each second.
-    timed(db, "recompute from the whole history", lambda s: scoring.recompute(s, now))
+    timed(db, "recompute from the whole history", lambda s: engine.recompute(s, now))
     with db.begin() as s:
         after = dict(s.execute(sa.select(Contact.id, Contact.score)).all())
     same = before == after

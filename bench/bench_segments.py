@@ -43,15 +43,7 @@ def build(db: Any, n: int) -> dict[str, int]:
     import sqlalchemy as sa
 
     from bench.bench_reports import bulk_insert_sql
-    from campaigns.models import (
-        Broadcast,
-        BroadcastStatus,
-        Contact,
-        ContactList,
-        Event,
-        Hit,
-        Send,
-    )
+    from campaigns.models import Broadcast, BroadcastStatus, Contact, ContactList, Event, Hit, Send
 
     reset_database(db)
     with db.begin() as s:
@@ -183,9 +175,9 @@ def main() -> None:
 
     import sqlalchemy as sa
 
+    from campaigns.audience.segments import count_segment, segment_contact_ids
     from campaigns.db import Database, now_utc
     from campaigns.models import Broadcast, ContactList
-    from campaigns.segments import count_segment, segment_contact_ids
 
     ensure_database(args.pg_url)
     db = Database(args.pg_url)

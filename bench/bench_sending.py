@@ -41,7 +41,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from bench._common import machine_ceiling, wait_port  # noqa: E402
-from campaigns.config import Settings  # noqa: E402
+from campaigns.config import Settings
 
 LINKS = [f"https://example.com/{slug}" for slug in (
     "whitepaper.pdf", "cases/manufacturing", "cases/it", "webinar", "pricing", "demo", "blog/nurture-101",
@@ -142,17 +142,16 @@ def prepare(db_url: str, mails: int) -> tuple[list[int], int]:
     import sqlalchemy as sa
     from sqlalchemy import insert, select
 
-    from campaigns import models  # noqa: F401
     from campaigns.db import Base, Database, now_utc
-    from campaigns.models import Contact, Send
-    from campaigns.rendering import create_template
+    from campaigns.delivery.rendering import create_template
+    from campaigns.models import Contact, Send, create_all
     from campaigns.users import get_account
 
     db = Database(db_url)
     with db.engine.begin() as conn:  # the benchmark's own database only
         for table in [*Base.metadata.tables, "alembic_version"]:
             conn.execute(sa.text(f'DROP TABLE IF EXISTS "{table}"' + (" CASCADE" if db.dialect == "postgresql" else "")))
-    db.create_all()
+    create_all(db)
     rng = random.Random(7)
     with db.begin() as s:
         account = get_account(s)
@@ -224,9 +223,9 @@ def ledger(db_url: str) -> dict[str, Any]:
 
 def bare_smtplib(db_url: str, sink_port: int, count: int) -> tuple[float, float]:
     """Mails/s of smtplib.sendmail over one connection with messages built beforehand (not timed)."""
-    from campaigns import rendering, sending
     from campaigns.config import Settings
     from campaigns.db import Database
+    from campaigns.delivery import mime, rendering
     from campaigns.models import Contact, Send, TemplateVersion
     from campaigns.runtime import Services
     from campaigns.users import get_account
@@ -238,13 +237,13 @@ def bare_smtplib(db_url: str, sink_port: int, count: int) -> tuple[float, float]
     rows = session.execute(Send.__table__.select().order_by(Send.id).limit(count)).all()
     version = session.get(TemplateVersion, rows[0].template_version_id)
     assert version is not None
-    frame = sending._frame(svc, get_account(session), version)
+    frame = mime._frame(svc, get_account(session), version)
     messages = []
     for row in rows:
         contact = session.get(Contact, row.contact_id)
         assert contact is not None
         mail = rendering.render_message(session, version, contact, svc, send_id=row.id)
-        data = frame.assemble(to=sending.format_address(contact.name, contact.email), subject=mail.subject,
+        data = frame.assemble(to=mime.format_address(contact.name, contact.email), subject=mail.subject,
                               message_id=f"<send-{row.id}@nurture>", html=mail.html, text=mail.text,
                               list_unsubscribe=[svc.urls.unsubscribe(contact.id, row.id)])
         messages.append((contact.email, data))
@@ -265,8 +264,8 @@ def run_workers(db_url: str, ids: list[int], workers: int, smtp_port: int, conne
     from redis import Redis
     from rq import Queue
 
-    from campaigns.jobs import enqueue_deliveries
-    from campaigns.sending import job_size
+    from campaigns.delivery.sending import job_size
+    from campaigns.queueing import enqueue_deliveries
 
     reset_sends(db_url)
     redis = Redis.from_url(ARGS.redis_url)

@@ -107,7 +107,7 @@ def gunicorn(target: str, port: int, args: argparse.Namespace, env: dict[str, st
 
 
 def wait_drained(app: Any, timeout: float = 60) -> None:
-    from campaigns.events_buffer import STREAM
+    from campaigns.engagement.hit_writer import STREAM
 
     redis = app.extensions["nurture"].redis
     deadline = time.monotonic() + timeout

@@ -125,9 +125,9 @@ def setup(args: argparse.Namespace) -> tuple[Any, list[str], int]:
     import sqlalchemy as sa
 
     from campaigns.db import now_utc
+    from campaigns.delivery.rendering import create_template
+    from campaigns.journeys.broadcasts import create_broadcast, schedule_broadcast
     from campaigns.models import Broadcast, BroadcastStatus, Contact, ContactStatus, Link, Send, SendStatus
-    from campaigns.rendering import create_template
-    from campaigns.sequences import create_broadcast, schedule_broadcast
     from campaigns.users import get_account
     from wsgi import create_app
 

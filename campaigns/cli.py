@@ -116,7 +116,8 @@ def import_csv_cmd(
     """Import contacts from a CSV file (UTF-8 or Shift_JIS/CP932), in this process."""
     import os
 
-    from campaigns.contacts import ContactError, preview_import, run_import, start_import
+    from campaigns.leads.contacts import ContactError
+    from campaigns.leads.imports import preview_import, run_import, start_import
     from campaigns.models import ImportJob
     from campaigns.runtime import services
 
@@ -177,7 +178,7 @@ def process_bounces_cmd(paths: tuple[str, ...], delete: bool) -> None:
     """Read bounce mail (DSN, ARF complaints) from maildirs, mbox files or message files and record it."""
     from pathlib import Path
 
-    from campaigns import bounces
+    from campaigns.delivery import bounces
     from campaigns.runtime import services
 
     with _app().app_context():
@@ -205,7 +206,7 @@ def process_bounces_cmd(paths: tuple[str, ...], delete: bool) -> None:
 @click.argument("broadcast_id", type=int)
 def resume_broadcast_cmd(broadcast_id: int) -> None:
     """Resume a broadcast that paused itself (complaint rate); the scheduler sends the rest."""
-    from campaigns import bounces
+    from campaigns.delivery import bounces
     from campaigns.models import Broadcast
     from campaigns.runtime import services
 

@@ -141,17 +141,6 @@ class Database:
         finally:
             session.close()
 
-    def create_all(self) -> None:
-        """Create every table from the models (tests); production uses Alembic migrations."""
-        from campaigns import models  # noqa: F401  (registers the tables)
-
-        Base.metadata.create_all(self.engine)
-
-    def drop_all(self) -> None:
-        from campaigns import models  # noqa: F401
-
-        Base.metadata.drop_all(self.engine)
-
     def remove_session(self) -> None:
         """Close this thread's scoped session (end of a request or a job)."""
         self.scoped.remove()

@@ -106,9 +106,9 @@ CASE_STUDY_HTML = """<html><head><style>
 
 def seed_demo(svc: Services, contacts: int = 300, seed: int = 7) -> str:
     """Load the demo data once; a second call changes nothing. Returns a summary line."""
-    from campaigns.leadforms import FormInput, create_form
-    from campaigns.rendering import create_template
-    from campaigns.sequences import create_sequence, enroll_contact, set_sequence_status
+    from campaigns.delivery.rendering import create_template
+    from campaigns.journeys.sequences import create_sequence, enroll_contact, set_sequence_status
+    from campaigns.leads.forms import FormInput, create_form
 
     rng = random.Random(seed)
     with svc.db.begin() as s:

@@ -5,9 +5,7 @@ from __future__ import annotations
 import logging
 
 from redis import Redis
-from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import RedisError
-from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from campaigns.config import Settings
 
@@ -41,7 +39,7 @@ def warn_about_redis(redis: Redis) -> None:
 
 def settings_warnings(settings: Settings) -> list[str]:
     """Settings that will stop or weaken delivery: half-configured DKIM, an unreadable key, plain-HTTP links."""
-    from campaigns.dkim_signing import DkimConfigError, signer_for
+    from campaigns.delivery.dkim_signing import DkimConfigError, signer_for
 
     warnings: list[str] = []
     dkim = [settings.dkim_selector, settings.dkim_domain, settings.dkim_private_key_path]
@@ -63,11 +61,3 @@ def warn_about_settings(settings: Settings) -> None:
         log.warning(warning)
 
 
-def log_loop_failure(logger: logging.Logger, what: str, exc: BaseException) -> None:
-    """Log a failed pass of a background loop (scheduler, hit writer) that will retry by itself: Redis
-    out of reach is a one-line warning (a restart or failover, seen and survived); anything else keeps
-    its traceback, because it is a bug to find."""
-    if isinstance(exc, RedisConnectionError | RedisTimeoutError):
-        logger.warning("%s: Redis unreachable (%s); retrying", what, exc)
-    else:
-        logger.error("%s", what, exc_info=exc)

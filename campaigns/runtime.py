@@ -6,10 +6,13 @@ the app context the worker pushes. Nothing here touches a request.
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 
 from flask import Flask, current_app
 from redis import Redis
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import TimeoutError as RedisTimeoutError
 from rq import Queue
 
 from campaigns.config import Settings
@@ -50,3 +53,13 @@ class Services:
 def services() -> Services:
     """The services of the current app (views, jobs under the worker's app context)."""
     return current_app.extensions["nurture"]  # type: ignore[no-any-return]
+
+
+def log_loop_failure(logger: logging.Logger, what: str, exc: BaseException) -> None:
+    """Log a failed pass of a background loop (scheduler, hit writer) that will retry by itself: Redis
+    out of reach is a one-line warning (a restart or failover, seen and survived); anything else keeps
+    its traceback, because it is a bug to find."""
+    if isinstance(exc, RedisConnectionError | RedisTimeoutError):
+        logger.warning("%s: Redis unreachable (%s); retrying", what, exc)
+    else:
+        logger.error("%s", what, exc_info=exc)

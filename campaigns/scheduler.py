@@ -49,9 +49,12 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Session
 
-from campaigns import abtests, segments
-from campaigns import sequences as seq
+from campaigns import timezones
+from campaigns.audience import segment_triggers
+from campaigns.audience.segments import broadcast_audience
 from campaigns.db import UTCDateTime, dialect_insert, now_utc
+from campaigns.experiments import assignment, decision
+from campaigns.journeys import sequences as journeys_sequences
 from campaigns.models import (
     Broadcast,
     BroadcastStatus,
@@ -59,7 +62,6 @@ from campaigns.models import (
     ContactStatus,
     Enrollment,
     EnrollmentStatus,
-    Segment,
     Send,
     SendStatus,
     Sequence,
@@ -67,8 +69,8 @@ from campaigns.models import (
     Step,
     Suppression,
     Template,
+    sends,
 )
-from campaigns.models.contacts import address_suppressed
 from campaigns.runtime import Services
 from campaigns.sql_functions import among, ascii_lower, pg_array
 from campaigns.users import get_account
@@ -106,11 +108,11 @@ def tick(svc: Services, *, now: datetime | None = None, lock: bool = True) -> di
         keepalive = guard.reacquire if guard is not None else (lambda: True)
         now = now or now_utc()
         counts: Counter[str] = Counter()
-        if once_every(svc, segments.SEGMENT_KEY, segments.SEGMENT_EVERY):  # whole-segment queries
-            counts.update(segments.run_segment_triggers(svc.db, now))
+        if once_every(svc, segment_triggers.SEGMENT_KEY, segment_triggers.SEGMENT_EVERY):  # whole-segment queries
+            counts.update(segment_triggers.run_segment_triggers(svc.db, now))
         counts.update(plan_due_steps(svc, now, keepalive=keepalive))
         counts.update(plan_broadcasts(svc, now))
-        counts.update(abtests.tick(svc, now))  # before enqueueing: it plans A/B sends
+        counts.update(decision.tick(svc, now))  # before enqueueing: it plans A/B sends
         counts.update(enqueue_planned(svc, keepalive=keepalive))
         counts.update(requeue_stale(svc, now))
         counts.update(refresh_report_counts(svc, now))
@@ -174,7 +176,7 @@ def _active_sequences(session: Session) -> dict[int, _SequenceInfo]:
 
 def _enqueue(svc: Services, send_ids: list[int]) -> int:
     """Enqueue planned sends as delivery jobs (sending.enqueue_sends); returns the job count."""
-    from campaigns import sending
+    from campaigns.delivery import sending
 
     return sending.enqueue_sends(svc, send_ids)
 
@@ -329,7 +331,7 @@ def _write_chunk(session: Session, chunk: _Chunk, now: datetime) -> tuple[Counte
             select(Send.contact_id, Send.created_at).where(
                 among(session, Send.contact_id, contact_ids),
                 Send.created_at > now - timedelta(days=cap_days),
-                Send.status.in_(seq.COUNTED_STATUSES),
+                Send.status.in_(sends.COUNTED_STATUSES),
             )
         ).all():
             recent[contact_id].append(created_at)
@@ -364,19 +366,19 @@ def _write_chunk(session: Session, chunk: _Chunk, now: datetime) -> tuple[Counte
         step = pending[0]
         base = last_planned_at or enrolled_at
         due = base + step.delay
-        tz = zones.get(timezone) or zones.setdefault(timezone, seq.zone(timezone, chunk.account_timezone))
+        tz = zones.get(timezone) or zones.setdefault(timezone, timezones.zone(timezone, chunk.account_timezone))
         opening = due if due > now else now
         if step.windowed:
-            opening = seq.next_window_opening(opening, tz, step.window_days, step.start_hour, step.end_hour)
+            opening = journeys_sequences.next_window_opening(opening, tz, step.window_days, step.start_hour, step.end_hour)
         if opening > now:
             # Not due yet (the sequence was edited) or outside the send window: wait for the opening.
             state.update(next_due_at=opening, next_position=step.position)
             counts["deferred_window" if due <= now else "rescheduled"] += 1
             continue
-        allowed = seq.next_allowed_by_cap(recent.get(contact_id, []), cap_count, cap_days)
+        allowed = journeys_sequences.next_allowed_by_cap(recent.get(contact_id, []), cap_count, cap_days)
         if allowed is not None and allowed > now:
             state.update(
-                next_due_at=seq.next_window_opening(
+                next_due_at=journeys_sequences.next_window_opening(
                     allowed, tz, step.window_days, step.start_hour, step.end_hour),
                 next_position=step.position,
             )
@@ -427,7 +429,7 @@ def _insert_sends(session: Session, rows: list[dict[str, Any]], now: datetime) -
     the enqueue leaves queued rows with an old enqueued_at, which sending.requeue_stale re-enqueues."""
     if not rows:
         return []
-    rows = abtests.split_step_rows(session, rows)  # A/B-tested steps: each row's variant and version
+    rows = assignment.split_step_rows(session, rows)  # A/B-tested steps: each row's variant and version
     if session.get_bind().dialect.name == "postgresql":
         # unnest() of arrays: one statement and four parameters for thousands of rows.
         result = session.execute(
@@ -518,43 +520,6 @@ def _apply_updates(session: Session, states: list[dict[str, Any]], now: datetime
     return {st["id"] for st in states}
 
 
-# ------------------------------------------------------------------ broadcasts
-def _segment_ids_query(session: Session, segment_id: int) -> Any:
-    """The segment's contact-id query from campaigns.contacts, or None while that is not available."""
-    from campaigns import contacts
-
-    segment = session.get(Segment, segment_id)
-    builder = getattr(contacts, "segment_contact_ids", None)
-    if segment is None or builder is None:
-        return None
-    return builder(segment.rules or {})
-
-
-def broadcast_audience(session: Session, broadcast: Broadcast, now: datetime) -> Any:
-    """The contact ids a broadcast goes to: active, not suppressed, in its segment (all when none),
-    and under the frequency cap. None when the segment cannot be evaluated (planner, previews)."""
-    conditions: list[Any] = [
-        Contact.status == ContactStatus.ACTIVE,
-        ~address_suppressed(),
-    ]
-    if broadcast.segment_id is not None:
-        segment_ids = _segment_ids_query(session, broadcast.segment_id)
-        if segment_ids is None:
-            return None
-        conditions.append(Contact.id.in_(segment_ids))
-    account = get_account(session)
-    if account.freq_cap_count > 0 and account.freq_cap_days > 0:
-        capped = (
-            select(Send.contact_id)
-            .where(Send.created_at > now - timedelta(days=account.freq_cap_days),
-                   Send.status.in_(seq.COUNTED_STATUSES))
-            .group_by(Send.contact_id)
-            .having(func.count() >= account.freq_cap_count)
-        )
-        conditions.append(Contact.id.not_in(capped))
-    return select(Contact.id).where(*conditions)
-
-
 def plan_broadcasts(svc: Services, now: datetime) -> Counter[str]:
     """Write the sends of every due scheduled broadcast, mark finished ones sent (called by tick)."""
     counts: Counter[str] = Counter()
@@ -589,7 +554,7 @@ def plan_broadcasts(svc: Services, now: datetime) -> Counter[str]:
                 log.warning("broadcast %s waits: segments are not available", broadcast.id)
                 counts["broadcasts_waiting"] += 1
                 continue
-            if abtests.start_broadcast_test(session, broadcast, audience, now, counts):
+            if assignment.start_broadcast_test(session, broadcast, audience, now, counts):
                 continue  # only the test portion goes now; campaigns.abtests sends the rest after the decision
             ids = audience.subquery()
             stmt = (
@@ -646,7 +611,7 @@ def _finish_broadcasts(session: Session, now: datetime) -> int:
     )
     result = session.execute(
         update(Broadcast)
-        .where(Broadcast.status == BroadcastStatus.SENDING, ~pending, ~abtests.holds_broadcast(Broadcast.id))
+        .where(Broadcast.status == BroadcastStatus.SENDING, ~pending, ~assignment.holds_broadcast(Broadcast.id))
         .values(status=BroadcastStatus.SENT, finished_at=now)
         .execution_options(synchronize_session=False)
     )
@@ -693,7 +658,7 @@ def once_every(svc: Services, key: str, seconds: float) -> bool:
 
 def requeue_stale(svc: Services, now: datetime) -> Counter[str]:
     """Every REQUEUE_EVERY seconds, hand sends stuck after a crash to campaigns.sending.requeue_stale."""
-    from campaigns import sending
+    from campaigns.delivery import sending
 
     # Every half lease at most: a claim left by a dead worker is picked up within 1.5 leases.
     if not once_every(svc, REQUEUE_KEY, min(REQUEUE_EVERY, svc.settings.send_lease_seconds // 2)):
@@ -706,7 +671,7 @@ REPORTS_KEY = "nurture:scheduler:report-counts"
 
 def refresh_report_counts(svc: Services, now: datetime) -> Counter[str]:
     """Every reports.LEDGER_REFRESH_SECONDS, recount live campaigns' delivery counts for the reports."""
-    from campaigns import reports
+    from campaigns.insights import reports
 
     if not once_every(svc, REPORTS_KEY, reports.LEDGER_REFRESH_SECONDS):
         return Counter()
@@ -720,15 +685,15 @@ IMPORTS_EVERY = 60  # seconds
 
 def restart_stalled_imports(svc: Services, now: datetime) -> Counter[str]:
     """Every IMPORTS_EVERY seconds, run again the CSV imports whose worker died (contacts.recover_stalled_imports)."""
-    from campaigns import jobs
-    from campaigns.contacts import recover_stalled_imports
+    from campaigns import queueing
+    from campaigns.leads.imports import recover_stalled_imports
 
     if not once_every(svc, IMPORTS_KEY, IMPORTS_EVERY):
         return Counter()
     with svc.db.begin() as session:
         again = recover_stalled_imports(session, now)
     for import_id in again:  # after the commit
-        jobs.enqueue_import(svc.queue, import_id)
+        queueing.enqueue_import(svc.queue, import_id)
     return Counter({"imports_restarted": len(again)}) if again else Counter()
 
 

@@ -22,7 +22,7 @@ HTML = """<html><head><style>.cta { color: #ff0000; font-weight: bold; }</style>
 def make_template(services: Any, name: str = "Welcome", subject: str = "Hi {{ contact.first_name }}",
                   html: str = HTML) -> int:
     """Create a template with one compiled version through the rendering service; returns its id."""
-    from campaigns.rendering import create_template
+    from campaigns.delivery.rendering import create_template
 
     with services.db.begin() as s:
         return create_template(s, name, subject=subject, html_source=html).id

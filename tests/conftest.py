@@ -25,6 +25,7 @@ from redis import Redis
 from sqlalchemy.orm import close_all_sessions
 
 from campaigns.db import Base, Database
+from campaigns.models import create_all
 
 TEST_REDIS_URL = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
 
@@ -60,7 +61,6 @@ def database_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     if url.startswith("postgresql"):
         _ensure_pg_database(url)
     db = Database(url)
-    from campaigns import models  # noqa: F401
 
     inspector = sa.inspect(db.engine)
     foreign = set(inspector.get_table_names()) - set(Base.metadata.tables) - {"alembic_version"}
@@ -69,7 +69,7 @@ def database_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     with db.engine.begin() as conn:
         for table in [*Base.metadata.tables, "alembic_version"]:
             conn.execute(sa.text(f'DROP TABLE IF EXISTS "{table}"' + (" CASCADE" if db.dialect == "postgresql" else "")))
-    db.create_all()
+    create_all(db)
     db.dispose()
     yield url
 
@@ -201,7 +201,7 @@ def app(app_overrides: dict[str, Any], redis_conn: Redis) -> Iterator[Flask]:
     # No app context is held across the test: each request gets its own (as in production), so
     # per-request state in `g` never leaks between requests. Service calls that need one push it.
     yield application
-    from campaigns.events_buffer import flush_hits
+    from campaigns.engagement.hit_buffer import flush_hits
 
     flush_hits(timeout=5)  # a hit buffered by this test never reaches the next test's Redis database
     # Sessions a test opened and did not close (any thread) still hold a connection in a transaction,

@@ -22,8 +22,9 @@ XSS = " ".join(PAYLOADS)
 
 def seed_objects(services: Any, text: str = "Plain") -> dict[str, int]:
     """Create the objects and return their ids by URL parameter name (contact_id, template_id, ...)."""
-    from campaigns import rendering
-    from campaigns.contacts import suppress
+    from campaigns.delivery import rendering
+    from campaigns.journeys.sequences import create_sequence
+    from campaigns.leads.contacts import suppress
     from campaigns.models import (
         Broadcast,
         Contact,
@@ -35,7 +36,6 @@ def seed_objects(services: Any, text: str = "Plain") -> dict[str, int]:
         SendStatus,
     )
     from campaigns.models.tracking import Hit, HitClass, HitKind
-    from campaigns.sequences import create_sequence
 
     ids: dict[str, int] = {}
     with services.db.begin() as s:
@@ -86,7 +86,7 @@ def seed_objects(services: Any, text: str = "Plain") -> dict[str, int]:
 def _takes_description() -> bool:
     import inspect
 
-    from campaigns.sequences import create_sequence
+    from campaigns.journeys.sequences import create_sequence
 
     return "description" in inspect.signature(create_sequence).parameters
 

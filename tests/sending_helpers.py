@@ -8,9 +8,9 @@ from typing import Any
 import pytest
 from aiosmtpd.controller import Controller
 
-from campaigns import mailer
+from campaigns.delivery import mailer
+from campaigns.delivery.rendering import create_template
 from campaigns.models import Contact, Send, SendStatus, TemplateVersion
-from campaigns.rendering import create_template
 from campaigns.users import get_account
 from tests.conftest import SmtpHandler, SmtpServer
 

@@ -8,8 +8,8 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from campaigns.journeys.sequences import create_sequence, set_sequence_status
 from campaigns.models import Contact, Send, Template, TemplateVersion
-from campaigns.sequences import create_sequence, set_sequence_status
 
 # 2026-11-21 is a Saturday.
 SATURDAY_NOON_UTC = datetime(2026, 11, 21, 12, 0, tzinfo=UTC)

@@ -15,8 +15,8 @@ import numpy as np
 import pytest
 from scipy import stats
 
-from campaigns import ab
-from campaigns.ab import DecisionStatus, TestPlan
+from campaigns.experiments import stats as experiments_stats
+from campaigns.experiments.stats import DecisionStatus, TestPlan
 
 pytestmark = pytest.mark.slow  # about a minute of CPU: `-m "not slow"` skips it in quick runs
 
@@ -55,9 +55,9 @@ def _run_decisions(cumulative: np.ndarray, plan: TestPlan) -> tuple[np.ndarray, 
     early = np.zeros(runs, dtype=bool)
     for r in range(runs):
         for h in range(looks):
-            state = ab.NowState(now=START + timedelta(hours=h + 1), deadline=DEADLINE)
+            state = experiments_stats.NowState(now=START + timedelta(hours=h + 1), deadline=DEADLINE)
             counts = [(int(cumulative[r, v, h]), n) for v in range(k)]
-            decision = ab.decide(names, counts, plan, state, bayesian=False)
+            decision = experiments_stats.decide(names, counts, plan, state, bayesian=False)
             if decision.status is DecisionStatus.WINNER:
                 winner_look[r], winner_index[r] = h, decision.winner_index
                 early[r] = not state.deadline_reached
@@ -80,7 +80,7 @@ def _se(p: float, runs: int) -> float:
 
 
 def test_aa_two_variants_checked_hourly_rarely_pick_a_false_winner():
-    n = ab.sample_size_per_variant(BASELINE, LIFT)
+    n = experiments_stats.sample_size_per_variant(BASELINE, LIFT)
     plan = TestPlan(variants=2, sends_per_variant=n)
     data = _simulate([BASELINE, BASELINE], n, RUNS, seed=20261122)
     look, _, early = _run_decisions(data, plan)
@@ -97,7 +97,7 @@ def test_aa_two_variants_checked_hourly_rarely_pick_a_false_winner():
 
 
 def test_aa_four_variants_checked_hourly_rarely_pick_a_false_winner():
-    n = ab.sample_size_per_variant(BASELINE, LIFT, variants=4)
+    n = experiments_stats.sample_size_per_variant(BASELINE, LIFT, variants=4)
     plan = TestPlan(variants=4, sends_per_variant=n)
     runs = RUNS // 2  # four variants cost twice as much per look; keeps the file near a minute
     data = _simulate([BASELINE] * 4, n, runs, seed=20261123)
@@ -118,10 +118,10 @@ def _exact_win_probability(plan: TestPlan, control_rate: float, challenger_rate:
     decide() itself calls a win (the z-statistic grows with it), so the sum measures our code.
     """
     n = plan.sends_per_variant
-    deadline = ab.NowState(now=DEADLINE, deadline=DEADLINE)
+    deadline = experiments_stats.NowState(now=DEADLINE, deadline=DEADLINE)
 
     def wins(c_control: int, c_challenger: int) -> bool:
-        decision = ab.decide(["A", "B"], [(c_control, n), (c_challenger, n)], plan, deadline, bayesian=False)
+        decision = experiments_stats.decide(["A", "B"], [(c_control, n), (c_challenger, n)], plan, deadline, bayesian=False)
         return decision.status is DecisionStatus.WINNER
 
     sd = math.sqrt(n * control_rate * (1 - control_rate))
@@ -140,7 +140,7 @@ def _exact_win_probability(plan: TestPlan, control_rate: float, challenger_rate:
 
 
 def test_a_true_lift_at_the_planned_size_is_found_80_percent_of_the_time():
-    n = ab.sample_size_per_variant(BASELINE, LIFT)
+    n = experiments_stats.sample_size_per_variant(BASELINE, LIFT)
     plan = TestPlan(variants=2, sends_per_variant=n)
     exact_power = _exact_win_probability(plan, BASELINE, BASELINE * (1 + LIFT))
     exact_size = _exact_win_probability(plan, BASELINE, BASELINE)
@@ -164,7 +164,7 @@ def test_a_true_lift_at_the_planned_size_is_found_80_percent_of_the_time():
 
 def test_a_true_lift_among_four_variants_is_found_at_the_planned_size():
     # One real +20% challenger and two null ones; the plan splits alpha over 3 comparisons.
-    n = ab.sample_size_per_variant(BASELINE, LIFT, variants=4)
+    n = experiments_stats.sample_size_per_variant(BASELINE, LIFT, variants=4)
     plan = TestPlan(variants=4, sends_per_variant=n)
     data = _simulate([BASELINE, BASELINE, BASELINE * (1 + LIFT), BASELINE], n, RUNS // 2, seed=20261125)
     look, index, early = _run_decisions(data, plan)

@@ -10,8 +10,11 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from sqlalchemy import func, select, update
 
-from campaigns import abtests, scheduler
+from campaigns import scheduler
 from campaigns.db import now_utc
+from campaigns.experiments import assignment, counting, decision, results, setup
+from campaigns.journeys.broadcasts import create_broadcast, schedule_broadcast
+from campaigns.journeys.sequences import create_sequence, enroll_contact
 from campaigns.models import (
     ABAssignment,
     ABStatus,
@@ -26,7 +29,6 @@ from campaigns.models import (
     Step,
     Template,
 )
-from campaigns.sequences import create_broadcast, create_sequence, enroll_contact, schedule_broadcast
 from tests.conftest import run_jobs
 from tests.sending_helpers import make_contacts, make_version, setup_account
 from tests.tracking_helpers import IP_APPLE, IP_HOME_JP, UA_APPLE_MAIL, UA_CHROME, drain
@@ -80,8 +82,8 @@ def test_create_rejects_bad_input_with_a_reason(services, kwargs, message):
     broadcast_id, _ = _broadcast(services, 3)
     args = {"kind": "subject", "variants": [{"subject": "A"}, {"subject": "B"}], **kwargs}
     with services.db.begin() as s:
-        with pytest.raises(abtests.ABError, match=message):
-            abtests.create_test(s, broadcast_id=broadcast_id, **args)
+        with pytest.raises(setup.ABError, match=message):
+            setup.create_test(s, broadcast_id=broadcast_id, **args)
     with services.db.begin() as s:
         assert s.scalar(select(func.count()).select_from(ABTest)) == 0
 
@@ -89,31 +91,31 @@ def test_create_rejects_bad_input_with_a_reason(services, kwargs, message):
 def test_one_running_test_per_broadcast_and_none_on_a_sent_one(services):
     broadcast_id, _ = _broadcast(services, 3)
     with services.db.begin() as s:
-        abtests.create_test(s, broadcast_id=broadcast_id, kind="subject",
+        setup.create_test(s, broadcast_id=broadcast_id, kind="subject",
                             variants=[{"subject": "A"}, {"subject": "B"}])
     with services.db.begin() as s:
-        with pytest.raises(abtests.ABError, match="already a test"):
-            abtests.create_test(s, broadcast_id=broadcast_id, kind="subject",
+        with pytest.raises(setup.ABError, match="already a test"):
+            setup.create_test(s, broadcast_id=broadcast_id, kind="subject",
                                 variants=[{"subject": "A"}, {"subject": "C"}])
         s.get(Broadcast, broadcast_id).status = BroadcastStatus.SENT
     with services.db.begin() as s:
-        with pytest.raises(abtests.ABError, match="cannot get a test"):
-            abtests.create_test(s, broadcast_id=broadcast_id, kind="subject",
+        with pytest.raises(setup.ABError, match="cannot get a test"):
+            setup.create_test(s, broadcast_id=broadcast_id, kind="subject",
                                 variants=[{"subject": "A"}, {"subject": "C"}])
 
 
 def test_sample_size_advice_warns_when_the_audience_is_too_small(services):
     broadcast_id, _ = _broadcast(services, 50)
     with services.db.begin() as s:
-        test = abtests.create_test(s, broadcast_id=broadcast_id, kind="subject", baseline_rate=0.10,
+        test = setup.create_test(s, broadcast_id=broadcast_id, kind="subject", baseline_rate=0.10,
                                    min_lift=0.20, variants=[{"subject": "A"}, {"subject": "B"}])
-        data = abtests.results(s, test)
+        data = results.results(s, test)
     # 10% -> 12% needs 3,841 per variant (docs/ab-testing.md); 20% of 50 contacts is 5 per variant.
     assert test.planned_per_variant == 3841
     advice = data["advice"]
     assert advice["audience"] == 50 and advice["available_per_variant"] == 5
     assert advice["enough"] is False and advice["message"].startswith("Audience too small")
-    big = abtests.plan_advice(0.10, 0.20, 2, 100_000, 0.2)
+    big = setup.plan_advice(0.10, 0.20, 2, 100_000, 0.2)
     assert big["enough"] is True and big["per_variant"] == 3841
 
 
@@ -123,7 +125,7 @@ def test_subject_test_end_to_end_with_the_real_sender_and_pixel(app, services, c
     privacy proxy) on A; at the deadline B wins and goes to the other 20, nobody gets two mails."""
     broadcast_id, template_id = _broadcast(services, 40)
     with services.db.begin() as s:
-        test = abtests.create_test(
+        test = setup.create_test(
             s, broadcast_id=broadcast_id, kind="subject", test_portion=0.5, window_hours=24,
             variants=[{"subject": "Our spring launch"}, {"subject": "{{ contact.first_name }}, see what's new"}],
         )
@@ -167,7 +169,7 @@ def test_subject_test_end_to_end_with_the_real_sender_and_pixel(app, services, c
     # Before the deadline: provisional numbers only, whatever they look like.
     with services.db.begin() as s:
         test = s.get(ABTest, test_id)
-        data = abtests.results(s, test)
+        data = results.results(s, test)
         assert [v["opened"] for v in data["variants"]] == [1, 8]
         assert [v["delivered"] for v in data["variants"]] == [10, 10]
         assert data["decision"]["status"] == "no_winner_yet"
@@ -199,7 +201,7 @@ def test_subject_test_end_to_end_with_the_real_sender_and_pixel(app, services, c
 def test_manual_mode_waits_for_the_marketer_and_fallback_keeps_the_control(app, services, smtp_server):
     broadcast_id, _ = _broadcast(services, 10)
     with services.db.begin() as s:
-        test = abtests.create_test(s, broadcast_id=broadcast_id, kind="preheader", test_portion=0.4, mode="manual",
+        test = setup.create_test(s, broadcast_id=broadcast_id, kind="preheader", test_portion=0.4, mode="manual",
                                    variants=[{"preheader": "Read this"}, {"preheader": "Or this"}])
         test_id = test.id
         schedule_broadcast(s, s.get(Broadcast, broadcast_id))
@@ -214,14 +216,14 @@ def test_manual_mode_waits_for_the_marketer_and_fallback_keeps_the_control(app, 
         # No engagement at all: nothing beat the control; the recommendation is the control.
         assert test.decision["reason_code"] == "keep_control" and test.decision["send_index"] == 0
         assert s.scalar(select(func.count()).select_from(Send).where(Send.broadcast_id == broadcast_id)) == 4
-        with pytest.raises(abtests.ABError, match="does not exist"):
-            abtests.pick_winner(s, test, 7, "marketer@acme.test")
-        abtests.pick_winner(s, test, 1, "marketer@acme.test")
+        with pytest.raises(setup.ABError, match="does not exist"):
+            decision.pick_winner(s, test, 7, "marketer@acme.test")
+        decision.pick_winner(s, test, 1, "marketer@acme.test")
         assert test.decision["override_reason"].startswith("Chosen by marketer@acme.test")
         assert test.rest_planned == 6
     with services.db.begin() as s:
-        with pytest.raises(abtests.ABError, match="cannot be decided"):
-            abtests.pick_winner(s, s.get(ABTest, test_id), 0, "again")
+        with pytest.raises(setup.ABError, match="cannot be decided"):
+            decision.pick_winner(s, s.get(ABTest, test_id), 0, "again")
 
 
 # ------------------------------------------------------------------ send-time test
@@ -232,7 +234,7 @@ def test_send_time_test_counts_equal_windows_and_waits_for_the_last(app, service
     with services.db.begin() as s:
         for c in s.scalars(select(Contact)):
             c.timezone = "Asia/Tokyo" if c.id % 2 else "Europe/Berlin"
-        test = abtests.create_test(s, broadcast_id=broadcast_id, kind="send_time", test_portion=1.0,
+        test = setup.create_test(s, broadcast_id=broadcast_id, kind="send_time", test_portion=1.0,
                                    variants=[{"send_local": "2099-03-03T09:00"}, {"send_local": "2099-03-03T20:00"}])
         test_id = test.id
         t0 = datetime(2099, 3, 2, 12, 0, tzinfo=UTC)
@@ -268,9 +270,9 @@ def test_send_time_test_counts_equal_windows_and_waits_for_the_last(app, service
     drain(app)
     with services.db.begin() as s:
         test = s.get(ABTest, test_id)
-        counts = abtests.count_variants(s, test)
+        counts = counting.count_variants(s, test)
         assert counts["A"]["opened"] == 0 and counts["B"]["opened"] == 2
-        data = abtests.results(s, test)
+        data = results.results(s, test)
         assert data["aligned"]["curves"]["B"][-1] == pytest.approx(0.5)
         assert data["aligned"]["curves"]["A"][-1] == 0
     with services.db.begin() as s:
@@ -293,7 +295,7 @@ def test_step_test_assigns_by_hash_and_the_winner_becomes_the_step_template(app,
                                    trigger_events=[])
         sequence.status = "active"
         step_id = s.scalar(select(Step.id).where(Step.sequence_id == sequence.id))
-        test = abtests.create_test(s, step_id=step_id, kind="subject", metric="goal", goal_event="demo_booked",
+        test = setup.create_test(s, step_id=step_id, kind="subject", metric="goal", goal_event="demo_booked",
                                    goal_days=7, test_days=1,
                                    variants=[{"subject": "Step one"}, {"subject": "A better step one"}])
         test_id, seq_id = test.id, sequence.id
@@ -307,7 +309,7 @@ def test_step_test_assigns_by_hash_and_the_winner_becomes_the_step_template(app,
         assert len(rows) == 20
         versions = {v.key: v.template_version_id for v in test.variants}
         for contact_id, key, version_id in rows:
-            assert key == "AB"[abtests.variant_position(test_id, contact_id, 2)]  # deterministic
+            assert key == "AB"[assignment.variant_position(test_id, contact_id, 2)]  # deterministic
             assert version_id == versions[key]
         assert {k for _, k, _ in rows} == {"A", "B"}
         b_contacts = [c for c, k, _ in rows if k == "B"]
@@ -317,7 +319,7 @@ def test_step_test_assigns_by_hash_and_the_winner_becomes_the_step_template(app,
         for contact_id in b_contacts:
             s.add(Event(contact_id=contact_id, name="demo_booked", occurred_at=now_utc() - timedelta(days=7, hours=12)))
     # Hash assignment is stable: the same contact in a new test of another run gets the same answer.
-    assert abtests.variant_position(test_id, 5, 2) == abtests.variant_position(test_id, 5, 2)
+    assert assignment.variant_position(test_id, 5, 2) == assignment.variant_position(test_id, 5, 2)
     counts = scheduler.tick(services, now=now_utc() + timedelta(days=1, minutes=1), lock=False)
     assert counts.get("ab_decided") == 1, counts
     with services.db.begin() as s:
@@ -338,14 +340,14 @@ def test_cancelling_the_broadcast_stops_a_running_send_time_test(services):
     broadcast_id, _ = _broadcast(services, 6)
     t0 = datetime(2099, 5, 1, 12, 0, tzinfo=UTC)
     with services.db.begin() as s:
-        test = abtests.create_test(s, broadcast_id=broadcast_id, kind="send_time", test_portion=1.0,
+        test = setup.create_test(s, broadcast_id=broadcast_id, kind="send_time", test_portion=1.0,
                                    variants=[{"send_local": "2099-05-02T09:00"}, {"send_local": "2099-05-02T18:00"}])
         test_id = test.id
         schedule_broadcast(s, s.get(Broadcast, broadcast_id), t0)
     scheduler.tick(services, now=t0, lock=False)
     with services.db.begin() as s:
         assert s.get(Broadcast, broadcast_id).status is BroadcastStatus.SENDING  # held by the test
-        from campaigns.sequences import cancel_broadcast
+        from campaigns.journeys.broadcasts import cancel_broadcast
 
         cancel_broadcast(s, s.get(Broadcast, broadcast_id))
     counts = scheduler.tick(services, now=datetime(2099, 5, 3, tzinfo=UTC), lock=False)

@@ -7,10 +7,12 @@ from datetime import timedelta
 
 from sqlalchemy import func, select
 
-from campaigns import abtests, scheduler
+from campaigns import scheduler
 from campaigns.db import now_utc
+from campaigns.experiments import setup
+from campaigns.journeys.broadcasts import create_broadcast, schedule_broadcast
+from campaigns.journeys.sequences import create_sequence
 from campaigns.models import ABStatus, ABTest, Broadcast, Send, Step, Template
-from campaigns.sequences import create_broadcast, create_sequence, schedule_broadcast
 from tests.conftest import run_jobs
 from tests.sending_helpers import make_contacts, make_version, setup_account
 
@@ -65,7 +67,7 @@ def test_setup_form_shows_advice_validates_and_saves(ui, services):
 def test_the_copies_a_test_makes_are_not_offered_as_templates(ui, services):
     broadcast_id = _broadcast(services)
     with services.db.begin() as s:
-        test_id = abtests.create_test(s, broadcast_id=broadcast_id, kind="subject", test_portion=0.5,
+        test_id = setup.create_test(s, broadcast_id=broadcast_id, kind="subject", test_portion=0.5,
                                       variants=[{"subject": "Spring news"}, {"subject": "Spring is here"}]).id
         schedule_broadcast(s, s.get(Broadcast, broadcast_id))
     scheduler.tick(services, now=now_utc(), lock=False)  # the test starts: variant B gets its copy
@@ -84,7 +86,7 @@ def test_the_copies_a_test_makes_are_not_offered_as_templates(ui, services):
 def test_results_page_pick_winner_and_japanese(app, ui, services, smtp_server):
     broadcast_id = _broadcast(services, 10)
     with services.db.begin() as s:
-        test = abtests.create_test(s, broadcast_id=broadcast_id, kind="from_name", test_portion=0.4, mode="manual",
+        test = setup.create_test(s, broadcast_id=broadcast_id, kind="from_name", test_portion=0.4, mode="manual",
                                    variants=[{"from_name": "Acme"}, {"from_name": "Hanako at Acme"}])
         test_id = test.id
         schedule_broadcast(s, s.get(Broadcast, broadcast_id))

@@ -14,9 +14,11 @@ import pytest
 from click.testing import CliRunner
 from sqlalchemy import select
 
-from campaigns import bounces
-from campaigns.bounces import BounceKind, parse_bounce_message
 from campaigns.cli import main as cli
+from campaigns.delivery import bounces
+from campaigns.delivery.bounces import BounceKind, parse_bounce_message
+from campaigns.delivery.sending import deliver_batch
+from campaigns.insights.reports import broadcast_report
 from campaigns.models import (
     Broadcast,
     BroadcastStatus,
@@ -27,8 +29,6 @@ from campaigns.models import (
     SendStatus,
     Suppression,
 )
-from campaigns.reports import broadcast_report
-from campaigns.sending import deliver_batch
 from tests.conftest import TEST_REDIS_URL
 from tests.sending_helpers import _close_smtp_pools, make_contacts, make_version, setup_account  # noqa: F401
 

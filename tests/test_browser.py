@@ -193,7 +193,7 @@ def test_outbox_shows_a_caught_mail_in_a_sandboxed_frame(browser_page, services)
     import smtplib
     from email.message import EmailMessage
 
-    from campaigns.outbox import start_outbox
+    from campaigns.delivery.outbox import start_outbox
     from tests.conftest import free_port
 
     page = browser_page

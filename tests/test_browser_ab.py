@@ -10,12 +10,13 @@ from pathlib import Path
 import pytest
 from sqlalchemy import select
 
-from campaigns import abtests, scheduler
+from campaigns import scheduler
 from campaigns.db import now_utc
-from campaigns.events_buffer import record_hit
+from campaigns.engagement.hit_buffer import record_hit
+from campaigns.experiments import setup
+from campaigns.journeys.broadcasts import create_broadcast, schedule_broadcast
 from campaigns.models import ABStatus, ABTest, Broadcast, Send
 from campaigns.models.tracking import HitKind
-from campaigns.sequences import create_broadcast, schedule_broadcast
 from tests.browser_helpers import logged_in_page
 from tests.conftest import USER_EMAIL, USER_PASSWORD, run_jobs
 from tests.sending_helpers import make_contacts, make_version, setup_account
@@ -35,7 +36,7 @@ def test_results_page_and_pick_winner_in_chromium(app, services, user, smtp_serv
         make_contacts(s, 30)
         broadcast = create_broadcast(s, "Webinar invite", version.template_id)
         broadcast_id = broadcast.id
-        test = abtests.create_test(s, broadcast_id=broadcast_id, kind="subject", test_portion=0.6, mode="manual",
+        test = setup.create_test(s, broadcast_id=broadcast_id, kind="subject", test_portion=0.6, mode="manual",
                                    variants=[{"subject": "Autumn webinar"}, {"subject": "Join us live on Thursday"},
                                              {"subject": "Seats are limited"}])
         test_id = test.id

@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 from sqlalchemy import select
 
-from campaigns import leadforms
+from campaigns.leads import forms
 from campaigns.models import Contact, FormSubmission, SubmissionStatus
 from tests.browser_helpers import open_page
 
@@ -34,7 +34,7 @@ def chromium(app: Any) -> Any:
 
 def _form(services: Any, **kw: Any) -> Any:
     with services.db.begin() as s:
-        form = leadforms.create_form(s, leadforms.FormInput(
+        form = forms.create_form(s, forms.FormInput(
             name="Whitepaper", title="ホワイトペーパー請求", consent_text=CONSENT,
             thank_you_message="資料をお送りしました。", **kw))
         s.expunge(form)

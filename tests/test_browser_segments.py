@@ -11,9 +11,9 @@ from typing import Any
 import pytest
 from sqlalchemy import insert, select
 
+from campaigns.audience.segments import count_segment
 from campaigns.db import now_utc
 from campaigns.models import Contact, ContactList, ContactListMember, Event, Segment
-from campaigns.segments import count_segment
 
 pytestmark = pytest.mark.browser
 

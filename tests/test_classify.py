@@ -7,8 +7,9 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from sqlalchemy import select
 
-from campaigns.classify import HitFacts, classify_hit, classify_send_hits, network_of
-from campaigns.events_buffer import STREAM, ip_for_storage, make_entry
+from campaigns.engagement.classify import HitFacts, classify_hit, classify_send_hits, network_of
+from campaigns.engagement.hit_buffer import ip_for_storage, make_entry
+from campaigns.engagement.hit_writer import STREAM
 from campaigns.models.tracking import EngagementRollup, Hit, HitClass, HitKind
 from tests.tracking_helpers import (
     IP_APPLE,

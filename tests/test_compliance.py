@@ -9,9 +9,10 @@ import pytest
 from sqlalchemy import select
 
 from campaigns.compliance import SenderNotConfigured, sender_problems
+from campaigns.delivery.sending import deliver_batch
+from campaigns.journeys.broadcasts import create_broadcast, schedule_broadcast
+from campaigns.journeys.sequences import sequence_problems, set_sequence_status
 from campaigns.models import Send, SendStatus
-from campaigns.sending import deliver_batch
-from campaigns.sequences import create_broadcast, schedule_broadcast, sequence_problems, set_sequence_status
 from campaigns.users import get_account
 from tests.sending_helpers import _close_smtp_pools, standard_setup  # noqa: F401
 from tests.sequence_helpers import make_sequence, make_template

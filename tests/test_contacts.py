@@ -11,9 +11,9 @@ from urllib.parse import quote
 import pytest
 from sqlalchemy import event, insert, select
 
-from campaigns.contacts import (
+from campaigns.audience.segments import count_segment
+from campaigns.leads.contacts import (
     ContactError,
-    count_segment,
     is_suppressed,
     normalize_email,
     suppress,

@@ -15,8 +15,9 @@ from typing import Any
 import pytest
 from sqlalchemy import select, update
 
-from campaigns import jobs, sending
+from campaigns import queueing
 from campaigns.db import now_utc
+from campaigns.delivery import sending
 from campaigns.models import Send
 from tests.conftest import SmtpHandler, SmtpServer
 from tests.fault_helpers import app_env, sigkill, start_process, status_counts
@@ -66,7 +67,7 @@ def test_sigkill_mid_batch_then_restart_delivers_everything_with_flagged_duplica
         contacts = make_contacts(s, TOTAL)
         ids = plan_sends(s, version, contacts)
         s.execute(update(Send).values(enqueued_at=now_utc()))  # as the scheduler marks what it enqueued
-    jobs.enqueue_deliveries(services.queue, ids, batch_size=200)
+    queueing.enqueue_deliveries(services.queue, ids, batch_size=200)
     log = tmp_path / "worker.log"
 
     worker = _start_worker(services, smtp_server.port, log)

@@ -12,9 +12,10 @@ import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 
-from campaigns import dkim_signing
-from campaigns.dkim_signing import DkimConfigError, DkimSigner, signer_for
-from campaigns.sending import deliver_batch, send_test_email
+from campaigns.delivery import dkim_signing
+from campaigns.delivery.dkim_signing import DkimConfigError, DkimSigner, signer_for
+from campaigns.delivery.sending import deliver_batch
+from campaigns.delivery.system_mail import send_test_email
 from tests.sending_helpers import _close_smtp_pools, standard_setup  # noqa: F401
 
 SELECTOR = "nurture2026"

@@ -16,10 +16,12 @@ from zoneinfo import ZoneInfo
 import pytest
 from sqlalchemy import select
 
-from campaigns import scheduler, sending
+from campaigns import scheduler
 from campaigns.db import now_utc
+from campaigns.delivery import sending
+from campaigns.journeys.broadcasts import create_broadcast, schedule_broadcast
+from campaigns.journeys.sequences import enroll_segment
 from campaigns.models import Broadcast, BroadcastStatus, Contact, Enrollment, Send, SendStatus
-from campaigns.sequences import create_broadcast, enroll_segment, schedule_broadcast
 from campaigns.users import get_account
 from tests.conftest import run_jobs
 from tests.fault_helpers import received_by_rcpt

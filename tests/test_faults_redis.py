@@ -20,10 +20,11 @@ import pytest
 from sqlalchemy import func, insert, select
 
 from campaigns.db import now_utc
-from campaigns.events_buffer import backlog, record_hit
+from campaigns.engagement.hit_buffer import record_hit
+from campaigns.engagement.hit_writer import backlog
+from campaigns.journeys.broadcasts import create_broadcast, schedule_broadcast
 from campaigns.models import Contact, Send, SendStatus
 from campaigns.models.tracking import Hit, HitKind
-from campaigns.sequences import create_broadcast, schedule_broadcast
 from campaigns.users import get_account
 from tests.conftest import free_port, truncate_all
 from tests.fault_helpers import (

@@ -13,8 +13,9 @@ import pytest
 from sqlalchemy import func, insert, select
 
 from campaigns.db import now_utc
+from campaigns.journeys.broadcasts import create_broadcast, schedule_broadcast
+from campaigns.journeys.sequences import enroll_segment
 from campaigns.models import Contact, Enrollment, EnrollmentStatus, Send, SendStatus
-from campaigns.sequences import create_broadcast, enroll_segment, schedule_broadcast
 from campaigns.users import get_account
 from tests.fault_helpers import (
     FaultyServer,

@@ -17,8 +17,8 @@ import pytest
 from sqlalchemy import insert, select
 
 from campaigns.db import now_utc
+from campaigns.journeys.broadcasts import create_broadcast, schedule_broadcast
 from campaigns.models import Broadcast, BroadcastStatus, Contact, Send, SendStatus
-from campaigns.sequences import create_broadcast, schedule_broadcast
 from campaigns.users import get_account
 from tests.fault_helpers import (
     FaultyServer,

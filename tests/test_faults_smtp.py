@@ -13,7 +13,8 @@ import pytest
 from rq.job import Job
 from sqlalchemy import select, update
 
-from campaigns import jobs, sending
+from campaigns import db, queueing
+from campaigns.delivery import sending
 from campaigns.models import Contact, ContactStatus, Send, SendStatus, Suppression
 from tests.conftest import run_jobs
 from tests.fault_helpers import (
@@ -72,9 +73,9 @@ def test_server_refusing_for_a_while_then_recovering_delivers_everything_once(
 ) -> None:
     _, _, ids = standard_setup(services, count=TOTAL)
     with services.db.begin() as s:
-        s.execute(update(Send).values(enqueued_at=sending.now_utc()))
+        s.execute(update(Send).values(enqueued_at=db.now_utc()))
     smtp_server.handler.fault = fault
-    jobs.enqueue_deliveries(services.queue, ids, batch_size=200)
+    queueing.enqueue_deliveries(services.queue, ids, batch_size=200)
     # The outage: 421 lasts longer than RQ's retries and MAX_ATTEMPTS together (the reconciler takes
     # over when RQ gives up); 451 lasts three rounds.
     rounds = sending.MAX_ATTEMPTS + 2 if fault.startswith("421") else 3
@@ -95,7 +96,7 @@ def test_server_refusing_for_a_while_then_recovering_delivers_everything_once(
     firsts = [min(d) for d in delays]
     # Backoff: within one cycle of RQ's retries each is scheduled later than the one before
     # (jobs.DELIVERY_RETRY: 10, 30, 60, 300, 900 s); the reconciler's re-enqueue starts a new cycle.
-    cycle = firsts[: jobs.DELIVERY_RETRY.max]
+    cycle = firsts[: queueing.DELIVERY_RETRY.max]
     assert cycle[0] > 5 and all(b > a for a, b in zip(cycle, cycle[1:], strict=False)), firsts
 
     smtp_server.handler.fault = None  # the server recovers
@@ -131,7 +132,7 @@ def test_server_that_never_answers_times_out_and_the_retry_delivers(
     silent = SilentServer(port)
     try:
         _, _, ids = standard_setup(svc, count=TOTAL)
-        jobs.enqueue_deliveries(svc.queue, ids, batch_size=200)
+        queueing.enqueue_deliveries(svc.queue, ids, batch_size=200)
         run_jobs(app)
         counts = status_counts(svc)
         assert counts["queued"] == TOTAL and counts["sent"] == 0, counts
@@ -167,7 +168,7 @@ def test_one_5xx_in_the_middle_of_a_pipelined_batch(app: Any, services: Any, smt
     bad, refused = "lead100@example.com", "lead150@example.com"
     smtp_server.handler.rcpt_codes[bad] = "550 5.1.1 <lead100@example.com>: Recipient address rejected"
     smtp_server.handler.data_codes[refused] = "554 5.7.1 Message content rejected"
-    jobs.enqueue_deliveries(services.queue, ids, batch_size=200)
+    queueing.enqueue_deliveries(services.queue, ids, batch_size=200)
     run_jobs(app)
     # Once more, as a crash-recovery sweep would: nothing goes twice, the bounced address is not retried.
     assert sending.deliver_batch(services, ids).get("sent", 0) == 0
@@ -219,7 +220,7 @@ def test_server_hanging_after_the_message_costs_one_timeout_per_connection_and_f
     truncate_all(svc.db)
     try:
         _, _, ids = standard_setup(svc, count=TOTAL)
-        jobs.enqueue_deliveries(svc.queue, ids, batch_size=200)
+        queueing.enqueue_deliveries(svc.queue, ids, batch_size=200)
         run_jobs(app)
         rows = _rows(svc)
         flagged = {i for i, r in rows.items() if r.possible_duplicate}

@@ -13,8 +13,8 @@ from typing import Any
 import pytest
 from sqlalchemy import select
 
-from campaigns import leadforms
 from campaigns.db import now_utc
+from campaigns.leads import forms
 from campaigns.models import (
     Contact,
     ContactStatus,
@@ -33,9 +33,9 @@ GOOD = {"email": "Taro.Yamada@Example.CO.JP", "last_name": "山田", "first_name
 
 def make_form(services: Any, **kw: Any) -> Form:
     """A form saved through the service (the editor's path)."""
-    data = leadforms.FormInput(name=kw.pop("name", "Whitepaper request"), consent_text=kw.pop("consent_text", CONSENT), **kw)
+    data = forms.FormInput(name=kw.pop("name", "Whitepaper request"), consent_text=kw.pop("consent_text", CONSENT), **kw)
     with services.db.begin() as s:
-        form = leadforms.create_form(s, data)
+        form = forms.create_form(s, data)
         s.expunge(form)
     return form
 
@@ -77,7 +77,7 @@ def test_hosted_page_shows_fields_consent_wording_and_honeypot_in_the_browser_la
         japanese_label, _, english_label = spec["label"].partition(" / ")
         assert f'name="{spec["key"]}"' in html and f">{japanese_label}<" in html and english_label not in html
         assert f">{english_label or japanese_label}<" in english
-    assert f'name="{leadforms.HONEYPOT_FIELD}"' in html
+    assert f'name="{forms.HONEYPOT_FIELD}"' in html
     assert "送信する" in html and 'lang="ja"' in html
     assert ">Submit<" in english and 'lang="en"' in english
 
@@ -94,7 +94,7 @@ def test_form_pages_may_be_framed_but_the_admin_and_confirmation_pages_may_not(s
     assert admin.headers["X-Frame-Options"] == "SAMEORIGIN"
     assert "frame-ancestors 'self'" in admin.headers["Content-Security-Policy"]
     client.post(f"/f/{form.slug}", data={**GOOD, "email": "x@acme.test"})
-    token = leadforms.confirm_token(services, submissions(services)[0])
+    token = forms.confirm_token(services, submissions(services)[0])
     confirm = client.get(f"/f/confirm/{token}")
     assert confirm.headers["X-Frame-Options"] == "SAMEORIGIN"
 
@@ -146,7 +146,7 @@ def test_consent_wording_is_the_one_shown_at_the_time(services, client, ui):
     client.post(f"/f/{form.slug}", data=GOOD)
     with services.db.begin() as s:
         stored = s.get(Form, form.id)
-        leadforms.update_form(s, stored, leadforms.FormInput(**{**leadforms.FormInput.from_form(stored).__dict__,
+        forms.update_form(s, stored, forms.FormInput(**{**forms.FormInput.from_form(stored).__dict__,
                                                                "consent_text": "新しい同意文言です。"}))
     client.post(f"/f/{form.slug}", data={**GOOD, "email": "hanako@example.jp"})
     first, second = submissions(services)
@@ -194,7 +194,7 @@ def test_form_enrols_in_its_sequences_and_event_triggered_ones_once(services, cl
 
 # ---------------------------------------------------------------- bad input
 def test_bad_input_is_shown_again_with_errors_and_nothing_lost(services, client):
-    form = make_form(services, fields=[*leadforms.default_fields(), {"key": "phone", "label": "電話", "required": False}])
+    form = make_form(services, fields=[*forms.default_fields(), {"key": "phone", "label": "電話", "required": False}])
     typed = {"email": "taro@@example", "last_name": "山田", "first_name": "太郎", "company": "",
              "job_title": "部長 <b>", "phone": "call me", "website": ""}
     resp = client.post(f"/f/{form.slug}", data=typed, headers={"Accept-Language": "ja"})
@@ -252,21 +252,21 @@ def test_redirect_goes_only_to_the_stored_url(services, client):
 @pytest.mark.parametrize("url", ["javascript:alert(1)", "//evil.test/x", "/relative", "ftp://files.test/x",
                                  "https://ok.test/a b", "data:text/html,hi"])
 def test_only_absolute_http_urls_can_be_stored_as_redirect(services, url):
-    with pytest.raises(leadforms.FormConfigError) as caught, services.db.begin() as s:
-        leadforms.create_form(s, leadforms.FormInput(name="X", consent_text=CONSENT, redirect_url=url))
+    with pytest.raises(forms.FormConfigError) as caught, services.db.begin() as s:
+        forms.create_form(s, forms.FormInput(name="X", consent_text=CONSENT, redirect_url=url))
     assert "redirect_url" in caught.value.errors
 
 
 # ---------------------------------------------------------------- spam protection
 def test_honeypot_submission_looks_accepted_but_creates_nothing(services, client):
     form = make_form(services)
-    resp = client.post(f"/f/{form.slug}", data={**GOOD, leadforms.HONEYPOT_FIELD: "http://spam.test"})
+    resp = client.post(f"/f/{form.slug}", data={**GOOD, forms.HONEYPOT_FIELD: "http://spam.test"})
     assert resp.status_code == 303 and resp.headers["Location"].endswith("/thanks")
     assert contact_by_email(services, "Taro.Yamada@example.co.jp") is None
     [sub] = submissions(services)
     assert sub.status == SubmissionStatus.SPAM and sub.contact_id is None
     assert events(services) == []
-    json_resp = client.post(f"/f/{form.slug}", json={**GOOD, "consent": True, leadforms.HONEYPOT_FIELD: "x"})
+    json_resp = client.post(f"/f/{form.slug}", json={**GOOD, "consent": True, forms.HONEYPOT_FIELD: "x"})
     assert json_resp.status_code == 200 and json_resp.get_json()["status"] == "ok"
     assert contact_by_email(services, "Taro.Yamada@example.co.jp") is None
 
@@ -310,7 +310,7 @@ def test_double_opt_in_waits_for_the_post_of_the_link(services, client):
     with services.db.begin() as s:
         assert s.scalar(select(Enrollment.id)) is None
 
-    token = leadforms.confirm_token(services, sub)
+    token = forms.confirm_token(services, sub)
     for _ in range(2):  # scanners prefetch: GET never confirms
         page = client.get(f"/f/confirm/{token}")
         assert page.status_code == 200 and 'data-testid="confirm-subscription"' in page.get_data(as_text=True)
@@ -339,7 +339,7 @@ def test_double_opt_in_does_not_change_an_existing_contact_before_confirmation(s
     client.post(f"/f/{form.slug}", data={**GOOD, "email": "boss@example.jp", "first_name": "偽物", "company": "Fake"})
     contact = contact_by_email(services, "boss@example.jp")
     assert (contact.first_name, contact.company, contact.status) == ("本物", "Real Co", ContactStatus.ACTIVE)
-    token = leadforms.confirm_token(services, submissions(services)[0])
+    token = forms.confirm_token(services, submissions(services)[0])
     client.post(f"/f/confirm/{token}")
     assert contact_by_email(services, "boss@example.jp").company == "Fake"  # the owner of the address confirmed
 
@@ -348,7 +348,7 @@ def test_forged_or_foreign_confirmation_tokens_are_refused(services, client):
     form = make_form(services, double_opt_in=True)
     client.post(f"/f/{form.slug}", data=GOOD)
     sub = submissions(services)[0]
-    token = leadforms.confirm_token(services, sub)
+    token = forms.confirm_token(services, sub)
     forged = token[:-2] + ("AA" if token[-2:] != "AA" else "BB")
     unsubscribe_kind = services.urls.unsubscribe(sub.id).rsplit("/", 1)[1]  # a real token of another kind
     for bad in (forged, unsubscribe_kind, "x" * 10):
@@ -364,38 +364,38 @@ def test_confirmation_mails_to_one_address_are_capped(services, client, smtp_ser
     with services.db.begin() as s:
         setup_account(s)
     form = make_form(services, double_opt_in=True)
-    for _ in range(leadforms.CONFIRMATIONS_PER_WINDOW + 2):
+    for _ in range(forms.CONFIRMATIONS_PER_WINDOW + 2):
         client.post(f"/f/{form.slug}", data=GOOD)
     run_jobs(app)
-    smtp_server.wait_for(leadforms.CONFIRMATIONS_PER_WINDOW, timeout=5)
-    assert len(smtp_server.messages) == leadforms.CONFIRMATIONS_PER_WINDOW
+    smtp_server.wait_for(forms.CONFIRMATIONS_PER_WINDOW, timeout=5)
+    assert len(smtp_server.messages) == forms.CONFIRMATIONS_PER_WINDOW
     sent = [s for s in submissions(services) if s.confirmation_sent_at is not None]
-    assert len(sent) == leadforms.CONFIRMATIONS_PER_WINDOW
+    assert len(sent) == forms.CONFIRMATIONS_PER_WINDOW
 
 
 # ---------------------------------------------------------------- form configuration
 def test_form_configuration_is_validated(services):
     with services.db.begin() as s:
         make_form(services, slug="taken")
-        bad = leadforms.FormInput(name="", slug="Bad Slug!", consent_text="", fields=[
+        bad = forms.FormInput(name="", slug="Bad Slug!", consent_text="", fields=[
             {"key": "first_name", "label": "名", "required": True}, {"key": "password", "label": "x"},
             {"key": "attributes.ok_name", "label": ""},
         ], double_opt_in=True, confirmation_html="<p>no link here</p>", sequence_ids=[999])
-        with pytest.raises(leadforms.FormConfigError) as caught:
-            leadforms.create_form(s, bad)
+        with pytest.raises(forms.FormConfigError) as caught:
+            forms.create_form(s, bad)
         errors = caught.value.errors
         assert {"name", "slug", "consent_text", "fields.1", "fields.2", "confirmation_html", "sequence_ids"} <= set(errors)
-        with pytest.raises(leadforms.FormConfigError) as caught:
-            leadforms.create_form(s, leadforms.FormInput(name="B", slug="taken", consent_text=CONSENT))
+        with pytest.raises(forms.FormConfigError) as caught:
+            forms.create_form(s, forms.FormInput(name="B", slug="taken", consent_text=CONSENT))
         assert caught.value.errors == {"slug": "another form already uses this URL name"}
-        with pytest.raises(leadforms.FormConfigError) as caught:
-            leadforms.create_form(s, leadforms.FormInput(name="C", consent_text=CONSENT, fields=[
+        with pytest.raises(forms.FormConfigError) as caught:
+            forms.create_form(s, forms.FormInput(name="C", consent_text=CONSENT, fields=[
                 {"key": "company", "label": "社名"}]))
         assert "fields" in caught.value.errors
-        sandboxed = leadforms.FormInput(name="D", consent_text=CONSENT, double_opt_in=True,
+        sandboxed = forms.FormInput(name="D", consent_text=CONSENT, double_opt_in=True,
                                         confirmation_html="{{ confirm_url }} {{ ''.__class__.__mro__[1].__subclasses__() }}")
-        with pytest.raises(leadforms.FormConfigError) as caught:
-            leadforms.create_form(s, sandboxed)
+        with pytest.raises(forms.FormConfigError) as caught:
+            forms.create_form(s, sandboxed)
         assert "not allowed" in caught.value.errors["confirmation_html"]
 
 
@@ -497,13 +497,13 @@ def test_api_lists_forms_and_reads_submissions(services, client, api_key):
 
 
 def test_pending_contact_is_not_a_broadcast_or_segment_recipient(services, client):
-    from campaigns.contacts import count_segment
+    from campaigns.audience.segments import count_segment
 
     form = make_form(services, double_opt_in=True)
     client.post(f"/f/{form.slug}", data=GOOD)
     with services.db.begin() as s:
         assert count_segment(s, {}) == 0
-    client.post(f"/f/confirm/{leadforms.confirm_token(services, submissions(services)[0])}")
+    client.post(f"/f/confirm/{forms.confirm_token(services, submissions(services)[0])}")
     with services.db.begin() as s:
         assert count_segment(s, {}) == 1
 
@@ -533,7 +533,7 @@ def test_admin_preview_shows_an_inactive_form_without_taking_submissions(service
 
 
 def test_no_confirmation_mail_to_a_suppressed_address(services, client, smtp_server, app):
-    from campaigns.contacts import suppress
+    from campaigns.leads.contacts import suppress
     from tests.conftest import run_jobs
     from tests.sending_helpers import setup_account
 

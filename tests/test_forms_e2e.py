@@ -10,11 +10,12 @@ from typing import Any
 
 from sqlalchemy import select
 
-from campaigns import leadforms, scheduler
+from campaigns import scheduler
 from campaigns.db import now_utc
+from campaigns.delivery.rendering import create_template
+from campaigns.journeys.sequences import create_sequence, set_sequence_status
+from campaigns.leads import forms
 from campaigns.models import Contact, ContactStatus, FormSubmission, Send, SendStatus, Step, SubmissionStatus
-from campaigns.rendering import create_template
-from campaigns.sequences import create_sequence, set_sequence_status
 from tests.conftest import run_jobs
 from tests.sending_helpers import setup_account
 
@@ -35,7 +36,7 @@ def _setup(services: Any, *, double_opt_in: bool, **form_kw: Any) -> tuple[int, 
              "window_end_hour": None},
         ])
         set_sequence_status(s, sequence, "active")
-        form = leadforms.create_form(s, leadforms.FormInput(
+        form = forms.create_form(s, forms.FormInput(
             name="ホワイトペーパー請求", consent_text=CONSENT, double_opt_in=double_opt_in, sequence_ids=[sequence.id],
             **form_kw,
         ))
@@ -73,7 +74,7 @@ def test_double_opt_in_mail_link_confirms_by_post_and_starts_the_sequence(app, s
     msg = mail.message
     assert msg["To"].addresses[0].addr_spec == "hanako.sato@example.jp"
     assert msg["To"].addresses[0].display_name == "花子 佐藤"
-    assert msg["Subject"] == leadforms.DEFAULT_CONFIRMATION_SUBJECT
+    assert msg["Subject"] == forms.DEFAULT_CONFIRMATION_SUBJECT
     assert msg["From"].addresses[0].addr_spec == "marketing@acme.test"
     html, text = _parts(mail)
     links = re.findall(r'href="(http://nurture\.test/f/confirm/[^"]+)"', html)

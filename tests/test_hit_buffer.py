@@ -22,12 +22,13 @@ from redis.backoff import NoBackoff
 from redis.retry import Retry
 from sqlalchemy import func, select
 
-from campaigns import events_buffer
-from campaigns.events_buffer import STREAM, flush_hits, record_hit
+from campaigns.engagement import hit_buffer
+from campaigns.engagement.hit_buffer import flush_hits, record_hit
+from campaigns.engagement.hit_writer import STREAM
+from campaigns.engagement.stream_append import StreamAppender
 from campaigns.links import TokenKind
 from campaigns.models.tracking import Hit, HitKind
 from campaigns.runtime import Services
-from campaigns.stream_append import StreamAppender
 from tests.conftest import TEST_REDIS_URL, free_port, truncate_all
 from tests.fault_helpers import OwnRedis, wait_until
 from tests.tracking_helpers import UA_CHROME, drain, make_broadcast, make_contact, make_send
@@ -195,7 +196,7 @@ def test_hits_stay_buffered_while_redis_is_down_and_arrive_when_it_is_back(app_o
 
 
 def test_beyond_the_cap_the_oldest_held_hits_go_to_the_database(services, send_ids, monkeypatch):
-    monkeypatch.setattr(events_buffer, "HELD_MAX", 10)
+    monkeypatch.setattr(hit_buffer, "HELD_MAX", 10)
     services.redis = unreachable_redis()
     for i in range(25):
         assert record_hit(services, HitKind.OPEN, send_ids[i % len(send_ids)], 0, f"agent-{i}", IP)
@@ -212,7 +213,7 @@ def test_beyond_the_cap_the_oldest_held_hits_go_to_the_database(services, send_i
 def test_a_redis_that_never_answers_does_not_hold_the_buffer(services, send_ids, monkeypatch):
     # A server that accepts connections and then says nothing (a hung Redis, a black-holing proxy): the
     # raw socket and redis-py both time out, the hits stay held, and over the cap they go to the database.
-    monkeypatch.setattr(events_buffer, "HELD_MAX", 10)
+    monkeypatch.setattr(hit_buffer, "HELD_MAX", 10)
     listener = socket.create_server(("127.0.0.1", 0))
     accepted: list[socket.socket] = []
     threading.Thread(target=lambda: [accepted.append(listener.accept()[0]) for _ in range(20)], daemon=True).start()
@@ -309,14 +310,14 @@ def test_the_connection_set_up_reads_both_replies(redis_conn):
 # ------------------------------------------------------------------ exit
 EXIT_SCRIPT = """
 import sys
-from campaigns import events_buffer
+from campaigns.engagement import hit_buffer
 from campaigns.config import Settings
 from campaigns.models.tracking import HitKind
 from campaigns.runtime import Services
-events_buffer.FLUSH_SECONDS = 60.0  # the flusher would wait a minute: only the exit flush can send them
+hit_buffer.FLUSH_SECONDS = 60.0  # the flusher would wait a minute: only the exit flush can send them
 svc = Services.build(Settings.from_env({"redis_url": sys.argv[1], "database_url": sys.argv[2], "secret_key": "k"}))
 for i in range(50):
-    assert events_buffer.record_hit(svc, HitKind.OPEN, 1, 0, f"exiting-{i}", "203.0.113.9")
+    assert hit_buffer.record_hit(svc, HitKind.OPEN, 1, 0, f"exiting-{i}", "203.0.113.9")
 sys.exit(0)  # how a gunicorn worker ends after SIGTERM or SIGQUIT
 """
 

@@ -19,8 +19,9 @@ import pytest
 from flask import Flask
 from sqlalchemy import select
 
-from campaigns import i18n, leadforms
+from campaigns import i18n
 from campaigns.db import now_utc
+from campaigns.leads import forms
 
 JA = {"Accept-Language": "ja,en;q=0.5"}
 TIME_ZONES = zoneinfo.available_timezones() | {"UTC", "localtime"}
@@ -106,7 +107,8 @@ DATA_TEXT = "和文データ"
 @pytest.fixture
 def demo(services: Any) -> dict[str, Any]:
     """One object of every kind, named in Japanese (like a Japanese customer's data)."""
-    from campaigns import abtests, scoring, segments
+    from campaigns.audience import lists
+    from campaigns.experiments import setup
     from campaigns.models import Event, Send, SendStatus, Sequence, Step
     from campaigns.models.scoring import (
         DeliveryState,
@@ -115,6 +117,7 @@ def demo(services: Any) -> dict[str, Any]:
         TriggerWhen,
         WebhookDelivery,
     )
+    from campaigns.scoring import rules
     from tests.security_helpers import seed_objects
 
     ids: dict[str, Any] = seed_objects(services, DATA_TEXT)
@@ -126,9 +129,9 @@ def demo(services: Any) -> dict[str, Any]:
         s.add(Send(contact_id=ids["contact_id"], step_id=step_id, template_version_id=ids["version_id"],
                    status=SendStatus.CANCELLED, error="enrolment ended: goal:demo_booked"))
         s.add(Event(contact_id=ids["contact_id"], name="page_viewed", source="api", properties={"url": "/pricing"}))
-        contact_list = segments.create_list(s, "展示会リスト", "名刺交換したお客様")
-        segments.add_to_list(s, contact_list.id, [ids["contact_id"]])
-        rule = scoring.create_rule(s, {"name": "料金ページ閲覧", "kind": "page_viewed", "points": 25})
+        contact_list = lists.create_list(s, "展示会リスト", "名刺交換したお客様")
+        lists.add_to_list(s, contact_list.id, [ids["contact_id"]])
+        rule = rules.create_rule(s, {"name": "料金ページ閲覧", "kind": "page_viewed", "points": 25})
         trigger = ScoreTrigger(name="営業へ通知", when=TriggerWhen.STAGE, stage="sql", action=TriggerAction.WEBHOOK,
                                webhook_url="http://127.0.0.1:9/hook", webhook_secret="whsec_test")
         s.add(trigger)
@@ -139,9 +142,9 @@ def demo(services: Any) -> dict[str, Any]:
                                    history=[{"attempt": 3, "at": "2026-11-22T09:00:00+00:00", "status": 503,
                                              "ok": False, "excerpt": "メンテナンス中"}])
         s.add(delivery)
-        broadcast_test = abtests.create_test(s, broadcast_id=ids["broadcast_id"], kind="subject", mode="manual",
+        broadcast_test = setup.create_test(s, broadcast_id=ids["broadcast_id"], kind="subject", mode="manual",
                                              variants=[{"subject": "件名A"}, {"subject": "件名B"}])
-        step_test = abtests.create_test(s, step_id=step_id, kind="subject",
+        step_test = setup.create_test(s, step_id=step_id, kind="subject",
                                         variants=[{"subject": "件名C"}, {"subject": "件名D"}])
         s.flush()
         ids.update(list_id=contact_list.id, rule_id=rule.id, trigger_id=trigger.id, delivery_id=delivery.id,
@@ -152,16 +155,16 @@ def demo(services: Any) -> dict[str, Any]:
 
 def _advance(services: Any, ids: dict[str, Any]) -> None:
     """Move every seeded object to a later state, so the pages show their other branches."""
-    from campaigns import abtests
+    from campaigns.experiments import decision as experiments_decision
+    from campaigns.journeys.sequences import set_sequence_status
     from campaigns.models import ABTest, Broadcast, Form, ImportJob, Sequence
-    from campaigns.sequences import set_sequence_status
 
     with services.db.begin() as s:
         set_sequence_status(s, s.get(Sequence, ids["sequence_id"]), "active")
         broadcast = s.get(Broadcast, ids["broadcast_id"])
-        abtests.cancel_test(s, s.get(ABTest, ids["test_id"]))
+        experiments_decision.cancel_test(s, s.get(ABTest, ids["test_id"]))
         broadcast.status, broadcast.started_at, broadcast.finished_at = "sent", now_utc(), now_utc()
-        abtests.apply_winner(s, s.get(ABTest, ids["step_test_id"]), 1, decided_by="marketer@acme.test",
+        experiments_decision.apply_winner(s, s.get(ABTest, ids["step_test_id"]), 1, decided_by="marketer@acme.test",
                              now=now_utc())
         job = s.get(ImportJob, ids["import_id"])
         job.status, job.message = "done", "The worker running this import stopped; it was restarted from the beginning."
@@ -336,7 +339,7 @@ def test_validation_errors_and_flashes_are_japanese(ui: Any, services: Any, demo
 
 def test_public_pages_are_japanese_for_a_japanese_recipient(app: Flask, client: Any, services: Any,
                                                             demo: dict[str, Any], record_missing: set[str]) -> None:
-    from campaigns.leadforms import FormInput, create_form
+    from campaigns.leads.forms import FormInput, create_form
     from campaigns.models import FormSubmission
 
     with services.db.begin() as s:
@@ -368,7 +371,7 @@ def test_public_pages_are_japanese_for_a_japanese_recipient(app: Flask, client: 
            english, words)
     with services.db.begin() as s:
         submission = s.scalars(select(FormSubmission).where(FormSubmission.email == "new.lead@example.com")).one()
-        token = leadforms.confirm_token(services, submission)
+        token = forms.confirm_token(services, submission)
     _check("/f/confirm", client.get(f"/f/confirm/{token}", headers=JA), record_missing, seen, english, words)
     _check("POST /f/confirm", client.post(f"/f/confirm/{token}", headers=JA), record_missing, seen, english, words)
     _check("POST /f/confirm again", client.post(f"/f/confirm/{token}", headers=JA), record_missing, seen, english,
@@ -440,13 +443,13 @@ def test_the_ab_statisticians_sentence_is_japanese(app: Flask, counts: list[tupl
     """Every verdict of campaigns.ab.decide(), with its notes, reads in Japanese (the numbers kept)."""
     from datetime import UTC, datetime
 
-    from campaigns import ab
+    from campaigns.experiments import stats
 
     names = [f"{chr(65 + i)} (件名{i})" for i in range(len(counts))]
-    plan = ab.TestPlan(variants=len(counts), sends_per_variant=1000, fallback=ab.Fallback(fallback))
+    plan = stats.TestPlan(variants=len(counts), sends_per_variant=1000, fallback=stats.Fallback(fallback))
     deadline = datetime(2026, 11, 22, 9, 0, tzinfo=UTC)
-    state = ab.NowState(now=deadline + timedelta(hours=1 if deadline_reached else -1), deadline=deadline)
-    decision = ab.decide(names, counts, plan, state)
+    state = stats.NowState(now=deadline + timedelta(hours=1 if deadline_reached else -1), deadline=deadline)
+    decision = stats.decide(names, counts, plan, state)
     with app.test_request_context(headers=JA):
         for sentence in (decision.reason, *decision.notes):
             japanese = i18n.gettext(sentence)

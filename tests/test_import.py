@@ -12,17 +12,10 @@ import pytest
 from click.testing import CliRunner
 from sqlalchemy import func, select
 
-import campaigns.contacts as contacts_mod
-from campaigns.contacts import (
-    ImportFileError,
-    detect_encoding,
-    preview_import,
-    run_import,
-    start_import,
-    suggest_mapping,
-    suppress,
-    upsert_contact,
-)
+from campaigns.leads import imports as imports_mod
+from campaigns.leads.contacts import suppress, upsert_contact
+from campaigns.leads.csv_reader import ImportFileError, detect_encoding
+from campaigns.leads.imports import preview_import, run_import, start_import, suggest_mapping
 from campaigns.models import Contact, ContactStatus, ImportJob, ImportStatus
 from tests.conftest import TEST_REDIS_URL, run_jobs
 
@@ -146,7 +139,7 @@ def test_duplicates_skip_mode(services: Any, session: Any, tmp_path: Path) -> No
 def test_duplicates_across_chunks_match_the_preview(
     services: Any, session: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, mode: str
 ) -> None:
-    monkeypatch.setattr(contacts_mod, "CHUNK_ROWS", 3)
+    monkeypatch.setattr(imports_mod, "CHUNK_ROWS", 3)
     seed_old(services)
     lines = ["email,company"] + [f"u{i % 7}@example.com,C{i}" for i in range(20)] + ["old@example.com,X"]
     path = write(tmp_path / "c.csv", "\n".join(lines) + "\n", "utf-8")
@@ -432,7 +425,7 @@ def test_awkward_characters_survive_the_bulk_writers(services: Any, session: Any
 def test_a_decoding_error_mid_file_fails_the_job_with_the_line(
     services: Any, session: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(contacts_mod, "CHUNK_ROWS", 1000)
+    monkeypatch.setattr(imports_mod, "CHUNK_ROWS", 1000)
     rows = "".join(f"a{i}@example.com,A\n" for i in range(10_000))  # far beyond the first read buffer
     path = write(tmp_path / "m.csv", "email,company\n" + rows + "b@example.com,株式会社\n", "cp932")
     # the parser runs in its own thread; its error must still reach the job

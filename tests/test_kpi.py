@@ -16,8 +16,9 @@ from zoneinfo import ZoneInfo
 import pytest
 from sqlalchemy import update
 
-from campaigns import kpi
-from campaigns.kpi import DateRange, RangeError
+from campaigns.audience.segments import count_segment
+from campaigns.insights import kpi
+from campaigns.insights.kpi import DateRange, RangeError
 from campaigns.models import (
     Account,
     Contact,
@@ -35,7 +36,6 @@ from campaigns.models import (
     Template,
     TemplateVersion,
 )
-from campaigns.segments import count_segment
 
 YEAR_START = datetime(2026, 1, 1, tzinfo=UTC)
 TOKYO = ZoneInfo("Asia/Tokyo")  # the test account's zone (the model's default)

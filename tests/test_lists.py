@@ -8,18 +8,17 @@ from typing import Any
 import pytest
 from sqlalchemy import func, insert, select
 
-from campaigns.contacts import suppress
-from campaigns.models import Contact, ContactList, ContactListMember, Segment
-from campaigns.segments import (
-    SegmentError,
+from campaigns.audience.lists import (
     add_segment_to_list,
     add_to_list,
-    count_segment,
     create_list,
     list_sizes,
     remove_from_list,
     update_list,
 )
+from campaigns.audience.segments import SegmentError, count_segment
+from campaigns.leads.contacts import suppress
+from campaigns.models import Contact, ContactList, ContactListMember, Segment
 
 
 def _contacts(services: Any, n: int = 12) -> list[int]:
@@ -133,7 +132,7 @@ def test_contact_page_adds_to_and_removes_from_a_list(ui: Any, services: Any) ->
 
 
 def test_add_the_contacts_of_a_csv_import(ui: Any, services: Any, tmp_path: Any) -> None:
-    from campaigns.contacts import run_import, start_import
+    from campaigns.leads.imports import run_import, start_import
 
     _contacts(services, 2)  # c0, c1 exist already; the file updates c1 and adds two new addresses
     path = tmp_path / "expo.csv"

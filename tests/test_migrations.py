@@ -10,9 +10,8 @@ from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from sqlalchemy.orm import Session
 
-from campaigns import models  # noqa: F401
-from campaigns.contacts import is_suppressed
 from campaigns.db import Base, make_engine
+from campaigns.leads.contacts import is_suppressed
 from campaigns.migrate import upgrade
 from campaigns.models import Contact, ContactStatus, Suppression
 

@@ -16,8 +16,8 @@ import pytest
 from sqlalchemy import func, select
 
 from campaigns.config import ROOT
+from campaigns.delivery.outbox import start_outbox
 from campaigns.models import OutboxMessage
-from campaigns.outbox import start_outbox
 from tests.conftest import TEST_REDIS_URL, free_port
 
 
@@ -96,7 +96,7 @@ def test_outbox_pagination_and_delete_all(ui, services, outbox):
 
 
 def test_prune_keeps_the_newest(services):
-    from campaigns.outbox import prune_outbox, store_message
+    from campaigns.delivery.outbox import prune_outbox, store_message
 
     with services.db.begin() as s:
         for i in range(12):
@@ -115,8 +115,8 @@ def test_undecodable_bytes_do_not_lose_the_mail(services, outbox):
 
 def test_app_mail_goes_to_the_outbox_when_no_smtp_host(app_overrides, redis_conn):
     """The development flow: no SMTP_HOST, so the sender's test mail lands in the outbox."""
-    from campaigns.rendering import create_template
-    from campaigns.sending import send_test_email
+    from campaigns.delivery.rendering import create_template
+    from campaigns.delivery.system_mail import send_test_email
     from wsgi import create_app
 
     port = free_port()

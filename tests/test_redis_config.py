@@ -85,7 +85,7 @@ def test_worker_and_scheduler_log_the_warnings_at_start(app_overrides: dict[str,
 def test_background_loops_log_an_unreachable_redis_in_one_line_and_bugs_with_a_traceback(caplog: Any) -> None:
     from redis.exceptions import ConnectionError as RedisConnectionError
 
-    from campaigns.health import log_loop_failure
+    from campaigns.runtime import log_loop_failure
     from tests.conftest import free_port
 
     logger = logging.getLogger("nurture.test-loop")

@@ -6,10 +6,10 @@ from typing import Any
 
 import pytest
 
-from campaigns import rendering
+from campaigns.delivery import rendering
+from campaigns.delivery.rendering import TemplateError, compile_version, render_message, render_preview
 from campaigns.links import TokenKind
 from campaigns.models import Contact
-from campaigns.rendering import TemplateError, compile_version, render_message, render_preview
 from tests.sending_helpers import _close_smtp_pools, make_version, setup_account  # noqa: F401
 
 LINKS_HTML = """<html><body>
@@ -186,7 +186,7 @@ def test_compiled_templates_are_cached_per_version(services: Any) -> None:
 
 
 def test_control_characters_are_a_template_error_not_a_crash(services):
-    from campaigns.rendering import TemplateError, create_template
+    from campaigns.delivery.rendering import TemplateError, create_template
 
     with services.db.begin() as s:
         for html in ("<p>bell \x07</p>", "0\x1f", "<p>esc\x1b[0m</p>"):

@@ -12,10 +12,9 @@ import pytest
 from sqlalchemy import select
 from werkzeug.serving import make_server
 
-from campaigns.events_buffer import STREAM, make_entry
-from campaigns.models import Enrollment, Event, Send, SendStatus, Step, TemplateVersion
-from campaigns.models.tracking import HitKind, RollupScope
-from campaigns.reports import (
+from campaigns.engagement.hit_buffer import make_entry
+from campaigns.engagement.hit_writer import STREAM
+from campaigns.insights.reports import (
     broadcast_report,
     contact_timeline,
     csv_safe,
@@ -23,6 +22,8 @@ from campaigns.reports import (
     timeseries,
     to_csv,
 )
+from campaigns.models import Enrollment, Event, Send, SendStatus, Step, TemplateVersion
+from campaigns.models.tracking import HitKind, RollupScope
 from tests.conftest import USER_EMAIL, USER_PASSWORD
 from tests.tracking_helpers import (
     IP_APPLE,

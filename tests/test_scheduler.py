@@ -18,7 +18,18 @@ from zoneinfo import ZoneInfo
 import pytest
 from sqlalchemy import func, select, update
 
-from campaigns import scheduler, sending
+from campaigns import scheduler
+from campaigns.delivery import sending
+from campaigns.journeys.broadcasts import create_broadcast, schedule_broadcast
+from campaigns.journeys.sequences import (
+    enroll_contact,
+    enroll_segment,
+    exit_contact,
+    live_steps,
+    record_event,
+    set_sequence_status,
+    update_sequence,
+)
 from campaigns.models import (
     Broadcast,
     BroadcastStatus,
@@ -31,17 +42,6 @@ from campaigns.models import (
     Sequence,
     Stage,
     Suppression,
-)
-from campaigns.sequences import (
-    create_broadcast,
-    enroll_contact,
-    enroll_segment,
-    exit_contact,
-    live_steps,
-    record_event,
-    schedule_broadcast,
-    set_sequence_status,
-    update_sequence,
 )
 from campaigns.users import get_account
 from tests.sequence_helpers import make_contact, make_sequence, make_template, sends_of
@@ -543,7 +543,7 @@ def _rcpts(smtp_server) -> list[str]:
 
 def test_broadcast_to_a_segment_sends_to_no_case_variant_of_a_suppressed_address(app, services, smtp_server):
     """QA's repro: Ito@ and ito@ are two contacts; suppressing ito@ stops the broadcast to both."""
-    from campaigns.contacts import suppress
+    from campaigns.leads.contacts import suppress
     from campaigns.models import Segment
     from tests.conftest import run_jobs
 
@@ -566,7 +566,7 @@ def test_broadcast_to_a_segment_sends_to_no_case_variant_of_a_suppressed_address
 
 def test_planner_exits_every_case_variant_of_a_suppressed_address_and_sends_nothing(app, services, smtp_server):
     """Enrolled first, suppressed later in another letter case: no step is planned or mailed."""
-    from campaigns.contacts import suppress
+    from campaigns.leads.contacts import suppress
     from tests.conftest import run_jobs
 
     with services.db.begin() as s:

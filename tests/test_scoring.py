@@ -10,8 +10,8 @@ from typing import Any
 import pytest
 from sqlalchemy import func, select, update
 
-from campaigns import scoring
 from campaigns.db import now_utc
+from campaigns.leads.subscriptions import unsubscribe_contact
 from campaigns.models import (
     Contact,
     Enrollment,
@@ -26,14 +26,16 @@ from campaigns.models import (
     StageChange,
     Suppression,
 )
-from campaigns.subscriptions import unsubscribe_contact
+from campaigns.scoring import engine, rules, triggers
+from campaigns.scoring import history as scoring_history
+from campaigns.scoring import stages as scoring_stages
 from tests.tracking_helpers import make_broadcast, make_contact, make_send, make_sequence
 
 T0 = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
 
 
 def settings(session: Any, **values: Any) -> ScoringSettings:
-    row = scoring.get_settings(session)
+    row = rules.get_settings(session)
     for key, value in values.items():
         setattr(row, key, value)
     session.flush()
@@ -41,7 +43,7 @@ def settings(session: Any, **values: Any) -> ScoringSettings:
 
 
 def rule(session: Any, kind: str, points: int, **kw: Any) -> Any:
-    return scoring.create_rule(session, {"name": f"{kind} {points}", "kind": kind, "points": points, **kw})
+    return rules.create_rule(session, {"name": f"{kind} {points}", "kind": kind, "points": points, **kw})
 
 
 def event(session: Any, contact: Contact, name: str, at: datetime, **properties: Any) -> Event:
@@ -63,8 +65,8 @@ def hit(session: Any, send: Any, kind: HitKind, cls: HitClass, at: datetime, lin
     return row
 
 
-def run(session: Any, now: datetime) -> scoring.ScoringResult:
-    result = scoring.score_new(session, now)
+def run(session: Any, now: datetime) -> scoring_stages.ScoringResult:
+    result = engine.score_new(session, now)
     session.commit()
     return result
 
@@ -80,7 +82,7 @@ def stage_of(session: Any, contact: Contact) -> Stage:
 
 
 def changes(session: Any, contact: Contact) -> list[tuple[str, str, str]]:
-    return [(c.from_stage, c.to_stage, c.cause) for c in scoring.stage_timeline(session, contact.id)]
+    return [(c.from_stage, c.to_stage, c.cause) for c in scoring_history.stage_timeline(session, contact.id)]
 
 
 def test_points_per_event_kind_with_a_property_filter(session: Any) -> None:
@@ -100,7 +102,7 @@ def test_points_per_event_kind_with_a_property_filter(session: Any) -> None:
     assert result.counts["entries"] == 4
     assert score_of(session, a) == 10 + 2 + 15
     assert score_of(session, b) == 30
-    history = scoring.score_history(session, a.id)
+    history = scoring_history.score_history(session, a.id)
     assert sorted(h["points"] for h in history) == [2, 10, 15]
     assert {h["source"] for h in history} == {"event"}
 
@@ -178,7 +180,7 @@ def test_negative_points_for_unsubscribe_and_bounce(session: Any) -> None:
     run(session, now_utc() + timedelta(minutes=1))
     assert score_of(session, leaving) == -10
     assert score_of(session, bouncing) == 10
-    assert {h["source"] for h in scoring.score_history(session, bouncing.id)} == {"event", "bounce"}
+    assert {h["source"] for h in scoring_history.score_history(session, bouncing.id)} == {"event", "bounce"}
 
 
 def test_decay_halves_the_score_every_half_life_and_moves_the_stage_down(session: Any) -> None:
@@ -319,7 +321,7 @@ def test_recompute_gives_the_numbers_of_the_incremental_runs(session: Any, seed:
     stages = {c.id: stage_of(session, c) for c in contacts}
     assert any(incremental.values()) and len(set(incremental.values())) > 3
     # A full refresh at the same time, then a recompute from nothing: same ledger, same scores, same stages.
-    scoring.recompute(session, clock)
+    engine.recompute(session, clock)
     session.commit()
     assert {c.id: score_of(session, c) for c in contacts} == incremental
     assert set(session.execute(select(ScoreEntry.rule_id, ScoreEntry.source, ScoreEntry.source_ref,
@@ -344,7 +346,7 @@ def test_stage_thresholds_record_every_change_with_its_cause(session: Any) -> No
         ("cold", "warm", "score_threshold"), ("warm", "hot", "score_threshold"), ("hot", "mql", "score_threshold"),
     ]
     assert changes(session, rule_mql) == [("cold", "mql", "rule")]
-    timeline = scoring.stage_timeline(session, steady.id)
+    timeline = scoring_history.stage_timeline(session, steady.id)
     assert timeline[0].changed_at == T0 and timeline[-1].changed_at == T0 + timedelta(minutes=3)
     assert "score 30 >= 30" in timeline[1].detail
 
@@ -357,17 +359,17 @@ def test_stages_set_by_sales_are_not_moved_down_by_the_score(session: Any) -> No
         event(session, c, "page_viewed", T0)
     run(session, T0)
     assert stage_of(session, sales) == Stage.HOT
-    scoring.set_stage(session, session.get(Contact, sales.id), "sql", "sales", "marketer@acme.test", now=T0)
+    triggers.set_stage(session, session.get(Contact, sales.id), "sql", "sales", "marketer@acme.test", now=T0)
     session.commit()
     run(session, T0 + timedelta(days=60))  # decayed to 0: a score-driven stage falls back to cold
     assert (score_of(session, sales), stage_of(session, sales)) == (1, Stage.SQL)
     assert stage_of(session, hot) == Stage.COLD
-    scoring.set_stage(session, session.get(Contact, sales.id), "customer", "api", now=T0 + timedelta(days=61))
+    triggers.set_stage(session, session.get(Contact, sales.id), "customer", "api", now=T0 + timedelta(days=61))
     session.commit()
     assert changes(session, sales) == [("cold", "hot", "score_threshold"), ("hot", "sql", "sales"),
                                        ("sql", "customer", "api")]
-    with pytest.raises(scoring.ScoringError):
-        scoring.set_stage(session, session.get(Contact, sales.id), "warm", "sales")
+    with pytest.raises(rules.ScoringError):
+        triggers.set_stage(session, session.get(Contact, sales.id), "warm", "sales")
 
 
 def test_triggers_enrol_and_exit_sequences(session: Any) -> None:
@@ -375,11 +377,11 @@ def test_triggers_enrol_and_exit_sequences(session: Any) -> None:
     rule(session, "page_viewed", 10)
     nurture = make_sequence(session, name="Nurture")
     demo = make_sequence(session, name="Book a demo")
-    scoring.create_trigger(session, {"name": "hot -> demo", "when": "stage", "stage": "hot", "action": "enroll",
+    triggers.create_trigger(session, {"name": "hot -> demo", "when": "stage", "stage": "hot", "action": "enroll",
                                      "sequence_id": demo.sequence_id})
-    scoring.create_trigger(session, {"name": "hot leaves nurture", "when": "stage", "stage": "hot", "action": "exit",
+    triggers.create_trigger(session, {"name": "hot leaves nurture", "when": "stage", "stage": "hot", "action": "exit",
                                      "sequence_id": nurture.sequence_id})
-    scoring.create_trigger(session, {"name": "20 points -> nurture", "when": "score", "score_at": 20,
+    triggers.create_trigger(session, {"name": "20 points -> nurture", "when": "score", "score_at": 20,
                                      "action": "enroll", "sequence_id": nurture.sequence_id})
     contact = make_contact(session)
     event(session, contact, "page_viewed", T0)
@@ -410,10 +412,10 @@ def test_rule_validation_names_the_problem(session: Any) -> None:
         ({"kind": "human_open", "points": 1, "property_key": "x"}, "only event rules"),
     ]
     for fields, message in cases:
-        with pytest.raises(scoring.ScoringError, match=message):
-            scoring.create_rule(session, {"name": "r", **fields})
-    with pytest.raises(scoring.ScoringError, match="webhook URL must start"):
-        scoring.create_trigger(session, {"name": "t", "when": "stage", "stage": "sql", "action": "webhook",
+        with pytest.raises(rules.ScoringError, match=message):
+            rules.create_rule(session, {"name": "r", **fields})
+    with pytest.raises(rules.ScoringError, match="webhook URL must start"):
+        triggers.create_trigger(session, {"name": "t", "when": "stage", "stage": "sql", "action": "webhook",
                                          "webhook_url": "file:///etc/passwd"})
     assert session.scalar(select(func.count()).select_from(StageChange)) == 0
 
@@ -426,7 +428,7 @@ def test_deleting_a_rule_removes_its_points(session: Any) -> None:
     event(session, contact, "page_viewed", T0)
     run(session, T0)
     assert score_of(session, contact) == 13
-    scoring.delete_rule(session, drop, now=T0)
+    engine.delete_rule(session, drop, now=T0)
     session.commit()
     assert score_of(session, contact) == 4
     assert {e.rule_id for e in session.scalars(select(ScoreEntry))} == {keep.id}

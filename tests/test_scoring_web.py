@@ -7,7 +7,6 @@ from typing import Any
 
 from sqlalchemy import select
 
-from campaigns import scoring
 from campaigns.db import now_utc
 from campaigns.models import (
     Contact,
@@ -21,6 +20,7 @@ from campaigns.models import (
     TriggerWhen,
     WebhookDelivery,
 )
+from campaigns.scoring import engine, rules
 from tests.test_api import Api
 from tests.tracking_helpers import make_contact
 
@@ -47,14 +47,14 @@ def test_rule_crud_over_the_api(client: Any, api_key: str, session: Any) -> None
 def test_contact_history_timeline_and_stage_over_the_api(app: Any, client: Any, api_key: str, services: Any,
                                                         session: Any) -> None:
     api = Api(client, api_key)
-    scoring.create_rule(session, {"name": "Pricing page", "kind": "page_viewed", "points": 25})
-    s = scoring.get_settings(session)
+    rules.create_rule(session, {"name": "Pricing page", "kind": "page_viewed", "points": 25})
+    s = rules.get_settings(session)
     s.warm_at, s.hot_at, s.half_life_days = 20, 100, 0
     contact = make_contact(session)
     session.add(Event(contact_id=contact.id, name="page_viewed", properties={"url": "/pricing"}))
     session.commit()
     with app.app_context():
-        scoring.run_scoring(services)
+        engine.run_scoring(services)
     body = api.get(f"/contacts/{contact.id}/scoring").get_json()
     assert (body["score"], body["stage"]) == (25, "warm")
     assert [(h["rule"], h["points"]) for h in body["history"]] == [("Pricing page", 25)]
@@ -103,18 +103,18 @@ def test_ui_rules_settings_and_validation(ui: Any, session: Any) -> None:
     resp = ui.post("/scoring/settings", {"warm_at": "15", "hot_at": "60", "half_life_days": "14", "mql_when_hot": "1"})
     assert resp.status_code == 302
     session.expire_all()
-    settings = scoring.get_settings(session)
+    settings = rules.get_settings(session)
     assert (settings.warm_at, settings.hot_at, settings.half_life_days, settings.mql_when_hot) == (15, 60, 14, True)
     assert ui.client.get("/scoring/settings").status_code == 405  # GET never changes state
 
 
 def test_ui_contact_page_shows_history_timeline_and_sales_sets_sql(ui: Any, session: Any, services: Any, app: Any) -> None:
-    scoring.create_rule(session, {"name": "Webinar", "kind": "webinar_attended", "points": 60})
+    rules.create_rule(session, {"name": "Webinar", "kind": "webinar_attended", "points": 60})
     contact = make_contact(session)
     session.add(Event(contact_id=contact.id, name="webinar_attended", properties={}))
     session.commit()
     with app.app_context():
-        scoring.run_scoring(services)
+        engine.run_scoring(services)
     html = ui.get(f"/contacts/{contact.id}").get_data(as_text=True)
     assert 'data-testid="score-chart"' in html and "<polyline" in html
     assert "Webinar" in html and "+60" in html

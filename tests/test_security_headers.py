@@ -8,9 +8,10 @@ from typing import Any
 
 import pytest
 
-from campaigns import rendering
+from campaigns.delivery import rendering
+from campaigns.delivery.sending import deliver_batch
+from campaigns.delivery.system_mail import send_test_email
 from campaigns.models import Contact, Send, SendStatus
-from campaigns.sending import deliver_batch, send_test_email
 from campaigns.users import get_account
 from tests.sending_helpers import _close_smtp_pools, make_version, plan_sends  # noqa: F401
 

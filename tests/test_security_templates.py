@@ -14,8 +14,8 @@ import pytest
 from packaging.requirements import Requirement
 from packaging.version import Version
 
-from campaigns import rendering
-from campaigns.sending import deliver_batch
+from campaigns.delivery import rendering
+from campaigns.delivery.sending import deliver_batch
 from tests.sending_helpers import _close_smtp_pools, make_contacts, plan_sends  # noqa: F401
 
 SECRET = "s3cr3t-KEY-that-must-never-leak-8f1e2d"

@@ -11,7 +11,8 @@ from typing import Any
 
 from sqlalchemy import func, select
 
-from campaigns.events_buffer import backlog, flush_hits
+from campaigns.engagement.hit_buffer import flush_hits
+from campaigns.engagement.hit_writer import backlog
 from campaigns.links import TokenKind, TokenSigner
 from campaigns.models import Contact, ContactStatus, Event, Hit, Suppression
 from tests.tracking_helpers import drain, make_broadcast, make_contact, make_send

@@ -10,7 +10,8 @@ from typing import Any
 import pytest
 from sqlalchemy import insert, select
 
-from campaigns.contacts import SegmentError, count_segment, segment_contact_ids, suppress, validate_rules
+from campaigns.audience.segments import SegmentError, count_segment, segment_contact_ids, validate_rules
+from campaigns.leads.contacts import suppress
 from campaigns.models import Contact, ContactStatus, Segment
 from tests.segment_helpers import insert_contacts, matches, random_contact, random_tree
 

@@ -13,7 +13,8 @@ from typing import Any
 import pytest
 from sqlalchemy import insert, select
 
-from campaigns.contacts import suppress
+from campaigns.audience.segments import SegmentError, count_segment, segment_contact_ids, validate_rules
+from campaigns.leads.contacts import suppress
 from campaigns.models import (
     Broadcast,
     BroadcastStatus,
@@ -31,7 +32,6 @@ from campaigns.models import (
     SequenceStatus,
     Step,
 )
-from campaigns.segments import SegmentError, count_segment, segment_contact_ids, validate_rules
 from tests.segment_helpers import ascii_lower, insert_contacts, random_condition, random_contact
 from tests.segment_helpers import matches as attribute_matches
 from tests.sequence_helpers import make_template

@@ -9,8 +9,10 @@ from typing import Any
 import pytest
 from sqlalchemy import select
 
-from campaigns import scheduler, segments
-from campaigns.contacts import suppress
+from campaigns import scheduler
+from campaigns.audience import segment_triggers
+from campaigns.journeys.sequences import create_sequence, update_sequence
+from campaigns.leads.contacts import suppress
 from campaigns.models import (
     Contact,
     ContactStatus,
@@ -23,7 +25,6 @@ from campaigns.models import (
     Sequence,
     SequenceStatus,
 )
-from campaigns.sequences import create_sequence, update_sequence
 from tests.conftest import run_jobs
 from tests.sequence_helpers import make_template
 
@@ -79,15 +80,15 @@ def _set(services: Any, contact_id: int, **fields: Any) -> None:
 
 def test_contacts_entering_the_segment_are_enrolled_once_and_suppressed_never(services: Any) -> None:
     ids = _setup(services)
-    counts = segments.run_segment_triggers(services.db, NOW)
+    counts = segment_triggers.run_segment_triggers(services.db, NOW)
     assert counts["segment_enrolled"] == 1
     assert _enrolments(services, ids["sequence"]) == [(ids["manager"], 1, "active")]
     for minute in range(1, 4):  # repeated evaluations add nothing
-        segments.run_segment_triggers(services.db, NOW + timedelta(minutes=minute))
+        segment_triggers.run_segment_triggers(services.db, NOW + timedelta(minutes=minute))
     assert _enrolments(services, ids["sequence"]) == [(ids["manager"], 1, "active")]
 
     _set(services, ids["staff"], job_title="技術部長")  # enters the segment
-    assert segments.run_segment_triggers(services.db, NOW + timedelta(minutes=5))["segment_enrolled"] == 1
+    assert segment_triggers.run_segment_triggers(services.db, NOW + timedelta(minutes=5))["segment_enrolled"] == 1
     got = _enrolments(services, ids["sequence"])
     assert (ids["staff"], 1, "active") in got and len(got) == 2
     assert not any(c in (ids["suppressed"], ids["unsubscribed"]) for c, _, _ in got)
@@ -99,27 +100,27 @@ def test_contacts_entering_the_segment_are_enrolled_once_and_suppressed_never(se
 
 def test_without_reentry_leaving_and_coming_back_does_not_enrol_again(services: Any) -> None:
     ids = _setup(services)
-    segments.run_segment_triggers(services.db, NOW)
+    segment_triggers.run_segment_triggers(services.db, NOW)
     _set(services, ids["manager"], job_title="Advisor")
-    segments.run_segment_triggers(services.db, NOW + timedelta(minutes=1))
+    segment_triggers.run_segment_triggers(services.db, NOW + timedelta(minutes=1))
     _set(services, ids["manager"], job_title="部長")
-    segments.run_segment_triggers(services.db, NOW + timedelta(minutes=2))
+    segment_triggers.run_segment_triggers(services.db, NOW + timedelta(minutes=2))
     assert _enrolments(services, ids["sequence"]) == [(ids["manager"], 1, "active")]
 
 
 def test_with_reentry_a_finished_contact_is_enrolled_again_only_after_re_entering(services: Any) -> None:
     ids = _setup(services, reentry=True)
-    segments.run_segment_triggers(services.db, NOW)
+    segment_triggers.run_segment_triggers(services.db, NOW)
     with services.db.begin() as s:
         s.scalar(select(Enrollment)).status = EnrollmentStatus.COMPLETED
     # still in the segment, but not newly: no second cycle
-    segments.run_segment_triggers(services.db, NOW + timedelta(minutes=1))
+    segment_triggers.run_segment_triggers(services.db, NOW + timedelta(minutes=1))
     assert _enrolments(services, ids["sequence"]) == [(ids["manager"], 1, "completed")]
     _set(services, ids["manager"], job_title="Advisor")
-    segments.run_segment_triggers(services.db, NOW + timedelta(minutes=2))
+    segment_triggers.run_segment_triggers(services.db, NOW + timedelta(minutes=2))
     _set(services, ids["manager"], job_title="部長")
-    segments.run_segment_triggers(services.db, NOW + timedelta(minutes=3))
-    segments.run_segment_triggers(services.db, NOW + timedelta(minutes=4))
+    segment_triggers.run_segment_triggers(services.db, NOW + timedelta(minutes=3))
+    segment_triggers.run_segment_triggers(services.db, NOW + timedelta(minutes=4))
     assert _enrolments(services, ids["sequence"]) == [(ids["manager"], 1, "completed"), (ids["manager"], 2, "active")]
 
 
@@ -127,22 +128,22 @@ def test_paused_sequences_are_not_evaluated(services: Any) -> None:
     ids = _setup(services)
     with services.db.begin() as s:
         s.get(Sequence, ids["sequence"]).status = SequenceStatus.PAUSED
-    segments.run_segment_triggers(services.db, NOW)
+    segment_triggers.run_segment_triggers(services.db, NOW)
     assert _enrolments(services, ids["sequence"]) == []
 
 
 def test_exit_when_the_contact_leaves_the_segment_cancels_queued_sends(services: Any) -> None:
     ids = _setup(services, exit_rules=MANAGERS, exit_when="left")
-    segments.run_segment_triggers(services.db, NOW)
+    segment_triggers.run_segment_triggers(services.db, NOW)
     with services.db.begin() as s:
         enrolment = s.scalar(select(Enrollment))
         version_id = make_template(s, "Other").current_version_id
         s.add(Send(contact_id=ids["manager"], enrollment_id=enrolment.id, template_version_id=version_id,
                    status=SendStatus.QUEUED))
-    segments.run_segment_triggers(services.db, NOW + timedelta(minutes=1))  # still in: nothing happens
+    segment_triggers.run_segment_triggers(services.db, NOW + timedelta(minutes=1))  # still in: nothing happens
     assert _enrolments(services, ids["sequence"]) == [(ids["manager"], 1, "active")]
     _set(services, ids["manager"], job_title="Advisor")
-    counts = segments.run_segment_triggers(services.db, NOW + timedelta(minutes=2))
+    counts = segment_triggers.run_segment_triggers(services.db, NOW + timedelta(minutes=2))
     assert counts["segment_exited"] == 1
     with services.db.begin() as s:
         enrolment = s.scalar(select(Enrollment))
@@ -153,10 +154,10 @@ def test_exit_when_the_contact_leaves_the_segment_cancels_queued_sends(services:
 def test_exit_when_the_contact_is_in_the_exit_segment(services: Any) -> None:
     booked = {"all": [{"event": "demo_booked", "within_days": 30}]}
     ids = _setup(services, exit_rules=booked, exit_when="in")
-    segments.run_segment_triggers(services.db, NOW)
+    segment_triggers.run_segment_triggers(services.db, NOW)
     with services.db.begin() as s:
         s.add(Event(contact_id=ids["manager"], name="demo_booked", occurred_at=NOW))
-    segments.run_segment_triggers(services.db, NOW + timedelta(minutes=1))
+    segment_triggers.run_segment_triggers(services.db, NOW + timedelta(minutes=1))
     assert _enrolments(services, ids["sequence"]) == [(ids["manager"], 1, "exited")]
 
 
@@ -166,7 +167,7 @@ def test_the_scheduler_tick_runs_the_segment_step_at_most_once_a_minute(services
     assert counts.get("segment_enrolled") == 1
     _set(services, ids["staff"], job_title="部長")
     assert "segment_enrolled" not in scheduler.tick(services, now=NOW + timedelta(seconds=5), lock=False)
-    services.redis.delete(segments.SEGMENT_KEY)  # the minute has passed
+    services.redis.delete(segment_triggers.SEGMENT_KEY)  # the minute has passed
     assert scheduler.tick(services, now=NOW + timedelta(seconds=65), lock=False).get("segment_enrolled") == 1
 
 

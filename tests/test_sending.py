@@ -14,13 +14,15 @@ import pytest
 from rq.job import Job
 from sqlalchemy import select
 
-from campaigns import jobs, mailer, sending
-from campaigns.contacts import suppress
+from campaigns import queueing
 from campaigns.db import now_utc
+from campaigns.delivery import mailer, sending
+from campaigns.delivery.ratelimit import RateLimiter
+from campaigns.delivery.sending import DeliveryDeferred, deliver_batch
+from campaigns.delivery.system_mail import send_test_email
+from campaigns.leads.contacts import suppress
 from campaigns.links import TokenKind
 from campaigns.models import Contact, ContactStatus, Link, Send, SendStatus, Suppression
-from campaigns.ratelimit import RateLimiter
-from campaigns.sending import DeliveryDeferred, deliver_batch, send_test_email
 from tests.conftest import run_jobs
 from tests.sending_helpers import (  # noqa: F401
     PipeliningServer,
@@ -172,7 +174,7 @@ def test_permanent_5xx_in_the_middle_fails_that_send_suppresses_and_continues(
 def test_transient_4xx_is_retried_by_rq_and_only_the_rest_is_sent(app: Any, services: Any, smtp_server: Any) -> None:
     _, _, ids = standard_setup(services, count=4)
     smtp_server.handler.rcpt_codes["lead1@example.com"] = "451 4.7.1 greylisted, try later"
-    jobs.enqueue_deliveries(services.queue, ids, batch_size=200)
+    queueing.enqueue_deliveries(services.queue, ids, batch_size=200)
     run_jobs(app)
     assert sorted(_by_rcpt(smtp_server)) == ["lead0@example.com", "lead2@example.com", "lead3@example.com"]
     rows = _sends(services, ids)
@@ -183,7 +185,7 @@ def test_transient_4xx_is_retried_by_rq_and_only_the_rest_is_sent(app: Any, serv
     scheduled = registry.get_job_ids()
     assert len(scheduled) == 1
     job = Job.fetch(scheduled[0], connection=services.redis)
-    assert job.retries_left == jobs.DELIVERY_RETRY.max - 1
+    assert job.retries_left == queueing.DELIVERY_RETRY.max - 1
     del smtp_server.handler.rcpt_codes["lead1@example.com"]
     registry.remove(job)
     services.queue.enqueue_job(job)
@@ -371,7 +373,7 @@ def test_requeue_stale_leaves_a_backlog_alone_until_it_is_far_too_old(app: Any, 
         s.get(Send, ids[0]).enqueued_at = now_utc() - timedelta(seconds=lease + 5)  # its job may be waiting
         s.get(Send, ids[1]).enqueued_at = now_utc() - timedelta(seconds=sending.QUEUED_FORGOTTEN_LEASES * lease + 5)
         s.get(Send, ids[2]).enqueued_at = now_utc()
-    jobs.enqueue_deliveries(services.queue, [ids[0]], batch_size=200)  # a backlog: the queue is not empty
+    queueing.enqueue_deliveries(services.queue, [ids[0]], batch_size=200)  # a backlog: the queue is not empty
     assert sending.requeue_stale(services) == 1
     run_jobs(app)
     got = _by_rcpt(smtp_server)

@@ -9,6 +9,19 @@ from zoneinfo import ZoneInfo
 import pytest
 from sqlalchemy import select
 
+from campaigns.journeys.broadcasts import cancel_broadcast, create_broadcast, schedule_broadcast
+from campaigns.journeys.sequences import (
+    create_sequence,
+    enroll_contact,
+    enroll_segment,
+    exit_contact,
+    live_steps,
+    next_allowed_by_cap,
+    next_window_opening,
+    record_event,
+    set_sequence_status,
+    update_sequence,
+)
 from campaigns.models import (
     Broadcast,
     BroadcastStatus,
@@ -21,21 +34,6 @@ from campaigns.models import (
     SequenceStatus,
     Step,
     Suppression,
-)
-from campaigns.sequences import (
-    cancel_broadcast,
-    create_broadcast,
-    create_sequence,
-    enroll_contact,
-    enroll_segment,
-    exit_contact,
-    live_steps,
-    next_allowed_by_cap,
-    next_window_opening,
-    record_event,
-    schedule_broadcast,
-    set_sequence_status,
-    update_sequence,
 )
 from tests.sequence_helpers import make_contact, make_sequence, make_template
 

@@ -13,8 +13,8 @@ import pytest
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import AuthResult, LoginPassword
 
+from campaigns.delivery.sending import DeliveryDeferred, deliver_batch
 from campaigns.models import Send, SendStatus
-from campaigns.sending import DeliveryDeferred, deliver_batch
 from tests.conftest import SmtpHandler, free_port
 from tests.sending_helpers import standard_setup
 

@@ -11,10 +11,10 @@ from typing import Any
 
 import pytest
 
+from campaigns.delivery.rendering import create_template
+from campaigns.delivery.sending import deliver_batch
 from campaigns.demo import CASE_STUDY_HTML, WHITEPAPER_HTML
 from campaigns.models import Contact
-from campaigns.rendering import create_template
-from campaigns.sending import deliver_batch
 from campaigns.users import get_account
 from tests.sending_helpers import _close_smtp_pools, plan_sends  # noqa: F401
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from campaigns.stream_append import StreamAppender
+from campaigns.engagement.stream_append import StreamAppender
 from tests.conftest import TEST_REDIS_URL
 
 FIELDS = {"e": "0123456789abcdef01234567", "k": "o", "s": "42", "l": "0", "t": "1795339321.123456",

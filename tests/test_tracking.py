@@ -11,7 +11,8 @@ from redis import Redis
 from sqlalchemy import func, select
 
 from campaigns.db import Database, now_utc
-from campaigns.events_buffer import STREAM, flush_hits
+from campaigns.engagement.hit_buffer import flush_hits
+from campaigns.engagement.hit_writer import STREAM
 from campaigns.links import TokenKind
 from campaigns.models import (
     Contact,
@@ -219,7 +220,7 @@ def test_link_with_dangerous_stored_scheme_is_not_followed(client, services):
 
 
 def test_duplicate_buffer_entries_are_written_once(services, app, sent):
-    from campaigns.events_buffer import make_entry
+    from campaigns.engagement.hit_buffer import make_entry
 
     _c, _ct, send_id = sent
     entry = make_entry(services, HitKind.OPEN, send_id, 0, UA_CHROME, IP_HOME_JP)
@@ -303,7 +304,7 @@ def test_rfc8058_one_click_post_without_cookies_stops_the_sequence(app, services
     assert after["second"] == SendStatus.CANCELLED and after["enrollment"] == EnrollmentStatus.EXITED
     # The later step is not sent even if its job still runs: hand it to the sender if it exists.
     try:
-        from campaigns.sending import deliver_batch
+        from campaigns.delivery.sending import deliver_batch
     except ImportError:
         deliver_batch = None
     if deliver_batch is not None:
@@ -327,7 +328,7 @@ def test_unsubscribing_as_one_case_variant_stops_mail_to_the_other(app, client, 
         assert s.scalars(select(Suppression.email)).all() == ["ito@example.jp"]
         assert s.get(Contact, upper_id).status == ContactStatus.UNSUBSCRIBED
         assert s.get(Contact, lower_id).status == ContactStatus.UNSUBSCRIBED
-    from campaigns.sending import deliver_batch
+    from campaigns.delivery.sending import deliver_batch
 
     with app.app_context():
         counts = deliver_batch(services, [queued_id])

@@ -15,7 +15,8 @@ import pytest
 from redis import Redis
 from sqlalchemy import delete, func, select
 
-from campaigns.events_buffer import GROUP, STREAM, ensure_group, flush_hits, make_entry, record_hit
+from campaigns.engagement.hit_buffer import flush_hits, make_entry, record_hit
+from campaigns.engagement.hit_writer import GROUP, STREAM, ensure_group
 from campaigns.models.tracking import EngagementRollup, Hit, HitKind
 from tests.conftest import free_port
 from tests.fault_helpers import wait_until
@@ -157,7 +158,7 @@ def test_redis_killed_and_restarted_loses_no_buffered_hit(services, app, sends, 
     services.redis = Redis.from_url(private_redis.url)
     assert services.redis.xlen(STREAM) == len(sends)
     with app.app_context():
-        from campaigns.events_buffer import drain_once
+        from campaigns.engagement.hit_writer import drain_once
 
         while drain_once(services, "test-writer", pending=True):
             pass
@@ -229,7 +230,7 @@ def test_any_batching_gives_the_classes_and_roll_ups_of_one_batch(services, seed
     import random
     from datetime import UTC, datetime, timedelta
 
-    from campaigns.events_buffer import process_batch
+    from campaigns.engagement.hit_writer import process_batch
 
     rng = random.Random(seed)
     with services.db.begin() as s:

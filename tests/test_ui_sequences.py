@@ -8,16 +8,7 @@ import re
 from sqlalchemy import func, select
 from werkzeug.datastructures import MultiDict
 
-from campaigns.models import (
-    Enrollment,
-    Segment,
-    Send,
-    SendStatus,
-    Sequence,
-    SequenceStatus,
-    Step,
-    Template,
-)
+from campaigns.models import Enrollment, Segment, Send, SendStatus, Sequence, SequenceStatus, Step, Template
 from tests.browser_helpers import make_contact, make_template
 
 
@@ -180,7 +171,7 @@ def test_activate_and_pause_by_post_only(ui, services):
 
 
 def test_activation_problems_are_shown(ui, services):
-    from campaigns.sequences import create_sequence
+    from campaigns.journeys.sequences import create_sequence
 
     with services.db.begin() as s:
         seq_id = create_sequence(s, "Empty", steps=[]).id

@@ -15,9 +15,9 @@ from typing import Any
 import pytest
 from sqlalchemy import select
 
-from campaigns import scoring, webhooks
 from campaigns.db import now_utc
 from campaigns.models import DeliveryState, Event, WebhookDelivery
+from campaigns.scoring import engine, handover, rules, triggers
 from tests.conftest import run_jobs
 from tests.tracking_helpers import make_contact
 
@@ -58,11 +58,11 @@ class Receiver:
 
 
 def _hot_lead(services: Any, session: Any, **trigger: Any) -> tuple[Any, Any]:
-    s = scoring.get_settings(session)
+    s = rules.get_settings(session)
     s.half_life_days, s.warm_at, s.hot_at, s.mql_when_hot = 0, 10, 30, True
-    scoring.create_rule(session, {"name": "Demo request", "kind": "custom_event", "event_name": "demo_requested",
+    rules.create_rule(session, {"name": "Demo request", "kind": "custom_event", "event_name": "demo_requested",
                                   "points": 40})
-    created = scoring.create_trigger(session, {"name": "MQL hand-over", "when": "stage", "stage": "mql", **trigger})
+    created = triggers.create_trigger(session, {"name": "MQL hand-over", "when": "stage", "stage": "mql", **trigger})
     contact = make_contact(session, email="hanako@client.co.jp", last_name="Sato", company="Client KK")
     session.add(Event(contact_id=contact.id, name="demo_requested", properties={}))
     session.commit()
@@ -75,7 +75,7 @@ def test_signed_webhook_retried_after_a_500_with_the_same_delivery_id(app: Any, 
         secret = trigger.webhook_secret
         now = now_utc()
         with app.app_context():
-            counts = scoring.run_scoring(services, now=now)
+            counts = engine.run_scoring(services, now=now)
         assert counts["deliveries_enqueued"] == 1
         assert run_jobs(app) == 1
         assert len(receiver.requests) == 1
@@ -84,12 +84,12 @@ def test_signed_webhook_retried_after_a_500_with_the_same_delivery_id(app: Any, 
         assert (delivery.state, delivery.attempts, delivery.last_status) == (DeliveryState.RETRYING, 1, 500)
         assert delivery.response_excerpt == "upstream exploded"
         attempted_at = datetime.fromisoformat(delivery.history[0]["at"])
-        assert delivery.next_retry_at == attempted_at + webhooks.backoff(1)
+        assert delivery.next_retry_at == attempted_at + handover.backoff(1)
 
         # Not due yet: the next step enqueues nothing; at the retry time it goes again and succeeds.
         with app.app_context():
-            assert "deliveries_enqueued" not in scoring.run_scoring(services, now=now + timedelta(seconds=5))
-            assert scoring.run_scoring(services, now=delivery.next_retry_at)["deliveries_enqueued"] == 1
+            assert "deliveries_enqueued" not in engine.run_scoring(services, now=now + timedelta(seconds=5))
+            assert engine.run_scoring(services, now=delivery.next_retry_at)["deliveries_enqueued"] == 1
         assert run_jobs(app) == 1
         assert len(receiver.requests) == 2
 
@@ -105,9 +105,9 @@ def test_signed_webhook_retried_after_a_500_with_the_same_delivery_id(app: Any, 
         parts = dict(item.split("=", 1) for item in header.split(","))
         expected = hmac.new(secret.encode(), f"{parts['t']}.".encode() + request["body"], hashlib.sha256).hexdigest()
         assert hmac.compare_digest(parts["v1"], expected)
-        assert webhooks.verify(secret, header, request["body"])
-        assert not webhooks.verify("whsec_wrong", header, request["body"])
-        assert not webhooks.verify(secret, header, request["body"] + b" ")
+        assert handover.verify(secret, header, request["body"])
+        assert not handover.verify("whsec_wrong", header, request["body"])
+        assert not handover.verify(secret, header, request["body"] + b" ")
     payload = json.loads(first["body"])
     assert payload["id"] == delivery.delivery_id
     assert payload["type"] == "contact.stage_changed"
@@ -127,7 +127,7 @@ def test_a_webhook_to_a_private_address_is_refused_without_a_request(
         url = receiver.url.replace("127.0.0.1", host)
         _hot_lead(services, session, action="webhook", webhook_url=url)
         with app.app_context():
-            assert scoring.run_scoring(services, now=now_utc())["deliveries_enqueued"] == 1
+            assert engine.run_scoring(services, now=now_utc())["deliveries_enqueued"] == 1
         assert run_jobs(app) == 1
         assert receiver.requests == []
     session.expire_all()
@@ -154,7 +154,7 @@ def test_behind_an_egress_proxy_the_target_is_checked_not_the_proxy(
         monkeypatch.setenv("http_proxy", proxy.url.rsplit("/hooks", 1)[0])
         _hot_lead(services, session, action="webhook", webhook_url=target)
         with app.app_context():
-            assert scoring.run_scoring(services, now=now_utc())["deliveries_enqueued"] == 1
+            assert engine.run_scoring(services, now=now_utc())["deliveries_enqueued"] == 1
         assert run_jobs(app) == 1
         assert [r["path"] for r in proxy.requests] == ([target] if reaches_proxy else [])
     session.expire_all()
@@ -167,17 +167,17 @@ def test_behind_an_egress_proxy_the_target_is_checked_not_the_proxy(
 
 
 def test_the_address_check_allows_public_and_listed_networks_only() -> None:
-    allowed = webhooks.allowed_networks("10.20.0.0/16, 192.168.5.7")
+    allowed = handover.allowed_networks("10.20.0.0/16, 192.168.5.7")
     for public in ("93.184.215.14", "2606:2800:21f:cb07:6820:80da:af6b:8b2c", "10.20.3.4", "192.168.5.7"):
-        webhooks.check_address(public, allowed)
+        handover.check_address(public, allowed)
     for blocked, kind in [("169.254.169.254", "link-local"), ("10.1.2.3", "private"), ("192.168.5.8", "private"),
                           ("127.0.0.1", "loopback"), ("::1", "loopback"), ("::ffff:127.0.0.1", "loopback"),
                           ("fd00::1", "private"), ("0.0.0.0", "unspecified"), ("224.0.0.1", "multicast"),
                           ("100.64.0.1", "non-public")]:
-        with pytest.raises(webhooks.BlockedAddress, match=f"is a {kind} address"):
-            webhooks.check_address(blocked, allowed)
+        with pytest.raises(handover.BlockedAddress, match=f"is a {kind} address"):
+            handover.check_address(blocked, allowed)
     with pytest.raises(ValueError, match="'10.0.0.0/33' is not a network"):
-        webhooks.allowed_networks("10.0.0.0/33")
+        handover.allowed_networks("10.0.0.0/33")
 
 
 def test_webhook_that_never_answers_gives_up_after_the_last_attempt(app: Any, services: Any, session: Any) -> None:
@@ -187,33 +187,33 @@ def test_webhook_that_never_answers_gives_up_after_the_last_attempt(app: Any, se
     _hot_lead(services, session, action="webhook", webhook_url=url)
     now = now_utc()
     with app.app_context():
-        scoring.run_scoring(services, now=now)
-    for attempt in range(1, webhooks.MAX_ATTEMPTS + 1):
+        engine.run_scoring(services, now=now)
+    for attempt in range(1, handover.MAX_ATTEMPTS + 1):
         assert run_jobs(app) == 1
         session.expire_all()
         delivery = session.scalars(select(WebhookDelivery)).one()
         assert delivery.attempts == attempt and delivery.last_status is None
         assert "no answer" in delivery.last_error
-        if attempt < webhooks.MAX_ATTEMPTS:
+        if attempt < handover.MAX_ATTEMPTS:
             assert delivery.state == DeliveryState.RETRYING
             with app.app_context():
-                webhooks.enqueue_due(services, delivery.next_retry_at)
+                handover.enqueue_due(services, delivery.next_retry_at)
     assert delivery.state == DeliveryState.FAILED and delivery.next_retry_at is None
     # The retry button starts a new attempt.
-    webhooks.retry_now(session, delivery)
+    handover.retry_now(session, delivery)
     session.commit()
-    assert webhooks.enqueue_due(services) == 1
+    assert handover.enqueue_due(services) == 1
 
 
 def test_backoff_doubles_and_is_capped() -> None:
-    assert [webhooks.backoff(n).total_seconds() for n in (1, 2, 3, 4)] == [30, 60, 120, 240]
-    assert webhooks.backoff(30).total_seconds() == webhooks.BACKOFF_MAX
+    assert [handover.backoff(n).total_seconds() for n in (1, 2, 3, 4)] == [30, 60, 120, 240]
+    assert handover.backoff(30).total_seconds() == handover.BACKOFF_MAX
 
 
 def test_sales_email_received_over_real_smtp(app: Any, services: Any, session: Any, smtp_server: Any) -> None:
     _hot_lead(services, session, action="email", email_to="sales@acme.test")
     with app.app_context():
-        scoring.run_scoring(services)
+        engine.run_scoring(services)
     assert run_jobs(app) == 1
     mails = smtp_server.wait_for(1)
     assert len(mails) == 1
@@ -234,7 +234,7 @@ def test_sales_email_received_over_real_smtp(app: Any, services: Any, session: A
 def test_sales_email_escapes_contact_fields() -> None:
     payload = {"contact": {"id": 1, "email": "x@example.jp", "first_name": "<script>alert(1)</script>"},
                "trigger": {"name": "t"}, "stage_change": {"from": "hot", "to": "mql", "cause": "rule", "detail": ""}}
-    _, _, html = webhooks.render_sales_email(payload, "http://nurture.test")
+    _, _, html = handover.render_sales_email(payload, "http://nurture.test")
     assert "<script>" not in html and "&lt;script&gt;" in html
 
 
@@ -242,7 +242,7 @@ def test_sales_email_writes_the_lead_s_name_as_its_language_does() -> None:
     def subject(first: str, last: str) -> str:
         payload = {"contact": {"id": 1, "email": "x@example.jp", "first_name": first, "last_name": last},
                    "trigger": {"name": "t"}, "stage_change": {"from": "hot", "to": "mql", "cause": "rule"}}
-        return webhooks.render_sales_email(payload, "http://nurture.test")[0]
+        return handover.render_sales_email(payload, "http://nurture.test")[0]
 
     assert subject("太郎", "山田").startswith("[Nurture] 山田 太郎:")
     assert subject("Emily", "Smith").startswith("[Nurture] Emily Smith:")
@@ -250,6 +250,6 @@ def test_sales_email_writes_the_lead_s_name_as_its_language_does() -> None:
 
 @pytest.mark.parametrize("url", ["ftp://example.com/x", "file:///etc/passwd", "javascript:alert(1)", "example.com"])
 def test_webhook_urls_must_be_http(session: Any, url: str) -> None:
-    with pytest.raises(scoring.ScoringError):
-        scoring.create_trigger(session, {"name": "t", "when": "stage", "stage": "sql", "action": "webhook",
+    with pytest.raises(rules.ScoringError):
+        triggers.create_trigger(session, {"name": "t", "when": "stage", "stage": "sql", "action": "webhook",
                                          "webhook_url": url})

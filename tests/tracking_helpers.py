@@ -11,7 +11,8 @@ from typing import Any
 from sqlalchemy.orm import Session
 
 from campaigns.db import now_utc
-from campaigns.events_buffer import drain_once, ensure_group, flush_hits
+from campaigns.engagement.hit_buffer import flush_hits
+from campaigns.engagement.hit_writer import drain_once, ensure_group
 from campaigns.models import (
     Broadcast,
     BroadcastStatus,
@@ -181,7 +182,7 @@ class WriterThread:
     """The real run_writer loop in a thread, for tests that need it running while hits arrive."""
 
     def __init__(self, svc: Any) -> None:
-        from campaigns.events_buffer import run_writer
+        from campaigns.engagement.hit_writer import run_writer
 
         self.stop = threading.Event()
         self.thread = threading.Thread(target=run_writer, args=(svc, self.stop), kwargs={"block_ms": 100},

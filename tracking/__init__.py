@@ -16,8 +16,8 @@ from flask import Blueprint, Flask, Response, abort, current_app, redirect, rend
 from sqlalchemy import select
 from sqlalchemy.exc import SQLAlchemyError
 
-from campaigns import subscriptions
-from campaigns.events_buffer import record_hit
+from campaigns.engagement.hit_buffer import record_hit
+from campaigns.leads import subscriptions
 from campaigns.links import TokenKind
 from campaigns.models import Link
 from campaigns.models.tracking import HitKind

@@ -14,7 +14,7 @@ import logging
 from collections.abc import Callable, Iterable
 from typing import Any
 
-from campaigns.events_buffer import record_hit
+from campaigns.engagement.hit_buffer import record_hit
 from campaigns.links import TokenKind
 from campaigns.models.tracking import HitKind
 

@@ -10,9 +10,9 @@ from typing import Any
 from flask.typing import ResponseReturnValue
 from sqlalchemy import select
 
-from campaigns import ab, abtests
 from campaigns.api.core import ApiError, db_session, get_or_404, keyset_page, operation
 from campaigns.api.schemas import ID, MAX_ID, PAGING, SCHEMAS, line, nullable, text
+from campaigns.experiments import decision, results, setup, stats
 from campaigns.models import ABKind, ABMetric, ABMode, ABTest
 
 _VARIANT = {
@@ -35,14 +35,14 @@ SCHEMAS["ABTestInput"] = {
         "broadcast_id": nullable(ID),
         "step_id": nullable(ID),
         "kind": {"type": "string", "enum": [k.value for k in ABKind]},
-        "variants": {"type": "array", "items": _VARIANT, "minItems": 2, "maxItems": ab.MAX_VARIANTS},
+        "variants": {"type": "array", "items": _VARIANT, "minItems": 2, "maxItems": stats.MAX_VARIANTS},
         "metric": {"type": "string", "enum": [m.value for m in ABMetric], "default": "open"},
         "goal_event": line(100),
         "goal_days": {"type": "integer", "minimum": 1, "maximum": 90, "default": 7},
         "test_portion": {"type": "number", "exclusiveMinimum": 0, "maximum": 1, "default": 0.2},
-        "window_hours": {"type": "integer", "minimum": 1, "maximum": abtests.MAX_WINDOW_HOURS, "default": 24},
+        "window_hours": {"type": "integer", "minimum": 1, "maximum": setup.MAX_WINDOW_HOURS, "default": 24},
         "test_days": {"type": "integer", "minimum": 1, "maximum": 365, "default": 14},
-        "fallback": {"type": "string", "enum": [f.value for f in ab.Fallback], "default": "keep_control"},
+        "fallback": {"type": "string", "enum": [f.value for f in stats.Fallback], "default": "keep_control"},
         "mode": {"type": "string", "enum": [m.value for m in ABMode], "default": "auto"},
         "baseline_rate": {"type": "number", "exclusiveMinimum": 0, "exclusiveMaximum": 1, "default": 0.2},
         "min_lift": {"type": "number", "minimum": 0.001, "maximum": 10, "default": 0.2},
@@ -82,13 +82,13 @@ def create_ab_test(body: dict[str, Any]) -> ResponseReturnValue:
     session = db_session()
     fields = {k: v for k, v in body.items() if k not in ("broadcast_id", "step_id", "kind", "variants")}
     try:
-        test = abtests.create_test(session, kind=body["kind"], variants=body["variants"],
+        test = setup.create_test(session, kind=body["kind"], variants=body["variants"],
                                    broadcast_id=body.get("broadcast_id"), step_id=body.get("step_id"), **fields)
-    except (abtests.ABError, ab.ABInputError) as exc:
+    except (setup.ABError, stats.ABInputError) as exc:
         session.rollback()
         raise _rejected(exc) from None
     session.commit()
-    return abtests.results(session, test), 201
+    return results.results(session, test), 201
 
 
 @operation("/ab-tests", "GET", tag="ab-tests", summary="List A/B tests", query=PAGING,
@@ -104,7 +104,7 @@ def get_ab_test(test_id: int) -> ResponseReturnValue:
     """The same numbers as the results page: counts per variant (human engagement within each send's
     window), the statistics, the decision and why, timelines."""
     session = db_session()
-    return abtests.results(session, get_or_404(session, ABTest, test_id, "A/B test"))
+    return results.results(session, get_or_404(session, ABTest, test_id, "A/B test"))
 
 
 @operation("/ab-tests/{test_id}/winner", "POST", tag="ab-tests", body="ABWinnerInput",
@@ -114,12 +114,12 @@ def pick_ab_winner(test_id: int, body: dict[str, Any]) -> ResponseReturnValue:
     session = db_session()
     test = get_or_404(session, ABTest, test_id, "A/B test")
     try:
-        abtests.pick_winner(session, test, body["variant"], decided_by="api")
-    except abtests.ABError as exc:
+        decision.pick_winner(session, test, body["variant"], decided_by="api")
+    except setup.ABError as exc:
         session.rollback()
         raise ApiError(409 if not exc.field else 422, "rejected", str(exc), {exc.field or "test": str(exc)}) from None
     session.commit()
-    return abtests.results(session, test)
+    return results.results(session, test)
 
 
 @operation("/ab-tests/{test_id}/cancel", "POST", tag="ab-tests", summary="Cancel an A/B test",
@@ -129,9 +129,9 @@ def cancel_ab_test(test_id: int) -> ResponseReturnValue:
     session = db_session()
     test = get_or_404(session, ABTest, test_id, "A/B test")
     try:
-        abtests.cancel_test(session, test)
-    except abtests.ABError as exc:
+        decision.cancel_test(session, test)
+    except setup.ABError as exc:
         session.rollback()
         raise ApiError(409, "rejected", str(exc), {"test": str(exc)}) from None
     session.commit()
-    return abtests.results(session, test)
+    return results.results(session, test)

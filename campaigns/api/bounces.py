@@ -14,7 +14,7 @@ import logging
 from flask import Blueprint, Flask, jsonify, request
 from flask.typing import ResponseReturnValue
 
-from campaigns import bounces
+from campaigns.delivery import bounces
 from campaigns.runtime import services
 
 webhook_bp = Blueprint("webhooks", __name__, url_prefix="/webhooks")

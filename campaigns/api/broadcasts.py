@@ -8,17 +8,10 @@ from flask.typing import ResponseReturnValue
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from campaigns import sequences as sequences_service
-from campaigns.api.core import (
-    ApiError,
-    db_session,
-    get_or_404,
-    keyset_page,
-    operation,
-    parse_datetime,
-)
+from campaigns.api.core import ApiError, db_session, get_or_404, keyset_page, operation, parse_datetime
 from campaigns.api.schemas import PAGING
 from campaigns.api.serialize import broadcast_json, broadcast_send_counts
+from campaigns.journeys import broadcasts as sequences_service
 from campaigns.models import Broadcast, Segment, Template
 
 

@@ -9,7 +9,6 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from campaigns import contacts as contacts_service
 from campaigns.api.core import (
     ApiError,
     db_session,
@@ -21,6 +20,7 @@ from campaigns.api.core import (
 )
 from campaigns.api.schemas import EMAIL, PAGING
 from campaigns.api.serialize import contact_json
+from campaigns.leads import contacts as contacts_service
 from campaigns.models import Contact
 
 PLAIN_FIELDS = ("first_name", "last_name", "company", "job_title", "source", "timezone", "attributes")

@@ -27,7 +27,6 @@ from sqlalchemy.orm import Session
 from sqlalchemy.orm.attributes import set_committed_value
 from werkzeug.exceptions import HTTPException
 
-from campaigns import contacts as contacts_service
 from campaigns.api import bp
 from campaigns.api.schemas import (
     EVENT_NAME,
@@ -39,6 +38,7 @@ from campaigns.api.schemas import (
     STEP_IN,
     Schema,
 )
+from campaigns.leads import contacts as contacts_service
 from campaigns.runtime import services
 from campaigns.users import verify_api_key
 

@@ -17,11 +17,11 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from campaigns import sequences
 from campaigns.api.contacts import contact_data, find_contact, normalized_email, upsert
 from campaigns.api.core import ApiError, body_hash, db_session, invalid, operation, parse_datetime
 from campaigns.api.schemas import MAX_BATCH
 from campaigns.db import now_utc
+from campaigns.journeys import sequences
 from campaigns.models import Contact, IdempotencyKey
 from campaigns.models.api import IDEMPOTENCY_TTL
 

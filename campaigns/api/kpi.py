@@ -6,8 +6,8 @@ from typing import Any
 
 from flask.typing import ResponseReturnValue
 
-from campaigns import kpi
 from campaigns.api.core import invalid, iso, operation
+from campaigns.insights import kpi
 from campaigns.runtime import services
 
 DAY: dict[str, Any] = {"type": "string", "pattern": "^[0-9]{4}-[0-9]{2}-[0-9]{2}$", "maxLength": 10}

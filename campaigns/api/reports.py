@@ -11,8 +11,7 @@ from typing import Any
 from flask.typing import ResponseReturnValue
 
 from campaigns.api.core import not_found, operation
-from campaigns.models.tracking import RollupScope
-from campaigns.reports import (
+from campaigns.insights.reports import (
     broadcast_json,
     broadcast_report,
     contact_timeline,
@@ -21,6 +20,7 @@ from campaigns.reports import (
     timeline_json,
     timeseries,
 )
+from campaigns.models.tracking import RollupScope
 from campaigns.runtime import services
 
 GRANULARITY = {"granularity": {"type": "string", "enum": ["hour", "day"], "default": "hour",

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from campaigns.journeys.sequences import EVENT_NAME_PATTERN, MAX_NAME_LENGTH
 from campaigns.models import (
     BroadcastStatus,
     ContactStatus,
@@ -17,7 +18,6 @@ from campaigns.models import (
     SequenceStatus,
     Stage,
 )
-from campaigns.sequences import EVENT_NAME_PATTERN, MAX_NAME_LENGTH
 
 MAX_ID = 2_147_483_647  # INTEGER primary keys on PostgreSQL
 MAX_PAGE = 500

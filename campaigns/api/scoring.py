@@ -8,26 +8,27 @@ from typing import Any
 from flask.typing import ResponseReturnValue
 from sqlalchemy import select
 
-from campaigns import scoring as scoring_service
 from campaigns.api.core import ApiError, db_session, get_or_404, iso, keyset_page, operation
 from campaigns.api.schemas import DATE_TIME, EVENT_NAME, ID, PAGING, SCHEMAS, line, name, nullable, ref, text
 from campaigns.models import Contact, RuleKind, ScoringRule, Stage, StageChange
-from campaigns.webhooks import enqueue_due
+from campaigns.scoring import engine, rules, triggers
+from campaigns.scoring import history as scoring_history
+from campaigns.scoring.handover import enqueue_due
 
-POINTS = {"type": "integer", "minimum": -scoring_service.MAX_POINTS, "maximum": scoring_service.MAX_POINTS}
+POINTS = {"type": "integer", "minimum": -rules.MAX_POINTS, "maximum": rules.MAX_POINTS}
 RULE_FIELDS: dict[str, Any] = {
     "name": name(200),
     "kind": {"type": "string", "enum": [k.value for k in RuleKind],
              "description": "What the rule counts. Opens and clicks count human hits only."},
     "points": {**POINTS, "description": "Points per matching activity; negative for unsubscribes, bounces, inactivity."},
-    "daily_cap": {"type": "integer", "minimum": 0, "maximum": scoring_service.MAX_CAP, "default": 0,
+    "daily_cap": {"type": "integer", "minimum": 0, "maximum": rules.MAX_CAP, "default": 0,
                   "description": "At most this many entries per contact per UTC day; 0 = no cap."},
     "event_name": {"anyOf": [EVENT_NAME, {"type": "string", "maxLength": 0}],
                    "description": "custom_event: the event name sent to POST /events."},
     "property_key": line(100),
     "property_value": line(500),
     "link_url": {**line(2000), "description": "link_click: the exact URL, or a prefix ending in *."},
-    "inactivity_days": {"type": "integer", "minimum": 0, "maximum": scoring_service.MAX_IDLE_DAYS, "default": 0},
+    "inactivity_days": {"type": "integer", "minimum": 0, "maximum": rules.MAX_IDLE_DAYS, "default": 0},
     "sets_mql": {"type": "boolean", "default": False, "description": "Firing makes the contact an MQL."},
     "active": {"type": "boolean", "default": True},
 }
@@ -109,7 +110,7 @@ def _rejected(exc: ValueError) -> ApiError:
 def list_scoring_rules(query: dict[str, Any]) -> ResponseReturnValue:
     """Rules in id order, with how many ledger entries each has written."""
     session = db_session()
-    counts = scoring_service.rule_counts(session)
+    counts = rules.rule_counts(session)
     return keyset_page(session, select(ScoringRule), ScoringRule.id, query, lambda r: _rule_json(r, counts.get(r.id)))
 
 
@@ -122,8 +123,8 @@ def create_scoring_rule(body: dict[str, Any]) -> ResponseReturnValue:
     """Create a rule through the scoring service (422 with the reason when it is not consistent)."""
     session = db_session()
     try:
-        rule = scoring_service.create_rule(session, body)
-    except scoring_service.ScoringError as exc:
+        rule = rules.create_rule(session, body)
+    except rules.ScoringError as exc:
         session.rollback()
         raise _rejected(exc) from None
     session.commit()
@@ -138,7 +139,7 @@ def get_scoring_rule(rule_id: int) -> ResponseReturnValue:
     """One rule."""
     session = db_session()
     rule = get_or_404(session, ScoringRule, rule_id, "scoring rule")
-    return _rule_json(rule, scoring_service.rule_counts(session).get(rule.id))
+    return _rule_json(rule, rules.rule_counts(session).get(rule.id))
 
 
 @operation(
@@ -151,12 +152,12 @@ def update_scoring_rule(rule_id: int, body: dict[str, Any]) -> ResponseReturnVal
     session = db_session()
     rule = get_or_404(session, ScoringRule, rule_id, "scoring rule")
     try:
-        scoring_service.update_rule(session, rule, body)
-    except scoring_service.ScoringError as exc:
+        rules.update_rule(session, rule, body)
+    except rules.ScoringError as exc:
         session.rollback()
         raise _rejected(exc) from None
     session.commit()
-    return _rule_json(rule, scoring_service.rule_counts(session).get(rule.id))
+    return _rule_json(rule, rules.rule_counts(session).get(rule.id))
 
 
 @operation(
@@ -168,17 +169,17 @@ def delete_scoring_rule(rule_id: int) -> ResponseReturnValue:
     """Delete the rule and its points."""
     session = db_session()
     rule = get_or_404(session, ScoringRule, rule_id, "scoring rule")
-    scoring_service.delete_rule(session, rule)
+    engine.delete_rule(session, rule)
     session.commit()
     return {"deleted": True, "id": rule_id}
 
 
 def _contact_scoring(session: Any, contact: Contact) -> dict[str, Any]:
-    history = scoring_service.score_history(session, contact.id)
+    history = scoring_history.score_history(session, contact.id)
     return {
         "contact_id": contact.id, "score": contact.score, "stage": str(contact.stage),
         "history": [{**h, "occurred_at": iso(h["occurred_at"])} for h in history],
-        "timeline": [_change_json(c) for c in scoring_service.stage_timeline(session, contact.id)],
+        "timeline": [_change_json(c) for c in scoring_history.stage_timeline(session, contact.id)],
     }
 
 
@@ -207,8 +208,8 @@ def set_contact_stage(contact_id: int, body: dict[str, Any]) -> ResponseReturnVa
     session = db_session()
     contact = get_or_404(session, Contact, contact_id, "contact")
     try:
-        result = scoring_service.set_stage(session, contact, body["stage"], "api", body.get("note", ""))
-    except scoring_service.ScoringError as exc:
+        result = triggers.set_stage(session, contact, body["stage"], "api", body.get("note", ""))
+    except rules.ScoringError as exc:
         session.rollback()
         raise _rejected(exc) from None
     session.commit()

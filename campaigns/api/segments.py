@@ -8,10 +8,10 @@ from flask.typing import ResponseReturnValue
 from sqlalchemy import func, or_, select
 from sqlalchemy.orm import Session
 
-from campaigns import segments as segments_service
 from campaigns.api.core import ApiError, db_session, get_or_404, keyset_page, operation
 from campaigns.api.schemas import ID, PAGING, SCHEMAS, _out, _page, multiline, name, ref
 from campaigns.api.serialize import contact_json
+from campaigns.audience import lists, segments
 from campaigns.models import Broadcast, Contact, ContactList, ContactListMember, Segment, Sequence
 
 _STR = {"type": "string"}
@@ -22,7 +22,7 @@ RULES = {
     "description": 'A rule tree: {"all": [...]} or {"any": [...]} of conditions and nested groups; see '
                    "docs/segments.md. An empty object matches every active contact.",
 }
-CONTACT_IDS = {"type": "array", "items": ID, "minItems": 1, "maxItems": segments_service.MAX_LIST_BATCH}
+CONTACT_IDS = {"type": "array", "items": ID, "minItems": 1, "maxItems": lists.MAX_LIST_BATCH}
 
 SCHEMAS.update({
     "SegmentInput": {
@@ -73,8 +73,8 @@ def _rejected(exc: ValueError, field: str = "rules") -> ApiError:
 
 def _check_rules(session: Session, rules: Any) -> None:
     try:
-        segments_service.validate_rules(rules, session)
-    except segments_service.SegmentError as exc:
+        segments.validate_rules(rules, session)
+    except segments.SegmentError as exc:
         raise _rejected(exc) from None
 
 
@@ -117,8 +117,8 @@ def preview_segment(body: dict[str, Any]) -> ResponseReturnValue:
     session = db_session()
     _check_rules(session, body["rules"])
     limit = int(body.get("limit", 10))
-    count = segments_service.count_segment(session, body["rules"])
-    sample = segments_service.sample_segment(session, body["rules"], limit) if limit else []
+    count = segments.count_segment(session, body["rules"])
+    sample = segments.sample_segment(session, body["rules"], limit) if limit else []
     session.rollback()
     return {"count": count, "sample": [contact_json(c) for c in sample]}
 
@@ -141,8 +141,8 @@ def count_segment(segment_id: int) -> ResponseReturnValue:
     session = db_session()
     segment = get_or_404(session, Segment, segment_id, "segment")
     try:
-        count = segments_service.count_segment(session, segment.rules or {})
-    except segments_service.SegmentError as exc:  # saved before a list or step it names was deleted
+        count = segments.count_segment(session, segment.rules or {})
+    except segments.SegmentError as exc:  # saved before a list or step it names was deleted
         raise _rejected(exc) from None
     return {"count": count}
 
@@ -204,8 +204,8 @@ def create_list(body: dict[str, Any]) -> ResponseReturnValue:
     """Names are unique."""
     session = db_session()
     try:
-        contact_list = segments_service.create_list(session, body["name"], body.get("description", ""))
-    except segments_service.SegmentError as exc:
+        contact_list = lists.create_list(session, body["name"], body.get("description", ""))
+    except segments.SegmentError as exc:
         session.rollback()
         raise ApiError(409, "conflict", str(exc), {"name": str(exc)}) from None
     session.commit()
@@ -240,8 +240,8 @@ def update_list(list_id: int, body: dict[str, Any]) -> ResponseReturnValue:
     session = db_session()
     contact_list = get_or_404(session, ContactList, list_id, "list")
     try:
-        segments_service.update_list(session, contact_list, body.get("name"), body.get("description"))
-    except segments_service.SegmentError as exc:
+        lists.update_list(session, contact_list, body.get("name"), body.get("description"))
+    except segments.SegmentError as exc:
         session.rollback()
         raise ApiError(409, "conflict", str(exc), {"name": str(exc)}) from None
     session.commit()
@@ -283,7 +283,7 @@ def add_members(list_id: int, body: dict[str, Any]) -> ResponseReturnValue:
     """Idempotent: adding twice changes nothing."""
     session = db_session()
     get_or_404(session, ContactList, list_id, "list")
-    added = segments_service.add_to_list(session, list_id, body["contact_ids"])
+    added = lists.add_to_list(session, list_id, body["contact_ids"])
     session.commit()
     return {"added": added, "removed": 0, "size": _size(session, list_id)}
 
@@ -296,7 +296,7 @@ def remove_members(list_id: int, body: dict[str, Any]) -> ResponseReturnValue:
     """Ids that are not members are ignored."""
     session = db_session()
     get_or_404(session, ContactList, list_id, "list")
-    removed = segments_service.remove_from_list(session, list_id, body["contact_ids"])
+    removed = lists.remove_from_list(session, list_id, body["contact_ids"])
     session.commit()
     return {"added": 0, "removed": removed, "size": _size(session, list_id)}
 
@@ -313,8 +313,8 @@ def add_segment_members(list_id: int, body: dict[str, Any]) -> ResponseReturnVal
     if segment is None:
         raise ApiError(422, "validation_failed", "no such segment", {"segment_id": "no such segment"})
     try:
-        added = segments_service.add_segment_to_list(session, list_id, segment.rules or {})
-    except segments_service.SegmentError as exc:
+        added = lists.add_segment_to_list(session, list_id, segment.rules or {})
+    except segments.SegmentError as exc:
         session.rollback()
         raise _rejected(exc, "segment_id") from None
     session.commit()

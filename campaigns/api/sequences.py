@@ -8,10 +8,10 @@ from flask.typing import ResponseReturnValue
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from campaigns import sequences as sequences_service
 from campaigns.api.core import ApiError, db_session, get_or_404, keyset_page, operation
 from campaigns.api.schemas import PAGING
 from campaigns.api.serialize import sequence_json, sequence_summary_json
+from campaigns.journeys import sequences as sequences_service
 from campaigns.models import Sequence, SequenceStatus
 
 

@@ -8,16 +8,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from campaigns.api.core import iso
-from campaigns.models import (
-    Broadcast,
-    Contact,
-    Enrollment,
-    Send,
-    Sequence,
-    Step,
-    Template,
-    TemplateVersion,
-)
+from campaigns.models import Broadcast, Contact, Enrollment, Send, Sequence, Step, Template, TemplateVersion
 
 
 def contact_json(c: Contact) -> dict[str, Any]:

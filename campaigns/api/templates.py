@@ -8,10 +8,10 @@ from flask.typing import ResponseReturnValue
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from campaigns import rendering
 from campaigns.api.core import ApiError, db_session, get_or_404, keyset_page, operation
 from campaigns.api.schemas import PAGING
 from campaigns.api.serialize import template_json, template_summary_json
+from campaigns.delivery import rendering
 from campaigns.models import Template
 
 # TemplateError messages start with the part they are about ("HTML, line 3: ...").

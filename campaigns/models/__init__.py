@@ -1,5 +1,8 @@
-"""All models, importable from one place."""
+"""All models, importable from one place; `create_all` / `drop_all` build the schema from them (tests, benchmarks)."""
 
+from __future__ import annotations
+
+from campaigns.db import Base, Database
 from campaigns.models.ab import ABAssignment, ABKind, ABMetric, ABMode, ABStatus, ABTest, ABVariant
 from campaigns.models.api import IdempotencyKey
 from campaigns.models.contacts import (
@@ -41,6 +44,7 @@ from campaigns.models.tracking import EngagementRollup, Hit, HitClass, HitKind, 
 from campaigns.models.users import Account, ApiKey, User
 
 __all__ = [
+    "create_all", "drop_all",
     "ABAssignment", "ABKind", "ABMetric", "ABMode", "ABStatus", "ABTest", "ABVariant",
     "Account", "ApiKey", "EngagementRollup", "Hit", "HitClass", "HitKind", "RollupScope", "Broadcast", "BroadcastStatus", "Contact", "ContactStatus", "Enrollment",
     "EnrollmentStatus", "Event", "Form", "FormStatus", "FormSubmission", "IdempotencyKey", "ImportJob", "ImportStatus", "Link", "OutboxMessage", "Segment", "Send",
@@ -49,3 +53,13 @@ __all__ = [
     "TemplateVersion", "User",
     "ContactList", "ContactListMember", "SegmentExitWhen", "SegmentTriggerMember",
 ]
+
+
+def create_all(db: Database) -> None:
+    """Create every table from the models (tests, benchmarks); production uses Alembic migrations."""
+    Base.metadata.create_all(db.engine)
+
+
+def drop_all(db: Database) -> None:
+    """Drop every table of the models (benchmarks that rebuild their own database)."""
+    Base.metadata.drop_all(db.engine)

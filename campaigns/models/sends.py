@@ -20,6 +20,10 @@ class SendStatus(enum.StrEnum):
     CANCELLED = "cancelled"  # e.g. the contact left the sequence before delivery
 
 
+# Sends that count as mailed (or about to be) for caps and reports.
+COUNTED_STATUSES = (SendStatus.QUEUED, SendStatus.SENDING, SendStatus.SENT)
+
+
 class Send(Base):
     __tablename__ = "sends"
     # The ledger's uniqueness (one send per enrolment and step, one per broadcast and contact) lives in

@@ -11,19 +11,10 @@ from flask import Blueprint, abort, flash, g, jsonify, redirect, render_template
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from campaigns import ab, abtests
+from campaigns.delivery.rendering import selectable_templates
+from campaigns.experiments import counting, decision, results, setup, stats
 from campaigns.i18n import _
-from campaigns.models import (
-    ABKind,
-    ABMetric,
-    ABStatus,
-    ABTest,
-    Broadcast,
-    Sequence,
-    Step,
-    Template,
-)
-from campaigns.rendering import selectable_templates
+from campaigns.models import ABKind, ABMetric, ABStatus, ABTest, Broadcast, Sequence, Step, Template
 from campaigns.runtime import services
 from campaigns.views.builder_common import install_filters
 
@@ -36,7 +27,7 @@ def ab_tests_for(broadcast_id: int | None = None, step_ids: list[int] | None = N
     """Tests of a broadcast ({broadcast_id: [...]}) or of steps ({step_id: [...]}), newest first; the
     broadcast and sequence pages link to them."""
     s = services().db.session  # the request's Session
-    found = abtests.tests_for(s, broadcast_id=broadcast_id, step_ids=step_ids or [])
+    found = setup.tests_for(s, broadcast_id=broadcast_id, step_ids=step_ids or [])
     out: dict[Any, list[ABTest]] = {}
     for t in found:
         out.setdefault(t.broadcast_id if broadcast_id is not None else t.step_id, []).append(t)
@@ -152,10 +143,10 @@ def advice() -> Any:
     if raw.isdigit():
         broadcast = s.get(Broadcast, int(raw))
         if broadcast is not None:
-            audience = abtests.broadcast_audience_size(s, broadcast)
+            audience = setup.broadcast_audience_size(s, broadcast)
     try:
-        out = abtests.plan_advice(baseline, lift, variants, audience, portion if audience is not None else 1.0)
-    except ab.ABInputError as exc:
+        out = setup.plan_advice(baseline, lift, variants, audience, portion if audience is not None else 1.0)
+    except stats.ABInputError as exc:
         return jsonify({"error": _(str(exc))}), 400
     out["message_local"] = _advice_text(out)
     return jsonify(out)
@@ -206,7 +197,7 @@ def new() -> Any:
             if i == 0 or row.get(field):
                 rows.append(row)
         try:
-            test = abtests.create_test(
+            test = setup.create_test(
                 s, kind=form["kind"], variants=rows,
                 broadcast_id=broadcast.id if broadcast else None, step_id=step.id if step else None,
                 metric=form["metric"], goal_event=form["goal_event"], goal_days=form["goal_days"] or 7,
@@ -214,7 +205,7 @@ def new() -> Any:
                 test_days=form["test_days"] or 14, fallback=form["fallback"], mode=form["mode"],
                 baseline_rate=_float(form["baseline"], -1, percent=True), min_lift=_float(form["lift"], -1, percent=True),
             )
-        except (abtests.ABError, ab.ABInputError) as exc:
+        except (setup.ABError, stats.ABInputError) as exc:
             s.rollback()
             errors[getattr(exc, "field", "") or "service"] = _(str(exc))
         else:
@@ -223,13 +214,13 @@ def new() -> Any:
             return redirect(url_for("abtests.show", test_id=test.id))
     if not errors or "baseline" not in errors:
         try:
-            audience = abtests.broadcast_audience_size(s, broadcast) if broadcast else None
+            audience = setup.broadcast_audience_size(s, broadcast) if broadcast else None
             variants = max(2, sum(1 for i, v in enumerate(form["variants"]) if i == 0 or any(v.values())))
-            result_advice = abtests.plan_advice(_float(form["baseline"], 20) / 100, _float(form["lift"], 20) / 100,
+            result_advice = setup.plan_advice(_float(form["baseline"], 20) / 100, _float(form["lift"], 20) / 100,
                                                 min(variants, 5), audience,
                                                 _float(form["portion"], 20) / 100 if broadcast else 1.0)
             result_advice["message_local"] = _advice_text(result_advice)
-        except (ab.ABInputError, ValueError):
+        except (stats.ABInputError, ValueError):
             result_advice = None
     return render_template(
         "ui/abtests/new.html", form=form, errors=errors, broadcast=broadcast, step=step, sequence=sequence,
@@ -242,16 +233,16 @@ def new() -> Any:
 def show(test_id: int) -> Any:
     s = services().db.session  # the request's Session
     test = _test_or_404(s, test_id)
-    data = abtests.results(s, test)
+    data = results.results(s, test)
     sequence = None
     if data["target"]["type"] == "step" and data["target"]["sequence_id"]:
         sequence = s.get(Sequence, data["target"]["sequence_id"])
     can_pick = test.status is ABStatus.AWAITING_DECISION or (
-        test.status is ABStatus.TESTING and test.mode.value == "manual" and not abtests.pending_test_sends(s, test))
+        test.status is ABStatus.TESTING and test.mode.value == "manual" and not counting.pending_test_sends(s, test))
     return render_template(
         "ui/abtests/show.html", test=test, data=data, plain=plain_decision(data), sequence=sequence,
         kinds=KIND_LABELS, metrics=METRIC_LABELS, fallbacks=FALLBACK_LABELS, statuses=STATUS_LABELS,
-        can_pick=can_pick, can_cancel=test.status in abtests.ACTIVE_STATUSES,
+        can_pick=can_pick, can_cancel=test.status in setup.ACTIVE_STATUSES,
         is_send_time=test.kind is ABKind.SEND_TIME, metric_is_cto=test.metric is ABMetric.CLICK_TO_OPEN,
     )
 
@@ -259,7 +250,7 @@ def show(test_id: int) -> Any:
 @bp.get("/<int:test_id>.json")
 def show_json(test_id: int) -> Any:
     s = services().db.session  # the request's Session
-    return jsonify(abtests.results(s, _test_or_404(s, test_id)))
+    return jsonify(results.results(s, _test_or_404(s, test_id)))
 
 
 @bp.post("/<int:test_id>/winner")
@@ -268,8 +259,8 @@ def winner(test_id: int) -> Any:
     test = _test_or_404(s, test_id)
     raw = request.form.get("variant", "")
     try:
-        abtests.pick_winner(s, test, int(raw) if raw.isdigit() else -1, decided_by=g.user.email)
-    except abtests.ABError as exc:
+        decision.pick_winner(s, test, int(raw) if raw.isdigit() else -1, decided_by=g.user.email)
+    except setup.ABError as exc:
         s.rollback()
         flash(_(str(exc)), "error")
     else:
@@ -283,8 +274,8 @@ def cancel(test_id: int) -> Any:
     s = services().db.session  # the request's Session
     test = _test_or_404(s, test_id)
     try:
-        abtests.cancel_test(s, test)
-    except abtests.ABError as exc:
+        decision.cancel_test(s, test)
+    except setup.ABError as exc:
         s.rollback()
         flash(_(str(exc)), "error")
     else:

@@ -10,13 +10,13 @@ from flask import Blueprint, abort, flash, redirect, render_template, request, u
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from campaigns.contacts import count_segment
+from campaigns.audience.segments import count_segment
 from campaigns.db import now_utc
+from campaigns.delivery.rendering import selectable_templates
 from campaigns.i18n import _
+from campaigns.journeys.broadcasts import cancel_broadcast, create_broadcast, schedule_broadcast
 from campaigns.models import Broadcast, BroadcastStatus, Segment, Send, SendStatus, Template
-from campaigns.rendering import selectable_templates
 from campaigns.runtime import services
-from campaigns.sequences import cancel_broadcast, create_broadcast, schedule_broadcast
 from campaigns.views.builder_common import account_time, account_zone, install_filters
 
 bp = Blueprint("broadcasts", __name__, url_prefix="/broadcasts")
@@ -196,7 +196,7 @@ def schedule(broadcast_id: int) -> Any:
 @bp.post("/<int:broadcast_id>/resume")
 def resume(broadcast_id: int) -> Any:
     """Send the rest of a broadcast that paused itself (complaint rate); the scheduler enqueues it."""
-    from campaigns.bounces import resume_broadcast
+    from campaigns.delivery.bounces import resume_broadcast
 
     s = services().db.session
     broadcast = _broadcast_or_404(s, broadcast_id)

@@ -8,7 +8,7 @@ from zoneinfo import ZoneInfo
 from flask import Blueprint, g
 
 from campaigns.runtime import services
-from campaigns.sequences import zone
+from campaigns.timezones import zone
 from campaigns.users import get_account
 
 # Mail HTML is untrusted: no scripts, no forms, no plugins; only inline styles and remote https images.

@@ -28,24 +28,19 @@ from sqlalchemy.orm import Session
 from wtforms import StringField, TextAreaField
 from wtforms.validators import DataRequired, Length, Optional
 
-from campaigns import jobs
-from campaigns.contacts import (
-    IMPORT_FIELDS,
+from campaigns import queueing
+from campaigns.audience.segments import SegmentError, count_segment, validate_rules
+from campaigns.i18n import _
+from campaigns.leads.contacts import (
     ContactError,
-    ImportFileError,
-    SegmentError,
-    count_segment,
-    import_status,
     normalize_email,
-    preview_import,
-    start_import,
     suppress,
     unsuppress,
     update_contact,
     upsert_contact,
-    validate_rules,
 )
-from campaigns.i18n import _
+from campaigns.leads.csv_reader import ImportFileError
+from campaigns.leads.imports import IMPORT_FIELDS, import_status, preview_import, start_import
 from campaigns.models import (
     Broadcast,
     Contact,
@@ -393,7 +388,7 @@ def import_map(token: str) -> Any:
             if request.form.get("action") == "start":
                 job = start_import(s, path, filename, options, owns_file=True)
                 s.commit()
-                jobs.enqueue_import(svc.queue, job.id)
+                queueing.enqueue_import(svc.queue, job.id)
                 return redirect(url_for("contacts.import_progress", import_id=job.id))
             preview = preview_import(path, options, s, limit=PREVIEW_LIMIT)
         except ImportFileError as exc:

@@ -12,10 +12,10 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 from werkzeug.datastructures import MultiDict
 
-from campaigns import leadforms
 from campaigns.i18n import _
+from campaigns.insights.reports import to_csv
+from campaigns.leads import forms as leads_forms
 from campaigns.models import Form, FormStatus, FormSubmission, Sequence, SubmissionStatus
-from campaigns.reports import to_csv
 from campaigns.runtime import services
 from campaigns.views.builder_common import install_filters
 
@@ -38,7 +38,7 @@ def _form_or_404(s: Session, form_id: int) -> Form:
     return form
 
 
-def parse_form(form: MultiDict[str, str]) -> leadforms.FormInput:
+def parse_form(form: MultiDict[str, str]) -> leads_forms.FormInput:
     """The editor's fields as service input; rows without a field or label are ignored (blank rows)."""
     rows = []
     for i in sorted({int(m.group(1)) for key in form if (m := _ROW_KEY.match(key))}):
@@ -47,12 +47,12 @@ def parse_form(form: MultiDict[str, str]) -> leadforms.FormInput:
         label = form.get(prefix + "label", "").strip()
         if key == "custom":
             attr = form.get(prefix + "attr", "").strip()
-            key = leadforms.ATTRIBUTE_PREFIX + attr if attr or label else ""
+            key = leads_forms.ATTRIBUTE_PREFIX + attr if attr or label else ""
         if not key or (not label and key != "email"):
             continue
         rows.append({"key": key, "label": label, "required": form.get(prefix + "required") in {"1", "on"}})
     sequence_ids = [int(v) for v in form.getlist("sequence_ids") if v.isdigit()]
-    return leadforms.FormInput(
+    return leads_forms.FormInput(
         name=form.get("name", ""), slug=form.get("slug", ""), title=form.get("title", ""),
         description=form.get("description", ""), fields=rows, submit_label=form.get("submit_label", ""),
         consent_text=form.get("consent_text", ""), double_opt_in=form.get("double_opt_in") in {"1", "on"},
@@ -68,14 +68,14 @@ def _editor_rows(fields: list[dict[str, Any]]) -> list[dict[str, Any]]:
     rows = []
     for spec in fields:
         key = str(spec.get("key", ""))
-        custom = key.startswith(leadforms.ATTRIBUTE_PREFIX)
-        rows.append({"key": "custom" if custom else key, "attr": key[len(leadforms.ATTRIBUTE_PREFIX):] if custom else "",
+        custom = key.startswith(leads_forms.ATTRIBUTE_PREFIX)
+        rows.append({"key": "custom" if custom else key, "attr": key[len(leads_forms.ATTRIBUTE_PREFIX):] if custom else "",
                      "label": spec.get("label", ""), "required": bool(spec.get("required"))})
     rows += [{"key": "", "attr": "", "label": "", "required": False} for _i in range(BLANK_ROWS)]
     return rows
 
 
-def _render_editor(form: Form | None, data: leadforms.FormInput, errors: dict[str, str], status: int = 200) -> Any:
+def _render_editor(form: Form | None, data: leads_forms.FormInput, errors: dict[str, str], status: int = 200) -> Any:
     s = services().db.session
     sequences = list(s.scalars(select(Sequence).order_by(Sequence.name)))
     return render_template(
@@ -84,11 +84,11 @@ def _render_editor(form: Form | None, data: leadforms.FormInput, errors: dict[st
     ), status
 
 
-def _save(s: Session, form: Form | None, data: leadforms.FormInput, save: Callable[[], Form]) -> Any:
+def _save(s: Session, form: Form | None, data: leads_forms.FormInput, save: Callable[[], Form]) -> Any:
     """Create or update through the service: the editor again with the reasons (400), or the saved form."""
     try:
         saved = save()
-    except leadforms.FormConfigError as exc:
+    except leads_forms.FormConfigError as exc:
         s.rollback()
         return _render_editor(form, data, exc.errors, 400)
     s.commit()
@@ -115,10 +115,10 @@ def index() -> Any:
 def new() -> Any:
     s = services().db.session
     if request.method == "GET":
-        return _render_editor(None, leadforms.FormInput(consent_text=_("I agree to receive emails about products, "
+        return _render_editor(None, leads_forms.FormInput(consent_text=_("I agree to receive emails about products, "
                                                                         "events and offers. I can unsubscribe at any time.")), {})
     data = parse_form(request.form)
-    return _save(s, None, data, lambda: leadforms.create_form(s, data))
+    return _save(s, None, data, lambda: leads_forms.create_form(s, data))
 
 
 @bp.route("/<int:form_id>/edit", methods=["GET", "POST"])
@@ -126,16 +126,16 @@ def edit(form_id: int) -> Any:
     s = services().db.session
     form = _form_or_404(s, form_id)
     if request.method == "GET":
-        return _render_editor(form, leadforms.FormInput.from_form(form), {})
+        return _render_editor(form, leads_forms.FormInput.from_form(form), {})
     data = parse_form(request.form)
-    return _save(s, form, data, lambda: leadforms.update_form(s, form, data))
+    return _save(s, form, data, lambda: leads_forms.update_form(s, form, data))
 
 
 def embed_snippets(form: Form, base_url: str) -> dict[str, str]:
     """The HTML markup and the iframe a marketer pastes into a web page (form page)."""
     public = f"{base_url.rstrip('/')}/f/{form.slug}"
-    html = render_template("ui/forms/_snippet.html", form=form, action=public, kind=leadforms.field_kind,
-                           honeypot=leadforms.HONEYPOT_FIELD)
+    html = render_template("ui/forms/_snippet.html", form=form, action=public, kind=leads_forms.field_kind,
+                           honeypot=leads_forms.HONEYPOT_FIELD)
     iframe = (f'<iframe src="{escape(public)}?embed=1" title="{escape(form.title or form.name)}" '
               'style="width:100%;max-width:560px;height:720px;border:0;" loading="lazy"></iframe>')
     lines = [line for line in html.strip().splitlines() if line.strip()]
@@ -162,8 +162,8 @@ def preview(form_id: int) -> Any:
     """The hosted page as visitors see it, also for an inactive form; its button posts nowhere."""
     form = _form_or_404(services().db.session, form_id)
     return render_template(
-        "public/form.html", form=form, values={}, errors={}, consent=False, honeypot=leadforms.HONEYPOT_FIELD,
-        kind=leadforms.field_kind, embed=False, action="", preview=True,
+        "public/form.html", form=form, values={}, errors={}, consent=False, honeypot=leads_forms.HONEYPOT_FIELD,
+        kind=leads_forms.field_kind, embed=False, action="", preview=True,
         notice=_("Preview: submissions from this page are not accepted."),
     )
 

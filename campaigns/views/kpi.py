@@ -11,8 +11,8 @@ from typing import Any
 
 from flask import Blueprint, Response, abort, render_template, request
 
-from campaigns import kpi
 from campaigns.i18n import _
+from campaigns.insights import kpi
 from campaigns.runtime import services
 from campaigns.views.builder_common import account_zone
 

@@ -7,9 +7,9 @@ from typing import Any
 from flask import Blueprint, Response, abort, flash, redirect, render_template, request, url_for
 from sqlalchemy import select
 
+from campaigns.delivery.outbox import clear_outbox, parse_raw
 from campaigns.i18n import _
 from campaigns.models import OutboxMessage
-from campaigns.outbox import clear_outbox, parse_raw
 from campaigns.runtime import services
 from campaigns.views.builder_common import MAIL_CSP, install_filters
 

@@ -16,8 +16,9 @@ from urllib.parse import urlsplit
 from flask import Blueprint, Response, abort, g, jsonify, redirect, render_template, request, url_for
 from sqlalchemy import select
 
-from campaigns import leadforms
+from campaigns import queueing
 from campaigns.i18n import _
+from campaigns.leads import forms
 from campaigns.models import Form, FormStatus, SubmissionStatus
 from campaigns.runtime import services
 
@@ -83,7 +84,7 @@ def _render_form(form: Form, values: dict[str, str] | None = None, errors: dict[
     embed = request.args.get("embed") == "1"
     html = render_template(
         "public/form.html", form=form, values=values or {}, errors=errors or {}, consent=consent,
-        honeypot=leadforms.HONEYPOT_FIELD, kind=leadforms.field_kind, embed=embed, notice=notice,
+        honeypot=forms.HONEYPOT_FIELD, kind=forms.field_kind, embed=embed, notice=notice,
         action=url_for("public_forms.submit", slug=form.slug, embed="1" if embed else None),
     )
     return _frameable(Response(html, status=status, mimetype="text/html"), form)
@@ -139,21 +140,21 @@ def submit(slug: str) -> Any:
     data = _submitted_data()
     if data is None:
         return _json_error(400, "invalid_json", "send a JSON object of field values")
-    if not leadforms.check_rate(svc, request.remote_addr or ""):
+    if not forms.check_rate(svc, request.remote_addr or ""):
         message = _("Too many submissions from your network. Please try again in a few minutes.")
         if wants_json:
             resp = _json_error(429, "rate_limited", message)
         else:
-            values, _errors = leadforms.validate_submission(form, data)
-            resp = _render_form(form, values, {}, leadforms.is_checked(data.get(leadforms.CONSENT_FIELD)), 429, message)
+            values, _errors = forms.validate_submission(form, data)
+            resp = _render_form(form, values, {}, forms.is_checked(data.get(forms.CONSENT_FIELD)), 429, message)
         resp.headers["Retry-After"] = str(svc.settings.form_rate_window)
         return resp
     try:
-        result = leadforms.submit_form(
+        result = forms.submit_form(
             svc, session, form, data, ip=request.remote_addr or "", user_agent=request.headers.get("User-Agent", ""),
             referrer=request.headers.get("Referer", ""),
         )
-    except leadforms.FormClosed:
+    except forms.FormClosed:
         session.rollback()
         return _closed(form)
     if result.status == "invalid":
@@ -161,11 +162,11 @@ def submit(slug: str) -> Any:
         errors = {key: _(message) for key, message in result.errors.items()}
         if wants_json:
             return _json_error(422, "validation_failed", _("Please correct the marked fields."), errors)
-        consent = leadforms.is_checked(data.get(leadforms.CONSENT_FIELD))
+        consent = forms.is_checked(data.get(forms.CONSENT_FIELD))
         return _render_form(form, result.values, errors, consent, 400)
     session.commit()
     if result.status == "pending":
-        leadforms.enqueue_confirmation(svc, result.submission_id or 0)
+        queueing.enqueue_confirmation(svc.queue, result.submission_id or 0)
     state = "pending" if result.status == "pending" else "thanks"
     if wants_json:
         return _cors(jsonify(
@@ -198,7 +199,7 @@ def done(slug: str, state: str) -> Response:
 def confirm_page(token: str) -> Any:
     """The link in the confirmation mail: a page with a button; GET changes nothing (scanners prefetch)."""
     svc = services()
-    submission = leadforms.submission_for_token(svc, svc.db.session, token)
+    submission = forms.submission_for_token(svc, svc.db.session, token)
     if submission is None or submission.status == SubmissionStatus.SPAM:
         return render_template("public/invalid.html"), 404
     form = svc.db.session.get(Form, submission.form_id)
@@ -213,11 +214,11 @@ def confirm(token: str) -> Any:
     """Confirm the subscription: the consent is recorded and the form's event and sequences start."""
     svc = services()
     session = svc.db.session
-    submission = leadforms.submission_for_token(svc, session, token)
+    submission = forms.submission_for_token(svc, session, token)
     if submission is None or submission.status == SubmissionStatus.SPAM:
         return render_template("public/invalid.html"), 404
     form = session.get(Form, submission.form_id)
-    confirmed = leadforms.confirm_submission(session, submission)
+    confirmed = forms.confirm_submission(session, submission)
     session.commit()
     message = (form.thank_you_message if form and form.thank_you_message else _("Thank you. Your address is confirmed.")) \
         if confirmed else _("Your address is already confirmed. Thank you.")

@@ -12,9 +12,8 @@ from typing import Any
 from flask import Blueprint, Response, abort, jsonify, render_template, request
 
 from campaigns.i18n import _
-from campaigns.models.tracking import RollupScope
-from campaigns.reports import broadcast_json as broadcast_to_json
-from campaigns.reports import (
+from campaigns.insights.reports import broadcast_json as broadcast_to_json
+from campaigns.insights.reports import (
     broadcast_report,
     contact_timeline,
     export_csv,
@@ -22,7 +21,8 @@ from campaigns.reports import (
     sequence_report,
     timeseries,
 )
-from campaigns.reports import sequence_json as sequence_to_json
+from campaigns.insights.reports import sequence_json as sequence_to_json
+from campaigns.models.tracking import RollupScope
 from campaigns.runtime import services
 from campaigns.views.builder_common import account_zone, install_filters
 

@@ -9,8 +9,6 @@ from typing import Any, TypeVar, cast
 from flask import Blueprint, abort, flash, g, redirect, render_template, request, url_for
 from sqlalchemy import func, select
 
-from campaigns import scoring as scoring_service
-from campaigns import webhooks
 from campaigns.i18n import _
 from campaigns.models import (
     Contact,
@@ -24,6 +22,10 @@ from campaigns.models import (
     WebhookDelivery,
 )
 from campaigns.runtime import services
+from campaigns.scoring import engine, handover, history
+from campaigns.scoring import rules as scoring_rules
+from campaigns.scoring import stages as scoring_stages
+from campaigns.scoring import triggers as scoring_triggers
 
 bp = Blueprint("scoring", __name__, url_prefix="/scoring")
 M = TypeVar("M")
@@ -84,7 +86,7 @@ def _save_form(save: Callable[[], object], template: str, done: str, **context: 
     s = _db()
     try:
         save()
-    except scoring_service.ScoringError as exc:
+    except scoring_rules.ScoringError as exc:
         s.rollback()
         return render_template(template, error=_(str(exc)), **context), 422
     s.commit()
@@ -95,11 +97,11 @@ def _save_form(save: Callable[[], object], template: str, done: str, **context: 
 @bp.get("")
 def index() -> Any:
     s = _db()
-    settings = scoring_service.get_settings(s)
+    settings = scoring_rules.get_settings(s)
     rules = list(s.scalars(select(ScoringRule).order_by(ScoringRule.kind, ScoringRule.id)))
-    counts = scoring_service.rule_counts(s)
-    stages = scoring_service.stage_counts(s)
-    pending = scoring_service.pending_deliveries(s)
+    counts = scoring_rules.rule_counts(s)
+    stages = scoring_stages.stage_counts(s)
+    pending = scoring_triggers.pending_deliveries(s)
     s.commit()
     return render_template("ui/scoring/index.html", settings=settings, rules=rules, counts=counts, stages=stages,
                            stage_order=[st.value for st in Stage], pending=pending, form=request.form)
@@ -109,11 +111,11 @@ def index() -> Any:
 def save_settings() -> Any:
     s = _db()
     try:
-        scoring_service.update_settings(
+        scoring_rules.update_settings(
             s, warm_at=request.form.get("warm_at"), hot_at=request.form.get("hot_at"),
             half_life_days=request.form.get("half_life_days"), mql_when_hot=bool(request.form.get("mql_when_hot")),
         )
-    except scoring_service.ScoringError as exc:
+    except scoring_rules.ScoringError as exc:
         s.rollback()
         flash(_(str(exc)), "error")
         return index(), 422
@@ -125,7 +127,7 @@ def save_settings() -> Any:
 @bp.post("/recompute")
 def recompute() -> Any:
     s = _db()
-    result = scoring_service.recompute(s)
+    result = engine.recompute(s)
     s.commit()
     flash(_("Scores recomputed from the history: %(n)s ledger entries.", n=result.counts.get("entries", 0)), "success")
     return redirect(url_for("scoring.index"))
@@ -134,7 +136,7 @@ def recompute() -> Any:
 def _rule_form(rule: ScoringRule | None) -> Any:
     s = _db()
     data: dict[str, Any] = dict(request.form) if request.method == "POST" else (
-        scoring_service._rule_fields(rule) if rule else {"kind": "page_viewed", "points": "5", "daily_cap": "0",
+        scoring_rules._rule_fields(rule) if rule else {"kind": "page_viewed", "points": "5", "daily_cap": "0",
                                                           "active": True})
     if request.method == "POST":
         data["sets_mql"] = bool(request.form.get("sets_mql"))
@@ -142,9 +144,9 @@ def _rule_form(rule: ScoringRule | None) -> Any:
 
         def save() -> None:
             if rule is None:
-                scoring_service.create_rule(s, data)
+                scoring_rules.create_rule(s, data)
             else:
-                scoring_service.update_rule(s, rule, data)
+                scoring_rules.update_rule(s, rule, data)
 
         return _save_form(save, "ui/scoring/rule_form.html", "scoring.index", rule=rule, data=data, kinds=KIND_LABELS)
     return render_template("ui/scoring/rule_form.html", rule=rule, data=data, error="", kinds=KIND_LABELS)
@@ -163,7 +165,7 @@ def rule_edit(rule_id: int) -> Any:
 @bp.post("/rules/<int:rule_id>/delete")
 def rule_delete(rule_id: int) -> Any:
     s = _db()
-    scoring_service.delete_rule(s, _get_or_404(ScoringRule, rule_id))
+    engine.delete_rule(s, _get_or_404(ScoringRule, rule_id))
     s.commit()
     flash(_("Rule deleted; its points were removed from the scores."), "success")
     return redirect(url_for("scoring.index"))
@@ -191,9 +193,9 @@ def _trigger_form(trigger: ScoreTrigger | None) -> Any:
 
         def save() -> None:
             if trigger is None:
-                scoring_service.create_trigger(s, data)
+                scoring_triggers.create_trigger(s, data)
             else:
-                scoring_service.update_trigger(s, trigger, data)
+                scoring_triggers.update_trigger(s, trigger, data)
 
         return _save_form(save, "ui/scoring/trigger_form.html", "scoring.triggers", trigger=trigger, data=data,
                           **choices)
@@ -258,13 +260,13 @@ def delivery_retry(delivery_id: int) -> Any:
     s = _db()
     row = _get_or_404(WebhookDelivery, delivery_id)
     try:
-        webhooks.retry_now(s, row)
+        handover.retry_now(s, row)
     except ValueError as exc:
         s.rollback()
         flash(_(str(exc)), "error")
         return redirect(url_for("scoring.delivery", delivery_id=delivery_id))
     s.commit()
-    webhooks.enqueue_due(services())
+    handover.enqueue_due(services())
     flash(_("Queued for another attempt."), "success")
     return redirect(url_for("scoring.delivery", delivery_id=delivery_id))
 
@@ -272,7 +274,7 @@ def delivery_retry(delivery_id: int) -> Any:
 # ------------------------------------------------------------------ contact page
 def contact_panel(session: Any, contact: Contact) -> dict[str, Any]:
     """What the contact page's scoring section shows (contacts.show calls this)."""
-    series = scoring_service.score_series(session, contact.id)
+    series = history.score_series(session, contact.id)
     values = [v for _, v in series]
     low, high = min([0, *values]), max([10, *values])
     width, height = 600, 120
@@ -282,8 +284,8 @@ def contact_panel(session: Any, contact: Contact) -> dict[str, Any]:
         for i, v in enumerate(values)
     )
     return {
-        "score_history": scoring_service.score_history(session, contact.id, limit=50),
-        "stage_timeline": scoring_service.stage_timeline(session, contact.id),
+        "score_history": history.score_history(session, contact.id, limit=50),
+        "stage_timeline": history.stage_timeline(session, contact.id),
         "score_chart": {"points": points, "width": width, "height": height, "low": low, "high": high,
                         "first": series[0][0] if series else "", "last": series[-1][0] if series else ""},
         "sales_stages": [Stage.MQL.value, Stage.SQL.value, Stage.CUSTOMER.value],
@@ -297,15 +299,15 @@ def set_contact_stage(contact_id: int) -> Any:
     who = getattr(getattr(g, "user", None), "email", "") or ""
     note = (request.form.get("note") or "").strip()[:500]
     try:
-        result = scoring_service.set_stage(s, contact, request.form.get("stage", ""), "sales",
+        result = scoring_triggers.set_stage(s, contact, request.form.get("stage", ""), "sales",
                                            " · ".join(p for p in (who, note) if p))
-    except scoring_service.ScoringError as exc:
+    except scoring_rules.ScoringError as exc:
         s.rollback()
         flash(_(str(exc)), "error")
         return redirect(url_for("contacts.show", contact_id=contact_id))
     s.commit()
     if result.counts.get("deliveries"):
-        webhooks.enqueue_due(services())
+        handover.enqueue_due(services())
     flash(_("Stage set to %(stage)s.", stage=_stage_label(str(contact.stage))), "success")
     return redirect(url_for("contacts.show", contact_id=contact_id))
 

@@ -13,8 +13,19 @@ from flask import Blueprint, abort, flash, jsonify, redirect, render_template, r
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from campaigns.contacts import normalize_email
+from campaigns.audience.lists import (
+    add_import_to_list,
+    add_segment_to_list,
+    add_to_list,
+    contact_ids_by_email,
+    create_list,
+    list_sizes,
+    remove_from_list,
+    update_list,
+)
+from campaigns.audience.segments import SegmentError, count_segment, sample_segment, validate_rules
 from campaigns.i18n import _
+from campaigns.leads.contacts import normalize_email
 from campaigns.models import (
     Broadcast,
     Contact,
@@ -27,20 +38,6 @@ from campaigns.models import (
     Step,
 )
 from campaigns.runtime import services
-from campaigns.segments import (
-    SegmentError,
-    add_import_to_list,
-    add_segment_to_list,
-    add_to_list,
-    contact_ids_by_email,
-    count_segment,
-    create_list,
-    list_sizes,
-    remove_from_list,
-    sample_segment,
-    update_list,
-    validate_rules,
-)
 from campaigns.sql_functions import ascii_lower_text
 
 bp = Blueprint("segments", __name__, url_prefix="/segments")

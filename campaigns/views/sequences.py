@@ -11,9 +11,19 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 from werkzeug.datastructures import MultiDict
 
-from campaigns import jobs
-from campaigns.contacts import count_segment
+from campaigns import queueing
+from campaigns.audience.segment_triggers import enroll_matching
+from campaigns.audience.segments import count_segment
+from campaigns.delivery.rendering import selectable_templates
 from campaigns.i18n import _
+from campaigns.journeys.sequences import (
+    EVENT_NAME_PATTERN,
+    MAX_DELAY_MINUTES,
+    MAX_NAME_LENGTH,
+    create_sequence,
+    set_sequence_status,
+    update_sequence,
+)
 from campaigns.models import (
     Enrollment,
     EnrollmentStatus,
@@ -26,17 +36,7 @@ from campaigns.models import (
     Step,
     Template,
 )
-from campaigns.rendering import selectable_templates
 from campaigns.runtime import services
-from campaigns.segments import enroll_matching
-from campaigns.sequences import (
-    EVENT_NAME_PATTERN,
-    MAX_DELAY_MINUTES,
-    MAX_NAME_LENGTH,
-    create_sequence,
-    set_sequence_status,
-    update_sequence,
-)
 from campaigns.views.builder_common import install_filters
 
 bp = Blueprint("sequences", __name__, url_prefix="/sequences")
@@ -400,7 +400,7 @@ def enroll(sequence_id: int) -> Any:
             # A large segment is enrolled by a job (one INSERT .. SELECT), not inside the request.
             s.commit()
             segment_id = None if choice == "all" else int(choice)
-            services().queue.enqueue(jobs.enroll_segment, sequence.id, segment_id, job_timeout=3600, result_ttl=3600)
+            queueing.enqueue_segment_enrolment(services().queue, sequence.id, segment_id)
             flash(_("Enrolling %(total)s contacts in the background.", total=total), "success")
             return redirect(url_for("sequences.show", sequence_id=sequence.id))
         enrolled = enroll_matching(s, sequence, rules)

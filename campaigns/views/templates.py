@@ -13,11 +13,11 @@ from sqlalchemy.orm import Session
 from wtforms import StringField, TextAreaField
 from wtforms.validators import DataRequired, Length
 
+from campaigns.delivery.rendering import TemplateError, compile_version, create_template, render_preview
+from campaigns.delivery.system_mail import send_test_email
 from campaigns.i18n import _
 from campaigns.models import Contact, Template, TemplateVersion
-from campaigns.rendering import TemplateError, compile_version, create_template, render_preview
 from campaigns.runtime import services
-from campaigns.sending import send_test_email
 from campaigns.views.builder_common import MAIL_CSP, install_filters
 
 bp = Blueprint("templates", __name__, url_prefix="/templates")

@@ -25,10 +25,7 @@ from __future__ import annotations
 
 import json
 import logging
-import re
-import uuid
-from collections import Counter
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
@@ -39,8 +36,6 @@ from sqlalchemy import (
     Select,
     String,
     and_,
-    delete,
-    exists,
     false,
     func,
     literal,
@@ -55,31 +50,28 @@ from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.orm import Session
 from sqlalchemy.sql.functions import FunctionElement
 
-from campaigns.db import UTCDateTime, dialect_insert, now_utc
+from campaigns.db import UTCDateTime, now_utc
+from campaigns.leads.contacts import ATTRIBUTE_KEY
 from campaigns.models import (
     Broadcast,
     Contact,
     ContactList,
     ContactListMember,
     ContactStatus,
-    Enrollment,
-    EnrollmentStatus,
     Event,
     Hit,
     HitClass,
     HitKind,
     Segment,
-    SegmentExitWhen,
-    SegmentTriggerMember,
     Send,
     SendStatus,
-    Sequence,
-    SequenceStatus,
     Stage,
     Step,
 )
+from campaigns.models import sends as seq
 from campaigns.models.contacts import address_suppressed
-from campaigns.sql_functions import ascii_lower, ascii_lower_text, compiled_args
+from campaigns.sql_functions import compiled_args
+from campaigns.users import get_account
 
 TEXT_FIELDS: dict[str, Any] = {
     "email": Contact.email,
@@ -101,8 +93,6 @@ MAX_DEPTH = 6
 MAX_CONDITIONS = 200
 MAX_DAYS = 3650
 ENGAGEMENTS = ("opened", "clicked", "not_opened", "not_clicked")
-# Attribute keys end up inside a JSON path: keep them to characters that need no quoting rules.
-ATTRIBUTE_KEY = re.compile(r"^[^\"\\$.\[\]\x00-\x1f]{1,100}$")
 
 
 log = logging.getLogger("nurture.segments")
@@ -520,49 +510,6 @@ def sample_segment(
     return list(session.scalars(select(Contact).where(Contact.id.in_(select(ids.c.id))).order_by(Contact.id.desc())))
 
 
-# ------------------------------------------------------------------ static lists
-MAX_LIST_BATCH = 10_000  # contact ids per add/remove call (API, UI); bulk from a segment has no limit
-
-
-def _clean_list_name(name: Any) -> str:
-    if not isinstance(name, str) or not name.strip():
-        raise SegmentError("a list needs a name")
-    if len(name.strip()) > 200:
-        raise SegmentError("a list name must be at most 200 characters")
-    return name.strip()
-
-
-def create_list(session: Session, name: Any, description: Any = "") -> ContactList:
-    """Create a static list (UI, API); raises SegmentError for an empty or taken name."""
-    clean = _clean_list_name(name)
-    if session.scalar(select(ContactList.id).where(ContactList.name == clean)) is not None:
-        raise SegmentError("a list named %(name)s already exists", name=repr(clean))
-    if not isinstance(description, str):
-        raise SegmentError("description must be text")
-    contact_list = ContactList(name=clean, description=description)
-    session.add(contact_list)
-    session.flush()
-    return contact_list
-
-
-def update_list(session: Session, contact_list: ContactList, name: Any = None, description: Any = None) -> None:
-    """Rename a list or change its description (UI, API); raises SegmentError for a taken name."""
-    if name is not None:
-        clean = _clean_list_name(name)
-        taken = session.scalar(
-            select(ContactList.id).where(ContactList.name == clean, ContactList.id != contact_list.id)
-        )
-        if taken is not None:
-            raise SegmentError("a list named %(name)s already exists", name=repr(clean))
-        contact_list.name = clean
-    if description is not None:
-        if not isinstance(description, str):
-            raise SegmentError("description must be text")
-        contact_list.description = description
-    contact_list.updated_at = now_utc()
-    session.flush()
-
-
 def _insert_count(session: Session, stmt: Any, key: Any) -> int:
     """Run an INSERT .. SELECT and count the rows it wrote (PostgreSQL reports no rowcount for it)."""
     if session.get_bind().dialect.name == "postgresql":
@@ -571,230 +518,38 @@ def _insert_count(session: Session, stmt: Any, key: Any) -> int:
     return int(session.execute(stmt).rowcount or 0)  # type: ignore[attr-defined]
 
 
-def _clean_ids(contact_ids: Any) -> list[int]:
-    if not isinstance(contact_ids, list | tuple | set):
-        raise SegmentError("contact_ids must be a list of contact ids")
-    ids: set[int] = set()
-    for raw in contact_ids:
-        if isinstance(raw, bool) or not isinstance(raw, int) or not 1 <= raw <= 2**63 - 1:
-            raise SegmentError("contact_ids must be positive whole numbers")
-        ids.add(raw)
-    if len(ids) > MAX_LIST_BATCH:
-        raise SegmentError("at most %(max)s contact ids at once", max=MAX_LIST_BATCH)
-    return sorted(ids)
+# ------------------------------------------------------------------ broadcasts
+def _segment_ids_query(session: Session, segment_id: int) -> Any:
+    """The segment's contact-id query from campaigns.contacts, or None while that is not available."""
+    from campaigns.leads import contacts
+
+    segment = session.get(Segment, segment_id)
+    builder = getattr(contacts, "segment_contact_ids", None)
+    if segment is None or builder is None:
+        return None
+    return builder(segment.rules or {})
 
 
-def add_to_list(session: Session, list_id: int, contact_ids: Any) -> int:
-    """Add contacts to a list (contact page, import, API); unknown ids and members are skipped.
-    Returns how many were added."""
-    ids = _clean_ids(contact_ids)
-    added = 0
-    now = now_utc()
-    for start in range(0, len(ids), 500):
-        chunk = ids[start : start + 500]
-        query = select(literal(list_id), Contact.id, literal(now, UTCDateTime())).where(Contact.id.in_(chunk))
-        stmt = dialect_insert(session, ContactListMember).from_select(
-            ["list_id", "contact_id", "added_at"], query
-        ).on_conflict_do_nothing()
-        added += _insert_count(session, stmt, ContactListMember.contact_id)
-    return added
-
-
-def add_segment_to_list(session: Session, list_id: int, rules: dict[str, Any] | None) -> int:
-    """Add every contact a rule tree selects to a list in one INSERT .. SELECT (bulk from a segment)."""
-    query = select(literal(list_id), Contact.id, literal(now_utc(), UTCDateTime())).where(
-        Contact.id.in_(segment_contact_ids(rules)),
-        ~exists().where(ContactListMember.list_id == list_id, ContactListMember.contact_id == Contact.id),
-    )
-    stmt = dialect_insert(session, ContactListMember).from_select(
-        ["list_id", "contact_id", "added_at"], query
-    ).on_conflict_do_nothing()
-    return _insert_count(session, stmt, ContactListMember.contact_id)
-
-
-def add_import_to_list(session: Session, list_id: int, import_id: int) -> int:
-    """Add the contacts of a CSV import's file to a list (list page: "add the contacts of an import").
-    Reads the stored file again with the import's own reader (encoding, delimiter) and email column."""
-    from campaigns.contacts import ImportFileError, _CsvStream, normalize_email
-    from campaigns.models import ImportJob, ImportStatus
-
-    job = session.get(ImportJob, import_id)
-    if job is None or job.status != ImportStatus.DONE:
-        raise SegmentError("choose a finished import")
-    columns = [int(k) for k, target in (job.options or {}).get("mapping", {}).items() if target == "email"]
-    if not columns:
-        raise SegmentError("that import has no email column")
-    try:
-        stream = _CsvStream(job.path, job.encoding or "auto")
-    except (OSError, ImportFileError):
-        raise SegmentError("the import's file is no longer available") from None
-    added, batch = 0, set()
-    try:
-        for _line, row in stream.rows():
-            email = normalize_email(row[columns[0]]) if columns[0] < len(row) else None
-            if email:
-                batch.add(email)
-            if len(batch) >= 5000:
-                added += _add_emails(session, list_id, batch)
-                batch = set()
-        added += _add_emails(session, list_id, batch)
-    except ImportFileError as exc:
-        raise SegmentError(str(exc)) from None
-    finally:
-        stream.close()
-    return added
-
-
-def contact_ids_by_email(session: Session, emails: Iterable[str]) -> dict[str, int]:
-    """{folded address: contact id} for normalised addresses, ignoring letter case (Lead@ is the contact
-    lead@; the oldest where stored case-variants share one): lists filled from a file or a paste."""
-    folded = sorted({ascii_lower_text(e) for e in emails})
-    if not folded:
-        return {}
-    key = ascii_lower(Contact.email)
-    return dict(session.execute(select(key, func.min(Contact.id)).where(key.in_(folded)).group_by(key)).all())
-
-
-def _add_emails(session: Session, list_id: int, emails: set[str]) -> int:
-    ids = list(contact_ids_by_email(session, emails).values())
-    return add_to_list(session, list_id, ids) if ids else 0
-
-
-def remove_from_list(session: Session, list_id: int, contact_ids: Any) -> int:
-    """Remove contacts from a list (contact page, API); returns how many were members."""
-    ids = _clean_ids(contact_ids)
-    removed = 0
-    for start in range(0, len(ids), 500):
-        result = session.execute(
-            delete(ContactListMember).where(
-                ContactListMember.list_id == list_id, ContactListMember.contact_id.in_(ids[start : start + 500])
-            )
-        )
-        removed += int(result.rowcount or 0)  # type: ignore[attr-defined]
-    return removed
-
-
-def list_sizes(session: Session, list_ids: list[int] | None = None) -> dict[int, int]:
-    """Members per list (list pages, API)."""
-    query = select(ContactListMember.list_id, func.count()).group_by(ContactListMember.list_id)
-    if list_ids is not None:
-        query = query.where(ContactListMember.list_id.in_(list_ids))
-    return {list_id: int(n) for list_id, n in session.execute(query)}
-
-
-# ------------------------------------------------------------------ segments as triggers and exits
-SEGMENT_EVERY = 60  # seconds between evaluations by the scheduler: each one evaluates whole segments
-SEGMENT_KEY = "nurture:scheduler:segment-triggers"
-
-
-def enroll_matching(
-    session: Session, sequence: Sequence, rules: dict[str, Any] | None, *, now: datetime | None = None,
-    source_event: str = "manual", ids: Select[Any] | None = None,
-) -> int:
-    """Enrol every contact a rule tree selects in one INSERT .. SELECT (manual enrolment of a segment, the
-    background job for large ones, segment triggers). Suppressed and inactive contacts never; contacts
-    with an active enrolment never; contacts enrolled before only when the sequence allows re-entry.
-    `ids` replaces the rule tree's selection (segment triggers pass this run's entrants)."""
-    from campaigns.sequences import first_due_at
-
-    now = now or now_utc()
-    due = first_due_at(session, sequence.id, now)
-    chosen = ids if ids is not None else segment_contact_ids(rules, now)
-    previous = select(func.max(Enrollment.cycle)).where(
-        Enrollment.contact_id == Contact.id, Enrollment.sequence_id == sequence.id
-    ).scalar_subquery()
-    conditions = [
-        Contact.id.in_(chosen),
+def broadcast_audience(session: Session, broadcast: Broadcast, now: datetime) -> Any:
+    """The contact ids a broadcast goes to: active, not suppressed, in its segment (all when none),
+    and under the frequency cap. None when the segment cannot be evaluated (planner, previews)."""
+    conditions: list[Any] = [
         Contact.status == ContactStatus.ACTIVE,
-        not_suppressed(),
-        ~exists().where(
-            Enrollment.contact_id == Contact.id, Enrollment.sequence_id == sequence.id,
-            Enrollment.status == EnrollmentStatus.ACTIVE,
-        ),
+        ~address_suppressed(),
     ]
-    if not sequence.allow_reentry:
-        conditions.append(
-            ~exists().where(Enrollment.contact_id == Contact.id, Enrollment.sequence_id == sequence.id)
+    if broadcast.segment_id is not None:
+        segment_ids = _segment_ids_query(session, broadcast.segment_id)
+        if segment_ids is None:
+            return None
+        conditions.append(Contact.id.in_(segment_ids))
+    account = get_account(session)
+    if account.freq_cap_count > 0 and account.freq_cap_days > 0:
+        capped = (
+            select(Send.contact_id)
+            .where(Send.created_at > now - timedelta(days=account.freq_cap_days),
+                   Send.status.in_(seq.COUNTED_STATUSES))
+            .group_by(Send.contact_id)
+            .having(func.count() >= account.freq_cap_count)
         )
-    query = select(
-        Contact.id, literal(sequence.id), func.coalesce(previous, 0) + 1,
-        literal(EnrollmentStatus.ACTIVE.value), literal(1), literal(due, UTCDateTime()),
-        literal(source_event[:100]), literal(""), literal(now, UTCDateTime()),
-    ).where(*conditions)
-    stmt = dialect_insert(session, Enrollment).from_select(
-        ["contact_id", "sequence_id", "cycle", "status", "next_position", "next_due_at", "source_event",
-         "exit_reason", "enrolled_at"], query,
-    ).on_conflict_do_nothing()
-    return _insert_count(session, stmt, Enrollment.id)
-
-
-def evaluate_trigger(session: Session, sequence: Sequence, segment: Segment, now: datetime) -> int:
-    """Enrol the contacts that entered the sequence's trigger segment since the last evaluation, and
-    replace the snapshot of who matches (run_segment_triggers). Returns how many were enrolled."""
-    matching = segment_contact_ids(segment.rules or {}, now)
-    # Contacts who left the segment: dropped from the snapshot, so coming back counts as entering again.
-    session.execute(
-        delete(SegmentTriggerMember).where(
-            SegmentTriggerMember.sequence_id == sequence.id, SegmentTriggerMember.contact_id.not_in(matching)
-        )
-    )
-    run_id = uuid.uuid4().hex
-    entrants = select(literal(sequence.id), Contact.id, literal(now, UTCDateTime()), literal(run_id)).where(
-        Contact.id.in_(matching),
-        ~exists().where(
-            SegmentTriggerMember.sequence_id == sequence.id, SegmentTriggerMember.contact_id == Contact.id
-        ),
-    )
-    session.execute(
-        dialect_insert(session, SegmentTriggerMember).from_select(
-            ["sequence_id", "contact_id", "since", "run_id"], entrants
-        ).on_conflict_do_nothing()
-    )
-    this_run = select(SegmentTriggerMember.contact_id).where(
-        SegmentTriggerMember.sequence_id == sequence.id, SegmentTriggerMember.run_id == run_id
-    )
-    return enroll_matching(session, sequence, None, now=now, source_event=f"segment:{segment.id}", ids=this_run)
-
-
-def evaluate_exit(session: Session, sequence: Sequence, segment: Segment, now: datetime) -> int:
-    """End the sequence's active enrolments whose contact left (or is in) its exit segment."""
-    from campaigns.sequences import exit_enrollments
-
-    matching = segment_contact_ids(segment.rules or {}, now)
-    in_segment = Enrollment.contact_id.in_(matching)
-    leaving = in_segment if sequence.exit_segment_when == SegmentExitWhen.IN else ~in_segment
-    ids = list(session.scalars(
-        select(Enrollment.id).where(
-            Enrollment.sequence_id == sequence.id, Enrollment.status == EnrollmentStatus.ACTIVE, leaving
-        )
-    ))
-    word = "in" if sequence.exit_segment_when == SegmentExitWhen.IN else "left"
-    return exit_enrollments(session, ids, f"segment {word}: {segment.name}"[:200])
-
-
-def run_segment_triggers(db: Any, now: datetime | None = None) -> Counter[str]:
-    """Evaluate every active sequence's trigger and exit segments, one transaction per sequence
-    (the scheduler tick, at most once per SEGMENT_EVERY seconds). Returns counts for the log."""
-    now = now or now_utc()
-    counts: Counter[str] = Counter()
-    with db.begin() as s:
-        sequences = s.execute(
-            select(Sequence.id, Sequence.trigger_segment_id, Sequence.exit_segment_id).where(
-                Sequence.status == SequenceStatus.ACTIVE,
-                or_(Sequence.trigger_segment_id.is_not(None), Sequence.exit_segment_id.is_not(None)),
-            )
-        ).all()
-    for sequence_id, trigger_id, exit_id in sequences:
-        with db.begin() as s:
-            sequence = s.get(Sequence, sequence_id)
-            if sequence is None:
-                continue
-            try:
-                if exit_id is not None and (segment := s.get(Segment, exit_id)) is not None:
-                    counts["segment_exited"] += evaluate_exit(s, sequence, segment, now)
-                if trigger_id is not None and (segment := s.get(Segment, trigger_id)) is not None:
-                    counts["segment_enrolled"] += evaluate_trigger(s, sequence, segment, now)
-            except SegmentError as exc:  # a saved rule tree that no longer compiles: skip, say why
-                log.warning("sequence %s: segment cannot be evaluated: %s", sequence_id, exc)
-                counts["segment_errors"] += 1
-    return counts
+        conditions.append(Contact.id.not_in(capped))
+    return select(Contact.id).where(*conditions)

@@ -26,8 +26,8 @@ import threading
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-from campaigns import dkim_signing
 from campaigns.config import Settings
+from campaigns.delivery import dkim_signing
 
 log = logging.getLogger("nurture.mailer")
 

@@ -40,9 +40,9 @@ from jinja2.sandbox import ImmutableSandboxedEnvironment
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
-from campaigns import mailer
 from campaigns.config import Settings
 from campaigns.db import now_utc
+from campaigns.delivery import mailer
 from campaigns.models import Contact, DeliveryState, ScoreTrigger, TriggerAction, WebhookDelivery
 from campaigns.models.contacts import display_name
 from campaigns.runtime import Services
@@ -128,7 +128,7 @@ def enqueue_due(svc: Services, now: datetime | None = None) -> int:
 
     Called by the scoring step and by views after a commit. The due time moves forward by a lease as
     the id is enqueued, so the next tick does not enqueue it again while it waits in RQ."""
-    from campaigns.jobs import enqueue_hand_over
+    from campaigns.queueing import enqueue_hand_over
 
     now = now or now_utc()
     with svc.db.begin() as session:
@@ -404,7 +404,7 @@ def render_sales_email(payload: dict[str, Any], base_url: str) -> tuple[str, str
 
 def _send_email(svc: Services, to: str, payload: dict[str, Any], delivery_key: str) -> tuple[bool, int | None, str, bool]:
     """Send the sales notification over the service's SMTP path; (ok, SMTP code, reply, worth retrying)."""
-    from campaigns.sending import MessageFrame, format_address, is_valid_address
+    from campaigns.delivery.mime import MessageFrame, format_address, is_valid_address
     from campaigns.users import get_account
 
     if not is_valid_address(to):

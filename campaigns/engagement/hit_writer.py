@@ -36,35 +36,28 @@ Redis must persist the stream (appendonly yes) to survive a Redis restart; see d
 
 from __future__ import annotations
 
-import atexit
-import hashlib
-import hmac
-import ipaddress
 import logging
 import os
 import secrets
 import socket
 import threading
 import time
-from collections import Counter, defaultdict, deque
-from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from collections import Counter, defaultdict
+from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
-from functools import lru_cache
 from typing import TYPE_CHECKING, Any, cast
 
 from redis import Redis
 from redis.exceptions import RedisError, ResponseError
 from sqlalchemy import String, Table, bindparam, func, select, text, type_coerce, update
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
-from campaigns.classify import classify_send_hits, network_of
-from campaigns.health import log_loop_failure
+from campaigns.engagement.classify import classify_send_hits
+from campaigns.engagement.rollups import RollupKey, _Row, apply_rollup_delta, contribution
 from campaigns.models import Link, Send
-from campaigns.models.tracking import EngagementRollup, Hit, HitClass, HitKind, RollupScope
+from campaigns.models.tracking import Hit, HitClass, HitKind
+from campaigns.runtime import log_loop_failure
 from campaigns.sql_functions import among
-from campaigns.stream_append import StreamAppender
 
 if TYPE_CHECKING:
     from campaigns.runtime import Services
@@ -86,333 +79,10 @@ LINGER_SECONDS = 0.2
 UA_MAX = 512
 
 
-# ------------------------------------------------------------------ hot path
-def ip_for_storage(ip: str, mode: str, key: bytes) -> str:
-    """The address as stored: /24 or /48 network ('truncate'), keyed hash ('hash') or as is ('none')."""
-    if not ip:
-        return ""
-    if mode == "none":
-        return ip[:64]
-    if mode == "hash":
-        # Keyed, so the 2^32 IPv4 addresses cannot simply be hashed and looked up.
-        return hmac.new(key, ip.encode(), hashlib.sha256).hexdigest()[:32]
-    head, dot, last = ip.rpartition(".")
-    if dot and last.isdigit() and ":" not in ip and head.count(".") == 2 and all(
-        p.isdigit() and int(p) < 256 for p in head.split(".")
-    ) and int(last) < 256:
-        return f"{head}.0"  # the common IPv4 case without ipaddress objects (hot path)
-    try:
-        addr = ipaddress.ip_address(ip)
-    except ValueError:
-        return ""
-    prefix = 24 if addr.version == 4 else 48
-    return str(ipaddress.ip_network(f"{addr}/{prefix}", strict=False).network_address)
-
-
-@lru_cache(maxsize=8)
-def _derive_hash_key(secret_key: str) -> bytes:
-    return hmac.new(secret_key.encode(), b"nurture-ip-hash-v1", hashlib.sha256).digest()
-
-
-def _hash_key(svc: Services) -> bytes:
-    return _derive_hash_key(svc.settings.secret_key)
-
-
-def make_entry(
-    svc: Services, kind: HitKind, send_id: int, link_id: int, user_agent: str, ip: str,
-    at: datetime | None = None,
-) -> dict[str, str]:
-    """Build the buffer entry for one hit (the raw address never leaves this function)."""
-    when = at or datetime.now(UTC)
-    return {
-        "e": secrets.token_hex(12),
-        "k": kind.value,
-        "s": str(send_id),
-        "l": str(link_id or 0),
-        "t": f"{when.timestamp():.6f}",
-        "ua": (user_agent or "")[:UA_MAX],
-        "ip": ip_for_storage(ip, svc.settings.ip_privacy, _hash_key(svc)),
-        "n": network_of(ip) if ip else "",
-    }
-
-
-def record_hit(
-    svc: Services, kind: HitKind, send_id: int, link_id: int, user_agent: str, ip: str, *, wait: bool = False
-) -> bool:
-    """Record one hit (tracking endpoints call this): into this process's buffer, which the flusher
-    thread sends to the stream within FLUSH_SECONDS. With `wait` (or HIT_BUFFER=0) the hit is stored
-    before returning instead. Returns False only when a stored-now hit could not be kept at all."""
-    entry = make_entry(svc, kind, send_id, link_id, user_agent, ip)
-    if wait or not svc.settings.hit_buffer:
-        return _store_now(svc, entry)
-    if _flusher_pid != os.getpid() and not _start_flusher():  # first hit of this process or forked child
-        return _store_now(svc, entry)
-    _incoming.append((svc, entry))
-    waiting = len(_incoming)
-    if waiting == 1 or waiting >= FLUSH_MAX:
-        _wake.set()  # the first hit starts the flusher's FLUSH_SECONDS; FLUSH_MAX ends them early
-    return True
-
-
-def _store_now(svc: Services, entry: dict[str, str]) -> bool:
-    """One hit, synchronously: XADD on the raw socket, else redis-py, else straight to the database."""
-    if StreamAppender.for_client(svc.redis).append(STREAM, entry) is not None:
-        return True
-    try:
-        svc.redis.xadd(STREAM, entry)  # type: ignore[arg-type]
-        return True
-    except RedisError:
-        log.warning("hit buffer unavailable, writing hit %s directly", entry["e"])
-    return _store_directly(svc, [entry])
-
-
-# ------------------------------------------------------------------ the in-process buffer
-# A buffered hit waits at most this long before the flusher thread sends it, together with every hit
-# buffered meanwhile, in one pipelined write. Longer means bigger batches and fewer wake-ups, and is
-# also what a web process killed with SIGKILL can lose (graceful stops flush). A starting value, not
-# a measured optimum.
-FLUSH_SECONDS = 0.005
-FLUSH_MAX = 200  # ... or sooner, as soon as this many hits are waiting
-PIPELINE_MAX = 1000  # entries per pipelined write: a backlog held through an outage goes in chunks
-RETRY_SECONDS = 0.5  # after a failed delivery, that Redis's hits wait this long before the next try
-# Hits held per Redis database while it does not take them (about 1 KB of memory each): beyond this
-# the oldest, a tenth of the cap at a time, are written straight to the database.
-HELD_MAX = 50_000
-IDLE_SECONDS = 1.0  # the idle flusher's safety wake-up (a hit into an empty buffer wakes it at once)
-EXIT_TIMEOUT = 5.0  # at exit, how long to wait for a flush the flusher thread has in progress
-
-_incoming: deque[tuple[Services, dict[str, str]]] = deque()  # appended by requests, taken by flushes
-_wake = threading.Event()  # set by the first hit into an empty buffer, and at FLUSH_MAX
-_flush_lock = threading.Lock()  # one flush at a time (the flusher thread's, or flush_hits)
-_start_lock = threading.Lock()
-_flusher_pid = 0  # the process whose flusher thread runs (0: none yet)
-
-
-class _Held:
-    """Hits for one Redis database (one redis-py client) that a flush took and Redis has not yet
-    acknowledged. Only flushes touch it (under _flush_lock); it is dropped once empty, so it keeps
-    its Services alive no longer than its hits are undelivered."""
-
-    __slots__ = ("svc", "client", "entries", "retry_at", "failing")
-
-    def __init__(self, svc: Services, client: Redis) -> None:
-        self.svc, self.client = svc, client
-        self.entries: list[dict[str, str]] = []
-        self.retry_at = 0.0
-        self.failing = False
-
-
-_held: dict[int, _Held] = {}  # by id() of the redis-py client (kept alive by its _Held)
-
-
-def flush_hits(timeout: float | None = None) -> None:
-    """Deliver every hit this process has buffered, before returning: to the stream, and what Redis
-    does not take straight to the database (what neither takes is logged and dropped). For tests,
-    shutdown code and the exit hook. `timeout` bounds the wait for a flush the flusher thread has in
-    progress (None: as long as it takes); if it runs out, the hits stay buffered. Never raises."""
-    if not _flush_lock.acquire(timeout=-1 if timeout is None else timeout):
-        log.warning("hit buffer: a flush in progress did not finish within %s s; %d hits stay buffered",
-                    timeout, len(_incoming) + sum(len(h.entries) for h in list(_held.values())))
-        return
-    try:
-        _flush(final=True)
-    except Exception:
-        log.exception("hit buffer: flush failed")
-    finally:
-        _flush_lock.release()
-
-
-def _flush(final: bool) -> float | None:
-    """Take the buffered hits and deliver them, per Redis database; the caller holds _flush_lock.
-
-    Hits Redis did not take stay held for a retry after RETRY_SECONDS, or, when `final` (or beyond
-    HELD_MAX), go to the database. Returns when the next retry is due (time.monotonic()), or None.
-    """
-    for _ in range(len(_incoming)):
-        svc, entry = _incoming.popleft()
-        client = svc.redis
-        held = _held.get(id(client))
-        if held is None:
-            held = _held[id(client)] = _Held(svc, client)
-        held.entries.append(entry)
-    now = time.monotonic()
-    next_retry: float | None = None
-    for key, held in list(_held.items()):
-        if final or now >= held.retry_at:
-            _deliver(held)
-        if held.entries and final:
-            _store_directly(held.svc, held.entries)
-            held.entries = []
-        elif len(held.entries) > HELD_MAX:
-            oldest = len(held.entries) - HELD_MAX + HELD_MAX // 10
-            log.warning("hit buffer: %d hits held for Redis, over the cap; writing the oldest %d to the database",
-                        len(held.entries), oldest)
-            _store_directly(held.svc, held.entries[:oldest])
-            del held.entries[:oldest]
-        if held.entries:
-            next_retry = held.retry_at if next_retry is None else min(next_retry, held.retry_at)
-        else:
-            del _held[key]
-    return next_retry
-
-
-def _deliver(held: _Held) -> None:
-    """XADD the held hits: pipelined on the raw socket, the rest through a redis-py pipeline."""
-    entries = held.entries
-    appender = StreamAppender.for_client(held.client)
-    done = 0
-    while done < len(entries):
-        chunk = entries[done : done + PIPELINE_MAX]
-        taken = appender.append_many(STREAM, chunk)
-        done += taken
-        if taken < len(chunk):
-            break
-    try:
-        while done < len(entries):
-            chunk = entries[done : done + PIPELINE_MAX]
-            pipe = held.client.pipeline(transaction=False)
-            for entry in chunk:
-                pipe.xadd(STREAM, entry)  # type: ignore[arg-type]
-            pipe.execute()
-            done += len(chunk)
-    except RedisError as exc:  # unreachable, restarting, or an error reply: the hits stay held
-        if not held.failing:
-            log.warning("hit buffer: Redis did not take %d hits (%s); they stay buffered and are retried",
-                        len(entries) - done, exc)
-        held.failing = True
-        held.retry_at = time.monotonic() + RETRY_SECONDS
-    except Exception:  # not Redis's state (e.g. a value it cannot encode): a retry would fail for ever,
-        done = _one_by_one(held, done)  # so find the entries at fault and drop only those
-        held.failing = held.failing and done < len(entries)
-    else:
-        if held.failing:
-            log.warning("hit buffer: Redis takes hits again; delivered %d held ones", len(entries))
-        held.failing = False
-    del entries[:done]
-
-
-def _one_by_one(held: _Held, done: int) -> int:
-    """XADD held entries one at a time from `done`, dropping (and logging) each that cannot be sent at
-    all; stops, holding the rest, at a Redis error. Returns how many entries are settled."""
-    entries = held.entries
-    while done < len(entries):
-        try:
-            held.client.xadd(STREAM, entries[done])  # type: ignore[arg-type]
-        except RedisError:
-            held.failing = True
-            held.retry_at = time.monotonic() + RETRY_SECONDS
-            break
-        except Exception:
-            log.exception("hit buffer: dropping hit %s, which cannot be sent to Redis", entries[done].get("e"))
-        done += 1
-    return done
-
-
-def _store_directly(svc: Services, entries: list[dict[str, str]]) -> bool:
-    """Write hits straight to the database (the writer's process_batch), BATCH at a time; False if
-    some were lost (logged)."""
-    stored = True
-    for i in range(0, len(entries), BATCH):
-        chunk = entries[i : i + BATCH]
-        try:
-            with svc.db.begin() as session:
-                process_batch(session, chunk)
-        except Exception:
-            log.exception("%d hits lost: neither Redis nor the database accepted them", len(chunk))
-            stored = False
-    return stored
-
-
-def _run_flusher() -> None:
-    """The flusher thread: sleeps until a hit arrives, lets FLUSH_SECONDS pass (or FLUSH_MAX hits
-    gather), then flushes; hits Redis did not take are retried when due."""
-    next_retry: float | None = None
-    while True:
-        try:
-            _wake.clear()  # cleared before looking, so a hit appended from now on is seen or wakes us
-            if not _incoming:
-                pause = IDLE_SECONDS if next_retry is None else next_retry - time.monotonic()
-                _wake.wait(max(0.0, min(pause, IDLE_SECONDS)))
-                if not _incoming and (next_retry is None or time.monotonic() < next_retry):
-                    continue
-            deadline = time.monotonic() + FLUSH_SECONDS
-            while len(_incoming) < FLUSH_MAX:
-                left = deadline - time.monotonic()
-                if left <= 0:
-                    break
-                _wake.clear()
-                if len(_incoming) >= FLUSH_MAX:
-                    break
-                _wake.wait(left)
-            with _flush_lock:
-                next_retry = _flush(final=False)
-        except Exception:  # never let the thread die: the hits would then wait for the exit flush
-            log.exception("hit buffer: flush failed")
-            time.sleep(RETRY_SECONDS)
-
-
-def _start_flusher() -> bool:
-    """Start this process's flusher thread unless it runs; False if it cannot (the caller then stores
-    its hit synchronously: a request never fails for it)."""
-    global _flusher_pid
-    with _start_lock:
-        pid = os.getpid()
-        if _flusher_pid == pid:
-            return True
-        try:
-            threading.Thread(target=_run_flusher, name="nurture-hit-flusher", daemon=True).start()
-        except RuntimeError:  # e.g. at interpreter shutdown
-            log.exception("hit buffer: cannot start the flusher thread; storing hits synchronously")
-            return False
-        _flusher_pid = pid
-        return True
-
-
-def _after_fork_in_child() -> None:
-    """A forked child starts empty: its parent's flusher delivers what was buffered before the fork, and
-    locks held by the parent's threads at that moment would stay locked here for ever."""
-    global _incoming, _wake, _flush_lock, _start_lock, _held, _flusher_pid
-    _incoming = deque()
-    _held = {}
-    _wake = threading.Event()
-    _flush_lock = threading.Lock()
-    _start_lock = threading.Lock()
-    _flusher_pid = 0  # the child's first hit starts its own flusher
-
-
-def _flush_at_exit() -> None:
-    if _incoming or _held:
-        flush_hits(EXIT_TIMEOUT)
-
-
-os.register_at_fork(after_in_child=_after_fork_in_child)
-atexit.register(_flush_at_exit)
-
-
-# ------------------------------------------------------------------ the batch
-@dataclass
-class _Row:
-    """A hit of one mail, stored or new, as the writer reasons about it."""
-
-    event_id: str
-    kind: HitKind
-    send_id: int
-    link_id: int | None
-    occurred_at: datetime
-    user_agent: str
-    ip: str
-    network: str
-    classification: HitClass | None = None
-    reason: str = ""
-    db_id: int | None = None
-
-
 # Stored and buffered values to members by dict lookup: Enum.__call__ and .value cost a tenth of a click
 # batch's CPU when every stored click of each mail is read back.
 _KINDS = {k.value: k for k in HitKind}
 _CLASSES = {c.value: c for c in HitClass}
-_METRICS = {(k, c): f"{k.value}_{c.value}" for k in HitKind for c in HitClass}
-_CLICK_METRICS = {c: f"click_{c.value}" for c in HitClass}
 
 
 def _decode(raw: Mapping[Any, Any]) -> _Row | None:
@@ -436,84 +106,6 @@ def _decode(raw: Mapping[Any, Any]) -> _Row | None:
     # NUL cannot be stored in PostgreSQL text: one such header must not block the stream.
     ua = get("ua").replace("\x00", "")[:UA_MAX]
     return _Row(event_id, kind, send_id, link_id, occurred, ua, get("ip")[:64].replace("\x00", ""), get("n")[:20])
-
-
-def _hour(t: datetime) -> datetime:
-    return t.replace(minute=0, second=0, microsecond=0)
-
-
-RollupKey = tuple[RollupScope, int, str, int, datetime, str]
-
-
-def contribution(send: Any, rows: Iterable[_Row], prior_human_open: datetime | None = None,
-                 prior_human_click: datetime | None = None,
-                 prior_link_clicks: Mapping[int, datetime] | None = None) -> Counter[RollupKey]:
-    """What one mail's hits add to the roll-ups; the writer adds new-minus-old for each batch.
-
-    `rows` may be a subset of the mail's hits: the writer leaves out stored opens (no later hit can
-    reclassify an open) and, when the batch brings no click for the mail, its stored clicks too.
-    `prior_human_open` / `prior_human_click` are the earliest human times among the left-out hits
-    (`prior_link_clicks` per link, when left-out clicks are folded in this way); both contributions
-    of a batch get the same priors, so what they add cancels in the difference.
-    """
-    if not rows and prior_human_open is None and prior_human_click is None and not prior_link_clicks:
-        return Counter()  # the common "mail had no hits before" case
-    if send.broadcast_id:
-        scope, scope_id = RollupScope.BROADCAST, int(send.broadcast_id)
-    elif send.step_id:
-        scope, scope_id = RollupScope.STEP, int(send.step_id)
-    else:
-        return Counter()  # test sends belong to no campaign
-    variant = send.variant or ""
-    out: Counter[RollupKey] = Counter()
-    first_open = prior_human_open
-    first_click = prior_human_click
-    first_link_click: dict[int, datetime] = dict(prior_link_clicks or {})
-    for r in rows:
-        cls = r.classification
-        assert cls is not None
-        bucket = r.occurred_at.replace(minute=0, second=0, microsecond=0)
-        out[(scope, scope_id, variant, 0, bucket, _METRICS[r.kind, cls])] += 1
-        if r.kind is HitKind.CLICK:
-            if r.link_id:
-                out[(scope, scope_id, variant, r.link_id, bucket, _CLICK_METRICS[cls])] += 1
-            if cls == HitClass.HUMAN:
-                if first_click is None or r.occurred_at < first_click:
-                    first_click = r.occurred_at
-                if r.link_id and (r.link_id not in first_link_click or r.occurred_at < first_link_click[r.link_id]):
-                    first_link_click[r.link_id] = r.occurred_at
-        elif cls == HitClass.HUMAN and (first_open is None or r.occurred_at < first_open):
-            first_open = r.occurred_at
-    if first_open or first_click:
-        first = min(t for t in (first_open, first_click) if t is not None)
-        out[(scope, scope_id, variant, 0, _hour(first), "unique_open")] += 1
-        if first_open is None and first_click is not None:
-            out[(scope, scope_id, variant, 0, _hour(first_click), "implied_open")] += 1  # a click implies an open
-    if first_click is not None:
-        out[(scope, scope_id, variant, 0, _hour(first_click), "unique_click")] += 1
-    for link, t in first_link_click.items():
-        out[(scope, scope_id, variant, link, _hour(t), "unique_click")] += 1
-    return out
-
-
-def apply_rollup_delta(session: Session, delta: Mapping[RollupKey, int]) -> None:
-    """Add counts to the roll-up rows (upsert); used by the writer and by unsubscribe/complaint hooks."""
-    rows = [
-        {"scope": k[0], "scope_id": k[1], "variant": k[2], "link_id": k[3], "bucket": k[4], "metric": k[5], "count": n}
-        for k, n in delta.items()
-        if n
-    ]
-    if not rows:
-        return
-    table = cast(Table, EngagementRollup.__table__)
-    dialect = session.get_bind().dialect.name
-    ins = postgresql.insert(table) if dialect == "postgresql" else sqlite.insert(table)
-    keys = ["scope", "scope_id", "variant", "link_id", "bucket", "metric"]
-    for i in range(0, len(rows), 2000):
-        stmt = ins.values(rows[i : i + 2000])
-        session.execute(
-            stmt.on_conflict_do_update(index_elements=keys, set_={"count": table.c.count + stmt.excluded.count})
-        )
 
 
 _HIT_COLUMNS = ["event_id", "kind", "send_id", "contact_id", "link_id", "occurred_at", "recorded_at", "user_agent",

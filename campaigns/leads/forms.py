@@ -28,10 +28,17 @@ from urllib.parse import urlsplit
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from campaigns import rendering
-from campaigns.contacts import MAX_LENGTHS, ContactError, is_suppressed, normalize_email, upsert_contact
 from campaigns.db import now_utc
-from campaigns.events_buffer import ip_for_storage
+from campaigns.delivery import rendering
+from campaigns.engagement.hit_buffer import ip_for_storage
+from campaigns.journeys.sequences import enroll_contact, record_event
+from campaigns.leads.contacts import (
+    MAX_LENGTHS,
+    ContactError,
+    is_suppressed,
+    normalize_email,
+    upsert_contact,
+)
 from campaigns.links import TokenKind
 from campaigns.models import (
     Contact,
@@ -43,7 +50,6 @@ from campaigns.models import (
     SequenceStatus,
     SubmissionStatus,
 )
-from campaigns.sequences import enroll_contact, record_event
 
 if TYPE_CHECKING:
     from campaigns.runtime import Services
@@ -447,17 +453,6 @@ def _apply_submission(session: Session, form: Form, contact: Contact | None, sto
     return contact
 
 
-# ------------------------------------------------------------------ double opt-in
-def enqueue_confirmation(svc: Services, submission_id: int) -> None:
-    """Queue the confirmation mail of a pending submission (public view, after its commit)."""
-    from rq import Retry
-
-    from campaigns.jobs import send_form_confirmation
-
-    svc.queue.enqueue_call(send_form_confirmation, args=(submission_id,), retry=Retry(max=3, interval=[10, 60, 300]),
-                           timeout=120, result_ttl=60, failure_ttl=7 * 86400)
-
-
 def confirm_token(svc: Services, submission: FormSubmission) -> str:
     """The signed token of a submission's confirmation link (HMAC, no expiry: the link is in a mail)."""
     return svc.signer.sign(TokenKind.FORM_CONFIRM, submission.id, submission.form_id)
@@ -500,7 +495,7 @@ def confirm_submission(session: Session, submission: FormSubmission, now: dateti
 
 def send_confirmation(svc: Services, submission_id: int) -> bool:
     """Render and send the confirmation mail of a pending submission (worker job); False if not pending."""
-    from campaigns.sending import send_system_mail
+    from campaigns.delivery.system_mail import send_system_mail
     from campaigns.users import get_account
 
     session = svc.db.factory()

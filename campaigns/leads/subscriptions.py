@@ -6,7 +6,6 @@ caller commits. Nothing here reads a request.
 
 from __future__ import annotations
 
-from collections import Counter
 from dataclasses import dataclass
 from typing import Any
 
@@ -14,7 +13,7 @@ from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from campaigns.db import dialect_insert, now_utc
-from campaigns.events_buffer import RollupKey, apply_rollup_delta
+from campaigns.engagement.rollups import count_campaign_event
 from campaigns.models import (
     Contact,
     ContactStatus,
@@ -26,14 +25,13 @@ from campaigns.models import (
     Sequence,
     Suppression,
 )
-from campaigns.models.tracking import RollupScope
 from campaigns.sql_functions import ascii_lower, ascii_lower_text
 
 
 def _exit(session: Session, contact_id: int, reason: str, sequence_id: int | None = None) -> int:
     """Exit enrolments through the sequences service (which also cancels their queued sends)."""
     try:
-        from campaigns.sequences import exit_contact
+        from campaigns.journeys.sequences import exit_contact
     except ImportError:  # the sequences service is built by another part of the team
         exit_contact = None  # type: ignore[assignment]
     if exit_contact is not None:
@@ -47,25 +45,6 @@ def _exit(session: Session, contact_id: int, reason: str, sequence_id: int | Non
         query.values(status=EnrollmentStatus.EXITED, exit_reason=reason, finished_at=now_utc())
     )
     return int(result.rowcount or 0)  # type: ignore[attr-defined]
-
-
-def count_campaign_event(session: Session, send_id: int, metric: str) -> None:
-    """Add one unsubscribe/complaint to the send's campaign roll-up (unsubscribes here; bounce
-    processing may call it with 'complaint')."""
-    send = session.execute(
-        select(Send.broadcast_id, Send.step_id, Send.variant).where(Send.id == send_id)
-    ).first()
-    if send is None:
-        return
-    if send.broadcast_id:
-        scope, scope_id = RollupScope.BROADCAST, send.broadcast_id
-    elif send.step_id:
-        scope, scope_id = RollupScope.STEP, send.step_id
-    else:
-        return
-    bucket = now_utc().replace(minute=0, second=0, microsecond=0)
-    key: RollupKey = (scope, int(scope_id), send.variant or "", 0, bucket, metric)
-    apply_rollup_delta(session, Counter({key: 1}))
 
 
 def unsubscribe_contact(session: Session, contact_id: int, send_id: int = 0, method: str = "link") -> bool:

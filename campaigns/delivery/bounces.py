@@ -34,19 +34,11 @@ from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
 from campaigns.config import Settings
-from campaigns.contacts import suppress
 from campaigns.db import now_utc
-from campaigns.models import (
-    Broadcast,
-    BroadcastStatus,
-    Contact,
-    EngagementRollup,
-    Event,
-    Send,
-    SendStatus,
-)
+from campaigns.engagement.rollups import count_campaign_event
+from campaigns.leads.contacts import suppress
+from campaigns.models import Broadcast, BroadcastStatus, Contact, EngagementRollup, Event, Send, SendStatus
 from campaigns.models.tracking import Hit, HitClass, RollupScope
-from campaigns.subscriptions import count_campaign_event
 
 log = logging.getLogger("nurture.bounces")
 
@@ -183,7 +175,7 @@ def record_bounce(session: Session, report: BounceReport, settings: Settings) ->
             suppress(session, contact.email, "bounce", f"{SOFT_BOUNCES_TO_SUPPRESS} consecutive soft bounces; last: {detail}")
             result.suppressed = True
     if result.suppressed:
-        from campaigns.sequences import exit_contact
+        from campaigns.journeys.sequences import exit_contact
 
         exit_contact(session, contact.id, "complaint" if report.kind is BounceKind.COMPLAINT else "bounced")
     session.flush()

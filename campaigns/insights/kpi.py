@@ -40,7 +40,9 @@ from sqlalchemy import (
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session
 
+from campaigns.audience.segments import SegmentError, compile_rules, not_suppressed
 from campaigns.db import now_utc
+from campaigns.insights.reports import to_csv
 from campaigns.models import (
     Contact,
     ContactStatus,
@@ -58,10 +60,8 @@ from campaigns.models import (
     Template,
     TemplateVersion,
 )
-from campaigns.reports import to_csv
-from campaigns.segments import SegmentError, compile_rules, not_suppressed
-from campaigns.sequences import zone
 from campaigns.sql_functions import at_least_zero, days_between, earliest, minus_days, month_of
+from campaigns.timezones import zone
 from campaigns.users import get_account
 
 # Lifecycle order. cold/warm/hot are all "lead" for the funnel: the score bands before MQL.

@@ -1,0 +1,1 @@
+"""Audience: who a campaign reaches (segment rules compiled to SQL, static lists, segment triggers)."""

@@ -1,0 +1,1 @@
+"""Delivery: from a planned send to the SMTP relay (render, MIME, DKIM, rate limit), and bounces back."""

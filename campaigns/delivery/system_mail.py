@@ -1,0 +1,58 @@
+"""One-off mail outside campaigns (test sends, form confirmations, sales hand-over), sent at once with the sender's rules."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+from campaigns.delivery import mailer, rendering
+from campaigns.delivery.mime import MessageFrame, _frame, _sender, format_address, is_valid_address
+from campaigns.models import Contact, TemplateVersion
+from campaigns.runtime import Services
+from campaigns.users import get_account
+
+
+def send_test_email(svc: Services, version_id: int, to_address: str, contact_id: int | None = None) -> None:
+    """Send one version to an address with "[TEST]" in the subject, no Send row (template editor)."""
+    to_address = (to_address or "").strip()
+    if not is_valid_address(to_address):
+        raise ValueError(f"{to_address!r} is not a valid email address")
+    session = svc.db.factory()
+    try:
+        version = session.get(TemplateVersion, version_id)
+        if version is None:
+            raise ValueError(f"template version {version_id} does not exist")
+        contact = session.get(Contact, contact_id) if contact_id else None
+        rendered = rendering.render_preview(session, version, contact, svc)
+        account = get_account(session)
+        frame = _frame(svc, account, version)
+        session.commit()
+    finally:
+        session.close()
+    data = frame.assemble(
+        to=to_address, subject=f"[TEST] {rendered.subject}",
+        message_id=f"<test-{uuid.uuid4().hex}@nurture>", html=rendered.html, text=rendered.text,
+    )
+    _send_one_now(svc, frame.mail_from, to_address, data)
+
+
+def _send_one_now(svc: Services, mail_from: str, rcpt: str, data: bytes) -> None:
+    """Send one mail outside the ledger now; raises SMTPTransientError or SMTPPermanentError."""
+    outcome = mailer.get_pool(svc.settings).send(mailer.OutgoingMail(key=0, mail_from=mail_from, rcpt=rcpt, data=data))
+    if outcome.ok:
+        return
+    if outcome.transient:
+        raise mailer.SMTPTransientError(outcome.describe())
+    raise mailer.SMTPPermanentError(outcome.describe())
+
+
+def send_system_mail(
+    svc: Services, account: Any, to_name: str, to_address: str, mail: rendering.RenderedMail, message_id: str
+) -> None:
+    """Send one non-campaign mail (a form's double opt-in confirmation) now, with no Send row; raises
+    SMTPTransientError (the job retries) or SMTPPermanentError."""
+    address, from_header, reply_to = _sender(svc, account, "")
+    frame = MessageFrame(address, from_header, reply_to, f"=_nurture_sys_{uuid.uuid4().hex[:12]}")
+    data = frame.assemble(to=format_address(to_name, to_address), subject=mail.subject, message_id=message_id,
+                          html=mail.html, text=mail.text)
+    _send_one_now(svc, frame.mail_from, to_address, data)

@@ -1,0 +1,1 @@
+"""Engagement: opens and clicks, buffered on the web side, stored by the hit writer, classified, rolled up."""

@@ -1,0 +1,1 @@
+"""Experiments: A/B tests (pure statistics, set-up, assignment, counting, decision, results)."""

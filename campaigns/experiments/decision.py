@@ -1,0 +1,218 @@
+"""A/B decision: deadlines, the decision at the planned horizon, the winner applied to the rest; the scheduler's tick."""
+
+from __future__ import annotations
+
+import logging
+from collections import Counter
+from datetime import datetime, timedelta
+
+from sqlalchemy import func, select, update
+from sqlalchemy.orm import Session
+
+from campaigns.db import now_utc
+from campaigns.experiments import stats
+from campaigns.experiments.assignment import (
+    _rest_waiting,
+    _send_rest,
+    plan_due_assignments,
+    plan_rest_assignments,
+)
+from campaigns.experiments.counting import (
+    _scope,
+    count_variants,
+    metric_counts,
+    pending_test_sends,
+    window_hours,
+)
+from campaigns.experiments.setup import ACTIVE_STATUSES, ABError
+from campaigns.models import (
+    ABAssignment,
+    ABKind,
+    ABMode,
+    ABStatus,
+    ABTest,
+    ABVariant,
+    Broadcast,
+    BroadcastStatus,
+    Send,
+    SendStatus,
+    Step,
+)
+from campaigns.runtime import Services
+
+log = logging.getLogger("nurture.abtests")
+
+
+def cancel_test(session: Session, test: ABTest) -> None:
+    """Cancel a test that has not been decided (UI, API); a started broadcast then gets the control."""
+    if test.status not in ACTIVE_STATUSES:
+        raise ABError(f"a {test.status} test cannot be cancelled")
+    if test.status is ABStatus.DRAFT:
+        test.status = ABStatus.CANCELLED
+        session.flush()
+        return
+    # Started: cancelling means "stop testing, keep the control" without waiting for the windows.
+    apply_winner(session, test, 0, decided_by="cancelled", now=now_utc(), reason="Test cancelled: keeping the control.")
+    test.status = ABStatus.CANCELLED
+    session.flush()
+
+
+def _plan(test: ABTest) -> stats.TestPlan:
+    return stats.TestPlan(variants=len(test.variants), sends_per_variant=max(1, test.planned_per_variant),
+                       alpha=test.alpha, power=test.power, baseline_rate=test.baseline_rate,
+                       min_detectable_lift=test.min_lift, control_index=0, fallback=stats.Fallback(test.fallback))
+
+
+def variant_name(v: ABVariant) -> str:
+    """How a variant is named in reasons and charts: 'A (label)'."""
+    return f"{v.key} ({v.label})" if v.label else v.key
+
+
+def compute_deadline(session: Session, test: ABTest) -> datetime | None:
+    """When the last variant's window closes: the last test send's delivery plus the window; None while
+    test sends are still to go (or, for steps, while new sends are still being split)."""
+    if test.status is not ABStatus.TESTING:
+        return test.deadline_at
+    if test.step_id is not None and test.split_closed_at is None:
+        return None
+    if pending_test_sends(session, test):
+        return None
+    last = session.scalar(select(func.max(Send.sent_at)).where(_scope(test), Send.status == SendStatus.SENT))
+    base = last or test.split_closed_at or test.started_at or now_utc()
+    return base + timedelta(hours=window_hours(test))
+
+
+def expected_deadline(session: Session, test: ABTest, now: datetime) -> datetime:
+    """The deadline if known, else the best estimate (for the 'decided at' line while running)."""
+    if test.deadline_at is not None:
+        return test.deadline_at
+    start = test.started_at or now
+    if test.step_id is not None:
+        start = test.split_closed_at or (start + timedelta(days=test.test_days))
+    elif test.kind is ABKind.SEND_TIME:
+        last_due = session.scalar(select(func.max(ABAssignment.due_at)).where(ABAssignment.test_id == test.id))
+        start = max(start, last_due or start)
+    return max(start, now) + timedelta(hours=window_hours(test))
+
+
+def evaluate(session: Session, test: ABTest, now: datetime,
+             counts: dict[str, dict[str, int]] | None = None) -> tuple[stats.Decision, dict[str, dict[str, int]]]:
+    """Run the statistics on the current counts (results page, API, the decision step)."""
+    counts = counts if counts is not None else count_variants(session, test)
+    deadline = test.deadline_at if test.deadline_at is not None and test.status is not ABStatus.DRAFT else None
+    state = stats.NowState(now=now, deadline=deadline or expected_deadline(session, test, now))
+    if deadline is None:  # the deadline is not fixed yet: the test is still running whatever the clock says
+        state = stats.NowState(now=now, deadline=max(state.deadline, now + timedelta(seconds=1)))
+    decision = stats.decide([variant_name(v) for v in test.variants], metric_counts(test, counts), _plan(test), state)
+    return decision, counts
+
+
+def decide_if_due(session: Session, test: ABTest, now: datetime) -> str:
+    """The decision step for one testing test (tick): fix the deadline, and at it decide; auto mode sends
+    the chosen variant, manual mode waits for the marketer. Returns what happened."""
+    if test.status is not ABStatus.TESTING:
+        return ""
+    if test.step_id is not None and test.split_closed_at is None and test.started_at is not None \
+            and now >= test.started_at + timedelta(days=test.test_days):
+        test.split_closed_at = now
+    if test.deadline_at is None:
+        test.deadline_at = compute_deadline(session, test)
+    if test.deadline_at is None or now < test.deadline_at:
+        return ""
+    decision, counts = evaluate(session, test, now)
+    record = decision.to_dict()
+    record["counts"] = counts
+    record["evaluated_at"] = now.isoformat()
+    test.decision = record
+    if test.mode is ABMode.MANUAL:
+        test.status = ABStatus.AWAITING_DECISION
+        return "awaiting"
+    assert decision.send_index is not None
+    apply_winner(session, test, decision.send_index, decided_by="auto", now=now)
+    return "decided"
+
+
+def pick_winner(session: Session, test: ABTest, index: int, decided_by: str, now: datetime | None = None) -> ABTest:
+    """The marketer's choice in manual mode (or an override while the decision waits); UI, API."""
+    now = now or now_utc()
+    if test.status not in (ABStatus.AWAITING_DECISION, ABStatus.TESTING):
+        raise ABError(f"a {test.status} test cannot be decided")
+    if not 0 <= index < len(test.variants):
+        raise ABError(f"variant {index} does not exist", "variant")
+    if test.status is ABStatus.TESTING:
+        if test.mode is not ABMode.MANUAL:
+            raise ABError("the test decides itself when the last window closes (automatic mode)")
+        if pending_test_sends(session, test):
+            raise ABError("the test portion is still being sent: wait until it is delivered")
+        # Manual mode lets the marketer stop early; the record keeps the provisional numbers and says so.
+        decision, counts = evaluate(session, test, now)
+        record = decision.to_dict()
+        record.update(counts=counts, evaluated_at=now.isoformat(), early=True)
+        test.decision = record
+    apply_winner(session, test, index, decided_by=decided_by, now=now)
+    return test
+
+
+def apply_winner(session: Session, test: ABTest, index: int, *, decided_by: str, now: datetime,
+                 reason: str = "") -> None:
+    """Record the chosen variant and act on it: a broadcast's rest gets it; a step takes its template."""
+    variant = test.variants[index]
+    test.winner_index = index
+    test.decided_by = decided_by[:200]
+    test.decided_at = now
+    test.status = ABStatus.DECIDED
+    record = dict(test.decision or {})
+    record["chosen_index"] = index
+    record["decided_by"] = test.decided_by
+    if reason:
+        record["override_reason"] = reason
+    elif decided_by != "auto" and record.get("send_index") not in (None, index):
+        record["override_reason"] = f"Chosen by {test.decided_by}: {variant_name(variant)}."
+    test.decision = record
+    if test.broadcast_id is not None:
+        test.rest_planned = _send_rest(session, test, variant, now)
+    elif test.step_id is not None and variant.template_id is not None:
+        step = session.get(Step, test.step_id)
+        if step is not None:
+            step.template_id = variant.template_id
+        if test.split_closed_at is None:
+            test.split_closed_at = now
+    session.flush()
+
+
+def tick(svc: Services, now: datetime | None = None) -> Counter[str]:
+    """The scheduler's A/B step: plan due send-time sends, fix deadlines, decide tests whose last window
+    closed (auto mode also plans the rest). Each test in its own transaction."""
+    now = now or now_utc()
+    counts: Counter[str] = Counter()
+    with svc.db.begin() as session:
+        ids = list(session.scalars(select(ABTest.id).where(ABTest.status == ABStatus.TESTING)))
+        ids += list(session.scalars(
+            select(ABTest.id).where(ABTest.status == ABStatus.DECIDED, ABTest.kind == ABKind.SEND_TIME,
+                                    _rest_waiting(ABTest.id))
+        ))
+    for test_id in ids:
+        with svc.db.begin() as session:
+            test = session.get(ABTest, test_id)
+            if test is None:
+                continue
+            if test.broadcast_id is not None:
+                broadcast = session.get(Broadcast, test.broadcast_id)
+                if broadcast is None or broadcast.status is BroadcastStatus.CANCELLED:
+                    # The marketer cancelled the broadcast: nothing more may go, test sends included.
+                    session.execute(update(ABAssignment).where(ABAssignment.test_id == test.id,
+                                                               ABAssignment.planned.is_(False))
+                                    .values(planned=True).execution_options(synchronize_session=False))
+                    test.status = ABStatus.CANCELLED
+                    counts["ab_cancelled"] += 1
+                    continue
+            if test.status is ABStatus.TESTING:
+                if test.broadcast_id is not None and test.kind is ABKind.SEND_TIME:
+                    counts["ab_test_sends"] += plan_due_assignments(session, test, now)
+                outcome = decide_if_due(session, test, now)
+                if outcome:
+                    counts[f"ab_{outcome}"] += 1
+                    log.info("A/B test %s %s", test.id, outcome)
+            if test.status is ABStatus.DECIDED and test.kind is ABKind.SEND_TIME:
+                counts["ab_rest_sends"] += plan_rest_assignments(session, test, now)
+    return Counter({k: v for k, v in counts.items() if v})

@@ -1,0 +1,195 @@
+"""The A/B service: set up tests, split audiences, count human engagement per variant, decide, send the winner.
+
+Request-free: the UI (campaigns.views.abtests), the API (campaigns.api.abtests) and the scheduler call it.
+The statistics live in campaigns.ab (pure); this module feeds it counts from the ledger and the hits.
+
+Broadcasts: when the scheduler starts a broadcast that carries a test, `start_broadcast_test` draws the
+test portion at random (recorded in ab_assignments, split evenly) and plans only those sends, each with
+its variant's template version and key (`Send.variant`). `tick` (every scheduler tick) plans send-time
+variants when their local time comes, and decides once the last variant's window has closed; the rest
+of the audience then gets the chosen variant. The send ledger is UNIQUE per (broadcast, contact), so
+nobody in the test portion can be mailed twice.
+
+Sequence steps: `split_step_rows` (called by the scheduler's step planner) gives each new send of a
+tested step a variant by hash(test, contact), so a contact keeps its variant; after `test_days` new
+sends get the control until the decision, which makes the winner the step's template.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import and_, func, select
+from sqlalchemy.orm import Session
+
+from campaigns.db import now_utc
+from campaigns.experiments.counting import (
+    _hours_since,
+    _plus_hours,
+    _scope,
+    _time,
+    count_variants,
+    window_hours,
+)
+from campaigns.experiments.decision import evaluate, expected_deadline
+from campaigns.experiments.setup import broadcast_audience_size, plan_advice
+from campaigns.models import (
+    ABKind,
+    ABMetric,
+    ABStatus,
+    ABTest,
+    ABVariant,
+    Broadcast,
+    Event,
+    Send,
+    SendStatus,
+    Step,
+    Template,
+)
+from campaigns.models.tracking import EngagementRollup, Hit, HitClass, HitKind, RollupScope
+
+
+# ------------------------------------------------------------------ results (page and API)
+def describe_variant(test: ABTest, v: ABVariant, session: Session) -> str:
+    """What this variant changes, in words (results page, API)."""
+    if test.kind is ABKind.CONTENT:
+        template = session.get(Template, v.template_id) if v.template_id else None
+        return template.name if template else ""
+    if test.kind is ABKind.SEND_TIME:
+        return v.send_local.replace("T", " ")
+    return str(getattr(v, test.kind.value) or "")
+
+
+def timeline(session: Session, test: ABTest) -> dict[str, Any]:
+    """Hourly human engagement per variant (UTC buckets, from the roll-ups) for the timeline chart."""
+    scope = RollupScope.BROADCAST if test.broadcast_id is not None else RollupScope.STEP
+    scope_id = test.broadcast_id if test.broadcast_id is not None else test.step_id
+    metric = "unique_open" if test.metric is ABMetric.OPEN else "unique_click"
+    rows = session.execute(
+        select(EngagementRollup.bucket, EngagementRollup.variant, func.sum(EngagementRollup.count))
+        .where(EngagementRollup.scope == scope, EngagementRollup.scope_id == scope_id,
+               EngagementRollup.link_id == 0, EngagementRollup.metric == metric,
+               EngagementRollup.variant.in_([v.key for v in test.variants]))
+        .group_by(EngagementRollup.bucket, EngagementRollup.variant)
+    ).all()
+    buckets = sorted({r[0] for r in rows})[-24 * 31:]
+    index = {b: i for i, b in enumerate(buckets)}
+    series = {v.key: [0] * len(buckets) for v in test.variants}
+    for bucket, key, n in rows:
+        if bucket in index:
+            series[key][index[bucket]] += int(n or 0)
+    return {"metric": metric, "labels": [b.strftime("%Y-%m-%d %H:00") for b in buckets], "series": series}
+
+
+def aligned_curves(session: Session, test: ABTest,
+                   counts: dict[str, dict[str, int]] | None = None) -> dict[str, Any]:
+    """Cumulative conversion rate per variant by hours since each send (the equal-window comparison)."""
+    dialect = session.get_bind().dialect.name
+    hours = window_hours(test)
+    end = _plus_hours(dialect, Send.sent_at, hours)
+    delivered = and_(_scope(test), Send.status == SendStatus.SENT)
+    if test.metric is ABMetric.GOAL:
+        first = (
+            select(Send.variant.label("variant"), Send.sent_at.label("sent_at"),
+                   func.min(Event.occurred_at).label("at"))
+            .join(Event, and_(Event.contact_id == Send.contact_id, Event.name == test.goal_event))
+            .where(delivered, Event.occurred_at >= Send.sent_at, _time(dialect, Event.occurred_at) < end)
+            .group_by(Send.id, Send.variant, Send.sent_at).subquery()
+        )
+    else:
+        kinds = [HitKind.CLICK] if test.metric in (ABMetric.CLICK, ABMetric.CLICK_TO_OPEN) else [HitKind.OPEN, HitKind.CLICK]
+        first = (
+            select(Send.variant.label("variant"), Send.sent_at.label("sent_at"), func.min(Hit.occurred_at).label("at"))
+            .join(Hit, Hit.send_id == Send.id)
+            .where(delivered, Hit.classification == HitClass.HUMAN, Hit.kind.in_(kinds),
+                   _time(dialect, Hit.occurred_at) < end)
+            .group_by(Send.id, Send.variant, Send.sent_at).subquery()
+        )
+    offset = _hours_since(dialect, first.c.at, first.c.sent_at)
+    step = max(1, hours // 48)  # at most ~48 points per curve
+    raw: dict[str, list[int]] = {v.key: [0] * (hours // step + 1) for v in test.variants}
+    for key, off, n in session.execute(select(first.c.variant, offset, func.count()).group_by(first.c.variant, offset)):
+        slot = min(max(int(off or 0), 0) // step, len(raw[key]) - 1)
+        raw[key][slot] += int(n)
+    counts = counts or count_variants(session, test)
+    denominators = {v.key: (counts[v.key]["opened"] if test.metric is ABMetric.CLICK_TO_OPEN
+                            else counts[v.key]["delivered"]) for v in test.variants}
+    curves = {}
+    for key, slots in raw.items():
+        total, acc = denominators[key], 0
+        cum = []
+        for n in slots:
+            acc += n
+            cum.append(acc / total if total else 0.0)
+        curves[key] = cum
+    return {"hours": [i * step for i in range(len(next(iter(raw.values()))))], "curves": curves,
+            "window_hours": hours}
+
+
+def results(session: Session, test: ABTest, now: datetime | None = None) -> dict[str, Any]:
+    """Everything the results page and the API show, as JSON-ready data (the same numbers in both)."""
+    now = now or now_utc()
+    if test.status in (ABStatus.DECIDED, ABStatus.AWAITING_DECISION) and test.decision.get("variants"):
+        # Frozen at the deadline: every window had closed, so counting again would give the same numbers.
+        decision = dict(test.decision)
+        counts = decision.get("counts") or count_variants(session, test)
+        live = False
+    else:
+        evaluated, counts = evaluate(session, test, now)
+        decision = evaluated.to_dict()
+        live = True
+    audience = None
+    if test.broadcast_id is not None and test.status is ABStatus.DRAFT:
+        broadcast = session.get(Broadcast, test.broadcast_id)
+        audience = broadcast_audience_size(session, broadcast) if broadcast is not None else None
+    advice = plan_advice(test.baseline_rate, test.min_lift, len(test.variants), audience, test.test_portion,
+                         test.alpha, test.power)
+    target: dict[str, Any]
+    if test.broadcast_id is not None:
+        b = session.get(Broadcast, test.broadcast_id)
+        target = {"type": "broadcast", "id": test.broadcast_id, "name": b.name if b else ""}
+    else:
+        step = session.get(Step, test.step_id)
+        target = {"type": "step", "id": test.step_id, "sequence_id": step.sequence_id if step else None,
+                  "position": step.position if step else None}
+    return {
+        "id": test.id,
+        "target": target,
+        "kind": str(test.kind),
+        "metric": str(test.metric),
+        "goal_event": test.goal_event,
+        "goal_days": test.goal_days,
+        "window_hours": window_hours(test),
+        "test_portion": test.test_portion,
+        "test_days": test.test_days,
+        "fallback": test.fallback,
+        "mode": str(test.mode),
+        "status": str(test.status),
+        "planned_per_variant": test.planned_per_variant,
+        "baseline_rate": test.baseline_rate,
+        "min_lift": test.min_lift,
+        "alpha": test.alpha,
+        "power": test.power,
+        "created_at": test.created_at.isoformat(),
+        "started_at": test.started_at.isoformat() if test.started_at else None,
+        "deadline_at": test.deadline_at.isoformat() if test.deadline_at else None,
+        "expected_deadline": expected_deadline(session, test, now).isoformat(),
+        "decided_at": test.decided_at.isoformat() if test.decided_at else None,
+        "decided_by": test.decided_by,
+        "winner_index": test.winner_index,
+        "rest_planned": test.rest_planned,
+        "variants": [
+            {"index": v.position, "key": v.key, "label": v.label, "describes": describe_variant(test, v, session),
+             "template_id": v.template_id, "template_version_id": v.template_version_id,
+             "send_local": v.send_local or None, **counts[v.key]}
+            for v in test.variants
+        ],
+        "decision": decision,
+        "decision_is_live": live,
+        "advice": advice,
+        "timeline": timeline(session, test),
+        "aligned": aligned_curves(session, test, counts),
+    }
+
+

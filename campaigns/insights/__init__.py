@@ -1,0 +1,1 @@
+"""Insights: reports and KPIs, read from the send ledger, events and hits."""

@@ -1,0 +1,1 @@
+"""Journeys: sequences and broadcasts (definitions, enrolment, exits)."""

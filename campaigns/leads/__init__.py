@@ -1,0 +1,1 @@
+"""Leads: contacts (normalisation, upsert, suppression), CSV imports, hosted forms, unsubscribe and preferences."""

@@ -1,0 +1,107 @@
+"""Reading CSV files of leads: encoding detection (UTF-8, Shift_JIS/CP932), delimiter, a streaming row reader."""
+
+from __future__ import annotations
+
+import codecs
+import csv
+import io
+from collections.abc import Iterator
+
+from campaigns.leads.contacts import ContactError
+
+# ------------------------------------------------------------------ CSV files
+_BOMS = ((codecs.BOM_UTF8, "utf-8-sig"), (codecs.BOM_UTF16_LE, "utf-16"), (codecs.BOM_UTF16_BE, "utf-16"))
+
+ENCODINGS = ("auto", "utf-8", "cp932")
+
+
+class ImportFileError(ContactError):
+    """A file that cannot be imported at all (encoding, no header, no email column)."""
+
+
+def detect_encoding(path: str) -> str:
+    """The file's encoding: UTF-8 (BOM or not), UTF-16 with BOM, or Shift_JIS/CP932 (Excel in Japan)."""
+    with open(path, "rb") as f:
+        head = f.read(4)
+    for bom, name in _BOMS:
+        if head.startswith(bom):
+            return name
+    # Decode the whole file incrementally (1 MiB at a time): a CP932 file may look like ASCII
+    # for its first thousand rows, and this costs well under a second per 100 MB.
+    for name in ("utf-8", "cp932"):
+        decoder = codecs.getincrementaldecoder(name)()
+        try:
+            with open(path, "rb") as f:
+                while block := f.read(1 << 20):
+                    decoder.decode(block)
+            decoder.decode(b"", final=True)
+            return name
+        except UnicodeDecodeError:
+            continue
+    raise ImportFileError("The file is neither UTF-8 nor Shift_JIS (CP932) text. Save it as CSV UTF-8.")
+
+
+def _delimiter(first_line: str) -> str:
+    counts = {d: first_line.count(d) for d in (",", "\t", ";")}
+    best = max(counts, key=lambda d: counts[d])
+    return best if counts[best] else ","
+
+
+class _CsvStream:
+    """A CSV file read row by row, with the physical line where each record starts and bytes read."""
+
+    def __init__(self, path: str, encoding: str) -> None:
+        self.encoding = detect_encoding(path) if encoding == "auto" else encoding
+        self.raw = open(path, "rb", buffering=0)  # noqa: SIM115  (closed by close())
+        self.text = io.TextIOWrapper(io.BufferedReader(self.raw, 1 << 16), encoding=self.encoding, newline="")
+        try:
+            try:
+                first = self.text.readline()
+            except UnicodeDecodeError:
+                raise ImportFileError(f"The file is not valid {self.encoding} text.") from None
+            self.delimiter = _delimiter(first)
+            self.text.seek(0)  # start over (a BOM is skipped again) so csv reads the file object directly
+            self.reader = csv.reader(self.text, delimiter=self.delimiter)
+            self.headers = [h.strip() for h in self._next() or []]
+            if not any(self.headers):
+                raise ImportFileError("The file is empty or has no header row.")
+        except BaseException:
+            self.close()
+            raise
+        self._line = self.reader.line_num
+
+    def _next(self) -> list[str] | None:
+        try:
+            return next(self.reader)
+        except StopIteration:
+            return None
+        except UnicodeDecodeError:
+            raise ImportFileError(
+                f"The file is not valid {self.encoding} text near line {self.reader.line_num + 1}."
+            ) from None
+        except csv.Error as exc:
+            raise ImportFileError(f"Line {self.reader.line_num}: the CSV cannot be read ({exc}).") from None
+
+    def rows(self) -> Iterator[tuple[int, list[str]]]:
+        """(line number where the record starts, cells) for every non-blank record after the header."""
+        reader, line = self.reader, self._line
+        try:
+            for row in reader:
+                start, line = line + 1, reader.line_num
+                if row and "".join(row).strip():  # Excel leaves rows of empty cells at the end
+                    yield start, row
+        except UnicodeDecodeError:
+            raise ImportFileError(
+                f"The file is not valid {self.encoding} text near line {reader.line_num + 1}."
+            ) from None
+        except csv.Error as exc:
+            raise ImportFileError(f"Line {reader.line_num}: the CSV cannot be read ({exc}).") from None
+
+    @property
+    def bytes_done(self) -> int:
+        return self.raw.tell()
+
+    def close(self) -> None:
+        if not self.text.closed:
+            self.text.close()  # also closes the raw file beneath it
+        self.raw.close()

@@ -1,0 +1,1 @@
+"""Scoring: points, decay, stages, triggers, history and the sales hand-over."""
