@@ -12,9 +12,17 @@ import logging
 import os
 import signal
 import sys
+import threading
 import time
 from typing import Any
 
+from campaigns import scheduler
+from campaigns.delivery.outbox import run_outbox_server
+from campaigns.engagement.hit_writer import run_writer
+from campaigns.health import warn_about_redis, warn_about_settings
+from campaigns.rq_workers import NurtureForkWorker, NurtureSimpleWorker
+from campaigns.runtime import log_loop_failure, services
+from campaigns.scoring import engine
 from wsgi import create_app
 
 log = logging.getLogger("nurture.worker")
@@ -22,21 +30,17 @@ log = logging.getLogger("nurture.worker")
 
 def run_worker(burst: bool = False, overrides: dict[str, Any] | None = None) -> None:
     """Run an RQ worker inside the app context (jobs run in this process; see below)."""
-    from campaigns.runtime import services
 
     app = create_app(overrides)
     with app.app_context():
         svc = services()
-        from campaigns.health import warn_about_redis
 
         warn_about_redis(svc.redis)
-        from campaigns.health import warn_about_settings
 
         warn_about_settings(svc.settings)
         # Sending keeps a pool of SMTP connections and compiled templates per process; a forking worker
         # would rebuild both for every job (bench/bench_sending.py measures the difference), so jobs run
         # in this process unless NURTURE_WORKER_CLASS=fork asks for a work horse per job.
-        from campaigns.rq_workers import NurtureForkWorker, NurtureSimpleWorker
 
         fork = os.environ.get("NURTURE_WORKER_CLASS", "simple") == "fork"
         worker_class = NurtureForkWorker if fork else NurtureSimpleWorker
@@ -46,9 +50,6 @@ def run_worker(burst: bool = False, overrides: dict[str, Any] | None = None) -> 
 
 def run_scheduler(interval: float = 2.0, overrides: dict[str, Any] | None = None, once: bool = False) -> None:
     """Run the scheduler tick every `interval` seconds until SIGTERM/SIGINT."""
-    from campaigns import scheduler
-    from campaigns.runtime import log_loop_failure, services
-    from campaigns.scoring import engine
 
     app = create_app(overrides)
     stopping = False
@@ -61,7 +62,6 @@ def run_scheduler(interval: float = 2.0, overrides: dict[str, Any] | None = None
     signal.signal(signal.SIGINT, _stop)
     with app.app_context():
         svc = services()
-        from campaigns.health import warn_about_redis
 
         warn_about_redis(svc.redis)  # the scheduler enqueues into the same Redis the workers read
         while not stopping:
@@ -85,10 +85,6 @@ def run_scheduler(interval: float = 2.0, overrides: dict[str, Any] | None = None
 
 def run_hit_writer(overrides: dict[str, Any] | None = None) -> None:
     """Run the buffered tracking-hit writer until SIGTERM/SIGINT."""
-    import threading
-
-    from campaigns.engagement.hit_writer import run_writer
-    from campaigns.runtime import services
 
     app = create_app(overrides)
     # The writer is a batch job behind a buffer; on a shared host the tracking endpoints' CPU matters
@@ -107,8 +103,6 @@ def run_hit_writer(overrides: dict[str, Any] | None = None) -> None:
 
 def run_outbox(overrides: dict[str, Any] | None = None) -> None:
     """Run the development SMTP outbox that stores mail for the UI instead of delivering it."""
-    from campaigns.delivery.outbox import run_outbox_server
-    from campaigns.runtime import services
 
     app = create_app(overrides)
     with app.app_context():

@@ -11,10 +11,15 @@ from typing import Any
 from flask import Flask, g, jsonify, render_template, request
 from flask_wtf.csrf import CSRFError, CSRFProtect
 from werkzeug.exceptions import HTTPException
+from werkzeug.middleware.proxy_fix import ProxyFix
 
+from campaigns.api import register_api
+from campaigns.api.bounces import register_webhooks
 from campaigns.config import ROOT, Settings
 from campaigns.i18n import current_locale, gettext, pgettext
 from campaigns.runtime import Services
+from campaigns.views import public_forms, register_ui
+from tracking import register_tracking
 
 csrf = CSRFProtect()
 log = logging.getLogger("nurture")
@@ -55,14 +60,9 @@ def create_app(overrides: dict[str, Any] | None = None) -> Flask:
     app.jinja_env.globals.update(_=gettext, pgettext=pgettext, current_locale=current_locale)
     app.jinja_env.autoescape = True
 
-    from campaigns.api import register_api
-    from campaigns.views import public_forms, register_ui
-    from tracking import register_tracking
-
     register_ui(app)
     register_api(app, csrf)
     csrf.exempt(register_tracking(app))
-    from campaigns.api.bounces import register_webhooks
 
     csrf.exempt(register_webhooks(app))  # authenticated by an HMAC signature of the body, not a cookie
     # Hosted forms are embedded on other sites and post cross-origin: honeypot, rate limit, validation.
@@ -84,7 +84,6 @@ def create_app(overrides: dict[str, Any] | None = None) -> Flask:
         # Behind nginx/Caddy: take the client address and scheme from X-Forwarded-* set by that many
         # trusted proxies (login throttling, form limits and tracking IPs need the visitor's address).
         # Outermost, so the tracking fast path sees the corrected address too.
-        from werkzeug.middleware.proxy_fix import ProxyFix
 
         hops = settings.proxy_hops
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops, x_host=hops)  # type: ignore[method-assign]

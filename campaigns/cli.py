@@ -2,14 +2,27 @@
 
 from __future__ import annotations
 
+import os
 import sys
+from pathlib import Path
 from typing import Any
 
 import click
 
+import worker
+from campaigns.delivery import bounces
+from campaigns.demo import seed_demo
+from campaigns.leads.contacts import ContactError
+from campaigns.leads.imports import preview_import, run_import, start_import
+from campaigns.migrate import upgrade
+from campaigns.models import Broadcast, ImportJob
+from campaigns.runtime import services
+from campaigns.supervisor import run_all
+from campaigns.users import create_api_key, create_user
+from wsgi import create_app
+
 
 def _app() -> Any:
-    from wsgi import create_app
 
     return create_app()
 
@@ -22,7 +35,6 @@ def main() -> None:
 @main.command("init-db")
 def init_db() -> None:
     """Create or upgrade the database schema (Alembic migrations)."""
-    from campaigns.migrate import upgrade
 
     app = _app()
     with app.app_context():
@@ -36,8 +48,6 @@ def init_db() -> None:
 @click.option("--name", default="")
 def create_user_cmd(email: str, password: str, name: str) -> None:
     """Create a user who can log in to the web UI."""
-    from campaigns.runtime import services
-    from campaigns.users import create_user
 
     with _app().app_context():
         with services().db.begin() as s:
@@ -49,8 +59,6 @@ def create_user_cmd(email: str, password: str, name: str) -> None:
 @click.option("--name", default="default")
 def create_api_key_cmd(name: str) -> None:
     """Create an API key; the key is printed alone on the last line."""
-    from campaigns.runtime import services
-    from campaigns.users import create_api_key
 
     with _app().app_context():
         with services().db.begin() as s:
@@ -63,7 +71,6 @@ def create_api_key_cmd(name: str) -> None:
 @click.option("--burst", is_flag=True, help="Exit when the queue is empty.")
 def worker_cmd(burst: bool) -> None:
     """Run an RQ worker that delivers mail."""
-    import worker
 
     worker.run_worker(burst=burst)
 
@@ -72,7 +79,6 @@ def worker_cmd(burst: bool) -> None:
 @click.option("--interval", default=2.0, show_default=True)
 def scheduler_cmd(interval: float) -> None:
     """Run the scheduler loop (due steps, broadcasts, reconciliation)."""
-    import worker
 
     worker.run_scheduler(interval=interval)
 
@@ -80,8 +86,6 @@ def scheduler_cmd(interval: float) -> None:
 @main.command("seed-demo")
 def seed_demo_cmd() -> None:
     """Load demo data: contacts, two templates, one active sequence, a demo user."""
-    from campaigns.demo import seed_demo
-    from campaigns.runtime import services
 
     with _app().app_context():
         summary = seed_demo(services())
@@ -93,7 +97,6 @@ def seed_demo_cmd() -> None:
 @click.option("--demo/--no-demo", default=True, show_default=True, help="Seed demo data on first start.")
 def run_cmd(port: int, demo: bool) -> None:
     """Start everything: web UI, worker, scheduler, dev outbox SMTP and a local Redis if needed."""
-    from campaigns.supervisor import run_all
 
     sys.exit(run_all(port=port, demo=demo))
 
@@ -114,12 +117,6 @@ def import_csv_cmd(
     consent_text: str,
 ) -> None:
     """Import contacts from a CSV file (UTF-8 or Shift_JIS/CP932), in this process."""
-    import os
-
-    from campaigns.leads.contacts import ContactError
-    from campaigns.leads.imports import preview_import, run_import, start_import
-    from campaigns.models import ImportJob
-    from campaigns.runtime import services
 
     with _app().app_context():
         svc = services()
@@ -176,10 +173,6 @@ def import_csv_cmd(
 @click.option("--delete", is_flag=True, help="Delete each message file after it was processed (maildir, files).")
 def process_bounces_cmd(paths: tuple[str, ...], delete: bool) -> None:
     """Read bounce mail (DSN, ARF complaints) from maildirs, mbox files or message files and record it."""
-    from pathlib import Path
-
-    from campaigns.delivery import bounces
-    from campaigns.runtime import services
 
     with _app().app_context():
         svc = services()
@@ -206,9 +199,6 @@ def process_bounces_cmd(paths: tuple[str, ...], delete: bool) -> None:
 @click.argument("broadcast_id", type=int)
 def resume_broadcast_cmd(broadcast_id: int) -> None:
     """Resume a broadcast that paused itself (complaint rate); the scheduler sends the rest."""
-    from campaigns.delivery import bounces
-    from campaigns.models import Broadcast
-    from campaigns.runtime import services
 
     with _app().app_context():
         with services().db.begin() as s:

@@ -9,6 +9,9 @@ from datetime import timedelta
 from sqlalchemy import func, select
 
 from campaigns.db import now_utc
+from campaigns.delivery.rendering import create_template
+from campaigns.journeys.sequences import create_sequence, enroll_contact, set_sequence_status
+from campaigns.leads.forms import FormInput, create_form
 from campaigns.models import Contact, Sequence, User
 from campaigns.runtime import Services
 from campaigns.users import create_user, get_account
@@ -106,9 +109,6 @@ CASE_STUDY_HTML = """<html><head><style>
 
 def seed_demo(svc: Services, contacts: int = 300, seed: int = 7) -> str:
     """Load the demo data once; a second call changes nothing. Returns a summary line."""
-    from campaigns.delivery.rendering import create_template
-    from campaigns.journeys.sequences import create_sequence, enroll_contact, set_sequence_status
-    from campaigns.leads.forms import FormInput, create_form
 
     rng = random.Random(seed)
     with svc.db.begin() as s:

@@ -8,6 +8,7 @@ from redis import Redis
 from redis.exceptions import RedisError
 
 from campaigns.config import Settings
+from campaigns.delivery.dkim_signing import DkimConfigError, signer_for
 
 log = logging.getLogger("nurture.health")
 
@@ -39,7 +40,6 @@ def warn_about_redis(redis: Redis) -> None:
 
 def settings_warnings(settings: Settings) -> list[str]:
     """Settings that will stop or weaken delivery: half-configured DKIM, an unreadable key, plain-HTTP links."""
-    from campaigns.delivery.dkim_signing import DkimConfigError, signer_for
 
     warnings: list[str] = []
     dkim = [settings.dkim_selector, settings.dkim_domain, settings.dkim_private_key_path]

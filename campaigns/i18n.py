@@ -32,6 +32,7 @@ missing: set[str] | None = None
 def _load() -> dict[str, str]:
     global _catalogue
     if _catalogue is None:
+        # The catalogues are large dicts: loaded on the first translation, not when i18n is imported.
         import campaigns.translations as pkg
 
         merged: dict[str, str] = {}

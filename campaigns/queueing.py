@@ -19,6 +19,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
+from redis.client import Pipeline
 from rq import Queue, Retry
 from rq.job import Job
 
@@ -50,7 +51,7 @@ FORM_CONFIRMATION = JobPolicy(f"{JOBS}.send_form_confirmation", timeout=120, ret
 HAND_OVER = JobPolicy(f"{JOBS}.deliver_hand_over", timeout=120, retry=Retry(max=3, interval=[30, 120, 600]))
 
 
-def enqueue(queue: Queue, policy: JobPolicy, *args: object, timeout: int | None = None, pipeline: object = None) -> Job:
+def enqueue(queue: Queue, policy: JobPolicy, *args: object, timeout: int | None = None, pipeline: Pipeline | None = None) -> Job:
     """Put one job on the queue under its policy (every enqueue below; tests)."""
     return queue.enqueue_call(
         policy.func, args=args, timeout=timeout or policy.timeout, retry=policy.retry,

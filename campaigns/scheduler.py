@@ -49,12 +49,15 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Session
 
-from campaigns import timezones
+from campaigns import queueing, timezones
 from campaigns.audience import segment_triggers
 from campaigns.audience.segments import broadcast_audience
 from campaigns.db import UTCDateTime, dialect_insert, now_utc
+from campaigns.delivery import sending
 from campaigns.experiments import assignment, decision
+from campaigns.insights import reports
 from campaigns.journeys import sequences as journeys_sequences
+from campaigns.leads.imports import recover_stalled_imports
 from campaigns.models import (
     Broadcast,
     BroadcastStatus,
@@ -71,6 +74,7 @@ from campaigns.models import (
     Template,
     sends,
 )
+from campaigns.models.api import IDEMPOTENCY_TTL, IdempotencyKey
 from campaigns.runtime import Services
 from campaigns.sql_functions import among, ascii_lower, pg_array
 from campaigns.users import get_account
@@ -176,7 +180,6 @@ def _active_sequences(session: Session) -> dict[int, _SequenceInfo]:
 
 def _enqueue(svc: Services, send_ids: list[int]) -> int:
     """Enqueue planned sends as delivery jobs (sending.enqueue_sends); returns the job count."""
-    from campaigns.delivery import sending
 
     return sending.enqueue_sends(svc, send_ids)
 
@@ -658,7 +661,6 @@ def once_every(svc: Services, key: str, seconds: float) -> bool:
 
 def requeue_stale(svc: Services, now: datetime) -> Counter[str]:
     """Every REQUEUE_EVERY seconds, hand sends stuck after a crash to campaigns.sending.requeue_stale."""
-    from campaigns.delivery import sending
 
     # Every half lease at most: a claim left by a dead worker is picked up within 1.5 leases.
     if not once_every(svc, REQUEUE_KEY, min(REQUEUE_EVERY, svc.settings.send_lease_seconds // 2)):
@@ -671,7 +673,6 @@ REPORTS_KEY = "nurture:scheduler:report-counts"
 
 def refresh_report_counts(svc: Services, now: datetime) -> Counter[str]:
     """Every reports.LEDGER_REFRESH_SECONDS, recount live campaigns' delivery counts for the reports."""
-    from campaigns.insights import reports
 
     if not once_every(svc, REPORTS_KEY, reports.LEDGER_REFRESH_SECONDS):
         return Counter()
@@ -685,8 +686,6 @@ IMPORTS_EVERY = 60  # seconds
 
 def restart_stalled_imports(svc: Services, now: datetime) -> Counter[str]:
     """Every IMPORTS_EVERY seconds, run again the CSV imports whose worker died (contacts.recover_stalled_imports)."""
-    from campaigns import queueing
-    from campaigns.leads.imports import recover_stalled_imports
 
     if not once_every(svc, IMPORTS_KEY, IMPORTS_EVERY):
         return Counter()
@@ -703,7 +702,6 @@ PRUNE_EVERY = 3600  # seconds
 
 def prune_idempotency_keys(svc: Services, now: datetime) -> Counter[str]:
     """Hourly, delete API idempotency records past their lifetime, a few thousand per statement."""
-    from campaigns.models.api import IDEMPOTENCY_TTL, IdempotencyKey
 
     if not once_every(svc, PRUNE_KEY, PRUNE_EVERY):
         return Counter()

@@ -22,6 +22,7 @@ from campaigns.links import TokenKind
 from campaigns.models import Link
 from campaigns.models.tracking import HitKind
 from campaigns.runtime import Services, services
+from tracking.fastpath import TrackingFastPath
 
 bp = Blueprint("tracking", __name__, url_prefix="/t")
 log = logging.getLogger("nurture.tracking")
@@ -202,7 +203,6 @@ def preferences(token: str) -> Any:
 def register_tracking(app: Flask) -> Blueprint:
     """Register the tracking blueprint and return it (create_app exempts it from CSRF: mail clients
     and RFC 8058 one-click POSTs carry no token; the signed token in the URL is the authority)."""
-    from tracking.fastpath import TrackingFastPath
 
     links = LinkCache()
     app.extensions["nurture.links"] = links

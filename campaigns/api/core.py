@@ -27,6 +27,7 @@ from sqlalchemy.orm import Session
 from sqlalchemy.orm.attributes import set_committed_value
 from werkzeug.exceptions import HTTPException
 
+from campaigns.addresses import normalize_email
 from campaigns.api import bp
 from campaigns.api.schemas import (
     EVENT_NAME,
@@ -38,8 +39,8 @@ from campaigns.api.schemas import (
     STEP_IN,
     Schema,
 )
-from campaigns.leads import contacts as contacts_service
 from campaigns.runtime import services
+from campaigns.timezones import normalize_timezone
 from campaigns.users import verify_api_key
 
 JSON_LIMIT = 1024 * 1024  # bytes of a request body, unless an operation says otherwise
@@ -282,17 +283,17 @@ def parse_datetime(value: str) -> datetime:
 
 
 def valid_time_zone(value: str) -> bool:
-    """True for a time zone the contacts service accepts (IANA names, case-insensitive)."""
+    """True for a time zone Nurture accepts (timezones.normalize_timezone: IANA names, any letter case)."""
     try:
-        contacts_service.normalize_timezone(value)
+        normalize_timezone(value)
     except ValueError:
         return False
     return True
 
 
 def valid_email(value: str) -> bool:
-    """True when the contacts service can normalise the address."""
-    return contacts_service.normalize_email(value) is not None
+    """True for an address Nurture accepts (addresses.normalize_email, the one rule)."""
+    return normalize_email(value) is not None
 
 
 FORMATS = FormatChecker(formats=())

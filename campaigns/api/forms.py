@@ -10,6 +10,7 @@ from sqlalchemy import select
 from campaigns.api.core import db_session, get_or_404, keyset_page, operation
 from campaigns.api.schemas import PAGING, SCHEMAS, _out, _page
 from campaigns.models import Form, FormStatus, FormSubmission, SubmissionStatus
+from campaigns.runtime import services
 
 _STR = {"type": "string"}
 _NDATE = {"type": ["string", "null"], "format": "date-time"}
@@ -49,7 +50,6 @@ SUBMISSION_QUERY = {
 
 
 def form_json(form: Form) -> dict[str, Any]:
-    from campaigns.runtime import services
 
     return {
         "id": form.id, "name": form.name, "slug": form.slug,

@@ -11,6 +11,7 @@ from sqlalchemy import select
 from campaigns.api.core import ApiError, db_session, get_or_404, iso, keyset_page, operation
 from campaigns.api.schemas import DATE_TIME, EVENT_NAME, ID, PAGING, SCHEMAS, line, name, nullable, ref, text
 from campaigns.models import Contact, RuleKind, ScoringRule, Stage, StageChange
+from campaigns.runtime import services
 from campaigns.scoring import engine, rules, triggers
 from campaigns.scoring import history as scoring_history
 from campaigns.scoring.handover import enqueue_due
@@ -203,7 +204,6 @@ def get_contact_scoring(contact_id: int) -> ResponseReturnValue:
 )
 def set_contact_stage(contact_id: int, body: dict[str, Any]) -> ResponseReturnValue:
     """Set the stage, commit, then enqueue the hand-over deliveries the triggers created."""
-    from campaigns.runtime import services
 
     session = db_session()
     contact = get_or_404(session, Contact, contact_id, "contact")

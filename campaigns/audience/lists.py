@@ -14,12 +14,16 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Session
 
+from campaigns.addresses import normalize_email
 from campaigns.audience.segments import SegmentError, _insert_count, segment_contact_ids
 from campaigns.db import UTCDateTime, dialect_insert, now_utc
+from campaigns.leads.csv_reader import ImportFileError, _CsvStream
 from campaigns.models import (
     Contact,
     ContactList,
     ContactListMember,
+    ImportJob,
+    ImportStatus,
 )
 from campaigns.sql_functions import ascii_lower, ascii_lower_text
 
@@ -110,9 +114,6 @@ def add_segment_to_list(session: Session, list_id: int, rules: dict[str, Any] | 
 def add_import_to_list(session: Session, list_id: int, import_id: int) -> int:
     """Add the contacts of a CSV import's file to a list (list page: "add the contacts of an import").
     Reads the stored file again with the import's own reader (encoding, delimiter) and email column."""
-    from campaigns.leads.contacts import normalize_email
-    from campaigns.leads.csv_reader import ImportFileError, _CsvStream
-    from campaigns.models import ImportJob, ImportStatus
 
     job = session.get(ImportJob, import_id)
     if job is None or job.status != ImportStatus.DONE:

@@ -21,6 +21,7 @@ from sqlalchemy.orm import Session
 
 from campaigns.audience.segments import SegmentError, _insert_count, not_suppressed, segment_contact_ids
 from campaigns.db import UTCDateTime, dialect_insert, now_utc
+from campaigns.journeys.sequences import exit_enrollments, first_due_at
 from campaigns.models import (
     Contact,
     ContactStatus,
@@ -49,7 +50,6 @@ def enroll_matching(
     background job for large ones, segment triggers). Suppressed and inactive contacts never; contacts
     with an active enrolment never; contacts enrolled before only when the sequence allows re-entry.
     `ids` replaces the rule tree's selection (segment triggers pass this run's entrants)."""
-    from campaigns.journeys.sequences import first_due_at
 
     now = now or now_utc()
     due = first_due_at(session, sequence.id, now)
@@ -112,7 +112,6 @@ def evaluate_trigger(session: Session, sequence: Sequence, segment: Segment, now
 
 def evaluate_exit(session: Session, sequence: Sequence, segment: Segment, now: datetime) -> int:
     """End the sequence's active enrolments whose contact left (or is in) its exit segment."""
-    from campaigns.journeys.sequences import exit_enrollments
 
     matching = segment_contact_ids(segment.rules or {}, now)
     in_segment = Enrollment.contact_id.in_(matching)

@@ -51,6 +51,7 @@ from sqlalchemy.orm import Session
 from sqlalchemy.sql.functions import FunctionElement
 
 from campaigns.db import UTCDateTime, now_utc
+from campaigns.leads import contacts
 from campaigns.leads.contacts import ATTRIBUTE_KEY
 from campaigns.models import (
     Broadcast,
@@ -521,7 +522,6 @@ def _insert_count(session: Session, stmt: Any, key: Any) -> int:
 # ------------------------------------------------------------------ broadcasts
 def _segment_ids_query(session: Session, segment_id: int) -> Any:
     """The segment's contact-id query from campaigns.contacts, or None while that is not available."""
-    from campaigns.leads import contacts
 
     segment = session.get(Segment, segment_id)
     builder = getattr(contacts, "segment_contact_ids", None)

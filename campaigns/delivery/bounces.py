@@ -35,10 +35,12 @@ from sqlalchemy.orm import Session
 
 from campaigns.config import Settings
 from campaigns.db import now_utc
+from campaigns.delivery.mime import send_id_from_message_id
 from campaigns.engagement.rollups import count_campaign_event
-from campaigns.leads.contacts import suppress
+from campaigns.journeys.sequences import exit_contact
 from campaigns.models import Broadcast, BroadcastStatus, Contact, EngagementRollup, Event, Send, SendStatus
 from campaigns.models.tracking import Hit, HitClass, RollupScope
+from campaigns.suppression import suppress
 
 log = logging.getLogger("nurture.bounces")
 
@@ -46,7 +48,6 @@ SOFT_BOUNCES_TO_SUPPRESS = 3
 SIGNATURE_HEADER = "X-Nurture-Signature"
 SIGNATURE_TOLERANCE_SECONDS = 300
 PAUSED_ERROR = "broadcast paused"
-_SEND_MESSAGE_ID = re.compile(r"<send-(\d{1,18})@nurture>")
 _ADDRESS = re.compile(r"[^\s<>;\"']+@[^\s<>;\"']+")
 
 
@@ -86,12 +87,6 @@ class BounceResult:
 
 
 # ------------------------------------------------------------------ matching and recording
-def send_id_from_message_id(message_id: str) -> int | None:
-    """The send id in one of our Message-IDs (`<send-123@nurture>`), else None."""
-    match = _SEND_MESSAGE_ID.search(message_id or "")
-    return int(match.group(1)) if match else None
-
-
 def _normal_address(text: str) -> str:
     match = _ADDRESS.search(text or "")
     if not match:
@@ -175,7 +170,6 @@ def record_bounce(session: Session, report: BounceReport, settings: Settings) ->
             suppress(session, contact.email, "bounce", f"{SOFT_BOUNCES_TO_SUPPRESS} consecutive soft bounces; last: {detail}")
             result.suppressed = True
     if result.suppressed:
-        from campaigns.journeys.sequences import exit_contact
 
         exit_contact(session, contact.id, "complaint" if report.kind is BounceKind.COMPLAINT else "bounced")
     session.flush()

@@ -1,4 +1,9 @@
-"""The message frame: header encoding, address checks and formatting, body encoding, Message-ID and Date, built once per campaign."""
+"""The message frame: header encoding, address formatting, body encoding, Date, and the two rules every
+mail Nurture sends follows: the sender identity (From, Reply-To, envelope) and the Message-ID.
+
+Campaign mail (delivery.sending) and one-off mail (delivery.system_mail: test sends, form confirmations,
+the sales hand-over) build their frames here, so none of them works out a sender or an id of its own.
+"""
 
 from __future__ import annotations
 
@@ -13,6 +18,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
+from campaigns.addresses import is_valid_address
 from campaigns.models import TemplateVersion
 from campaigns.runtime import Services
 
@@ -20,8 +26,6 @@ from campaigns.runtime import Services
 _B_CHUNK = 45  # bytes of UTF-8 per encoded word: "=?utf-8?b?" + 60 chars + "?=" stays under 76
 
 _SPECIALS = re.compile(r'[()<>\[\]:;@\\,."]')
-
-_ADDRESS_RE = re.compile(r"^[A-Za-z0-9!#$%&'*+/=?^_`{|}~.-]+@[A-Za-z0-9](?:[A-Za-z0-9.-]*[A-Za-z0-9])?$")
 
 _HIGH_BYTES = bytes(range(128, 256))
 
@@ -53,11 +57,6 @@ def header_text(value: str) -> str:
     if value.isascii() and "=?" not in value and len(value) < 900:
         return value
     return _encoded_words(value)
-
-
-def is_valid_address(address: str) -> bool:
-    """True for a plain ASCII addr-spec we can put in an envelope and a header safely."""
-    return bool(address) and len(address) <= 254 and _ADDRESS_RE.match(address) is not None
 
 
 def format_address(name: str, address: str) -> str:
@@ -149,19 +148,59 @@ class MessageFrame:
         ))
 
 
-def _sender(svc: Services, account: Any, version_from_name: str) -> tuple[str, str, str]:
-    """(envelope address, From header, Reply-To header) from the version, the account and settings."""
+# Our Message-IDs: <{kind}-{key}@nurture>. A campaign send's is deterministic (its ledger id), so a
+# redelivery after a crash carries the same id, and a bounce that quotes it finds its send.
+_MESSAGE_ID_DOMAIN = "nurture"
+_SEND_MESSAGE_ID = re.compile(rf"<send-(\d{{1,18}})@{_MESSAGE_ID_DOMAIN}>")
+
+
+def message_id(kind: str, key: object) -> str:
+    """The Message-ID of one mail: `<send-123@nurture>` for a campaign send, `<test-…>`, `<form-confirm-…>`,
+    `<handover-…>` for one-off mail (every sender of mail)."""
+    return f"<{kind}-{key}@{_MESSAGE_ID_DOMAIN}>"
+
+
+def send_message_id(send_id: int) -> str:
+    """The Message-ID of a campaign send (sending; the bounce matcher reads it back)."""
+    return message_id("send", send_id)
+
+
+def send_id_from_message_id(value: str) -> int | None:
+    """The send id in one of our Message-IDs (`<send-123@nurture>`), else None (bounces)."""
+    match = _SEND_MESSAGE_ID.search(value or "")
+    return int(match.group(1)) if match else None
+
+
+@dataclass(frozen=True)
+class Sender:
+    """Who a mail is from: the envelope address, the From header and the Reply-To header ("" for none)."""
+
+    address: str
+    from_header: str
+    reply_to: str
+
+
+def sender_identity(svc: Services, account: Any, from_name: str = "") -> Sender:
+    """The sender of every mail Nurture sends, from the account (Settings) and the MAIL_FROM default; a
+    template version may name the sender differently (from_name). Raises ValueError when the address is
+    not valid (campaign sends, test sends, form confirmations, the sales hand-over)."""
     default_name, default_address = email.utils.parseaddr(svc.settings.mail_from)
     address = (account.from_email or default_address or "").strip()
     if not is_valid_address(address):
         raise ValueError(f"the sender address {address!r} is not valid: set it in the account settings")
-    name = version_from_name or account.from_name or default_name
+    name = from_name or account.from_name or default_name
     reply_to = (account.reply_to or "").strip()
-    reply_header = reply_to if is_valid_address(reply_to) else ""
-    return address, format_address(name, address), reply_header
+    return Sender(address, format_address(name, address), reply_to if is_valid_address(reply_to) else "")
 
 
-def _frame(svc: Services, account: Any, version: TemplateVersion) -> MessageFrame:
-    address, from_header, reply_to = _sender(svc, account, version.from_name)
+def message_frame(svc: Services, account: Any, boundary_key: str, from_name: str = "") -> MessageFrame:
+    """The frame of a mail from the account's sender identity (campaign_frame, system mail)."""
+    sender = sender_identity(svc, account, from_name)
     # "=_" never occurs in quoted-printable or base64 output, so this boundary cannot clash.
-    return MessageFrame(address, from_header, reply_to, f"=_nurture_{version.id}_{uuid.uuid4().hex[:12]}")
+    return MessageFrame(sender.address, sender.from_header, sender.reply_to,
+                        f"=_nurture_{boundary_key}_{uuid.uuid4().hex[:12]}")
+
+
+def campaign_frame(svc: Services, account: Any, version: TemplateVersion) -> MessageFrame:
+    """The frame shared by every mail of one template version in a batch (sending, test sends)."""
+    return message_frame(svc, account, str(version.id), version.from_name)

@@ -40,8 +40,9 @@ from sqlalchemy.orm import Session
 from campaigns.config import ROOT
 from campaigns.db import now_utc
 from campaigns.models import Account, Contact, Link, Template, TemplateVersion
-from campaigns.models.contacts import display_name
+from campaigns.names import display_name
 from campaigns.runtime import Services
+from campaigns.users import get_account
 
 log = logging.getLogger("nurture.rendering")
 
@@ -247,6 +248,8 @@ def _wrap_in_layout(html_source: str, preheader: str) -> str:
 
 def _inline_css(html_doc: str) -> str:
     """Inline the document's CSS with premailer: called once per compiled version, never per recipient."""
+    # Imported here, not at the top: premailer pulls in lxml and cssutils, which the web and tracking
+    # processes never need unless someone saves or previews a template.
     from premailer import Premailer  # type: ignore[import-untyped]
 
     try:
@@ -601,7 +604,6 @@ def render_message(
     account: Account | None = None,
 ) -> RenderedMail:
     """One recipient's mail with signed tracking links and pixel for `send_id` (sender, tests)."""
-    from campaigns.users import get_account
 
     entry = compiled(session, version)
     acct = account_context(account or get_account(session))
@@ -619,7 +621,6 @@ def render_preview(
 ) -> RenderedMail:
     """The mail as a contact (or sample data) would see it, links untracked, no pixel, unsubscribe and
     preference links inert (editor preview, test sends)."""
-    from campaigns.users import get_account
 
     entry = compiled(session, version)
     acct = account_context(get_account(session))
@@ -652,7 +653,6 @@ def render_standalone(
 ) -> RenderedMail:
     """A mail that is not a saved template (the double opt-in confirmation of a form): the same sandbox,
     layout, footer and inlined CSS as compiled versions, rendered once; `extra` adds variables."""
-    from campaigns.users import get_account
 
     for part, value in (("subject", subject), ("HTML", html_source)):
         _refuse_control_characters(part, value)

@@ -28,17 +28,19 @@ from sqlalchemy import and_, case, func, or_, select, update
 from sqlalchemy.orm import Session
 
 from campaigns import compliance
+from campaigns.addresses import is_valid_address
 from campaigns.config import Settings
 from campaigns.db import now_utc
 from campaigns.delivery import mailer, rendering
-from campaigns.delivery.mime import MessageFrame, _frame, format_address, is_valid_address
+from campaigns.delivery.mime import MessageFrame, campaign_frame, format_address, send_message_id
 from campaigns.delivery.ratelimit import RateLimiter
-from campaigns.leads.contacts import suppress
 from campaigns.models import Contact, ContactStatus, Send, SendStatus
-from campaigns.models.contacts import address_suppressed, display_name
+from campaigns.models.contacts import address_suppressed
+from campaigns.names import display_name
 from campaigns.queueing import enqueue_deliveries
 from campaigns.runtime import Services
 from campaigns.sql_functions import among, pg_array
+from campaigns.suppression import suppress
 from campaigns.users import get_account
 
 log = logging.getLogger("nurture.sending")
@@ -278,7 +280,7 @@ def _deliver(svc: Services, session: Session, ids: list[int]) -> dict[str, int]:
     acct = rendering.account_context(account)
     versions = rendering.current_versions(session, {r.version_id for r in deliverable})
     compiled = {vid: rendering.compiled(session, v) for vid, v in versions.items()}
-    frames = {vid: _frame(svc, account, v) for vid, v in versions.items()}
+    frames = {vid: campaign_frame(svc, account, v) for vid, v in versions.items()}
     session.commit()
 
     pool = mailer.get_pool(settings)
@@ -378,7 +380,7 @@ def _build(
     mailto = _mailto(frame, unsubscribe)
     data = frame.assemble(
         to=format_address(display_name(row.first_name, row.last_name), row.email),
-        subject=rendered.subject, message_id=f"<send-{send_id}@nurture>", html=rendered.html,
+        subject=rendered.subject, message_id=send_message_id(send_id), html=rendered.html,
         text=rendered.text, list_unsubscribe=[unsubscribe, mailto] if mailto else [unsubscribe],
     )
     return mailer.OutgoingMail(key=send_id, mail_from=frame.mail_from, rcpt=row.email, data=data)

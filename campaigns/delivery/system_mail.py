@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Sequence
 from typing import Any
 
+from campaigns.addresses import is_valid_address
 from campaigns.delivery import mailer, rendering
-from campaigns.delivery.mime import MessageFrame, _frame, _sender, format_address, is_valid_address
+from campaigns.delivery.mime import campaign_frame, format_address, message_frame, message_id
 from campaigns.models import Contact, TemplateVersion
 from campaigns.runtime import Services
 from campaigns.users import get_account
@@ -25,20 +27,23 @@ def send_test_email(svc: Services, version_id: int, to_address: str, contact_id:
         contact = session.get(Contact, contact_id) if contact_id else None
         rendered = rendering.render_preview(session, version, contact, svc)
         account = get_account(session)
-        frame = _frame(svc, account, version)
+        frame = campaign_frame(svc, account, version)
         session.commit()
     finally:
         session.close()
     data = frame.assemble(
         to=to_address, subject=f"[TEST] {rendered.subject}",
-        message_id=f"<test-{uuid.uuid4().hex}@nurture>", html=rendered.html, text=rendered.text,
+        message_id=message_id("test", uuid.uuid4().hex), html=rendered.html, text=rendered.text,
     )
     _send_one_now(svc, frame.mail_from, to_address, data)
 
 
 def _send_one_now(svc: Services, mail_from: str, rcpt: str, data: bytes) -> None:
     """Send one mail outside the ledger now; raises SMTPTransientError or SMTPPermanentError."""
-    outcome = mailer.get_pool(svc.settings).send(mailer.OutgoingMail(key=0, mail_from=mail_from, rcpt=rcpt, data=data))
+    _raise_unless_ok(mailer.get_pool(svc.settings).send(mailer.OutgoingMail(key=0, mail_from=mail_from, rcpt=rcpt, data=data)))
+
+
+def _raise_unless_ok(outcome: mailer.Outcome) -> None:
     if outcome.ok:
         return
     if outcome.transient:
@@ -46,13 +51,25 @@ def _send_one_now(svc: Services, mail_from: str, rcpt: str, data: bytes) -> None
     raise mailer.SMTPPermanentError(outcome.describe())
 
 
+def deliver_system_mail(
+    svc: Services, account: Any, to_name: str, to_address: str, mail: rendering.RenderedMail, msg_id: str,
+    extra_headers: Sequence[tuple[str, str]] = (),
+) -> mailer.Outcome:
+    """Send one non-campaign mail now, from the account's sender identity, with no Send row; returns the
+    relay's outcome (the sales hand-over records it). Raises ValueError for a sender or recipient address
+    that is not valid."""
+    if not is_valid_address(to_address):
+        raise ValueError(f"{to_address!r} is not a valid email address")
+    frame = message_frame(svc, account, "sys")
+    data = frame.assemble(to=format_address(to_name, to_address), subject=mail.subject, message_id=msg_id,
+                          html=mail.html, text=mail.text, extra_headers=extra_headers)
+    return mailer.get_pool(svc.settings).send(
+        mailer.OutgoingMail(key=0, mail_from=frame.mail_from, rcpt=to_address, data=data))
+
+
 def send_system_mail(
-    svc: Services, account: Any, to_name: str, to_address: str, mail: rendering.RenderedMail, message_id: str
+    svc: Services, account: Any, to_name: str, to_address: str, mail: rendering.RenderedMail, msg_id: str
 ) -> None:
     """Send one non-campaign mail (a form's double opt-in confirmation) now, with no Send row; raises
     SMTPTransientError (the job retries) or SMTPPermanentError."""
-    address, from_header, reply_to = _sender(svc, account, "")
-    frame = MessageFrame(address, from_header, reply_to, f"=_nurture_sys_{uuid.uuid4().hex[:12]}")
-    data = frame.assemble(to=format_address(to_name, to_address), subject=mail.subject, message_id=message_id,
-                          html=mail.html, text=mail.text)
-    _send_one_now(svc, frame.mail_from, to_address, data)
+    _raise_unless_ok(deliver_system_mail(svc, account, to_name, to_address, mail, msg_id))

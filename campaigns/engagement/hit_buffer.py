@@ -3,9 +3,6 @@
 from __future__ import annotations
 
 import atexit
-import hashlib
-import hmac
-import ipaddress
 import logging
 import os
 import secrets
@@ -13,7 +10,6 @@ import threading
 import time
 from collections import deque
 from datetime import UTC, datetime
-from functools import lru_cache
 from typing import TYPE_CHECKING
 
 from redis import Redis
@@ -22,6 +18,7 @@ from redis.exceptions import RedisError
 from campaigns.engagement.classify import network_of
 from campaigns.engagement.hit_writer import BATCH, STREAM, UA_MAX, process_batch
 from campaigns.engagement.stream_append import StreamAppender
+from campaigns.ip_privacy import stored_ip
 from campaigns.models.tracking import HitKind
 
 log = logging.getLogger(__name__)
@@ -65,37 +62,6 @@ _held: dict[int, _Held] = {}  # by id() of the redis-py client (kept alive by it
 
 
 # ------------------------------------------------------------------ hot path
-def ip_for_storage(ip: str, mode: str, key: bytes) -> str:
-    """The address as stored: /24 or /48 network ('truncate'), keyed hash ('hash') or as is ('none')."""
-    if not ip:
-        return ""
-    if mode == "none":
-        return ip[:64]
-    if mode == "hash":
-        # Keyed, so the 2^32 IPv4 addresses cannot simply be hashed and looked up.
-        return hmac.new(key, ip.encode(), hashlib.sha256).hexdigest()[:32]
-    head, dot, last = ip.rpartition(".")
-    if dot and last.isdigit() and ":" not in ip and head.count(".") == 2 and all(
-        p.isdigit() and int(p) < 256 for p in head.split(".")
-    ) and int(last) < 256:
-        return f"{head}.0"  # the common IPv4 case without ipaddress objects (hot path)
-    try:
-        addr = ipaddress.ip_address(ip)
-    except ValueError:
-        return ""
-    prefix = 24 if addr.version == 4 else 48
-    return str(ipaddress.ip_network(f"{addr}/{prefix}", strict=False).network_address)
-
-
-@lru_cache(maxsize=8)
-def _derive_hash_key(secret_key: str) -> bytes:
-    return hmac.new(secret_key.encode(), b"nurture-ip-hash-v1", hashlib.sha256).digest()
-
-
-def _hash_key(svc: Services) -> bytes:
-    return _derive_hash_key(svc.settings.secret_key)
-
-
 def make_entry(
     svc: Services, kind: HitKind, send_id: int, link_id: int, user_agent: str, ip: str,
     at: datetime | None = None,
@@ -109,7 +75,7 @@ def make_entry(
         "l": str(link_id or 0),
         "t": f"{when.timestamp():.6f}",
         "ua": (user_agent or "")[:UA_MAX],
-        "ip": ip_for_storage(ip, svc.settings.ip_privacy, _hash_key(svc)),
+        "ip": stored_ip(svc.settings, ip),
         "n": network_of(ip) if ip else "",
     }
 

@@ -11,6 +11,7 @@ from typing import Any
 from sqlalchemy import and_, case, exists, func, insert, literal, select, update
 from sqlalchemy.orm import Session
 
+from campaigns.audience.segments import broadcast_audience
 from campaigns.db import UTCDateTime, dialect_insert
 from campaigns.experiments.setup import _resolve_versions, parse_send_local
 from campaigns.models import (
@@ -155,7 +156,6 @@ def split_step_rows(session: Session, rows: list[dict[str, Any]]) -> list[dict[s
 
 def _send_rest(session: Session, test: ABTest, variant: ABVariant, now: datetime) -> int:
     """Plan the chosen variant for the audience outside the test portion (UNIQUE ledger: never twice)."""
-    from campaigns.audience.segments import broadcast_audience
 
     broadcast = session.get(Broadcast, test.broadcast_id)
     if broadcast is None or broadcast.status in (BroadcastStatus.CANCELLED,):

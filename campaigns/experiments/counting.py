@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import Any
 
-from sqlalchemy import and_, case, exists, func, literal, select, text
+from sqlalchemy import Integer, and_, case, exists, func, literal, select, text
 from sqlalchemy.orm import Session
 
 from campaigns.models import (
@@ -37,7 +37,6 @@ def _hours_since(dialect: str, later: Any, earlier: Any) -> Any:
 
 
 def _Int() -> Any:
-    from sqlalchemy import Integer
 
     return Integer()
 

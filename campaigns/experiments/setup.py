@@ -10,6 +10,7 @@ from typing import Any
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from campaigns.audience.segments import broadcast_audience
 from campaigns.db import now_utc
 from campaigns.delivery import rendering
 from campaigns.experiments import stats
@@ -85,7 +86,6 @@ def plan_advice(baseline_rate: float, min_lift: float, variants: int, audience: 
 
 def broadcast_audience_size(session: Session, broadcast: Broadcast) -> int | None:
     """How many contacts the broadcast would go to now (None if its segment cannot be evaluated)."""
-    from campaigns.audience.segments import broadcast_audience
 
     query = broadcast_audience(session, broadcast, now_utc())
     if query is None:

@@ -7,6 +7,7 @@ from datetime import datetime, timedelta
 from sqlalchemy import update
 from sqlalchemy.orm import Session
 
+from campaigns.compliance import require_sender_identity
 from campaigns.db import now_utc
 from campaigns.journeys.sequences import _clean_name
 from campaigns.models import (
@@ -17,6 +18,7 @@ from campaigns.models import (
     SendStatus,
     Template,
 )
+from campaigns.users import get_account
 
 # ------------------------------------------------------------------ broadcasts
 PAST_GRACE = timedelta(minutes=5)  # a "send at" this far in the past still means now (form filling, clock skew)
@@ -56,8 +58,6 @@ def schedule_broadcast(session: Session, broadcast: Broadcast, scheduled_at: dat
     else now); the scheduler sends it when due (UI, API). Raises ValueError when it cannot go."""
     if broadcast.status not in (BroadcastStatus.DRAFT, BroadcastStatus.SCHEDULED):
         raise ValueError(f"a {broadcast.status} broadcast cannot be scheduled")
-    from campaigns.compliance import require_sender_identity
-    from campaigns.users import get_account
 
     require_sender_identity(get_account(session))
     template = session.get(Template, broadcast.template_id)

@@ -25,6 +25,7 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
+from campaigns.compliance import sender_problems
 from campaigns.db import dialect_insert, now_utc
 from campaigns.models import (
     Contact,
@@ -45,6 +46,7 @@ from campaigns.models import (
 )
 from campaigns.models.contacts import address_suppressed
 from campaigns.sql_functions import ascii_lower_text
+from campaigns.users import get_account
 
 MAX_DELAY_MINUTES = 5 * 366 * 24 * 60  # five years: anything longer is a typo, not a plan
 MAX_NAME_LENGTH = 100  # Event.name and the JSON lists hold event names of this length
@@ -276,8 +278,6 @@ def update_sequence(
 
 def sequence_problems(session: Session, sequence: Sequence) -> list[str]:
     """Why this sequence cannot be activated (empty list when it can); shown by the builder view."""
-    from campaigns.compliance import sender_problems
-    from campaigns.users import get_account
 
     steps = live_steps(session, sequence.id)
     if not steps:

@@ -18,19 +18,20 @@ from __future__ import annotations
 
 import logging
 import re
-import unicodedata
 from datetime import UTC, datetime, tzinfo
-from functools import lru_cache
 from typing import Any
-from zoneinfo import available_timezones
 
-from sqlalchemy import select, update
+from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from campaigns.addresses import normalize_email
 from campaigns.db import now_utc
-from campaigns.models import Contact, ContactStatus, Stage, Suppression
+from campaigns.models import Contact, ContactStatus, Stage
+from campaigns.names import split_full_name
 from campaigns.sql_functions import ascii_lower, ascii_lower_text
+from campaigns.suppression import SUPPRESSION_STATUS, suppression_reason
+from campaigns.timezones import UnknownTimeZone, normalize_timezone
 
 # Attribute keys end up inside a JSON path: keep them to characters that need no quoting rules.
 ATTRIBUTE_KEY = re.compile(r"^[^\"\\$.\[\]\x00-\x1f]{1,100}$")
@@ -45,78 +46,20 @@ MAX_LENGTHS = {
 TEXT_FIELDS = ("first_name", "last_name", "company", "job_title", "source", "consent_method",
                "consent_source", "consent_text")
 READ_ONLY_KEYS = {"id", "status", "score", "created_at", "updated_at"}
-SUPPRESSION_STATUS = {
-    "unsubscribed": ContactStatus.UNSUBSCRIBED,
-    "hard_bounce": ContactStatus.BOUNCED,
-    "bounce": ContactStatus.BOUNCED,
-    "complaint": ContactStatus.COMPLAINED,
-}
 
 
 class ContactError(ValueError):
     """Contact data that cannot be stored; the message is the reason shown to the user."""
 
 
-# ------------------------------------------------------------------ normalisation
-_LOCAL_OK = re.compile(r"^[A-Za-z0-9!#$%&'*+/=?^_`{|}~.-]{1,64}$")
-_LABEL_OK = re.compile(r"^(?!-)[a-z0-9-]{1,63}(?<!-)$")
 
 
-_ATEXT = "[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+"
-_FAST_LOCAL = re.compile(rf"{_ATEXT}(?:\.{_ATEXT})*")
-_FAST_DOMAIN = re.compile(r"(?:[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z](?:[a-z0-9-]{0,61}[a-z0-9])?")
-
-
-def normalize_email(raw: Any) -> str | None:
-    """Trim, lower-case the domain (IDNA for non-ASCII) and validate; None if invalid (import, API, UI)."""
-    if not isinstance(raw, str):
-        return None
-    text = raw.strip()
-    if text.isascii():
-        # the common case in one pass (imports call this a million times); the rest takes the long way
-        local, _at, domain = text.rpartition("@")
-        domain = domain.lower()
-        if (len(local) <= 64 and len(text) <= 254 and _FAST_LOCAL.fullmatch(local)
-                and _FAST_DOMAIN.fullmatch(domain)):
-            return f"{local}@{domain}"
-    else:
-        # Excel sheets in Japan often hold full-width letters, "＠" or ideographic spaces.
-        text = unicodedata.normalize("NFKC", text).strip()
-    if text.startswith("mailto:"):
-        text = text[7:]
-    local, at, domain = text.rpartition("@")
-    if not at or not local or not domain or len(text) > 254:
-        return None
-    if not _LOCAL_OK.match(local) or local.startswith(".") or local.endswith(".") or ".." in local:
-        return None
-    domain = domain.rstrip(".").lower()
-    if not domain.isascii():
-        try:
-            domain = domain.encode("idna").decode("ascii")
-        except UnicodeError:
-            return None
-    labels = domain.split(".")
-    if len(labels) < 2 or not all(_LABEL_OK.match(label) for label in labels):
-        return None
-    if labels[-1].isdigit():
-        return None
-    email = f"{local}@{domain}"
-    return email if len(email) <= 254 else None
-
-
-@lru_cache(maxsize=1)
-def _zones() -> dict[str, str]:
-    zones = {z.lower(): z for z in available_timezones()}
-    zones.setdefault("jst", "Asia/Tokyo")
-    return zones
-
-
-def normalize_timezone(raw: str) -> str:
-    """The canonical IANA name of a time zone (case-insensitive); raises ContactError if unknown."""
-    name = _zones().get(raw.strip().lower())
-    if name is None:
-        raise ContactError(f"unknown time zone {raw.strip()[:64]!r}")
-    return name
+def clean_timezone(raw: str) -> str:
+    """A contact's time zone as its canonical name; raises ContactError if unknown (contacts, imports)."""
+    try:
+        return normalize_timezone(raw)
+    except UnknownTimeZone as exc:
+        raise ContactError(str(exc)) from None
 
 
 def _stage(raw: Any) -> Stage:
@@ -149,21 +92,6 @@ def parse_datetime(raw: Any, default_tz: tzinfo = UTC) -> datetime:
     return value.astimezone(UTC)
 
 
-_CJK = re.compile(r"[\u3040-\u30ff\u3400-\u9fff\uf900-\ufaff]")
-
-
-def split_full_name(name: str) -> tuple[str, str]:
-    """(first, last) from one name cell: Japanese names are family name first, Western ones given first."""
-    parts = name.replace("\u3000", " ").split()
-    if not parts:
-        return "", ""
-    if _CJK.search(name):
-        if len(parts) == 1:
-            return "", parts[0]  # no separator: cannot split safely, keep it whole as the family name
-        return " ".join(parts[1:]), parts[0]
-    if len(parts) == 1:
-        return parts[0], ""
-    return " ".join(parts[:-1]), parts[-1]
 
 
 _NUMBER = re.compile(r"^-?(0|[1-9][0-9]{0,14})(\.[0-9]{1,10})?$")
@@ -209,7 +137,7 @@ def clean_contact_data(data: dict[str, Any], default_tz: tzinfo = UTC) -> dict[s
             out.setdefault("first_name", _check_length("first_name", first))
             out.setdefault("last_name", _check_length("last_name", last))
         elif key == "timezone":
-            out["timezone"] = normalize_timezone(str(value)) if str(value).strip() else None
+            out["timezone"] = clean_timezone(str(value)) if str(value).strip() else None
         elif key == "stage":
             out["stage"] = _stage(value)
         elif key == "consent_at":
@@ -229,64 +157,6 @@ def clean_contact_data(data: dict[str, Any], default_tz: tzinfo = UTC) -> dict[s
 
 
 # ------------------------------------------------------------------ suppression
-def _insert_ignore(session: Session, table: Any) -> Any:
-    """INSERT ... ON CONFLICT DO NOTHING for the session's database."""
-    if session.get_bind().dialect.name == "postgresql":
-        from sqlalchemy.dialects import postgresql
-
-        return postgresql.insert(table).on_conflict_do_nothing()
-    from sqlalchemy.dialects import sqlite
-
-    return sqlite.insert(table).on_conflict_do_nothing()
-
-
-def _suppression_key(email: str) -> str:
-    """The suppression list's key: the normalised address with A-Z folded, so Ito@ and ito@ are one entry.
-
-    Normalised addresses are ASCII (local part checked, domain IDNA-encoded), so this fold is a full
-    lower-casing for them; an unparsable address (a bounce's raw recipient) only loses A-Z case, as in
-    SQL's `ascii_lower`, so Python and both databases always agree."""
-    return ascii_lower_text(normalize_email(email) or email.strip())
-
-
-def is_suppressed(session: Session, email: str) -> bool:
-    """True if no mail may go to this address in any letter case (sending, enrolment, forms, contact page)."""
-    found = session.scalar(select(Suppression.id).where(Suppression.email == _suppression_key(email)))
-    return found is not None
-
-
-def suppress(session: Session, email: str, reason: str, detail: str = "") -> None:
-    """Put an address on the suppression list (idempotent) and mark every contact with that address in
-    any letter case (sending, bounces, tracking, UI)."""
-    key = _suppression_key(email)
-    if not key or not reason:
-        raise ContactError("an address and a reason are required")
-    session.execute(
-        _insert_ignore(session, Suppression.__table__).values(
-            email=key, reason=reason[:50], detail=detail, created_at=now_utc()
-        )
-    )
-    status = SUPPRESSION_STATUS.get(reason)
-    if status is not None:
-        session.execute(
-            update(Contact)
-            .where(ascii_lower(Contact.email) == key, Contact.status == ContactStatus.ACTIVE)
-            .values(status=status, updated_at=now_utc())
-            .execution_options(synchronize_session="fetch")
-        )
-
-
-def unsuppress(session: Session, email: str) -> None:
-    """Remove a manual suppression given in any letter case (suppression page); unsubscribes, bounces and
-    complaints stay."""
-    row = session.scalar(select(Suppression).where(Suppression.email == _suppression_key(email)))
-    if row is None:
-        raise ContactError("this address is not on the suppression list")
-    if row.reason != "manual":
-        raise ContactError(f"only manual suppressions can be removed (this one is {row.reason!r})")
-    session.delete(row)
-
-
 # ------------------------------------------------------------------ single contacts
 def _apply(contact: Contact, values: dict[str, Any], merge_attributes: bool) -> None:
     for key, value in values.items():
@@ -326,8 +196,7 @@ def upsert_contact(
     _apply(contact, values, merge_attributes=True)
     if contact.consent_method and contact.consent_at is None:
         contact.consent_at = now_utc()
-    reason = session.scalar(select(Suppression.reason).where(Suppression.email == _suppression_key(email)))
-    contact.status = SUPPRESSION_STATUS.get(reason or "", ContactStatus.ACTIVE)
+    contact.status = SUPPRESSION_STATUS.get(suppression_reason(session, email) or "", ContactStatus.ACTIVE)
     if session.get_bind().dialect.name == "postgresql":
         try:
             with session.begin_nested():

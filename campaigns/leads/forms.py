@@ -28,17 +28,14 @@ from urllib.parse import urlsplit
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from campaigns.addresses import normalize_email
 from campaigns.db import now_utc
 from campaigns.delivery import rendering
-from campaigns.engagement.hit_buffer import ip_for_storage
+from campaigns.delivery.mime import message_id
+from campaigns.delivery.system_mail import send_system_mail
+from campaigns.ip_privacy import stored_ip
 from campaigns.journeys.sequences import enroll_contact, record_event
-from campaigns.leads.contacts import (
-    MAX_LENGTHS,
-    ContactError,
-    is_suppressed,
-    normalize_email,
-    upsert_contact,
-)
+from campaigns.leads.contacts import MAX_LENGTHS, ContactError, upsert_contact
 from campaigns.links import TokenKind
 from campaigns.models import (
     Contact,
@@ -50,6 +47,9 @@ from campaigns.models import (
     SequenceStatus,
     SubmissionStatus,
 )
+from campaigns.names import display_name
+from campaigns.suppression import is_suppressed
+from campaigns.users import get_account
 
 if TYPE_CHECKING:
     from campaigns.runtime import Services
@@ -282,7 +282,7 @@ def check_rate(svc: Services, ip: str, *, limit: int | None = None, window: int 
     """
     limit = limit or svc.settings.form_rate_limit
     window = window or svc.settings.form_rate_window
-    who = ip_for_storage(ip, "hash", svc.settings.secret_key.encode()) or "unknown"
+    who = stored_ip(svc.settings, ip, "hash") or "unknown"
     key = f"nurture:forms:rate:{who}"
     pipe = svc.redis.pipeline()
     pipe.set(key, 0, ex=window, nx=True)
@@ -392,7 +392,7 @@ def submit_form(
         raise FormClosed(form.slug)
     now = now or now_utc()
     meta = {
-        "ip": ip_for_storage(ip, svc.settings.ip_privacy, svc.settings.secret_key.encode()),
+        "ip": stored_ip(svc.settings, ip),
         "user_agent": user_agent[:512], "referrer": referrer[:500], "submitted_at": now,
     }
     if _text(data.get(HONEYPOT_FIELD)):
@@ -495,8 +495,6 @@ def confirm_submission(session: Session, submission: FormSubmission, now: dateti
 
 def send_confirmation(svc: Services, submission_id: int) -> bool:
     """Render and send the confirmation mail of a pending submission (worker job); False if not pending."""
-    from campaigns.delivery.system_mail import send_system_mail
-    from campaigns.users import get_account
 
     session = svc.db.factory()
     try:
@@ -528,9 +526,9 @@ def send_confirmation(svc: Services, submission_id: int) -> bool:
                  "job_title": values.get("job_title", ""), "id": contact.id}
         mail = _render_confirmation(svc, session, form, submission, shown, contact.id)
         account = get_account(session)
-        name = " ".join(p for p in (shown["first_name"], shown["last_name"]) if p)
+        name = display_name(shown["first_name"], shown["last_name"])
         send_system_mail(svc, account, name, submission.email, mail,
-                         f"<form-confirm-{submission.id}-{uuid.uuid4().hex[:8]}@nurture>")
+                         message_id("form-confirm", f"{submission.id}-{uuid.uuid4().hex[:8]}"))
         submission.confirmation_sent_at = now_utc()
         session.commit()
         return True

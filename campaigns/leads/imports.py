@@ -13,29 +13,29 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta, tzinfo
 from typing import TYPE_CHECKING, Any
-from zoneinfo import ZoneInfo
 
 from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from campaigns.addresses import normalize_email
 from campaigns.db import now_utc
 from campaigns.leads.contacts import (
     ATTRIBUTE_KEY,
     MAX_LENGTHS,
-    SUPPRESSION_STATUS,
     ContactError,
     _check_length,
     _stage,
+    clean_timezone,
     coerce_attribute,
-    normalize_email,
-    normalize_timezone,
     parse_datetime,
-    split_full_name,
 )
 from campaigns.leads.csv_reader import ENCODINGS, ImportFileError, _CsvStream
 from campaigns.models import Account, Contact, ContactStatus, ImportJob, ImportStatus, Stage
+from campaigns.names import split_full_name
 from campaigns.sql_functions import ascii_lower, ascii_lower_text
+from campaigns.suppression import SUPPRESSION_STATUS
+from campaigns.timezones import zone
 
 log = logging.getLogger(__name__)
 
@@ -229,7 +229,7 @@ class _RowMapper:
                 if last:
                     rec.setdefault("last_name", _check_length("last_name", last))
             elif target == "timezone":
-                rec["timezone"] = normalize_timezone(value)
+                rec["timezone"] = clean_timezone(value)
             elif target == "stage":
                 rec["stage"] = _stage(value).value  # plain text: the bulk writer binds raw values
             elif target == "consent_at":
@@ -503,7 +503,7 @@ def _chunks(
 def _default_tz(session: Session | None) -> tzinfo:
     account = session.get(Account, 1) if session is not None else None
     try:
-        return ZoneInfo(account.timezone) if account and account.timezone else UTC
+        return zone(account.timezone) if account and account.timezone else UTC
     except (KeyError, ValueError):
         return UTC
 

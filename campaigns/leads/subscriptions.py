@@ -14,6 +14,7 @@ from sqlalchemy.orm import Session
 
 from campaigns.db import dialect_insert, now_utc
 from campaigns.engagement.rollups import count_campaign_event
+from campaigns.journeys.sequences import exit_contact
 from campaigns.models import (
     Contact,
     ContactStatus,
@@ -30,21 +31,7 @@ from campaigns.sql_functions import ascii_lower, ascii_lower_text
 
 def _exit(session: Session, contact_id: int, reason: str, sequence_id: int | None = None) -> int:
     """Exit enrolments through the sequences service (which also cancels their queued sends)."""
-    try:
-        from campaigns.journeys.sequences import exit_contact
-    except ImportError:  # the sequences service is built by another part of the team
-        exit_contact = None  # type: ignore[assignment]
-    if exit_contact is not None:
-        return int(exit_contact(session, contact_id, reason, sequence_id=sequence_id))
-    query = update(Enrollment).where(
-        Enrollment.contact_id == contact_id, Enrollment.status == EnrollmentStatus.ACTIVE
-    )
-    if sequence_id is not None:
-        query = query.where(Enrollment.sequence_id == sequence_id)
-    result = session.execute(
-        query.values(status=EnrollmentStatus.EXITED, exit_reason=reason, finished_at=now_utc())
-    )
-    return int(result.rowcount or 0)  # type: ignore[attr-defined]
+    return int(exit_contact(session, contact_id, reason, sequence_id=sequence_id))
 
 
 def unsubscribe_contact(session: Session, contact_id: int, send_id: int = 0, method: str = "link") -> bool:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import enum
-import re
 from datetime import datetime
 from typing import Any
 
@@ -11,18 +10,8 @@ from sqlalchemy import BigInteger, Boolean, Exists, Index, Integer, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from campaigns.db import Base, JSONType, StrEnumType, UTCDateTime, now_utc
+from campaigns.names import display_name
 from campaigns.sql_functions import ascii_lower
-
-# Han, kana (full and half width) and Hangul: names written in them put the family name first
-_CJK = re.compile(r"[\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\uff66-\uff9f\uac00-\ud7af]")
-
-
-def display_name(first_name: str | None, last_name: str | None) -> str:
-    """A person's name as its own language writes it: 佐藤 一郎 (family name first) for Japanese, Chinese and
-    Korean names, Emily Smith otherwise (contact pages, lists, the To: header, `contact.name` in templates)."""
-    first, last = (first_name or "").strip(), (last_name or "").strip()
-    parts = (last, first) if _CJK.search(first + last) else (first, last)
-    return " ".join(p for p in parts if p)
 
 
 class ContactStatus(enum.StrEnum):

@@ -49,10 +49,6 @@ class Send(Base):
     claimed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
-    @property
-    def message_id(self) -> str:
-        """Deterministic per send, so a redelivery after a crash carries the same Message-ID."""
-        return f"<send-{self.id}@nurture>"
 
 
 Index("ix_sends_status_enqueued", Send.status, Send.enqueued_at)

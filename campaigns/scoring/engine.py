@@ -64,6 +64,7 @@ from campaigns.models import (
     TriggerWhen,
 )
 from campaigns.runtime import Services
+from campaigns.scoring.handover import enqueue_due
 from campaigns.scoring.rules import EVENT_KINDS, HIT_KINDS, _table, get_settings
 from campaigns.scoring.stages import (
     SCORE_STAGES,
@@ -96,7 +97,6 @@ def delete_rule(session: Session, rule: ScoringRule, now: datetime | None = None
 
 def run_scoring(svc: Services, now: datetime | None = None, lock: bool = True) -> dict[str, int]:
     """Score everything recorded since the cursors, then enqueue hand-over deliveries (scheduler tick)."""
-    from campaigns.scoring.handover import enqueue_due
 
     guard = None
     if lock:

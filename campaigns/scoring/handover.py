@@ -40,12 +40,17 @@ from jinja2.sandbox import ImmutableSandboxedEnvironment
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
+from campaigns.addresses import is_valid_address
 from campaigns.config import Settings
 from campaigns.db import now_utc
-from campaigns.delivery import mailer
+from campaigns.delivery.mime import message_id
+from campaigns.delivery.rendering import RenderedMail
+from campaigns.delivery.system_mail import deliver_system_mail
 from campaigns.models import Contact, DeliveryState, ScoreTrigger, TriggerAction, WebhookDelivery
-from campaigns.models.contacts import display_name
+from campaigns.names import display_name
+from campaigns.queueing import enqueue_hand_over
 from campaigns.runtime import Services
+from campaigns.users import get_account
 
 log = logging.getLogger("nurture.webhooks")
 
@@ -128,7 +133,6 @@ def enqueue_due(svc: Services, now: datetime | None = None) -> int:
 
     Called by the scoring step and by views after a commit. The due time moves forward by a lease as
     the id is enqueued, so the next tick does not enqueue it again while it waits in RQ."""
-    from campaigns.queueing import enqueue_hand_over
 
     now = now or now_utc()
     with svc.db.begin() as session:
@@ -403,28 +407,19 @@ def render_sales_email(payload: dict[str, Any], base_url: str) -> tuple[str, str
 
 
 def _send_email(svc: Services, to: str, payload: dict[str, Any], delivery_key: str) -> tuple[bool, int | None, str, bool]:
-    """Send the sales notification over the service's SMTP path; (ok, SMTP code, reply, worth retrying)."""
-    from campaigns.delivery.mime import MessageFrame, format_address, is_valid_address
-    from campaigns.users import get_account
-
+    """Send the sales notification as system mail, from the account's sender identity (From, Reply-To and
+    the address check are the campaign mail's); (ok, SMTP code, reply, worth retrying)."""
     if not is_valid_address(to):
         return False, None, f"invalid sales address {to!r}", False
     with svc.db.begin() as session:
         account = get_account(session)
-        default_name, default_address = _parse(svc.settings.mail_from)
-        address = (account.from_email or default_address).strip()
-        name = account.from_name or default_name
     subject, text, html = render_sales_email(payload, svc.settings.base_url)
-    frame = MessageFrame(address, format_address(name, address), "", f"=_nurture_handover_{uuid.uuid4().hex[:12]}")
-    data = frame.assemble(to=to, subject=subject, message_id=f"<{delivery_key}@nurture>", html=html, text=text,
-                          extra_headers=[("X-Nurture-Delivery", delivery_key)])
-    outcome = mailer.get_pool(svc.settings).send(mailer.OutgoingMail(key=0, mail_from=address, rcpt=to, data=data))
+    try:
+        outcome = deliver_system_mail(svc, account, "", to, RenderedMail(subject=subject, html=html, text=text),
+                                      message_id("handover", delivery_key),
+                                      extra_headers=[("X-Nurture-Delivery", delivery_key)])
+    except ValueError as exc:  # the sender address in Settings is not valid: a retry cannot help
+        return False, None, str(exc), False
     if outcome.ok:
         return True, 250, "accepted", False
     return False, outcome.code or None, outcome.describe(), outcome.transient
-
-
-def _parse(mail_from: str) -> tuple[str, str]:
-    import email.utils
-
-    return email.utils.parseaddr(mail_from)

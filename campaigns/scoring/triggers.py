@@ -13,6 +13,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Session
 
+from campaigns.addresses import is_valid_address
 from campaigns.db import now_utc
 from campaigns.journeys import sequences as sequences_service
 from campaigns.models import (
@@ -28,6 +29,7 @@ from campaigns.models import (
     TriggerWhen,
     WebhookDelivery,
 )
+from campaigns.scoring.handover import delivery_row, new_secret
 from campaigns.scoring.rules import _URL, ScoringError, _int, _line, _table
 from campaigns.scoring.stages import SALES_STAGES, STAGE_ORDER, ScoringResult
 from campaigns.sql_functions import among
@@ -90,7 +92,6 @@ def clean_trigger(session: Session, fields: dict[str, Any]) -> dict[str, Any]:
             raise ScoringError("choose the sequence")
         out["sequence_id"] = sequence_id
     elif action is TriggerAction.EMAIL:
-        from campaigns.delivery.mime import is_valid_address
 
         address = _line(fields.get("email_to"), "sales address", 254, required=True)
         if not is_valid_address(address):
@@ -106,7 +107,6 @@ def clean_trigger(session: Session, fields: dict[str, Any]) -> dict[str, Any]:
 
 def create_trigger(session: Session, fields: dict[str, Any]) -> ScoreTrigger:
     """Add a trigger (UI, API); webhook triggers get their signing secret here."""
-    from campaigns.scoring.handover import new_secret
 
     trigger = ScoreTrigger(**clean_trigger(session, fields))
     if trigger.action is TriggerAction.WEBHOOK:
@@ -118,7 +118,6 @@ def create_trigger(session: Session, fields: dict[str, Any]) -> ScoreTrigger:
 
 def update_trigger(session: Session, trigger: ScoreTrigger, fields: dict[str, Any]) -> ScoreTrigger:
     """Change a trigger; a webhook trigger keeps its secret (or gets one when it becomes a webhook)."""
-    from campaigns.scoring.handover import new_secret
 
     for key, value in clean_trigger(session, fields).items():
         setattr(trigger, key, value)
@@ -133,7 +132,6 @@ def _fire(
     crossed: list[tuple[int, ScoreTrigger, int]], now: datetime, result: ScoringResult,
 ) -> None:
     """Run the triggers of these stage changes and score crossings (same transaction as the change)."""
-    from campaigns.scoring.handover import delivery_row
 
     by_stage: dict[str, list[ScoreTrigger]] = defaultdict(list)
     for trigger in triggers:

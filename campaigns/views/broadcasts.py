@@ -12,6 +12,7 @@ from sqlalchemy.orm import Session
 
 from campaigns.audience.segments import count_segment
 from campaigns.db import now_utc
+from campaigns.delivery.bounces import resume_broadcast
 from campaigns.delivery.rendering import selectable_templates
 from campaigns.i18n import _
 from campaigns.journeys.broadcasts import cancel_broadcast, create_broadcast, schedule_broadcast
@@ -196,7 +197,6 @@ def schedule(broadcast_id: int) -> Any:
 @bp.post("/<int:broadcast_id>/resume")
 def resume(broadcast_id: int) -> Any:
     """Send the rest of a broadcast that paused itself (complaint rate); the scheduler enqueues it."""
-    from campaigns.delivery.bounces import resume_broadcast
 
     s = services().db.session
     broadcast = _broadcast_or_404(s, broadcast_id)

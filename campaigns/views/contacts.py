@@ -29,16 +29,10 @@ from wtforms import StringField, TextAreaField
 from wtforms.validators import DataRequired, Length, Optional
 
 from campaigns import queueing
+from campaigns.addresses import normalize_email
 from campaigns.audience.segments import SegmentError, count_segment, validate_rules
 from campaigns.i18n import _
-from campaigns.leads.contacts import (
-    ContactError,
-    normalize_email,
-    suppress,
-    unsuppress,
-    update_contact,
-    upsert_contact,
-)
+from campaigns.leads.contacts import ContactError, update_contact, upsert_contact
 from campaigns.leads.csv_reader import ImportFileError
 from campaigns.leads.imports import IMPORT_FIELDS, import_status, preview_import, start_import
 from campaigns.models import (
@@ -56,6 +50,7 @@ from campaigns.models import (
 )
 from campaigns.runtime import services
 from campaigns.sql_functions import ascii_lower_text
+from campaigns.suppression import SuppressionError, suppress, unsuppress
 from campaigns.views.scoring import contact_panel
 
 bp = Blueprint("contacts", __name__, url_prefix="/contacts")
@@ -449,7 +444,7 @@ def suppressions() -> Any:
                     raise ContactError(_("Enter a valid email address."))
                 suppress(s, email, "manual", request.form.get("detail", "")[:500])
                 message = _("Added to the suppression list.")
-        except ContactError as exc:
+        except (ContactError, SuppressionError) as exc:
             s.rollback()
             flash(_(str(exc)), "error")
             status_code = 400

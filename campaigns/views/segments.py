@@ -13,6 +13,7 @@ from flask import Blueprint, abort, flash, jsonify, redirect, render_template, r
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from campaigns.addresses import normalize_email
 from campaigns.audience.lists import (
     add_import_to_list,
     add_segment_to_list,
@@ -25,7 +26,6 @@ from campaigns.audience.lists import (
 )
 from campaigns.audience.segments import SegmentError, count_segment, sample_segment, validate_rules
 from campaigns.i18n import _
-from campaigns.leads.contacts import normalize_email
 from campaigns.models import (
     Broadcast,
     Contact,

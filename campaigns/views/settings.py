@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from typing import Any
-from zoneinfo import available_timezones
 
 from flask import Blueprint, flash, redirect, render_template, url_for
 from flask_wtf import FlaskForm
@@ -12,12 +11,12 @@ from wtforms.validators import DataRequired, Email, NumberRange, Optional
 
 from campaigns.i18n import _
 from campaigns.runtime import services
+from campaigns.timezones import TIMEZONE_CHOICES
 from campaigns.users import get_account
 
 bp = Blueprint("settings", __name__, url_prefix="/settings")
 
 # not the system's entries that name no place ("localtime" is the server's own zone, "Factory" none)
-TIMEZONES = sorted(available_timezones() - {"localtime", "Factory", "posixrules"})
 
 
 class AccountForm(FlaskForm):
@@ -27,7 +26,7 @@ class AccountForm(FlaskForm):
     reply_to = EmailField("Reply-To", validators=[Optional(), Email()])
     postal_address = TextAreaField("Postal address", validators=[DataRequired()])
     contact_info = TextAreaField("Contact information", validators=[DataRequired()])
-    timezone = SelectField("Time zone", choices=TIMEZONES)
+    timezone = SelectField("Time zone", choices=TIMEZONE_CHOICES)
     freq_cap_count = IntegerField("Frequency cap", validators=[NumberRange(min=0, max=100)])
     freq_cap_days = IntegerField("days", validators=[NumberRange(min=1, max=90)])
 
