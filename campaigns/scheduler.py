@@ -19,6 +19,9 @@ active with the due time the planner read (on PostgreSQL the UPDATE takes the ro
 planner's UPDATE waits, then finds the row changed and skips it), sends are inserted only for the
 enrolments actually advanced, and the ledger is UNIQUE per (enrolment, step) with ON CONFLICT DO
 NOTHING as the last guard. On SQLite each chunk holds the write lock from before its read.
+
+One job over ~700 lines: planning due sends into the ledger, per tick, with the duties that must run
+in the same locked tick (broadcasts, A/B sends, requeues, import restarts); each duty is its own function.
 """
 
 from __future__ import annotations

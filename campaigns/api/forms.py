@@ -8,7 +8,7 @@ from flask.typing import ResponseReturnValue
 from sqlalchemy import select
 
 from campaigns.api.core import db_session, get_or_404, keyset_page, operation
-from campaigns.api.schemas import PAGING, SCHEMAS, _out, _page
+from campaigns.api.schemas import PAGING, SCHEMAS, object_schema, page_schema
 from campaigns.models import Form, FormStatus, FormSubmission, SubmissionStatus
 from campaigns.runtime import services
 
@@ -18,12 +18,12 @@ _DATE = {"type": "string", "format": "date-time"}
 _NINT = {"type": ["integer", "null"]}
 
 SCHEMAS.update({
-    "FormField": _out({
+    "FormField": object_schema({
         "key": {"type": "string", "description": "email, first_name, last_name, company, job_title, phone, "
                                                  "or attributes.<name>"},
         "label": _STR, "required": {"type": "boolean"},
     }),
-    "Form": _out({
+    "Form": object_schema({
         "id": {"type": "integer"}, "name": _STR, "slug": _STR, "url": _STR, "title": _STR,
         "status": {"type": "string", "enum": [s.value for s in FormStatus]},
         "fields": {"type": "array", "items": {"$ref": "#/components/schemas/FormField"}},
@@ -31,15 +31,15 @@ SCHEMAS.update({
         "sequence_ids": {"type": "array", "items": {"type": "integer"}},
         "thank_you_message": _STR, "redirect_url": _STR, "created_at": _DATE, "updated_at": _DATE,
     }),
-    "FormPage": _page("Form"),
-    "FormSubmission": _out({
+    "FormPage": page_schema("Form"),
+    "FormSubmission": object_schema({
         "id": {"type": "integer"}, "form_id": {"type": "integer"}, "contact_id": _NINT, "email": _STR,
         "values": {"type": "object", "additionalProperties": {"type": "string"}},
         "status": {"type": "string", "enum": [s.value for s in SubmissionStatus]},
         "consent_text": {"type": "string", "description": "The wording shown next to the checkbox."},
         "submitted_at": _DATE, "confirmed_at": _NDATE, "ip": _STR, "user_agent": _STR, "referrer": _STR,
     }),
-    "FormSubmissionPage": _page("FormSubmission"),
+    "FormSubmissionPage": page_schema("FormSubmission"),
 })
 
 SUBMISSION_QUERY = {

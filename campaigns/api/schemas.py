@@ -175,7 +175,7 @@ EVENT_IN: Schema = {
 }
 
 
-def _page(item: str) -> Schema:
+def page_schema(item: str) -> Schema:
     return {
         "type": "object",
         "required": ["data", "next_after"],
@@ -189,7 +189,7 @@ def _page(item: str) -> Schema:
     }
 
 
-def _out(properties: Schema, required: list[str] | None = None) -> Schema:
+def object_schema(properties: Schema, required: list[str] | None = None) -> Schema:
     return {"type": "object", "required": required or list(properties), "properties": properties}
 
 
@@ -260,45 +260,45 @@ SCHEMAS: dict[str, Schema] = {
                         "description": "Field path -> problem."},
         },
     },
-    "Contact": _out({
+    "Contact": object_schema({
         "id": INT, "email": STR, "first_name": STR, "last_name": STR, "company": STR, "job_title": STR,
         "source": STR, "timezone": NSTR, "attributes": {"type": "object"},
         "status": {"type": "string", "enum": [s.value for s in ContactStatus]},
         "stage": {"type": "string", "enum": [s.value for s in Stage]},
         "score": INT,
-        "consent": _out({"at": NDATE, "method": STR, "source": STR, "text": STR}),
+        "consent": object_schema({"at": NDATE, "method": STR, "source": STR, "text": STR}),
         "created_at": DATE, "updated_at": DATE,
     }),
-    "ContactUpserted": _out({"created": {"type": "boolean"}, "contact": ref("Contact")}),
-    "ContactPage": _page("Contact"),
-    "EventAccepted": _out({
+    "ContactUpserted": object_schema({"created": {"type": "boolean"}, "contact": ref("Contact")}),
+    "ContactPage": page_schema("Contact"),
+    "EventAccepted": object_schema({
         "id": INT, "contact_id": INT,
         "duplicate": {"type": "boolean", "description": "True when this is a retry of an event already recorded."},
     }),
-    "EventBatchAccepted": _out({
-        "events": {"type": "array", "items": _out({"index": INT, "id": INT, "contact_id": INT,
+    "EventBatchAccepted": object_schema({
+        "events": {"type": "array", "items": object_schema({"index": INT, "id": INT, "contact_id": INT,
                                                    "duplicate": {"type": "boolean"}})},
         "accepted": INT,
         "duplicates": INT,
     }),
-    "Link": _out({"position": INT, "url": STR, "tracked": {"type": "boolean"}}),
-    "TemplateVersion": _out({
+    "Link": object_schema({"position": INT, "url": STR, "tracked": {"type": "boolean"}}),
+    "TemplateVersion": object_schema({
         "id": INT, "version": INT, "subject": STR, "preheader": STR, "from_name": STR,
         "html_source": STR, "text_source": STR, "created_at": DATE,
         "links": {"type": "array", "items": ref("Link")},
     }),
-    "Template": _out({
+    "Template": object_schema({
         "id": INT, "name": STR, "created_at": DATE, "updated_at": DATE,
         "current_version": {"anyOf": [ref("TemplateVersion"), {"type": "null"}]},
     }),
-    "TemplateSummary": _out({"id": INT, "name": STR, "current_version_id": NINT, "version": NINT,
+    "TemplateSummary": object_schema({"id": INT, "name": STR, "current_version_id": NINT, "version": NINT,
                              "subject": NSTR, "updated_at": DATE}),
-    "TemplatePage": _page("TemplateSummary"),
-    "Step": _out({
+    "TemplatePage": page_schema("TemplateSummary"),
+    "Step": object_schema({
         "id": INT, "position": INT, "template_id": INT, "delay_minutes": INT, "window_days": STR,
         "window_start_hour": NINT, "window_end_hour": NINT,
     }),
-    "Sequence": _out({
+    "Sequence": object_schema({
         "id": INT, "name": STR, "description": STR,
         "status": {"type": "string", "enum": [s.value for s in SequenceStatus]},
         "trigger_events": {"type": "array", "items": STR},
@@ -310,26 +310,26 @@ SCHEMAS: dict[str, Schema] = {
         "enrollments": {**COUNTS, "description": "Enrolments by status: " + ", ".join(EnrollmentStatus)},
         "created_at": DATE, "updated_at": DATE,
     }),
-    "SequenceSummary": _out({
+    "SequenceSummary": object_schema({
         "id": INT, "name": STR, "status": {"type": "string", "enum": [s.value for s in SequenceStatus]},
         "trigger_events": {"type": "array", "items": STR}, "updated_at": DATE,
     }),
-    "SequencePage": _page("SequenceSummary"),
-    "Broadcast": _out({
+    "SequencePage": page_schema("SequenceSummary"),
+    "Broadcast": object_schema({
         "id": INT, "name": STR, "template_id": INT, "segment_id": NINT,
         "status": {"type": "string", "enum": [s.value for s in BroadcastStatus]},
         "scheduled_at": NDATE, "started_at": NDATE, "finished_at": NDATE, "created_at": DATE,
         "sends": {**COUNTS, "description": "Sends by status: " + ", ".join(SendStatus)},
     }),
-    "BroadcastPage": _page("Broadcast"),
-    "Send": _out({
+    "BroadcastPage": page_schema("Broadcast"),
+    "Send": object_schema({
         "id": INT, "contact_id": INT, "email": STR, "enrollment_id": NINT, "step_id": NINT, "sequence_id": NINT,
         "broadcast_id": NINT, "template_version_id": INT, "variant": STR,
         "status": {"type": "string", "enum": [s.value for s in SendStatus]},
         "attempts": INT, "possible_duplicate": {"type": "boolean"}, "error": STR,
         "created_at": DATE, "enqueued_at": NDATE, "sent_at": NDATE,
     }),
-    "SendPage": _page("Send"),
+    "SendPage": page_schema("Send"),
 }
 
 # Query parameters, validated by the same code as bodies (values arrive as strings and are coerced).

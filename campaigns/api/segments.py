@@ -9,7 +9,7 @@ from sqlalchemy import func, or_, select
 from sqlalchemy.orm import Session
 
 from campaigns.api.core import ApiError, db_session, get_or_404, keyset_page, operation
-from campaigns.api.schemas import ID, PAGING, SCHEMAS, _out, _page, multiline, name, ref
+from campaigns.api.schemas import ID, PAGING, SCHEMAS, multiline, name, object_schema, page_schema, ref
 from campaigns.api.serialize import contact_json
 from campaigns.audience import lists, segments
 from campaigns.models import Broadcast, Contact, ContactList, ContactListMember, Segment, Sequence
@@ -38,11 +38,11 @@ SCHEMAS.update({
         "properties": {"rules": RULES, "limit": {"type": "integer", "minimum": 0, "maximum": 50, "default": 10}},
         "additionalProperties": False,
     },
-    "Segment": _out({"id": _INT, "name": _STR, "rules": {"type": "object"}, "created_at": _DATE,
+    "Segment": object_schema({"id": _INT, "name": _STR, "rules": {"type": "object"}, "created_at": _DATE,
                      "updated_at": _DATE}),
-    "SegmentPage": _page("Segment"),
-    "SegmentCount": _out({"count": _INT}),
-    "SegmentPreview": _out({"count": _INT, "sample": {"type": "array", "items": ref("Contact")}}),
+    "SegmentPage": page_schema("Segment"),
+    "SegmentCount": object_schema({"count": _INT}),
+    "SegmentPreview": object_schema({"count": _INT, "sample": {"type": "array", "items": ref("Contact")}}),
     "ListInput": {
         "type": "object", "required": ["name"],
         "properties": {"name": name(), "description": multiline(5000)}, "additionalProperties": False,
@@ -51,9 +51,9 @@ SCHEMAS.update({
         "type": "object", "minProperties": 1,
         "properties": {"name": name(), "description": multiline(5000)}, "additionalProperties": False,
     },
-    "ContactList": _out({"id": _INT, "name": _STR, "description": _STR, "size": _INT, "created_at": _DATE,
+    "ContactList": object_schema({"id": _INT, "name": _STR, "description": _STR, "size": _INT, "created_at": _DATE,
                          "updated_at": _DATE}),
-    "ContactListPage": _page("ContactList"),
+    "ContactListPage": page_schema("ContactList"),
     "ListMembersInput": {
         "type": "object", "required": ["contact_ids"], "properties": {"contact_ids": CONTACT_IDS},
         "additionalProperties": False,
@@ -62,8 +62,8 @@ SCHEMAS.update({
         "type": "object", "required": ["segment_id"], "properties": {"segment_id": ID},
         "additionalProperties": False,
     },
-    "ListMembersChanged": _out({"added": _INT, "removed": _INT, "size": _INT}),
-    "SegmentDeleted": _out({"deleted": {"type": "boolean"}, "id": _INT}),
+    "ListMembersChanged": object_schema({"added": _INT, "removed": _INT, "size": _INT}),
+    "SegmentDeleted": object_schema({"deleted": {"type": "boolean"}, "id": _INT}),
 })
 
 

@@ -15,9 +15,9 @@ from sqlalchemy import (
 from sqlalchemy.orm import Session
 
 from campaigns.addresses import normalize_email
-from campaigns.audience.segments import SegmentError, _insert_count, segment_contact_ids
+from campaigns.audience.segments import SegmentError, insert_count, segment_contact_ids
 from campaigns.db import UTCDateTime, dialect_insert, now_utc
-from campaigns.leads.csv_reader import ImportFileError, _CsvStream
+from campaigns.leads.csv_reader import CsvStream, ImportFileError
 from campaigns.models import (
     Contact,
     ContactList,
@@ -95,7 +95,7 @@ def add_to_list(session: Session, list_id: int, contact_ids: Any) -> int:
         stmt = dialect_insert(session, ContactListMember).from_select(
             ["list_id", "contact_id", "added_at"], query
         ).on_conflict_do_nothing()
-        added += _insert_count(session, stmt, ContactListMember.contact_id)
+        added += insert_count(session, stmt, ContactListMember.contact_id)
     return added
 
 
@@ -108,7 +108,7 @@ def add_segment_to_list(session: Session, list_id: int, rules: dict[str, Any] | 
     stmt = dialect_insert(session, ContactListMember).from_select(
         ["list_id", "contact_id", "added_at"], query
     ).on_conflict_do_nothing()
-    return _insert_count(session, stmt, ContactListMember.contact_id)
+    return insert_count(session, stmt, ContactListMember.contact_id)
 
 
 def add_import_to_list(session: Session, list_id: int, import_id: int) -> int:
@@ -122,7 +122,7 @@ def add_import_to_list(session: Session, list_id: int, import_id: int) -> int:
     if not columns:
         raise SegmentError("that import has no email column")
     try:
-        stream = _CsvStream(job.path, job.encoding or "auto")
+        stream = CsvStream(job.path, job.encoding or "auto")
     except (OSError, ImportFileError):
         raise SegmentError("the import's file is no longer available") from None
     added, batch = 0, set()

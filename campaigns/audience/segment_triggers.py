@@ -19,7 +19,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Session
 
-from campaigns.audience.segments import SegmentError, _insert_count, not_suppressed, segment_contact_ids
+from campaigns.audience.segments import SegmentError, insert_count, not_suppressed, segment_contact_ids
 from campaigns.db import UTCDateTime, dialect_insert, now_utc
 from campaigns.journeys.sequences import exit_enrollments, first_due_at
 from campaigns.models import (
@@ -79,7 +79,7 @@ def enroll_matching(
         ["contact_id", "sequence_id", "cycle", "status", "next_position", "next_due_at", "source_event",
          "exit_reason", "enrolled_at"], query,
     ).on_conflict_do_nothing()
-    return _insert_count(session, stmt, Enrollment.id)
+    return insert_count(session, stmt, Enrollment.id)
 
 
 def evaluate_trigger(session: Session, sequence: Sequence, segment: Segment, now: datetime) -> int:

@@ -19,6 +19,10 @@ Behaviour and membership conditions, each an EXISTS / NOT EXISTS subquery correl
   contact and it has no such hit;
 - ``{"list_id": 5, "member": true}``: on a static list (member false = not on it).
 See docs/segments.md. Other kinds of condition plug in through `register_condition(key, builder)`.
+
+`broadcast_audience` (the scheduler's broadcast planner, the A/B set-up) is the one query of who a
+broadcast reaches. Static lists are campaigns.audience.lists; segment triggers and exits
+campaigns.audience.segment_triggers.
 """
 
 from __future__ import annotations
@@ -511,7 +515,7 @@ def sample_segment(
     return list(session.scalars(select(Contact).where(Contact.id.in_(select(ids.c.id))).order_by(Contact.id.desc())))
 
 
-def _insert_count(session: Session, stmt: Any, key: Any) -> int:
+def insert_count(session: Session, stmt: Any, key: Any) -> int:
     """Run an INSERT .. SELECT and count the rows it wrote (PostgreSQL reports no rowcount for it)."""
     if session.get_bind().dialect.name == "postgresql":
         written = stmt.returning(key).cte("written")

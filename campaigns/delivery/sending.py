@@ -10,8 +10,9 @@ Three threads share the work: this one renders, a ledger thread commits claims a
 flush per group on PostgreSQL, overlapped with rendering), and the SMTP pool's loop sends.
 
 MIME is assembled as bytes per recipient from parts prebuilt once per version and batch
-(`email.message.EmailMessage` costs ~2 ms a message); headers are RFC 2047 encoded by hand and
-every header value has CR/LF collapsed, so personal data can never add a header.
+(campaigns.delivery.mime; `email.message.EmailMessage` costs ~2 ms a message); headers are RFC 2047
+encoded by hand and every header value has CR/LF collapsed, so personal data can never add a header.
+Mail outside campaigns (test sends, confirmations, the hand-over) is campaigns.delivery.system_mail.
 """
 
 from __future__ import annotations

@@ -1,29 +1,4 @@
-"""The hit buffer and the hit writer: endpoints buffer hits in memory, a flusher thread in each web
-process sends them to a Redis stream in pipelined batches, and a writer loop stores them in batches.
-
-Hot path (`record_hit`, called by the tracking endpoints): build the entry (a small dict with an
-event id made here, the idempotency key the writer dedups on) and append it to this process's
-buffer: a deque append, no I/O, nothing to wait for. A daemon thread (one per process, started on
-first use and again in a forked child: gunicorn may fork after import) sends what is buffered every
-FLUSH_SECONDS, or as soon as FLUSH_MAX hits wait, as ONE pipelined write per Redis database
-(`StreamAppender.append_many`: every XADD in one sendall, then one reply per command). Entries the
-raw socket did not get acknowledged are offered to redis-py (a pipeline of XADDs). This replaced one
-synchronous XADD per hit, whose CPU (~86 us in the web process, ~47 us in Redis) and wait on Redis
-were most of a pixel request's cost and drove its p99 latency under load (listmonk buffers its
-views and clicks in memory the same way).
-
-The trade-off, honestly: the mail client gets its pixel or redirect before Redis has the hit.
-- A web process killed with SIGKILL (or crashing) loses what it had buffered: at most the hits of
-  its last FLUSH_SECONDS (plus, during a Redis outage, the hits it was holding, see below).
-- Redis unreachable or restarting loses nothing: the hits stay buffered and are retried every
-  RETRY_SECONDS; only beyond HELD_MAX hits per Redis database are the oldest written straight to the
-  database (`process_batch`, slow but not lost); if that fails too they are logged and dropped. No
-  request waits on, or sees, any of this.
-- A graceful stop flushes: at exit (atexit; a gunicorn worker's SIGTERM/SIGQUIT path ends in
-  sys.exit) everything buffered is sent, and what Redis does not take goes to the database.
-  `flush_hits()` does the same on demand (tests, shutdown code).
-- Synchronous when needed: `record_hit(..., wait=True)`, or HIT_BUFFER=0 for every hit, stores the
-  hit before returning, as before the buffer: one XADD, else redis-py, else the database.
+"""The hit writer: its own process reads the hit stream and stores hits, classified, with their roll-ups.
 
 Writer (`run_writer`, run by the process supervisor): XREADGROUP from a consumer group, then
 `process_batch` in one transaction: skip event ids already stored (at-least-once delivery becomes
@@ -32,6 +7,9 @@ insert them, fix earlier hits whose class changed, and add the difference of the
 contribution. XACK only after the commit, so a writer killed at any point loses nothing: its
 pending entries are read again on restart (or claimed by another writer after MIN_IDLE_MS).
 Redis must persist the stream (appendonly yes) to survive a Redis restart; see docs/tracking.md.
+
+The web side that feeds the stream is campaigns.engagement.hit_buffer; when Redis cannot take hits for
+long, the buffer stores them through `process_batch` here, the same path the writer uses.
 """
 
 from __future__ import annotations
@@ -53,7 +31,7 @@ from sqlalchemy import String, Table, bindparam, func, select, text, type_coerce
 from sqlalchemy.orm import Session
 
 from campaigns.engagement.classify import classify_send_hits
-from campaigns.engagement.rollups import RollupKey, _Row, apply_rollup_delta, contribution
+from campaigns.engagement.rollups import HitRow, RollupKey, apply_rollup_delta, contribution
 from campaigns.models import Link, Send
 from campaigns.models.tracking import Hit, HitClass, HitKind
 from campaigns.runtime import log_loop_failure
@@ -85,7 +63,7 @@ _KINDS = {k.value: k for k in HitKind}
 _CLASSES = {c.value: c for c in HitClass}
 
 
-def _decode(raw: Mapping[Any, Any]) -> _Row | None:
+def _decode(raw: Mapping[Any, Any]) -> HitRow | None:
     # Entries come from Redis with bytes keys and values, or from record_hit's fallback with str ones.
     as_bytes = any(isinstance(k, bytes) for k in raw)
 
@@ -105,7 +83,7 @@ def _decode(raw: Mapping[Any, Any]) -> _Row | None:
         return None
     # NUL cannot be stored in PostgreSQL text: one such header must not block the stream.
     ua = get("ua").replace("\x00", "")[:UA_MAX]
-    return _Row(event_id, kind, send_id, link_id, occurred, ua, get("ip")[:64].replace("\x00", ""), get("n")[:20])
+    return HitRow(event_id, kind, send_id, link_id, occurred, ua, get("ip")[:64].replace("\x00", ""), get("n")[:20])
 
 
 _HIT_COLUMNS = ["event_id", "kind", "send_id", "contact_id", "link_id", "occurred_at", "recorded_at", "user_agent",
@@ -145,7 +123,7 @@ def process_batch(session: Session, entries: Sequence[Mapping[Any, Any]]) -> int
         # keep one generic plan, made while the hits table was small (a fresh install, or right after a
         # bulk delete), long after it has grown: a batch then took seconds instead of milliseconds.
         session.execute(text("SET LOCAL plan_cache_mode = force_custom_plan"))
-    rows: dict[str, _Row] = {}
+    rows: dict[str, HitRow] = {}
     for entry in entries:
         row = _decode(entry)
         if row is None:
@@ -171,7 +149,7 @@ def process_batch(session: Session, entries: Sequence[Mapping[Any, Any]]) -> int
                    Send.template_version_id).where(among(session, Send.id, send_ids[i : i + 1000]))
         ):
             sends[s.id] = s
-    new_by_send: dict[int, list[_Row]] = defaultdict(list)
+    new_by_send: dict[int, list[HitRow]] = defaultdict(list)
     for r in rows.values():
         if r.send_id in sends:
             new_by_send[r.send_id].append(r)
@@ -183,7 +161,7 @@ def process_batch(session: Session, entries: Sequence[Mapping[Any, Any]]) -> int
     # Stored clicks of these mails are re-examined with the new ones (a burst or a honeypot click can
     # turn them into a scanner's); stored opens never change class, so only their earliest human time
     # is needed. This keeps a batch cheap even for a mail opened thousands of times.
-    old_by_send: dict[int, list[_Row]] = defaultdict(list)
+    old_by_send: dict[int, list[HitRow]] = defaultdict(list)
     first_open: dict[int, datetime] = {}
     live = list(new_by_send)
     clicking = [sid for sid, new_rows in new_by_send.items() if any(r.kind == HitKind.CLICK for r in new_rows)]
@@ -195,7 +173,7 @@ def process_batch(session: Session, entries: Sequence[Mapping[Any, Any]]) -> int
             .where(among(session, Hit.send_id, clicking[i : i + 1000]), Hit.kind == HitKind.CLICK)
         ):
             old_by_send[h.send_id].append(
-                _Row(h.event_id, HitKind.CLICK, h.send_id, h.link_id, h.occurred_at, h.user_agent, h.ip, h.network,
+                HitRow(h.event_id, HitKind.CLICK, h.send_id, h.link_id, h.occurred_at, h.user_agent, h.ip, h.network,
                      _CLASSES[h.classification], h.reason, h.id)
             )
     first_click: dict[int, datetime] = {}
@@ -241,7 +219,7 @@ def process_batch(session: Session, entries: Sequence[Mapping[Any, Any]]) -> int
             if (row.classification, row.reason) != (v.classification, v.reason):
                 changed.append({"id": row.db_id, "classification": v.classification, "reason": v.reason})
         new_after = [
-            _Row(r.event_id, r.kind, r.send_id, r.link_id, r.occurred_at, r.user_agent, r.ip, r.network,
+            HitRow(r.event_id, r.kind, r.send_id, r.link_id, r.occurred_at, r.user_agent, r.ip, r.network,
                  v.classification, v.reason)
             for r, v in zip(new_rows, verdicts[n_old:], strict=True)
         ]
@@ -260,7 +238,7 @@ def process_batch(session: Session, entries: Sequence[Mapping[Any, Any]]) -> int
             delta.update(contribution(send, new_after, prior_open, prior_click, link_firsts))
         else:
             old_after = [
-                _Row(r.event_id, r.kind, r.send_id, r.link_id, r.occurred_at, r.user_agent, r.ip, r.network,
+                HitRow(r.event_id, r.kind, r.send_id, r.link_id, r.occurred_at, r.user_agent, r.ip, r.network,
                      v.classification, v.reason, r.db_id)
                 for r, v in zip(old_rows, verdicts, strict=False)
             ]

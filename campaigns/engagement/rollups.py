@@ -25,7 +25,7 @@ RollupKey = tuple[RollupScope, int, str, int, datetime, str]
 
 # ------------------------------------------------------------------ the batch
 @dataclass
-class _Row:
+class HitRow:
     """A hit of one mail, stored or new, as the writer reasons about it."""
 
     event_id: str
@@ -45,7 +45,7 @@ def _hour(t: datetime) -> datetime:
     return t.replace(minute=0, second=0, microsecond=0)
 
 
-def contribution(send: Any, rows: Iterable[_Row], prior_human_open: datetime | None = None,
+def contribution(send: Any, rows: Iterable[HitRow], prior_human_open: datetime | None = None,
                  prior_human_click: datetime | None = None,
                  prior_link_clicks: Mapping[int, datetime] | None = None) -> Counter[RollupKey]:
     """What one mail's hits add to the roll-ups; the writer adds new-minus-old for each batch.

@@ -13,7 +13,7 @@ from sqlalchemy.orm import Session
 
 from campaigns.audience.segments import broadcast_audience
 from campaigns.db import UTCDateTime, dialect_insert
-from campaigns.experiments.setup import _resolve_versions, parse_send_local
+from campaigns.experiments.setup import parse_send_local, resolve_versions
 from campaigns.models import (
     ABAssignment,
     ABKind,
@@ -43,7 +43,7 @@ def start_broadcast_test(session: Session, broadcast: Broadcast, audience: Any, 
         return False
     base_template = session.get(Template, broadcast.template_id)
     assert base_template is not None
-    _resolve_versions(session, test, base_template)
+    resolve_versions(session, test, base_template)
     ids = list(session.scalars(audience))
     rng = random.SystemRandom()
     rng.shuffle(ids)
@@ -154,7 +154,7 @@ def split_step_rows(session: Session, rows: list[dict[str, Any]]) -> list[dict[s
     return rows
 
 
-def _send_rest(session: Session, test: ABTest, variant: ABVariant, now: datetime) -> int:
+def send_rest(session: Session, test: ABTest, variant: ABVariant, now: datetime) -> int:
     """Plan the chosen variant for the audience outside the test portion (UNIQUE ledger: never twice)."""
 
     broadcast = session.get(Broadcast, test.broadcast_id)
@@ -238,9 +238,9 @@ def holds_broadcast(broadcast_id_column: Any) -> Any:
     (the scheduler must not mark it sent yet)."""
     return exists().where(
         ABTest.broadcast_id == broadcast_id_column,
-        ABTest.status.in_([ABStatus.TESTING, ABStatus.AWAITING_DECISION]) | _rest_waiting(ABTest.id),
+        ABTest.status.in_([ABStatus.TESTING, ABStatus.AWAITING_DECISION]) | rest_waiting(ABTest.id),
     )
 
 
-def _rest_waiting(test_id: Any) -> Any:
+def rest_waiting(test_id: Any) -> Any:
     return exists().where(ABAssignment.test_id == test_id, ABAssignment.planned.is_(False))

@@ -12,16 +12,16 @@ from sqlalchemy.orm import Session
 from campaigns.db import now_utc
 from campaigns.experiments import stats
 from campaigns.experiments.assignment import (
-    _rest_waiting,
-    _send_rest,
     plan_due_assignments,
     plan_rest_assignments,
+    rest_waiting,
+    send_rest,
 )
 from campaigns.experiments.counting import (
-    _scope,
     count_variants,
     metric_counts,
     pending_test_sends,
+    test_scope,
     window_hours,
 )
 from campaigns.experiments.setup import ACTIVE_STATUSES, ABError
@@ -77,7 +77,7 @@ def compute_deadline(session: Session, test: ABTest) -> datetime | None:
         return None
     if pending_test_sends(session, test):
         return None
-    last = session.scalar(select(func.max(Send.sent_at)).where(_scope(test), Send.status == SendStatus.SENT))
+    last = session.scalar(select(func.max(Send.sent_at)).where(test_scope(test), Send.status == SendStatus.SENT))
     base = last or test.split_closed_at or test.started_at or now_utc()
     return base + timedelta(hours=window_hours(test))
 
@@ -170,7 +170,7 @@ def apply_winner(session: Session, test: ABTest, index: int, *, decided_by: str,
         record["override_reason"] = f"Chosen by {test.decided_by}: {variant_name(variant)}."
     test.decision = record
     if test.broadcast_id is not None:
-        test.rest_planned = _send_rest(session, test, variant, now)
+        test.rest_planned = send_rest(session, test, variant, now)
     elif test.step_id is not None and variant.template_id is not None:
         step = session.get(Step, test.step_id)
         if step is not None:
@@ -189,7 +189,7 @@ def tick(svc: Services, now: datetime | None = None) -> Counter[str]:
         ids = list(session.scalars(select(ABTest.id).where(ABTest.status == ABStatus.TESTING)))
         ids += list(session.scalars(
             select(ABTest.id).where(ABTest.status == ABStatus.DECIDED, ABTest.kind == ABKind.SEND_TIME,
-                                    _rest_waiting(ABTest.id))
+                                    rest_waiting(ABTest.id))
         ))
     for test_id in ids:
         with svc.db.begin() as session:

@@ -1,7 +1,10 @@
-"""The A/B service: set up tests, split audiences, count human engagement per variant, decide, send the winner.
+"""What the A/B results page shows: variants described, the timeline, aligned curves and the verdict.
 
-Request-free: the UI (campaigns.views.abtests), the API (campaigns.api.abtests) and the scheduler call it.
-The statistics live in campaigns.ab (pure); this module feeds it counts from the ledger and the hits.
+Request-free: the UI (campaigns.views.abtests) and the API (campaigns.api.abtests) call it. The A/B
+service is split by job: setup.py (create and validate a test), assignment.py (who gets which
+variant, planned sends), counting.py (human engagement per variant), decision.py (deadline, decision,
+the winner to the rest; the scheduler's tick) and this module (reading it all back); the statistics
+are pure, in stats.py.
 
 Broadcasts: when the scheduler starts a broadcast that carries a test, `start_broadcast_test` draws the
 test portion at random (recorded in ab_assignments, split evenly) and plans only those sends, each with
@@ -25,11 +28,11 @@ from sqlalchemy.orm import Session
 
 from campaigns.db import now_utc
 from campaigns.experiments.counting import (
-    _hours_since,
-    _plus_hours,
-    _scope,
-    _time,
     count_variants,
+    hours_since_sql,
+    plus_hours_sql,
+    test_scope,
+    time_sql,
     window_hours,
 )
 from campaigns.experiments.decision import evaluate, expected_deadline
@@ -87,14 +90,14 @@ def aligned_curves(session: Session, test: ABTest,
     """Cumulative conversion rate per variant by hours since each send (the equal-window comparison)."""
     dialect = session.get_bind().dialect.name
     hours = window_hours(test)
-    end = _plus_hours(dialect, Send.sent_at, hours)
-    delivered = and_(_scope(test), Send.status == SendStatus.SENT)
+    end = plus_hours_sql(dialect, Send.sent_at, hours)
+    delivered = and_(test_scope(test), Send.status == SendStatus.SENT)
     if test.metric is ABMetric.GOAL:
         first = (
             select(Send.variant.label("variant"), Send.sent_at.label("sent_at"),
                    func.min(Event.occurred_at).label("at"))
             .join(Event, and_(Event.contact_id == Send.contact_id, Event.name == test.goal_event))
-            .where(delivered, Event.occurred_at >= Send.sent_at, _time(dialect, Event.occurred_at) < end)
+            .where(delivered, Event.occurred_at >= Send.sent_at, time_sql(dialect, Event.occurred_at) < end)
             .group_by(Send.id, Send.variant, Send.sent_at).subquery()
         )
     else:
@@ -103,10 +106,10 @@ def aligned_curves(session: Session, test: ABTest,
             select(Send.variant.label("variant"), Send.sent_at.label("sent_at"), func.min(Hit.occurred_at).label("at"))
             .join(Hit, Hit.send_id == Send.id)
             .where(delivered, Hit.classification == HitClass.HUMAN, Hit.kind.in_(kinds),
-                   _time(dialect, Hit.occurred_at) < end)
+                   time_sql(dialect, Hit.occurred_at) < end)
             .group_by(Send.id, Send.variant, Send.sent_at).subquery()
         )
-    offset = _hours_since(dialect, first.c.at, first.c.sent_at)
+    offset = hours_since_sql(dialect, first.c.at, first.c.sent_at)
     step = max(1, hours // 48)  # at most ~48 points per curve
     raw: dict[str, list[int]] = {v.key: [0] * (hours // step + 1) for v in test.variants}
     for key, off, n in session.execute(select(first.c.variant, offset, func.count()).group_by(first.c.variant, offset)):

@@ -218,7 +218,7 @@ def create_test(
     session.add(test)
     session.flush()
     if step_id is not None:
-        _resolve_versions(session, test, base_template)
+        resolve_versions(session, test, base_template)
         test.status = ABStatus.TESTING
         test.started_at = now
     return test
@@ -233,7 +233,7 @@ def _default_label(v: ABVariant, kind: ABKind, session: Session) -> str:
     return str(getattr(v, kind.value) or "")[:200]
 
 
-def _resolve_versions(session: Session, test: ABTest, base_template: Template) -> None:
+def resolve_versions(session: Session, test: ABTest, base_template: Template) -> None:
     """Fix the template version each variant sends. Subject, preheader and sender-name variants get a
     copy of the template with that one field changed (their own template, so the winner can become a
     step's template without touching other users of the original)."""

@@ -6,6 +6,9 @@ math so that the worker and the web UI compute the same numbers; tests check it 
 statsmodels. The decision rule decides only at the planned horizon (when every variant's window
 has closed), which is why looking at provisional results early cannot produce a false winner;
 docs/ab-testing.md explains the choice, the formulas and the measured error rates.
+
+One job over ~900 lines: the statistics of A/B tests (intervals, tests, P(best), planning, the decision
+rule), each formula beside its reasons; it stays pure (an import-linter contract keeps it so).
 """
 
 from __future__ import annotations

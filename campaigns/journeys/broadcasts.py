@@ -9,7 +9,7 @@ from sqlalchemy.orm import Session
 
 from campaigns.compliance import require_sender_identity
 from campaigns.db import now_utc
-from campaigns.journeys.sequences import _clean_name
+from campaigns.journeys.sequences import clean_name
 from campaigns.models import (
     Broadcast,
     BroadcastStatus,
@@ -36,7 +36,7 @@ def create_broadcast(
     scheduled_at: datetime | None = None,
 ) -> Broadcast:
     """Create a draft broadcast (UI, API); schedule_broadcast makes it go. Raises ValueError on bad input."""
-    name = _clean_name(name, "name")
+    name = clean_name(name, "name")
     if session.get(Template, template_id) is None:
         raise ValueError(f"template {template_id!r} does not exist")
     if segment_id is not None and session.get(Segment, segment_id) is None:

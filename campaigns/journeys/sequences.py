@@ -1,9 +1,9 @@
-"""Step-mail sequences: building them, enrolment, exit conditions, events, broadcasts, and send windows.
+"""Step-mail sequences: building them, enrolment, exit conditions, events, and send windows.
 
 Who calls what:
 - the UI and the API build sequences (create_sequence, update_sequence, set_sequence_status) and
-  broadcasts (create_broadcast, schedule_broadcast, cancel_broadcast), and enrol contacts by hand
-  (enroll_contact, enroll_segment);
+  enrol contacts by hand (enroll_contact; large segments through queueing.enqueue_segment_enrolment);
+  broadcasts are campaigns.journeys.broadcasts;
 - the API's event endpoint calls record_event, which exits and enrols by event name;
 - unsubscribes and bounces call exit_contact;
 - the scheduler (campaigns.scheduler) plans what is due, using next_window_opening and
@@ -61,7 +61,7 @@ _SEQUENCE_FIELDS = {
 
 
 # ------------------------------------------------------------------ validation helpers
-def _clean_name(value: Any, what: str, max_length: int = 200) -> str:
+def clean_name(value: Any, what: str, max_length: int = 200) -> str:
     if not isinstance(value, str) or not value.strip():
         raise ValueError(f"{what} must be a non-empty text")
     value = value.strip()
@@ -77,7 +77,7 @@ def _clean_event_names(values: Any, what: str) -> list[str]:
         raise ValueError(f"{what} must be a list of event names")
     names: list[str] = []
     for raw in values:
-        name = _clean_name(raw, f"each of {what}", MAX_NAME_LENGTH)
+        name = clean_name(raw, f"each of {what}", MAX_NAME_LENGTH)
         if name not in names:
             names.append(name)
     return names
@@ -145,7 +145,7 @@ def _apply_fields(sequence: Sequence, fields: dict[str, Any]) -> None:
     if unknown:
         raise ValueError(f"unknown sequence field(s): {', '.join(sorted(unknown))}")
     if "name" in fields:
-        sequence.name = _clean_name(fields["name"], "name")
+        sequence.name = clean_name(fields["name"], "name")
     if "description" in fields:
         description = fields["description"] or ""
         if not isinstance(description, str):
@@ -163,7 +163,7 @@ def _apply_fields(sequence: Sequence, fields: dict[str, Any]) -> None:
         sequence.allow_reentry = fields["allow_reentry"]
     if "goal_event" in fields:
         goal = fields["goal_event"] or ""
-        sequence.goal_event = _clean_name(goal, "goal_event", MAX_NAME_LENGTH) if goal else ""
+        sequence.goal_event = clean_name(goal, "goal_event", MAX_NAME_LENGTH) if goal else ""
     # Segment trigger and exit (evaluated by campaigns.segments.run_segment_triggers); existence is
     # checked by _check_segments, which has the session.
     for key in ("trigger_segment_id", "exit_segment_id"):
@@ -465,7 +465,7 @@ def record_event(
 ) -> Event:
     """Store an event about a contact, end the enrolments it exits (exit events; goal events complete),
     and enrol the contact in active sequences it triggers (API events, tracking)."""
-    name = _clean_name(name, "event name", MAX_NAME_LENGTH)
+    name = clean_name(name, "event name", MAX_NAME_LENGTH)
     if properties is not None and not isinstance(properties, dict):
         raise ValueError("event properties must be an object")
     if occurred_at is not None and occurred_at.tzinfo is None:

@@ -1,17 +1,14 @@
-"""Contacts: normalisation, upsert, the suppression list, and streaming CSV import with de-duplication.
+"""Contacts: cleaning contact data and creating or updating one contact by address.
 
 Contract (others code against it):
-- normalize_email(raw) -> str | None
+- clean_contact_data(data, default_tz) -> dict of stored values; raises ContactError with the reason
 - upsert_contact(session, data: dict, update_existing=True) -> tuple[Contact, bool created]
-- is_suppressed(session, email) -> bool; suppress(session, email, reason, detail="") -> None
-- start_import(session, path, filename, options) -> ImportJob; run_import(svc, import_id) -> None
-- preview_import(path, options, session=None) -> dict (dry run)
-- segment_contact_ids(rules) -> Select (ids of matching active contacts); count_segment(session, rules) -> int
-  (implemented in campaigns.segments, re-exported here)
+- update_contact(session, contact, data) -> Contact
+- contact_by_email(session, email) -> the contact of an address in any letter case
 
-The import reads the file as a stream (csv over a text wrapper, chunks of CHUNK_ROWS rows), looks
-existing addresses up once per chunk and writes with executemany, so memory stays flat and a
-100,000-row file takes seconds. Each chunk commits with the job's progress, so the UI can show it.
+The rules these use live in the platform, one home each: addresses (normalize_email), names
+(split_full_name), time zones (normalize_timezone), the suppression list (a new contact of a
+suppressed address starts inactive). CSV imports are campaigns.leads.imports.
 """
 
 from __future__ import annotations
@@ -62,7 +59,7 @@ def clean_timezone(raw: str) -> str:
         raise ContactError(str(exc)) from None
 
 
-def _stage(raw: Any) -> Stage:
+def parse_stage(raw: Any) -> Stage:
     try:
         return Stage(str(raw).strip().lower())
     except ValueError:
@@ -104,7 +101,7 @@ def coerce_attribute(value: str) -> str | int | float:
     return value
 
 
-def _check_length(key: str, value: str) -> str:
+def check_length(key: str, value: str) -> str:
     limit = MAX_LENGTHS.get(key)
     if limit and len(value) > limit:
         raise ContactError(f"{key} is too long ({len(value)} characters, at most {limit})")
@@ -131,15 +128,15 @@ def clean_contact_data(data: dict[str, Any], default_tz: tzinfo = UTC) -> dict[s
                 raise ContactError(f"invalid email address {str(value)[:100]!r}")
             out["email"] = email
         elif key in TEXT_FIELDS:
-            out[key] = _check_length(key, str(value).strip())
+            out[key] = check_length(key, str(value).strip())
         elif key == "full_name":
             first, last = split_full_name(str(value))
-            out.setdefault("first_name", _check_length("first_name", first))
-            out.setdefault("last_name", _check_length("last_name", last))
+            out.setdefault("first_name", check_length("first_name", first))
+            out.setdefault("last_name", check_length("last_name", last))
         elif key == "timezone":
             out["timezone"] = clean_timezone(str(value)) if str(value).strip() else None
         elif key == "stage":
-            out["stage"] = _stage(value)
+            out["stage"] = parse_stage(value)
         elif key == "consent_at":
             out["consent_at"] = parse_datetime(value, default_tz)
         else:
@@ -152,7 +149,7 @@ def clean_contact_data(data: dict[str, Any], default_tz: tzinfo = UTC) -> dict[s
     # explicit first/last names win over a split full name
     for key in ("first_name", "last_name"):
         if key in data and data[key] is not None:
-            out[key] = _check_length(key, str(data[key]).strip())
+            out[key] = check_length(key, str(data[key]).strip())
     return out
 
 

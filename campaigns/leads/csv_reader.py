@@ -47,7 +47,7 @@ def _delimiter(first_line: str) -> str:
     return best if counts[best] else ","
 
 
-class _CsvStream:
+class CsvStream:
     """A CSV file read row by row, with the physical line where each record starts and bytes read."""
 
     def __init__(self, path: str, encoding: str) -> None:

@@ -1,4 +1,12 @@
-"""CSV imports: column mapping, preview, the import job (chunked, bulk-written, resumable) and its status."""
+"""CSV imports: column mapping, preview, the import job (chunked, bulk-written, resumable) and its status.
+
+One job over ~750 lines: taking one file into the contacts table. The import reads the file as a
+stream (campaigns.leads.csv_reader, chunks of CHUNK_ROWS rows), looks existing addresses up once per
+chunk and writes with executemany (COPY on PostgreSQL), so memory stays flat and a 100,000-row file
+takes seconds. Each chunk commits with the job's progress, so the UI can show it; a bad row is
+reported with its line number while the rest imports. `recover_stalled_imports` (scheduler) restarts
+an import whose worker died.
+"""
 
 from __future__ import annotations
 
@@ -24,13 +32,13 @@ from campaigns.leads.contacts import (
     ATTRIBUTE_KEY,
     MAX_LENGTHS,
     ContactError,
-    _check_length,
-    _stage,
+    check_length,
     clean_timezone,
     coerce_attribute,
     parse_datetime,
+    parse_stage,
 )
-from campaigns.leads.csv_reader import ENCODINGS, ImportFileError, _CsvStream
+from campaigns.leads.csv_reader import ENCODINGS, CsvStream, ImportFileError
 from campaigns.models import Account, Contact, ContactStatus, ImportJob, ImportStatus, Stage
 from campaigns.names import split_full_name
 from campaigns.sql_functions import ascii_lower, ascii_lower_text
@@ -225,13 +233,13 @@ class _RowMapper:
             if target == "full_name":
                 first, last = split_full_name(value)
                 if first:
-                    rec.setdefault("first_name", _check_length("first_name", first))
+                    rec.setdefault("first_name", check_length("first_name", first))
                 if last:
-                    rec.setdefault("last_name", _check_length("last_name", last))
+                    rec.setdefault("last_name", check_length("last_name", last))
             elif target == "timezone":
                 rec["timezone"] = clean_timezone(value)
             elif target == "stage":
-                rec["stage"] = _stage(value).value  # plain text: the bulk writer binds raw values
+                rec["stage"] = parse_stage(value).value  # plain text: the bulk writer binds raw values
             elif target == "consent_at":
                 rec["consent_at"] = parse_datetime(value, self.default_tz)
         return rec
@@ -518,7 +526,7 @@ def preview_import(
     --dry-run); `limit` stops after that many rows (the web preview of a very large file).
     """
     opts = ImportOptions.parse(options)
-    stream = _CsvStream(path, opts.encoding)
+    stream = CsvStream(path, opts.encoding)
     try:
         suggested = suggest_mapping(stream.headers)
         if not any(opts.mapping.values()):
@@ -571,7 +579,7 @@ def start_import(session: Session, path: str, filename: str, options: dict[str, 
     if not os.path.isfile(path):
         raise ImportFileError("the uploaded file is missing")
     opts = ImportOptions.parse(options)
-    stream = _CsvStream(path, opts.encoding)  # refuse a file or mapping that cannot work, before queueing
+    stream = CsvStream(path, opts.encoding)  # refuse a file or mapping that cannot work, before queueing
     try:
         _RowMapper(stream.headers, opts)
     finally:
@@ -658,7 +666,7 @@ def _put(q: queue.Queue[Any], item: Any, stop: threading.Event) -> bool:
 
 
 def _parsed_chunks(
-    stream: _CsvStream, mapper: _RowMapper
+    stream: CsvStream, mapper: _RowMapper
 ) -> Iterator[tuple[list[dict[str, Any]], int, int, list[dict[str, Any]], int]]:
     """Chunks parsed in a thread while the caller writes the previous one: the database's work (and
     SQLite's C code) runs without the GIL, so parsing and writing overlap. Yields (records, rows read
@@ -692,7 +700,7 @@ def _parsed_chunks(
 
 def _run(session: Session, job: ImportJob) -> None:
     opts = ImportOptions.parse(job.options)
-    stream = _CsvStream(job.path, opts.encoding)
+    stream = CsvStream(job.path, opts.encoding)
     try:
         job.encoding = stream.encoding
         mapper = _RowMapper(stream.headers, opts, _default_tz(session))

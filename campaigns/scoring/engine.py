@@ -17,6 +17,10 @@ The flow, run by the scheduler (`run_scoring`, every tick) and never by the API 
 Machine opens and scanner clicks never reach the ledger: only hits classified human are read.
 Hourly (and after a settings change) a full refresh applies decay to every scored contact and the
 inactivity rules (N days without activity: "activity" is any ledger entry with positive points).
+
+This module is the engine (ledger, decay, recompute, the run); the rest of the package holds rules and
+settings (rules.py), stages (stages.py), triggers (triggers.py), charts (history.py) and the hand-over
+(handover.py).
 """
 
 from __future__ import annotations
@@ -65,15 +69,15 @@ from campaigns.models import (
 )
 from campaigns.runtime import Services
 from campaigns.scoring.handover import enqueue_due
-from campaigns.scoring.rules import EVENT_KINDS, HIT_KINDS, _table, get_settings
+from campaigns.scoring.rules import EVENT_KINDS, HIT_KINDS, core_table, get_settings
 from campaigns.scoring.stages import (
     SCORE_STAGES,
     STAGE_ORDER,
     ScoringResult,
-    _stage_path,
-    _write_stage_changes,
+    stage_path,
+    write_stage_changes,
 )
-from campaigns.scoring.triggers import _fire
+from campaigns.scoring.triggers import fire_triggers
 from campaigns.sql_functions import among, ascii_lower, at_least_zero, days_between
 
 log = logging.getLogger("nurture.scoring")
@@ -321,7 +325,7 @@ def _score_inactivity(session: Session, rule: ScoringRule, batch: int, now: date
                 "created_at": now, "batch": batch,
             })
     if values:
-        session.execute(dialect_insert(session, _table(ScoreEntry)).on_conflict_do_nothing(), values)
+        session.execute(dialect_insert(session, core_table(ScoreEntry)).on_conflict_do_nothing(), values)
 
 
 def _analyze_if_large(session: Session, written: int) -> None:
@@ -426,7 +430,7 @@ def _refresh_scores(
             select(Contact.id, Contact.score, stage_col).where(in_scope, misfits)
         ):
             current = Stage(stage)
-            for to_stage, move_cause, detail in _stage_path(current, score, settings, mql_rules.get(contact_id)):
+            for to_stage, move_cause, detail in stage_path(current, score, settings, mql_rules.get(contact_id)):
                 down = STAGE_ORDER.index(to_stage.value) < STAGE_ORDER.index(current.value)
                 if move_cause == "score_threshold" and (cause in ("recompute", "rule_removed") or
                                                         (cause == "decay" and down)):
@@ -435,9 +439,9 @@ def _refresh_scores(
                                 "cause": move_cause, "detail": detail, "changed_at": now})
                 current = to_stage
         if changes:
-            _write_stage_changes(session, changes, result)
+            write_stage_changes(session, changes, result)
         if fire:
-            _fire(session, triggers, changes, crossed, now, result)
+            fire_triggers(session, triggers, changes, crossed, now, result)
     session.expire_all()
 
 

@@ -16,7 +16,7 @@ from campaigns.models import (
     ScoringRule,
     StageChange,
 )
-from campaigns.scoring.rules import _round, get_settings
+from campaigns.scoring.rules import get_settings, round_points
 
 
 def score_history(session: Session, contact_id: int, limit: int = 200) -> list[dict[str, Any]]:
@@ -57,5 +57,5 @@ def score_series(session: Session, contact_id: int, now: datetime | None = None,
                 continue
             age = (at - occurred).total_seconds() / 86400
             total += points * (0.5 ** (age / settings.half_life_days) if settings.half_life_days > 0 else 1)
-        series.append((at.date().isoformat(), _round(total)))
+        series.append((at.date().isoformat(), round_points(total)))
     return series

@@ -42,7 +42,7 @@ HIT_KINDS = {RuleKind.HUMAN_OPEN: HitKind.OPEN, RuleKind.HUMAN_CLICK: HitKind.CL
 
 _EVENT_NAME = re.compile(r"^[^\x00-\x1f\x7f\s](?:[^\x00-\x1f\x7f]*[^\x00-\x1f\x7f\s])?$")
 
-_URL = re.compile(r"^https?://[^\s/?#]+[^\s]*$", re.IGNORECASE)
+WEBHOOK_URL = re.compile(r"^https?://[^\s/?#]+[^\s]*$", re.IGNORECASE)
 
 
 class ScoringError(ValueError):
@@ -64,19 +64,19 @@ def get_settings(session: Session, lock: bool = False) -> ScoringSettings:
 
 def update_settings(session: Session, *, warm_at: Any, hot_at: Any, half_life_days: Any, mql_when_hot: bool) -> ScoringSettings:
     """Change thresholds and decay (scoring UI); the next run refreshes every score with them."""
-    warm, hot = _int(warm_at, "warm threshold", 0, 1_000_000), _int(hot_at, "hot threshold", 1, 1_000_000)
+    warm, hot = clean_int(warm_at, "warm threshold", 0, 1_000_000), clean_int(hot_at, "hot threshold", 1, 1_000_000)
     if hot <= warm:
         raise ScoringError("the hot threshold must be above the warm threshold")
     settings = get_settings(session)
     settings.warm_at, settings.hot_at = warm, hot
-    settings.half_life_days = _int(half_life_days, "half-life", 0, 3650)
+    settings.half_life_days = clean_int(half_life_days, "half-life", 0, 3650)
     settings.mql_when_hot = bool(mql_when_hot)
     settings.last_decay_at = None  # forces the full refresh on the next run
     session.flush()
     return settings
 
 
-def _int(value: Any, what: str, low: int, high: int) -> int:
+def clean_int(value: Any, what: str, low: int, high: int) -> int:
     try:
         number = int(str(value).strip())
     except (TypeError, ValueError):
@@ -86,7 +86,7 @@ def _int(value: Any, what: str, low: int, high: int) -> int:
     return number
 
 
-def _line(value: Any, what: str, max_length: int, required: bool = False) -> str:
+def clean_line(value: Any, what: str, max_length: int, required: bool = False) -> str:
     text = "" if value is None else str(value).strip()
     if required and not text:
         raise ScoringError(f"{what} is required")
@@ -104,15 +104,15 @@ def clean_rule(fields: dict[str, Any]) -> dict[str, Any]:
     except ValueError:
         raise ScoringError("kind must be one of: " + ", ".join(k.value for k in RuleKind)) from None
     out: dict[str, Any] = {
-        "name": _line(fields.get("name"), "name", 200, required=True),
+        "name": clean_line(fields.get("name"), "name", 200, required=True),
         "kind": kind,
-        "points": _int(fields.get("points"), "points", -MAX_POINTS, MAX_POINTS),
-        "daily_cap": _int(fields.get("daily_cap") or 0, "daily cap", 0, MAX_CAP),
-        "event_name": _line(fields.get("event_name"), "event name", 100),
-        "property_key": _line(fields.get("property_key"), "property", 100),
-        "property_value": _line(fields.get("property_value"), "property value", 500),
-        "link_url": _line(fields.get("link_url"), "link URL", 2000),
-        "inactivity_days": _int(fields.get("inactivity_days") or 0, "inactivity days", 0, MAX_IDLE_DAYS),
+        "points": clean_int(fields.get("points"), "points", -MAX_POINTS, MAX_POINTS),
+        "daily_cap": clean_int(fields.get("daily_cap") or 0, "daily cap", 0, MAX_CAP),
+        "event_name": clean_line(fields.get("event_name"), "event name", 100),
+        "property_key": clean_line(fields.get("property_key"), "property", 100),
+        "property_value": clean_line(fields.get("property_value"), "property value", 500),
+        "link_url": clean_line(fields.get("link_url"), "link URL", 2000),
+        "inactivity_days": clean_int(fields.get("inactivity_days") or 0, "inactivity days", 0, MAX_IDLE_DAYS),
         "sets_mql": bool(fields.get("sets_mql", False)),
         "active": bool(fields.get("active", True)),
     }
@@ -163,12 +163,12 @@ def _rule_fields(rule: ScoringRule) -> dict[str, Any]:
         "inactivity_days", "sets_mql", "active")}
 
 
-def _table(model: Any) -> Table:
+def core_table(model: Any) -> Table:
     # Core inserts of plain dicts: the ORM's bulk path costs more per row than the database does.
     return Base.metadata.tables[model.__tablename__]
 
 
-def _round(value: float | None) -> int:
+def round_points(value: float | None) -> int:
     # The same rounding as _rounded, for the chart computed in Python.
     v = round(float(value or 0.0), 6)
     return int(math.floor(v + 0.5)) if v >= 0 else -int(math.floor(0.5 - v))

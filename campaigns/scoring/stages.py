@@ -20,7 +20,7 @@ from campaigns.models import (
     Stage,
     StageChange,
 )
-from campaigns.scoring.rules import _table
+from campaigns.scoring.rules import core_table
 from campaigns.sql_functions import among
 
 SCORE_STAGES = (Stage.COLD, Stage.WARM, Stage.HOT)  # moved by the score in both directions
@@ -47,7 +47,7 @@ def score_stage(score: int, settings: ScoringSettings) -> Stage:
     return Stage.COLD
 
 
-def _stage_path(current: Stage, score: int, settings: ScoringSettings, mql_rule: str | None) -> list[tuple[Stage, str, str]]:
+def stage_path(current: Stage, score: int, settings: ScoringSettings, mql_rule: str | None) -> list[tuple[Stage, str, str]]:
     """The moves (stage, cause, detail) the score and MQL rules give a contact now at `current`."""
     if current in (Stage.MQL, Stage.SQL, Stage.CUSTOMER):
         return []  # milestones: the score never moves a contact back out of them
@@ -64,14 +64,14 @@ def _stage_path(current: Stage, score: int, settings: ScoringSettings, mql_rule:
     return moves
 
 
-def _write_stage_changes(session: Session, changes: list[dict[str, Any]], result: ScoringResult) -> None:
+def write_stage_changes(session: Session, changes: list[dict[str, Any]], result: ScoringResult) -> None:
     final: dict[str, list[int]] = defaultdict(list)
     last: dict[int, str] = {}
     for change in changes:
         last[change["contact_id"]] = change["to_stage"]
     for contact_id, stage in last.items():
         final[stage].append(contact_id)
-    session.execute(insert(_table(StageChange)), changes)
+    session.execute(insert(core_table(StageChange)), changes)
     for stage, ids in final.items():  # one UPDATE per stage, not one per contact
         for start in range(0, len(ids), 5000):
             session.execute(

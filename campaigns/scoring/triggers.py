@@ -30,7 +30,7 @@ from campaigns.models import (
     WebhookDelivery,
 )
 from campaigns.scoring.handover import delivery_row, new_secret
-from campaigns.scoring.rules import _URL, ScoringError, _int, _line, _table
+from campaigns.scoring.rules import WEBHOOK_URL, ScoringError, clean_int, clean_line, core_table
 from campaigns.scoring.stages import SALES_STAGES, STAGE_ORDER, ScoringResult
 from campaigns.sql_functions import among
 
@@ -58,7 +58,7 @@ def set_stage(
     session.flush()
     result.counts["stage_changes"] += 1
     triggers = list(session.scalars(select(ScoreTrigger).where(ScoreTrigger.active.is_(True))))
-    _fire(session, triggers, [change], [], now, result)
+    fire_triggers(session, triggers, [change], [], now, result)
     return result
 
 
@@ -71,7 +71,7 @@ def clean_trigger(session: Session, fields: dict[str, Any]) -> dict[str, Any]:
     except ValueError:
         raise ScoringError("choose when the trigger fires and what it does") from None
     out: dict[str, Any] = {
-        "name": _line(fields.get("name"), "name", 200, required=True), "when": when, "action": action,
+        "name": clean_line(fields.get("name"), "name", 200, required=True), "when": when, "action": action,
         "stage": "", "score_at": 0, "sequence_id": None, "email_to": "", "webhook_url": "",
         "active": bool(fields.get("active", True)),
     }
@@ -81,7 +81,7 @@ def clean_trigger(session: Session, fields: dict[str, Any]) -> dict[str, Any]:
             raise ScoringError("choose the stage that fires the trigger")
         out["stage"] = stage
     else:
-        out["score_at"] = _int(fields.get("score_at"), "score threshold", 1, 1_000_000)
+        out["score_at"] = clean_int(fields.get("score_at"), "score threshold", 1, 1_000_000)
     if action in (TriggerAction.ENROLL, TriggerAction.EXIT):
         raw = fields.get("sequence_id")
         try:
@@ -93,13 +93,13 @@ def clean_trigger(session: Session, fields: dict[str, Any]) -> dict[str, Any]:
         out["sequence_id"] = sequence_id
     elif action is TriggerAction.EMAIL:
 
-        address = _line(fields.get("email_to"), "sales address", 254, required=True)
+        address = clean_line(fields.get("email_to"), "sales address", 254, required=True)
         if not is_valid_address(address):
             raise ScoringError(f"{address!r} is not a valid email address")
         out["email_to"] = address
     else:
-        url = _line(fields.get("webhook_url"), "webhook URL", 2000, required=True)
-        if not _URL.match(url):
+        url = clean_line(fields.get("webhook_url"), "webhook URL", 2000, required=True)
+        if not WEBHOOK_URL.match(url):
             raise ScoringError("the webhook URL must start with http:// or https://")
         out["webhook_url"] = url
     return out
@@ -127,7 +127,7 @@ def update_trigger(session: Session, trigger: ScoreTrigger, fields: dict[str, An
     return trigger
 
 
-def _fire(
+def fire_triggers(
     session: Session, triggers: list[ScoreTrigger], changes: list[dict[str, Any]],
     crossed: list[tuple[int, ScoreTrigger, int]], now: datetime, result: ScoringResult,
 ) -> None:
@@ -177,7 +177,7 @@ def _fire(
             Enrollment.status == EnrollmentStatus.ACTIVE)))
         sequences_service.exit_enrollments(session, enrollment_ids, reason)
     if deliveries:  # sent by enqueue_due after the commit, which finds them by state
-        session.execute(insert(_table(WebhookDelivery)), deliveries)
+        session.execute(insert(core_table(WebhookDelivery)), deliveries)
         result.counts["deliveries"] += len(deliveries)
 
 
