@@ -1,1 +1,13 @@
-"""Leads: contacts (normalisation, upsert, suppression), CSV imports, hosted forms, unsubscribe and preferences."""
+"""Leads: contacts and the ways they arrive and leave (CSV imports, hosted forms, unsubscribes).
+
+Owns contacts.py (clean contact data, upsert by address, contact_by_email), csv_reader.py and
+imports.py (the streamed, resumable CSV import job), forms.py (hosted forms: consent record, spam
+protection, double opt-in) and subscriptions.py (unsubscribe, leave one sequence, preferences). The
+rules these use are the platform's: addresses, names, time zones, the suppression list, IP privacy.
+
+May import delivery (the confirmation mail), journeys (events, enrolment, exits), engagement (campaign
+counts) and the platform; never audience, scoring, experiments, insights, the UI, the API or an entry
+point. Runs in the web process (contact pages, import preview, hosted forms, unsubscribes from
+tracking/), the worker (import and confirmation jobs), the scheduler (restarts stalled imports) and
+`nurture import-csv`.
+"""
