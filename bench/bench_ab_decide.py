@@ -4,8 +4,8 @@ Data are generated in PostgreSQL with generate_series: contacts, one broadcast, 
 --variants subject variants, every send delivered and carrying its variant (round robin), and hits:
 human opens on about 20% of the sends (a slightly higher rate for the last variant), Apple MPP
 machine opens on 30%, human clicks on 3%, scanner clicks on 2%, some of each after the 24 h window.
-Deciding = campaigns.abtests.count_variants (sends and human engagement per variant, each send's
-own window, in SQL) + campaigns.ab.decide (frequentist and Bayesian statistics). The script checks
+Deciding = campaigns.experiments.counting.count_variants (sends and human engagement per variant, each send's
+own window, in SQL) + campaigns.experiments.stats.decide (frequentist and Bayesian statistics). The script checks
 the counts against a direct SQL count, then prints the median of 5 runs after a warm-up.
 
 Reproduce (from the repository root; needs PostgreSQL):

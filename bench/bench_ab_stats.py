@@ -1,4 +1,4 @@
-"""Benchmark and design comparison for the A/B statistics (campaigns/ab.py).
+"""Benchmark and design comparison for the A/B statistics (campaigns/experiments/stats.py).
 
 Reproduce:  .venv/bin/python bench/bench_ab_stats.py            (about 30 s; numpy + scipy needed)
             .venv/bin/python bench/bench_ab_stats.py --quick    (fewer repeats and runs)

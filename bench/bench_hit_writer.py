@@ -1,4 +1,4 @@
-"""Hit writer benchmark: the cost of storing one batch of clicks (campaigns.events_buffer.process_batch)
+"""Hit writer benchmark: the cost of storing one batch of clicks (campaigns.engagement.hit_writer.process_batch)
 on PostgreSQL, for mails that already have stored clicks, as after a few rounds of bench_tracking.
 
 What runs: one broadcast of --sends delivered sends with 3 links (bench_tracking's setup); --history

@@ -3,7 +3,7 @@
 Data are generated in PostgreSQL with generate_series (two years of contacts from 6 sources, 200,000
 stage moves, 1,000,000 events, 1,000,000 sends of 20 templates, 300,000 classified clicks, 200,000
 enrolments in 10 sequences, 5 saved segments of three conditions each). Then, after a warm-up, the
-median of 5 runs of each measure of campaigns.kpi, of the whole dashboard (what the page and the API
+median of 5 runs of each measure of campaigns.insights.kpi, of the whole dashboard (what the page and the API
 compute) and of the page itself (GET /kpi/, logged in, full HTML), for the 365-day and 90-day presets.
 
 Reproduce (from the repository root; needs PostgreSQL and Redis):

@@ -4,7 +4,7 @@ Data are generated in PostgreSQL with generate_series (30 days of hits: human op
 MPP opens, scanner clicks), and the hourly roll-ups are built from the hits by an independent SQL
 aggregation (the same numbers the writer maintains). The script checks that the report's unique
 counts equal a direct count over the hits table, then times, after a warm-up, the median of 7 runs:
-  service   campaigns.reports.broadcast_report + hourly and daily timeseries (what the page needs)
+  service   campaigns.insights.reports.broadcast_report + hourly and daily timeseries (what the page needs)
   page      GET /reports/broadcasts/<id> (logged in, full HTML render) + GET .../series.json
   naive     the same unique counts straight from the hits table (what roll-ups avoid)
 

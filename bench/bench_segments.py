@@ -4,7 +4,7 @@ Data are generated in PostgreSQL with generate_series: contacts with an `industr
 score and a job title; events over the last 90 days (a fifth of them "webinar_attended"); one broadcast
 delivered to every contact with human and machine hits over 60 days; a static list of 50,000 contacts.
 The script first checks each segment's count against a hand-written SQL count, then times
-campaigns.segments.count_segment (warm-up, then the median of 5 runs) for:
+campaigns.audience.segments.count_segment (warm-up, then the median of 5 runs) for:
   event      industry = "IT" AND stage in (warm, hot) AND webinar_attended within 30 days
   clicked    industry = "IT" AND stage in (warm, hot) AND clicked (human) any mail within 30 days
   list       job_title contains "部長" AND score between 50 and 100 AND on the list

@@ -60,15 +60,15 @@ class Settings:
     queue_name: str = "nurture"
     proxy_hops: int = 0  # reverse proxies in front that set X-Forwarded-For/-Proto/-Host (0 = trust none)
     # Tracking hits are buffered in each web process and sent to Redis in batches every few ms (see
-    # campaigns/events_buffer.py); False (HIT_BUFFER=0): each hit is stored before its request answers
+    # campaigns/engagement/hit_writer.py); False (HIT_BUFFER=0): each hit is stored before its request answers
     hit_buffer: bool = True
     # DKIM signing (optional): all three set = every outgoing mail is signed (see docs/operations.md)
     dkim_selector: str = ""
     dkim_domain: str = ""
     dkim_private_key_path: str = ""
-    # Bounce handling (campaigns/bounces.py): shared secret of the provider webhook; broadcast auto-pause
+    # Bounce handling (campaigns/delivery/bounces.py): shared secret of the provider webhook; broadcast auto-pause
     bounce_webhook_secret: str = ""
-    # Hand-over webhooks call public addresses only; these private networks too (campaigns/webhooks.py)
+    # Hand-over webhooks call public addresses only; these private networks too (campaigns/scoring/handover.py)
     webhook_allowed_networks: str = ""
     complaint_pause_rate: float = 0.003  # pause a broadcast when complaints / delivered exceed this
     complaint_pause_min_delivered: int = 500  # ... once at least this many were delivered

@@ -9,7 +9,7 @@
 3. enqueues the new sends' ids (jobs of sending.job_size ids) right AFTER each planning
    transaction commits. The rows are written with enqueued_at already set (a second UPDATE of every
    planned row would cost more than planning it); if the process dies between commit and enqueue,
-   campaigns.sending.requeue_stale, called here every REQUEUE_EVERY seconds, re-enqueues queued rows
+   campaigns.delivery.sending.requeue_stale, called here every REQUEUE_EVERY seconds, re-enqueues queued rows
    whose enqueued_at is older than the send lease. Rows someone wrote without enqueued_at are swept
    up and enqueued too.
 
@@ -561,7 +561,7 @@ def plan_broadcasts(svc: Services, now: datetime) -> Counter[str]:
                 counts["broadcasts_waiting"] += 1
                 continue
             if assignment.start_broadcast_test(session, broadcast, audience, now, counts):
-                continue  # only the test portion goes now; campaigns.abtests sends the rest after the decision
+                continue  # only the test portion goes now; experiments.decision sends the rest after the decision
             ids = audience.subquery()
             stmt = (
                 dialect_insert(session, Send)
@@ -663,7 +663,7 @@ def once_every(svc: Services, key: str, seconds: float) -> bool:
 
 
 def requeue_stale(svc: Services, now: datetime) -> Counter[str]:
-    """Every REQUEUE_EVERY seconds, hand sends stuck after a crash to campaigns.sending.requeue_stale."""
+    """Every REQUEUE_EVERY seconds, hand sends stuck after a crash to campaigns.delivery.sending.requeue_stale."""
 
     # Every half lease at most: a claim left by a dead worker is picked up within 1.5 leases.
     if not once_every(svc, REQUEUE_KEY, min(REQUEUE_EVERY, svc.settings.send_lease_seconds // 2)):

@@ -44,6 +44,11 @@ def is_suppressed(session: Session, email: str) -> bool:
     return found is not None
 
 
+def suppression_entry(session: Session, email: str) -> Suppression | None:
+    """The suppression list's entry for an address in any letter case, or None (the contact page)."""
+    return session.scalar(select(Suppression).where(Suppression.email == suppression_key(email)))
+
+
 def suppression_reason(session: Session, email: str) -> str | None:
     """Why an address is suppressed, or None (a new contact's status at creation)."""
     return session.scalar(select(Suppression.reason).where(Suppression.email == suppression_key(email)))

@@ -1,7 +1,7 @@
 """Time zones: the one rule for zone names, for every zone Nurture reads or stores.
 
-`normalize_timezone` is the strict check for input (contacts from the API, forms and CSV imports, the
-settings page): a known IANA name in any letter case (plus "JST") becomes its canonical spelling, and
+`normalize_timezone` is the strict check for input (contacts from the API, forms and CSV imports; the
+settings page offers TIMEZONE_CHOICES only): a known IANA name in any letter case (plus "JST") becomes its canonical spelling, and
 anything else is refused. `zone` is the lenient reader for planning and reporting (send windows, A/B
 send times, KPIs, the UI's clock): a stored name that is unknown falls back to the account's zone, then
 UTC, so one bad value never stops a tick. `TIMEZONE_CHOICES` is what a person may pick.

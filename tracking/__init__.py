@@ -1,7 +1,7 @@
 """Public tracking endpoints: open pixel, click redirect, unsubscribe and preferences. Small and fast.
 
 The signed token in the URL is the only authority (no cookies, no CSRF token: mail clients and
-RFC 8058 one-click POSTs carry none). Hits go to the buffer (campaigns.events_buffer), never
+RFC 8058 one-click POSTs carry none). Hits go to the buffer (campaigns.engagement.hit_writer), never
 straight to the database, so a slow database does not slow the pixel.
 """
 

@@ -2,7 +2,7 @@
 
 Mail opens come in bursts of thousands per second after a broadcast. Flask's full dispatch (URL
 map, hooks, app context, session teardown) costs more than the work itself (an HMAC check and a
-deque append: `record_hit` buffers the hit in this process, see campaigns/events_buffer.py), so these
+deque append: `record_hit` buffers the hit in this process, see campaigns/engagement/hit_writer.py), so these
 two happy paths are answered here, before Flask. Everything else, including every
 error case (bad token, unknown link, database trouble, HEAD requests), falls through to the Flask
 views in tracking/__init__.py, which define the behaviour; tests exercise both.

@@ -1,6 +1,6 @@
 """A/B tests over the API: create one on a broadcast or a step, read its results, pick the winner, cancel.
 
-The results are campaigns.abtests.results, the same dict the results page shows.
+The results are campaigns.experiments.results.results, the same dict the results page shows.
 """
 
 from __future__ import annotations

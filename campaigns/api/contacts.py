@@ -9,6 +9,7 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from campaigns.addresses import normalize_email
 from campaigns.api.core import (
     ApiError,
     db_session,
@@ -45,7 +46,7 @@ def find_contact(session: Session, email: str) -> Contact | None:
 def normalized_email(raw: str, field: str = "email") -> str:
     """The normalised address or a 422 naming the field."""
     try:
-        email = contacts_service.normalize_email(raw)
+        email = normalize_email(raw)
     except ValueError:
         email = None
     if not email:

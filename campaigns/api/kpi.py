@@ -1,4 +1,4 @@
-"""KPI dashboard over the API: the same numbers as the KPI page (campaigns.kpi), for one date range."""
+"""KPI dashboard over the API: the same numbers as the KPI page (campaigns.insights.kpi), for one date range."""
 
 from __future__ import annotations
 

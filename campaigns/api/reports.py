@@ -1,6 +1,6 @@
 """Reports over the API: per broadcast and sequence (steps, links, funnel), series, contact timelines.
 
-The same numbers and JSON as the reports UI (campaigns.reports); engagement counts people only,
+The same numbers and JSON as the reports UI (campaigns.insights.reports); engagement counts people only,
 with machine and scanner hits reported separately.
 """
 

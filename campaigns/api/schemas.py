@@ -22,7 +22,7 @@ from campaigns.models import (
 MAX_ID = 2_147_483_647  # INTEGER primary keys on PostgreSQL
 MAX_PAGE = 500
 MAX_BATCH = 1000
-MAX_DELAY_MINUTES = 5 * 366 * 24 * 60  # as campaigns.sequences allows
+MAX_DELAY_MINUTES = 5 * 366 * 24 * 60  # as campaigns.journeys.sequences allows
 
 Schema = dict[str, Any]
 

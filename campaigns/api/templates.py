@@ -1,4 +1,4 @@
-"""Email templates: create, list, read, and save a new version (compiled once by campaigns.rendering)."""
+"""Email templates: create, list, read, and save a new version (compiled once by campaigns.delivery.rendering)."""
 
 from __future__ import annotations
 

@@ -55,7 +55,6 @@ from sqlalchemy.orm import Session
 from sqlalchemy.sql.functions import FunctionElement
 
 from campaigns.db import UTCDateTime, now_utc
-from campaigns.leads import contacts
 from campaigns.leads.contacts import ATTRIBUTE_KEY
 from campaigns.models import (
     Broadcast,
@@ -75,7 +74,7 @@ from campaigns.models import (
 )
 from campaigns.models import sends as seq
 from campaigns.models.contacts import address_suppressed
-from campaigns.sql_functions import compiled_args
+from campaigns.sql_functions import ascii_lower_text, compiled_args
 from campaigns.users import get_account
 
 TEXT_FIELDS: dict[str, Any] = {
@@ -183,12 +182,6 @@ def register_condition(key: str, builder: ConditionBuilder) -> None:
     _EXTRA_BUILDERS[key] = builder
 
 
-def _ascii_lower(text: str) -> str:
-    # SQLite's lower() folds ASCII only; fold the same way so both databases agree.
-    return text.translate(_ASCII_LOWER)
-
-
-_ASCII_LOWER = str.maketrans("ABCDEFGHIJKLMNOPQRSTUVWXYZ", "abcdefghijklmnopqrstuvwxyz")
 
 
 def _scalar_text(value: Any, where: str) -> str:
@@ -225,8 +218,8 @@ def _text_condition(expr: ColumnElement[Any], op: str, value: Any, where: str) -
             raise SegmentError("%(where)s: 'in' needs a non-empty list", where=where)
         if len(value) > 1000:
             raise SegmentError("%(where)s: at most 1000 values", where=where)
-        return lowered.in_([_ascii_lower(_scalar_text(v, where)) for v in value])
-    text = _ascii_lower(_scalar_text(value, where))
+        return lowered.in_([ascii_lower_text(_scalar_text(v, where)) for v in value])
+    text = ascii_lower_text(_scalar_text(value, where))
     if op == "eq":
         return lowered == text
     if op == "neq":
@@ -276,14 +269,14 @@ def _stage_condition(op: str, value: Any, where: str) -> ColumnElement[bool] | N
     """Stage values are lower-case enum values: compare the column itself so an index can serve it."""
     valid = {s.value for s in Stage}
     if op in ("eq", "neq"):
-        stage = _ascii_lower(str(value))
+        stage = ascii_lower_text(str(value))
         if stage not in valid:
             raise SegmentError("%(where)s: unknown stage %(value)s", where=where, value=repr(value))
         return Contact.stage == stage if op == "eq" else Contact.stage != stage
     if op == "in":
         if not isinstance(value, list) or not value:
             raise SegmentError("%(where)s: 'in' needs a non-empty list", where=where)
-        stages = {_ascii_lower(_scalar_text(v, where)) for v in value}
+        stages = {ascii_lower_text(_scalar_text(v, where)) for v in value}
         unknown = stages - valid
         if unknown:
             raise SegmentError("%(where)s: unknown stage %(stage)s", where=where, stage=repr(sorted(unknown)[0]))
@@ -331,7 +324,7 @@ def _event_condition(cond: dict[str, Any], ctx: _Context, where: str) -> ColumnE
     if prop is not None:
         if not isinstance(prop, str) or not ATTRIBUTE_KEY.match(prop):
             raise SegmentError("%(where)s: invalid property name %(prop)s", where=where, prop=repr(prop))
-        wanted = _ascii_lower(_scalar_text(cond.get("value"), where))
+        wanted = ascii_lower_text(_scalar_text(cond.get("value"), where))
         text = json_text(Event.properties, literal(prop), literal(f'$."{prop}"'))
         probe = probe.where(func.lower(text) == wanted)
     found = probe.exists()
@@ -525,13 +518,11 @@ def insert_count(session: Session, stmt: Any, key: Any) -> int:
 
 # ------------------------------------------------------------------ broadcasts
 def _segment_ids_query(session: Session, segment_id: int) -> Any:
-    """The segment's contact-id query from campaigns.contacts, or None while that is not available."""
-
+    """The segment's contact-id query, or None when the segment is gone."""
     segment = session.get(Segment, segment_id)
-    builder = getattr(contacts, "segment_contact_ids", None)
-    if segment is None or builder is None:
+    if segment is None:
         return None
-    return builder(segment.rules or {})
+    return segment_contact_ids(segment.rules or {})
 
 
 def broadcast_audience(session: Session, broadcast: Broadcast, now: datetime) -> Any:

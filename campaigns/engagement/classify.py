@@ -6,7 +6,7 @@ Two levels, both pure functions:
 - `classify_send_hits(...)` looks at all hits of one mail together: a honeypot link clicked, or every
   link clicked within seconds, marks those clicks as a scanner's even when each looked human alone.
 
-The buffered writer (campaigns.events_buffer) calls `classify_send_hits` each time new hits of a mail
+The buffered writer (campaigns.engagement.hit_writer) calls `classify_send_hits` each time new hits of a mail
 arrive, so a later hit can reclassify earlier ones (the roll-ups are corrected by difference).
 The network list is a best-effort snapshot of the ranges these services publish; see docs/tracking.md.
 """

@@ -1,6 +1,6 @@
 """XADD over a bare socket: the tracking hit buffer's writes to Redis, at a fraction of redis-py's cost.
 
-Hits reach Redis in batches: each web process buffers them in memory (campaigns/events_buffer.py) and a
+Hits reach Redis in batches: each web process buffers them in memory (campaigns/engagement/hit_writer.py) and a
 background thread hands them here every few milliseconds. `append_many` writes the XADD of every
 entry of a batch as RESP bytes in ONE sendall on a kept-open socket, then reads one reply per
 command (pipelining): one round trip and two system calls for the batch instead of one round trip

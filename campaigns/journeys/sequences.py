@@ -41,11 +41,10 @@ from campaigns.models import (
     SequenceStatus,
     Stage,
     Step,
-    Suppression,
     Template,
 )
 from campaigns.models.contacts import address_suppressed
-from campaigns.sql_functions import ascii_lower_text
+from campaigns.suppression import is_suppressed
 from campaigns.users import get_account
 
 MAX_DELAY_MINUTES = 5 * 366 * 24 * 60  # five years: anything longer is a typo, not a plan
@@ -164,7 +163,7 @@ def _apply_fields(sequence: Sequence, fields: dict[str, Any]) -> None:
     if "goal_event" in fields:
         goal = fields["goal_event"] or ""
         sequence.goal_event = clean_name(goal, "goal_event", MAX_NAME_LENGTH) if goal else ""
-    # Segment trigger and exit (evaluated by campaigns.segments.run_segment_triggers); existence is
+    # Segment trigger and exit (evaluated by campaigns.audience.segment_triggers.run_segment_triggers); existence is
     # checked by _check_segments, which has the session.
     for key in ("trigger_segment_id", "exit_segment_id"):
         if key in fields:
@@ -307,13 +306,6 @@ def set_sequence_status(session: Session, sequence: Sequence, status: SequenceSt
 
 
 # ------------------------------------------------------------------ enrolment
-def is_suppressed_email(session: Session, email: str) -> bool:
-    """True when a stored contact address is on the suppression list in any letter case (enrolment and
-    planning check it)."""
-    key = ascii_lower_text(email)  # contact addresses are normalised already: the key is the fold alone
-    return session.scalar(select(Suppression.id).where(Suppression.email == key).limit(1)) is not None
-
-
 def first_due_at(session: Session, sequence_id: int, start: datetime) -> datetime:
     """When a fresh enrolment's first step is due: enrolment time plus the first live step's delay."""
     delay = session.scalar(
@@ -331,7 +323,7 @@ def enroll_contact(
     """Enrol one contact (manual enrolment, trigger events); None when already enrolled without re-entry,
     or when the contact is not active or is suppressed."""
     now = now or now_utc()
-    if contact.status != ContactStatus.ACTIVE or is_suppressed_email(session, contact.email):
+    if contact.status != ContactStatus.ACTIVE or is_suppressed(session, contact.email):
         return None
     rows = session.execute(
         select(Enrollment.status, Enrollment.cycle).where(

@@ -4,10 +4,10 @@ spam protection, and double opt-in. Request-free: views and the API pass plain v
 Who calls what:
 - the forms UI and the demo build forms (create_form, update_form, FormInput);
 - the public endpoints (campaigns.views.public_forms) call check_rate, submit_form, confirm_submission,
-  and enqueue send_confirmation_job after their commit;
+  and queue the confirmation mail after their commit (queueing.enqueue_confirmation);
 - the worker runs send_confirmation (through campaigns.jobs.send_form_confirmation).
 
-A submission becomes the event `form_submitted` {form: name} through campaigns.sequences.record_event
+A submission becomes the event `form_submitted` {form: name} through campaigns.journeys.sequences.record_event
 (the API's path: it also starts sequences triggered by that event), plus direct enrolment in the
 form's own sequences. With double opt-in both wait for the confirmation link.
 """
@@ -277,7 +277,7 @@ def update_form(session: Session, form: Form, data: FormInput) -> Form:
 def check_rate(svc: Services, ip: str, *, limit: int | None = None, window: int | None = None) -> bool:
     """Count one submission from this address; False once it is over the limit in the window (public view).
 
-    A fixed window per address (INCR + EXPIRE), not the sender's GCRA limiter (campaigns.ratelimit):
+    A fixed window per address (INCR + EXPIRE), not the sender's GCRA limiter (campaigns.delivery.ratelimit):
     refused attempts must not push the next allowed one further out, or one busy office stays locked.
     """
     limit = limit or svc.settings.form_rate_limit

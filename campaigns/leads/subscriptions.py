@@ -12,7 +12,6 @@ from typing import Any
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
-from campaigns.db import dialect_insert, now_utc
 from campaigns.engagement.rollups import count_campaign_event
 from campaigns.journeys.sequences import exit_contact
 from campaigns.models import (
@@ -24,9 +23,8 @@ from campaigns.models import (
     Send,
     SendStatus,
     Sequence,
-    Suppression,
 )
-from campaigns.sql_functions import ascii_lower, ascii_lower_text
+from campaigns.suppression import suppress
 
 
 def _exit(session: Session, contact_id: int, reason: str, sequence_id: int | None = None) -> int:
@@ -44,21 +42,9 @@ def unsubscribe_contact(session: Session, contact_id: int, send_id: int = 0, met
     changed = contact.status == ContactStatus.ACTIVE
     if changed:
         contact.status = ContactStatus.UNSUBSCRIBED
-    # Stored addresses are normalised: the suppression key is the fold alone (campaigns.contacts).
-    key = ascii_lower_text(contact.email)
-    # DO NOTHING: a case-variant contact may unsubscribe at the same moment; its key is the same.
-    session.execute(
-        dialect_insert(session, Suppression)
-        .values(email=key, reason="unsubscribed", detail=f"{method} (send {send_id})", created_at=now_utc())
-        .on_conflict_do_nothing()
-    )
-    # Its case-variant contacts are the same mailbox: mark them as campaigns.contacts.suppress would.
-    session.execute(
-        update(Contact)
-        .where(ascii_lower(Contact.email) == key, Contact.id != contact_id, Contact.status == ContactStatus.ACTIVE)
-        .values(status=ContactStatus.UNSUBSCRIBED, updated_at=now_utc())
-        .execution_options(synchronize_session="fetch")
-    )
+    # The suppression list stops the address in every letter case and marks its case-variant contacts
+    # (the same mailbox); idempotent when a variant unsubscribes at the same moment.
+    suppress(session, contact.email, "unsubscribed", f"{method} (send {send_id})")
     _exit(session, contact_id, "unsubscribed")
     # Broadcast sends belong to no enrolment: cancel every queued send of this contact.
     session.execute(

@@ -65,7 +65,7 @@ class ABTest(Base):
     test_portion: Mapped[float] = mapped_column(Float, default=0.2)  # broadcasts; step tests take everyone
     window_hours: Mapped[int] = mapped_column(Integer, default=24)  # engagement counted per send, this long
     test_days: Mapped[int] = mapped_column(Integer, default=14)  # step tests: how long new sends are split
-    fallback: Mapped[str] = mapped_column(String(40), default="keep_control")  # campaigns.ab.Fallback
+    fallback: Mapped[str] = mapped_column(String(40), default="keep_control")  # campaigns.experiments.stats.Fallback
     mode: Mapped[ABMode] = mapped_column(StrEnumType(ABMode), default=ABMode.AUTO)
     status: Mapped[ABStatus] = mapped_column(StrEnumType(ABStatus, 24), default=ABStatus.DRAFT)
     # Planning inputs (the sample-size advice) and the planned size per variant.
@@ -81,7 +81,7 @@ class ABTest(Base):
     decided_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     winner_index: Mapped[int | None] = mapped_column(Integer)  # the variant sent to the rest / kept
     decided_by: Mapped[str] = mapped_column(String(200), default="")  # "auto" or the marketer's email
-    # The decision record: campaigns.ab.Decision.to_dict() at the deadline, plus why (reason, code).
+    # The decision record: campaigns.experiments.stats.Decision.to_dict() at the deadline, plus why (reason, code).
     decision: Mapped[dict[str, Any]] = mapped_column(JSONType, default=dict)
     rest_planned: Mapped[int] = mapped_column(Integer, default=0)  # broadcasts: sends to the remaining audience
 

@@ -35,7 +35,7 @@ Index("ix_stage_changes_contact_stage_time", StageChange.contact_id, StageChange
 
 
 class RuleKind(enum.StrEnum):
-    """What a scoring rule counts. Opens and clicks are human hits only (see campaigns.classify)."""
+    """What a scoring rule counts. Opens and clicks are human hits only (see campaigns.engagement.classify)."""
 
     HUMAN_OPEN = "human_open"
     HUMAN_CLICK = "human_click"

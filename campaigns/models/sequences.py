@@ -33,7 +33,7 @@ class Sequence(Base):
     exit_events: Mapped[list[str]] = mapped_column(JSONType, default=list)
     exit_stages: Mapped[list[str]] = mapped_column(JSONType, default=list)
     goal_event: Mapped[str] = mapped_column(String(100), default="")
-    # Segment trigger and exit (campaigns.segments.run_segment_triggers, at most once a minute): contacts
+    # Segment trigger and exit (campaigns.audience.segment_triggers.run_segment_triggers, at most once a minute): contacts
     # entering the trigger segment are enrolled; the exit segment ends enrolments when the contact has
     # left it ("left") or is in it ("in").
     trigger_segment_id: Mapped[int | None] = mapped_column(ForeignKey("segments.id", ondelete="SET NULL"))
@@ -122,7 +122,7 @@ class BroadcastStatus(enum.StrEnum):
     DRAFT = "draft"
     SCHEDULED = "scheduled"
     SENDING = "sending"
-    PAUSED = "paused"  # stopped by itself (complaint rate, campaigns.bounces); resumable
+    PAUSED = "paused"  # stopped by itself (complaint rate, campaigns.delivery.bounces); resumable
     SENT = "sent"
     CANCELLED = "cancelled"
 

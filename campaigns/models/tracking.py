@@ -1,6 +1,6 @@
 """Tracking data: every open/click hit (durable, classified) and the hourly roll-ups reports read.
 
-Hits are written in batches by the buffered writer (campaigns.events_buffer), never by the request
+Hits are written in batches by the buffered writer (campaigns.engagement.hit_writer), never by the request
 that served the pixel. Roll-ups are maintained by the same transaction, so a report for a campaign
 with millions of hits sums a few hundred rows instead of scanning the hits.
 """

@@ -1,6 +1,6 @@
 """Hand-over deliveries: HMAC-signed webhooks and sales notification emails, with retries and a log.
 
-A trigger (campaigns.scoring) writes a `WebhookDelivery` row in the same transaction as the stage
+A trigger (campaigns.scoring.triggers) writes a `WebhookDelivery` row in the same transaction as the stage
 change; after the commit `enqueue_due` puts its id on RQ and `deliver` (jobs.deliver_hand_over) sends it.
 A failed attempt is written to the row with the next retry time (exponential backoff); the scheduler's
 scoring step re-enqueues due retries, so a retry survives worker restarts and never waits in RQ.

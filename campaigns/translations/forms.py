@@ -81,7 +81,7 @@ JA = {
     "No submissions yet.": "送信データはまだありません。",
     "I agree to receive emails about products, events and offers. I can unsubscribe at any time.":
         "製品・セミナー・キャンペーンに関するメールの受信に同意します。配信はいつでも停止できます。",
-    # editor validation (campaigns.leadforms)
+    # editor validation (campaigns.leads.forms)
     "a name of 1-200 characters is required": "名前（1〜200文字）を入力してください",
     "the URL name uses lower-case letters, digits and - (at most 100)":
         "URL名には半角小文字・数字・ハイフンを使ってください（100文字以内）",

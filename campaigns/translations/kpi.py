@@ -65,7 +65,7 @@ JA = {
     "Members now": "現在のメンバー数",
     "Of them created in the range": "うち期間内に作成",
     "No saved segments.": "保存済みのセグメントはありません。",
-    # filter errors (campaigns.kpi.RangeError and the view)
+    # filter errors (campaigns.insights.kpi.RangeError and the view)
     "'from' must be a date like 2026-04-01": "開始日は 2026-04-01 の形式で指定してください",
     "'to' must be a date like 2026-04-01": "終了日は 2026-04-01 の形式で指定してください",
     "'from' must be between 1970 and 2999": "開始日は 1970〜2999 年の範囲で指定してください",

@@ -258,7 +258,7 @@ JA.update({
     "Detect automatically": "自動判定",
 })
 
-# import jobs that stopped (campaigns.contacts.recover_stalled_imports, run_import)
+# import jobs that stopped (campaigns.leads.imports.recover_stalled_imports, run_import)
 JA.update({
     "The import stopped because of an internal error; it has been logged.":
         "内部エラーのためインポートが停止しました。エラーは記録されています。",
@@ -317,7 +317,7 @@ JA.update({
         "リクエストの内容に誤りがあるため処理できませんでした。",
 })
 
-# the A/B sample-size advice (campaigns.ab.audience_advice) on the results page
+# the A/B sample-size advice (campaigns.experiments.stats.audience_advice) on the results page
 JA.update({
     "The test needs %(n)s recipients per variant (%(total)s in total); the test portion gives %(m)s.":
         "1パターンあたり%(n)s件（合計%(total)s件）の配信が必要です。テスト対象は%(m)s件です。",

@@ -70,7 +70,7 @@ JA = {
     "is in the segment": "セグメントに含まれる",
 }
 
-# Rule tree validation (campaigns.segments.SegmentError templates; %(where)s is the place in the tree).
+# Rule tree validation (campaigns.audience.segments.SegmentError templates; %(where)s is the place in the tree).
 JA.update({
     "%(where)s: value must be text or a number": "%(where)s: 値は文字列か数値で指定してください",
     "%(where)s: value must be a number": "%(where)s: 値は数値で指定してください",

@@ -1,6 +1,6 @@
 """A/B tests in the UI: set up a test on a broadcast or a step, the results page, pick a winner, cancel.
 
-Numbers come from campaigns.abtests.results (the API serves the same dict); the page only words them.
+Numbers come from campaigns.experiments.results.results (the API serves the same dict); the page only words them.
 """
 
 from __future__ import annotations

@@ -1,5 +1,5 @@
 """Contacts UI: list with search and keyset pagination, contact page, forms, CSV import, suppression
-list and segments. Views parse input, call one service in campaigns.contacts, commit, then enqueue."""
+list and segments. Views parse input, call one service in campaigns.leads.contacts, commit, then enqueue."""
 
 from __future__ import annotations
 
@@ -49,8 +49,7 @@ from campaigns.models import (
     Suppression,
 )
 from campaigns.runtime import services
-from campaigns.sql_functions import ascii_lower_text
-from campaigns.suppression import SuppressionError, suppress, unsuppress
+from campaigns.suppression import SuppressionError, suppress, suppression_entry, unsuppress
 from campaigns.views.scoring import contact_panel
 
 bp = Blueprint("contacts", __name__, url_prefix="/contacts")
@@ -190,7 +189,7 @@ def show(contact_id: int) -> Any:
         .where(Enrollment.contact_id == contact.id)
         .order_by(Enrollment.id.desc())
     ).all()
-    suppressed = s.scalar(select(Suppression).where(Suppression.email == ascii_lower_text(contact.email)))
+    suppressed = suppression_entry(s, contact.email)
     panel = contact_panel(s, contact)  # score chart, stage timeline, sales stage form
     s.commit()
     return render_template(
@@ -539,7 +538,7 @@ def segment_delete(segment_id: int) -> Any:
     if segment is None:
         abort(404)
     in_use = s.scalar(select(Broadcast.id).where(Broadcast.segment_id == segment.id).limit(1))
-    if in_use is None:  # a sequence's trigger or exit segment (campaigns.segments.run_segment_triggers)
+    if in_use is None:  # a sequence's trigger or exit segment (campaigns.audience.segment_triggers.run_segment_triggers)
         in_use = s.scalar(select(Sequence.id).where(
             or_(Sequence.trigger_segment_id == segment.id, Sequence.exit_segment_id == segment.id)).limit(1))
     if in_use is not None:

@@ -1,6 +1,6 @@
 """UI area: the KPI dashboard. Cards, charts (campaigns/static/kpi.js) and CSV exports for one date range.
 
-Read-only: every number comes from campaigns.kpi.dashboard, the same function the API answers with. Days
+Read-only: every number comes from campaigns.insights.kpi.dashboard, the same function the API answers with. Days
 and months are the account's time zone (Settings), like the API's.
 """
 

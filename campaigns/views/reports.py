@@ -1,6 +1,6 @@
 """UI area: reports. Per broadcast, sequence (steps, funnel), link, over time; contact timelines; CSV.
 
-Every page here only reads; numbers come from campaigns.reports. JSON variants feed the charts
+Every page here only reads; numbers come from campaigns.insights.reports. JSON variants feed the charts
 (campaigns/static/reports.js) and scripts that hold a session. Hours, days and times are the account's time
 zone (Settings).
 """

@@ -92,7 +92,7 @@ class SequenceInput:
     exit_stages: list[str] = field(default_factory=list)
     allow_reentry: bool = False
     goal_event: str = ""
-    trigger_segment_id: int | None = None  # contacts entering it are enrolled (campaigns.segments)
+    trigger_segment_id: int | None = None  # contacts entering it are enrolled (campaigns.audience.segments)
     exit_segment_id: int | None = None
     exit_segment_when: str = "left"
     rows: list[StepRow] = field(default_factory=list)

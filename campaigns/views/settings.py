@@ -7,8 +7,9 @@ from typing import Any
 from flask import Blueprint, flash, redirect, render_template, url_for
 from flask_wtf import FlaskForm
 from wtforms import EmailField, IntegerField, SelectField, StringField, TextAreaField
-from wtforms.validators import DataRequired, Email, NumberRange, Optional
+from wtforms.validators import DataRequired, NumberRange, Optional, ValidationError
 
+from campaigns.addresses import is_valid_address
 from campaigns.i18n import _
 from campaigns.runtime import services
 from campaigns.timezones import TIMEZONE_CHOICES
@@ -16,14 +17,19 @@ from campaigns.users import get_account
 
 bp = Blueprint("settings", __name__, url_prefix="/settings")
 
-# not the system's entries that name no place ("localtime" is the server's own zone, "Factory" none)
+
+
+def valid_address(form: FlaskForm, field: EmailField) -> None:
+    """The sender addresses follow the one address rule (campaigns.addresses), as every mail checks them."""
+    if field.data and not is_valid_address(field.data.strip()):
+        raise ValidationError(_("Enter a valid email address."))
 
 
 class AccountForm(FlaskForm):
     company_name = StringField("Company name", validators=[DataRequired()])
     from_name = StringField("Sender name", validators=[DataRequired()])
-    from_email = EmailField("Sender email", validators=[DataRequired(), Email()])
-    reply_to = EmailField("Reply-To", validators=[Optional(), Email()])
+    from_email = EmailField("Sender email", validators=[DataRequired(), valid_address])
+    reply_to = EmailField("Reply-To", validators=[Optional(), valid_address])
     postal_address = TextAreaField("Postal address", validators=[DataRequired()])
     contact_info = TextAreaField("Contact information", validators=[DataRequired()])
     timezone = SelectField("Time zone", choices=TIMEZONE_CHOICES)
