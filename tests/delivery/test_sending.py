@@ -17,17 +17,18 @@ from sqlalchemy import select
 from campaigns import queueing
 from campaigns.db import now_utc
 from campaigns.delivery import mailer, sending
+from campaigns.delivery.mime import send_message_id
 from campaigns.delivery.ratelimit import RateLimiter
 from campaigns.delivery.sending import DeliveryDeferred, deliver_batch
 from campaigns.delivery.system_mail import send_test_email
-from campaigns.leads.contacts import suppress
 from campaigns.links import TokenKind
 from campaigns.models import Contact, ContactStatus, Link, Send, SendStatus, Suppression
+from campaigns.suppression import suppress
 from tests.conftest import run_jobs
+from tests.factories import make_contacts
 from tests.sending_helpers import (  # noqa: F401
     PipeliningServer,
     _close_smtp_pools,
-    make_contacts,
     make_version,
     plan_sends,
     setup_account,
@@ -82,7 +83,7 @@ def test_delivered_mail_has_correct_headers_parts_and_tracking(services: Any, sm
         assert msg["From"].addresses[0].display_name == "Acme Marketing"
         assert msg["From"].addresses[0].addr_spec == "marketing@acme.test"
         assert msg["To"].addresses[0].display_name == "山田 太郎"  # family name first, as Japanese writes it
-        assert msg["Message-ID"] == _sends(services, [send_id])[send_id].message_id == f"<send-{send_id}@nurture>"
+        assert msg["Message-ID"] == send_message_id(send_id) == f"<send-{send_id}@nurture>"
         sent_at = email.utils.parsedate_to_datetime(msg["Date"])
         assert before - timedelta(seconds=2) <= sent_at <= now_utc() + timedelta(seconds=2)
         unsubscribe = services.urls.unsubscribe(contact_id, send_id)
@@ -185,7 +186,7 @@ def test_transient_4xx_is_retried_by_rq_and_only_the_rest_is_sent(app: Any, serv
     scheduled = registry.get_job_ids()
     assert len(scheduled) == 1
     job = Job.fetch(scheduled[0], connection=services.redis)
-    assert job.retries_left == queueing.DELIVERY_RETRY.max - 1
+    assert job.retries_left == queueing.DELIVERY.retry.max - 1
     del smtp_server.handler.rcpt_codes["lead1@example.com"]
     registry.remove(job)
     services.queue.enqueue_job(job)

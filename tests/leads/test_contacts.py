@@ -11,15 +11,9 @@ from urllib.parse import quote
 import pytest
 from sqlalchemy import event, insert, select
 
+from campaigns.addresses import normalize_email
 from campaigns.audience.segments import count_segment
-from campaigns.leads.contacts import (
-    ContactError,
-    is_suppressed,
-    normalize_email,
-    suppress,
-    unsuppress,
-    upsert_contact,
-)
+from campaigns.leads.contacts import ContactError, upsert_contact
 from campaigns.models import (
     Contact,
     ContactStatus,
@@ -32,7 +26,8 @@ from campaigns.models import (
     Template,
     TemplateVersion,
 )
-from tests.browser_helpers import make_contact
+from campaigns.suppression import SuppressionError, is_suppressed, suppress, unsuppress
+from tests.factories import committed, make_contact
 
 
 @pytest.mark.parametrize(
@@ -131,7 +126,7 @@ def test_suppression_is_idempotent_blocks_and_marks_the_contact(services: Any) -
         contact, created = upsert_contact(s, {"email": "stranger@example.com"})
         assert created and contact.status == ContactStatus.BOUNCED
     with services.db.begin() as s:
-        with pytest.raises(ContactError, match="only manual"):
+        with pytest.raises(SuppressionError, match="only manual"):
             unsuppress(s, "a@example.com")
         unsuppress(s, "b@example.com")
     with services.db.begin() as s:
@@ -166,7 +161,7 @@ def test_suppression_ignores_letter_case_on_the_whole_address(services: Any) -> 
         contact, created = upsert_contact(s, {"email": "Fresh@example.jp"})
         assert created and contact.status == ContactStatus.UNSUBSCRIBED
     with services.db.begin() as s:
-        with pytest.raises(ContactError, match="only manual"):
+        with pytest.raises(SuppressionError, match="only manual"):
             unsuppress(s, "ito@EXAMPLE.jp")
         unsuppress(s, "SATO@EXAMPLE.JP")  # removed by any case-variant
     with services.db.begin() as s:
@@ -256,7 +251,7 @@ def test_search_finds_whole_names_in_either_order(ui: Any, services: Any) -> Non
     ids = {}
     for email, first, last in [("sato@example.jp", "一郎", "佐藤"), ("ito@example.jp", "美咲", "伊藤"),
                                ("emily@example.com", "Emily", "Smith"), ("sato.hanako@example.jp", "花子", "佐藤")]:
-        ids[email] = make_contact(services, email, first_name=first, last_name=last)
+        ids[email] = committed(services, make_contact, email, first_name=first, last_name=last)
     for query, expected in [("佐藤 一郎", ["sato@example.jp"]), ("佐藤一郎", ["sato@example.jp"]),
                             ("一郎 佐藤", ["sato@example.jp"]), ("伊藤　美咲", ["ito@example.jp"]),  # ideographic space
                             ("emily smith", ["emily@example.com"]), ("佐藤", ["sato.hanako@example.jp", "sato@example.jp"]),
@@ -413,6 +408,6 @@ def test_pages_need_login_and_render_in_japanese(client: Any, ui: Any) -> None:
     ("Ken", "佐藤", "佐藤 Ken"), ("", "佐藤", "佐藤"), ("Emily", None, "Emily"), (None, None, ""), ("민준", "김", "김 민준"),
 ])
 def test_display_name_puts_the_family_name_first_for_cjk_names(first: Any, last: Any, expected: str) -> None:
-    from campaigns.models.contacts import display_name
+    from campaigns.names import display_name
 
     assert display_name(first, last) == expected

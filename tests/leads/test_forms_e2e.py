@@ -73,7 +73,8 @@ def test_double_opt_in_mail_link_confirms_by_post_and_starts_the_sequence(app, s
     assert mail.rcpt_tos == ["hanako.sato@example.jp"]
     msg = mail.message
     assert msg["To"].addresses[0].addr_spec == "hanako.sato@example.jp"
-    assert msg["To"].addresses[0].display_name == "花子 佐藤"
+    # family name first, as Japanese writes it (names.display_name, the rule every To: header follows)
+    assert msg["To"].addresses[0].display_name == "佐藤 花子"
     assert msg["Subject"] == forms.DEFAULT_CONFIRMATION_SUBJECT
     assert msg["From"].addresses[0].addr_spec == "marketing@acme.test"
     html, text = _parts(mail)

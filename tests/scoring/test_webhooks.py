@@ -19,7 +19,7 @@ from campaigns.db import now_utc
 from campaigns.models import DeliveryState, Event, WebhookDelivery
 from campaigns.scoring import engine, handover, rules, triggers
 from tests.conftest import run_jobs
-from tests.tracking_helpers import make_contact
+from tests.factories import make_contact
 
 
 class Receiver:
@@ -253,3 +253,44 @@ def test_webhook_urls_must_be_http(session: Any, url: str) -> None:
     with pytest.raises(rules.ScoringError):
         triggers.create_trigger(session, {"name": "t", "when": "stage", "stage": "sql", "action": "webhook",
                                          "webhook_url": url})
+
+
+def test_sales_email_follows_the_sender_rules_of_every_mail(app: Any, services: Any, session: Any, smtp_server: Any) -> None:
+    # The hand-over mail is built by the same sender rule as campaign mail (delivery.mime.sender_identity):
+    # the account's From and Reply-To, and our Message-ID form; before, it worked out From alone and had
+    # no Reply-To.
+    from campaigns.users import get_account
+
+    account = get_account(session)
+    account.from_name, account.from_email, account.reply_to = "Acme 営業", "marketing@acme.test", "reply@acme.test"
+    session.commit()
+    _hot_lead(services, session, action="email", email_to="sales@acme.test")
+    with app.app_context():
+        engine.run_scoring(services)
+    assert run_jobs(app) == 1
+    [mail] = smtp_server.wait_for(1)
+    message = mail.message
+    assert mail.mail_from == "marketing@acme.test"
+    assert message["From"].addresses[0].addr_spec == "marketing@acme.test"
+    assert message["From"].addresses[0].display_name == "Acme 営業"
+    assert message["Reply-To"].addresses[0].addr_spec == "reply@acme.test"
+    session.expire_all()
+    delivery = session.scalars(select(WebhookDelivery)).one()
+    assert message["Message-ID"] == f"<handover-{delivery.delivery_id}@nurture>"
+
+
+def test_sales_email_with_an_invalid_sender_address_fails_with_the_reason(app: Any, services: Any, session: Any,
+                                                                         smtp_server: Any) -> None:
+    from campaigns.users import get_account
+
+    get_account(session).from_email = "not an address"
+    session.commit()
+    _hot_lead(services, session, action="email", email_to="sales@acme.test")
+    with app.app_context():
+        engine.run_scoring(services)
+    run_jobs(app)
+    session.expire_all()
+    delivery = session.scalars(select(WebhookDelivery)).one()
+    assert delivery.state == DeliveryState.FAILED  # not retried: the address must be fixed in Settings
+    assert "sender address" in delivery.response_excerpt
+    assert smtp_server.messages == []
