@@ -237,14 +237,14 @@ def bare_smtplib(db_url: str, sink_port: int, count: int) -> tuple[float, float]
     rows = session.execute(Send.__table__.select().order_by(Send.id).limit(count)).all()
     version = session.get(TemplateVersion, rows[0].template_version_id)
     assert version is not None
-    frame = mime._frame(svc, get_account(session), version)
+    frame = mime.campaign_frame(svc, get_account(session), version)
     messages = []
     for row in rows:
         contact = session.get(Contact, row.contact_id)
         assert contact is not None
         mail = rendering.render_message(session, version, contact, svc, send_id=row.id)
         data = frame.assemble(to=mime.format_address(contact.name, contact.email), subject=mail.subject,
-                              message_id=f"<send-{row.id}@nurture>", html=mail.html, text=mail.text,
+                              message_id=mime.send_message_id(row.id), html=mail.html, text=mail.text,
                               list_unsubscribe=[svc.urls.unsubscribe(contact.id, row.id)])
         messages.append((contact.email, data))
     session.close()
