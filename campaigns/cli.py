@@ -12,6 +12,7 @@ import click
 import worker
 from campaigns.delivery import bounces
 from campaigns.demo import seed_demo
+from campaigns.leads import unsubscribe_mail
 from campaigns.leads.contacts import ContactError
 from campaigns.leads.imports import preview_import, run_import, start_import
 from campaigns.migrate import upgrade
@@ -172,7 +173,8 @@ def import_csv_cmd(
 @click.argument("paths", nargs=-1, required=True, type=click.Path(exists=True))
 @click.option("--delete", is_flag=True, help="Delete each message file after it was processed (maildir, files).")
 def process_bounces_cmd(paths: tuple[str, ...], delete: bool) -> None:
-    """Read bounce mail (DSN, ARF complaints) from maildirs, mbox files or message files and record it."""
+    """Read bounce mail (DSN, ARF complaints) and mailto unsubscribe requests from maildirs, mbox files or
+    message files and record them."""
 
     with _app().app_context():
         svc = services()
@@ -181,7 +183,18 @@ def process_bounces_cmd(paths: tuple[str, ...], delete: bool) -> None:
             for name, raw in bounces.read_messages(Path(path)):
                 reports = bounces.parse_bounce_message(raw)
                 if not reports:
-                    click.echo(f"{name}: not a bounce or complaint report, left alone", err=True)
+                    # the mailto unsubscribe requests (UNSUBSCRIBE_MAILBOX) come through the same command
+                    with svc.db.begin() as s:
+                        request = unsubscribe_mail.process_request(s, svc.signer, raw)
+                    if request is None or not request.token_valid:
+                        what = "an unsubscribe request with an invalid token" if request else (
+                            "not a bounce, complaint or unsubscribe request")
+                        click.echo(f"{name}: {what}, left alone", err=True)
+                        continue
+                    click.echo(f"{name}: unsubscribe contact {request.contact_id}"
+                               + ("" if request.changed else " (already unsubscribed)"))
+                    if delete and Path(name).is_file():
+                        Path(name).unlink()
                     continue
                 with svc.db.begin() as s:
                     found = bounces.process_reports(s, reports, svc.settings)

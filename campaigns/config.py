@@ -68,6 +68,7 @@ class Settings:
     dkim_private_key_path: str = ""
     # Bounce handling (campaigns/delivery/bounces.py): shared secret of the provider webhook; broadcast auto-pause
     bounce_webhook_secret: str = ""
+    unsubscribe_mailbox: str = ""  # address for mailto List-Unsubscribe, read by `nurture process-bounces`; "" = HTTPS only
     # Hand-over webhooks call public addresses only; these private networks too (campaigns/scoring/handover.py)
     webhook_allowed_networks: str = ""
     complaint_pause_rate: float = 0.003  # pause a broadcast when complaints / delivered exceed this

@@ -2,7 +2,8 @@
 and a bounce mailbox (RFC 3464 delivery status notifications, RFC 5965 ARF complaint reports).
 
 Each report is matched back to its send through the Message-ID we put on every mail
-(`<send-{id}@nurture>`, kept in the DSN's returned headers), else to the newest send to the address.
+(`<{send id}.{tag}@{sender domain}>`, kept in the DSN's returned headers; the tag is checked, see
+campaigns/delivery/mime.py), else to the newest send to the address.
 A hard bounce or a complaint suppresses the address at once; three soft bounces of different sends,
 with no open or click in between, suppress it too. Every report is an event on the contact; a bounce
 marks its send failed (the reports count it as bounced); a complaint is counted in the campaign's
@@ -25,6 +26,7 @@ import re
 import time
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
+from datetime import datetime
 from email.message import Message
 from email.parser import BytesHeaderParser, HeaderParser
 from pathlib import Path
@@ -95,8 +97,15 @@ def _normal_address(text: str) -> str:
     return f"{local}@{domain.lower()}"
 
 
-def _find_send(session: Session, report: BounceReport) -> Send | None:
-    send_id = send_id_from_message_id(report.message_id)
+def _created_at(session: Session, send_id: int) -> datetime | None:
+    send = session.get(Send, send_id)
+    return send.created_at if send is not None else None
+
+
+def _find_send(session: Session, report: BounceReport, settings: Settings) -> Send | None:
+    # Our Message-ID names the send, and its tag proves we made it: an id made up (or another
+    # installation's) names nothing, and the report is matched by its address like one without an id.
+    send_id = send_id_from_message_id(report.message_id, settings.secret_key, lambda i: _created_at(session, i))
     if send_id is not None:
         send = session.get(Send, send_id)
         if send is not None:
@@ -128,7 +137,7 @@ def _already_recorded(session: Session, contact_id: int, name: str, send_id: int
 def record_bounce(session: Session, report: BounceReport, settings: Settings) -> BounceResult:
     """Apply one bounce or complaint: event, send status, suppression, complaint roll-up, auto-pause."""
     result = BounceResult()
-    send = _find_send(session, report)
+    send = _find_send(session, report, settings)
     contact: Contact | None = None
     if send is not None:
         contact = session.get(Contact, send.contact_id)

@@ -1,5 +1,6 @@
-"""The message frame: header encoding, address formatting, body encoding, Date, and the two rules every
-mail Nurture sends follows: the sender identity (From, Reply-To, envelope) and the Message-ID.
+"""The message frame: header encoding, address formatting, body encoding, Date, and the rules every
+mail Nurture sends follows: the sender identity (From, Reply-To, envelope), the Message-ID and, for
+campaign mail, List-Unsubscribe.
 
 Campaign mail (delivery.sending) and one-off mail (delivery.system_mail: test sends, form confirmations,
 the sales hand-over) build their frames here, so none of them works out a sender or an id of its own.
@@ -10,17 +11,22 @@ from __future__ import annotations
 import base64
 import binascii
 import email.utils
+import hashlib
+import hmac
+import logging
 import re
 import time
 import uuid
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from campaigns.addresses import is_valid_address
 from campaigns.models import TemplateVersion
 from campaigns.runtime import Services
+
+log = logging.getLogger("nurture.mime")
 
 # ---------------------------------------------------------------- MIME, assembled as bytes
 _B_CHUNK = 45  # bytes of UTF-8 per encoded word: "=?utf-8?b?" + 60 chars + "?=" stays under 76
@@ -111,6 +117,18 @@ class MessageFrame:
     from_header: str
     reply_to: str
     boundary: str
+    id_key: bytes = b""  # this installation's Message-ID key (message_id_key)
+    id_domain: str = "nurture.invalid"  # the sender's domain, the right side of Message-IDs
+    unsubscribe_mailbox: str = ""  # UNSUBSCRIBE_MAILBOX: where mailto unsubscribe requests go, "" for none
+
+    def list_unsubscribe(self, unsubscribe_url: str) -> list[str]:
+        """The List-Unsubscribe targets of one campaign mail (sending): the HTTPS one-click URL (RFC 8058)
+        always; a mailto only when an unsubscribe mailbox is configured, because only then does something
+        (`nurture process-bounces`) read what arrives there."""
+        if not self.unsubscribe_mailbox:
+            return [unsubscribe_url]
+        token = unsubscribe_url.rsplit("/", 1)[-1]
+        return [unsubscribe_url, f"mailto:{self.unsubscribe_mailbox}?subject=unsubscribe%20{token}"]
 
     def assemble(
         self, *, to: str, subject: str, message_id: str, html: str, text: str,
@@ -148,27 +166,87 @@ class MessageFrame:
         ))
 
 
-# Our Message-IDs: <{kind}-{key}@nurture>. A campaign send's is deterministic (its ledger id), so a
-# redelivery after a crash carries the same id, and a bounce that quotes it finds its send.
-_MESSAGE_ID_DOMAIN = "nurture"
-_SEND_MESSAGE_ID = re.compile(rf"<send-(\d{{1,18}})@{_MESSAGE_ID_DOMAIN}>")
+# Our Message-IDs: globally unique, the sender's domain on the right (RFC 5322 3.6.4), and for a campaign
+# send stable: `<{send id}.{tag}@{domain}>`, the tag a MAC (keyed BLAKE2b, ~2 us a mail where HMAC costs ~6)
+# over the send id and the microsecond its row was created, under a key derived from SECRET_KEY. So
+#  - a redelivery after a crash reads the same row and carries the same id (the receiver's duplicate filter
+#    and our own bounce matching both see one mail);
+#  - two installations (two secrets) never share an id, nor does a database rebuilt with the same secret
+#    (its send 1 was planned at another moment);
+#  - the bounce matcher finds the send from the id alone and recomputes the tag, so an id someone made up
+#    (or another installation's `<123.…@…>`) matches nothing.
+# One-off mail (test sends, confirmations, the hand-over) is `<{kind}.{key}.{installation token}@{domain}>`,
+# its key already unique (a random or a hand-over delivery id: a retried hand-over repeats its id).
+_ID_KEY_LABEL = b"nurture message-id v1"
+_SEND_TAG_BYTES = 12  # 96 bits: forging one is hopeless, and ids stay short
+_SEND_MESSAGE_ID = re.compile(rf"<(\d{{1,18}})\.([0-9a-f]{{{2 * _SEND_TAG_BYTES}}})@[^<>@\s]+>")
+_DOMAIN = re.compile(r"[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?(?:\.[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?)*")
+_FALLBACK_DOMAIN = "nurture.invalid"  # only for a sender domain that cannot be written in ASCII (as MessageFrame's)
+_ID_UNSAFE = re.compile(r"[^A-Za-z0-9_-]")  # kept out of one-off ids' parts (dot-atom text, no dots)
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
-def message_id(kind: str, key: object) -> str:
-    """The Message-ID of one mail: `<send-123@nurture>` for a campaign send, `<test-…>`, `<form-confirm-…>`,
-    `<handover-…>` for one-off mail (every sender of mail)."""
-    return f"<{kind}-{key}@{_MESSAGE_ID_DOMAIN}>"
+def message_id_key(secret_key: str) -> bytes:
+    """This installation's Message-ID key, derived from SECRET_KEY with HMAC (message_frame, the bounce
+    matcher): stable across restarts, different per installation, and not the secret itself."""
+    return hmac.new(secret_key.encode("utf-8"), _ID_KEY_LABEL, hashlib.sha256).digest()
 
 
-def send_message_id(send_id: int) -> str:
-    """The Message-ID of a campaign send (sending; the bounce matcher reads it back)."""
-    return message_id("send", send_id)
+def message_id_domain(address: str) -> str:
+    """The right-hand side of our Message-IDs: the domain of the sender address, in ASCII (IDNA)."""
+    domain = address.rpartition("@")[2].strip().rstrip(".").lower()
+    try:
+        domain = domain.encode("idna").decode("ascii")
+    except UnicodeError:
+        return _FALLBACK_DOMAIN
+    return domain if _DOMAIN.fullmatch(domain) else _FALLBACK_DOMAIN
 
 
-def send_id_from_message_id(value: str) -> int | None:
-    """The send id in one of our Message-IDs (`<send-123@nurture>`), else None (bounces)."""
+def _microseconds(moment: datetime | None) -> int:
+    if moment is None:  # a row read without its created_at (the column is NOT NULL)
+        return 0
+    if moment.tzinfo is None:  # SQLite forgets the zone; the column holds UTC
+        moment = moment.replace(tzinfo=UTC)
+    return (moment - _EPOCH) // timedelta(microseconds=1)
+
+
+def _send_tag(key: bytes, send_id: int, created_at: datetime | None) -> str:
+    data = f"send.{send_id}.{_microseconds(created_at)}".encode("ascii")
+    return hashlib.blake2b(data, key=key, digest_size=_SEND_TAG_BYTES).hexdigest()
+
+
+def message_id(svc: Services, account: Any, kind: str, key: object) -> str:
+    """The Message-ID of one-off mail (`<test.….…@domain>`, `<form-confirm.…>`, `<handover.…>`): the sender's
+    domain from the account (sender_identity, so it raises ValueError like the mail itself would), this
+    installation's token (test sends, form confirmations, the sales hand-over)."""
+    domain = message_id_domain(sender_identity(svc, account).address)
+    # a token of its own, not a piece of the key (which would give away part of the send tags' key)
+    token = hashlib.blake2b(b"installation", key=message_id_key(svc.settings.secret_key), digest_size=6).hexdigest()
+    kind, key = (_ID_UNSAFE.sub("-", str(part)) for part in (kind, key))
+    return f"<{kind}.{key}.{token}@{domain}>"
+
+
+def send_message_id(frame: MessageFrame, send_id: int, created_at: datetime | None) -> str:
+    """The Message-ID of a campaign send, from its ledger row (id and created_at) and the frame's key and
+    sender domain: the same on every delivery of that send (sending; the bounce matcher checks it)."""
+    return f"<{send_id}.{_send_tag(frame.id_key, send_id, created_at)}@{frame.id_domain}>"
+
+
+def send_id_from_message_id(
+    value: str, secret_key: str, created_at_of: Callable[[int], datetime | None],
+) -> int | None:
+    """The send whose Message-ID is `value` (bounces): the id is read from it and its tag recomputed from that
+    send's created_at (`created_at_of(send id)`, None when there is no such send); None for any other id,
+    one someone made up, or one of another installation."""
     match = _SEND_MESSAGE_ID.search(value or "")
-    return int(match.group(1)) if match else None
+    if match is None:
+        return None
+    send_id = int(match.group(1))
+    created_at = created_at_of(send_id)
+    if created_at is None:
+        return None
+    expected = _send_tag(message_id_key(secret_key), send_id, created_at)
+    return send_id if hmac.compare_digest(expected, match.group(2)) else None
 
 
 @dataclass(frozen=True)
@@ -196,9 +274,15 @@ def sender_identity(svc: Services, account: Any, from_name: str = "") -> Sender:
 def message_frame(svc: Services, account: Any, boundary_key: str, from_name: str = "") -> MessageFrame:
     """The frame of a mail from the account's sender identity (campaign_frame, system mail)."""
     sender = sender_identity(svc, account, from_name)
+    settings = svc.settings
+    mailbox = settings.unsubscribe_mailbox.strip()
+    if mailbox and not is_valid_address(mailbox):
+        log.warning("UNSUBSCRIBE_MAILBOX %r is not a valid address: mail advertises the HTTPS unsubscribe only", mailbox)
     # "=_" never occurs in quoted-printable or base64 output, so this boundary cannot clash.
     return MessageFrame(sender.address, sender.from_header, sender.reply_to,
-                        f"=_nurture_{boundary_key}_{uuid.uuid4().hex[:12]}")
+                        f"=_nurture_{boundary_key}_{uuid.uuid4().hex[:12]}",
+                        id_key=message_id_key(settings.secret_key), id_domain=message_id_domain(sender.address),
+                        unsubscribe_mailbox=mailbox if is_valid_address(mailbox) else "")
 
 
 def campaign_frame(svc: Services, account: Any, version: TemplateVersion) -> MessageFrame:

@@ -378,19 +378,12 @@ def _build(
     except rendering.TemplateError as exc:
         return f"template error: {exc}"
     frame = frames[row.version_id]
-    mailto = _mailto(frame, unsubscribe)
     data = frame.assemble(
         to=format_address(display_name(row.first_name, row.last_name), row.email),
-        subject=rendered.subject, message_id=send_message_id(send_id), html=rendered.html,
-        text=rendered.text, list_unsubscribe=[unsubscribe, mailto] if mailto else [unsubscribe],
+        subject=rendered.subject, message_id=send_message_id(frame, send_id, row.created_at), html=rendered.html,
+        text=rendered.text, list_unsubscribe=frame.list_unsubscribe(unsubscribe),
     )
     return mailer.OutgoingMail(key=send_id, mail_from=frame.mail_from, rcpt=row.email, data=data)
-
-
-def _mailto(frame: MessageFrame, unsubscribe_url: str) -> str:
-    token = unsubscribe_url.rsplit("/", 1)[-1]
-    target = frame.reply_to or frame.mail_from
-    return f"mailto:{target}?subject=unsubscribe%20{token}" if target else ""
 
 
 # ---------------------------------------------------------------- recovery and test sends

@@ -28,12 +28,13 @@ def send_test_email(svc: Services, version_id: int, to_address: str, contact_id:
         rendered = rendering.render_preview(session, version, contact, svc)
         account = get_account(session)
         frame = campaign_frame(svc, account, version)
+        msg_id = message_id(svc, account, "test", uuid.uuid4().hex)
         session.commit()
     finally:
         session.close()
     data = frame.assemble(
-        to=to_address, subject=f"[TEST] {rendered.subject}",
-        message_id=message_id("test", uuid.uuid4().hex), html=rendered.html, text=rendered.text,
+        to=to_address, subject=f"[TEST] {rendered.subject}", message_id=msg_id, html=rendered.html,
+        text=rendered.text,
     )
     _send_one_now(svc, frame.mail_from, to_address, data)
 

@@ -528,7 +528,7 @@ def send_confirmation(svc: Services, submission_id: int) -> bool:
         account = get_account(session)
         name = display_name(shown["first_name"], shown["last_name"])
         send_system_mail(svc, account, name, submission.email, mail,
-                         message_id("form-confirm", f"{submission.id}-{uuid.uuid4().hex[:8]}"))
+                         message_id(svc, account, "form-confirm", f"{submission.id}-{uuid.uuid4().hex[:8]}"))
         submission.confirmation_sent_at = now_utc()
         session.commit()
         return True

@@ -416,7 +416,7 @@ def _send_email(svc: Services, to: str, payload: dict[str, Any], delivery_key: s
     subject, text, html = render_sales_email(payload, svc.settings.base_url)
     try:
         outcome = deliver_system_mail(svc, account, "", to, RenderedMail(subject=subject, html=html, text=text),
-                                      message_id("handover", delivery_key),
+                                      message_id(svc, account, "handover", delivery_key),
                                       extra_headers=[("X-Nurture-Delivery", delivery_key)])
     except ValueError as exc:  # the sender address in Settings is not valid: a retry cannot help
         return False, None, str(exc), False

@@ -17,6 +17,7 @@ from sqlalchemy import select
 from campaigns.cli import main as cli
 from campaigns.delivery import bounces
 from campaigns.delivery.bounces import BounceKind, parse_bounce_message
+from campaigns.delivery.mime import send_id_from_message_id
 from campaigns.delivery.sending import deliver_batch
 from campaigns.insights.reports import broadcast_report
 from campaigns.models import (
@@ -109,6 +110,13 @@ def cli_env(monkeypatch: pytest.MonkeyPatch, app_overrides: dict[str, Any]) -> C
 
 
 def _state(services: Any, email: str) -> tuple[ContactStatus, str | None, list[str]]:
+def _send_id_of(services: Any, message_id: str) -> int | None:
+    """The send our Message-ID names, read and checked as the bounce matcher does."""
+    with services.db.begin() as s:
+        return send_id_from_message_id(message_id, services.settings.secret_key,
+                                       lambda i: s.scalar(select(Send.created_at).where(Send.id == i)))
+
+
     with services.db.begin() as s:
         contact = s.scalars(select(Contact).where(Contact.email == email)).one()
         reason = s.scalar(select(Suppression.reason).where(Suppression.email == email))
@@ -128,7 +136,7 @@ def test_dsn_hard_bounce_from_a_maildir_suppresses_and_counts_as_bounced(
     assert "matched: 1" in result.output and "suppressed: 1" in result.output
     status, reason, events = _state(services, victim.rcpt_tos[0])
     assert (status, reason, events) == (ContactStatus.BOUNCED, "hard_bounce", ["bounced"])
-    send_id = bounces.send_id_from_message_id(victim.message["Message-ID"])
+    send_id = _send_id_of(services, victim.message["Message-ID"])
     with services.db.begin() as s:
         send = s.get(Send, send_id)
         assert send.status == SendStatus.FAILED and "5.1.1" in send.error
@@ -220,7 +228,7 @@ def test_three_soft_bounces_of_different_mails_suppress_unless_the_contact_engag
     from campaigns.models import Hit, HitClass, HitKind
 
     with services.db.begin() as s:
-        send_id = bounces.send_id_from_message_id(more_b[1].message["Message-ID"])
+        send_id = _send_id_of(services, more_b[1].message["Message-ID"])
         contact_id = s.get(Send, send_id).contact_id
         s.add(Hit(event_id="open-b", kind=HitKind.OPEN, send_id=send_id, contact_id=contact_id,
                   occurred_at=now_utc(), classification=HitClass.HUMAN))

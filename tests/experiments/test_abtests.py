@@ -35,7 +35,7 @@ from tests.tracking_helpers import IP_APPLE, IP_HOME_JP, UA_APPLE_MAIL, UA_CHROM
 
 
 def _send_id(mail) -> int:
-    return int(mail.message["Message-ID"].strip("<>").split("@")[0].split("-")[1])
+    return int(mail.message["Message-ID"].strip("<>").split(".")[0])  # <{send id}.{tag}@{domain}>
 
 
 def _broadcast(services, n: int, subject: str = "Hello {{ contact.first_name }}") -> tuple[int, int]:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
+import re
 import threading
 from dataclasses import replace
 from datetime import datetime, timedelta
@@ -16,6 +17,7 @@ import pytest
 from sqlalchemy import select
 
 from campaigns.db import now_utc
+from campaigns.delivery.mime import message_id
 from campaigns.models import DeliveryState, Event, WebhookDelivery
 from campaigns.scoring import engine, handover, rules, triggers
 from tests.conftest import run_jobs
@@ -276,7 +278,9 @@ def test_sales_email_follows_the_sender_rules_of_every_mail(app: Any, services: 
     assert message["Reply-To"].addresses[0].addr_spec == "reply@acme.test"
     session.expire_all()
     delivery = session.scalars(select(WebhookDelivery)).one()
-    assert message["Message-ID"] == f"<handover-{delivery.delivery_id}@nurture>"
+    # globally unique: the delivery id, this installation's token, the sender's domain; a retry repeats it
+    assert message["Message-ID"] == message_id(services, account, "handover", delivery.delivery_id)
+    assert re.fullmatch(rf"<handover\.{delivery.delivery_id}\.[0-9a-f]{{12}}@acme\.test>", message["Message-ID"])
 
 
 def test_sales_email_with_an_invalid_sender_address_fails_with_the_reason(app: Any, services: Any, session: Any,
