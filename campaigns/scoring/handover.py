@@ -12,10 +12,15 @@ Webhook requests (like Stripe's):
 Any 2xx answer is a success; anything else (or no answer within the timeout) is retried.
 
 Only public addresses are called (server-side request forgery: a trigger's URL must not reach the
-cloud metadata service, the database or an admin port on the private network). The address checked
-is the one the socket actually connected to, so a name that resolves to a public address at one
-moment and a private one the next gains nothing. WEBHOOK_ALLOWED_NETWORKS lists the private networks
-a receiver may live in (e.g. an internal CRM: `10.20.0.0/16`).
+cloud metadata service, the database or an admin port on the private network). The host is resolved
+once (a name through DNS; an address in any form a resolver reads, 2130706433 and 0x7f000001 too),
+every address is checked, and the socket connects only to a checked address (the request keeps the
+name in its Host header and TLS SNI), so nothing is connected to before the check and a name that
+resolves to a public address at one moment and a private one the next gains nothing.
+WEBHOOK_ALLOWED_NETWORKS lists the private networks a receiver may live in (e.g. an internal CRM:
+`10.20.0.0/16`). A refused address, an unknown name, a closed port and a timeout are all logged with
+the one text UNREACHABLE (the reason goes to the server log), so the delivery log cannot tell an open
+port from a closed one: it is no port scanner.
 """
 
 from __future__ import annotations
@@ -26,6 +31,7 @@ import http.client
 import ipaddress
 import json
 import logging
+import re
 import secrets
 import socket
 import time
@@ -64,6 +70,9 @@ EXCERPT = 500
 SIGNATURE_HEADER = "Nurture-Signature"
 DELIVERY_HEADER = "Nurture-Delivery"
 TOLERANCE = 300  # seconds a receiver should accept between the signed time and its clock
+# The delivery log's text for every refusal and every failure to connect: the same words, state and retry
+# for a private address, a closed port or a name that does not resolve (see the module docstring).
+UNREACHABLE = "no answer: the receiver could not be reached (refused address, unknown name, closed port or timeout)"
 
 
 def new_secret() -> str:
@@ -250,17 +259,74 @@ def check_address(address: str, allowed: list[Network]) -> None:
                          "(list the network in WEBHOOK_ALLOWED_NETWORKS to allow it)")
 
 
-def _guarded(cls: type[http.client.HTTPConnection], allowed: list[Network]) -> Any:
-    """A factory of `cls` connections that check the address they connected to before sending anything."""
+_NUMBER_LABEL = re.compile(r"[0-9]+|0[xX][0-9a-fA-F]*")
+_IPV4_PART = re.compile(r"0[xX][0-9a-fA-F]*|0[0-7]*|[1-9][0-9]*")
+
+
+def numeric_host(host: str) -> str | None:
+    """The IPv4 address a host written as numbers stands for (`2130706433`, `0x7f000001`, `0177.1`, `127.1`),
+    as a resolver reads it (inet_aton; the URL standard's rule), or None for a name. Raises BlockedAddress
+    for numbers that are no address (`1.2.3.4.5`, `256.1.1.1`)."""
+    labels = host.rstrip(".").split(".") if host.rstrip(".") else [host]
+    if not _NUMBER_LABEL.fullmatch(labels[-1]):
+        return None  # a name: its last label is not a number (URL standard, "ends in a number")
+    if len(labels) > 4 or not all(_IPV4_PART.fullmatch(label) for label in labels):
+        raise BlockedAddress(f"{host!r} is neither a name nor an address")
+    numbers = [int(label, 16) if label[:2].lower() == "0x" and len(label) > 2 else
+               0 if label.lower() == "0x" else int(label, 8) if label.startswith("0") else int(label)
+               for label in labels]
+    *leading, last = numbers
+    if any(n > 255 for n in leading) or last >= 256 ** (5 - len(numbers)):
+        raise BlockedAddress(f"{host!r} is out of the address range")
+    value = last
+    for i, n in enumerate(leading):
+        value += n << (8 * (3 - i))
+    return str(ipaddress.IPv4Address(value))
+
+
+def resolve(host: str, port: int) -> list[str]:
+    """Every address `host` stands for: an address literal in any form, or the name's DNS answers."""
+    literal = host.strip("[]")
+    if not literal:
+        raise BlockedAddress("the URL names no host")
+    try:
+        return [str(ipaddress.ip_address(literal.split("%", 1)[0]))]
+    except ValueError:
+        pass
+    number = numeric_host(literal)
+    if number is not None:
+        return [number]
+    addresses: list[str] = []
+    for *_, sockaddr in socket.getaddrinfo(literal, port, type=socket.SOCK_STREAM):
+        if str(sockaddr[0]) not in addresses:
+            addresses.append(str(sockaddr[0]))
+    return addresses
+
+
+def checked_addresses(host: str, port: int, allowed: list[Network]) -> list[str]:
+    """Resolve `host` once and check every address it resolves to; raise BlockedAddress if any is refused
+    (a name with one private answer among public ones is refused: which one a connection takes is chance)."""
+    addresses = resolve(host, port)
+    if not addresses:
+        raise BlockedAddress(f"{host!r} resolves to no address")
+    for address in addresses:
+        check_address(address, allowed)
+    return addresses
+
+
+def _pinned(cls: type[http.client.HTTPConnection], addresses: list[str]) -> Any:
+    """A factory of `cls` connections that connect to the checked `addresses` only, whatever the name
+    resolves to by then; the request still names the host (Host header, TLS SNI and certificate check)."""
 
     def create_connection(address: Any, timeout: Any = None, source_address: Any = None) -> socket.socket:
-        sock = socket.create_connection(address, timeout, source_address)
-        try:
-            check_address(sock.getpeername()[0], allowed)
-        except BlockedAddress:
-            sock.close()
-            raise
-        return sock
+        port = address[1]
+        error: OSError = OSError("no address")
+        for ip in addresses:
+            try:
+                return socket.create_connection((ip, port), timeout, source_address)
+            except OSError as exc:
+                error = exc
+        raise error
 
     def make(host: str, **kwargs: Any) -> http.client.HTTPConnection:
         conn = cls(host, **kwargs)
@@ -270,31 +336,23 @@ def _guarded(cls: type[http.client.HTTPConnection], allowed: list[Network]) -> A
     return make
 
 
-class _GuardedHTTP(urllib.request.HTTPHandler):
-    def __init__(self, allowed: list[Network]) -> None:
+class _PinnedHTTP(urllib.request.HTTPHandler):
+    def __init__(self, addresses: list[str]) -> None:
         super().__init__()
-        self.allowed = allowed
+        self.addresses = addresses
 
     def http_open(self, req: Any) -> Any:
-        return self.do_open(_guarded(http.client.HTTPConnection, self.allowed), req)
+        return self.do_open(_pinned(http.client.HTTPConnection, self.addresses), req)
 
 
-class _GuardedHTTPS(urllib.request.HTTPSHandler):
-    def __init__(self, allowed: list[Network]) -> None:
+class _PinnedHTTPS(urllib.request.HTTPSHandler):
+    def __init__(self, addresses: list[str]) -> None:
         super().__init__()
-        self.allowed = allowed
+        self.addresses = addresses
 
     def https_open(self, req: Any) -> Any:
-        return self.do_open(_guarded(http.client.HTTPSConnection, self.allowed), req,
+        return self.do_open(_pinned(http.client.HTTPSConnection, self.addresses), req,
                             context=self._context)  # type: ignore[attr-defined]
-
-
-def _is_address(host: str) -> bool:
-    try:
-        ipaddress.ip_address(host)
-    except ValueError:
-        return False
-    return True
 
 
 def proxy_for(url: str) -> str | None:
@@ -306,10 +364,11 @@ def proxy_for(url: str) -> str | None:
     return None
 
 
-def check_resolved(host: str, port: int, allowed: list[Network]) -> None:
-    """Raise BlockedAddress unless every address `host` resolves to may be called (the proxied path)."""
-    for *_, sockaddr in socket.getaddrinfo(host, port, type=socket.SOCK_STREAM):
-        check_address(str(sockaddr[0]), allowed)
+def _unreachable(delivery_key: str, url: str, reason: object) -> tuple[bool, int | None, str, bool]:
+    # The reason is for the operator's log only; the delivery log gets UNREACHABLE, retried like any
+    # connection failure, so neither its text nor its state says which it was.
+    log.warning("hand-over %s to %s not delivered: %s", delivery_key, url, reason)
+    return False, None, UNREACHABLE, True
 
 
 def _post(url: str, payload: dict[str, Any], secret: str, delivery_key: str,
@@ -317,22 +376,20 @@ def _post(url: str, payload: dict[str, Any], secret: str, delivery_key: str,
     """POST the signed payload; (ok, HTTP status, response excerpt or error, worth retrying)."""
     if not url.lower().startswith(("http://", "https://")):
         return False, None, "only http and https URLs are allowed", False
-    parts = urllib.parse.urlsplit(url)
-    host = parts.hostname or ""
-    # Behind an egress proxy (http_proxy/https_proxy in the worker's environment) the socket's peer is the
-    # proxy, so the connected-peer check below would judge the proxy instead of the target: the target's
-    # name is resolved and checked here instead. The proxy resolves it again; see docs/security.md.
-    proxy = proxy_for(url)
     try:
         allowed = allowed_networks(settings.webhook_allowed_networks)
-        if _is_address(host):
-            check_address(host, allowed)  # refused before any connection; a name is checked once connected
-        elif proxy:
-            check_resolved(host, parts.port or (443 if parts.scheme == "https" else 80), allowed)
-    except (BlockedAddress, ValueError) as exc:
+    except ValueError as exc:  # the operator's setting: the same for every target
         return False, None, str(exc)[:EXCERPT], False
-    except OSError as exc:  # the name did not resolve: DNS may answer next time
-        return False, None, f"no answer: {exc}"[:EXCERPT], True
+    try:
+        parts = urllib.parse.urlsplit(url)
+        host = parts.hostname or ""
+        port = parts.port or (443 if parts.scheme == "https" else 80)
+        # Behind an egress proxy (http_proxy/https_proxy in the worker's environment) the proxy connects:
+        # the target is checked here and the proxy resolves it again; see docs/security.md.
+        proxy = proxy_for(url)
+        addresses = checked_addresses(host, port, allowed)  # before any connection, to anything
+    except (OSError, ValueError) as exc:  # BlockedAddress, a name that does not resolve, a bad port
+        return _unreachable(delivery_key, url, exc)
     body = json.dumps(payload, ensure_ascii=False, separators=(",", ":")).encode()
     request = urllib.request.Request(url, data=body, method="POST", headers={
         "Content-Type": "application/json", "User-Agent": "Nurture-Webhooks/1.0",
@@ -343,7 +400,7 @@ def _post(url: str, payload: dict[str, Any], secret: str, delivery_key: str,
             opener = urllib.request.build_opener(_NoRedirect, urllib.request.ProxyHandler({parts.scheme: proxy}))
         else:
             opener = urllib.request.build_opener(_NoRedirect, urllib.request.ProxyHandler({}),
-                                                 _GuardedHTTP(allowed), _GuardedHTTPS(allowed))
+                                                 _PinnedHTTP(addresses), _PinnedHTTPS(addresses))
         with opener.open(request, timeout=TIMEOUT) as response:
             status = response.status
             excerpt = response.read(EXCERPT).decode("utf-8", "replace")
@@ -354,11 +411,8 @@ def _post(url: str, payload: dict[str, Any], secret: str, delivery_key: str,
         except Exception:  # the body of an error answer is only for the log
             excerpt = ""
         excerpt = excerpt or str(exc.reason)
-    except (urllib.error.URLError, OSError, ValueError) as exc:
-        reason = getattr(exc, "reason", exc)
-        if isinstance(reason, BlockedAddress):
-            return False, None, str(reason)[:EXCERPT], False  # it will not change by itself
-        return False, None, f"no answer: {reason}"[:EXCERPT], True
+    except (urllib.error.URLError, OSError, ValueError, http.client.HTTPException) as exc:
+        return _unreachable(delivery_key, url, getattr(exc, "reason", exc))
     if 200 <= status < 300:
         return True, status, excerpt, False
     # 4xx other than 408/429 will not change by itself; still retried, since receivers misconfigure
