@@ -24,13 +24,64 @@ from typing import Any, NamedTuple
 
 _NORMAL = NormalDist()
 MAX_VARIANTS = 5
+MAX_COUNT = 10**12  # sends or conversions of one variant: far beyond any list, and floats stay exact
 # Gamma-function evaluation: stop when a term changes the result by less than this (relative).
 _EPS = 1e-16
 _TINY = 1e-300
 
 
 class ABInputError(ValueError):
-    """Counts or parameters that cannot describe an A/B test (raised with a readable reason)."""
+    """Counts or parameters that cannot describe an A/B test (raised with a readable reason).
+
+    Every public function and input class of this module raises it, and only it, for bad input: empty
+    groups, negative counts, more conversions than sends, non-finite or non-numeric values, wrong types;
+    never a ZeroDivisionError, TypeError or OverflowError from deep inside a formula."""
+
+
+# --------------------------------------------------------------------------------------------
+# Input checks shared by the public functions
+
+
+def _check_int(name: str, value: Any, minimum: int | None = None) -> None:
+    # Exact type check: a bool is an int subclass but never a count, an index or a size.
+    if type(value) is not int:
+        raise ABInputError(f"{name} must be an integer, got {value!r}")
+    if minimum is not None and value < minimum:
+        raise ABInputError(f"{name} must be at least {minimum}, got {value}")
+
+
+def _check_number(name: str, value: Any) -> float:
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise ABInputError(f"{name} must be a number, got {value!r}")
+    try:
+        number = float(value)
+    except OverflowError:
+        raise ABInputError(f"{name} is out of range") from None
+    if not math.isfinite(number):
+        raise ABInputError(f"{name} must be a finite number, got {value!r}")
+    return number
+
+
+def _check_sequence(name: str, value: Any, minimum: int = 1) -> None:
+    if isinstance(value, str | bytes) or not isinstance(value, Sequence):
+        raise ABInputError(f"{name} must be a list, got {type(value).__name__}")
+    if len(value) < minimum:
+        raise ABInputError(f"{name} needs at least {minimum} item{'s' if minimum != 1 else ''}, got {len(value)}")
+
+
+def _check_variants(variants: Any, minimum: int = 1) -> None:
+    _check_sequence("variants", variants, minimum)
+    for v in variants:
+        if not isinstance(v, VariantCounts):
+            raise ABInputError(f"each variant must be VariantCounts, got {type(v).__name__}")
+
+
+def _check_pair(name: str, value: Any) -> tuple[int, int]:
+    if isinstance(value, str | bytes) or not isinstance(value, Sequence) or len(value) != 2:
+        raise ABInputError(f"{name} must be a (conversions, sends) pair, got {value!r}")
+    conversions, n = value
+    _check_counts(conversions, n)
+    return conversions, n
 
 
 # --------------------------------------------------------------------------------------------
@@ -45,22 +96,33 @@ def _check_counts(conversions: int, n: int) -> None:
         raise ABInputError(f"counts cannot be negative ({conversions} of {n})")
     if conversions > n:
         raise ABInputError(f"more conversions than sends ({conversions} of {n})")
+    if n > MAX_COUNT:
+        raise ABInputError(f"counts above {MAX_COUNT:,} cannot be real sends ({n})")
+
+
+def _normal_quantile(p: float) -> float:
+    # A tail probability that rounds to 0 or 1 (alpha of 1e-300, a confidence of 1 - 1e-17) has no finite
+    # quantile: NormalDist would raise StatisticsError, an error of the input rather than of the code.
+    if not 0.0 < p < 1.0:
+        raise ABInputError("the confidence, alpha or power is too close to 0 or 1 to compute")
+    return _NORMAL.inv_cdf(p)
 
 
 def _check_probability(name: str, value: float) -> None:
-    if not (isinstance(value, int | float) and 0.0 < value < 1.0):
+    if isinstance(value, bool) or not (isinstance(value, int | float) and 0.0 < value < 1.0):
         raise ABInputError(f"{name} must be strictly between 0 and 1, got {value!r}")
 
 
 @functools.lru_cache(maxsize=64)
 def _z_two_sided(confidence: float) -> float:
     _check_probability("confidence", confidence)
-    return _NORMAL.inv_cdf(1.0 - (1.0 - confidence) / 2.0)
+    return _normal_quantile(1.0 - (1.0 - confidence) / 2.0)
 
 
 def wilson_interval(conversions: int, n: int, confidence: float = 0.95) -> tuple[float, float]:
     """Wilson score interval for a rate; used for every variant's interval bar (n=0 gives (0, 1))."""
     _check_counts(conversions, n)
+    _check_probability("confidence", confidence)  # before the cache, which cannot hash a bad value
     if n == 0:
         return (0.0, 1.0)
     z = _z_two_sided(confidence)
@@ -84,6 +146,8 @@ class VariantCounts:
     conversions: int
 
     def __post_init__(self) -> None:
+        if not isinstance(self.name, str):
+            raise ABInputError(f"a variant's name must be text, got {self.name!r}")
         _check_counts(self.conversions, self.sends)
 
     @property
@@ -143,11 +207,10 @@ def _regularized_gamma_q(a: float, x: float) -> float:
 
 def chi2_sf(statistic: float, dof: int) -> float:
     """Survival function of the chi-square distribution (the p-value of a chi-square statistic)."""
-    if dof <= 0:
-        raise ABInputError(f"degrees of freedom must be positive, got {dof}")
-    if not math.isfinite(statistic):
-        raise ABInputError(f"chi-square statistic must be finite, got {statistic}")
-    return _regularized_gamma_q(dof / 2.0, statistic / 2.0)
+    _check_int("degrees of freedom", dof, 1)
+    if _check_number("the chi-square statistic", statistic) < 0:
+        raise ABInputError(f"the chi-square statistic cannot be negative, got {statistic}")
+    return _regularized_gamma_q(dof / 2.0, float(statistic) / 2.0)
 
 
 class ChiSquareResult(NamedTuple):
@@ -163,10 +226,11 @@ def chi_square_homogeneity(groups: Sequence[tuple[int, int]]) -> ChiSquareResult
 
     Groups with n=0 carry no information and are left out. With fewer than two informative groups,
     or when nobody (or everybody) converted, there is no evidence of a difference: (0, dof, 1.0).
+    Fewer than two groups is no comparison at all and is refused.
     """
-    for conversions, n in groups:
-        _check_counts(conversions, n)
-    informative = [(c, n) for c, n in groups if n > 0]
+    _check_sequence("groups", groups, 2)
+    pairs = [_check_pair("each group", group) for group in groups]
+    informative = [(c, n) for c, n in pairs if n > 0]
     dof = max(len(informative) - 1, 0)
     total_n = sum(n for _, n in informative)
     total_c = sum(c for c, _ in informative)
@@ -208,8 +272,9 @@ def two_proportion_z_test(c1: int, n1: int, c2: int, n2: int) -> ZTestResult:
 
 def holm(p_values: Sequence[float]) -> list[float]:
     """Holm step-down adjusted p-values (same order as given); controls the family-wise error rate."""
+    _check_sequence("p-values", p_values, 0)
     for p in p_values:
-        if not (isinstance(p, int | float) and 0.0 <= p <= 1.0):
+        if isinstance(p, bool) or not (isinstance(p, int | float) and 0.0 <= p <= 1.0):
             raise ABInputError(f"p-values must lie in [0, 1], got {p!r}")
     m = len(p_values)
     order = sorted(range(m), key=lambda i: p_values[i])
@@ -223,6 +288,10 @@ def holm(p_values: Sequence[float]) -> list[float]:
 
 def newcombe_interval(c1: int, n1: int, c2: int, n2: int, confidence: float = 0.95) -> tuple[float, float]:
     """Interval for rate1 - rate2 from the two Wilson intervals (Newcombe's hybrid score method)."""
+    _check_counts(c1, n1)
+    _check_counts(c2, n2)
+    if n1 == 0 or n2 == 0:
+        raise ABInputError("both groups need at least one send to be compared")
     p1, p2 = c1 / n1, c2 / n2
     l1, u1 = wilson_interval(c1, n1, confidence)
     l2, u2 = wilson_interval(c2, n2, confidence)
@@ -249,7 +318,9 @@ def pairwise_vs_control(
     variants: Sequence[VariantCounts], control_index: int = 0, alpha: float = 0.05
 ) -> list[PairwiseResult]:
     """Each challenger against the control (z-tests, Holm-adjusted); used by decide() and the results page."""
+    _check_variants(variants, 2)
     _check_probability("alpha", alpha)
+    _check_int("the control index", control_index)
     if not 0 <= control_index < len(variants):
         raise ABInputError(f"control index {control_index} is not one of the {len(variants)} variants")
     control = variants[control_index]
@@ -374,12 +445,13 @@ class BayesResult(NamedTuple):
 
 def bayes(variants: Sequence[VariantCounts], prior: tuple[float, float] = (1.0, 1.0)) -> BayesResult:
     """Probability to be best and expected loss under Beta priors (exact quadrature, deterministic)."""
-    alpha0, beta0 = prior
-    if not (alpha0 >= 1.0 and beta0 >= 1.0 and math.isfinite(alpha0) and math.isfinite(beta0)):
+    _check_variants(variants)
+    if isinstance(prior, str | bytes) or not isinstance(prior, Sequence) or len(prior) != 2:
+        raise ABInputError(f"the prior must be an (alpha, beta) pair, got {prior!r}")
+    alpha0, beta0 = (_check_number("the prior", value) for value in prior)
+    if not (alpha0 >= 1.0 and beta0 >= 1.0):
         # Below 1 the posterior density can be infinite at 0 or 1, which this quadrature does not handle.
         raise ABInputError(f"prior parameters must be finite and at least 1, got {prior!r}")
-    if len(variants) < 1:
-        raise ABInputError("at least one variant is needed")
     posts = [_Beta(v.conversions + alpha0, v.sends - v.conversions + beta0) for v in variants]
     k = len(posts)
     if k == 1:
@@ -480,30 +552,41 @@ def sample_size_per_variant(
     _check_probability("baseline rate", baseline_rate)
     _check_probability("alpha", alpha)
     _check_probability("power", power)
-    if isinstance(variants, bool) or not isinstance(variants, int) or variants < 2:
-        raise ABInputError(f"a test needs at least 2 variants, got {variants!r}")
-    if (
-        not isinstance(min_detectable_lift, int | float)
-        or min_detectable_lift == 0
-        or not math.isfinite(min_detectable_lift)
-    ):
+    if isinstance(variants, bool) or not isinstance(variants, int) or not 2 <= variants <= MAX_VARIANTS:
+        raise ABInputError(f"a test has 2 to {MAX_VARIANTS} variants, got {variants!r}")
+    if not isinstance(two_sided, bool):
+        raise ABInputError(f"two_sided must be true or false, got {two_sided!r}")
+    try:
+        lift = _check_number("the minimum detectable lift", min_detectable_lift)
+    except ABInputError:
+        lift = 0.0
+    if lift == 0.0:
         raise ABInputError(
             f"the minimum detectable lift must be a non-zero number, got {min_detectable_lift!r}"
         )
     p1 = float(baseline_rate)
-    p2 = p1 * (1.0 + min_detectable_lift)
+    p2 = p1 * (1.0 + lift)
     if not 0.0 < p2 < 1.0:
         raise ABInputError(
-            f"a {min_detectable_lift:+.0%} lift on a {p1:.2%} baseline gives an impossible rate ({p2:.2%})"
+            f"a {lift:+.0%} lift on a {p1:.2%} baseline gives an impossible rate ({p2:.2%})"
         )
+    size = _size(p1, p2, alpha, power, variants, two_sided)
+    if size > MAX_COUNT:  # a lift so small (1e-9 of the rate) that no audience could show it
+        raise ABInputError(f"a {lift:g} lift is too small to detect with any audience")
+    return math.ceil(size)
+
+
+def _size(p1: float, p2: float, alpha: float, power: float, variants: int, two_sided: bool = True) -> float:
+    """The formula of sample_size_per_variant on checked inputs, unrounded (inf for p1 == p2)."""
     per_comparison_alpha = alpha / (variants - 1)
-    z_alpha = _NORMAL.inv_cdf(1.0 - per_comparison_alpha / 2.0 if two_sided else 1.0 - per_comparison_alpha)
-    z_beta = _NORMAL.inv_cdf(power)
+    z_alpha = _normal_quantile(1.0 - per_comparison_alpha / 2.0 if two_sided else 1.0 - per_comparison_alpha)
+    z_beta = _normal_quantile(power)
     p_bar = (p1 + p2) / 2.0
     root = z_alpha * math.sqrt(2.0 * p_bar * (1.0 - p_bar)) + z_beta * math.sqrt(
         p1 * (1.0 - p1) + p2 * (1.0 - p2)
     )
-    return math.ceil(root * root / ((p2 - p1) ** 2))
+    gap = (p2 - p1) ** 2
+    return root * root / gap if gap > 0.0 else math.inf
 
 
 def smallest_detectable_lift(
@@ -511,19 +594,31 @@ def smallest_detectable_lift(
 ) -> float | None:
     """Smallest relative lift detectable with this many sends per variant (None if no lift is); for the warning."""
     _check_probability("baseline rate", baseline_rate)
+    _check_int("sends per variant", sends_per_variant)
+    _check_probability("alpha", alpha)
+    _check_probability("power", power)
+    _check_int("the number of variants", variants, 2)
+    if variants > MAX_VARIANTS:
+        raise ABInputError(f"a test has 2 to {MAX_VARIANTS} variants, got {variants!r}")
+    if sends_per_variant > MAX_COUNT:
+        raise ABInputError(f"counts above {MAX_COUNT:,} cannot be real sends ({sends_per_variant})")
     if sends_per_variant < 1:
         return None
+    p1 = float(baseline_rate)
+
+    def needed(lift: float) -> int:
+        # Sizes beyond any audience compare as "more than sends_per_variant" (inf), not as an error.
+        size = _size(p1, p1 * (1.0 + lift), alpha, power, variants)
+        return math.ceil(size) if size <= MAX_COUNT else MAX_COUNT + 1
+
     ceiling = 1.0 / baseline_rate - 1.0  # the lift that would take the rate to 100%
     high = ceiling * (1.0 - 1e-9)
-    if sample_size_per_variant(baseline_rate, high, alpha, power, variants) > sends_per_variant:
+    if needed(high) > sends_per_variant:
         return None
     low = 0.0
     for _ in range(100):
         mid = 0.5 * (low + high)
-        if (
-            mid > 0
-            and sample_size_per_variant(baseline_rate, mid, alpha, power, variants) <= sends_per_variant
-        ):
+        if mid > 0 and needed(mid) <= sends_per_variant:
             high = mid
         else:
             low = mid
@@ -555,17 +650,31 @@ class TestPlan:
     fallback: Fallback = Fallback.KEEP_CONTROL
 
     def __post_init__(self) -> None:
+        _check_int("the number of variants", self.variants)
         if not 2 <= self.variants <= MAX_VARIANTS:
             raise ABInputError(f"a test has 2 to {MAX_VARIANTS} variants, got {self.variants}")
+        _check_int("the planned size", self.sends_per_variant)
         if self.sends_per_variant < 1:
             raise ABInputError("the planned size must be at least one send per variant")
         _check_probability("alpha", self.alpha)
         _check_probability("power", self.power)
+        if self.baseline_rate is not None:
+            _check_probability("baseline rate", self.baseline_rate)
+        if self.min_detectable_lift is not None:
+            _check_number("the minimum detectable lift", self.min_detectable_lift)
+        _check_int("the control index", self.control_index)
         if not 0 <= self.control_index < self.variants:
             raise ABInputError(
                 f"control index {self.control_index} is not one of the {self.variants} variants"
             )
-        object.__setattr__(self, "fallback", Fallback(self.fallback))
+        object.__setattr__(self, "fallback", _fallback(self.fallback))
+
+
+def _fallback(value: Any) -> Fallback:
+    try:
+        return Fallback(value)
+    except ValueError:
+        raise ABInputError(f"the fallback must be one of {', '.join(Fallback)}, got {value!r}") from None
 
 
 def plan_test(
@@ -578,6 +687,7 @@ def plan_test(
     fallback: Fallback | str = Fallback.KEEP_CONTROL,
 ) -> TestPlan:
     """Plan a test from the marketer's expectations; the A/B setup form calls this."""
+    fallback = _fallback(fallback)
     n = sample_size_per_variant(baseline_rate, min_detectable_lift, alpha, power, variants)
     return TestPlan(
         variants=variants,
@@ -587,7 +697,7 @@ def plan_test(
         baseline_rate=baseline_rate,
         min_detectable_lift=min_detectable_lift,
         control_index=control_index,
-        fallback=Fallback(fallback),
+        fallback=fallback,
     )
 
 
@@ -605,9 +715,12 @@ class AudienceAdvice:
 
 def audience_advice(plan: TestPlan, audience_size: int, test_portion: float) -> AudienceAdvice:
     """Compare the planned size with the audience's test portion; shown on the A/B setup form."""
+    if not isinstance(plan, TestPlan):
+        raise ABInputError(f"the plan must be a TestPlan, got {type(plan).__name__}")
+    _check_int("the audience size", audience_size)
     if audience_size < 0:
         raise ABInputError("the audience size cannot be negative")
-    if not 0.0 < test_portion <= 1.0:
+    if not 0.0 < _check_number("the test portion", test_portion) <= 1.0:
         raise ABInputError(f"the test portion must be in (0, 1], got {test_portion!r}")
     available = int(audience_size * test_portion) // plan.variants
     needed_total = plan.sends_per_variant * plan.variants
@@ -652,6 +765,8 @@ class NowState:
     deadline: datetime
 
     def __post_init__(self) -> None:
+        if not isinstance(self.now, datetime) or not isinstance(self.deadline, datetime):
+            raise ABInputError("now and deadline must be datetimes")
         if self.now.tzinfo is None or self.deadline.tzinfo is None:
             raise ABInputError("now and deadline must be timezone-aware")
 
@@ -766,6 +881,12 @@ def decide(
     it converts more than the control with a Holm-adjusted two-sided p-value below alpha (several
     may: the one with the highest rate wins). Otherwise the marketer's fallback applies.
     """
+    _check_sequence("variant names", variants, 2)
+    _check_sequence("counts", metric_counts, 2)
+    if not isinstance(plan, TestPlan):
+        raise ABInputError(f"the plan must be a TestPlan, got {type(plan).__name__}")
+    if not isinstance(now_state, NowState):
+        raise ABInputError(f"the clock must be a NowState, got {type(now_state).__name__}")
     if len(variants) != len(metric_counts):
         raise ABInputError(f"{len(variants)} variant names but {len(metric_counts)} counts")
     if len(variants) != plan.variants:
@@ -775,7 +896,7 @@ def decide(
         if isinstance(item, VariantCounts):
             counts.append(VariantCounts(name, item.sends, item.conversions))
         else:
-            conversions, sends = item
+            conversions, sends = _check_pair("each count", item)
             counts.append(VariantCounts(name, sends, conversions))
     control = plan.control_index
     alpha = plan.alpha
