@@ -31,13 +31,15 @@ def reset_database(db: Any) -> None:
     """Drop everything in a benchmark database (only one whose name starts with 'bench') and create the tables."""
     import sqlalchemy as sa
 
+    from campaigns.models import create_all
+
     name = db.engine.url.database or ""
     if not name.startswith("bench"):
         raise SystemExit(f"refusing to reset database {name!r}: benchmark databases are named bench*")
     with db.engine.begin() as conn:
         conn.execute(sa.text("DROP SCHEMA public CASCADE"))
         conn.execute(sa.text("CREATE SCHEMA public"))
-    db.create_all()
+    create_all(db)
 
 
 def add_template(s: Any) -> tuple[Any, Any]:
