@@ -62,6 +62,9 @@ class Settings:
     # Tracking hits are buffered in each web process and sent to Redis in batches every few ms (see
     # campaigns/engagement/hit_writer.py); False (HIT_BUFFER=0): each hit is stored before its request answers
     hit_buffer: bool = True
+    # A directory with an operator's copies of campaigns/engagement/data/*.toml (the networks and agent rules
+    # that classify hits); '' = the packaged files. Read once per process: restart after editing (docs/tracking.md)
+    classify_data_dir: str = ""
     # DKIM signing (optional): all three set = every outgoing mail is signed (see docs/operations.md)
     dkim_selector: str = ""
     dkim_domain: str = ""

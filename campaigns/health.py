@@ -9,6 +9,7 @@ from redis.exceptions import RedisError
 
 from campaigns.config import Settings
 from campaigns.delivery.dkim_signing import DkimConfigError, signer_for
+from campaigns.engagement.classify_data import data_problems
 
 log = logging.getLogger("nurture.health")
 
@@ -39,7 +40,8 @@ def warn_about_redis(redis: Redis) -> None:
 
 
 def settings_warnings(settings: Settings) -> list[str]:
-    """Settings that will stop or weaken delivery: half-configured DKIM, an unreadable key, plain-HTTP links."""
+    """Settings that will stop or weaken delivery: half-configured DKIM, an unreadable key, plain-HTTP links,
+    unusable classification data files."""
 
     warnings: list[str] = []
     dkim = [settings.dkim_selector, settings.dkim_domain, settings.dkim_private_key_path]
@@ -52,6 +54,7 @@ def settings_warnings(settings: Settings) -> list[str]:
             warnings.append(f"DKIM: {exc}; delivery will stop until it is fixed")
     if not settings.testing and settings.base_url.startswith("http://") and not settings.uses_outbox:
         warnings.append("BASE_URL is plain http://: tracking and unsubscribe links should use https://")
+    warnings.extend(data_problems(settings.classify_data_dir))  # an operator's broken copy of the data files
     return warnings
 
 

@@ -8,12 +8,15 @@ Two levels, both pure functions:
 
 The buffered writer (campaigns.engagement.hit_writer) calls `classify_send_hits` each time new hits of a mail
 arrive, so a later hit can reclassify earlier ones (the roll-ups are corrected by difference).
-The network list is a best-effort snapshot of the ranges these services publish; see docs/tracking.md.
+
+What a network or an agent is comes from data, not code: the address ranges and agent rules of
+campaigns/engagement/data/ (or an operator's copies, CLASSIFY_DATA_DIR), loaded by classify_data.py,
+and, for agents no rule decided, the CrawlerDetect patterns (crawlers.py). Each function takes the
+data in force as its last argument (the packaged data when omitted); see docs/tracking.md.
 """
 
 from __future__ import annotations
 
-import ipaddress
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -21,47 +24,25 @@ from datetime import datetime
 from functools import lru_cache
 from typing import Protocol
 
+from campaigns.engagement.classify_data import ClassificationData, classification_data
+from campaigns.engagement.crawlers import crawler_match
 from campaigns.models.tracking import HitClass, HitKind
-
-# Published egress ranges of privacy proxies and mail security gateways (kept short on purpose:
-# the prefixes are all /24 or wider so that a truncated address still matches when re-checked).
-NETWORKS: dict[str, tuple[str, ...]] = {
-    # Apple Mail Privacy Protection fetches remote content through Apple's own network.
-    "apple": ("17.0.0.0/8",),
-    # Google's image proxy (Gmail) fetches images when the recipient opens the mail.
-    "google_proxy": ("66.102.0.0/20", "66.249.80.0/20", "72.14.192.0/18", "74.125.0.0/16"),
-    # Microsoft Exchange Online Protection / Defender Safe Links detonation.
-    "microsoft": ("40.92.0.0/15", "40.107.0.0/16", "52.100.0.0/14", "104.47.0.0/17"),
-    "proofpoint": ("148.163.128.0/19", "67.231.144.0/20", "208.84.65.0/24", "208.86.202.0/24"),
-    "mimecast": ("205.139.110.0/24", "207.211.30.0/24", "207.211.31.0/25", "91.220.42.0/24", "146.101.78.0/24"),
-    "barracuda": ("64.235.144.0/20", "209.222.80.0/21", "35.157.190.224/27"),
-}
-SCANNER_NETWORKS = {"microsoft", "proofpoint", "mimecast", "barracuda"}
-
-_PARSED = [(name, ipaddress.ip_network(net)) for name, nets in NETWORKS.items() for net in nets]
-
-# User agents that name the gateway or a bot. Checked case-insensitively.
-_SCANNER_UA = [
-    ("proofpoint", re.compile(r"proofpoint|ppops", re.I)),
-    ("mimecast", re.compile(r"mimecast", re.I)),
-    ("barracuda", re.compile(r"barracuda", re.I)),
-    ("safe_links", re.compile(r"safelinks|safe links|microsoft office protection|defender", re.I)),
-]
-_BOT_UA = re.compile(
-    r"bot\b|bot/|spider|crawl|slurp|headlesschrome|phantomjs|python-requests|python-urllib|aiohttp|"
-    r"httpx|go-http-client|java/|okhttp|curl/|wget/|libwww|scrapy|facebookexternalhit|preview|"
-    r"scan|checker|validator|monitor|axios/|node-fetch",
-    re.I,
-)
-_GOOGLE_PROXY_UA = re.compile(r"GoogleImageProxy|ggpht\.com", re.I)
-_YAHOO_PROXY_UA = re.compile(r"YahooMailProxy", re.I)
 
 CLICK_AFTER_DELIVERY_SECONDS = 10  # a person cannot read a mail and click within this
 OPEN_AFTER_DELIVERY_SECONDS = 2  # a prefetching proxy loads images as the mail arrives
+# A browser (not a mail client) loading the images this soon after delivery is a gateway's sandbox
+# rendering the mail: a person reading webmail needs longer for the mail to arrive, be noticed and opened.
+BROWSER_OPEN_AFTER_DELIVERY_SECONDS = 10
 PROXY_PREFETCH_SECONDS = 30  # a proxy fetch this early is a prefetch, not a person opening
 BURST_WINDOW_SECONDS = 5  # "every link clicked at once"
 BURST_MIN_LINKS = 3
 HONEYPOT_COMPANION_SECONDS = 60
+
+# A browser engine's own product token: what sandboxes and people's browsers send, and mail clients do not
+# (Apple Mail, Outlook and Thunderbird do not name Chrome, Firefox or Safari). Android web views ("; wv)")
+# are mail apps, not browsers.
+_BROWSER = re.compile(r"\b(?:Chrome|Chromium|CriOS|Firefox|FxiOS|Edg|EdgA|EdgiOS|OPR)/\d|\bVersion/[\d.]+ (?:Mobile/\S+ )?Safari/")
+_WEB_VIEW = re.compile(r"; wv\)")
 
 
 @dataclass(frozen=True)
@@ -73,48 +54,53 @@ class Verdict:
 HUMAN = Verdict(HitClass.HUMAN, "")
 
 
-@lru_cache(maxsize=65536)
-def network_of(ip: str) -> str:
+def network_of(ip: str, data: ClassificationData | None = None) -> str:
     """The known network ('apple', 'microsoft', ...) an address belongs to, or ''; called by the endpoints."""
-    try:
-        addr = ipaddress.ip_address(ip)
-    except ValueError:
-        return ""
-    for name, net in _PARSED:
-        if addr.version == net.version and addr in net:
-            return name
-    return ""
+    return _network_of(ip, data or classification_data())
+
+
+@lru_cache(maxsize=65536)
+def _network_of(ip: str, data: ClassificationData) -> str:
+    return data.network_of(ip)
+
+
+@dataclass(frozen=True)
+class _Agent:
+    """What a user agent alone says: the deciding rule's verdict and reason, and whether a browser sent it."""
+
+    verdict: str  # an agents.toml verdict, "crawler" (CrawlerDetect), "none" (no agent) or "" (nothing known)
+    reason: str
+    browser: bool
 
 
 @lru_cache(maxsize=8192)
-def _ua_signal(ua: str) -> str:
-    """What a user agent alone says (the same few hundred strings recur, so the regexes run once each)."""
-    for name, pattern in _SCANNER_UA:
-        if pattern.search(ua):
-            return f"{name}_user_agent"
+def _agent(ua: str, data: ClassificationData) -> _Agent:
+    """The same few hundred agents recur, so the rules and CrawlerDetect run once for each."""
     if not ua:
-        return "no_user_agent"
-    proxy = bool(_GOOGLE_PROXY_UA.search(ua) or _YAHOO_PROXY_UA.search(ua))
-    if _BOT_UA.search(ua) and not proxy:
-        return "bot_user_agent"
-    if proxy:
-        return "image_proxy"
-    if ua == "Mozilla/5.0":
-        return "bare"
-    return ""
+        return _Agent("none", "no_user_agent", False)
+    browser = bool(_BROWSER.search(ua)) and not _WEB_VIEW.search(ua)
+    for rule in data.agents:
+        if rule.pattern.search(ua):
+            return _Agent(rule.verdict, rule.reason, browser)
+    if crawler_match(ua):
+        return _Agent("crawler", "bot_user_agent", browser)
+    return _Agent("", "", browser)
 
 
 def classify_hit(
-    kind: HitKind, user_agent: str, network: str, seconds_after_delivery: float | None
+    kind: HitKind, user_agent: str, network: str, seconds_after_delivery: float | None,
+    data: ClassificationData | None = None,
 ) -> Verdict:
     """Classify one hit on its own evidence; used by classify_send_hits (and tests)."""
-    return _classify_banded(kind, (user_agent or "").strip(), network, _band(seconds_after_delivery))
+    return _classify_banded(kind, (user_agent or "").strip(), network, _band(seconds_after_delivery),
+                            data or classification_data())
 
 
 # The only thing the time since delivery decides is which side of these thresholds a hit falls on, so
 # a verdict depends on (kind, user agent, network, band): few distinct values, cached, where the hit
 # writer re-examines every stored click of a mail each time a new one arrives.
-_BAND_EDGES = (0.0, OPEN_AFTER_DELIVERY_SECONDS, CLICK_AFTER_DELIVERY_SECONDS, PROXY_PREFETCH_SECONDS)
+_BAND_EDGES = tuple(sorted({0.0, OPEN_AFTER_DELIVERY_SECONDS, CLICK_AFTER_DELIVERY_SECONDS,
+                            BROWSER_OPEN_AFTER_DELIVERY_SECONDS, PROXY_PREFETCH_SECONDS}))
 
 
 def _band(seconds_after_delivery: float | None) -> int:
@@ -133,21 +119,23 @@ def _earlier_than(band: int, edge: float) -> bool:
 
 
 @lru_cache(maxsize=16384)
-def _classify_banded(kind: HitKind, ua: str, network: str, band: int) -> Verdict:
-    signal = _ua_signal(ua)
-    if signal.endswith("_user_agent") and signal not in ("no_user_agent", "bot_user_agent"):
-        return Verdict(HitClass.SCANNER, signal)  # the gateway names itself
-    if network in SCANNER_NETWORKS:
-        return Verdict(HitClass.SCANNER, f"{network}_network")
-    if signal in ("no_user_agent", "bot_user_agent"):
-        return Verdict(HitClass.SCANNER, signal)
+def _classify_banded(kind: HitKind, ua: str, network: str, band: int, data: ClassificationData) -> Verdict:
+    agent = _agent(ua, data)
+    if agent.verdict == "scanner":
+        return Verdict(HitClass.SCANNER, agent.reason)  # the gateway names itself
+    known = data.networks.get(network)
+    role, network_reason = (known.role, known.reason) if known else ("", "")
+    if role == "scanner" or (role == "fetcher" and agent.verdict != "client"):
+        return Verdict(HitClass.SCANNER, network_reason)
+    if agent.verdict in ("none", "bot", "crawler"):
+        return Verdict(HitClass.SCANNER, agent.reason)
     if kind == HitKind.OPEN:
-        if network == "apple":
-            return Verdict(HitClass.MACHINE_OPEN, "apple_mpp")
-        if signal == "bare":
+        if role == "privacy_proxy" and not agent.browser and agent.verdict != "client":
+            return Verdict(HitClass.MACHINE_OPEN, network_reason)
+        if agent.verdict == "bare_proxy":
             # Privacy proxies (MPP among them) present this bare user agent; mail clients never do.
             return Verdict(HitClass.MACHINE_OPEN, "generic_proxy_user_agent")
-        if signal == "image_proxy" or network == "google_proxy":
+        if agent.verdict == "image_proxy" or role == "image_proxy":
             # Gmail's and Yahoo's proxies fetch when the reader opens the mail (a person), unless the
             # fetch comes as the mail arrives, which is a prefetch.
             if _earlier_than(band, PROXY_PREFETCH_SECONDS):
@@ -155,7 +143,15 @@ def _classify_banded(kind: HitKind, ua: str, network: str, band: int) -> Verdict
             return Verdict(HitClass.HUMAN, "image_proxy")
         if _earlier_than(band, OPEN_AFTER_DELIVERY_SECONDS):
             return Verdict(HitClass.MACHINE_OPEN, "open_at_delivery")
+        if agent.browser and _earlier_than(band, BROWSER_OPEN_AFTER_DELIVERY_SECONDS):
+            return Verdict(HitClass.SCANNER, "browser_open_at_delivery")
         return HUMAN
+    # Clicks. Proxies fetch images, they do not follow links: a click through one is the service's own
+    # link check (Google's from its proxy ranges), and the bare agent is no browser's.
+    if role == "image_proxy" or agent.verdict == "image_proxy":
+        return Verdict(HitClass.SCANNER, network_reason if role == "image_proxy" else "image_proxy_click")
+    if agent.verdict == "bare_proxy":
+        return Verdict(HitClass.SCANNER, "bare_user_agent")
     if _earlier_than(band, CLICK_AFTER_DELIVERY_SECONDS):
         return Verdict(HitClass.SCANNER, "click_at_delivery")
     return HUMAN
@@ -195,11 +191,13 @@ def classify_send_hits(
     delivered_at: datetime | None,
     honeypot_link_ids: set[int],
     tracked_link_count: int,
+    data: ClassificationData | None = None,
 ) -> list[Verdict]:
     """Classify every hit of one mail, using the other hits as evidence; called by the hit writer."""
+    data = data or classification_data()
     verdicts = [
         _classify_banded(h.kind, (h.user_agent or "").strip(), h.network,
-                         _band((h.occurred_at - delivered_at).total_seconds() if delivered_at else None))
+                         _band((h.occurred_at - delivered_at).total_seconds() if delivered_at else None), data)
         for h in hits
     ]
 

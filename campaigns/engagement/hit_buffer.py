@@ -42,6 +42,7 @@ from redis import Redis
 from redis.exceptions import RedisError
 
 from campaigns.engagement.classify import network_of
+from campaigns.engagement.classify_data import classification_data
 from campaigns.engagement.hit_writer import BATCH, STREAM, UA_MAX, process_batch
 from campaigns.engagement.stream_append import StreamAppender
 from campaigns.ip_privacy import stored_ip
@@ -102,7 +103,7 @@ def make_entry(
         "t": f"{when.timestamp():.6f}",
         "ua": (user_agent or "")[:UA_MAX],
         "ip": stored_ip(svc.settings, ip),
-        "n": network_of(ip) if ip else "",
+        "n": network_of(ip, classification_data(svc.settings.classify_data_dir)) if ip else "",
     }
 
 
@@ -261,7 +262,7 @@ def _store_directly(svc: Services, entries: list[dict[str, str]]) -> bool:
         chunk = entries[i : i + BATCH]
         try:
             with svc.db.begin() as session:
-                process_batch(session, chunk)
+                process_batch(session, chunk, classification_data(svc.settings.classify_data_dir))
         except Exception:
             log.exception("%d hits lost: neither Redis nor the database accepted them", len(chunk))
             stored = False

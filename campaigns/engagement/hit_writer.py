@@ -31,6 +31,7 @@ from sqlalchemy import String, Table, bindparam, func, select, text, type_coerce
 from sqlalchemy.orm import Session
 
 from campaigns.engagement.classify import classify_send_hits
+from campaigns.engagement.classify_data import ClassificationData, classification_data
 from campaigns.engagement.rollups import HitRow, RollupKey, apply_rollup_delta, contribution
 from campaigns.models import Link, Send
 from campaigns.models.tracking import Hit, HitClass, HitKind
@@ -111,10 +112,12 @@ def _insert_hits(session: Session, rows: list[dict[str, Any]]) -> None:
             ])
 
 
-def process_batch(session: Session, entries: Sequence[Mapping[Any, Any]]) -> int:
+def process_batch(session: Session, entries: Sequence[Mapping[Any, Any]],
+                  data: ClassificationData | None = None) -> int:
     """Store a batch of buffered hits idempotently and update roll-ups; returns how many were new.
 
-    Called by the writer loop (and by record_hit when Redis is down); the caller commits.
+    Called by the writer loop (and by record_hit when Redis is down); the caller commits. `data`: the
+    classification data in force (CLASSIFY_DATA_DIR), the packaged data when omitted.
     """
     if session.get_bind().dialect.name == "postgresql":
         # One batch at a time even if several writers run: the roll-up difference reads then writes.
@@ -208,7 +211,7 @@ def process_batch(session: Session, entries: Sequence[Mapping[Any, Any]]) -> int
         everything = old_rows + new_rows
         verdicts = classify_send_hits(
             everything, send.sent_at,
-            honeypots.get(send.template_version_id, set()), tracked.get(send.template_version_id, 0),
+            honeypots.get(send.template_version_id, set()), tracked.get(send.template_version_id, 0), data,
         )
         prior_open = first_open.get(send_id)
         # Stored clicks are in old_rows when the batch has clicks for this mail (they may be
@@ -284,7 +287,8 @@ def write_entries(svc: Services, entries: list[tuple[Any, Mapping[Any, Any]]]) -
     if not entries:
         return 0
     with svc.db.begin() as session:
-        stored = process_batch(session, [fields for _id, fields in entries])
+        stored = process_batch(session, [fields for _id, fields in entries],
+                               classification_data(svc.settings.classify_data_dir))
     ids = [entry_id for entry_id, _fields in entries]
     pipe = svc.redis.pipeline(transaction=False)
     pipe.xack(STREAM, GROUP, *ids)
