@@ -1,38 +1,21 @@
-"""Classification corpus: realistic user agents, timings and address ranges -> human / machine_open / scanner."""
+"""Send-level classification (a honeypot, every link at once, reclassification by the writer) and IP privacy.
+
+The per-hit corpus (agents, addresses, timings) is tests/engagement/corpus/hits.jsonl, run by test_classify_corpus.py."""
 
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
-import pytest
 from sqlalchemy import select
 
-from campaigns.engagement.classify import HitFacts, classify_hit, classify_send_hits, network_of
+from campaigns.engagement.classify import HitFacts, classify_send_hits, network_of
 from campaigns.engagement.hit_buffer import ip_for_storage, make_entry
 from campaigns.engagement.hit_writer import STREAM
 from campaigns.models.tracking import EngagementRollup, Hit, HitClass, HitKind
 from tests.tracking_helpers import (
-    IP_APPLE,
-    IP_BARRACUDA,
-    IP_GOOGLE,
-    IP_HOME_JP,
-    IP_MICROSOFT,
-    IP_MIMECAST,
     IP_OFFICE,
-    IP_PROOFPOINT,
-    UA_APPLE_MAIL,
-    UA_BARE,
-    UA_BARRACUDA,
     UA_CHROME,
-    UA_GMAIL_PROXY,
-    UA_HEADLESS,
     UA_IPHONE_SAFARI,
-    UA_MIMECAST,
-    UA_OUTLOOK,
-    UA_PROOFPOINT,
-    UA_PYTHON,
-    UA_THUNDERBIRD,
-    UA_YAHOO_PROXY,
     drain,
     make_broadcast,
     make_contact,
@@ -40,62 +23,7 @@ from tests.tracking_helpers import (
 )
 
 OPEN, CLICK = HitKind.OPEN, HitKind.CLICK
-H, M, S = HitClass.HUMAN, HitClass.MACHINE_OPEN, HitClass.SCANNER
-HOUR = 3600.0
-
-# (kind, user agent, address, seconds after delivery, expected class, expected reason)
-CORPUS = [
-    # people reading and clicking, hours later
-    (OPEN, UA_APPLE_MAIL, IP_HOME_JP, 2 * HOUR, H, ""),
-    (OPEN, UA_OUTLOOK, IP_OFFICE, 600, H, ""),
-    (OPEN, UA_THUNDERBIRD, "2400:4050:a0c1:2200::15", 5 * HOUR, H, ""),
-    (OPEN, UA_IPHONE_SAFARI, IP_HOME_JP, 45, H, ""),
-    (CLICK, UA_CHROME, IP_HOME_JP, 3 * HOUR, H, ""),
-    (CLICK, UA_IPHONE_SAFARI, "2400:4050:a0c1:2200::15", 120, H, ""),
-    (CLICK, UA_CHROME, IP_APPLE, 2 * HOUR, H, ""),  # someone at Apple clicking is a person
-    # Gmail / Yahoo image proxies load images when the reader opens: a person, unless at delivery
-    (OPEN, UA_GMAIL_PROXY, IP_GOOGLE, 2 * HOUR, H, "image_proxy"),
-    (OPEN, UA_YAHOO_PROXY, "98.136.0.9", 3000, H, "image_proxy"),
-    (OPEN, UA_GMAIL_PROXY, IP_GOOGLE, 3, M, "proxy_prefetch"),
-    # Apple Mail Privacy Protection and bare proxy user agents
-    (OPEN, UA_APPLE_MAIL, IP_APPLE, 40, M, "apple_mpp"),
-    (OPEN, UA_APPLE_MAIL, "17.253.0.1", 3 * HOUR, M, "apple_mpp"),
-    (OPEN, UA_BARE, "104.28.40.7", 90, M, "generic_proxy_user_agent"),
-    (OPEN, UA_OUTLOOK, IP_OFFICE, 0.5, M, "open_at_delivery"),
-    # security gateways, by network and by user agent
-    (CLICK, UA_CHROME, IP_MICROSOFT, 2 * HOUR, S, "microsoft_network"),
-    (OPEN, UA_CHROME, IP_MICROSOFT, 4, S, "microsoft_network"),
-    (CLICK, UA_CHROME, IP_PROOFPOINT, 600, S, "proofpoint_network"),
-    (CLICK, UA_PROOFPOINT, IP_OFFICE, 600, S, "proofpoint_user_agent"),
-    (CLICK, UA_CHROME, IP_MIMECAST, 30, S, "mimecast_network"),
-    (CLICK, UA_MIMECAST, IP_OFFICE, 30, S, "mimecast_user_agent"),
-    (CLICK, UA_CHROME, IP_BARRACUDA, 60, S, "barracuda_network"),
-    (OPEN, UA_BARRACUDA, IP_OFFICE, 60, S, "barracuda_user_agent"),
-    # bots and scripts
-    (CLICK, UA_PYTHON, IP_OFFICE, HOUR, S, "bot_user_agent"),
-    (CLICK, UA_HEADLESS, "34.120.1.1", HOUR, S, "bot_user_agent"),
-    (CLICK, "Mozilla/5.0 (compatible; Googlebot/2.1; +http://www.google.com/bot.html)", "66.249.66.1", HOUR, S,
-     "bot_user_agent"),
-    (CLICK, "", IP_OFFICE, HOUR, S, "no_user_agent"),
-    (OPEN, "curl/8.5.0", IP_OFFICE, HOUR, S, "bot_user_agent"),
-    # timing: a click seconds after delivery is a scanner, even with a browser user agent
-    (CLICK, UA_CHROME, IP_OFFICE, 3, S, "click_at_delivery"),
-    (CLICK, UA_CHROME, IP_OFFICE, -1, S, "click_at_delivery"),  # before the ledger even marked it sent
-    (CLICK, UA_CHROME, IP_OFFICE, 25, H, ""),
-]
-
-
-@pytest.mark.parametrize("kind,ua,ip,seconds,expected,reason", CORPUS)
-def test_corpus(kind, ua, ip, seconds, expected, reason):
-    verdict = classify_hit(kind, ua, network_of(ip), seconds)
-    assert (verdict.classification, verdict.reason) == (expected, reason)
-
-
-@pytest.mark.parametrize("kind,ua,ip,seconds,expected,reason", CORPUS)
-def test_classification_survives_ip_truncation(kind, ua, ip, seconds, expected, reason):
-    # The writer may re-check a stored, truncated address: the listed networks are all /24 or wider.
-    stored = ip_for_storage(ip, "truncate", b"k")
-    assert network_of(stored) == network_of(ip)
+H, S = HitClass.HUMAN, HitClass.SCANNER
 
 
 def test_ip_privacy_modes():
