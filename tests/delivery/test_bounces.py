@@ -109,7 +109,6 @@ def cli_env(monkeypatch: pytest.MonkeyPatch, app_overrides: dict[str, Any]) -> C
     return CliRunner()
 
 
-def _state(services: Any, email: str) -> tuple[ContactStatus, str | None, list[str]]:
 def _send_id_of(services: Any, message_id: str) -> int | None:
     """The send our Message-ID names, read and checked as the bounce matcher does."""
     with services.db.begin() as s:
@@ -117,6 +116,7 @@ def _send_id_of(services: Any, message_id: str) -> int | None:
                                        lambda i: s.scalar(select(Send.created_at).where(Send.id == i)))
 
 
+def _state(services: Any, email: str) -> tuple[ContactStatus, str | None, list[str]]:
     with services.db.begin() as s:
         contact = s.scalars(select(Contact).where(Contact.email == email)).one()
         reason = s.scalar(select(Suppression.reason).where(Suppression.email == email))

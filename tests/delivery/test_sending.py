@@ -68,9 +68,9 @@ def test_delivered_mail_has_correct_headers_parts_and_tracking(services: Any, sm
         contacts = make_contacts(s, 2, first_name="太郎", last_name="山田", company="株式会社サンプル")
         ids = plan_sends(s, version, contacts)
         links = {link.position: link.id for link in version.links}
+        contact_ids = [c.id for c in contacts]
     with services.db.begin() as s:
         created = dict(s.execute(select(Send.id, Send.created_at).where(Send.id.in_(ids))).all())
-        contact_ids = [c.id for c in contacts]
     before = now_utc()
     counts = deliver_batch(services, ids)
     assert counts["sent"] == 2
