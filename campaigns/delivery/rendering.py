@@ -235,9 +235,11 @@ def _wrap_in_layout(html_source: str, preheader: str) -> str:
     footer = '<div data-nurture-footer="1">' + _read_email_template("footer.html") + "</div>"
     pre = ""
     if preheader.strip():
+        # Hidden by display/size/opacity, never by a text colour like the background's: SpamAssassin reads
+        # that as hidden spam text (HTML_FONT_LOW_CONTRAST; tests/delivery/test_spamassassin.py).
         pre = (
-            '<div data-nurture-preheader="1" style="display:none;max-height:0;overflow:hidden;'
-            'mso-hide:all;font-size:1px;line-height:1px;color:transparent;">' + preheader + "</div>"
+            '<div data-nurture-preheader="1" style="display:none;max-height:0;max-width:0;overflow:hidden;'
+            'mso-hide:all;font-size:1px;line-height:1px;opacity:0;">' + preheader + "</div>"
         )
     if re.search(r"<body[\s>]", html_source, re.IGNORECASE) is None:
         layout = _read_email_template("layout.html")
