@@ -6,6 +6,7 @@ Nothing runs at import; `gunicorn 'wsgi:create_app()'` or `flask --app wsgi` bui
 from __future__ import annotations
 
 import logging
+from datetime import timedelta
 from typing import Any
 
 from flask import Flask, g, jsonify, render_template, request
@@ -48,6 +49,9 @@ def create_app(overrides: dict[str, Any] | None = None) -> Flask:
         SESSION_COOKIE_HTTPONLY=True,
         SESSION_COOKIE_SAMESITE="Lax",
         SESSION_COOKIE_SECURE=settings.base_url.startswith("https://"),
+        # The browser may drop the cookie when the session can no longer be valid; the server ends it
+        # either way (campaigns/views/auth.py: idle and absolute lifetimes, logout, epoch).
+        PERMANENT_SESSION_LIFETIME=timedelta(hours=settings.session_max_hours),
         WTF_CSRF_TIME_LIMIT=None,
         JSON_SORT_KEYS=False,
     )

@@ -76,6 +76,10 @@ class Settings:
     webhook_allowed_networks: str = ""
     complaint_pause_rate: float = 0.003  # pause a broadcast when complaints / delivered exceed this
     complaint_pause_min_delivered: int = 500  # ... once at least this many were delivered
+    # UI sessions (campaigns/users.py, docs/security.md): a session ends after this many minutes without a
+    # request (idle) and this many hours after its login (absolute), whatever the browser keeps
+    session_idle_minutes: int = 720
+    session_max_hours: int = 168
     testing: bool = False
     extra: dict[str, Any] = field(default_factory=dict)
 
