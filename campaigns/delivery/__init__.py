@@ -2,7 +2,8 @@
 
 Owns sending.py (the idempotent batch job, job_size, enqueue_sends, the stale-send sweep), mime.py
 (the message frame, the sender identity and the Message-ID), system_mail.py (test sends, form
-confirmations, the hand-over mail), rendering.py, mailer.py (pooled, pipelined SMTP),
+confirmations, the hand-over mail), rendering.py, sandbox.py (the Jinja sandbox and its limits: sizes, steps,
+CPU time, no reprs), mailer.py (pooled, pipelined SMTP),
 dkim_signing.py, ratelimit.py, outbox.py (the development SMTP server) and bounces.py.
 
 May import journeys (exits on a bounce), engagement (complaint counts) and the platform (suppression,

@@ -20,9 +20,7 @@ import copy
 import html as html_lib
 import logging
 import re
-import sys
 import threading
-import time
 from collections import OrderedDict
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
@@ -30,11 +28,10 @@ from datetime import datetime
 from typing import Any
 
 import lxml.html  # type: ignore[import-untyped]
-from jinja2 import ChainableUndefined, TemplateSyntaxError
 from jinja2 import TemplateError as JinjaTemplateError
+from jinja2 import TemplateSyntaxError
 from jinja2 import nodes as jinja_nodes
-from jinja2.sandbox import ImmutableSandboxedEnvironment, SecurityError
-from jinja2.utils import generate_lorem_ipsum
+from jinja2.sandbox import SecurityError
 from lxml import etree  # type: ignore[import-untyped]
 from markupsafe import escape
 from sqlalchemy import select
@@ -42,6 +39,7 @@ from sqlalchemy.orm import Session
 
 from campaigns.config import ROOT
 from campaigns.db import now_utc
+from campaigns.delivery import sandbox
 from campaigns.models import Account, Contact, Link, Template, TemplateVersion
 from campaigns.names import display_name
 from campaigns.runtime import Services
@@ -87,52 +85,16 @@ class RenderedMail:
 
 
 # ---------------------------------------------------------------- the sandbox
-_MAX_REPEAT = 100_000  # characters or items a `*` may produce in a template
-_MAX_EXPONENT = 64
-
-
-class _MailSandbox(ImmutableSandboxedEnvironment):
-    """The immutable sandbox, plus limits on operators that can exhaust a worker: `'a' * 10**9`
-    (a gigabyte per recipient) and `9 ** 9 ** 9` (minutes of CPU) are refused."""
-
-    intercepted_binops = frozenset({"*", "**"})
-
-    def call_binop(self, context: Any, operator: str, left: Any, right: Any) -> Any:
-        if operator == "**" and isinstance(right, int | float) and abs(right) > _MAX_EXPONENT:
-            raise SecurityError(f"exponents above {_MAX_EXPONENT} are not allowed")
-        if operator == "*":
-            for seq, times in ((left, right), (right, left)):
-                if isinstance(seq, str | list | tuple) and isinstance(times, int) and len(seq) * times > _MAX_REPEAT:
-                    raise SecurityError(f"repetition longer than {_MAX_REPEAT} is not allowed")
-        return super().call_binop(context, operator, left, right)
-
-
-def _short_lipsum(n: int = 5, html: bool = True, min: int = 20, max: int = 100) -> str:  # noqa: A002
-    if not (0 <= n <= 20 and 0 <= min <= max <= 200):
-        raise SecurityError("lipsum() is limited to 20 paragraphs of at most 200 words")
-    return str(generate_lorem_ipsum(n, html, min, max))
-
-
-def _make_env(autoescape: bool) -> ImmutableSandboxedEnvironment:
-    # ChainableUndefined: a missing attribute renders empty (and `default()` works) instead of
-    # failing one recipient's mail; the immutable sandbox stops `.append()`-style mutation and any
-    # reach into Python internals (`__class__`, `__globals__`, ...).
-    env = _MailSandbox(
-        autoescape=autoescape, undefined=ChainableUndefined, keep_trailing_newline=True, auto_reload=False
-    )
-    # lipsum(100000) takes ~20 s: a cheap way to stall a worker; placeholder text needs a few paragraphs.
-    env.globals["lipsum"] = _short_lipsum
-    return env
-
-
-_HTML_ENV = _make_env(autoescape=True)
-_TEXT_ENV = _make_env(autoescape=False)
+# campaigns.delivery.sandbox: the immutable sandbox plus size limits on everything a template computes, a
+# per-render budget of steps and CPU time, and no Python reprs in a mail.
+_HTML_ENV = sandbox.make_environment(autoescape=True)
+_TEXT_ENV = sandbox.make_environment(autoescape=False)
 
 
 def _describe(exc: Exception, part: str) -> str:
     line = getattr(exc, "lineno", None)
     message = getattr(exc, "message", None) or str(exc) or exc.__class__.__name__
-    if isinstance(exc, SecurityError):
+    if isinstance(exc, SecurityError) and not isinstance(exc, sandbox.RenderLimitError):
         message = f"not allowed in templates ({message})"
     where = f"{part}, line {line}" if line else part
     return f"{where}: {message}"
@@ -153,38 +115,10 @@ def _sample_context() -> dict[str, Any]:
     return _SAMPLE_CONTEXT
 
 
-_TRIAL_SECONDS = 2.0  # the save-time trial render may take this long (an ordinary template: a few ms)
+_TRIAL_SECONDS = 2.0  # CPU time of the save-time trial render (an ordinary template: a few ms)
 
 
-class _TrialTooSlow(BaseException):
-    """Raised inside a trial render that ran out of time; a BaseException, so that neither Jinja nor the
-    template's own code can catch it on the way out."""
-
-
-def _trial_render(template: Any, context: dict[str, Any]) -> None:
-    """Render once with a time budget. Loops (`{% for i in range(100000) %}{% for j in range(100000) %}`)
-    are plain Python loops that the sandbox cannot intercept, so the render runs under a trace function
-    that checks the clock every 1,000 events: a template that takes more than _TRIAL_SECONDS with the
-    sample data is refused at save time instead of holding a web worker (and later a delivery worker)."""
-    deadline = time.monotonic() + _TRIAL_SECONDS
-    events = 0
-
-    def tracer(frame: Any, event: str, arg: Any) -> Any:
-        nonlocal events
-        events += 1
-        if events % 1000 == 0 and time.monotonic() > deadline:
-            raise _TrialTooSlow
-        return tracer
-
-    previous = sys.gettrace()
-    sys.settrace(tracer)
-    try:
-        template.render(context)
-    finally:
-        sys.settrace(previous)
-
-
-def _validate(source: str, part: str, env: ImmutableSandboxedEnvironment) -> None:
+def _validate(source: str, part: str, env: sandbox.MailSandbox) -> None:
     """Parse and trial-render one part in the sandbox, so errors surface at save time, not per send."""
     if len(source) > _MAX_SOURCE:
         raise TemplateError(f"{part}: too long (at most {_MAX_SOURCE // 1024} KB)")
@@ -198,10 +132,12 @@ def _validate(source: str, part: str, env: ImmutableSandboxedEnvironment) -> Non
     for node in tree.find_all((jinja_nodes.Extends, jinja_nodes.Include, jinja_nodes.Import, jinja_nodes.FromImport)):
         raise TemplateError(f"{part}, line {node.lineno}: {{% {type(node).__name__.lower()} %}} is not allowed in mail templates")
     try:
-        _trial_render(template, _sample_context())
-    except _TrialTooSlow:
-        raise TemplateError(f"{part}: takes too long to render (over {_TRIAL_SECONDS:g} s with sample data); "
-                            "look for nested loops") from None
+        # The sandbox's step budget and CPU limit stop loops (`{% for i in range(100000) %}{% for j in
+        # range(100000) %}`) and size limits stop amplification: a template that is too slow with the
+        # sample data is refused at save time instead of holding a web worker (and later every send).
+        sandbox.render(template, _sample_context(), _TRIAL_SECONDS)
+    except sandbox.RenderLimitError as exc:
+        raise TemplateError(f"{part}: {exc} with sample data; look for nested loops") from None
     except SecurityError as exc:
         raise TemplateError(_describe(exc, part)) from None
     except Exception:  # noqa: BLE001
@@ -560,19 +496,22 @@ def account_context(account: Account) -> dict[str, str]:
 def render_compiled(
     entry: CompiledVersion, contact: Contact | Mapping[str, Any] | None, account: Mapping[str, str], *,
     unsubscribe_url: str, preferences_url: str, click_url: Callable[[int], str] | None,
-    pixel_url: str | None,
+    pixel_url: str | None, cpu_seconds: float = sandbox.RENDER_SECONDS,
 ) -> RenderedMail:
-    """Render one recipient's mail from a compiled version (the sender's hot path, previews)."""
+    """Render one recipient's mail from a compiled version (the sender's hot path, previews); a render that
+    goes past the sandbox's limits (sizes, steps, `cpu_seconds` of CPU time) raises TemplateError."""
     ctx = {
         "contact": _contact_context(contact), "unsubscribe_url": unsubscribe_url,
         "preferences_url": preferences_url, "account": account,
     }
     try:
-        parts = entry.combined.render(ctx).split(_PART_SEPARATOR)
+        parts = sandbox.render(entry.combined, ctx, cpu_seconds).split(_PART_SEPARATOR)
         if len(parts) == 3:
             subject, html, text = parts
         else:  # the separator appeared in someone's data: render the parts one by one
-            subject, html, text = entry.subject.render(ctx), entry.html.render(ctx), entry.text.render(ctx)
+            subject, html, text = (sandbox.render(entry.subject, ctx, cpu_seconds),
+                                   sandbox.render(entry.html, ctx, cpu_seconds),
+                                   sandbox.render(entry.text, ctx, cpu_seconds))
     except (SecurityError, JinjaTemplateError, ArithmeticError, TypeError, ValueError, LookupError) as exc:
         # no internal version id: the editor numbers versions per template (a send row keeps its version)
         raise TemplateError(_describe(exc, "while rendering")) from None
@@ -679,9 +618,9 @@ def render_standalone(
         "unsubscribe_url": unsubscribe_url, "preferences_url": preferences_url,
     }
     try:
-        rendered_subject = _TEXT_ENV.from_string(subject).render(ctx)
-        html = _HTML_ENV.from_string(html_doc).render(ctx)
-        text = _TEXT_ENV.from_string(text_source).render(ctx)
+        rendered_subject = sandbox.render(_TEXT_ENV.from_string(subject), ctx)
+        html = sandbox.render(_HTML_ENV.from_string(html_doc), ctx)
+        text = sandbox.render(_TEXT_ENV.from_string(text_source), ctx)
     except (SecurityError, JinjaTemplateError, ArithmeticError, TypeError, ValueError, LookupError) as exc:
         raise TemplateError(_describe(exc, "mail")) from None
     return RenderedMail(subject=" ".join(rendered_subject.split()), html=html, text=_BLANK_RUNS.sub("\n\n", text))
