@@ -26,8 +26,8 @@ from campaigns.engagement.classify_data import (
 from campaigns.engagement.hit_buffer import make_entry
 from campaigns.engagement.hit_writer import STREAM
 from campaigns.health import settings_warnings
+from campaigns.models import Contact
 from campaigns.models.tracking import Hit, HitClass, HitKind
-from tests.factories import make_contact
 from tests.tracking_helpers import drain, make_broadcast, make_send
 
 OPEN, CLICK = HitKind.OPEN, HitKind.CLICK
@@ -181,7 +181,10 @@ def test_the_setting_reaches_the_endpoints_and_the_writer(services, app):
     """CLASSIFY_DATA_DIR: the endpoint finds the operator's network, the writer stores the hit as a scanner's."""
     with services.db.begin() as s:
         campaign = make_broadcast(s, honeypot=False)
-        send_id = make_send(s, campaign, make_contact(s), sent_at=now_utc() - timedelta(hours=2)).id
+        reader = Contact(email="reader@example.jp")
+        s.add(reader)
+        s.flush()
+        send_id = make_send(s, campaign, reader, sent_at=now_utc() - timedelta(hours=2)).id
     entry = make_entry(services, CLICK, send_id, campaign.link_ids[0], CHROME, OPERATOR_GATEWAY_IP)
     assert entry["n"] == "acme_gateway" and entry["ip"] == "198.51.100.0"  # found before truncation
     services.redis.xadd(STREAM, entry)
