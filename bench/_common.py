@@ -2,29 +2,113 @@
 
 Imported as `bench._common` by scripts run as `.venv/bin/python bench/X.py` (each puts the repository root
 on sys.path first); sqlalchemy and the app are imported lazily so a script's --help stays fast.
+
+Every benchmark creates the databases it uses (a fresh machine has none) and drops them when it ends, unless
+it is given --keep-db (use_database, use_temp_dir); --reuse then finds the data of that run.
 """
 
 from __future__ import annotations
 
+import argparse
+import atexit
 import os
+import shutil
 import socket
 import statistics
+import sys
+import tempfile
 import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+_SQLITE = "sqlite:///"
 
-def ensure_database(url: str) -> None:
-    """Create the PostgreSQL benchmark database named in `url` if it does not exist."""
+
+def _admin_engine(url: str) -> tuple[Any, str]:
+    """An AUTOCOMMIT engine on the server's `postgres` database, and the database name `url` names."""
     import sqlalchemy as sa
 
     parsed = sa.engine.make_url(url.replace("postgresql://", "postgresql+psycopg://", 1))
-    admin = sa.create_engine(parsed.set(database="postgres"), isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        if not conn.scalar(sa.text("select 1 from pg_database where datname = :n"), {"n": parsed.database}):
-            conn.execute(sa.text(f'create database "{parsed.database}"'))
-    admin.dispose()
+    return sa.create_engine(parsed.set(database="postgres"), isolation_level="AUTOCOMMIT"), str(parsed.database)
+
+
+def ensure_database(url: str) -> bool:
+    """Create the benchmark database `url` names if it does not exist (PostgreSQL: CREATE DATABASE; SQLite:
+    the file's folder); True when it had to be created."""
+    if url.startswith(_SQLITE):
+        path = Path(url[len(_SQLITE):])
+        path.parent.mkdir(parents=True, exist_ok=True)
+        return not path.exists()
+    import sqlalchemy as sa
+
+    admin, name = _admin_engine(url)
+    try:
+        with admin.connect() as conn:
+            if conn.scalar(sa.text("select 1 from pg_database where datname = :n"), {"n": name}):
+                return False
+            conn.execute(sa.text(f'create database "{name}"'))
+            return True
+    finally:
+        admin.dispose()
+
+
+def drop_database(url: str) -> None:
+    """Drop a benchmark database: PostgreSQL DROP DATABASE ... WITH (FORCE), which also ends the run's own
+    pooled connections, for names starting with 'bench' only; SQLite the file with its -wal/-shm/-journal."""
+    if url.startswith(_SQLITE):
+        for suffix in ("", "-wal", "-shm", "-journal"):
+            Path(url[len(_SQLITE):] + suffix).unlink(missing_ok=True)
+        return
+    import sqlalchemy as sa
+
+    admin, name = _admin_engine(url)
+    if not name.startswith("bench"):
+        print(f"# database {name!r} kept: only databases named bench* are dropped", file=sys.stderr)
+        return
+    try:
+        with admin.connect() as conn:
+            conn.execute(sa.text(f'drop database if exists "{name}" with (force)'))
+    finally:
+        admin.dispose()
+
+
+def add_keep_db(parser: argparse.ArgumentParser) -> None:
+    """The --keep-db option every benchmark that uses a database has."""
+    parser.add_argument("--keep-db", action="store_true",
+                        help="keep the benchmark's database(s) when it ends (default: drop them); --reuse needs it")
+
+
+def use_database(url: str, keep: bool, reuse: bool = False) -> str:
+    """Create the database `url` names for this run and drop it when the process exits, unless `keep`
+    (--keep-db). With `reuse` (--reuse) the database must be one an earlier run kept. Returns `url`."""
+    created = ensure_database(url)
+    if reuse and created:
+        drop_database(url)
+        raise SystemExit(f"--reuse: {url} has no data of an earlier run (run once with --keep-db first)")
+    if not keep:
+        # At exit, after main's own clean-up (servers and workers stopped); messages go to stderr so that the
+        # benchmark's output stays what it was.
+        atexit.register(_drop_at_exit, url)
+    return url
+
+
+def _drop_at_exit(url: str) -> None:
+    try:
+        drop_database(url)
+    except Exception as exc:  # the figures are printed already; say what is left behind
+        print(f"# could not drop {url}: {exc}", file=sys.stderr)
+        return
+    print(f"# dropped {url.rsplit('/', 1)[-1]} (--keep-db keeps it)", file=sys.stderr)
+
+
+def use_temp_dir(prefix: str, keep: bool) -> Path:
+    """A new folder for this run's files (SQLite databases, generated CSVs), removed when the process exits
+    unless `keep` (--keep-db)."""
+    path = Path(tempfile.mkdtemp(prefix=prefix))
+    if not keep:
+        atexit.register(shutil.rmtree, path, True)
+    return path
 
 
 def reset_database(db: Any) -> None:

@@ -32,7 +32,7 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from bench._common import add_template, ensure_database, proc_cpu_seconds, reset_database  # noqa: E402
+from bench._common import add_keep_db, add_template, proc_cpu_seconds, reset_database, use_database  # noqa: E402
 from bench.bench_reports import bulk_insert_sql  # noqa: E402
 
 T0 = datetime(2026, 10, 1, tzinfo=UTC)
@@ -131,6 +131,7 @@ def main() -> None:
     parser.add_argument("--variants", type=int, default=2)
     parser.add_argument("--reuse", action="store_true", help="keep the data of the previous run (skip the build)")
     parser.add_argument("--runs", type=int, default=5)
+    add_keep_db(parser)
     args = parser.parse_args()
 
     import sqlalchemy as sa
@@ -140,7 +141,7 @@ def main() -> None:
     from campaigns.experiments import decision as experiments_decision
     from campaigns.models import ABTest
 
-    ensure_database(args.pg_url)
+    use_database(args.pg_url, args.keep_db, reuse=args.reuse)
     db = Database(args.pg_url)
     svc = SimpleNamespace(db=db)  # the build helpers need only the database
     if args.reuse:

@@ -25,6 +25,7 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from bench._common import add_keep_db, use_database  # noqa: E402
 from bench.bench_tracking import setup  # noqa: E402
 
 UA = ("Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/131.0.0.0 "
@@ -39,6 +40,7 @@ def main() -> None:
     parser.add_argument("--history", type=int, default=6, help="stored clicks per mail before the timed batches")
     parser.add_argument("--batch", type=int, default=5000)
     parser.add_argument("--batches", type=int, default=5)
+    add_keep_db(parser)
     args = parser.parse_args()
 
     import sqlalchemy as sa
@@ -48,6 +50,7 @@ def main() -> None:
     from campaigns.engagement.hit_writer import process_batch
     from campaigns.models.tracking import HitKind
 
+    use_database(args.pg_url, args.keep_db)
     app, _pixels, _clicks = setup(args.pg_url, args.redis_url, args.sends)
     svc = app.extensions["nurture"]
     with svc.db.engine.connect() as conn:

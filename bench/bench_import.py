@@ -20,14 +20,13 @@ import random
 import resource
 import subprocess
 import sys
-import tempfile
 import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from bench._common import ensure_database  # noqa: E402
+from bench._common import add_keep_db, ensure_database, use_database, use_temp_dir  # noqa: E402
 
 HEADER = "メールアドレス,姓,名,会社名,役職,業種,従業員数,電話番号,タイムゾーン\r\n"
 LAST = ["山田", "佐藤", "鈴木", "高橋", "田中", "Smith", "Garcia", "伊藤", "渡辺", "中村"]
@@ -162,6 +161,7 @@ def main() -> None:
     parser.add_argument("--workdir", default="")
     parser.add_argument("--child", nargs=4, help=argparse.SUPPRESS)
     parser.add_argument("--child-list", nargs=2, help=argparse.SUPPRESS)
+    add_keep_db(parser)
     args = parser.parse_args()
     if args.child:
         child(*args.child)
@@ -171,7 +171,10 @@ def main() -> None:
         return
     sizes = args.rows or [100_000, 1_000_000]
     dbs = args.db or ["sqlite", "postgresql"]
-    workdir = Path(args.workdir or tempfile.mkdtemp(prefix="bench_import_"))
+    # the CSVs and the SQLite file; a --workdir of one's own is left, its bench.db dropped unless --keep-db
+    workdir = Path(args.workdir) if args.workdir else use_temp_dir("bench_import_", args.keep_db)
+    for db in dbs:
+        use_database(f"sqlite:///{workdir / 'bench.db'}" if db == "sqlite" else args.pg_url, args.keep_db)
     print(f"# CSV import benchmark  ({os.cpu_count()} cores, python {sys.version.split()[0]}, workdir {workdir})")
     print(f"# machine load: {calibrate()}")
     print(f"{'db':<11} {'rows':>9} {'mode':<7} {'created':>9} {'updated':>9} {'dups':>6} {'bad':>6} "

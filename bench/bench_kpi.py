@@ -27,7 +27,7 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from bench._common import reset_database  # noqa: E402
+from bench._common import add_keep_db, reset_database, use_database  # noqa: E402
 from bench.bench_reports import bulk_insert_sql  # noqa: E402
 
 TODAY = date(2026, 11, 22)  # fixed, so every run measures the same rows
@@ -195,6 +195,7 @@ def main() -> None:
     parser.add_argument("--changes", type=int, default=200_000)
     parser.add_argument("--runs", type=int, default=5)
     parser.add_argument("--reuse", action="store_true", help="keep the data of the previous run (skip the build)")
+    add_keep_db(parser)
     args = parser.parse_args()
 
     import sqlalchemy as sa
@@ -203,7 +204,7 @@ def main() -> None:
     from campaigns.users import create_user
     from wsgi import create_app
 
-    ensure_database(args.pg_url)
+    use_database(args.pg_url, args.keep_db, reuse=args.reuse)
     app = create_app({"database_url": args.pg_url, "redis_url": args.redis_url, "secret_key": "bench",
                       "WTF_CSRF_ENABLED": False})
     svc = app.extensions["nurture"]

@@ -26,7 +26,7 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from bench._common import add_template, median_ms, reset_database  # noqa: E402
+from bench._common import add_keep_db, add_template, median_ms, reset_database, use_database  # noqa: E402
 
 
 def bulk_insert_sql(table: Any, n: int, overrides: dict[str, str]) -> str:
@@ -140,6 +140,7 @@ def main() -> None:
     parser.add_argument("--sends", type=int, default=1_000_000)
     parser.add_argument("--hits", type=int, default=3_000_000)
     parser.add_argument("--reuse", action="store_true", help="keep the data of the previous run (skip the build)")
+    add_keep_db(parser)
     args = parser.parse_args()
 
     import os
@@ -151,6 +152,7 @@ def main() -> None:
     from campaigns.users import create_user
     from wsgi import create_app
 
+    use_database(args.pg_url, args.keep_db, reuse=args.reuse)
     app = create_app({"database_url": args.pg_url, "redis_url": args.redis_url, "secret_key": "bench",
                       "WTF_CSRF_ENABLED": False})
     svc = app.extensions["nurture"]

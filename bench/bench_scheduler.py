@@ -30,7 +30,7 @@ import sqlalchemy as sa
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench._common import ensure_database, proc_cpu_seconds  # noqa: E402
+from bench._common import add_keep_db, proc_cpu_seconds, use_database  # noqa: E402
 from campaigns import scheduler
 from campaigns.db import Base, now_utc
 from campaigns.journeys.sequences import create_sequence, set_sequence_status
@@ -209,13 +209,14 @@ def main() -> None:
                              "to measure what their per-row checks cost")
     parser.add_argument("--reuse", action="store_true",
                         help="keep the data of a previous full run; reset it and time the tick only")
+    add_keep_db(parser)
     args = parser.parse_args()
     if not args.database_url.startswith("postgresql"):
         raise SystemExit("this benchmark is for PostgreSQL")
 
     from wsgi import create_app
 
-    ensure_database(args.database_url)
+    use_database(args.database_url, args.keep_db)  # its --reuse rebuilds what is missing
     app = create_app({"database_url": args.database_url, "redis_url": args.redis_url, "queue_name": QUEUE,
                       "secret_key": "bench", "base_url": "http://bench.test"})
     svc = app.extensions["nurture"]

@@ -23,7 +23,6 @@ from __future__ import annotations
 import argparse
 import random
 import sys
-import tempfile
 import time
 from datetime import timedelta
 from pathlib import Path
@@ -33,7 +32,7 @@ import sqlalchemy as sa
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench._common import ensure_database, proc_cpu_seconds  # noqa: E402
+from bench._common import add_keep_db, proc_cpu_seconds, use_database, use_temp_dir  # noqa: E402
 from campaigns.db import Base, Database, now_utc
 from campaigns.models import (
     Broadcast,
@@ -198,15 +197,16 @@ def main() -> None:
     parser.add_argument("--items", type=int, default=100_000)
     parser.add_argument("--db", choices=["both", "postgresql", "sqlite"], default="both")
     parser.add_argument("--pg-url", default="postgresql://postgres@127.0.0.1:5432/bench_scoring")
+    add_keep_db(parser)
     args = parser.parse_args()
     print(f"bench_scoring: {' '.join(sys.argv[1:]) or '(defaults)'}")
     results = {}
     if args.db in ("both", "postgresql"):
-        ensure_database(args.pg_url)
+        use_database(args.pg_url, args.keep_db)
         results["PostgreSQL"] = run("PostgreSQL", args.pg_url, args.items)
     if args.db in ("both", "sqlite"):
-        with tempfile.TemporaryDirectory() as tmp:
-            results["SQLite"] = run("SQLite", f"sqlite:///{tmp}/bench_scoring.db", args.items)
+        tmp = use_temp_dir("bench_scoring_", args.keep_db)
+        results["SQLite"] = run("SQLite", f"sqlite:///{tmp}/bench_scoring.db", args.items)
     print("\nsummary: " + ", ".join(f"{name} {seconds:.2f} s" for name, seconds in results.items()))
     print("reproduce: .venv/bin/python bench/bench_scoring.py " + " ".join(sys.argv[1:]))
 

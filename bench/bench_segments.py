@@ -33,7 +33,7 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from bench._common import add_template, ensure_database, reset_database  # noqa: E402
+from bench._common import add_keep_db, add_template, reset_database, use_database  # noqa: E402
 
 TARGET_SECONDS = 1.0
 
@@ -171,6 +171,7 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=5)
     parser.add_argument("--reuse", action="store_true", help="keep the generated data of the last run")
     parser.add_argument("--explain", action="store_true", help="print EXPLAIN ANALYZE of the 'event' case")
+    add_keep_db(parser)
     args = parser.parse_args()
 
     import sqlalchemy as sa
@@ -179,7 +180,7 @@ def main() -> None:
     from campaigns.db import Database, now_utc
     from campaigns.models import Broadcast, ContactList
 
-    ensure_database(args.pg_url)
+    use_database(args.pg_url, args.keep_db, reuse=args.reuse)
     db = Database(args.pg_url)
     ids: dict[str, Any]
     if args.reuse:

@@ -40,7 +40,7 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from bench._common import machine_ceiling, wait_port  # noqa: E402
+from bench._common import add_keep_db, machine_ceiling, use_database, use_temp_dir, wait_port  # noqa: E402
 from campaigns.config import Settings
 
 LINKS = [f"https://example.com/{slug}" for slug in (
@@ -357,15 +357,13 @@ def main() -> None:
     parser.add_argument("--skip-two", action="store_true")
     parser.add_argument("--worker-class", choices=["simple", "fork"], default="simple",
                         help="simple: jobs run in the worker process (default); fork: a work horse per job")
+    add_keep_db(parser)
     ARGS = parser.parse_args()
 
     if ARGS.db == "postgresql":
-        from tests.conftest import _ensure_pg_database
-
-        _ensure_pg_database(ARGS.pg_url)
-        db_url = ARGS.pg_url
+        db_url = use_database(ARGS.pg_url, ARGS.keep_db)
     else:
-        db_url = f"sqlite:///{tempfile.mkdtemp(prefix='bench_sending_')}/bench.db"
+        db_url = f"sqlite:///{use_temp_dir('bench_sending_', ARGS.keep_db)}/bench.db"
     load = os.getloadavg()[0]
     print(f"# sending benchmark: {ARGS.mails} mails x 10 links, jobs of {ARGS.batch or 'sending.job_size'}, db {ARGS.db}, {ARGS.worker_class} worker, "
           f"{os.cpu_count()} cores, "

@@ -37,7 +37,15 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from bench._common import add_template, free_port, refuse_shared_redis, reset_database, wait_port  # noqa: E402
+from bench._common import (  # noqa: E402
+    add_keep_db,
+    add_template,
+    free_port,
+    refuse_shared_redis,
+    reset_database,
+    use_database,
+    wait_port,
+)
 
 SECRET = "bench-tracking-secret"
 LUA = r"""
@@ -151,8 +159,10 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=4)
     parser.add_argument("--sends", type=int, default=20000)
     parser.add_argument("--rounds", type=int, default=3, help="rounds of bare, pixel and click runs (median reported)")
+    add_keep_db(parser)
     args = parser.parse_args()
 
+    use_database(args.pg_url, args.keep_db)
     app, pixels, clicks = setup(args.pg_url, args.redis_url, args.sends)
     tmp = Path(tempfile.mkdtemp(prefix="bench-tracking-"))
     (tmp / "pixels.txt").write_text("\n".join(pixels) + "\n")

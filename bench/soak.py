@@ -45,7 +45,14 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from bench._common import ensure_database, free_port, refuse_shared_redis, reset_database, wait_port  # noqa: E402
+from bench._common import (  # noqa: E402
+    add_keep_db,
+    free_port,
+    refuse_shared_redis,
+    reset_database,
+    use_database,
+    wait_port,
+)
 
 SECRET = "bench-soak-secret"
 UA = "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/131.0.0.0 Safari/537.36"
@@ -285,6 +292,7 @@ def main() -> None:
     parser.add_argument("--pg-url", default="postgresql://postgres@127.0.0.1:5432/bench_h7")
     parser.add_argument("--redis-url", default="redis://127.0.0.1:6379/7")
     parser.add_argument("--sink", nargs=2, metavar=("PORT", "OUT"), help=argparse.SUPPRESS)
+    add_keep_db(parser)
     args = parser.parse_args()
     if args.sink:
         run_sink(int(args.sink[0]), Path(args.sink[1]))
@@ -292,8 +300,7 @@ def main() -> None:
 
     import sqlalchemy as sa
 
-    if args.pg_url.startswith("postgresql"):
-        ensure_database(args.pg_url)
+    use_database(args.pg_url, args.keep_db)
     t_setup = time.monotonic()
     app, paths, broadcast_id = setup(args)
     print(f"set-up: {args.mails} contacts, 20,000 earlier sends, {time.monotonic() - t_setup:.1f}s", flush=True)
