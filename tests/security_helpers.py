@@ -26,6 +26,7 @@ def seed_objects(services: Any, text: str = "Plain") -> dict[str, int]:
     from campaigns.journeys.sequences import create_sequence
     from campaigns.leads.contacts import suppress
     from campaigns.models import (
+        ApiKey,
         Broadcast,
         Contact,
         Event,
@@ -76,7 +77,10 @@ def seed_objects(services: Any, text: str = "Plain") -> dict[str, int]:
                         errors=[{"line": 2, "reason": text, "email": text}]))
         s.add(OutboxMessage(mail_from="a@example.com", recipients="lead1@example.com", subject=text,
                             raw=f"Subject: {text}\r\n\r\n{text}"))
+        api_key = ApiKey(name=f"{text} key"[:200], prefix="nk_seedkey", key_hash="0" * 64)  # matches no key
+        s.add(api_key)
         s.flush()
+        ids["key_id"] = api_key.id
         ids.update(contact_id=contact.id, template_id=template.id, version_id=version_id,
                    broadcast_id=broadcast.id, sequence_id=sequence.id, segment_id=segment.id, send_id=send.id)
         _seed_forms(s, contact.id, text, ids)

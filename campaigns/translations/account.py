@@ -53,8 +53,7 @@ JA = {
     "New API key: %(name)s": "新しいAPIキー: %(name)s",
     "Copy this key now. It is shown only once: Nurture keeps only a fingerprint of it.":
         "このキーを今すぐコピーしてください。表示されるのはこの一度だけです（Nurture にはキーの指紋しか保存されません）。",
-    "Send it in each request to the JSON API as the header %(header)s.":
-        "JSON API へのリクエストごとに、ヘッダー %(header)s として送ってください。",
+    "Send it with each request to the JSON API, in this header:": "JSON API へのリクエストごとに、次のヘッダーで送ってください:",
     "Revoke API key": "APIキーを無効にする",
     "Revoke this key": "このキーを無効にする",
     "This key is already revoked.": "このキーはすでに無効です。",

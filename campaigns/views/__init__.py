@@ -6,6 +6,7 @@ from flask import Flask
 
 from campaigns.views import (
     abtests,
+    account,
     auth,
     broadcasts,
     contacts,
@@ -36,6 +37,7 @@ UI_BLUEPRINTS = [
     reports.bp,
     kpi.bp,
     settings.bp,
+    account.bp,
 ]
 
 
