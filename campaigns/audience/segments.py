@@ -27,7 +27,6 @@ campaigns.audience.segment_triggers.
 
 from __future__ import annotations
 
-import json
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -75,6 +74,7 @@ from campaigns.models import (
 from campaigns.models import sends as seq
 from campaigns.models.contacts import address_suppressed
 from campaigns.sql_functions import ascii_lower_text, compiled_args
+from campaigns.text import TextError, check_json
 from campaigns.users import get_account
 
 TEXT_FIELDS: dict[str, Any] = {
@@ -445,9 +445,13 @@ def _compile(rules: dict[str, Any] | None, now: datetime | None) -> tuple[Column
     ctx = _Context(now=now or now_utc())
     if not rules:
         return true(), ctx
-    # PostgreSQL text cannot hold NUL: refuse it here rather than fail inside the database.
-    if "\\u0000" in json.dumps(rules):
-        raise SegmentError("rules: text may not contain NUL characters")
+    # The text rule (campaigns.text) on every value and key: a NUL cannot go into PostgreSQL and a broken
+    # character cannot be bound by SQLite, so such a tree, even one stored before the rule, is refused here
+    # with its reason instead of failing inside the database (the broadcast planner, pages, counts).
+    try:
+        check_json(rules, "rules")
+    except TextError as exc:
+        raise SegmentError(exc.template, **exc.params) from None
     return _group(rules, "rules", 0, ctx), ctx
 
 

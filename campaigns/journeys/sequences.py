@@ -45,6 +45,7 @@ from campaigns.models import (
 )
 from campaigns.models.contacts import address_suppressed
 from campaigns.suppression import is_suppressed
+from campaigns.text import check_text
 from campaigns.users import get_account
 
 MAX_DELAY_MINUTES = 5 * 366 * 24 * 60  # five years: anything longer is a typo, not a plan
@@ -61,12 +62,14 @@ _SEQUENCE_FIELDS = {
 
 # ------------------------------------------------------------------ validation helpers
 def clean_name(value: Any, what: str, max_length: int = 200) -> str:
+    """A name stripped and checked: not empty, at most max_length, and one line by the text rule (sequences,
+    broadcasts)."""
     if not isinstance(value, str) or not value.strip():
         raise ValueError(f"{what} must be a non-empty text")
     value = value.strip()
     if len(value) > max_length:
         raise ValueError(f"{what} must be at most {max_length} characters")
-    return value
+    return check_text(value, what)  # the one text rule (campaigns.text): raises TextError, a ValueError
 
 
 def _clean_event_names(values: Any, what: str) -> list[str]:

@@ -28,6 +28,7 @@ from campaigns.models import Contact, ContactStatus, Stage
 from campaigns.names import split_full_name
 from campaigns.sql_functions import ascii_lower, ascii_lower_text
 from campaigns.suppression import SUPPRESSION_STATUS, suppression_reason
+from campaigns.text import TextError, check_json, check_text
 from campaigns.timezones import UnknownTimeZone, normalize_timezone
 
 # Attribute keys end up inside a JSON path: keep them to characters that need no quoting rules.
@@ -42,6 +43,8 @@ MAX_LENGTHS = {
 }
 TEXT_FIELDS = ("first_name", "last_name", "company", "job_title", "source", "consent_method",
                "consent_source", "consent_text")
+MULTI_LINE_FIELDS = {"consent_text"}
+ONE_LINE_KEYS = {"email", "full_name", "timezone", "stage", "consent_at"}
 READ_ONLY_KEYS = {"id", "status", "score", "created_at", "updated_at"}
 
 
@@ -108,6 +111,15 @@ def check_length(key: str, value: str) -> str:
     return value
 
 
+def check_contact_text(key: str, value: Any) -> str:
+    """`value` as text if it passes the text rule (campaigns.text), else ContactError naming the field
+    (clean_contact_data; CSV imports check their cells with it)."""
+    try:
+        return check_text(str(value), key, multiline=key in MULTI_LINE_FIELDS)
+    except TextError as exc:
+        raise ContactError(str(exc)) from None
+
+
 def clean_contact_data(data: dict[str, Any], default_tz: tzinfo = UTC) -> dict[str, Any]:
     """Validate and normalise a contact dict (upsert, forms); unknown keys move into `attributes`."""
     out: dict[str, Any] = {}
@@ -120,6 +132,8 @@ def clean_contact_data(data: dict[str, Any], default_tz: tzinfo = UTC) -> dict[s
     for key, value in data.items():
         if key == "attributes" or value is None:
             continue
+        if isinstance(value, str) and (key in TEXT_FIELDS or key in ONE_LINE_KEYS):
+            check_contact_text(key, value)  # the rest become attributes, checked below
         if key in READ_ONLY_KEYS:
             raise ContactError(f"{key!r} cannot be set through contact data")
         if key == "email":
@@ -144,6 +158,10 @@ def clean_contact_data(data: dict[str, Any], default_tz: tzinfo = UTC) -> dict[s
     for key in attributes:
         if not key or len(key) > 100:
             raise ContactError(f"invalid attribute name {key[:100]!r}")
+    try:
+        check_json(attributes, "attributes")  # keys and values, however deep: they are shown and segmented on
+    except TextError as exc:
+        raise ContactError(str(exc)) from None
     if attributes or raw_attrs is not None:
         out["attributes"] = attributes
     # explicit first/last names win over a split full name

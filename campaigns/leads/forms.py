@@ -49,6 +49,7 @@ from campaigns.models import (
 )
 from campaigns.names import display_name
 from campaigns.suppression import is_suppressed
+from campaigns.text import storable, text_problem
 from campaigns.users import get_account
 
 if TYPE_CHECKING:
@@ -66,7 +67,6 @@ MAX_VALUE = 1000  # characters of a custom attribute or a phone number
 SLUG = re.compile(r"^[a-z0-9](?:[a-z0-9-]{0,98}[a-z0-9])?$")
 ATTRIBUTE_NAME = re.compile(r"^[A-Za-z0-9_]{1,60}$")
 PHONE = re.compile(r"^\+?[0-9()\-\s.]{5,30}$")
-_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 CONFIRMATIONS_PER_WINDOW = 3  # confirmation mails to one address per CONFIRMATION_WINDOW
 CONFIRMATION_WINDOW = timedelta(hours=1)
 
@@ -143,6 +143,9 @@ def clean_fields(raw: Any) -> list[dict[str, Any]]:
         if not label or len(label) > 200:
             errors[f"fields.{i}"] = "every field needs a label (at most 200 characters)"
             continue
+        if text_problem(label, "label"):
+            errors[f"fields.{i}"] = "This field contains characters that are not allowed."
+            continue
         seen.add(key)
         out.append({"key": key, "label": label, "required": key == "email" or bool(item.get("required"))})
     if "email" not in seen and not errors:
@@ -157,7 +160,7 @@ def _check_url(url: str) -> str | None:
     if not url:
         return ""
     parts = urlsplit(url)
-    if parts.scheme not in ("http", "https") or not parts.netloc or _CONTROL.search(url) or " " in url:
+    if parts.scheme not in ("http", "https") or not parts.netloc or text_problem(url, "url") or " " in url:
         return None
     return url if len(url) <= 2000 else None
 
@@ -193,6 +196,8 @@ class FormInput:
         name = " ".join(self.name.split())
         if not name or len(name) > 200:
             errors["name"] = "a name of 1-200 characters is required"
+        elif text_problem(name, "name"):
+            errors["name"] = "This field contains characters that are not allowed."
         values["name"] = name
         # Japanese names have no Latin letters to slugify: a short random name then, editable later.
         slug = self.slug.strip().lower() or slugify(name) or f"form-{secrets.token_hex(3)}"
@@ -205,10 +210,12 @@ class FormInput:
             value = " ".join(str(getattr(self, key)).split())
             if len(value) > limit:
                 errors[key] = f"at most {limit} characters"
+            elif text_problem(value, key):
+                errors[key] = "This field contains characters that are not allowed."
             values[key] = value
         for key in ("description", "consent_text", "thank_you_message"):
             value = str(getattr(self, key)).strip().replace("\r\n", "\n")
-            if _CONTROL.search(value) or len(value) > 20000:
+            if text_problem(value, key, multiline=True) or len(value) > 20000:
                 errors[key] = "at most 20,000 characters, no control characters"
             values[key] = value
         if not values["consent_text"]:
@@ -238,6 +245,9 @@ class FormInput:
         html = self.confirmation_html.strip() or DEFAULT_CONFIRMATION_HTML
         if len(subject) > 300:
             errors["confirmation_subject"] = "at most 300 characters"
+        elif text_problem(subject, "confirmation_subject") or text_problem(html, "confirmation_html", multiline=True):
+            key = "confirmation_subject" if text_problem(subject, "confirmation_subject") else "confirmation_html"
+            errors[key] = "This field contains characters that are not allowed."
         else:
             try:
                 rendering.validate_standalone(subject, html)
@@ -326,7 +336,7 @@ def validate_submission(form: Form, data: Mapping[str, Any]) -> tuple[dict[str, 
         key = spec["key"]
         value = _text(data.get(key))
         values[key] = value[:MAX_VALUE * 20]  # shown again on errors; bounded so a flood stays small
-        if _CONTROL.search(value):
+        if text_problem(value, key, multiline=True):  # the text rule (campaigns.text), as every input path
             errors[key] = "This field contains characters that are not allowed."
         elif not value:
             if spec.get("required") or key == "email":
@@ -393,11 +403,14 @@ def submit_form(
     now = now or now_utc()
     meta = {
         "ip": stored_ip(svc.settings, ip),
-        "user_agent": user_agent[:512], "referrer": referrer[:500], "submitted_at": now,
+        # headers are the visitor's too: what cannot be stored is dropped, never the submission
+        "user_agent": storable(user_agent[:512], multiline=False), "referrer": storable(referrer[:500], multiline=False),
+        "submitted_at": now,
     }
     if _text(data.get(HONEYPOT_FIELD)):
         # Answered as a success, so the bot learns nothing; kept for the spam count, nothing else touched.
-        values = {spec["key"]: _text(data.get(spec["key"]))[:MAX_VALUE] for spec in form.fields}
+        # storable(): kept for the spam count whatever the bot sent (a NUL would fail the insert)
+        values = {spec["key"]: storable(_text(data.get(spec["key"]))[:MAX_VALUE]) for spec in form.fields}
         spam = FormSubmission(form_id=form.id, values=values, consent_text=form.consent_text,
                               status=SubmissionStatus.SPAM, email=(normalize_email(values.get("email")) or "")[:254],
                               **meta)

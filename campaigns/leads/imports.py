@@ -43,6 +43,7 @@ from campaigns.models import Account, Contact, ContactStatus, ImportJob, ImportS
 from campaigns.names import split_full_name
 from campaigns.sql_functions import ascii_lower, ascii_lower_text
 from campaigns.suppression import SUPPRESSION_STATUS
+from campaigns.text import TextError, check_text, storable, text_problem
 from campaigns.timezones import zone
 
 log = logging.getLogger(__name__)
@@ -101,6 +102,8 @@ _COPY_ESCAPES = str.maketrans({"\\": "\\\\", "\t": "\\t", "\n": "\\n", "\r": "\\
 IMPORT_STALL = timedelta(minutes=10)  # a running import commits progress every chunk (seconds apart)
 
 IMPORT_MAX_ATTEMPTS = 3
+IMPORT_RESTART_FAILED = ("The import stopped and could not be restarted because of an unexpected error, which has "
+                         "been logged for your administrator; the rows imported so far are kept.")
 
 _END = object()
 
@@ -157,7 +160,13 @@ class ImportOptions:
         source = str(raw.get("source") or "").strip()
         if len(source) > 100:
             raise ImportFileError("the source is too long (at most 100 characters)")
-        return cls(mapping, mode == "update", source, encoding, str(raw.get("consent_text") or ""))
+        consent_text = str(raw.get("consent_text") or "")
+        try:  # written into every contact of the file: the text rule, as for each cell
+            check_text(source, "source")
+            check_text(consent_text, "consent_text", multiline=True)
+        except TextError as exc:
+            raise ImportFileError(str(exc)) from None
+        return cls(mapping, mode == "update", source, encoding, consent_text)
 
     def as_dict(self) -> dict[str, Any]:
         return {"mapping": self.mapping, "mode": "update" if self.update_existing else "skip",
@@ -177,6 +186,7 @@ class _RowMapper:
     text_columns: list[tuple[int, str, int]] = field(default_factory=list)
     attribute_columns: list[tuple[int, str]] = field(default_factory=list)
     other_columns: list[tuple[int, str]] = field(default_factory=list)
+    mapped: dict[int, str] = field(default_factory=dict)  # column index -> target, for the text rule
 
     def __post_init__(self) -> None:
         for key, target in self.options.mapping.items():
@@ -185,6 +195,7 @@ class _RowMapper:
             index = int(key)
             if index >= len(self.headers):
                 raise ImportFileError(f"column {index + 1} does not exist in this file")
+            self.mapped[index] = target
             if target == "email":
                 if self.email_index >= 0:
                     raise ImportFileError("only one column can be the email address")
@@ -204,6 +215,8 @@ class _RowMapper:
             if len(row) > width and "".join(row[width:]).strip():
                 raise ContactError(f"{len(row)} fields but the header has {width} (an unquoted comma?)")
             row = (row + [""] * width)[:width]
+        if text_problem("".join(row), "row", multiline=True) is not None:
+            self.check_cells(row)  # the slow path, only for a row with a control or broken character
         raw_email = row[self.email_index]
         email = normalize_email(raw_email)
         if email is None:
@@ -243,6 +256,17 @@ class _RowMapper:
             elif target == "consent_at":
                 rec["consent_at"] = parse_datetime(value, self.default_tz)
         return rec
+
+
+    def check_cells(self, row: list[str]) -> None:
+        """Raise ContactError naming the column of the first mapped cell the text rule refuses
+        (campaigns.text: broken characters, e.g. bytes that were not text in the file's encoding, NUL and
+        other control characters). Line breaks and tabs pass: a quoted cell may hold them, and names fold
+        them. Unmapped columns are never stored, so they are not checked."""
+        for index, target in sorted(self.mapped.items()):
+            problem = text_problem(row[index], target.removeprefix("attributes."), multiline=True)
+            if problem is not None:
+                raise ContactError(str(problem))
 
 
 def _merge(into: dict[str, Any], later: dict[str, Any]) -> None:
@@ -500,7 +524,8 @@ def _chunks(
             counts.failed += 1
             if len(errors) < MAX_STORED_ERRORS:
                 raw = row[email_index].strip()[:100] if email_index < len(row) else ""
-                errors.append({"line": line, "email": raw, "reason": str(exc)})
+                # kept in the job's JSON and shown on its page: a broken character there must not fail either
+                errors.append({"line": line, "email": storable(raw, multiline=False), "reason": storable(str(exc))})
         if len(chunk) >= CHUNK_ROWS:
             yield chunk
             chunk = []
@@ -643,15 +668,20 @@ def recover_stalled_imports(session: Session, now: datetime) -> list[int]:
     ).all()
     again = []
     for job in stalled:
-        if job.attempts >= IMPORT_MAX_ATTEMPTS or not os.path.isfile(job.path):
+        try:
+            if job.attempts >= IMPORT_MAX_ATTEMPTS or not os.path.isfile(job.path):
+                job.status, job.finished_at = ImportStatus.FAILED, now
+                job.message = (f"The import stopped {job.attempts} times without finishing (the worker running it "
+                               "ended); the rows imported so far are kept.")
+                _discard_upload(job)
+            else:
+                job.status = ImportStatus.PENDING
+                job.message = "The worker running this import stopped; it was restarted from the beginning."
+                again.append(job.id)
+        except Exception:  # one job's data (e.g. a path that cannot exist) fails that job only
+            log.exception("import %s could not be restarted; it is marked failed", job.id)
             job.status, job.finished_at = ImportStatus.FAILED, now
-            job.message = (f"The import stopped {job.attempts} times without finishing (the worker running it "
-                           "ended); the rows imported so far are kept.")
-            _discard_upload(job)
-        else:
-            job.status = ImportStatus.PENDING
-            job.message = "The worker running this import stopped; it was restarted from the beginning."
-            again.append(job.id)
+            job.message = IMPORT_RESTART_FAILED
     return again
 
 
