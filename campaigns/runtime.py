@@ -14,6 +14,8 @@ from redis import Redis
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 from rq import Queue
+from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
+from sqlalchemy.exc import TimeoutError as SQLAlchemyTimeoutError
 
 from campaigns.config import Settings
 from campaigns.db import Database
@@ -53,6 +55,18 @@ class Services:
 def services() -> Services:
     """The services of the current app (views, jobs under the worker's app context)."""
     return current_app.extensions["nurture"]  # type: ignore[no-any-return]
+
+
+def is_outage(exc: BaseException) -> bool:
+    """True when `exc` says Redis or the database is out of reach or busy (a restart, a failover, a lost
+    connection, a lock or deadlock timeout), as opposed to a failure that belongs to one object's data.
+    The scheduler lets these end the tick (the next one retries everything) and settles the others on
+    the one object (a broadcast, an enrolment, an A/B test, an import) with its reason."""
+    if isinstance(exc, RedisConnectionError | RedisTimeoutError | OSError | SQLAlchemyTimeoutError):
+        return True
+    if isinstance(exc, OperationalError | InterfaceError):
+        return True  # the DBAPI's own word for "not the statement's fault": connection, locks, deadlocks
+    return isinstance(exc, DBAPIError) and bool(exc.connection_invalidated)
 
 
 def log_loop_failure(logger: logging.Logger, what: str, exc: BaseException) -> None:

@@ -28,8 +28,9 @@ from __future__ import annotations
 
 import logging
 from collections import Counter, defaultdict
+from collections.abc import Callable
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -54,7 +55,7 @@ from sqlalchemy.orm import Session
 
 from campaigns import queueing, timezones
 from campaigns.audience import segment_triggers
-from campaigns.audience.segments import broadcast_audience
+from campaigns.audience.segments import SegmentError, broadcast_audience
 from campaigns.db import UTCDateTime, dialect_insert, now_utc
 from campaigns.delivery import sending
 from campaigns.experiments import assignment, decision
@@ -68,6 +69,7 @@ from campaigns.models import (
     ContactStatus,
     Enrollment,
     EnrollmentStatus,
+    Segment,
     Send,
     SendStatus,
     Sequence,
@@ -78,8 +80,9 @@ from campaigns.models import (
     sends,
 )
 from campaigns.models.api import IDEMPOTENCY_TTL, IdempotencyKey
-from campaigns.runtime import Services
+from campaigns.runtime import Services, is_outage
 from campaigns.sql_functions import among, ascii_lower, pg_array
+from campaigns.text import storable
 from campaigns.users import get_account
 
 log = logging.getLogger("nurture.scheduler")
@@ -113,18 +116,35 @@ def tick(svc: Services, *, now: datetime | None = None, lock: bool = True) -> di
             return {"skipped": 1}
     try:
         keepalive = guard.reacquire if guard is not None else (lambda: True)
-        now = now or now_utc()
+        when: datetime = now or now_utc()
+        duties: list[tuple[str, Callable[[], Counter[str]]]] = [
+            ("segment triggers", lambda: run_segment_triggers(svc, when)),
+            ("sequence steps", lambda: plan_due_steps(svc, when, keepalive=keepalive)),
+            ("broadcasts", lambda: plan_broadcasts(svc, when)),
+            ("A/B tests", lambda: decision.tick(svc, when)),  # before enqueueing: it plans A/B sends
+            ("enqueueing", lambda: enqueue_planned(svc, keepalive=keepalive)),
+            ("stale sends", lambda: requeue_stale(svc, when)),
+            ("report counts", lambda: refresh_report_counts(svc, when)),
+            ("stalled imports", lambda: restart_stalled_imports(svc, when)),
+            ("idempotency keys", lambda: prune_idempotency_keys(svc, when)),
+        ]
         counts: Counter[str] = Counter()
-        if once_every(svc, segment_triggers.SEGMENT_KEY, segment_triggers.SEGMENT_EVERY):  # whole-segment queries
-            counts.update(segment_triggers.run_segment_triggers(svc.db, now))
-        counts.update(plan_due_steps(svc, now, keepalive=keepalive))
-        counts.update(plan_broadcasts(svc, now))
-        counts.update(decision.tick(svc, now))  # before enqueueing: it plans A/B sends
-        counts.update(enqueue_planned(svc, keepalive=keepalive))
-        counts.update(requeue_stale(svc, now))
-        counts.update(refresh_report_counts(svc, now))
-        counts.update(restart_stalled_imports(svc, now))
-        counts.update(prune_idempotency_keys(svc, now))
+        outage: BaseException | None = None
+        for name, duty in duties:
+            # Each duty on its own: one that fails (a bug, data it cannot handle) is logged and the next one
+            # still runs, so a broken broadcast cannot stop sequences, A/B decisions, enqueuing or requeues.
+            try:
+                counts.update(duty())
+            except LockError:
+                raise  # the lock is gone (another scheduler holds it now): stop here, it runs the duties
+            except Exception as exc:
+                counts["duties_failed"] += 1
+                if is_outage(exc):
+                    outage = outage or exc  # Redis or the database: the other duties try anyway
+                else:
+                    log.error("scheduler duty %r failed; the other duties go on", name, exc_info=exc)
+        if outage is not None:
+            raise outage  # reported once by the loop (runtime.log_loop_failure); the next tick retries
         return dict(counts)
     finally:
         if guard is not None:
@@ -132,6 +152,14 @@ def tick(svc: Services, *, now: datetime | None = None, lock: bool = True) -> di
                 guard.release()
             except LockError:  # it expired during a very long tick; nothing left to release
                 log.warning("scheduler lock expired before the tick ended")
+
+
+def run_segment_triggers(svc: Services, now: datetime) -> Counter[str]:
+    """At most once per SEGMENT_EVERY seconds, enrol and exit by segment (segment_triggers, whole-segment
+    queries: one transaction per sequence)."""
+    if not once_every(svc, segment_triggers.SEGMENT_KEY, segment_triggers.SEGMENT_EVERY):
+        return Counter()
+    return segment_triggers.run_segment_triggers(svc.db, now)
 
 
 # ------------------------------------------------------------------ sequence steps
@@ -279,7 +307,43 @@ def plan_due_steps(svc: Services, now: datetime, keepalive: Any = None) -> Count
 
 def _write_chunk_in_transaction(svc: Services, chunk: _Chunk, now: datetime) -> tuple[Counter[str], list[int]]:
     with svc.db.begin() as session:
-        return _write_chunk(session, chunk, now)
+        return _write_isolated(session, chunk, now)
+
+
+def _write_isolated(session: Session, chunk: _Chunk, now: datetime) -> tuple[Counter[str], list[int]]:
+    """Write a chunk under a savepoint; if it fails, write each half the same way, down to single
+    enrolments, so a failure that belongs to one enrolment exits that one with the reason and plans
+    the rest (chunk writers). Costs nothing while chunks succeed; a broken chunk costs ~2n savepoints."""
+    try:
+        with session.begin_nested():
+            return _write_chunk(session, chunk, now)
+    except Exception as exc:
+        if is_outage(exc):
+            raise
+        if len(chunk.rows) == 1:
+            log.error("enrolment %s could not be planned; it is exited with the reason", chunk.rows[0].id,
+                      exc_info=exc)
+            _fail_enrollment(session, chunk.rows[0], now)
+            return Counter({"enrollments_failed": 1}), []
+        half = len(chunk.rows) // 2
+        first = _write_isolated(session, replace(chunk, rows=chunk.rows[:half]), now)
+        second = _write_isolated(session, replace(chunk, rows=chunk.rows[half:]), now)
+        return first[0] + second[0], first[1] + second[1]
+
+
+ENROLLMENT_FAILED = "failed: the next mail could not be planned (an unexpected error, logged for the administrator)"
+
+
+def _fail_enrollment(session: Session, row: Any, now: datetime) -> None:
+    """Exit one enrolment whose planning fails on its own, with the reason shown on the contact page;
+    only if it is still active with the due time that was read (like every planner write)."""
+    session.execute(
+        update(Enrollment)
+        .where(Enrollment.id == row.id, _ENROLLMENT_ACTIVE, Enrollment.next_due_at == row.next_due_at)
+        .values(status=EnrollmentStatus.EXITED, exit_reason=ENROLLMENT_FAILED[:200], finished_at=now,
+                next_due_at=None)
+        .execution_options(synchronize_session=False)
+    )
 
 
 def _collect(svc: Services, done: set[Future[tuple[Counter[str], list[int]]]], counts: Counter[str]) -> None:
@@ -304,7 +368,7 @@ def _plan_serial(svc: Services, now: datetime, limit: int, keepalive: Any) -> Co
             chunk = _read_chunk(session, now, after, limit)
             if chunk is None or not chunk.rows:
                 return counts
-            chunk_counts, send_ids = _write_chunk(session, chunk, now)
+            chunk_counts, send_ids = _write_isolated(session, chunk, now)
         counts.update(chunk_counts)
         if send_ids:
             counts["jobs"] += _enqueue(svc, send_ids)
@@ -527,80 +591,140 @@ def _apply_updates(session: Session, states: list[dict[str, Any]], now: datetime
 
 
 def plan_broadcasts(svc: Services, now: datetime) -> Counter[str]:
-    """Write the sends of every due scheduled broadcast, mark finished ones sent (called by tick)."""
+    """Write the sends of every due scheduled broadcast, each in its own transaction, and mark finished
+    ones sent (called by tick). A broadcast that cannot be planned (its segment does not compile, its
+    data breaks the query) is marked failed with the reason; the others go out in the same tick."""
     counts: Counter[str] = Counter()
-    max_late = timedelta(hours=svc.settings.max_lateness_hours)
-    started: list[int] = []
     with svc.db.begin() as session:
-        due = session.scalars(
-            select(Broadcast)
+        due = list(session.scalars(
+            select(Broadcast.id)
             .where(Broadcast.status == BroadcastStatus.SCHEDULED, Broadcast.scheduled_at <= now)
-            .order_by(Broadcast.scheduled_at)
-            .with_for_update(skip_locked=True)
-        ).all()
-        for broadcast in due:
-            assert broadcast.scheduled_at is not None
-            late = now - broadcast.scheduled_at
-            if late > max_late:
-                # Mail about a webinar that already happened does more harm than none: leave it to
-                # the marketer, with the reason on the broadcast.
-                _cancel(broadcast, now, f"not sent: {late.total_seconds() / 3600:.1f} hours late "
-                                        f"(the limit is {svc.settings.max_lateness_hours:g} hours)")
-                counts["broadcasts_too_late"] += 1
-                continue
-            version_id = session.scalar(
-                select(Template.current_version_id).where(Template.id == broadcast.template_id)
-            )
-            if version_id is None:
-                _cancel(broadcast, now, "not sent: the template has no saved version")
-                counts["broadcasts_cancelled"] += 1
-                continue
-            audience = broadcast_audience(session, broadcast, now)
-            if audience is None:
-                log.warning("broadcast %s waits: segments are not available", broadcast.id)
-                counts["broadcasts_waiting"] += 1
-                continue
-            if assignment.start_broadcast_test(session, broadcast, audience, now, counts):
-                continue  # only the test portion goes now; experiments.decision sends the rest after the decision
-            ids = audience.subquery()
-            stmt = (
-                dialect_insert(session, Send)
-                .from_select(
-                    ["contact_id", "broadcast_id", "template_version_id", "variant", "status", "attempts",
-                     "possible_duplicate", "error", "created_at", "enqueued_at"],
-                    select(
-                        ids.c.id, literal(broadcast.id), literal(version_id), literal(""),
-                        literal(SendStatus.QUEUED.value), literal(0), literal(False), literal(""),
-                        literal(now, type_=Send.__table__.c.created_at.type),
-                        # Marked now and enqueued right after the commit (see _insert_sends for why).
-                        literal(now, type_=Send.__table__.c.enqueued_at.type),
-                    ).where(literal(True)),  # SQLite needs a WHERE before ON CONFLICT in INSERT .. SELECT
-                )
-                .on_conflict_do_nothing()
-            )
-            session.execute(stmt)
-            # rowcount of INSERT .. SELECT is not reported by every driver: count the ledger instead.
-            planned = int(session.scalar(
-                select(func.count()).select_from(Send).where(Send.broadcast_id == broadcast.id)) or 0)
-            broadcast.status = BroadcastStatus.SENDING
-            broadcast.started_at = now
-            broadcast.options = {**(broadcast.options or {}), "planned": planned}
-            counts["broadcast_sends"] += planned
-            counts["broadcasts_started"] += 1
-            started.append(broadcast.id)
+            .order_by(Broadcast.scheduled_at, Broadcast.id)
+        ))
+    for broadcast_id in due:
+        planned: Counter[str] = Counter()
+        try:
+            with svc.db.begin() as session:
+                started = _plan_broadcast(svc, session, broadcast_id, now, planned)
+        except Exception as exc:
+            if is_outage(exc):
+                raise  # not this broadcast's fault: it stays scheduled and the next tick tries again
+            log.error("broadcast %s could not be planned; it is marked failed", broadcast_id, exc_info=exc)
+            counts["broadcasts_failed"] += _fail_broadcast(svc, broadcast_id, now, exc)
+            continue
+        counts.update(planned)
+        if started:
+            _enqueue_broadcast(svc, broadcast_id, counts)  # after its commit
+    with svc.db.begin() as session:
         counts["broadcasts_sent"] += _finish_broadcasts(session, now)
-    for broadcast_id in started:
-        # One read of the ids (ints; a million is a few tens of MB) instead of sorted pages over a table
-        # whose index for this broadcast is not in id order.
-        with svc.db.begin() as session:
-            ids = sorted(session.scalars(
-                select(Send.id).where(Send.broadcast_id == broadcast_id, Send.status == SendStatus.QUEUED)
-            ))
-        for start in range(0, len(ids), ENQUEUE_CHUNK):
-            chunk = ids[start : start + ENQUEUE_CHUNK]
-            counts["jobs"] += _enqueue(svc, chunk)
-            counts["enqueued"] += len(chunk)
     return Counter({k: v for k, v in counts.items() if v})
+
+
+def _plan_broadcast(svc: Services, session: Session, broadcast_id: int, now: datetime,
+                    counts: Counter[str]) -> bool:
+    """Plan one due broadcast (plan_broadcasts); True when its sends were written and are to be enqueued."""
+    broadcast = session.scalar(
+        select(Broadcast)
+        .where(Broadcast.id == broadcast_id, Broadcast.status == BroadcastStatus.SCHEDULED,
+               Broadcast.scheduled_at <= now)
+        .with_for_update(skip_locked=True)
+    )
+    if broadcast is None:
+        return False  # changed since it was listed (cancelled, another scheduler has it)
+    assert broadcast.scheduled_at is not None
+    max_late = timedelta(hours=svc.settings.max_lateness_hours)
+    late = now - broadcast.scheduled_at
+    if late > max_late:
+        # Mail about a webinar that already happened does more harm than none: leave it to
+        # the marketer, with the reason on the broadcast.
+        _cancel(broadcast, now, f"not sent: {late.total_seconds() / 3600:.1f} hours late "
+                                f"(the limit is {svc.settings.max_lateness_hours:g} hours)")
+        counts["broadcasts_too_late"] += 1
+        return False
+    version_id = session.scalar(
+        select(Template.current_version_id).where(Template.id == broadcast.template_id)
+    )
+    if version_id is None:
+        _cancel(broadcast, now, "not sent: the template has no saved version")
+        counts["broadcasts_cancelled"] += 1
+        return False
+    audience = broadcast_audience(session, broadcast, now)
+    if audience is None:
+        log.warning("broadcast %s waits: segments are not available", broadcast.id)
+        counts["broadcasts_waiting"] += 1
+        return False
+    if assignment.start_broadcast_test(session, broadcast, audience, now, counts):
+        return False  # only the test portion goes now; experiments.decision sends the rest after the decision
+    ids = audience.subquery()
+    stmt = (
+        dialect_insert(session, Send)
+        .from_select(
+            ["contact_id", "broadcast_id", "template_version_id", "variant", "status", "attempts",
+             "possible_duplicate", "error", "created_at", "enqueued_at"],
+            select(
+                ids.c.id, literal(broadcast.id), literal(version_id), literal(""),
+                literal(SendStatus.QUEUED.value), literal(0), literal(False), literal(""),
+                literal(now, type_=Send.__table__.c.created_at.type),
+                # Marked now and enqueued right after the commit (see _insert_sends for why).
+                literal(now, type_=Send.__table__.c.enqueued_at.type),
+            ).where(literal(True)),  # SQLite needs a WHERE before ON CONFLICT in INSERT .. SELECT
+        )
+        .on_conflict_do_nothing()
+    )
+    session.execute(stmt)
+    # rowcount of INSERT .. SELECT is not reported by every driver: count the ledger instead.
+    planned = int(session.scalar(
+        select(func.count()).select_from(Send).where(Send.broadcast_id == broadcast.id)) or 0)
+    broadcast.status = BroadcastStatus.SENDING
+    broadcast.started_at = now
+    broadcast.options = {**(broadcast.options or {}), "planned": planned}
+    counts["broadcast_sends"] += planned
+    counts["broadcasts_started"] += 1
+    return True
+
+
+def _enqueue_broadcast(svc: Services, broadcast_id: int, counts: Counter[str]) -> None:
+    # One read of the ids (ints; a million is a few tens of MB) instead of sorted pages over a table
+    # whose index for this broadcast is not in id order.
+    with svc.db.begin() as session:
+        ids = sorted(session.scalars(
+            select(Send.id).where(Send.broadcast_id == broadcast_id, Send.status == SendStatus.QUEUED)
+        ))
+    for start in range(0, len(ids), ENQUEUE_CHUNK):
+        chunk = ids[start : start + ENQUEUE_CHUNK]
+        counts["jobs"] += _enqueue(svc, chunk)
+        counts["enqueued"] += len(chunk)
+
+
+# The reasons a marketer reads on the broadcast (English keys; Japanese in translations/text_rule.py).
+SEGMENT_FAILED = ("Not sent: its segment “%(segment)s” cannot be used (%(problem)s). Fix the segment, then "
+                  "schedule the broadcast again.")
+BROADCAST_FAILED = ("Not sent: it could not be prepared because of an unexpected error, which has been logged for "
+                    "your administrator. Nothing was sent; schedule it again once the error is fixed.")
+
+
+def broadcast_failure_reason(session: Session, broadcast: Broadcast, exc: BaseException) -> str:
+    """Why a broadcast could not be planned, in words for the marketer (English; the UI translates)."""
+    if isinstance(exc, SegmentError):
+        segment = session.get(Segment, broadcast.segment_id) if broadcast.segment_id is not None else None
+        name = segment.name if segment is not None else str(broadcast.segment_id)
+        return SEGMENT_FAILED % {"segment": name, "problem": str(exc)}
+    return BROADCAST_FAILED
+
+
+def _fail_broadcast(svc: Services, broadcast_id: int, now: datetime, exc: BaseException) -> int:
+    """Mark a broadcast failed with the reason, if it is still scheduled; 1 if it was marked."""
+    with svc.db.begin() as session:
+        broadcast = session.scalar(
+            select(Broadcast).where(Broadcast.id == broadcast_id, Broadcast.status == BroadcastStatus.SCHEDULED)
+            .with_for_update()
+        )
+        if broadcast is None:
+            return 0
+        broadcast.status = BroadcastStatus.FAILED
+        broadcast.finished_at = now
+        broadcast.failure_reason = storable(broadcast_failure_reason(session, broadcast, exc))
+        return 1
 
 
 def _cancel(broadcast: Broadcast, now: datetime, reason: str) -> None:

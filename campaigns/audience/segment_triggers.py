@@ -33,6 +33,7 @@ from campaigns.models import (
     Sequence,
     SequenceStatus,
 )
+from campaigns.runtime import is_outage
 
 log = logging.getLogger(__name__)
 
@@ -138,16 +139,24 @@ def run_segment_triggers(db: Any, now: datetime | None = None) -> Counter[str]:
             )
         ).all()
     for sequence_id, trigger_id, exit_id in sequences:
-        with db.begin() as s:
-            sequence = s.get(Sequence, sequence_id)
-            if sequence is None:
-                continue
-            try:
+        done: Counter[str] = Counter()
+        try:
+            with db.begin() as s:
+                sequence = s.get(Sequence, sequence_id)
+                if sequence is None:
+                    continue
                 if exit_id is not None and (segment := s.get(Segment, exit_id)) is not None:
-                    counts["segment_exited"] += evaluate_exit(s, sequence, segment, now)
+                    done["segment_exited"] += evaluate_exit(s, sequence, segment, now)
                 if trigger_id is not None and (segment := s.get(Segment, trigger_id)) is not None:
-                    counts["segment_enrolled"] += evaluate_trigger(s, sequence, segment, now)
-            except SegmentError as exc:  # a saved rule tree that no longer compiles: skip, say why
-                log.warning("sequence %s: segment cannot be evaluated: %s", sequence_id, exc)
-                counts["segment_errors"] += 1
+                    done["segment_enrolled"] += evaluate_trigger(s, sequence, segment, now)
+        except SegmentError as exc:  # a saved rule tree that no longer compiles or breaks the text rule: skip, say why
+            log.warning("sequence %s: segment cannot be evaluated: %s", sequence_id, exc)
+            done = Counter({"segment_errors": 1})
+        except Exception as exc:
+            if is_outage(exc):
+                raise
+            # one sequence's data must not stop the others' triggers (the tick logs and carries on the same way)
+            log.error("sequence %s: segment trigger failed", sequence_id, exc_info=exc)
+            done = Counter({"segment_errors": 1})
+        counts.update(done)
     return counts

@@ -38,7 +38,8 @@ from campaigns.models import (
     SendStatus,
     Step,
 )
-from campaigns.runtime import Services
+from campaigns.runtime import Services, is_outage
+from campaigns.text import storable
 
 log = logging.getLogger("nurture.abtests")
 
@@ -192,27 +193,74 @@ def tick(svc: Services, now: datetime | None = None) -> Counter[str]:
                                     rest_waiting(ABTest.id))
         ))
     for test_id in ids:
-        with svc.db.begin() as session:
-            test = session.get(ABTest, test_id)
-            if test is None:
-                continue
-            if test.broadcast_id is not None:
-                broadcast = session.get(Broadcast, test.broadcast_id)
-                if broadcast is None or broadcast.status is BroadcastStatus.CANCELLED:
-                    # The marketer cancelled the broadcast: nothing more may go, test sends included.
-                    session.execute(update(ABAssignment).where(ABAssignment.test_id == test.id,
-                                                               ABAssignment.planned.is_(False))
-                                    .values(planned=True).execution_options(synchronize_session=False))
-                    test.status = ABStatus.CANCELLED
-                    counts["ab_cancelled"] += 1
-                    continue
-            if test.status is ABStatus.TESTING:
-                if test.broadcast_id is not None and test.kind is ABKind.SEND_TIME:
-                    counts["ab_test_sends"] += plan_due_assignments(session, test, now)
-                outcome = decide_if_due(session, test, now)
-                if outcome:
-                    counts[f"ab_{outcome}"] += 1
-                    log.info("A/B test %s %s", test.id, outcome)
-            if test.status is ABStatus.DECIDED and test.kind is ABKind.SEND_TIME:
-                counts["ab_rest_sends"] += plan_rest_assignments(session, test, now)
+        done: Counter[str] = Counter()
+        try:
+            with svc.db.begin() as session:
+                _tick_test(session, test_id, now, done)
+        except Exception as exc:
+            if is_outage(exc):
+                raise  # not this test's fault: the next tick tries again
+            # One test that cannot be decided must not hold up the others: it stops, with the reason shown.
+            log.error("A/B test %s failed; it is stopped with the reason", test_id, exc_info=exc)
+            done = Counter({"ab_failed": fail_test(svc, test_id, now, exc)})
+        counts.update(done)
     return Counter({k: v for k, v in counts.items() if v})
+
+
+def _tick_test(session: Session, test_id: int, now: datetime, counts: Counter[str]) -> None:
+    """The tick's work on one test, in the caller's transaction (tick)."""
+    test = session.get(ABTest, test_id)
+    if test is None:
+        return
+    if test.broadcast_id is not None:
+        broadcast = session.get(Broadcast, test.broadcast_id)
+        if broadcast is None or broadcast.status is BroadcastStatus.CANCELLED:
+            # The marketer cancelled the broadcast: nothing more may go, test sends included.
+            _stop_assignments(session, test)
+            test.status = ABStatus.CANCELLED
+            counts["ab_cancelled"] += 1
+            return
+    if test.status is ABStatus.TESTING:
+        if test.broadcast_id is not None and test.kind is ABKind.SEND_TIME:
+            counts["ab_test_sends"] += plan_due_assignments(session, test, now)
+        outcome = decide_if_due(session, test, now)
+        if outcome:
+            counts[f"ab_{outcome}"] += 1
+            log.info("A/B test %s %s", test.id, outcome)
+    if test.status is ABStatus.DECIDED and test.kind is ABKind.SEND_TIME:
+        counts["ab_rest_sends"] += plan_rest_assignments(session, test, now)
+
+
+def _stop_assignments(session: Session, test: ABTest) -> None:
+    session.execute(update(ABAssignment).where(ABAssignment.test_id == test.id, ABAssignment.planned.is_(False))
+                    .values(planned=True).execution_options(synchronize_session=False))
+
+
+# The reasons a marketer reads on the test's page (English keys; Japanese in translations/text_rule.py).
+TEST_FAILED_BROADCAST = ("The test stopped because of an unexpected error, which has been logged for your "
+                         "administrator: no winner was chosen and the rest of the audience was not sent.")
+TEST_FAILED_REST = ("The test stopped because of an unexpected error, which has been logged for your "
+                    "administrator: the winner was chosen but the rest of the audience was not sent.")
+TEST_FAILED_STEP = ("The test stopped because of an unexpected error, which has been logged for your "
+                    "administrator: no winner was chosen and the step sends its own template again.")
+
+
+def fail_test(svc: Services, test_id: int, now: datetime, exc: BaseException) -> int:
+    """Stop a test whose tick failed: status failed with the reason, no more test sends (a broadcast
+    then finishes with what went out); 1 if it was stopped (tick)."""
+    with svc.db.begin() as session:
+        test = session.get(ABTest, test_id, with_for_update=True)
+        if test is None or test.status not in (ABStatus.TESTING, ABStatus.DECIDED):
+            return 0
+        _stop_assignments(session, test)
+        test.status = ABStatus.FAILED
+        if test.split_closed_at is None:
+            test.split_closed_at = now
+        if isinstance(exc, ABError):
+            reason = str(exc)  # written for the marketer already
+        elif test.broadcast_id is None:
+            reason = TEST_FAILED_STEP
+        else:
+            reason = TEST_FAILED_REST if test.winner_index is not None else TEST_FAILED_BROADCAST
+        test.decision = {**(test.decision or {}), "failure_reason": storable(reason)}
+        return 1

@@ -30,6 +30,7 @@ from campaigns.db import now_utc
 from campaigns.experiments.counting import (
     count_variants,
     hours_since_sql,
+    metric_counts,
     plus_hours_sql,
     test_scope,
     time_sql,
@@ -130,6 +131,17 @@ def aligned_curves(session: Session, test: ABTest,
             "window_hours": hours}
 
 
+def _raw_rates(test: ABTest, counts: dict[str, dict[str, int]]) -> list[dict[str, Any]]:
+    """Each variant's conversions and rate without statistics (a failed test's page): no interval, no
+    chance to be best."""
+    out = []
+    for v, (conversions, trials) in zip(test.variants, metric_counts(test, counts), strict=True):
+        rate = conversions / trials if trials else 0.0
+        out.append({"index": v.position, "name": v.key, "sends": trials, "conversions": conversions, "rate": rate,
+                    "interval": [rate, rate], "probability_best": None, "expected_loss": None})
+    return out
+
+
 def results(session: Session, test: ABTest, now: datetime | None = None) -> dict[str, Any]:
     """Everything the results page and the API show, as JSON-ready data (the same numbers in both)."""
     now = now or now_utc()
@@ -137,6 +149,13 @@ def results(session: Session, test: ABTest, now: datetime | None = None) -> dict
         # Frozen at the deadline: every window had closed, so counting again would give the same numbers.
         decision = dict(test.decision)
         counts = decision.get("counts") or count_variants(session, test)
+        live = False
+    elif test.status is ABStatus.FAILED:
+        # Stopped by the scheduler (decision.fail_test): what failed there would fail here again, so the
+        # page shows the raw counts and the reason, and runs no statistics.
+        counts = count_variants(session, test)
+        decision = {**test.decision, "reason_code": "failed", "reason": "", "notes": [], "pairwise": [],
+                    "send_index": None, "variants": _raw_rates(test, counts)}
         live = False
     else:
         evaluated, counts = evaluate(session, test, now)

@@ -54,9 +54,10 @@ def create_broadcast(
 
 
 def schedule_broadcast(session: Session, broadcast: Broadcast, scheduled_at: datetime | None = None) -> Broadcast:
-    """Schedule a draft (or reschedule a scheduled) broadcast for `scheduled_at` (default: its stored time,
-    else now); the scheduler sends it when due (UI, API). Raises ValueError when it cannot go."""
-    if broadcast.status not in (BroadcastStatus.DRAFT, BroadcastStatus.SCHEDULED):
+    """Schedule a draft (or reschedule a scheduled, or a failed) broadcast for `scheduled_at` (default: its
+    stored time, else now); the scheduler sends it when due (UI, API). Raises ValueError when it cannot go.
+    A failed broadcast sent nothing (the scheduler's planning rolled back), so it may go again."""
+    if broadcast.status not in (BroadcastStatus.DRAFT, BroadcastStatus.SCHEDULED, BroadcastStatus.FAILED):
         raise ValueError(f"a {broadcast.status} broadcast cannot be scheduled")
 
     require_sender_identity(get_account(session))
@@ -71,6 +72,8 @@ def schedule_broadcast(session: Session, broadcast: Broadcast, scheduled_at: dat
     # A time seconds ago (the form took a moment to submit) means "now".
     broadcast.scheduled_at = now if when is None or when < now else when
     broadcast.status = BroadcastStatus.SCHEDULED
+    broadcast.failure_reason = ""
+    broadcast.finished_at = None
     options = dict(broadcast.options or {})
     options.pop("cancel_reason", None)
     broadcast.options = options

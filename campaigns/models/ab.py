@@ -48,6 +48,7 @@ class ABStatus(enum.StrEnum):
     AWAITING_DECISION = "awaiting_decision"  # manual mode: windows closed, waiting for the marketer
     DECIDED = "decided"  # a variant was chosen; for broadcasts the rest is being sent
     CANCELLED = "cancelled"
+    FAILED = "failed"  # the scheduler could not run its decision (decision["failure_reason"] says why); no more sends
 
 
 class ABTest(Base):
@@ -81,7 +82,8 @@ class ABTest(Base):
     decided_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     winner_index: Mapped[int | None] = mapped_column(Integer)  # the variant sent to the rest / kept
     decided_by: Mapped[str] = mapped_column(String(200), default="")  # "auto" or the marketer's email
-    # The decision record: campaigns.experiments.stats.Decision.to_dict() at the deadline, plus why (reason, code).
+    # The decision record: campaigns.experiments.stats.Decision.to_dict() at the deadline, plus why (reason, code);
+    # "failure_reason" when the scheduler stopped the test (campaigns.experiments.decision.fail_test).
     decision: Mapped[dict[str, Any]] = mapped_column(JSONType, default=dict)
     rest_planned: Mapped[int] = mapped_column(Integer, default=0)  # broadcasts: sends to the remaining audience
 

@@ -125,6 +125,7 @@ class BroadcastStatus(enum.StrEnum):
     PAUSED = "paused"  # stopped by itself (complaint rate, campaigns.delivery.bounces); resumable
     SENT = "sent"
     CANCELLED = "cancelled"
+    FAILED = "failed"  # the scheduler could not plan it (failure_reason says why); nothing was sent
 
 
 class Broadcast(Base):
@@ -139,4 +140,6 @@ class Broadcast(Base):
     started_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     options: Mapped[dict[str, Any]] = mapped_column(JSONType, default=dict)
+    # Why the scheduler marked it failed, in English words a marketer can act on (the UI translates it).
+    failure_reason: Mapped[str] = mapped_column(Text, default="")
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=now_utc)
