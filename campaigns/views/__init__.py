@@ -21,6 +21,7 @@ from campaigns.views import (
     settings,
     templates,
 )
+from campaigns.views.text_input import TextResponse, install_text_guard
 
 UI_BLUEPRINTS = [
     auth.bp,
@@ -46,3 +47,6 @@ def register_ui(app: Flask) -> None:
     for bp in UI_BLUEPRINTS:
         app.register_blueprint(bp)
     auth.install_login_guard(app, {bp.name for bp in UI_BLUEPRINTS})
+    install_text_guard(app, {bp.name for bp in UI_BLUEPRINTS})  # after the login guard: strangers see the login
+    # Every page, JSON answer and download of the app: text stored before the text rule cannot fail one.
+    app.response_class = TextResponse

@@ -13,7 +13,18 @@ import json
 from typing import Any
 from urllib.parse import urlsplit
 
-from flask import Blueprint, Response, abort, g, jsonify, redirect, render_template, request, url_for
+from flask import (
+    Blueprint,
+    Response,
+    abort,
+    current_app,
+    g,
+    jsonify,
+    redirect,
+    render_template,
+    request,
+    url_for,
+)
 from sqlalchemy import select
 
 from campaigns import queueing
@@ -87,14 +98,14 @@ def _render_form(form: Form, values: dict[str, str] | None = None, errors: dict[
         honeypot=forms.HONEYPOT_FIELD, kind=forms.field_kind, embed=embed, notice=notice,
         action=url_for("public_forms.submit", slug=form.slug, embed="1" if embed else None),
     )
-    return _frameable(Response(html, status=status, mimetype="text/html"), form)
+    return _frameable(current_app.response_class(html, status=status, mimetype="text/html"), form)
 
 
 def _closed(form: Form) -> Response:
     if _wants_json():
         return _json_error(404, "form_closed", "this form no longer takes submissions")
     html = render_template("public/form_done.html", form=form, state="closed", embed=request.args.get("embed") == "1")
-    return _frameable(Response(html, status=404, mimetype="text/html"), form)
+    return _frameable(current_app.response_class(html, status=404, mimetype="text/html"), form)
 
 
 @bp.get("/<slug>", provide_automatic_options=False)  # OPTIONS is the CORS preflight below
@@ -192,7 +203,7 @@ def done(slug: str, state: str) -> Response:
     form = _form_or_404(slug)
     html = render_template("public/form_done.html", form=form, state=state, message=_thanks_message(form, state),
                            embed=request.args.get("embed") == "1")
-    return _frameable(Response(html, mimetype="text/html"), form)
+    return _frameable(current_app.response_class(html, mimetype="text/html"), form)
 
 
 @bp.get("/confirm/<token>")

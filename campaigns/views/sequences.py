@@ -37,7 +37,9 @@ from campaigns.models import (
     Template,
 )
 from campaigns.runtime import services
+from campaigns.text import text_problem
 from campaigns.views.builder_common import install_filters
+from campaigns.views.text_input import checks_own_text, field_errors
 
 bp = Blueprint("sequences", __name__, url_prefix="/sequences")
 install_filters(bp)
@@ -49,7 +51,7 @@ _EVENT_NAME = re.compile(EVENT_NAME_PATTERN)  # the API's rule: "資料ダウン
 
 
 def _valid_event_name(name: str) -> bool:
-    return len(name) <= MAX_NAME_LENGTH and _EVENT_NAME.match(name) is not None
+    return len(name) <= MAX_NAME_LENGTH and _EVENT_NAME.match(name) is not None and text_problem(name, "event") is None
 WEEKDAYS = [("1", "Mon"), ("2", "Tue"), ("3", "Wed"), ("4", "Thu"), ("5", "Fri"), ("6", "Sat"), ("7", "Sun")]
 _STEP_KEY = re.compile(r"^steps-(\d{1,3})-(\w+)$")
 
@@ -173,6 +175,7 @@ def parse_sequence_form(form: MultiDict[str, str], template_ids: set[int], known
         exit_segment_id=int(form["exit_segment_id"]) if form.get("exit_segment_id", "").isdigit() else None,
         exit_segment_when="in" if form.get("exit_segment_when") == "in" else "left",
     )
+    data.errors.update(field_errors(form, [("name", "Name", False), ("description", "Description", True)]))
     if not data.name:
         data.errors["name"] = _("Give the sequence a name.")
     elif len(data.name) > 200:
@@ -260,6 +263,7 @@ def index() -> Any:
 
 
 @bp.route("/new", methods=["GET", "POST"])
+@checks_own_text("name", "description", "trigger_events", "exit_events", "goal_event")
 def new() -> Any:
     db = services().db
     s = db.session
@@ -281,6 +285,7 @@ def new() -> Any:
 
 
 @bp.route("/<int:sequence_id>/edit", methods=["GET", "POST"])
+@checks_own_text("name", "description", "trigger_events", "exit_events", "goal_event")
 def edit(sequence_id: int) -> Any:
     db = services().db
     s = db.session
