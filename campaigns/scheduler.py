@@ -20,7 +20,14 @@ planner's UPDATE waits, then finds the row changed and skips it), sends are inse
 enrolments actually advanced, and the ledger is UNIQUE per (enrolment, step) with ON CONFLICT DO
 NOTHING as the last guard. On SQLite each chunk holds the write lock from before its read.
 
-One job over ~700 lines: planning due sends into the ledger, per tick, with the duties that must run
+One bad object never stalls the rest: each duty runs on its own (one that fails is logged and the next
+runs; an outage of Redis or the database, runtime.is_outage, still ends the tick once, to be retried).
+Inside the duties each broadcast has its own transaction and one that cannot be planned is marked failed
+with a reason the marketer reads on its page; a chunk of due enrolments that fails is written again in
+halves, under savepoints, down to the one enrolment, which is exited with its reason; A/B tests
+(experiments.decision.tick) and stalled imports are settled one by one the same way.
+
+One job over ~800 lines: planning due sends into the ledger, per tick, with the duties that must run
 in the same locked tick (broadcasts, A/B sends, requeues, import restarts); each duty is its own function.
 """
 
