@@ -40,6 +40,7 @@ from campaigns.api.schemas import (
     Schema,
 )
 from campaigns.runtime import services
+from campaigns.text import TextError, check_json, text_problem
 from campaigns.timezones import normalize_timezone
 from campaigns.users import verify_api_key
 
@@ -223,32 +224,6 @@ def _finite_float(raw: str) -> float:
     return value
 
 
-def _check_strings(value: Any, path: str, depth: int = 0) -> str | None:
-    """Return the path of the first string the database could not store (NUL, lone surrogate), or too deep."""
-    if depth > MAX_DEPTH:
-        return path or "body"
-    if isinstance(value, str):
-        if "\x00" in value:
-            return path or "body"
-        try:
-            value.encode("utf-8")
-        except UnicodeEncodeError:
-            return path or "body"
-        return None
-    if isinstance(value, dict):
-        for key, item in value.items():
-            sub = f"{path}.{key}" if path else str(key)
-            bad = _check_strings(key, sub, depth + 1) or _check_strings(item, sub, depth + 1)
-            if bad:
-                return bad
-    elif isinstance(value, list):
-        for i, item in enumerate(value):
-            bad = _check_strings(item, f"{path}.{i}" if path else str(i), depth + 1)
-            if bad:
-                return bad
-    return None
-
-
 def read_json(optional: bool = False) -> Any:
     """Parse the request body as strict JSON (no NaN/Infinity) or raise a 4xx ApiError; an optional
     body may be left out entirely (read as {})."""
@@ -260,13 +235,20 @@ def read_json(optional: bool = False) -> Any:
             return {}
         raise ApiError(400, "invalid_json", "a JSON body is required")
     try:
-        data = json.loads(raw, parse_constant=_reject_constant, parse_float=_finite_float)
+        return json.loads(raw, parse_constant=_reject_constant, parse_float=_finite_float)
     except (ValueError, RecursionError) as exc:
         raise ApiError(400, "invalid_json", f"the body is not valid JSON: {str(exc)[:200]}") from None
-    bad = _check_strings(data, "")
-    if bad:
-        raise invalid({bad: "must not contain NUL characters or invalid Unicode, nor nest too deeply"})
-    return data
+
+
+def text_details(data: Any) -> dict[str, str]:
+    """{JSON path: problem} for the first string of a body (keys too, however deep) that breaks the one
+    text rule (campaigns.text), so no endpoint can store a broken character or a NUL that would later
+    fail a page, a mail or a scheduler tick; empty when every string passes (parse_body, every body)."""
+    try:
+        check_json(data, max_depth=MAX_DEPTH)
+    except TextError as exc:
+        return {exc.what: str(exc)}
+    return {}
 
 
 def parse_datetime(value: str) -> datetime:
@@ -403,7 +385,9 @@ def body_is_optional(name: str) -> bool:
 def parse_body(name: str) -> Any:
     """Read and validate the JSON body against a named schema (operations with a body)."""
     data = read_json(optional=body_is_optional(name))
-    details = validate(name, data)
+    details = validate(name, data)  # every field's problem at once; the text rule's comes on top
+    for path, problem in text_details(data).items():
+        details.setdefault(path, problem)
     if details:
         raise invalid(details)
     return data
@@ -424,8 +408,8 @@ def parse_query(params: dict[str, Schema]) -> dict[str, Any]:
                 details[name] = "must be an integer"
                 continue
             value = int(raw)
-        elif "\x00" in raw:
-            details[name] = "must not contain NUL characters"
+        elif (problem := text_problem(raw, name)) is not None:  # the one text rule, as for bodies
+            details[name] = str(problem)
             continue
         errors = list(Draft202012Validator(schema, format_checker=FORMATS).iter_errors(value))
         if errors:

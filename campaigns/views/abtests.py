@@ -47,7 +47,7 @@ FALLBACK_LABELS = {
 }
 STATUS_LABELS = {
     "draft": "Waiting for the broadcast to start", "testing": "Testing", "awaiting_decision": "Waiting for your decision",
-    "decided": "Decided", "cancelled": "Cancelled",
+    "decided": "Decided", "cancelled": "Cancelled", "failed": "Stopped by an error",
 }
 
 
@@ -97,6 +97,8 @@ def _plain(data: dict[str, Any]) -> str:
     control = variants[0]["key"]
     if data["status"] == "cancelled":
         return _("The test was cancelled; the control was kept.")
+    if data["status"] == "failed":  # the scheduler stopped it (experiments.decision.fail_test); the reason is shown
+        return _("The test stopped because of an error; the reason is shown above.")
     if code == "running":
         return _("The test is running. The numbers below are provisional: the decision is made when every "
                  "variant's window has closed, and looking earlier does not change it.")

@@ -10,7 +10,7 @@ from flask import Blueprint, abort, flash, redirect, render_template, request, u
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from campaigns.audience.segments import count_segment
+from campaigns.audience.segments import SegmentError, count_segment
 from campaigns.db import now_utc
 from campaigns.delivery.bounces import resume_broadcast
 from campaigns.delivery.rendering import selectable_templates
@@ -19,6 +19,7 @@ from campaigns.journeys.broadcasts import cancel_broadcast, create_broadcast, sc
 from campaigns.models import Broadcast, BroadcastStatus, Segment, Send, SendStatus, Template
 from campaigns.runtime import services
 from campaigns.views.builder_common import account_time, account_zone, install_filters
+from campaigns.views.text_input import checks_own_text, field_errors
 
 bp = Blueprint("broadcasts", __name__, url_prefix="/broadcasts")
 install_filters(bp)
@@ -90,6 +91,7 @@ def index() -> Any:
 
 
 @bp.route("/new", methods=["GET", "POST"])
+@checks_own_text("name")
 def new() -> Any:
     db = services().db
     s = db.session
@@ -98,6 +100,7 @@ def new() -> Any:
     errors: dict[str, str] = {}
     if request.method == "POST":
         form.update({k: request.form.get(k, "").strip() for k in form})
+        errors.update(field_errors(form, [("name", "Name", False)]))
         if not form["name"]:
             errors["name"] = _("Give the broadcast a name.")
         if not form["template_id"].isdigit() or int(form["template_id"]) not in {t.id for t in templates}:
@@ -144,8 +147,12 @@ def show(broadcast_id: int) -> Any:
     local = account_time(broadcast.scheduled_at, "%Y-%m-%dT%H:%M") if broadcast.scheduled_at else ""
     # Before planning, show how many contacts the audience holds now (suppressed and inactive left out).
     audience = None
-    if broadcast.status in (BroadcastStatus.DRAFT, BroadcastStatus.SCHEDULED):
-        audience = count_segment(s, dict(segment.rules or {}) if segment else {})
+    audience_error = ""
+    if broadcast.status in (BroadcastStatus.DRAFT, BroadcastStatus.SCHEDULED, BroadcastStatus.FAILED):
+        try:
+            audience = count_segment(s, dict(segment.rules or {}) if segment else {})
+        except SegmentError as exc:  # a rule tree stored before the rules it breaks: say so, do not fail the page
+            audience_error = exc.translated(_)
     return render_template(
         "ui/broadcasts/show.html",
         broadcast=broadcast,
@@ -154,8 +161,10 @@ def show(broadcast_id: int) -> Any:
         counts=send_counts(s, [broadcast.id])[broadcast.id],
         local_scheduled=local,
         audience=audience,
+        audience_error=audience_error,
         zone=account_zone().key,
-        can_schedule=broadcast.status in (BroadcastStatus.DRAFT, BroadcastStatus.SCHEDULED),
+        # a failed broadcast sent nothing: once its segment is fixed it can be scheduled again
+        can_schedule=broadcast.status in (BroadcastStatus.DRAFT, BroadcastStatus.SCHEDULED, BroadcastStatus.FAILED),
         can_cancel=broadcast.status in (BroadcastStatus.DRAFT, BroadcastStatus.SCHEDULED, BroadcastStatus.SENDING,
                                         BroadcastStatus.PAUSED),
         can_resume=broadcast.status == BroadcastStatus.PAUSED,

@@ -22,7 +22,6 @@ from flask import (
     request,
     url_for,
 )
-from flask_wtf import FlaskForm
 from sqlalchemy import func, or_, select
 from sqlalchemy.orm import Session
 from wtforms import StringField, TextAreaField
@@ -51,6 +50,7 @@ from campaigns.models import (
 from campaigns.runtime import services
 from campaigns.suppression import SuppressionError, suppress, suppression_entry, unsuppress
 from campaigns.views.scoring import contact_panel
+from campaigns.views.text_input import CheckedForm, checks_own_text, field_errors, json_for_editor
 
 bp = Blueprint("contacts", __name__, url_prefix="/contacts")
 
@@ -198,7 +198,7 @@ def show(contact_id: int) -> Any:
     )
 
 
-class ContactForm(FlaskForm):
+class ContactForm(CheckedForm):
     email = StringField("Email", validators=[DataRequired(), Length(max=254)])
     first_name = StringField("First name", validators=[Length(max=200)])
     last_name = StringField("Last name", validators=[Length(max=200)])
@@ -234,7 +234,14 @@ def _form_data(form: ContactForm) -> dict[str, Any]:
     return data
 
 
+def _show_contact_error(form: ContactForm, exc: ContactError) -> None:
+    """A service's refusal as a form error: on the attributes box when it is about them, else on email."""
+    field = form.attributes if str(exc).startswith("attributes") else form.email
+    field.errors = [*field.errors, _(str(exc))]
+
+
 @bp.route("/new", methods=["GET", "POST"])
+@checks_own_text()
 def new() -> Any:
     form = ContactForm()
     db = services().db
@@ -248,7 +255,7 @@ def new() -> Any:
                 raise ContactError(_("A contact with this email already exists."))
         except ContactError as exc:
             db.session.rollback()
-            form.email.errors = [*form.email.errors, _(str(exc))]
+            _show_contact_error(form, exc)
         else:
             db.session.commit()
             flash(_("Contact created."), "success")
@@ -257,13 +264,14 @@ def new() -> Any:
 
 
 @bp.route("/<int:contact_id>/edit", methods=["GET", "POST"])
+@checks_own_text()
 def edit(contact_id: int) -> Any:
     db = services().db
     contact = _contact_or_404(db.session, contact_id)
     # on POST the form holds exactly what was submitted (a missing field must not fall back to the row)
     form = ContactForm() if request.method == "POST" else ContactForm(obj=contact)
     if request.method == "GET":
-        form.attributes.data = json.dumps(contact.attributes or {}, ensure_ascii=False, indent=2)
+        form.attributes.data = json_for_editor(contact.attributes or {})
         form.stage.data = str(contact.stage)
     if form.validate_on_submit():
         try:
@@ -271,7 +279,7 @@ def edit(contact_id: int) -> Any:
             db.session.flush()
         except ContactError as exc:
             db.session.rollback()
-            form.email.errors = [*form.email.errors, _(str(exc))]
+            _show_contact_error(form, exc)
         else:
             db.session.commit()
             flash(_("Saved."), "success")
@@ -363,6 +371,7 @@ def _import_options_from_form(headers: list[str]) -> dict[str, Any]:
 
 
 @bp.route("/import/<token>", methods=["GET", "POST"])
+@checks_own_text("source", "consent_text")  # ImportOptions.parse applies the text rule
 def import_map(token: str) -> Any:
     """Column mapping, options and the dry-run preview; "start" records the job and enqueues it."""
     path, filename = _upload(token)
@@ -482,12 +491,15 @@ def _segment_form(segment: Segment | None) -> Any:
     db = services().db
     s = db.session
     name = segment.name if segment else ""
-    rules_text = json.dumps(segment.rules if segment else {"all": []}, ensure_ascii=False, indent=2)
+    rules_text = json_for_editor(segment.rules if segment else {"all": []})
     error = ""
     if request.method == "POST":
         name = request.form.get("name", "").strip()[:200]
         rules_text = request.form.get("rules", "")
         try:
+            problems = field_errors(request.form, [("name", "Name", False), ("rules", "Rules", True)])
+            if problems:
+                raise SegmentError(" ".join(problems.values()))
             rules = json.loads(rules_text or "{}")
             validate_rules(rules, s)  # with the session: a list, broadcast or step that is gone is named
             if not name:
@@ -515,15 +527,17 @@ def _segment_form(segment: Segment | None) -> Any:
     return render_template(
         "ui/contacts/segment_form.html", segment=segment, name=name, rules_text=rules_text, error=error,
         count=count,
-    ), 400 if error else 200
+    ), 400 if error and request.method == "POST" else 200  # a stored tree that no longer compiles is shown, with why
 
 
 @bp.route("/segments/new", methods=["GET", "POST"])
+@checks_own_text()
 def segment_new() -> Any:
     return _segment_form(None)
 
 
 @bp.route("/segments/<int:segment_id>", methods=["GET", "POST"])
+@checks_own_text()
 def segment_edit(segment_id: int) -> Any:
     segment = services().db.session.get(Segment, segment_id)
     if segment is None:

@@ -6,7 +6,7 @@ import re
 from collections.abc import Callable
 from typing import Any
 
-from flask import Blueprint, Response, abort, flash, redirect, render_template, request, url_for
+from flask import Blueprint, Response, abort, current_app, flash, redirect, render_template, request, url_for
 from markupsafe import escape
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
@@ -18,6 +18,7 @@ from campaigns.leads import forms as leads_forms
 from campaigns.models import Form, FormStatus, FormSubmission, Sequence, SubmissionStatus
 from campaigns.runtime import services
 from campaigns.views.builder_common import install_filters
+from campaigns.views.text_input import checks_own_text
 
 bp = Blueprint("forms", __name__, url_prefix="/forms")
 install_filters(bp)
@@ -112,6 +113,7 @@ def index() -> Any:
 
 
 @bp.route("/new", methods=["GET", "POST"])
+@checks_own_text()  # FormInput.clean applies the text rule to every field
 def new() -> Any:
     s = services().db.session
     if request.method == "GET":
@@ -122,6 +124,7 @@ def new() -> Any:
 
 
 @bp.route("/<int:form_id>/edit", methods=["GET", "POST"])
+@checks_own_text()  # FormInput.clean applies the text rule to every field
 def edit(form_id: int) -> Any:
     s = services().db.session
     form = _form_or_404(s, form_id)
@@ -207,4 +210,6 @@ def export(form_id: int) -> Response:
     )
     body = to_csv(header, rows)
     filename = f"form-{form.id}-submissions.csv"
-    return Response(body, mimetype="text/csv", headers={"Content-Disposition": f'attachment; filename="{filename}"'})
+    # the app's response class: a value stored before the text rule is written as U+FFFD, not an error
+    return current_app.response_class(body, mimetype="text/csv",
+                                      headers={"Content-Disposition": f'attachment; filename="{filename}"'})

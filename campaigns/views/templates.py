@@ -5,8 +5,18 @@ from __future__ import annotations
 import smtplib
 from typing import Any
 
-from flask import Blueprint, Response, abort, flash, jsonify, redirect, render_template, request, url_for
-from flask_wtf import FlaskForm
+from flask import (
+    Blueprint,
+    Response,
+    abort,
+    current_app,
+    flash,
+    jsonify,
+    redirect,
+    render_template,
+    request,
+    url_for,
+)
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 from wtforms import StringField, TextAreaField
@@ -18,7 +28,9 @@ from campaigns.delivery.system_mail import send_test_email
 from campaigns.i18n import _
 from campaigns.models import Contact, Template, TemplateVersion
 from campaigns.runtime import services
+from campaigns.text import storable
 from campaigns.views.builder_common import MAIL_CSP, install_filters
+from campaigns.views.text_input import CheckedForm, checks_own_text
 
 bp = Blueprint("templates", __name__, url_prefix="/templates")
 install_filters(bp)
@@ -26,13 +38,18 @@ install_filters(bp)
 MAX_SOURCE = 500_000  # characters; a mail larger than this would be clipped by every client anyway
 
 
-class TemplateForm(FlaskForm):
+class TemplateForm(CheckedForm):
+    """The editor's fields; CheckedForm applies the text rule to each (the service's save path does not)."""
+
     name = StringField("Name", validators=[DataRequired(), Length(max=200)])
     subject = StringField("Subject", validators=[DataRequired(), Length(max=998)])
     preheader = StringField("Preheader", validators=[Length(max=500)])
     from_name = StringField("Sender name", validators=[Length(max=200)])
     html_source = TextAreaField("HTML source", validators=[DataRequired(), Length(max=MAX_SOURCE)])
     text_source = TextAreaField("Text source (optional)", validators=[Length(max=MAX_SOURCE)])
+
+
+TEMPLATE_FIELDS = ("name", "subject", "preheader", "from_name", "html_source", "text_source")
 
 
 def _starter_html() -> str:
@@ -110,6 +127,7 @@ def index() -> Any:
 
 
 @bp.route("/new", methods=["GET", "POST"])
+@checks_own_text(*TEMPLATE_FIELDS)
 def new() -> Any:
     db = services().db
     form = TemplateForm()
@@ -132,6 +150,7 @@ def new() -> Any:
 
 
 @bp.route("/<int:template_id>", methods=["GET", "POST"])
+@checks_own_text(*TEMPLATE_FIELDS)
 def edit(template_id: int) -> Any:
     db = services().db
     s = db.session
@@ -173,6 +192,7 @@ def edit(template_id: int) -> Any:
 
 
 @bp.post("/preview")
+@checks_own_text(*TEMPLATE_FIELDS)
 def preview() -> Any:
     """Render the unsaved draft for the live preview; nothing is stored (the transaction is rolled back)."""
     svc = services()
@@ -192,7 +212,8 @@ def preview() -> Any:
             template = _template_or_404(s, template_id)
             version = compile_version(s, template, **fields, untracked_urls=_untracked_urls())
         else:
-            template = create_template(s, (form.name.data or "draft").strip(), **fields)
+            # the name is not shown and not kept (rolled back), so a bad one is no reason to refuse the preview
+            template = create_template(s, storable(form.name.data or "", multiline=False).strip() or "draft", **fields)
             version = template.current_version  # type: ignore[assignment]
         assert version is not None
         rendered = render_preview(s, version, contact, svc)
@@ -225,9 +246,9 @@ def version_preview(template_id: int, version_id: int) -> Any:
     finally:
         s.rollback()
     if request.args.get("part") == "text":
-        response = Response(rendered.text, mimetype="text/plain")
-    else:
-        response = Response(rendered.html, mimetype="text/html")
+        response = current_app.response_class(rendered.text, mimetype="text/plain")
+    else:  # the app's response class: contact data stored before the text rule cannot fail the preview
+        response = current_app.response_class(rendered.html, mimetype="text/html")
     response.headers["Content-Security-Policy"] = MAIL_CSP
     response.headers["Cache-Control"] = "no-store"
     return response
