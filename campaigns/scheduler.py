@@ -704,10 +704,10 @@ def _enqueue_broadcast(svc: Services, broadcast_id: int, counts: Counter[str]) -
 
 
 # The reasons a marketer reads on the broadcast (English keys; Japanese in translations/text_rule.py).
-SEGMENT_FAILED = ("Not sent: its segment “%(segment)s” cannot be used (%(problem)s). Fix the segment, then "
-                  "schedule the broadcast again.")
-BROADCAST_FAILED = ("Not sent: it could not be prepared because of an unexpected error, which has been logged for "
-                    "your administrator. Nothing was sent; schedule it again once the error is fixed.")
+SEGMENT_FAILED = ("Its segment “%(segment)s” cannot be used: %(problem)s. Fix the segment, then schedule the "
+                  "broadcast again.")
+BROADCAST_FAILED = ("It could not be prepared because of an unexpected error, which has been logged for your "
+                    "administrator. Nothing was sent; schedule it again once the error is fixed.")
 
 
 def broadcast_failure_reason(session: Session, broadcast: Broadcast, exc: BaseException) -> str:

@@ -451,7 +451,11 @@ def _compile(rules: dict[str, Any] | None, now: datetime | None) -> tuple[Column
     try:
         check_json(rules, "rules")
     except TextError as exc:
-        raise SegmentError(exc.template, **exc.params) from None
+        if exc.reason == "invalid Unicode":
+            raise SegmentError("one of the conditions holds a broken character (invalid Unicode) at %(where)s",
+                               where=exc.what) from None
+        raise SegmentError("one of the conditions holds text that cannot be used (%(problem)s)",
+                           problem=str(exc)) from None
     return _group(rules, "rules", 0, ctx), ctx
 
 

@@ -234,7 +234,8 @@ def test_segment_editor_refuses_broken_rules_with_a_form_error(ui: Any, services
     rules = '{"all": [{"field": "company", "op": "eq", "value": "\\ud800"}]}'  # as typed in the JSON box
     resp = ui.post("/contacts/segments/new", {"name": "Broken", "rules": rules})
     assert resp.status_code == 400
-    assert "rules.all.0.value contains invalid Unicode" in resp.get_data(as_text=True)
+    assert ("one of the conditions holds a broken character (invalid Unicode) at rules.all.0.value"
+            in resp.get_data(as_text=True))
     resp = ui.post("/contacts/segments/new", {"name": "Bad\x00name", "rules": '{"all": []}'})
     assert resp.status_code == 400 and "Name contains a control character (U+0000)" in resp.get_data(as_text=True)
     # the live count behind the editor
@@ -257,7 +258,7 @@ def test_contact_editor_refuses_bad_attributes_and_fields_with_form_errors(ui: A
     # Japanese: the same error in Japanese, with the field's Japanese label
     japanese(ui.client)
     resp = ui.post("/contacts/new", {**base, "first_name": "Ta\x00ro"}, page="/contacts/new")
-    assert resp.status_code == 400 and "制御文字（U+0000）が含まれています" in resp.get_data(as_text=True)
+    assert resp.status_code == 400 and "名の3文字目に制御文字（U+0000）が含まれています" in resp.get_data(as_text=True)
 
 
 def test_template_editor_and_preview_refuse_bad_fields(ui: Any, services: Any) -> None:
@@ -342,7 +343,7 @@ def test_a_broadcast_with_a_broken_segment_fails_with_its_reason_and_the_tick_ca
         failed, sent = s.get(Broadcast, bad_id), s.get(Broadcast, good_id)
         assert failed is not None and sent is not None
         assert failed.status is BroadcastStatus.FAILED
-        assert failed.failure_reason.startswith("Not sent: its segment “Old import” cannot be used (")
+        assert failed.failure_reason.startswith("Its segment “Old import” cannot be used: ")
         assert sent.status is BroadcastStatus.SENDING
         assert s.scalar(select(func.count()).select_from(Send).where(Send.broadcast_id == bad_id)) == 0
         assert s.get(ImportJob, job_id).status is ImportStatus.PENDING  # type: ignore[union-attr]
