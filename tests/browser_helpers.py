@@ -1,4 +1,5 @@
-"""Helpers for the builder UI tests (templates, sequences, broadcasts) and the browser test."""
+"""Helpers for the browser tests: the real app served on a loopback port, and a headless Chromium page
+(optionally logged in) that records script errors and CSP violations."""
 
 from __future__ import annotations
 
@@ -12,31 +13,6 @@ from flask import Flask
 from werkzeug.serving import make_server
 
 from tests.conftest import free_port
-
-HTML = """<html><head><style>.cta { color: #ff0000; font-weight: bold; }</style></head>
-<body><p>Hello {{ contact.first_name | default("there") }} from {{ contact.company | default("your company") }}</p>
-<p><a class="cta" href="https://acme.test/whitepaper">Get the whitepaper</a></p>
-<p><a href="https://acme.test/pricing">Pricing</a></p></body></html>"""
-
-
-def make_template(services: Any, name: str = "Welcome", subject: str = "Hi {{ contact.first_name }}",
-                  html: str = HTML) -> int:
-    """Create a template with one compiled version through the rendering service; returns its id."""
-    from campaigns.delivery.rendering import create_template
-
-    with services.db.begin() as s:
-        return create_template(s, name, subject=subject, html_source=html).id
-
-
-def make_contact(services: Any, email: str, first_name: str = "", **extra: Any) -> int:
-    """Insert one active contact directly (UI tests need a few, not the import machinery)."""
-    from campaigns.models import Contact
-
-    with services.db.begin() as s:
-        contact = Contact(email=email, first_name=first_name, **extra)
-        s.add(contact)
-        s.flush()
-        return contact.id
 
 
 class LiveServer:

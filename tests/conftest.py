@@ -5,9 +5,11 @@ from __future__ import annotations
 
 import email
 import email.policy
+import itertools
 import os
 import re
 import socket
+import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -22,12 +24,15 @@ from aiosmtpd.controller import Controller
 from flask import Flask
 from flask.testing import FlaskClient
 from redis import Redis
+from redis.exceptions import ConnectionError as RedisConnectionError
 from sqlalchemy.orm import close_all_sessions
 
 from campaigns.db import Base, Database
+from campaigns.delivery import mailer
 from campaigns.models import create_all
 
 TEST_REDIS_URL = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
+ROOT = Path(__file__).resolve().parent.parent  # the repository
 
 
 def free_port() -> int:
@@ -89,12 +94,67 @@ def truncate_all(db: Database) -> None:
 
 
 # ---------------------------------------------------------------- redis
+# The suite flushes its Redis database between tests, so it must never be pointed at one that holds
+# somebody else's data (as RQ's own test suite refuses to). It marks the database as its own with this
+# key, written at the start of the run and again after every flush: a database holding the mark (plus
+# whatever an interrupted run left) is the suite's; a database holding keys without it is not.
+REDIS_SENTINEL = "nurture:test-suite"
+_claimed_redis: set[str] = set()
+
+
+def _redis_db_name(url: str) -> str:
+    kw = Redis.from_url(url).connection_pool.connection_kwargs
+    return f"Redis database {kw.get('db', 0)} at {kw.get('host', '?')}:{kw.get('port', '?')}"
+
+
+def flush_test_redis(conn: Redis) -> None:
+    """Empty the suite's Redis database and mark it as the suite's again."""
+    conn.flushdb()
+    conn.set(REDIS_SENTINEL, f"pytest pid {os.getpid()}")
+
+
+def claim_test_redis(conn: Redis, url: str = TEST_REDIS_URL) -> None:
+    """Once per run: stop the run (pytest.exit) if the test database holds keys the suite did not write,
+    otherwise empty it and mark it as the suite's."""
+    if url in _claimed_redis:
+        return
+    count = conn.dbsize()
+    if count and not conn.exists(REDIS_SENTINEL):
+        sample = sorted(k.decode(errors="replace") for k in itertools.islice(conn.scan_iter(count=100), 5))
+        kw = conn.connection_pool.connection_kwargs
+        where = f"-h {kw.get('host', '127.0.0.1')} -p {kw.get('port', 6379)} -n {kw.get('db', 0)}"
+        pytest.exit(
+            f"refusing to run the tests on {_redis_db_name(url)} (TEST_REDIS_URL={url}): it holds "
+            f"{count} key{'s' if count != 1 else ''} that this test suite did not write (e.g. {sample}), and the tests empty "
+            f"it between tests. Point TEST_REDIS_URL at an unused database, or if this one's data can go, "
+            f"empty it first: redis-cli {where} flushdb",
+            returncode=pytest.ExitCode.USAGE_ERROR,
+        )
+    flush_test_redis(conn)  # the suite's own: leftovers of an earlier (perhaps interrupted) run
+    _claimed_redis.add(url)
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _test_redis_is_ours() -> None:
+    """Check the test Redis database before the first test writes to it. Without a Redis the check waits
+    for the first test that needs one (redis_conn), and tests that need none still run. The mark stays
+    after the run, so that whatever is written late (hits an exiting process flushes) is still the suite's."""
+    conn = Redis.from_url(TEST_REDIS_URL)
+    try:
+        claim_test_redis(conn)
+    except RedisConnectionError:
+        pass
+    finally:
+        conn.close()
+
+
 @pytest.fixture
 def redis_conn() -> Iterator[Redis]:
     conn = Redis.from_url(TEST_REDIS_URL)
-    conn.flushdb()
+    claim_test_redis(conn)
+    flush_test_redis(conn)
     yield conn
-    conn.flushdb()
+    flush_test_redis(conn)
     conn.close()
 
 
@@ -162,6 +222,14 @@ def smtp_server() -> Iterator[SmtpServer]:
     server.controller.stop()
 
 
+@pytest.fixture(autouse=True)
+def _close_smtp_pools() -> Iterator[None]:
+    """Each test talks to its own SMTP server: drop the sender's pooled connections afterwards (each pool
+    holds an event-loop thread, which would otherwise outlive the test)."""
+    yield
+    mailer.close_pools()
+
+
 # ---------------------------------------------------------------- app
 @pytest.fixture
 def app_overrides(database_url: str, smtp_server: SmtpServer, tmp_path: Path) -> dict[str, Any]:
@@ -177,6 +245,7 @@ def app_overrides(database_url: str, smtp_server: SmtpServer, tmp_path: Path) ->
         "mail_from": "Acme Marketing <marketing@acme.test>",
         "UPLOAD_DIR": str(tmp_path / "uploads"),
         "webhook_allowed_networks": "127.0.0.0/8",  # the tests' webhook receivers listen on loopback
+        "trusted_hosts": "localhost, 127.0.0.1",  # the test client's default host; the browser tests' server
     }
 
 
@@ -298,8 +367,56 @@ def run_jobs(app: Flask) -> int:
     return sum(r.count for r in registries) - before
 
 
+# Threads allowed to outlive the run, by name, each with the reason it is process-wide; any other thread
+# still alive when the run ends fails it (a test, fixture or service left it running: a leak in production).
+LONG_LIVED_THREADS = {
+    # campaigns.engagement.hit_buffer: one daemon flusher per process, started by the first recorded hit and
+    # kept for the life of the process (its atexit hook pushes what is still buffered).
+    "nurture-hit-flusher",
+}
+
+
+def _lingering_threads(grace: float = 5.0) -> list[threading.Thread]:
+    """Threads other than the main one and the long-lived ones, after giving those shutting down `grace`
+    seconds to finish."""
+    deadline = time.monotonic() + grace
+    for thread in threading.enumerate():
+        if thread is not threading.main_thread() and thread.name not in LONG_LIVED_THREADS:
+            thread.join(max(0.0, deadline - time.monotonic()))
+    return [t for t in threading.enumerate()
+            if t is not threading.main_thread() and t.name not in LONG_LIVED_THREADS and t.is_alive()]
+
+
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
-    """Report threads that would keep the interpreter alive after the run (a hang in CI)."""
-    lingering = [t for t in threading.enumerate() if t is not threading.main_thread() and not t.daemon]
-    if lingering:
-        print("\nnon-daemon threads still running at exit:", [t.name for t in lingering])
+    """Fail the run when threads are left running at its end: a non-daemon one would keep the interpreter
+    alive (a hang in CI), a daemon one is a thread some code started and never stopped."""
+    lingering = _lingering_threads()
+    if not lingering:
+        return
+    frames = sys._current_frames()
+
+    def where(thread: threading.Thread) -> str:
+        """The thread's target and the innermost line of this project it is running (else the innermost)."""
+        target = getattr(thread, "_target", None)
+        frame, innermost = frames.get(thread.ident or 0), None
+        while frame is not None:
+            innermost = innermost or frame
+            if frame.f_code.co_filename.startswith(str(ROOT)) and "/.venv/" not in frame.f_code.co_filename:
+                break
+            frame = frame.f_back
+        frame = frame or innermost
+        return (f"target {getattr(target, '__qualname__', target)!s}, "
+                + (f"at {frame.f_code.co_filename}:{frame.f_lineno}" if frame else "no stack"))
+
+    described = "; ".join(f"{t.name!r} ({'daemon' if t.daemon else 'non-daemon'}, {where(t)})" for t in lingering)
+    message = (f"{len(lingering)} thread(s) still running at the end of the run: {described}. Stop them in the "
+               f"test or fixture that starts them (or, if one is process-wide by design, list its name in "
+               f"tests/conftest.py LONG_LIVED_THREADS with the reason).")
+    reporter = session.config.pluginmanager.get_plugin("terminalreporter")
+    if reporter is not None:
+        reporter.write_sep("=", "threads left running", red=True)
+        reporter.write_line(message, red=True)
+    else:
+        print("\n" + message)
+    if session.exitstatus == pytest.ExitCode.OK:
+        session.exitstatus = pytest.ExitCode.TESTS_FAILED

@@ -1,4 +1,4 @@
-"""Helpers for the fault tests (tests/test_faults_*.py): real worker and scheduler processes, SMTP servers
+"""Helpers for the fault tests (tests/faults/): real worker and scheduler processes, SMTP servers
 that misbehave on cue, a Redis server of our own that can be restarted, and ledger/mailbox tallies."""
 
 from __future__ import annotations

@@ -24,7 +24,6 @@ def seed_objects(services: Any, text: str = "Plain") -> dict[str, int]:
     """Create the objects and return their ids by URL parameter name (contact_id, template_id, ...)."""
     from campaigns.delivery import rendering
     from campaigns.journeys.sequences import create_sequence
-    from campaigns.leads.contacts import suppress
     from campaigns.models import (
         ApiKey,
         Broadcast,
@@ -37,6 +36,7 @@ def seed_objects(services: Any, text: str = "Plain") -> dict[str, int]:
         SendStatus,
     )
     from campaigns.models.tracking import Hit, HitClass, HitKind
+    from campaigns.suppression import suppress
 
     ids: dict[str, int] = {}
     with services.db.begin() as s:

@@ -1,18 +1,16 @@
-"""Helpers for the rendering, sending and crash tests: an account, a template, contacts and planned sends."""
+"""Helpers for the rendering, sending and crash tests: an account, a compiled template version, planned sends
+(contacts come from tests/factories.py), and an SMTP server that pipelines."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from typing import Any
 
-import pytest
 from aiosmtpd.controller import Controller
 
-from campaigns.delivery import mailer
-from campaigns.delivery.rendering import create_template
 from campaigns.models import Contact, Send, SendStatus, TemplateVersion
 from campaigns.users import get_account
 from tests.conftest import SmtpHandler, SmtpServer
+from tests.factories import make_contacts, make_template
 
 HTML = """<html><head><style>
   h1 { color: #2f6fde; font-size: 22px; }
@@ -39,23 +37,10 @@ def setup_account(session: Any) -> Any:
 
 def make_version(session: Any, *, html: str = HTML, subject: str = "Hello {{ contact.first_name }}",
                  name: str = "welcome", **kw: Any) -> TemplateVersion:
-    """Create a template and return its compiled first version."""
-    template = create_template(session, name, subject=subject, html_source=html, **kw)
+    """Create a template through the rendering service and return its compiled first version."""
+    template = make_template(session, name, subject=subject, html=html, compiled=True, **kw)
     assert template.current_version is not None
     return template.current_version
-
-
-def make_contacts(session: Any, count: int, prefix: str = "lead", **fields: Any) -> list[Contact]:
-    """Active contacts lead0@example.com, lead1@example.com, ..."""
-    contacts = [
-        Contact(email=f"{prefix}{i}@example.com", first_name=fields.get("first_name", f"Name{i}"),
-                last_name=fields.get("last_name", ""), company=fields.get("company", "Example"),
-                attributes=fields.get("attributes", {"plan": "pro"}))
-        for i in range(count)
-    ]
-    session.add_all(contacts)
-    session.flush()
-    return contacts
 
 
 def plan_sends(session: Any, version: TemplateVersion, contacts: list[Contact]) -> list[int]:
@@ -90,10 +75,3 @@ class PipeliningServer(SmtpServer):
         super().__init__()
         self.handler = PipeliningHandler()
         self.controller = Controller(self.handler, hostname="127.0.0.1", port=self.port)
-
-
-@pytest.fixture(autouse=True)
-def _close_smtp_pools() -> Iterator[None]:
-    """Each test talks to its own SMTP server: drop the pooled connections afterwards."""
-    yield
-    mailer.close_pools()

@@ -1,5 +1,6 @@
-"""Builders for tracking and report tests: campaigns, sends and links made directly with the models,
-so these tests do not depend on the rendering/sending services."""
+"""Builders for tracking and report tests: campaigns (a template version with its links, and a broadcast or
+a sequence) and sends written directly with the models, so these tests do not depend on the rendering and
+sending services. Contacts, templates and sequences come from tests/factories.py."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ from sqlalchemy.orm import Session
 from campaigns.db import now_utc
 from campaigns.engagement.hit_buffer import flush_hits
 from campaigns.engagement.hit_writer import drain_once, ensure_group
+from campaigns.journeys.sequences import live_steps
 from campaigns.models import (
     Broadcast,
     BroadcastStatus,
@@ -21,12 +23,9 @@ from campaigns.models import (
     Link,
     Send,
     SendStatus,
-    Sequence,
-    SequenceStatus,
-    Step,
-    Template,
     TemplateVersion,
 )
+from tests.factories import make_sequence, make_template
 
 # Realistic user agents (as seen in access logs of tracking endpoints).
 UA_CHROME = (
@@ -74,34 +73,29 @@ class Campaign:
 def make_version(session: Session, urls: list[str], honeypot: bool = False, untracked: list[str] | None = None,
                  name: str = "Newsletter") -> tuple[int, list[int], int | None]:
     """A template with one version and its links (tracked, plus an optional honeypot and untracked ones)."""
-    template = Template(name=name)
-    session.add(template)
-    session.flush()
-    version = TemplateVersion(template_id=template.id, version=1, subject="Hello {{ contact.first_name }}",
-                              html_source="<p>hi</p>", compiled_html="<p>hi</p>")
-    session.add(version)
-    session.flush()
-    template.current_version_id = version.id
+    template = make_template(session, name, subject="Hello {{ contact.first_name }}", html="<p>hi</p>", text="")
+    version_id = template.current_version_id
+    assert version_id is not None
     link_ids = []
     position = 0
     for url in urls:
         position += 1
-        link = Link(template_version_id=version.id, position=position, url=url)
+        link = Link(template_version_id=version_id, position=position, url=url)
         session.add(link)
         session.flush()
         link_ids.append(link.id)
     for url in untracked or []:
         position += 1
-        session.add(Link(template_version_id=version.id, position=position, url=url, tracked=False))
+        session.add(Link(template_version_id=version_id, position=position, url=url, tracked=False))
     honeypot_id = None
     if honeypot:
         position += 1
-        hp = Link(template_version_id=version.id, position=position, url="https://acme.test/hp", honeypot=True)
+        hp = Link(template_version_id=version_id, position=position, url="https://acme.test/hp", honeypot=True)
         session.add(hp)
         session.flush()
         honeypot_id = hp.id
     session.flush()
-    return version.id, link_ids, honeypot_id
+    return version_id, link_ids, honeypot_id
 
 
 def make_broadcast(session: Session, urls: list[str] | None = None, honeypot: bool = True,
@@ -118,34 +112,16 @@ def make_broadcast(session: Session, urls: list[str] | None = None, honeypot: bo
     return Campaign(version_id, link_ids, hp, broadcast_id=b.id)
 
 
-def make_sequence(session: Session, steps: int = 2, goal_event: str = "demo_booked",
-                  name: str = "Whitepaper follow-up") -> Campaign:
-    """An active sequence with `steps` steps sharing one template version."""
+def make_sequence_campaign(session: Session, steps: int = 2, goal_event: str = "demo_booked",
+                           name: str = "Whitepaper follow-up") -> Campaign:
+    """An active sequence with `steps` steps a day apart sharing one template version with links."""
     version_id, link_ids, hp = make_version(session, ["https://acme.test/demo", "https://acme.test/pricing"],
                                             honeypot=True)
     template_id = session.get(TemplateVersion, version_id).template_id  # type: ignore[union-attr]
-    seq = Sequence(name=name, status=SequenceStatus.ACTIVE, goal_event=goal_event)
-    session.add(seq)
-    session.flush()
-    step_ids = []
-    for position in range(1, steps + 1):
-        step = Step(sequence_id=seq.id, position=position, delay_minutes=60 * 24, template_id=template_id)
-        session.add(step)
-        session.flush()
-        step_ids.append(step.id)
+    seq = make_sequence(session, [{"template_id": template_id, "delay_minutes": 60 * 24}] * steps, name=name,
+                        goal_event=goal_event)
+    step_ids = [step.id for step in live_steps(session, seq.id)]
     return Campaign(version_id, link_ids, hp, sequence_id=seq.id, step_ids=step_ids)
-
-
-_counter = {"n": 0}
-
-
-def make_contact(session: Session, email: str | None = None, **kw: Any) -> Contact:
-    """A contact with a unique address."""
-    _counter["n"] += 1
-    contact = Contact(email=email or f"lead{_counter['n']}@example.jp", first_name="Taro", **kw)
-    session.add(contact)
-    session.flush()
-    return contact
 
 
 def make_send(session: Session, campaign: Campaign, contact: Contact, *, step_index: int | None = None,

@@ -20,9 +20,9 @@ from hypothesis import HealthCheck, given, settings
 from schemathesis import GenerationMode
 
 from campaigns.api.openapi import build_document
-from tests.test_api import API, Api, check_documented, make_template
+from tests.api.test_api import API, Api, check_documented, make_template
 
-# Examples per operation and mode; raise it for a deeper run: API_FUZZ_EXAMPLES=200 pytest tests/test_api_fuzz.py
+# Examples per operation and mode; raise it for a deeper run: API_FUZZ_EXAMPLES=200 pytest tests/api/test_api_fuzz.py
 MAX_EXAMPLES = int(os.environ.get("API_FUZZ_EXAMPLES", "8"))
 
 DOCUMENT = build_document()

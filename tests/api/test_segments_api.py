@@ -8,7 +8,7 @@ from typing import Any
 from sqlalchemy import insert, select
 
 from campaigns.models import Contact, Stage
-from tests.sequence_helpers import make_template
+from tests.factories import make_template
 
 API = "/api/v1"
 

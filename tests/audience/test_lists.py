@@ -17,8 +17,8 @@ from campaigns.audience.lists import (
     update_list,
 )
 from campaigns.audience.segments import SegmentError, count_segment
-from campaigns.leads.contacts import suppress
 from campaigns.models import Contact, ContactList, ContactListMember, Segment
+from campaigns.suppression import suppress
 
 
 def _contacts(services: Any, n: int = 12) -> list[int]:

@@ -11,9 +11,9 @@ import pytest
 from sqlalchemy import insert, select
 
 from campaigns.audience.segments import SegmentError, count_segment, segment_contact_ids, validate_rules
-from campaigns.leads.contacts import suppress
 from campaigns.models import Contact, ContactStatus, Segment
-from tests.segment_helpers import insert_contacts, matches, random_contact, random_tree
+from campaigns.suppression import suppress
+from tests.audience.segment_helpers import insert_contacts, matches, random_contact, random_tree
 
 
 @pytest.fixture
@@ -150,4 +150,4 @@ def test_segment_pages_and_live_count(ui: Any, services: Any, population: list[d
         assert s.get(Segment, segment.id) is None
 
 
-# The segment editor in a real browser: tests/test_browser_segments.py
+# The segment editor in a real browser: tests/browser/test_browser_segments.py

@@ -14,7 +14,6 @@ import pytest
 from sqlalchemy import insert, select
 
 from campaigns.audience.segments import SegmentError, count_segment, segment_contact_ids, validate_rules
-from campaigns.leads.contacts import suppress
 from campaigns.models import (
     Broadcast,
     BroadcastStatus,
@@ -32,9 +31,10 @@ from campaigns.models import (
     SequenceStatus,
     Step,
 )
-from tests.segment_helpers import ascii_lower, insert_contacts, random_condition, random_contact
-from tests.segment_helpers import matches as attribute_matches
-from tests.sequence_helpers import make_template
+from campaigns.suppression import suppress
+from tests.audience.segment_helpers import ascii_lower, insert_contacts, random_condition, random_contact
+from tests.audience.segment_helpers import matches as attribute_matches
+from tests.factories import make_template
 
 NOW = datetime(2026, 11, 22, 12, 0, tzinfo=UTC)
 EVENT_NAMES = ["webinar_attended", "whitepaper_downloaded", "page_viewed"]

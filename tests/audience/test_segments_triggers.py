@@ -1,5 +1,5 @@
 """Segments as a sequence's enrolment trigger and exit condition, evaluated by the scheduler step
-(campaigns.segments.run_segment_triggers), and large manual enrolment moved into an RQ job."""
+(campaigns.audience.segment_triggers.run_segment_triggers), and large manual enrolment moved into an RQ job."""
 
 from __future__ import annotations
 
@@ -12,7 +12,6 @@ from sqlalchemy import select
 from campaigns import scheduler
 from campaigns.audience import segment_triggers
 from campaigns.journeys.sequences import create_sequence, update_sequence
-from campaigns.leads.contacts import suppress
 from campaigns.models import (
     Contact,
     ContactStatus,
@@ -25,8 +24,9 @@ from campaigns.models import (
     Sequence,
     SequenceStatus,
 )
+from campaigns.suppression import suppress
 from tests.conftest import run_jobs
-from tests.sequence_helpers import make_template
+from tests.factories import make_template
 
 NOW = datetime(2026, 11, 22, 12, 0, tzinfo=UTC)
 MANAGERS = {"all": [{"field": "job_title", "op": "contains", "value": "部長"}]}
@@ -207,7 +207,7 @@ def test_large_segment_enrolment_from_the_ui_runs_as_a_job(app: Any, ui: Any, se
 
 
 def test_sequence_builder_sets_the_segment_trigger_and_exit(ui: Any, services: Any) -> None:
-    from tests.test_ui_sequences import _base, _post, _step
+    from tests.ui.test_ui_sequences import _base, _post, _step
 
     ids = _setup(services, trigger=False)
     with services.db.begin() as s:

@@ -11,8 +11,9 @@ import pytest
 from sqlalchemy import select
 
 from campaigns.models import Sequence, SequenceStatus, Step, Template
-from tests.browser_helpers import make_template, open_page
+from tests.browser_helpers import open_page
 from tests.conftest import USER_EMAIL, USER_PASSWORD
+from tests.factories import committed, make_template
 
 pytestmark = pytest.mark.browser
 
@@ -44,7 +45,7 @@ def _login(page) -> None:
 def test_template_and_two_step_sequence_through_the_ui(browser_page, services):
     page = browser_page
     expect = pytest.importorskip("playwright.sync_api").expect
-    other = make_template(services, "Case study", subject="A customer story")
+    other = committed(services, make_template, "Case study", subject="A customer story", compiled=True)
     _login(page)
 
     # ---- a template, with the live preview following the edits
@@ -141,7 +142,7 @@ def test_template_and_two_step_sequence_through_the_ui(browser_page, services):
 def test_builder_pages_in_japanese_render_cleanly(browser_page, services):
     page = browser_page
     expect = pytest.importorskip("playwright.sync_api").expect
-    make_template(services, "ようこそ", subject="{{ contact.last_name }}様、ようこそ")
+    committed(services, make_template, "ようこそ", subject="{{ contact.last_name }}様、ようこそ", compiled=True)
     _login(page)
     page.click("[data-testid=lang-switch]")
     page.goto(page.base + "/sequences/new")

@@ -19,7 +19,8 @@ from campaigns.models import ABStatus, ABTest, Broadcast, Send
 from campaigns.models.tracking import HitKind
 from tests.browser_helpers import logged_in_page
 from tests.conftest import USER_EMAIL, USER_PASSWORD, run_jobs
-from tests.sending_helpers import make_contacts, make_version, setup_account
+from tests.factories import make_contacts
+from tests.sending_helpers import make_version, setup_account
 from tests.tracking_helpers import IP_APPLE, IP_HOME_JP, UA_APPLE_MAIL, UA_CHROME, drain
 
 pytestmark = pytest.mark.browser

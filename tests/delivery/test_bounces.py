@@ -31,7 +31,8 @@ from campaigns.models import (
     Suppression,
 )
 from tests.conftest import TEST_REDIS_URL
-from tests.sending_helpers import _close_smtp_pools, make_contacts, make_version, setup_account  # noqa: F401
+from tests.factories import make_contacts
+from tests.sending_helpers import make_version, setup_account
 
 SECRET = "whsec-test-0123456789"
 

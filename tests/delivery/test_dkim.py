@@ -16,7 +16,7 @@ from campaigns.delivery import dkim_signing
 from campaigns.delivery.dkim_signing import DkimConfigError, DkimSigner, signer_for
 from campaigns.delivery.sending import deliver_batch
 from campaigns.delivery.system_mail import send_test_email
-from tests.sending_helpers import _close_smtp_pools, standard_setup  # noqa: F401
+from tests.sending_helpers import standard_setup
 
 SELECTOR = "nurture2026"
 DOMAIN = "acme.test"

@@ -155,7 +155,7 @@ def test_run_outbox_server_runs_until_sigterm(services, database_url):
     code = (
         "from campaigns.config import Settings\n"
         "from campaigns.runtime import Services\n"
-        "from campaigns.outbox import run_outbox_server\n"
+        "from campaigns.delivery.outbox import run_outbox_server\n"
         f"svc = Services.build(Settings.from_env({{'outbox_port': {port}}}))\n"
         "run_outbox_server(svc)\n"
     )

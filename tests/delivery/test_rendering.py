@@ -10,7 +10,7 @@ from campaigns.delivery import rendering
 from campaigns.delivery.rendering import TemplateError, compile_version, render_message, render_preview
 from campaigns.links import TokenKind
 from campaigns.models import Contact
-from tests.sending_helpers import _close_smtp_pools, make_version, setup_account  # noqa: F401
+from tests.sending_helpers import make_version, setup_account
 
 LINKS_HTML = """<html><body>
 <a href="https://example.com/one">One</a>

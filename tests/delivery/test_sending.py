@@ -26,9 +26,8 @@ from campaigns.models import Contact, ContactStatus, Link, Send, SendStatus, Sup
 from campaigns.suppression import suppress
 from tests.conftest import run_jobs
 from tests.factories import make_contacts
-from tests.sending_helpers import (  # noqa: F401
+from tests.sending_helpers import (
     PipeliningServer,
-    _close_smtp_pools,
     make_version,
     plan_sends,
     setup_account,

@@ -30,7 +30,7 @@ from campaigns.models import Contact
 from campaigns.scoring.handover import render_sales_email
 from campaigns.users import get_account
 from tests.conftest import run_jobs
-from tests.sending_helpers import _close_smtp_pools, plan_sends  # noqa: F401
+from tests.sending_helpers import plan_sends
 
 SPAMASSASSIN = shutil.which("spamassassin")
 pytestmark = pytest.mark.skipif(

@@ -9,16 +9,17 @@ from datetime import UTC, datetime, timedelta
 from sqlalchemy import select
 
 from campaigns.engagement.classify import HitFacts, classify_send_hits, network_of
-from campaigns.engagement.hit_buffer import ip_for_storage, make_entry
+from campaigns.engagement.hit_buffer import make_entry
 from campaigns.engagement.hit_writer import STREAM
+from campaigns.ip_privacy import ip_for_storage
 from campaigns.models.tracking import EngagementRollup, Hit, HitClass, HitKind
+from tests.factories import make_contact
 from tests.tracking_helpers import (
     IP_OFFICE,
     UA_CHROME,
     UA_IPHONE_SAFARI,
     drain,
     make_broadcast,
-    make_contact,
     make_send,
 )
 

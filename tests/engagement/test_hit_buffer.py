@@ -1,9 +1,10 @@
-"""The in-process hit buffer (campaigns/events_buffer.py), against the real Redis: hits recorded by the
+"""The in-process hit buffer (campaigns/engagement/hit_writer.py), against the real Redis: hits recorded by the
 endpoints reach the stream from a flusher thread, in pipelined batches, exactly once, through a Redis
 outage and a fork; flush_hits pushes everything at once."""
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import gc
 import os
@@ -30,8 +31,9 @@ from campaigns.links import TokenKind
 from campaigns.models.tracking import Hit, HitKind
 from campaigns.runtime import Services
 from tests.conftest import TEST_REDIS_URL, free_port, truncate_all
+from tests.factories import make_contact
 from tests.fault_helpers import OwnRedis, wait_until
-from tests.tracking_helpers import UA_CHROME, drain, make_broadcast, make_contact, make_send
+from tests.tracking_helpers import UA_CHROME, drain, make_broadcast, make_send
 
 IP = "203.0.113.9"
 
@@ -215,8 +217,17 @@ def test_a_redis_that_never_answers_does_not_hold_the_buffer(services, send_ids,
     # raw socket and redis-py both time out, the hits stay held, and over the cap they go to the database.
     monkeypatch.setattr(hit_buffer, "HELD_MAX", 10)
     listener = socket.create_server(("127.0.0.1", 0))
+    listener.settimeout(0.1)  # the accepting thread checks `stop` between waits
     accepted: list[socket.socket] = []
-    threading.Thread(target=lambda: [accepted.append(listener.accept()[0]) for _ in range(20)], daemon=True).start()
+    stop = threading.Event()
+
+    def accept() -> None:
+        while len(accepted) < 20 and not stop.is_set():
+            with contextlib.suppress(TimeoutError):
+                accepted.append(listener.accept()[0])
+
+    acceptor = threading.Thread(target=accept, name="hung-redis-accept", daemon=True)
+    acceptor.start()
     services.redis = Redis.from_url(f"redis://127.0.0.1:{listener.getsockname()[1]}/0")  # as runtime builds it
     try:
         for i in range(25):
@@ -227,6 +238,8 @@ def test_a_redis_that_never_answers_does_not_hold_the_buffer(services, send_ids,
         agents = sorted(int(h.user_agent.rsplit("-", 1)[1]) for h in stored_hits(services))
         assert agents == list(range(25))  # every hit, once
     finally:
+        stop.set()
+        acceptor.join(5)
         listener.close()
         for conn in accepted:
             conn.close()
@@ -323,7 +336,7 @@ sys.exit(0)  # how a gunicorn worker ends after SIGTERM or SIGQUIT
 
 
 def test_a_process_exiting_normally_flushes_its_buffer(redis_conn, tmp_path):
-    root = Path(__file__).resolve().parent.parent
+    root = Path(__file__).resolve().parents[2]
     done = subprocess.run([sys.executable, "-c", EXIT_SCRIPT, TEST_REDIS_URL, f"sqlite:///{tmp_path}/exit.db"],
                           cwd=root, capture_output=True, timeout=60)
     assert done.returncode == 0, done.stderr.decode()

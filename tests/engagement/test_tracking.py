@@ -26,14 +26,14 @@ from campaigns.models import (
 )
 from campaigns.models.tracking import Hit, HitClass, HitKind
 from tests.conftest import free_port
+from tests.factories import make_contact
 from tests.tracking_helpers import (
     IP_HOME_JP,
     UA_CHROME,
     drain,
     make_broadcast,
-    make_contact,
     make_send,
-    make_sequence,
+    make_sequence_campaign,
 )
 
 GIF_MAGIC = b"GIF89a"
@@ -237,7 +237,7 @@ def test_duplicate_buffer_entries_are_written_once(services, app, sent):
 def in_sequence(services):
     """A contact in a two-step sequence: step 1 sent, step 2 queued; plus a queued broadcast send."""
     with services.db.begin() as s:
-        seq = make_sequence(s, steps=2)
+        seq = make_sequence_campaign(s, steps=2)
         contact = make_contact(s)
         enrollment = Enrollment(contact_id=contact.id, sequence_id=seq.sequence_id, next_position=2,
                                 next_due_at=now_utc() + timedelta(days=1))

@@ -19,10 +19,11 @@ from campaigns.engagement.hit_buffer import flush_hits, make_entry, record_hit
 from campaigns.engagement.hit_writer import GROUP, STREAM, ensure_group
 from campaigns.models.tracking import EngagementRollup, Hit, HitKind
 from tests.conftest import free_port
+from tests.factories import make_contact
 from tests.fault_helpers import wait_until
-from tests.tracking_helpers import UA_CHROME, WriterThread, drain, make_broadcast, make_contact, make_send
+from tests.tracking_helpers import UA_CHROME, WriterThread, drain, make_broadcast, make_send
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def hit_count(services) -> int:
@@ -46,7 +47,7 @@ def sends(services) -> list[int]:
 WRITER_SCRIPT = """
 import sys, threading, signal
 from wsgi import create_app
-from campaigns.events_buffer import run_writer
+from campaigns.engagement.hit_writer import run_writer
 app = create_app({"database_url": sys.argv[1], "redis_url": sys.argv[2], "secret_key": "test-secret-key"})
 stop = threading.Event()
 signal.signal(signal.SIGTERM, lambda *a: stop.set())

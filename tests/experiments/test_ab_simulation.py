@@ -2,7 +2,7 @@
 
 Each simulated test sends the planned number of emails per variant at once; conversions then
 arrive over a 48-hour window (exponential delays, mean 8 h, truncated to the window) and the real
-campaigns.ab.decide() is called after every hour, as the A/B service does. `pytest -s` prints the
+campaigns.experiments.stats.decide() is called after every hour, as the A/B service does. `pytest -s` prints the
 measured rates; docs/ab-testing.md records them. numpy draws the data; the decisions are ours.
 """
 

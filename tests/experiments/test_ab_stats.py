@@ -1,4 +1,4 @@
-"""campaigns.ab checked against SciPy and statsmodels on many seeded random cases, and its decisions."""
+"""campaigns.experiments.stats checked against SciPy and statsmodels on many seeded random cases, and its decisions."""
 
 from __future__ import annotations
 

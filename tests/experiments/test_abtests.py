@@ -30,7 +30,8 @@ from campaigns.models import (
     Template,
 )
 from tests.conftest import run_jobs
-from tests.sending_helpers import make_contacts, make_version, setup_account
+from tests.factories import make_contacts
+from tests.sending_helpers import make_version, setup_account
 from tests.tracking_helpers import IP_APPLE, IP_HOME_JP, UA_APPLE_MAIL, UA_CHROME, drain
 
 

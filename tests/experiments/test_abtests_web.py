@@ -14,7 +14,8 @@ from campaigns.journeys.broadcasts import create_broadcast, schedule_broadcast
 from campaigns.journeys.sequences import create_sequence
 from campaigns.models import ABStatus, ABTest, Broadcast, Send, Step, Template
 from tests.conftest import run_jobs
-from tests.sending_helpers import make_contacts, make_version, setup_account
+from tests.factories import make_contacts
+from tests.sending_helpers import make_version, setup_account
 
 
 def _broadcast(services, n: int = 12) -> int:

@@ -20,8 +20,9 @@ from campaigns.db import now_utc
 from campaigns.delivery import sending
 from campaigns.models import Send
 from tests.conftest import SmtpHandler, SmtpServer
+from tests.factories import make_contacts
 from tests.fault_helpers import app_env, sigkill, start_process, status_counts
-from tests.sending_helpers import _close_smtp_pools, make_contacts, make_version, plan_sends, setup_account  # noqa: F401
+from tests.sending_helpers import make_version, plan_sends, setup_account
 
 TOTAL = 2000
 LEASE = 4  # seconds; short so the test does not wait five minutes for the stale claims

@@ -24,9 +24,9 @@ from campaigns.journeys.sequences import enroll_segment
 from campaigns.models import Broadcast, BroadcastStatus, Contact, Enrollment, Send, SendStatus
 from campaigns.users import get_account
 from tests.conftest import run_jobs
+from tests.factories import make_contacts, make_sequence
 from tests.fault_helpers import received_by_rcpt
-from tests.sending_helpers import _close_smtp_pools, make_contacts, make_version, setup_account  # noqa: F401
-from tests.sequence_helpers import make_sequence
+from tests.sending_helpers import make_version, setup_account
 
 TOKYO = ZoneInfo("Asia/Tokyo")
 NEW_YORK = ZoneInfo("America/New_York")

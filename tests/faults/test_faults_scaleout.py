@@ -17,6 +17,7 @@ from campaigns.journeys.broadcasts import create_broadcast, schedule_broadcast
 from campaigns.journeys.sequences import enroll_segment
 from campaigns.models import Contact, Enrollment, EnrollmentStatus, Send, SendStatus
 from campaigns.users import get_account
+from tests.factories import make_sequence
 from tests.fault_helpers import (
     FaultyServer,
     app_env,
@@ -26,8 +27,7 @@ from tests.fault_helpers import (
     tail,
     wait_until,
 )
-from tests.sending_helpers import _close_smtp_pools, make_version, setup_account  # noqa: F401
-from tests.sequence_helpers import make_sequence
+from tests.sending_helpers import make_version, setup_account
 
 CONTACTS = 200
 STEPS = 3

@@ -33,7 +33,7 @@ from tests.fault_helpers import (
     tail,
     wait_until,
 )
-from tests.sending_helpers import _close_smtp_pools, make_version, setup_account  # noqa: F401
+from tests.sending_helpers import make_version, setup_account
 
 TOTAL = 10_000
 KILLS = 5

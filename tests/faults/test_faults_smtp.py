@@ -25,7 +25,7 @@ from tests.fault_helpers import (
     received_by_rcpt,
     status_counts,
 )
-from tests.sending_helpers import _close_smtp_pools, standard_setup  # noqa: F401
+from tests.sending_helpers import standard_setup
 
 TOTAL = 400  # two jobs of 200
 

@@ -25,6 +25,7 @@ from campaigns.insights.reports import (
 from campaigns.models import Enrollment, Event, Send, SendStatus, Step, TemplateVersion
 from campaigns.models.tracking import HitKind, RollupScope
 from tests.conftest import USER_EMAIL, USER_PASSWORD
+from tests.factories import make_contact
 from tests.tracking_helpers import (
     IP_APPLE,
     IP_HOME_JP,
@@ -35,9 +36,8 @@ from tests.tracking_helpers import (
     UA_IPHONE_SAFARI,
     drain,
     make_broadcast,
-    make_contact,
     make_send,
-    make_sequence,
+    make_sequence_campaign,
 )
 
 T0 = datetime(2026, 11, 20, 1, 0, tzinfo=UTC)  # delivery time of every send below
@@ -152,7 +152,7 @@ def test_days_and_hours_are_the_account_zone(services, app, ui):
 
 def test_sequence_steps_and_funnel(services, app):
     with services.db.begin() as s:
-        seq = make_sequence(s, steps=2, goal_event="demo_booked")
+        seq = make_sequence_campaign(s, steps=2, goal_event="demo_booked")
         people = [make_contact(s) for _ in range(3)]
         step1, step2 = {}, {}
         for i, person in enumerate(people):
@@ -255,7 +255,7 @@ def test_report_pages_render_and_need_login(client, ui, services, newsletter):
 
 def test_sequence_report_page(ui, services, app):
     with services.db.begin() as s:
-        seq = make_sequence(s, steps=2)
+        seq = make_sequence_campaign(s, steps=2)
         person = make_contact(s)
         s.add(Enrollment(contact_id=person.id, sequence_id=seq.sequence_id))
         make_send(s, seq, person, step_index=0, sent_at=T0)
@@ -275,7 +275,7 @@ def test_sequence_report_links_say_which_mail_they_are_in(ui, services):
     from tests.tracking_helpers import make_version
 
     with services.db.begin() as s:
-        seq = make_sequence(s, steps=2)
+        seq = make_sequence_campaign(s, steps=2)
         other_version, _links, _hp = make_version(s, ["https://acme.test/case-study"], name="Case study mail")
         s.get(Step, seq.step_ids[1]).template_id = s.get(TemplateVersion, other_version).template_id
         s.get(TemplateVersion, seq.template_version_id).template.name = "Welcome mail"

@@ -35,7 +35,7 @@ from campaigns.models import (
     Step,
     Suppression,
 )
-from tests.sequence_helpers import make_contact, make_sequence, make_template
+from tests.factories import make_contact, make_sequence, make_template
 
 TOKYO = ZoneInfo("Asia/Tokyo")
 NEW_YORK = ZoneInfo("America/New_York")

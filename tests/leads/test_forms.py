@@ -24,7 +24,7 @@ from campaigns.models import (
     FormSubmission,
     SubmissionStatus,
 )
-from tests.sequence_helpers import make_sequence, make_template
+from tests.factories import make_sequence, make_template
 
 CONSENT = "ニュースレターやセミナー案内のメール受信に同意します。配信はいつでも停止できます。"
 GOOD = {"email": "Taro.Yamada@Example.CO.JP", "last_name": "山田", "first_name": "太郎", "company": "サンプル株式会社",
@@ -533,7 +533,7 @@ def test_admin_preview_shows_an_inactive_form_without_taking_submissions(service
 
 
 def test_no_confirmation_mail_to_a_suppressed_address(services, client, smtp_server, app):
-    from campaigns.leads.contacts import suppress
+    from campaigns.suppression import suppress
     from tests.conftest import run_jobs
     from tests.sending_helpers import setup_account
 

@@ -13,10 +13,11 @@ from click.testing import CliRunner
 from sqlalchemy import func, select
 
 from campaigns.leads import imports as imports_mod
-from campaigns.leads.contacts import suppress, upsert_contact
+from campaigns.leads.contacts import upsert_contact
 from campaigns.leads.csv_reader import ImportFileError, detect_encoding
 from campaigns.leads.imports import preview_import, run_import, start_import, suggest_mapping
 from campaigns.models import Contact, ContactStatus, ImportJob, ImportStatus
+from campaigns.suppression import suppress
 from tests.conftest import TEST_REDIS_URL, run_jobs
 
 

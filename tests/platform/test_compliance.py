@@ -14,8 +14,8 @@ from campaigns.journeys.broadcasts import create_broadcast, schedule_broadcast
 from campaigns.journeys.sequences import sequence_problems, set_sequence_status
 from campaigns.models import Send, SendStatus
 from campaigns.users import get_account
-from tests.sending_helpers import _close_smtp_pools, standard_setup  # noqa: F401
-from tests.sequence_helpers import make_sequence, make_template
+from tests.factories import make_sequence, make_template
+from tests.sending_helpers import standard_setup
 
 OPT_OUT_JA = "今後このようなメールの配信を希望されない場合は"
 OPT_OUT_EN = "If you no longer wish to receive these emails"

@@ -440,7 +440,7 @@ def test_service_messages_are_translated_with_their_values(app: Flask) -> None:
 ])
 def test_the_ab_statisticians_sentence_is_japanese(app: Flask, counts: list[tuple[int, int]],
                                                    deadline_reached: bool, fallback: str) -> None:
-    """Every verdict of campaigns.ab.decide(), with its notes, reads in Japanese (the numbers kept)."""
+    """Every verdict of campaigns.experiments.stats.decide(), with its notes, reads in Japanese (the numbers kept)."""
     from datetime import UTC, datetime
 
     from campaigns.experiments import stats
@@ -468,7 +468,7 @@ def _literal_keys() -> dict[str, set[str]]:
     import ast
     from pathlib import Path
 
-    root = Path(__file__).resolve().parent.parent
+    root = Path(__file__).resolve().parents[2]
     found: dict[str, set[str]] = {}
     template_call = re.compile(r"""\b_\(\s*(?:'((?:[^'\\]|\\.)*)'|"((?:[^"\\]|\\.)*)")\s*[,)]""")
     for path in sorted((root / "templates").rglob("*.html")):

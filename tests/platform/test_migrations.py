@@ -11,9 +11,9 @@ from alembic.migration import MigrationContext
 from sqlalchemy.orm import Session
 
 from campaigns.db import Base, make_engine
-from campaigns.leads.contacts import is_suppressed
 from campaigns.migrate import upgrade
 from campaigns.models import Contact, ContactStatus, Suppression
+from campaigns.suppression import is_suppressed
 
 
 def _fresh_url(tmp_path) -> str:

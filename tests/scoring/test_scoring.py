@@ -29,7 +29,8 @@ from campaigns.models import (
 from campaigns.scoring import engine, rules, triggers
 from campaigns.scoring import history as scoring_history
 from campaigns.scoring import stages as scoring_stages
-from tests.tracking_helpers import make_broadcast, make_contact, make_send, make_sequence
+from tests.factories import make_contact
+from tests.tracking_helpers import make_broadcast, make_send, make_sequence_campaign
 
 T0 = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
 
@@ -375,8 +376,8 @@ def test_stages_set_by_sales_are_not_moved_down_by_the_score(session: Any) -> No
 def test_triggers_enrol_and_exit_sequences(session: Any) -> None:
     settings(session, half_life_days=0, warm_at=10, hot_at=30, mql_when_hot=False)
     rule(session, "page_viewed", 10)
-    nurture = make_sequence(session, name="Nurture")
-    demo = make_sequence(session, name="Book a demo")
+    nurture = make_sequence_campaign(session, name="Nurture")
+    demo = make_sequence_campaign(session, name="Book a demo")
     triggers.create_trigger(session, {"name": "hot -> demo", "when": "stage", "stage": "hot", "action": "enroll",
                                      "sequence_id": demo.sequence_id})
     triggers.create_trigger(session, {"name": "hot leaves nurture", "when": "stage", "stage": "hot", "action": "exit",

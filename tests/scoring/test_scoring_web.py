@@ -21,8 +21,8 @@ from campaigns.models import (
     WebhookDelivery,
 )
 from campaigns.scoring import engine, rules
-from tests.test_api import Api
-from tests.tracking_helpers import make_contact
+from tests.api.test_api import Api
+from tests.factories import make_contact
 
 
 def test_rule_crud_over_the_api(client: Any, api_key: str, session: Any) -> None:

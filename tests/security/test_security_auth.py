@@ -106,10 +106,10 @@ def test_forwarded_for_is_trusted_only_behind_a_configured_proxy(app_overrides: 
         from campaigns.users import create_user
 
         svc = app.extensions["nurture"]
-        from tests.conftest import truncate_all
+        from tests.conftest import flush_test_redis, truncate_all
 
         truncate_all(svc.db)
-        redis_conn.flushdb()
+        flush_test_redis(redis_conn)
         with svc.db.begin() as s:
             create_user(s, "x@acme.test", "right password 1")
         client = app.test_client()

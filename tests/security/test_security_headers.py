@@ -13,7 +13,7 @@ from campaigns.delivery.sending import deliver_batch
 from campaigns.delivery.system_mail import send_test_email
 from campaigns.models import Contact, Send, SendStatus
 from campaigns.users import get_account
-from tests.sending_helpers import _close_smtp_pools, make_version, plan_sends  # noqa: F401
+from tests.sending_helpers import make_version, plan_sends
 
 BREAKS = ["\r\n", "\n", "\r", "\r\n\t", "\n ", "\x85", "\u2028", "\u2029", "\x0b", "\x0c", "\r\n\r\n"]
 EXPECTED_HEADERS = {"from", "to", "subject", "date", "message-id", "mime-version", "reply-to", "list-unsubscribe",

@@ -16,7 +16,8 @@ from packaging.version import Version
 
 from campaigns.delivery import rendering
 from campaigns.delivery.sending import deliver_batch
-from tests.sending_helpers import _close_smtp_pools, make_contacts, plan_sends  # noqa: F401
+from tests.factories import make_contacts
+from tests.sending_helpers import plan_sends
 
 SECRET = "s3cr3t-KEY-that-must-never-leak-8f1e2d"
 
@@ -74,7 +75,7 @@ def test_jinja2_is_at_least_3_1_6_and_pyproject_requires_it() -> None:
     assert Version(installed_version("jinja2")) >= Version("3.1.6")
     import tomllib
 
-    pyproject = tomllib.loads((Path(__file__).parent.parent / "pyproject.toml").read_text())
+    pyproject = tomllib.loads((Path(__file__).resolve().parents[2] / "pyproject.toml").read_text())
     reqs = [Requirement(r) for r in pyproject["project"]["dependencies"]]
     jinja = next(r for r in reqs if r.name.lower() == "jinja2")
     assert not jinja.specifier.contains("3.1.5") and jinja.specifier.contains("3.1.6")

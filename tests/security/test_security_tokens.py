@@ -15,7 +15,8 @@ from campaigns.engagement.hit_buffer import flush_hits
 from campaigns.engagement.hit_writer import backlog
 from campaigns.links import TokenKind, TokenSigner
 from campaigns.models import Contact, ContactStatus, Event, Hit, Suppression
-from tests.tracking_helpers import drain, make_broadcast, make_contact, make_send
+from tests.factories import make_contact
+from tests.tracking_helpers import drain, make_broadcast, make_send
 
 MUTATIONS = 10_000
 

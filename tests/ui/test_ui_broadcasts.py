@@ -9,7 +9,7 @@ from sqlalchemy import func, select
 
 from campaigns.models import Broadcast, BroadcastStatus, Segment, Send, SendStatus, Template
 from campaigns.users import get_account
-from tests.browser_helpers import make_contact, make_template
+from tests.factories import committed, make_contact, make_template
 
 
 def _only_broadcast(services):
@@ -20,7 +20,7 @@ def _only_broadcast(services):
 
 
 def test_send_now_to_everyone(ui, services):
-    tid = make_template(services, "November news")
+    tid = committed(services, make_template, "November news", compiled=True)
     page = ui.get("/broadcasts/new").get_data(as_text=True)
     assert "November news" in page and "Asia/Tokyo" in page
     before = datetime.now(UTC)
@@ -35,7 +35,7 @@ def test_send_now_to_everyone(ui, services):
 
 
 def test_scheduled_time_is_read_in_the_account_time_zone(ui, services):
-    tid = make_template(services)
+    tid = committed(services, make_template, compiled=True)
     with services.db.begin() as s:
         seg = Segment(name="Tokyo leads", rules={})
         s.add(seg)
@@ -60,7 +60,7 @@ def test_scheduled_time_is_read_in_the_account_time_zone(ui, services):
 
 
 def test_draft_then_schedule_then_cancel(ui, services):
-    tid = make_template(services)
+    tid = committed(services, make_template, compiled=True)
     ui.post("/broadcasts/new", {"name": "Later", "template_id": str(tid), "segment": "all", "when": "draft"},
             page="/broadcasts/new")
     b = _only_broadcast(services)
@@ -80,7 +80,7 @@ def test_draft_then_schedule_then_cancel(ui, services):
 
 
 def test_invalid_input_is_refused_and_kept(ui, services):
-    tid = make_template(services)
+    tid = committed(services, make_template, compiled=True)
     resp = ui.post("/broadcasts/new", {"name": "", "template_id": "999", "segment": "77", "when": "later",
                                        "scheduled_at": "tomorrow-ish"}, page="/broadcasts/new")
     assert resp.status_code == 400
@@ -100,13 +100,13 @@ def test_invalid_input_is_refused_and_kept(ui, services):
 
 
 def test_counts_of_sends(ui, services):
-    tid = make_template(services)
+    tid = committed(services, make_template, compiled=True)
     ui.post("/broadcasts/new", {"name": "Counted", "template_id": str(tid), "segment": "all", "when": "now"},
             page="/broadcasts/new")
     b = _only_broadcast(services)
     statuses = [SendStatus.SENT] * 4 + [SendStatus.FAILED, SendStatus.QUEUED, SendStatus.SUPPRESSED]
-    contacts = [make_contact(services, f"r{i}@acme.example") for i in range(len(statuses))]
-    make_contact(services, "gone@acme.example", status="unsubscribed")
+    contacts = [committed(services, make_contact, f"r{i}@acme.example") for i in range(len(statuses))]
+    committed(services, make_contact, "gone@acme.example", status="unsubscribed")
     assert 'data-testid="broadcast-audience">7 contacts<' in ui.get(f"/broadcasts/{b.id}").get_data(as_text=True)
     with services.db.begin() as s:
         vid = s.get(Template, tid).current_version_id
@@ -135,10 +135,10 @@ def test_send_now_goes_out_and_the_page_counts_it(ui, services, app, smtp_server
     from campaigns.scheduler import tick
     from tests.conftest import run_jobs
 
-    tid = make_template(services)
+    tid = committed(services, make_template, compiled=True)
     for i in range(4):
-        make_contact(services, f"all{i}@acme.example")
-    make_contact(services, "left@acme.example", status="unsubscribed")
+        committed(services, make_contact, f"all{i}@acme.example")
+    committed(services, make_contact, "left@acme.example", status="unsubscribed")
     ui.post("/broadcasts/new", {"name": "Now", "template_id": str(tid), "segment": "all", "when": "now"},
             page="/broadcasts/new")
     b = _only_broadcast(services)

@@ -7,7 +7,7 @@ import json
 from sqlalchemy import func, select
 
 from campaigns.models import Contact, ContactStatus, Link, Suppression, Template, TemplateVersion
-from tests.browser_helpers import HTML, make_contact, make_template
+from tests.factories import TEMPLATE_HTML, committed, make_contact, make_template
 
 
 def _count(services, model):
@@ -17,7 +17,7 @@ def _count(services, model):
 
 def _form(**over):
     data = {"name": "Whitepaper follow-up", "subject": "Your whitepaper, {{ contact.first_name }}",
-            "preheader": "Thanks for downloading", "from_name": "Acme Team", "html_source": HTML,
+            "preheader": "Thanks for downloading", "from_name": "Acme Team", "html_source": TEMPLATE_HTML,
             "text_source": ""}
     data.update(over)
     return data
@@ -44,7 +44,7 @@ def test_create_template_then_listed(ui, services):
 
 
 def test_saving_makes_a_new_version_and_history_lists_them(ui, services):
-    tid = make_template(services)
+    tid = committed(services, make_template, compiled=True)
     resp = ui.post(f"/templates/{tid}", _form(name="Renamed", subject="Second subject"), page=f"/templates/{tid}")
     assert resp.status_code == 302
     with services.db.begin() as s:
@@ -63,7 +63,7 @@ def test_saving_makes_a_new_version_and_history_lists_them(ui, services):
 
 
 def test_syntax_error_is_shown_and_nothing_is_lost(ui, services):
-    tid = make_template(services)
+    tid = committed(services, make_template, compiled=True)
     broken = "<p>Hello {{ contact.first_name </p><p>keep-this-text</p>"
     resp = ui.post(f"/templates/{tid}", _form(html_source=broken), page=f"/templates/{tid}")
     assert resp.status_code == 400
@@ -82,7 +82,7 @@ def test_missing_subject_is_a_form_error(ui, services):
 
 
 def test_untracked_link_choice_is_saved(ui, services):
-    tid = make_template(services)
+    tid = committed(services, make_template, compiled=True)
     page = ui.get(f"/templates/{tid}").get_data(as_text=True)
     assert 'name="track" value="https://acme.test/pricing"' in page
     data = _form()
@@ -107,8 +107,8 @@ def test_untracked_link_choice_is_saved(ui, services):
 
 
 def test_live_preview_renders_draft_as_contact_and_stores_nothing(ui, services):
-    tid = make_template(services)
-    make_contact(services, "hanako@example.jp", first_name="Hanako", company="Sakura KK")
+    tid = committed(services, make_template, compiled=True)
+    committed(services, make_contact, "hanako@example.jp", first_name="Hanako", company="Sakura KK")
     before = (_count(services, Template), _count(services, TemplateVersion), _count(services, Link))
     draft = _form(subject="Draft for {{ contact.first_name }}",
                   html_source="<p>Dear {{ contact.first_name }} at {{ contact.company }}</p><a href='https://x.test/'>x</a>")
@@ -150,8 +150,8 @@ def test_live_preview_needs_csrf_token(ui, services):
 
 
 def test_saved_version_preview_is_served_under_a_sandboxing_csp(ui, services):
-    tid = make_template(services)
-    make_contact(services, "ken@example.jp", first_name="Ken")
+    tid = committed(services, make_template, compiled=True)
+    committed(services, make_contact, "ken@example.jp", first_name="Ken")
     with services.db.begin() as s:
         vid = s.get(Template, tid).current_version_id
     resp = ui.get(f"/templates/{tid}/versions/{vid}/preview?contact=ken@example.jp")
@@ -161,13 +161,13 @@ def test_saved_version_preview_is_served_under_a_sandboxing_csp(ui, services):
     assert "Hello Ken" in resp.get_data(as_text=True)
     text = ui.get(f"/templates/{tid}/versions/{vid}/preview?part=text").get_data(as_text=True)
     assert "Hello Taro" in text or "Hello there" in text  # sample data without a contact
-    other = make_template(services, name="Other")
+    other = committed(services, make_template, name="Other", compiled=True)
     assert ui.get(f"/templates/{other}/versions/{vid}/preview").status_code == 404
 
 
 def test_test_send_delivers_to_the_smtp_server(ui, services, smtp_server):
-    tid = make_template(services)
-    make_contact(services, "yui@example.jp", first_name="Yui")
+    tid = committed(services, make_template, compiled=True)
+    committed(services, make_contact, "yui@example.jp", first_name="Yui")
     resp = ui.post(f"/templates/{tid}/test", {"to": "qa@acme.test", "contact": "yui@example.jp"},
                    page=f"/templates/{tid}", follow_redirects=True)
     assert "Test mail sent to qa@acme.test" in resp.get_data(as_text=True)
@@ -181,8 +181,8 @@ def test_test_mail_and_preview_links_cannot_unsubscribe_the_contact_whose_data_f
         ui, services, smtp_server, client):
     # A proof goes to colleagues and through link scanners: its unsubscribe and preference links lead
     # to a page that explains and changes nothing, whatever contact's data filled the mail.
-    tid = make_template(services)
-    contact_id = make_contact(services, "yui@example.jp", first_name="Yui")
+    tid = committed(services, make_template, compiled=True)
+    contact_id = committed(services, make_contact, "yui@example.jp", first_name="Yui")
     ui.post(f"/templates/{tid}/test", {"to": "qa@acme.test", "contact": "yui@example.jp"},
             page=f"/templates/{tid}", follow_redirects=True)
     message = smtp_server.wait_for(1)[0].message
@@ -204,7 +204,7 @@ def test_test_mail_and_preview_links_cannot_unsubscribe_the_contact_whose_data_f
 
 
 def test_test_send_refuses_a_bad_address(ui, services, smtp_server):
-    tid = make_template(services)
+    tid = committed(services, make_template, compiled=True)
     resp = ui.post(f"/templates/{tid}/test", {"to": "not an address"}, page=f"/templates/{tid}", follow_redirects=True)
     assert "Enter a valid e-mail address" in resp.get_data(as_text=True)
     resp = ui.post(f"/templates/{tid}/test", {"to": "qa@acme.test", "contact": "nobody@nowhere.test"},
@@ -214,7 +214,7 @@ def test_test_send_refuses_a_bad_address(ui, services, smtp_server):
 
 
 def test_test_send_reports_smtp_refusal(ui, services, smtp_server):
-    tid = make_template(services)
+    tid = committed(services, make_template, compiled=True)
     smtp_server.handler.rcpt_codes["qa@acme.test"] = "550 no such user"
     resp = ui.post(f"/templates/{tid}/test", {"to": "qa@acme.test"}, page=f"/templates/{tid}", follow_redirects=True)
     body = resp.get_data(as_text=True)
@@ -222,7 +222,7 @@ def test_test_send_reports_smtp_refusal(ui, services, smtp_server):
 
 
 def test_editor_in_japanese(ui, services):
-    tid = make_template(services)
+    tid = committed(services, make_template, compiled=True)
     ui.post("/lang/ja", {"next": "/"})
     page = ui.get(f"/templates/{tid}").get_data(as_text=True)
     assert "プレビュー" in page and "バージョン履歴" in page and "テスト送信" in page

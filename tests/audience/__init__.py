@@ -1,0 +1,1 @@
+"""Audience: segments, static lists and segment triggers (campaigns.audience)."""

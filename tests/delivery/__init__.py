@@ -1,0 +1,1 @@
+"""Delivery: rendering, MIME, sending, DKIM, SMTP, bounces and the outbox (campaigns.delivery)."""

@@ -1,0 +1,1 @@
+"""Engagement: tracking endpoints, the hit buffer and writer, classification (campaigns.engagement, tracking)."""

@@ -1,0 +1,111 @@
+"""The one place tests build contacts, templates and sequences.
+
+Every factory takes a SQLAlchemy Session, adds its rows, flushes (ids are set) and returns the model
+object; the caller's transaction decides when it is committed. Tests that drive the app over HTTP and
+need only an id use `committed(services, factory, ...)`, which runs the factory in a transaction of
+its own:
+
+    with services.db.begin() as s:                          # several objects, one transaction
+        template = make_template(s, "Welcome")
+        make_sequence(s, [{"template_id": template.id, "delay_minutes": 0}])
+
+    tid = committed(services, make_template, compiled=True)  # one object, its id
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Callable
+from typing import Any
+
+from sqlalchemy.orm import Session
+
+from campaigns.journeys.sequences import create_sequence, set_sequence_status
+from campaigns.models import Contact, Sequence, Template, TemplateVersion
+
+# The builder's test template (compiled=True): CSS to inline, two tracked links, merge fields.
+TEMPLATE_HTML = """<html><head><style>.cta { color: #ff0000; font-weight: bold; }</style></head>
+<body><p>Hello {{ contact.first_name | default("there") }} from {{ contact.company | default("your company") }}</p>
+<p><a class="cta" href="https://acme.test/whitepaper">Get the whitepaper</a></p>
+<p><a href="https://acme.test/pricing">Pricing</a></p></body></html>"""
+TEMPLATE_SUBJECT = "Hi {{ contact.first_name }}"
+
+_addresses = itertools.count(1)
+
+
+def committed(services: Any, factory: Callable[..., Any], /, *args: Any, **kw: Any) -> int:
+    """Run `factory(session, *args, **kw)` in a transaction of its own on the app's database and return
+    the new object's id (for tests that then use the UI or the API)."""
+    with services.db.begin() as s:
+        return int(factory(s, *args, **kw).id)
+
+
+def make_contact(session: Session, email: str | None = None, **fields: Any) -> Contact:
+    """One contact, active by default (the model's defaults: status, empty names and attributes). Without an
+    address it gets a unique one, lead<n>@example.jp. `fields` are Contact columns (first_name, company,
+    status, stage, attributes...)."""
+    contact = Contact(email=email or f"lead{next(_addresses)}@example.jp", **fields)
+    session.add(contact)
+    session.flush()
+    return contact
+
+
+def make_contacts(session: Session, count: int, prefix: str = "lead", **fields: Any) -> list[Contact]:
+    """`count` active contacts <prefix>0@example.com, <prefix>1@example.com, ... named Name0, Name1, ...
+    at company "Example" with attributes {"plan": "pro"} (what the rendering and sending tests print);
+    first_name, last_name, company and attributes override those for all of them."""
+    contacts = [
+        Contact(email=f"{prefix}{i}@example.com", first_name=fields.get("first_name", f"Name{i}"),
+                last_name=fields.get("last_name", ""), company=fields.get("company", "Example"),
+                attributes=fields.get("attributes", {"plan": "pro"}))
+        for i in range(count)
+    ]
+    session.add_all(contacts)
+    session.flush()
+    return contacts
+
+
+def make_template(session: Session, name: str = "Welcome", *, subject: str | None = None, html: str | None = None,
+                  text: str = "Hi", with_version: bool = True, compiled: bool = False, **options: Any) -> Template:
+    """A template.
+
+    By default its rows are written directly, without the rendering service: one saved version (version 1)
+    made current, subject "<name> subject", HTML "<p>Hi</p>" used as both source and compiled form, text
+    `text`; no links are recorded (planning and enrolment never look at the compiled form).
+    with_version=False leaves the template without any version (a draft nobody saved).
+
+    compiled=True builds it through campaigns.delivery.rendering.create_template instead, as the editor
+    does (CSS inlined, links recorded, text part derived): subject TEMPLATE_SUBJECT and HTML TEMPLATE_HTML
+    unless given; `options` go to create_template (text_source, preheader, from_name, untracked_urls).
+    """
+    if compiled:
+        from campaigns.delivery.rendering import create_template
+
+        return create_template(session, name, subject=TEMPLATE_SUBJECT if subject is None else subject,
+                               html_source=TEMPLATE_HTML if html is None else html, **options)
+    if options:
+        raise TypeError(f"make_template: {sorted(options)} need compiled=True")
+    template = Template(name=name)
+    session.add(template)
+    session.flush()
+    if with_version:
+        body = "<p>Hi</p>" if html is None else html
+        version = TemplateVersion(template_id=template.id, version=1,
+                                  subject=f"{name} subject" if subject is None else subject,
+                                  html_source=body, compiled_html=body, compiled_text=text)
+        session.add(version)
+        session.flush()
+        template.current_version_id = version.id
+        session.flush()
+    return template
+
+
+def make_sequence(session: Session, steps: list[dict[str, Any]], *, name: str = "Nurture", active: bool = True,
+                  **fields: Any) -> Sequence:
+    """A sequence built by the sequences service (create_sequence: the builder's validation), activated
+    unless active=False. Each step dict gives template_id and may give delay_minutes and window fields;
+    `fields` are create_sequence's keywords (trigger_events, exit_events, goal_event, allow_reentry...)."""
+    sequence = create_sequence(session, name, steps=steps, **fields)
+    if active:
+        set_sequence_status(session, sequence, "active")
+    return sequence

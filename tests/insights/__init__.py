@@ -1,0 +1,1 @@
+"""Reports and the KPI dashboard (campaigns.insights)."""

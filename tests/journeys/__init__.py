@@ -1,0 +1,1 @@
+"""Journeys: sequences, broadcasts and the scheduler that plans them (campaigns.journeys, campaigns.scheduler)."""

@@ -1,0 +1,1 @@
+"""Lead capture: contacts, CSV import, forms and subscriptions (campaigns.leads)."""

@@ -1,0 +1,1 @@
+"""Lead scoring: rules, stages, triggers and hand-over webhooks (campaigns.scoring)."""

@@ -1,0 +1,1 @@
+"""Security: authentication, CSRF, XSS, header and template injection, token tampering."""
