@@ -9,15 +9,19 @@ import logging
 from datetime import timedelta
 from typing import Any
 
-from flask import Flask, g, jsonify, render_template, request
+from flask import Flask, Response, abort, g, jsonify, render_template, request
+from flask.json.provider import DefaultJSONProvider
 from flask_wtf.csrf import CSRFError, CSRFProtect
-from werkzeug.exceptions import HTTPException
+from werkzeug.exceptions import HTTPException, SecurityError
 from werkzeug.middleware.proxy_fix import ProxyFix
+from werkzeug.routing import IntegerConverter, Map
 
 from campaigns.api import register_api
 from campaigns.api.bounces import register_webhooks
 from campaigns.config import ROOT, Settings
 from campaigns.i18n import current_locale, gettext, pgettext
+from campaigns.params import MAX_ID
+from campaigns.params import loads as bounded_json_loads
 from campaigns.runtime import Services
 from campaigns.views import public_forms, register_ui
 from tracking import register_tracking
@@ -30,6 +34,27 @@ CSP = (
     "script-src 'self'; frame-src 'self'; frame-ancestors 'self'; form-action 'self'; base-uri 'none'; "
     "object-src 'none'"
 )
+
+
+class AsciiIntConverter(IntegerConverter):
+    """The `int` of every URL rule: ASCII digits only (werkzeug's `\\d` also matches "１" and "١", which int()
+    reads as 1), at most MAX_ID unless a rule says otherwise, so an id past the column is a 404, never an
+    OverflowError in the database driver."""
+
+    regex = r"[0-9]+"
+
+    def __init__(self, map: Map, fixed_digits: int = 0, min: int | None = None,  # noqa: A002 (werkzeug's names)
+                 max: int | None = MAX_ID, signed: bool = False) -> None:  # noqa: A002
+        super().__init__(map, fixed_digits, min, max, signed)
+
+
+class BoundedJSONProvider(DefaultJSONProvider):
+    """Request JSON (request.get_json, Flask-WTF's JSON form data) parsed by campaigns.params.loads: a body
+    nested too deeply is malformed JSON (400), not a RecursionError (500)."""
+
+    def loads(self, s: str | bytes, **kwargs: Any) -> Any:
+        """Parse a request body for Flask (get_json); raises ValueError when it nests too deeply."""
+        return bounded_json_loads(s, **kwargs)
 
 
 def create_app(overrides: dict[str, Any] | None = None) -> Flask:
@@ -55,7 +80,13 @@ def create_app(overrides: dict[str, Any] | None = None) -> Flask:
         WTF_CSRF_TIME_LIMIT=None,
         JSON_SORT_KEYS=False,
     )
+    # Only BASE_URL's host (and TRUSTED_HOSTS) is served: Flask refuses other Host headers, so redirects
+    # (trailing-slash 308s) and links are never built on a name an attacker sent (_refuse_bad_urls).
+    app.config["TRUSTED_HOSTS"] = settings.served_hosts
     app.config.update(settings.extra)
+    app.url_map.converters["int"] = AsciiIntConverter  # before any rule is added: every rule compiles with it
+    app.json = BoundedJSONProvider(app)
+    app.before_request(_refuse_bad_urls)  # first of all hooks: before CSRF, the session and the login check
 
     services = Services.build(settings)
     services.init_app(app)
@@ -92,6 +123,23 @@ def create_app(overrides: dict[str, Any] | None = None) -> Flask:
         hops = settings.proxy_hops
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops, x_host=hops)  # type: ignore[method-assign]
     return app
+
+
+def _refuse_bad_urls() -> Response | None:
+    """Answer a request for a host we do not serve, or with a NUL in its URL, before any other hook runs."""
+    # Flask's host check (TRUSTED_HOSTS) only marks the request with a routing error and leaves it without a
+    # URL adapter: every other hook (CSRF, the login redirect) and the error page build URLs, so answer here,
+    # in plain text.
+    if isinstance(request.routing_exception, SecurityError):
+        return Response(gettext("Unknown host name."), status=400, mimetype="text/plain")
+    # A NUL in the URL names nothing, and PostgreSQL text refuses it: a slug or a search with one would be a
+    # database error. The API checks its own query parameters (campaigns.api.core.parse_query).
+    if "\x00" in request.path:
+        abort(404)
+    if not request.path.startswith("/api/") and any(
+            "\x00" in key or "\x00" in value for key, value in request.args.items(multi=True)):
+        abort(400, description="The address of this page holds a character that is not allowed.")
+    return None
 
 
 def _wants_json() -> bool:

@@ -7,9 +7,11 @@ import secrets
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 ROOT = Path(__file__).resolve().parent.parent
 INSTANCE_DIR = ROOT / "instance"
+_LOOPBACK_NAMES = {"127.0.0.1", "localhost"}
 
 
 def _bool(value: str) -> bool:
@@ -59,6 +61,9 @@ class Settings:
     form_rate_window: int = 600  # seconds
     queue_name: str = "nurture"
     proxy_hops: int = 0  # reverse proxies in front that set X-Forwarded-For/-Proto/-Host (0 = trust none)
+    # Host names served besides BASE_URL's (comma-separated, `.example.com` = its subdomains); any other
+    # Host header gets 400, so no redirect or link is ever built on a name an attacker sent (see served_hosts)
+    trusted_hosts: str = ""
     # Tracking hits are buffered in each web process and sent to Redis in batches every few ms (see
     # campaigns/engagement/hit_writer.py); False (HIT_BUFFER=0): each hit is stored before its request answers
     hit_buffer: bool = True
@@ -114,6 +119,17 @@ class Settings:
         if not settings.secret_key:
             settings = replace(settings, secret_key=_secret_key())
         return settings
+
+    @property
+    def served_hosts(self) -> list[str]:
+        """The Host header values the app answers (create_app's TRUSTED_HOSTS): BASE_URL's host, the
+        TRUSTED_HOSTS setting, and the loopback names when BASE_URL itself is on loopback (a laptop)."""
+        host = (urlsplit(self.base_url).hostname or "").lower()
+        hosts = [host] if host else []
+        if host in _LOOPBACK_NAMES:
+            hosts += sorted(_LOOPBACK_NAMES - {host})
+        hosts += [name.strip().lower() for name in self.trusted_hosts.split(",") if name.strip()]
+        return hosts
 
     @property
     def uses_outbox(self) -> bool:

@@ -39,6 +39,7 @@ from campaigns.api.schemas import (
     STEP_IN,
     Schema,
 )
+from campaigns.params import loads as json_loads
 from campaigns.runtime import services
 from campaigns.text import TextError, check_json, text_problem
 from campaigns.timezones import normalize_timezone
@@ -235,7 +236,9 @@ def read_json(optional: bool = False) -> Any:
             return {}
         raise ApiError(400, "invalid_json", "a JSON body is required")
     try:
-        return json.loads(raw, parse_constant=_reject_constant, parse_float=_finite_float)
+        # Depth-limited (campaigns.params): 10,000 brackets are bad JSON, not a RecursionError in the parser
+        # or in the schema validator that walks the parsed value.
+        return json_loads(raw, parse_constant=_reject_constant, parse_float=_finite_float)
     except (ValueError, RecursionError) as exc:
         raise ApiError(400, "invalid_json", f"the body is not valid JSON: {str(exc)[:200]}") from None
 
@@ -404,7 +407,7 @@ def parse_query(params: dict[str, Schema]) -> dict[str, Any]:
             continue
         value: Any = raw
         if schema.get("type") == "integer":
-            if not re.fullmatch(r"-?\d{1,12}", raw.strip()):
+            if not re.fullmatch(r"-?[0-9]{1,12}", raw.strip()):  # ASCII: int() would also read "１"
                 details[name] = "must be an integer"
                 continue
             value = int(raw)

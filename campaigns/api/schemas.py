@@ -18,8 +18,8 @@ from campaigns.models import (
     SequenceStatus,
     Stage,
 )
+from campaigns.params import MAX_ID  # INTEGER primary keys on PostgreSQL (also every URL rule's int)
 
-MAX_ID = 2_147_483_647  # INTEGER primary keys on PostgreSQL
 MAX_PAGE = 500
 MAX_BATCH = 1000
 MAX_DELAY_MINUTES = 5 * 366 * 24 * 60  # as campaigns.journeys.sequences allows

@@ -15,6 +15,7 @@ from campaigns.delivery.rendering import selectable_templates
 from campaigns.experiments import counting, decision, results, setup, stats
 from campaigns.i18n import _
 from campaigns.models import ABKind, ABMetric, ABStatus, ABTest, Broadcast, Sequence, Step, Template
+from campaigns.params import parse_id, parse_int
 from campaigns.runtime import services
 from campaigns.views.builder_common import install_filters
 
@@ -60,11 +61,11 @@ def _test_or_404(s: Session, test_id: int) -> ABTest:
 
 def _target(s: Session) -> tuple[Broadcast | None, Step | None, Sequence | None]:
     broadcast = step = sequence = None
-    raw_b, raw_s = request.values.get("broadcast_id", ""), request.values.get("step_id", "")
-    if raw_b.isdigit():
-        broadcast = s.get(Broadcast, int(raw_b))
-    elif raw_s.isdigit():
-        step = s.get(Step, int(raw_s))
+    broadcast_id, step_id = parse_id(request.values.get("broadcast_id")), parse_id(request.values.get("step_id"))
+    if broadcast_id is not None:
+        broadcast = s.get(Broadcast, broadcast_id)
+    elif step_id is not None:
+        step = s.get(Step, step_id)
         if step is not None:
             sequence = s.get(Sequence, step.sequence_id)
     if broadcast is None and (step is None or step.deleted):
@@ -141,9 +142,9 @@ def advice() -> Any:
     except ValueError:
         variants = 2
     audience = None
-    raw = request.args.get("broadcast_id", "")
-    if raw.isdigit():
-        broadcast = s.get(Broadcast, int(raw))
+    broadcast_id = parse_id(request.args.get("broadcast_id"))
+    if broadcast_id is not None:
+        broadcast = s.get(Broadcast, broadcast_id)
         if broadcast is not None:
             audience = setup.broadcast_audience_size(s, broadcast)
     try:
@@ -261,7 +262,7 @@ def winner(test_id: int) -> Any:
     test = _test_or_404(s, test_id)
     raw = request.form.get("variant", "")
     try:
-        decision.pick_winner(s, test, int(raw) if raw.isdigit() else -1, decided_by=g.user.email)
+        decision.pick_winner(s, test, parse_int(raw, -1, low=0), decided_by=g.user.email)
     except setup.ABError as exc:
         s.rollback()
         flash(_(str(exc)), "error")

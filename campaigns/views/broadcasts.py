@@ -17,6 +17,7 @@ from campaigns.delivery.rendering import selectable_templates
 from campaigns.i18n import _
 from campaigns.journeys.broadcasts import cancel_broadcast, create_broadcast, schedule_broadcast
 from campaigns.models import Broadcast, BroadcastStatus, Segment, Send, SendStatus, Template
+from campaigns.params import parse_id
 from campaigns.runtime import services
 from campaigns.views.builder_common import account_time, account_zone, install_filters
 from campaigns.views.text_input import checks_own_text, field_errors
@@ -103,11 +104,11 @@ def new() -> Any:
         errors.update(field_errors(form, [("name", "Name", False)]))
         if not form["name"]:
             errors["name"] = _("Give the broadcast a name.")
-        if not form["template_id"].isdigit() or int(form["template_id"]) not in {t.id for t in templates}:
+        if parse_id(form["template_id"]) not in {t.id for t in templates}:
             errors["template_id"] = _("Choose a saved template.")
         segment_id: int | None = None
         if form["segment"] != "all":
-            if not form["segment"].isdigit() or int(form["segment"]) not in {g.id for g in segments}:
+            if parse_id(form["segment"]) not in {g.id for g in segments}:
                 errors["segment"] = _("Choose a segment or all active contacts.")
             else:
                 segment_id = int(form["segment"])

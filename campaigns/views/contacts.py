@@ -47,6 +47,8 @@ from campaigns.models import (
     Step,
     Suppression,
 )
+from campaigns.params import loads as json_loads
+from campaigns.params import parse_id
 from campaigns.runtime import services
 from campaigns.suppression import SuppressionError, suppress, suppression_entry, unsuppress
 from campaigns.views.scoring import contact_panel
@@ -61,8 +63,7 @@ _TOKEN = re.compile(r"^[0-9a-f]{32}$")
 
 
 def _int_arg(name: str) -> int | None:
-    raw = request.args.get(name, "")
-    return int(raw) if raw.isdigit() else None
+    return parse_id(request.args.get(name))  # an id cursor: ASCII digits within the column, else none
 
 
 def _contact_or_404(s: Session, contact_id: int) -> Contact:
@@ -225,7 +226,7 @@ def _form_data(form: ContactForm) -> dict[str, Any]:
         data["stage"] = form.stage.data.strip()
     raw = (form.attributes.data or "").strip()
     try:
-        attributes = json.loads(raw) if raw else {}
+        attributes = json_loads(raw) if raw else {}
     except json.JSONDecodeError as exc:
         raise ContactError(_("Attributes must be a JSON object: %(error)s", error=_(exc.msg))) from None
     if not isinstance(attributes, dict):
@@ -500,7 +501,7 @@ def _segment_form(segment: Segment | None) -> Any:
             problems = field_errors(request.form, [("name", "Name", False), ("rules", "Rules", True)])
             if problems:
                 raise SegmentError(" ".join(problems.values()))
-            rules = json.loads(rules_text or "{}")
+            rules = json_loads(rules_text or "{}")
             validate_rules(rules, s)  # with the session: a list, broadcast or step that is gone is named
             if not name:
                 raise SegmentError(_("A name is required."))
@@ -568,7 +569,7 @@ def segment_delete(segment_id: int) -> Any:
 def segment_count() -> Any:
     """Live count for the segment editor: `?rules=<json>` -> {"count": n} or a 400 with the reason."""
     try:
-        rules = json.loads(request.args.get("rules", "") or "{}")
+        rules = json_loads(request.args.get("rules", "") or "{}")
         validate_rules(rules)
         count = count_segment(services().db.session, rules)
     except json.JSONDecodeError as exc:

@@ -16,6 +16,7 @@ from campaigns.i18n import _
 from campaigns.insights.reports import to_csv
 from campaigns.leads import forms as leads_forms
 from campaigns.models import Form, FormStatus, FormSubmission, Sequence, SubmissionStatus
+from campaigns.params import parse_id, parse_page
 from campaigns.runtime import services
 from campaigns.views.builder_common import install_filters
 from campaigns.views.text_input import checks_own_text
@@ -52,7 +53,7 @@ def parse_form(form: MultiDict[str, str]) -> leads_forms.FormInput:
         if not key or (not label and key != "email"):
             continue
         rows.append({"key": key, "label": label, "required": form.get(prefix + "required") in {"1", "on"}})
-    sequence_ids = [int(v) for v in form.getlist("sequence_ids") if v.isdigit()]
+    sequence_ids = [i for i in map(parse_id, form.getlist("sequence_ids")) if i is not None]
     return leads_forms.FormInput(
         name=form.get("name", ""), slug=form.get("slug", ""), title=form.get("title", ""),
         description=form.get("description", ""), fields=rows, submit_label=form.get("submit_label", ""),
@@ -183,7 +184,7 @@ def submissions(form_id: int) -> Any:
     s = services().db.session
     form = _form_or_404(s, form_id)
     status = request.args.get("status", "")
-    page = max(1, request.args.get("page", 1, type=int) or 1)
+    page = parse_page(request.args.get("page"))
     query = _submissions_query(form, status)
     total = s.scalar(select(func.count()).select_from(query.subquery())) or 0
     rows = list(s.scalars(query.order_by(FormSubmission.submitted_at.desc(), FormSubmission.id.desc())

@@ -10,6 +10,7 @@ from sqlalchemy import select
 from campaigns.delivery.outbox import clear_outbox, parse_raw
 from campaigns.i18n import _
 from campaigns.models import OutboxMessage
+from campaigns.params import parse_id
 from campaigns.runtime import services
 from campaigns.views.builder_common import MAIL_CSP, install_filters
 
@@ -31,7 +32,7 @@ def _message_or_404(message_id: int) -> OutboxMessage:
 def index() -> Any:
     s = services().db.session
     query = select(OutboxMessage).order_by(OutboxMessage.id.desc()).limit(PAGE_SIZE + 1)
-    before = request.args.get("before", type=int)
+    before = parse_id(request.args.get("before"))
     if before:
         query = query.where(OutboxMessage.id < before)
     rows = list(s.scalars(query))

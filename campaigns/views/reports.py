@@ -23,6 +23,7 @@ from campaigns.insights.reports import (
 )
 from campaigns.insights.reports import sequence_json as sequence_to_json
 from campaigns.models.tracking import RollupScope
+from campaigns.params import parse_id
 from campaigns.runtime import services
 from campaigns.views.builder_common import account_zone, install_filters
 
@@ -120,7 +121,7 @@ def sequence_json(sequence_id: int) -> Any:
 
 
 def _step_ids(report: dict[str, Any]) -> list[int]:
-    step = request.args.get("step", type=int)
+    step = parse_id(request.args.get("step"))
     ids = [r["step"].id for r in report["steps"]]
     if step is not None:
         if step not in ids:

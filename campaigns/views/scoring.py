@@ -21,6 +21,7 @@ from campaigns.models import (
     TriggerAction,
     WebhookDelivery,
 )
+from campaigns.params import parse_id
 from campaigns.runtime import services
 from campaigns.scoring import engine, handover, history
 from campaigns.scoring import rules as scoring_rules
@@ -234,7 +235,7 @@ def deliveries() -> Any:
     query = select(WebhookDelivery, Contact.email).outerjoin(Contact, Contact.id == WebhookDelivery.contact_id)
     if state in DeliveryState._value2member_map_:
         query = query.where(WebhookDelivery.state == state)
-    before = request.args.get("before", type=int)
+    before = parse_id(request.args.get("before"))
     if before:
         query = query.where(WebhookDelivery.id < before)
     rows = s.execute(query.order_by(WebhookDelivery.id.desc()).limit(DELIVERY_PAGE + 1)).all()

@@ -37,6 +37,7 @@ from campaigns.models import (
     Sequence,
     Step,
 )
+from campaigns.params import parse_id
 from campaigns.runtime import services
 from campaigns.sql_functions import ascii_lower_text
 
@@ -166,7 +167,7 @@ def list_show(list_id: int) -> Any:
         .order_by(Contact.id.desc())
         .limit(PAGE_SIZE + 1)
     )
-    if after.isdigit():
+    if parse_id(after) is not None:
         stmt = stmt.where(Contact.id < int(after))
     rows = list(s.scalars(stmt))
     size = s.scalar(select(func.count()).where(ContactListMember.list_id == list_id)) or 0
@@ -215,12 +216,12 @@ def list_add(list_id: int) -> Any:
     import_id = request.form.get("import_id", "")
     try:
         if import_id:
-            if not import_id.isdigit():
+            if parse_id(import_id) is None:
                 raise SegmentError(_("Choose an import."))
             added = add_import_to_list(s, list_id, int(import_id))
             message = _("Added %(n)s contacts from the import.", n=added)
         elif segment_id:
-            segment = s.get(Segment, int(segment_id)) if segment_id.isdigit() else None
+            segment = s.get(Segment, int(segment_id)) if parse_id(segment_id) is not None else None
             if segment is None:
                 raise SegmentError(_("Choose a segment."))
             added = add_segment_to_list(s, list_id, segment.rules or {})
@@ -249,7 +250,7 @@ def list_remove(list_id: int) -> Any:
     """Remove the checked members (or one, from its row)."""
     s = services().db.session
     _list_or_404(s, list_id)
-    ids = [int(v) for v in request.form.getlist("contact_id") if v.isdigit()]
+    ids = [i for i in map(parse_id, request.form.getlist("contact_id")) if i is not None]
     removed = remove_from_list(s, list_id, ids) if ids else 0
     s.commit()
     flash(_("Removed %(n)s contacts from the list.", n=removed), "success")
@@ -263,7 +264,7 @@ def contact_lists(contact_id: int) -> Any:
     if s.get(Contact, contact_id) is None:
         abort(404)
     list_id = request.form.get("list_id", "")
-    if not list_id.isdigit() or s.get(ContactList, int(list_id)) is None:
+    if parse_id(list_id) is None or s.get(ContactList, int(list_id)) is None:
         flash(_("Choose a list."), "error")
         return redirect(url_for("contacts.show", contact_id=contact_id))
     if request.form.get("action") == "remove":

@@ -27,6 +27,7 @@ from campaigns.delivery.rendering import TemplateError, compile_version, create_
 from campaigns.delivery.system_mail import send_test_email
 from campaigns.i18n import _
 from campaigns.models import Contact, Template, TemplateVersion
+from campaigns.params import parse_id
 from campaigns.runtime import services
 from campaigns.text import storable
 from campaigns.views.builder_common import MAIL_CSP, install_filters
@@ -81,8 +82,9 @@ def find_contact(s: Session, needle: str) -> Contact | None:
     needle = needle.strip()
     if not needle:
         return None
-    if needle.isdigit():
-        return s.get(Contact, int(needle))
+    if needle.isdigit():  # an id; digits past any id (or not ASCII) find nobody
+        contact_id = parse_id(needle)
+        return s.get(Contact, contact_id) if contact_id is not None else None
     local, at, domain = needle.rpartition("@")
     normalised = f"{local}@{domain.lower()}" if at else needle
     return s.scalar(select(Contact).where(Contact.email.in_({needle, normalised})).limit(1))
@@ -292,5 +294,4 @@ def test_send(template_id: int) -> Any:
 
 def _int_arg(name: str) -> int:
     """A positive integer query argument, or 0 when absent or malformed."""
-    raw = request.args.get(name, "")
-    return int(raw) if raw.isdigit() else 0
+    return parse_id(request.args.get(name)) or 0
