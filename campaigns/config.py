@@ -55,6 +55,7 @@ class Settings:
     # Raised for a deep connection pool by sending.job_size (128 connections: jobs of 4,096).
     batch_size: int = 1000
     send_lease_seconds: int = 300
+    render_seconds: float = 2.0  # CPU time one recipient's mail may take to render; past it that send fails alone
     max_lateness_hours: float = 24.0
     ip_privacy: str = "truncate"  # truncate | hash | none
     form_rate_limit: int = 20  # submissions per visitor address and window on the public forms

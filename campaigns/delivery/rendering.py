@@ -515,6 +515,8 @@ def render_compiled(
     except (SecurityError, JinjaTemplateError, ArithmeticError, TypeError, ValueError, LookupError) as exc:
         # no internal version id: the editor numbers versions per template (a send row keeps its version)
         raise TemplateError(_describe(exc, "while rendering")) from None
+    except RecursionError:  # a macro calling itself, e.g. counting down from a contact's number
+        raise TemplateError("while rendering: macros or loops call themselves too deeply") from None
     if click_url is not None:
         link_ids = entry.link_ids
         signed: dict[str, str] = {}
@@ -623,6 +625,8 @@ def render_standalone(
         text = sandbox.render(_TEXT_ENV.from_string(text_source), ctx)
     except (SecurityError, JinjaTemplateError, ArithmeticError, TypeError, ValueError, LookupError) as exc:
         raise TemplateError(_describe(exc, "mail")) from None
+    except RecursionError:
+        raise TemplateError("mail: macros or loops call themselves too deeply") from None
     return RenderedMail(subject=" ".join(rendered_subject.split()), html=html, text=_BLANK_RUNS.sub("\n\n", text))
 
 

@@ -312,6 +312,7 @@ def _deliver(svc: Services, session: Session, ids: list[int]) -> dict[str, int]:
 
     in_flight: deque[tuple[dict[int, _Row], Future[list[mailer.Outcome]]]] = deque()
     urls = svc.urls
+    render_seconds = settings.render_seconds
     try:
         for start in range(0, len(deliverable), group_size):
             while len(in_flight) >= in_flight_groups:
@@ -329,7 +330,7 @@ def _deliver(svc: Services, session: Session, ids: list[int]) -> dict[str, int]:
                 limiter.acquire(len(group))
             claiming = ledger.submit(ledger_step, records, failures, [r.send_id for r in group])
             records, failures = [], []
-            built = [(row, _build(row, compiled, frames, acct, urls)) for row in group]
+            built = [(row, _build(row, compiled, frames, acct, urls, render_seconds)) for row in group]
             taken = claiming.result()
             claimed: dict[int, _Row] = {}
             mails: list[mailer.OutgoingMail] = []
@@ -362,21 +363,40 @@ def _deliver(svc: Services, session: Session, ids: list[int]) -> dict[str, int]:
 
 def _build(
     row: _Row, compiled: dict[int, rendering.CompiledVersion], frames: dict[int, MessageFrame],
-    acct: dict[str, str], urls: Any,
+    acct: dict[str, str], urls: Any, render_seconds: float,
 ) -> mailer.OutgoingMail | str:
-    """Render and assemble one recipient's message, or say why it cannot be (that send fails alone)."""
+    """Render and assemble one recipient's message, or say why it cannot be (that send fails alone).
+
+    Anything that goes wrong here belongs to this recipient (their data, or the template meeting their
+    data): a template error, the sandbox's limits (sizes, steps, `render_seconds` of CPU), text that
+    cannot be encoded (an unpaired surrogate stored before input was validated). Escaping, it would end
+    the job with the rest of its group claimed and unsent (requeued later as possible duplicates, to
+    crash again); a try per recipient costs nothing measurable."""
+    try:
+        return _assemble(row, compiled, frames, acct, urls, render_seconds)
+    except rendering.TemplateError as exc:
+        return f"template error: {exc}"
+    except UnicodeError:
+        return _unencodable(row)
+    except Exception as exc:  # noqa: BLE001  (logged with its traceback: it may be a bug, not the data)
+        log.exception("send %d could not be built", row.send_id)
+        return f"the mail could not be built: {exc.__class__.__name__}: {exc}"[:1000]
+
+
+def _assemble(
+    row: _Row, compiled: dict[int, rendering.CompiledVersion], frames: dict[int, MessageFrame],
+    acct: dict[str, str], urls: Any, render_seconds: float,
+) -> mailer.OutgoingMail | str:
     send_id = row.send_id
     if not is_valid_address(row.email):
         return f"invalid recipient address {row.email[:254]!r}"
     unsubscribe = urls.unsubscribe(row.contact_id, send_id)
-    try:
-        rendered = rendering.render_compiled(
-            compiled[row.version_id], row.contact_context(), acct,
-            unsubscribe_url=unsubscribe, preferences_url=urls.preferences(row.contact_id),
-            click_url=lambda link_id: urls.click(send_id, link_id), pixel_url=urls.open_pixel(send_id),
-        )
-    except rendering.TemplateError as exc:
-        return f"template error: {exc}"
+    rendered = rendering.render_compiled(
+        compiled[row.version_id], row.contact_context(), acct,
+        unsubscribe_url=unsubscribe, preferences_url=urls.preferences(row.contact_id),
+        click_url=lambda link_id: urls.click(send_id, link_id), pixel_url=urls.open_pixel(send_id),
+        cpu_seconds=render_seconds,
+    )
     frame = frames[row.version_id]
     data = frame.assemble(
         to=format_address(display_name(row.first_name, row.last_name), row.email),
@@ -384,6 +404,41 @@ def _build(
         text=rendered.text, list_unsubscribe=frame.list_unsubscribe(unsubscribe),
     )
     return mailer.OutgoingMail(key=send_id, mail_from=frame.mail_from, rcpt=row.email, data=data)
+
+
+_CONTACT_FIELD_NAMES = {"first_name": "first name", "last_name": "last name", "company": "company",
+                        "job_title": "job title", "email": "email"}
+
+
+def _unencodable(row: _Row) -> str:
+    """The reason for a send whose contact data cannot be written as UTF-8, naming the field."""
+    fields: list[tuple[str, Any]] = [(label, getattr(row, name)) for name, label in _CONTACT_FIELD_NAMES.items()]
+    attributes = row.attributes if isinstance(row.attributes, dict) else {}
+    fields += [(f"attribute {key}", [key, value]) for key, value in attributes.items()]
+    for label, value in fields:
+        for text in _strings(value):
+            try:
+                text.encode("utf-8")
+            except UnicodeEncodeError as exc:
+                return (f"the contact's {label} contains a character that cannot be sent "
+                        f"(U+{ord(text[exc.start]):04X}): correct it on the contact's page")
+    return "the mail contains a character that cannot be sent"
+
+
+def _strings(value: Any) -> list[str]:
+    """The strings in a value (JSON attributes: nested lists and objects too, keys included)."""
+    found: list[str] = []
+    stack = [value]
+    while stack and len(found) < 10_000:
+        item = stack.pop()
+        if isinstance(item, str):
+            found.append(item)
+        elif isinstance(item, list):
+            stack.extend(item)
+        elif isinstance(item, dict):
+            stack.extend(item.keys())
+            stack.extend(item.values())
+    return found
 
 
 # ---------------------------------------------------------------- recovery and test sends

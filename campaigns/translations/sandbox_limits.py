@@ -25,6 +25,7 @@ JA = {
         "メールの作成に時間がかかりすぎます（処理時間が %(s)s 秒を超えました）",
     "%(part)s: %(message)s with sample data; look for nested loops":
         "%(part)s: サンプルデータで%(message)s。入れ子のループを見直してください",
+    "macros or loops call themselves too deeply": "マクロやループの呼び出しが深すぎます",
     "while rendering": "作成中",
     "while rendering: %(message)s": "作成中: %(message)s",
     # ---------------------------------------------------------------- a send that fails alone

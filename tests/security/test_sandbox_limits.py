@@ -55,7 +55,8 @@ VECTORS = [
     ("{{ 'a\tb'.expandtabs(contact.attributes.n | default(8)) }}", CAP),
     ("{{ ('x' * 1000).translate({120: '-' * (contact.attributes.w | default(1))}) }}", CAP),
     ("{{ (1).to_bytes(contact.attributes.n | default(1), 'big') | length }}", CAP),
-    ("{{ (((contact.attributes.b | default(1)) ** 64) ** 64) ** 64 }}", DIGITS),
+    # compared, never printed: nothing but the size check stops the C-level power (a fourth ** 64: minutes)
+    ("{{ (((contact.attributes.b | default(1)) ** 64) ** 64) ** 64 > 0 }}", DIGITS),
     ("{% set a = contact.attributes.s | default('x') %}{% set b %}{{ a }}{{ a }}{% endset %}"
      "{% set c %}{{ b }}{{ b }}{% endset %}{% set d %}{{ c }}{{ c }}{% endset %}{% set e %}{{ d }}{{ d }}{% endset %}"
      "{% set f %}{{ e }}{{ e }}{% endset %}{% set g %}{{ f }}{{ f }}{% endset %}{% set h %}{{ g }}{{ g }}{% endset %}"
