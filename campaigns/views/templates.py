@@ -30,7 +30,7 @@ from campaigns.models import Contact, Template, TemplateVersion
 from campaigns.params import parse_id
 from campaigns.runtime import services
 from campaigns.text import storable
-from campaigns.views.builder_common import MAIL_CSP, install_filters
+from campaigns.views.builder_common import install_filters
 from campaigns.views.text_input import CheckedForm, checks_own_text
 
 bp = Blueprint("templates", __name__, url_prefix="/templates")
@@ -234,6 +234,15 @@ def preview() -> Any:
     )
 
 
+# A preview calls nothing outside: no remote images or fonts (a marketer's look would reach the image host,
+# and another sender's pixel in pasted HTML would count it as an open), no scripts, forms or plugins. The
+# live preview's srcdoc frame inherits the editor page's policy, which allows the same images.
+PREVIEW_CSP = (
+    "default-src 'none'; style-src 'unsafe-inline'; img-src 'self' data:; font-src 'self' data:; "
+    "form-action 'none'; frame-ancestors 'self'; base-uri 'none'; sandbox"
+)
+
+
 @bp.get("/<int:template_id>/versions/<int:version_id>/preview")
 def version_preview(template_id: int, version_id: int) -> Any:
     """A saved version rendered for a contact (or sample data), served alone under a strict CSP."""
@@ -251,7 +260,7 @@ def version_preview(template_id: int, version_id: int) -> Any:
         response = current_app.response_class(rendered.text, mimetype="text/plain")
     else:  # the app's response class: contact data stored before the text rule cannot fail the preview
         response = current_app.response_class(rendered.html, mimetype="text/html")
-    response.headers["Content-Security-Policy"] = MAIL_CSP
+    response.headers["Content-Security-Policy"] = PREVIEW_CSP
     response.headers["Cache-Control"] = "no-store"
     return response
 
