@@ -72,7 +72,7 @@ DELIVERY_HEADER = "Nurture-Delivery"
 TOLERANCE = 300  # seconds a receiver should accept between the signed time and its clock
 # The delivery log's text for every refusal and every failure to connect: the same words, state and retry
 # for a private address, a closed port or a name that does not resolve (see the module docstring).
-UNREACHABLE = "no answer: the receiver could not be reached (refused address, unknown name, closed port or timeout)"
+UNREACHABLE = "no answer: the receiver could not be reached"  # translated in the UI (translations/hardening.py)
 
 
 def new_secret() -> str:

@@ -245,7 +245,8 @@ def deliveries() -> Any:
     s.commit()
     next_url = url_for("scoring.deliveries", state=state or None, before=rows[-1][0].id) if more and rows else None
     return render_template("ui/scoring/deliveries.html", rows=rows, state=state, totals=totals,
-                           states=[st.value for st in DeliveryState], next_url=next_url)
+                           states=[st.value for st in DeliveryState], next_url=next_url,
+                           unreachable=handover.UNREACHABLE)  # the one text of a failed connection: translated
 
 
 @bp.get("/deliveries/<int:delivery_id>")
@@ -253,7 +254,7 @@ def delivery(delivery_id: int) -> Any:
     s = _db()
     row = _get_or_404(WebhookDelivery, delivery_id)
     s.commit()
-    return render_template("ui/scoring/delivery.html", d=row)
+    return render_template("ui/scoring/delivery.html", d=row, unreachable=handover.UNREACHABLE)
 
 
 @bp.post("/deliveries/<int:delivery_id>/retry")

@@ -166,3 +166,14 @@ def test_a_name_is_resolved_once_and_only_the_checked_address_is_connected(
         assert state[:3] == (DeliveryState.DELIVERED, 1, 200)
         assert dns["lookups:crm.partner.test"] == ["crm.partner.test"]  # resolved once, not again to connect
         assert [r["headers"]["Host"] for r in receiver.requests] == [f"crm.partner.test:{port}"]
+
+
+def test_the_delivery_log_shows_the_one_text_in_the_marketer_s_language(
+    services: Any, monkeypatch: pytest.MonkeyPatch, ui: Any,
+) -> None:
+    _allow(services, monkeypatch, "")
+    _attempt(services, "http://10.1.2.3/hook")
+    for path in ("/scoring/deliveries", "/scoring/deliveries/1"):
+        html = ui.get(path, headers={"Accept-Language": "ja"}).get_data(as_text=True)
+        assert "応答なし: 受信先に接続できませんでした" in html and handover.UNREACHABLE not in html, path
+        assert handover.UNREACHABLE in ui.get(path, headers={"Accept-Language": "en"}).get_data(as_text=True)
