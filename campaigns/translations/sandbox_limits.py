@@ -26,6 +26,13 @@ JA = {
     "%(part)s: %(message)s with sample data; look for nested loops":
         "%(part)s: サンプルデータで%(message)s。入れ子のループを見直してください",
     "macros or loops call themselves too deeply": "マクロやループの呼び出しが深すぎます",
+    # sandbox errors carry no line number: "<part>: not allowed in templates (...)", one key per part (a key
+    # "%(part)s: ..." would also take "HTML, line 3: ..." away from the key that translates the line)
+    "HTML: not allowed in templates (%(message)s)": "HTML本文: テンプレートでは使えません（%(message)s）",
+    "subject: not allowed in templates (%(message)s)": "件名: テンプレートでは使えません（%(message)s）",
+    "preheader: not allowed in templates (%(message)s)": "プリヘッダー: テンプレートでは使えません（%(message)s）",
+    "text: not allowed in templates (%(message)s)": "テキスト本文: テンプレートでは使えません（%(message)s）",
+    "sender name: not allowed in templates (%(message)s)": "差出人名: テンプレートでは使えません（%(message)s）",
     "while rendering": "作成中",
     "while rendering: %(message)s": "作成中: %(message)s",
     # ---------------------------------------------------------------- a send that fails alone
