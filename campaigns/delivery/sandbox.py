@@ -182,7 +182,8 @@ def require_text(*values: Any) -> None:
 
 def _finalize(value: Any) -> Any:
     """What `{{ ... }}` shows: plain values as they are, None as nothing, anything else refused."""
-    charge(1)
+    if value.__class__ is str:  # most values: one check on the sender's hot path
+        return value
     if value is None:
         return ""
     if isinstance(value, _SHOWN):
@@ -420,6 +421,9 @@ def _wordwrap(func: Callable[..., str]) -> Callable[..., str]:
     return wordwrap
 
 
+# Filters that do constant work and return their value, a part of it or a number: nothing to count or check
+# (`default` alone is called several times in most mails).
+_CONSTANT_FILTERS = frozenset({"default", "d", "length", "count", "attr", "first", "int", "float", "abs", "round"})
 # Filters that turn their value (and arguments) into text: each must be a plain value.
 _TEXT_FILTERS = frozenset({
     "capitalize", "center", "e", "escape", "forceescape", "format", "indent", "lower", "pprint", "replace",
@@ -496,7 +500,7 @@ def _join_output(parts: Iterable[str]) -> str:
     chunks: list[str] = []
     size = 0
     while True:
-        block = list(itertools.islice(iterator, 32))
+        block = list(itertools.islice(iterator, 64))
         if not block:
             break
         added = sum(map(len, block))
@@ -538,7 +542,8 @@ class MailSandbox(ImmutableSandboxedEnvironment):
         super().__init__(finalize=_finalize, **options)
         self.globals["range"] = _range
         self.globals["lipsum"] = _lipsum
-        self.filters = {name: _guard_filter(self, name, f) for name, f in self.filters.items()}
+        self.filters = {name: f if name in _CONSTANT_FILTERS else _guard_filter(self, name, f)
+                        for name, f in self.filters.items()}
         self.filters[_LOOP_FILTER] = self.loop_items
 
     def _parse(self, source: str, name: str | None, filename: str | None) -> nodes.Template:
