@@ -414,6 +414,7 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
                f"tests/conftest.py LONG_LIVED_THREADS with the reason).")
     reporter = session.config.pluginmanager.get_plugin("terminalreporter")
     if reporter is not None:
+        reporter.write_line("")  # the progress line has no newline yet
         reporter.write_sep("=", "threads left running", red=True)
         reporter.write_line(message, red=True)
     else:
