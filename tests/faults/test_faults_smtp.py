@@ -95,8 +95,8 @@ def test_server_refusing_for_a_while_then_recovering_delivers_everything_once(
     assert answered > 0
     firsts = [min(d) for d in delays]
     # Backoff: within one cycle of RQ's retries each is scheduled later than the one before
-    # (jobs.DELIVERY_RETRY: 10, 30, 60, 300, 900 s); the reconciler's re-enqueue starts a new cycle.
-    cycle = firsts[: queueing.DELIVERY_RETRY.max]
+    # (queueing.DELIVERY.retry: 10, 30, 60, 300, 900 s); the reconciler's re-enqueue starts a new cycle.
+    cycle = firsts[: queueing.DELIVERY.retry.max]
     assert cycle[0] > 5 and all(b > a for a, b in zip(cycle, cycle[1:], strict=False)), firsts
 
     smtp_server.handler.fault = None  # the server recovers
