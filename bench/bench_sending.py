@@ -244,7 +244,7 @@ def bare_smtplib(db_url: str, sink_port: int, count: int) -> tuple[float, float]
         assert contact is not None
         mail = rendering.render_message(session, version, contact, svc, send_id=row.id)
         data = frame.assemble(to=mime.format_address(contact.name, contact.email), subject=mail.subject,
-                              message_id=mime.send_message_id(row.id), html=mail.html, text=mail.text,
+                              message_id=mime.send_message_id(frame, row.id, row.created_at), html=mail.html, text=mail.text,
                               list_unsubscribe=[svc.urls.unsubscribe(contact.id, row.id)])
         messages.append((contact.email, data))
     session.close()
