@@ -1,0 +1,19 @@
+"""journeys graphs enrolments path log (placeholder: filled in by the work that owns it)
+
+Revision ID: 0006
+Revises: 0005
+Create Date: 2026-12-07 17:00:00
+"""
+
+revision = "0006"
+down_revision = "0005"
+branch_labels = None
+depends_on = None
+
+
+def upgrade() -> None:
+    pass
+
+
+def downgrade() -> None:
+    pass
