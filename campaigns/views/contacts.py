@@ -38,20 +38,16 @@ from campaigns.models import (
     Broadcast,
     Contact,
     ContactStatus,
-    Enrollment,
     ImportJob,
     ImportStatus,
     Segment,
-    Send,
     Sequence,
-    Step,
     Suppression,
 )
 from campaigns.params import loads as json_loads
 from campaigns.params import parse_id
 from campaigns.runtime import services
-from campaigns.suppression import SuppressionError, suppress, suppression_entry, unsuppress
-from campaigns.views.scoring import contact_panel
+from campaigns.suppression import SuppressionError, suppress, unsuppress
 from campaigns.views.text_input import CheckedForm, checks_own_text, field_errors, json_for_editor
 
 bp = Blueprint("contacts", __name__, url_prefix="/contacts")
@@ -168,34 +164,6 @@ def index() -> Any:
         "ui/contacts/index.html", contacts=contacts, q=q, status=status, statuses=list(ContactStatus),
         next_url=next_url, prev_url=prev_url, first_url=url_for("contacts.index", **keep) if has_prev else None,
         searching_on=resume is not None,
-    )
-
-
-@bp.get("/<int:contact_id>")
-def show(contact_id: int) -> Any:
-    s = services().db.session
-    contact = _contact_or_404(s, contact_id)
-    sends = s.execute(
-        select(Send, Sequence.name, Step.position, Broadcast.name)
-        .outerjoin(Step, Step.id == Send.step_id)
-        .outerjoin(Sequence, Sequence.id == Step.sequence_id)
-        .outerjoin(Broadcast, Broadcast.id == Send.broadcast_id)
-        .where(Send.contact_id == contact.id)
-        .order_by(Send.id.desc())
-        .limit(100)
-    ).all()
-    enrollments = s.execute(
-        select(Enrollment, Sequence.name)
-        .join(Sequence, Sequence.id == Enrollment.sequence_id)
-        .where(Enrollment.contact_id == contact.id)
-        .order_by(Enrollment.id.desc())
-    ).all()
-    suppressed = suppression_entry(s, contact.email)
-    panel = contact_panel(s, contact)  # score chart, stage timeline, sales stage form
-    s.commit()
-    return render_template(
-        "ui/contacts/show.html", contact=contact, sends=sends, enrollments=enrollments, suppression=suppressed,
-        **panel,
     )
 
 
