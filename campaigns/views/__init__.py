@@ -9,6 +9,7 @@ from campaigns.views import (
     account,
     auth,
     broadcasts,
+    contact_list,  # noqa: F401  (routes on contacts.bp: imported so they register)
     contact_page,  # noqa: F401  (routes on contacts.bp: imported so they register)
     contacts,
     dashboard,
