@@ -88,6 +88,8 @@ class Segment(Base):
     id: Mapped[int] = mapped_column(primary_key=True)
     name: Mapped[str] = mapped_column(String(200))
     rules: Mapped[dict[str, Any]] = mapped_column(JSONType, default=dict)
+    # Archived (campaigns.archive): out of lists and pickers, history and reports kept; NULL = live.
+    archived_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=now_utc)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=now_utc, onupdate=now_utc)
 

@@ -45,6 +45,8 @@ class Form(Base):
     thank_you_message: Mapped[str] = mapped_column(Text, default="")
     redirect_url: Mapped[str] = mapped_column(String(2000), default="")  # http(s) only, set by a marketer
     status: Mapped[FormStatus] = mapped_column(StrEnumType(FormStatus), default=FormStatus.ACTIVE)
+    # Archived (campaigns.archive): out of lists and pickers, history and reports kept; NULL = live.
+    archived_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=now_utc)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=now_utc, onupdate=now_utc)
 

@@ -22,6 +22,8 @@ class Template(Base):
     # they belong to the test, so template lists and pickers leave them out. No foreign key: a test is
     # never deleted while its sends reference the copy's versions.
     ab_test_id: Mapped[int | None] = mapped_column(Integer)
+    # Archived (campaigns.archive): out of lists and pickers, history and reports kept; NULL = live.
+    archived_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=now_utc)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=now_utc, onupdate=now_utc)
 
