@@ -16,6 +16,15 @@ from campaigns.models.contacts import (
 )
 from campaigns.models.events import Event
 from campaigns.models.forms import Form, FormStatus, FormSubmission, SubmissionStatus
+from campaigns.models.journeys import (
+    Journey,
+    JourneyCursor,
+    JourneyEnrolment,
+    JourneyEnrolmentStatus,
+    JourneyStatus,
+    JourneyStep,
+    JourneyVersion,
+)
 from campaigns.models.lists import ContactList, ContactListMember, SegmentExitWhen, SegmentTriggerMember
 from campaigns.models.scoring import (
     DeliveryState,
@@ -51,6 +60,8 @@ __all__ = [
     "SendStatus", "Sequence", "StageChange", "DeliveryState", "RuleKind", "ScoreEntry", "ScoreTrigger", "ScoringRule", "ScoringSettings",
     "TriggerAction", "TriggerWhen", "WebhookDelivery", "SequenceStatus", "Stage", "Step", "SubmissionStatus", "Suppression", "Template",
     "TemplateVersion", "User",
+    "Journey", "JourneyCursor", "JourneyEnrolment", "JourneyEnrolmentStatus", "JourneyStatus", "JourneyStep",
+    "JourneyVersion",
     "ContactList", "ContactListMember", "SegmentExitWhen", "SegmentTriggerMember",
 ]
 

@@ -1,4 +1,5 @@
-"""The send ledger: one row per (enrolment, step) or (broadcast, contact), UNIQUE, so nothing goes twice."""
+"""The send ledger: one row per (enrolment, step), (journey walk, node, visit) or (broadcast, contact), UNIQUE,
+so nothing goes twice."""
 
 from __future__ import annotations
 
@@ -37,6 +38,11 @@ class Send(Base):
     enrollment_id: Mapped[int | None] = mapped_column(ForeignKey("enrollments.id", ondelete="CASCADE"))
     step_id: Mapped[int | None] = mapped_column(ForeignKey("steps.id"))  # see ix_sends_step_status_variant
     broadcast_id: Mapped[int | None] = mapped_column(ForeignKey("broadcasts.id", ondelete="CASCADE"))
+    # A journey's mail node: one send per (walk, node, visit) (uq_sends_journey_node_visit).
+    journey_enrolment_id: Mapped[int | None] = mapped_column(
+        ForeignKey("journey_enrolments.id", ondelete="CASCADE"))
+    node_key: Mapped[str | None] = mapped_column(String(40))
+    visit: Mapped[int | None] = mapped_column(Integer)
     template_version_id: Mapped[int] = mapped_column(ForeignKey("template_versions.id"))
     variant: Mapped[str] = mapped_column(String(20), default="")  # A/B variant key, if any
     status: Mapped[SendStatus] = mapped_column(StrEnumType(SendStatus), default=SendStatus.QUEUED)
@@ -56,6 +62,8 @@ Index("uq_sends_enrollment_id_step_id", Send.enrollment_id, Send.step_id, unique
       postgresql_where=Send.enrollment_id.isnot(None), sqlite_where=Send.enrollment_id.isnot(None))
 Index("uq_sends_broadcast_id_contact_id", Send.broadcast_id, Send.contact_id, unique=True,
       postgresql_where=Send.broadcast_id.isnot(None), sqlite_where=Send.broadcast_id.isnot(None))
+Index("uq_sends_journey_node_visit", Send.journey_enrolment_id, Send.node_key, Send.visit, unique=True,
+      postgresql_where=Send.journey_enrolment_id.isnot(None), sqlite_where=Send.journey_enrolment_id.isnot(None))
 Index("ix_sends_contact_sent", Send.contact_id, Send.sent_at)
 # The scheduler asks "does this broadcast still have undelivered sends?" every tick: a partial index
 # holds only pending broadcast sends, so the answer stays cheap for a broadcast of a million mails.
