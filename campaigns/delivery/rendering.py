@@ -578,9 +578,11 @@ def render_preview(
 
 def selectable_templates(session: Session) -> list[Template]:
     """Saved templates a marketer can pick, by name (broadcast, sequence and A/B content-test forms); the
-    copies A/B tests make for their variants belong to those tests and are left out."""
+    copies A/B tests make for their variants belong to those tests and are left out, and so are archived
+    templates (campaigns.delivery.template_archive)."""
     return list(session.scalars(
-        select(Template).where(Template.current_version_id.is_not(None), Template.ab_test_id.is_(None))
+        select(Template).where(Template.current_version_id.is_not(None), Template.ab_test_id.is_(None),
+                               Template.archived_at.is_(None))
         .order_by(Template.name)
     ))
 
