@@ -5,6 +5,7 @@ from __future__ import annotations
 from campaigns.db import Base, Database
 from campaigns.models.ab import ABAssignment, ABKind, ABMetric, ABMode, ABStatus, ABTest, ABVariant
 from campaigns.models.api import IdempotencyKey
+from campaigns.models.audit import AuditEntry
 from campaigns.models.contacts import (
     Contact,
     ContactStatus,
@@ -55,7 +56,7 @@ from campaigns.models.users import Account, ApiKey, User
 __all__ = [
     "create_all", "drop_all",
     "ABAssignment", "ABKind", "ABMetric", "ABMode", "ABStatus", "ABTest", "ABVariant",
-    "Account", "ApiKey", "EngagementRollup", "Hit", "HitClass", "HitKind", "RollupScope", "Broadcast", "BroadcastStatus", "Contact", "ContactStatus", "Enrollment",
+    "Account", "ApiKey", "AuditEntry", "EngagementRollup", "Hit", "HitClass", "HitKind", "RollupScope", "Broadcast", "BroadcastStatus", "Contact", "ContactStatus", "Enrollment",
     "EnrollmentStatus", "Event", "Form", "FormStatus", "FormSubmission", "IdempotencyKey", "ImportJob", "ImportStatus", "Link", "OutboxMessage", "Segment", "Send",
     "SendStatus", "Sequence", "StageChange", "DeliveryState", "RuleKind", "ScoreEntry", "ScoreTrigger", "ScoringRule", "ScoringSettings",
     "TriggerAction", "TriggerWhen", "WebhookDelivery", "SequenceStatus", "Stage", "Step", "SubmissionStatus", "Suppression", "Template",
