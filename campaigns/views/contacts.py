@@ -22,25 +22,25 @@ from flask import (
     request,
     url_for,
 )
-from sqlalchemy import func, or_, select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 from wtforms import StringField, TextAreaField
 from wtforms.validators import DataRequired, Length, Optional
 
 from campaigns import queueing
 from campaigns.addresses import normalize_email
+from campaigns.archive import InUse
+from campaigns.audience import archive as audience_archive
 from campaigns.audience.segments import SegmentError, count_segment, validate_rules
 from campaigns.i18n import _
 from campaigns.leads.contacts import ContactError, update_contact, upsert_contact
 from campaigns.leads.csv_reader import ImportFileError
 from campaigns.leads.imports import IMPORT_FIELDS, import_status, preview_import, start_import
 from campaigns.models import (
-    Broadcast,
     Contact,
     ImportJob,
     ImportStatus,
     Segment,
-    Sequence,
     Suppression,
 )
 from campaigns.params import loads as json_loads
@@ -352,10 +352,15 @@ def suppressions() -> Any:
 # ------------------------------------------------------------------ segments
 @bp.get("/segments")
 def segments() -> Any:
+    """Saved segments by name; ?archived=1 lists the archived ones (with Restore)."""
     s = services().db.session
-    rows = list(s.scalars(select(Segment).order_by(Segment.name)))
+    archived = request.args.get("archived") == "1"
+    shown = Segment.archived_at.is_not(None) if archived else Segment.archived_at.is_(None)
+    rows = list(s.scalars(select(Segment).where(shown).order_by(Segment.name)))
+    archived_count = s.scalar(select(func.count()).where(Segment.archived_at.is_not(None))) or 0
     s.commit()
-    return render_template("ui/contacts/segments.html", segments=rows)
+    return render_template("ui/contacts/segments.html", segments=rows, archived=archived,
+                           archived_count=archived_count)
 
 
 def _segment_form(segment: Segment | None) -> Any:
@@ -416,23 +421,63 @@ def segment_edit(segment_id: int) -> Any:
     return _segment_form(segment)
 
 
-@bp.post("/segments/<int:segment_id>/delete")
-def segment_delete(segment_id: int) -> Any:
-    s = services().db.session
+def _segment_or_404(s: Session, segment_id: int) -> Segment:
     segment = s.get(Segment, segment_id)
     if segment is None:
         abort(404)
-    in_use = s.scalar(select(Broadcast.id).where(Broadcast.segment_id == segment.id).limit(1))
-    if in_use is None:  # a sequence's trigger or exit segment (campaigns.audience.segment_triggers.run_segment_triggers)
-        in_use = s.scalar(select(Sequence.id).where(
-            or_(Sequence.trigger_segment_id == segment.id, Sequence.exit_segment_id == segment.id)).limit(1))
-    if in_use is not None:
-        flash(_("This segment is used by a broadcast or a sequence and cannot be deleted."), "error")
-        return redirect(url_for("contacts.segment_edit", segment_id=segment.id))
-    s.delete(segment)
+    return segment
+
+
+@bp.route("/segments/<int:segment_id>/delete", methods=["GET", "POST"])
+def segment_delete(segment_id: int) -> Any:
+    """GET: the confirmation, or what uses the segment and Archive instead; POST: delete it."""
+    s = services().db.session
+    segment = _segment_or_404(s, segment_id)
+    if request.method == "POST":
+        try:
+            audience_archive.delete_segment(s, segment)
+        except InUse:
+            s.rollback()  # used since the page was shown: show what uses it now
+        else:
+            s.commit()
+            flash(_("Segment deleted."), "success")
+            return redirect(url_for("contacts.segments"))
+    usages = audience_archive.segment_usages(s, segment)
+    return render_template(
+        "ui/archive/confirm_delete.html", obj=segment, what=_("segment"), usages=usages, note="",
+        archive_url=url_for("contacts.segment_archive", segment_id=segment.id),
+        back_url=url_for("contacts.segment_edit", segment_id=segment.id),
+    ), 409 if request.method == "POST" else 200
+
+
+@bp.post("/segments/<int:segment_id>/archive")
+def segment_archive(segment_id: int) -> Any:
+    s = services().db.session
+    segment = _segment_or_404(s, segment_id)
+    audience_archive.archive_segment(s, segment)
     s.commit()
-    flash(_("Deleted."), "success")
-    return redirect(url_for("contacts.segments"))
+    flash(_("Segment archived: it no longer appears in lists and pickers; broadcasts and sequences using it go on."),
+          "success")
+    return redirect(url_for("contacts.segment_edit", segment_id=segment.id))
+
+
+@bp.post("/segments/<int:segment_id>/restore")
+def segment_restore(segment_id: int) -> Any:
+    s = services().db.session
+    segment = _segment_or_404(s, segment_id)
+    audience_archive.restore_segment(s, segment)
+    s.commit()
+    flash(_("Segment restored."), "success")
+    return redirect(url_for("contacts.segment_edit", segment_id=segment.id))
+
+
+@bp.post("/segments/<int:segment_id>/duplicate")
+def segment_duplicate(segment_id: int) -> Any:
+    s = services().db.session
+    copy = audience_archive.duplicate_segment(s, _segment_or_404(s, segment_id), _("%(name)s (copy)"))
+    s.commit()
+    flash(_("Copy created: %(name)s", name=copy.name), "success")
+    return redirect(url_for("contacts.segment_edit", segment_id=copy.id))
 
 
 @bp.get("/segments/count")
