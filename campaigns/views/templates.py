@@ -1,4 +1,5 @@
-"""Email templates: list, editor with live preview, version history, link tracking choices, test send."""
+"""Email templates: list, editor with live preview, version history, link tracking choices, test send, and
+archive, restore, duplicate and delete (campaigns.delivery.template_archive)."""
 
 from __future__ import annotations
 
@@ -23,8 +24,16 @@ from wtforms import StringField, TextAreaField
 from wtforms.validators import DataRequired, Length
 
 from campaigns.addresses import normalize_email
+from campaigns.archive import InUse, live
 from campaigns.delivery.rendering import TemplateError, compile_version, create_template, render_preview
 from campaigns.delivery.system_mail import send_test_email
+from campaigns.delivery.template_archive import (
+    archive_template,
+    delete_template,
+    duplicate_template,
+    restore_template,
+    template_usages,
+)
 from campaigns.i18n import _
 from campaigns.models import Contact, Template, TemplateVersion
 from campaigns.params import parse_id
@@ -119,13 +128,71 @@ def _versions(s: Session, template: Template) -> list[TemplateVersion]:
 
 @bp.get("/")
 def index() -> Any:
+    """The marketer's templates, newest first; ?archived=1 lists the archived ones (with Restore)."""
     s = services().db.session
+    archived = request.args.get("archived") == "1"
     counts = dict(
         s.execute(select(TemplateVersion.template_id, func.count()).group_by(TemplateVersion.template_id)).all()
     )
-    templates = list(s.scalars(select(Template).where(Template.ab_test_id.is_(None))  # not A/B tests' copies
+    own = Template.ab_test_id.is_(None)  # not A/B tests' copies
+    shown = Template.archived_at.is_not(None) if archived else live(Template)
+    templates = list(s.scalars(select(Template).where(own, shown)
                                .order_by(Template.updated_at.desc(), Template.id.desc())))
-    return render_template("ui/templates/index.html", templates=templates, counts=counts)
+    archived_count = s.scalar(select(func.count()).where(own, Template.archived_at.is_not(None))) or 0
+    return render_template("ui/templates/index.html", templates=templates, counts=counts, archived=archived,
+                           archived_count=archived_count)
+
+
+# ------------------------------------------------------------------ archive, restore, duplicate, delete
+@bp.post("/<int:template_id>/archive")
+def archive(template_id: int) -> Any:
+    s = services().db.session
+    template = _template_or_404(s, template_id)
+    archive_template(s, template)
+    s.commit()
+    flash(_("Template archived: it no longer appears in lists and pickers; its history and reports are kept."), "success")
+    return redirect(url_for("templates.edit", template_id=template.id))
+
+
+@bp.post("/<int:template_id>/restore")
+def restore(template_id: int) -> Any:
+    s = services().db.session
+    template = _template_or_404(s, template_id)
+    restore_template(s, template)
+    s.commit()
+    flash(_("Template restored."), "success")
+    return redirect(url_for("templates.edit", template_id=template.id))
+
+
+@bp.post("/<int:template_id>/duplicate")
+def duplicate(template_id: int) -> Any:
+    s = services().db.session
+    copy = duplicate_template(s, _template_or_404(s, template_id), _("%(name)s (copy)"))
+    s.commit()
+    flash(_("Copy created: %(name)s", name=copy.name), "success")
+    return redirect(url_for("templates.edit", template_id=copy.id))
+
+
+@bp.route("/<int:template_id>/delete", methods=["GET", "POST"])
+def delete(template_id: int) -> Any:
+    """GET: the confirmation, or what uses the template and Archive instead; POST: delete it."""
+    s = services().db.session
+    template = _template_or_404(s, template_id)
+    if request.method == "POST":
+        try:
+            delete_template(s, template)
+        except InUse:
+            s.rollback()  # used since the page was shown: show what uses it now
+        else:
+            s.commit()
+            flash(_("Template deleted."), "success")
+            return redirect(url_for("templates.index"))
+    usages = template_usages(s, template)
+    return render_template(
+        "ui/archive/confirm_delete.html", obj=template, what=_("template"), usages=usages, note="",
+        archive_url=url_for("templates.archive", template_id=template.id),
+        back_url=url_for("templates.edit", template_id=template.id),
+    ), 409 if request.method == "POST" else 200
 
 
 @bp.route("/new", methods=["GET", "POST"])
