@@ -14,6 +14,17 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from campaigns.addresses import normalize_email
+from campaigns.archive import InUse, live
+from campaigns.audience.archive import (
+    archive_list,
+    delete_list,
+    duplicate_list,
+    list_ids_in,
+    list_usages,
+    restore_list,
+    selectable_lists,
+    selectable_segments,
+)
 from campaigns.audience.lists import (
     add_import_to_list,
     add_segment_to_list,
@@ -84,10 +95,11 @@ def preview() -> Any:
 
 
 @bp.app_template_global()
-def segment_editor_options() -> str:
-    """JSON for the editor's pickers (lists, broadcasts, sequence steps); read by segments.js."""
+def segment_editor_options(rules: Any = None) -> str:
+    """JSON for the editor's pickers (lists, broadcasts, sequence steps); read by segments.js. Archived lists
+    are left out, except those the edited segment's `rules` already name (its conditions stay readable)."""
     s = services().db.session
-    lists = [{"id": i, "name": n} for i, n in s.execute(select(ContactList.id, ContactList.name).order_by(ContactList.name))]
+    lists = [{"id": cl.id, "name": _archived_label(cl)} for cl in selectable_lists(s, keep=list_ids_in(rules or {}))]
     broadcasts = [
         {"id": i, "name": n}
         for i, n in s.execute(select(Broadcast.id, Broadcast.name).order_by(Broadcast.id.desc()).limit(200))
@@ -106,9 +118,15 @@ def segment_editor_options() -> str:
 
 
 @bp.app_template_global()
-def segment_choices() -> list[tuple[int, str]]:
-    """(id, name) of every segment, for the sequence builder's trigger and exit pickers."""
-    return [(i, n) for i, n in services().db.session.execute(select(Segment.id, Segment.name).order_by(Segment.name))]
+def segment_choices(keep: Any = ()) -> list[tuple[int, str]]:
+    """(id, name) of the live segments, for the sequence builder's trigger and exit pickers; archived ones
+    only when the sequence already uses them (`keep`), marked as archived."""
+    return [(seg.id, _archived_label(seg)) for seg in selectable_segments(services().db.session, keep=keep or ())]
+
+
+def _archived_label(obj: Any) -> str:
+    """A picker's label: the name, and "(archived)" for an archived object kept because it is chosen."""
+    return _("%(name)s (archived)", name=obj.name) if obj.archived_at else str(obj.name)
 
 
 @bp.app_template_global()
@@ -120,7 +138,7 @@ def contact_list_memberships(contact_id: int) -> dict[str, Any]:
         .where(ContactListMember.contact_id == contact_id).order_by(ContactList.name)
     ))
     ids = {cl.id for cl in member_of}
-    others = [cl for cl in s.scalars(select(ContactList).order_by(ContactList.name).limit(500)) if cl.id not in ids]
+    others = [cl for cl in selectable_lists(s)[:500] if cl.id not in ids]  # no adding to an archived list
     return {"member_of": member_of, "others": others}
 
 
@@ -148,10 +166,14 @@ def lists() -> Any:
             s.commit()
             flash(_("List created."), "success")
             return redirect(url_for("segments.list_show", list_id=created.id))
-    rows = list(s.scalars(select(ContactList).order_by(ContactList.name)))
+    archived = request.args.get("archived") == "1"
+    shown = ContactList.archived_at.is_not(None) if archived else live(ContactList)
+    rows = list(s.scalars(select(ContactList).where(shown).order_by(ContactList.name)))
+    archived_count = s.scalar(select(func.count()).where(ContactList.archived_at.is_not(None))) or 0
     sizes = list_sizes(s)
     s.commit()
-    return render_template("ui/segments/lists.html", lists=rows, sizes=sizes), status
+    return render_template("ui/segments/lists.html", lists=rows, sizes=sizes, archived=archived,
+                           archived_count=archived_count), status
 
 
 @bp.get("/lists/<int:list_id>")
@@ -171,7 +193,7 @@ def list_show(list_id: int) -> Any:
         stmt = stmt.where(Contact.id < int(after))
     rows = list(s.scalars(stmt))
     size = s.scalar(select(func.count()).where(ContactListMember.list_id == list_id)) or 0
-    segments = list(s.scalars(select(Segment).order_by(Segment.name)))
+    segments = selectable_segments(s)
     imports = list(s.scalars(
         select(ImportJob).where(ImportJob.status == ImportStatus.DONE).order_by(ImportJob.id.desc()).limit(20)
     ))
@@ -198,13 +220,56 @@ def list_edit(list_id: int) -> Any:
     return redirect(url_for("segments.list_show", list_id=list_id))
 
 
-@bp.post("/lists/<int:list_id>/delete")
+@bp.route("/lists/<int:list_id>/delete", methods=["GET", "POST"])
 def list_delete(list_id: int) -> Any:
+    """GET: the confirmation, or the segments that name the list and Archive instead; POST: delete it."""
     s = services().db.session
-    s.delete(_list_or_404(s, list_id))
+    contact_list = _list_or_404(s, list_id)
+    if request.method == "POST":
+        try:
+            delete_list(s, contact_list)
+        except InUse:
+            s.rollback()  # a segment named it since the page was shown
+        else:
+            s.commit()
+            flash(_("List deleted. Its contacts are still in your contacts."), "success")
+            return redirect(url_for("segments.lists"))
+    size = list_sizes(s, [list_id]).get(list_id, 0)
+    return render_template(
+        "ui/archive/confirm_delete.html", obj=contact_list, what=_("list"), usages=list_usages(s, contact_list),
+        note=_("%(n)s contacts are on this list. They stay in your contacts; only the list is deleted.", n=size),
+        archive_url=url_for("segments.list_archive", list_id=list_id),
+        back_url=url_for("segments.list_show", list_id=list_id),
+    ), 409 if request.method == "POST" else 200
+
+
+@bp.post("/lists/<int:list_id>/archive")
+def list_archive(list_id: int) -> Any:
+    s = services().db.session
+    archive_list(s, _list_or_404(s, list_id))
     s.commit()
-    flash(_("Deleted."), "success")
-    return redirect(url_for("segments.lists"))
+    flash(_("List archived: it no longer appears in lists and pickers; its members and the segments using it stay."),
+          "success")
+    return redirect(url_for("segments.list_show", list_id=list_id))
+
+
+@bp.post("/lists/<int:list_id>/restore")
+def list_restore(list_id: int) -> Any:
+    s = services().db.session
+    restore_list(s, _list_or_404(s, list_id))
+    s.commit()
+    flash(_("List restored."), "success")
+    return redirect(url_for("segments.list_show", list_id=list_id))
+
+
+@bp.post("/lists/<int:list_id>/duplicate")
+def list_duplicate(list_id: int) -> Any:
+    """A copy with the same members (campaigns.audience.archive says why)."""
+    s = services().db.session
+    copy, size = duplicate_list(s, _list_or_404(s, list_id), _("%(name)s (copy)"))
+    s.commit()
+    flash(_("Copy created: %(name)s (%(n)s members)", name=copy.name, n=size), "success")
+    return redirect(url_for("segments.list_show", list_id=copy.id))
 
 
 @bp.post("/lists/<int:list_id>/add")
