@@ -1,4 +1,5 @@
-"""Lead capture forms in the web UI: list, create and edit, embed snippets, submissions with consent, CSV."""
+"""Lead capture forms in the web UI: list, create and edit, embed snippets, submissions with consent, CSV;
+archive, restore, duplicate and delete (campaigns.leads.form_archive)."""
 
 from __future__ import annotations
 
@@ -12,9 +13,11 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 from werkzeug.datastructures import MultiDict
 
+from campaigns.archive import InUse, live
 from campaigns.i18n import _
 from campaigns.insights.reports import to_csv
 from campaigns.leads import forms as leads_forms
+from campaigns.leads.form_archive import archive_form, delete_form, duplicate_form, form_usages, restore_form
 from campaigns.models import Form, FormStatus, FormSubmission, Sequence, SubmissionStatus
 from campaigns.params import parse_id, parse_page
 from campaigns.runtime import services
@@ -100,8 +103,12 @@ def _save(s: Session, form: Form | None, data: leads_forms.FormInput, save: Call
 
 @bp.get("/")
 def index() -> Any:
+    """Forms, newest first; ?archived=1 lists the archived ones (with Restore)."""
     s = services().db.session
-    forms = list(s.scalars(select(Form).order_by(Form.created_at.desc(), Form.id.desc())))
+    archived = request.args.get("archived") == "1"
+    shown = Form.archived_at.is_not(None) if archived else live(Form)
+    forms = list(s.scalars(select(Form).where(shown).order_by(Form.created_at.desc(), Form.id.desc())))
+    archived_count = s.scalar(select(func.count()).where(Form.archived_at.is_not(None))) or 0
     counts: dict[tuple[int, str], int] = {
         (form_id, str(status)): n
         for form_id, status, n in s.execute(
@@ -110,7 +117,59 @@ def index() -> Any:
             )
         ).all()
     }
-    return render_template("ui/forms/index.html", forms=forms, counts=counts)
+    return render_template("ui/forms/index.html", forms=forms, counts=counts, archived=archived,
+                           archived_count=archived_count)
+
+
+# ------------------------------------------------------------------ archive, restore, duplicate, delete
+@bp.post("/<int:form_id>/archive")
+def archive(form_id: int) -> Any:
+    s = services().db.session
+    archive_form(s, _form_or_404(s, form_id))
+    s.commit()
+    flash(_("Form archived: its page no longer takes submissions and it is hidden from the list; "
+            "its submissions and consent records are kept."), "success")
+    return redirect(url_for("forms.show", form_id=form_id))
+
+
+@bp.post("/<int:form_id>/restore")
+def restore(form_id: int) -> Any:
+    s = services().db.session
+    restore_form(s, _form_or_404(s, form_id))
+    s.commit()
+    flash(_("Form restored. It is still closed: set its status to active in the editor to take submissions again."),
+          "success")
+    return redirect(url_for("forms.show", form_id=form_id))
+
+
+@bp.post("/<int:form_id>/duplicate")
+def duplicate(form_id: int) -> Any:
+    s = services().db.session
+    copy = duplicate_form(s, _form_or_404(s, form_id), _("%(name)s (copy)"))
+    s.commit()
+    flash(_("Copy created: %(name)s. It is inactive until you open it to visitors.", name=copy.name), "success")
+    return redirect(url_for("forms.show", form_id=copy.id))
+
+
+@bp.route("/<int:form_id>/delete", methods=["GET", "POST"])
+def delete(form_id: int) -> Any:
+    """GET: the confirmation, or the consent records that keep the form and Archive instead; POST: delete it."""
+    s = services().db.session
+    form = _form_or_404(s, form_id)
+    if request.method == "POST":
+        try:
+            delete_form(s, form)
+        except InUse:
+            s.rollback()  # someone submitted it since the page was shown
+        else:
+            s.commit()
+            flash(_("Form deleted."), "success")
+            return redirect(url_for("forms.index"))
+    return render_template(
+        "ui/archive/confirm_delete.html", obj=form, what=_("form"), usages=form_usages(s, form),
+        note=_("Its public address stops working; pages that embed it will show an error."),
+        archive_url=url_for("forms.archive", form_id=form_id), back_url=url_for("forms.show", form_id=form_id),
+    ), 409 if request.method == "POST" else 200
 
 
 @bp.route("/new", methods=["GET", "POST"])
