@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
+from datetime import timedelta
 from typing import Any
 
 from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
@@ -13,7 +14,8 @@ from werkzeug.datastructures import MultiDict
 
 from campaigns import queueing
 from campaigns.audience.segment_triggers import enroll_matching
-from campaigns.audience.segments import count_segment
+from campaigns.audience.segments import SegmentError, count_segment, sample_segment
+from campaigns.db import now_utc
 from campaigns.delivery.rendering import selectable_templates
 from campaigns.i18n import _
 from campaigns.journeys.sequences import (
@@ -21,6 +23,7 @@ from campaigns.journeys.sequences import (
     MAX_DELAY_MINUTES,
     MAX_NAME_LENGTH,
     create_sequence,
+    first_due_at,
     set_sequence_status,
     update_sequence,
 )
@@ -38,6 +41,7 @@ from campaigns.models import (
 )
 from campaigns.runtime import services
 from campaigns.text import text_problem
+from campaigns.views import confirm
 from campaigns.views.builder_common import install_filters
 from campaigns.views.text_input import checks_own_text, field_errors
 
@@ -388,31 +392,56 @@ def change_status(sequence_id: int) -> Any:
 
 @bp.post("/<int:sequence_id>/enroll")
 def enroll(sequence_id: int) -> Any:
+    """Enrol a segment (or every active contact) in the sequence, after a confirmation that shows who and
+    when the first mail goes (campaigns/views/confirm.py)."""
     db = services().db
     s = db.session
     sequence = _sequence_or_404(s, sequence_id)
+    back = url_for("sequences.show", sequence_id=sequence.id)
     choice = request.form.get("segment", "")
+    segment: Segment | None = None
     if choice == "all":
         rules: dict[str, Any] = {}
     elif choice.isdigit() and (segment := s.get(Segment, int(choice))) is not None:
         rules = dict(segment.rules or {})
     else:
         flash(_("Choose a segment."), "error")
-        return redirect(url_for("sequences.show", sequence_id=sequence.id))
+        return redirect(back)
     try:
         total = count_segment(s, rules)
+        gate = confirm.gate(_enrol_confirmation(s, sequence, segment, rules, total, back))
+        if gate is not None:
+            return gate
         if total > ENROLL_INLINE_LIMIT:
             # A large segment is enrolled by a job (one INSERT .. SELECT), not inside the request.
             s.commit()
             segment_id = None if choice == "all" else int(choice)
             queueing.enqueue_segment_enrolment(services().queue, sequence.id, segment_id)
             flash(_("Enrolling %(total)s contacts in the background.", total=total), "success")
-            return redirect(url_for("sequences.show", sequence_id=sequence.id))
+            return redirect(back)
         enrolled = enroll_matching(s, sequence, rules)
     except ValueError as exc:
         s.rollback()
-        flash(_(str(exc)), "error")
+        flash(exc.translated(_) if isinstance(exc, SegmentError) else _(str(exc)), "error")
     else:
         s.commit()
         flash(_("Enrolled %(n)s of %(total)s contacts.", n=enrolled, total=total), "success")
-    return redirect(url_for("sequences.show", sequence_id=sequence.id))
+    return redirect(back)
+
+
+def _enrol_confirmation(s: Session, sequence: Sequence, segment: Segment | None, rules: dict[str, Any], total: int,
+                        back: str) -> confirm.Confirmation:
+    """Who is enrolled (the segment's contacts now, a sample) and when the first mail goes (enroll)."""
+    active = sequence.status == SequenceStatus.ACTIVE
+    now = now_utc()
+    due = first_due_at(s, sequence.id, now) if active else None
+    return confirm.Confirmation(
+        title=_("Enrol contacts in “%(name)s”", name=sequence.name),
+        action=_("Enrol %(n)s contacts", n=f"{total:,}"),
+        count=total, sample=sample_segment(s, rules, confirm.SAMPLE_SIZE),
+        when=due if due is not None and due > now + timedelta(minutes=1) else None,  # a first step without delay: now
+        when_text="" if active else _("When the sequence is activated (it is not active now)."),
+        details=[(_("Segment"), segment.name if segment is not None else _("All active contacts"))],
+        notes=[_("Contacts already in this sequence are skipped unless re-entry is allowed.")],
+        back_url=back,
+    )
