@@ -16,14 +16,16 @@ from werkzeug.exceptions import HTTPException, SecurityError
 from werkzeug.middleware.proxy_fix import ProxyFix
 from werkzeug.routing import IntegerConverter, Map
 
+from campaigns import i18n
 from campaigns.api import register_api
 from campaigns.api.bounces import register_webhooks
 from campaigns.config import ROOT, Settings
-from campaigns.i18n import current_locale, gettext, pgettext
+from campaigns.i18n import gettext
 from campaigns.params import MAX_ID
 from campaigns.params import loads as bounded_json_loads
 from campaigns.runtime import Services
 from campaigns.views import public_forms, register_ui
+from campaigns.views.builder_common import account_zone
 from tracking import register_tracking
 
 csrf = CSRFProtect()
@@ -92,7 +94,7 @@ def create_app(overrides: dict[str, Any] | None = None) -> Flask:
     services.init_app(app)
     csrf.init_app(app)
 
-    app.jinja_env.globals.update(_=gettext, pgettext=pgettext, current_locale=current_locale)
+    i18n.init_app(app, zone=account_zone)  # Flask-Babel, `_`/ngettext/pgettext and the date/number filters
     app.jinja_env.autoescape = True
 
     register_ui(app)
