@@ -41,6 +41,7 @@ from campaigns.leads.contacts import (
 from campaigns.leads.csv_reader import ENCODINGS, CsvStream, ImportFileError
 from campaigns.models import Account, Contact, ContactStatus, ImportJob, ImportStatus, Stage
 from campaigns.names import split_full_name
+from campaigns.search_text import contact_search_text
 from campaigns.sql_functions import ascii_lower, ascii_lower_text
 from campaigns.suppression import SUPPRESSION_STATUS
 from campaigns.text import TextError, check_text, storable, text_problem
@@ -95,7 +96,10 @@ _encode_json = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encod
 
 _INSERT_COLUMNS = ("email", "first_name", "last_name", "company", "job_title", "source", "timezone", "attributes",
                    "status", "stage", "score", "consent_at", "consent_method", "consent_source", "consent_text",
-                   "created_at", "updated_at")
+                   "created_at", "updated_at", "search_text")
+
+# Cells that change a contact's search text (campaigns.search_text): an update with any recomputes it.
+_SEARCHED = {"first_name", "last_name", "company", "job_title"}
 
 _COPY_ESCAPES = str.maketrans({"\\": "\\\\", "\t": "\\t", "\n": "\\n", "\r": "\\r"})
 
@@ -428,6 +432,23 @@ class _BulkWriter:
         finally:
             cur.close()
 
+    def refresh_search_text(self, ids: list[int]) -> None:
+        """Recompute contacts.search_text (campaigns.search_text) of these contacts from their stored fields,
+        after an update merged new cells into them."""
+        if not ids:
+            return
+        cur = self._cursor()
+        try:
+            columns = "id, email, first_name, last_name, company, job_title"
+            if self.pg:
+                cur.execute(f"SELECT {columns} FROM contacts WHERE id = ANY(%s)", (ids,))
+            else:
+                cur.execute(f"SELECT {columns} FROM contacts WHERE id IN ({', '.join('?' * len(ids))})", ids)
+            rows = [(contact_search_text(*r[1:]), r[0]) for r in cur.fetchall()]
+            cur.executemany(f"UPDATE contacts SET search_text = {self.mark} WHERE id = {self.mark}", rows)
+        finally:
+            cur.close()
+
     def update(self, rows: list[tuple[Any, ...]], now: Any, default_source: str) -> None:
         """Rows of (id, *_UPDATE_COLUMNS, attributes JSON, consent_at, consent_source); NULL = keep.
 
@@ -495,6 +516,8 @@ def _apply_plan(session: Session, plan: _Plan, options: ImportOptions, filename:
                 # Consent record (Act on Specified Electronic Mail): when, how and where it was obtained.
                 writer.timestamp(consent_at) if consent_at else now, "import",
                 rec.get("consent_source", consent_source), rec.get("consent_text", consent_text), now, now,
+                contact_search_text(email, rec.get("first_name"), rec.get("last_name"), rec.get("company"),
+                                    rec.get("job_title")),
             ))
         writer.insert(rows)
     if plan.updates:
@@ -508,6 +531,7 @@ def _apply_plan(session: Session, plan: _Plan, options: ImportOptions, filename:
                 writer.timestamp(consent_at) if consent_at else None, rec.get("consent_source"),
             ))
         writer.update(rows, now, source or filename)
+        writer.refresh_search_text([cid for cid, rec in plan.updates if _SEARCHED.intersection(rec)])
 
 
 def _chunks(

@@ -6,11 +6,12 @@ import enum
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import BigInteger, Boolean, Exists, Index, Integer, String, Text, exists
+from sqlalchemy import DDL, BigInteger, Boolean, Exists, Index, Integer, String, Text, event, exists
 from sqlalchemy.orm import Mapped, mapped_column
 
 from campaigns.db import Base, JSONType, StrEnumType, UTCDateTime, now_utc
 from campaigns.names import display_name
+from campaigns.search_text import contact_search_text
 from campaigns.sql_functions import ascii_lower
 
 
@@ -40,7 +41,7 @@ class Contact(Base):
     last_name: Mapped[str] = mapped_column(String(200), default="")
     company: Mapped[str] = mapped_column(String(200), default="")
     job_title: Mapped[str] = mapped_column(String(200), default="")
-    source: Mapped[str] = mapped_column(String(100), default="", index=True)
+    source: Mapped[str] = mapped_column(String(100), default="")  # ix_contacts_source_id (below)
     timezone: Mapped[str | None] = mapped_column(String(64))
     attributes: Mapped[dict[str, Any]] = mapped_column(JSONType, default=dict)
     status: Mapped[ContactStatus] = mapped_column(StrEnumType(ContactStatus), default=ContactStatus.ACTIVE)
@@ -53,10 +54,22 @@ class Contact(Base):
     consent_text: Mapped[str] = mapped_column(Text, default="")
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=now_utc)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=now_utc, onupdate=now_utc)
+    # The searchable fields folded by campaigns.search_text (kept by _keep_search_text and the CSV import).
+    search_text: Mapped[str] = mapped_column(Text, default="")
+    # The latest event about the contact (campaigns.leads.activity, after each scoring run); None = none yet.
+    last_activity_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
     @property
     def name(self) -> str:
         return display_name(self.first_name, self.last_name)
+
+
+@event.listens_for(Contact, "before_insert")
+@event.listens_for(Contact, "before_update")
+def _keep_search_text(mapper: Any, connection: Any, contact: Contact) -> None:
+    """Every ORM write of a contact (forms, API, upserts, the demo, tests) stores its folded search text."""
+    contact.search_text = contact_search_text(
+        contact.email, contact.first_name, contact.last_name, contact.company, contact.job_title)
 
 
 class Suppression(Base):
@@ -147,3 +160,20 @@ Index("ix_contacts_email_folded", ascii_lower(Contact.email))
 # KPI dashboard: contacts created in a range by source and stage (and their ids, for the funnel's
 # join with stage moves) as an index-only scan, not a pass over the whole (wide) table.
 Index("ix_contacts_created_kpi", Contact.created_at, Contact.source, Contact.stage, Contact.id)
+# The contact list (campaigns.audience.contact_filter): each sortable column with id as the tie-break,
+# so a keyset page is one index range whatever the sort; filters by stage, source and status use the
+# leading column. The search column has a trigram index on PostgreSQL (migration 0008; SQLite scans).
+Index("ix_contacts_score_id", Contact.score, Contact.id)
+Index("ix_contacts_stage_id", Contact.stage, Contact.id)
+Index("ix_contacts_status_id", Contact.status, Contact.id)
+Index("ix_contacts_activity_id", Contact.last_activity_at, Contact.id)
+Index("ix_contacts_name_id", Contact.last_name, Contact.first_name, Contact.id)
+Index("ix_contacts_company_id", Contact.company, Contact.id)
+Index("ix_contacts_job_title_id", Contact.job_title, Contact.id)
+Index("ix_contacts_source_id", Contact.source, Contact.id)
+# Search: a trigram index on PostgreSQL serves LIKE '%word%' (pg_trgm, created before the table); SQLite
+# has no trigram index, so there it is a plain index of the same name (the schema compares equal).
+Index("ix_contacts_search_trgm", Contact.search_text,
+      postgresql_using="gin", postgresql_ops={"search_text": "gin_trgm_ops"})
+event.listen(Contact.__table__, "before_create",
+             DDL("CREATE EXTENSION IF NOT EXISTS pg_trgm").execute_if(dialect="postgresql"))

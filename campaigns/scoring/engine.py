@@ -52,6 +52,7 @@ from sqlalchemy import (
 from sqlalchemy.orm import Session, aliased
 
 from campaigns.db import UTCDateTime, dialect_insert, now_utc
+from campaigns.leads.activity import note_activity
 from campaigns.models import (
     Contact,
     Event,
@@ -140,6 +141,7 @@ def score_new(session: Session, now: datetime) -> ScoringResult:
     for rule in rules:
         if rule.kind is not RuleKind.INACTIVITY:
             _score_rule(session, rule, ranges, batch, now)
+    note_activity(session, ranges["event"], ranges["hit"])  # contacts.last_activity_at for the contact list
     settings.event_cursor_prev, settings.event_cursor = settings.event_cursor, hi_event
     settings.hit_cursor_prev, settings.hit_cursor = settings.hit_cursor, hi_hit
     settings.bounce_cursor_prev, settings.bounce_cursor = settings.bounce_cursor, hi_bounce
