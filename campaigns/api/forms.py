@@ -1,4 +1,5 @@
-"""Lead capture forms: list and read forms, read their submissions with the consent records."""
+"""Lead capture forms: list and read forms, read their submissions with the consent records; delete, archive,
+restore, duplicate (campaigns.leads.form_archive; answers in campaigns.api.archive)."""
 
 from __future__ import annotations
 
@@ -7,8 +8,11 @@ from typing import Any
 from flask.typing import ResponseReturnValue
 from sqlalchemy import select
 
+from campaigns.api.archive import ARCHIVED_QUERY, IN_USE, archived_filter, copy_pattern, in_use
 from campaigns.api.core import db_session, get_or_404, keyset_page, operation
 from campaigns.api.schemas import PAGING, SCHEMAS, object_schema, page_schema
+from campaigns.archive import InUse
+from campaigns.leads import form_archive
 from campaigns.models import Form, FormStatus, FormSubmission, SubmissionStatus
 from campaigns.runtime import services
 
@@ -30,6 +34,7 @@ SCHEMAS.update({
         "consent_text": _STR, "double_opt_in": {"type": "boolean"},
         "sequence_ids": {"type": "array", "items": {"type": "integer"}},
         "thank_you_message": _STR, "redirect_url": _STR, "created_at": _DATE, "updated_at": _DATE,
+        "archived_at": _NDATE,
     }),
     "FormPage": page_schema("Form"),
     "FormSubmission": object_schema({
@@ -58,6 +63,7 @@ def form_json(form: Form) -> dict[str, Any]:
         "double_opt_in": form.double_opt_in, "sequence_ids": list(form.sequence_ids or []),
         "thank_you_message": form.thank_you_message, "redirect_url": form.redirect_url,
         "created_at": form.created_at.isoformat(), "updated_at": form.updated_at.isoformat(),
+        "archived_at": form.archived_at.isoformat() if form.archived_at else None,
     }
 
 
@@ -72,12 +78,12 @@ def submission_json(sub: FormSubmission) -> dict[str, Any]:
 
 
 @operation(
-    "/forms", "GET", tag="forms", summary="List lead capture forms", query=PAGING,
+    "/forms", "GET", tag="forms", summary="List lead capture forms", query={**PAGING, **ARCHIVED_QUERY},
     responses={200: ("A page of forms", "FormPage")},
 )
 def list_forms(query: dict[str, Any]) -> ResponseReturnValue:
-    """Forms in id order with their fields, consent wording and public URL."""
-    return keyset_page(db_session(), select(Form), Form.id, query, form_json)
+    """Forms in id order with their fields, consent wording and public URL (archived ones on request)."""
+    return keyset_page(db_session(), archived_filter(select(Form), Form, query), Form.id, query, form_json)
 
 
 @operation(
@@ -103,3 +109,59 @@ def list_form_submissions(form_id: int, query: dict[str, Any]) -> ResponseReturn
     if query.get("status"):
         stmt = stmt.where(FormSubmission.status == query["status"])
     return keyset_page(session, stmt, FormSubmission.id, query, submission_json)
+
+
+@operation(
+    "/forms/{form_id}", "DELETE", tag="forms", summary="Delete a form nobody submitted",
+    responses={200: ("Deleted", "Deleted"), 409: IN_USE[1]},
+    description="Refused (409) while the form holds submissions (consent records, which the law asks to keep); "
+    "spam caught by the honeypot does not count. Archive it instead.",
+)
+def delete_form(form_id: int) -> ResponseReturnValue:
+    """Delete a form without consent records."""
+    session = db_session()
+    try:
+        form_archive.delete_form(session, get_or_404(session, Form, form_id, "form"))
+    except InUse as exc:
+        session.rollback()
+        return in_use(exc)
+    session.commit()
+    return {"deleted": True, "id": form_id}
+
+
+@operation(
+    "/forms/{form_id}/archive", "POST", tag="forms", summary="Archive a form (closes its page)",
+    responses={200: ("The archived form", "Form")},
+)
+def archive_form(form_id: int) -> ResponseReturnValue:
+    """Archived forms take no submissions (status inactive); their submissions stay readable."""
+    session = db_session()
+    form = get_or_404(session, Form, form_id, "form")
+    form_archive.archive_form(session, form)
+    session.commit()
+    return form_json(form)
+
+
+@operation(
+    "/forms/{form_id}/restore", "POST", tag="forms", summary="Restore an archived form (still inactive)",
+    responses={200: ("The form", "Form")},
+)
+def restore_form(form_id: int) -> ResponseReturnValue:
+    """The form comes back inactive: opening it to visitors is a separate choice."""
+    session = db_session()
+    form = get_or_404(session, Form, form_id, "form")
+    form_archive.restore_form(session, form)
+    session.commit()
+    return form_json(form)
+
+
+@operation(
+    "/forms/{form_id}/duplicate", "POST", tag="forms", body="DuplicateInput",
+    summary="Copy a form (fields, consent text, settings) to a new address", responses={201: ("The copy", "Form")},
+)
+def duplicate_form(form_id: int, body: dict[str, Any] | None) -> ResponseReturnValue:
+    """The copy is inactive, at <slug>-copy, with no submissions."""
+    session = db_session()
+    copy = form_archive.duplicate_form(session, get_or_404(session, Form, form_id, "form"), copy_pattern(body))
+    session.commit()
+    return form_json(copy), 201

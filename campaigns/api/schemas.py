@@ -288,11 +288,11 @@ SCHEMAS: dict[str, Schema] = {
         "links": {"type": "array", "items": ref("Link")},
     }),
     "Template": object_schema({
-        "id": INT, "name": STR, "created_at": DATE, "updated_at": DATE,
+        "id": INT, "name": STR, "created_at": DATE, "updated_at": DATE, "archived_at": NDATE,
         "current_version": {"anyOf": [ref("TemplateVersion"), {"type": "null"}]},
     }),
     "TemplateSummary": object_schema({"id": INT, "name": STR, "current_version_id": NINT, "version": NINT,
-                             "subject": NSTR, "updated_at": DATE}),
+                             "subject": NSTR, "updated_at": DATE, "archived_at": NDATE}),
     "TemplatePage": page_schema("TemplateSummary"),
     "Step": object_schema({
         "id": INT, "position": INT, "template_id": INT, "delay_minutes": INT, "window_days": STR,

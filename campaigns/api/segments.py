@@ -1,22 +1,26 @@
-"""Segments (saved rule trees: CRUD, count, preview of an unsaved tree) and static lists (CRUD, membership)."""
+"""Segments (saved rule trees: CRUD, count, preview of an unsaved tree) and static lists (CRUD, membership); for
+both, delete, archive, restore and duplicate (campaigns.audience.archive; answers in campaigns.api.archive)."""
 
 from __future__ import annotations
 
 from typing import Any
 
 from flask.typing import ResponseReturnValue
-from sqlalchemy import func, or_, select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from campaigns.api.archive import ARCHIVED_QUERY, IN_USE, archived_filter, copy_pattern, in_use
 from campaigns.api.core import ApiError, db_session, get_or_404, keyset_page, operation
 from campaigns.api.schemas import ID, PAGING, SCHEMAS, multiline, name, object_schema, page_schema, ref
 from campaigns.api.serialize import contact_json
-from campaigns.audience import lists, segments
-from campaigns.models import Broadcast, Contact, ContactList, ContactListMember, Segment, Sequence
+from campaigns.archive import InUse
+from campaigns.audience import archive, lists, segments
+from campaigns.models import Contact, ContactList, ContactListMember, Segment
 
 _STR = {"type": "string"}
 _INT = {"type": "integer"}
 _DATE = {"type": "string", "format": "date-time"}
+_NDATE = {"type": ["string", "null"], "format": "date-time"}
 RULES = {
     "type": "object", "maxProperties": 1,
     "description": 'A rule tree: {"all": [...]} or {"any": [...]} of conditions and nested groups; see '
@@ -39,7 +43,7 @@ SCHEMAS.update({
         "additionalProperties": False,
     },
     "Segment": object_schema({"id": _INT, "name": _STR, "rules": {"type": "object"}, "created_at": _DATE,
-                     "updated_at": _DATE}),
+                     "updated_at": _DATE, "archived_at": _NDATE}),
     "SegmentPage": page_schema("Segment"),
     "SegmentCount": object_schema({"count": _INT}),
     "SegmentPreview": object_schema({"count": _INT, "sample": {"type": "array", "items": ref("Contact")}}),
@@ -52,7 +56,7 @@ SCHEMAS.update({
         "properties": {"name": name(), "description": multiline(5000)}, "additionalProperties": False,
     },
     "ContactList": object_schema({"id": _INT, "name": _STR, "description": _STR, "size": _INT, "created_at": _DATE,
-                         "updated_at": _DATE}),
+                         "updated_at": _DATE, "archived_at": _NDATE}),
     "ContactListPage": page_schema("ContactList"),
     "ListMembersInput": {
         "type": "object", "required": ["contact_ids"], "properties": {"contact_ids": CONTACT_IDS},
@@ -80,7 +84,8 @@ def _check_rules(session: Session, rules: Any) -> None:
 
 def segment_json(segment: Segment) -> dict[str, Any]:
     return {"id": segment.id, "name": segment.name, "rules": segment.rules or {},
-            "created_at": segment.created_at.isoformat(), "updated_at": segment.updated_at.isoformat()}
+            "created_at": segment.created_at.isoformat(), "updated_at": segment.updated_at.isoformat(),
+            "archived_at": segment.archived_at.isoformat() if segment.archived_at else None}
 
 
 # ------------------------------------------------------------------ segments
@@ -99,12 +104,12 @@ def create_segment(body: dict[str, Any]) -> ResponseReturnValue:
 
 
 @operation(
-    "/segments", "GET", tag="segments", summary="List segments", query=PAGING,
+    "/segments", "GET", tag="segments", summary="List segments", query={**PAGING, **ARCHIVED_QUERY},
     responses={200: ("A page of segments", "SegmentPage")},
 )
 def list_segments(query: dict[str, Any]) -> ResponseReturnValue:
-    """Segments in id order."""
-    return keyset_page(db_session(), select(Segment), Segment.id, query, segment_json)
+    """Segments in id order (archived ones on request)."""
+    return keyset_page(db_session(), archived_filter(select(Segment), Segment, query), Segment.id, query, segment_json)
 
 
 @operation(
@@ -166,23 +171,59 @@ def update_segment(segment_id: int, body: dict[str, Any]) -> ResponseReturnValue
 
 @operation(
     "/segments/{segment_id}", "DELETE", tag="segments", summary="Delete a segment",
-    description="Refused (409) while a broadcast or a sequence (trigger or exit) uses it.",
-    responses={200: ("Deleted", "SegmentDeleted"), 409: ("The segment is in use", "Error")},
+    description="Refused (409, with what uses it) while a broadcast or a sequence (trigger or exit) uses it: "
+    "archive it instead.",
+    responses={200: ("Deleted", "SegmentDeleted"), 409: IN_USE[1]},
 )
 def delete_segment(segment_id: int) -> ResponseReturnValue:
     """Delete an unused segment."""
     session = db_session()
-    segment = get_or_404(session, Segment, segment_id, "segment")
-    used = session.scalar(select(Broadcast.id).where(Broadcast.segment_id == segment.id).limit(1)) or session.scalar(
-        select(Sequence.id).where(
-            or_(Sequence.trigger_segment_id == segment.id, Sequence.exit_segment_id == segment.id)
-        ).limit(1)
-    )
-    if used is not None:
-        raise ApiError(409, "in_use", "a broadcast or a sequence uses this segment")
-    session.delete(segment)
+    try:
+        archive.delete_segment(session, get_or_404(session, Segment, segment_id, "segment"))
+    except InUse as exc:
+        session.rollback()
+        return in_use(exc)
     session.commit()
     return {"deleted": True, "id": segment_id}
+
+
+@operation(
+    "/segments/{segment_id}/archive", "POST", tag="segments", summary="Archive a segment",
+    responses={200: ("The archived segment", "Segment")},
+    description="It leaves the lists and pickers; broadcasts and sequences using it go on.",
+)
+def archive_segment(segment_id: int) -> ResponseReturnValue:
+    """Archive (idempotent)."""
+    session = db_session()
+    segment = get_or_404(session, Segment, segment_id, "segment")
+    archive.archive_segment(session, segment)
+    session.commit()
+    return segment_json(segment)
+
+
+@operation(
+    "/segments/{segment_id}/restore", "POST", tag="segments", summary="Restore an archived segment",
+    responses={200: ("The segment", "Segment")},
+)
+def restore_segment(segment_id: int) -> ResponseReturnValue:
+    """Restore (idempotent)."""
+    session = db_session()
+    segment = get_or_404(session, Segment, segment_id, "segment")
+    archive.restore_segment(session, segment)
+    session.commit()
+    return segment_json(segment)
+
+
+@operation(
+    "/segments/{segment_id}/duplicate", "POST", tag="segments", body="DuplicateInput",
+    summary="Copy a segment (same rules)", responses={201: ("The copy", "Segment")},
+)
+def duplicate_segment(segment_id: int, body: dict[str, Any] | None) -> ResponseReturnValue:
+    """A new segment with the same rule tree."""
+    session = db_session()
+    copy = archive.duplicate_segment(session, get_or_404(session, Segment, segment_id, "segment"), copy_pattern(body))
+    session.commit()
+    return segment_json(copy), 201
 
 
 # ------------------------------------------------------------------ static lists
@@ -193,7 +234,8 @@ def _size(session: Session, list_id: int) -> int:
 def list_json(session: Session, contact_list: ContactList) -> dict[str, Any]:
     return {"id": contact_list.id, "name": contact_list.name, "description": contact_list.description or "",
             "size": _size(session, contact_list.id), "created_at": contact_list.created_at.isoformat(),
-            "updated_at": contact_list.updated_at.isoformat()}
+            "updated_at": contact_list.updated_at.isoformat(),
+            "archived_at": contact_list.archived_at.isoformat() if contact_list.archived_at else None}
 
 
 @operation(
@@ -213,13 +255,14 @@ def create_list(body: dict[str, Any]) -> ResponseReturnValue:
 
 
 @operation(
-    "/lists", "GET", tag="lists", summary="List static lists", query=PAGING,
+    "/lists", "GET", tag="lists", summary="List static lists", query={**PAGING, **ARCHIVED_QUERY},
     responses={200: ("A page of lists", "ContactListPage")},
 )
 def list_lists(query: dict[str, Any]) -> ResponseReturnValue:
-    """Lists in id order with their sizes."""
+    """Lists in id order with their sizes (archived ones on request)."""
     session = db_session()
-    return keyset_page(session, select(ContactList), ContactList.id, query, lambda cl: list_json(session, cl))
+    stmt = archived_filter(select(ContactList), ContactList, query)
+    return keyset_page(session, stmt, ContactList.id, query, lambda cl: list_json(session, cl))
 
 
 @operation(
@@ -250,14 +293,60 @@ def update_list(list_id: int, body: dict[str, Any]) -> ResponseReturnValue:
 
 @operation(
     "/lists/{list_id}", "DELETE", tag="lists", summary="Delete a list (its contacts stay)",
-    responses={200: ("Deleted", "SegmentDeleted")},
+    responses={200: ("Deleted", "SegmentDeleted"), 409: IN_USE[1]},
+    description="Refused (409, naming the segments) while a segment's rules name the list: archive it instead.",
 )
 def delete_list(list_id: int) -> ResponseReturnValue:
-    """Segments naming the list then match nobody through it."""
+    """Delete a list no segment names; its contacts stay contacts."""
     session = db_session()
-    session.delete(get_or_404(session, ContactList, list_id, "list"))
+    try:
+        archive.delete_list(session, get_or_404(session, ContactList, list_id, "list"))
+    except InUse as exc:
+        session.rollback()
+        return in_use(exc)
     session.commit()
     return {"deleted": True, "id": list_id}
+
+
+@operation(
+    "/lists/{list_id}/archive", "POST", tag="lists", summary="Archive a list",
+    responses={200: ("The archived list", "ContactList")},
+    description="It leaves the lists and pickers; its members and the segments naming it stay.",
+)
+def archive_list(list_id: int) -> ResponseReturnValue:
+    """Archive (idempotent)."""
+    session = db_session()
+    contact_list = get_or_404(session, ContactList, list_id, "list")
+    archive.archive_list(session, contact_list)
+    session.commit()
+    return list_json(session, contact_list)
+
+
+@operation(
+    "/lists/{list_id}/restore", "POST", tag="lists", summary="Restore an archived list",
+    responses={200: ("The list", "ContactList")},
+)
+def restore_list(list_id: int) -> ResponseReturnValue:
+    """Restore (idempotent)."""
+    session = db_session()
+    contact_list = get_or_404(session, ContactList, list_id, "list")
+    archive.restore_list(session, contact_list)
+    session.commit()
+    return list_json(session, contact_list)
+
+
+@operation(
+    "/lists/{list_id}/duplicate", "POST", tag="lists", body="DuplicateInput",
+    summary="Copy a list with its members", responses={201: ("The copy", "ContactList")},
+    description='List names are unique: a taken name gets " 2", " 3", ... after it.',
+)
+def duplicate_list(list_id: int, body: dict[str, Any] | None) -> ResponseReturnValue:
+    """A new list with the same description and members."""
+    session = db_session()
+    copy, _size_added = archive.duplicate_list(session, get_or_404(session, ContactList, list_id, "list"),
+                                               copy_pattern(body))
+    session.commit()
+    return list_json(session, copy), 201
 
 
 @operation(

@@ -39,6 +39,7 @@ def template_json(t: Template) -> dict[str, Any]:
     """A template with its current version and that version's links (GET /templates/<id>)."""
     return {
         "id": t.id, "name": t.name, "created_at": iso(t.created_at), "updated_at": iso(t.updated_at),
+        "archived_at": iso(t.archived_at),
         "current_version": version_json(t.current_version) if t.current_version else None,
     }
 
@@ -48,6 +49,7 @@ def template_summary_json(t: Template) -> dict[str, Any]:
     return {
         "id": t.id, "name": t.name, "current_version_id": t.current_version_id,
         "version": v.version if v else None, "subject": v.subject if v else None, "updated_at": iso(t.updated_at),
+        "archived_at": iso(t.archived_at),
     }
 
 

@@ -1,4 +1,5 @@
-"""Email templates: create, list, read, and save a new version (compiled once by campaigns.delivery.rendering)."""
+"""Email templates: create, list, read, save a new version (compiled once by campaigns.delivery.rendering),
+and delete, archive, restore, duplicate (campaigns.delivery.template_archive; answers in campaigns.api.archive)."""
 
 from __future__ import annotations
 
@@ -8,10 +9,12 @@ from flask.typing import ResponseReturnValue
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from campaigns.api.archive import ARCHIVED_QUERY, IN_USE, archived_filter, copy_pattern, in_use
 from campaigns.api.core import ApiError, db_session, get_or_404, keyset_page, operation
 from campaigns.api.schemas import PAGING
 from campaigns.api.serialize import template_json, template_summary_json
-from campaigns.delivery import rendering
+from campaigns.archive import InUse
+from campaigns.delivery import rendering, template_archive
 from campaigns.models import Template
 
 # TemplateError messages start with the part they are about ("HTML, line 3: ...").
@@ -55,12 +58,13 @@ def create_template(body: dict[str, Any]) -> ResponseReturnValue:
 
 
 @operation(
-    "/templates", "GET", tag="templates", summary="List templates", query=PAGING,
+    "/templates", "GET", tag="templates", summary="List templates", query={**PAGING, **ARCHIVED_QUERY},
     responses={200: ("A page of templates", "TemplatePage")},
 )
 def list_templates(query: dict[str, Any]) -> ResponseReturnValue:
-    """Templates in id order with their current version number and subject."""
-    return keyset_page(db_session(), select(Template), Template.id, query, template_summary_json)
+    """Templates in id order with their current version number and subject (archived ones on request)."""
+    stmt = archived_filter(select(Template), Template, query)
+    return keyset_page(db_session(), stmt, Template.id, query, template_summary_json)
 
 
 @operation(
@@ -91,3 +95,60 @@ def update_template(template_id: int, body: dict[str, Any]) -> ResponseReturnVal
         template.name = body["name"].strip() or template.name
     session.commit()
     return template_json(template)
+
+
+@operation(
+    "/templates/{template_id}", "DELETE", tag="templates", summary="Delete an unused template",
+    responses={200: ("Deleted, with its versions", "Deleted"), 409: IN_USE[1]},
+    description="Refused (409, with what uses it) while a broadcast, a sequence step (a removed one too) or an "
+    "A/B test uses the template, or a mail was sent with it: archive it instead.",
+)
+def delete_template(template_id: int) -> ResponseReturnValue:
+    """Delete a template nothing uses."""
+    session = db_session()
+    try:
+        template_archive.delete_template(session, _get(session, template_id))
+    except InUse as exc:
+        session.rollback()
+        return in_use(exc)
+    session.commit()
+    return {"deleted": True, "id": template_id}
+
+
+@operation(
+    "/templates/{template_id}/archive", "POST", tag="templates", summary="Archive a template",
+    responses={200: ("The archived template", "Template")},
+    description="It leaves the lists and the broadcast, sequence and A/B pickers; whatever uses it keeps it.",
+)
+def archive_template(template_id: int) -> ResponseReturnValue:
+    """Archive (idempotent)."""
+    session = db_session()
+    template = _get(session, template_id)
+    template_archive.archive_template(session, template)
+    session.commit()
+    return template_json(template)
+
+
+@operation(
+    "/templates/{template_id}/restore", "POST", tag="templates", summary="Restore an archived template",
+    responses={200: ("The template", "Template")},
+)
+def restore_template(template_id: int) -> ResponseReturnValue:
+    """Restore (idempotent)."""
+    session = db_session()
+    template = _get(session, template_id)
+    template_archive.restore_template(session, template)
+    session.commit()
+    return template_json(template)
+
+
+@operation(
+    "/templates/{template_id}/duplicate", "POST", tag="templates", body="DuplicateInput",
+    summary="Copy a template's current version into a new template", responses={201: ("The copy", "Template")},
+)
+def duplicate_template(template_id: int, body: dict[str, Any] | None) -> ResponseReturnValue:
+    """The copy's version 1 is the current version as stored (sources, compiled form, links)."""
+    session = db_session()
+    copy = template_archive.duplicate_template(session, _get(session, template_id), copy_pattern(body))
+    session.commit()
+    return template_json(copy), 201
