@@ -7,6 +7,7 @@ from zoneinfo import ZoneInfo
 
 from flask import Blueprint, g
 
+from campaigns.i18n import format_datetime
 from campaigns.runtime import services
 from campaigns.timezones import zone
 from campaigns.users import get_account
@@ -27,15 +28,21 @@ def account_zone() -> ZoneInfo:
     return found
 
 
-def account_time(value: datetime | None, fmt: str = "%Y-%m-%d %H:%M") -> str:
-    """Format a UTC timestamp in the account's time zone (template filter `account_time`)."""
+def account_time(value: datetime | None, fmt: str | None = None) -> str:
+    """A UTC timestamp in the account's time zone (template filter `account_time`): as the UI's language writes
+    it (campaigns.i18n.format_datetime: Jan 15, 2030, 09:30 / 2030年1月15日 9:30), or with a strftime `fmt` for
+    machine text (a datetime-local input's value, "%Y-%m-%dT%H:%M")."""
     if value is None:
         return ""
+    if fmt is None:
+        return format_datetime(value, zone=account_zone())
     if value.tzinfo is None:
         value = value.replace(tzinfo=UTC)
     return value.astimezone(account_zone()).strftime(fmt)
 
 
 def install_filters(bp: Blueprint) -> None:
-    """Make `account_time` available to templates (each builder blueprint calls this)."""
+    """Make `account_time` available to templates (each builder blueprint calls this); the locale's own
+    filters (format_datetime, format_date, format_number, ...) are installed for every template by
+    campaigns.i18n.init_app."""
     bp.add_app_template_filter(account_time, "account_time")

@@ -157,7 +157,7 @@ def test_builder_pages_in_japanese_render_cleanly(browser_page, services):
     page.screenshot(path=str(SHOTS / "broadcast-new-ja.png"), full_page=True)
     page.click("[data-testid=broadcast-save]")
     expect(page.get_by_test_id("broadcast-status")).to_have_text("予約済み")
-    expect(page.get_by_test_id("broadcast-scheduled")).to_contain_text("2030-12-01 10:00")
+    expect(page.get_by_test_id("broadcast-scheduled")).to_contain_text("2030年12月1日 10:00")
     page.screenshot(path=str(SHOTS / "broadcast-show-ja.png"), full_page=True)
     with services.db.begin() as s:
         from campaigns.models import Broadcast

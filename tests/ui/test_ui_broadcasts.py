@@ -68,7 +68,7 @@ def test_draft_then_schedule_then_cancel(ui, services):
     assert ui.get(f"/broadcasts/{b.id}/cancel").status_code == 405  # a GET never changes state
     resp = ui.post(f"/broadcasts/{b.id}/schedule", {"when": "later", "scheduled_at": "2030-01-15T09:30"},
                    page=f"/broadcasts/{b.id}", follow_redirects=True)
-    assert "Broadcast scheduled for 2030-01-15 09:30" in resp.get_data(as_text=True)
+    assert "Broadcast scheduled for Jan 15, 2030, 09:30" in resp.get_data(as_text=True)  # i18n.format_datetime
     assert _only_broadcast(services).status == BroadcastStatus.SCHEDULED
     resp = ui.post(f"/broadcasts/{b.id}/cancel", page=f"/broadcasts/{b.id}", follow_redirects=True)
     assert "Broadcast cancelled" in resp.get_data(as_text=True)
