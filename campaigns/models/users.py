@@ -49,6 +49,9 @@ class Account(Base):
     postal_address: Mapped[str] = mapped_column(Text, default="")
     contact_info: Mapped[str] = mapped_column(Text, default="")
     timezone: Mapped[str] = mapped_column(String(64), default="Asia/Tokyo")
+    # "en" or "ja" (campaigns.i18n.SUPPORTED): the sales hand-over mail and default texts (a new form's consent
+    # wording) are written in it, whoever is logged in
+    language: Mapped[str] = mapped_column(String(8), default="en", server_default="en")
     # Frequency cap across sequences and broadcasts: at most N marketing mails per contact per D days.
     freq_cap_count: Mapped[int] = mapped_column(Integer, default=3)
     freq_cap_days: Mapped[int] = mapped_column(Integer, default=7)
