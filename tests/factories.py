@@ -109,3 +109,32 @@ def make_sequence(session: Session, steps: list[dict[str, Any]], *, name: str = 
     if active:
         set_sequence_status(session, sequence, "active")
     return sequence
+
+
+# ------------------------------------------------------------------ journeys (campaigns.automation)
+def linear_graph(template_ids: list[int], wait_minutes: int = 60) -> dict[str, Any]:
+    """A journey graph send, wait, send, ... ending after the last send: nodes "s1", "w1", "s2", ... (the
+    simplest valid graph with a given number of mails)."""
+    nodes: list[dict[str, Any]] = []
+    for i, template_id in enumerate(template_ids, 1):
+        if i > 1:
+            nodes.append({"id": f"w{i - 1}", "type": "wait", "wait": {"minutes": wait_minutes}})
+        nodes.append({"id": f"s{i}", "type": "send", "template_id": template_id})
+    edges = [{"from": a["id"], "exit": "next", "to": b["id"]} for a, b in itertools.pairwise(nodes)]
+    return {"start": nodes[0]["id"], "nodes": nodes, "edges": edges, "layout": {}}
+
+
+def make_journey(session: Session, graph: dict[str, Any] | None = None, *, name: str = "Scenario",
+                 settings: dict[str, Any] | None = None, publish: bool = True) -> Any:
+    """A journey built by the automation service (create_journey: the graph rules apply), published
+    (live) unless publish=False. Without a graph it gets linear_graph of one new template."""
+    from campaigns.automation.service import create_journey
+    from campaigns.automation.service import publish as publish_journey
+
+    if graph is None:
+        graph = linear_graph([make_template(session, f"{name} mail").id])
+    journey = create_journey(session, name, graph=graph, settings=settings)
+    if publish:
+        publish_journey(session, journey)
+    session.flush()
+    return journey
