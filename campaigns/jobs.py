@@ -8,6 +8,11 @@ Jobs let unexpected exceptions propagate so RQ records them and retries.
 
 from __future__ import annotations
 
+from typing import Any
+
+from rq import get_current_job
+
+from campaigns import bulk
 from campaigns.audience.segment_triggers import enroll_matching
 from campaigns.delivery.sending import deliver_batch as deliver_sends
 from campaigns.leads.forms import send_confirmation
@@ -70,3 +75,19 @@ def deliver_hand_over(delivery_id: int) -> str:
         svc.db.remove_session()
 
 
+def run_bulk_action(action: str, params: dict[str, Any], ids: list[int] | None, filter_args: dict[str, str],
+                    zone: str) -> int:
+    """Run a bulk action on contacts batch by batch (queueing.enqueue_bulk_action); progress goes to the job's
+    meta ({"done", "changed"}) for the contact list's progress bar. Returns how many contacts changed."""
+    svc = services()
+    job = get_current_job()
+
+    def progress(done: int, changed: int) -> None:
+        if job is not None:
+            job.meta.update(done=done, changed=changed)
+            job.save_meta()
+
+    try:
+        return bulk.run_target(svc.db.begin, action, params, bulk.Target(ids, filter_args, zone), progress)
+    finally:
+        svc.db.remove_session()

@@ -45,6 +45,9 @@ DELIVERY = JobPolicy(f"{JOBS}.deliver_batch", timeout=600, retry=Retry(max=5, in
 IMPORT = JobPolicy(f"{JOBS}.run_import", timeout=6 * 3600, retry=None, result_ttl=3600)
 # Enrolling a large segment in a sequence, set-based.
 ENROLL_SEGMENT = JobPolicy(f"{JOBS}.enroll_segment", timeout=3600, retry=None, result_ttl=3600)
+# A bulk action on the contact list's whole filter (campaigns.bulk): a transaction per batch, progress in
+# the job's meta; not retried, since a second run would redo what the first did before it died.
+BULK = JobPolicy(f"{JOBS}.run_bulk_action", timeout=3 * 3600, retry=None, result_ttl=DAY)
 # A double opt-in mail: retried, because the person is waiting for it.
 FORM_CONFIRMATION = JobPolicy(f"{JOBS}.send_form_confirmation", timeout=120, retry=Retry(max=3, interval=[10, 60, 300]))
 # Hand-over: only crashes are retried here; failed attempts are rescheduled by the delivery row.
@@ -101,3 +104,9 @@ def enqueue_hand_over(queue: Queue, delivery_ids: Iterable[int]) -> None:
         for delivery_id in delivery_ids:
             enqueue(queue, HAND_OVER, int(delivery_id), pipeline=pipe)
         pipe.execute()
+
+
+def enqueue_bulk_action(queue: Queue, action: str, params: dict[str, object], ids: list[int] | None,
+                        filter_args: dict[str, str], zone: str) -> Job:
+    """Queue a bulk action on contacts (the contact list, after its commit); the job's id is its progress key."""
+    return enqueue(queue, BULK, action, params, ids, filter_args, zone)
