@@ -193,7 +193,7 @@ def test_large_segment_enrolment_from_the_ui_runs_as_a_job(app: Any, ui: Any, se
     monkeypatch.setattr(view, "ENROLL_INLINE_LIMIT", 1)
     ids = _setup(services, trigger=False)
     _set(services, ids["staff"], job_title="部長")
-    resp = ui.post(f"/sequences/{ids['sequence']}/enroll", {"segment": str(ids["segment"])},
+    resp = ui.post(f"/sequences/{ids['sequence']}/enroll", {"segment": str(ids["segment"]), "confirm_step": "confirmed", "confirm_count": "2"},
                    page=f"/sequences/{ids['sequence']}")
     assert resp.status_code == 302
     assert _enrolments(services, ids["sequence"]) == []  # nothing inside the request
@@ -201,7 +201,7 @@ def test_large_segment_enrolment_from_the_ui_runs_as_a_job(app: Any, ui: Any, se
     assert {c for c, _, _ in _enrolments(services, ids["sequence"])} == {ids["manager"], ids["staff"]}
     # small selections stay inline; already enrolled contacts are skipped
     monkeypatch.setattr(view, "ENROLL_INLINE_LIMIT", 1000)
-    ui.post(f"/sequences/{ids['sequence']}/enroll", {"segment": str(ids["segment"])},
+    ui.post(f"/sequences/{ids['sequence']}/enroll", {"segment": str(ids["segment"]), "confirm_step": "confirmed", "confirm_count": "2"},
             page=f"/sequences/{ids['sequence']}")
     assert len(_enrolments(services, ids["sequence"])) == 2
 

@@ -378,7 +378,8 @@ def test_a_failed_broadcast_can_be_scheduled_again_once_its_segment_is_fixed(ser
     with services.db.begin() as s:
         assert s.get(Broadcast, broadcast_id).status is BroadcastStatus.FAILED  # type: ignore[union-attr]
         s.get(Segment, segment_id).rules = {"all": []}  # type: ignore[union-attr]
-    resp = ui.post(f"/broadcasts/{broadcast_id}/schedule", {"when": "now"}, page=f"/broadcasts/{broadcast_id}")
+    resp = ui.post(f"/broadcasts/{broadcast_id}/schedule", {"when": "now", "confirm_step": "confirmed", "confirm_count": "2"},
+                   page=f"/broadcasts/{broadcast_id}")
     assert resp.status_code == 302
     counts = scheduler.tick(services, now=now_utc() + timedelta(seconds=1), lock=False)
     assert counts["broadcasts_started"] == 1

@@ -1,4 +1,5 @@
-"""Broadcasts UI: create for a segment or everyone, times in the account's zone, schedule, cancel, counts."""
+"""Broadcasts UI: create for a segment or everyone, times in the account's zone, schedule, cancel, counts.
+(The confirmation step itself: tests/ui/test_broadcast_safety.py.)"""
 
 from __future__ import annotations
 
@@ -10,6 +11,11 @@ from sqlalchemy import func, select
 from campaigns.models import Broadcast, BroadcastStatus, Segment, Send, SendStatus, Template
 from campaigns.users import get_account
 from tests.factories import committed, make_contact, make_template
+
+
+def confirmed(count: int | None) -> dict[str, str]:
+    """The fields of the confirming POST (campaigns/views/confirm.py) for an audience of `count`."""
+    return {"confirm_step": "confirmed", "confirm_count": "" if count is None else str(count)}
 
 
 def _only_broadcast(services):
@@ -24,8 +30,8 @@ def test_send_now_to_everyone(ui, services):
     page = ui.get("/broadcasts/new").get_data(as_text=True)
     assert "November news" in page and "Asia/Tokyo" in page
     before = datetime.now(UTC)
-    resp = ui.post("/broadcasts/new", {"name": "Newsletter", "template_id": str(tid), "segment": "all", "when": "now"},
-                   page="/broadcasts/new")
+    resp = ui.post("/broadcasts/new", {"name": "Newsletter", "template_id": str(tid), "segment": "all", "when": "now",
+                                       **confirmed(0)}, page="/broadcasts/new")
     assert resp.status_code == 302
     b = _only_broadcast(services)
     assert b.status == BroadcastStatus.SCHEDULED and b.segment_id is None and b.template_id == tid
@@ -43,18 +49,19 @@ def test_scheduled_time_is_read_in_the_account_time_zone(ui, services):
         seg_id = seg.id
     year = datetime.now(UTC).year + 1  # 1 December next year: always in the future, and standard time in New York
     resp = ui.post("/broadcasts/new", {"name": "Webinar invite", "template_id": str(tid), "segment": str(seg_id),
-                                       "when": "later", "scheduled_at": f"{year}-12-01T10:00"}, page="/broadcasts/new")
+                                       "when": "later", "scheduled_at": f"{year}-12-01T10:00", **confirmed(0)},
+                   page="/broadcasts/new")
     assert resp.status_code == 302
     b = _only_broadcast(services)
     assert b.scheduled_at == datetime(year, 12, 1, 1, 0, tzinfo=UTC)  # 10:00 in Asia/Tokyo (UTC+9)
     assert b.segment_id == seg_id and b.status == BroadcastStatus.SCHEDULED
     page = ui.get(f"/broadcasts/{b.id}").get_data(as_text=True)
-    assert f"{year}-12-01 10:00" in page and "Tokyo leads" in page
+    assert f"Dec 1, {year}, 10:00" in page and "Tokyo leads" in page  # i18n.format_datetime
     assert 'data-testid="broadcast-audience">0 contacts<' in page
     # A different account zone reads the same wall time differently.
     with services.db.begin() as s:
         get_account(s).timezone = "America/New_York"
-    ui.post(f"/broadcasts/{b.id}/schedule", {"when": "later", "scheduled_at": f"{year}-12-01T10:00"},
+    ui.post(f"/broadcasts/{b.id}/schedule", {"when": "later", "scheduled_at": f"{year}-12-01T10:00", **confirmed(0)},
             page=f"/broadcasts/{b.id}")
     assert _only_broadcast(services).scheduled_at == datetime(year, 12, 1, 15, 0, tzinfo=UTC)
 
@@ -66,15 +73,16 @@ def test_draft_then_schedule_then_cancel(ui, services):
     b = _only_broadcast(services)
     assert b.status == BroadcastStatus.DRAFT and b.scheduled_at is None
     assert ui.get(f"/broadcasts/{b.id}/cancel").status_code == 405  # a GET never changes state
-    resp = ui.post(f"/broadcasts/{b.id}/schedule", {"when": "later", "scheduled_at": "2030-01-15T09:30"},
+    resp = ui.post(f"/broadcasts/{b.id}/schedule", {"when": "later", "scheduled_at": "2030-01-15T09:30", **confirmed(0)},
                    page=f"/broadcasts/{b.id}", follow_redirects=True)
     assert "Broadcast scheduled for Jan 15, 2030, 09:30" in resp.get_data(as_text=True)  # i18n.format_datetime
     assert _only_broadcast(services).status == BroadcastStatus.SCHEDULED
-    resp = ui.post(f"/broadcasts/{b.id}/cancel", page=f"/broadcasts/{b.id}", follow_redirects=True)
+    resp = ui.post(f"/broadcasts/{b.id}/cancel", confirmed(None), page=f"/broadcasts/{b.id}", follow_redirects=True)
     assert "Broadcast cancelled" in resp.get_data(as_text=True)
     assert _only_broadcast(services).status == BroadcastStatus.CANCELLED
     # A cancelled broadcast cannot be cancelled or scheduled again; the reason is shown, nothing breaks.
-    resp = ui.post(f"/broadcasts/{b.id}/schedule", {"when": "now"}, page=f"/broadcasts/{b.id}", follow_redirects=True)
+    resp = ui.post(f"/broadcasts/{b.id}/schedule", {"when": "now", **confirmed(0)}, page=f"/broadcasts/{b.id}",
+                   follow_redirects=True)
     assert "flash-error" in resp.get_data(as_text=True)
     assert _only_broadcast(services).status == BroadcastStatus.CANCELLED
 
@@ -101,8 +109,8 @@ def test_invalid_input_is_refused_and_kept(ui, services):
 
 def test_counts_of_sends(ui, services):
     tid = committed(services, make_template, compiled=True)
-    ui.post("/broadcasts/new", {"name": "Counted", "template_id": str(tid), "segment": "all", "when": "now"},
-            page="/broadcasts/new")
+    ui.post("/broadcasts/new", {"name": "Counted", "template_id": str(tid), "segment": "all", "when": "now",
+                                **confirmed(0)}, page="/broadcasts/new")
     b = _only_broadcast(services)
     statuses = [SendStatus.SENT] * 4 + [SendStatus.FAILED, SendStatus.QUEUED, SendStatus.SUPPRESSED]
     contacts = [committed(services, make_contact, f"r{i}@acme.example") for i in range(len(statuses))]
@@ -139,8 +147,8 @@ def test_send_now_goes_out_and_the_page_counts_it(ui, services, app, smtp_server
     for i in range(4):
         committed(services, make_contact, f"all{i}@acme.example")
     committed(services, make_contact, "left@acme.example", status="unsubscribed")
-    ui.post("/broadcasts/new", {"name": "Now", "template_id": str(tid), "segment": "all", "when": "now"},
-            page="/broadcasts/new")
+    ui.post("/broadcasts/new", {"name": "Now", "template_id": str(tid), "segment": "all", "when": "now",
+                                **confirmed(4)}, page="/broadcasts/new")
     b = _only_broadcast(services)
     with app.app_context():
         tick(services)

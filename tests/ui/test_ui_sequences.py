@@ -11,6 +11,8 @@ from werkzeug.datastructures import MultiDict
 from campaigns.models import Enrollment, Segment, Send, SendStatus, Sequence, SequenceStatus, Step, Template
 from tests.factories import committed, make_contact, make_template
 
+CONFIRMED = {"confirm_step": "confirmed"}  # the enrolment is confirmed (campaigns/views/confirm.py)
+
 
 def _step(i, template_id, delay="0", unit="days", days="1234567", start="", end="", step_id=""):
     fields = [(f"steps-{i}-id", str(step_id)), (f"steps-{i}-template_id", str(template_id)),
@@ -195,12 +197,12 @@ def test_enrol_a_segment_and_all_contacts(ui, services):
         seg_id = seg.id
     page = ui.get(f"/sequences/{seq_id}").get_data(as_text=True)
     assert "Acme people" in page
-    resp = ui.post(f"/sequences/{seq_id}/enroll", {"segment": str(seg_id)}, page=f"/sequences/{seq_id}", follow_redirects=True)
+    resp = ui.post(f"/sequences/{seq_id}/enroll", {"segment": str(seg_id), **CONFIRMED, "confirm_count": "3"}, page=f"/sequences/{seq_id}", follow_redirects=True)
     assert "Enrolled 3 of 3 contacts." in resp.get_data(as_text=True)
     with services.db.begin() as s:
         enrolled = set(s.scalars(select(Enrollment.contact_id).where(Enrollment.sequence_id == seq_id)))
     assert enrolled == set(ids[:3])
-    resp = ui.post(f"/sequences/{seq_id}/enroll", {"segment": "all"}, page=f"/sequences/{seq_id}", follow_redirects=True)
+    resp = ui.post(f"/sequences/{seq_id}/enroll", {"segment": "all", **CONFIRMED, "confirm_count": "5"}, page=f"/sequences/{seq_id}", follow_redirects=True)
     assert "Enrolled 2 of 5 contacts." in resp.get_data(as_text=True)  # the three already in are skipped
     resp = ui.post(f"/sequences/{seq_id}/enroll", {"segment": "9999"}, page=f"/sequences/{seq_id}", follow_redirects=True)
     assert "Choose a segment." in resp.get_data(as_text=True)
@@ -265,7 +267,7 @@ def test_counts_follow_the_real_pipeline(ui, services, app, smtp_server):
     for i in range(3):
         committed(services, make_contact, f"lead{i}@acme.example", first_name=f"Lead{i}")
     ui.post(f"/sequences/{seq_id}/status", {"status": "active"}, page=f"/sequences/{seq_id}")
-    ui.post(f"/sequences/{seq_id}/enroll", {"segment": "all"}, page=f"/sequences/{seq_id}")
+    ui.post(f"/sequences/{seq_id}/enroll", {"segment": "all", **CONFIRMED, "confirm_count": "3"}, page=f"/sequences/{seq_id}")
     with app.app_context():
         tick(services)
     run_jobs(app)
