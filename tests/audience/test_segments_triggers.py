@@ -234,6 +234,8 @@ def test_a_trigger_segment_cannot_be_deleted_from_the_ui(ui: Any, services: Any)
     ids = _setup(services)
     page = f"/contacts/segments/{ids['segment']}"
     resp = ui.post(f"{page}/delete", {}, page=page, follow_redirects=True)
-    assert "used by a broadcast or a sequence" in resp.get_data(as_text=True)
+    # refused with what uses it, and Archive offered instead (campaigns.audience.archive)
+    assert resp.status_code == 409 and "cannot be deleted because it is in use" in resp.get_data(as_text=True)
+    assert 'data-testid="archive-instead"' in resp.get_data(as_text=True)
     with services.db.begin() as s:
         assert s.get(Segment, ids["segment"]) is not None
