@@ -169,7 +169,9 @@ _REF_MODELS: dict[str, Any] = {
 _ARCHIVABLE = {"template", "list", "form", "segment"}
 
 
-def _check_refs(session: Session, refs: _Refs, journey_id: int | None) -> None:
+def _check_refs(session: Session | None, refs: _Refs, journey_id: int | None) -> None:
+    if session is None:
+        return
     for what, wanted in refs.wanted.items():
         model = _REF_MODELS[what]
         columns = [model.id, model.archived_at] if what in _ARCHIVABLE else [model.id]
@@ -356,7 +358,7 @@ def _wait_for(node: dict[str, Any], at: _Where, refs: _Refs) -> dict[str, Any]:
             "timeout": _minutes(node["timeout"], "timeout", at)}
 
 
-def _branch(node: dict[str, Any], at: _Where, refs: _Refs, session: Session) -> dict[str, Any]:
+def _branch(node: dict[str, Any], at: _Where, refs: _Refs, session: Session | None) -> dict[str, Any]:
     branches = node.get("branches")
     if not isinstance(branches, list) or not branches:
         raise at.error("a branch needs at least one condition besides \"else\"")
@@ -469,7 +471,7 @@ def _exits(node_type: str, data: dict[str, Any]) -> tuple[str, ...]:
     return ()
 
 
-def _node(raw: Any, index: int, session: Session, refs: _Refs) -> Node:
+def _node(raw: Any, index: int, session: Session | None, refs: _Refs) -> Node:
     if not isinstance(raw, dict):
         raise GraphError("node %(index)s must be an object", index=index)
     node_id = raw.get("id")
@@ -510,12 +512,14 @@ def _size(value: Any) -> int:
         raise GraphError("the graph must be plain JSON (objects, lists, texts, numbers)") from None
 
 
-def validate_graph(session: Session, graph: Any, *, journey_id: int | None = None,
+def validate_graph(session: Session | None, graph: Any, *, journey_id: int | None = None,
                    allow_empty: bool = False) -> Graph:
     """Check a journey graph against every rule of docs/journeys.md and return its typed view; raise
     GraphError naming the node (the service before saving a draft or publishing, the API, the canvas).
     `journey_id` is the journey the graph belongs to (it may not enrol into itself); `allow_empty`
-    accepts a graph with no nodes yet (a draft just created)."""
+    accepts a graph with no nodes yet (a draft just created). With no session the references to rows
+    (templates, lists, ...) are not checked: the engine reading a published version trusts it, since a
+    row archived after the publish must not make the version unreadable."""
     if not isinstance(graph, dict):
         raise GraphError("the graph must be an object with start, nodes and edges")
     unknown = sorted(str(k) for k in graph if k not in ("start", "nodes", "edges", "layout"))
@@ -639,7 +643,7 @@ def _check_cycles(nodes: dict[str, Node], edges: dict[tuple[str, str], str]) -> 
                 stack.append((child, iter(successors[child])))
 
 
-def graph_problem(session: Session, graph: Any, **kwargs: Any) -> GraphError | None:
+def graph_problem(session: Session | None, graph: Any, **kwargs: Any) -> GraphError | None:
     """The first rule a graph breaks, or None (the canvas's live validation)."""
     try:
         validate_graph(session, graph, **kwargs)
