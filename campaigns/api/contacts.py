@@ -1,9 +1,10 @@
-"""Contacts: upsert by email, read one, list with keyset pagination."""
+"""Contacts: upsert by email, read one, list with keyset pagination; export and erase one (privacy requests)."""
 
 from __future__ import annotations
 
 from typing import Any
 
+from flask import Response, g
 from flask.typing import ResponseReturnValue
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
@@ -21,7 +22,10 @@ from campaigns.api.core import (
 )
 from campaigns.api.schemas import EMAIL, PAGING
 from campaigns.api.serialize import contact_json
+from campaigns.insights.contact_export import contact_export, export_csv
+from campaigns.insights.kpi import account_zone
 from campaigns.leads import contacts as contacts_service
+from campaigns.leads import erase
 from campaigns.models import Contact
 
 PLAIN_FIELDS = ("first_name", "last_name", "company", "job_title", "source", "timezone", "attributes")
@@ -111,3 +115,47 @@ def list_contacts(query: dict[str, Any]) -> ResponseReturnValue:
     if query.get("email"):
         stmt = stmt.where(Contact.email == normalized_email(query["email"]))
     return keyset_page(session, stmt, Contact.id, query, contact_json)
+
+
+# ------------------------------------------------------------------ privacy: export and erase one contact
+@operation(
+    "/contacts/{contact_id}/export", "GET", tag="contacts",
+    summary="Everything held about one contact, as JSON or CSV (a privacy request)",
+    query={"format": {"type": "string", "enum": ["json", "csv"], "default": "json",
+                      "description": "json (default) or csv (section, at, name, value, detail)."}},
+    responses={200: ("The contact's data: profile, attributes, consent, lists, sends, hits, events, forms, "
+                     "score history, stage changes; times in the account's zone", None)},
+)
+def export_contact(contact_id: int, query: dict[str, Any]) -> ResponseReturnValue:
+    """Profile, attributes, consent, events, sends, opens and clicks, forms, score history and stage changes."""
+    session = db_session()
+    data = contact_export(session, contact_id, account_zone(session))
+    session.commit()
+    if data is None:
+        raise not_found("contact")
+    if query["format"] == "csv":
+        return Response(export_csv(data), mimetype="text/csv; charset=utf-8", headers={
+            "Content-Disposition": f'attachment; filename="contact-{contact_id}.csv"'})
+    return data
+
+
+@operation(
+    "/contacts/{contact_id}/erase", "POST", tag="contacts", body="ContactEraseInput",
+    summary="Erase one contact's personal data (APPI / GDPR); counts in reports stay, the address stays suppressed",
+    responses={200: ("Erased", "ContactErased"),
+               422: ("The confirmation does not match the contact's address or ERASE", "Error")},
+)
+def erase_contact_api(contact_id: int, body: dict[str, Any]) -> ResponseReturnValue:
+    """Removes the personal data from every table (campaigns.leads.erase); written to the audit log with the key."""
+    session = db_session()
+    contact = session.get(Contact, contact_id)
+    if contact is None:
+        raise not_found("contact")
+    typed = body["confirm"].strip()
+    if typed != "ERASE" and typed.lower() != contact.email.lower():
+        session.rollback()
+        raise invalid({"confirm": "must be the contact's email address or ERASE"},
+                      "nothing was erased: the confirmation does not match")
+    result = erase.erase_contact(session, contact_id, actor=f"api-key:{g.get('api_key_id', '?')}")
+    session.commit()
+    return {"id": contact_id, "erased": True, "already_erased": result.already_erased, "counts": result.counts}

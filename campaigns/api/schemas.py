@@ -250,6 +250,12 @@ SCHEMAS: dict[str, Schema] = {
         "properties": {"scheduled_at": nullable({**DATE_TIME, "description": "Defaults to now."})},
         "additionalProperties": False,
     },
+    "ContactEraseInput": {
+        "type": "object", "required": ["confirm"],
+        "description": "Erasing cannot be undone: repeat the contact's email address, or the word ERASE.",
+        "properties": {"confirm": line(254, 1)},
+        "additionalProperties": False,
+    },
     # ------------------------------------------------------------------ responses
     "Error": {
         "type": "object", "required": ["error", "message"],
@@ -271,6 +277,11 @@ SCHEMAS: dict[str, Schema] = {
     }),
     "ContactUpserted": object_schema({"created": {"type": "boolean"}, "contact": ref("Contact")}),
     "ContactPage": page_schema("Contact"),
+    "ContactErased": object_schema({
+        "id": INT, "erased": {"type": "boolean"},
+        "already_erased": {"type": "boolean", "description": "True when the contact had been erased before."},
+        "counts": {**COUNTS, "description": "Rows changed per table (also in the audit log)."},
+    }),
     "EventAccepted": object_schema({
         "id": INT, "contact_id": INT,
         "duplicate": {"type": "boolean", "description": "True when this is a retry of an event already recorded."},
