@@ -36,7 +36,8 @@ from campaigns import i18n  # noqa: E402  (after the path: the script runs from 
 LOCALE = "ja"
 POT = i18n.CATALOG_DIR / "messages.pot"
 PO, _MO = i18n.catalog_paths(LOCALE)
-KEYWORDS = ["lazy_gettext", "lazy_ngettext:1,2", "lazy_pgettext:1c,2", "npgettext:1c,2,3"]
+KEYWORDS = ["lazy_gettext", "lazy_ngettext:1,2", "lazy_pgettext:1c,2", "npgettext:1c,2,3",
+            "translate_in:2", "ngettext_in:2,3"]  # the last two: campaigns.i18n's explicit-language calls
 _NAMED = re.compile(r"%\((\w+)\)[sd]")
 _CONTEXT_KEY = re.compile(r"([a-z][a-z_]*)\|(\S.*)", re.DOTALL)
 

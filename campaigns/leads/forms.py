@@ -33,6 +33,7 @@ from campaigns.db import now_utc
 from campaigns.delivery import rendering
 from campaigns.delivery.mime import message_id
 from campaigns.delivery.system_mail import send_system_mail
+from campaigns.i18n import translate_in
 from campaigns.ip_privacy import stored_ip
 from campaigns.journeys.sequences import enroll_contact, record_event
 from campaigns.leads.contacts import MAX_LENGTHS, ContactError, upsert_contact
@@ -60,6 +61,13 @@ log = logging.getLogger("nurture.forms")
 EVENT_NAME = "form_submitted"
 HONEYPOT_FIELD = "website"  # hidden from people by CSS; bots that fill every input fill it
 CONSENT_FIELD = "consent"
+
+
+def default_consent_text(session: Session) -> str:
+    """The consent wording a new form starts with, in the account's language (account.language), not the
+    language of whoever opens the editor: it is shown to the account's recipients and stored with consent."""
+    return translate_in(get_account(session).language,
+                        "I agree to receive emails about products, events and offers. I can unsubscribe at any time.")
 ATTRIBUTE_PREFIX = "attributes."
 STANDARD_FIELDS = ("email", "first_name", "last_name", "company", "job_title", "phone")
 MAX_FIELDS = 30

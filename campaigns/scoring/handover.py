@@ -52,6 +52,7 @@ from campaigns.db import now_utc
 from campaigns.delivery.mime import message_id
 from campaigns.delivery.rendering import RenderedMail
 from campaigns.delivery.system_mail import deliver_system_mail
+from campaigns.i18n import translate_in
 from campaigns.models import Contact, DeliveryState, ScoreTrigger, TriggerAction, WebhookDelivery
 from campaigns.names import display_name
 from campaigns.queueing import enqueue_hand_over
@@ -422,15 +423,17 @@ def _post(url: str, payload: dict[str, Any], secret: str, delivery_key: str,
 
 _ENV = ImmutableSandboxedEnvironment(autoescape=True)
 _TEXT_ENV = ImmutableSandboxedEnvironment(autoescape=False)
+# The mail goes to the account's own sales team: its words are in the account's language (account.language),
+# whoever set up the trigger; the contact's data stays as it was entered.
 _SUBJECT = "[Nurture] {{ contact.name or contact.email }}: {{ headline }}"
 _TEXT = """{{ headline }}
 
 {{ contact.name or contact.email }} <{{ contact.email }}>
 {% if contact.company %}{{ contact.company }}{% if contact.job_title %} / {{ contact.job_title }}{% endif %}
-{% endif %}Score: {{ contact.score }}
-Stage: {{ contact.stage }}
-{% if change %}Moved {{ change.from or "-" }} -> {{ change.to }} ({{ change.cause }}{% if change.detail %}: {{ change.detail }}{% endif %})
-{% endif %}Trigger: {{ trigger.name }}
+{% endif %}{{ words.score }}: {{ contact.score }}
+{{ words.stage }}: {{ contact.stage }}
+{% if change %}{{ change.text }}
+{% endif %}{{ words.trigger }}: {{ trigger.name }}
 
 {{ link }}
 """
@@ -438,24 +441,46 @@ _HTML = """<div style="font-family:sans-serif;font-size:14px">
 <h2 style="font-size:18px">{{ headline }}</h2>
 <p><strong>{{ contact.name or contact.email }}</strong> &lt;{{ contact.email }}&gt;<br>
 {% if contact.company %}{{ contact.company }}{% if contact.job_title %} / {{ contact.job_title }}{% endif %}<br>{% endif %}
-Score: {{ contact.score }} &middot; Stage: {{ contact.stage }}</p>
-{% if change %}<p>Moved {{ change.from or "-" }} &rarr; {{ change.to }} ({{ change.cause }}{% if change.detail %}: {{ change.detail }}{% endif %})</p>{% endif %}
-<p>Trigger: {{ trigger.name }}</p>
+{{ words.score }}: {{ contact.score }} &middot; {{ words.stage }}: {{ contact.stage }}</p>
+{% if change %}<p>{{ change.text }}</p>{% endif %}
+<p>{{ words.trigger }}: {{ trigger.name }}</p>
 <p><a href="{{ link }}">{{ link }}</a></p>
 </div>"""
+# Why a stage changed (campaigns/scoring/stages.py, engine.py) in words: the codes are never shown.
+CAUSES = {"score_threshold": "Score threshold", "rule": "MQL rule", "decay": "Score decay",
+          "recompute": "Recalculation", "rule_removed": "Rule removed", "score": "Score threshold",
+          "manual": "Changed by hand"}
 
 
-def render_sales_email(payload: dict[str, Any], base_url: str) -> tuple[str, str, str]:
-    """(subject, text, html) of the sales notification for a delivery payload."""
+def _stage_words(stage: object, language: str) -> str:
+    """A stage as the UI names it (views/scoring.py stage_label): MQL and SQL as acronyms, the others as words."""
+    value = str(stage or "")
+    if not value:
+        return "-"
+    return translate_in(language, value.upper() if value in ("mql", "sql") else value.capitalize())
+
+
+def render_sales_email(payload: dict[str, Any], base_url: str, language: str = "en") -> tuple[str, str, str]:
+    """(subject, text, html) of the sales notification for a delivery payload, in `language` (the account's)."""
     contact = dict(payload.get("contact") or {})
     contact["name"] = display_name(contact.get("first_name"), contact.get("last_name"))  # 山田 太郎, Emily Smith
+    contact["stage"] = _stage_words(contact.get("stage"), language)
     change = payload.get("stage_change")
     if change:
-        headline = f"now {str(change.get('to', '')).upper()}"
+        headline = translate_in(language, "Now %(stage)s", stage=_stage_words(change.get("to"), language))
+        cause = change.get("cause") or ""
+        why = translate_in(language, CAUSES.get(cause, cause)) if cause else ""
+        if change.get("detail"):
+            why = f"{why}: {change['detail']}" if why else str(change["detail"])
+        change = {"text": translate_in(language, "Moved from %(from)s to %(to)s (%(why)s)",
+                                       **{"from": _stage_words(change.get("from"), language),
+                                          "to": _stage_words(change.get("to"), language), "why": why})}
     else:
-        headline = f"score reached {payload.get('threshold')}"
+        headline = translate_in(language, "Score reached %(score)s", score=payload.get("threshold"))
+    words = {"score": translate_in(language, "Score"), "stage": translate_in(language, "Stage"),
+             "trigger": translate_in(language, "Trigger")}
     context = {"contact": contact, "change": change, "trigger": payload.get("trigger") or {}, "headline": headline,
-               "link": f"{base_url.rstrip('/')}/contacts/{contact.get('id')}"}
+               "words": words, "link": f"{base_url.rstrip('/')}/contacts/{contact.get('id')}"}
     subject = " ".join(_TEXT_ENV.from_string(_SUBJECT).render(context).split())
     return subject, _TEXT_ENV.from_string(_TEXT).render(context), _ENV.from_string(_HTML).render(context)
 
@@ -467,7 +492,7 @@ def _send_email(svc: Services, to: str, payload: dict[str, Any], delivery_key: s
         return False, None, f"invalid sales address {to!r}", False
     with svc.db.begin() as session:
         account = get_account(session)
-    subject, text, html = render_sales_email(payload, svc.settings.base_url)
+    subject, text, html = render_sales_email(payload, svc.settings.base_url, account.language)
     try:
         outcome = deliver_system_mail(svc, account, "", to, RenderedMail(subject=subject, html=html, text=text),
                                       message_id(svc, account, "handover", delivery_key),

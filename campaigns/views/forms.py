@@ -177,8 +177,7 @@ def delete(form_id: int) -> Any:
 def new() -> Any:
     s = services().db.session
     if request.method == "GET":
-        return _render_editor(None, leads_forms.FormInput(consent_text=_("I agree to receive emails about products, "
-                                                                        "events and offers. I can unsubscribe at any time.")), {})
+        return _render_editor(None, leads_forms.FormInput(consent_text=leads_forms.default_consent_text(s)), {})
     data = parse_form(request.form)
     return _save(s, None, data, lambda: leads_forms.create_form(s, data))
 

@@ -33,6 +33,9 @@ class AccountForm(FlaskForm):
     postal_address = TextAreaField("Postal address", validators=[DataRequired()])
     contact_info = TextAreaField("Contact information", validators=[DataRequired()])
     timezone = SelectField("Time zone", choices=TIMEZONE_CHOICES)
+    # each language named in itself, as language switches do
+    language = SelectField("Language of sales notifications and default texts",
+                           choices=[("en", "English"), ("ja", "日本語")])
     freq_cap_count = IntegerField("Frequency cap", validators=[NumberRange(min=0, max=100)])
     freq_cap_days = IntegerField("days", validators=[NumberRange(min=1, max=90)])
 

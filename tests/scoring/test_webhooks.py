@@ -224,7 +224,7 @@ def test_sales_email_received_over_real_smtp(app: Any, services: Any, session: A
     assert "MQL" in message["Subject"] and "Sato" in message["Subject"]
     text = message.get_body(("plain",)).get_content()
     html = message.get_body(("html",)).get_content()
-    assert "hanako@client.co.jp" in text and "Client KK" in text and "hot -> mql" in text
+    assert "hanako@client.co.jp" in text and "Client KK" in text and "Moved from Hot to MQL" in text
     assert "http://nurture.test/contacts/" in html
     session.expire_all()
     delivery = session.scalars(select(WebhookDelivery)).one()
