@@ -10,7 +10,7 @@ from flask_wtf import FlaskForm
 from wtforms import PasswordField, StringField
 from wtforms.validators import DataRequired, EqualTo, Length
 
-from campaigns.i18n import SUPPORTED, _
+from campaigns.i18n import SUPPORTED, _, ngettext
 from campaigns.models import ApiKey
 from campaigns.runtime import services
 from campaigns.users import (
@@ -52,10 +52,10 @@ class ApiKeyForm(FlaskForm):
 def _duration(minutes: int) -> str:
     """A lifetime in the largest whole unit (the sessions card)."""
     if minutes % 1440 == 0:
-        return _("%(n)s days", n=minutes // 1440)
+        return ngettext("1 day", "%(num)d days", minutes // 1440)
     if minutes % 60 == 0:
-        return _("%(n)s hours", n=minutes // 60)
-    return _("%(n)s minutes", n=minutes)
+        return ngettext("1 hour", "%(num)d hours", minutes // 60)
+    return ngettext("1 minute", "%(num)d minutes", minutes)
 
 
 def _page(password_form: PasswordForm | None = None, key_form: ApiKeyForm | None = None,
