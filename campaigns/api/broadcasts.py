@@ -1,4 +1,8 @@
-"""One-off broadcasts: create, read (with send counts), list, schedule, cancel."""
+"""One-off broadcasts: create, read (with send counts), list, schedule, reschedule, duplicate, cancel, delete.
+
+API calls are not interactive: they act at once, without the UI's confirmation step
+(campaigns/views/confirm.py). A change the broadcast's state no longer allows (it has started, it sent
+mail) answers 409 with the reason; a refused value (a time in the past) answers 422."""
 
 from __future__ import annotations
 
@@ -8,11 +12,20 @@ from flask.typing import ResponseReturnValue
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from campaigns.api.archive import copy_pattern
 from campaigns.api.core import ApiError, db_session, get_or_404, keyset_page, operation, parse_datetime
-from campaigns.api.schemas import PAGING
+from campaigns.api.schemas import DATE_TIME, PAGING, SCHEMAS
 from campaigns.api.serialize import broadcast_json, broadcast_send_counts
 from campaigns.journeys import broadcasts as sequences_service
-from campaigns.models import Broadcast, Segment, Template
+from campaigns.models import Broadcast, BroadcastStatus, Segment, Template
+
+SCHEMAS.update({
+    "BroadcastReschedule": {
+        "type": "object", "required": ["scheduled_at"],
+        "properties": {"scheduled_at": {**DATE_TIME, "description": "The new time, with a UTC offset."}},
+        "additionalProperties": False,
+    },
+})
 
 
 def _get(session: Session, object_id: int) -> Broadcast:
@@ -107,3 +120,64 @@ def cancel_broadcast(broadcast_id: int) -> ResponseReturnValue:
         raise _rejected(exc) from None
     session.commit()
     return broadcast_json(broadcast, broadcast_send_counts(session, broadcast.id))
+
+
+@operation(
+    "/broadcasts/{broadcast_id}/reschedule", "POST", tag="broadcasts", body="BroadcastReschedule",
+    summary="Move a scheduled broadcast to another time",
+    description="Only until it starts: a broadcast that is not scheduled answers 409 (not_scheduled). A time more "
+                "than 5 minutes in the past is refused (422).",
+    responses={200: ("The rescheduled broadcast", "Broadcast"), 409: ("Not scheduled (draft, started, finished)",
+                                                                       "Error")},
+)
+def reschedule_broadcast(broadcast_id: int, body: dict[str, Any]) -> ResponseReturnValue:
+    """Move a scheduled broadcast that has not started."""
+    session = db_session()
+    broadcast = _get(session, broadcast_id)
+    when = parse_datetime(body["scheduled_at"])
+    try:
+        sequences_service.reschedule_broadcast(session, broadcast, when)
+    except ValueError as exc:
+        session.rollback()
+        if broadcast.status is not BroadcastStatus.SCHEDULED:
+            raise ApiError(409, "not_scheduled", str(exc), {"status": str(broadcast.status)}) from None
+        raise _rejected(exc) from None
+    session.commit()
+    return broadcast_json(broadcast, broadcast_send_counts(session, broadcast.id))
+
+
+@operation(
+    "/broadcasts/{broadcast_id}/duplicate", "POST", tag="broadcasts", body="DuplicateInput",
+    summary="Copy a broadcast as a new draft",
+    description="Same template and audience, no time, no sends; an A/B test is not copied.",
+    responses={201: ("The copy (status draft)", "Broadcast")},
+)
+def duplicate_broadcast(broadcast_id: int, body: dict[str, Any] | None) -> ResponseReturnValue:
+    """A new draft from any broadcast, sent or not."""
+    session = db_session()
+    try:
+        copy = sequences_service.duplicate_broadcast(session, _get(session, broadcast_id), copy_pattern(body))
+    except ValueError as exc:
+        session.rollback()
+        raise _rejected(exc) from None
+    session.commit()
+    return broadcast_json(copy), 201
+
+
+@operation(
+    "/broadcasts/{broadcast_id}", "DELETE", tag="broadcasts", summary="Delete a broadcast that sent nothing",
+    description="A draft, or one cancelled or failed before it started. One that mailed anyone keeps its history "
+                "and report: 409 (has_history); duplicate it instead.",
+    responses={200: ("Deleted", "Deleted"), 409: ("It sent mail, or is scheduled or running", "Error")},
+)
+def delete_broadcast(broadcast_id: int) -> ResponseReturnValue:
+    """Delete a broadcast that never mailed anyone."""
+    session = db_session()
+    broadcast = _get(session, broadcast_id)
+    try:
+        sequences_service.delete_broadcast(session, broadcast)
+    except ValueError as exc:
+        session.rollback()
+        raise ApiError(409, "has_history", str(exc), {"status": str(broadcast.status)}) from None
+    session.commit()
+    return {"deleted": True, "id": broadcast_id}

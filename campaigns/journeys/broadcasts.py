@@ -12,6 +12,7 @@ from datetime import datetime, timedelta
 from sqlalchemy import exists, select, update
 from sqlalchemy.orm import Session
 
+from campaigns.archive import COPY_PATTERN, copy_name
 from campaigns.compliance import require_sender_identity
 from campaigns.db import now_utc
 from campaigns.journeys.sequences import clean_name
@@ -148,16 +149,12 @@ def reschedule_broadcast(session: Session, broadcast: Broadcast, scheduled_at: d
     return broadcast
 
 
-COPY_SUFFIX = " (copy)"
-
-
-def duplicate_broadcast(session: Session, broadcast: Broadcast, name: str | None = None) -> Broadcast:
-    """A new draft with the same template and audience, no time and no history (UI, API); `name` defaults
-    to the original's with COPY_SUFFIX. Its A/B test, if any, is not copied: set one up on the copy."""
-    if name is None:
-        name = broadcast.name[: 200 - len(COPY_SUFFIX)] + COPY_SUFFIX
+def duplicate_broadcast(session: Session, broadcast: Broadcast, pattern: str = COPY_PATTERN) -> Broadcast:
+    """A new draft with the same template and audience, no time and no history (UI, API), named by
+    `pattern` ("%(name)s (copy)", translated by the caller; campaigns.archive.copy_name). Its A/B test,
+    if any, is not copied: set one up on the copy."""
     # The audience's segment may be gone or archived since: the copy keeps it; scheduling checks it.
-    return create_broadcast(session, name[:200], broadcast.template_id, broadcast.segment_id)
+    return create_broadcast(session, copy_name(broadcast.name, pattern), broadcast.template_id, broadcast.segment_id)
 
 
 def deletable(session: Session, broadcast: Broadcast) -> bool:

@@ -413,9 +413,8 @@ def duplicate(broadcast_id: int) -> Any:
     """A copy of the broadcast as a new draft (same template and audience, no time); nothing is sent."""
     s = services().db.session
     broadcast = _broadcast_or_404(s, broadcast_id)
-    name = _("%(name)s (copy)", name=broadcast.name)
     try:
-        copy = duplicate_broadcast(s, broadcast, name)
+        copy = duplicate_broadcast(s, broadcast, _("%(name)s (copy)"))
     except ValueError as exc:
         s.rollback()
         flash(_(str(exc)), "error")
