@@ -31,6 +31,7 @@ from sqlalchemy import ColumnElement, Select, bindparam, exists, func, select, t
 from sqlalchemy.orm import Session
 
 from campaigns.audience.segments import SegmentError, compile_rules
+from campaigns.db import UTCDateTime
 from campaigns.leads.contacts import ATTRIBUTE_KEY
 from campaigns.models import Contact, ContactListMember, ContactStatus, Segment, Stage
 from campaigns.params import parse_id
@@ -253,7 +254,8 @@ def decode_cursor(raw: str | None, sort: Sort) -> list[Any] | None:
     out: list[Any] = []
     for column, value in zip(sort.columns, values[:-1], strict=False):
         enum_cls = getattr(column.type, "enum_cls", None)
-        python_type = str if enum_cls is not None else column.type.python_type
+        python_type = (str if enum_cls is not None else datetime if isinstance(column.type, UTCDateTime)
+                       else column.type.python_type)
         if enum_cls is not None and value not in set(enum_cls):
             return None
         if value is None:
