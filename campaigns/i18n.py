@@ -298,6 +298,26 @@ def lazy_gettext(text: str, **params: Any) -> Any:
     return LazyString(gettext, text, **params)
 
 
+# Codes that reach a page (a contact field chosen for an import column, a file's detected encoding), in
+# words: the English words are msgids, so the Japanese comes from the catalog like any other string.
+CODE_WORDS = {
+    "email": "Email", "first_name": "First name", "last_name": "Last name", "full_name": "Full name (last first)",
+    "company": "Company", "job_title": "Job title", "phone": "Phone", "source": "Source", "timezone": "Time zone",
+    "stage": "Stage", "score": "Score", "status": "Status", "consent_at": "Consent given at",
+    "consent_source": "Consent source", "consent_text": "Consent text", "consent_method": "Consent method",
+    "created_at": "Created", "updated_at": "Updated",
+    "utf-8": "UTF-8", "utf-8-sig": "UTF-8 (with BOM)", "utf-16": "UTF-16", "cp932": "Shift_JIS (Windows)",
+    "shift_jis": "Shift_JIS", "auto": "Detect automatically",
+}
+
+
+def words(code: object) -> str:
+    """A code shown to a person (field name, encoding) as words in the current language (template filter
+    `words`); a code not listed is translated as it is (a msgid) or shown unchanged."""
+    text = str(code if code is not None else "")
+    return gettext(CODE_WORDS.get(text, text)) if text else ""
+
+
 def has_translation(text: str, locale: str = "ja") -> bool:
     """True when the catalog has a translation for this msgid ("context|Text" for a context)."""
     return gettext_key(text) in _catalog(locale)
@@ -379,7 +399,7 @@ def init_app(app: Flask, zone: Callable[[], tzinfo]) -> None:
     """Flask-Babel on the app (locale = `current_locale`, time zone = `zone()`, catalogs = `translations`),
     and the template globals and filters: `_`, `gettext`, `ngettext`, `pgettext`, `npgettext`,
     `current_locale`; `format_datetime`, `format_date`, `format_time` (in `zone()`), `format_number`,
-    `format_percent`. Called by wsgi.create_app with the account's zone."""
+    `format_percent`, `words` (a code in words). Called by wsgi.create_app with the account's zone."""
     from flask_babel import Babel, Domain
 
     class _CatalogDomain(Domain):  # type: ignore[misc]
@@ -401,4 +421,5 @@ def init_app(app: Flask, zone: Callable[[], tzinfo]) -> None:
         format_time=lambda value, format="time": format_time(value, format, zone=zone()),
         format_number=format_number,
         format_percent=format_percent,
+        words=words,
     )

@@ -36,7 +36,7 @@ ALLOWED_WORDS = {
     "nurture", "csv", "tsv", "txt", "json", "api", "url", "urls", "html", "smtp", "utm", "dkim", "spf", "dmarc",
     "mql", "sql", "crm", "id", "ids", "utf", "shift_jis", "jis", "jinja", "english", "http", "https", "iframe",
     "javascript", "hmac", "sha", "webhook", "mailto", "gif", "png", "pdf", "utc", "asia", "tokyo", "cc", "bcc",
-    "rfc", "ip", "kpi", "kpis", "web", "css", "fetch", "unix", "xlsx",
+    "rfc", "ip", "kpi", "kpis", "web", "css", "fetch", "unix", "xlsx", "bom", "windows",
 }
 # English words that are the seeded data's own, not UI chrome: seed_objects() names things
 # "<text> template", "<text> broadcast", "<text>Title", an attribute "plan", a link "read";
