@@ -162,9 +162,13 @@ def _register_errors(app: Flask) -> None:
 
     @app.errorhandler(HTTPException)
     def _http(err: HTTPException):  # type: ignore[no-untyped-def]
-        if _wants_json():
-            return jsonify(error=err.name.lower().replace(" ", "_"), message=err.description), err.code
         message = gettext("Page not found.") if err.code == 404 else gettext(err.description or "")
+        if _wants_json():
+            code = err.name.lower().replace(" ", "_")
+            if request.path.startswith("/api/"):
+                return jsonify(error=code, message=err.description), err.code
+            # the UI's own scripts show `error` to the marketer: words in their language, not the code
+            return jsonify(error=message, code=code, message=message), err.code
         return render_template("ui/error.html", code=err.code, message=message), err.code
 
     @app.errorhandler(Exception)
