@@ -63,6 +63,7 @@ from sqlalchemy.orm import Session
 from campaigns import queueing, timezones
 from campaigns.audience import segment_triggers
 from campaigns.audience.segments import SegmentError, broadcast_audience
+from campaigns.automation import engine as journey_engine
 from campaigns.db import UTCDateTime, dialect_insert, now_utc
 from campaigns.delivery import sending
 from campaigns.experiments import assignment, decision
@@ -129,6 +130,7 @@ def tick(svc: Services, *, now: datetime | None = None, lock: bool = True) -> di
             ("sequence steps", lambda: plan_due_steps(svc, when, keepalive=keepalive)),
             ("broadcasts", lambda: plan_broadcasts(svc, when)),
             ("A/B tests", lambda: decision.tick(svc, when)),  # before enqueueing: it plans A/B sends
+            ("journeys", lambda: journey_engine.tick(svc, when, keepalive)),  # before enqueueing: it plans mails
             ("enqueueing", lambda: enqueue_planned(svc, keepalive=keepalive)),
             ("stale sends", lambda: requeue_stale(svc, when)),
             ("report counts", lambda: refresh_report_counts(svc, when)),

@@ -1,0 +1,468 @@
+"""What happened, matched to journeys by id cursors (the engine's first step each tick).
+
+Sources, each read past its cursor in journey_cursors and matched in ONE transaction with the cursor's move,
+so a crash replays nothing and skips nothing:
+- events (the API, forms as `form_submitted` {form_id}, tracking's unsubscribes): waiting walks at a
+  wait_for of that event (name and `where` properties) or form move on by "happened"; entry triggers of
+  live journeys start walks (events older than sequences.TRIGGER_MAX_AGE start nothing, as for
+  sequences); goals convert; exit events end walks;
+- tracking hits, HUMAN only (machine opens, privacy proxies and scanners never count): waiting walks at a
+  wait_for of an open or click of one of their own mails (and a given link URL) move on;
+- stage changes: wait_for a stage, entry, goal and exit by stage.
+Periodic, at most once a minute: segment and list entry, segment exits and goals; hourly: date triggers.
+
+Late commits: on PostgreSQL a row with a lower id can commit after one with a higher id. The cursor moves
+to the highest id seen, and the ids it stepped over that were not visible yet are kept as "gap" rows of the
+cursor table (name `events:gap:<id>`); each pass reads the gaps again, so a late row is matched once when it
+appears, and a gap that stays empty for GAP_TTL (a rolled back insert) is dropped. No row is read twice.
+
+A walk is moved only where it still stands where it was read (walks.write_moves compare-and-set); on
+PostgreSQL the walks are locked first, so a due runner holding one makes this wait, then skip it.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import Counter, defaultdict
+from collections.abc import Callable
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import exists, func, literal, select
+from sqlalchemy.orm import Session
+
+from campaigns import timezones
+from campaigns.audience.segments import compile_rules, json_text, segment_contact_ids
+from campaigns.automation.nodes import local_moment, parse_day
+from campaigns.automation.walks import (
+    CONVERTED,
+    EXITED,
+    Plan,
+    Walk,
+    cancel_queued_sends,
+    enrol,
+    live_journeys,
+    load_plans,
+    lock_walks,
+    write_moves,
+)
+from campaigns.db import dialect_insert
+from campaigns.journeys.sequences import TRIGGER_MAX_AGE
+from campaigns.models import (
+    Contact,
+    ContactListMember,
+    Event,
+    Hit,
+    HitKind,
+    JourneyCursor,
+    JourneyEnrolment,
+    JourneyVersion,
+    Link,
+    Segment,
+    Send,
+    StageChange,
+)
+from campaigns.models.tracking import HitClass
+from campaigns.runtime import Services, is_outage
+from campaigns.sql_functions import among
+from campaigns.users import get_account
+
+log = logging.getLogger("nurture.journeys")
+
+READ_LIMIT = 50_000  # rows of one source per pass: a burst is worked off over a few ticks
+GAP_TTL = timedelta(minutes=10)  # an id not visible for this long was rolled back
+PERIODIC_KEY = "nurture:journeys:periodic"
+PERIODIC_EVERY = 60  # seconds: segments and lists
+DATES_KEY = "nurture:journeys:dates"
+DATES_EVERY = 3600  # seconds: date triggers
+FORM_EVENT = "form_submitted"
+
+
+def run(svc: Services, now: datetime) -> Counter[str]:
+    """Match every source once (engine.tick)."""
+    counts: Counter[str] = Counter()
+    with svc.db.begin() as session:
+        plans = _live_plans(session)
+    for name, source in (("events", _match_events), ("hits", _match_hits), ("stages", _match_stages)):
+        counts.update(_guarded(name, lambda name=name, source=source: _with_cursor(svc, name, source, plans, now)))
+    if plans and _once_every(svc, PERIODIC_KEY, PERIODIC_EVERY):
+        for plan in plans.values():
+            counts.update(_guarded(f"journey {plan.journey_id}", lambda plan=plan: _periodic(svc, plan, now)))
+    if plans and _once_every(svc, DATES_KEY, DATES_EVERY):
+        for plan in plans.values():
+            counts.update(_guarded(f"journey {plan.journey_id}", lambda plan=plan: _dates(svc, plan, now)))
+    return counts
+
+
+def _guarded(what: str, job: Callable[[], Counter[str]]) -> Counter[str]:
+    try:
+        return job()
+    except Exception as exc:
+        if is_outage(exc):
+            raise
+        log.error("journeys: matching %s failed; the rest goes on", what, exc_info=exc)
+        return Counter({"happenings_failed": 1})
+
+
+def _once_every(svc: Services, key: str, seconds: int) -> bool:
+    return bool(svc.redis.set(key, "1", nx=True, ex=seconds))
+
+
+def _live_plans(session: Session) -> dict[int, Plan]:
+    """Live journeys' plans by journey id."""
+    live = live_journeys(session)
+    return {p.journey_id: p for p in load_plans(session, live.values()).values()}
+
+
+# ------------------------------------------------------------------ cursors
+_TABLES: dict[str, Any] = {"events": Event.id, "hits": Hit.id, "stages": StageChange.id}
+
+
+def _with_cursor(svc: Services, name: str, source: Callable[..., Counter[str]], plans: dict[int, Plan],
+                 now: datetime) -> Counter[str]:
+    """Read the source's new ids (past the cursor, and the gaps), match them, move the cursor: one
+    transaction."""
+    column = _TABLES[name]
+    with svc.db.begin() as session:
+        if svc.db.dialect == "sqlite":
+            conn = session.connection()
+            if not conn.connection.dbapi_connection.in_transaction:  # type: ignore[union-attr]
+                conn.exec_driver_sql("BEGIN IMMEDIATE")  # the cursor and the walks it moves, under one lock
+        query = select(JourneyCursor).where(JourneyCursor.name == name)
+        if svc.db.dialect == "postgresql":
+            query = query.with_for_update()
+        cursor = session.scalar(query)
+        top = int(session.scalar(select(func.max(column))) or 0)
+        if cursor is None:  # the first pass starts at the present: history starts nothing
+            session.execute(dialect_insert(session, JourneyCursor).values(name=name, last_id=top, updated_at=now)
+                            .on_conflict_do_nothing())
+            return Counter()
+        low = int(cursor.last_id)
+        high = min(top, low + READ_LIMIT)
+        prefix = f"{name}:gap:"
+        gaps = {int(r.name[len(prefix):]): r for r in session.scalars(
+            select(JourneyCursor).where(JourneyCursor.name.startswith(prefix)))}
+        found: set[int] = set()
+        if high > low:
+            found.update(int(i) for i in session.scalars(select(column).where(column > low, column <= high)))
+        if gaps:
+            found.update(int(i) for i in session.scalars(select(column).where(among(session, column, sorted(gaps)))))
+        counts = source(session, sorted(found), plans, now) if found else Counter()
+        # the cursor moves with the matches; ids stepped over that were not visible yet become gaps
+        for gap_id, row in gaps.items():
+            if gap_id in found or row.updated_at < now - GAP_TTL:
+                session.delete(row)
+        new_gaps = [i for i in range(low + 1, high + 1) if i not in found]
+        if new_gaps and len(new_gaps) <= 10_000:
+            session.execute(dialect_insert(session, JourneyCursor).values(
+                [{"name": f"{prefix}{i}", "last_id": i, "updated_at": now} for i in new_gaps]).on_conflict_do_nothing())
+        cursor.last_id = high
+        cursor.updated_at = now
+        return counts
+
+
+# ------------------------------------------------------------------ matching
+def _matches(where: dict[str, Any] | None, properties: Any) -> bool:
+    if not where:
+        return True
+    if not isinstance(properties, dict):
+        return False
+    for key, wanted in where.items():
+        value = properties.get(key)
+        if value is None or _text(value) != _text(wanted):
+            return False
+    return True
+
+
+def _text(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return str(value).strip().lower()
+
+
+def _event_fits(spec: dict[str, Any] | None, name: str, properties: Any) -> bool:
+    """Does an event satisfy a happening spec of kind event or form (wait_for, goal, entry)?"""
+    if not spec:
+        return False
+    if spec.get("kind") == "event":
+        return bool(spec.get("name") == name and _matches(spec.get("where"), properties))
+    if spec.get("kind") == "form":
+        return name == FORM_EVENT and isinstance(properties, dict) and \
+            str(properties.get("form_id")) == str(spec.get("form_id"))
+    return False
+
+
+def _move_waiting(session: Session, plans: dict[int, Plan], hits: dict[int, str], now: datetime,
+                  counts: Counter[str]) -> None:
+    """Move the walks in `hits` (walk id -> detail) by "happened", where they still wait."""
+    if not hits:
+        return
+    walks = lock_walks(session, sorted(hits), waiting=True)
+    moved: list[Walk] = []
+    for w in walks:
+        plan = _plan(session, plans, w.journey_id, w.version_id, w.test)
+        if plan is None:
+            continue
+        w.waiting = False
+        w.leave(plan, "happened", now, detail=hits[w.id])
+        moved.append(w)
+    counts["happened"] += len(write_moves(session, moved, strict=False))
+
+
+def _end_walks(session: Session, plans: dict[int, Plan], ends: dict[tuple[int, int], tuple[str, str]],
+               now: datetime, counts: Counter[str]) -> None:
+    """End the active walks of (journey, contact) pairs: (status, reason) each (goals and exits)."""
+    if not ends:
+        return
+    contacts = sorted({c for _, c in ends})
+    ids = list(session.scalars(select(JourneyEnrolment.id).where(
+        among(session, JourneyEnrolment.contact_id, contacts), JourneyEnrolment.status == "active",
+        JourneyEnrolment.journey_id.in_(sorted({j for j, _ in ends})))))
+    finished: list[Walk] = []
+    for w in lock_walks(session, ids):
+        end = ends.get((w.journey_id, w.contact_id))
+        if end is None:
+            continue
+        status, reason = end
+        w.finish(status, reason, now, exit="goal" if status == CONVERTED else "exit")
+        finished.append(w)
+    written = write_moves(session, finished, strict=False)
+    cancel_queued_sends(session, [w for w in finished if w.id in written])
+    for w in finished:
+        if w.id in written:
+            counts["converted" if w.status == CONVERTED else "exited"] += 1
+
+
+def _match_events(session: Session, ids: list[int], plans: dict[int, Plan], now: datetime) -> Counter[str]:
+    counts: Counter[str] = Counter()
+    rows = session.execute(select(Event.id, Event.contact_id, Event.name, Event.properties, Event.created_at,
+                                  Event.occurred_at).where(among(session, Event.id, ids)).order_by(Event.id)).all()
+    ends: dict[tuple[int, int], tuple[str, str]] = {}
+    for plan in plans.values():
+        goal = plan.settings.get("goal")
+        exit_events = set((plan.settings.get("exit") or {}).get("events") or [])
+        for _eid, contact_id, name, props, _created, _occurred in rows:
+            if name in exit_events:
+                ends.setdefault((plan.journey_id, contact_id), (EXITED, f"event: {name}"))
+            elif _event_fits(goal, name, props):
+                ends.setdefault((plan.journey_id, contact_id), (CONVERTED, f"goal: {name}"))
+    _end_walks(session, plans, ends, now, counts)
+
+    # waiting walks of these contacts (the partial index ix_journey_enrolments_waiting)
+    by_contact: dict[int, list[Any]] = defaultdict(list)
+    for row in rows:
+        by_contact[row.contact_id].append(row)
+    hits: dict[int, str] = {}
+    for wid, jid, vid, key, entered, contact_id, test in session.execute(
+        select(JourneyEnrolment.id, JourneyEnrolment.journey_id, JourneyEnrolment.version_id,
+               JourneyEnrolment.node_key, JourneyEnrolment.node_entered_at, JourneyEnrolment.contact_id,
+               JourneyEnrolment.test)
+        .where(JourneyEnrolment.waiting.is_(True), among(session, JourneyEnrolment.contact_id, sorted(by_contact)))
+    ):
+        node = _node(session, plans, jid, vid, key, test)
+        if node is None or node.type != "wait_for":
+            continue
+        for _eid, _cid, name, props, created, _occurred in by_contact[contact_id]:
+            if created >= entered and _event_fits(node.data.get("until"), name, props):
+                hits[wid] = f"event {name}"[:200]
+                break
+    _move_waiting(session, plans, hits, now, counts)
+
+    # entry triggers: one enrolment per (journey, event)
+    fresh = [r for r in rows if r.occurred_at >= now - TRIGGER_MAX_AGE]
+    for plan in plans.values():
+        for trigger in plan.settings.get("entry") or []:
+            if trigger.get("kind") not in ("event", "form"):
+                continue
+            for eid, contact_id, name, props, _created, _occurred in fresh:
+                if _event_fits(trigger, name, props):
+                    counts["enrolled"] += len(enrol(
+                        session, plan, [contact_id], now, source=f"event:{eid}",
+                        contexts={contact_id: props if isinstance(props, dict) else {}}, once_per_source=True))
+    return counts
+
+
+_version_plans: dict[int, Plan] = {}  # published versions are frozen: kept for the process's life
+
+
+def _plan(session: Session, plans: dict[int, Plan], journey_id: int, version_id: int, test: bool) -> Plan | None:
+    """The plan a walk walks: its journey must be live, or the walk a test walk (a draft's snapshot)."""
+    live = plans.get(journey_id)
+    if live is None and not test:
+        return None
+    if live is not None and live.version_id == version_id:
+        return live
+    other = _version_plans.get(version_id)
+    if other is None:
+        other = load_plans(session, [version_id]).get(version_id)
+        if other is None:
+            return None
+        _version_plans[version_id] = other
+    return other
+
+
+def _node(session: Session, plans: dict[int, Plan], journey_id: int, version_id: int, key: str,
+          test: bool) -> Any:
+    """The node a waiting walk stands at, in the version it walks (usually the live one)."""
+    plan = _plan(session, plans, journey_id, version_id, test)
+    return None if plan is None else plan.node(key)
+
+
+def _match_hits(session: Session, ids: list[int], plans: dict[int, Plan], now: datetime) -> Counter[str]:
+    counts: Counter[str] = Counter()
+    # Only human hits of journey mails whose walk is waiting: the rest of the traffic costs nothing more.
+    rows = session.execute(
+        select(JourneyEnrolment.id, JourneyEnrolment.journey_id, JourneyEnrolment.version_id,
+               JourneyEnrolment.node_key, Send.node_key, Hit.kind, Link.url, JourneyEnrolment.test)
+        .join(Send, Send.id == Hit.send_id)
+        .join(JourneyEnrolment, JourneyEnrolment.id == Send.journey_enrolment_id)
+        .outerjoin(Link, Link.id == Hit.link_id)
+        .where(among(session, Hit.id, ids), Hit.classification == HitClass.HUMAN,
+               Send.journey_enrolment_id.is_not(None), JourneyEnrolment.waiting.is_(True))
+    ).all()
+    hits: dict[int, str] = {}
+    for wid, jid, vid, key, mail_node, kind, url, test in rows:
+        node = _node(session, plans, jid, vid, key, test)
+        if node is None or node.type != "wait_for":
+            continue
+        until = node.data.get("until") or {}
+        if until.get("node") != mail_node:
+            continue
+        if until.get("kind") == "open" and str(kind) in (HitKind.OPEN.value, HitKind.CLICK.value):
+            hits[wid] = "opened"
+        elif until.get("kind") == "click" and str(kind) == HitKind.CLICK.value and \
+                (not until.get("url") or until.get("url") == url):
+            hits[wid] = "clicked"
+    _move_waiting(session, plans, hits, now, counts)
+    return counts
+
+
+def _match_stages(session: Session, ids: list[int], plans: dict[int, Plan], now: datetime) -> Counter[str]:
+    counts: Counter[str] = Counter()
+    rows = session.execute(select(StageChange.contact_id, StageChange.to_stage, StageChange.id)
+                           .where(among(session, StageChange.id, ids)).order_by(StageChange.id)).all()
+    ends: dict[tuple[int, int], tuple[str, str]] = {}
+    for plan in plans.values():
+        goal = plan.settings.get("goal") or {}
+        exit_stages = set((plan.settings.get("exit") or {}).get("stages") or [])
+        for contact_id, stage, _sid in rows:
+            if stage in exit_stages:
+                ends.setdefault((plan.journey_id, contact_id), (EXITED, f"stage: {stage}"))
+            elif goal.get("kind") == "stage" and goal.get("stage") == stage:
+                ends.setdefault((plan.journey_id, contact_id), (CONVERTED, f"goal: stage {stage}"))
+    _end_walks(session, plans, ends, now, counts)
+    stages: dict[int, set[str]] = defaultdict(set)
+    for contact_id, stage, _sid in rows:
+        stages[contact_id].add(stage)
+    hits: dict[int, str] = {}
+    for wid, jid, vid, key, contact_id, test in session.execute(
+        select(JourneyEnrolment.id, JourneyEnrolment.journey_id, JourneyEnrolment.version_id,
+               JourneyEnrolment.node_key, JourneyEnrolment.contact_id, JourneyEnrolment.test)
+        .where(JourneyEnrolment.waiting.is_(True), among(session, JourneyEnrolment.contact_id, sorted(stages)))
+    ):
+        node = _node(session, plans, jid, vid, key, test)
+        until = (node.data.get("until") or {}) if node is not None and node.type == "wait_for" else {}
+        if until.get("kind") == "stage" and until.get("stage") in stages[contact_id]:
+            hits[wid] = f"stage {until['stage']}"
+    _move_waiting(session, plans, hits, now, counts)
+    for plan in plans.values():
+        for trigger in plan.settings.get("entry") or []:
+            if trigger.get("kind") != "stage":
+                continue
+            for contact_id, stage, sid in rows:
+                if stage == trigger.get("stage"):
+                    counts["enrolled"] += len(enrol(session, plan, [contact_id], now, source=f"stage:{sid}",
+                                                    once_per_source=True))
+    return counts
+
+
+# ------------------------------------------------------------------ periodic: segments, lists, dates
+def _periodic(svc: Services, plan: Plan, now: datetime) -> Counter[str]:
+    """Segment and list entry, segment exit and segment goal of one journey (its own transaction)."""
+    counts: Counter[str] = Counter()
+    with svc.db.begin() as session:
+        ever = exists().where(JourneyEnrolment.journey_id == plan.journey_id,
+                              JourneyEnrolment.contact_id == Contact.id)
+        for trigger in plan.settings.get("entry") or []:
+            if trigger.get("kind") == "segment":
+                segment = session.get(Segment, int(trigger["segment_id"]))
+                if segment is None:
+                    continue
+                # Entering the segment: contacts in it who never walked this journey (a segment trigger
+                # starts one walk per contact; re-entry applies to the happening triggers).
+                ids = list(session.scalars(segment_contact_ids(segment.rules or {}, now).where(~ever)))
+                counts["enrolled"] += len(enrol(session, plan, ids, now, source=f"segment:{segment.id}"))
+            elif trigger.get("kind") == "list":
+                since = session.scalar(select(func.min(JourneyVersion.published_at))
+                                       .where(JourneyVersion.journey_id == plan.journey_id))
+                later = exists().where(JourneyEnrolment.journey_id == plan.journey_id,
+                                       JourneyEnrolment.contact_id == ContactListMember.contact_id,
+                                       JourneyEnrolment.enrolled_at >= ContactListMember.added_at)
+                query = select(ContactListMember.contact_id).where(
+                    ContactListMember.list_id == int(trigger["list_id"]), ~later)
+                if since is not None:
+                    query = query.where(ContactListMember.added_at >= since)
+                ids = list(session.scalars(query))
+                counts["enrolled"] += len(enrol(session, plan, ids, now, source=f"list:{trigger['list_id']}"))
+        ends: dict[tuple[int, int], tuple[str, str]] = {}
+        exit_rule = plan.settings.get("exit") or {}
+        if exit_rule.get("segment_id"):
+            segment = session.get(Segment, int(exit_rule["segment_id"]))
+            if segment is not None:
+                inside = Contact.id.in_(segment_contact_ids(segment.rules or {}, now))
+                when = exit_rule.get("segment_when") or "left"
+                matched = select(JourneyEnrolment.contact_id).join(Contact, Contact.id == JourneyEnrolment.contact_id) \
+                    .where(JourneyEnrolment.journey_id == plan.journey_id, JourneyEnrolment.status == "active",
+                           inside if when == "in" else ~inside)
+                for contact_id in session.scalars(matched):
+                    ends[(plan.journey_id, contact_id)] = (EXITED, f"segment {when}: {segment.name}")
+        goal = plan.settings.get("goal") or {}
+        if goal.get("kind") == "segment":
+            segment = session.get(Segment, int(goal["segment_id"]))
+            if segment is not None:
+                rules = compile_rules(segment.rules or {}, now)
+                for contact_id in session.scalars(
+                    select(JourneyEnrolment.contact_id).join(Contact, Contact.id == JourneyEnrolment.contact_id)
+                    .where(JourneyEnrolment.journey_id == plan.journey_id, JourneyEnrolment.status == "active", rules)
+                ):
+                    ends.setdefault((plan.journey_id, contact_id), (CONVERTED, f"goal: segment {segment.name}"))
+        _end_walks(session, {plan.journey_id: plan}, ends, now, counts)
+    return counts
+
+
+def _dates(svc: Services, plan: Plan, now: datetime) -> Counter[str]:
+    """Date triggers (N days before / after a date attribute, at an hour in the contact's zone): contacts
+    whose moment fell since the last check start a walk, once per date."""
+    counts: Counter[str] = Counter()
+    triggers = [t for t in plan.settings.get("entry") or [] if t.get("kind") == "date" and t.get("attribute")]
+    if not triggers:
+        return counts
+    with svc.db.begin() as session:
+        name = f"date:{plan.journey_id}"
+        cursor = session.get(JourneyCursor, name)
+        if cursor is None:
+            session.add(JourneyCursor(name=name, last_id=int(now.timestamp()), updated_at=now))
+            return counts
+        since = datetime.fromtimestamp(cursor.last_id, tz=now.tzinfo)
+        account_zone = get_account(session).timezone
+        for trigger in triggers:
+            key, offset, hour = str(trigger["attribute"]), int(trigger.get("offset_days", 0)), int(trigger.get("hour", 9))
+            first = (since - timedelta(days=offset + 2)).date()
+            days = [(first + timedelta(days=i)).isoformat() for i in range((now - since).days + 5)]
+            value = json_text(Contact.attributes, literal(key), literal(f'$."{key}"'))
+            rows = session.execute(select(Contact.id, Contact.timezone, value).where(
+                func.substr(value, 1, 10).in_(days[:400]))).all()
+            ids: dict[str, list[int]] = defaultdict(list)
+            for contact_id, zone_name, raw in rows:
+                day = parse_day(raw)
+                if day is None:
+                    continue
+                moment = local_moment(day + timedelta(days=offset), hour, timezones.zone(zone_name, account_zone))
+                if since < moment <= now:
+                    ids[day.isoformat()].append(contact_id)
+            for day, contact_ids in ids.items():
+                counts["enrolled"] += len(enrol(session, plan, contact_ids, now, source=f"date:{key}:{day}",
+                                                once_per_source=True))
+        cursor.last_id = int(now.timestamp())
+        cursor.updated_at = now
+    return counts

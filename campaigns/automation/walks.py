@@ -1,0 +1,457 @@
+"""Walks in memory: where a contact is in a journey, how it moves (enter, leave, finish), and how a batch of
+moves is written back: one compare-and-set UPDATE per batch and the path log (journey_steps).
+
+Used by the engine (engine.py runs due walks, happenings.py moves waiting ones, converts and exits) and
+by enrolment (`enrol`: the service, entry triggers, the enrol_journey action). The rules of moving live
+here once:
+
+- entering a node sets `node_key`, `visit` (times this walk entered it, `visits` keeps the count per
+  node), `node_entered_at = due_at = now` and `waiting = False`: every node does its work when the runner
+  takes the walk (nodes.py). A wait node is "armed" once its end is set (`due_at > node_entered_at`), a
+  wait_for node once `waiting` is set;
+- a node entered more than the journey's `max_visits` times ends the walk (exited, with the reason);
+- an exit with no edge completes the walk, like an `end` node;
+- every node entered is a journey_steps row (entered_at); leaving it fills left_at, exit and detail.
+  A node entered and left in the same batch is written as one finished row.
+
+`write_moves` writes the walks with ONE UPDATE that matches each row on (id, node_key, visit, active) as
+it was read: a walk that something else moved meanwhile is not written. Callers that locked the rows
+first (the due runner) treat a miss as a lost race and roll the whole batch back (`LostRace`).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import bindparam, func, select, text, update
+from sqlalchemy.orm import Session
+
+from campaigns.automation.graph import Graph, Node
+from campaigns.db import dialect_insert
+from campaigns.models import (
+    Contact,
+    ContactStatus,
+    Journey,
+    JourneyEnrolment,
+    JourneyEnrolmentStatus,
+    JourneyStatus,
+    JourneyStep,
+    JourneyVersion,
+    Send,
+    SendStatus,
+)
+from campaigns.models.contacts import address_suppressed
+from campaigns.sql_functions import among, pg_array
+
+ACTIVE = JourneyEnrolmentStatus.ACTIVE.value
+CONVERTED = JourneyEnrolmentStatus.CONVERTED.value
+COMPLETED = JourneyEnrolmentStatus.COMPLETED.value
+EXITED = JourneyEnrolmentStatus.EXITED.value
+DEFAULT_MAX_VISITS = 3
+REASON_LENGTH = 200
+DETAIL_LENGTH = 200
+
+
+class LostRace(RuntimeError):
+    """A walk the batch had locked was moved by someone else: the batch is rolled back, nothing is written."""
+
+
+# ------------------------------------------------------------------ published graphs
+@dataclass(frozen=True)
+class Plan:
+    """A published version as the engine walks it: the graph and the settings frozen with it."""
+
+    version_id: int
+    journey_id: int
+    journey_name: str
+    graph: Graph
+    settings: dict[str, Any]
+
+    @property
+    def max_visits(self) -> int:
+        value = self.settings.get("max_visits", DEFAULT_MAX_VISITS)
+        return value if isinstance(value, int) and value > 0 else DEFAULT_MAX_VISITS
+
+    def node(self, key: str) -> Node | None:
+        return self.graph.nodes.get(key)
+
+
+def graph_of(raw: dict[str, Any]) -> Graph:
+    """The typed view of a stored (already validated) graph, without the checks against the database: a
+    published graph was validated when it was frozen, and the engine reads it every tick."""
+    nodes: dict[str, Node] = {}
+    for item in raw.get("nodes") or []:
+        nodes[str(item["id"])] = Node(str(item["id"]), str(item["type"]), dict(item), _node_exits(item))
+    edges = {(str(e["from"]), str(e["exit"])): str(e["to"]) for e in raw.get("edges") or []}
+    return Graph(str(raw.get("start") or ""), nodes, edges, dict(raw.get("layout") or {}))
+
+
+def _node_exits(node: dict[str, Any]) -> tuple[str, ...]:
+    kind = node.get("type")
+    if kind in ("send", "wait", "action"):
+        return ("next",)
+    if kind == "wait_for":
+        return ("happened", "timeout")
+    if kind == "branch":
+        return (*(str(b["key"]) for b in node.get("branches") or []), "else")
+    if kind == "split":
+        return tuple(str(p["key"]) for p in node.get("paths") or [])
+    return ()
+
+
+def load_plans(session: Session, version_ids: Iterable[int]) -> dict[int, Plan]:
+    """The plans of these versions (the runner loads each version once per tick)."""
+    wanted = sorted(set(version_ids))
+    if not wanted:
+        return {}
+    rows = session.execute(
+        select(JourneyVersion.id, JourneyVersion.journey_id, JourneyVersion.graph, JourneyVersion.settings,
+               Journey.name)
+        .join(Journey, Journey.id == JourneyVersion.journey_id)
+        .where(JourneyVersion.id.in_(wanted))
+    ).all()
+    return {vid: Plan(vid, jid, name, graph_of(graph or {}), dict(settings or {}))
+            for vid, jid, graph, settings, name in rows}
+
+
+def live_journeys(session: Session) -> dict[int, int]:
+    """Live journeys: journey id -> live version id."""
+    return {jid: vid for jid, vid in session.execute(
+        select(Journey.id, Journey.live_version_id)
+        .where(Journey.status == JourneyStatus.LIVE, Journey.live_version_id.is_not(None))
+    ) if vid is not None}
+
+
+# ------------------------------------------------------------------ a walk in memory
+@dataclass
+class Walk:
+    """One walk as read for a batch, moved in memory, then written by write_moves."""
+
+    id: int
+    journey_id: int
+    contact_id: int
+    version_id: int
+    node_key: str
+    visit: int
+    visits: dict[str, int]
+    waiting: bool
+    due_at: datetime | None
+    node_entered_at: datetime
+    last_send_id: int | None
+    context: dict[str, Any]
+    test: bool
+    # the contact, as far as nodes need it
+    contact_status: str = "active"
+    timezone: str | None = None
+    stage: str = ""
+    attributes: dict[str, Any] = field(default_factory=dict)
+    suppressed: bool = False
+    # the move
+    status: str = ACTIVE
+    exit_reason: str = ""
+    finished_at: datetime | None = None
+    seen_node: str = ""
+    seen_visit: int = 0
+    open_step: int | None = None  # index in `steps` of the row of the node the walk is at; None = in the DB
+    steps: list[dict[str, Any]] = field(default_factory=list)  # rows to insert
+    closed: dict[str, Any] | None = None  # how the step of the node it was read at was left
+    rounds: int = 0
+
+    def __post_init__(self) -> None:
+        self.seen_node, self.seen_visit = self.node_key, self.visit
+
+    @property
+    def active(self) -> bool:
+        return self.status == ACTIVE
+
+    def _close(self, exit: str, detail: str, now: datetime) -> None:
+        values = {"left_at": now, "exit": exit[:40], "detail": detail[:DETAIL_LENGTH]}
+        if self.open_step is None:
+            if self.closed is None:
+                self.closed = values
+        else:
+            self.steps[self.open_step].update(values)
+            self.open_step = None
+
+    def enter(self, plan: Plan, target: str, now: datetime) -> None:
+        """Move into `target` (its work runs when the runner takes the walk), or end the walk when it has
+        entered that node max_visits times already."""
+        visit = int(self.visits.get(target, 0)) + 1
+        if visit > plan.max_visits:
+            self.finish(EXITED, f"loop limit: node {target} entered {plan.max_visits} times", now)
+            return
+        self.node_key, self.visit = target, visit
+        self.visits = {**self.visits, target: visit}
+        self.node_entered_at = self.due_at = now
+        self.waiting = False
+        self.steps.append({"journey_id": self.journey_id, "enrolment_id": self.id, "version_id": self.version_id,
+                           "node_key": target, "visit": visit, "entered_at": now, "left_at": None, "exit": "",
+                           "detail": ""})
+        self.open_step = len(self.steps) - 1
+
+    def leave(self, plan: Plan, exit: str, now: datetime, detail: str = "") -> None:
+        """Leave the current node by `exit`: into the node its edge leads to, or complete the walk."""
+        self._close(exit, detail, now)
+        target = plan.graph.next(self.node_key, exit)
+        if target is None or plan.node(target) is None:
+            self._end(COMPLETED, "", now)
+        else:
+            self.enter(plan, target, now)
+
+    def finish(self, status: str, reason: str, now: datetime, exit: str = "") -> None:
+        """End the walk where it is (converted, completed or exited), closing its step with `exit`."""
+        self._close(exit or status, reason, now)
+        self._end(status, reason, now)
+
+    def _end(self, status: str, reason: str, now: datetime) -> None:
+        self.status, self.exit_reason, self.finished_at = status, reason[:REASON_LENGTH], now
+        self.due_at, self.waiting = None, False
+
+    _STATE = ("node_key", "visit", "visits", "waiting", "due_at", "node_entered_at", "last_send_id", "status",
+              "exit_reason", "finished_at", "open_step", "closed")
+
+    def snapshot(self) -> tuple[Any, ...]:
+        """The walk's state before a group runs (the engine restores it if the group fails)."""
+        open_row = dict(self.steps[self.open_step]) if self.open_step is not None else None
+        return tuple(getattr(self, name) for name in self._STATE) + (len(self.steps), open_row)
+
+    def restore(self, state: tuple[Any, ...]) -> None:
+        """Put back a snapshot: the moves the failed group made in memory are forgotten (its SQL was rolled
+        back to the savepoint)."""
+        *values, count, open_row = state
+        for name, value in zip(self._STATE, values, strict=True):
+            setattr(self, name, value)
+        del self.steps[count:]
+        if open_row is not None and self.open_step is not None:
+            self.steps[self.open_step] = open_row
+
+    def hold(self, until: datetime | None, waiting: bool | None = None) -> None:
+        """Stay at the node until `until` (a wait's end, a deferred mail, a timeout)."""
+        self.due_at = until
+        if waiting is not None:
+            self.waiting = waiting
+
+
+def walks_query(session: Session) -> Any:
+    """SELECT of the walk columns with the contact's (status, zone, stage, attributes, suppressed)."""
+    return (
+        select(
+            JourneyEnrolment.id, JourneyEnrolment.journey_id, JourneyEnrolment.contact_id,
+            JourneyEnrolment.version_id, JourneyEnrolment.node_key, JourneyEnrolment.visit,
+            JourneyEnrolment.visits, JourneyEnrolment.waiting, JourneyEnrolment.due_at,
+            JourneyEnrolment.node_entered_at, JourneyEnrolment.last_send_id, JourneyEnrolment.context,
+            JourneyEnrolment.test,
+            func.coalesce(Contact.status, "active"), Contact.timezone, Contact.stage, Contact.attributes,
+            address_suppressed(),
+        )
+        .join(Contact, Contact.id == JourneyEnrolment.contact_id)
+    )
+
+
+def walk_from_row(row: Any) -> Walk:
+    (wid, jid, cid, vid, node, visit, visits, waiting, due, entered, last_send, context, test,
+     cstatus, tz, stage, attributes, suppressed) = row
+    return Walk(
+        id=wid, journey_id=jid, contact_id=cid, version_id=vid, node_key=node, visit=visit or 1,
+        visits=dict(visits or {}), waiting=bool(waiting), due_at=due, node_entered_at=entered,
+        last_send_id=last_send, context=dict(context or {}) if isinstance(context, dict) else {},
+        test=bool(test), contact_status=str(getattr(cstatus, "value", cstatus)), timezone=tz,
+        stage=str(getattr(stage, "value", stage) or ""),
+        attributes=attributes if isinstance(attributes, dict) else {}, suppressed=bool(suppressed),
+    )
+
+
+def lock_walks(session: Session, ids: list[int], *, waiting: bool | None = None) -> list[Walk]:
+    """Read and lock (PostgreSQL: FOR UPDATE of the walk rows) these active walks (happenings)."""
+    if not ids:
+        return []
+    query = walks_query(session).where(among(session, JourneyEnrolment.id, sorted(set(ids))),
+                                       JourneyEnrolment.status == ACTIVE).order_by(JourneyEnrolment.id)
+    if waiting is not None:
+        query = query.where(JourneyEnrolment.waiting.is_(waiting))
+    if session.get_bind().dialect.name == "postgresql":
+        query = query.with_for_update(of=JourneyEnrolment)
+    return [walk_from_row(r) for r in session.execute(query)]
+
+
+# ------------------------------------------------------------------ writing a batch of moves
+_PG_MOVE = (
+    "UPDATE journey_enrolments AS e SET status = u.status, node_key = u.node_key, visit = u.visit,"
+    " visits = CAST(u.visits AS jsonb), waiting = u.waiting, due_at = u.due_at, node_entered_at = u.entered,"
+    " last_send_id = u.last_send_id, exit_reason = u.reason, finished_at = u.finished_at"
+    " FROM unnest(CAST(:id AS integer[]), CAST(:seen_node AS varchar[]), CAST(:seen_visit AS integer[]),"
+    " CAST(:status AS varchar[]), CAST(:node AS varchar[]), CAST(:visit AS integer[]), CAST(:visits AS text[]),"
+    " CAST(:waiting AS boolean[]), CAST(:due AS timestamptz[]), CAST(:entered AS timestamptz[]),"
+    " CAST(:last_send AS integer[]), CAST(:reason AS varchar[]), CAST(:finished AS timestamptz[]))"
+    " AS u(id, seen_node, seen_visit, status, node_key, visit, visits, waiting, due_at, entered, last_send_id,"
+    " reason, finished_at)"
+    " WHERE e.id = u.id AND e.node_key = u.seen_node AND e.visit = u.seen_visit AND e.status = 'active'"
+    " RETURNING e.id"
+)
+_PG_CLOSE = (
+    "UPDATE journey_steps AS s SET left_at = u.left_at, exit = u.exit, detail = u.detail"
+    " FROM unnest(CAST(:enrolment AS integer[]), CAST(:node AS varchar[]), CAST(:visit AS integer[]),"
+    " CAST(:left_at AS timestamptz[]), CAST(:exit AS varchar[]), CAST(:detail AS varchar[]))"
+    " AS u(enrolment_id, node_key, visit, left_at, exit, detail)"
+    " WHERE s.enrolment_id = u.enrolment_id AND s.node_key = u.node_key AND s.visit = u.visit"
+    " AND s.left_at IS NULL"
+)
+_PG_STEPS = (
+    "INSERT INTO journey_steps (journey_id, enrolment_id, version_id, node_key, visit, entered_at, left_at, exit,"
+    " detail) SELECT * FROM unnest(CAST(:journey AS integer[]), CAST(:enrolment AS integer[]),"
+    " CAST(:version AS integer[]), CAST(:node AS varchar[]), CAST(:visit AS integer[]),"
+    " CAST(:entered AS timestamptz[]), CAST(:left_at AS timestamptz[]), CAST(:exit AS varchar[]),"
+    " CAST(:detail AS varchar[]))"
+)
+
+
+def write_moves(session: Session, walks: list[Walk], *, strict: bool) -> set[int]:
+    """Write the walks' new positions (compare-and-set on the position they were read at), close the steps
+    they left and insert the steps they entered; returns the ids written. `strict`: the rows were locked by
+    this transaction, so a miss is a lost race and raises LostRace (the caller's transaction rolls back)."""
+    if not walks:
+        return set()
+    written = _update_walks(session, walks)
+    if strict and len(written) != len(walks):
+        raise LostRace(f"{len(walks) - len(written)} walk(s) moved by someone else")
+    moved = [w for w in walks if w.id in written]
+    closes = [(w, w.closed) for w in moved if w.closed is not None]
+    steps = [s for w in moved for s in w.steps]
+    if session.get_bind().dialect.name == "postgresql":
+        if closes:
+            session.execute(text(_PG_CLOSE), {
+                "enrolment": pg_array([w.id for w, _ in closes]), "node": pg_array([w.seen_node for w, _ in closes]),
+                "visit": pg_array([w.seen_visit for w, _ in closes]),
+                "left_at": pg_array([c["left_at"] for _, c in closes]),
+                "exit": pg_array([c["exit"] for _, c in closes]), "detail": pg_array([c["detail"] for _, c in closes]),
+            })
+        if steps:
+            session.execute(text(_PG_STEPS), {
+                key: pg_array([s[col] for s in steps]) for key, col in (
+                    ("journey", "journey_id"), ("enrolment", "enrolment_id"), ("version", "version_id"),
+                    ("node", "node_key"), ("visit", "visit"), ("entered", "entered_at"), ("left_at", "left_at"),
+                    ("exit", "exit"), ("detail", "detail"))
+            })
+        return written
+    table = JourneyStep.__table__
+    if closes:
+        session.execute(
+            update(table).where(  # type: ignore[arg-type]
+                table.c.enrolment_id == bindparam("b_e"), table.c.node_key == bindparam("b_n"),
+                table.c.visit == bindparam("b_v"), table.c.left_at.is_(None),
+            ).values(left_at=bindparam("b_l", type_=table.c.left_at.type), exit=bindparam("b_x"),
+                     detail=bindparam("b_d")),
+            [{"b_e": w.id, "b_n": w.seen_node, "b_v": w.seen_visit, "b_l": c["left_at"], "b_x": c["exit"],
+              "b_d": c["detail"]} for w, c in closes],
+        )
+    for start in range(0, len(steps), 500):
+        session.execute(JourneyStep.__table__.insert(), steps[start:start + 500])
+    return written
+
+
+def _update_walks(session: Session, walks: list[Walk]) -> set[int]:
+    if session.get_bind().dialect.name == "postgresql":
+        result = session.execute(text(_PG_MOVE), {
+            "id": pg_array([w.id for w in walks]), "seen_node": pg_array([w.seen_node for w in walks]),
+            "seen_visit": pg_array([w.seen_visit for w in walks]), "status": pg_array([w.status for w in walks]),
+            "node": pg_array([w.node_key for w in walks]), "visit": pg_array([w.visit for w in walks]),
+            "visits": pg_array([json.dumps(w.visits) for w in walks]),
+            "waiting": pg_array([w.waiting for w in walks]), "due": pg_array([w.due_at for w in walks]),
+            "entered": pg_array([w.node_entered_at for w in walks]),
+            "last_send": pg_array([w.last_send_id for w in walks]),
+            "reason": pg_array([w.exit_reason for w in walks]), "finished": pg_array([w.finished_at for w in walks]),
+        })
+        return {int(i) for (i,) in result}
+    table = JourneyEnrolment.__table__
+    written: set[int] = set()
+    for w in walks:  # SQLite: the batch holds the write lock (BEGIN IMMEDIATE); rowcount per row is cheap
+        result = session.execute(
+            update(table).where(  # type: ignore[arg-type]
+                table.c.id == w.id, table.c.node_key == w.seen_node, table.c.visit == w.seen_visit,
+                table.c.status == ACTIVE,
+            ).values(status=w.status, node_key=w.node_key, visit=w.visit, visits=w.visits, waiting=w.waiting,
+                     due_at=w.due_at, node_entered_at=w.node_entered_at, last_send_id=w.last_send_id,
+                     exit_reason=w.exit_reason, finished_at=w.finished_at)
+        )
+        if result.rowcount:  # type: ignore[attr-defined]
+            written.add(w.id)
+    return written
+
+
+def cancel_queued_sends(session: Session, walks: list[Walk]) -> int:
+    """Cancel the not yet delivered mails of walks that ended by a goal or an exit (as sequences do)."""
+    ended = [w.id for w in walks if w.status in (EXITED, CONVERTED)]
+    if not ended:
+        return 0
+    result = session.execute(
+        update(Send).where(among(session, Send.journey_enrolment_id, ended), Send.status == SendStatus.QUEUED)
+        .values(status=SendStatus.CANCELLED, error="journey walk ended")
+        .execution_options(synchronize_session=False)
+    )
+    return int(result.rowcount or 0)  # type: ignore[attr-defined]
+
+
+# ------------------------------------------------------------------ enrolment
+def enrol(
+    session: Session, plan: Plan, contact_ids: Iterable[int], now: datetime, *, source: str = "manual",
+    contexts: dict[int, dict[str, Any]] | None = None, test: bool = False, reentry: bool | None = None,
+    once_per_source: bool = False,
+) -> list[int]:
+    """Start walks of `plan`'s journey for these contacts at its start node, due now; returns the new walk
+    ids. Inactive and suppressed contacts never; contacts with an active walk never; contacts who walked it
+    before only with re-entry. `once_per_source`: skip contacts that already have a walk started by this
+    same `source` (an event re-read after a late commit starts nothing twice). Entry triggers, the
+    enrol_journey action and the service's manual enrolment call this."""
+    ids = sorted({int(i) for i in contact_ids})
+    start = plan.graph.start
+    if not ids or not start:
+        return []
+    allow_again = bool(plan.settings.get("reentry", False)) if reentry is None else reentry
+    created: list[int] = []
+    for offset in range(0, len(ids), 1000):
+        chunk = ids[offset:offset + 1000]
+        eligible = set(session.scalars(select(Contact.id).where(
+            among(session, Contact.id, chunk), Contact.status == ContactStatus.ACTIVE, ~address_suppressed())))
+        history: dict[int, tuple[int, bool, bool]] = {}
+        for contact_id, cycle, status, walk_source in session.execute(
+            select(JourneyEnrolment.contact_id, JourneyEnrolment.cycle, JourneyEnrolment.status,
+                   JourneyEnrolment.source)
+            .where(JourneyEnrolment.journey_id == plan.journey_id, among(session, JourneyEnrolment.contact_id, chunk))
+        ):
+            top, active, same = history.get(contact_id, (0, False, False))
+            history[contact_id] = (max(top, cycle), active or str(status) == ACTIVE,
+                                   same or walk_source == source)
+        rows = []
+        for contact_id in chunk:
+            if contact_id not in eligible:
+                continue
+            cycle, active, same = history.get(contact_id, (0, False, False))
+            if active or (cycle and not allow_again) or (once_per_source and same):
+                continue
+            rows.append({
+                "journey_id": plan.journey_id, "contact_id": contact_id, "cycle": cycle + 1,
+                "version_id": plan.version_id, "status": ACTIVE, "node_key": start, "node_entered_at": now,
+                "due_at": now, "visit": 1, "visits": {start: 1}, "waiting": False, "source": source[:100],
+                "context": (contexts or {}).get(contact_id, {}), "test": test, "exit_reason": "",
+                "enrolled_at": now,
+            })
+        if not rows:
+            continue
+        new: list[int] = []
+        for part in range(0, len(rows), 500):  # 17 columns a row: under SQLite's parameter limit
+            result = session.execute(
+                dialect_insert(session, JourneyEnrolment).values(rows[part:part + 500]).on_conflict_do_nothing()
+                .returning(JourneyEnrolment.id))
+            new.extend(int(i) for (i,) in result)
+        if new:
+            session.execute(JourneyStep.__table__.insert(), [
+                {"journey_id": plan.journey_id, "enrolment_id": walk_id, "version_id": plan.version_id,
+                 "node_key": start, "visit": 1, "entered_at": now, "left_at": None, "exit": "",
+                 "detail": f"entered: {source}"[:DETAIL_LENGTH]}
+                for walk_id in new])
+        created.extend(new)
+    return created
