@@ -66,6 +66,12 @@ def journey_graph(session: Session, journey: Journey) -> tuple[dict[str, Any], J
     return dict(journey.draft_graph or {}), None
 
 
+def test_versions(session: Session, journey: Journey) -> list[int]:
+    """Ids of the journey's test snapshots (numbered below 1 by service.start_test): their walks are tests."""
+    return list(session.scalars(select(JourneyVersion.id).where(JourneyVersion.journey_id == journey.id,
+                                                                JourneyVersion.number < 1)))
+
+
 def _nodes(graph: dict[str, Any]) -> list[dict[str, Any]]:
     return [n for n in graph.get("nodes") or [] if isinstance(n, dict) and isinstance(n.get("id"), str)]
 
@@ -83,6 +89,10 @@ def journey_stats(session: Session, journey: Journey, now: datetime | None = Non
         n["id"]: {"type": n.get("type", ""), "now": 0, "passed": 0, "exits": {}} for n in nodes
     }
 
+    # Test walks (the marketer's own address, service.start_test) walk versions numbered below 1 and are
+    # left out of every figure. Without any, the filters drop out and both counts stay index-only scans.
+    tests = test_versions(session, journey)
+
     def entry(key: str) -> dict[str, Any]:
         # A node of an earlier version (contacts moved or left since) still has a row of its own.
         return out.setdefault(key, {"type": "", "now": 0, "passed": 0, "exits": {}, "removed": True})
@@ -90,7 +100,8 @@ def journey_stats(session: Session, journey: Journey, now: datetime | None = Non
     # Contacts at each node now: ix_journey_enrolments_node (journey_id, node_key, status) answers it alone.
     for key, n in session.execute(
         select(JourneyEnrolment.node_key, func.count())
-        .where(JourneyEnrolment.journey_id == journey.id, JourneyEnrolment.status == JourneyEnrolmentStatus.ACTIVE)
+        .where(JourneyEnrolment.journey_id == journey.id, JourneyEnrolment.status == JourneyEnrolmentStatus.ACTIVE,
+               *([JourneyEnrolment.version_id.not_in(tests)] if tests else []))
         .group_by(JourneyEnrolment.node_key)
     ).all():
         entry(key)["now"] = n
@@ -98,7 +109,7 @@ def journey_stats(session: Session, journey: Journey, now: datetime | None = Non
     # exit is "" has not been left yet (the contact is there, or the walk ended at it).
     for key, exit_, n in session.execute(
         select(JourneyStep.node_key, JourneyStep.exit, func.count())
-        .where(JourneyStep.journey_id == journey.id)
+        .where(JourneyStep.journey_id == journey.id, *([JourneyStep.version_id.not_in(tests)] if tests else []))
         .group_by(JourneyStep.node_key, JourneyStep.exit)
     ).all():
         row = entry(key)
@@ -115,7 +126,7 @@ def journey_stats(session: Session, journey: Journey, now: datetime | None = Non
     totals = dict.fromkeys((s.value for s in JourneyEnrolmentStatus), 0)
     for status, n in session.execute(
         select(JourneyEnrolment.status, func.count())
-        .where(JourneyEnrolment.journey_id == journey.id)
+        .where(JourneyEnrolment.journey_id == journey.id, JourneyEnrolment.test.is_(False))
         .group_by(JourneyEnrolment.status)
     ).all():
         totals[str(status)] = n
@@ -145,7 +156,7 @@ def _send_figures(session: Session, journey: Journey) -> dict[str, dict[str, Any
             func.sum(case((_human_hit(HitKind.CLICK), 1), else_=0)),
         )
         .join(JourneyEnrolment, JourneyEnrolment.id == Send.journey_enrolment_id)
-        .where(JourneyEnrolment.journey_id == journey.id, Send.status == SendStatus.SENT)
+        .where(JourneyEnrolment.journey_id == journey.id, JourneyEnrolment.test.is_(False), Send.status == SendStatus.SENT)
         .group_by(Send.node_key)
     ).all()
     figures: dict[str, dict[str, Any]] = {}
@@ -175,7 +186,8 @@ def split_stats(session: Session, journey: Journey, node: dict[str, Any], now: d
     """A split's paths compared on its goal (or the journey's): rates, intervals, P(best), the decision."""
     now = now or now_utc()
     keys = [str(p.get("key")) for p in node.get("paths") or [] if isinstance(p, dict) and p.get("key")]
-    goal = node.get("goal") if isinstance(node.get("goal"), dict) else (journey.settings or {}).get("goal")
+    # The split's own goal, else the journey's: a walk that reached it ended as converted.
+    goal = node.get("goal") if isinstance(node.get("goal"), dict) else None
     try:
         goal_days = max(0.0, float(node.get("goal_days", DEFAULT_GOAL_DAYS)))
     except (TypeError, ValueError):
@@ -207,7 +219,7 @@ def split_stats(session: Session, journey: Journey, node: dict[str, Any], now: d
         counts[path] = {"taken": n_taken, "matured": int(n_matured or 0), "converted": int(n_converted or 0)}
     variants = [stats.VariantCounts(k, counts[k]["matured"], counts[k]["converted"]) for k in keys]
     result: dict[str, Any] = {
-        "goal": goal, "goal_days": goal_days, "planned_per_path": None, "decision": None,
+        "goal": goal or {"kind": "journey_goal", "goal": (journey.settings or {}).get("goal")}, "goal_days": goal_days, "planned_per_path": None, "decision": None,
         "paths": [{"key": v.name, "taken": counts[v.name]["taken"], "counted": v.sends, "converted": v.conversions,
                    "rate": v.rate if v.sends else None, "interval": list(v.interval()),
                    "probability_best": None} for v in variants],
@@ -230,8 +242,8 @@ def split_stats(session: Session, journey: Journey, node: dict[str, Any], now: d
 def _goal_reached(goal: dict[str, Any] | None, within: Any) -> ColumnElement[bool]:
     """SQL: the outer walk (JourneyEnrolment) reached `goal` at a time `within(column)` accepts (the window).
 
-    The goal has the shape of a wait-for's `until` (docs/journeys.md); without one, the journey's own goal
-    counts: the walk ended as converted within the window."""
+    The goal has the shape of a wait-for's `until` (docs/journeys.md); without one (None), the journey's own
+    goal counts: the walk ended as converted within the window."""
     contact = JourneyEnrolment.contact_id
     kind = (goal or {}).get("kind")
     if kind == "event" and isinstance(goal, dict):
@@ -265,7 +277,7 @@ def node_contacts(session: Session, journey: Journey, node_key: str, page: int =
     """One page of the contacts at a node now (newest arrivals first), with the total (canvas's node list)."""
     page = max(1, page)
     where = and_(JourneyEnrolment.journey_id == journey.id, JourneyEnrolment.node_key == node_key,
-                 JourneyEnrolment.status == JourneyEnrolmentStatus.ACTIVE)
+                 JourneyEnrolment.status == JourneyEnrolmentStatus.ACTIVE, JourneyEnrolment.test.is_(False))
     total = session.scalar(select(func.count()).select_from(JourneyEnrolment).where(where)) or 0
     rows = session.execute(
         select(Contact.id, Contact.email, Contact.first_name, Contact.last_name, Contact.company,
