@@ -20,11 +20,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import delete, select
+from sqlalchemy import delete, insert, select
 from sqlalchemy.orm import Session
 
 from campaigns.audience.lists import add_to_list
-from campaigns.automation.nodes import Batch, JourneyBroken
+from campaigns.automation.batch import Batch, JourneyBroken
 from campaigns.automation.walks import Plan, Walk, enrol, live_journeys, load_plans
 from campaigns.models import (
     Contact,
@@ -105,7 +105,7 @@ def _add_score(batch: Batch, plan: Plan, action: dict[str, Any], walks: list[Wal
     node_key = walks[0].node_key
     score_rule(batch.session, plan, node_key, int(action["points"]))
     ref = f"{plan.journey_id}:{node_key}"
-    batch.session.execute(Event.__table__.insert(), [
+    batch.session.execute(insert(Event), [
         {"contact_id": w.contact_id, "name": SCORE_EVENT, "source": "journey", "occurred_at": batch.now,
          "created_at": batch.now,
          "properties": {SCORE_PROPERTY: ref, "journey_id": plan.journey_id, "node": node_key, "walk_id": w.id}}

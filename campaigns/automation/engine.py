@@ -37,7 +37,8 @@ from sqlalchemy import Integer, literal, literal_column, or_, tuple_
 from sqlalchemy.orm import Session
 
 from campaigns.automation import happenings
-from campaigns.automation.nodes import Batch, run_node
+from campaigns.automation.batch import Batch
+from campaigns.automation.nodes import run_node
 from campaigns.automation.walks import (
     LostRace,
     Plan,

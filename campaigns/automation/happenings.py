@@ -26,6 +26,7 @@ import logging
 from collections import Counter, defaultdict
 from collections.abc import Callable
 from datetime import datetime, timedelta
+from functools import partial
 from typing import Any
 
 from sqlalchemy import exists, func, literal, select
@@ -84,13 +85,13 @@ def run(svc: Services, now: datetime) -> Counter[str]:
     with svc.db.begin() as session:
         plans = _live_plans(session)
     for name, source in (("events", _match_events), ("hits", _match_hits), ("stages", _match_stages)):
-        counts.update(_guarded(name, lambda name=name, source=source: _with_cursor(svc, name, source, plans, now)))
+        counts.update(_guarded(name, partial(_with_cursor, svc, name, source, plans, now)))
     if plans and _once_every(svc, PERIODIC_KEY, PERIODIC_EVERY):
         for plan in plans.values():
-            counts.update(_guarded(f"journey {plan.journey_id}", lambda plan=plan: _periodic(svc, plan, now)))
+            counts.update(_guarded(f"journey {plan.journey_id}", partial(_periodic, svc, plan, now)))
     if plans and _once_every(svc, DATES_KEY, DATES_EVERY):
         for plan in plans.values():
-            counts.update(_guarded(f"journey {plan.journey_id}", lambda plan=plan: _dates(svc, plan, now)))
+            counts.update(_guarded(f"journey {plan.journey_id}", partial(_dates, svc, plan, now)))
     return counts
 
 
@@ -460,8 +461,8 @@ def _dates(svc: Services, plan: Plan, now: datetime) -> Counter[str]:
                 moment = local_moment(day + timedelta(days=offset), hour, timezones.zone(zone_name, account_zone))
                 if since < moment <= now:
                     ids[day.isoformat()].append(contact_id)
-            for day, contact_ids in ids.items():
-                counts["enrolled"] += len(enrol(session, plan, contact_ids, now, source=f"date:{key}:{day}",
+            for when, contact_ids in ids.items():
+                counts["enrolled"] += len(enrol(session, plan, contact_ids, now, source=f"date:{key}:{when}",
                                                 once_per_source=True))
         cursor.last_id = int(now.timestamp())
         cursor.updated_at = now

@@ -21,18 +21,17 @@ Test walks (`test`) wait one minute wherever a wait or a timeout would be longer
 
 from __future__ import annotations
 
-import random
 import re
-from collections import Counter, defaultdict
-from dataclasses import dataclass, field
+from collections import defaultdict
 from datetime import date, datetime, time, timedelta
 from typing import Any
 
 from sqlalchemy import select, text
 from sqlalchemy.orm import Session
 
-from campaigns import timezones
 from campaigns.audience.segments import compile_rules
+from campaigns.automation.actions import run_action
+from campaigns.automation.batch import Batch, JourneyBroken
 from campaigns.automation.walks import COMPLETED, EXITED, Plan, Walk
 from campaigns.db import dialect_insert
 from campaigns.journeys.sequences import next_allowed_by_cap, next_window_opening
@@ -43,35 +42,6 @@ from campaigns.sql_functions import among, pg_array
 
 TEST_WAIT = timedelta(minutes=1)  # a test walk's waits and timeouts
 MISSING_VERSION_RETRY = timedelta(hours=1)
-
-
-class JourneyBroken(Exception):
-    """A journey's own data cannot be run (a segment that no longer compiles, a node the graph lacks): the
-    engine logs it and leaves that journey's walks for later; the other journeys go on."""
-
-
-@dataclass
-class Batch:
-    """What the runners of one batch share: the transaction, the clock, the account, and what to do after
-    the commit (enqueue the new sends, the hand-over deliveries)."""
-
-    session: Session
-    now: datetime
-    account_timezone: str
-    cap_count: int
-    cap_days: int
-    counts: Counter[str] = field(default_factory=Counter)
-    send_ids: list[int] = field(default_factory=list)
-    deliveries: int = 0
-    versions: dict[int, int | None] = field(default_factory=dict)  # template id -> current version id
-    rng: random.Random = field(default_factory=random.SystemRandom)
-
-    @property
-    def postgres(self) -> bool:
-        return self.session.get_bind().dialect.name == "postgresql"
-
-    def zone(self, walk: Walk) -> Any:
-        return timezones.zone(walk.timezone, self.account_timezone)
 
 
 def run_node(batch: Batch, plan: Plan, key: str, walks: list[Walk]) -> None:
@@ -140,8 +110,8 @@ def _run_send(batch: Batch, plan: Plan, data: dict[str, Any], walks: list[Walk])
             select(Send.journey_enrolment_id, Send.visit, Send.id).where(
                 among(session, Send.journey_enrolment_id, sorted(visits)), Send.node_key == missing[0].node_key)
         ):
-            if visits.get(int(walk_id)) == visit:
-                sent.setdefault(int(walk_id), int(send_id))
+            if walk_id is not None and visits.get(walk_id) == visit:
+                sent.setdefault(walk_id, send_id)
         batch.counts["send_conflicts"] += len(missing)
     for w in going:
         w.last_send_id = sent.get(w.id, w.last_send_id)
@@ -292,7 +262,7 @@ def already_happened(session: Session, until: dict[str, Any], walks: list[Walk])
     )
     if kind == "click" and until.get("url"):
         query = query.join(Link, Link.id == Hit.link_id).where(Link.url == until["url"])
-    return {int(i) for i in session.scalars(query.distinct())}
+    return {i for i in session.scalars(query.distinct()) if i is not None}
 
 
 # ------------------------------------------------------------------ branch and split
@@ -350,8 +320,6 @@ def _run_end(batch: Batch, plan: Plan, data: dict[str, Any], walks: list[Walk]) 
 
 
 def _run_action(batch: Batch, plan: Plan, data: dict[str, Any], walks: list[Walk]) -> None:
-    from campaigns.automation.actions import run_action  # actions enrol into journeys, which uses walks
-
     run_action(batch, plan, data.get("action") or {}, walks)
     for w in walks:
         if w.active:

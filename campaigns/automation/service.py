@@ -414,7 +414,7 @@ def _test_version(session: Session, journey: Journey, now: datetime) -> JourneyV
         raise JourneyError("an archived journey cannot be tested; duplicate it instead")
     graph = validate_graph(session, journey.draft_graph, journey_id=journey.id)
     lowest = session.scalar(select(func.min(JourneyVersion.number)).where(JourneyVersion.journey_id == journey.id))
-    version = JourneyVersion(journey_id=journey.id, number=min(lowest or 1, 1) - 1,
+    version = JourneyVersion(journey_id=journey.id, number=(1 if lowest is None else min(lowest, 1)) - 1,
                              graph=shortened(graph.as_json()), settings=dict(journey.settings or {}),
                              moves={}, published_at=now, published_by="test")
     session.add(version)

@@ -27,7 +27,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import bindparam, func, select, text, update
+from sqlalchemy import bindparam, func, insert, select, text, update
 from sqlalchemy.orm import Session
 
 from campaigns.automation.graph import Graph, Node
@@ -349,7 +349,7 @@ def write_moves(session: Session, walks: list[Walk], *, strict: bool) -> set[int
               "b_d": c["detail"]} for w, c in closes],
         )
     for start in range(0, len(steps), 500):
-        session.execute(JourneyStep.__table__.insert(), steps[start:start + 500])
+        session.execute(insert(JourneyStep), steps[start:start + 500])
     return written
 
 
@@ -448,7 +448,7 @@ def enrol(
                 .returning(JourneyEnrolment.id))
             new.extend(int(i) for (i,) in result)
         if new:
-            session.execute(JourneyStep.__table__.insert(), [
+            session.execute(insert(JourneyStep), [
                 {"journey_id": plan.journey_id, "enrolment_id": walk_id, "version_id": plan.version_id,
                  "node_key": start, "visit": 1, "entered_at": now, "left_at": None, "exit": "",
                  "detail": f"entered: {source}"[:DETAIL_LENGTH]}
