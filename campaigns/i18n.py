@@ -174,7 +174,9 @@ def _key_pattern(key: str, value: str) -> re.Pattern[str]:
 def _message_patterns(locale: str) -> list[tuple[re.Pattern[str], re.Pattern[str], str]]:
     """Msgids with %(name)s placeholders as regular expressions (shortest and longest values), the most
     specific (longest fixed text) first."""
-    keys = sorted((key for key in _catalog(locale) if isinstance(key, str) and "%(" in key and "\x04" not in key),
+    # a msgid that is placeholders only ("%(url)s") has no text to recognise a message by: it would match all
+    keys = sorted((key for key in _catalog(locale) if isinstance(key, str) and "%(" in key and "\x04" not in key
+                   and _PLACEHOLDER.sub("", key).strip()),
                   key=lambda k: -len(_PLACEHOLDER.sub("", k)))
     return [(_key_pattern(key, ".+?"), _key_pattern(key, ".+"), key) for key in keys]
 
