@@ -84,7 +84,21 @@ def seed_objects(services: Any, text: str = "Plain") -> dict[str, int]:
         ids.update(contact_id=contact.id, template_id=template.id, version_id=version_id,
                    broadcast_id=broadcast.id, sequence_id=sequence.id, segment_id=segment.id, send_id=send.id)
         _seed_forms(s, contact.id, text, ids)
+        _seed_journey(s, template.id, text, ids)
     return ids
+
+
+def _seed_journey(s: Any, template_id: int, text: str, ids: dict[str, int]) -> None:
+    """A live journey of one mail (the canvas at /journeys/<journey_id>), when journeys exist."""
+    try:
+        from campaigns.automation import service
+    except ImportError:
+        return
+    graph = {"start": "n1", "nodes": [{"id": "n1", "type": "send", "template_id": template_id, "name": text[:200]}],
+             "edges": [], "layout": {}}
+    journey = service.create_journey(s, f"{text} シナリオ"[:200], graph=graph)
+    service.publish(s, journey)
+    ids["journey_id"] = journey.id
 
 
 def _takes_description() -> bool:
