@@ -14,10 +14,11 @@ from rq import get_current_job
 
 from campaigns import bulk
 from campaigns.audience.segment_triggers import enroll_matching
+from campaigns.automation.service import enrol_segment as enrol_journey_segment_now
 from campaigns.delivery.sending import deliver_batch as deliver_sends
 from campaigns.leads.forms import send_confirmation
 from campaigns.leads.imports import run_import as run_csv_import
-from campaigns.models import Segment
+from campaigns.models import Journey, JourneyStatus, Segment
 from campaigns.models import Sequence as SequenceModel
 from campaigns.runtime import services
 from campaigns.scoring.handover import deliver as deliver_hand_over_attempt
@@ -53,6 +54,20 @@ def enroll_segment(sequence_id: int, segment_id: int | None) -> int:
             if sequence is None or (segment_id is not None and segment is None):
                 return 0  # deleted meanwhile: nothing to do
             return enroll_matching(session, sequence, dict(segment.rules or {}) if segment else {})
+    finally:
+        svc.db.remove_session()
+
+
+def enrol_journey_segment(journey_id: int, segment_id: int) -> int:
+    """Enrol a segment's contacts in a live journey, set-based (queueing.enqueue_journey_segment_enrolment).
+    Returns how many walks started; 0 when the journey or segment is gone or the journey is no longer live."""
+    svc = services()
+    try:
+        with svc.db.begin() as session:
+            journey = session.get(Journey, journey_id)
+            if journey is None or journey.status != JourneyStatus.LIVE or session.get(Segment, segment_id) is None:
+                return 0  # deleted, paused or archived meanwhile: nothing to do
+            return enrol_journey_segment_now(session, journey, segment_id)
     finally:
         svc.db.remove_session()
 

@@ -48,6 +48,9 @@ ENROLL_SEGMENT = JobPolicy(f"{JOBS}.enroll_segment", timeout=3600, retry=None, r
 # A bulk action on the contact list's whole filter (campaigns.bulk): a transaction per batch, progress in
 # the job's meta; not retried, since a second run would redo what the first did before it died.
 BULK = JobPolicy(f"{JOBS}.run_bulk_action", timeout=3 * 3600, retry=None, result_ttl=DAY)
+# Enrolling a large segment in a journey, set-based (campaigns.automation.service.enrol_segment): not
+# retried: a rerun would find the contacts it enrolled already walking (an active walk never enters twice).
+ENROL_JOURNEY_SEGMENT = JobPolicy(f"{JOBS}.enrol_journey_segment", timeout=3600, retry=None, result_ttl=3600)
 # A double opt-in mail: retried, because the person is waiting for it.
 FORM_CONFIRMATION = JobPolicy(f"{JOBS}.send_form_confirmation", timeout=120, retry=Retry(max=3, interval=[10, 60, 300]))
 # Hand-over: only crashes are retried here; failed attempts are rescheduled by the delivery row.
@@ -91,6 +94,11 @@ def enqueue_import(queue: Queue, import_id: int) -> None:
 def enqueue_segment_enrolment(queue: Queue, sequence_id: int, segment_id: int | None) -> None:
     """Queue the enrolment of a segment (None = every active contact) in a sequence (sequence page)."""
     enqueue(queue, ENROLL_SEGMENT, sequence_id, segment_id)
+
+
+def enqueue_journey_segment_enrolment(queue: Queue, journey_id: int, segment_id: int) -> None:
+    """Queue the enrolment of a segment in a live journey (the journeys API and canvas, large segments)."""
+    enqueue(queue, ENROL_JOURNEY_SEGMENT, journey_id, segment_id)
 
 
 def enqueue_confirmation(queue: Queue, submission_id: int) -> None:
