@@ -295,7 +295,7 @@ def npgettext(context: str, singular: str, plural: str, num: int, **params: Any)
 
 def lazy_gettext(text: str, **params: Any) -> Any:
     """A string translated when it is shown (module-level labels: form field names, choices)."""
-    from flask_babel import LazyString
+    from flask_babel import LazyString  # type: ignore[import-untyped]  # (no type information published)
 
     return LazyString(gettext, text, **params)
 
@@ -366,7 +366,7 @@ def format_date(value: date | datetime | None, format: str = "date", *, zone: tz
     if isinstance(value, datetime):
         value = _aware(value).astimezone(zone or UTC).date()
     if format in _SKELETONS:
-        return dates.format_skeleton(_SKELETONS["date"][0], datetime.combine(value, time()), locale=loc)
+        return dates.format_skeleton("yMMMd", datetime.combine(value, time()), locale=loc)
     return dates.format_date(value, format, locale=loc)
 
 
@@ -402,7 +402,7 @@ def init_app(app: Flask, zone: Callable[[], tzinfo]) -> None:
     and the template globals and filters: `_`, `gettext`, `ngettext`, `pgettext`, `npgettext`,
     `current_locale`; `format_datetime`, `format_date`, `format_time` (in `zone()`), `format_number`,
     `format_percent`, `words` (a code in words). Called by wsgi.create_app with the account's zone."""
-    from flask_babel import Babel, Domain
+    from flask_babel import Babel, Domain  # type: ignore[import-untyped]
 
     class _CatalogDomain(Domain):  # type: ignore[misc]
         """Flask-Babel's translations are this module's catalogs (the .po and the remaining dicts), so
