@@ -3,7 +3,7 @@ JA = {
     # the confirmation panel (campaigns/views/confirm.py, templates/ui/_confirm.html)
     "Who": "対象",
     "When": "送信日時",
-    "Now": "今すぐ",
+    "Right away": "今すぐ",
     "For example": "対象の例",
     "and %(n)s more": "ほか %(n)s 件",
     "No contact matches: nothing would be sent.": "該当するコンタクトがいないため、何も送信されません。",
@@ -55,10 +55,7 @@ JA = {
     "scheduled again: duplicate it to send it later.":
         "送信済みのメールは取り消せませんが、この一斉配信のこれ以降のメールは送信されません。"
         "キャンセルした配信は再び予約できません。後で送る場合は複製してください。",
-    "Duplicate": "複製",
-    "%(name)s (copy)": "%(name)sのコピー",
     "Duplicated as a draft: choose when to send it.": "下書きとして複製しました。送信日時を選んでください。",
-    "Delete “%(name)s”?": "「%(name)s」を削除しますか？",
     "The draft is deleted. This cannot be undone.": "この下書きを削除します。元に戻すことはできません。",
     "Broadcast deleted.": "一斉配信を削除しました。",
     "Only a broadcast that sent nothing can be deleted; this one keeps its history.":
@@ -69,9 +66,9 @@ JA = {
     "only a broadcast that sent nothing (a draft, or cancelled before it started) can be deleted":
         "削除できるのは、まだ何も送信していない一斉配信（下書き、または開始前にキャンセルしたもの）だけです",
     "the broadcast has started: it can no longer be rescheduled": "配信が始まっているため、予約日時は変更できません",
+    # ("Duplicate", "%(name)s (copy)", "Delete “%(name)s”?" and the enrolment button and title: translations/archive.py
+    # and contact_list.py, shared with the other objects)
     # enrolment into a sequence (campaigns/views/sequences.py, the enrol card of templates/ui/sequences/show.html)
-    "Enrol contacts in “%(name)s”": "「%(name)s」にコンタクトを登録",
-    "Enrol %(n)s contacts": "%(n)s 件を登録する",
     "When the sequence is activated (it is not active now).": "ステップメールを有効にした時点（現在は無効です）",
     "You see the number of contacts and a sample before anyone is enrolled.":
         "登録前に、対象の件数と対象の例を確認できます。",

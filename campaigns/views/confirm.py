@@ -28,7 +28,7 @@ contact list):
             title=_("Enrol contacts in “%(name)s”", name=sequence.name),
             action=_("Enrol %(n)s contacts", n=count),  # the confirm button says what happens
             count=confirm.count_of(s, ids), sample=confirm.sample_of(s, ids),
-            when=first_mail_at,  # None and when_text "" read "Now"
+            when=first_mail_at,  # None and when_text "" read "Right away"
             back_url=url_for("sequences.show", sequence_id=sequence_id),
         ))
         if gate is not None:
@@ -74,7 +74,7 @@ class Confirmation:
     action: str  # the confirm button's label ("Send to 346 contacts")
     count: int | None  # contacts reached; None when the action mails nobody (cancel, delete)
     sample: Sequence[Contact] = ()  # up to SAMPLE_SIZE of them
-    when: datetime | None = None  # aware UTC; None reads "Now" unless when_text says otherwise
+    when: datetime | None = None  # aware UTC; None reads "Right away" unless when_text says otherwise
     when_text: str = ""  # instead of a time ("when the sequence is activated")
     show_when: bool = True
     details: list[tuple[str, str]] = field(default_factory=list)  # (label, value) rows: template, audience
