@@ -55,6 +55,10 @@ JA = {
     "scheduled again: duplicate it to send it later.":
         "送信済みのメールは取り消せませんが、この一斉配信のこれ以降のメールは送信されません。"
         "キャンセルした配信は再び予約できません。後で送る場合は複製してください。",
+    "Nothing of this broadcast has been sent, and nothing will be. A cancelled broadcast cannot be scheduled again: "
+    "duplicate it to send it later.":
+        "この一斉配信はまだ何も送信されておらず、今後も送信されません。キャンセルした配信は再び予約できません。"
+        "後で送る場合は複製してください。",
     "Duplicated as a draft: choose when to send it.": "下書きとして複製しました。送信日時を選んでください。",
     "The draft is deleted. This cannot be undone.": "この下書きを削除します。元に戻すことはできません。",
     "Broadcast deleted.": "一斉配信を削除しました。",

@@ -399,7 +399,9 @@ def cancel(broadcast_id: int) -> Any:
         title=_("Cancel “%(name)s”?", name=broadcast.name), action=_("Cancel broadcast"), count=None,
         show_when=False, details=details, danger=True, back_url=back,
         notes=[_("Mails already sent stay sent; nothing else of this broadcast will go. A cancelled broadcast cannot "
-                 "be scheduled again: duplicate it to send it later.")],
+                 "be scheduled again: duplicate it to send it later.") if counts["total"] else
+               _("Nothing of this broadcast has been sent, and nothing will be. A cancelled broadcast cannot be "
+                 "scheduled again: duplicate it to send it later.")],
     ))
     if gate is not None:
         return gate
