@@ -54,14 +54,21 @@ class Contact(Base):
     consent_text: Mapped[str] = mapped_column(Text, default="")
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=now_utc)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=now_utc, onupdate=now_utc)
-    # The searchable fields folded by campaigns.search_text (kept by _keep_search_text and the CSV import).
-    search_text: Mapped[str] = mapped_column(Text, default="")
+    # The searchable fields folded by campaigns.search_text: kept by _keep_search_text on ORM writes, by the
+    # column default on Core inserts that leave it out, and by the CSV import's bulk paths.
+    search_text: Mapped[str] = mapped_column(Text, default=lambda context: _search_text_of(context))
     # The latest event about the contact (campaigns.leads.activity, after each scoring run); None = none yet.
     last_activity_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
     @property
     def name(self) -> str:
         return display_name(self.first_name, self.last_name)
+
+
+def _search_text_of(context: Any) -> str:
+    """The search column's default for an INSERT that does not give it (Core and bulk inserts)."""
+    row = context.get_current_parameters()
+    return contact_search_text(*(row.get(k) for k in ("email", "first_name", "last_name", "company", "job_title")))
 
 
 @event.listens_for(Contact, "before_insert")
