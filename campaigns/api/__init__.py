@@ -21,6 +21,7 @@ from campaigns.api import (  # noqa: E402
     contacts,
     events,
     forms,
+    journeys,
     kpi,
     openapi,
     reports,
@@ -31,4 +32,4 @@ from campaigns.api import (  # noqa: E402
     templates,
 )
 
-__all__ = ["bp", "register_api", "abtests", "broadcasts", "contacts", "events", "forms", "kpi", "openapi", "reports", "scoring", "segments", "sends", "sequences", "templates"]
+__all__ = ["bp", "register_api", "abtests", "broadcasts", "contacts", "events", "forms", "journeys", "kpi", "openapi", "reports", "scoring", "segments", "sends", "sequences", "templates"]

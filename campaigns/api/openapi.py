@@ -18,6 +18,7 @@ TAGS = [
     ("events", "What contacts do (downloads, sign-ups, bookings): starts and ends sequences."),
     ("templates", "Email templates (Jinja2, rendered in a sandbox) and their immutable versions."),
     ("sequences", "Step-mail sequences: steps, delays, send windows, triggers and exits."),
+    ("journeys", "Branching scenarios as JSON graphs: drafts, published versions, enrolment, statistics, paths."),
     ("broadcasts", "One-off mails to a segment at a chosen time."),
     ("segments", "Saved rule trees over contacts, events, email engagement and lists; counts and previews."),
     ("lists", "Static lists: contacts added and removed by hand or in bulk."),
