@@ -152,10 +152,13 @@ def test_builder_pages_in_japanese_render_cleanly(browser_page, services):
     expect(page.locator("h1")).to_have_text("新規一斉配信")
     page.fill("#name", "12月のお知らせ")
     page.select_option("#template_id", label="ようこそ")
+    page.select_option("#segment", value="all")  # the audience is always an explicit choice
     page.check("input[name=when][value=later]")
     page.fill("input[name=scheduled_at]", "2030-12-01T10:00")
     page.screenshot(path=str(SHOTS / "broadcast-new-ja.png"), full_page=True)
     page.click("[data-testid=broadcast-save]")
+    expect(page.get_by_test_id("confirm-when")).to_contain_text("2030年12月1日 10:00")  # asked first
+    page.click("[data-testid=confirm-go]")
     expect(page.get_by_test_id("broadcast-status")).to_have_text("予約済み")
     expect(page.get_by_test_id("broadcast-scheduled")).to_contain_text("2030年12月1日 10:00")
     page.screenshot(path=str(SHOTS / "broadcast-show-ja.png"), full_page=True)
