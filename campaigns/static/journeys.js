@@ -239,10 +239,11 @@
   function sendNodes() { return graph.nodes.filter(function (n) { return n.type === "send"; }); }
 
   function nodeTitle(node) {
+    // a step's name, else what it does in words (the template, the wait, ...), else its type
     if (!node) { return ""; }
     if (node.name) { return node.name; }
     if (node.type === "send") { return nameOf(O.templates, node.template_id) || t("choose_template"); }
-    return t("type_" + node.type);
+    return summary(node) || t("type_" + node.type);
   }
 
   function untilText(u) {
@@ -257,7 +258,7 @@
 
   function summary(node) {
     switch (node.type) {
-      case "send": return node.name ? nameOf(O.templates, node.template_id) : "";
+      case "send": return nameOf(O.templates, node.template_id);
       case "wait":
         var w = node.wait || {};
         if (w.minutes) { return durationText(w.minutes); }
@@ -271,7 +272,7 @@
         }
         return "";
       case "wait_for": return untilText(node.until) + " · " + t("timeout") + " " + durationText((node.timeout || {}).minutes);
-      case "branch": return (node.branches || []).length + " × " + t("condition");
+      case "branch": return exitsOf(node).map(function (e) { return exitLabel(node, e); }).join(" / ");
       case "split": return (node.paths || []).map(function (p) { return p.key + " " + p.percent + "%"; }).join(" · ");
       case "action":
         var a = node.action || {};
@@ -379,7 +380,7 @@
                           tabindex: "0", "aria-label": t("type_" + node.type) + ": " + nodeTitle(node) }, [
       el("div", { "class": "jc-type" }, [t("type_" + node.type)]),
       el("div", { "class": "jc-title" }, [nodeTitle(node)]),
-      summary(node) ? el("div", { "class": "jc-summary" }, [summary(node)]) : null,
+      node.name && summary(node) ? el("div", { "class": "jc-summary" }, [summary(node)]) : null,
       statsLine(node),
     ]);
     problems.concat(server ? [server] : []).forEach(function (m) {
@@ -476,6 +477,8 @@
     return col;
   }
 
+  var firstRender = true;
+
   function render() {
     var scroll = [canvas.scrollLeft, canvas.scrollTop];
     canvas.innerHTML = "";
@@ -496,8 +499,15 @@
                            [serverProblem.error]), flow.firstChild);
     }
     canvas.appendChild(flow);
-    canvas.scrollLeft = scroll[0];
-    canvas.scrollTop = scroll[1];
+    if (firstRender) {
+      // the entry sits in the middle of the tree: start there, whatever the box's width (phones)
+      firstRender = false;
+      var entry = flow.querySelector(".jc-start");
+      canvas.scrollLeft = Math.max(0, entry.offsetLeft + entry.offsetWidth / 2 - canvas.clientWidth / 2);
+    } else {
+      canvas.scrollLeft = scroll[0];
+      canvas.scrollTop = scroll[1];
+    }
   }
 
   function entrySummary() {
@@ -1079,11 +1089,11 @@
           var tbody = table.querySelector("tbody");
           if (!data.total) { box.replaceChild(el("p", { "class": "muted" }, [t("no_contacts_here")]), box.querySelector(".scroll-x")); }
           (data.contacts || []).forEach(function (c) {
-            tbody.appendChild(el("tr", {}, [
-              el("td", {}, [el("a", { href: c.url }, [c.email]), c.name ? el("div", { "class": "small muted" }, [c.name]) : null]),
-              el("td", { "class": "small nowrap" }, [t("entered") + " " + c.entered_at + " (" + data.zone + ")",
-                c.waiting ? el("span", { "class": "badge" }, [t("waiting")]) : null,
-                c.test ? el("span", { "class": "badge" }, [t("test_walk")]) : null])]));
+            tbody.appendChild(el("tr", {}, [el("td", {}, [
+              el("a", { href: c.url }, [c.email]),
+              c.waiting ? el("span", { "class": "badge" }, [t("waiting")]) : null,
+              c.name ? el("div", { "class": "small" }, [c.name]) : null,
+              el("div", { "class": "small muted" }, [t("entered") + " " + c.entered_at + " (" + data.zone + ")"])])]));
           });
           more.hidden = data.page >= data.pages;
         })
