@@ -39,11 +39,17 @@ from campaigns.models import Contact, Template, TemplateVersion
 from campaigns.params import parse_id
 from campaigns.runtime import services
 from campaigns.text import storable
-from campaigns.views.builder_common import install_filters
+from campaigns.views.builder_common import account_zone, install_filters
 from campaigns.views.text_input import CheckedForm, checks_own_text
 
 bp = Blueprint("templates", __name__, url_prefix="/templates")
 install_filters(bp)
+
+@bp.app_template_global()
+def archive_zone_name() -> str:
+    """The account's time zone name, the label of the times the archive pieces show (templates/ui/_archive.html)."""
+    return str(account_zone())
+
 
 MAX_SOURCE = 500_000  # characters; a mail larger than this would be clipped by every client anyway
 
