@@ -270,7 +270,9 @@ def segment_counts(session: Session, rng: DateRange) -> list[dict[str, Any]]:
 
     All segments are counted in one pass over contacts (a CASE per segment), not one query each.
     """
-    segments = list(session.scalars(select(Segment).order_by(Segment.name, Segment.id).limit(MAX_SEGMENTS)))
+    # archived segments leave the KPI table as they leave every list (campaigns.audience.archive)
+    segments = list(session.scalars(select(Segment).where(Segment.archived_at.is_(None))
+                                    .order_by(Segment.name, Segment.id).limit(MAX_SEGMENTS)))
     out: list[dict[str, Any]] = []
     compiled: list[tuple[dict[str, Any], ColumnElement[bool]]] = []
     for seg in segments:
