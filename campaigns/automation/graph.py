@@ -90,8 +90,11 @@ class GraphError(ValueError):
         super().__init__(template % params if params else template)
 
     def translated(self, gettext: Callable[..., str]) -> str:
-        """The message in the UI's language (views pass campaigns.i18n.gettext)."""
-        return gettext(self.template, **self.params)
+        """The message in the UI's language (views pass campaigns.i18n.gettext); the node type in words."""
+        params = dict(self.params)
+        if "node_type" in params:
+            params["node_type"] = gettext(params["node_type"])
+        return gettext(self.template, **params)
 
     def as_json(self) -> dict[str, Any]:
         """{"error": sentence, "node": id or null}: the API's 422 reason."""

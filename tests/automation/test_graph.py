@@ -233,12 +233,18 @@ def test_error_templates_translate_with_their_values(session, doc):
     seen: dict[str, Any] = {}
 
     def gettext(template: str, **params: Any) -> str:
+        if template == "split":
+            return "ランダム分割"
         seen.update(template=template, params=params)
         return "ok"
 
     assert error.translated(gettext) == "ok"
     assert seen["template"] == 'node "%(node)s" (%(node_type)s): the split\'s percentages add up to %(total)s, not 100'
-    assert seen["params"] == {"node": "n5", "node_type": "split", "total": 110}
+    assert seen["params"] == {"node": "n5", "node_type": "ランダム分割", "total": 110}  # the type in words
+    from campaigns.i18n import translate_in
+
+    assert error.translated(lambda t, **p: translate_in("ja", t, **p)) == (
+        "ステップ「n5」（ランダム分割）: ランダム分割の割合の合計が 110% です。100% にしてください")
 
 
 def test_settings_defaults_and_rules(session):
