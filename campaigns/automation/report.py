@@ -50,8 +50,8 @@ from campaigns.models import (
 from campaigns.sql_functions import ascii_lower_text
 
 PAGE_SIZE = 50  # contacts per page of node_contacts
-# A split's planning defaults when its node says nothing (node "plan": {"baseline_rate", "min_lift"}):
-# a 5% goal rate and a 20% relative lift, the A/B set-up form's defaults too.
+# A split's plan (the graph format has no planning fields for a split): a 5% goal rate and a 20% relative
+# lift to detect, at the A/B module's alpha and power; the planned size per path is the decision's horizon.
 DEFAULT_GOAL_DAYS = 14
 DEFAULT_BASELINE_RATE = 0.05
 DEFAULT_MIN_LIFT = 0.2
@@ -172,13 +172,11 @@ def _send_figures(session: Session, journey: Journey) -> dict[str, dict[str, Any
 # ---------------------------------------------------------------------------------------------- splits
 
 
-def _plan(node: dict[str, Any], paths: int) -> stats.TestPlan | None:
+def _plan(paths: int) -> stats.TestPlan | None:
     """The split's planned size per path (the horizon of the decision); None when it cannot be planned."""
-    plan = node.get("plan") if isinstance(node.get("plan"), dict) else {}
     try:
-        return stats.plan_test(float(plan.get("baseline_rate", DEFAULT_BASELINE_RATE)),
-                               float(plan.get("min_lift", DEFAULT_MIN_LIFT)), variants=paths)
-    except (stats.ABInputError, TypeError, ValueError):
+        return stats.plan_test(DEFAULT_BASELINE_RATE, DEFAULT_MIN_LIFT, variants=paths)
+    except stats.ABInputError:
         return None  # more paths than the A/B module compares, or a plan it refuses: rates and intervals only
 
 
@@ -188,10 +186,7 @@ def split_stats(session: Session, journey: Journey, node: dict[str, Any], now: d
     keys = [str(p.get("key")) for p in node.get("paths") or [] if isinstance(p, dict) and p.get("key")]
     # The split's own goal, else the journey's: a walk that reached it ended as converted.
     goal = node.get("goal") if isinstance(node.get("goal"), dict) else None
-    try:
-        goal_days = max(0.0, float(node.get("goal_days", DEFAULT_GOAL_DAYS)))
-    except (TypeError, ValueError):
-        goal_days = float(DEFAULT_GOAL_DAYS)
+    goal_days = float(DEFAULT_GOAL_DAYS)  # the window after taking a path in which the goal counts
     dialect = session.get_bind().dialect.name
     taken = JourneyStep.left_at  # when the contact was sent down its path
     matured = taken <= now - timedelta(days=goal_days)
@@ -219,12 +214,13 @@ def split_stats(session: Session, journey: Journey, node: dict[str, Any], now: d
         counts[path] = {"taken": n_taken, "matured": int(n_matured or 0), "converted": int(n_converted or 0)}
     variants = [stats.VariantCounts(k, counts[k]["matured"], counts[k]["converted"]) for k in keys]
     result: dict[str, Any] = {
-        "goal": goal or {"kind": "journey_goal", "goal": (journey.settings or {}).get("goal")}, "goal_days": goal_days, "planned_per_path": None, "decision": None,
+        "goal": goal or {"kind": "journey_goal", "goal": (journey.settings or {}).get("goal")},
+        "goal_days": goal_days, "planned_per_path": None, "decision": None,
         "paths": [{"key": v.name, "taken": counts[v.name]["taken"], "counted": v.sends, "converted": v.conversions,
                    "rate": v.rate if v.sends else None, "interval": list(v.interval()),
                    "probability_best": None} for v in variants],
     }
-    plan = _plan(node, len(keys)) if len(keys) >= 2 else None
+    plan = _plan(len(keys)) if len(keys) >= 2 else None
     if plan is None:
         return result
     result["planned_per_path"] = plan.sends_per_variant

@@ -11,6 +11,7 @@ the user's language, the statistics) as one JSON block: the CSP allows no inline
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from flask import Blueprint, abort, flash, g, jsonify, redirect, render_template, request, url_for
@@ -104,7 +105,7 @@ def new() -> Any:
             s = services().db.session
             try:
                 journey = service.create_journey(s, name)
-            except (GraphError, ValueError) as exc:
+            except ValueError as exc:  # GraphError and JourneyError included
                 s.rollback()
                 error = _message(exc)
             else:
@@ -305,7 +306,7 @@ def save(journey_id: int) -> Any:
     try:
         service.update_draft(s, journey, graph=body.get("graph"), settings=body.get("settings"),
                              name=name.strip() if isinstance(name, str) else None)
-    except (GraphError, ValueError) as exc:
+    except ValueError as exc:  # GraphError and JourneyError included
         s.rollback()
         return _error_json(exc)
     s.commit()
@@ -340,7 +341,7 @@ def publish(journey_id: int) -> Any:
         return jsonify({"error": _("Choose where the contacts of each removed step go."), "node": None}), 422
     try:
         service.publish(s, journey, moves=moves, published_by=g.user.email)
-    except (GraphError, ValueError) as exc:
+    except ValueError as exc:  # GraphError and JourneyError included
         s.rollback()
         return _error_json(exc)
     s.commit()
@@ -353,7 +354,7 @@ def change_status(journey_id: int) -> Any:
     s = services().db.session
     journey = _journey_or_404(s, journey_id)
     wanted = request.form.get("action", "")
-    actions = {"pause": (service.pause, _("Journey paused.")), "resume": (service.resume, _("Journey resumed.")),
+    actions: dict[str, tuple[Callable[[Session, Journey], Any], str]] = {"pause": (service.pause, _("Journey paused.")), "resume": (service.resume, _("Journey resumed.")),
                "archive": (service.archive, _("Journey archived."))}
     if wanted not in actions:
         flash(_("Unknown action."), "error")
@@ -361,7 +362,7 @@ def change_status(journey_id: int) -> Any:
     action, done = actions[wanted]
     try:
         action(s, journey)
-    except (GraphError, ValueError) as exc:
+    except ValueError as exc:  # GraphError and JourneyError included
         s.rollback()
         flash(_message(exc), "error")
     else:
@@ -392,7 +393,7 @@ def test_walk(journey_id: int) -> Any:
     journey = _journey_or_404(s, journey_id)
     try:
         service.start_test(s, journey, g.user.email)
-    except (GraphError, ValueError) as exc:
+    except ValueError as exc:  # GraphError and JourneyError included
         s.rollback()
         flash(_message(exc), "error")
     else:
@@ -431,7 +432,7 @@ def enrol(journey_id: int) -> Any:
             enrolled = service.enrol_segment(s, journey, segment.id)
         else:
             enrolled = service.enrol_contacts(s, journey, list(s.scalars(ids)), source="manual")
-    except (GraphError, ValueError) as exc:
+    except ValueError as exc:  # GraphError and JourneyError included
         s.rollback()
         flash(_message(exc), "error")
     else:
