@@ -17,7 +17,7 @@ the names those rows point at (subjects, forms, rules, links) are fetched in one
 page's ids only. The cursor is the last item's (time, kind rank, id): the next page asks every source
 for what sorts strictly after it, so items that share a timestamp are neither lost nor shown twice.
 
-Also here: `contact_programs`, where the contact is in each sequence (and journey) and what comes next.
+Also here: `contact_programs`, where the contact is in each sequence and journey and what comes next.
 Request-free: views and the export call these with the account's zone; nothing is translated here.
 """
 
@@ -42,6 +42,10 @@ from campaigns.models import (
     FormSubmission,
     Hit,
     HitKind,
+    Journey,
+    JourneyEnrolment,
+    JourneyEnrolmentStatus,
+    JourneyVersion,
     Link,
     RuleKind,
     ScoreEntry,
@@ -420,7 +424,37 @@ def contact_programs(session: Session, contact_id: int, zone: ZoneInfo) -> list[
             else:
                 program.next_text = "no more steps"
         out.append(program)
+    out += _journeys(session, contact_id, zone)
     out.sort(key=lambda p: p.status != "active")  # stable: newest first within each group
+    return out
+
+
+# What a contact is doing at a journey node, by the node's type (docs/journeys.md).
+NODE_WORDS = {
+    "send": "mail 「%(node)s」", "wait": "waiting", "wait_for": "waiting for the contact to act",
+    "branch": "at a branch", "split": "at a split", "action": "at an action", "end": "at the end",
+}
+
+
+def _journeys(session: Session, contact_id: int, zone: ZoneInfo) -> list[Program]:
+    """The contact's journey walks: the node it is at, in words, and when the engine looks at it next."""
+    rows = session.execute(
+        select(JourneyEnrolment, Journey.name).join(Journey, Journey.id == JourneyEnrolment.journey_id)
+        .where(JourneyEnrolment.contact_id == contact_id).order_by(JourneyEnrolment.id.desc()).limit(100)
+    ).all()
+    graphs = {v.id: v.graph or {} for v in session.scalars(
+        select(JourneyVersion).where(JourneyVersion.id.in_({e.version_id for e, _ in rows})))} if rows else {}
+    out = []
+    for walk, name in rows:
+        nodes = {n.get("id"): n for n in graphs.get(walk.version_id, {}).get("nodes", []) if isinstance(n, dict)}
+        node = nodes.get(walk.node_key, {})
+        program = Program("journey", name, str(walk.status), _local(walk.enrolled_at, zone),
+                          exit_reason=walk.exit_reason or "")
+        if walk.status == JourneyEnrolmentStatus.ACTIVE:
+            program.next_text = NODE_WORDS.get(str(node.get("type", "")), "at %(node)s")
+            program.next_params = {"node": str(node.get("name") or walk.node_key)}
+            program.next_at = _local(walk.due_at, zone) if walk.due_at else None
+        out.append(program)
     return out
 
 

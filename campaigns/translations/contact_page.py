@@ -3,18 +3,18 @@ timeline (campaigns/insights/timeline.py) and the erase and export of a contact.
 
 JA = {
     # page
-    "Erased contact #%(id)s": "削除済みのコンタクト #%(id)s",
+    "Erased contact #%(id)s": "個人データ消去済みのコンタクト #%(id)s",
     "Export (JSON)": "エクスポート（JSON）",
     "Export (CSV)": "エクスポート（CSV）",
     "This contact's personal data was erased. Its mails, opens, clicks and events are still counted in reports, and the address stays on the suppression list.":
-        "このコンタクトの個人データは削除済みです。メール・開封・クリック・イベントはレポートの集計に残り、アドレスは配信停止リストに残ります。",
+        "このコンタクトの個人データは消去済みです。メール・開封・クリック・イベントはレポートの集計に残り、アドレスは配信停止リストに残ります。",
     "Sequences and journeys": "ステップメールとジャーニー",
     "step %(position)s": "ステップ %(position)s",
-    "Next": "次",
+    "Next up": "次の予定",
     "Not in any sequence or journey.": "ステップメールにもジャーニーにも登録されていません。",
     "Timeline": "タイムライン",
     "times in %(zone)s": "時刻は %(zone)s",
-    "Newest": "最新へ",
+    "Newest": "最新",
     "Show older": "さらに古い履歴を表示",
     "Nothing has happened yet: no mails, opens, clicks, forms or events.":
         "まだ何もありません（メール・開封・クリック・フォーム・イベントなし）。",
@@ -59,15 +59,23 @@ JA = {
     "no activity for %(days)s days": "%(days)s日間アクティビティなし",
     "step %(step)s: 「%(mail)s」": "ステップ %(step)s：「%(mail)s」",
     "no more steps": "残りのステップなし",
+    "mail 「%(node)s」": "メール「%(node)s」",
+    "waiting": "待機中",
+    "waiting for the contact to act": "コンタクトの行動待ち",
+    "at a branch": "分岐",
+    "at a split": "分割",
+    "at an action": "アクション",
+    "at the end": "終了",
+    "at %(node)s": "%(node)s",
     # erase
-    "Erase personal data": "個人データを削除",
+    "Erase personal data": "個人データを消去",
     "For a privacy request (APPI, GDPR): the name, address, company, attributes and form answers are removed from every table, and the address stays on the suppression list so it is never mailed again. Counts in reports stay. This cannot be undone.":
-        "個人情報保護法・GDPRに基づく削除請求用です。氏名・メールアドレス・会社名・属性・フォーム回答をすべてのテーブルから削除し、二度と配信しないようアドレスは配信停止リストに残します。レポートの集計値は残ります。元に戻すことはできません。",
-    "To confirm, type the email address or ERASE": "確認のため、メールアドレスまたは「削除」と入力してください",
+        "個人情報保護法・GDPRに基づく消去請求用です。氏名・メールアドレス・会社名・属性・フォーム回答をすべてのテーブルから消去し、二度と配信しないようアドレスは配信停止リストに残します。レポートの集計値は残ります。元に戻すことはできません。",
+    "To confirm, type the email address or ERASE": "確認のため、メールアドレスまたは「消去」と入力してください",
     "Nothing was erased: type the contact's email address or ERASE to confirm.":
-        "削除していません。確認のため、コンタクトのメールアドレスまたは「削除」と入力してください。",
+        "消去していません。確認のため、コンタクトのメールアドレスまたは「消去」と入力してください。",
     "The contact's personal data was erased. The address stays on the suppression list.":
-        "コンタクトの個人データを削除しました。アドレスは配信停止リストに残ります。",
+        "コンタクトの個人データを消去しました。アドレスは配信停止リストに残ります。",
     "contact not found": "コンタクトが見つかりません",
-    "erased": "個人データ削除",
+    "erased": "個人データ消去",
 }

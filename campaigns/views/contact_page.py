@@ -29,7 +29,7 @@ from campaigns.views.builder_common import account_zone
 from campaigns.views.contacts import bp
 from campaigns.views.scoring import contact_panel
 
-ERASE_WORDS = ("ERASE", "削除")
+ERASE_WORDS = ("ERASE", "削除", "消去")
 
 
 def _contact_or_404(contact_id: int) -> Contact:
@@ -61,7 +61,7 @@ def show(contact_id: int) -> Any:
 
 
 def confirmation_matches(typed: str, contact: Contact) -> bool:
-    """The erase form's check: the contact's address (any letter case) or ERASE / 削除, as typed (NFKC, so
+    """The erase form's check: the contact's address (any letter case) or ERASE / 削除 / 消去, as typed (NFKC, so
     a full-width ＥＲＡＳＥ counts)."""
     text = unicodedata.normalize("NFKC", typed or "").strip()
     return bool(text) and (text in ERASE_WORDS or text.upper() == "ERASE" or text.lower() == contact.email.lower())
@@ -88,11 +88,19 @@ def erase(contact_id: int) -> Any:
     return redirect(url_for("contacts.show", contact_id=contact_id))
 
 
-@bp.get("/<int:contact_id>/export.<fmt>")
-def export(contact_id: int, fmt: str) -> Any:
-    """Download everything held about the contact, as JSON or CSV."""
-    if fmt not in ("json", "csv"):
-        abort(404)
+@bp.get("/<int:contact_id>/export.json")
+def export_json(contact_id: int) -> Any:
+    """Download everything held about the contact as JSON."""
+    return _export(contact_id, "json")
+
+
+@bp.get("/<int:contact_id>/export.csv")
+def export_csv_file(contact_id: int) -> Any:
+    """Download everything held about the contact as one CSV."""
+    return _export(contact_id, "csv")
+
+
+def _export(contact_id: int, fmt: str) -> Any:
     s = services().db.session
     data = contact_export(s, contact_id, account_zone())
     s.commit()

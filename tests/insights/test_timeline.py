@@ -148,10 +148,24 @@ def test_a_contact_with_many_hits_reads_one_page(services, story):
 
 
 def test_programs_say_where_the_contact_is_and_what_comes_next(services, story):
+    from campaigns.models import Journey, JourneyEnrolment, JourneyVersion
+
+    with services.db.begin() as s:
+        journey = Journey(name="展示会フォロー", status="live")
+        s.add(journey)
+        s.flush()
+        version = JourneyVersion(journey_id=journey.id, number=1, graph={"start": "n1", "nodes": [
+            {"id": "n1", "type": "send", "template_id": 1, "name": "お礼"}, {"id": "n2", "type": "wait_for"}]})
+        s.add(version)
+        s.flush()
+        s.add(JourneyEnrolment(journey_id=journey.id, contact_id=story["contact"], version_id=version.id,
+                               node_key="n2", due_at=T0 + timedelta(days=7)))
     with services.db.factory() as s:
         programs = contact_programs(s, story["contact"], TOKYO)
-    assert [(p.name, p.status, p.position, p.next_text % p.next_params) for p in programs] == [
-        ("ホワイトペーパー フォローアップ", "active", "1 / 2", "step 1: 「Newsletter」")]
+    assert [(p.kind, p.name, p.status, p.position, p.next_text % p.next_params) for p in programs] == [
+        ("sequence", "ホワイトペーパー フォローアップ", "active", "1 / 2", "step 1: 「Newsletter」"),
+        ("journey", "展示会フォロー", "active", "", "waiting for the contact to act")]
+    assert programs[1].next_at == datetime(2026, 11, 27, 10, 0, tzinfo=TOKYO)
 
 
 def test_contact_page_in_both_languages(ui, services, story):

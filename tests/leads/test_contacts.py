@@ -266,8 +266,8 @@ def test_contact_page_shows_fields_consent_sends_and_enrolments(ui: Any, service
                  "Onboarding nurture", "&lt;b&gt;Acme&lt;/b&gt;"):
         assert text in page
     assert "<b>Acme</b>" not in page  # escaped
-    sends = page.split('data-testid="sends"')[1]
-    assert "badge-sent" in sends and "Onboarding nurture" in sends
+    timeline = page.split('data-testid="timeline"')[1]  # the page's one story (campaigns.insights.timeline)
+    assert "mail sent:" in timeline and "sequence Onboarding nurture, step 1" in timeline
     assert ui.get("/contacts/999999").status_code == 404
 
 
