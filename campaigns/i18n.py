@@ -48,6 +48,7 @@ CATALOG_DIR = Path(__file__).resolve().parent / "translations"
 # "scoring|Triggers" in a JA dict is pgettext("scoring", "Triggers"); gettext's own separator in a .mo is \x04.
 _CONTEXT_KEY = re.compile(r"([a-z][a-z_]*)\|(\S.*)", re.DOTALL)
 _PLACEHOLDER = re.compile(r"%\((\w+)\)s")
+_LETTER = re.compile(r"[^\W\d_]")
 _JAPANESE = re.compile(r"[\u3040-\u30ff\u3400-\u9fff\uff00-\uffef]")
 # Msgids asked for in Japanese that have no translation; None (the default) records nothing. The i18n
 # coverage test sets a set here, crawls the UI in Japanese and fails on any msgid collected.
@@ -174,9 +175,10 @@ def _key_pattern(key: str, value: str) -> re.Pattern[str]:
 def _message_patterns(locale: str) -> list[tuple[re.Pattern[str], re.Pattern[str], str]]:
     """Msgids with %(name)s placeholders as regular expressions (shortest and longest values), the most
     specific (longest fixed text) first."""
-    # a msgid that is placeholders only ("%(url)s") has no text to recognise a message by: it would match all
+    # a msgid that is placeholders and punctuation ("%(url)s", "%(what)s: %(reason)s") has no words to recognise
+    # a message by: it would match every message (with a colon) and hand it back untranslated
     keys = sorted((key for key in _catalog(locale) if isinstance(key, str) and "%(" in key and "\x04" not in key
-                   and _PLACEHOLDER.sub("", key).strip()),
+                   and _LETTER.search(_PLACEHOLDER.sub("", key))),
                   key=lambda k: -len(_PLACEHOLDER.sub("", k)))
     return [(_key_pattern(key, ".+?"), _key_pattern(key, ".+"), key) for key in keys]
 
