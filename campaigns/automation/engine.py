@@ -123,7 +123,9 @@ def _chunks(run: _Run) -> None:
         pass
 
 
-def _due_query(session: Session, run: _Run, journeys: list[int]) -> Any:
+def _due_query(session: Session, run: _Run, journeys: list[int], lock: bool = True) -> Any:
+    """Due walks of these journeys (and test walks) with their contacts, in keyset order after run.after;
+    locked for the chunk's transaction unless `lock` is False (the benchmark's "finding" figure)."""
     query = (
         walks_query(session)
         # live journeys' walks, and test walks (they walk a snapshot of a draft, which is never live)
@@ -136,7 +138,7 @@ def _due_query(session: Session, run: _Run, journeys: list[int]) -> Any:
         query = query.where(
             tuple_(JourneyEnrolment.due_at, JourneyEnrolment.id)
             > tuple_(literal(run.after[0], UTCDateTime()), literal(run.after[1], Integer())))
-    if session.get_bind().dialect.name == "postgresql":
+    if lock and session.get_bind().dialect.name == "postgresql":
         query = query.with_for_update(of=JourneyEnrolment, skip_locked=True)
     return query
 
