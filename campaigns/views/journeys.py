@@ -18,6 +18,8 @@ from flask import Blueprint, abort, flash, g, jsonify, redirect, render_template
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from campaigns import queueing
+from campaigns.archive import COPY_PATTERN, copy_name
 from campaigns.audience.segments import segment_contact_ids
 from campaigns.automation import report, service
 from campaigns.automation.graph import GraphError, graph_problem, validate_settings
@@ -376,7 +378,7 @@ def duplicate(journey_id: int) -> Any:
     s = services().db.session
     journey = _journey_or_404(s, journey_id)
     try:
-        copy = service.duplicate(s, journey)
+        copy = service.duplicate(s, journey, copy_name(journey.name, _(COPY_PATTERN), MAX_NAME))
     except ValueError as exc:
         s.rollback()
         flash(_message(exc), "error")
@@ -404,35 +406,39 @@ def test_walk(journey_id: int) -> Any:
 
 @bp.post("/<int:journey_id>/enrol")
 def enrol(journey_id: int) -> Any:
-    """Enrol a segment's contacts (or everyone) in a live journey, after the confirmation of who."""
+    """Enrol a segment's contacts in a live journey, after the confirmation of who; a large segment is enrolled
+    by the worker (jobs.enrol_journey_segment) after the commit."""
     s = services().db.session
     journey = _journey_or_404(s, journey_id)
     back = url_for("journeys.show", journey_id=journey.id)
     choice = request.form.get("segment", "")
     segment = s.get(Segment, int(choice)) if choice.isdigit() else None
-    if choice != "all" and segment is None:
+    if segment is None:
         flash(_("Choose a segment."), "error")
         return redirect(back)
     if journey.status != JourneyStatus.LIVE:
         flash(_("Publish the journey before you enrol contacts."), "error")
         return redirect(back)
-    ids = segment_contact_ids(dict(segment.rules or {}) if segment is not None else {})
+    ids = segment_contact_ids(dict(segment.rules or {}))
     count = confirm.count_of(s, ids)
     gate = confirm.gate(confirm.Confirmation(
         title=_("Enrol contacts in “%(name)s”", name=journey.name),
         action=_("Enrol %(n)s contacts", n=f"{count:,}"),
         count=count, sample=confirm.sample_of(s, ids), when=None,
         when_text=_("Each contact starts at the first step now; mails follow the journey's steps."),
+        details=[(_("Segment"), segment.name)],
         back_url=back,
     ))
     if gate is not None:
         return gate
+    if count > service.INLINE_SEGMENT_LIMIT:
+        s.commit()
+        queueing.enqueue_journey_segment_enrolment(services().queue, journey.id, segment.id)
+        flash(_("Enrolling %(total)s contacts in the background.", total=f"{count:,}"), "success")
+        return redirect(back)
     try:
-        if segment is not None:
-            enrolled = service.enrol_segment(s, journey, segment.id)
-        else:
-            enrolled = service.enrol_contacts(s, journey, list(s.scalars(ids)), source="manual")
-    except ValueError as exc:  # GraphError and JourneyError included
+        enrolled = service.enrol_segment(s, journey, segment.id)
+    except ValueError as exc:
         s.rollback()
         flash(_message(exc), "error")
     else:

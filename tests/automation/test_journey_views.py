@@ -87,7 +87,8 @@ def test_saving_a_draft_validates_and_names_the_node(ui: Any, services: Any) -> 
     bad = _post_json(ui, url, {"graph": graph, "settings": {}, "name": "分岐テスト"})
     assert bad.status_code == 422
     assert bad.get_json()["node"] == "n3" and "maybe" in bad.get_json()["error"]
-    assert _post_json(ui, url, {"graph": graph}, headers=JA).get_json()["node"] == "n3"
+    bad_ja = _post_json(ui, url, {"graph": graph}, headers=JA).get_json()
+    assert bad_ja["node"] == "n3" and "ステップ" in bad_ja["error"] and "maybe" in bad_ja["error"]
     graph["edges"][-1] = {"from": "n3", "exit": "timeout", "to": "n1"}
     ok = _post_json(ui, url, {"graph": graph, "settings": {"entry": [{"kind": "event", "name": "資料ダウンロード"}]},
                               "name": "分岐テスト 2"})
@@ -189,3 +190,27 @@ def test_enrol_a_segment_through_the_confirmation(ui: Any, services: Any) -> Non
 def test_unknown_journey_is_404(ui: Any) -> None:
     assert ui.get("/journeys/999").status_code == 404
     assert ui.get("/journeys/999/stats.json").status_code == 404
+
+
+def test_a_large_segment_is_enrolled_by_the_worker(ui: Any, services: Any, app: Any, monkeypatch: Any) -> None:
+    from campaigns.automation import service
+    from tests.conftest import run_jobs
+
+    monkeypatch.setattr(service, "INLINE_SEGMENT_LIMIT", 2)
+    journey_id, _ = _journey(services)
+    with services.db.begin() as s:
+        for i in range(3):
+            make_contact(s, email=f"big{i}@example.jp", company="大企業")
+        segment = Segment(name="大企業", rules={"all": [{"field": "company", "op": "eq", "value": "大企業"}]})
+        s.add(segment)
+        s.flush()
+        segment_id = segment.id
+    done = ui.post(f"/journeys/{journey_id}/enrol", {"segment": str(segment_id), "confirm_step": "confirmed",
+                                                     "confirm_count": "3"}, page=f"/journeys/{journey_id}",
+                   follow_redirects=True)
+    assert "Enrolling 3 contacts in the background." in done.get_data(as_text=True)
+    with services.db.begin() as s:
+        assert s.scalar(select(func.count()).select_from(JourneyEnrolment)) == 0
+    assert run_jobs(app) == 1
+    with services.db.begin() as s:
+        assert s.scalar(select(func.count()).select_from(JourneyEnrolment)) == 3
