@@ -21,7 +21,8 @@ What happens, table by table (docs/security.md, "Erasing a contact"):
   Act on Specified Electronic Mail forbids mailing a person who refused). Plain rather than hashed because
   every import, form and API upsert checks the list by address in SQL (`address_suppressed`); a hash
   would need every one of those paths changed, and one missed path would mail the person again.
-- events: rows stay (names and times are the counts), `properties` emptied.
+- events: rows stay (names and times are the counts), `properties` emptied (a form's own event keeps
+  which form it was: form, form_id, submission_id).
 - tracking_hits: rows stay (classification and network stay: they are the report's counts), IP and user
   agent emptied.
 - sends: rows stay; the error text (an SMTP answer can quote the address) is emptied where it names the
@@ -50,7 +51,7 @@ import email.policy
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import delete, func, or_, select, update
+from sqlalchemy import and_, delete, func, or_, select, update
 from sqlalchemy.orm import Session
 
 from campaigns.db import now_utc
@@ -82,6 +83,7 @@ from campaigns.suppression import suppress, suppression_key
 ERASED_DOMAIN = "erased.invalid"
 ERASE_REASON = "erased"  # suppression reason, enrolment exit reason, audit action suffix
 ACTION = "contact_erased"
+FORM_EVENT_KEYS = ("form", "form_id", "submission_id")  # campaigns.leads.forms: what its event records
 
 
 class EraseError(ValueError):
@@ -131,7 +133,11 @@ def erase_contact(session: Session, contact_id: int, actor: str) -> EraseResult:
         update(Send).where(Send.contact_id == contact_id, Send.status == SendStatus.QUEUED)
         .values(status=SendStatus.CANCELLED, error="")))
     counts["events"] = _rowcount(session.execute(
-        update(Event).where(Event.contact_id == contact_id).values(properties={})))
+        update(Event).where(Event.contact_id == contact_id, ~_form_event()).values(properties={})))
+    for event in session.scalars(select(Event).where(Event.contact_id == contact_id, _form_event())):
+        # a form's own event keeps which form it was (not personal): the timeline still says what scored
+        event.properties = {k: v for k, v in (event.properties or {}).items() if k in FORM_EVENT_KEYS}
+        counts["events"] += 1
     counts["tracking_hits"] = _rowcount(session.execute(
         update(Hit).where(Hit.contact_id == contact_id, or_(Hit.ip != "", Hit.user_agent != ""))
         .values(ip="", user_agent="")))
@@ -166,6 +172,10 @@ def erase_contact(session: Session, contact_id: int, actor: str) -> EraseResult:
                            detail={k: v for k, v in counts.items() if v}))
     session.flush()
     return result
+
+
+def _form_event() -> Any:
+    return and_(Event.name == "form_submitted", Event.source == "form")
 
 
 def _rowcount(result: Any) -> int:

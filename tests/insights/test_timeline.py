@@ -220,6 +220,7 @@ def test_erase_asks_for_the_address_or_erase_and_refuses_anything_else(ui, clien
     page = ui.post(f"/contacts/{cid}/erase", {"confirm": "削除"}, page=f"/contacts/{cid}", follow_redirects=True)
     text = page.get_data(as_text=True)
     assert "personal data was erased" in text and "yuki@example.jp" not in text and "佐藤" not in text
+    assert text.count("「資料ダウンロード」 form submitted") == 2  # the story still reads: the form and its points
     with services.db.factory() as s:
         entry = s.scalar(select(AuditEntry))
         assert (entry.actor, entry.object_id) == ("user:marketer@acme.test", cid)
