@@ -20,15 +20,16 @@ Request-free: the views and the API translate `Usage` into sentences and `InUse`
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from sqlalchemy import ColumnElement
+from sqlalchemy import ColumnElement, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from campaigns.db import now_utc
+from campaigns.models import Journey, JourneyVersion
 
 COPY_PATTERN = "%(name)s (copy)"  # the English name of a copy; the UI passes the translated pattern
 NAME_LIMIT = 200  # every object's name column
@@ -38,9 +39,10 @@ NAME_LIMIT = 200  # every object's name column
 class Usage:
     """One thing that depends on an object, for the delete page and the API's 409.
 
-    kind: "sends" (mails carried it: count), "broadcast", "sequence_step" (detail = step position),
-    "ab_test", "sequence_trigger", "sequence_exit", "segment" (a segment's rule names a list),
-    "submissions" (count), "other" (a row the service does not know, found by the database)."""
+    kind: "broadcast", "sequence_step" (detail = step position), "removed_step", "ab_test",
+    "sequence_trigger", "sequence_exit", "segment" (a segment's rule names a list), "journey" (its draft
+    or a published version names it), "submissions" (count), "other" (a row the service does not know,
+    found by the database)."""
 
     kind: str
     name: str = ""
@@ -106,6 +108,36 @@ def copy_name(name: str, pattern: str = COPY_PATTERN, limit: int = NAME_LIMIT,
         if taken is None or not taken(candidate):
             return candidate
     raise ValueError("no free name for the copy")
+
+
+def ids_named(node: Any, key: str) -> Iterator[int]:
+    """Every integer stored under `key` in a JSON tree, at any depth (segment rules, journey graphs)."""
+    if isinstance(node, dict):
+        value = node.get(key)
+        if isinstance(value, int) and not isinstance(value, bool):
+            yield value
+        for child in node.values():
+            yield from ids_named(child, key)
+    elif isinstance(node, list):
+        for item in node:
+            yield from ids_named(item, key)
+
+
+def journey_usages(session: Session, key: str, object_id: int) -> list[Usage]:
+    """Journeys whose draft, settings or any published version names the object under `key` ("template_id",
+    "segment_id", "list_id"; docs/journeys.md): graphs are JSON, so they are read and walked here."""
+    names: dict[int, str] = {}
+    for journey_id, name, draft, settings in session.execute(
+        select(Journey.id, Journey.name, Journey.draft_graph, Journey.settings)
+    ):
+        if object_id in set(ids_named([draft, settings], key)):
+            names[journey_id] = name
+    for journey_id, graph, settings in session.execute(
+        select(JourneyVersion.journey_id, JourneyVersion.graph, JourneyVersion.settings)
+    ):
+        if journey_id not in names and object_id in set(ids_named([graph, settings], key)):
+            names[journey_id] = session.scalar(select(Journey.name).where(Journey.id == journey_id)) or ""
+    return [Usage("journey", name, journey_id) for journey_id, name in sorted(names.items(), key=lambda kv: kv[1])]
 
 
 def delete_guarded(session: Session, obj: Any, what: str, usages: Callable[[], list[Usage]]) -> None:

@@ -24,7 +24,7 @@ ARCHIVED_QUERY = {
 SCHEMAS.update({
     "Usage": object_schema({
         "kind": {"type": "string", "enum": ["broadcast", "sequence_step", "removed_step", "ab_test", "sequence_trigger",
-                                            "sequence_exit", "segment", "submissions", "other"]},
+                                            "sequence_exit", "segment", "journey", "submissions", "other"]},
         "id": {"type": ["integer", "null"]}, "name": {"type": "string"}, "count": {"type": "integer"},
         "detail": {"type": ["integer", "null"], "description": "sequence_step: the step's position"},
         "text": {"type": "string", "description": "The usage in English words."},

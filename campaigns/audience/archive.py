@@ -4,13 +4,15 @@ and the choices the pickers offer (live objects only).
 The rules (campaigns.archive gives the shared contract):
 
 - A **segment** can be deleted only while no broadcast (in any state: a sent broadcast's report names
-  its audience, a draft would lose it) and no sequence (as its trigger or its exit segment) uses it.
+  its audience, a draft would lose it), no sequence (as its trigger or its exit segment) and no journey
+  (entry, branch or exit, draft or published) uses it.
   That is HubSpot's rule for lists used by workflows and emails. Otherwise it is archived: it leaves the
   segment list and the pickers (broadcasts, sequence triggers and exits, "add everyone in a segment" on
   a list, the KPI page's segment table), while a running sequence keeps enrolling from it and a
   scheduled broadcast still reaches it.
 - A **list** can be deleted only while no segment's rules name it ("is on list X" / "is not on list X";
-  archived segments count too, a broadcast may still use them): deleting it would silently change who
+  archived segments count too, a broadcast may still use them) and no journey names it (a list branch,
+  an add-to-list action): deleting it would silently change who
   those segments select. Its members are not history: the contacts stay, only the list and who was on
   it go, as in HubSpot (Mailchimp's audiences delete their contacts; here a list never owns contacts).
   Otherwise it is archived: it leaves the list page, the segment editor's list picker and the contact
@@ -33,7 +35,17 @@ from typing import Any
 from sqlalchemy import literal, or_, select
 from sqlalchemy.orm import Session
 
-from campaigns.archive import COPY_PATTERN, Usage, archive, copy_name, delete_guarded, live, restore
+from campaigns.archive import (
+    COPY_PATTERN,
+    Usage,
+    archive,
+    copy_name,
+    delete_guarded,
+    ids_named,
+    journey_usages,
+    live,
+    restore,
+)
 from campaigns.audience.segments import insert_count
 from campaigns.db import UTCDateTime, dialect_insert, now_utc
 from campaigns.models import Broadcast, ContactList, ContactListMember, Segment, Sequence
@@ -59,7 +71,7 @@ def segment_usages(session: Session, segment: Segment) -> list[Usage]:
             found.append(Usage("sequence_trigger", sequence.name, sequence.id))
         if sequence.exit_segment_id == segment.id:
             found.append(Usage("sequence_exit", sequence.name, sequence.id))
-    return found
+    return found + journey_usages(session, "segment_id", segment.id)
 
 
 def delete_segment(session: Session, segment: Segment) -> None:
@@ -98,14 +110,7 @@ def selectable_segments(session: Session, keep: Iterable[int | None] = ()) -> li
 # ------------------------------------------------------------------ lists
 def list_ids_in(node: Any) -> Iterator[int]:
     """Every list id a rule tree names, at any depth (list usages; the segment editor keeps those lists)."""
-    if isinstance(node, dict):
-        if "list_id" in node and isinstance(node["list_id"], int):
-            yield node["list_id"]
-        for value in node.values():
-            yield from list_ids_in(value)
-    elif isinstance(node, list):
-        for item in node:
-            yield from list_ids_in(item)
+    return ids_named(node, "list_id")
 
 
 def list_usages(session: Session, contact_list: ContactList) -> list[Usage]:
@@ -117,7 +122,7 @@ def list_usages(session: Session, contact_list: ContactList) -> list[Usage]:
             found.append(Usage("segment", name, segment_id))
             if len(found) >= SHOWN:
                 break
-    return found
+    return found + journey_usages(session, "list_id", contact_list.id)
 
 
 def delete_list(session: Session, contact_list: ContactList) -> None:

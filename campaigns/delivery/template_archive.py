@@ -4,7 +4,8 @@ The rules (campaigns.archive gives the shared contract):
 
 - A template can be **deleted** only while nothing refers to it: no broadcast (in any state, a draft
   included: its form would lose its mail), no sequence step (removed steps too: the send ledger keeps
-  naming them), no A/B test variant, and it is not a copy an A/B test made for a variant. Every mail
+  naming them), no A/B test variant, no journey's send node (draft or published), and it is not a copy
+  an A/B test made for a variant. Every mail
   ever sent came through one of those, so "never sent" follows; the database's foreign key from the
   send ledger to the template's versions is the last guard (campaigns.archive.delete_guarded). Deleting
   removes the versions and their links with it. This is HubSpot's and Mailchimp's rule: a mail that
@@ -24,7 +25,7 @@ from __future__ import annotations
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from campaigns.archive import COPY_PATTERN, Usage, archive, copy_name, delete_guarded, restore
+from campaigns.archive import COPY_PATTERN, Usage, archive, copy_name, delete_guarded, journey_usages, restore
 from campaigns.models import ABTest, ABVariant, Broadcast, Link, Sequence, Step, Template, TemplateVersion
 
 SHOWN = 20  # usages of each kind listed (a template in 500 steps is "in use" after the first)
@@ -53,7 +54,7 @@ def template_usages(session: Session, template: Template) -> list[Usage]:
         .group_by(ABTest.id).order_by(ABTest.id.desc()).limit(SHOWN)
     )
     found.extend(Usage("ab_test", object_id=test_id) for test_id in tests)
-    return found
+    return found + journey_usages(session, "template_id", template.id)
 
 
 def delete_template(session: Session, template: Template) -> None:

@@ -111,3 +111,27 @@ def test_list_archive_restore_and_duplicate_with_members(services: Any) -> None:
         assert again.name == "Expo (copy) 2"  # list names are unique
         members = set(s.scalars(select(ContactListMember.contact_id).where(ContactListMember.list_id == copy.id)))
         assert members == set(ids[:4])
+
+
+def test_journeys_that_name_a_segment_or_a_list_keep_them(services: Any) -> None:
+    """Journey graphs are JSON: the usage checks read their drafts and published versions."""
+    from campaigns.archive import journey_usages
+    from campaigns.models import Journey, JourneyVersion
+
+    with services.db.begin() as s:
+        expo = create_list(s, "Expo")
+        segment = _segment(s, "Managers")
+        draft = Journey(name="Draft flow", draft_graph={"nodes": [{"id": "n1", "type": "branch", "conditions": [
+            {"kind": "segment", "segment_id": segment.id}]}]}, settings={})
+        live = Journey(name="Live flow", draft_graph={}, settings={})
+        s.add_all([draft, live])
+        s.flush()
+        s.add(JourneyVersion(journey_id=live.id, number=1, settings={},
+                             graph={"nodes": [{"id": "a", "type": "action", "action": {"kind": "add_to_list",
+                                                                                      "list_id": expo.id}}]}))
+        s.flush()
+        assert [(u.kind, u.name) for u in segment_usages(s, segment)] == [("journey", "Draft flow")]
+        assert [(u.kind, u.name) for u in list_usages(s, expo)] == [("journey", "Live flow")]
+        assert journey_usages(s, "template_id", 1) == []
+        with pytest.raises(InUse):
+            delete_list(s, expo)
