@@ -83,3 +83,16 @@
     window.setTimeout(poll, 500);
   }
 })();
+
+// The filter form sends only the fields that hold a value (short links that read well when shared).
+(function () {
+  "use strict";
+  var filters = document.querySelector("[data-testid=contact-filters]");
+  if (filters) {
+    filters.addEventListener("submit", function () {
+      filters.querySelectorAll("input, select").forEach(function (el) {
+        if (el.name && el.value === "") { el.disabled = true; }
+      });
+    });
+  }
+})();
