@@ -16,7 +16,7 @@ see `delivery.sending.job_size`); the time limit that follows from it is here.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
 from redis.client import Pipeline
@@ -114,7 +114,7 @@ def enqueue_hand_over(queue: Queue, delivery_ids: Iterable[int]) -> None:
         pipe.execute()
 
 
-def enqueue_bulk_action(queue: Queue, action: str, params: dict[str, object], ids: list[int] | None,
+def enqueue_bulk_action(queue: Queue, action: str, params: Mapping[str, object], ids: list[int] | None,
                         filter_args: dict[str, str], zone: str) -> Job:
     """Queue a bulk action on contacts (the contact list, after its commit); the job's id is its progress key."""
     return enqueue(queue, BULK, action, params, ids, filter_args, zone)

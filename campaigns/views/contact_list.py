@@ -111,9 +111,9 @@ def _describe(flt: ContactFilter, names: dict[str, dict[int, str]]) -> list[tupl
     return out
 
 
-def _keep_view(args: dict[str, str]) -> dict[str, str]:
+def _keep_view(args: dict[str, str]) -> dict[str, Any]:
     """Filter args plus the current sort (links that change the filter keep the order)."""
-    out = dict(args)
+    out: dict[str, Any] = dict(args)
     for name in ("sort", "dir"):
         if request.args.get(name):
             out[name] = request.args[name][:20]
@@ -141,8 +141,8 @@ def index() -> Any:
         Sequence.status == SequenceStatus.ACTIVE).order_by(Sequence.name)).all())
     zone_name = get_account(s).timezone
     s.commit()
-    args = flt.as_args()
-    view_args = {**args, "sort": sort.key, "dir": "desc" if descending else "asc"}
+    args: dict[str, Any] = flt.as_args()
+    view_args: dict[str, Any] = {**args, "sort": sort.key, "dir": "desc" if descending else "asc"}
     next_url = url_for("contacts.index", **view_args, cursor=result.next_cursor) if result.next_cursor else None
 
     def sort_url(key: str) -> str:
@@ -202,7 +202,8 @@ def bulk_action() -> Any:
     s = db.session
     action = request.form.get("action", "")
     target = _target()
-    back = url_for("contacts.index", **target.filter_args)
+    filter_args: dict[str, Any] = dict(target.filter_args)
+    back = url_for("contacts.index", **filter_args)
     if target.ids is not None and not target.ids:
         flash(_("Tick the contacts to act on, or choose every contact that matches the filter."), "error")
         return redirect(back)
