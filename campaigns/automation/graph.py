@@ -336,8 +336,9 @@ def _wait(node: dict[str, Any], at: _Where, refs: _Refs) -> dict[str, Any]:
             raise at.error("wait.window.days must list weekdays as digits 1 (Monday) to 7 (Sunday), e.g. \"12345\"")
         start = _int(obj["start_hour"], "wait.window.start_hour", at, 0, 23)
         end = _int(obj["end_hour"], "wait.window.end_hour", at, 1, 24)
-        if end <= start:
-            raise at.error("wait.window.end_hour must be after start_hour")
+        # end before start is an overnight window (22 to 6: from 22:00 to 06:00), as sequence windows were
+        if end == start:
+            raise at.error("wait.window.end_hour must differ from start_hour")
         return {"wait": {"window": {"days": "".join(sorted(days)), "start_hour": start, "end_hour": end}}}
     obj = _object(value, "wait.date", at, {"attribute", "event_property", "offset_days", "hour"})
     if ("attribute" in obj) == ("event_property" in obj):

@@ -51,7 +51,7 @@ _RULES = {
         "待機は「時間」「曜日と時間帯」「日付」のいずれかで指定してください",
     'wait.window.days must list weekdays as digits 1 (Monday) to 7 (Sunday), e.g. "12345"':
         "曜日を1つ以上選んでください（1＝月曜〜7＝日曜、例: 12345）",
-    "wait.window.end_hour must be after start_hour": "時間帯の終了時刻は開始時刻より後にしてください",
+    "wait.window.end_hour must differ from start_hour": "時間帯の終了時刻は開始時刻と別の時刻にしてください（開始より前なら翌朝まで）",
     'wait.date needs one of "attribute" or "event_property"': "日付の基準に、属性かイベントのプロパティのどちらかを指定してください",
     "wait.date.%(source)s is not a valid attribute name": "日付の基準（%(source)s）の名前が正しくありません",
     'needs "until" (what to wait for)': "何を待つかを指定してください",
