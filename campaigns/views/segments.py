@@ -15,6 +15,7 @@ from sqlalchemy.orm import Session
 
 from campaigns.addresses import normalize_email
 from campaigns.archive import InUse, live
+from campaigns.audience import describe
 from campaigns.audience.archive import (
     archive_list,
     delete_list,
@@ -36,7 +37,7 @@ from campaigns.audience.lists import (
     update_list,
 )
 from campaigns.audience.segments import SegmentError, count_segment, sample_segment, validate_rules
-from campaigns.i18n import _
+from campaigns.i18n import _, current_locale
 from campaigns.models import (
     Broadcast,
     Contact,
@@ -78,17 +79,19 @@ def preview() -> Any:
     s = services().db.session
     try:
         validate_rules(rules, s)
+        describe.require_values(rules)
         count = count_segment(s, rules)
         sample = sample_segment(s, rules, limit) if limit else []
     except SegmentError as exc:
-        return _error("invalid_rules", exc.translated(_))
+        message, number = describe.name_error(exc, rules, current_locale())  # "Condition 2 (Job title contains): ..."
+        return jsonify(error="invalid_rules", message=message, condition=number), 400
     finally:
         s.rollback()  # read-only
     return jsonify(
         count=count,
         sample=[
             {"id": c.id, "email": c.email, "name": c.name, "company": c.company, "job_title": c.job_title,
-             "stage": str(c.stage), "score": c.score, "url": url_for("contacts.show", contact_id=c.id)}
+             "stage": str(c.stage), "stage_label": describe.stage_word(c.stage, current_locale()), "score": c.score, "url": url_for("contacts.show", contact_id=c.id)}
             for c in sample
         ],
     )
