@@ -464,7 +464,9 @@ def contacts_json(journey_id: int, node_key: str) -> Any:
     s = services().db.session
     journey = _journey_or_404(s, journey_id)
     page = request.args.get("page", "1")
-    found = report.node_contacts(s, journey, node_key[:40], int(page) if page.isdigit() else 1)
+    # "²" is a digit to str.isdigit and 10**30 overflows the database's integers: ASCII, and a sane size only
+    number = int(page) if page.isascii() and page.isdigit() and len(page) <= 6 else 1
+    found = report.node_contacts(s, journey, node_key[:40], number)
     for c in found["contacts"]:
         c["url"] = url_for("contacts.show", contact_id=c["id"])
         c["name"] = " ".join(p for p in (c.pop("last_name"), c.pop("first_name")) if p)
