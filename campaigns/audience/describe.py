@@ -23,6 +23,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from campaigns.audience.segments import SegmentError
 from campaigns.i18n import CODE_WORDS, format_number, ngettext_in, translate_in
 from campaigns.models import Broadcast, ContactList, Sequence, Stage, Step
 
@@ -301,6 +302,13 @@ def blank_values(rules: Any) -> Iterator[str]:
             yield path
 
 
+def require_values(rules: Any) -> None:
+    """Raise SegmentError for the first condition left without a value (the segment form and its live count;
+    the API keeps the compiler's literal reading)."""
+    for path in blank_values(rules):
+        raise SegmentError("%(where)s: enter a value", where=path)
+
+
 # ------------------------------------------------------------------ names from the database, editor words
 def _ids(rules: Any, key: str) -> set[int]:
     return {c[key] for _p, c in conditions(rules)
@@ -316,11 +324,11 @@ def load_lookups(session: Session, trees: list[Any]) -> Lookups:
         wanted["steps"] |= _ids(rules, "step_id")
     found: Lookups = {"lists": {}, "broadcasts": {}, "steps": {}}
     if wanted["lists"]:
-        found["lists"] = dict(session.execute(select(ContactList.id, ContactList.name)
-                                              .where(ContactList.id.in_(sorted(wanted["lists"])))).tuples())
+        found["lists"] = {i: name for i, name in session.execute(
+            select(ContactList.id, ContactList.name).where(ContactList.id.in_(sorted(wanted["lists"]))))}
     if wanted["broadcasts"]:
-        found["broadcasts"] = dict(session.execute(select(Broadcast.id, Broadcast.name)
-                                                   .where(Broadcast.id.in_(sorted(wanted["broadcasts"])))).tuples())
+        found["broadcasts"] = {i: name for i, name in session.execute(
+            select(Broadcast.id, Broadcast.name).where(Broadcast.id.in_(sorted(wanted["broadcasts"]))))}
     if wanted["steps"]:
         found["steps"] = {i: f"{name} #{position}" for i, name, position in session.execute(
             select(Step.id, Sequence.name, Step.position).join(Sequence, Sequence.id == Step.sequence_id)

@@ -1,6 +1,8 @@
-// Segment editor: a rule tree builder (nested all/any groups; contact fields, events, email engagement,
-// list membership) that writes the JSON textarea and shows the live count and a sample.
-// Served as a static file: the CSP allows no inline scripts. Options and labels come from data-attributes.
+// Segment editor: the rule tree drawn in words (nested "all of / any of" groups inside bordered boxes;
+// contact fields, events, email engagement and list membership as rows numbered "Condition 1, 2 ..."),
+// written to the JSON textarea (behind "Advanced"), with the live count and a sample.
+// Served as a static file: the CSP allows no inline scripts. The words come from data-vocabulary
+// (campaigns.audience.describe.vocabulary, in the page's language), the pickers from data-options.
 (function () {
   "use strict";
 
@@ -10,16 +12,23 @@
   var countEl = document.getElementById("segment-count");
   var errorEl = document.getElementById("segment-error");
   var sampleEl = document.getElementById("segment-sample");
-  var L = builder.dataset;
-  var OPTIONS = {};
-  try { OPTIONS = JSON.parse(L.options || "{}"); } catch (e) { OPTIONS = {}; }
-  var FIELDS = ["company", "job_title", "source", "stage", "timezone", "score", "email", "first_name",
-                "last_name", "consent_method", "attributes."];
-  var OPS = ["eq", "neq", "contains", "starts_with", "in", "gt", "lt", "between", "exists"];
+  var advanced = document.getElementById("rules-advanced");
+  var D = builder.dataset;
+  var OPTIONS = parse(D.options);
+  var V = parse(D.vocabulary);
+  var W = V.labels || {};
+  var OPS = V.ops || {};
+  var ALL_ATTRIBUTE_OPS = ["eq", "neq", "contains", "starts_with", "in", "gt", "lt", "between", "exists", "exists:false"];
   var MAX_DEPTH = 3;
+  var numberFormat = window.Intl ? new Intl.NumberFormat(document.documentElement.lang || undefined) : null;
   var countTimer = null;
   var requestSeq = 0;
   var root = null;
+  var rows = new WeakMap();  // condition object -> its row, for the focus after a re-render
+
+  function parse(text) {
+    try { return JSON.parse(text || "{}") || {}; } catch (e) { return {}; }
+  }
 
   function el(tag, attrs, children) {
     var node = document.createElement(tag);
@@ -28,9 +37,9 @@
     return node;
   }
 
-  function select(role, options, value) {
+  function select(role, label, options, value) {
     // options: [value, label] pairs
-    var s = el("select", { "data-role": role });
+    var s = el("select", { "data-role": role, "aria-label": label || "" });
     options.forEach(function (o) {
       var opt = el("option", { value: String(o[0]) }, [String(o[1])]);
       if (String(o[0]) === String(value)) { opt.selected = true; }
@@ -39,16 +48,28 @@
     return s;
   }
 
-  function input(role, value, placeholder, size) {
-    var i = el("input", { "data-role": role, placeholder: placeholder || "", size: String(size || 12) });
+  function input(role, label, value, attrs) {
+    var i = el("input", Object.assign({ "data-role": role, "aria-label": label || "", placeholder: label || "" }, attrs || {}));
     i.value = value === undefined || value === null ? "" : String(value);
     return i;
   }
 
-  function pairs(list) { return list.map(function (v) { return [v, v]; }); }
+  // "in the last %(n)s days" with an input where %(n)s is: the unit stays in the sentence's own order (過去 [30] 日以内)
+  function phrase(template, control) {
+    var parts = String(template).split("%(n)s");
+    var span = el("span", { "class": "rule-phrase" });
+    span.appendChild(document.createTextNode(parts[0] || ""));
+    span.appendChild(control);
+    span.appendChild(document.createTextNode(parts[1] || ""));
+    return span;
+  }
+
+  function fmt(template, values) {
+    return String(template).replace(/%\((\w+)\)s/g, function (m, k) { return values[k] === undefined ? m : values[k]; });
+  }
 
   function kindOf(c) {
-    if (c.all || c.any) { return "group"; }
+    if (c && (c.all || c.any)) { return "group"; }
     if ("event" in c) { return "event"; }
     if ("engagement" in c) { return "engagement"; }
     if ("list_id" in c) { return "list"; }
@@ -62,25 +83,25 @@
       var first = (OPTIONS.lists || [])[0];
       return { list_id: first ? first.id : 0 };
     }
-    return { field: "company", op: "eq", value: "" };
+    return { field: "job_title", op: "contains", value: "" };
+  }
+
+  function isNumberField(field) { return (V.numberFields || []).indexOf(field) >= 0; }
+
+  function opKey(cond) {
+    return cond.op === "exists" && cond.value === false ? "exists:false" : cond.op;
+  }
+
+  function opsFor(field) {
+    if (field === "stage") { return V.stageOps || []; }
+    if (isNumberField(field)) { return V.numberOps || []; }
+    if (field.indexOf("attributes.") === 0) { return ALL_ATTRIBUTE_OPS; }
+    return V.textOps || [];
   }
 
   function numberOrText(text) {
-    var t = text.trim();
-    return t !== "" && !isNaN(Number(t)) ? Number(t) : text;
-  }
-
-  function valueFrom(op, field, text) {
-    if (op === "in") { return text.split(",").map(function (s) { return s.trim(); }).filter(Boolean); }
-    if (op === "exists") { return text.trim() !== "false"; }
-    if (op === "between") { return text.split(",").map(function (s) { return numberOrText(s); }).slice(0, 2); }
-    if (op === "gt" || op === "lt" || field === "score") { return numberOrText(text); }
-    return text;
-  }
-
-  function valueText(v) {
-    if (Array.isArray(v)) { return v.join(", "); }
-    return v === undefined || v === null ? "" : String(v);
+    var t = String(text).trim();
+    return t !== "" && !isNaN(Number(t)) ? Number(t) : t;
   }
 
   function days(text) {
@@ -92,190 +113,322 @@
     if (value === undefined || value === "") { delete obj[key]; } else { obj[key] = value; }
   }
 
+  function listen(controls, handler) {
+    controls.forEach(function (c) {
+      c.addEventListener("input", handler);
+      c.addEventListener("change", handler);
+    });
+  }
+
   // ------------------------------------------------------------ one condition row
-  function conditionRow(cond, parentItems, changed) {
-    var row = el("div", { "class": "rule-row" });
-    function draw() {
+  function conditionRow(cond, parentItems) {
+    var row = el("div", { "class": "rule-row", role: "group" });
+    var number = el("span", { "class": "rule-num", "data-role": "number" });
+    var controls = el("div", { "class": "rule-controls" });
+    rows.set(cond, row);
+
+    function draw(focusRole) {
       row.innerHTML = "";
+      controls.innerHTML = "";
+      row.appendChild(number);
       var kind = kindOf(cond);
-      var type = select("type", [["attribute", L.labelAttribute], ["event", L.labelEvent],
-                                 ["engagement", L.labelEngagement], ["list", L.labelList]], kind);
+      var type = select("type", W.kind, V.kinds || [], kind);
       type.addEventListener("change", function () {
         Object.keys(cond).forEach(function (k) { delete cond[k]; });
         var f = fresh(type.value);
         Object.keys(f).forEach(function (k) { cond[k] = f[k]; });
-        draw();
+        draw("type");
         changed();
       });
-      row.appendChild(type);
+      controls.appendChild(type);
       if (kind === "attribute") { drawAttribute(); }
       if (kind === "event") { drawEvent(); }
       if (kind === "engagement") { drawEngagement(); }
       if (kind === "list") { drawList(); }
-      var remove = el("button", { type: "button", "class": "danger", "data-role": "remove" }, [L.labelRemove]);
+      row.appendChild(controls);
+      var remove = el("button", { type: "button", "class": "danger small", "data-role": "remove" }, [W.remove]);
       remove.addEventListener("click", function () {
         parentItems.splice(parentItems.indexOf(cond), 1);
-        row.remove();
-        changed();
+        rerender();
       });
       row.appendChild(remove);
+      if (focusRole) {
+        var again = controls.querySelector('[data-role="' + focusRole + '"]');
+        if (again) { again.focus(); }
+      }
     }
 
     function drawAttribute() {
-      var isAttr = (cond.field || "").indexOf("attributes.") === 0;
-      var field = select("field", pairs(FIELDS), isAttr ? "attributes." : cond.field);
-      var attr = input("attr", isAttr ? cond.field.slice(11) : "", "industry");
+      var fieldName = cond.field || "";
+      var isAttr = fieldName.indexOf("attributes.") === 0;
+      var field = select("field", W.field, V.fields || [], isAttr ? "attributes." : fieldName);
+      controls.appendChild(field);
+      var attr = input("attr", W.customField, isAttr ? fieldName.slice(11) : "", { size: "12" });
       attr.hidden = !isAttr;
-      var op = select("op", pairs(OPS), cond.op);
-      var value = input("value", valueText(cond.value), L.labelValue, 16);
-      function update() {
-        attr.hidden = field.value !== "attributes.";
+      controls.appendChild(attr);
+      var ops = opsFor(isAttr ? "attributes." : fieldName);
+      var key = opKey(cond);
+      if (ops.indexOf(key) < 0) { key = ops[0]; setOp(key); }
+      var op = select("op", W.operator, ops.map(function (o) { return [o, OPS[o] || o]; }), key);
+      controls.appendChild(op);
+
+      field.addEventListener("change", function () {
         cond.field = field.value === "attributes." ? "attributes." + attr.value.trim() : field.value;
-        cond.op = op.value;
-        cond.value = valueFrom(op.value, cond.field, value.value);
+        if (opsFor(field.value).indexOf(opKey(cond)) < 0) { setOp(opsFor(field.value)[0]); }
+        if (field.value === "stage" && cond.op !== "in") { cond.value = (V.stages[0] || [""])[0]; }
+        else if (fieldName === "stage") { cond.value = ""; }
+        draw("field");
         changed();
-      }
-      [field, attr, op, value].forEach(function (c) {
-        c.addEventListener("input", update);
-        c.addEventListener("change", update);
-        row.appendChild(c);
       });
+      attr.addEventListener("input", function () {
+        cond.field = "attributes." + attr.value.trim();
+        changed();
+      });
+      op.addEventListener("change", function () {
+        var before = opKey(cond);
+        setOp(op.value);
+        if (op.value === "between") { cond.value = ["", ""]; }
+        else if (op.value === "in") { cond.value = Array.isArray(cond.value) ? cond.value : (cond.value ? [cond.value] : []); }
+        else if (before === "in" || before === "between" || before.indexOf("exists") === 0) {
+          cond.value = fieldName === "stage" ? (V.stages[0] || [""])[0] : "";
+        }
+        draw("op");
+        changed();
+      });
+
+      var k = opKey(cond);
+      if (k === "exists" || k === "exists:false") { return; }
+      if (k === "between") {
+        var range = Array.isArray(cond.value) ? cond.value : ["", ""];
+        var low = input("low", W.low, range[0], { type: "number", size: "6", "class": "num" });
+        var high = input("high", W.high, range[1], { type: "number", size: "6", "class": "num" });
+        controls.appendChild(low);
+        controls.appendChild(el("span", { "class": "rule-phrase" }, ["–"]));
+        controls.appendChild(high);
+        listen([low, high], function () { cond.value = [numberOrText(low.value), numberOrText(high.value)]; changed(); });
+        return;
+      }
+      if (fieldName === "stage" && k === "in") {
+        var chosen = Array.isArray(cond.value) ? cond.value : [];
+        var box = el("span", { "class": "rule-choices" });
+        (V.stages || []).forEach(function (st) {
+          var check = el("input", { type: "checkbox", value: st[0], "data-role": "stage-choice" });
+          check.checked = chosen.indexOf(st[0]) >= 0;
+          check.addEventListener("change", function () {
+            cond.value = Array.prototype.filter.call(box.querySelectorAll("input:checked"), function () { return true; })
+              .map(function (c) { return c.value; });
+            changed();
+          });
+          box.appendChild(el("label", { "class": "rule-choice" }, [check, " " + st[1]]));
+        });
+        controls.appendChild(box);
+        return;
+      }
+      if (fieldName === "stage") {
+        var stage = select("value", W.value, V.stages || [], cond.value);
+        stage.addEventListener("change", function () { cond.value = stage.value; changed(); });
+        controls.appendChild(stage);
+        return;
+      }
+      if (k === "in") {
+        var many = input("value", W.commaHint, Array.isArray(cond.value) ? cond.value.join(", ") : cond.value, { size: "20" });
+        listen([many], function () {
+          cond.value = many.value.split(/[,、，]/).map(function (s) { return s.trim(); }).filter(Boolean)
+            .map(function (s) { return isNumberField(fieldName) ? numberOrText(s) : s; });
+          changed();
+        });
+        controls.appendChild(many);
+        return;
+      }
+      var numeric = isNumberField(fieldName) || k === "gt" || k === "lt";
+      var value = input("value", W.value, cond.value, numeric ? { type: "number", size: "8", "class": "num" } : { size: "16" });
+      listen([value], function () { cond.value = numeric ? numberOrText(value.value) : value.value; changed(); });
+      controls.appendChild(value);
+    }
+
+    function setOp(key) {
+      if (key === "exists:false") { cond.op = "exists"; cond.value = false; }
+      else if (key === "exists") { cond.op = "exists"; cond.value = true; }
+      else { cond.op = key; }
+    }
+
+    function withinControl() {
+      var within = input("within", W.anyTime, cond.within_days, { type: "number", min: "1", size: "4", "class": "num", title: W.anyTime });
+      within.setAttribute("aria-label", fmt(W.withinDays, { n: "" }).trim());
+      listen([within], function () { setOrDrop(cond, "within_days", days(within.value)); changed(); });
+      return phrase(W.withinDays, within);
     }
 
     function drawEvent() {
-      var occurred = select("occurred", [["true", L.labelOccurred], ["false", L.labelNotOccurred]],
+      var name = input("event-name", W.eventName, cond.event, { size: "18" });
+      var occurred = select("occurred", W.eventName, [["true", W.happened], ["false", W.notHappened]],
                             cond.occurred === false ? "false" : "true");
-      var name = input("event-name", cond.event, L.labelEventName, 18);
-      var within = input("within", cond.within_days, L.labelWithin, 5);
-      var prop = input("property", cond.property, L.labelProperty, 10);
-      var value = input("prop-value", cond.value, L.labelValue, 10);
-      function update() {
+      var prop = input("property", W.property, cond.property, { size: "12" });
+      var value = input("prop-value", W.value, cond.value, { size: "10" });
+      listen([name, occurred, prop, value], function () {
         cond.event = name.value.trim();
         setOrDrop(cond, "occurred", occurred.value === "false" ? false : undefined);
-        setOrDrop(cond, "within_days", days(within.value));
         setOrDrop(cond, "property", prop.value.trim());
         if (cond.property) { cond.value = value.value; } else { delete cond.value; }
         changed();
-      }
-      [name, occurred, within, prop, value].forEach(function (c) {
-        c.addEventListener("input", update);
-        c.addEventListener("change", update);
-        row.appendChild(c);
       });
+      [name, occurred, withinControl(), prop, value].forEach(function (c) { controls.appendChild(c); });
     }
 
     function drawEngagement() {
-      var kind = select("engagement", [["opened", L.labelOpened], ["clicked", L.labelClicked],
-                                       ["not_opened", L.labelNotOpened], ["not_clicked", L.labelNotClicked]],
-                        cond.engagement);
-      var targets = [["", L.labelAnyMail]];
-      (OPTIONS.broadcasts || []).forEach(function (b) { targets.push(["b" + b.id, L.labelBroadcast + ": " + b.name]); });
-      (OPTIONS.steps || []).forEach(function (s) { targets.push(["s" + s.id, L.labelStep + ": " + s.name]); });
+      var kind = select("engagement", W.kind, V.engagements || [], cond.engagement);
+      var targets = [["", W.anyMail]];
+      (OPTIONS.broadcasts || []).forEach(function (b) { targets.push(["b" + b.id, W.broadcast + ": " + b.name]); });
+      (OPTIONS.steps || []).forEach(function (s) { targets.push(["s" + s.id, W.step + ": " + s.name]); });
       var current = cond.broadcast_id ? "b" + cond.broadcast_id : (cond.step_id ? "s" + cond.step_id : "");
-      var target = select("target", targets, current);
-      var within = input("within", cond.within_days, L.labelWithin, 5);
-      function update() {
+      var target = select("target", W.anyMail, targets, current);
+      listen([kind, target], function () {
         cond.engagement = kind.value;
         delete cond.broadcast_id;
         delete cond.step_id;
         if (target.value.charAt(0) === "b") { cond.broadcast_id = Number(target.value.slice(1)); }
         if (target.value.charAt(0) === "s") { cond.step_id = Number(target.value.slice(1)); }
-        setOrDrop(cond, "within_days", days(within.value));
         changed();
-      }
-      [kind, target, within].forEach(function (c) {
-        c.addEventListener("input", update);
-        c.addEventListener("change", update);
-        row.appendChild(c);
       });
+      [kind, target, withinControl()].forEach(function (c) { controls.appendChild(c); });
     }
 
     function drawList() {
-      var member = select("member", [["true", L.labelMember], ["false", L.labelNotMember]],
+      var member = select("member", W.onList, [["true", W.onList], ["false", W.notOnList]],
                           cond.member === false ? "false" : "true");
       var lists = (OPTIONS.lists || []).map(function (l) { return [l.id, l.name]; });
-      var list = select("list", lists, cond.list_id);
-      function update() {
+      if (!lists.length) { lists = [[0, W.noLists]]; }
+      var list = select("list", W.onList, lists, cond.list_id);
+      listen([member, list], function () {
         cond.list_id = Number(list.value);
         setOrDrop(cond, "member", member.value === "false" ? false : undefined);
         changed();
-      }
-      [member, list].forEach(function (c) {
-        c.addEventListener("change", update);
-        row.appendChild(c);
       });
+      controls.appendChild(member);
+      controls.appendChild(list);
     }
 
     draw();
     return row;
   }
 
-  // ------------------------------------------------------------ a group (all / any) and its items
-  function groupBox(group, depth, parentItems, changed) {
+  // ------------------------------------------------------------ a group (all of / any of) and its items
+  function groupBox(group, depth, parentItems) {
     var kind = group.any ? "any" : "all";
     if (!Array.isArray(group[kind])) { group[kind] = []; }
-    var box = el("div", { "class": "rule-group", "data-depth": String(depth) });
-    var kindSel = select("kind", [["all", L.labelAll], ["any", L.labelAny]], kind);
+    var items = group[kind];
+    var box = el("div", { "class": "rule-group", "data-depth": String(depth), role: "group" });
+    var head = el("div", { "class": "rule-group-head" });
+    var kindSel = select("kind", W.kind, [["all", W.groupAll], ["any", W.groupAny]], kind);
     kindSel.addEventListener("change", function () {
-      var items = group[kind];
       delete group[kind];
-      kind = kindSel.value;
-      group[kind] = items;
-      changed();
+      group[kindSel.value] = items;
+      rerender();
     });
-    box.appendChild(kindSel);
-    var rows = el("div", { "class": "rule-rows" });
-    box.appendChild(rows);
-    group[kind].forEach(function (item) {
-      rows.appendChild(kindOf(item) === "group" ? groupBox(item, depth + 1, group[kind], changed)
-                                                 : conditionRow(item, group[kind], changed));
-    });
-    var add = el("button", { type: "button", "data-role": "add" }, [L.labelAdd]);
-    add.addEventListener("click", function () {
-      var cond = fresh("attribute");
-      group[kind].push(cond);
-      rows.appendChild(conditionRow(cond, group[kind], changed));
-      changed();
-    });
-    box.appendChild(add);
-    if (depth < MAX_DEPTH) {
-      var addGroup = el("button", { type: "button", "data-role": "add-group" }, [L.labelAddGroup]);
-      addGroup.addEventListener("click", function () {
-        var sub = { any: [] };
-        group[kind].push(sub);
-        rows.appendChild(groupBox(sub, depth + 1, group[kind], changed));
-        changed();
-      });
-      box.appendChild(addGroup);
-    }
+    var parts = String(depth === 0 ? W.groupHead : W.subgroupHead).split("%(choice)s");
+    head.appendChild(el("span", {}, [parts[0] || ""]));
+    head.appendChild(kindSel);
+    head.appendChild(el("span", {}, [parts[1] || ""]));
     if (parentItems) {
-      var remove = el("button", { type: "button", "class": "danger", "data-role": "remove-group" }, [L.labelRemove]);
+      var remove = el("button", { type: "button", "class": "danger small", "data-role": "remove-group" }, [W.removeGroup]);
       remove.addEventListener("click", function () {
         parentItems.splice(parentItems.indexOf(group), 1);
-        box.remove();
-        changed();
+        rerender();
       });
-      box.appendChild(remove);
+      head.appendChild(remove);
     }
+    box.appendChild(head);
+    var list = el("div", { "class": "rule-items" });
+    items.forEach(function (item, i) {
+      if (i > 0) { list.appendChild(el("div", { "class": "rule-join", "aria-hidden": "true" }, [kind === "all" ? W.and : W.or])); }
+      list.appendChild(kindOf(item) === "group" ? groupBox(item, depth + 1, items) : conditionRow(item, items));
+    });
+    if (!items.length && depth === 0) { list.appendChild(el("p", { "class": "muted small" }, [W.empty])); }
+    box.appendChild(list);
+    var actions = el("div", { "class": "rule-group-actions" });
+    var add = el("button", { type: "button", "class": "small", "data-role": "add" }, ["+ " + W.add]);
+    add.addEventListener("click", function () {
+      var cond = fresh("attribute");
+      items.push(cond);
+      rerender();
+      focusRowOf(cond);
+    });
+    actions.appendChild(add);
+    if (depth < MAX_DEPTH) {
+      var addGroup = el("button", { type: "button", "class": "small", "data-role": "add-group" }, ["+ " + W.addGroup]);
+      addGroup.addEventListener("click", function () {
+        var first = fresh("attribute");
+        items.push({ any: [first] });
+        rerender();
+        focusRowOf(first);
+      });
+      actions.appendChild(addGroup);
+    }
+    box.appendChild(actions);
     return box;
   }
 
+  // after a re-render the old elements are gone: the new row of a condition object takes the focus
+  function focusRowOf(cond) {
+    var row = rows.get(cond);
+    var first = row && row.querySelector("select");
+    if (first) { first.focus(); }
+  }
+
+  function numberRows() {
+    Array.prototype.forEach.call(builder.querySelectorAll(".rule-row"), function (row, i) {
+      row.querySelector(".rule-num").textContent = fmt(W.condition, { n: i + 1 });
+      row.dataset.condition = String(i + 1);
+    });
+  }
+
+  function rerender() {
+    var active = document.activeElement;
+    var path = active && builder.contains(active) ? pathOf(active) : null;
+    builder.innerHTML = "";
+    builder.appendChild(groupBox(root, 0, null));
+    numberRows();
+    if (path) { restoreFocus(path); }
+    changed();
+  }
+
+  // a focused control's place: (index among the builder's controls of its role)
+  function pathOf(node) {
+    var role = node.getAttribute("data-role");
+    if (!role) { return null; }
+    var same = builder.querySelectorAll('[data-role="' + role + '"]');
+    return { role: role, index: Array.prototype.indexOf.call(same, node) };
+  }
+
+  function restoreFocus(path) {
+    var same = builder.querySelectorAll('[data-role="' + path.role + '"]');
+    var target = same[Math.min(path.index, same.length - 1)];
+    if (target) { target.focus(); }
+  }
+
   function render() {
-    var parsed;
-    try { parsed = JSON.parse(textarea.value || "{}"); } catch (e) { return false; }
-    if (!parsed || typeof parsed !== "object" || Array.isArray(parsed)) { return false; }
+    var parsed = parse(textarea.value);
+    if (typeof parsed !== "object" || Array.isArray(parsed)) { return false; }
     if (Object.keys(parsed).length === 0) { parsed = { all: [] }; }
     if (!parsed.all && !parsed.any) { return false; }
     root = parsed;
     builder.innerHTML = "";
     builder.hidden = false;
-    builder.appendChild(groupBox(root, 0, null, write));
+    builder.appendChild(groupBox(root, 0, null));
+    numberRows();
     return true;
   }
 
-  function write() {
+  function changed() {
     textarea.value = JSON.stringify(root, null, 2);
+    numberRows();
     scheduleCount();
+  }
+
+  function markCondition(number) {
+    Array.prototype.forEach.call(builder.querySelectorAll(".rule-row"), function (row) {
+      row.classList.toggle("has-error", number !== null && row.dataset.condition === String(number));
+    });
   }
 
   // ------------------------------------------------------------ live count and sample
@@ -294,8 +447,9 @@
     body.innerHTML = "";
     rows.forEach(function (c) {
       var link = el("a", { href: c.url }, [c.email]);
-      body.appendChild(el("tr", {}, [el("td", {}, [link]), el("td", {}, [c.name]), el("td", {}, [c.company]),
-                                      el("td", {}, [c.job_title]), el("td", {}, [c.stage]), el("td", {}, [String(c.score)])]));
+      body.appendChild(el("tr", {}, [el("td", {}, [link]), el("td", {}, [c.name || ""]), el("td", {}, [c.company || ""]),
+                                      el("td", {}, [c.job_title || ""]), el("td", {}, [c.stage_label || c.stage]),
+                                      el("td", { "class": "num" }, [String(c.score)])]));
     });
     sampleEl.hidden = rows.length === 0;
   }
@@ -304,10 +458,10 @@
     var rules;
     try { rules = JSON.parse(textarea.value || "{}"); } catch (e) { showError(e.message); countEl.textContent = "—"; return; }
     var mine = ++requestSeq;  // answers can arrive out of order: only the latest one is shown
-    fetch(L.previewUrl, {
+    fetch(D.previewUrl, {
       method: "POST",
       credentials: "same-origin",
-      headers: { "Content-Type": "application/json", Accept: "application/json", "X-CSRFToken": L.csrf },
+      headers: { "Content-Type": "application/json", Accept: "application/json", "X-CSRFToken": D.csrf },
       body: JSON.stringify({ rules: rules, limit: 10 }),
     })
       .then(function (r) { return r.json(); })
@@ -316,18 +470,31 @@
         if (data.count === undefined) {
           countEl.textContent = "—";
           showError(data.message || data.error || "error");
+          markCondition(data.condition || null);
           showSample([]);
           return;
         }
         showError("");
-        countEl.textContent = String(data.count);
+        markCondition(null);
+        countEl.textContent = numberFormat ? numberFormat.format(data.count) : String(data.count);
         showSample(data.sample || []);
       })
       .catch(function () { if (mine === requestSeq) { countEl.textContent = "—"; } });
   }
 
   textarea.addEventListener("input", scheduleCount);
-  textarea.addEventListener("change", function () { render(); });
-  if (!render()) { builder.hidden = true; }
+  textarea.addEventListener("change", function () {
+    if (!render()) { showNotEditable(); }
+  });
+
+  function showNotEditable() {
+    builder.innerHTML = "";
+    builder.hidden = false;
+    builder.appendChild(el("p", { "class": "muted" }, [W.notEditable]));
+    if (advanced) { advanced.open = true; }
+  }
+
+  if (!render()) { showNotEditable(); }
+  if (D.errorCondition) { markCondition(Number(D.errorCondition)); }
   scheduleCount();
 })();

@@ -91,4 +91,5 @@ JA = {
     "Advanced: the rules as JSON": "詳細設定: 条件のJSON",
     "Conditions": "条件",
     "Contacts": "コンタクト",
+    "Needs fixing": "要修正",
 }

@@ -31,8 +31,9 @@ from campaigns import queueing
 from campaigns.addresses import normalize_email
 from campaigns.archive import InUse
 from campaigns.audience import archive as audience_archive
+from campaigns.audience import describe
 from campaigns.audience.segments import SegmentError, count_segment, validate_rules
-from campaigns.i18n import _
+from campaigns.i18n import _, current_locale
 from campaigns.leads.contacts import ContactError, update_contact, upsert_contact
 from campaigns.leads.csv_reader import ImportFileError
 from campaigns.leads.imports import IMPORT_FIELDS, import_status, preview_import, start_import
@@ -358,9 +359,18 @@ def segments() -> Any:
     shown = Segment.archived_at.is_not(None) if archived else Segment.archived_at.is_(None)
     rows = list(s.scalars(select(Segment).where(shown).order_by(Segment.name)))
     archived_count = s.scalar(select(func.count()).where(Segment.archived_at.is_not(None))) or 0
+    lang = current_locale()
+    lookups = describe.load_lookups(s, [seg.rules for seg in rows])
+    sentences = {seg.id: describe.describe_rules(seg.rules, lookups, lang) for seg in rows}
+    counts: dict[int, int | None] = {}
+    for seg in rows:  # one count query each: a segment is never stored as members (docs/segments.md)
+        try:
+            counts[seg.id] = count_segment(s, seg.rules)
+        except SegmentError:
+            counts[seg.id] = None  # its page says why
     s.commit()
     return render_template("ui/contacts/segments.html", segments=rows, archived=archived,
-                           archived_count=archived_count)
+                           archived_count=archived_count, sentences=sentences, counts=counts)
 
 
 def _segment_form(segment: Segment | None) -> Any:
@@ -368,7 +378,8 @@ def _segment_form(segment: Segment | None) -> Any:
     s = db.session
     name = segment.name if segment else ""
     rules_text = json_for_editor(segment.rules if segment else {"all": []})
-    error = ""
+    error, error_condition = "", None
+    rules: Any = segment.rules if segment else {}
     if request.method == "POST":
         name = request.form.get("name", "").strip()[:200]
         rules_text = request.form.get("rules", "")
@@ -378,12 +389,13 @@ def _segment_form(segment: Segment | None) -> Any:
                 raise SegmentError(" ".join(problems.values()))
             rules = json_loads(rules_text or "{}")
             validate_rules(rules, s)  # with the session: a list, broadcast or step that is gone is named
+            describe.require_values(rules)
             if not name:
                 raise SegmentError(_("A name is required."))
         except json.JSONDecodeError as exc:
             error = _("The rules are not valid JSON: %(error)s", error=exc.msg)
         except SegmentError as exc:
-            error = exc.translated(_)
+            error, error_condition = describe.name_error(exc, rules, current_locale())
         else:
             if segment is None:
                 segment = Segment(name=name, rules=rules)
@@ -398,11 +410,11 @@ def _segment_form(segment: Segment | None) -> Any:
         try:
             count = count_segment(s, segment.rules)
         except SegmentError as exc:
-            error = exc.translated(_)
+            error, error_condition = describe.name_error(exc, segment.rules, current_locale())
     s.commit()
     return render_template(
         "ui/contacts/segment_form.html", segment=segment, name=name, rules_text=rules_text, error=error,
-        count=count,
+        count=count, error_condition=error_condition, vocabulary=describe.vocabulary(current_locale()),
     ), 400 if error and request.method == "POST" else 200  # a stored tree that no longer compiles is shown, with why
 
 

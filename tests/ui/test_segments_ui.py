@@ -50,7 +50,8 @@ def test_live_count_errors_are_clear_json(ui: Any, services: Any) -> None:
     cases = [
         ({"rules": {"all": [{"field": "nope", "op": "eq", "value": 1}]}}, "invalid_rules", "unknown field"),
         ({"rules": {"all": [{"list_id": 424242}]}}, "invalid_rules", "list 424242 does not exist"),
-        ({"rules": {"all": [{"event": "x", "within_days": -1}]}}, "invalid_rules", "within_days"),
+        ({"rules": {"all": [{"event": "x", "within_days": -1}]}}, "invalid_rules",
+         "Condition 1 (Event “x”): the number of days must be a whole number from 1 to 3650"),
         ({"rules": ["all"]}, "invalid_rules", "object"),
         ({"rules": {}, "limit": 5000}, "invalid_limit", "limit"),
         (["not", "an", "object"], "invalid_json", "JSON object"),
@@ -87,7 +88,7 @@ def test_rule_errors_are_shown_in_japanese(ui: Any, services: Any) -> None:
     token = ui.token("/contacts/segments/new")
     resp = ui.client.post("/segments/preview", json={"rules": {"all": [{"field": "nope", "op": "eq", "value": 1}]}},
                           headers={"X-CSRFToken": token, **ja})
-    assert resp.status_code == 400 and resp.get_json()["message"] == "rules.all[0]: 不明な項目 'nope'"
+    assert resp.status_code == 400 and resp.get_json()["message"] == "条件1（「nope」が次と等しい）: 不明な項目 'nope'"
     page = ui.client.post("/contacts/segments/new", headers=ja, data={
         "csrf_token": token, "name": "x", "rules": '{"all": [{"list_id": 77}]}'}).get_data(as_text=True)
     assert "rules: リスト 77 は存在しません" in page
