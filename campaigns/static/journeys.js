@@ -377,7 +377,7 @@
     var cls = "jc-node jc-t-" + node.type + (selected === node.id ? " selected" : "") +
       (problems.length || server ? " has-problem" : "");
     var box = el("div", { "class": cls, "data-node": node.id, "data-testid": "node-" + node.id, role: "button",
-                          tabindex: "0", "aria-label": t("type_" + node.type) + ": " + nodeTitle(node) }, [
+                          tabindex: "0" }, [  // named by its text: type, title, summary and counts (axe: the name holds what is seen)
       el("div", { "class": "jc-type" }, [t("type_" + node.type)]),
       el("div", { "class": "jc-title" }, [nodeTitle(node)]),
       node.name && summary(node) ? el("div", { "class": "jc-summary" }, [summary(node)]) : null,
