@@ -71,6 +71,9 @@ class Settings:
     # A directory with an operator's copies of campaigns/engagement/data/*.toml (the networks and agent rules
     # that classify hits); '' = the packaged files. Read once per process: restart after editing (docs/tracking.md)
     classify_data_dir: str = ""
+    # Where images uploaded for mails are stored (campaigns/delivery/assets.py); '' = instance/assets. Served
+    # from BASE_URL/mail-assets/; keep it on storage that outlives a deploy (mails already sent point at it)
+    asset_dir: str = ""
     # DKIM signing (optional): all three set = every outgoing mail is signed (see docs/operations.md)
     dkim_selector: str = ""
     dkim_domain: str = ""
