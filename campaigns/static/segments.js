@@ -188,7 +188,9 @@
         var before = opKey(cond);
         setOp(op.value);
         if (op.value === "between") { cond.value = ["", ""]; }
-        else if (op.value === "in") { cond.value = Array.isArray(cond.value) ? cond.value : (cond.value ? [cond.value] : []); }
+        else if (op.value === "in") {  // a typed text carries over; a stage is picked again from the boxes
+          cond.value = fieldName === "stage" ? [] : (Array.isArray(cond.value) ? cond.value : (cond.value ? [cond.value] : []));
+        }
         else if (before === "in" || before === "between" || before.indexOf("exists") === 0) {
           cond.value = fieldName === "stage" ? (V.stages[0] || [""])[0] : "";
         }
