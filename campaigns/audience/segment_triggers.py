@@ -52,6 +52,8 @@ def enroll_matching(
     with an active enrolment never; contacts enrolled before only when the sequence allows re-entry.
     `ids` replaces the rule tree's selection (segment triggers pass this run's entrants)."""
 
+    if sequence.status == SequenceStatus.CONVERTED:
+        return 0  # it runs as a journey: enrol there
     now = now or now_utc()
     due = first_due_at(session, sequence.id, now)
     chosen = ids if ids is not None else segment_contact_ids(rules, now)

@@ -33,6 +33,10 @@ from campaigns.models import (
     Enrollment,
     EnrollmentStatus,
     Event,
+    Journey,
+    JourneyEnrolment,
+    JourneyEnrolmentStatus,
+    JourneyStep,
     Segment,
     SegmentExitWhen,
     Send,
@@ -298,6 +302,9 @@ def set_sequence_status(session: Session, sequence: Sequence, status: SequenceSt
         target = SequenceStatus(status)
     except ValueError:
         raise ValueError(f"unknown sequence status {status!r}") from None
+    if sequence.status == SequenceStatus.CONVERTED or target == SequenceStatus.CONVERTED:
+        # it runs as a journey now: its status is the journey's (pause / resume there)
+        raise ValueError("this sequence runs as a journey now; change its status on the journey")
     if target == SequenceStatus.ACTIVE:
         problems = sequence_problems(session, sequence)
         if problems:
@@ -326,6 +333,8 @@ def enroll_contact(
     """Enrol one contact (manual enrolment, trigger events); None when already enrolled without re-entry,
     or when the contact is not active or is suppressed."""
     now = now or now_utc()
+    if sequence.status == SequenceStatus.CONVERTED:
+        return None  # it runs as a journey: enrol there (campaigns.automation.service.enrol_contacts)
     if contact.status != ContactStatus.ACTIVE or is_suppressed(session, contact.email):
         return None
     rows = session.execute(
@@ -363,6 +372,8 @@ def enroll_segment(
 ) -> int:
     """Enrol the selected contacts (manual enrolment of a selection or a segment's ids); returns how many
     were enrolled. Inactive, suppressed and already-enrolled contacts (without re-entry) are skipped."""
+    if sequence.status == SequenceStatus.CONVERTED:
+        return 0  # it runs as a journey: enrol there
     ids = sorted({int(i) for i in contact_ids})
     now = now or now_utc()
     due = first_due_at(session, sequence.id, now)
@@ -437,14 +448,48 @@ def exit_enrollments(session: Session, enrollment_ids: list[int], reason: str,
 
 
 def exit_contact(session: Session, contact_id: int, reason: str, sequence_id: int | None = None) -> int:
-    """Exit a contact's active enrolments (all, or one sequence's) and cancel their queued sends;
-    called by unsubscribe (all or one sequence), bounces and complaints. Returns enrolments exited."""
+    """Exit a contact's active enrolments and journey walks (all, or one sequence's: the journey it became)
+    and cancel their queued sends; called by unsubscribe (all or one sequence), bounces and complaints.
+    Returns enrolments and walks exited."""
     query = select(Enrollment.id).where(
         Enrollment.contact_id == contact_id, Enrollment.status == EnrollmentStatus.ACTIVE
     )
     if sequence_id is not None:
         query = query.where(Enrollment.sequence_id == sequence_id)
-    return exit_enrollments(session, list(session.scalars(query)), reason)
+    return exit_enrollments(session, list(session.scalars(query)), reason) + _exit_walks(
+        session, contact_id, reason, sequence_id)
+
+
+def _exit_walks(session: Session, contact_id: int, reason: str, sequence_id: int | None) -> int:
+    """End a contact's active journey walks now (all, or those of the journey a sequence became), with the
+    path log closed and queued mails cancelled. The engine would end them at their next mail anyway (it
+    checks the contact's status there); ending them here also covers a per-sequence unsubscribe, which
+    leaves the contact active. A walk the engine holds in a chunk: on PostgreSQL this UPDATE waits for the
+    chunk, or the chunk's compare-and-set misses and it rolls back (walks.LostRace), so it moves once."""
+    query = select(JourneyEnrolment.id).where(
+        JourneyEnrolment.contact_id == contact_id, JourneyEnrolment.status == JourneyEnrolmentStatus.ACTIVE)
+    if sequence_id is not None:
+        query = query.where(JourneyEnrolment.journey_id.in_(
+            select(Journey.id).where(Journey.sequence_id == sequence_id)))
+    now = now_utc()
+    ended = list(session.scalars(
+        update(JourneyEnrolment)
+        .where(JourneyEnrolment.id.in_(query), JourneyEnrolment.status == JourneyEnrolmentStatus.ACTIVE)
+        .values(status=JourneyEnrolmentStatus.EXITED, exit_reason=reason[:200], finished_at=now, due_at=None,
+                waiting=False)
+        .returning(JourneyEnrolment.id)
+        .execution_options(synchronize_session=False)
+    ))
+    if ended:
+        session.execute(
+            update(JourneyStep).where(JourneyStep.enrolment_id.in_(ended), JourneyStep.left_at.is_(None))
+            .values(left_at=now, exit="exit", detail=reason[:200]).execution_options(synchronize_session=False))
+        session.execute(
+            update(Send).where(Send.journey_enrolment_id.in_(ended), Send.status == SendStatus.QUEUED)
+            .values(status=SendStatus.CANCELLED, error=f"journey walk ended: {reason}"[:500])
+            .execution_options(synchronize_session=False))
+        session.expire_all()
+    return len(ended)
 
 
 TRIGGER_MAX_AGE = timedelta(hours=24)  # an event older than this starts no sequence (back-fills)

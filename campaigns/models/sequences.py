@@ -17,6 +17,8 @@ class SequenceStatus(enum.StrEnum):
     DRAFT = "draft"
     ACTIVE = "active"
     PAUSED = "paused"
+    # Runs as a journey (journeys.sequence_id, migration 0012): nothing plans or enrols through the sequence.
+    CONVERTED = "converted"
 
 
 class Sequence(Base):

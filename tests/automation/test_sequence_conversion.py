@@ -1,0 +1,277 @@
+"""Sequences become journeys (migration 0012) with contacts mid-sequence: the sequences, enrolments and mails
+are made by the sequence code itself (the real planner and the real sender), then the conversion runs and
+the real journey engine, run by the scheduler tick, sends each contact exactly its next mail at its due time
+and none it already had. SQLite and PostgreSQL.
+
+0012 changes data only: the schema before and after it is the same. Later migrations add columns the models
+use, so the data is made at the current schema, the database is stamped at 0012's predecessor and upgraded
+through 0012 alone (what a deployment upgrading from 0011 runs), then stamped at head again.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Iterator
+from datetime import timedelta
+from typing import Any
+
+import pytest
+import sqlalchemy as sa
+from alembic import command
+from alembic.script import ScriptDirectory
+from sqlalchemy import select
+
+from campaigns import scheduler
+from campaigns.automation.graph import validate_graph, validate_settings
+from campaigns.automation.linear import linear_graph, linear_settings, steps_from_graph
+from campaigns.db import now_utc
+from campaigns.journeys import sequences as seq
+from campaigns.migrate import alembic_config, upgrade
+from campaigns.models import (
+    Contact,
+    Enrollment,
+    Journey,
+    JourneyEnrolment,
+    JourneyStep,
+    JourneyVersion,
+    Send,
+    Sequence,
+    SequenceStatus,
+)
+from tests.conftest import run_jobs, seed_account
+from tests.factories import make_contact
+from tests.platform.test_migrations import _fresh_url
+from tests.sending_helpers import make_version, setup_account
+
+pytestmark = pytest.mark.filterwarnings("ignore:.*expression-based index")
+
+STEPS = [  # a window on every day 9-18 in the account's zone (Asia/Tokyo): UTC 0-9
+    {"template_id": 0, "delay_minutes": 0},
+    {"template_id": 0, "delay_minutes": 24 * 60},
+    {"template_id": 0, "delay_minutes": 2 * 24 * 60, "window_days": "1234567", "window_start_hour": 9,
+     "window_end_hour": 18},
+]
+
+
+@pytest.fixture
+def migrated(tmp_path: Any, smtp_server: Any, redis_conn: Any, app_overrides: dict[str, Any]) -> Iterator[Any]:
+    """An app on a database of its own (the test runs the conversion on it)."""
+    from wsgi import create_app
+
+    url = _fresh_url(tmp_path)
+    upgrade(url)
+    app = create_app({**app_overrides, "database_url": url})
+    seed_account(app.extensions["nurture"].db)
+    yield app, url
+    app.extensions["nurture"].db.dispose()
+
+
+def _to_subject(smtp_server: Any) -> list[tuple[str, str]]:
+    out = []
+    for m in smtp_server.messages:
+        msg = m.message
+        out.append((str(msg["To"]).split("<")[-1].rstrip(">"), str(msg["Subject"])))
+    return sorted(out)
+
+
+def test_sequences_mid_way_continue_as_journeys_with_nothing_sent_twice(migrated, smtp_server) -> None:
+    app, url = migrated
+    svc = app.extensions["nurture"]
+    t0 = now_utc().replace(hour=1, minute=0, second=0, microsecond=0) + timedelta(days=1)  # 10:00 in Tokyo
+    with svc.db.begin() as s:
+        setup_account(s).freq_cap_count = 10  # ann gets four mails in four days; the cap is not under test here
+        templates = [make_version(s, subject=f"Mail {i}", name=f"mail-{i}").template_id for i in (1, 2, 3)]
+        other = make_version(s, subject="Paused 1", name="paused-1").template_id
+        steps = [{**st, "template_id": t} for st, t in zip(STEPS, templates, strict=True)]
+        live = seq.create_sequence(s, "Onboarding", steps=steps, trigger_events=["whitepaper"],
+                                   exit_events=["stop"], goal_event="demo_booked", exit_stages=["customer"])
+        seq.set_sequence_status(s, live, SequenceStatus.ACTIVE)
+        paused = seq.create_sequence(s, "Paused one", steps=[{"template_id": other}, {**steps[1], "template_id": other}])
+        seq.set_sequence_status(s, paused, SequenceStatus.ACTIVE)
+        seq.create_sequence(s, "Empty draft", steps=[])
+        contacts = {name: make_contact(s, f"{name}@example.jp", first_name=name)
+                    for name in ("ann", "ben", "cho", "dai", "eri", "fox")}
+        ids = {name: c.id for name, c in contacts.items()}
+        live_id, paused_id = live.id, paused.id
+        for name in ("ann", "ben", "dai", "eri", "fox"):
+            seq.enroll_contact(s, contacts[name], live, now=t0)
+        seq.enroll_contact(s, contacts["ann"], paused, now=t0)
+    # t0: everyone's first mail; one day on: ben's and dai's second; ben exits by event later on
+    scheduler.tick(svc, now=t0, lock=False)
+    run_jobs(app)
+    with svc.db.begin() as s:
+        seq.enroll_contact(s, s.get(Contact, ids["cho"]), s.get(Sequence, live_id), now=t0 + timedelta(hours=1))
+        s.get(Contact, ids["fox"]).stage = "customer"  # set directly: the planner would exit fox at its next due
+    scheduler.tick(svc, now=t0 + timedelta(hours=1), lock=False)
+    run_jobs(app)
+    with svc.db.begin() as s:  # ann's and fox's second mails wait: only ben and dai are due at t0 + 1 day
+        for name in ("ann", "eri", "fox"):
+            s.execute(sa.update(Enrollment).where(Enrollment.contact_id == ids[name],
+                                                  Enrollment.sequence_id == live_id)
+                      .values(next_due_at=t0 + timedelta(days=1, hours=10)))
+        s.get(Sequence, paused_id).status = SequenceStatus.PAUSED
+    scheduler.tick(svc, now=t0 + timedelta(days=1), lock=False)
+    # dai's second mail is planned but not delivered when the upgrade runs (a queued ledger row)
+    with svc.db.begin() as s:
+        queued = s.scalars(select(Send.contact_id).where(Send.status == "queued")).all()
+    assert sorted(queued) == sorted([ids["ben"], ids["dai"]])
+    with svc.db.begin() as s:  # deliver ben's only
+        s.execute(sa.update(Send).where(Send.contact_id == ids["dai"], Send.status == "queued")
+                  .values(enqueued_at=None))
+    svc.redis.flushdb()
+    from tests.conftest import claim_test_redis
+    claim_test_redis(svc.redis)
+    with svc.db.begin() as s:
+        ben_send = s.scalars(select(Send.id).where(Send.contact_id == ids["ben"], Send.status == "queued")).all()
+    from campaigns.delivery import sending
+    sending.enqueue_sends(svc, ben_send)
+    run_jobs(app)
+    with svc.db.begin() as s:
+        seq.exit_contact(s, ids["eri"], "event:stop")  # eri finished before the conversion
+    before = _to_subject(smtp_server)
+    assert before == sorted([
+        ("ann@example.jp", "Mail 1"), ("ann@example.jp", "Paused 1"), ("ben@example.jp", "Mail 1"), ("ben@example.jp", "Mail 2"),
+        ("cho@example.jp", "Mail 1"), ("dai@example.jp", "Mail 1"), ("eri@example.jp", "Mail 1"),
+        ("fox@example.jp", "Mail 1")])
+    with svc.db.begin() as s:
+        ledger_before = s.scalar(select(sa.func.count()).select_from(Send))
+
+    svc.db.dispose()
+    config = alembic_config(url)
+    previous = ScriptDirectory.from_config(config).get_revision("0012").down_revision
+    command.stamp(config, previous)
+    upgrade(url, "0012")
+    command.stamp(config, "head")
+
+    with svc.db.begin() as s:
+        journeys = {j.sequence_id: j for j in s.scalars(select(Journey))}
+        assert set(journeys) == {live_id, paused_id, live_id + 2}
+        journey = journeys[live_id]
+        assert (journey.status, journeys[paused_id].status, journeys[live_id + 2].status) == ("live", "paused", "draft")
+        version = s.get(JourneyVersion, journey.live_version_id)
+        assert version.number == 1
+        step_ids = [st.id for st in seq.live_steps(s, live_id)]
+        assert [n["id"] for n in version.graph["nodes"]] == [
+            f"step-{step_ids[0]}", f"step-{step_ids[1]}-delay", f"step-{step_ids[1]}",
+            f"step-{step_ids[2]}-delay", f"step-{step_ids[2]}-window", f"step-{step_ids[2]}"]
+        assert journey.settings["entry"] == [{"kind": "event", "name": "whitepaper"}]
+        assert journey.settings["goal"] == {"kind": "event", "name": "demo_booked"}
+        assert journey.settings["exit"]["events"] == ["stop"] and journey.settings["exit"]["stages"] == ["customer"]
+        # the graph and settings are what the runtime rule makes, and both pass the validator
+        runtime = linear_graph([{"id": st.id, "template_id": st.template_id, "delay_minutes": st.delay_minutes,
+                                 "window_days": st.window_days, "window_start_hour": st.window_start_hour,
+                                 "window_end_hour": st.window_end_hour} for st in seq.live_steps(s, live_id)])
+        assert version.graph == runtime == validate_graph(s, runtime).as_json()
+        assert validate_settings(s, journey.settings) == journey.settings
+        old = s.get(Sequence, live_id)
+        assert journey.settings == linear_settings({c: getattr(old, c) for c in (
+            "trigger_events", "trigger_segment_id", "allow_reentry", "goal_event", "exit_events", "exit_stages",
+            "exit_segment_id", "exit_segment_when")})
+        assert [st["step_id"] for st in steps_from_graph(version.graph)] == step_ids
+        walks = {(w.journey_id, w.contact_id): w for w in s.scalars(select(JourneyEnrolment))}
+        ann, ben, cho, dai = (walks[(journey.id, ids[n])] for n in ("ann", "ben", "cho", "dai"))
+        assert (ann.status, ann.node_key, ann.due_at) == ("active", f"step-{step_ids[1]}-delay",
+                                                          t0 + timedelta(days=1, hours=10))
+        assert (ben.status, ben.node_key) == ("active", f"step-{step_ids[2]}-delay")
+        assert (dai.status, dai.node_key) == ("active", f"step-{step_ids[2]}-delay")  # its queued mail is sent
+        assert walks[(journey.id, ids["eri"])].status == "exited"
+        assert walks[(journey.id, ids["fox"])].exit_reason == "stage: customer"
+        assert walks[(journeys[paused_id].id, ids["ann"])].node_key == f"step-{seq.live_steps(s, paused_id)[1].id}-delay"
+        # the ledger re-keyed: every sequence send is its walk's send at the step's node, visit 1
+        for send in s.scalars(select(Send)):
+            assert (send.journey_enrolment_id, send.node_key, send.visit) == (
+                send.enrollment_id, f"step-{send.step_id}", 1)
+        assert s.scalar(select(sa.func.count()).select_from(Send)) == ledger_before
+        # the path log: the mails sent, then where each walk stands
+        path = [(st.node_key, st.exit) for st in s.scalars(
+            select(JourneyStep).where(JourneyStep.enrolment_id == ben.id).order_by(JourneyStep.id))]
+        assert path == [(f"step-{step_ids[0]}", "next"), (f"step-{step_ids[1]}", "next"),
+                        (f"step-{step_ids[2]}-delay", "")]
+        # the old side is inert
+        assert not s.scalars(select(Enrollment).where(Enrollment.status == "active")).all()
+        assert {str(q.status) for q in s.scalars(select(Sequence))} == {"converted"}
+
+    # The journey engine from here, through the scheduler tick: dai's queued mail goes (once), nothing else yet
+    scheduler.tick(svc, now=t0 + timedelta(days=1, minutes=1), lock=False)
+    run_jobs(app)
+    assert _to_subject(smtp_server) == sorted([*before, ("dai@example.jp", "Mail 2")])
+    # cho's second mail one day after its first; ann's at its due time (10 hours later)
+    scheduler.tick(svc, now=t0 + timedelta(days=1, hours=1, minutes=1), lock=False)
+    run_jobs(app)
+    assert _to_subject(smtp_server) == sorted([*before, ("dai@example.jp", "Mail 2"), ("cho@example.jp", "Mail 2")])
+    scheduler.tick(svc, now=t0 + timedelta(days=1, hours=10, minutes=1), lock=False)
+    run_jobs(app)
+    after_two = sorted([*before, ("dai@example.jp", "Mail 2"), ("cho@example.jp", "Mail 2"),
+                        ("ann@example.jp", "Mail 2")])
+    assert _to_subject(smtp_server) == after_two
+    # the third mail: two days after the second, and only inside its window (9-18 in Tokyo = 0-9 UTC).
+    # ben's and dai's second were planned at t0 + 1 day (01:00 UTC): due t0 + 3 days 01:00, inside
+    scheduler.tick(svc, now=t0 + timedelta(days=3, minutes=1), lock=False)
+    run_jobs(app)
+    after_ben = sorted([*after_two, ("ben@example.jp", "Mail 3"), ("dai@example.jp", "Mail 3")])
+    assert _to_subject(smtp_server) == after_ben
+    scheduler.tick(svc, now=t0 + timedelta(days=3, hours=1, minutes=2), lock=False)  # cho: 11:03 in Tokyo
+    run_jobs(app)
+    after_cho = sorted([*after_ben, ("cho@example.jp", "Mail 3")])
+    assert _to_subject(smtp_server) == after_cho
+    # ann's second went at 11:01 UTC: her third is due at 11:01 UTC two days on, 20:01 in Tokyo, outside
+    # the window: it waits for the next opening, 09:00 in Tokyo the next morning (00:00 UTC)
+    scheduler.tick(svc, now=t0 + timedelta(days=3, hours=10, minutes=2), lock=False)
+    run_jobs(app)
+    assert _to_subject(smtp_server) == after_cho
+    with svc.db.begin() as s:
+        waiting = s.get(JourneyEnrolment, ann.id)
+        assert (waiting.node_key, waiting.due_at) == (f"step-{step_ids[2]}-window", t0 + timedelta(days=3, hours=23))
+    scheduler.tick(svc, now=t0 + timedelta(days=3, hours=23, minutes=1), lock=False)
+    run_jobs(app)
+    final = sorted([*after_cho, ("ann@example.jp", "Mail 3")])
+    assert _to_subject(smtp_server) == final
+    # and again much later: every walk completed, nothing more; the paused journey's walk still waits
+    scheduler.tick(svc, now=t0 + timedelta(days=9), lock=False)
+    run_jobs(app)
+    assert _to_subject(smtp_server) == final
+    assert Counter(final)[("ann@example.jp", "Mail 1")] == 1
+    with svc.db.begin() as s:
+        statuses = Counter(str(w.status) for w in s.scalars(select(JourneyEnrolment).where(
+            JourneyEnrolment.journey_id == journey.id)))
+        assert statuses == Counter({"completed": 4, "exited": 2})
+        paused_walk = s.scalar(select(JourneyEnrolment).where(JourneyEnrolment.journey_id == journeys[paused_id].id))
+        assert paused_walk.status == "active"
+
+
+def test_an_unsubscribe_from_a_converted_sequence_ends_its_journey_walk_and_cancels_its_queued_mail(
+        services, session) -> None:
+    from campaigns.automation import service
+
+    setup_account(session)
+    template = make_version(session, subject="Hello", name="hello").template_id
+    other = make_version(session, subject="Other", name="other").template_id
+    sequence = seq.create_sequence(session, "Old", steps=[{"template_id": template}])
+    sequence.status = SequenceStatus.CONVERTED
+    journeys = []
+    for template_id, sequence_id in ((template, sequence.id), (other, None)):
+        journey = service.create_journey(session, f"J{template_id}", graph=linear_graph(
+            [{"id": template_id, "template_id": template_id, "delay_minutes": 60}]))
+        journey.sequence_id = sequence_id
+        service.publish(session, journey)
+        journeys.append(journey)
+    contact = make_contact(session, "kei@example.jp")
+    for journey in journeys:
+        service.enrol_contacts(session, journey, [contact.id], "manual")
+    session.commit()
+    # a converted sequence takes no enrolment the old way
+    assert seq.enroll_contact(session, contact, sequence) is None
+    with pytest.raises(ValueError, match="runs as a journey"):
+        seq.set_sequence_status(session, sequence, SequenceStatus.ACTIVE)
+    assert seq.exit_contact(session, contact.id, "unsubscribed from sequence", sequence_id=sequence.id) == 1
+    session.commit()
+    walks = {w.journey_id: w for w in session.scalars(select(JourneyEnrolment))}
+    assert (walks[journeys[0].id].status, walks[journeys[0].id].exit_reason) == (
+        "exited", "unsubscribed from sequence")
+    assert walks[journeys[1].id].status == "active"  # only that sequence's journey
+    # a bounce ends every walk
+    assert seq.exit_contact(session, contact.id, "bounced") == 1
+    session.commit()
+    assert {str(w.status) for w in session.scalars(select(JourneyEnrolment))} == {"exited"}
+    steps = session.scalars(select(JourneyStep).where(JourneyStep.left_at.is_(None))).all()
+    assert steps == []
