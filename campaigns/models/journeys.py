@@ -13,7 +13,7 @@ import enum
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Boolean, ForeignKey, Index, Integer, String, Text, UniqueConstraint
+from sqlalchemy import BigInteger, Boolean, ForeignKey, Index, Integer, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
 from campaigns.db import Base, JSONType, StrEnumType, UTCDateTime, now_utc
@@ -157,5 +157,6 @@ class JourneyCursor(Base):
     __tablename__ = "journey_cursors"
 
     name: Mapped[str] = mapped_column(String(40), primary_key=True)
-    last_id: Mapped[int] = mapped_column(Integer, default=0)
+    # BigInteger: tracking hit ids are 64-bit (date triggers keep a Unix time here).
+    last_id: Mapped[int] = mapped_column(BigInteger, default=0)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=now_utc, onupdate=now_utc)

@@ -115,7 +115,7 @@ def upgrade() -> None:
     op.create_table(
         "journey_cursors",
         sa.Column("name", sa.String(length=40), nullable=False),
-        sa.Column("last_id", sa.Integer(), nullable=False),
+        sa.Column("last_id", sa.BigInteger(), nullable=False),
         sa.Column("updated_at", _when(), nullable=False),
         sa.PrimaryKeyConstraint("name", name=op.f("pk_journey_cursors")),
     )
