@@ -327,9 +327,12 @@ def create_template(
 
 def compile_version(
     session: Session, template: Template, *, subject: str, html_source: str, text_source: str = "",
-    preheader: str = "", from_name: str = "", untracked_urls: Iterable[str] = (),
+    preheader: str = "", from_name: str = "", untracked_urls: Iterable[str] = (), inline_css: bool = True,
 ) -> TemplateVersion:
-    """Validate, inline CSS once, store links and make a new current version (editor, API on save)."""
+    """Validate, inline CSS once, store links and make a new current version (editor, API on save).
+
+    `inline_css=False` for HTML that is already inlined (block mails: MJML writes inline styles, and its
+    remaining <style> rules, phone stacking and dark mode, must stay as they are)."""
     for part, value in (("subject", subject), ("preheader", preheader), ("sender name", from_name),
                         ("HTML", html_source), ("text", text_source)):
         _refuse_control_characters(part, value)
@@ -349,7 +352,7 @@ def compile_version(
 
     document = _wrap_in_layout(html_source, preheader)
     protected, found = _protect_jinja(document)
-    inlined = _inline_css(protected)
+    inlined = _inline_css(protected) if inline_css else protected
     try:
         root = lxml.html.document_fromstring(inlined)
     except (etree.ParserError, ValueError) as exc:

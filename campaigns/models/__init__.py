@@ -49,7 +49,7 @@ from campaigns.models.sequences import (
     SequenceStatus,
     Step,
 )
-from campaigns.models.templates import Link, Template, TemplateVersion
+from campaigns.models.templates import Link, MailAsset, Template, TemplateVersion
 from campaigns.models.tracking import EngagementRollup, Hit, HitClass, HitKind, RollupScope
 from campaigns.models.users import Account, ApiKey, User
 from campaigns.models.web import WebVisit, WebVisitor
@@ -58,7 +58,7 @@ __all__ = [
     "create_all", "drop_all",
     "ABAssignment", "ABKind", "ABMetric", "ABMode", "ABStatus", "ABTest", "ABVariant",
     "Account", "ApiKey", "AuditEntry", "EngagementRollup", "Hit", "HitClass", "HitKind", "RollupScope", "Broadcast", "BroadcastStatus", "Contact", "ContactStatus", "Enrollment",
-    "EnrollmentStatus", "Event", "Form", "FormStatus", "FormSubmission", "IdempotencyKey", "ImportJob", "ImportStatus", "Link", "OutboxMessage", "Segment", "Send",
+    "EnrollmentStatus", "Event", "Form", "FormStatus", "FormSubmission", "IdempotencyKey", "ImportJob", "ImportStatus", "Link", "MailAsset", "OutboxMessage", "Segment", "Send",
     "SendStatus", "Sequence", "StageChange", "DeliveryState", "RuleKind", "ScoreEntry", "ScoreTrigger", "ScoringRule", "ScoringSettings",
     "TriggerAction", "TriggerWhen", "WebhookDelivery", "SequenceStatus", "Stage", "Step", "SubmissionStatus", "Suppression", "Template",
     "TemplateVersion", "User", "WebVisit", "WebVisitor",

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy import Boolean, ForeignKey, Integer, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from campaigns.db import Base, UTCDateTime, now_utc
+from campaigns.db import Base, JSONType, UTCDateTime, now_utc
 
 
 class Template(Base):
@@ -49,6 +50,10 @@ class TemplateVersion(Base):
     # Compiled once at save time: premailer-inlined HTML with tracked links replaced by placeholders.
     compiled_html: Mapped[str] = mapped_column(Text, default="")
     compiled_text: Mapped[str] = mapped_column(Text, default="")
+    # "html" (the author wrote html_source) or "blocks" (the block editor: `blocks` holds the document of
+    # docs/mail-blocks.md and html_source the HTML MJML compiled from it, at this version's brand kit).
+    editor: Mapped[str] = mapped_column(String(10), default="html", server_default="html")
+    blocks: Mapped[dict[str, Any] | None] = mapped_column(JSONType)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=now_utc)
 
     template: Mapped[Template] = relationship(foreign_keys=[template_id])
@@ -74,3 +79,19 @@ class Link(Base):
     honeypot: Mapped[bool] = mapped_column(Boolean, default=False)
 
     version: Mapped[TemplateVersion] = relationship(back_populates="links")
+
+
+class MailAsset(Base):
+    """An image uploaded for mails (campaigns.delivery.assets): checked by content, resized for mail, stored
+    under ASSET_DIR and served from BASE_URL; the asset library lists these to reuse them."""
+
+    __tablename__ = "mail_assets"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(200))  # the uploaded file's name, for the library
+    stored_name: Mapped[str] = mapped_column(String(80), unique=True)  # content hash + extension
+    media_type: Mapped[str] = mapped_column(String(40))
+    width: Mapped[int] = mapped_column(Integer)
+    height: Mapped[int] = mapped_column(Integer)
+    size_bytes: Mapped[int] = mapped_column(Integer)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=now_utc)

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy import Boolean, Integer, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
-from campaigns.db import Base, UTCDateTime, now_utc
+from campaigns.db import Base, JSONType, UTCDateTime, now_utc
 
 
 class User(Base):
@@ -55,3 +56,6 @@ class Account(Base):
     # Frequency cap across sequences and broadcasts: at most N marketing mails per contact per D days.
     freq_cap_count: Mapped[int] = mapped_column(Integer, default=3)
     freq_cap_days: Mapped[int] = mapped_column(Integer, default=7)
+    # The brand kit of block mails (campaigns.delivery.blocks_mjml.BrandKit.from_settings reads it): colours by
+    # name, font, button shape, logo image; NULL = the defaults.
+    brand_kit: Mapped[dict[str, Any] | None] = mapped_column(JSONType)

@@ -1,0 +1,422 @@
+"""Block document -> MJML -> HTML, with the brand kit's colours, fonts and button style.
+
+Called once per template version (`campaigns.delivery.block_mails.save_block_version`, the benchmark): the
+validated document (`blocks.validate_document`) is written as MJML and compiled by MRML (`mjml-python`, the
+Rust MJML), which gives the tables and Outlook conditionals mail clients need. What this module adds to
+MRML's output, because the pitfalls are ours to avoid:
+
+- every image has a width attribute (an asset's stored width, capped by the column) and its alt text;
+- colours, paddings, fonts and link colours are inline on the element (Gmail drops <style> in some views,
+  so no layout depends only on it); the <style> MRML writes only adds the phone stacking and dark mode;
+- buttons are MJML's table-based bulletproof button (a <td> with bgcolor around the <a>), the text colour
+  chosen for contrast with the button's colour;
+- `color-scheme: light dark` with dark rules for the clients that honour prefers-color-scheme (Apple Mail,
+  Outlook.com's [data-ogsc]); colours that invert well elsewhere (every section has its background set);
+- at most 600 px wide; the legal footer is not written here: the rendering pipeline appends
+  templates/email/footer.html to every mail, block mails included (`footer` blocks mark its place, last).
+
+Merge tags (`{{ ... }}`) are swapped for inert tokens while the MJML is built and compiled, so escaping and
+MRML cannot touch them, and put back in the HTML; the sandbox renders them per recipient as in HTML mails.
+`merge_tag_warnings` names tags that point at no known field.
+"""
+
+from __future__ import annotations
+
+import html
+import re
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from jinja2 import Environment, nodes
+from jinja2.exceptions import TemplateSyntaxError
+from mjml import mjml2html
+
+from campaigns.delivery.blocks import PADDINGS, iter_blocks
+
+CONTENT_WIDTH = 600
+SIDE_PADDING = 24
+INNER_WIDTH = CONTENT_WIDTH - 2 * SIDE_PADDING
+COLUMN_GAP = 8  # px on each side of a column
+
+FONTS = {
+    "sans": "-apple-system, 'Segoe UI', 'Hiragino Sans', 'Hiragino Kaku Gothic ProN', Meiryo, Arial, sans-serif",
+    "serif": "Georgia, 'Hiragino Mincho ProN', 'Yu Mincho', 'Times New Roman', serif",
+    "rounded": "'Hiragino Maru Gothic ProN', 'Arial Rounded MT Bold', 'Segoe UI', Meiryo, sans-serif",
+}
+BUTTON_SHAPES = {"square": 0, "rounded": 6, "pill": 24}
+DEFAULT_COLOURS = {"text": "#1d2433", "muted": "#6b7280", "primary": "#2f6fde", "accent": "#0b7a5c",
+                   "background": "#f4f5f7", "surface": "#ffffff"}
+# Dark mode: fixed, readable values (a brand's light palette cannot be inverted reliably).
+_DARK = {"background": "#12151c", "surface": "#1f2430", "text": "#e6e8ee", "muted": "#a3aab8", "link": "#9dbcff"}
+_HEX = re.compile(r"#[0-9a-fA-F]{6}")
+SOCIAL_NAMES = {"x": "X", "facebook": "Facebook", "linkedin": "LinkedIn", "instagram": "Instagram",
+                "youtube": "YouTube", "line": "LINE", "note": "note", "website": "Web"}
+
+_TAG = re.compile(r"\{\{.*?\}\}", re.DOTALL)
+_TOKEN = "nrtbk{}q"
+_TOKEN_RE = re.compile(r"nrtbk(\d+)q")
+
+
+@dataclass(frozen=True)
+class BrandKit:
+    """The account's brand: colour values by name, a font stack, the button shape, the logo (Settings)."""
+
+    colours: Mapping[str, str] = field(default_factory=lambda: dict(DEFAULT_COLOURS))
+    font: str = "sans"
+    button_shape: str = "rounded"
+    logo_asset_id: int | None = None
+
+    @classmethod
+    def from_settings(cls, data: Mapping[str, Any] | None) -> BrandKit:
+        """The brand kit stored on the account (`Account.brand_kit`), defaults for what is missing or wrong."""
+        data = data or {}
+        colours = dict(DEFAULT_COLOURS)
+        for name, value in (data.get("colours") or {}).items():
+            if name in colours and isinstance(value, str) and _HEX.fullmatch(value.strip()):
+                colours[name] = value.strip().lower()
+        font = data.get("font") if data.get("font") in FONTS else "sans"
+        shape = data.get("button_shape") if data.get("button_shape") in BUTTON_SHAPES else "rounded"
+        logo = data.get("logo_asset_id")
+        return cls(colours=colours, font=str(font), button_shape=str(shape),
+                   logo_asset_id=logo if isinstance(logo, int) and not isinstance(logo, bool) else None)
+
+    def to_settings(self) -> dict[str, Any]:
+        return {"colours": dict(self.colours), "font": self.font, "button_shape": self.button_shape,
+                "logo_asset_id": self.logo_asset_id}
+
+
+@dataclass(frozen=True)
+class ImageRef:
+    """Where an uploaded image is served and its stored size (campaigns.delivery.assets)."""
+
+    url: str
+    width: int
+    height: int
+
+
+class _Writer:
+    def __init__(self, brand: BrandKit, assets: Mapping[int, ImageRef]) -> None:
+        self.brand = brand
+        self.assets = assets
+        self.tags: list[str] = []
+        self.missing_assets: list[int] = []
+
+    # ------------------------------------------------------------ escaping with merge tags kept
+    def protect(self, value: str) -> str:
+        def swap(match: re.Match[str]) -> str:
+            self.tags.append(match.group(0))
+            return _TOKEN.format(len(self.tags) - 1)
+
+        return _TAG.sub(swap, value)
+
+    def text(self, value: str) -> str:
+        """Plain text for an element's content: escaped, line breaks kept."""
+        return html.escape(self.protect(value), quote=False).replace("\n", "<br>")
+
+    def attr(self, value: str) -> str:
+        return html.escape(self.protect(value), quote=True)
+
+    def colour(self, name: str | None, default: str) -> str:
+        return self.brand.colours.get(name or default, self.brand.colours[default])
+
+    # ------------------------------------------------------------ the document
+    def document(self, document: Mapping[str, Any], lang: str) -> str:
+        font = FONTS[self.brand.font]
+        c = self.brand.colours
+        head = (
+            "<mj-head>"
+            f'<mj-attributes><mj-all font-family="{html.escape(font)}" />'
+            f'<mj-text font-size="15px" line-height="1.7" color="{c["text"]}" padding="0" />'
+            '<mj-image padding="0" /><mj-button padding="0" font-size="15px" font-weight="bold" />'
+            '<mj-divider padding="0" /><mj-column padding="0" /></mj-attributes>'
+            '<mj-raw><meta name="color-scheme" content="light dark">'
+            '<meta name="supported-color-schemes" content="light dark"></mj-raw>'
+            f"<mj-style>{_dark_css()}</mj-style>"
+            "</mj-head>"
+        )
+        body = "".join(self.section(block) for block in document["blocks"])
+        return (f'<mjml lang="{html.escape(lang)}">{head}<mj-body width="{CONTENT_WIDTH}px" '
+                f'background-color="{c["background"]}" css-class="nb-body">{body}</mj-body></mjml>')
+
+    def section(self, block: Mapping[str, Any]) -> str:
+        kind = block["type"]
+        if kind == "footer":
+            return ""  # the pipeline appends the legal footer (templates/email/footer.html) after the content
+        background = self.colour(block.get("background"), "surface")
+        if kind == "card" and not block.get("background"):
+            background = self.colour("background", "background")
+        pad = PADDINGS[block.get("padding", "small")]
+        if kind == "columns":
+            count = len(block["columns"])
+            width = INNER_WIDTH // count - 2 * COLUMN_GAP
+            columns = "".join(
+                f'<mj-column padding="0 {COLUMN_GAP}px">'
+                + "".join(self.element(inner, width) for inner in column) + "</mj-column>"
+                for column in block["columns"]
+            )
+            return (f'<mj-section background-color="{background}" css-class="nb-surface" '
+                    f'padding="{pad}px {SIDE_PADDING - COLUMN_GAP}px">{columns}</mj-section>')
+        inner_pad = 16 if kind == "card" else 0
+        return (f'<mj-section background-color="{background}" css-class="nb-surface" '
+                f'padding="{pad}px {SIDE_PADDING}px"><mj-column padding="{inner_pad}px">'
+                f"{self.element(block, INNER_WIDTH - 2 * inner_pad)}</mj-column></mj-section>")
+
+    def element(self, block: Mapping[str, Any], width: int) -> str:
+        """One block as MJML elements inside a column `width` px wide."""
+        kind = block["type"]
+        align = block.get("align")
+        if kind == "heading":
+            size = {1: 26, 2: 21, 3: 17}[block.get("level", 2)]
+            colour = self.colour(block.get("color"), "text")
+            return (f'<mj-text css-class="nb-text" align="{align or "left"}" color="{colour}" font-size="{size}px" '
+                    f'line-height="1.4" font-weight="bold" padding="4px 0"><h{block.get("level", 2)} '
+                    f'style="margin:0;font-size:{size}px;line-height:1.4;font-weight:bold;color:{colour};">'
+                    f'{self.text(block["text"])}</h{block.get("level", 2)}></mj-text>')
+        if kind == "text":
+            colour = self.colour(block.get("color"), "text")
+            return (f'<mj-text css-class="nb-text" align="{align or "left"}" color="{colour}" padding="4px 0">'
+                    f'{self.rich(block["html"])}</mj-text>')
+        if kind == "image":
+            return self.image(block, width, align or "center")
+        if kind == "button":
+            colour = self.colour(block.get("color"), "primary")
+            radius = BUTTON_SHAPES[self.brand.button_shape]
+            return (f'<mj-button href="{self.attr(block["href"])}" align="{align or "center"}" '
+                    f'background-color="{colour}" color="{_on(colour)}" border-radius="{radius}px" '
+                    f'inner-padding="12px 28px" padding="8px 0">{self.text(block["label"])}</mj-button>')
+        if kind == "divider":
+            colour = self.colour(block.get("color"), "muted")
+            return (f'<mj-divider border-color="{colour}" border-width="1px" padding="8px 0" '
+                    f'align="{align or "center"}" />')
+        if kind == "spacer":
+            return f'<mj-spacer height="{block.get("height", 24)}px" />'
+        if kind == "quote":
+            return self.quote(block)
+        if kind == "card":
+            return self.card(block, width)
+        if kind == "social":
+            links = " &nbsp;·&nbsp; ".join(
+                f'<a href="{self.attr(link["href"])}" style="color:{self.colour(block.get("color"), "primary")};'
+                f'text-decoration:underline;">{SOCIAL_NAMES[link["network"]]}</a>'
+                for link in block["links"]
+            )
+            return f'<mj-text css-class="nb-text" align="{align or "center"}" padding="4px 0">{links}</mj-text>'
+        raise ValueError(f"block type {kind!r} has no MJML")  # validate_document lets no other type through
+
+    def image(self, block: Mapping[str, Any], width: int, align: str) -> str:
+        src, natural = self.image_source(block)
+        shown = min(width, block.get("width") or natural or width)
+        href = f' href="{self.attr(block["href"])}"' if block.get("href") else ""
+        return (f'<mj-image src="{self.attr(src)}" alt="{self.attr(block["alt"])}" width="{shown}px" '
+                f'align="{align}"{href} padding="4px 0" />')
+
+    def image_source(self, block: Mapping[str, Any]) -> tuple[str, int | None]:
+        asset_id = block.get("asset_id")
+        if asset_id is not None:
+            ref = self.assets.get(asset_id)
+            if ref is None:
+                self.missing_assets.append(asset_id)
+                return "", None
+            return ref.url, ref.width
+        return str(block.get("src", "")), None
+
+    def quote(self, block: Mapping[str, Any]) -> str:
+        accent = self.colour(block.get("color"), "primary")
+        muted = self.colour("muted", "muted")
+        who = ", ".join(x for x in (block.get("author", ""), block.get("role", "")) if x)
+        cite = (f'<p style="margin:8px 0 0;font-size:13px;color:{muted};font-style:normal;">— {self.text(who)}</p>'
+                if who else "")
+        return (f'<mj-text css-class="nb-text" padding="8px 0"><table role="presentation" width="100%" '
+                f'cellpadding="0" cellspacing="0" border="0"><tr><td style="border-left:4px solid {accent};'
+                f'padding:4px 0 4px 16px;font-style:italic;">{self.text(block["text"])}{cite}</td></tr></table>'
+                "</mj-text>")
+
+    def card(self, block: Mapping[str, Any], width: int) -> str:
+        parts = []
+        if block.get("image"):
+            parts.append(self.image(block["image"], width, "center"))
+        parts.append(self.element({"type": "heading", "text": block["title"], "level": 3}, width))
+        if block.get("text"):
+            colour = self.colour(block.get("color"), "text")
+            parts.append(f'<mj-text css-class="nb-text" color="{colour}" padding="4px 0">'
+                         f'<p style="margin:0;">{self.text(block["text"])}</p></mj-text>')
+        if block.get("link"):
+            parts.append(self.element({"type": "button", "label": block["link"]["label"],
+                                       "href": block["link"]["href"], "align": "left"}, width))
+        return "".join(parts)
+
+    def rich(self, value: str) -> str:
+        """A text block's cleaned rich text with inline styles on each tag (no reliance on <style>)."""
+        link = self.colour("primary", "primary")
+        styles = {"p": "margin:0 0 12px;", "ul": "margin:0 0 12px;padding-left:24px;",
+                  "ol": "margin:0 0 12px;padding-left:24px;", "li": "margin:0 0 4px;"}
+        value = self.protect(value)
+        value = re.sub(r"<(p|ul|ol|li)>", lambda m: f'<{m.group(1)} style="{styles[m.group(1)]}">', value)
+        return re.sub(r"<a href=", f'<a style="color:{link};text-decoration:underline;" href=', value)
+
+    def restore(self, compiled: str) -> str:
+        return _TOKEN_RE.sub(lambda m: self.tags[int(m.group(1))], compiled)
+
+
+def _on(background: str) -> str:
+    """White or near-black text, whichever reads better on `background` (WCAG relative luminance)."""
+    def channel(hex2: str) -> float:
+        v = int(hex2, 16) / 255
+        return v / 12.92 if v <= 0.03928 else ((v + 0.055) / 1.055) ** 2.4
+
+    r, g, b = (channel(background[i:i + 2]) for i in (1, 3, 5))
+    luminance = 0.2126 * r + 0.7152 * g + 0.0722 * b
+    on_white = 1.05 / (luminance + 0.05)
+    # White when it meets WCAG AA (4.5:1), which brand buttons usually want; else whichever reads better.
+    return "#ffffff" if on_white >= 4.5 or on_white >= (luminance + 0.05) / 0.05 else "#111111"
+
+
+def _dark_css() -> str:
+    d = _DARK
+    rules = (
+        f".nb-body {{ background-color:{d['background']} !important; }}",
+        f".nb-surface, .nb-surface > table {{ background:{d['surface']} !important; "
+        f"background-color:{d['surface']} !important; }}",
+        f".nb-text div, .nb-text h1, .nb-text h2, .nb-text h3, .nb-text p, .nb-text li, .nb-text td "
+        f"{{ color:{d['text']} !important; }}",
+        f".nb-text a {{ color:{d['link']} !important; }}",
+    )
+    light = " ".join(rules)
+    ogsc = " ".join("[data-ogsc] " + r.replace(", .", ", [data-ogsc] .") for r in rules)
+    return f"@media (prefers-color-scheme: dark) {{ {light} }} {ogsc}"
+
+
+DARK_QUERY = "@media (prefers-color-scheme: dark)"
+
+
+def compile_document(document: Mapping[str, Any], brand: BrandKit, assets: Mapping[int, ImageRef], *,
+                     lang: str = "en") -> str:
+    """The mail's HTML document for a valid block document (save, the benchmark); raises ValueError naming
+    images that are no longer in the library."""
+    writer = _Writer(brand, assets)
+    source = writer.document(document, lang)
+    if writer.missing_assets:
+        raise ValueError(f"image {writer.missing_assets[0]} is no longer in the image library")
+    return writer.restore(mjml2html(source, disable_comments=True))
+
+
+def to_mjml(document: Mapping[str, Any], brand: BrandKit, assets: Mapping[int, ImageRef], *,
+            lang: str = "en") -> str:
+    """The MJML source of a block document, merge tags restored (for experts, tests)."""
+    writer = _Writer(brand, assets)
+    return writer.restore(writer.document(document, lang))
+
+
+def dark_preview(compiled_html: str) -> str:
+    """The same HTML with its dark-mode rules always on: the preview's "dark" switch shows what Apple Mail
+    and Outlook.com show a reader in dark mode."""
+    return compiled_html.replace(DARK_QUERY, "@media all")
+
+
+# ---------------------------------------------------------------- merge tags
+CONTACT_FIELDS = ("first_name", "last_name", "name", "company", "job_title", "email")
+ACCOUNT_FIELDS = ("company_name", "from_name", "postal_address", "contact_info")
+TOP_LEVEL = ("unsubscribe_url", "preferences_url")
+_ENV = Environment(autoescape=True)
+
+
+def _dotted(node: nodes.Node) -> str | None:
+    parts: list[str] = []
+    while isinstance(node, (nodes.Getattr, nodes.Getitem)):
+        if isinstance(node, nodes.Getattr):
+            parts.append(node.attr)
+        elif isinstance(node.arg, nodes.Const) and isinstance(node.arg.value, str):
+            parts.append(node.arg.value)
+        else:
+            return None
+        node = node.node
+    if not isinstance(node, nodes.Name):
+        return None
+    parts.append(node.name)
+    return ".".join(reversed(parts))
+
+
+def _names(source: str) -> list[str]:
+    """The dotted variable paths a template's {{ ... }} and {% ... %} read, outermost first."""
+    try:
+        tree = _ENV.parse(source)
+    except TemplateSyntaxError:
+        return []
+    found: list[str] = []
+    inner: set[int] = set()
+    for node in tree.find_all((nodes.Getattr, nodes.Getitem, nodes.Name)):
+        if id(node) in inner:
+            continue
+        if isinstance(node, (nodes.Getattr, nodes.Getitem)):
+            child = node.node
+            while isinstance(child, (nodes.Getattr, nodes.Getitem)):
+                inner.add(id(child))
+                child = child.node
+            inner.add(id(child))
+        if isinstance(node, nodes.Name) and node.ctx != "load":
+            continue
+        path = _dotted(node)
+        if path:
+            found.append(path)
+    return found
+
+
+def merge_tag_warnings(sources: Iterable[str], attribute_keys: Iterable[str]) -> list[str]:
+    """English warnings (msgids with values) for merge tags naming no known field (editor save, preview).
+
+    `attribute_keys` are the custom field keys seen on contacts (`assets`-free: the caller reads them).
+    A tag that names nothing known would render as an empty string for everyone; warning is the point."""
+    keys = set(attribute_keys)
+    locals_: set[str] = set()
+    warnings: list[str] = []
+    for source in sources:
+        try:
+            tree = _ENV.parse(source)
+        except TemplateSyntaxError:
+            continue
+        for target in tree.find_all(nodes.Name):
+            if target.ctx in ("store", "param"):
+                locals_.add(target.name)
+        for path in _names(source):
+            message = _check_path(path, keys, locals_)
+            if message and message not in warnings:
+                warnings.append(message)
+    return warnings
+
+
+def _check_path(path: str, keys: set[str], locals_: set[str]) -> str | None:
+    head, _, rest = path.partition(".")
+    if head in locals_ or head in ("loop", "range", "true", "false", "none"):
+        return None
+    if head in TOP_LEVEL and not rest:
+        return None
+    if head == "contact":
+        field_name, _, sub = rest.partition(".")
+        if field_name == "attributes":
+            key = sub.partition(".")[0]
+            if not key:
+                return None
+            if key not in keys:
+                return f"merge tag {{{{ {path} }}}}: no contact has the custom field {key}"
+            return None
+        if field_name in (*CONTACT_FIELDS, "id") and not sub:
+            return None
+        return f"merge tag {{{{ {path} }}}}: contacts have no field {field_name or '(none)'}"
+    if head == "account":
+        if rest in ACCOUNT_FIELDS:
+            return None
+        return f"merge tag {{{{ {path} }}}}: unknown account field {rest or '(none)'}"
+    return f"merge tag {{{{ {path} }}}}: unknown variable {head}"
+
+
+def block_sources(document: Mapping[str, Any]) -> list[str]:
+    """Every text of a block document that may hold merge tags (warnings)."""
+    out: list[str] = []
+    for block in iter_blocks(document):
+        for key in ("text", "html", "label", "href", "alt", "title", "author", "role"):
+            if isinstance(block.get(key), str):
+                out.append(block[key])
+        if isinstance(block.get("link"), Mapping):
+            out.extend(str(v) for v in block["link"].values())
+    return out
