@@ -229,9 +229,7 @@ def _describe(node: Any, lookups: Lookups, lang: str, nested: bool) -> str:
 
 def describe_rules(rules: Any, lookups: Lookups | None, lang: str) -> str:
     """The whole tree as one sentence, nested groups in brackets (the segments list, journeys' branches)."""
-    if not rules:
-        return _t(lang, "every contact (no conditions)")
-    text = _describe(rules, lookups or {}, lang, False)
+    text = _t(lang, "every contact (no conditions)") if not rules else _describe(rules, lookups or {}, lang, False)
     return text[:1].upper() + text[1:]
 
 

@@ -92,3 +92,34 @@ def test_rule_errors_are_shown_in_japanese(ui: Any, services: Any) -> None:
     page = ui.client.post("/contacts/segments/new", headers=ja, data={
         "csrf_token": token, "name": "x", "rules": '{"all": [{"list_id": 77}]}'}).get_data(as_text=True)
     assert "rules: リスト 77 は存在しません" in page
+
+
+def test_form_errors_name_the_condition_in_words(ui: Any, services: Any) -> None:
+    """A blank value is refused with the condition's number and words, in the UI's language; the JSON stays
+    behind "Advanced" while the builder can show the rules."""
+    token = ui.token("/contacts/segments/new")
+    rules = '{"all": [{"field": "score", "op": "gt", "value": 5}, {"any": [{"field": "job_title", "op": "contains", "value": ""}]}]}'
+    for lang, message in (("en", "Condition 2 (Job title contains): enter a value"),
+                          ("ja", "条件2（役職が次を含む）: 値を入力してください")):
+        resp = ui.client.post("/contacts/segments/new", headers={"Accept-Language": lang},
+                              data={"csrf_token": token, "name": "x", "rules": rules})
+        html = resp.get_data(as_text=True)
+        assert resp.status_code == 400 and message in html, lang
+        assert 'data-error-condition="2"' in html and '<details class="advanced" id="rules-advanced">' in html
+    from campaigns.models import Segment
+    with services.db.factory() as s:
+        assert s.query(Segment).count() == 0
+
+
+def test_segments_list_reads_as_sentences_with_counts(ui: Any, services: Any) -> None:
+    ids = _people(services)
+    from campaigns.models import Segment
+    with services.db.begin() as s:
+        s.add(Segment(name="VIP 部長", rules={"all": [{"field": "job_title", "op": "contains", "value": "部長"},
+                                                      {"list_id": ids["vip"]}]}))
+        s.add(Segment(name="Broken", rules={"all": [{"field": "nope", "op": "eq", "value": 1}]}))
+    html = ui.get("/contacts/segments").get_data(as_text=True)
+    assert "Job title contains “部長” and is on the list “VIP”" in html and '"list_id"' not in html
+    assert ">1</td>" in html and "Needs fixing" in html
+    ja = ui.get("/contacts/segments", headers={"Accept-Language": "ja"}).get_data(as_text=True)
+    assert "役職が「部長」を含む、かつリスト「VIP」に含まれる" in ja and "要修正" in ja
