@@ -28,10 +28,13 @@ def account_zone() -> ZoneInfo:
     return found
 
 
-def account_time(value: datetime | None, fmt: str | None = None) -> str:
+def account_time(value: datetime | str | None, fmt: str | None = None) -> str:
     """A UTC timestamp in the account's time zone (template filter `account_time`): as the UI's language writes
     it (campaigns.i18n.format_datetime: Jan 15, 2030, 09:30 / 2030年1月15日 9:30), or with a strftime `fmt` for
-    machine text (a datetime-local input's value, "%Y-%m-%dT%H:%M")."""
+    machine text (a datetime-local input's value, "%Y-%m-%dT%H:%M"). An ISO 8601 string (the JSON dicts pages
+    share with the API, such as an A/B test's deadline) is read as the same instant."""
+    if isinstance(value, str):
+        value = datetime.fromisoformat(value) if value else None
     if value is None:
         return ""
     if fmt is None:
