@@ -56,6 +56,7 @@ def test_contact_list_filters_search_and_bulk(app: Any, user: Any, services: Any
         page.click(".cl-more > summary")
         page.select_option("select[name=stage]", "hot")
         page.click(".cl-actions button[type=submit]")
+        page.wait_for_url("**stage=hot**")
         expect(page.locator("[data-contact-id]")).to_have_count(1)
         words = page.locator("[data-testid=filter-words]")
         expect(words).to_contain_text("ステージがホット" if lang == "ja" else "Stage is Hot")
@@ -63,7 +64,7 @@ def test_contact_list_filters_search_and_bulk(app: Any, user: Any, services: Any
         page.screenshot(path=str(SHOTS / f"filtered-{lang}-{width}.png"), full_page=True)
         # a search typed in half-width katakana finds the full-width company
         page.goto(server.url + "/contacts/")
-        page.fill("input[name=q]", "ｶﾀｶﾅ")
+        page.fill("[data-testid=contact-filters] input[name=q]", "ｶﾀｶﾅ")
         page.click(".cl-search button")
         expect(page.locator("[data-contact-id]")).to_have_count(1)
         expect(page.locator(f"[data-contact-id='{ids[0]}']")).to_be_visible()
