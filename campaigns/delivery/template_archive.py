@@ -13,8 +13,9 @@ The rules (campaigns.archive gives the shared contract):
 - Anything else is **archived**: it leaves the template list and the broadcast, sequence and A/B
   pickers (`selectable_templates` in campaigns.delivery.rendering), while steps and broadcasts already
   using it keep sending it and every report still names it.
-- **Duplicate** copies the current version as it is (subject, preheader, sender name, HTML and text,
-  the compiled form and its links with their tracking choices) into a new template's version 1; the
+- **Duplicate** copies the current version as it is (subject, preheader, sender name, HTML and text, the
+  block editor's document, the compiled form and its links with their tracking choices) into a new
+  template's version 1; the
   copy has no history and nothing uses it.
 
 Called by campaigns.views.templates and campaigns.api.templates; request-free.
@@ -22,6 +23,7 @@ Called by campaigns.views.templates and campaigns.api.templates; request-free.
 
 from __future__ import annotations
 
+from sqlalchemy import inspect as sa_inspect
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
@@ -84,11 +86,11 @@ def duplicate_template(session: Session, template: Template, pattern: str = COPY
     source: TemplateVersion | None = template.current_version
     if source is None:  # a template nobody saved a version of: the copy is as empty
         return copy
-    version = TemplateVersion(
-        template_id=copy.id, version=1, subject=source.subject, preheader=source.preheader,
-        from_name=source.from_name, html_source=source.html_source, text_source=source.text_source,
-        compiled_html=source.compiled_html, compiled_text=source.compiled_text,
-    )
+    # Every column of the version but its identity, so what later versions carry (the block editor's
+    # document, ...) is copied without this function knowing it.
+    own = {"id", "template_id", "version", "created_at"}
+    copied = {col.key: getattr(source, col.key) for col in sa_inspect(TemplateVersion).column_attrs if col.key not in own}
+    version = TemplateVersion(template_id=copy.id, version=1, **copied)
     # The compiled HTML names tracked links by position, so the copy's links keep their positions.
     version.links = [
         Link(position=link.position, url=link.url, label=link.label, tracked=link.tracked, honeypot=link.honeypot)

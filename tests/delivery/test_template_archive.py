@@ -95,3 +95,14 @@ def test_a_long_name_is_shortened_to_fit_the_copy_suffix(services: Any) -> None:
     with services.db.begin() as s:
         copy = duplicate_template(s, make_template(s, "x" * 200))
         assert len(copy.name) == 200 and copy.name.endswith("… (copy)")
+
+
+def test_duplicate_keeps_a_block_mail_a_block_mail(services: Any) -> None:
+    with services.db.begin() as s:
+        original = make_template(s, "Blocks")
+        assert original.current_version is not None
+        original.current_version.editor = "blocks"
+        original.current_version.blocks = {"rows": [{"type": "text", "text": "Hi"}]}
+        s.flush()
+        ours = duplicate_template(s, original).current_version
+        assert ours is not None and (ours.editor, ours.blocks) == ("blocks", {"rows": [{"type": "text", "text": "Hi"}]})
