@@ -20,7 +20,7 @@ sends get the control until the decision, which makes the winner the step's temp
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import and_, func, select
@@ -83,7 +83,10 @@ def timeline(session: Session, test: ABTest) -> dict[str, Any]:
     for bucket, key, n in rows:
         if bucket in index:
             series[key][index[bucket]] += int(n or 0)
-    return {"metric": metric, "labels": [b.strftime("%Y-%m-%d %H:00") for b in buckets], "series": series}
+    # labels are UTC text (the API's callers read them); "starts" are the same hours as ISO instants, which the
+    # results page writes in the account's zone
+    return {"metric": metric, "labels": [b.strftime("%Y-%m-%d %H:00") for b in buckets],
+            "starts": [(b if b.tzinfo else b.replace(tzinfo=UTC)).isoformat() for b in buckets], "series": series}
 
 
 def aligned_curves(session: Session, test: ABTest,

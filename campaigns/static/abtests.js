@@ -66,7 +66,7 @@
     intervals.setAttribute("data-rendered", String(data.keys.length));
   }
 
-  var line = function (canvas, labels, series, percent) {
+  var line = function (canvas, labels, series, percent, xTitle) {
     if (!canvas) { return; }
     new window.Chart(canvas, {
       type: "line",
@@ -79,10 +79,12 @@
         })
       },
       options: { animation: false, interaction: { mode: "index", intersect: false },
-                 scales: { y: { beginAtZero: true, ticks: percent ? { callback: function (v) { return v + "%"; } } : { precision: 0 } } } }
+                 scales: { x: xTitle, y: { beginAtZero: true, ticks: percent ? { callback: function (v) { return v + "%"; } } : { precision: 0 } } } }
     });
     canvas.setAttribute("data-rendered", String(labels.length));
   };
-  line(document.getElementById("ab-aligned-chart"), data.aligned.hours.map(function (h) { return h + "h"; }), data.aligned.curves, true);
-  line(document.getElementById("ab-timeline-chart"), data.timeline.labels, data.timeline.series, false);
+  line(document.getElementById("ab-aligned-chart"), data.aligned.hours.map(function (h) { return h + "h"; }), data.aligned.curves, true, {});
+  // the timeline's hours are in the account's zone (the page writes them); its axis says which zone
+  line(document.getElementById("ab-timeline-chart"), data.timeline.labels, data.timeline.series, false,
+       data.labels.zone ? { title: { display: true, text: data.labels.zone } } : {});
 })();

@@ -1,0 +1,6 @@
+"""Japanese of the one-clock work: every time shown in the account's zone, labelled (the A/B results page,
+the hand-over deliveries, imports, the suppression list, scoring)."""
+
+JA = {
+    "Unique human opens (or clicks) per hour, per variant.": "パターンごとの1時間あたりの人によるユニーク開封（またはクリック）。",
+}
