@@ -74,6 +74,12 @@ class Settings:
     # Where images uploaded for mails are stored (campaigns/delivery/assets.py); '' = instance/assets. Served
     # from BASE_URL/mail-assets/; keep it on storage that outlives a deploy (mails already sent point at it)
     asset_dir: str = ""
+    # Website tracking (docs/website-tracking.md): a MaxMind-format database mapping IP ranges to organisations
+    # (GeoIP2-ISP, GeoLite2-ASN or an operator's own), read at collection to name visitors' companies; '' = off.
+    ip_org_database: str = ""
+    # How far back a visitor's anonymous visits are attached to the contact it is identified as; the Settings ->
+    # Website tracking page overrides it once saved
+    web_lookback_days: int = 30
     # DKIM signing (optional): all three set = every outgoing mail is signed (see docs/operations.md)
     dkim_selector: str = ""
     dkim_domain: str = ""
