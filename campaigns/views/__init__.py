@@ -13,12 +13,15 @@ from campaigns.views import (
     contact_page,  # noqa: F401  (routes on contacts.bp: imported so they register)
     contacts,
     dashboard,
+    errors,
     forms,
     journeys,
     kpi,
+    navigation,
     outbox,
     reports,
     scoring,
+    search,
     segments,
     sequences,
     settings,
@@ -43,6 +46,7 @@ UI_BLUEPRINTS = [
     kpi.bp,
     settings.bp,
     account.bp,
+    search.bp,
 ]
 
 
@@ -50,6 +54,8 @@ def register_ui(app: Flask) -> None:
     """Register every UI blueprint and the login guard (called by create_app)."""
     for bp in UI_BLUEPRINTS:
         app.register_blueprint(bp)
+    navigation.install(app)  # the grouped top navigation of templates/ui/base.html
+    errors.install(app)  # error pages in words (templates/ui/error.html)
     auth.install_login_guard(app, {bp.name for bp in UI_BLUEPRINTS})
     install_text_guard(app, {bp.name for bp in UI_BLUEPRINTS})  # after the login guard: strangers see the login
     # Every page, JSON answer and download of the app: text stored before the text rule cannot fail one.

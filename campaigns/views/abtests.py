@@ -14,7 +14,17 @@ from sqlalchemy.orm import Session
 from campaigns.delivery.rendering import selectable_templates
 from campaigns.experiments import counting, decision, results, setup, stats
 from campaigns.i18n import _
-from campaigns.models import ABKind, ABMetric, ABStatus, ABTest, Broadcast, Sequence, Step, Template
+from campaigns.models import (
+    ABKind,
+    ABMetric,
+    ABStatus,
+    ABTest,
+    Broadcast,
+    BroadcastStatus,
+    Sequence,
+    Step,
+    Template,
+)
 from campaigns.params import parse_id, parse_int
 from campaigns.runtime import services
 from campaigns.views.builder_common import install_filters
@@ -167,9 +177,30 @@ def _advice_text(out: dict[str, Any]) -> str:
              n=f"{out['per_variant']:,}", total=f"{out['total']:,}")
 
 
+def _choose(s: Session) -> Any:
+    """/ab/new without a target (the A/B tab's button): the broadcasts that can still be tested (draft or
+    scheduled, no test running) and each sequence's steps, each a link to the set-up form for it."""
+    busy = set(s.scalars(select(ABTest.broadcast_id).where(
+        ABTest.broadcast_id.is_not(None), ABTest.status.in_(setup.ACTIVE_STATUSES))))
+    broadcasts = [b for b in s.scalars(select(Broadcast).where(
+        Broadcast.status.in_((BroadcastStatus.DRAFT, BroadcastStatus.SCHEDULED))).order_by(Broadcast.id.desc()).limit(100))
+        if b.id not in busy]
+    sequences = list(s.scalars(select(Sequence).order_by(Sequence.name).limit(100)))
+    steps: dict[int, list[Step]] = {}
+    for step in s.scalars(select(Step).where(Step.sequence_id.in_([q.id for q in sequences]), Step.deleted.is_(False))
+                          .order_by(Step.sequence_id, Step.position)):
+        steps.setdefault(step.sequence_id, []).append(step)
+    template_names = dict(s.execute(select(Template.id, Template.name)).all())
+    return render_template("ui/abtests/choose.html", broadcasts=broadcasts,
+                           sequences=[q for q in sequences if steps.get(q.id)], steps=steps,
+                           template_names=template_names)
+
+
 @bp.route("/new", methods=["GET", "POST"])
 def new() -> Any:
     s = services().db.session  # the request's Session
+    if request.method == "GET" and not request.args.get("broadcast_id") and not request.args.get("step_id"):
+        return _choose(s)
     broadcast, step, sequence = _target(s)
     base_id = broadcast.template_id if broadcast else step.template_id  # type: ignore[union-attr]
     base = s.get(Template, base_id)
