@@ -52,7 +52,7 @@ from campaigns.models.sequences import (
 from campaigns.models.templates import Link, MailAsset, Template, TemplateVersion
 from campaigns.models.tracking import EngagementRollup, Hit, HitClass, HitKind, RollupScope
 from campaigns.models.users import Account, ApiKey, User
-from campaigns.models.web import WebVisit, WebVisitor
+from campaigns.models.web import WebTrackingSettings, WebVisit, WebVisitor
 
 __all__ = [
     "create_all", "drop_all",
@@ -61,7 +61,7 @@ __all__ = [
     "EnrollmentStatus", "Event", "Form", "FormStatus", "FormSubmission", "IdempotencyKey", "ImportJob", "ImportStatus", "Link", "MailAsset", "OutboxMessage", "Segment", "Send",
     "SendStatus", "Sequence", "StageChange", "DeliveryState", "RuleKind", "ScoreEntry", "ScoreTrigger", "ScoringRule", "ScoringSettings",
     "TriggerAction", "TriggerWhen", "WebhookDelivery", "SequenceStatus", "Stage", "Step", "SubmissionStatus", "Suppression", "Template",
-    "TemplateVersion", "User", "WebVisit", "WebVisitor",
+    "TemplateVersion", "User", "WebTrackingSettings", "WebVisit", "WebVisitor",
     "Journey", "JourneyCursor", "JourneyEnrolment", "JourneyEnrolmentStatus", "JourneyStatus", "JourneyStep",
     "JourneyVersion",
     "ContactList", "ContactListMember", "SegmentExitWhen", "SegmentTriggerMember",

@@ -11,13 +11,27 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import Index, Integer, String, Text
+from sqlalchemy import Boolean, Index, Integer, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from campaigns.db import Base, StrEnumType, UTCDateTime, now_utc
 from campaigns.models.tracking import BigIntKey, HitClass
 
 VISITOR_KEY_LENGTH = 32  # the snippet's random id: 128 bits as hex
+
+
+class WebTrackingSettings(Base):
+    """How the snippet behaves and which sites may send visits; a single row (id=1), edited on Settings ->
+    Website tracking, read (cached a few seconds) by the collection endpoint and the click redirect."""
+
+    __tablename__ = "web_tracking_settings"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    # Host names, one per line; ".example.com" also allows every subdomain. No host: nothing is collected.
+    allowed_domains: Mapped[str] = mapped_column(Text, default="")
+    consent_required: Mapped[bool] = mapped_column(Boolean, default=False)  # nothing until nurture.consent(true)
+    honour_gpc: Mapped[bool] = mapped_column(Boolean, default=True)  # a Global Privacy Control signal = nothing sent
+    lookback_days: Mapped[int] = mapped_column(Integer, default=30)  # anonymous history attached at identification
 
 
 class WebVisitor(Base):
