@@ -25,13 +25,16 @@ class TokenKind(IntEnum):
     UNSUBSCRIBE = 3
     PREFERENCES = 4
     FORM_CONFIRM = 5  # a form's double opt-in link: a = submission id, b = form id
+    # The `_nid` the click redirect adds to links into the marketer's own sites: a = send id, b = expiry (Unix
+    # seconds); the website collector identifies the visitor as the send's contact (campaigns/engagement/web_collect.py)
+    WEB_IDENTIFY = 6
 
 
 @dataclass(frozen=True)
 class Token:
     kind: TokenKind
-    a: int  # send id (open, click) or contact id (unsubscribe, preferences)
-    b: int  # link id (click), send id (unsubscribe; 0 when none), 0 otherwise
+    a: int  # send id (open, click, web identify) or contact id (unsubscribe, preferences)
+    b: int  # link id (click), send id (unsubscribe; 0 when none), expiry (web identify), 0 otherwise
 
 
 class TokenSigner:
