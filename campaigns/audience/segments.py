@@ -173,15 +173,15 @@ def _attr_number(key: str) -> ColumnElement[Any]:
 
 
 # ------------------------------------------------------------------ compiling conditions
-ConditionBuilder = Callable[[dict[str, Any]], ColumnElement[bool]]
+# (condition, its path for errors, the "now" that "within N days" counts back from) -> the WHERE clause
+ConditionBuilder = Callable[[dict[str, Any], str, datetime], ColumnElement[bool]]
 _EXTRA_BUILDERS: dict[str, ConditionBuilder] = {}
 
 
 def register_condition(key: str, builder: ConditionBuilder) -> None:
-    """Teach the compiler a new kind of condition: dicts carrying `key` go to `builder` (later issues)."""
+    """Teach the compiler a new kind of condition: dicts carrying `key` go to `builder` (website visits:
+    campaigns.audience.web_conditions). The builder raises SegmentError naming `where` for bad input."""
     _EXTRA_BUILDERS[key] = builder
-
-
 
 
 def _scalar_text(value: Any, where: str) -> str:
@@ -395,7 +395,7 @@ def _condition(cond: dict[str, Any], where: str, ctx: _Context) -> ColumnElement
         return _list_condition(cond, ctx, where)
     for key, builder in _EXTRA_BUILDERS.items():
         if key in cond:
-            return builder(cond)
+            return builder(cond, where, ctx.now)
     field = cond.get("field")
     op = cond.get("op")
     value = cond.get("value")
