@@ -24,7 +24,7 @@ from campaigns.i18n import gettext
 from campaigns.params import MAX_ID
 from campaigns.params import loads as bounded_json_loads
 from campaigns.runtime import Services
-from campaigns.views import public_forms, register_ui
+from campaigns.views import mail_assets, public_forms, register_ui
 from campaigns.views.builder_common import account_zone
 from tracking import register_tracking
 
@@ -105,6 +105,7 @@ def create_app(overrides: dict[str, Any] | None = None) -> Flask:
     # Hosted forms are embedded on other sites and post cross-origin: honeypot, rate limit, validation.
     csrf.exempt(public_forms.bp)
     app.register_blueprint(public_forms.bp)
+    app.register_blueprint(mail_assets.bp)  # images of mails, fetched by mail clients without a login
     _register_errors(app)
 
     @app.after_request

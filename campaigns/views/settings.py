@@ -1,16 +1,21 @@
-"""Account settings: the sender identity and legal footer, time zone and frequency cap."""
+"""Account settings: the sender identity and legal footer, time zone and frequency cap; the brand kit of block
+mails (campaigns.delivery.blocks_mjml.BrandKit)."""
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
-from flask import Blueprint, flash, redirect, render_template, url_for
+from flask import Blueprint, flash, redirect, render_template, request, url_for
 from flask_wtf import FlaskForm
 from wtforms import EmailField, IntegerField, SelectField, StringField, TextAreaField
 from wtforms.validators import DataRequired, NumberRange, Optional, ValidationError
 
 from campaigns.addresses import is_valid_address
+from campaigns.delivery import assets as mail_assets
+from campaigns.delivery.blocks_mjml import BUTTON_SHAPES, DEFAULT_COLOURS, FONTS, BrandKit
 from campaigns.i18n import _
+from campaigns.params import parse_id
 from campaigns.runtime import services
 from campaigns.timezones import TIMEZONE_CHOICES
 from campaigns.users import get_account
@@ -51,4 +56,30 @@ def account() -> Any:
         flash(_("Saved."), "success")
         return redirect(url_for("settings.account"))
     db.session.commit()
-    return render_template("ui/settings.html", form=form)
+    return render_template("ui/settings.html", form=form, **_brand_context(db.session, acc))
+
+
+def _brand_context(session: Any, acc: Any) -> dict[str, Any]:
+    kit = BrandKit.from_settings(acc.brand_kit)
+    return {"brand": kit, "brand_colours": list(DEFAULT_COLOURS), "brand_fonts": list(FONTS),
+            "brand_shapes": list(BUTTON_SHAPES), "brand_images": mail_assets.library(session, limit=100)}
+
+
+@bp.post("/brand")
+def brand_kit() -> Any:
+    """Save the brand kit (colours, font, button shape, logo) every new block mail uses."""
+    db = services().db
+    acc = get_account(db.session)
+    form = request.form
+    colours = {name: form.get(f"colour_{name}", "").strip().lower() for name in DEFAULT_COLOURS}
+    if any(not re.fullmatch(r"#[0-9a-f]{6}", value) for value in colours.values()):
+        flash(_("Enter colours as #rrggbb."), "error")
+        return redirect(url_for("settings.account"))
+    logo = parse_id(form.get("logo_asset_id"))
+    acc.brand_kit = BrandKit.from_settings({
+        "colours": colours, "font": form.get("font"), "button_shape": form.get("button_shape"),
+        "logo_asset_id": logo,
+    }).to_settings()
+    db.session.commit()
+    flash(_("Brand kit saved."), "success")
+    return redirect(url_for("settings.account"))

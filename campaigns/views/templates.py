@@ -1,5 +1,7 @@
 """Email templates: list, editor with live preview, version history, link tracking choices, test send, and
-archive, restore, duplicate and delete (campaigns.delivery.template_archive)."""
+archive, restore, duplicate and delete (campaigns.delivery.template_archive); the block editor (block mails
+without HTML, campaigns.delivery.block_mails; its page data in campaigns.views.mail_blocks), its preview
+and conversion to HTML, and the image library (campaigns.delivery.assets)."""
 
 from __future__ import annotations
 
@@ -25,6 +27,10 @@ from wtforms.validators import DataRequired, Length
 
 from campaigns.addresses import normalize_email
 from campaigns.archive import InUse, live
+from campaigns.delivery import assets as mail_assets
+from campaigns.delivery import block_mails
+from campaigns.delivery.blocks import BlockError, validate_document
+from campaigns.delivery.blocks_mjml import block_sources, dark_preview
 from campaigns.delivery.rendering import TemplateError, compile_version, create_template, render_preview
 from campaigns.delivery.system_mail import send_test_email
 from campaigns.delivery.template_archive import (
@@ -39,6 +45,7 @@ from campaigns.models import Contact, Template, TemplateVersion
 from campaigns.params import parse_id
 from campaigns.runtime import services
 from campaigns.text import storable
+from campaigns.views import mail_blocks
 from campaigns.views.builder_common import account_zone, install_filters
 from campaigns.views.text_input import CheckedForm, checks_own_text
 
@@ -236,6 +243,8 @@ def edit(template_id: int) -> Any:
     if request.method == "GET" and wanted:
         # Load an older version into the editor; saving it makes a new version (history is immutable).
         shown = _version_or_404(s, template, wanted)
+    if request.method == "GET" and shown is not None and shown.editor == "blocks":
+        return redirect(url_for("templates.blocks_edit", template_id=template.id, **({"version": wanted} if wanted else {})))
     form = TemplateForm(obj=shown) if request.method == "GET" else TemplateForm()
     if request.method == "GET":
         form.name.data = template.name
@@ -377,3 +386,205 @@ def test_send(template_id: int) -> Any:
 def _int_arg(name: str) -> int:
     """A positive integer query argument, or 0 when absent or malformed."""
     return parse_id(request.args.get(name)) or 0
+
+
+# ------------------------------------------------------------------ the block editor
+class BlockMailForm(CheckedForm):
+    """The block editor's fields; the document is one hidden JSON field, validated by campaigns.delivery.blocks."""
+
+    name = StringField("Name", validators=[DataRequired(), Length(max=200)])
+    subject = StringField("Subject", validators=[DataRequired(), Length(max=998)])
+    preheader = StringField("Preheader", validators=[Length(max=500)])
+    from_name = StringField("Sender name", validators=[Length(max=200)])
+
+
+BLOCK_FIELDS = ("name", "subject", "preheader", "from_name")
+
+
+def _starter_blocks(s: Session) -> dict[str, Any]:
+    return block_mails.starter_document(
+        s, heading=_('{{ contact.first_name | default("Customer") }}, thank you for your interest'),
+        text=_("Write your message here. Select text to make it bold or add a link."), button=_("Read more"),
+    )
+
+
+def _save_blocks(s: Session, template: Template | None, form: BlockMailForm) -> tuple[Template | None, list[str]]:
+    """Save the posted document as a new version (a new template when None); (template, errors)."""
+    document = mail_blocks.read_document(request.form.get("blocks_json"))
+    if document is None:
+        return None, [_("The mail's blocks could not be read; reload the page and try again.")]
+    fields = {"document": document, "subject": form.subject.data or "", "preheader": form.preheader.data or "",
+              "from_name": form.from_name.data or ""}
+    settings = services().settings
+    try:
+        if template is None:
+            template = block_mails.create_block_template(s, settings, (form.name.data or "").strip(), **fields)
+        else:
+            template.name = (form.name.data or "").strip()
+            block_mails.save_block_version(s, settings, template, untracked_urls=_untracked_urls(), **fields)
+    except TemplateError as exc:
+        s.rollback()
+        return None, [mail_blocks.translate_problem(str(exc))]
+    return template, []
+
+
+def _blocks_page(s: Session, form: BlockMailForm, template: Template | None, version: TemplateVersion | None,
+                 document: dict[str, Any], errors: list[str], status: int) -> Any:
+    current = template.current_version if template else None
+    return render_template(
+        "ui/templates/blocks.html", form=form, template=template, version=version, current=current,
+        versions=_versions(s, template) if template else [], links=list(version.links) if version else [],
+        errors=errors, editor=mail_blocks.editor_data(s, document, block_mails.brand_kit(s)),
+        words=mail_blocks.vocabulary(), test_to=request.args.get("to", ""),
+    ), status
+
+
+@bp.route("/blocks/new", methods=["GET", "POST"])
+@checks_own_text(*BLOCK_FIELDS)
+def blocks_new() -> Any:
+    """A new block mail: the editor with the brand's starter blocks; POST creates the template."""
+    s = services().db.session
+    form = BlockMailForm()
+    errors: list[str] = []
+    document = _starter_blocks(s)
+    if request.method == "POST":
+        posted = mail_blocks.read_document(request.form.get("blocks_json"))
+        document = posted if isinstance(posted, dict) else document
+        if form.validate_on_submit():
+            template, errors = _save_blocks(s, None, form)
+            if template is not None:
+                warnings = block_mails.merge_tag_warnings(s, [form.subject.data or ""] + _block_sources(document))
+                s.commit()
+                _flash_saved(warnings)
+                return redirect(url_for("templates.blocks_edit", template_id=template.id))
+        else:
+            errors = [_(e[0]) for e in form.errors.values()]
+    return _blocks_page(s, form, None, None, document, errors, 400 if request.method == "POST" else 200)
+
+
+@bp.route("/<int:template_id>/blocks", methods=["GET", "POST"])
+@checks_own_text(*BLOCK_FIELDS)
+def blocks_edit(template_id: int) -> Any:
+    """The block editor of a saved block mail; POST saves a new version."""
+    s = services().db.session
+    template = _template_or_404(s, template_id)
+    shown = template.current_version
+    wanted = _int_arg("version")
+    if wanted:
+        shown = _version_or_404(s, template, wanted)
+    if shown is not None and shown.editor != "blocks":
+        return redirect(url_for("templates.edit", template_id=template.id))
+    form = BlockMailForm(obj=shown) if request.method == "GET" else BlockMailForm()
+    if request.method == "GET":
+        form.name.data = template.name
+    document: dict[str, Any] = (shown.blocks if shown and shown.blocks else None) or _starter_blocks(s)
+    errors: list[str] = []
+    if request.method == "POST":
+        posted = mail_blocks.read_document(request.form.get("blocks_json"))
+        document = posted if isinstance(posted, dict) else document
+        if form.validate_on_submit():
+            saved, errors = _save_blocks(s, template, form)
+            if saved is not None:
+                warnings = block_mails.merge_tag_warnings(s, [form.subject.data or ""] + _block_sources(document))
+                s.commit()
+                _flash_saved(warnings)
+                return redirect(url_for("templates.blocks_edit", template_id=template.id))
+        else:
+            errors = [_(e[0]) for e in form.errors.values()]
+    return _blocks_page(s, form, template, shown, document, errors, 400 if request.method == "POST" else 200)
+
+
+def _block_sources(document: Any) -> list[str]:
+    try:
+        return block_sources(validate_document(document))
+    except BlockError:
+        return []
+
+
+def _flash_saved(warnings: list[str]) -> None:
+    flash(_("Template saved."), "success")
+    for warning in warnings:
+        flash(_("Check this merge tag: %(warning)s", warning=mail_blocks.translate_problem(warning)), "error")
+
+
+@bp.post("/blocks/preview")
+@checks_own_text(*BLOCK_FIELDS)
+def blocks_preview() -> Any:
+    """The unsaved block mail as a contact would see it, light and dark, with merge-tag warnings; nothing is
+    stored (the transaction is rolled back)."""
+    svc = services()
+    s = svc.db.session
+    form = BlockMailForm()
+    document = mail_blocks.read_document(request.form.get("blocks_json"))
+    if document is None:
+        return jsonify(ok=False, error=_("The mail's blocks could not be read; reload the page and try again.")), 400
+    needle = request.form.get("preview_contact", "").strip()
+    subject = form.subject.data or _("(no subject)")
+    try:
+        contact = find_contact(s, needle)
+        template = Template(name="preview")
+        s.add(template)
+        s.flush()
+        version = block_mails.save_block_version(
+            s, svc.settings, template, document=document, subject=subject, preheader=form.preheader.data or "",
+            from_name=form.from_name.data or "")
+        rendered = render_preview(s, version, contact, svc)
+        warnings = block_mails.merge_tag_warnings(s, [subject] + _block_sources(document))
+        contact_email = contact.email if contact else ""
+    except TemplateError as exc:
+        return jsonify(ok=False, error=mail_blocks.translate_problem(str(exc))), 400
+    finally:
+        s.rollback()
+    return jsonify(
+        ok=True, subject=rendered.subject, html=rendered.html, dark_html=dark_preview(rendered.html),
+        text=rendered.text, contact=contact_email,
+        warnings=[mail_blocks.translate_problem(w) for w in warnings],
+        notice=_("No contact matches %(needle)s: showing sample data.", needle=needle) if needle and not contact_email else "",
+    )
+
+
+@bp.post("/<int:template_id>/convert-to-html")
+def convert_to_html(template_id: int) -> Any:
+    """Turn a block mail into an HTML mail (a new version); there is no way back to blocks."""
+    s = services().db.session
+    template = _template_or_404(s, template_id)
+    try:
+        block_mails.convert_to_html(s, template)
+    except TemplateError as exc:
+        s.rollback()
+        flash(_(str(exc)), "error")
+        return redirect(url_for("templates.edit", template_id=template.id))
+    s.commit()
+    flash(_("Converted to HTML: edit the source below. The block version stays in the history."), "success")
+    return redirect(url_for("templates.edit", template_id=template.id))
+
+
+# ------------------------------------------------------------------ the image library
+@bp.route("/images", methods=["GET", "POST"])
+def images() -> Any:
+    """The image library: every uploaded image to reuse; POST uploads one (the page's form or the editor's
+    picker, which asks for JSON)."""
+    svc = services()
+    s = svc.db.session
+    wants_json = request.accept_mimetypes.best == "application/json"
+    if request.method == "POST":
+        upload = request.files.get("image")
+        try:
+            if upload is None or not upload.filename:
+                raise mail_assets.AssetError("choose an image file")
+            # read one byte past the limit: enough to tell "too large" without holding a huge upload
+            data = upload.stream.read(mail_assets.MAX_UPLOAD_BYTES + 1)
+            asset = mail_assets.store_image(s, svc.settings, upload.filename, data)
+        except mail_assets.AssetError as exc:
+            s.rollback()
+            if wants_json:
+                return jsonify(ok=False, error=_(str(exc))), 400
+            flash(_(str(exc)), "error")
+            return redirect(url_for("templates.images"))
+        s.commit()
+        if wants_json:
+            return jsonify(ok=True, image={"id": asset.id, "name": asset.name, "width": asset.width,
+                                           "height": asset.height, "url": mail_assets.asset_url(svc.settings, asset)})
+        flash(_("Image uploaded."), "success")
+        return redirect(url_for("templates.images"))
+    return render_template("ui/templates/images.html", images=mail_blocks.library_json(s))
