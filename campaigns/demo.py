@@ -1,5 +1,6 @@
-"""Demo data for the quick start: a user, sender settings, a few hundred contacts, two templates and
-one active step-mail sequence (CLI `nurture seed-demo`, run by `nurture run` on first start)."""
+"""Demo data for the quick start: a user, sender settings, a few hundred contacts, two templates, a form and
+one live journey built and published through the journey service (CLI `nurture seed-demo`, run by
+`nurture run` on first start)."""
 
 from __future__ import annotations
 
@@ -8,11 +9,11 @@ from datetime import timedelta
 
 from sqlalchemy import func, select
 
+from campaigns.automation import service as journeys
 from campaigns.db import now_utc
 from campaigns.delivery.rendering import create_template
-from campaigns.journeys.sequences import create_sequence, enroll_contact, set_sequence_status
 from campaigns.leads.forms import FormInput, create_form
-from campaigns.models import Contact, Sequence, User
+from campaigns.models import Contact, Journey, User
 from campaigns.runtime import Services
 from campaigns.users import create_user, get_account
 
@@ -143,34 +144,39 @@ def seed_demo(svc: Services, contacts: int = 300, seed: int = 7) -> str:
                                      html_source=WHITEPAPER_HTML, from_name="Nurture Demo")
         case_study = create_template(s, "導入事例のご紹介", subject="{% if contact.company %}{{ contact.company }}様へ：{% endif %}導入事例のご紹介",
                                      html_source=CASE_STUDY_HTML, from_name="Nurture Demo")
-        sequence = create_sequence(
-            s, "ホワイトペーパー フォローアップ",
-            description="Whitepaper download: send it at once, a case study 3 days later.",
-            steps=[
-                {"template_id": whitepaper.id, "delay_minutes": 0, "window_days": "",
-                 "window_start_hour": None, "window_end_hour": None},
-                {"template_id": case_study.id, "delay_minutes": 3 * 24 * 60, "window_days": "12345",
-                 "window_start_hour": 9, "window_end_hour": 18},
-            ],
-            trigger_events=["whitepaper_downloaded"], exit_events=["demo_booked"],
-        )
-        set_sequence_status(s, sequence, "active")
-        create_form(s, FormInput(
+        form = create_form(s, FormInput(
             name="ホワイトペーパー請求", slug="whitepaper", title="リードナーチャリング実践ガイド（無料）",
             description="フォームにご記入いただくと、資料をすぐにメールでお送りします。", submit_label="資料を受け取る",
             consent_text="Nurture Demo株式会社からの製品・セミナー情報のメール受信に同意します。配信はいつでも停止できます。",
-            sequence_ids=[sequence.id], source="whitepaper", thank_you_message="ありがとうございます。資料をメールでお送りしました。",
+            source="whitepaper", thank_you_message="ありがとうございます。資料をメールでお送りしました。",
         ))
-        enrolled = 0
-        for contact in rows[:20]:
-            if enroll_contact(s, contact, sequence, source_event="whitepaper_downloaded") is not None:
-                enrolled += 1
-    return (f"demo data loaded: {contacts} contacts, 2 templates, 1 active sequence ({enrolled} enrolled), "
+        # The whitepaper at once, then the case study three days later on a weekday between 9 and 18.
+        journey = journeys.create_journey(
+            s, "ホワイトペーパー フォローアップ",
+            description="Whitepaper download: send it at once, a case study 3 days later.",
+            graph={"start": "whitepaper", "layout": {}, "nodes": [
+                {"id": "whitepaper", "type": "send", "template_id": whitepaper.id, "name": "資料送付"},
+                {"id": "three-days", "type": "wait", "wait": {"minutes": 3 * 24 * 60}},
+                {"id": "weekday", "type": "wait",
+                 "wait": {"window": {"days": "12345", "start_hour": 9, "end_hour": 18}}},
+                {"id": "case-study", "type": "send", "template_id": case_study.id, "name": "導入事例"},
+            ], "edges": [
+                {"from": "whitepaper", "exit": "next", "to": "three-days"},
+                {"from": "three-days", "exit": "next", "to": "weekday"},
+                {"from": "weekday", "exit": "next", "to": "case-study"},
+            ]},
+            settings={"entry": [{"kind": "event", "name": "whitepaper_downloaded"},
+                                {"kind": "form", "form_id": form.id}],
+                      "exit": {"events": ["demo_booked"]}},
+        )
+        journeys.publish(s, journey, published_by="demo")
+        enrolled = journeys.enrol_contacts(s, journey, [c.id for c in rows[:20]], "whitepaper_downloaded")
+    return (f"demo data loaded: {contacts} contacts, 2 templates, 1 live journey ({enrolled} enrolled), "
             "1 form (/f/whitepaper); "
             f"log in as {DEMO_EMAIL} / {DEMO_PASSWORD}")
 
 
-def demo_sequence_id(svc: Services) -> int | None:
-    """The demo sequence's id (tests of the quick start)."""
+def demo_journey_id(svc: Services) -> int | None:
+    """The demo journey's id (tests of the quick start)."""
     with svc.db.begin() as s:
-        return s.scalar(select(Sequence.id).order_by(Sequence.id).limit(1))
+        return s.scalar(select(Journey.id).order_by(Journey.id).limit(1))

@@ -1,7 +1,8 @@
 """The scheduler tick: plan due sequence steps and broadcasts into the send ledger, then enqueue them.
 
 `worker.run_scheduler` calls `tick(svc)` every few seconds. One tick:
-1. plans due steps: active enrolments of active sequences whose next_due_at has passed, read in
+1. plans due steps: active enrolments of active sequences whose next_due_at has passed (sequences made
+   since migration 0012: the ones it converted have the status "converted" and run as journeys, duty 4), read in
    chunks through the partial index ix_enrollments_due, each chunk in its own short transaction;
    send windows, the frequency cap and exit conditions decide per enrolment whether a Send row is
    written now or the enrolment waits (its next_due_at moves to the next allowed moment);

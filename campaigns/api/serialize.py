@@ -8,7 +8,21 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from campaigns.api.core import iso
-from campaigns.models import Broadcast, Contact, Enrollment, Send, Sequence, Step, Template, TemplateVersion
+from campaigns.automation.linear import steps_from_graph
+from campaigns.models import (
+    Broadcast,
+    Contact,
+    Enrollment,
+    Journey,
+    JourneyEnrolment,
+    JourneyVersion,
+    Send,
+    Sequence,
+    SequenceStatus,
+    Step,
+    Template,
+    TemplateVersion,
+)
 
 
 def contact_json(c: Contact) -> dict[str, Any]:
@@ -69,6 +83,10 @@ def sequence_json(session: Session, seq: Sequence) -> dict[str, Any]:
     counts = session.execute(
         select(Enrollment.status, func.count()).where(Enrollment.sequence_id == seq.id).group_by(Enrollment.status)
     ).all()
+    journey = session.scalar(select(Journey).where(Journey.sequence_id == seq.id)) \
+        if seq.status == SequenceStatus.CONVERTED else None
+    if journey is not None:
+        return _converted_json(session, seq, journey)
     return {
         "id": seq.id, "name": seq.name, "description": seq.description or "", "status": str(seq.status),
         "trigger_events": list(seq.trigger_events or []), "exit_events": list(seq.exit_events or []),
@@ -78,6 +96,39 @@ def sequence_json(session: Session, seq: Sequence) -> dict[str, Any]:
         "exit_segment_when": str(seq.exit_segment_when or "left"),
         "enrollments": {str(status): n for status, n in counts},
         "created_at": iso(seq.created_at), "updated_at": iso(seq.updated_at),
+    }
+
+
+def _converted_json(session: Session, seq: Sequence, journey: Journey) -> dict[str, Any]:
+    """A sequence that runs as a journey (migration 0012), read from the journey: its steps are the send nodes
+    of the live version (linear.steps_from_graph: the waits before each give its delay and window; a node
+    added on the canvas has no step id), its settings the journey's, its enrolments the walks by status."""
+    version = session.get(JourneyVersion, journey.live_version_id) if journey.live_version_id else None
+    steps = steps_from_graph(version.graph if version is not None else journey.draft_graph or {})
+    settings = journey.settings or {}
+    exit_rule = settings.get("exit") or {}
+    entry = settings.get("entry") or []
+    segment = next((t["segment_id"] for t in entry if t.get("kind") == "segment"), None)
+    walks = session.execute(
+        select(JourneyEnrolment.status, func.count()).where(JourneyEnrolment.journey_id == journey.id,
+                                                            JourneyEnrolment.test.is_(False))
+        .group_by(JourneyEnrolment.status)).all()
+    return {
+        "id": seq.id, "name": journey.name, "description": journey.description or "", "status": str(seq.status),
+        "journey_id": journey.id, "journey_status": str(journey.status),
+        "trigger_events": [t["name"] for t in entry if t.get("kind") == "event"],
+        "exit_events": list(exit_rule.get("events") or []), "exit_stages": list(exit_rule.get("stages") or []),
+        "allow_reentry": bool(settings.get("reentry")),
+        "goal_event": (settings.get("goal") or {}).get("name", "") if (settings.get("goal") or {}).get(
+            "kind") == "event" else "",
+        "steps": [{"id": st["step_id"], "position": i, "template_id": st["template_id"],
+                   "delay_minutes": st["delay_minutes"], "window_days": st["window_days"],
+                   "window_start_hour": st["window_start_hour"], "window_end_hour": st["window_end_hour"]}
+                  for i, st in enumerate(steps, start=1)],
+        "trigger_segment_id": segment, "exit_segment_id": exit_rule.get("segment_id"),
+        "exit_segment_when": "in" if exit_rule.get("segment_when") == "in" else "left",
+        "enrollments": {str(status): n for status, n in walks},
+        "created_at": iso(seq.created_at), "updated_at": iso(journey.updated_at),
     }
 
 

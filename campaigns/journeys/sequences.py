@@ -245,6 +245,8 @@ def update_sequence(
 ) -> Sequence:
     """Edit a sequence (UI builder, API PUT): steps with an id are updated, new ones added, missing
     ones soft-deleted; positions follow the given order. Safe on an active sequence: see the module doc."""
+    if sequence.status == SequenceStatus.CONVERTED:
+        raise ValueError("this sequence runs as a journey now; edit the journey")
     _apply_fields(sequence, fields)
     _check_segments(session, sequence)
     if steps is not None:

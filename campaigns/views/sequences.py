@@ -30,6 +30,7 @@ from campaigns.journeys.sequences import (
 from campaigns.models import (
     Enrollment,
     EnrollmentStatus,
+    Journey,
     Segment,
     Send,
     SendStatus,
@@ -228,10 +229,36 @@ def parse_sequence_form(form: MultiDict[str, str], template_ids: set[int], known
     return data
 
 
+class _RunsAsJourney(Exception):
+    """A converted sequence's page was asked for: its journey's canvas answers instead."""
+
+    def __init__(self, journey_id: int) -> None:
+        super().__init__(journey_id)
+        self.journey_id = journey_id
+
+
+@bp.errorhandler(_RunsAsJourney)
+def _to_journey(exc: _RunsAsJourney) -> Any:
+    # Converted by migration 0012 (docs/journeys.md, "From sequences to journeys"): one place to edit it.
+    flash(_("This sequence runs as a journey now: edit it, pause it and enrol contacts here."), "info")
+    return redirect(url_for("journeys.show", journey_id=exc.journey_id))
+
+
+def converted_journeys(s: Session) -> dict[int, int]:
+    """{sequence id: journey id} of the sequences that run as journeys (index, redirects)."""
+    return {int(sid): int(jid) for sid, jid in s.execute(
+        select(Journey.sequence_id, Journey.id).where(Journey.sequence_id.is_not(None))).all() if sid is not None}
+
+
 def _sequence_or_404(s: Session, sequence_id: int) -> Sequence:
     sequence = s.get(Sequence, sequence_id)
     if sequence is None:
         abort(404)
+    if sequence.status == SequenceStatus.CONVERTED:
+        journey_id = converted_journeys(s).get(sequence.id)
+        if journey_id is None:
+            abort(404)
+        raise _RunsAsJourney(journey_id)
     return sequence
 
 
@@ -263,7 +290,8 @@ def index() -> Any:
             .group_by(Enrollment.sequence_id)
         ).all()
     )
-    return render_template("ui/sequences/index.html", sequences=sequences, active=active)
+    return render_template("ui/sequences/index.html", sequences=sequences, active=active,
+                           journeys=converted_journeys(s))
 
 
 @bp.route("/new", methods=["GET", "POST"])

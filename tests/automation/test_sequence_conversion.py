@@ -275,3 +275,74 @@ def test_an_unsubscribe_from_a_converted_sequence_ends_its_journey_walk_and_canc
     assert {str(w.status) for w in session.scalars(select(JourneyEnrolment))} == {"exited"}
     steps = session.scalars(select(JourneyStep).where(JourneyStep.left_at.is_(None))).all()
     assert steps == []
+
+
+def test_the_demo_data_is_a_live_journey_whose_first_mails_go_through_the_engine(app, services) -> None:
+    from campaigns.demo import demo_journey_id, seed_demo
+
+    with services.db.begin() as s:
+        s.execute(sa.delete(sa.table("account")))  # seed_demo fills the account itself
+    assert "1 live journey (20 enrolled)" in seed_demo(services, contacts=30)
+    assert seed_demo(services) == "demo data already present"
+    journey_id = demo_journey_id(services)
+    with services.db.begin() as s:
+        journey = s.get(Journey, journey_id)
+        assert journey.status == "live" and journey.sequence_id is None
+        assert [t["kind"] for t in journey.settings["entry"]] == ["event", "form"]
+        assert s.scalar(select(sa.func.count()).select_from(Sequence)) == 0
+    counts = scheduler.tick(services, lock=False)
+    assert counts.get("planned") == 20
+    with services.db.begin() as s:
+        assert {w.node_key for w in s.scalars(select(JourneyEnrolment))} == {"three-days"}
+
+
+def test_the_sequence_api_shows_a_converted_sequence_from_its_journey_and_sends_writes_there(
+        client, api_key, services, session) -> None:
+    from campaigns.automation import service
+
+    headers = {"Authorization": f"Bearer {api_key}"}
+    setup_account(session)
+    template = make_version(session, subject="Hello", name="hello").template_id
+    sequence = seq.create_sequence(session, "Old", steps=[{"template_id": template}], trigger_events=["signup"])
+    step_id = seq.live_steps(session, sequence.id)[0].id
+    sequence.status = SequenceStatus.CONVERTED
+    graph = linear_graph([{"id": step_id, "template_id": template, "delay_minutes": 0},
+                          {"id": step_id + 100, "template_id": template, "delay_minutes": 1440,
+                           "window_days": "12345", "window_start_hour": 9, "window_end_hour": 18}])
+    journey = service.create_journey(session, "Old", graph=graph, settings=linear_settings(
+        {"trigger_events": ["signup"], "exit_events": ["stop"]}))
+    journey.sequence_id = sequence.id
+    service.publish(session, journey)
+    contact = make_contact(session, "api@example.jp")
+    service.enrol_contacts(session, journey, [contact.id], "api")
+    session.commit()
+    body = client.get(f"/api/v1/sequences/{sequence.id}", headers=headers).get_json()
+    assert (body["status"], body["journey_id"], body["journey_status"]) == ("converted", journey.id, "live")
+    assert body["trigger_events"] == ["signup"] and body["exit_events"] == ["stop"]
+    assert body["enrollments"] == {"active": 1}
+    assert [(st["id"], st["delay_minutes"], st["window_days"], st["window_start_hour"]) for st in body["steps"]] == [
+        (step_id, 0, "", None), (step_id + 100, 1440, "12345", 9)]
+    for method, path, payload in (("PUT", "", {"name": "New"}), ("POST", "/activate", None),
+                                  ("POST", "/pause", None)):
+        resp = client.open(f"/api/v1/sequences/{sequence.id}{path}", method=method, headers=headers, json=payload)
+        assert resp.status_code == 422 and "runs as a journey" in resp.get_json()["message"]
+
+
+def test_a_converted_sequence_s_pages_lead_to_its_journey(ui, services, session) -> None:
+    from campaigns.automation import service
+
+    setup_account(session)
+    template = make_version(session, subject="Hello", name="hello").template_id
+    sequence = seq.create_sequence(session, "Old onboarding", steps=[{"template_id": template}])
+    step_id = seq.live_steps(session, sequence.id)[0].id
+    sequence.status = SequenceStatus.CONVERTED
+    journey = service.create_journey(session, "Old onboarding", graph=linear_graph(
+        [{"id": step_id, "template_id": template}]))
+    journey.sequence_id = sequence.id
+    service.publish(session, journey)
+    session.commit()
+    for path in ("", "/edit"):
+        resp = ui.get(f"/sequences/{sequence.id}{path}")
+        assert resp.status_code == 302 and resp.headers["Location"].endswith(f"/journeys/{journey.id}")
+    listing = ui.get("/sequences/", headers={"Accept-Language": "ja"}).get_data(as_text=True)
+    assert f'href="/journeys/{journey.id}"' in listing and "シナリオとして実行中" in listing
