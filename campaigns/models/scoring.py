@@ -47,6 +47,7 @@ class RuleKind(enum.StrEnum):
     UNSUBSCRIBED = "unsubscribed"
     BOUNCED = "bounced"  # a hard bounce (the address was suppressed by the sender)
     INACTIVITY = "inactivity"  # N days without any activity
+    PAGE_VISIT = "page_visit"  # a person's visit to a page of the website matching `link_url` (a page pattern)
 
 
 class ScoringRule(Base):
@@ -60,7 +61,8 @@ class ScoringRule(Base):
     event_name: Mapped[str] = mapped_column(String(100), default="")  # custom_event (and optional for others)
     property_key: Mapped[str] = mapped_column(String(100), default="")
     property_value: Mapped[str] = mapped_column(String(500), default="")
-    link_url: Mapped[str] = mapped_column(Text, default="")  # link_click: exact URL, or a prefix ending in *
+    # link_click: exact URL, or a prefix ending in *; page_visit: the page pattern (audience.web_conditions)
+    link_url: Mapped[str] = mapped_column(Text, default="")
     points: Mapped[int] = mapped_column(Integer)
     daily_cap: Mapped[int] = mapped_column(Integer, default=0)  # entries per contact per UTC day; 0 = no cap
     inactivity_days: Mapped[int] = mapped_column(Integer, default=0)  # inactivity rules
@@ -112,6 +114,8 @@ class ScoringSettings(Base):
     hit_cursor_prev: Mapped[int] = mapped_column(BigInteger, default=0)
     bounce_cursor: Mapped[int] = mapped_column(BigInteger, default=0)
     bounce_cursor_prev: Mapped[int] = mapped_column(BigInteger, default=0)
+    visit_cursor: Mapped[int] = mapped_column(BigInteger, default=0)  # web_visits (page_visit rules)
+    visit_cursor_prev: Mapped[int] = mapped_column(BigInteger, default=0)
     batch: Mapped[int] = mapped_column(Integer, default=0)
     last_run_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     last_decay_at: Mapped[datetime | None] = mapped_column(UTCDateTime)  # full refresh (decay, idle rules)
