@@ -7,6 +7,7 @@ Contract (templates/ui/base.html draws it):
 - `navigation()` in every UI template: the groups with only the items whose endpoint is registered (the
   Journeys page, say, while another engineer builds it), each item marked current by the longest prefix
   that matches the request's endpoint, and `show_outbox`
+- `empty_hint()` in every template: what the empty list page being drawn is for (EMPTY_HINTS)
 - `install(app)` adds the context processor (campaigns.views.register_ui)
 """
 
@@ -18,6 +19,7 @@ from typing import Any
 from flask import Flask, current_app, g, request
 from sqlalchemy import select
 
+from campaigns.i18n import _
 from campaigns.models import OutboxMessage
 from campaigns.runtime import services
 
@@ -97,6 +99,27 @@ def navigation() -> dict[str, Any]:
     return {"groups": groups, "show_outbox": outbox_in_use() if g.get("user") else False}
 
 
+# What an empty list page is for and what to do next (templates/ui/_lists.html's empty_state), by page.
+EMPTY_HINTS = {
+    "templates.index": "A template is one mail: subject, sender name and content. Sequences, journeys and "
+                       "broadcasts send templates, so most work starts here.",
+    "sequences.index": "A sequence sends a series of mails at set intervals to each contact who enters it, "
+                       "from a form, an event or by hand.",
+    "broadcasts.index": "A broadcast sends one mail to a segment or to all active contacts, now or at a set time. "
+                        "You see who and when before anything is sent.",
+    "journeys.index": "A journey sends mails, waits and branches on what each contact does: opens, clicks, "
+                      "forms and events.",
+    "forms.index": "Put the form on your website or share its link; each submission becomes a contact.",
+}
+
+
+def empty_hint() -> str:
+    """The next step for the empty list page being drawn, in the user's language ("" when it has none)."""
+    hint = EMPTY_HINTS.get(request.endpoint or "")
+    return _(hint) if hint else ""
+
+
 def install(app: Flask) -> None:
-    """Give every template `navigation()` (called by campaigns.views.register_ui)."""
+    """Give every template `navigation()` and `empty_hint()` (called by campaigns.views.register_ui)."""
     app.context_processor(lambda: {"navigation": navigation})
+    app.add_template_global(empty_hint, "empty_hint")

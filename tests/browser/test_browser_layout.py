@@ -181,3 +181,37 @@ def test_navigation_by_keyboard_on_a_phone_and_a_desktop(app, services, user, ch
         page.wait_for_url("**/search/?q=nothing-like-this")
         expect(page.locator("[data-testid=search-none]")).to_be_visible()
         assert not session.problems, session.problems
+
+
+def test_scoring_rule_form_shows_only_the_fields_of_the_chosen_kind(app, services, user, chromium):
+    expect = chromium
+    with open_page(app, viewport=PHONE) as session:
+        page, base = session.page, session.server.url
+        page.goto(base + "/login")
+        page.fill("#email", USER_EMAIL)
+        page.fill("#password", USER_PASSWORD)
+        page.click("main button[type=submit]")
+        page.wait_for_url(base + "/")
+        page.goto(base + "/scoring/rules/new")
+        shown = {
+            "human_open": {"#daily_cap"},
+            "link_click": {"#daily_cap", "#link_url"},
+            "custom_event": {"#daily_cap", "#event_name", "#property_key", "#property_value"},
+            "form_submitted": {"#daily_cap", "#property_key", "#property_value"},
+            "inactivity": {"#inactivity_days"},
+        }
+        optional = {"#daily_cap", "#event_name", "#property_key", "#property_value", "#link_url", "#inactivity_days"}
+        for kind, fields in shown.items():
+            page.select_option("#kind", kind)
+            for field in optional:
+                (expect(page.locator(field)).to_be_visible() if field in fields
+                 else expect(page.locator(field)).to_be_hidden())
+            expect(page.locator("#points")).to_be_visible()
+        # the inactivity rule saves with only its own fields filled
+        page.fill("#name", "Quiet for a month")
+        page.fill("#points", "-5")
+        page.fill("#inactivity_days", "30")
+        page.click("[data-testid=rule-form] button[type=submit]")
+        page.wait_for_url(base + "/scoring")
+        expect(page.locator("main")).to_contain_text("Quiet for a month")
+        assert not session.problems, session.problems
