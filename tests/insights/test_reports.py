@@ -145,7 +145,7 @@ def test_days_and_hours_are_the_account_zone(services, app, ui):
     page = ui.get(f"/reports/broadcasts/{b}").get_data(as_text=True)
     assert "Times in Asia/Tokyo." in page and "UTC" not in page
     timeline = ui.get(f"/reports/contacts/{reader}").get_data(as_text=True)
-    assert "When (Asia/Tokyo)" in timeline and "2026-11-21 08:30:00" in timeline and "23:30" not in timeline
+    assert "When (Asia/Tokyo)" in timeline and "Nov 21, 2026, 08:30:00" in timeline and "23:30" not in timeline
     ja = ui.get(f"/reports/contacts/{reader}", headers={"Accept-Language": "ja"}).get_data(as_text=True)
     assert "日時（Asia/Tokyo）" in ja
 
