@@ -67,6 +67,9 @@ def compile_blocks(session: Session, settings: Settings, document: Mapping[str, 
         valid = validate_document(document)
     except BlockError as exc:
         raise TemplateError(exc.problems[0]) from None
+    problem = blocks_mjml.merge_tag_syntax(valid)
+    if problem:
+        raise TemplateError(problem)
     account = get_account(session)
     try:
         html = blocks_mjml.compile_document(
@@ -87,7 +90,7 @@ def save_block_version(
     valid, html = compile_blocks(session, settings, document)
     version = compile_version(
         session, template, subject=subject, html_source=html, preheader=preheader, from_name=from_name,
-        untracked_urls=untracked_urls, inline_css=False,
+        untracked_urls=untracked_urls, from_blocks=True,
     )
     version.editor = "blocks"
     version.blocks = valid
@@ -120,7 +123,7 @@ def convert_to_html(session: Session, template: Template) -> TemplateVersion:
     return compile_version(
         session, template, subject=current.subject, html_source=current.html_source,
         text_source=current.text_source, preheader=current.preheader, from_name=current.from_name,
-        untracked_urls=untracked, inline_css=False,
+        untracked_urls=untracked, from_blocks=True,
     )
 
 

@@ -410,6 +410,27 @@ def _check_path(path: str, keys: set[str], locals_: set[str]) -> str | None:
     return f"merge tag {{{{ {path} }}}}: unknown variable {head}"
 
 
+def merge_tag_syntax(document: Mapping[str, Any]) -> str | None:
+    """The first merge tag of a valid document that cannot be parsed, as a message naming its block (save)."""
+    checked: set[str] = set()
+    for number, block in enumerate(document.get("blocks", []), start=1):
+        inner = [block] + [b for column in block.get("columns", []) for b in column]
+        for source in block_sources({"blocks": inner}):
+            if "{{" not in source and "}}" not in source:
+                continue
+            # a tag left open ("{{ contact.name") is not found by the pattern: the whole text is parsed then
+            tags = _TAG.findall(source) if source.count("{{") == len(_TAG.findall(source)) else [source]
+            for tag in tags:
+                if tag in checked:
+                    continue
+                checked.add(tag)
+                try:
+                    _ENV.parse(tag)
+                except TemplateSyntaxError as exc:
+                    return f"block {number} ({block['type']}): merge tag {tag.strip()} cannot be read ({exc.message})"
+    return None
+
+
 def block_sources(document: Mapping[str, Any]) -> list[str]:
     """Every text of a block document that may hold merge tags (warnings)."""
     out: list[str] = []

@@ -123,8 +123,8 @@ def _validate(source: str, part: str, env: sandbox.MailSandbox) -> None:
     if len(source) > _MAX_SOURCE:
         raise TemplateError(f"{part}: too long (at most {_MAX_SOURCE // 1024} KB)")
     try:
-        template = env.from_string(source)
         tree = env.parse(source)
+        template = env.from_string(tree)  # compiled from the tree: one parse, not two (large mails)
     except TemplateSyntaxError as exc:
         raise TemplateError(_describe(exc, part)) from None
     # Mail templates have no loader: extends/include/import can only fail, and an extends that parses
@@ -327,12 +327,14 @@ def create_template(
 
 def compile_version(
     session: Session, template: Template, *, subject: str, html_source: str, text_source: str = "",
-    preheader: str = "", from_name: str = "", untracked_urls: Iterable[str] = (), inline_css: bool = True,
+    preheader: str = "", from_name: str = "", untracked_urls: Iterable[str] = (), from_blocks: bool = False,
 ) -> TemplateVersion:
     """Validate, inline CSS once, store links and make a new current version (editor, API on save).
 
-    `inline_css=False` for HTML that is already inlined (block mails: MJML writes inline styles, and its
-    remaining <style> rules, phone stacking and dark mode, must stay as they are)."""
+    `from_blocks=True` for HTML written by the block compiler (campaigns.delivery.block_mails): MJML already
+    wrote inline styles, and its remaining <style> rules (phone stacking, dark mode) must stay as they are, so
+    premailer does not run; its merge tags were checked block by block, so the source is not trial-rendered
+    on its own (the compiled version still is, below)."""
     for part, value in (("subject", subject), ("preheader", preheader), ("sender name", from_name),
                         ("HTML", html_source), ("text", text_source)):
         _refuse_control_characters(part, value)
@@ -346,13 +348,14 @@ def compile_version(
     from_name = " ".join(from_name.split())[:200]
     _validate(subject, "subject", _TEXT_ENV)
     _validate(preheader, "preheader", _HTML_ENV)
-    _validate(html_source, "HTML", _HTML_ENV)
+    if not from_blocks:
+        _validate(html_source, "HTML", _HTML_ENV)
     if text_source.strip():
         _validate(text_source, "text", _TEXT_ENV)
 
     document = _wrap_in_layout(html_source, preheader)
     protected, found = _protect_jinja(document)
-    inlined = _inline_css(protected) if inline_css else protected
+    inlined = protected if from_blocks else _inline_css(protected)
     try:
         root = lxml.html.document_fromstring(inlined)
     except (etree.ParserError, ValueError) as exc:
