@@ -40,6 +40,8 @@ from campaigns.models import (
 )
 from campaigns.runtime import Services, is_outage
 from campaigns.text import storable
+from campaigns.timezones import zone
+from campaigns.users import get_account
 
 log = logging.getLogger("nurture.abtests")
 
@@ -104,6 +106,9 @@ def evaluate(session: Session, test: ABTest, now: datetime,
     state = stats.NowState(now=now, deadline=deadline or expected_deadline(session, test, now))
     if deadline is None:  # the deadline is not fixed yet: the test is still running whatever the clock says
         state = stats.NowState(now=now, deadline=max(state.deadline, now + timedelta(seconds=1)))
+    # The statistician writes the deadline into its reason as given: hand it over on the account's clock, so the
+    # results page and the API read "2030-01-15 18:00 JST" like every other time (the comparison is the same).
+    state = stats.NowState(now=now, deadline=state.deadline.astimezone(zone(get_account(session).timezone)))
     decision = stats.decide([variant_name(v) for v in test.variants], metric_counts(test, counts), _plan(test), state)
     return decision, counts
 
