@@ -138,3 +138,43 @@ def make_journey(session: Session, graph: dict[str, Any] | None = None, *, name:
         publish_journey(session, journey)
     session.flush()
     return journey
+
+
+# ------------------------------------------------------------------ website visits (campaigns.models.web)
+_visit_keys = itertools.count(1)
+
+
+def make_visitor(session: Session, contact_id: int | None = None, *, organisation: str = "", **fields: Any) -> Any:
+    """A web visitor (anonymous unless contact_id is given), as the collection endpoint would store it."""
+    from campaigns.models import WebVisitor
+
+    n = next(_visit_keys)
+    visitor = WebVisitor(visitor_key=f"{n:032x}", contact_id=contact_id, organisation=organisation,
+                         identified_by="mail_click" if contact_id else "", **fields)
+    session.add(visitor)
+    session.flush()
+    return visitor
+
+
+def make_visit(session: Session, visitor: Any, path: str = "/", *, at: Any = None, title: str = "",
+               host: str = "www.acme.test", human: bool = True, **fields: Any) -> Any:
+    """One page view of `visitor` (the contact copied from it), written straight into web_visits as the hit
+    writer would: the URL from host and path, classified human (or a bot with human=False)."""
+    from campaigns.db import now_utc
+    from campaigns.models import HitClass, WebVisit
+
+    n = next(_visit_keys)
+    when = at or now_utc()
+    values: dict[str, Any] = {
+        "event_id": f"v{n:031x}", "visitor_id": visitor.id, "contact_id": visitor.contact_id,
+        "url": f"https://{host}{path}", "host": host, "path": path.split("?")[0], "title": title,
+        "organisation": visitor.organisation,
+        "classification": HitClass.HUMAN if human else HitClass.SCANNER, "reason": "" if human else "bot",
+        "occurred_at": when,
+    }
+    values.update(fields)
+    visit = WebVisit(**values)
+    session.add(visit)
+    visitor.last_seen_at = max(visitor.last_seen_at or when, when)
+    session.flush()
+    return visit

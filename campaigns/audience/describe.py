@@ -17,7 +17,8 @@ Japanese is in campaigns/translations/segment_builder.py until it is folded into
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
 from typing import Any
 
 from sqlalchemy import select
@@ -80,6 +81,32 @@ def _quoted(lang: str, text: Any) -> str:
     return _t(lang, "“%(shown)s”", shown=str(text))
 
 
+quoted = _quoted  # for kinds registered from other modules
+
+
+@dataclass(frozen=True)
+class ConditionKind:
+    """A kind of condition another module adds (campaigns.audience.web_conditions): the JSON key that marks
+    it, its name in the editor's kind picker (a msgid), its sentence and short label in a language, whether
+    the editor left it blank, and extra editor words (msgids, merged into vocabulary()["labels"])."""
+
+    kind: str
+    key: str
+    word: str
+    sentence: Callable[[dict[str, Any], str], str]
+    label: Callable[[dict[str, Any], str], str]
+    blank: Callable[[dict[str, Any]], bool]
+    words: dict[str, str] = field(default_factory=dict)
+
+
+_EXTRA_KINDS: dict[str, ConditionKind] = {}
+
+
+def register_kind(spec: ConditionKind) -> None:
+    """Describe (and offer in the editor) a kind of condition the compiler learnt by register_condition."""
+    _EXTRA_KINDS[spec.kind] = spec
+
+
 def stage_word(stage: Any, lang: str) -> str:
     """A stage as the UI names it (MQL, SQL as acronyms; Cold, Warm ... as words), in `lang`."""
     value = str(stage).strip().lower()
@@ -122,6 +149,9 @@ def _kind(node: Any) -> str:
     for kind, key in (("event", "event"), ("engagement", "engagement"), ("list", "list_id")):
         if key in node:
             return kind
+    for spec in _EXTRA_KINDS.values():
+        if spec.key in node:
+            return spec.kind
     return "attribute" if "field" in node else "unknown"
 
 
@@ -210,6 +240,8 @@ def describe_condition(cond: Any, lookups: Lookups, lang: str) -> str:
         return _engagement_sentence(cond, lookups, lang)
     if kind == "list":
         return _list_sentence(cond, lookups, lang)
+    if kind in _EXTRA_KINDS:
+        return _EXTRA_KINDS[kind].sentence(cond, lang)
     return _t(lang, "a condition that cannot be read")
 
 
@@ -260,6 +292,8 @@ def condition_label(cond: Any, lang: str) -> str:
         return _t(lang, "%(kind)s: %(what)s", kind=_t(lang, "Email engagement"), what=_t(lang, kind_word) if kind_word else "?")
     if kind == "list":
         return _t(lang, "List")
+    if kind in _EXTRA_KINDS:
+        return _EXTRA_KINDS[kind].label(cond, lang)
     return _t(lang, "Condition")
 
 
@@ -297,6 +331,8 @@ def blank_values(rules: Any) -> Iterator[str]:
         elif kind == "event" and (not isinstance(cond.get("event"), str) or not cond["event"].strip()):
             yield path
         elif kind == "event" and cond.get("property") and not str(cond.get("value", "")).strip():
+            yield path
+        elif kind in _EXTRA_KINDS and _EXTRA_KINDS[kind].blank(cond):
             yield path
 
 
@@ -344,8 +380,9 @@ def vocabulary(lang: str) -> dict[str, Any]:
         "textOps": list(TEXT_OPERATORS), "numberOps": list(NUMBER_OPERATORS), "stageOps": list(STAGE_OPERATORS),
         "stages": [[s.value, stage_word(s.value, lang)] for s in Stage],
         "engagements": [[k, _t(lang, w)] for k, w in ENGAGEMENT_WORDS.items()],
-        "kinds": [[k, _t(lang, w)] for k, w in KIND_WORDS.items()],
-        "labels": {
+        "kinds": [[k, _t(lang, w)] for k, w in KIND_WORDS.items()]
+        + [[spec.kind, _t(lang, spec.word)] for spec in _EXTRA_KINDS.values()],
+        "labels": {**{k: _t(lang, w) for spec in _EXTRA_KINDS.values() for k, w in spec.words.items()},
             "groupAll": _t(lang, "all"), "groupAny": _t(lang, "any"),
             "groupHead": _t(lang, "Contacts matching %(choice)s of these conditions"),
             "subgroupHead": _t(lang, "A group matching %(choice)s of these conditions"),
