@@ -1,4 +1,5 @@
-"""Public tracking endpoints: open pixel, click redirect, unsubscribe and preferences. Small and fast.
+"""Public tracking endpoints: open pixel, click redirect, unsubscribe and preferences (the website snippet and
+its collector: tracking/web.py). Small and fast.
 
 The signed token in the URL is the only authority (no cookies, no CSRF token: mail clients and
 RFC 8058 one-click POSTs carry none). Hits go to the buffer (campaigns.engagement.hit_writer), never
@@ -17,11 +18,13 @@ from sqlalchemy import select
 from sqlalchemy.exc import SQLAlchemyError
 
 from campaigns.engagement.hit_buffer import record_hit
+from campaigns.engagement.web_collect import identifier_url
 from campaigns.leads import subscriptions
 from campaigns.links import TokenKind
 from campaigns.models import Link
 from campaigns.models.tracking import HitKind
 from campaigns.runtime import Services, services
+from tracking import web
 from tracking.fastpath import TrackingFastPath
 
 bp = Blueprint("tracking", __name__, url_prefix="/t")
@@ -133,7 +136,8 @@ def click(token: str) -> Any:
     if tracked and request.method == "GET":
         ua, ip = _client()
         record_hit(svc, HitKind.CLICK, verified.a, verified.b, ua, ip)
-    response = redirect(url.strip(), code=302)
+    # Into the marketer's own site: a short-lived signed _nid lets its snippet name the visitor.
+    response = redirect(identifier_url(svc, url.strip(), verified.a), code=302)
     response.headers.update(NO_CACHE)
     return response
 
@@ -207,7 +211,9 @@ def register_tracking(app: Flask) -> Blueprint:
     links = LinkCache()
     app.extensions["nurture.links"] = links
     app.register_blueprint(bp)
+    app.register_blueprint(web.bp)  # the website snippet; its collector is the WSGI layer below
     app.wsgi_app = TrackingFastPath(  # type: ignore[method-assign]
-        app.wsgi_app, app.extensions["nurture"], GIF, links.fast_target
+        app.wsgi_app, app.extensions["nurture"], GIF, links.fast_target, identifier_url
     )
+    app.wsgi_app = web.WebCollect(app.wsgi_app, app.extensions["nurture"])  # type: ignore[method-assign]
     return bp

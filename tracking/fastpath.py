@@ -36,12 +36,14 @@ class TrackingFastPath:
     """Wraps the Flask WSGI app; answers GET /t/o/<token>.gif and GET /t/c/<token> for cached links."""
 
     def __init__(self, wsgi_app: WSGIApp, services: Any, gif: bytes,
-                 link_target: Callable[[Any, int], tuple[str, bool] | None]) -> None:
+                 link_target: Callable[[Any, int], tuple[str, bool] | None],
+                 destination: Callable[[Any, str, int], str] | None = None) -> None:
         self.wsgi_app = wsgi_app
         self.svc = services
         self.gif = gif
         self.gif_headers = [("Content-Type", "image/gif"), ("Content-Length", str(len(gif))), *NO_CACHE, *COMMON]
         self.link_target = link_target
+        self.destination = destination  # the URL as redirected to (web_collect.identifier_url: the _nid)
 
     def __call__(self, environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
         path: str = environ.get("PATH_INFO", "")
@@ -77,5 +79,6 @@ class TrackingFastPath:
             return None
         record_hit(self.svc, HitKind.CLICK, verified.a, verified.b, environ.get("HTTP_USER_AGENT", ""),
                    environ.get("REMOTE_ADDR", ""))
-        start_response("302 Found", [("Location", target[0]), ("Content-Length", "0"), *NO_CACHE, *COMMON])
+        location = target[0] if self.destination is None else self.destination(self.svc, target[0], verified.a)
+        start_response("302 Found", [("Location", location), ("Content-Length", "0"), *NO_CACHE, *COMMON])
         return [b""]

@@ -113,7 +113,13 @@ def record_hit(
     """Record one hit (tracking endpoints call this): into this process's buffer, which the flusher
     thread sends to the stream within FLUSH_SECONDS. With `wait` (or HIT_BUFFER=0) the hit is stored
     before returning instead. Returns False only when a stored-now hit could not be kept at all."""
-    entry = make_entry(svc, kind, send_id, link_id, user_agent, ip)
+    return buffer_entry(svc, make_entry(svc, kind, send_id, link_id, user_agent, ip), wait=wait)
+
+
+def buffer_entry(svc: Services, entry: dict[str, str], *, wait: bool = False) -> bool:
+    """Buffer one ready-made stream entry (record_hit's, or a website visit's from
+    campaigns.engagement.web_collect: its "k" names the kind, the writer branches on it), exactly as
+    record_hit does: a deque append, or stored before returning with `wait` or HIT_BUFFER=0."""
     if wait or not svc.settings.hit_buffer:
         return _store_now(svc, entry)
     if _flusher_pid != os.getpid() and not _start_flusher():  # first hit of this process or forked child

@@ -33,6 +33,7 @@ from sqlalchemy.orm import Session
 from campaigns.engagement.classify import classify_send_hits
 from campaigns.engagement.classify_data import ClassificationData, classification_data
 from campaigns.engagement.rollups import HitRow, RollupKey, apply_rollup_delta, contribution
+from campaigns.engagement.web_writer import is_web_entry, process_web_batch
 from campaigns.models import Link, Send
 from campaigns.models.tracking import Hit, HitClass, HitKind
 from campaigns.runtime import log_loop_failure
@@ -117,7 +118,8 @@ def process_batch(session: Session, entries: Sequence[Mapping[Any, Any]],
     """Store a batch of buffered hits idempotently and update roll-ups; returns how many were new.
 
     Called by the writer loop (and by record_hit when Redis is down); the caller commits. `data`: the
-    classification data in force (CLASSIFY_DATA_DIR), the packaged data when omitted.
+    classification data in force (CLASSIFY_DATA_DIR), the packaged data when omitted. Website visits share
+    the stream: their entries go to campaigns.engagement.web_writer, in the same transaction.
     """
     if session.get_bind().dialect.name == "postgresql":
         # One batch at a time even if several writers run: the roll-up difference reads then writes.
@@ -126,6 +128,14 @@ def process_batch(session: Session, entries: Sequence[Mapping[Any, Any]],
         # keep one generic plan, made while the hits table was small (a fresh install, or right after a
         # bulk delete), long after it has grown: a batch then took seconds instead of milliseconds.
         session.execute(text("SET LOCAL plan_cache_mode = force_custom_plan"))
+    web = [entry for entry in entries if is_web_entry(entry)]
+    if web:
+        entries = [entry for entry in entries if not is_web_entry(entry)]
+    return _process_mail_hits(session, entries, data) + (process_web_batch(session, web, data) if web else 0)
+
+
+def _process_mail_hits(session: Session, entries: Sequence[Mapping[Any, Any]], data: ClassificationData | None) -> int:
+    """Store opens and clicks (process_batch's work for mail hits)."""
     rows: dict[str, HitRow] = {}
     for entry in entries:
         row = _decode(entry)

@@ -28,6 +28,7 @@ from flask import (
 from sqlalchemy import select
 
 from campaigns import queueing
+from campaigns.engagement.web_collect import record_identification
 from campaigns.i18n import _
 from campaigns.leads import forms
 from campaigns.models import Form, FormStatus, SubmissionStatus
@@ -39,7 +40,8 @@ FORM_CSP = (
     "default-src 'self'; img-src 'self' data:; style-src 'self' 'unsafe-inline'; script-src 'self'; "
     "frame-ancestors *; form-action 'self'{extra}; base-uri 'none'; object-src 'none'"
 )
-BODY_LIMIT = 64 * 1024  # a form post is a few hundred bytes; the app-wide limit is for CSV uploads
+BODY_LIMIT = 64 * 1024
+VISITOR_FIELD = "_nurture_vid"  # added by the website snippet (campaigns/engagement/snippet.js)  # a form post is a few hundred bytes; the app-wide limit is for CSV uploads
 
 
 @bp.before_request
@@ -96,9 +98,16 @@ def _render_form(form: Form, values: dict[str, str] | None = None, errors: dict[
     html = render_template(
         "public/form.html", form=form, values=values or {}, errors=errors or {}, consent=consent,
         honeypot=forms.HONEYPOT_FIELD, kind=forms.field_kind, embed=embed, notice=notice,
-        action=url_for("public_forms.submit", slug=form.slug, embed="1" if embed else None),
+        action=url_for("public_forms.submit", slug=form.slug, embed="1" if embed else None, nv=_visitor_key() or None),
     )
     return _frameable(current_app.response_class(html, status=status, mimetype="text/html"), form)
+
+
+def _visitor_key(data: dict[str, Any] | None = None) -> str:
+    """The website visitor id the tracking snippet passed: a hidden field of a form on the site, or `nv` in
+    the address of the hosted form in an iframe (kept in its action). '' when none or malformed."""
+    key = (data or {}).get(VISITOR_FIELD) or request.args.get("nv") or ""
+    return key if isinstance(key, str) and len(key) == 32 and all(c in "0123456789abcdef" for c in key) else ""
 
 
 def _closed(form: Form) -> Response:
@@ -178,6 +187,10 @@ def submit(slug: str) -> Any:
     session.commit()
     if result.status == "pending":
         queueing.enqueue_confirmation(svc.queue, result.submission_id or 0)
+    elif result.status == "confirmed" and result.contact_id and _visitor_key(data):
+        # The site's visitor is this contact: its visits (and its anonymous history) become the lead's. Not
+        # for a pending double opt-in: anyone can type anyone's address until the owner confirms.
+        record_identification(svc, _visitor_key(data), result.contact_id)
     state = "pending" if result.status == "pending" else "thanks"
     if wants_json:
         return _cors(jsonify(
