@@ -22,6 +22,10 @@
     var d = data(canvas);
     if (!d) { return; }
     var config = build(d);
+    // One or two bars (the first month, a single source) would each fill half the chart: keep bars slim
+    if (config.type === "bar") {
+      config.data.datasets.forEach(function (set) { if (set.maxBarThickness === undefined) { set.maxBarThickness = 56; } });
+    }
     var existing = window.Chart.getChart(canvas);
     if (existing) { existing.destroy(); }
     new window.Chart(canvas, config);

@@ -9,23 +9,28 @@
 
   function drawSeries(canvas, data, names) {
     // names: [[metric, label], ...] in display order (a JSON object would lose the order).
+    // One or two hours (or days) of data make no line: a lone dot at the left edge. They are drawn as
+    // slim grouped bars, centred, until there are enough points for a line.
+    var few = data.labels.length < 3;
     var datasets = names.map(function (pair) {
       var metric = pair[0];
       return {
         label: pair[1], data: data.series[metric] || [], borderColor: COLORS[metric],
-        backgroundColor: COLORS[metric], tension: 0.2, pointRadius: data.labels.length > 60 ? 0 : 2,
-        borderDash: metric === "open_machine_open" || metric === "click_scanner" ? [4, 4] : []
+        backgroundColor: COLORS[metric], tension: 0.2, pointRadius: data.labels.length > 60 ? 0 : 3,
+        maxBarThickness: 36, categoryPercentage: 0.35,  // the bars of one hour stand together, centred
+        borderDash: !few && (metric === "open_machine_open" || metric === "click_scanner") ? [4, 4] : []
       };
     });
     var existing = window.Chart.getChart(canvas);
     if (existing) { existing.destroy(); }
     new window.Chart(canvas, {
-      type: "line",
+      type: few ? "bar" : "line",
       data: { labels: data.labels, datasets: datasets },
       options: { animation: false, responsive: true, interaction: { mode: "index", intersect: false },
-                 scales: { y: { beginAtZero: true, ticks: { precision: 0 } } } }
+                 scales: { x: { offset: true }, y: { beginAtZero: true, ticks: { precision: 0 } } } }
     });
     canvas.setAttribute("data-rendered", String(data.labels.length));
+    canvas.setAttribute("data-chart-type", few ? "bar" : "line");
   }
 
   function loadSeries(canvas, granularity) {
@@ -53,7 +58,8 @@
     var f = JSON.parse(funnel.getAttribute("data-funnel"));
     new window.Chart(funnel, {
       type: "bar",
-      data: { labels: f.labels, datasets: [{ label: f.title, data: f.values, backgroundColor: "#2f6fde" }] },
+      data: { labels: f.labels, datasets: [{ label: f.title, data: f.values, backgroundColor: "#2f6fde",
+                                              maxBarThickness: 40 }] },
       options: { animation: false, indexAxis: "y", plugins: { legend: { display: false } },
                  scales: { x: { beginAtZero: true, ticks: { precision: 0 } } } }
     });

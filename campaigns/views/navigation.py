@@ -35,13 +35,14 @@ GROUPS: list[tuple[str, str, list[Item]]] = [
     ]),
     ("campaigns", "Campaigns", [
         ("journeys.index", "Journeys", ("journeys.",)),
-        ("sequences.index", "Sequences", ("sequences.", "reports.sequence")),
-        ("broadcasts.index", "Broadcasts", ("broadcasts.", "reports.broadcast")),
+        ("playbooks.index", "Playbooks", ("playbooks.",)),
+        ("sequences.index", "Sequences", ("sequences.",)),
+        ("broadcasts.index", "Broadcasts", ("broadcasts.",)),
         ("templates.index", "Mail templates", ("templates.",)),
         ("abtests.index", "A/B tests", ("abtests.",)),
     ]),
     ("insights", "Insights", [
-        ("reports.index", "Reports", ("reports.index",)),
+        ("reports.index", "Reports", ("reports.",)),  # a campaign's report too (a contact's: Contacts)
         ("kpi.index", "KPIs", ("kpi.",)),
         ("scoring.index", "Scoring", ("scoring.",)),
     ]),

@@ -49,7 +49,8 @@ def test_template_and_two_step_sequence_through_the_ui(browser_page, services):
     _login(page)
 
     # ---- a template, with the live preview following the edits
-    page.click("nav >> text=Templates")
+    page.click("[data-testid=nav-campaigns]")
+    page.click("#nav-campaigns >> text=Mail templates")
     page.click("[data-testid=template-new]")
     # an empty new template: no errors before the first keystroke, only a hint
     expect(page.locator("#preview-status")).to_have_text("The preview appears as you write.")
@@ -83,7 +84,8 @@ def test_template_and_two_step_sequence_through_the_ui(browser_page, services):
         first_template = template.id
 
     # ---- a two-step sequence: add, reorder, remove, windows
-    page.click("nav >> text=Sequences")
+    page.click("[data-testid=nav-campaigns]")
+    page.click("#nav-campaigns >> text=Sequences")
     page.click("[data-testid=sequence-new]")
     page.fill("#name", "Whitepaper follow-up")
     page.fill("#trigger_events", "whitepaper_downloaded")
@@ -130,10 +132,12 @@ def test_template_and_two_step_sequence_through_the_ui(browser_page, services):
         assert [(r.template_id, r.delay_minutes, r.window_days, r.window_start_hour, r.window_end_hour)
                 for r in rows] == [(first_template, 0, "", None, None), (other, 3 * 1440, "12345", 9, 18)]
 
-    page.click("nav >> text=Sequences")
+    page.click("[data-testid=nav-campaigns]")
+    page.click("#nav-campaigns >> text=Sequences")
     expect(page.get_by_test_id(f"status-{seq.id}")).to_have_text("active")
     page.screenshot(path=str(SHOTS / "sequence-list.png"), full_page=True)
-    page.click("nav >> text=Templates")
+    page.click("[data-testid=nav-campaigns]")
+    page.click("#nav-campaigns >> text=Mail templates")
     expect(page.get_by_test_id("template-list")).to_contain_text("Whitepaper thanks")
     page.screenshot(path=str(SHOTS / "template-list.png"), full_page=True)
     assert page.problems == []  # type: ignore[attr-defined]

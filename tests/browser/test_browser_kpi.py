@@ -36,7 +36,8 @@ def test_dashboard_draws_its_charts_and_the_range_changes_the_numbers(app, servi
     with logged_in_page(app, USER_EMAIL, USER_PASSWORD) as b:
         page = b.page
         page.set_viewport_size({"width": 1360, "height": 900})
-        page.click("nav >> text=KPIs")
+        page.click("[data-testid=nav-insights]")
+        page.click("#nav-insights >> text=KPIs")
         page.click("[data-testid=preset-30]")
         page.wait_for_selector("#funnel-chart[data-rendered]")
         assert page.inner_text("[data-testid=total-contacts]") == "3"

@@ -215,3 +215,48 @@ def test_scoring_rule_form_shows_only_the_fields_of_the_chosen_kind(app, service
         page.wait_for_url(base + "/scoring")
         expect(page.locator("main")).to_contain_text("Quiet for a month")
         assert not session.problems, session.problems
+
+
+def test_a_report_chart_with_one_point_is_drawn_as_bars_and_many_as_a_line(app, services, user, chromium):
+    expect = chromium
+    with services.db.begin() as s:
+        template = make_template(s, "One hour")
+        broadcast_id = create_broadcast(s, "One hour of data", template.id).id
+    one = {"labels": ["2030-04-01 10:00"], "series": {"unique_open": [3], "unique_click": [1]}}
+    many = {"labels": [f"2030-04-01 {h:02d}:00" for h in range(10, 16)],
+            "series": {"unique_open": [3, 1, 0, 2, 0, 1], "unique_click": [1, 0, 0, 1, 0, 0]}}
+    with open_page(app, viewport=DESKTOP) as session:
+        page, base = session.page, session.server.url
+        page.goto(base + "/login")
+        page.fill("#email", USER_EMAIL)
+        page.fill("#password", USER_PASSWORD)
+        page.click("main button[type=submit]")
+        page.wait_for_url(base + "/")
+        # the series as the server would answer it: one hour, then six
+        answer = {"data": one}
+        page.route("**/series.json*", lambda route: route.fulfill(json=answer["data"]))
+        page.goto(f"{base}/reports/broadcasts/{broadcast_id}")
+        chart = page.locator("#series-chart")
+        expect(chart).to_have_attribute("data-rendered", "1")
+        expect(chart).to_have_attribute("data-chart-type", "bar")
+        bars = page.evaluate("""() => {
+          const c = Chart.getChart(document.getElementById('series-chart'));
+          return c.data.datasets.map((d, i) => c.getDatasetMeta(i).data[0]).filter(b => b).map(b => ({x: b.x, width: b.width}));
+        }""")
+        width = chart.bounding_box()["width"]
+        assert all(bar["width"] <= 36 for bar in bars)  # slim, not blocks across the chart
+        xs = [bar["x"] for bar in bars]
+        assert width * 0.4 < sum(xs) / len(xs) < width * 0.6  # together in the middle, not at the left edge
+        assert max(xs) - min(xs) < width * 0.4
+        if SHOTS:
+            page.screenshot(path=f"{SHOTS}/en_1366_report_one_point.png", full_page=True)
+        answer["data"] = many
+        page.click("button[data-granularity=day]")
+        expect(chart).to_have_attribute("data-rendered", "6")
+        expect(chart).to_have_attribute("data-chart-type", "line")
+        # the page links back to its broadcast
+        page.click("[data-testid=report-campaign]")
+        page.wait_for_url(f"{base}/broadcasts/{broadcast_id}")
+        page.click("[data-testid=broadcast-report]")
+        page.wait_for_url(f"{base}/reports/broadcasts/{broadcast_id}")
+        assert not session.problems, session.problems

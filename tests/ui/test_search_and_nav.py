@@ -77,7 +77,8 @@ def test_current_item_takes_the_longest_prefix():
     assert current_item("contacts.segment_edit", items) == "contacts.segments"
     assert current_item("contacts.import_map", items) == "contacts.import_upload"
     assert current_item("contacts.show", items) == "contacts.index"
-    assert current_item("reports.broadcast", items) == "broadcasts.index"
+    assert current_item("reports.broadcast", items) == "reports.index"
+    assert current_item("reports.contact", items) == "contacts.index"
     assert current_item("reports.index", items) == "reports.index"
     assert current_item("auth.login", items) is None
 
