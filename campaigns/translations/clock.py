@@ -2,5 +2,6 @@
 the hand-over deliveries, imports, the suppression list, scoring)."""
 
 JA = {
-    "Unique human opens (or clicks) per hour, per variant.": "パターンごとの1時間あたりの人によるユニーク開封（またはクリック）。",
+    "Unique human opens (or clicks) per hour, per variant. Times in %(zone)s.":
+        "パターンごとの1時間あたりの人によるユニーク開封（またはクリック）。時刻は%(zone)sです。",
 }
