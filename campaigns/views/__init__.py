@@ -15,10 +15,12 @@ from campaigns.views import (
     dashboard,
     errors,
     forms,
+    gallery,  # noqa: F401  (routes on templates.bp: imported so they register)
     journeys,
     kpi,
     navigation,
     outbox,
+    playbooks,
     reports,
     scoring,
     search,
@@ -26,6 +28,7 @@ from campaigns.views import (
     sequences,
     settings,
     templates,
+    website,
 )
 from campaigns.views.text_input import TextResponse, install_text_guard
 
@@ -36,6 +39,7 @@ UI_BLUEPRINTS = [
     templates.bp,
     sequences.bp,
     journeys.bp,
+    playbooks.bp,
     segments.bp,
     broadcasts.bp,
     abtests.bp,
@@ -45,6 +49,7 @@ UI_BLUEPRINTS = [
     reports.bp,
     kpi.bp,
     settings.bp,
+    website.bp,
     account.bp,
     search.bp,
 ]
