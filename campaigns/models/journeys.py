@@ -34,6 +34,8 @@ class Journey(Base):
     id: Mapped[int] = mapped_column(primary_key=True)
     name: Mapped[str] = mapped_column(String(200))
     description: Mapped[str] = mapped_column(Text, default="")
+    # What recipients see (the preference page); the name above is internal. Empty: a neutral wording.
+    public_name: Mapped[str] = mapped_column(String(200), default="", server_default="")
     status: Mapped[JourneyStatus] = mapped_column(StrEnumType(JourneyStatus), default=JourneyStatus.DRAFT)
     # The graph being edited (docs/journeys.md); publishing freezes a copy in a JourneyVersion.
     draft_graph: Mapped[dict[str, Any]] = mapped_column(JSONType, default=dict)

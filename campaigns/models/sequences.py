@@ -27,6 +27,8 @@ class Sequence(Base):
     id: Mapped[int] = mapped_column(primary_key=True)
     name: Mapped[str] = mapped_column(String(200))
     description: Mapped[str] = mapped_column(Text, default="")
+    # What recipients see (the preference page); the name above is internal. Empty: a neutral wording.
+    public_name: Mapped[str] = mapped_column(String(200), default="", server_default="")
     status: Mapped[SequenceStatus] = mapped_column(StrEnumType(SequenceStatus), default=SequenceStatus.DRAFT)
     # Events that enrol a contact (e.g. "whitepaper_downloaded"); matched by name.
     trigger_events: Mapped[list[str]] = mapped_column(JSONType, default=list)
