@@ -110,7 +110,7 @@
     var bar = el("div", { "class": "mb-toolbar", role: "toolbar" }, [
       tool(W.bold, "B", function () { document.execCommand("bold"); }),
       tool(W.italic, "I", function () { document.execCommand("italic"); }),
-      tool(W.link, "🔗", function () {
+      tool(W.link, W.linkShort, function () {
         var url = window.prompt(W.linkPrompt, "https://");
         if (url) { document.execCommand("createLink", false, url); }
       }),
@@ -126,7 +126,7 @@
     function show() {
       var found = images.filter(function (i) { return i.id === holder.asset_id; })[0];
       preview.hidden = !found && !holder.src;
-      preview.src = found ? found.url : (holder.src || "");
+      preview.src = found ? found.view : (holder.src || "");
     }
     var choices = [["", W.chooseImage]].concat(images.map(function (i) { return [i.id, i.name + " (" + i.width + "px)"]; }));
     var picker = select(holder.asset_id || "", choices, function (v) {
@@ -288,7 +288,7 @@
       var last = nested ? owner.length - 1 : owner.length - 2;  // the footer stays last
       [["↑", W.moveUp, index > 0, function () { owner.splice(index - 1, 0, owner.splice(index, 1)[0]); }, "up"],
        ["↓", W.moveDown, index < last, function () { owner.splice(index + 1, 0, owner.splice(index, 1)[0]); }, "down"],
-       ["⧉", W.duplicate, true, function () { owner.splice(index + 1, 0, clone(block)); }, "duplicate"],
+       ["⊕", W.duplicate, true, function () { owner.splice(index + 1, 0, clone(block)); }, "duplicate"],
        ["✕", W["delete"], true, function () { owner.splice(index, 1); }, "delete"]].forEach(function (a) {
         var b = el("button", { type: "button", "class": "small mb-act", title: a[1], "aria-label": a[1], text: a[0],
                                "data-action": a[4] });

@@ -88,7 +88,8 @@ JA = {
     "Company": "会社名",
     "Job title": "役職",
     "Email": "メールアドレス",
-    "Customer": "ご担当者",
+    "fallback|there": "ご担当者",
+    "toolbar|Link": "リンク",
     "Custom field %(name)s": "カスタム項目 %(name)s",
     "Company name": "会社名",
     "Sender name": "差出人名",
@@ -101,7 +102,7 @@ JA = {
     "Image library": "画像ライブラリ",
     "Blocks": "ブロック",
     "Desktop": "PC",
-    "Phone": "スマホ",
+    "Smartphone": "スマホ",
     "Light": "ライト",
     "Dark": "ダーク",
     "Width": "表示幅",
@@ -116,7 +117,7 @@ JA = {
     "The mail's blocks could not be read; reload the page and try again.":
         "メールのブロックを読み取れませんでした。ページを再読み込みしてやり直してください。",
     "Check this merge tag: %(warning)s": "差し込みタグを確認してください：%(warning)s",
-    '{{ contact.first_name | default("Customer") }}, thank you for your interest':
+    'Thank you for your interest, {{ contact.first_name | default("there") }}':
         '{{ contact.last_name | default("ご担当者") }}様、お問い合わせありがとうございます',
     "Write your message here. Select text to make it bold or add a link.":
         "ここに本文を書きます。文字を選ぶと太字やリンクにできます。",

@@ -17,7 +17,7 @@ from campaigns.delivery import assets
 from campaigns.delivery.block_mails import attribute_keys
 from campaigns.delivery.blocks import ALIGNMENTS, COLOURS, PADDINGS, SOCIAL_NETWORKS
 from campaigns.delivery.blocks_mjml import ACCOUNT_FIELDS, SOCIAL_NAMES, BrandKit
-from campaigns.i18n import _
+from campaigns.i18n import _, pgettext
 from campaigns.runtime import services
 
 MAX_DOCUMENT = 400_000  # characters of posted JSON
@@ -46,7 +46,7 @@ def vocabulary() -> dict[str, str]:
         "f_summary": _("Summary"), "f_linkLabel": _("Link text"), "f_network": _("Network"),
         "chooseImage": _("Choose from library"), "upload": _("Upload image"), "uploading": _("Uploading…"),
         "noImages": _("No images yet: upload one."), "addLink": _("Add link"), "removeLink": _("Remove"),
-        "bold": _("Bold"), "italic": _("Italic"), "link": _("Link"), "bulleted": _("Bulleted list"),
+        "bold": _("Bold"), "italic": _("Italic"), "link": _("Link"), "linkShort": pgettext("toolbar", "Link"), "bulleted": _("Bulleted list"),
         "numbered": _("Numbered list"), "linkPrompt": _("Link address (https://…)"),
         "footerNote": _("Company, postal address, contact and the unsubscribe link, from Settings. Always last."),
         "mergeTag": _("Insert a field"), "mergeTagHint": _("Click into a text first; the field goes at the cursor."),
@@ -59,8 +59,9 @@ def vocabulary() -> dict[str, str]:
 def merge_tag_options(session: Session) -> list[dict[str, str]]:
     """The merge-tag picker's choices: the contact fields, the custom fields seen, the account's fields."""
     fields = [
-        ("contact.first_name", _("First name"), _("Customer")), ("contact.last_name", _("Last name"), ""),
-        ("contact.name", _("Full name"), _("Customer")), ("contact.company", _("Company"), ""),
+        ("contact.first_name", _("First name"), pgettext("fallback", "there")),
+        ("contact.last_name", _("Last name"), pgettext("fallback", "there")),
+        ("contact.name", _("Full name"), pgettext("fallback", "there")), ("contact.company", _("Company"), ""),
         ("contact.job_title", _("Job title"), ""), ("contact.email", _("Email"), ""),
     ]
     options = [{"path": p, "label": label, "fallback": fallback} for p, label, fallback in fields]
@@ -76,8 +77,18 @@ def merge_tag_options(session: Session) -> list[dict[str, str]]:
 def library_json(session: Session) -> list[dict[str, Any]]:
     """The image library as the editor's picker reads it."""
     settings = services().settings
-    return [{"id": a.id, "name": a.name, "url": assets.asset_url(settings, a), "width": a.width,
-             "height": a.height} for a in assets.library(session)]
+    # "url" as mails carry it (BASE_URL); "view" relative, for the UI whatever host name it is opened on
+    return [{"id": a.id, "name": a.name, "url": assets.asset_url(settings, a), "view": local_url(a.stored_name),
+             "width": a.width, "height": a.height} for a in assets.library(session)]
+
+
+def local_url(stored_name: str) -> str:
+    return assets.PUBLIC_PREFIX + stored_name
+
+
+def local_images(html: str) -> str:
+    """A preview's images from this host: the UI may be opened on another name than BASE_URL's."""
+    return html.replace(services().settings.base_url.rstrip("/") + assets.PUBLIC_PREFIX, assets.PUBLIC_PREFIX)
 
 
 def editor_data(session: Session, document: dict[str, Any], brand: BrandKit) -> dict[str, Any]:

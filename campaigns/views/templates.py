@@ -403,7 +403,7 @@ BLOCK_FIELDS = ("name", "subject", "preheader", "from_name")
 
 def _starter_blocks(s: Session) -> dict[str, Any]:
     return block_mails.starter_document(
-        s, heading=_('{{ contact.first_name | default("Customer") }}, thank you for your interest'),
+        s, heading=_('Thank you for your interest, {{ contact.first_name | default("there") }}'),
         text=_("Write your message here. Select text to make it bold or add a link."), button=_("Read more"),
     )
 
@@ -536,7 +536,8 @@ def blocks_preview() -> Any:
     finally:
         s.rollback()
     return jsonify(
-        ok=True, subject=rendered.subject, html=rendered.html, dark_html=dark_preview(rendered.html),
+        ok=True, subject=rendered.subject, html=mail_blocks.local_images(rendered.html),
+        dark_html=mail_blocks.local_images(dark_preview(rendered.html)),
         text=rendered.text, contact=contact_email,
         warnings=[mail_blocks.translate_problem(w) for w in warnings],
         notice=_("No contact matches %(needle)s: showing sample data.", needle=needle) if needle and not contact_email else "",
@@ -584,7 +585,8 @@ def images() -> Any:
         s.commit()
         if wants_json:
             return jsonify(ok=True, image={"id": asset.id, "name": asset.name, "width": asset.width,
-                                           "height": asset.height, "url": mail_assets.asset_url(svc.settings, asset)})
+                                           "height": asset.height, "url": mail_assets.asset_url(svc.settings, asset),
+                                           "view": mail_blocks.local_url(asset.stored_name)})
         flash(_("Image uploaded."), "success")
         return redirect(url_for("templates.images"))
     return render_template("ui/templates/images.html", images=mail_blocks.library_json(s))
