@@ -5,7 +5,6 @@ received (HTML from MJML, the legal footer, links, alt text); the pages in Engli
 
 from __future__ import annotations
 
-import io
 import os
 from pathlib import Path
 from typing import Any
