@@ -44,9 +44,6 @@ class Account(Base):
 
     id: Mapped[int] = mapped_column(primary_key=True)
     company_name: Mapped[str] = mapped_column(String(200), default="")
-    # The logo on public pages (hosted forms, unsubscribe, preferences): a data: URL of a small PNG, JPEG,
-    # GIF or WebP (campaigns.branding), so the pages' CSP (img-src 'self' data:) allows it; "" = none.
-    logo: Mapped[str] = mapped_column(Text, default="", server_default="")
     from_name: Mapped[str] = mapped_column(String(200), default="")
     from_email: Mapped[str] = mapped_column(String(254), default="")
     reply_to: Mapped[str] = mapped_column(String(254), default="")
