@@ -74,8 +74,9 @@ def _prepare(data: bytes) -> tuple[bytes, str, str, int, int]:
     media_type, extension = FORMATS[kind]
     if kind == "GIF" and width <= MAX_WIDTH:
         return data, media_type, extension, width, height
-    with Image.open(io.BytesIO(data)) as image:
-        image.load()
+    with Image.open(io.BytesIO(data)) as opened:
+        opened.load()
+        image: Image.Image = opened
         if kind != "GIF":
             image = ImageOps.exif_transpose(image)  # a phone's portrait photo stands upright
         if image.width > MAX_WIDTH:

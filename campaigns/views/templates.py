@@ -244,7 +244,8 @@ def edit(template_id: int) -> Any:
         # Load an older version into the editor; saving it makes a new version (history is immutable).
         shown = _version_or_404(s, template, wanted)
     if request.method == "GET" and shown is not None and shown.editor == "blocks":
-        return redirect(url_for("templates.blocks_edit", template_id=template.id, **({"version": wanted} if wanted else {})))
+        args: dict[str, Any] = {"template_id": template.id, "version": wanted} if wanted else {"template_id": template.id}
+        return redirect(url_for("templates.blocks_edit", **args))
     form = TemplateForm(obj=shown) if request.method == "GET" else TemplateForm()
     if request.method == "GET":
         form.name.data = template.name
