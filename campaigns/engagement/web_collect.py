@@ -76,7 +76,8 @@ class WebConfig:
 
 def parse_domains(text: str) -> tuple[list[str], list[str]]:
     """(normalised domains, entries that are not host names) of the settings page's list: one a line (commas
-    and spaces also separate), a pasted URL reduced to its host, IDNs to their ASCII form."""
+    and spaces also separate), a pasted URL reduced to its host, IDNs to their ASCII form; a name without a
+    dot (other than localhost) is a typing slip, not a site."""
     good: list[str] = []
     bad: list[str] = []
     for raw in re.split(r"[\s,]+", text or ""):
@@ -94,7 +95,7 @@ def parse_domains(text: str) -> tuple[list[str], list[str]]:
             bad.append(entry)
             continue
         name = prefix + host
-        if not host or len(host) > 253 or not _DOMAIN.fullmatch(name):
+        if not host or len(host) > 253 or not _DOMAIN.fullmatch(name) or ("." not in host and host != "localhost"):
             bad.append(entry)
         elif name not in good:
             good.append(name)

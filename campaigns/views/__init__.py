@@ -8,6 +8,7 @@ from campaigns.views import (
     abtests,
     account,
     auth,
+    branding,
     broadcasts,
     contact_list,  # noqa: F401  (routes on contacts.bp: imported so they register)
     contact_page,  # noqa: F401  (routes on contacts.bp: imported so they register)
@@ -61,6 +62,7 @@ def register_ui(app: Flask) -> None:
         app.register_blueprint(bp)
     navigation.install(app)  # the grouped top navigation of templates/ui/base.html
     errors.install(app)  # error pages in words (templates/ui/error.html)
+    branding.install(app)  # the company's name and logo on public pages (templates/public/base.html)
     auth.install_login_guard(app, {bp.name for bp in UI_BLUEPRINTS})
     install_text_guard(app, {bp.name for bp in UI_BLUEPRINTS})  # after the login guard: strangers see the login
     # Every page, JSON answer and download of the app: text stored before the text rule cannot fail one.
