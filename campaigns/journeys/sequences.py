@@ -449,10 +449,13 @@ def exit_enrollments(session: Session, enrollment_ids: list[int], reason: str,
     return done
 
 
-def exit_contact(session: Session, contact_id: int, reason: str, sequence_id: int | None = None) -> int:
-    """Exit a contact's active enrolments and journey walks (all, or one sequence's: the journey it became)
-    and cancel their queued sends; called by unsubscribe (all or one sequence), bounces and complaints.
-    Returns enrolments and walks exited."""
+def exit_contact(session: Session, contact_id: int, reason: str, sequence_id: int | None = None,
+                 journey_id: int | None = None) -> int:
+    """Exit a contact's active enrolments and journey walks (all, or one sequence's: the journey it became,
+    or one journey's walks only) and cancel their queued sends; called by unsubscribe (all, one sequence or
+    one journey: the preference page), bounces and complaints. Returns enrolments and walks exited."""
+    if journey_id is not None:
+        return _exit_walks(session, contact_id, reason, None, journey_id)
     query = select(Enrollment.id).where(
         Enrollment.contact_id == contact_id, Enrollment.status == EnrollmentStatus.ACTIVE
     )
@@ -462,7 +465,8 @@ def exit_contact(session: Session, contact_id: int, reason: str, sequence_id: in
         session, contact_id, reason, sequence_id)
 
 
-def _exit_walks(session: Session, contact_id: int, reason: str, sequence_id: int | None) -> int:
+def _exit_walks(session: Session, contact_id: int, reason: str, sequence_id: int | None,
+                journey_id: int | None = None) -> int:
     """End a contact's active journey walks now (all, or those of the journey a sequence became), with the
     path log closed and queued mails cancelled. The engine would end them at their next mail anyway (it
     checks the contact's status there); ending them here also covers a per-sequence unsubscribe, which
@@ -473,6 +477,8 @@ def _exit_walks(session: Session, contact_id: int, reason: str, sequence_id: int
     if sequence_id is not None:
         query = query.where(JourneyEnrolment.journey_id.in_(
             select(Journey.id).where(Journey.sequence_id == sequence_id)))
+    if journey_id is not None:
+        query = query.where(JourneyEnrolment.journey_id == journey_id)
     now = now_utc()
     ended = list(session.scalars(
         update(JourneyEnrolment)
