@@ -5,7 +5,8 @@
 - opens and clicks, each marked human, machine open (an image proxy fetching the pixel) or scanner (a
   security gateway following the links), as campaigns.engagement.classify decided when the hit came in;
 - form submissions (the form's name and whether it was confirmed), events (API and others: unsubscribed,
-  bounced, page_viewed, ...), stage changes and score changes with their causes in words.
+  bounced, page_viewed, ...), stage changes and score changes with their causes in words;
+- website visits (people only, from the tracking snippet): the page's title, and its address.
 
 The words are English message keys with %(name)s placeholders (`TimelineItem.text` and `.params`), in the
 catalogue style of campaigns.i18n: the page translates them with `_()`, the export keeps the English.
@@ -56,14 +57,16 @@ from campaigns.models import (
     Step,
     Template,
     TemplateVersion,
+    WebVisit,
 )
+from campaigns.models.tracking import HitClass
 
 PAGE_SIZE = 50
 MAX_PAGE_SIZE = 500
 
 # At one instant, the consequence above its cause (newest first): a stage change above the score change
 # that made it, the score change above the open that earned it, the open above the mail.
-KIND_RANK = {"sent": 1, "open": 2, "click": 3, "form": 4, "event": 5, "score": 6, "stage": 7}
+KIND_RANK = {"sent": 1, "open": 2, "click": 3, "visit": 4, "form": 5, "event": 6, "score": 7, "stage": 8}
 FORM_EVENT = "form_submitted"  # campaigns.leads.forms.EVENT_NAME: shown as the form submission itself
 _TEMPLATE_CODE = re.compile(r"{{|{%")
 
@@ -259,6 +262,18 @@ def _events(session: Session, contact_id: int, cursor: Cursor | None, limit: int
                          "from %(source)s", {"source": r.source}, row_id=r.id) for r in rows]
 
 
+def _visits(session: Session, contact_id: int, cursor: Cursor | None, limit: int) -> list[TimelineItem]:
+    # People only: a bot or prefetcher that carried the visitor's id is not something the lead did.
+    rows = session.execute(
+        select(WebVisit.id, WebVisit.occurred_at, WebVisit.title, WebVisit.host, WebVisit.path)
+        .where(WebVisit.contact_id == contact_id, WebVisit.classification == HitClass.HUMAN,
+               _after(cursor, "visit", WebVisit.occurred_at, WebVisit.id))
+        .order_by(WebVisit.occurred_at.desc(), WebVisit.id.desc()).limit(limit)
+    ).all()
+    return [TimelineItem(r.occurred_at, "visit", "visited 「%(page)s」", {"page": r.title.strip() or r.path or "/"},
+                         "page %(address)s", {"address": f"{r.host}{r.path}"}, row_id=r.id) for r in rows]
+
+
 _SCORE_UP = re.compile(r"^score (-?\d+) >= (-?\d+)$")
 _SCORE_DOWN = re.compile(r"^score (-?\d+) < (-?\d+)$")
 _HOT_LEAD = re.compile(r"^hot lead \(score (-?\d+) >= (-?\d+)\)$")
@@ -326,6 +341,9 @@ def _score_causes(session: Session, rows: Iterable[Any]) -> dict[int, tuple[str,
     """Ledger entry id -> its cause in words: what was opened or clicked, which form, which event."""
     hit_ids = _ids(r.source_ref for r in rows if r.source == "hit")
     event_ids = _ids(r.source_ref for r in rows if r.source == "event")
+    visit_ids = _ids(r.source_ref for r in rows if r.source == "visit")
+    visits = {i: path for i, path in session.execute(
+        select(WebVisit.id, WebVisit.path).where(WebVisit.id.in_(visit_ids) if visit_ids else false()))}
     hits = {h.id: h for h in session.execute(
         select(Hit.id, Hit.kind, Hit.send_id).where(Hit.id.in_(hit_ids) if hit_ids else false()))}
     events = {e.id: e for e in session.execute(
@@ -346,6 +364,8 @@ def _score_causes(session: Session, rows: Iterable[Any]) -> dict[int, tuple[str,
                 out[r.id] = ("「%(form)s」 form submitted", {"form": form})
             else:
                 out[r.id] = ("event %(event)s", {"event": event.name})
+        elif r.source == "visit" and ref in visits:
+            out[r.id] = ("visited %(page)s", {"page": visits[ref] or "/"})
         elif r.source == "bounce":
             out[r.id] = ("the address bounced", {})
         elif r.source == "idle" or r.kind == RuleKind.INACTIVITY:
@@ -353,7 +373,7 @@ def _score_causes(session: Session, rows: Iterable[Any]) -> dict[int, tuple[str,
     return out
 
 
-READERS: tuple[Reader, ...] = (_sends, _hits, _forms, _events, _stages, _scores)
+READERS: tuple[Reader, ...] = (_sends, _hits, _visits, _forms, _events, _stages, _scores)
 
 
 def contact_timeline(session: Session, contact_id: int, zone: ZoneInfo, *, before: Cursor | None = None,

@@ -67,6 +67,7 @@ from campaigns.models import (
     Stage,
     Suppression,
     TriggerWhen,
+    WebVisit,
 )
 from campaigns.runtime import Services
 from campaigns.scoring.handover import enqueue_due
@@ -79,6 +80,7 @@ from campaigns.scoring.stages import (
     write_stage_changes,
 )
 from campaigns.scoring.triggers import fire_triggers
+from campaigns.scoring.visits import visit_candidates
 from campaigns.sql_functions import among, ascii_lower, at_least_zero, days_between
 
 log = logging.getLogger("nurture.scoring")
@@ -133,10 +135,12 @@ def score_new(session: Session, now: datetime) -> ScoringResult:
     hi_event = session.scalar(select(func.max(Event.id))) or 0
     hi_hit = session.scalar(select(func.max(Hit.id))) or 0
     hi_bounce = session.scalar(select(func.max(Suppression.id))) or 0
+    hi_visit = session.scalar(select(func.max(WebVisit.id))) or 0
     ranges = {
         "event": (settings.event_cursor_prev, hi_event),
         "hit": (settings.hit_cursor_prev, hi_hit),
         "bounce": (settings.bounce_cursor_prev, hi_bounce),
+        "visit": (settings.visit_cursor_prev, hi_visit),
     }
     for rule in rules:
         if rule.kind is not RuleKind.INACTIVITY:
@@ -145,6 +149,7 @@ def score_new(session: Session, now: datetime) -> ScoringResult:
     settings.event_cursor_prev, settings.event_cursor = settings.event_cursor, hi_event
     settings.hit_cursor_prev, settings.hit_cursor = settings.hit_cursor, hi_hit
     settings.bounce_cursor_prev, settings.bounce_cursor = settings.bounce_cursor, hi_bounce
+    settings.visit_cursor_prev, settings.visit_cursor = settings.visit_cursor, hi_visit
 
     full = settings.last_decay_at is None or now - settings.last_decay_at >= REFRESH_EVERY
     if full:
@@ -178,6 +183,7 @@ def recompute(session: Session, now: datetime | None = None) -> ScoringResult:
         "event": session.scalar(select(func.max(Event.id))) or 0,
         "hit": session.scalar(select(func.max(Hit.id))) or 0,
         "bounce": session.scalar(select(func.max(Suppression.id))) or 0,
+        "visit": session.scalar(select(func.max(WebVisit.id))) or 0,
     }
     ranges = {name: (0, top) for name, top in hi.items()}
     rules = list(session.scalars(select(ScoringRule).where(ScoringRule.active.is_(True)).order_by(ScoringRule.id)))
@@ -192,6 +198,7 @@ def recompute(session: Session, now: datetime | None = None) -> ScoringResult:
     settings.event_cursor = settings.event_cursor_prev = hi["event"]
     settings.hit_cursor = settings.hit_cursor_prev = hi["hit"]
     settings.bounce_cursor = settings.bounce_cursor_prev = hi["bounce"]
+    settings.visit_cursor = settings.visit_cursor_prev = hi["visit"]
     settings.last_decay_at = settings.last_run_at = now
     session.flush()
     _refresh_scores(session, settings, now, select(ScoreEntry.contact_id), result,
@@ -211,6 +218,8 @@ def _utc_day(session: Session, column: Any) -> Any:
 def _candidates(session: Session, rule: ScoringRule, ranges: dict[str, tuple[int, int]]) -> list[Any]:
     """SELECTs of (contact_id, source, source_ref, occurred_at, order_id) this rule may score."""
     selects: list[Any] = []
+    if rule.kind is RuleKind.PAGE_VISIT:
+        return visit_candidates(rule, ranges["visit"])
     if rule.kind in HIT_KINDS:
         lo, hi = ranges["hit"]
         if hi <= lo:

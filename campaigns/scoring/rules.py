@@ -13,6 +13,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Session
 
+from campaigns.audience.web_conditions import PatternError, clean_pattern
 from campaigns.db import Base, dialect_insert
 from campaigns.models import (
     HitKind,
@@ -124,7 +125,9 @@ def clean_rule(fields: dict[str, Any]) -> dict[str, Any]:
         out["event_name"] = ""
     if kind is RuleKind.LINK_CLICK and not out["link_url"]:
         raise ScoringError("a link rule needs the link URL (exact, or a prefix ending in *)")
-    if kind is not RuleKind.LINK_CLICK:
+    if kind is RuleKind.PAGE_VISIT:
+        out["link_url"] = clean_page_pattern(fields.get("page_pattern") or fields.get("link_url"))
+    elif kind is not RuleKind.LINK_CLICK:
         out["link_url"] = ""
     if kind is RuleKind.INACTIVITY:
         if out["inactivity_days"] < 1:
@@ -136,9 +139,18 @@ def clean_rule(fields: dict[str, Any]) -> dict[str, Any]:
         out["inactivity_days"] = 0
     if out["property_value"] and not out["property_key"]:
         raise ScoringError("a property value needs the property name")
-    if out["property_key"] and (kind in HIT_KINDS or kind is RuleKind.INACTIVITY):
+    if out["property_key"] and (kind in HIT_KINDS or kind in (RuleKind.INACTIVITY, RuleKind.PAGE_VISIT)):
         raise ScoringError("only event rules can filter by a property")
     return out
+
+
+def clean_page_pattern(value: Any) -> str:
+    """A page-visit rule's page pattern (/pricing*, https://example.com/case-studies/*), or ScoringError."""
+    try:
+        return clean_pattern(value)
+    except PatternError:
+        raise ScoringError("a page visit rule needs the page: a path such as /pricing* or a full address "
+                           "(at most 500 characters, no spaces; * matches anything)") from None
 
 
 def create_rule(session: Session, fields: dict[str, Any]) -> ScoringRule:

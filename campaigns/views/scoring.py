@@ -42,6 +42,7 @@ KIND_LABELS = {
     RuleKind.UNSUBSCRIBED: "Unsubscribed",
     RuleKind.BOUNCED: "Hard bounce",
     RuleKind.INACTIVITY: "Inactivity",
+    RuleKind.PAGE_VISIT: "Website page visited",
 }
 ACTION_LABELS = {
     TriggerAction.ENROLL: "Enrol in a sequence",
