@@ -83,8 +83,8 @@ def english_on_page(html: str, data_words: set[str]) -> list[str]:
         if text in TIME_ZONES:
             continue
         # addresses, URLs, placeholders and identifiers (form_submitted, Nurture-Signature, t.body) are code
-        # and so is what the user typed, quoted back in an error message ('Mars/Base')
-        text_no_mail = re.sub(r"\S+@\S+|https?://\S+|\{\{.*?\}\}|'[^']*'|\S*[/_.=<>\[\]-]\S*", " ", text)
+        # and so is what the user typed, quoted back in an error message ('Mars/Base', 「nope」)
+        text_no_mail = re.sub(r"\S+@\S+|https?://\S+|\{\{.*?\}\}|'[^']*'|「[^」]*」|\S*[/_.=<>\[\]-]\S*", " ", text)
         words = [w.lower() for w in re.findall(r"[A-Za-z][A-Za-z_]{2,}", text_no_mail)]
         if any(w not in ALLOWED_WORDS and w not in data_words for w in words):
             found.append(text)
