@@ -190,11 +190,14 @@ def preferences(token: str) -> Any:
             subscriptions.unsubscribe_contact(session, verified.a, method="preferences")
             done = "all"
         elif action == "leave":
+            # one series: a sequence (sequence_id) or a journey (journey_id)
+            kind = "journey" if "journey_id" in request.form else "sequence"
             try:
-                sequence_id = int(request.form.get("sequence_id", ""))
+                series_id = int(request.form.get(f"{kind}_id", ""))
             except ValueError:
                 return _public_page("public/invalid.html", 400)
-            if not subscriptions.leave_sequence(session, verified.a, sequence_id):
+            leave = subscriptions.leave_journey if kind == "journey" else subscriptions.leave_sequence
+            if not leave(session, verified.a, series_id):
                 return _public_page("public/invalid.html", 400)
             done = "left"
         else:

@@ -1,4 +1,5 @@
-"""Unsubscribe and preferences: leave all mail or one sequence; takes effect for sends already queued.
+"""Unsubscribe and preferences: leave all mail, one sequence or one journey; takes effect for sends already
+queued. The preference page names each series by its public name (never the internal one).
 
 Called by the public tracking endpoints (tracking/) with the contact id from a signed token; the
 caller commits. Nothing here reads a request.
@@ -20,6 +21,9 @@ from campaigns.models import (
     Enrollment,
     EnrollmentStatus,
     Event,
+    Journey,
+    JourneyEnrolment,
+    JourneyEnrolmentStatus,
     Send,
     SendStatus,
     Sequence,
@@ -27,9 +31,10 @@ from campaigns.models import (
 from campaigns.suppression import suppress
 
 
-def _exit(session: Session, contact_id: int, reason: str, sequence_id: int | None = None) -> int:
-    """Exit enrolments through the sequences service (which also cancels their queued sends)."""
-    return int(exit_contact(session, contact_id, reason, sequence_id=sequence_id))
+def _exit(session: Session, contact_id: int, reason: str, sequence_id: int | None = None,
+          journey_id: int | None = None) -> int:
+    """Exit enrolments and walks through the sequences service (which also cancels their queued sends)."""
+    return int(exit_contact(session, contact_id, reason, sequence_id=sequence_id, journey_id=journey_id))
 
 
 def unsubscribe_contact(session: Session, contact_id: int, send_id: int = 0, method: str = "link") -> bool:
@@ -81,25 +86,47 @@ def leave_sequence(session: Session, contact_id: int, sequence_id: int) -> bool:
     return True
 
 
+def leave_journey(session: Session, contact_id: int, journey_id: int) -> bool:
+    """Leave one journey (preference page): end its active walks and cancel their queued sends.
+    Returns False when the contact is not walking that journey."""
+    if not _exit(session, contact_id, "left via preferences", journey_id=journey_id):
+        return False
+    session.add(Event(contact_id=contact_id, name="left_journey", source="tracking",
+                      properties={"journey_id": journey_id}))
+    session.flush()
+    return True
+
+
 @dataclass
 class Preferences:
     contact: Contact | None
     subscribed: bool
+    # each {"id", "kind": "sequence" | "journey", "public_name"}: the marketer's name for recipients, never the
+    # internal name ("" when none was given: the page words it neutrally)
     sequences: list[dict[str, Any]]
 
 
 def preferences_of(session: Session, contact_id: int) -> Preferences:
-    """What the preference page shows: whether the contact gets mail, and its active sequences."""
+    """What the preference page shows: whether the contact gets mail, and the series (sequences and
+    journeys) it is in now, by their public names."""
     contact = session.get(Contact, contact_id)
     if contact is None:
         return Preferences(None, False, [])
-    rows = session.execute(
-        select(Sequence.id, Sequence.name)
+    sequences = session.execute(
+        select(Sequence.id, Sequence.public_name)
         .join(Enrollment, Enrollment.sequence_id == Sequence.id)
         .where(Enrollment.contact_id == contact_id, Enrollment.status == EnrollmentStatus.ACTIVE)
         .distinct()
-        .order_by(Sequence.name)
+        .order_by(Sequence.id)
     ).all()
-    return Preferences(
-        contact, contact.status == ContactStatus.ACTIVE, [{"id": r.id, "name": r.name} for r in rows]
-    )
+    journeys = session.execute(
+        select(Journey.id, Journey.public_name)
+        .join(JourneyEnrolment, JourneyEnrolment.journey_id == Journey.id)
+        .where(JourneyEnrolment.contact_id == contact_id,
+               JourneyEnrolment.status == JourneyEnrolmentStatus.ACTIVE)
+        .distinct()
+        .order_by(Journey.id)
+    ).all()
+    series = [{"id": r.id, "kind": "sequence", "public_name": r.public_name} for r in sequences]
+    series += [{"id": r.id, "kind": "journey", "public_name": r.public_name} for r in journeys]
+    return Preferences(contact, contact.status == ContactStatus.ACTIVE, series)

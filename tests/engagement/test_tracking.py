@@ -22,6 +22,7 @@ from campaigns.models import (
     Event,
     Send,
     SendStatus,
+    Sequence,
     Suppression,
 )
 from campaigns.models.tracking import Hit, HitClass, HitKind
@@ -363,7 +364,12 @@ def test_unsubscribe_token_survives_restart_and_binds_the_contact(app_overrides,
 def test_preferences_leave_one_sequence_keeps_other_mail(client, services, in_sequence):
     url = services.urls.preferences(in_sequence["contact_id"]).replace("http://nurture.test", "")
     page = client.get(url).get_data(as_text=True)
-    assert "Whitepaper follow-up" in page
+    # the internal name never shows; without a public name the series is worded neutrally, then by its public name
+    assert "Whitepaper follow-up" not in page and 'data-testid="series-sequence-' in page
+    with services.db.begin() as s:
+        s.get(Sequence, in_sequence["sequence_id"]).public_name = "Tips after your download"
+    page = client.get(url).get_data(as_text=True)
+    assert "Tips after your download" in page and "Whitepaper follow-up" not in page
     before = state(services, in_sequence)
     assert state(services, in_sequence) == before  # GET changed nothing
     resp = client.post(url, data={"action": "leave", "sequence_id": str(in_sequence["sequence_id"])})
@@ -372,7 +378,7 @@ def test_preferences_leave_one_sequence_keeps_other_mail(client, services, in_se
     assert after["enrollment"] == EnrollmentStatus.EXITED and after["second"] == SendStatus.CANCELLED
     assert after["status"] == ContactStatus.ACTIVE and after["suppressed"] == 0
     assert after["news"] == SendStatus.QUEUED  # the broadcast still goes
-    assert "Whitepaper follow-up" not in resp.get_data(as_text=True)
+    assert "Tips after your download" not in resp.get_data(as_text=True)
     # Leaving a sequence the contact is not in is a clear 400, and changes nothing.
     assert client.post(url, data={"action": "leave", "sequence_id": "999999"}).status_code == 400
     assert client.post(url, data={"action": "leave", "sequence_id": "x"}).status_code == 400
