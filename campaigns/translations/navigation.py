@@ -90,4 +90,17 @@ JA = {
         "一斉配信を送信すると、ここにレポート（配信数・開封・クリック・配信停止）が表示されます。",
     "A sequence's report appears here once it has a mail: each step's deliveries, opens and clicks.":
         "ステップメールにメールが設定されると、ここにレポート（ステップごとの配信数・開封・クリック）が表示されます。",
+    # names recipients see (campaigns/views/public_names.py) and the public pages
+    "nav|Settings": "設定",
+    "Account and sender": "アカウントと差出人",
+    "Names recipients see": "受信者に表示する名前",
+    "The preference page linked from every mail lists the series a contact is in, so they can stop one and keep the rest. It shows these names, never the internal ones. A series without one is shown as “Emails from %(company)s”.":
+        "すべてのメールからリンクされる配信設定ページには、そのコンタクトが登録されているシリーズが一覧され、受信者は一部だけ停止できます。そこにはここで付けた名前が表示され、社内向けの名前は表示されません。名前のないシリーズは「%(company)sからのメール」と表示されます。",
+    "your company": "貴社",
+    "e.g. Tips after your download": "例：資料ダウンロード後のお役立ち情報",
+    "No journeys or sequences yet.": "シナリオもステップメールもまだありません。",
+    "Once you build one, give it here the name its recipients will see.": "作成したら、ここで受信者に表示する名前を付けてください。",
+    "public name": "受信者に表示する名前",
+    "Emails from %(company)s": "%(company)sからのメール",
+    "An email series": "メールのシリーズ",
 }

@@ -22,6 +22,7 @@ from campaigns.views import (
     navigation,
     outbox,
     playbooks,
+    public_names,
     reports,
     scoring,
     search,
@@ -53,6 +54,7 @@ UI_BLUEPRINTS = [
     website.bp,
     account.bp,
     search.bp,
+    public_names.bp,
 ]
 
 

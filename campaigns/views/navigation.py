@@ -40,11 +40,17 @@ GROUPS: list[tuple[str, str, list[Item]]] = [
         ("broadcasts.index", "Broadcasts", ("broadcasts.",)),
         ("templates.index", "Mail templates", ("templates.",)),
         ("abtests.index", "A/B tests", ("abtests.",)),
+        ("playbooks.index", "Playbooks", ("playbooks.",)),
     ]),
     ("insights", "Insights", [
         ("reports.index", "Reports", ("reports.",)),  # a campaign's report too (a contact's: Contacts)
         ("kpi.index", "KPIs", ("kpi.",)),
         ("scoring.index", "Scoring", ("scoring.",)),
+    ]),
+    ("settings", "Settings", [
+        ("settings.account", "Account and sender", ("settings.",)),
+        ("public_names.index", "Names recipients see", ("public_names.",)),
+        ("website.index", "Website tracking", ("website.",)),
     ]),
 ]
 

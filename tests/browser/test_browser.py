@@ -187,7 +187,7 @@ def test_top_bar_keeps_every_item_whole_and_inside_it_at_laptop_widths(browser_p
             page.goto(page.base + "/")
             bar = page.locator("header.topbar").bounding_box()
             boxes = [page.locator(items).nth(i).bounding_box() for i in range(page.locator(items).count())]
-            # Dashboard, the three groups (Audience, Campaigns, Insights), Settings, search, the language switch, log out
+            # Dashboard, the four groups (Audience, Campaigns, Insights, Settings), search, the language switch, log out
             assert len(boxes) == 8
             line = min(b["height"] for b in boxes)
             for box in boxes:
