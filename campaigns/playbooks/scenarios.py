@@ -234,8 +234,9 @@ def mql_handover(inst: Installation) -> None:
     inst.rule(name=w("資料ダウンロード", "Document download"), kind="link_click", points=10,
               link_url="https://example.com/downloads/*")
     inst.rule(name=w("ウェビナー参加", "Webinar attended"), kind="webinar_attended", points=20)
-    inst.rule(name=w("料金ページ閲覧", "Pricing page viewed"), kind="page_viewed", points=15, daily_cap=1,
-              property_key="url", property_value="https://example.com/pricing")
+    # a visit seen by the website snippet (a path pattern: any host of the site, any query)
+    inst.rule(name=w("料金ページ閲覧", "Pricing page viewed"), kind="page_visit", points=15, daily_cap=1,
+              link_url="/pricing*")
     inst.rule(name=w("個別相談フォーム送信 → MQL", "Consultation form → MQL"), kind="form_submitted", points=0,
               sets_mql=True, property_key="form", property_value=inst.form_name(consult))
     executives = inst.segment(w("役職：部長以上", "Role: heads of department and above"), EXECUTIVES)

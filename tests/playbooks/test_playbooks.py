@@ -165,8 +165,9 @@ def test_mql_hand_over_preset(services: Any, language: str) -> None:
     _check_common(services, pieces, language)
     s = services.db.session
     rules = {r.kind.value: r for r in (s.get(ScoringRule, p.id) for p in pieces["rule"])}
-    assert (rules["link_click"].points, rules["webinar_attended"].points, rules["page_viewed"].points) == (10, 20, 15)
+    assert (rules["link_click"].points, rules["webinar_attended"].points, rules["page_visit"].points) == (10, 20, 15)
     consult = s.get(Form, pieces["form"][0].id)
+    assert rules["page_visit"].link_url == "/pricing*"
     assert rules["form_submitted"].sets_mql and rules["form_submitted"].property_value == consult.name
     journey, g = _graph(services, pieces["journey"][0].id)
     assert [n.data["action"] for n in g["nodes"].values() if n.type == "action"] == [{"kind": "add_score", "points": 10}]
