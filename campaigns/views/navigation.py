@@ -40,11 +40,11 @@ GROUPS: list[tuple[str, str, list[Item]]] = [
         ("broadcasts.index", "Broadcasts", ("broadcasts.",)),
         ("templates.index", "Mail templates", ("templates.",)),
         ("abtests.index", "A/B tests", ("abtests.",)),
-        ("playbooks.index", "Playbooks", ("playbooks.",)),
     ]),
     ("insights", "Insights", [
         ("reports.index", "Reports", ("reports.",)),  # a campaign's report too (a contact's: Contacts)
         ("kpi.index", "KPIs", ("kpi.",)),
+        ("visitors.index", "Recent visitors", ("visitors.",)),
         ("scoring.index", "Scoring", ("scoring.",)),
     ]),
     ("settings", "Settings", [

@@ -21,6 +21,7 @@ from campaigns.models import Journey, JourneyStatus, Sequence, SequenceStatus
 from campaigns.params import parse_id
 from campaigns.runtime import services
 from campaigns.text import TextError, clean_text
+from campaigns.views.journeys import STATUS_LABELS as JOURNEY_STATUS
 
 bp = Blueprint("public_names", __name__, url_prefix="/settings/public-names")
 
@@ -56,4 +57,11 @@ def index() -> Any:
         services().db.session.rollback()
         journeys, sequences = _series()
     return render_template("ui/public_names.html", journeys=journeys, sequences=sequences, errors=errors,
-                           values=request.form if errors else {}), 400 if errors else 200
+                           values=request.form if errors else {}, status_words=_status_words), 400 if errors else 200
+
+
+def _status_words(row: Journey | Sequence) -> str:
+    """A journey's or sequence's status in words, in the user's language."""
+    if isinstance(row, Journey):
+        return _(JOURNEY_STATUS.get(row.status, str(row.status)))
+    return _(row.status.value)

@@ -10,6 +10,7 @@ BROWSER_SHOTS=/some/dir also writes a screenshot of each page (390 px, and 1366 
 from __future__ import annotations
 
 import os
+import re
 from pathlib import Path
 
 import pytest
@@ -70,7 +71,10 @@ def _objects(services) -> list[str]:
         form = forms.create_form(s, forms.FormInput(name="Whitepaper", consent_text="I agree to receive mail."))
         journey = make_journey(s, name="Welcome journey")
         s.flush()
-        return [
+        # the public pages a recipient sees (hosted form, unsubscribe, preferences)
+        public = [f"/f/{form.slug}", re.sub(r"^https?://[^/]+", "", services.urls.unsubscribe(contact.id, 0)),
+                  re.sub(r"^https?://[^/]+", "", services.urls.preferences(contact.id))]
+        return [*public, 
             f"/contacts/{contact.id}", f"/contacts/{contact.id}/edit", f"/templates/{template.id}",
             f"/sequences/{sequence.id}", f"/sequences/{sequence.id}/edit", f"/reports/sequences/{sequence.id}",
             f"/broadcasts/{broadcast.id}", f"/reports/broadcasts/{broadcast.id}",
@@ -157,6 +161,8 @@ def test_navigation_by_keyboard_on_a_phone_and_a_desktop(app, services, user, ch
         audience.focus()
         page.keyboard.press("Space")
         expect(audience).to_have_attribute("aria-expanded", "true")
+        if SHOTS:
+            page.screenshot(path=f"{SHOTS}/en_390_menu_open.png")
         page.keyboard.press("Tab")
         page.keyboard.press("Enter")  # the first link of the group: Contacts
         page.wait_for_url(base + "/contacts/")
@@ -170,6 +176,8 @@ def test_navigation_by_keyboard_on_a_phone_and_a_desktop(app, services, user, ch
         page.keyboard.press("Enter")
         expect(campaigns).to_have_attribute("aria-expanded", "true")
         expect(page.locator("#nav-campaigns a", has_text="Broadcasts")).to_be_visible()
+        if SHOTS:
+            page.screenshot(path=f"{SHOTS}/en_1366_menu_open.png")
         page.keyboard.press("Escape")
         expect(campaigns).to_have_attribute("aria-expanded", "false")
         expect(page.locator("#nav-campaigns")).to_be_hidden()
