@@ -41,4 +41,40 @@ JA = {
     "visited 「%(page)s」": "「%(page)s」を訪問",
     "page %(address)s": "ページ %(address)s",
     "visited %(page)s": "%(page)s を訪問",
+    # the recent-visitors page
+    "Recent visitors": "最近の訪問者",
+    "Website report": "Webサイトレポート",
+    "People on your website, newest first: known leads by name, anonymous visitors by the company of their network "
+    "when it can be told. Bots are left out.":
+        "Webサイトを訪れた人を新しい順に表示します。既知のリードは名前で、匿名の訪問者は判別できればネットワークの企業名で表示します。"
+        "ボットは除外しています。",
+    "Page (* matches anything)": "ページ（* は任意の文字列）",
+    "Visitors": "訪問者",
+    "Known and anonymous": "既知と匿名",
+    "Known leads only": "既知のリードのみ",
+    "Anonymous only": "匿名のみ",
+    "Period": "期間",
+    "Show": "表示",
+    "Anonymous visitor": "匿名の訪問者",
+    "Known lead": "既知のリード",
+    "Anonymous": "匿名",
+    "Network: %(company)s": "ネットワーク: %(company)s",
+    "Company not known": "企業は不明",
+    "Latest pages": "最近のページ",
+    "last visit %(when)s": "最終訪問 %(when)s",
+    "No visits in this period.": "この期間の訪問はありません。",
+    "No visits to pages matching %(pattern)s in this period.": "この期間に %(pattern)s に一致するページへの訪問はありません。",
+    "Visits appear once the tracking snippet is on your site (Settings → Website tracking).":
+        "トラッキングコードをサイトに設置すると訪問が表示されます（設定 → Webサイトトラッキング）。",
+    # the website report
+    "Top pages among known leads, by stage": "既知のリードがよく見るページ（ステージ別）",
+    "Page": "ページ",
+    "Visits": "訪問数",
+    "No visits by leads in this stage.": "このステージのリードの訪問はありません。",
+    "Visits after a mail's click": "メールのクリック後の訪問",
+    "Within": "期間",
+    "%(visitors)s of %(clickers)s people who clicked visited the website within the period.":
+        "クリックした%(clickers)s人のうち%(visitors)s人が、期間内にWebサイトを訪問しました。",
+    "Once a broadcast is sent, this shows which pages the people who clicked it went on to visit.":
+        "一斉配信を送信すると、クリックした人がその後どのページを訪問したかがここに表示されます。",
 }

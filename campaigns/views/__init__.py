@@ -30,6 +30,7 @@ from campaigns.views import (
     sequences,
     settings,
     templates,
+    visitors,
     website,
 )
 from campaigns.views.text_input import TextResponse, install_text_guard
@@ -52,6 +53,7 @@ UI_BLUEPRINTS = [
     kpi.bp,
     settings.bp,
     website.bp,
+    visitors.bp,
     account.bp,
     search.bp,
     public_names.bp,
