@@ -74,7 +74,7 @@ def _objects(services) -> list[str]:
         # the public pages a recipient sees (hosted form, unsubscribe, preferences)
         public = [f"/f/{form.slug}", re.sub(r"^https?://[^/]+", "", services.urls.unsubscribe(contact.id, 0)),
                   re.sub(r"^https?://[^/]+", "", services.urls.preferences(contact.id))]
-        return [*public, 
+        return [*public,
             f"/contacts/{contact.id}", f"/contacts/{contact.id}/edit", f"/templates/{template.id}",
             f"/sequences/{sequence.id}", f"/sequences/{sequence.id}/edit", f"/reports/sequences/{sequence.id}",
             f"/broadcasts/{broadcast.id}", f"/reports/broadcasts/{broadcast.id}",
