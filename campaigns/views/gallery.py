@@ -11,6 +11,7 @@ The data and the template-making are campaigns.delivery.gallery; this module onl
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from flask import abort, current_app, flash, redirect, render_template, request, url_for
@@ -22,6 +23,18 @@ from campaigns.runtime import services
 from campaigns.views.templates import PREVIEW_CSP, bp
 
 CATEGORY_TITLES = {"nurture": "Nurturing", "event": "Events and seminars", "sales": "Sales"}
+# How a card writes a merge tag of a subject: words a reader recognises, not the Jinja behind them.
+_TAG = re.compile(r"\{\{\s*contact\.(\w+)[^}]*\}\}")
+_TAG_WORDS = {
+    "ja": {"last_name": "〇〇", "first_name": "〇〇", "company": "〇〇株式会社"},
+    "en": {"last_name": "[last name]", "first_name": "[first name]", "company": "[company]"},
+}
+
+
+def readable_subject(subject: str, language: str) -> str:
+    """A subject with its merge tags as placeholders (「〇〇様」, "[first name]") for the gallery's cards."""
+    words = _TAG_WORDS.get(language, _TAG_WORDS["en"])
+    return _TAG.sub(lambda m: words.get(m.group(1), "…"), subject)
 
 
 def _starter_or_404(language: str, key: str) -> gallery.Starter:
@@ -40,7 +53,7 @@ def gallery_index() -> Any:
     groups = [(CATEGORY_TITLES[c], [s for s in gallery.starters(language) if s.category == c])
               for c in gallery.CATEGORIES]
     return render_template("ui/playbooks/gallery.html", groups=groups, language=language,
-                           languages=gallery.LANGUAGES)
+                           languages=gallery.LANGUAGES, readable_subject=readable_subject)
 
 
 @bp.get("/gallery/<language>/<key>/preview")

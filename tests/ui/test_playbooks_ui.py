@@ -63,6 +63,7 @@ def test_gallery_cards_previews_and_use(ui: Any, services: Any) -> None:
         setup_account(s)
     page = ui.get("/templates/gallery?lang=ja").get_data(as_text=True)
     assert page.count('data-testid="starter-') >= 8 and "ニュースレター（月刊）" in page
+    assert "{{" not in page and "〇〇様、今後も情報をお届けしてよろしいでしょうか" in page  # subjects in words, not Jinja
     preview = ui.get("/templates/gallery/ja/whitepaper/preview")
     html = preview.get_data(as_text=True)
     assert preview.status_code == 200 and "sandbox" in preview.headers["Content-Security-Policy"]
