@@ -48,6 +48,7 @@ from campaigns.models import (
 from campaigns.names import display_name
 from campaigns.scoring.rules import ScoringError
 from campaigns.scoring.triggers import set_stage
+from campaigns.spreadsheet import csv_safe
 from campaigns.sql_functions import among
 from campaigns.suppression import suppress
 
@@ -229,4 +230,4 @@ def csv_rows(session: Session, target: Target, zone_name: str = "UTC") -> Iterat
 
 def _cell(text: str) -> str:
     """Text a spreadsheet will not run as a formula (a name typed as "=HYPERLINK(...)" in a form)."""
-    return "'" + text if text[:1] in ("=", "+", "-", "@", "\t", "\r") else text
+    return str(csv_safe(text))

@@ -20,7 +20,6 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from campaigns.insights.reports import to_csv
 from campaigns.insights.timeline import stage_cause
 from campaigns.models import (
     Broadcast,
@@ -40,6 +39,7 @@ from campaigns.models import (
     Step,
     TemplateVersion,
 )
+from campaigns.spreadsheet import to_csv
 
 CSV_HEADER = ("section", "at", "name", "value", "detail")
 

@@ -44,7 +44,6 @@ from sqlalchemy.orm import Session
 
 from campaigns.audience.segments import SegmentError, compile_rules, not_suppressed
 from campaigns.db import now_utc
-from campaigns.insights.reports import to_csv
 from campaigns.models import (
     Contact,
     ContactStatus,
@@ -62,6 +61,7 @@ from campaigns.models import (
     Template,
     TemplateVersion,
 )
+from campaigns.spreadsheet import to_csv
 from campaigns.sql_functions import at_least_zero, days_between, earliest, minus_days, month_of
 from campaigns.timezones import zone
 from campaigns.users import get_account

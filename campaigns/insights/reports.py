@@ -9,8 +9,6 @@ One job over ~600 lines: the report queries, one function per view of the number
 
 from __future__ import annotations
 
-import csv
-import io
 import json
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
@@ -39,6 +37,7 @@ from campaigns.models import (
 )
 from campaigns.models.sequences import Sequence as SequenceModel
 from campaigns.models.tracking import EngagementRollup, Hit, RollupScope
+from campaigns.spreadsheet import to_csv
 
 HIT_CLASSES = ("human", "machine_open", "scanner")
 SERIES_METRICS = ("unique_open", "unique_click", "open_human", "click_human", "open_machine_open",
@@ -493,38 +492,7 @@ def overview(session: Session, limit: int = 50, cache: Redis | None = None) -> d
 
 
 # ------------------------------------------------------------------ CSV
-_FORMULA_START = ("=", "+", "-", "@", "\t", "\r", "\n", "\uff1d", "\uff0b", "\uff0d", "\uff20")
-
-
-def csv_safe(value: Any) -> Any:
-    """A cell value that spreadsheet programs will not run as a formula (OWASP CSV injection advice).
-
-    Numbers stay numbers; text starting with = + - @ (also full-width) or a control character gets
-    a leading apostrophe, which Excel and LibreOffice show as plain text.
-    """
-    if value is None:
-        return ""
-    if isinstance(value, bool):
-        return "yes" if value else "no"
-    if isinstance(value, int | float):
-        return value
-    if isinstance(value, datetime):
-        return value.isoformat()
-    text = str(value)
-    if text.startswith(_FORMULA_START):
-        return "'" + text
-    return text
-
-
-def to_csv(header: Sequence[str], rows: Iterable[Sequence[Any]]) -> str:
-    """Render rows as CSV text with a BOM (Excel in Japan reads UTF-8 only with it), every cell made safe."""
-    buf = io.StringIO()
-    buf.write("\ufeff")
-    writer = csv.writer(buf, lineterminator="\r\n")
-    writer.writerow([csv_safe(h) for h in header])
-    for row in rows:
-        writer.writerow([csv_safe(v) for v in row])
-    return buf.getvalue()
+# csv_safe and to_csv live in the platform (campaigns.spreadsheet): every CSV Nurture hands out uses them.
 
 
 def _rate(v: float | None) -> str:

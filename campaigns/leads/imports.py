@@ -276,6 +276,8 @@ class _RowMapper:
 def _merge(into: dict[str, Any], later: dict[str, Any]) -> None:
     """A later row for the same address (update mode): its non-empty values win, attributes merge."""
     for key, value in later.items():
+        if key == "_line":
+            continue  # the merged record keeps the first row's line
         if key == "attributes":
             into["attributes"] = {**into.get("attributes", {}), **value}
         elif key != "email":  # a later spelling (Lead@ after lead@) does not rename the contact
@@ -304,7 +306,16 @@ class _Plan:
     creates: list[dict[str, Any]] = field(default_factory=list)
     updates: list[tuple[int, dict[str, Any]]] = field(default_factory=list)  # (contact id, record)
     counts: _Counts = field(default_factory=_Counts)
+    # Rows repeating an address met earlier in the file: listed for the marketer, never silently merged
+    # away ({line, email, first_line (None when the first was in an earlier chunk), merged}).
+    repeats: list[dict[str, Any]] = field(default_factory=list)
     new_hashes: list[int] = field(default_factory=list)
+
+
+def _repeat(rec: dict[str, Any], first_line: int | None, merged: bool) -> dict[str, Any]:
+    """A repeated row as the import page lists it: its values were merged into the first row's (update
+    mode) or ignored, the first row kept (skip mode)."""
+    return {"line": rec.get("_line"), "email": rec["email"], "first_line": first_line, "merged": merged}
 
 
 def _plan_chunk(
@@ -320,6 +331,7 @@ def _plan_chunk(
         email = ascii_lower_text(rec["email"])
         if email in by_email:
             plan.counts.duplicates += 1
+            plan.repeats.append(_repeat(rec, by_email[email].get("_line"), update_existing))
             if update_existing:
                 _merge(by_email[email], rec)
             continue
@@ -332,6 +344,7 @@ def _plan_chunk(
     for email, rec in by_email.items():
         if email in earlier:
             plan.counts.duplicates += 1
+            plan.repeats.append(_repeat(rec, None, update_existing))
             if update_existing and email in existing:
                 plan.updates.append((existing[email], rec))
             continue
@@ -543,7 +556,9 @@ def _chunks(
     for line, row in rows:
         counts.rows += 1
         try:
-            chunk.append(mapper.record(row))
+            record = mapper.record(row)
+            record["_line"] = line  # for the list of repeated rows; the writers read named columns only
+            chunk.append(record)
         except ContactError as exc:
             counts.failed += 1
             if len(errors) < MAX_STORED_ERRORS:
@@ -584,7 +599,7 @@ def preview_import(
             "encoding": stream.encoding, "delimiter": stream.delimiter, "headers": stream.headers,
             "suggested_mapping": suggested, "mapping": opts.mapping, "sample": [], "errors": [],
             "rows": 0, "would_create": 0, "would_update": 0, "would_skip": 0, "duplicates": 0,
-            "failed": 0, "truncated": False, "fatal": "",
+            "repeats": [], "failed": 0, "truncated": False, "fatal": "",
         }
         try:
             mapper = _RowMapper(stream.headers, opts, _default_tz(session))
@@ -596,6 +611,7 @@ def preview_import(
                 result["sample"].append(row)
             return result
         counts, errors, seen = _Counts(), list[dict[str, Any]](), set[int]()
+        repeats: list[dict[str, Any]] = []
         sample: list[list[str]] = result["sample"]
 
         def rows_with_sample() -> Iterator[tuple[int, list[str]]]:
@@ -611,6 +627,8 @@ def preview_import(
             plan = _plan_chunk(session, chunk, opts.update_existing, seen)
             seen.update(plan.new_hashes)
             counts.add(plan.counts)
+            repeats.extend(plan.repeats[:max(0, MAX_STORED_ERRORS - len(repeats))])
+        result["repeats"] = repeats
         result.update(
             rows=counts.rows, would_create=counts.created, would_update=counts.updated,
             would_skip=counts.skipped, duplicates=counts.duplicates, failed=counts.failed, errors=errors,
@@ -759,6 +777,7 @@ def _run(session: Session, job: ImportJob) -> None:
         job.encoding = stream.encoding
         mapper = _RowMapper(stream.headers, opts, _default_tz(session))
         total, errors, seen = _Counts(), list[dict[str, Any]](), set[int]()
+        repeats: list[dict[str, Any]] = []
         dbapi_integrity = session.get_bind().dialect.dbapi.IntegrityError  # type: ignore[union-attr]  # raw COPY/executemany raise these
         for chunk, rows, failed, new_errors, bytes_done in _parsed_chunks(stream, mapper):
             if chunk:
@@ -775,6 +794,9 @@ def _run(session: Session, job: ImportJob) -> None:
                 seen.update(plan.new_hashes)
                 for name in ("created", "updated", "skipped", "duplicates"):
                     setattr(total, name, getattr(total, name) + getattr(plan.counts, name))
+                if plan.repeats and len(repeats) < MAX_STORED_ERRORS:
+                    repeats.extend(plan.repeats[:MAX_STORED_ERRORS - len(repeats)])
+                    job.repeats = list(repeats)
             total.rows, total.failed = rows, failed
             if new_errors:
                 errors.extend(new_errors)

@@ -137,6 +137,8 @@ class ImportJob(Base):
     duplicates: Mapped[int] = mapped_column(Integer, default=0)  # repeated in the file: merged or ignored
     failed: Mapped[int] = mapped_column(Integer, default=0)  # bad rows (all counted; the first ones listed)
     errors: Mapped[list[dict[str, Any]]] = mapped_column(JSONType, default=list)
+    # The first rows repeating an address met earlier in the file (line, email, first line, merged or not).
+    repeats: Mapped[list[dict[str, Any]]] = mapped_column(JSONType, default=list)
     # Progress is measured in bytes: counting rows first would mean reading a large file twice.
     bytes_total: Mapped[int] = mapped_column(BigInteger, default=0)
     bytes_done: Mapped[int] = mapped_column(BigInteger, default=0)

@@ -13,6 +13,7 @@ from typing import Any
 
 from flask import (
     Blueprint,
+    Response,
     abort,
     current_app,
     flash,
@@ -47,6 +48,7 @@ from campaigns.models import (
 from campaigns.params import loads as json_loads
 from campaigns.params import parse_id
 from campaigns.runtime import services
+from campaigns.spreadsheet import to_csv
 from campaigns.suppression import SuppressionError, suppress, unsuppress
 from campaigns.views.text_input import CheckedForm, checks_own_text, field_errors, json_for_editor
 
@@ -290,6 +292,29 @@ def import_progress(import_id: int) -> Any:
         abort(404)
     s.commit()
     return render_template("ui/contacts/import_progress.html", job=job, status=import_status(job))
+
+
+@bp.get("/imports/<int:import_id>/rows.csv")
+def import_rows_csv(import_id: int) -> Any:
+    """The rows an import did not take as they were: bad rows (line, address, reason) and rows repeating an
+    earlier address, as a CSV to fix in a spreadsheet and import again (UTF-8 with a BOM, so Excel reads
+    Japanese)."""
+    s = services().db.session
+    job = s.get(ImportJob, import_id)
+    if job is None:
+        abort(404)
+    s.commit()
+    rows = [[e.get("line", ""), e.get("email", ""), _(e.get("reason", "")), ""] for e in job.errors or []]
+    rows += [
+        [r.get("line", ""), r.get("email", ""),
+         _("Repeated: values added to the first row") if r.get("merged") else _("Repeated: ignored"),
+         r.get("first_line") or ""]
+        for r in job.repeats or []
+    ]
+    text = to_csv([_("Line"), _("Email"), _("Problem"), _("First seen on line")], rows)
+    name = f"import-{job.id}-rows.csv"
+    return Response(text, mimetype="text/csv",
+                    headers={"Content-Disposition": f'attachment; filename="{name}"'})
 
 
 @bp.get("/imports/<int:import_id>/status")

@@ -15,12 +15,12 @@ from werkzeug.datastructures import MultiDict
 
 from campaigns.archive import InUse, live
 from campaigns.i18n import _
-from campaigns.insights.reports import to_csv
 from campaigns.leads import forms as leads_forms
 from campaigns.leads.form_archive import archive_form, delete_form, duplicate_form, form_usages, restore_form
 from campaigns.models import Form, FormStatus, FormSubmission, Sequence, SubmissionStatus
 from campaigns.params import parse_id, parse_page
 from campaigns.runtime import services
+from campaigns.spreadsheet import to_csv
 from campaigns.views.builder_common import install_filters
 from campaigns.views.text_input import checks_own_text
 

@@ -465,3 +465,48 @@ def test_an_import_whose_worker_died_is_run_again_then_given_up(app: Any, servic
         assert fresh.status == ImportStatus.RUNNING  # still making progress: left alone
     assert set(contacts_by_email(session)) == {"x1@example.com", "x2@example.com"}
     assert Path(path).exists()  # a file the import does not own (CLI) is never deleted
+
+
+def test_repeated_rows_are_listed_with_their_lines_and_downloadable_with_the_bad_rows(
+    app: Any, ui: Any, services: Any, session: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A row repeating an earlier address is listed (its line, the first row's line, merged or ignored), in
+    the dry run and on the result page; bad and repeated rows download as one CSV; the recent-imports table
+    shows the same numbers as the result page."""
+    monkeypatch.setattr(imports_mod, "CHUNK_ROWS", 3)  # one repeat inside a chunk, one across chunks
+    body = ("email,company\n"          # line 1
+            "a@example.com,A1\n"       # line 2
+            "b@example.com,B\n"        # line 3
+            "A@example.com,A2\n"       # line 4: repeats line 2 in the same chunk
+            "=cmd@bad,X\n"             # line 5: a bad address (and a formula for a spreadsheet)
+            "c@example.com,C\n"        # line 6
+            "b@example.com,B2\n")      # line 7: repeats line 3, from an earlier chunk
+    resp = ui.post("/contacts/import", {"file": (io.BytesIO(body.encode()), "repeats.csv")},
+                   page="/contacts/import", content_type="multipart/form-data")
+    map_url = resp.headers["Location"]
+    form = {"map_0": "email", "map_1": "company", "mode": "skip", "encoding": "auto", "source": ""}
+    page = ui.post(map_url, {**form, "action": "preview"}, page=map_url).get_data(as_text=True)
+    assert 'data-testid="import-repeats"' in page and "a@example.com" in page.split('data-testid="import-repeats"')[1]
+    resp = ui.post(map_url, {**form, "action": "start"}, page=map_url)
+    progress_url = resp.headers["Location"]
+    run_jobs(app)
+    job = session.scalars(select(ImportJob)).one()
+    assert (job.created, job.duplicates, job.failed) == (3, 2, 1)
+    assert [(r["line"], r["email"], r["first_line"], r["merged"]) for r in job.repeats] == [
+        (4, "A@example.com", 2, False), (7, "b@example.com", None, False)]
+    page = ui.get(progress_url).get_data(as_text=True)
+    repeats_table = page.split('data-testid="import-repeats"')[1].split("</table>")[0]
+    assert "<td>4</td>" in repeats_table and "<td>2</td>" in repeats_table and "<td>7</td>" in repeats_table
+    resp = ui.get(progress_url + "/rows.csv")
+    assert resp.status_code == 200 and resp.mimetype == "text/csv"
+    text = resp.get_data(as_text=True)
+    assert text.startswith("\ufeff")
+    lines = text.lstrip("\ufeff").splitlines()
+    assert len(lines) == 4  # header, the bad row, two repeats
+    assert lines[1].startswith("5,'=cmd@bad,")  # the formula is neutralised
+    assert lines[2].startswith("4,A@example.com,") and lines[2].endswith(",2")
+    recent = ui.get("/contacts/import").get_data(as_text=True).split('data-testid="imports"')[1].split("</table>")[0]
+    cells = [c.split("</td>")[0] for c in recent.split("<td>")[1:]]
+    # rows read, new, updates, skipped, repeated, errors as on the result page
+    assert cells[3:9] == [str(job.processed), "3", "0", "0", "2", "1"]
+    assert ui.get("/contacts/imports/99999/rows.csv").status_code == 404

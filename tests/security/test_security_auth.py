@@ -88,7 +88,7 @@ def _is_number(cell: str) -> bool:
 
 
 def test_csv_safe_on_every_formula_start() -> None:
-    from campaigns.insights.reports import csv_safe, to_csv
+    from campaigns.spreadsheet import csv_safe, to_csv
 
     for formula in FORMULAS:
         assert str(csv_safe(formula)).startswith("'")
