@@ -73,12 +73,18 @@
     if ("event" in c) { return "event"; }
     if ("engagement" in c) { return "engagement"; }
     if ("list_id" in c) { return "list"; }
+    if ("visited" in c) { return "visit"; }  // website conditions (campaigns/audience/web_conditions.py)
+    if ("utm_source" in c) { return "utm"; }
+    if ("organisation" in c) { return "organisation"; }
     return "attribute";
   }
 
   function fresh(kind) {
     if (kind === "event") { return { event: "", within_days: 30 }; }
     if (kind === "engagement") { return { engagement: "opened", within_days: 30 }; }
+    if (kind === "visit") { return { visited: "/pricing*", within_days: 30 }; }
+    if (kind === "utm") { return { utm_source: "", within_days: 30 }; }
+    if (kind === "organisation") { return { organisation: "", op: "eq" }; }
     if (kind === "list") {
       var first = (OPTIONS.lists || [])[0];
       return { list_id: first ? first.id : 0 };
@@ -145,6 +151,9 @@
       if (kind === "event") { drawEvent(); }
       if (kind === "engagement") { drawEngagement(); }
       if (kind === "list") { drawList(); }
+      if (kind === "visit") { drawVisit(); }
+      if (kind === "utm") { drawUtm(); }
+      if (kind === "organisation") { drawOrganisation(); }
       row.appendChild(controls);
       var remove = el("button", { type: "button", "class": "danger small", "data-role": "remove" }, [W.remove]);
       remove.addEventListener("click", function () {
@@ -308,6 +317,36 @@
       });
       controls.appendChild(member);
       controls.appendChild(list);
+    }
+
+    // "visited [page] [at least n times] [in the last n days]"
+    function drawVisit() {
+      var page = input("visit-page", W.visitPattern, cond.visited, { size: "22", title: W.visitHint });
+      page.setAttribute("placeholder", W.visitHint || "");
+      var times = input("visit-times", "", cond.at_least || 1, { type: "number", min: "1", size: "3", "class": "num" });
+      times.setAttribute("aria-label", fmt(W.visitAtLeast, { n: "" }).trim());
+      listen([page, times], function () {
+        cond.visited = page.value.trim();
+        var n = days(times.value);
+        setOrDrop(cond, "at_least", n === 1 ? undefined : n);
+        changed();
+      });
+      [page, phrase(W.visitAtLeast, times), withinControl()]
+        .forEach(function (c) { controls.appendChild(c); });
+    }
+
+    function drawUtm() {
+      var source = input("utm-source", W.utmSource, cond.utm_source, { size: "14" });
+      listen([source], function () { cond.utm_source = source.value.trim(); changed(); });
+      [source, withinControl()].forEach(function (c) { controls.appendChild(c); });
+    }
+
+    function drawOrganisation() {
+      var op = select("org-op", W.operator, [["eq", OPS.eq || "is"], ["contains", OPS.contains || "contains"]],
+                      cond.op === "contains" ? "contains" : "eq");
+      var name = input("org-name", W.organisation, cond.organisation, { size: "16" });
+      listen([op, name], function () { cond.op = op.value; cond.organisation = name.value.trim(); changed(); });
+      [op, name].forEach(function (c) { controls.appendChild(c); });
     }
 
     draw();
