@@ -82,5 +82,5 @@ def index() -> Any:
         last_visit=last_visit, people_week=people_week, others_week=others_week,
         org_database=bool(svc.settings.ip_org_database), company=account.company_name or "",
         nurture_host=urlsplit(base).hostname or base, contact_info=account.contact_info or "",
-        ip_privacy=svc.settings.ip_privacy,
+        ip_privacy=svc.settings.ip_privacy, zone_name=account.timezone,
     )
