@@ -17,6 +17,7 @@ from flask import Blueprint, abort, flash, redirect, render_template, request, u
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from campaigns.audience.archive import selectable_segments
 from campaigns.audience.segments import SegmentError, broadcast_audience
 from campaigns.db import now_utc
 from campaigns.delivery.bounces import PAUSED_ERROR, resume_broadcast
@@ -102,7 +103,7 @@ def _broadcast_or_404(s: Session, broadcast_id: int) -> Broadcast:
 
 def _choices(s: Session) -> tuple[list[Template], list[Segment]]:
     templates = selectable_templates(s)
-    return templates, list(s.scalars(select(Segment).order_by(Segment.name)))
+    return templates, selectable_segments(s)  # archived segments leave the picker (campaigns.archive)
 
 
 def _audience_name(s: Session, segment_id: int | None) -> str:

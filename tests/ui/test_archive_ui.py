@@ -111,3 +111,17 @@ def test_form_lifecycle(ui: Any, services: Any) -> None:
     with services.db.begin() as s:
         statuses = {f.slug: (f.status.value, f.archived_at is not None) for f in s.scalars(select(Form))}
     assert statuses == {"seminar": ("inactive", True), "seminar-copy": ("inactive", False)}
+
+
+def test_an_archived_segment_leaves_the_broadcast_forms_audience_picker(ui: Any, services: Any) -> None:
+    committed(services, make_template, "Welcome")
+    with services.db.begin() as s:
+        kept = Segment(name="Tokyo leads", rules={"all": [{"field": "company", "op": "contains", "value": "東京"}]})
+        gone = Segment(name="Old webinar list", rules={"all": [{"field": "company", "op": "contains", "value": "x"}]})
+        s.add_all([kept, gone])
+        s.flush()
+        gone_id = gone.id
+    assert "Old webinar list" in ui.get("/broadcasts/new").get_data(as_text=True)
+    assert ui.post(f"/contacts/segments/{gone_id}/archive", page=f"/contacts/segments/{gone_id}").status_code == 302
+    html = ui.get("/broadcasts/new").get_data(as_text=True)
+    assert "Tokyo leads" in html and "Old webinar list" not in html
