@@ -27,7 +27,7 @@ def vocabulary() -> dict[str, str]:
     """Every word the editor script shows, translated (data-vocabulary of the editor page)."""
     return {
         "heading": _("Heading"), "text": _("Text"), "image": _("Image"), "button": _("Button"),
-        "columns": _("Columns"), "divider": _("Divider"), "spacer": _("Spacer"), "quote": _("Quote"),
+        "columns": pgettext("blocks", "Columns"), "divider": _("Divider"), "spacer": _("Spacer"), "quote": _("Quote"),
         "card": _("Case study card"), "social": _("Social links"), "footer": _("Legal footer"),
         "columns2": _("Two columns"), "columns3": _("Three columns"),
         "column": _("Column %(n)s"),
