@@ -29,6 +29,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from campaigns.audience.segments import SegmentError, validate_rules
+from campaigns.audience.web_conditions import PatternError, clean_pattern
 from campaigns.leads.contacts import ATTRIBUTE_KEY
 from campaigns.models import ContactList, Form, Journey, ScoreTrigger, Segment, Stage, Template
 from campaigns.text import TextError, check_json, check_text
@@ -55,8 +56,9 @@ NODE_ID = re.compile(r"^[A-Za-z0-9_-]{1,40}$")  # also branch and split path key
 NODE_TYPES = ("send", "wait", "wait_for", "branch", "split", "action", "end")
 PAUSING_TYPES = frozenset({"wait", "wait_for"})  # a loop must pass through one of these
 UNTIL_KINDS = ("event", "open", "click", "form", "stage")
+WAIT_KINDS = (*UNTIL_KINDS, "visit")  # wait_for also waits for a visit to a page (website tracking)
 GOAL_KINDS = ("event", "form", "stage", "segment")
-ENTRY_KINDS = ("event", "form", "segment", "list", "stage", "date")
+ENTRY_KINDS = ("event", "form", "segment", "list", "stage", "date", "visit")
 ACTION_KINDS = ("set_attribute", "add_to_list", "remove_from_list", "add_score", "set_stage", "notify_sales",
                 "webhook", "enrol_journey")
 PREVIOUS_MAIL = ("opened", "clicked")
@@ -300,6 +302,13 @@ def _happening(value: Any, what: str, at: _Where, kinds: tuple[str, ...], refs: 
     if kind == "stage":
         obj = _object(value, what, at, {"kind", "stage"}, {"stage"})
         return {"kind": kind, "stage": _stage(obj["stage"], f"{what}.stage", at)}
+    if kind == "visit":  # a person's visit to a page matching the pattern (audience.web_conditions)
+        obj = _object(value, what, at, {"kind", "page"}, {"page"})
+        try:
+            return {"kind": kind, "page": clean_pattern(obj["page"])}
+        except PatternError:
+            raise at.error("%(what)s.page: enter a page pattern such as /pricing* (at most 500 characters, no spaces)",
+                           what=what) from None
     obj = _object(value, what, at, {"kind", "segment_id"}, {"segment_id"})  # segment (goals only)
     segment_id = _id(obj["segment_id"], f"{what}.segment_id", at)
     refs.add("segment", segment_id, at.node, at.node_type)
@@ -358,7 +367,7 @@ def _wait_for(node: dict[str, Any], at: _Where, refs: _Refs) -> dict[str, Any]:
         raise at.error('needs "until" (what to wait for)')
     if "timeout" not in node:
         raise at.error('needs "timeout" (how long to wait at most)')
-    return {"until": _happening(node["until"], "until", at, UNTIL_KINDS, refs),
+    return {"until": _happening(node["until"], "until", at, WAIT_KINDS, refs),
             "timeout": _minutes(node["timeout"], "timeout", at)}
 
 
@@ -690,7 +699,7 @@ def _entry(raw: Any, what: str, at: _Where, refs: _Refs) -> dict[str, Any]:
     if not isinstance(raw, dict) or raw.get("kind") not in ENTRY_KINDS:
         raise at.error("%(what)s must have a kind: one of %(kinds)s", what=what, kinds=", ".join(ENTRY_KINDS))
     kind = raw["kind"]
-    if kind in ("event", "form", "stage"):
+    if kind in ("event", "form", "stage", "visit"):
         return _happening(raw, what, at, (kind,), refs)
     if kind == "segment":
         obj = _object(raw, what, at, {"kind", "segment_id"}, {"segment_id"})
@@ -742,9 +751,10 @@ _MINUTES = {"type": "object", "required": ["minutes"], "additionalProperties": F
 _HAPPENING = {
     "type": "object", "required": ["kind"],
     "description": "event (name, where), open / click of a send node's mail (node, url), form (form_id), "
-                   "stage (stage); goals may also be a segment (segment_id)",
+                   "stage (stage), visit (page: a page pattern such as /pricing*; waits and entry triggers); "
+                   "goals may also be a segment (segment_id)",
     "properties": {
-        "kind": {"enum": [*UNTIL_KINDS, "segment"]},
+        "kind": {"enum": [*WAIT_KINDS, "segment"]}, "page": {"type": "string", "maxLength": 500},
         "name": {"type": "string", "maxLength": MAX_EVENT_NAME},
         "where": {"type": "object", "maxProperties": MAX_WHERE},
         "node": _ID_SCHEMA, "url": {"type": "string", "maxLength": MAX_URL},

@@ -8,7 +8,9 @@ so a crash replays nothing and skips nothing:
   sequences); goals convert; exit events end walks;
 - tracking hits, HUMAN only (machine opens, privacy proxies and scanners never count): waiting walks at a
   wait_for of an open or click of one of their own mails (and a given link URL) move on;
-- stage changes: wait_for a stage, entry, goal and exit by stage.
+- stage changes: wait_for a stage, entry, goal and exit by stage;
+- website visits, HUMAN only and of known contacts: waiting walks at a wait_for of a visit to a page matching
+  a pattern move on; entry triggers "visited <pattern>" start walks (one per visit, as for events).
 Periodic, at most once a minute: segment and list entry, segment exits and goals; hourly: date triggers.
 
 Late commits: on PostgreSQL a row with a lower id can commit after one with a higher id. The cursor moves
@@ -34,6 +36,7 @@ from sqlalchemy.orm import Session
 
 from campaigns import timezones
 from campaigns.audience.segments import compile_rules, json_text, segment_contact_ids
+from campaigns.audience.web_conditions import human_visit, pattern_matches
 from campaigns.automation.nodes import local_moment, parse_day
 from campaigns.automation.walks import (
     CONVERTED,
@@ -62,6 +65,7 @@ from campaigns.models import (
     Segment,
     Send,
     StageChange,
+    WebVisit,
 )
 from campaigns.models.tracking import HitClass
 from campaigns.runtime import Services, is_outage
@@ -84,7 +88,8 @@ def run(svc: Services, now: datetime) -> Counter[str]:
     counts: Counter[str] = Counter()
     with svc.db.begin() as session:
         plans = _live_plans(session)
-    for name, source in (("events", _match_events), ("hits", _match_hits), ("stages", _match_stages)):
+    for name, source in (("events", _match_events), ("hits", _match_hits), ("stages", _match_stages),
+                         ("visits", _match_visits)):
         counts.update(_guarded(name, partial(_with_cursor, svc, name, source, plans, now)))
     if plans and _once_every(svc, PERIODIC_KEY, PERIODIC_EVERY):
         for plan in plans.values():
@@ -116,7 +121,7 @@ def _live_plans(session: Session) -> dict[int, Plan]:
 
 
 # ------------------------------------------------------------------ cursors
-_TABLES: dict[str, Any] = {"events": Event.id, "hits": Hit.id, "stages": StageChange.id}
+_TABLES: dict[str, Any] = {"events": Event.id, "hits": Hit.id, "stages": StageChange.id, "visits": WebVisit.id}
 
 
 def _with_cursor(svc: Services, name: str, source: Callable[..., Counter[str]], plans: dict[int, Plan],
@@ -373,6 +378,46 @@ def _match_stages(session: Session, ids: list[int], plans: dict[int, Plan], now:
             for contact_id, stage, sid in rows:
                 if stage == trigger.get("stage"):
                     counts["enrolled"] += len(enrol(session, plan, [contact_id], now, source=f"stage:{sid}",
+                                                    once_per_source=True))
+    return counts
+
+
+def _match_visits(session: Session, ids: list[int], plans: dict[int, Plan], now: datetime) -> Counter[str]:
+    """People's visits of known contacts: waits for a visit to a page, and "visited <pattern>" entry triggers."""
+    counts: Counter[str] = Counter()
+    rows = session.execute(select(WebVisit.id, WebVisit.contact_id, WebVisit.url, WebVisit.path,
+                                  WebVisit.recorded_at, WebVisit.occurred_at)
+                           .where(among(session, WebVisit.id, ids), WebVisit.contact_id.is_not(None), human_visit())
+                           .order_by(WebVisit.id)).all()
+    if not rows:
+        return counts
+    by_contact: dict[int, list[Any]] = defaultdict(list)
+    for row in rows:
+        by_contact[row.contact_id].append(row)
+    hits: dict[int, str] = {}
+    for wid, jid, vid, key, entered, contact_id, test in session.execute(
+        select(JourneyEnrolment.id, JourneyEnrolment.journey_id, JourneyEnrolment.version_id,
+               JourneyEnrolment.node_key, JourneyEnrolment.node_entered_at, JourneyEnrolment.contact_id,
+               JourneyEnrolment.test)
+        .where(JourneyEnrolment.waiting.is_(True), among(session, JourneyEnrolment.contact_id, sorted(by_contact)))
+    ):
+        node = _node(session, plans, jid, vid, key, test)
+        until = (node.data.get("until") or {}) if node is not None and node.type == "wait_for" else {}
+        if until.get("kind") != "visit":
+            continue
+        for row in by_contact[contact_id]:
+            if row.recorded_at >= entered and pattern_matches(until["page"], row.url, row.path):
+                hits[wid] = f"visited {row.path}"[:200]
+                break
+    _move_waiting(session, plans, hits, now, counts)
+    fresh = [r for r in rows if r.occurred_at >= now - TRIGGER_MAX_AGE]
+    for plan in plans.values():
+        for trigger in plan.settings.get("entry") or []:
+            if trigger.get("kind") != "visit":
+                continue
+            for row in fresh:
+                if pattern_matches(trigger["page"], row.url, row.path):
+                    counts["enrolled"] += len(enrol(session, plan, [row.contact_id], now, source=f"visit:{row.id}",
                                                     once_per_source=True))
     return counts
 

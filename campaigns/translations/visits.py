@@ -77,4 +77,7 @@ JA = {
         "クリックした%(clickers)s人のうち%(visitors)s人が、期間内にWebサイトを訪問しました。",
     "Once a broadcast is sent, this shows which pages the people who clicked it went on to visit.":
         "一斉配信を送信すると、クリックした人がその後どのページを訪問したかがここに表示されます。",
+    # journeys
+    "%(what)s.page: enter a page pattern such as /pricing* (at most 500 characters, no spaces)":
+        "%(what)s.page: /pricing* のようにページを入力してください（500文字以内、空白なし）",
 }
