@@ -31,6 +31,7 @@ GROUPS: list[tuple[str, str, list[Item]]] = [
         ("contacts.segments", "Segments", ("contacts.segment",)),
         ("segments.lists", "Lists", ("segments.",)),
         ("forms.index", "Forms", ("forms.",)),
+        ("events.index", "Events", ("events.",)),
         ("contacts.import_upload", "Imports", ("contacts.import",)),
     ]),
     ("campaigns", "Campaigns", [
