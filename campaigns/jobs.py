@@ -8,6 +8,7 @@ Jobs let unexpected exceptions propagate so RQ records them and retries.
 
 from __future__ import annotations
 
+import os
 from typing import Any
 
 from rq import get_current_job
@@ -16,6 +17,7 @@ from campaigns import bulk
 from campaigns.audience.segment_triggers import enroll_matching
 from campaigns.automation.service import enrol_segment as enrol_journey_segment_now
 from campaigns.delivery.sending import deliver_batch as deliver_sends
+from campaigns.leads.event_import import run_event_import as import_events
 from campaigns.leads.forms import send_confirmation
 from campaigns.leads.imports import run_import as run_csv_import
 from campaigns.models import Journey, JourneyStatus, Segment
@@ -106,3 +108,24 @@ def run_bulk_action(action: str, params: dict[str, Any], ids: list[int] | None, 
         return bulk.run_target(svc.db.begin, action, params, bulk.Target(ids, filter_args, zone), progress)
     finally:
         svc.db.remove_session()
+
+
+def run_event_import(path: str, options: dict[str, Any]) -> dict[str, Any]:
+    """Import a CSV file's rows as events (queueing.enqueue_event_import); progress goes to the job's meta
+    (the report so far), the final report is the job's result. The uploaded file is deleted at the end."""
+    svc = services()
+    job = get_current_job()
+
+    def progress(report: dict[str, Any]) -> None:
+        if job is not None:
+            job.meta.update(report=report)
+            job.save_meta()
+
+    try:
+        return import_events(svc.db.session, path, options, progress)
+    finally:
+        svc.db.remove_session()
+        try:
+            os.unlink(path)
+        except OSError:
+            pass

@@ -51,6 +51,10 @@ BULK = JobPolicy(f"{JOBS}.run_bulk_action", timeout=3 * 3600, retry=None, result
 # Enrolling a large segment in a journey, set-based (campaigns.automation.service.enrol_segment): not
 # retried: a rerun would find the contacts it enrolled already walking (an active walk never enters twice).
 ENROL_JOURNEY_SEGMENT = JobPolicy(f"{JOBS}.enrol_journey_segment", timeout=3600, retry=None, result_ttl=3600)
+# Events from a CSV file (campaigns.leads.event_import): progress in the job's meta, the report is the job's
+# result (kept a week: the result page and its bad rows' download read it). Not retried: a rerun would find
+# the events it recorded already stored and skip them, but the marketer would see two reports.
+EVENT_IMPORT = JobPolicy(f"{JOBS}.run_event_import", timeout=6 * 3600, retry=None, result_ttl=7 * DAY)
 # A double opt-in mail: retried, because the person is waiting for it.
 FORM_CONFIRMATION = JobPolicy(f"{JOBS}.send_form_confirmation", timeout=120, retry=Retry(max=3, interval=[10, 60, 300]))
 # Hand-over: only crashes are retried here; failed attempts are rescheduled by the delivery row.
@@ -89,6 +93,11 @@ def enqueue_deliveries(queue: Queue, send_ids: Sequence[int], batch_size: int, r
 def enqueue_import(queue: Queue, import_id: int) -> None:
     """Queue an import job (the import view and CLI; the scheduler for an import whose worker died)."""
     enqueue(queue, IMPORT, import_id)
+
+
+def enqueue_event_import(queue: Queue, path: str, options: Mapping[str, object]) -> Job:
+    """Queue a CSV event import (the event import form, after the upload); the job's id is its progress key."""
+    return enqueue(queue, EVENT_IMPORT, path, dict(options))
 
 
 def enqueue_segment_enrolment(queue: Queue, sequence_id: int, segment_id: int | None) -> None:
