@@ -189,6 +189,8 @@ def visits_after_click(session: Session, *, broadcast_id: int | None = None, jou
             .where(WebVisit.contact_id.in_(chunk), human_visit(), WebVisit.occurred_at >= low,
                    WebVisit.occurred_at <= high)
         ):
+            if contact_id is None:  # not possible (the IN above), but the column is nullable
+                continue
             clicked = first[contact_id]
             if at.tzinfo is None and clicked.tzinfo is not None:
                 at = at.replace(tzinfo=clicked.tzinfo)
