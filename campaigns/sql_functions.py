@@ -21,22 +21,40 @@ def pg_array(values: list[Any]) -> str:
     """A PostgreSQL array literal for ints, bools, text or timestamps (None -> NULL), cast in SQL.
 
     Built as one string because psycopg's per-element list adaptation costs more than the query
-    itself at 5,000 rows a chunk."""
+    itself at 5,000 rows a chunk. Text and timestamps are spelled once per distinct value: a batch's
+    columns repeat a few values (the same clock, node keys, exits) thousands of times."""
     sample = next((v for v in values if v is not None), None)
     if sample is None:
         return "{" + ",".join("NULL" for _ in values) + "}"
     if isinstance(sample, bool):
         body = ",".join("NULL" if v is None else ("t" if v else "f") for v in values)
     elif isinstance(sample, int):
-        body = ",".join("NULL" if v is None else str(v) for v in values)
-    elif isinstance(sample, datetime):
-        body = ",".join("NULL" if v is None else '"' + v.isoformat() + '"' for v in values)
+        if None in values:
+            body = ",".join("NULL" if v is None else str(v) for v in values)
+        else:
+            body = ",".join(map(str, values))
     else:
-        body = ",".join(
-            "NULL" if v is None else '"' + str(v).replace("\\", "\\\\").replace('"', '\\"') + '"'
-            for v in values
-        )
+        spelled: dict[Any, str] = {None: "NULL"}
+        spell = _spell_time if isinstance(sample, datetime) else _spell_text
+        parts = []
+        for v in values:
+            try:
+                part = spelled.get(v)
+                if part is None:
+                    part = spelled[v] = spell(v)
+            except TypeError:  # an unhashable value: spelled each time
+                part = spell(v)
+            parts.append(part)
+        body = ",".join(parts)
     return "{" + body + "}"
+
+
+def _spell_time(value: datetime) -> str:
+    return '"' + value.isoformat() + '"'
+
+
+def _spell_text(value: Any) -> str:
+    return '"' + str(value).replace("\\", "\\\\").replace('"', '\\"') + '"'
 
 
 def among(session: Session, column: Any, values: Any) -> Any:

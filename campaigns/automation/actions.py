@@ -18,9 +18,10 @@ Walks of a batch are locked by it and written once, so an action runs once per v
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
-from sqlalchemy import delete, insert, select
+from sqlalchemy import delete, insert, select, text
 from sqlalchemy.orm import Session
 
 from campaigns.audience.lists import add_to_list
@@ -39,8 +40,13 @@ from campaigns.models import (
 from campaigns.scoring.handover import create_delivery, new_secret
 from campaigns.scoring.rules import ScoringError
 from campaigns.scoring.triggers import set_stage
-from campaigns.sql_functions import among
+from campaigns.sql_functions import among, pg_array
 
+_PG_EVENTS = (
+    "INSERT INTO events (contact_id, name, source, occurred_at, created_at, properties)"
+    " SELECT c, :name, 'journey', :now, :now, CAST(p AS jsonb)"
+    " FROM unnest(CAST(:contact AS integer[]), CAST(:properties AS text[])) AS t(c, p)"
+)
 SCORE_EVENT = "journey_points"
 SCORE_PROPERTY = "action"
 
@@ -105,11 +111,16 @@ def _add_score(batch: Batch, plan: Plan, action: dict[str, Any], walks: list[Wal
     node_key = walks[0].node_key
     score_rule(batch.session, plan, node_key, int(action["points"]))
     ref = f"{plan.journey_id}:{node_key}"
-    batch.session.execute(insert(Event), [
-        {"contact_id": w.contact_id, "name": SCORE_EVENT, "source": "journey", "occurred_at": batch.now,
-         "created_at": batch.now,
-         "properties": {SCORE_PROPERTY: ref, "journey_id": plan.journey_id, "node": node_key, "walk_id": w.id}}
-        for w in walks])
+    rows = [{"contact_id": w.contact_id, "name": SCORE_EVENT, "source": "journey", "occurred_at": batch.now,
+             "created_at": batch.now,
+             "properties": {SCORE_PROPERTY: ref, "journey_id": plan.journey_id, "node": node_key, "walk_id": w.id}}
+            for w in walks]
+    if batch.postgres:  # one statement of arrays: executemany of JSON rows cost ~0.3 ms a row
+        batch.session.execute(text(_PG_EVENTS), {
+            "contact": pg_array([r["contact_id"] for r in rows]), "name": SCORE_EVENT, "now": batch.now,
+            "properties": pg_array([json.dumps(r["properties"]) for r in rows])})
+    else:
+        batch.session.execute(insert(Event), rows)
 
 
 def _set_stage(batch: Batch, plan: Plan, action: dict[str, Any], walks: list[Walk]) -> None:

@@ -26,10 +26,10 @@ from collections import defaultdict
 from datetime import date, datetime, time, timedelta
 from typing import Any
 
-from sqlalchemy import select, text
+from sqlalchemy import literal, select, text
 from sqlalchemy.orm import Session
 
-from campaigns.audience.segments import compile_rules
+from campaigns.audience.segments import compile_rules, json_text
 from campaigns.automation.actions import run_action
 from campaigns.automation.batch import Batch, JourneyBroken
 from campaigns.automation.walks import COMPLETED, EXITED, Plan, Walk
@@ -158,12 +158,13 @@ def _short(walk: Walk, span: timedelta) -> timedelta:
 def _run_wait(batch: Batch, plan: Plan, data: dict[str, Any], walks: list[Walk]) -> None:
     now = batch.now
     spec = data.get("wait") or {}
+    key = str((spec.get("date") or {}).get("attribute") or "")
+    dates = _attribute_values(batch.session, key, [w for w in walks if not _armed(w)]) if key else {}
     for w in walks:
-        armed = w.due_at is not None and w.due_at > w.node_entered_at
-        if armed:
+        if _armed(w):
             w.leave(plan, "next", now)
             continue
-        end = _wait_end(batch, w, spec)
+        end = _wait_end(batch, w, spec, dates)
         if end is None:
             w.finish(EXITED, "no date to wait for", now, exit="exit")
             batch.counts["exited_no_date"] += 1
@@ -173,7 +174,20 @@ def _run_wait(batch: Batch, plan: Plan, data: dict[str, Any], walks: list[Walk])
             w.hold(end)
 
 
-def _wait_end(batch: Batch, w: Walk, spec: dict[str, Any]) -> datetime | None:
+def _armed(w: Walk) -> bool:
+    return w.due_at is not None and w.due_at > w.node_entered_at
+
+
+def _attribute_values(session: Session, key: str, walks: list[Walk]) -> dict[int, Any]:
+    """One attribute of these walks' contacts, as text (a date wait's date): contact id -> value."""
+    if not walks:
+        return {}
+    value = json_text(Contact.attributes, literal(key), literal(f'$."{key}"'))
+    return dict(session.execute(select(Contact.id, value).where(
+        among(session, Contact.id, sorted({w.contact_id for w in walks})))).all())
+
+
+def _wait_end(batch: Batch, w: Walk, spec: dict[str, Any], dates: dict[int, Any]) -> datetime | None:
     if "minutes" in spec:
         return w.node_entered_at + _short(w, timedelta(minutes=int(spec["minutes"])))
     if "window" in spec:
@@ -183,7 +197,7 @@ def _wait_end(batch: Batch, w: Walk, spec: dict[str, Any]) -> datetime | None:
         return min(opening, batch.now + TEST_WAIT) if w.test else opening
     if "date" in spec:
         rule = spec["date"]
-        raw = w.attributes.get(rule["attribute"]) if "attribute" in rule else w.context.get(rule.get("event_property", ""))
+        raw = dates.get(w.contact_id) if "attribute" in rule else w.context.get(rule.get("event_property", ""))
         day = parse_day(raw)
         if day is None:
             return None
