@@ -56,7 +56,12 @@ def gallery_index() -> Any:
                            languages=gallery.LANGUAGES, readable_subject=readable_subject)
 
 
-@bp.get("/gallery/<language>/<key>/preview")
+# The route names the gallery's languages and keys, so a URL of anything else is a 404 before the view runs.
+_LANGUAGES = ", ".join(gallery.LANGUAGES)
+_KEYS = ", ".join(s.key for s in gallery.starters("en"))
+
+
+@bp.get(f"/gallery/<any({_LANGUAGES}):language>/<any({_KEYS}):key>/preview")
 def gallery_preview(language: str, key: str) -> Any:
     """One gallery mail as the account's brand kit draws it, with sample data (made and rolled back)."""
     item = _starter_or_404(language, key)
@@ -76,7 +81,7 @@ def gallery_preview(language: str, key: str) -> Any:
     return response
 
 
-@bp.post("/gallery/<language>/<key>")
+@bp.post(f"/gallery/<any({_LANGUAGES}):language>/<any({_KEYS}):key>")
 def gallery_use(language: str, key: str) -> Any:
     """Create a template from a gallery mail and open it in the block editor."""
     item = _starter_or_404(language, key)

@@ -98,6 +98,7 @@ def installed() -> Any:
         if kind not in PIECE_PAGES:
             continue
         _label, endpoint, argument = PIECE_PAGES[kind]
-        groups.setdefault(kind, []).append({"name": name, "url": url_for(endpoint, **{argument: int(piece_id)})})
+        values: dict[str, Any] = {argument: int(piece_id)}
+        groups.setdefault(kind, []).append({"name": name, "url": url_for(endpoint, **values)})
     ordered = [(PIECE_PAGES[k][0], groups[k]) for k in KIND_ORDER if k in groups]
     return render_template("ui/playbooks/installed.html", playbook=found, groups=ordered)

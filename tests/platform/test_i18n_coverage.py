@@ -29,7 +29,7 @@ _PARAM = re.compile(r"<(?:(\w+)(?:\(([^)]*)\))?:)?(\w+)>")
 # Blueprints that are not the marketers' pages, and URLs that answer data rather than a page.
 SKIP_BLUEPRINTS = {"api", "tracking", "static", "webhooks"}
 SKIP_SUFFIXES = (".json", ".csv", "/raw", "/html", "/status", "/count")
-SKIP_ENDPOINTS = {"templates.version_preview"}  # the mail itself, in the customer's own words
+SKIP_ENDPOINTS = {"templates.version_preview", "templates.gallery_preview"}  # the mail itself, in the customer's own words
 # Seeded text is Japanese, so any English word left in the chrome is an untranslated string. These
 # words are the same in a Japanese UI (product names, acronyms, technical identifiers).
 ALLOWED_WORDS = {
