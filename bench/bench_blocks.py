@@ -211,8 +211,11 @@ def main() -> None:
     print(f"# block mails benchmark: db {ARGS.db}, {os.cpu_count()} cores, load average {os.getloadavg()[0]:.1f}, "
           f"python {sys.version.split()[0]}")
     in_process(db_url, ARGS.runs)
-    if ARGS.send:
-        sending(db_url)
+    if ARGS.send:  # a database of its own: bench_sending's prepare builds its schema from nothing
+        if ARGS.db == "postgresql":
+            sending(use_database(ARGS.pg_url + "_send", False))
+        else:
+            sending(f"sqlite:///{use_temp_dir('bench_blocks_send_', False)}/bench.db")
     print(f"# load average at end {os.getloadavg()[0]:.1f}")
     print("# reproduce: .venv/bin/python bench/bench_blocks.py " + " ".join(sys.argv[1:]))
 
