@@ -61,6 +61,7 @@ def test_a_bad_playbook_or_language(ui: Any, services: Any) -> None:
 def test_gallery_cards_previews_and_use(ui: Any, services: Any) -> None:
     with services.db.begin() as s:
         setup_account(s)
+    assert 'href="/templates/gallery"' in ui.get("/templates/").get_data(as_text=True)  # New mail -> the gallery
     page = ui.get("/templates/gallery?lang=ja").get_data(as_text=True)
     assert page.count('data-testid="starter-') >= 8 and "ニュースレター（月刊）" in page
     assert "{{" not in page and "〇〇様、今後も情報をお届けしてよろしいでしょうか" in page  # subjects in words, not Jinja
