@@ -15,6 +15,7 @@ from campaigns.views import (
     contacts,
     dashboard,
     errors,
+    events,
     forms,
     gallery,  # noqa: F401  (routes on templates.bp: imported so they register)
     journeys,
@@ -47,6 +48,7 @@ UI_BLUEPRINTS = [
     broadcasts.bp,
     abtests.bp,
     forms.bp,
+    events.bp,
     scoring.bp,
     outbox.bp,
     reports.bp,
