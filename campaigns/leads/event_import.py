@@ -115,7 +115,8 @@ class EventImportOptions:
                    zone(raw.get("zone")).key, encoding, bool(raw.get("create_contacts", True)))
 
     def as_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        """The options as the job stores them (parse reads them back)."""
+        return {**asdict(self), "date_mode": "fixed" if self.date_column is None else "column"}
 
 
 def read_head(path: str, encoding: str = "auto", rows: int = 5) -> dict[str, Any]:
