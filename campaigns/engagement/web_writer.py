@@ -28,7 +28,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any, cast
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
-from sqlalchemy import Table, and_, bindparam, select, update
+from sqlalchemy import Table, and_, bindparam, select, text, update
 from sqlalchemy.orm import Session
 
 from campaigns.engagement.classify import classify_hit
@@ -199,14 +199,33 @@ def process_web_batch(session: Session, raw_entries: Sequence[Mapping[Any, Any]]
             inserts.append(row)
             by_event[entry.event_id] = row
     visits = cast(Table, WebVisit.__table__)
-    if inserts:
-        conn.execute(visits.insert(), inserts)
+    _insert_visits(session, inserts)
     if ends:
         conn.execute(update(visits).where(and_(visits.c.event_id == bindparam("event"),
                                                visits.c.visitor_id == bindparam("visitor")))
                      .values(duration_seconds=bindparam("seconds")), ends)
     _save_visitors(session, visitors)
     return len(inserts)
+
+
+_VISIT_COLUMNS = ["event_id", "visitor_id", "contact_id", "url", "host", "path", "title", "referrer", "utm_source",
+                  "utm_medium", "utm_campaign", "duration_seconds", "organisation", "user_agent", "ip", "classification",
+                  "reason", "occurred_at", "recorded_at"]
+
+
+def _insert_visits(session: Session, rows: list[dict[str, Any]]) -> None:
+    """Insert the batch's visits: COPY on PostgreSQL (as the mail hits: several times cheaper per row than
+    executemany), executemany elsewhere."""
+    if not rows:
+        return
+    conn = session.connection()
+    if conn.dialect.name != "postgresql":
+        conn.execute(cast(Table, WebVisit.__table__).insert(), rows)
+        return
+    raw: Any = conn.connection.driver_connection
+    with raw.cursor() as cur, cur.copy(f"COPY web_visits ({', '.join(_VISIT_COLUMNS)}) FROM STDIN") as copy:
+        for r in rows:
+            copy.write_row([str(r[c]) if c == "classification" else r[c] for c in _VISIT_COLUMNS])
 
 
 def _identify(state: _VisitorState, contact_id: int, by: str, at: datetime, lookback: timedelta) -> None:
@@ -268,7 +287,14 @@ def _save_visitors(session: Session, visitors: dict[str, _VisitorState]) -> None
     identified = [s for s in changed if s.identified_at is not None]
     plain = [s for s in changed if s.identified_at is None]
     timed = [{"visitor": s.id, "last": s.last_seen_at, "org": s.organisation} for s in plain if s.last_seen_at]
-    if timed:
+    if timed and conn.dialect.name == "postgresql":
+        # One statement for the batch's visitors (thousands after a busy minute), not one per visitor.
+        conn.execute(text(
+            "UPDATE web_visitors AS w SET last_seen_at = v.last, organisation = v.org "
+            "FROM unnest(CAST(:ids AS bigint[]), CAST(:lasts AS timestamptz[]), CAST(:orgs AS text[])) AS v(id, last, org) "
+            "WHERE w.id = v.id"), {"ids": [t["visitor"] for t in timed], "lasts": [t["last"] for t in timed],
+                                   "orgs": [t["org"] for t in timed]})
+    elif timed:
         conn.execute(update(visitor_table).where(visitor_table.c.id == bindparam("visitor"))
                      .values(last_seen_at=bindparam("last"), organisation=bindparam("org")), timed)
     untimed = [{"visitor": s.id, "org": s.organisation} for s in plain if not s.last_seen_at]
