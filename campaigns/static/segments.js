@@ -271,7 +271,7 @@
     }
 
     function drawEvent() {
-      var name = input("event-name", W.eventName, cond.event, { size: "18" });
+      var name = input("event-name", W.eventName, cond.event, { size: "18", "data-event-names": "" }); // static/event_names.js
       var occurred = select("occurred", W.eventName, [["true", W.happened], ["false", W.notHappened]],
                             cond.occurred === false ? "false" : "true");
       var prop = input("property", W.property, cond.property, { size: "12" });
