@@ -83,7 +83,7 @@
     var el = e.target;
     if (el && el.matches && el.matches("input[data-event-names]")) {
       attach(el);
-      load();
+      load().then(function () { if (el.dataset.ownList) { fillList(el); } });
     }
   });
 })();

@@ -674,7 +674,7 @@
       var u = obj();
       if (u.kind === "event") {
         detail.appendChild(field(t("event_name"), textBox(u.name, function (v) { u.name = v.trim(); onChange(); },
-                                                          { placeholder: "webinar_attended", "data-field": "event-name", maxlength: "100" })));
+                                                          { placeholder: "webinar_attended", "data-field": "event-name", maxlength: "100", "data-event-names": "" })));
         var where = u.where || {};
         var prop = Object.keys(where)[0] || "";
         var propBox = textBox(prop, update, { placeholder: "topic", "data-field": "where-property", size: "10" });
@@ -789,7 +789,7 @@
       row.appendChild(value);
     } else if (kind === "event") {
       row.appendChild(textBox(cond.event, function (v) { cond.event = v.trim(); onChange(); },
-                              { placeholder: t("event_name"), size: "14", "data-field": "rule-event" }));
+                              { placeholder: t("event_name"), size: "14", "data-field": "rule-event", "data-event-names": "" }));
       row.appendChild(el("span", { "class": "small muted" }, [t("within_days")]));
       row.appendChild(numberBox(cond.within_days, function (v) {
         if (v) { cond.within_days = v; } else { delete cond.within_days; }
@@ -1043,7 +1043,7 @@
     body.appendChild(el("h3", {}, [t("exit")]));
     body.appendChild(field(t("exit_events"), textBox((ex.events || []).join(", "), function (v) {
       ex.events = v.split(/[,、，]+/).map(function (s) { return s.trim(); }).filter(Boolean); changed();
-    }, { placeholder: "demo_booked", "data-field": "exit-events" })));
+    }, { placeholder: "demo_booked", "data-field": "exit-events", "data-event-names": "list" })));
     var stages = el("div", { "class": "days" });
     (O.stages || []).forEach(function (st) {
       var box = el("input", { type: "checkbox", value: st.id });
