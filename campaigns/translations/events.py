@@ -11,6 +11,7 @@ JA = {
         "ステップメール、ジャーニー、スコアリングルール、セグメントはこの名前で反応します。",
     "Event names": "イベント名一覧",
     "Last seen": "最終受信",
+    "Times received": "受信数",
     "Recent sources": "最近の発生元",
     "Example properties": "プロパティの例",
     "Test": "テスト",

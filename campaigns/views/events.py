@@ -52,6 +52,7 @@ UPLOAD_EXTENSIONS = {".csv", ".txt", ".tsv"}
 _TOKEN = re.compile(r"^[0-9a-f]{32}$")
 _JOB_ID = re.compile(r"^[0-9a-zA-Z-]{1,64}$")
 LOCAL_INPUT = "%Y-%m-%dT%H:%M"  # a datetime-local input's value
+EXAMPLE_CHARS = 200
 # Where events come from, in words (Event.source); another source is shown as stored.
 SOURCE_LABELS = {
     "api": "API", "form": "Form", "tracking": "Tracking", "bounce": "Bounce", "manual": "Logged by hand",
@@ -69,6 +70,13 @@ def activity_kinds() -> list[tuple[str, str]]:
 def event_source_label(source: str) -> str:
     """The English words for an event's source ("" for one this list does not know)."""
     return SOURCE_LABELS.get(source, "")
+
+
+@bp.app_template_global()
+def example_json(properties: dict[str, Any]) -> str:
+    """An event's example properties as one line of JSON, Japanese as written, cut at EXAMPLE_CHARS."""
+    text = json.dumps(properties, ensure_ascii=False, default=str)
+    return text if len(text) <= EXAMPLE_CHARS else text[: EXAMPLE_CHARS - 1] + "…"
 
 
 @bp.app_template_global()

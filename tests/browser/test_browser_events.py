@@ -20,8 +20,8 @@ pytestmark = pytest.mark.browser
 
 SHOTS = Path(os.environ.get("BROWSER_SHOTS", "/tmp/nurture-browser")) / "events"
 WORDS = {
-    "en": ("Events", "Send a test event", "Recent sources", "times in Asia/Tokyo", "Logged by hand"),
-    "ja": ("イベント", "テストイベントを送信", "最近の発生元", "時刻は Asia/Tokyo", "手動記録"),
+    "en": ("Events", "Send a test event", "times in Asia/Tokyo", "Logged by hand"),
+    "ja": ("イベント", "テストイベントを送信", "時刻は Asia/Tokyo", "手動記録"),
 }
 IMPORT_WORDS = {"en": ("events recorded", "Rows with errors"), "ja": ("記録したイベント", "エラーのある行")}
 ENGLISH_ON_JA = ("Send a test event", "Event name", "Last seen", "Recent sources", "Example properties",
@@ -76,6 +76,10 @@ def test_event_browser_and_csv_import(app: Any, user: Any, services: Any, events
                 text = page.locator("main").inner_text()
                 for word in words:
                     assert word.lower() in text.lower(), (lang, width, word)  # table headers are upper case
+                # the column labels: table headers at 1366 px, each card's labels at 390 px
+                labels = page.locator('[data-testid="event-names"]').evaluate(
+                    "t => [...t.querySelectorAll('th, td[data-label]')].map(e => e.dataset.label || e.textContent).join(' ')")
+                assert ("最近の発生元" if lang == "ja" else "Recent sources") in labels
                 if lang == "ja":
                     for english in ENGLISH_ON_JA[:5]:
                         assert english.lower() not in text.lower(), (width, english)
