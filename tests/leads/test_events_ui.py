@@ -8,6 +8,7 @@ import io
 import re
 from datetime import UTC, datetime, timedelta
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from rq.job import Job
 from sqlalchemy import func, select
@@ -17,6 +18,7 @@ from campaigns.db import now_utc
 from campaigns.insights.event_names import event_summary
 from campaigns.leads.event_import import run_event_import
 from campaigns.models import Contact, Enrollment, Event, JourneyEnrolment
+from campaigns.users import get_account
 from tests.automation.engine_helpers import publish, template, tick
 from tests.conftest import run_jobs
 from tests.factories import make_contact, make_sequence, make_template
@@ -45,11 +47,8 @@ def test_logged_activity_is_an_event_in_the_timeline_and_starts_its_sequence(ui,
     sequence_id = _sequence(services, "seminar_attended")
     page = ui.get(f"/contacts/{contact_id}").get_data(as_text=True)
     assert 'data-testid="activity"' in page and 'name="occurred_at"' in page
-    local = (now_utc() - timedelta(minutes=30)).astimezone().strftime("%Y-%m-%dT%H:%M")
     with services.db.begin() as s:
-        from campaigns.users import get_account
         zone = get_account(s).timezone
-    from zoneinfo import ZoneInfo
     when = (now_utc() - timedelta(minutes=30)).replace(second=0, microsecond=0)
     local = when.astimezone(ZoneInfo(zone)).strftime("%Y-%m-%dT%H:%M")
     resp = ui.post(f"/events/activity/{contact_id}", {"kind": "seminar", "occurred_at": local,
@@ -93,7 +92,6 @@ def test_event_browser_counts_last_seen_sources_and_example(ui, services, client
     page = ui.get("/events/").get_data(as_text=True)
     assert page.index("webinar_attended") < page.index("demo_booked")  # most recent first
     assert '"webinar": "Q1"' in page or "&#34;webinar&#34;: &#34;Q1&#34;" in page
-    assert "2030" in page and "00:30" not in page.split('data-name="webinar_attended"')[1].split("</tr>")[0] or True
     names = ui.get("/events/names.json").get_json()["names"]
     assert names == ["demo_booked", "webinar_attended"]
     found = ui.get("/events/contacts.json?q=a@exa").get_json()["contacts"]
@@ -102,7 +100,6 @@ def test_event_browser_counts_last_seen_sources_and_example(ui, services, client
 
 def test_event_browser_shows_last_seen_in_the_account_zone(ui, services):
     with services.db.begin() as s:
-        from campaigns.users import get_account
         get_account(s).timezone = "Asia/Tokyo"
         c = make_contact(s, "tz@example.com")
         s.add(Event(contact_id=c.id, name="zone_check", source="api", occurred_at=datetime(2030, 1, 15, 0, 30, tzinfo=UTC)))
@@ -186,8 +183,6 @@ def test_csv_event_import_job_with_progress_bad_rows_and_line_numbers(ui, servic
         assert [(e.contact_id, e.name, e.source) for e in events] == [
             (known, "webinar_attended", "import"), (aiko.id, "webinar_attended", "import")]
         # 2024/05/10 15:00 in the account's zone
-        from campaigns.users import get_account
-        from zoneinfo import ZoneInfo
         zone = ZoneInfo(get_account(s).timezone)
         assert events[0].occurred_at == datetime(2024, 5, 10, 15, 0, tzinfo=zone).astimezone(UTC)
     html = ui.get(progress_url).get_data(as_text=True)
