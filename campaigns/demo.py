@@ -12,6 +12,7 @@ from sqlalchemy import func, select
 from campaigns.automation import service as journeys
 from campaigns.db import now_utc
 from campaigns.delivery.rendering import create_template
+from campaigns.demo_history import seed_history
 from campaigns.leads.forms import FormInput, create_form
 from campaigns.models import Contact, Journey, User
 from campaigns.runtime import Services
@@ -171,8 +172,9 @@ def seed_demo(svc: Services, contacts: int = 300, seed: int = 7) -> str:
         )
         journeys.publish(s, journey, published_by="demo")
         enrolled = journeys.enrol_contacts(s, journey, [c.id for c in rows[:20]], "whitepaper_downloaded")
+        history = seed_history(s, svc.settings, rows, journey, now=now, seed=seed)  # campaigns.demo_history
     return (f"demo data loaded: {contacts} contacts, 2 templates, 1 live journey ({enrolled} enrolled), "
-            "1 form (/f/whitepaper); "
+            f"1 form (/f/whitepaper), {history}; "
             f"log in as {DEMO_EMAIL} / {DEMO_PASSWORD}")
 
 
