@@ -3,14 +3,14 @@
 Each action goes through the module that owns the thing it changes, so its usual record is kept:
 - set_attribute: the contacts' attributes (one value, merged into the JSON);
 - add_to_list / remove_from_list: campaigns.audience.lists;
-- add_score: an event `journey_points` {action: "<journey>:<node>"} per contact, scored by a scoring rule
-  of that journey node (created on first use, named after the journey and node, points as on the node):
-  the score ledger then says why the points came, decay and recomputes treat them like any other points,
-  and the event's id makes the ledger entry unique;
+- add_score: a score ledger entry per walk and visit without a scoring rule (source "journey", cause
+  naming the journey and node), so nothing appears on the marketer's rule list; the next scoring run claims
+  the entries and refreshes those scores (stages and score triggers follow), decay treats them like any
+  other points, and a recompute keeps them (they are facts, not derived from events by rules);
 - set_stage: campaigns.scoring.triggers.set_stage (cause "journey"; the stage's triggers fire);
 - notify_sales: a hand-over delivery of the chosen trigger (its sales email or signed webhook);
-- webhook: a signed POST through the hand-over deliveries; the signing secret is that of a hand-over
-  trigger kept per journey node (inactive, so it never fires on its own; created on first use);
+- webhook: a signed POST through the hand-over deliveries (retries, the delivery log), signed with the
+  journey's own secret (journeys.webhook_secret, made on first use), no hand-over trigger involved;
 - enrol_journey: walks.enrol into the other journey's live version (nothing when it is not live).
 
 Walks of a batch are locked by it and written once, so an action runs once per visit of a node.
@@ -18,7 +18,6 @@ Walks of a batch are locked by it and written once, so an action runs once per v
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 from sqlalchemy import delete, insert, select, text
@@ -27,28 +26,28 @@ from sqlalchemy.orm import Session
 from campaigns.audience.lists import add_to_list
 from campaigns.automation.batch import Batch, JourneyBroken
 from campaigns.automation.walks import Plan, Walk, enrol, live_journeys, load_plans
+from campaigns.db import dialect_insert
 from campaigns.models import (
     Contact,
     ContactListMember,
-    Event,
-    RuleKind,
+    Journey,
+    ScoreEntry,
     ScoreTrigger,
-    ScoringRule,
     TriggerAction,
-    TriggerWhen,
+    WebhookDelivery,
 )
-from campaigns.scoring.handover import create_delivery, new_secret
+from campaigns.scoring.handover import create_delivery, journey_delivery_row, new_secret
 from campaigns.scoring.rules import ScoringError
 from campaigns.scoring.triggers import set_stage
 from campaigns.sql_functions import among, pg_array
 
-_PG_EVENTS = (
-    "INSERT INTO events (contact_id, name, source, occurred_at, created_at, properties)"
-    " SELECT c, :name, 'journey', :now, :now, CAST(p AS jsonb)"
-    " FROM unnest(CAST(:contact AS integer[]), CAST(:properties AS text[])) AS t(c, p)"
+SCORE_SOURCE = "journey"
+_PG_POINTS = (
+    "INSERT INTO score_entries (contact_id, rule_id, points, source, source_ref, cause, occurred_at, created_at, batch)"
+    " SELECT c, NULL, :points, 'journey', r, :cause, :now, :now, 0"
+    " FROM unnest(CAST(:contact AS integer[]), CAST(:ref AS varchar[])) AS t(c, r)"
+    " ON CONFLICT DO NOTHING"
 )
-SCORE_EVENT = "journey_points"
-SCORE_PROPERTY = "action"
 
 
 def run_action(batch: Batch, plan: Plan, action: dict[str, Any], walks: list[Walk]) -> None:
@@ -85,21 +84,9 @@ def _remove_from_list(batch: Batch, plan: Plan, action: dict[str, Any], walks: l
         among(session, ContactListMember.contact_id, sorted({w.contact_id for w in walks}))))
 
 
-def score_rule(session: Session, plan: Plan, node_key: str, points: int) -> ScoringRule:
-    """The scoring rule that gives a journey node's points (created on first use, points kept current)."""
-    ref = f"{plan.journey_id}:{node_key}"
-    rule = session.scalar(select(ScoringRule).where(
-        ScoringRule.kind == RuleKind.CUSTOM_EVENT, ScoringRule.event_name == SCORE_EVENT,
-        ScoringRule.property_key == SCORE_PROPERTY, ScoringRule.property_value == ref).limit(1))
-    name = f"Journey “{plan.journey_name}”: {_node_name(plan, node_key)}"[:200]
-    if rule is None:
-        rule = ScoringRule(name=name, kind=RuleKind.CUSTOM_EVENT, event_name=SCORE_EVENT,
-                           property_key=SCORE_PROPERTY, property_value=ref, points=points, active=True)
-        session.add(rule)
-    elif rule.points != points:
-        rule.points = points
-    session.flush()
-    return rule
+def _cause(plan: Plan, node_key: str) -> str:
+    """The journey and node in words (a score entry's cause; stays as it was when the points were given)."""
+    return f"“{plan.journey_name}” › {_node_name(plan, node_key)}"[:200]
 
 
 def _node_name(plan: Plan, node_key: str) -> str:
@@ -109,18 +96,18 @@ def _node_name(plan: Plan, node_key: str) -> str:
 
 def _add_score(batch: Batch, plan: Plan, action: dict[str, Any], walks: list[Walk]) -> None:
     node_key = walks[0].node_key
-    score_rule(batch.session, plan, node_key, int(action["points"]))
-    ref = f"{plan.journey_id}:{node_key}"
-    rows = [{"contact_id": w.contact_id, "name": SCORE_EVENT, "source": "journey", "occurred_at": batch.now,
-             "created_at": batch.now,
-             "properties": {SCORE_PROPERTY: ref, "journey_id": plan.journey_id, "node": node_key, "walk_id": w.id}}
-            for w in walks]
-    if batch.postgres:  # one statement of arrays: executemany of JSON rows cost ~0.3 ms a row
-        batch.session.execute(text(_PG_EVENTS), {
-            "contact": pg_array([r["contact_id"] for r in rows]), "name": SCORE_EVENT, "now": batch.now,
-            "properties": pg_array([json.dumps(r["properties"]) for r in rows])})
-    else:
-        batch.session.execute(insert(Event), rows)
+    points, cause = int(action["points"]), _cause(plan, node_key)
+    refs = [f"{w.id}:{node_key}:{w.visit}" for w in walks]  # one entry per visit (UNIQUE among rule-less entries)
+    if batch.postgres:
+        batch.session.execute(text(_PG_POINTS), {
+            "contact": pg_array([w.contact_id for w in walks]), "ref": pg_array(refs), "points": points,
+            "cause": cause, "now": batch.now})
+        return
+    batch.session.execute(
+        dialect_insert(batch.session, ScoreEntry).on_conflict_do_nothing(),
+        [{"contact_id": w.contact_id, "rule_id": None, "points": points, "source": SCORE_SOURCE, "source_ref": ref,
+          "cause": cause, "occurred_at": batch.now, "created_at": batch.now, "batch": 0}
+         for w, ref in zip(walks, refs, strict=True)])
 
 
 def _set_stage(batch: Batch, plan: Plan, action: dict[str, Any], walks: list[Walk]) -> None:
@@ -139,20 +126,24 @@ def _notify_sales(batch: Batch, plan: Plan, action: dict[str, Any], walks: list[
 
 
 def _webhook(batch: Batch, plan: Plan, action: dict[str, Any], walks: list[Walk]) -> None:
-    node_key = walks[0].node_key
-    url = str(action["url"])
-    name = f"Journey “{plan.journey_name}”: {_node_name(plan, node_key)}"[:200]
     session = batch.session
-    trigger = session.scalar(select(ScoreTrigger).where(
-        ScoreTrigger.action == TriggerAction.WEBHOOK, ScoreTrigger.active.is_(False),
-        ScoreTrigger.name == name).limit(1))
-    if trigger is None:
-        trigger = ScoreTrigger(name=name, when=TriggerWhen.STAGE, stage="", action=TriggerAction.WEBHOOK,
-                               webhook_url=url, webhook_secret=new_secret(), active=False)
-        session.add(trigger)
-    trigger.webhook_url = url
-    session.flush()
-    _deliver(batch, plan, trigger, walks)
+    journey = session.get(Journey, plan.journey_id)
+    if journey is None:
+        raise JourneyBroken(f"journey {plan.journey_id} is gone")
+    if not journey.webhook_secret:
+        journey.webhook_secret = new_secret()
+    url = str(action["url"])
+    contacts = _contacts(session, walks)
+    rows = [journey_delivery_row(plan.journey_id, url, contacts[w.contact_id], _payload(plan, w), batch.now)
+            for w in walks if w.contact_id in contacts]
+    if rows:
+        session.execute(insert(WebhookDelivery), rows)
+    batch.deliveries += len(rows)
+
+
+def _payload(plan: Plan, w: Walk) -> dict[str, Any]:
+    return {"type": "journey.action", "journey": {"id": plan.journey_id, "name": plan.journey_name,
+                                                  "node": w.node_key, "walk_id": w.id}}
 
 
 def _deliver(batch: Batch, plan: Plan, trigger: ScoreTrigger, walks: list[Walk]) -> None:
@@ -161,9 +152,7 @@ def _deliver(batch: Batch, plan: Plan, trigger: ScoreTrigger, walks: list[Walk])
         contact = contacts.get(w.contact_id)
         if contact is None:
             continue
-        create_delivery(batch.session, trigger, contact, {
-            "type": "journey.action", "journey": {"id": plan.journey_id, "name": plan.journey_name,
-                                                  "node": w.node_key, "walk_id": w.id}}, batch.now)
+        create_delivery(batch.session, trigger, contact, _payload(plan, w), batch.now)
         batch.deliveries += 1
 
 

@@ -17,7 +17,7 @@ from datetime import UTC, datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from campaigns.insights.timeline import stage_cause
@@ -78,7 +78,8 @@ def contact_export(session: Session, contact_id: int, zone: ZoneInfo) -> dict[st
         .where(FormSubmission.contact_id == contact_id).order_by(FormSubmission.submitted_at, FormSubmission.id)
     ).all()
     scores = session.execute(
-        select(ScoreEntry, ScoringRule.name).join(ScoringRule, ScoringRule.id == ScoreEntry.rule_id)
+        select(ScoreEntry, func.coalesce(ScoringRule.name, ScoreEntry.cause))
+        .outerjoin(ScoringRule, ScoringRule.id == ScoreEntry.rule_id)  # journey points have no rule
         .where(ScoreEntry.contact_id == contact_id).order_by(ScoreEntry.occurred_at, ScoreEntry.id)
     ).all()
     stages = session.scalars(select(StageChange).where(StageChange.contact_id == contact_id)

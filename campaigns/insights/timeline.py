@@ -318,8 +318,9 @@ def _stages(session: Session, contact_id: int, cursor: Cursor | None, limit: int
 def _scores(session: Session, contact_id: int, cursor: Cursor | None, limit: int) -> list[TimelineItem]:
     rows = session.execute(
         select(ScoreEntry.id, ScoreEntry.points, ScoreEntry.source, ScoreEntry.source_ref, ScoreEntry.occurred_at,
-               ScoringRule.name, ScoringRule.kind, ScoringRule.inactivity_days)
-        .join(ScoringRule, ScoringRule.id == ScoreEntry.rule_id)
+               func.coalesce(ScoringRule.name, ScoreEntry.cause).label("name"), ScoringRule.kind,
+               ScoringRule.inactivity_days)
+        .outerjoin(ScoringRule, ScoringRule.id == ScoreEntry.rule_id)  # journey points have no rule
         .where(ScoreEntry.contact_id == contact_id,
                _after(cursor, "score", ScoreEntry.occurred_at, ScoreEntry.id))
         .order_by(ScoreEntry.occurred_at.desc(), ScoreEntry.id.desc()).limit(limit)
@@ -328,8 +329,8 @@ def _scores(session: Session, contact_id: int, cursor: Cursor | None, limit: int
     items = []
     for r in rows:
         key, params = causes.get(r.id, ("scoring rule %(rule)s", {"rule": r.name}))
-        items.append(TimelineItem(r.occurred_at, "score", key, params, "scoring rule %(rule)s", {"rule": r.name},
-                                  points=r.points, row_id=r.id))
+        rule = ("scoring rule %(rule)s", {"rule": r.name}) if r.source != "journey" else ("", {})
+        items.append(TimelineItem(r.occurred_at, "score", key, params, *rule, points=r.points, row_id=r.id))
     return items
 
 
@@ -366,6 +367,8 @@ def _score_causes(session: Session, rows: Iterable[Any]) -> dict[int, tuple[str,
                 out[r.id] = ("event %(event)s", {"event": event.name})
         elif r.source == "visit" and ref in visits:
             out[r.id] = ("visited %(page)s", {"page": visits[ref] or "/"})
+        elif r.source == "journey":  # a journey's add_score node: its cause names the journey and node
+            out[r.id] = ("journey %(cause)s", {"cause": r.name})
         elif r.source == "bounce":
             out[r.id] = ("the address bounced", {})
         elif r.source == "idle" or r.kind == RuleKind.INACTIVITY:

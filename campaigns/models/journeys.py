@@ -45,6 +45,8 @@ class Journey(Base):
     # Journey-level settings (docs/journeys.md): entry triggers, re-entry, goal, exit conditions, the
     # per-contact visit limit of a node. Kept as JSON beside the graph and versioned with it on publish.
     settings: Mapped[dict[str, Any]] = mapped_column(JSONType, default=dict)
+    # Signs the journey's webhook nodes' calls (campaigns.scoring.handover.sign); made on first use.
+    webhook_secret: Mapped[str] = mapped_column(String(100), default="", server_default="")
     # Set when a sequence was converted into this journey (the sequence API shows it as a linear journey).
     sequence_id: Mapped[int | None] = mapped_column(Integer)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=now_utc)

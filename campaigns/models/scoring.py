@@ -75,15 +75,22 @@ class ScoringRule(Base):
 class ScoreEntry(Base):
     """One line of the score ledger: a rule gave a contact points for one event, hit or idle period.
 
-    UNIQUE (rule, source, source_ref): re-running the scoring step never counts a source twice."""
+    UNIQUE (rule, source, source_ref): re-running the scoring step never counts a source twice.
+
+    Points a journey's add_score node gives have no rule (`rule_id` NULL, source "journey", source_ref
+    "<walk>:<node>:<visit>", `cause` naming the journey and node, UNIQUE by uq_score_entries_unruled): the
+    node is their reason, so no scoring rule shows on the marketer's rule list for it. The engine writes them
+    with batch 0; the next scoring run claims them (its batch) and refreshes those contacts' scores."""
 
     __tablename__ = "score_entries"
     __table_args__ = (UniqueConstraint("rule_id", "source", "source_ref"),)
 
     id: Mapped[int] = mapped_column(primary_key=True)
     contact_id: Mapped[int] = mapped_column(ForeignKey("contacts.id", ondelete="CASCADE"))
-    rule_id: Mapped[int] = mapped_column(ForeignKey("scoring_rules.id", ondelete="CASCADE"))
+    rule_id: Mapped[int | None] = mapped_column(ForeignKey("scoring_rules.id", ondelete="CASCADE"))
     points: Mapped[int] = mapped_column(Integer)
+    # Why, for entries without a rule: the journey and node in words at the time ("“Onboarding” › Hot lead").
+    cause: Mapped[str] = mapped_column(String(200), default="", server_default="")
     source: Mapped[str] = mapped_column(String(12))  # event, hit, bounce, idle
     source_ref: Mapped[str] = mapped_column(String(64))  # the event/hit/suppression id, or contact:since
     occurred_at: Mapped[datetime] = mapped_column(UTCDateTime)
@@ -93,6 +100,8 @@ class ScoreEntry(Base):
 
 Index("ix_score_entries_contact_time", ScoreEntry.contact_id, ScoreEntry.occurred_at)
 Index("ix_score_entries_batch", ScoreEntry.batch)
+Index("uq_score_entries_unruled", ScoreEntry.source, ScoreEntry.source_ref, unique=True,
+      postgresql_where=ScoreEntry.rule_id.is_(None), sqlite_where=ScoreEntry.rule_id.is_(None))
 
 
 class ScoringSettings(Base):
@@ -170,6 +179,8 @@ class WebhookDelivery(Base):
     id: Mapped[int] = mapped_column(primary_key=True)
     delivery_id: Mapped[str] = mapped_column(String(40), unique=True)
     trigger_id: Mapped[int | None] = mapped_column(ForeignKey("score_triggers.id", ondelete="SET NULL"))
+    # A journey's webhook node (no trigger): signed with that journey's own secret (journeys.webhook_secret).
+    journey_id: Mapped[int | None] = mapped_column(ForeignKey("journeys.id", ondelete="SET NULL"))
     contact_id: Mapped[int | None] = mapped_column(ForeignKey("contacts.id", ondelete="SET NULL"))
     channel: Mapped[str] = mapped_column(String(10), default="webhook")  # webhook | email
     url: Mapped[str] = mapped_column(Text)  # the webhook URL, or the sales address for email

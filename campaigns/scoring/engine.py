@@ -151,6 +151,9 @@ def score_new(session: Session, now: datetime) -> ScoringResult:
     settings.bounce_cursor_prev, settings.bounce_cursor = settings.bounce_cursor, hi_bounce
     settings.visit_cursor_prev, settings.visit_cursor = settings.visit_cursor, hi_visit
 
+    # Entries written without a rule since the last run (a journey's add_score node, batch 0) join this run.
+    session.execute(update(ScoreEntry).where(ScoreEntry.batch == 0, ScoreEntry.rule_id.is_(None))
+                    .values(batch=batch).execution_options(synchronize_session=False))
     full = settings.last_decay_at is None or now - settings.last_decay_at >= REFRESH_EVERY
     if full:
         for rule in rules:
@@ -176,7 +179,8 @@ def recompute(session: Session, now: datetime | None = None) -> ScoringResult:
     result = ScoringResult()
     settings = get_settings(session, lock=True)
     scored_before = list(session.scalars(select(ScoreEntry.contact_id).distinct()))
-    session.execute(delete(ScoreEntry))
+    # Entries without a rule (journey points) are facts, not derived from the history by rules: kept.
+    session.execute(delete(ScoreEntry).where(ScoreEntry.rule_id.is_not(None)))
     settings.batch += 1
     batch = settings.batch
     hi = {

@@ -53,7 +53,7 @@ from campaigns.delivery.mime import message_id
 from campaigns.delivery.rendering import RenderedMail
 from campaigns.delivery.system_mail import deliver_system_mail
 from campaigns.i18n import translate_in
-from campaigns.models import Contact, DeliveryState, ScoreTrigger, TriggerAction, WebhookDelivery
+from campaigns.models import Contact, DeliveryState, Journey, ScoreTrigger, TriggerAction, WebhookDelivery
 from campaigns.names import display_name
 from campaigns.queueing import enqueue_hand_over
 from campaigns.runtime import Services
@@ -129,6 +129,20 @@ def delivery_row(trigger: ScoreTrigger, contact: Contact, event: dict[str, Any],
     }
 
 
+def journey_delivery_row(journey_id: int, url: str, contact: Contact, event: dict[str, Any],
+                         now: datetime) -> dict[str, Any]:
+    """The column values of one pending webhook delivery of a journey's webhook node (no trigger: signed with
+    the journey's own secret when it is sent)."""
+    delivery_id = "dlv_" + uuid.uuid4().hex
+    payload = {"id": delivery_id, "created_at": now.isoformat(), **event, "contact": contact_json(contact)}
+    return {
+        "delivery_id": delivery_id, "trigger_id": None, "journey_id": journey_id, "contact_id": contact.id,
+        "channel": "webhook", "url": url, "payload": payload, "state": DeliveryState.PENDING, "attempts": 0,
+        "last_error": "", "response_excerpt": "", "history": [], "next_retry_at": now, "created_at": now,
+        "updated_at": now,
+    }
+
+
 def create_delivery(session: Session, trigger: ScoreTrigger, contact: Contact, event: dict[str, Any],
                     now: datetime) -> WebhookDelivery:
     """Write one pending delivery for a trigger firing; enqueued after the commit."""
@@ -196,6 +210,8 @@ def deliver(svc: Services, delivery_id: int, now: datetime | None = None) -> str
         secret = ""
         if row.trigger_id:
             secret = session.scalar(select(ScoreTrigger.webhook_secret).where(ScoreTrigger.id == row.trigger_id)) or ""
+        elif row.journey_id:
+            secret = session.scalar(select(Journey.webhook_secret).where(Journey.id == row.journey_id)) or ""
     if channel == "email":
         ok, status, excerpt, retryable = _send_email(svc, url, payload, delivery_key)
     else:

@@ -23,13 +23,15 @@ def score_history(session: Session, contact_id: int, limit: int = 200) -> list[d
     """A contact's ledger, newest first, with the rule names and a running total (contact page, API)."""
     rows = session.execute(
         select(ScoreEntry, ScoringRule.name, ScoringRule.kind)
-        .join(ScoringRule, ScoringRule.id == ScoreEntry.rule_id)
+        .outerjoin(ScoringRule, ScoringRule.id == ScoreEntry.rule_id)
         .where(ScoreEntry.contact_id == contact_id)
         .order_by(ScoreEntry.occurred_at.desc(), ScoreEntry.id.desc())
         .limit(limit)
     ).all()
+    # An entry without a rule (a journey's add_score node) names its cause instead, kind "journey".
     return [{
-        "id": e.id, "rule_id": e.rule_id, "rule": name, "kind": str(kind), "points": e.points, "source": e.source,
+        "id": e.id, "rule_id": e.rule_id, "rule": name if name is not None else e.cause,
+        "kind": str(kind) if kind is not None else e.source, "points": e.points, "source": e.source,
         "source_ref": e.source_ref, "occurred_at": e.occurred_at,
     } for e, name, kind in rows]
 
