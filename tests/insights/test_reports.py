@@ -17,13 +17,12 @@ from campaigns.engagement.hit_writer import STREAM
 from campaigns.insights.reports import (
     broadcast_report,
     contact_timeline,
-    csv_safe,
     sequence_report,
     timeseries,
-    to_csv,
 )
 from campaigns.models import Enrollment, Event, Send, SendStatus, Step, TemplateVersion
 from campaigns.models.tracking import HitKind, RollupScope
+from campaigns.spreadsheet import csv_safe, to_csv
 from tests.conftest import USER_EMAIL, USER_PASSWORD
 from tests.factories import make_contact
 from tests.tracking_helpers import (
