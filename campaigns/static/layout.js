@@ -75,7 +75,21 @@
     return x || y;
   }
 
+  // Phones: a table is a scrolling block (static/app.css); one whose columns fit its box is given back its
+  // full width (.fits), so short tables do not shrink to their content.
+  function fitTables() {
+    main.querySelectorAll("table").forEach(function (table) {
+      const box = table.parentElement;
+      if (!box) return;
+      const style = getComputedStyle(box);
+      const room = box.clientWidth - parseFloat(style.paddingLeft) - parseFloat(style.paddingRight);
+      table.classList.add("fits");
+      if (table.offsetWidth > room + 1) table.classList.remove("fits");
+    });
+  }
+
   function mark() {
+    fitTables();
     main.querySelectorAll("table, div, pre, section, ul, ol").forEach(function (el) {
       if (el.dataset.scrollMarked === "1") {
         if (!scrolls(el)) { el.removeAttribute("tabindex"); delete el.dataset.scrollMarked; }
