@@ -65,4 +65,37 @@ JA = {
     "Try again in a moment.": "しばらくしてからもう一度お試しください。",
     "The service is busy or being updated": "サービスが混み合っているか、更新中です",
     "Try again in a few minutes.": "数分後にもう一度お試しください。",
+    # campaigns and their reports, empty states
+    "Report": "レポート",
+    "A template is one mail: subject, sender name and content. Sequences, journeys and broadcasts send templates, so most work starts here.":
+        "テンプレートは1通のメール（件名・差出人名・本文）です。ステップメール・シナリオ・一斉配信はテンプレートを送るので、まずはここから始めましょう。",
+    "A sequence sends a series of mails at set intervals to each contact who enters it, from a form, an event or by hand.":
+        "ステップメールは、フォーム・イベント・手動で登録されたコンタクトに、決まった間隔で一連のメールを送ります。",
+    "A broadcast sends one mail to a segment or to all active contacts, now or at a set time. You see who and when before anything is sent.":
+        "一斉配信は、セグメントまたは有効なコンタクト全員に1通のメールを、今すぐまたは指定した日時に送ります。送信前に、誰にいつ送るかを確認できます。",
+    "A journey sends mails, waits and branches on what each contact does: opens, clicks, forms and events.":
+        "シナリオは、コンタクトごとの行動（開封・クリック・フォーム・イベント）に応じて、メール送信・待機・分岐を行います。",
+    "Put the form on your website or share its link; each submission becomes a contact.":
+        "フォームをWebサイトに埋め込むかリンクを共有すると、送信ごとにコンタクトが登録されます。",
+    "No segments yet. A segment picks contacts by rules (job title, score, lists, activity) and keeps itself up to date: use it as the audience of a broadcast or the entry of a journey. Start with New segment.":
+        "セグメントはまだありません。セグメントは条件（役職・スコア・リスト・行動）でコンタクトを選び、自動で最新の状態に保たれます。一斉配信の配信対象やシナリオの開始条件に使えます。「新規セグメント」から始めましょう。",
+    "No lists yet. A list holds the contacts you pick yourself (the visitors of an event, say): create one below, then add contacts from the contact list.":
+        "リストはまだありません。リストには自分で選んだコンタクト（イベントの来場者など）を入れます。下で作成してから、コンタクト一覧からコンタクトを追加してください。",
+    "A broadcast's report appears here once it is sent: deliveries, opens, clicks and unsubscribes.":
+        "一斉配信を送信すると、ここにレポート（配信数・開封・クリック・配信停止）が表示されます。",
+    "A sequence's report appears here once it has a mail: each step's deliveries, opens and clicks.":
+        "ステップメールにメールが設定されると、ここにレポート（ステップごとの配信数・開封・クリック）が表示されます。",
+    # names recipients see (campaigns/views/public_names.py) and the public pages
+    "nav|Settings": "設定",
+    "Account and sender": "アカウントと差出人",
+    "Names recipients see": "受信者に表示する名前",
+    "The preference page linked from every mail lists the series a contact is in, so they can stop one and keep the rest. It shows these names, never the internal ones. A series without one is shown as “Emails from %(company)s”.":
+        "すべてのメールからリンクされる配信設定ページには、そのコンタクトが登録されているシリーズが一覧され、受信者は一部だけ停止できます。そこにはここで付けた名前が表示され、社内向けの名前は表示されません。名前のないシリーズは「%(company)sからのメール」と表示されます。",
+    "your company": "貴社",
+    "e.g. Tips after your download": "例：資料ダウンロード後のお役立ち情報",
+    "No journeys or sequences yet.": "シナリオもステップメールもまだありません。",
+    "Once you build one, give it here the name its recipients will see.": "作成したら、ここで受信者に表示する名前を付けてください。",
+    "public name": "受信者に表示する名前",
+    "Emails from %(company)s": "%(company)sからのメール",
+    "An email series": "メールのシリーズ",
 }
