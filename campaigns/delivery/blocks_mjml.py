@@ -151,7 +151,8 @@ class _Writer:
         c = self.brand.colours
         head = (
             "<mj-head>"
-            f'<mj-attributes><mj-all font-family="{html.escape(font)}" />'
+            # quote=False: the stacks' single quotes stay as they are in every element's style (not &#x27;)
+            f'<mj-attributes><mj-all font-family="{html.escape(font, quote=False)}" />'
             f'<mj-text font-size="15px" line-height="1.7" color="{c["text"]}" padding="0" />'
             '<mj-image padding="0" /><mj-button padding="0" font-size="15px" font-weight="bold" />'
             # No padding default on mj-column: a padded column gets an extra "gutter" table from MJML, which
@@ -399,7 +400,14 @@ def compile_document(document: Mapping[str, Any], brand: BrandKit, assets: Mappi
     source = writer.document(document, lang)
     if writer.missing_assets:
         raise ValueError(f"image {writer.missing_assets[0]} is no longer in the image library")
-    return writer.restore(mjml2html(source, disable_comments=True))
+    return writer.restore(_lean_head(mjml2html(source, disable_comments=True)))
+
+
+def _lean_head(compiled: str) -> str:
+    """MRML's <head> without its indentation and line breaks (MRML has no minify option; the body has none)."""
+    cut = compiled.find("<body")
+    head = re.sub(r">\s+<", "><", compiled[:cut])
+    return re.sub(r"\s*\n\s*", " ", head) + compiled[cut:]
 
 
 def to_mjml(document: Mapping[str, Any], brand: BrandKit, assets: Mapping[int, ImageRef], *,
