@@ -711,14 +711,17 @@ def _entry(raw: Any, what: str, at: _Where, refs: _Refs) -> dict[str, Any]:
         list_id = _id(obj["list_id"], f"{what}.list_id", at)
         refs.add("list", list_id, None, "")
         return {"kind": kind, "list_id": list_id}
-    obj = _object(raw, what, at, {"kind", "attribute", "event_property", "offset_days", "hour"})  # date
+    obj = _object(raw, what, at, {"kind", "attribute", "event_property", "event", "offset_days", "hour"})  # date
     if ("attribute" in obj) == ("event_property" in obj):
         raise at.error('%(what)s needs one of "attribute" or "event_property"', what=what)
     source = "attribute" if "attribute" in obj else "event_property"
     name = _text(obj[source], f"{what}.{source}", at, 100)
     if not ATTRIBUTE_KEY.match(name):
         raise at.error("%(what)s: %(name)s is not a valid attribute name", what=what, name=json.dumps(name))
-    return {"kind": kind, source: name,
+    # The event whose property holds the date (optional: without it, any event carrying the property).
+    event = {"event": _text(obj["event"], f"{what}.event", at, MAX_EVENT_NAME)} \
+        if source == "event_property" and obj.get("event") else {}
+    return {"kind": kind, source: name, **event,
             "offset_days": _int(obj.get("offset_days", 0), f"{what}.offset_days", at, -MAX_OFFSET_DAYS,
                                 MAX_OFFSET_DAYS),
             "hour": _int(obj.get("hour", 9), f"{what}.hour", at, 0, 23)}

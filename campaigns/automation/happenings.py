@@ -45,7 +45,6 @@ from campaigns.automation.walks import (
     Walk,
     cancel_queued_sends,
     enrol,
-    live_journeys,
     load_plans,
     lock_walks,
     write_moves,
@@ -58,8 +57,10 @@ from campaigns.models import (
     Event,
     Hit,
     HitKind,
+    Journey,
     JourneyCursor,
     JourneyEnrolment,
+    JourneyStatus,
     JourneyVersion,
     Link,
     Segment,
@@ -87,15 +88,16 @@ def run(svc: Services, now: datetime) -> Counter[str]:
     """Match every source once (engine.tick)."""
     counts: Counter[str] = Counter()
     with svc.db.begin() as session:
-        plans = _live_plans(session)
+        plans = _current_plans(session)
     for name, source in (("events", _match_events), ("hits", _match_hits), ("stages", _match_stages),
                          ("visits", _match_visits)):
         counts.update(_guarded(name, partial(_with_cursor, svc, name, source, plans, now)))
-    if plans and _once_every(svc, PERIODIC_KEY, PERIODIC_EVERY):
-        for plan in plans.values():
+    live = [plan for plan in plans.values() if plan.live]  # nobody enters a paused journey
+    if live and _once_every(svc, PERIODIC_KEY, PERIODIC_EVERY):
+        for plan in live:
             counts.update(_guarded(f"journey {plan.journey_id}", partial(_periodic, svc, plan, now)))
-    if plans and _once_every(svc, DATES_KEY, DATES_EVERY):
-        for plan in plans.values():
+    if live and _once_every(svc, DATES_KEY, DATES_EVERY):
+        for plan in live:
             counts.update(_guarded(f"journey {plan.journey_id}", partial(_dates, svc, plan, now)))
     return counts
 
@@ -114,10 +116,19 @@ def _once_every(svc: Services, key: str, seconds: int) -> bool:
     return bool(svc.redis.set(key, "1", nx=True, ex=seconds))
 
 
-def _live_plans(session: Session) -> dict[int, Plan]:
-    """Live journeys' plans by journey id."""
-    live = live_journeys(session)
-    return {p.journey_id: p for p in load_plans(session, live.values()).values()}
+def _current_plans(session: Session) -> dict[int, Plan]:
+    """The published plans of live and paused journeys by journey id (`Plan.live` tells them apart).
+
+    A paused journey holds its walks where they are (the due runner skips it) and nobody enters it, but what
+    happens meanwhile is not lost: a walk waiting for an event, an open or click, a stage or a visit that
+    happens during the pause is moved by "happened" into the next node, which runs once the journey is
+    resumed; goals and exit conditions met during the pause end walks as they would have. The cursors move
+    on either way, so nothing is read twice."""
+    current = dict(session.execute(
+        select(Journey.id, Journey.live_version_id)
+        .where(Journey.status.in_((JourneyStatus.LIVE, JourneyStatus.PAUSED)), Journey.live_version_id.is_not(None))
+    ).all())
+    return {p.journey_id: p for p in load_plans(session, [v for v in current.values() if v is not None]).values()}
 
 
 # ------------------------------------------------------------------ cursors
@@ -277,7 +288,7 @@ def _match_events(session: Session, ids: list[int], plans: dict[int, Plan], now:
     # entry triggers: one enrolment per (journey, event)
     fresh = [r for r in rows if r.occurred_at >= now - TRIGGER_MAX_AGE]
     for plan in plans.values():
-        for trigger in plan.settings.get("entry") or []:
+        for trigger in plan.settings.get("entry") or [] if plan.live else []:
             if trigger.get("kind") not in ("event", "form"):
                 continue
             for eid, contact_id, name, props, _created, _occurred in fresh:
@@ -372,7 +383,7 @@ def _match_stages(session: Session, ids: list[int], plans: dict[int, Plan], now:
             hits[wid] = f"stage {until['stage']}"
     _move_waiting(session, plans, hits, now, counts)
     for plan in plans.values():
-        for trigger in plan.settings.get("entry") or []:
+        for trigger in plan.settings.get("entry") or [] if plan.live else []:
             if trigger.get("kind") != "stage":
                 continue
             for contact_id, stage, sid in rows:
@@ -412,7 +423,7 @@ def _match_visits(session: Session, ids: list[int], plans: dict[int, Plan], now:
     _move_waiting(session, plans, hits, now, counts)
     fresh = [r for r in rows if r.occurred_at >= now - TRIGGER_MAX_AGE]
     for plan in plans.values():
-        for trigger in plan.settings.get("entry") or []:
+        for trigger in plan.settings.get("entry") or [] if plan.live else []:
             if trigger.get("kind") != "visit":
                 continue
             for row in fresh:
@@ -477,10 +488,13 @@ def _periodic(svc: Services, plan: Plan, now: datetime) -> Counter[str]:
 
 
 def _dates(svc: Services, plan: Plan, now: datetime) -> Counter[str]:
-    """Date triggers (N days before / after a date attribute, at an hour in the contact's zone): contacts
-    whose moment fell since the last check start a walk, once per date."""
+    """Date triggers (N days before / after a date, at an hour in the contact's zone): contacts whose moment
+    fell since the last check start a walk. The date is a contact attribute (once per date) or a property of
+    an event (`event` names it; without it any event with that property): once per event, the walk carrying
+    the event's properties as its context (the day before the seminar a contact registered for)."""
     counts: Counter[str] = Counter()
-    triggers = [t for t in plan.settings.get("entry") or [] if t.get("kind") == "date" and t.get("attribute")]
+    triggers = [t for t in plan.settings.get("entry") or []
+                if t.get("kind") == "date" and (t.get("attribute") or t.get("event_property"))]
     if not triggers:
         return counts
     with svc.db.begin() as session:
@@ -492,23 +506,42 @@ def _dates(svc: Services, plan: Plan, now: datetime) -> Counter[str]:
         since = datetime.fromtimestamp(cursor.last_id, tz=now.tzinfo)
         account_zone = get_account(session).timezone
         for trigger in triggers:
-            key, offset, hour = str(trigger["attribute"]), int(trigger.get("offset_days", 0)), int(trigger.get("hour", 9))
+            offset, hour = int(trigger.get("offset_days", 0)), int(trigger.get("hour", 9))
             first = (since - timedelta(days=offset + 2)).date()
-            days = [(first + timedelta(days=i)).isoformat() for i in range((now - since).days + 5)]
-            value = json_text(Contact.attributes, literal(key), literal(f'$."{key}"'))
-            rows = session.execute(select(Contact.id, Contact.timezone, value).where(
-                func.substr(value, 1, 10).in_(days[:400]))).all()
-            ids: dict[str, list[int]] = defaultdict(list)
-            for contact_id, zone_name, raw in rows:
+            days = [(first + timedelta(days=i)).isoformat() for i in range((now - since).days + 5)][:400]
+
+            def fell(raw: Any, zone_name: str | None, offset: int = offset, hour: int = hour) -> str | None:
+                """The date's day when its moment fell in (since, now], else None."""
                 day = parse_day(raw)
                 if day is None:
-                    continue
+                    return None
                 moment = local_moment(day + timedelta(days=offset), hour, timezones.zone(zone_name, account_zone))
-                if since < moment <= now:
-                    ids[day.isoformat()].append(contact_id)
-            for when, contact_ids in ids.items():
-                counts["enrolled"] += len(enrol(session, plan, contact_ids, now, source=f"date:{key}:{when}",
-                                                once_per_source=True))
+                return day.isoformat() if since < moment <= now else None
+
+            if trigger.get("attribute"):
+                key = str(trigger["attribute"])
+                value = json_text(Contact.attributes, literal(key), literal(f'$."{key}"'))
+                ids: dict[str, list[int]] = defaultdict(list)
+                for contact_id, zone_name, raw in session.execute(select(Contact.id, Contact.timezone, value).where(
+                        func.substr(value, 1, 10).in_(days))):
+                    when = fell(raw, zone_name)
+                    if when is not None:
+                        ids[when].append(contact_id)
+                for when, contact_ids in ids.items():
+                    counts["enrolled"] += len(enrol(session, plan, contact_ids, now, source=f"date:{key}:{when}",
+                                                    once_per_source=True))
+                continue
+            key = str(trigger["event_property"])
+            value = json_text(Event.properties, literal(key), literal(f'$."{key}"'))
+            query = select(Event.id, Event.contact_id, Contact.timezone, value, Event.properties) \
+                .join(Contact, Contact.id == Event.contact_id).where(func.substr(value, 1, 10).in_(days))
+            if trigger.get("event"):
+                query = query.where(Event.name == str(trigger["event"]))
+            for event_id, contact_id, zone_name, raw, props in session.execute(query.order_by(Event.id)):
+                if fell(raw, zone_name) is not None:
+                    counts["enrolled"] += len(enrol(
+                        session, plan, [contact_id], now, source=f"date:{key}:{event_id}", once_per_source=True,
+                        contexts={contact_id: props if isinstance(props, dict) else {}}))
         cursor.last_id = int(now.timestamp())
         cursor.updated_at = now
     return counts

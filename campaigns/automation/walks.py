@@ -73,6 +73,7 @@ class Plan:
     journey_name: str
     graph: Graph
     settings: dict[str, Any]
+    live: bool = True  # False when the journey is paused (happenings.py: held, nobody enters)
 
     @cached_property
     def max_visits(self) -> int:
@@ -113,12 +114,12 @@ def load_plans(session: Session, version_ids: Iterable[int]) -> dict[int, Plan]:
         return {}
     rows = session.execute(
         select(JourneyVersion.id, JourneyVersion.journey_id, JourneyVersion.graph, JourneyVersion.settings,
-               Journey.name)
+               Journey.name, Journey.status)
         .join(Journey, Journey.id == JourneyVersion.journey_id)
         .where(JourneyVersion.id.in_(wanted))
     ).all()
-    return {vid: Plan(vid, jid, name, graph_of(graph or {}), dict(settings or {}))
-            for vid, jid, graph, settings, name in rows}
+    return {vid: Plan(vid, jid, name, graph_of(graph or {}), dict(settings or {}), status != JourneyStatus.PAUSED)
+            for vid, jid, graph, settings, name, status in rows}
 
 
 def live_journeys(session: Session) -> dict[int, int]:
