@@ -346,3 +346,48 @@ def test_a_converted_sequence_s_pages_lead_to_its_journey(ui, services, session)
         assert resp.status_code == 302 and resp.headers["Location"].endswith(f"/journeys/{journey.id}")
     listing = ui.get("/sequences/", headers={"Accept-Language": "ja"}).get_data(as_text=True)
     assert f'href="/journeys/{journey.id}"' in listing and "シナリオとして実行中" in listing
+
+
+def test_0012_downgrades_to_sequences_and_upgrades_again(tmp_path) -> None:
+    url = _fresh_url(tmp_path)
+    upgrade(url, "0011")
+    engine = sa.create_engine(url.replace("postgresql://", "postgresql+psycopg://", 1))
+    sql = [
+        "INSERT INTO contacts (email, first_name, last_name, company, job_title, source, attributes, status, stage,"
+        " score, consent_method, consent_source, consent_text, created_at, updated_at) VALUES ('a@example.jp', '',"
+        " '', '', '', '', '{}', 'active', 'cold', 0, '', '', '', CURRENT_TIMESTAMP, CURRENT_TIMESTAMP)",
+        "INSERT INTO templates (name, created_at, updated_at) VALUES ('T', CURRENT_TIMESTAMP, CURRENT_TIMESTAMP)",
+        "INSERT INTO template_versions (template_id, version, subject, preheader, from_name, html_source, text_source,"
+        " compiled_html, compiled_text, created_at) VALUES (1, 1, 's', '', '', '', '', '', '', CURRENT_TIMESTAMP)",
+        "INSERT INTO sequences (name, description, status, trigger_events, allow_reentry, exit_events, exit_stages,"
+        " goal_event, exit_segment_when, created_at, updated_at) VALUES ('S', '', 'active', '[]', false, '[]', '[]',"
+        " '', 'left', CURRENT_TIMESTAMP, CURRENT_TIMESTAMP)",
+        "INSERT INTO steps (sequence_id, position, delay_minutes, template_id, window_days, deleted)"
+        " VALUES (1, 1, 0, 1, '', false), (1, 2, 60, 1, '', false)",
+        "INSERT INTO enrollments (contact_id, sequence_id, cycle, status, next_position, next_due_at, last_step_id,"
+        " last_planned_at, source_event, exit_reason, enrolled_at) VALUES (1, 1, 1, 'active', 2, :due, 1, :at, '',"
+        " '', :at)",
+        "INSERT INTO sends (contact_id, enrollment_id, step_id, template_version_id, variant, status, attempts,"
+        " possible_duplicate, error, created_at) VALUES (1, 1, 1, 1, '', 'sent', 1, false, '', CURRENT_TIMESTAMP)",
+    ]
+    at = now_utc().replace(microsecond=0)
+    with engine.begin() as conn:
+        for statement in sql:
+            conn.execute(sa.text(statement).bindparams(sa.bindparam("due", type_=sa.DateTime(timezone=True)),
+                                                       sa.bindparam("at", type_=sa.DateTime(timezone=True)))
+                         if ":due" in statement else sa.text(statement),
+                         {"due": at + timedelta(hours=1), "at": at} if ":due" in statement else {})
+    upgrade(url, "0012")
+    walk = "SELECT id, status, node_key FROM journey_enrolments"
+    with engine.begin() as conn:
+        assert conn.execute(sa.text(walk)).all() == [(1, "active", f"step-{2}-delay")]
+    command.downgrade(alembic_config(url), "0011")
+    with engine.begin() as conn:
+        assert conn.execute(sa.text("SELECT status, exit_reason FROM enrollments")).all() == [("active", "")]
+        assert conn.execute(sa.text("SELECT status FROM sequences")).scalar() == "active"
+        assert conn.execute(sa.text("SELECT count(*) FROM journeys")).scalar() == 0
+        assert conn.execute(sa.text("SELECT journey_enrolment_id, node_key FROM sends")).all() == [(None, None)]
+    upgrade(url, "0012")
+    with engine.begin() as conn:
+        assert conn.execute(sa.text(walk)).all() == [(1, "active", "step-2-delay")]
+    engine.dispose()
