@@ -116,3 +116,20 @@ def test_error_pages_say_what_to_do(ui, client):
     assert 'data-status="404"' in html
     resp = ui.get("/reports/broadcasts/1/series.json?granularity=week")
     assert resp.status_code in (400, 404)
+
+
+def test_ab_tests_start_from_their_tab(ui, services):
+    html = _text(ui.get("/ab/"))
+    assert 'data-testid="ab-empty"' in html and 'href="/ab/new"' in html
+    with services.db.begin() as s:
+        template = make_template(s, "Spring news")
+        sequence = make_sequence(s, [{"template_id": template.id}], name="Onboarding")
+        broadcast = create_broadcast(s, "Spring broadcast", template.id)
+        step_id = sequence.steps[0].id
+        broadcast_id = broadcast.id
+    html = _text(ui.get("/ab/new"))
+    assert f'href="/ab/new?broadcast_id={broadcast_id}"' in html and "Spring broadcast" in html
+    assert f'href="/ab/new?step_id={step_id}"' in html and "Onboarding" in html
+    # each link opens the set-up form for that mail
+    assert ui.get(f"/ab/new?broadcast_id={broadcast_id}").status_code == 200
+    assert ui.get("/ab/new?broadcast_id=999999").status_code == 404
