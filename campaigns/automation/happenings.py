@@ -25,13 +25,14 @@ PostgreSQL the walks are locked first, so a due runner holding one makes this wa
 from __future__ import annotations
 
 import logging
+import uuid
 from collections import Counter, defaultdict
 from collections.abc import Callable
 from datetime import datetime, timedelta
 from functools import partial
 from typing import Any
 
-from sqlalchemy import exists, func, literal, select
+from sqlalchemy import delete, exists, func, literal, select
 from sqlalchemy.orm import Session
 
 from campaigns import timezones
@@ -60,6 +61,7 @@ from campaigns.models import (
     Journey,
     JourneyCursor,
     JourneyEnrolment,
+    JourneySegmentMember,
     JourneyStatus,
     JourneyVersion,
     Link,
@@ -445,9 +447,11 @@ def _periodic(svc: Services, plan: Plan, now: datetime) -> Counter[str]:
                 segment = session.get(Segment, int(trigger["segment_id"]))
                 if segment is None:
                     continue
-                # Entering the segment: contacts in it who never walked this journey (a segment trigger
-                # starts one walk per contact; re-entry applies to the happening triggers).
-                ids = list(session.scalars(segment_contact_ids(segment.rules or {}, now).where(~ever)))
+                matching = segment_contact_ids(segment.rules or {}, now)
+                if plan.settings.get("reentry"):
+                    ids = _segment_entrants(session, plan.journey_id, segment.id, matching)
+                else:  # entering the segment: contacts in it who never walked this journey
+                    ids = list(session.scalars(matching.where(~ever)))
                 counts["enrolled"] += len(enrol(session, plan, ids, now, source=f"segment:{segment.id}"))
             elif trigger.get("kind") == "list":
                 since = session.scalar(select(func.min(JourneyVersion.published_at))
@@ -485,6 +489,23 @@ def _periodic(svc: Services, plan: Plan, now: datetime) -> Counter[str]:
                     ends.setdefault((plan.journey_id, contact_id), (CONVERTED, f"goal: segment {segment.name}"))
         _end_walks(session, {plan.journey_id: plan}, ends, now, counts)
     return counts
+
+
+def _segment_entrants(session: Session, journey_id: int, segment_id: int, matching: Any) -> list[int]:
+    """Contacts who entered the segment since its last evaluation for this journey (re-entry allowed): not in
+    the snapshot journey_segment_members, which is then replaced by who matches now. A contact who stays in
+    the segment enters once; one who leaves and comes back enters again (and walks again if it has no
+    active walk: walks.enrol decides)."""
+    members = JourneySegmentMember.__table__
+    mine = (members.c.journey_id == journey_id) & (members.c.segment_id == segment_id)
+    session.execute(delete(members).where(mine, members.c.contact_id.not_in(matching)))
+    run_id = uuid.uuid4().hex
+    session.execute(dialect_insert(session, JourneySegmentMember).from_select(
+        ["journey_id", "segment_id", "contact_id", "run_id"],
+        select(literal(journey_id), literal(segment_id), Contact.id, literal(run_id)).where(
+            Contact.id.in_(matching), ~exists().where(mine, members.c.contact_id == Contact.id)),
+    ).on_conflict_do_nothing())
+    return list(session.scalars(select(members.c.contact_id).where(mine, members.c.run_id == run_id)))
 
 
 def _dates(svc: Services, plan: Plan, now: datetime) -> Counter[str]:

@@ -22,6 +22,7 @@ from campaigns.models.journeys import (
     JourneyCursor,
     JourneyEnrolment,
     JourneyEnrolmentStatus,
+    JourneySegmentMember,
     JourneyStatus,
     JourneyStep,
     JourneyVersion,
@@ -63,7 +64,7 @@ __all__ = [
     "TriggerAction", "TriggerWhen", "WebhookDelivery", "SequenceStatus", "Stage", "Step", "SubmissionStatus", "Suppression", "Template",
     "TemplateVersion", "User", "WebTrackingSettings", "WebVisit", "WebVisitor",
     "Journey", "JourneyCursor", "JourneyEnrolment", "JourneyEnrolmentStatus", "JourneyStatus", "JourneyStep",
-    "JourneyVersion",
+    "JourneyVersion", "JourneySegmentMember",
     "ContactList", "ContactListMember", "SegmentExitWhen", "SegmentTriggerMember",
 ]
 

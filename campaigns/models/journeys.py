@@ -164,3 +164,17 @@ class JourneyCursor(Base):
     # BigInteger: tracking hit ids are 64-bit (date triggers keep a Unix time here).
     last_id: Mapped[int] = mapped_column(BigInteger, default=0)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=now_utc, onupdate=now_utc)
+
+
+class JourneySegmentMember(Base):
+    """Contacts in a journey's trigger segment at its last evaluation, for journeys that allow re-entry: the
+    next evaluation starts walks only for contacts not in here (entering the segment), so a contact who left
+    the segment and came back walks again; one who stays in it does not loop (as segment_trigger_members
+    does for sequences)."""
+
+    __tablename__ = "journey_segment_members"
+
+    journey_id: Mapped[int] = mapped_column(ForeignKey("journeys.id", ondelete="CASCADE"), primary_key=True)
+    segment_id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    contact_id: Mapped[int] = mapped_column(ForeignKey("contacts.id", ondelete="CASCADE"), primary_key=True)
+    run_id: Mapped[str] = mapped_column(String(32), default="")  # the evaluation that added the row

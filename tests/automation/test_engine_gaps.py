@@ -87,3 +87,39 @@ def test_date_trigger_on_an_event_property_starts_a_walk_the_day_before(app, ser
     dates_at(datetime(2026, 12, 2, 12, 0, tzinfo=tokyo))  # once per event
     with services.db.factory() as s:
         assert len(s.scalars(select(JourneyEnrolment).where(JourneyEnrolment.journey_id == jid)).all()) == 1
+
+
+def test_segment_trigger_with_reentry_starts_a_walk_each_time_a_contact_enters_the_segment(app, services):
+    from campaigns.models import Segment
+
+    with services.db.begin() as s:
+        segment = Segment(name="Trial", rules={"all": [{"field": "attributes.plan", "op": "eq", "value": "trial"}]})
+        s.add(segment)
+        s.flush()
+        journey = publish(s, {"start": "a", "nodes": [
+            {"id": "a", "type": "action", "action": {"kind": "set_attribute", "key": "seen", "value": "yes"}}],
+            "edges": []}, settings={"entry": [{"kind": "segment", "segment_id": segment.id}], "reentry": True})
+        jid = journey.id
+        lead = make_contact(s, "trial@example.jp", attributes={"plan": "trial"}).id
+
+    def evaluate(plan: str | None = None) -> None:
+        if plan is not None:
+            with services.db.begin() as s:
+                contact = s.get(Contact, lead)
+                contact.attributes = {**contact.attributes, "plan": plan}
+        services.redis.delete(happenings.PERIODIC_KEY)  # the once-a-minute guard
+        tick(services)
+        tick(services)  # the walk runs and completes
+
+    def cycles() -> list[tuple[int, str]]:
+        with services.db.factory() as s:
+            return [(w.cycle, str(w.status)) for w in s.scalars(
+                select(JourneyEnrolment).where(JourneyEnrolment.journey_id == jid).order_by(JourneyEnrolment.cycle))]
+
+    evaluate()
+    assert cycles() == [(1, "completed")]
+    evaluate()  # still in the segment: no loop
+    assert cycles() == [(1, "completed")]
+    evaluate("paid")  # left it
+    evaluate("trial")  # came back: a second walk
+    assert cycles() == [(1, "completed"), (2, "completed")]
