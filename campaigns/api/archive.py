@@ -9,9 +9,11 @@ objects out unless ?archived=include (or only) asks for them, as the UI's lists 
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Callable
+from typing import Any, TypeVar
 
 from sqlalchemy import Select
+from sqlalchemy.orm import Session
 
 from campaigns.api.schemas import SCHEMAS, name, object_schema
 from campaigns.archive import COPY_PATTERN, InUse
@@ -41,6 +43,8 @@ SCHEMAS.update({
     },
 })
 
+T = TypeVar("T")
+
 IN_USE = (409, ("In use: the usages say what uses it; archive it instead", "InUse"))
 
 
@@ -63,3 +67,34 @@ def copy_pattern(body: dict[str, Any] | None) -> str:
     """The name pattern of a copy: the client's name as given (escaped for %), or "<name> (copy)"."""
     chosen = (body or {}).get("name", "").strip()
     return chosen.replace("%", "%%") if chosen else COPY_PATTERN
+
+
+# The endpoints below are the same four for every object: each module passes its object (already loaded with
+# get_or_404), the stage's rule (campaigns.audience.archive, delivery.template_archive, leads.form_archive) and
+# its own JSON shape. The rule does the work; these commit and answer.
+def delete_answer(session: Session, obj: T, delete: Callable[[Session, T], object], object_id: int,
+                  ) -> tuple[dict[str, Any], int] | dict[str, Any]:
+    """DELETE: 200 {"deleted": true, "id": n}, or 409 in_use (rolled back) when something uses the object."""
+    try:
+        delete(session, obj)
+    except InUse as exc:
+        session.rollback()
+        return in_use(exc)
+    session.commit()
+    return {"deleted": True, "id": object_id}
+
+
+def change_answer(session: Session, obj: T, change: Callable[[Session, T], object],
+                  as_json: Callable[[T], dict[str, Any]]) -> dict[str, Any]:
+    """POST .../archive and .../restore: the object as it now stands."""
+    change(session, obj)
+    session.commit()
+    return as_json(obj)
+
+
+def duplicate_answer(session: Session, obj: T, duplicate: Callable[[Session, T, str], T], body: dict[str, Any] | None,
+                     as_json: Callable[[T], dict[str, Any]]) -> tuple[dict[str, Any], int]:
+    """POST .../duplicate: the copy, 201, named by the body or "<name> (copy)"."""
+    copy = duplicate(session, obj, copy_pattern(body))
+    session.commit()
+    return as_json(copy), 201

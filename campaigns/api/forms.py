@@ -8,10 +8,16 @@ from typing import Any
 from flask.typing import ResponseReturnValue
 from sqlalchemy import select
 
-from campaigns.api.archive import ARCHIVED_QUERY, IN_USE, archived_filter, copy_pattern, in_use
+from campaigns.api.archive import (
+    ARCHIVED_QUERY,
+    IN_USE,
+    archived_filter,
+    change_answer,
+    delete_answer,
+    duplicate_answer,
+)
 from campaigns.api.core import db_session, get_or_404, keyset_page, operation
 from campaigns.api.schemas import PAGING, SCHEMAS, object_schema, page_schema
-from campaigns.archive import InUse
 from campaigns.leads import form_archive
 from campaigns.models import Form, FormStatus, FormSubmission, SubmissionStatus
 from campaigns.runtime import services
@@ -120,13 +126,7 @@ def list_form_submissions(form_id: int, query: dict[str, Any]) -> ResponseReturn
 def delete_form(form_id: int) -> ResponseReturnValue:
     """Delete a form without consent records."""
     session = db_session()
-    try:
-        form_archive.delete_form(session, get_or_404(session, Form, form_id, "form"))
-    except InUse as exc:
-        session.rollback()
-        return in_use(exc)
-    session.commit()
-    return {"deleted": True, "id": form_id}
+    return delete_answer(session, get_or_404(session, Form, form_id, "form"), form_archive.delete_form, form_id)
 
 
 @operation(
@@ -136,10 +136,7 @@ def delete_form(form_id: int) -> ResponseReturnValue:
 def archive_form(form_id: int) -> ResponseReturnValue:
     """Archived forms take no submissions (status inactive); their submissions stay readable."""
     session = db_session()
-    form = get_or_404(session, Form, form_id, "form")
-    form_archive.archive_form(session, form)
-    session.commit()
-    return form_json(form)
+    return change_answer(session, get_or_404(session, Form, form_id, "form"), form_archive.archive_form, form_json)
 
 
 @operation(
@@ -149,10 +146,7 @@ def archive_form(form_id: int) -> ResponseReturnValue:
 def restore_form(form_id: int) -> ResponseReturnValue:
     """The form comes back inactive: opening it to visitors is a separate choice."""
     session = db_session()
-    form = get_or_404(session, Form, form_id, "form")
-    form_archive.restore_form(session, form)
-    session.commit()
-    return form_json(form)
+    return change_answer(session, get_or_404(session, Form, form_id, "form"), form_archive.restore_form, form_json)
 
 
 @operation(
@@ -162,6 +156,5 @@ def restore_form(form_id: int) -> ResponseReturnValue:
 def duplicate_form(form_id: int, body: dict[str, Any] | None) -> ResponseReturnValue:
     """The copy is inactive, at <slug>-copy, with no submissions."""
     session = db_session()
-    copy = form_archive.duplicate_form(session, get_or_404(session, Form, form_id, "form"), copy_pattern(body))
-    session.commit()
-    return form_json(copy), 201
+    return duplicate_answer(session, get_or_404(session, Form, form_id, "form"), form_archive.duplicate_form, body,
+                            form_json)

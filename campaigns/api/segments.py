@@ -9,11 +9,17 @@ from flask.typing import ResponseReturnValue
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from campaigns.api.archive import ARCHIVED_QUERY, IN_USE, archived_filter, copy_pattern, in_use
+from campaigns.api.archive import (
+    ARCHIVED_QUERY,
+    IN_USE,
+    archived_filter,
+    change_answer,
+    delete_answer,
+    duplicate_answer,
+)
 from campaigns.api.core import ApiError, db_session, get_or_404, keyset_page, operation
 from campaigns.api.schemas import ID, PAGING, SCHEMAS, multiline, name, object_schema, page_schema, ref
 from campaigns.api.serialize import contact_json
-from campaigns.archive import InUse
 from campaigns.audience import archive, lists, segments
 from campaigns.models import Contact, ContactList, ContactListMember, Segment
 
@@ -178,13 +184,8 @@ def update_segment(segment_id: int, body: dict[str, Any]) -> ResponseReturnValue
 def delete_segment(segment_id: int) -> ResponseReturnValue:
     """Delete an unused segment."""
     session = db_session()
-    try:
-        archive.delete_segment(session, get_or_404(session, Segment, segment_id, "segment"))
-    except InUse as exc:
-        session.rollback()
-        return in_use(exc)
-    session.commit()
-    return {"deleted": True, "id": segment_id}
+    return delete_answer(session, get_or_404(session, Segment, segment_id, "segment"), archive.delete_segment,
+                         segment_id)
 
 
 @operation(
@@ -195,10 +196,8 @@ def delete_segment(segment_id: int) -> ResponseReturnValue:
 def archive_segment(segment_id: int) -> ResponseReturnValue:
     """Archive (idempotent)."""
     session = db_session()
-    segment = get_or_404(session, Segment, segment_id, "segment")
-    archive.archive_segment(session, segment)
-    session.commit()
-    return segment_json(segment)
+    return change_answer(session, get_or_404(session, Segment, segment_id, "segment"), archive.archive_segment,
+                         segment_json)
 
 
 @operation(
@@ -208,10 +207,8 @@ def archive_segment(segment_id: int) -> ResponseReturnValue:
 def restore_segment(segment_id: int) -> ResponseReturnValue:
     """Restore (idempotent)."""
     session = db_session()
-    segment = get_or_404(session, Segment, segment_id, "segment")
-    archive.restore_segment(session, segment)
-    session.commit()
-    return segment_json(segment)
+    return change_answer(session, get_or_404(session, Segment, segment_id, "segment"), archive.restore_segment,
+                         segment_json)
 
 
 @operation(
@@ -221,9 +218,8 @@ def restore_segment(segment_id: int) -> ResponseReturnValue:
 def duplicate_segment(segment_id: int, body: dict[str, Any] | None) -> ResponseReturnValue:
     """A new segment with the same rule tree."""
     session = db_session()
-    copy = archive.duplicate_segment(session, get_or_404(session, Segment, segment_id, "segment"), copy_pattern(body))
-    session.commit()
-    return segment_json(copy), 201
+    return duplicate_answer(session, get_or_404(session, Segment, segment_id, "segment"), archive.duplicate_segment,
+                            body, segment_json)
 
 
 # ------------------------------------------------------------------ static lists
@@ -299,13 +295,7 @@ def update_list(list_id: int, body: dict[str, Any]) -> ResponseReturnValue:
 def delete_list(list_id: int) -> ResponseReturnValue:
     """Delete a list no segment names; its contacts stay contacts."""
     session = db_session()
-    try:
-        archive.delete_list(session, get_or_404(session, ContactList, list_id, "list"))
-    except InUse as exc:
-        session.rollback()
-        return in_use(exc)
-    session.commit()
-    return {"deleted": True, "id": list_id}
+    return delete_answer(session, get_or_404(session, ContactList, list_id, "list"), archive.delete_list, list_id)
 
 
 @operation(
@@ -316,10 +306,8 @@ def delete_list(list_id: int) -> ResponseReturnValue:
 def archive_list(list_id: int) -> ResponseReturnValue:
     """Archive (idempotent)."""
     session = db_session()
-    contact_list = get_or_404(session, ContactList, list_id, "list")
-    archive.archive_list(session, contact_list)
-    session.commit()
-    return list_json(session, contact_list)
+    return change_answer(session, get_or_404(session, ContactList, list_id, "list"), archive.archive_list,
+                         lambda cl: list_json(session, cl))
 
 
 @operation(
@@ -329,10 +317,8 @@ def archive_list(list_id: int) -> ResponseReturnValue:
 def restore_list(list_id: int) -> ResponseReturnValue:
     """Restore (idempotent)."""
     session = db_session()
-    contact_list = get_or_404(session, ContactList, list_id, "list")
-    archive.restore_list(session, contact_list)
-    session.commit()
-    return list_json(session, contact_list)
+    return change_answer(session, get_or_404(session, ContactList, list_id, "list"), archive.restore_list,
+                         lambda cl: list_json(session, cl))
 
 
 @operation(
@@ -343,10 +329,10 @@ def restore_list(list_id: int) -> ResponseReturnValue:
 def duplicate_list(list_id: int, body: dict[str, Any] | None) -> ResponseReturnValue:
     """A new list with the same description and members."""
     session = db_session()
-    copy, _size_added = archive.duplicate_list(session, get_or_404(session, ContactList, list_id, "list"),
-                                               copy_pattern(body))
-    session.commit()
-    return list_json(session, copy), 201
+    # duplicate_list also answers how many members it copied; the list's JSON carries its size anyway.
+    return duplicate_answer(session, get_or_404(session, ContactList, list_id, "list"),
+                            lambda s, cl, pattern: archive.duplicate_list(s, cl, pattern)[0], body,
+                            lambda cl: list_json(session, cl))
 
 
 @operation(

@@ -9,11 +9,17 @@ from flask.typing import ResponseReturnValue
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from campaigns.api.archive import ARCHIVED_QUERY, IN_USE, archived_filter, copy_pattern, in_use
+from campaigns.api.archive import (
+    ARCHIVED_QUERY,
+    IN_USE,
+    archived_filter,
+    change_answer,
+    delete_answer,
+    duplicate_answer,
+)
 from campaigns.api.core import ApiError, db_session, get_or_404, keyset_page, operation
 from campaigns.api.schemas import PAGING
 from campaigns.api.serialize import template_json, template_summary_json
-from campaigns.archive import InUse
 from campaigns.delivery import rendering, template_archive
 from campaigns.models import Template
 
@@ -106,13 +112,7 @@ def update_template(template_id: int, body: dict[str, Any]) -> ResponseReturnVal
 def delete_template(template_id: int) -> ResponseReturnValue:
     """Delete a template nothing uses."""
     session = db_session()
-    try:
-        template_archive.delete_template(session, _get(session, template_id))
-    except InUse as exc:
-        session.rollback()
-        return in_use(exc)
-    session.commit()
-    return {"deleted": True, "id": template_id}
+    return delete_answer(session, _get(session, template_id), template_archive.delete_template, template_id)
 
 
 @operation(
@@ -123,10 +123,7 @@ def delete_template(template_id: int) -> ResponseReturnValue:
 def archive_template(template_id: int) -> ResponseReturnValue:
     """Archive (idempotent)."""
     session = db_session()
-    template = _get(session, template_id)
-    template_archive.archive_template(session, template)
-    session.commit()
-    return template_json(template)
+    return change_answer(session, _get(session, template_id), template_archive.archive_template, template_json)
 
 
 @operation(
@@ -136,10 +133,7 @@ def archive_template(template_id: int) -> ResponseReturnValue:
 def restore_template(template_id: int) -> ResponseReturnValue:
     """Restore (idempotent)."""
     session = db_session()
-    template = _get(session, template_id)
-    template_archive.restore_template(session, template)
-    session.commit()
-    return template_json(template)
+    return change_answer(session, _get(session, template_id), template_archive.restore_template, template_json)
 
 
 @operation(
@@ -149,6 +143,5 @@ def restore_template(template_id: int) -> ResponseReturnValue:
 def duplicate_template(template_id: int, body: dict[str, Any] | None) -> ResponseReturnValue:
     """The copy's version 1 is the current version as stored (sources, compiled form, links)."""
     session = db_session()
-    copy = template_archive.duplicate_template(session, _get(session, template_id), copy_pattern(body))
-    session.commit()
-    return template_json(copy), 201
+    return duplicate_answer(session, _get(session, template_id), template_archive.duplicate_template, body,
+                            template_json)
