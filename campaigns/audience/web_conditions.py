@@ -7,7 +7,8 @@ recent-visitors filter, the reports) is written the way a marketer copies it fro
 - otherwise a host and path ("example.com/pricing*", "*.example.com/*"), any scheme.
 `*` stands for any run of characters; without a `*` the page itself, a trailing "/" ignored ("/pricing"
 is /pricing and /pricing/). Letter case is ignored (ASCII). `*` alone is any page.
-`pattern_clause` is the SQL form (web_visits columns, one LIKE the indexes of migration 0015 serve),
+`pattern_clause` is the SQL form (a path pattern over web_visits.path_key, which ix_web_visits_human_page of
+migration 0019 holds; an address pattern over lower(url)),
 `pattern_matches` the same rule in Python (the journeys matcher reads a batch of visits already loaded).
 
 Conditions (registered with campaigns.audience.segments and .describe on import of campaigns.audience):
@@ -26,7 +27,7 @@ import re
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import ColumnElement, func, literal, literal_column, or_, select, true
+from sqlalchemy import ColumnElement, and_, func, literal, literal_column, or_, select, true
 
 from campaigns.audience import describe
 from campaigns.audience.segments import MAX_DAYS, SegmentError, register_condition
@@ -34,6 +35,7 @@ from campaigns.db import UTCDateTime
 from campaigns.i18n import format_number, translate_in
 from campaigns.models import Contact, WebVisit
 from campaigns.models.tracking import HitClass
+from campaigns.models.web import PAGE_KEY_LENGTH
 from campaigns.sql_functions import ascii_lower_text
 
 MAX_PATTERN = 500
@@ -78,10 +80,32 @@ def pattern_clause(pattern: str, visit: Any = WebVisit) -> ColumnElement[bool]:
     column, texts = _target(pattern)
     if texts[0] in ("*", "*://*"):
         return true()
-    expr = func.lower(visit.path if column == "path" else visit.url)
-    if not any("*" in t for t in texts):
-        return expr.in_(texts)
-    return or_(*(expr.like(_like(t), escape="\\") for t in texts))
+    if column == "url":
+        expr = func.lower(visit.url)
+        if not any("*" in t for t in texts):
+            return expr.in_(texts)
+        return or_(*(expr.like(_like(t), escape="\\") for t in texts))
+    if all("*" not in t and len(t) < PAGE_KEY_LENGTH for t in texts):
+        return visit.path_key.in_(texts)  # "/pricing" and "/pricing/": one index scan (= ANY), not a bitmap OR
+    return or_(*(_path_clause(t, visit) for t in texts))
+
+
+def _path_clause(text: str, visit: Any) -> ColumnElement[bool]:
+    """One lower-cased path pattern over the page key (the path's first PAGE_KEY_LENGTH characters, lower-cased,
+    in ix_web_visits_human_page). A page ("/pricing") or a prefix ("/case-studies/*") shorter than the key is
+    decided by the key alone, so PostgreSQL reads only the index; a star inside or a longer text narrows by the
+    key's prefix and checks the whole path (from the table)."""
+    key = visit.path_key
+    star = text.find("*")
+    if star < 0:
+        if len(text) < PAGE_KEY_LENGTH:  # equal keys shorter than the limit are equal whole paths
+            return key == text
+        return and_(key == text[:PAGE_KEY_LENGTH], func.lower(visit.path) == text)
+    prefix = text[:star]
+    if star == len(text) - 1 and len(prefix) <= PAGE_KEY_LENGTH:  # "prefix*": the key's first characters decide
+        return key.like(_like(prefix) + "%", escape="\\")
+    return and_(key.like(_like(prefix[:PAGE_KEY_LENGTH]) + "%", escape="\\"),
+                func.lower(visit.path).like(_like(text), escape="\\"))
 
 
 def pattern_matches(pattern: str, url: str, path: str) -> bool:
@@ -160,7 +184,8 @@ def utm_condition(cond: dict[str, Any], where: str, now: datetime) -> ColumnElem
     """{"utm_source": "newsletter", "within_days": N}: ASCII case ignored."""
     _keys(cond, {"utm_source", "within_days"}, where)
     source = _text_value(cond, "utm_source", where, "%(where)s: enter a utm_source value (at most 200 characters)")
-    clauses: list[Any] = [func.lower(WebVisit.utm_source) == source]
+    # utm_source <> '' spelled as in ix_web_visits_human_utm's predicate, so the planner may use that index
+    clauses: list[Any] = [func.lower(WebVisit.utm_source) == source, WebVisit.utm_source != literal_column("''")]
     since = _since(cond, where, now)
     if since is not None:
         clauses.append(WebVisit.occurred_at >= since)

@@ -11,13 +11,15 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import Boolean, Index, Integer, String, Text, func, literal_column
+from sqlalchemy import Boolean, Computed, Index, Integer, String, Text, func, literal_column
 from sqlalchemy.orm import Mapped, mapped_column
 
 from campaigns.db import Base, StrEnumType, UTCDateTime, now_utc
 from campaigns.models.tracking import BigIntKey, HitClass
 
 VISITOR_KEY_LENGTH = 32  # the snippet's random id: 128 bits as hex
+# The page key's length: the lower-cased path's first characters (campaigns.audience.web_conditions reads it).
+PAGE_KEY_LENGTH = 500
 
 
 class WebTrackingSettings(Base):
@@ -64,6 +66,11 @@ class WebVisit(Base):
     url: Mapped[str] = mapped_column(Text, default="")
     host: Mapped[str] = mapped_column(String(253), default="")
     path: Mapped[str] = mapped_column(String(2000), default="")
+    # The page key the path indexes hold: the lower-cased path, its first PAGE_KEY_LENGTH characters, computed
+    # by the database. A plain column (not an index expression) so PostgreSQL can answer a page pattern from
+    # the index alone, and bounded so a very long path still fits in a btree entry (migration 0019).
+    path_key: Mapped[str | None] = mapped_column(
+        Text, Computed(f"lower(substr(path, 1, {PAGE_KEY_LENGTH}))", persisted=True))
     title: Mapped[str] = mapped_column(String(500), default="")
     referrer: Mapped[str] = mapped_column(Text, default="")
     utm_source: Mapped[str] = mapped_column(String(200), default="")
@@ -85,11 +92,18 @@ Index("ix_web_visits_contact_time", WebVisit.contact_id, WebVisit.occurred_at)
 Index("ix_web_visits_visitor_time", WebVisit.visitor_id, WebVisit.occurred_at)
 Index("ix_web_visits_time", WebVisit.occurred_at)
 # Segments "visited /pricing* at least twice in 30 days", scoring's page rules, the reports: the people's
-# known visits by lower-cased path (a LIKE prefix is a range of it), then time; the contact is in the index
-# so PostgreSQL answers from it alone (migration 0015; docs/benchmarks.md).
+# known visits by page key (a LIKE prefix is a range of it), then time, the contact in the index: PostgreSQL
+# answers "visited <pattern> [in N days]" from the index alone (migration 0019; docs/benchmarks.md).
+_KNOWN_PEOPLE = (WebVisit.classification == literal_column("'human'")) & WebVisit.contact_id.isnot(None)
 Index(
-    "ix_web_visits_human_path", func.lower(WebVisit.path).label("path_lower"), WebVisit.occurred_at,
-    postgresql_ops={"path_lower": "text_pattern_ops"}, postgresql_include=["contact_id"],
-    postgresql_where=(WebVisit.classification == literal_column("'human'")) & WebVisit.contact_id.isnot(None),
-    sqlite_where=(WebVisit.classification == literal_column("'human'")) & WebVisit.contact_id.isnot(None),
+    "ix_web_visits_human_page", WebVisit.path_key, WebVisit.occurred_at,
+    postgresql_ops={"path_key": "text_pattern_ops"}, postgresql_include=["contact_id"],
+    postgresql_where=_KNOWN_PEOPLE, sqlite_where=_KNOWN_PEOPLE,
+)
+# Segments "came from utm_source X": only the visits that carry a utm_source; the raw value is included so
+# the lower-cased comparison is answered from the index (an expression needs its column there).
+_TAGGED = _KNOWN_PEOPLE & (WebVisit.utm_source != literal_column("''"))
+Index(
+    "ix_web_visits_human_utm", func.lower(WebVisit.utm_source).label("utm_lower"), WebVisit.occurred_at,
+    postgresql_include=["contact_id", "utm_source"], postgresql_where=_TAGGED, sqlite_where=_TAGGED,
 )

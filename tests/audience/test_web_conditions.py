@@ -88,6 +88,24 @@ def test_utm_source_and_company(services, people):
                              NOW) == 2
 
 
+def test_a_very_long_page_is_stored_and_matched(services):
+    """A 1,998-character Japanese path (6,000 bytes) is stored (the page key in the index is its first 500
+    characters, within a btree entry's limit) and matched by prefixes and by a star inside, not as a shorter page."""
+    page = "/資料/" + "料金" * 997  # 1,998 characters, and the same with a trailing slash
+    with services.db.begin() as s:
+        contact = make_contact(s, "long@acme.test")
+        visitor = make_visitor(s, contact.id)
+        make_visit(s, visitor, page, at=_ago(1), utm_source="NewsLetter")
+        make_visit(s, visitor, page + "/", at=_ago(2))
+    with services.db.begin() as s:
+        for cond in ({"visited": "/資料/*", "at_least": 2, "within_days": 7}, {"visited": page[:499] + "*"},
+                     {"visited": "/資料/*料金/", "at_least": 1}, {"utm_source": "newsletter", "within_days": 7}):
+            assert list(s.scalars(segment_contact_ids({"all": [cond]}, NOW))) == [contact.id], cond
+        for cond in ({"visited": page[:498] + "x*"}, {"visited": page[:500]}):  # another prefix; a shorter page
+            assert list(s.scalars(segment_contact_ids({"all": [cond]}, NOW))) == [], cond
+        assert s.scalar(select(WebVisit.path_key).where(WebVisit.path == page)) == page[:500]
+
+
 @pytest.mark.parametrize("cond, message", [
     ({"visited": ""}, "rules.all[0]: enter a page pattern"),
     ({"visited": "/a b"}, "rules.all[0]: enter a page pattern"),
@@ -141,9 +159,15 @@ def test_clean_pattern():
 PATHS = ["/", "/pricing", "/pricing/", "/Pricing/Enterprise", "/pricing-old", "/blog/ai", "/blog/", "/ja/pricing",
          "/a_b", "/a%b", "/case-studies/tokyo", "/caseXstudies"]
 HOSTS = ["www.acme.test", "acme.test", "docs.acme.test"]
+# Around the page key's 500 characters (web_visits.path_key): pages and prefixes shorter than the key are decided
+# by the key alone, longer ones and stars inside also by the whole path.
+LONG = "/" + "a" * 498
+PATHS += [LONG + "a", LONG + "/", LONG + "aB", "/" + "a" * 700, LONG + "a" * 100 + "/x", "/" + "ä" * 600]
 PATTERNS = ["*", "/", "/pricing", "/pricing*", "/pricing/*", "/*pricing*", "/blog/*", "/a_b", "/a%b", "/a_*",
             "acme.test/*", "*.acme.test/pricing*", "https://www.acme.test/pricing", "https://*/blog/*",
-            "http://www.acme.test/*", "/case-studies*", "www.acme.test/", "/PRICING", "*?utm*"]
+            "http://www.acme.test/*", "/case-studies*", "www.acme.test/", "/PRICING", "*?utm*",
+            LONG + "a", LONG + "/", LONG, LONG + "ab", LONG + "*", LONG + "a*", LONG + "ab*", "/a*/x", "/aa*b",
+            "/" + "a" * 600, "/" + "a" * 600 + "*", LONG[:200] + "*a/*"]
 
 
 def test_sql_and_python_agree_on_random_visits(services):
@@ -151,8 +175,8 @@ def test_sql_and_python_agree_on_random_visits(services):
     with services.db.begin() as s:
         contact = make_contact(s, "many@acme.test")
         visitor = make_visitor(s, contact.id)
-        for _ in range(60):
-            path = rng.choice(PATHS)
+        for i in range(90):
+            path = PATHS[i] if i < len(PATHS) else rng.choice(PATHS)  # every path at least once
             host = rng.choice(HOSTS)
             query = rng.choice(["", "", "?utm_source=x"])
             make_visit(s, visitor, path, host=host, url=f"{rng.choice(['https', 'http'])}://{host}{path}{query}")
