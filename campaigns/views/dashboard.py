@@ -18,7 +18,8 @@ from flask import Blueprint, render_template, url_for
 from sqlalchemy import and_, case, exists, func, select
 
 from campaigns.db import now_utc
-from campaigns.i18n import format_date, gettext as _
+from campaigns.i18n import format_date
+from campaigns.i18n import gettext as _
 from campaigns.models import (
     ABStatus,
     ABTest,
@@ -105,7 +106,7 @@ def running(session: Any) -> list[dict[str, Any]]:
             [BroadcastStatus.SENDING, BroadcastStatus.SCHEDULED])).order_by(Broadcast.scheduled_at)):
         sending = b.status is BroadcastStatus.SENDING
         items.append({"kind": _("Broadcast"), "name": b.name, "url": url_for("broadcasts.show", broadcast_id=b.id),
-                      "status": _("Sending") if sending else _("Scheduled"),
+                      "status": _("Sending") if sending else _("Scheduled to send"),
                       "detail": "" if sending else _("Goes out at"), "at": None if sending else b.scheduled_at,
                       "testid": "running-broadcast"})
     tests = session.execute(
