@@ -30,7 +30,6 @@ from wtforms.validators import DataRequired, Length, Optional
 
 from campaigns import queueing
 from campaigns.addresses import normalize_email
-from campaigns.archive import InUse
 from campaigns.audience import archive as audience_archive
 from campaigns.audience import describe
 from campaigns.audience.segments import SegmentError, count_segment, validate_rules
@@ -50,6 +49,7 @@ from campaigns.params import parse_id
 from campaigns.runtime import services
 from campaigns.spreadsheet import to_csv
 from campaigns.suppression import SuppressionError, suppress, unsuppress
+from campaigns.views.archive_pages import delete_page
 from campaigns.views.text_input import CheckedForm, checks_own_text, field_errors, json_for_editor
 
 bp = Blueprint("contacts", __name__, url_prefix="/contacts")
@@ -469,22 +469,12 @@ def _segment_or_404(s: Session, segment_id: int) -> Segment:
 def segment_delete(segment_id: int) -> Any:
     """GET: the confirmation, or what uses the segment and Archive instead; POST: delete it."""
     s = services().db.session
-    segment = _segment_or_404(s, segment_id)
-    if request.method == "POST":
-        try:
-            audience_archive.delete_segment(s, segment)
-        except InUse:
-            s.rollback()  # used since the page was shown: show what uses it now
-        else:
-            s.commit()
-            flash(_("Segment deleted."), "success")
-            return redirect(url_for("contacts.segments"))
-    usages = audience_archive.segment_usages(s, segment)
-    return render_template(
-        "ui/archive/confirm_delete.html", obj=segment, what=_("segment"), usages=usages, note="",
-        archive_url=url_for("contacts.segment_archive", segment_id=segment.id),
-        back_url=url_for("contacts.segment_edit", segment_id=segment.id),
-    ), 409 if request.method == "POST" else 200
+    return delete_page(
+        s, _segment_or_404(s, segment_id), what=_("segment"), delete=audience_archive.delete_segment,
+        usages=audience_archive.segment_usages, done=_("Segment deleted."), done_url=url_for("contacts.segments"),
+        archive_url=url_for("contacts.segment_archive", segment_id=segment_id),
+        back_url=url_for("contacts.segment_edit", segment_id=segment_id),
+    )
 
 
 @bp.post("/segments/<int:segment_id>/archive")

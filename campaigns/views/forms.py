@@ -13,14 +13,16 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 from werkzeug.datastructures import MultiDict
 
-from campaigns.archive import InUse, live
+from campaigns.archive import live
 from campaigns.i18n import _
+from campaigns.journeys import walk_entry
 from campaigns.leads import forms as leads_forms
 from campaigns.leads.form_archive import archive_form, delete_form, duplicate_form, form_usages, restore_form
 from campaigns.models import Form, FormStatus, FormSubmission, Sequence, SubmissionStatus
 from campaigns.params import parse_id, parse_page
 from campaigns.runtime import services
 from campaigns.spreadsheet import to_csv
+from campaigns.views.archive_pages import delete_page
 from campaigns.views.builder_common import install_filters
 from campaigns.views.text_input import checks_own_text
 
@@ -82,7 +84,7 @@ def _editor_rows(fields: list[dict[str, Any]]) -> list[dict[str, Any]]:
 
 def _render_editor(form: Form | None, data: leads_forms.FormInput, errors: dict[str, str], status: int = 200) -> Any:
     s = services().db.session
-    sequences = list(s.scalars(select(Sequence).order_by(Sequence.name)))
+    sequences = walk_entry.sequence_choices(s, live_only=False)  # converted sequences as their journeys
     return render_template(
         "ui/forms/edit.html", form=form, data=data, errors={k: _(v) for k, v in errors.items()},
         rows=_editor_rows(data.fields), choices=FIELD_CHOICES, sequences=sequences,
@@ -155,21 +157,12 @@ def duplicate(form_id: int) -> Any:
 def delete(form_id: int) -> Any:
     """GET: the confirmation, or the consent records that keep the form and Archive instead; POST: delete it."""
     s = services().db.session
-    form = _form_or_404(s, form_id)
-    if request.method == "POST":
-        try:
-            delete_form(s, form)
-        except InUse:
-            s.rollback()  # someone submitted it since the page was shown
-        else:
-            s.commit()
-            flash(_("Form deleted."), "success")
-            return redirect(url_for("forms.index"))
-    return render_template(
-        "ui/archive/confirm_delete.html", obj=form, what=_("form"), usages=form_usages(s, form),
+    return delete_page(
+        s, _form_or_404(s, form_id), what=_("form"), delete=delete_form, usages=form_usages,  # usages: submissions
+        done=_("Form deleted."), done_url=url_for("forms.index"),
         note=_("Its public address stops working; pages that embed it will show an error."),
         archive_url=url_for("forms.archive", form_id=form_id), back_url=url_for("forms.show", form_id=form_id),
-    ), 409 if request.method == "POST" else 200
+    )
 
 
 @bp.route("/new", methods=["GET", "POST"])
@@ -213,6 +206,8 @@ def show(form_id: int) -> Any:
         select(FormSubmission.status, func.count()).where(FormSubmission.form_id == form.id).group_by(FormSubmission.status)
     ).all())
     names = dict(s.execute(select(Sequence.id, Sequence.name).where(Sequence.id.in_(form.sequence_ids or [0]))).all())
+    names.update((c.sequence_id, c.name) for c in walk_entry.sequence_choices(s, live_only=False)
+                 if c.journey_id is not None and c.sequence_id in names)  # a converted one: its journey's name
     return render_template(
         "ui/forms/show.html", form=form, snippets=embed_snippets(form, svc.settings.base_url),
         counts={str(k): v for k, v in counts.items()}, sequence_names=names,

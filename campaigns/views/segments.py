@@ -14,7 +14,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from campaigns.addresses import normalize_email
-from campaigns.archive import InUse, live
+from campaigns.archive import live
 from campaigns.audience import describe
 from campaigns.audience.archive import (
     archive_list,
@@ -52,6 +52,7 @@ from campaigns.models import (
 from campaigns.params import parse_id
 from campaigns.runtime import services
 from campaigns.sql_functions import ascii_lower_text
+from campaigns.views.archive_pages import delete_page
 
 bp = Blueprint("segments", __name__, url_prefix="/segments")
 
@@ -228,22 +229,14 @@ def list_delete(list_id: int) -> Any:
     """GET: the confirmation, or the segments that name the list and Archive instead; POST: delete it."""
     s = services().db.session
     contact_list = _list_or_404(s, list_id)
-    if request.method == "POST":
-        try:
-            delete_list(s, contact_list)
-        except InUse:
-            s.rollback()  # a segment named it since the page was shown
-        else:
-            s.commit()
-            flash(_("List deleted. Its contacts are still in your contacts."), "success")
-            return redirect(url_for("segments.lists"))
     size = list_sizes(s, [list_id]).get(list_id, 0)
-    return render_template(
-        "ui/archive/confirm_delete.html", obj=contact_list, what=_("list"), usages=list_usages(s, contact_list),
+    return delete_page(
+        s, contact_list, what=_("list"), delete=delete_list, usages=list_usages,
+        done=_("List deleted. Its contacts are still in your contacts."), done_url=url_for("segments.lists"),
         note=_("%(n)s contacts are on this list. They stay in your contacts; only the list is deleted.", n=size),
         archive_url=url_for("segments.list_archive", list_id=list_id),
         back_url=url_for("segments.list_show", list_id=list_id),
-    ), 409 if request.method == "POST" else 200
+    )
 
 
 @bp.post("/lists/<int:list_id>/archive")

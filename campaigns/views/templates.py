@@ -26,7 +26,7 @@ from wtforms import StringField, TextAreaField
 from wtforms.validators import DataRequired, Length
 
 from campaigns.addresses import normalize_email
-from campaigns.archive import InUse, live
+from campaigns.archive import live
 from campaigns.delivery import assets as mail_assets
 from campaigns.delivery import block_mails
 from campaigns.delivery.blocks import BlockError, validate_document
@@ -46,6 +46,7 @@ from campaigns.params import parse_id
 from campaigns.runtime import services
 from campaigns.text import storable
 from campaigns.views import mail_blocks
+from campaigns.views.archive_pages import delete_page
 from campaigns.views.builder_common import account_zone, install_filters
 from campaigns.views.text_input import CheckedForm, checks_own_text
 
@@ -190,22 +191,12 @@ def duplicate(template_id: int) -> Any:
 def delete(template_id: int) -> Any:
     """GET: the confirmation, or what uses the template and Archive instead; POST: delete it."""
     s = services().db.session
-    template = _template_or_404(s, template_id)
-    if request.method == "POST":
-        try:
-            delete_template(s, template)
-        except InUse:
-            s.rollback()  # used since the page was shown: show what uses it now
-        else:
-            s.commit()
-            flash(_("Template deleted."), "success")
-            return redirect(url_for("templates.index"))
-    usages = template_usages(s, template)
-    return render_template(
-        "ui/archive/confirm_delete.html", obj=template, what=_("template"), usages=usages, note="",
-        archive_url=url_for("templates.archive", template_id=template.id),
-        back_url=url_for("templates.edit", template_id=template.id),
-    ), 409 if request.method == "POST" else 200
+    return delete_page(
+        s, _template_or_404(s, template_id), what=_("template"), delete=delete_template, usages=template_usages,
+        done=_("Template deleted."), done_url=url_for("templates.index"),
+        archive_url=url_for("templates.archive", template_id=template_id),
+        back_url=url_for("templates.edit", template_id=template_id),
+    )
 
 
 @bp.route("/new", methods=["GET", "POST"])

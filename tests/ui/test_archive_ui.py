@@ -104,6 +104,7 @@ def test_form_lifecycle(ui: Any, services: Any) -> None:
     page = f"/forms/{form_id}"
     refused = ui.get(f"{page}/delete").get_data(as_text=True)
     assert "Submissions with a consent record: 1" in refused
+    assert ui.post(f"{page}/delete", page=f"{page}/delete").status_code == 409  # consent records keep it
     ui.post(f"{page}/duplicate", page=page)
     ui.post(f"{page}/archive", page=page)
     listing = ui.get("/forms/").get_data(as_text=True)
