@@ -496,16 +496,16 @@ def _segment_entrants(session: Session, journey_id: int, segment_id: int, matchi
     the snapshot journey_segment_members, which is then replaced by who matches now. A contact who stays in
     the segment enters once; one who leaves and comes back enters again (and walks again if it has no
     active walk: walks.enrol decides)."""
-    members = JourneySegmentMember.__table__
-    mine = (members.c.journey_id == journey_id) & (members.c.segment_id == segment_id)
-    session.execute(delete(members).where(mine, members.c.contact_id.not_in(matching)))
+    members = JourneySegmentMember
+    mine = (members.journey_id == journey_id) & (members.segment_id == segment_id)
+    session.execute(delete(members).where(mine, members.contact_id.not_in(matching)))
     run_id = uuid.uuid4().hex
     session.execute(dialect_insert(session, JourneySegmentMember).from_select(
         ["journey_id", "segment_id", "contact_id", "run_id"],
         select(literal(journey_id), literal(segment_id), Contact.id, literal(run_id)).where(
-            Contact.id.in_(matching), ~exists().where(mine, members.c.contact_id == Contact.id)),
+            Contact.id.in_(matching), ~exists().where(mine, members.contact_id == Contact.id)),
     ).on_conflict_do_nothing())
-    return list(session.scalars(select(members.c.contact_id).where(mine, members.c.run_id == run_id)))
+    return list(session.scalars(select(members.contact_id).where(mine, members.run_id == run_id)))
 
 
 def _dates(svc: Services, plan: Plan, now: datetime) -> Counter[str]:

@@ -188,5 +188,6 @@ def round_points(value: float | None) -> int:
 
 def rule_counts(session: Session) -> dict[int, int]:
     """Ledger entries per rule (the rules list)."""
-    return {rid: n for rid, n in session.execute(
-        select(ScoreEntry.rule_id, func.count()).group_by(ScoreEntry.rule_id))}
+    return {rid: n for rid, n in session.execute(  # journey points have no rule
+        select(ScoreEntry.rule_id, func.count()).where(ScoreEntry.rule_id.is_not(None)).group_by(ScoreEntry.rule_id))
+        if rid is not None}
