@@ -9,6 +9,8 @@
 - `visits_after_click(session, broadcast_id | node, hours)`: for one mail, the people who clicked it and the
   pages they visited within `hours` after their first click (contacts and visits per page). The website
   report, per broadcast or journey mail.
+- `mail_choices(session)`: the mails that report can show: sent broadcasts, and the mail nodes of published
+  journeys (one entry per send node, named by the journey and the node or its template).
 Only HUMAN visits count (bots and prefetchers never do). Request-free; times are UTC (views convert).
 The page-pattern rule is campaigns.audience.web_conditions'.
 """
@@ -24,7 +26,21 @@ from sqlalchemy import and_, func, or_, select
 from sqlalchemy.orm import Session
 
 from campaigns.audience.web_conditions import human_visit, pattern_clause
-from campaigns.models import Contact, Hit, HitClass, HitKind, Send, Stage, WebVisit, WebVisitor
+from campaigns.models import (
+    Broadcast,
+    BroadcastStatus,
+    Contact,
+    Hit,
+    HitClass,
+    HitKind,
+    Journey,
+    JourneyVersion,
+    Send,
+    Stage,
+    Template,
+    WebVisit,
+    WebVisitor,
+)
 
 PAGE_SIZE = 50
 PAGES_SHOWN = 3  # latest pages listed per visitor
@@ -203,3 +219,40 @@ def visits_after_click(session: Session, *, broadcast_id: int | None = None, jou
     pages = sorted((PageCount(p, e["title"], e["visits"], len(e["contacts"])) for p, e in per_page.items()),
                    key=lambda pc: (-pc.contacts, -pc.visits, pc.path))
     return AfterClick(len(first), len(seen), pages[:limit])
+
+
+@dataclass
+class MailChoice:
+    """One mail of the website report's "visits after a mail's click" picker."""
+
+    value: str  # "b:<broadcast id>" or "j:<journey id>:<node key>" (the picker's value, the ?mail= parameter)
+    label: str  # the broadcast's name; for a journey mail, the node's name or its template's name
+    group: str = ""  # the journey's name (journey mails are grouped under it); "" for broadcasts
+    broadcast_id: int | None = None
+    journey_id: int | None = None
+    node_key: str | None = None
+
+
+def mail_choices(session: Session, limit: int = 100) -> list[MailChoice]:
+    """Sent broadcasts (newest first), then the send nodes of published journeys (newest journey first, nodes in
+    graph order) from each journey's live version. The website report's picker."""
+    out = [MailChoice(f"b:{bid}", name, broadcast_id=bid) for bid, name in session.execute(
+        select(Broadcast.id, Broadcast.name).where(Broadcast.status == BroadcastStatus.SENT)
+        .order_by(Broadcast.id.desc()).limit(limit))]
+    journeys = session.execute(
+        select(Journey.id, Journey.name, JourneyVersion.graph)
+        .join(JourneyVersion, JourneyVersion.id == Journey.live_version_id)
+        .order_by(Journey.id.desc()).limit(limit)).all()
+    nodes: list[tuple[int, str, str, str, Any]] = []
+    for journey_id, journey_name, graph in journeys:
+        for node in (graph or {}).get("nodes", []) if isinstance(graph, dict) else []:
+            if isinstance(node, dict) and node.get("type") == "send" and node.get("id"):
+                nodes.append((journey_id, journey_name, str(node["id"]), str(node.get("name") or "").strip(),
+                              node.get("template_id")))
+    template_ids = {t for *_rest, t in nodes if isinstance(t, int) and not isinstance(t, bool)}
+    templates: dict[int, str] = {tid: name for tid, name in session.execute(
+        select(Template.id, Template.name).where(Template.id.in_(template_ids)))} if template_ids else {}
+    for journey_id, journey_name, key, name, template_id in nodes[:limit]:
+        label = name or templates.get(template_id, "") or key
+        out.append(MailChoice(f"j:{journey_id}:{key}", label, journey_name, journey_id=journey_id, node_key=key))
+    return out

@@ -3,8 +3,9 @@
 - index (`/visitors`): known and anonymous visitors (anonymous ones by the company found for their IP),
   newest last visit first, filterable by page pattern (/pricing*), known / anonymous and period; times in
   the account's zone, labelled; keyset pages (`?before=`). A bad pattern is a 400 with the reason, not a 500.
-- report (`/visitors/report`): the pages known leads visit most, per stage; and for a chosen broadcast, what
-  its clickers visited within 24 hours of their click.
+- report (`/visitors/report`): the pages known leads visit most, per stage; and for a chosen mail (a broadcast,
+  or a journey's mail node: `?mail=b:<id>` / `j:<journey>:<node>`, or `?broadcast=<id>` from the broadcast
+  report), what its clickers visited within 1, 24 or 72 hours of their click; it links back to that report.
 Read-only: every number comes from campaigns.insights.web_reports.
 """
 
@@ -14,13 +15,12 @@ from datetime import timedelta
 from typing import Any
 
 from flask import Blueprint, render_template, request, url_for
-from sqlalchemy import select
 
 from campaigns.audience.web_conditions import PatternError, clean_pattern
 from campaigns.db import now_utc
 from campaigns.i18n import _
 from campaigns.insights import web_reports
-from campaigns.models import Broadcast, BroadcastStatus, Stage
+from campaigns.models import Stage
 from campaigns.runtime import services
 from campaigns.views.builder_common import account_zone, install_filters
 
@@ -65,22 +65,36 @@ def index() -> Any:
                            zone_name=account_zone().key), (400 if error else 200)
 
 
+def _chosen_mail(choices: list[web_reports.MailChoice]) -> web_reports.MailChoice | None:
+    """The mail named by ?mail= ("b:12", "j:3:n1") or ?broadcast=12 (the broadcast report's link), if it is one
+    of the choices; else the newest."""
+    raw = (request.args.get("mail") or "").strip()
+    broadcast = (request.args.get("broadcast") or "").strip()
+    if not raw and broadcast:
+        raw = f"b:{broadcast}"
+    by_value = {c.value: c for c in choices}
+    return by_value.get(raw) or (choices[0] if choices else None)
+
+
 @bp.get("/report")
 def report() -> Any:
-    """Top pages among known leads by stage; a broadcast's clickers' visits after the click."""
+    """Top pages among known leads by stage; a mail's (broadcast or journey mail) clickers' visits after the click."""
     session = services().db.session
     days = _choice("days", PERIODS, 30)
     hours = _choice("hours", AFTER_CLICK_HOURS, 24)
     top = web_reports.top_pages_by_stage(session, now_utc() - timedelta(days=days), per_stage=5)
-    broadcasts = list(session.execute(
-        select(Broadcast.id, Broadcast.name).where(Broadcast.status == BroadcastStatus.SENT)
-        .order_by(Broadcast.id.desc()).limit(100)))
-    raw = (request.args.get("broadcast") or "").strip()
-    chosen = int(raw) if raw.isascii() and raw.isdigit() and len(raw) < 10 else (broadcasts[0][0] if broadcasts else None)
-    if chosen is not None and chosen not in {b for b, _n in broadcasts}:
-        chosen = broadcasts[0][0] if broadcasts else None
-    after = web_reports.visits_after_click(session, broadcast_id=chosen, hours=hours) if chosen else None
+    choices = web_reports.mail_choices(session)
+    chosen = _chosen_mail(choices)
+    after = None
+    if chosen is not None:
+        after = web_reports.visits_after_click(session, broadcast_id=chosen.broadcast_id,
+                                               journey_id=chosen.journey_id, node_key=chosen.node_key, hours=hours)
     session.commit()
+    broadcasts = [c for c in choices if c.broadcast_id is not None]
+    journeys: dict[str, list[web_reports.MailChoice]] = {}
+    for c in choices:
+        if c.journey_id is not None:
+            journeys.setdefault(f"{c.journey_id}", []).append(c)
     return render_template("ui/visitors/report.html", top=top, stages=[s.value for s in Stage], days=days,
-                           periods=PERIODS, broadcasts=broadcasts, chosen=chosen, after=after, hours=hours,
-                           hour_choices=AFTER_CLICK_HOURS)
+                           periods=PERIODS, broadcasts=broadcasts, journeys=list(journeys.values()), chosen=chosen,
+                           after=after, hours=hours, hour_choices=AFTER_CLICK_HOURS)

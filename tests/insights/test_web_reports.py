@@ -1,6 +1,7 @@
 """Website visits for marketers (campaigns.insights.web_reports and the pages of campaigns.views.visitors): the
 recent visitors (known and anonymous by company, newest first, by page pattern, keyset pages, bots left out),
-the top pages of known leads by stage, and what a broadcast's clickers visited after their click.
+the top pages of known leads by stage, and what a mail's clickers visited after their click: a broadcast's or a
+journey mail's (the report's picker offers both, and links to and from the broadcast report).
 Run on SQLite and on PostgreSQL."""
 
 from __future__ import annotations
@@ -9,11 +10,22 @@ from datetime import timedelta
 from typing import Any
 
 import pytest
+from sqlalchemy import select
 
 from campaigns.db import now_utc
 from campaigns.insights import web_reports
-from campaigns.models import Account, Broadcast, BroadcastStatus, Hit, HitClass, HitKind, Send, SendStatus
-from tests.factories import make_contact, make_template, make_visit, make_visitor
+from campaigns.models import (
+    Account,
+    Broadcast,
+    BroadcastStatus,
+    Hit,
+    HitClass,
+    HitKind,
+    JourneyEnrolment,
+    Send,
+    SendStatus,
+)
+from tests.factories import linear_graph, make_contact, make_journey, make_template, make_visit, make_visitor
 
 
 @pytest.fixture
@@ -102,3 +114,67 @@ def test_visitors_page_and_report_in_both_languages(ui, services, site, lang):
     assert ("1 of 1 people who clicked" if lang == "en" else "クリックした1人のうち1人") in report
     nav = ui.get("/", headers=h).get_data(as_text=True)
     assert "/visitors" in nav
+
+
+@pytest.fixture
+def journey(services: Any, site: dict[str, Any]) -> dict[str, Any]:
+    """A published journey of two mails (nodes s1, s2; s2 named by its template); the hot lead got both and
+    clicked s2 four hours ago, the cold one got s1 and clicked nothing."""
+    now = site["now"]
+    with services.db.begin() as s:
+        first, second = make_template(s, "Onboarding 1"), make_template(s, "料金のご案内")
+        graph = linear_graph([first.id, second.id])
+        graph["nodes"][0]["name"] = "Welcome"
+        j = make_journey(s, graph, name="Trial onboarding")
+        for contact_id, nodes in ((site["hot"], ("s1", "s2")), (site["cold"], ("s1",))):
+            walk = JourneyEnrolment(journey_id=j.id, contact_id=contact_id, version_id=j.live_version_id,
+                                    node_key=nodes[-1])
+            s.add(walk)
+            s.flush()
+            for node, template in zip(nodes, (first, second), strict=False):
+                s.add(Send(contact_id=contact_id, journey_enrolment_id=walk.id, node_key=node, visit=1,
+                           template_version_id=template.current_version_id, status=SendStatus.SENT,
+                           sent_at=now - timedelta(days=1)))
+            s.flush()
+            if contact_id == site["hot"]:
+                send_id = s.scalar(select(Send.id).where(Send.journey_enrolment_id == walk.id, Send.node_key == "s2"))
+                s.add(Hit(event_id="j1" * 8, kind=HitKind.CLICK, send_id=send_id, contact_id=contact_id,
+                          occurred_at=now - timedelta(hours=2, minutes=30), classification=HitClass.HUMAN))
+        return {"id": j.id}
+
+
+def test_journey_mails_in_the_picker_and_their_visits_after_click(services, site, journey):
+    with services.db.begin() as s:
+        choices = web_reports.mail_choices(s)
+        assert [(c.value, c.label, c.group) for c in choices] == [
+            (f"b:{site['broadcast']}", "December news", ""),
+            (f"j:{journey['id']}:s1", "Welcome", "Trial onboarding"),  # the node's name
+            (f"j:{journey['id']}:s2", "料金のご案内", "Trial onboarding"),  # else its template's
+        ]
+        after = web_reports.visits_after_click(s, journey_id=journey["id"], node_key="s2", hours=24)
+        # clicked 2.5 hours ago: the two later visits count, the pricing view 3 hours ago does not
+        assert (after.clickers, after.visitors) == (1, 1)
+        assert [(p.path, p.visits) for p in after.pages] == [("/case-studies/tokyo", 1), ("/pricing", 1)]
+        assert web_reports.visits_after_click(s, journey_id=journey["id"], node_key="s1").clickers == 0
+
+
+@pytest.mark.parametrize("lang", ["en", "ja"])
+def test_report_picker_and_links_to_and_from_the_broadcast_report(ui, services, site, journey, lang):
+    h = {"Accept-Language": lang}
+    html = ui.get(f"/visitors/report?mail=j:{journey['id']}:s2&hours=24", headers=h).get_data(as_text=True)
+    assert f'<option value="j:{journey["id"]}:s2" selected>料金のご案内</option>' in html
+    assert ("Journey: Trial onboarding" if lang == "en" else "シナリオ：Trial onboarding") in html
+    assert ("1 of 1 people who clicked" if lang == "en" else "クリックした1人のうち1人") in html
+    assert f'href="/journeys/{journey["id"]}" data-testid="journey-link"' in html
+    # the broadcast report links to the website report for that broadcast, which links back
+    report = ui.get(f"/reports/broadcasts/{site['broadcast']}", headers=h).get_data(as_text=True)
+    link = f'/visitors/report?mail=b:{site["broadcast"]}#after-click'
+    assert f'href="{link}" data-testid="report-website-visits"' in report.replace("%3A", ":")
+    back = ui.get(link.split("#")[0], headers=h).get_data(as_text=True)
+    assert f'<option value="b:{site["broadcast"]}" selected>December news</option>' in back
+    assert f'href="/reports/broadcasts/{site["broadcast"]}" data-testid="broadcast-report-link"' in back
+    # the old ?broadcast= address still works; an unknown mail shows the newest
+    assert f'value="b:{site["broadcast"]}" selected' in ui.get(
+        f"/visitors/report?broadcast={site['broadcast']}", headers=h).get_data(as_text=True)
+    assert f'value="b:{site["broadcast"]}" selected' in ui.get(
+        "/visitors/report?mail=j:999:s1", headers=h).get_data(as_text=True)
