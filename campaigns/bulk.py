@@ -10,7 +10,8 @@ Contract (others code against it):
 
 Each action calls the service of the stage that owns it, so a bulk action follows the same rules as
 the one-contact version: lists (audience.lists' table, add is a no-op for members), enrolment
-(journeys.sequences.enroll_segment: only active, unsuppressed contacts not already enrolled),
+(journeys.sequences.enroll_segment: only active, unsuppressed contacts not already enrolled; into a
+journey, a live one, through journeys.walk_entry: the journey's own entry rules),
 stages (scoring.triggers.set_stage: only MQL, SQL and customer by hand, recorded with cause "bulk",
 the stage's triggers fire), suppression (campaigns.suppression.suppress: every letter case of the
 address), erasure (leads.erase.erase_contact, one contact at a time, logged). The whole filter is walked by id in batches of BATCH, so contacts that leave the filter as
@@ -35,12 +36,14 @@ from sqlalchemy.orm import Session
 from campaigns.audience.contact_filter import ContactFilter, conditions
 from campaigns.audience.segments import insert_count
 from campaigns.db import UTCDateTime, dialect_insert, now_utc
+from campaigns.journeys import walk_entry
 from campaigns.journeys.sequences import enroll_segment
 from campaigns.leads.erase import EraseError, erase_contact
 from campaigns.models import (
     Contact,
     ContactList,
     ContactListMember,
+    Journey,
     Sequence,
     SequenceStatus,
     Stage,
@@ -76,7 +79,8 @@ class BulkError(ValueError):
 
 
 def check(session: Session, action: str, params: dict[str, Any]) -> dict[str, Any]:
-    """The action's parameters, cleaned: {"list_id"}, {"sequence_id"} or {"stage"}; raises BulkError."""
+    """The action's parameters, cleaned: {"list_id"}, {"journey_id"}, {"sequence_id"} or {"stage"}; raises
+    BulkError."""
     if action not in set(BulkAction):
         raise BulkError("Choose an action.")
     if action in (BulkAction.ADD_TO_LIST, BulkAction.REMOVE_FROM_LIST):
@@ -86,13 +90,7 @@ def check(session: Session, action: str, params: dict[str, Any]) -> dict[str, An
             raise BulkError("Choose a list.")
         return {"list_id": contact_list.id}
     if action == BulkAction.ENROL:
-        sequence_id = _int(params.get("sequence_id"))
-        sequence = session.get(Sequence, sequence_id) if sequence_id else None
-        if sequence is None:
-            raise BulkError("Choose a sequence.")
-        if sequence.status != SequenceStatus.ACTIVE:
-            raise BulkError("Only an active sequence can take new contacts.")
-        return {"sequence_id": sequence.id}
+        return _enrol_target(session, params)
     if action == BulkAction.SET_STAGE:
         stage = str(params.get("stage") or "")
         if stage not in {s.value for s in HAND_STAGES}:
@@ -101,6 +99,29 @@ def check(session: Session, action: str, params: dict[str, Any]) -> dict[str, An
     if action == BulkAction.ERASE:
         return {"actor": str(params.get("actor") or "")[:200] or "user"}
     return {}
+
+
+def _enrol_target(session: Session, params: dict[str, Any]) -> dict[str, Any]:
+    """{"journey_id"} or {"sequence_id"} from the picker's "enrol_target" ("journey:<id>", "sequence:<id>")
+    or a bare sequence_id / journey_id; a converted sequence is stored as the journey it became."""
+    kind, _sep, raw = str(params.get("enrol_target") or "").partition(":")
+    journey_id = _int(raw) if kind == "journey" else _int(params.get("journey_id"))
+    sequence_id = _int(raw) if kind == "sequence" else _int(params.get("sequence_id"))
+    journey = session.get(Journey, journey_id) if journey_id else None
+    if journey is None and sequence_id:
+        sequence = session.get(Sequence, sequence_id)
+        if sequence is None:
+            raise BulkError("Choose a sequence or a journey.")
+        if sequence.status != SequenceStatus.CONVERTED:
+            if sequence.status != SequenceStatus.ACTIVE:
+                raise BulkError("Only an active sequence can take new contacts.")
+            return {"sequence_id": sequence.id}
+        journey = walk_entry.journey_of_sequence(session, sequence.id)
+    if journey is None:
+        raise BulkError("Choose a sequence or a journey.")
+    if walk_entry.refusal(session, journey):
+        raise BulkError("Only a live journey can take new contacts.")
+    return {"journey_id": journey.id}
 
 
 def _int(raw: Any) -> int | None:
@@ -160,10 +181,15 @@ def run(session: Session, action: str, params: dict[str, Any], ids: list[int]) -
         result: Any = session.execute(delete(ContactListMember).where(
             ContactListMember.list_id == params["list_id"], among(session, ContactListMember.contact_id, ids)))
         return int(result.rowcount or 0)
+    if action == BulkAction.ENROL and params.get("journey_id"):
+        journey = session.get(Journey, params["journey_id"])
+        if journey is None:
+            return 0  # deleted meanwhile (a background job); paused or archived: enrol_live starts nothing
+        return len(walk_entry.enrol_live(session, journey, ids, "bulk: contact list"))
     if action == BulkAction.ENROL:
         sequence = session.get(Sequence, params["sequence_id"])
-        if sequence is None or sequence.status != SequenceStatus.ACTIVE:
-            return 0  # deleted or paused meanwhile (a background job)
+        if sequence is None or sequence.status not in (SequenceStatus.ACTIVE, SequenceStatus.CONVERTED):
+            return 0  # deleted or paused meanwhile (a background job); converted: enrolled into its journey
         return enroll_segment(session, sequence, ids)
     if action == BulkAction.SET_STAGE:
         changed = 0

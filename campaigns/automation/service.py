@@ -16,7 +16,9 @@ has already entered re-enters that node's last visit (its mail there, if any, is
 
 Enrolment is one INSERT .. SELECT per chunk (the suppression and re-entry rules in SQL, so a million-row
 segment costs a few statements), followed by the path log's first row for each new walk. Walks start at
-the start node, due now; the engine runs them at its next tick.
+the start node, due now; the engine runs them at its next tick. That core is campaigns.journeys.walk_entry,
+shared with the layers below this package (scoring triggers, bulk enrol and forms enrol into a converted
+sequence's journey through journeys.sequences); here are the checks that raise JourneyError.
 
 A test walk (`start_test`) walks a snapshot of the draft in which every wait and every wait-for timeout
 is one minute (TEST_WAIT_MINUTES): a JourneyVersion with a number below 1, never live, so the marketer
@@ -31,17 +33,17 @@ from collections.abc import Callable, Iterable
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Select, and_, func, literal, select, update
+from sqlalchemy import Select, and_, func, select, update
 from sqlalchemy.orm import Session
 
 from campaigns.addresses import normalize_email
 from campaigns.audience.segments import segment_contact_ids
 from campaigns.automation.graph import EMPTY_GRAPH, Graph, GraphError, validate_graph, validate_settings
-from campaigns.db import JSONType, UTCDateTime, dialect_insert, now_utc
+from campaigns.db import dialect_insert, now_utc
+from campaigns.journeys import walk_entry
 from campaigns.leads.contacts import contact_by_email
 from campaigns.models import (
     Contact,
-    ContactStatus,
     Journey,
     JourneyEnrolment,
     JourneyEnrolmentStatus,
@@ -50,12 +52,11 @@ from campaigns.models import (
     JourneyVersion,
     Segment,
 )
-from campaigns.models.contacts import address_suppressed
 from campaigns.text import TextError, check_text
 
 MAX_NAME = 200
 MAX_DESCRIPTION = 5000
-CHUNK = 1000  # contact ids per INSERT .. SELECT (bind-parameter limits of both databases)
+CHUNK = walk_entry.CHUNK  # contact ids per INSERT .. SELECT (bind-parameter limits of both databases)
 INLINE_SEGMENT_LIMIT = 5000  # larger segments are enrolled by a background job (the API and canvas ask)
 TEST_WAIT_MINUTES = 1  # every wait and wait-for timeout of a test walk
 EXIT = "exit"  # a move target: end the walk
@@ -311,39 +312,10 @@ def archive(session: Session, journey: Journey, now: datetime | None = None) -> 
 # ------------------------------------------------------------------ enrolment
 def _eligible_walks(session: Session, journey: Journey, version: JourneyVersion, chosen: Any, *, source: str,
                     context: dict[str, Any], test: bool, reentry: bool, now: datetime) -> list[int]:
-    """INSERT .. SELECT the walks of the chosen contacts that may enter; returns their ids."""
-    start = version.graph.get("start", "")
-    mine = and_(JourneyEnrolment.contact_id == Contact.id, JourneyEnrolment.journey_id == journey.id)
-    previous = select(func.max(JourneyEnrolment.cycle)).where(mine).scalar_subquery()
-    conditions: list[Any] = [Contact.id.in_(chosen), Contact.status == ContactStatus.ACTIVE, ~address_suppressed()]
-    if test:
-        # a test walk replaces the contact's previous test walk (exited by start_test), never a real one
-        conditions.append(~select(JourneyEnrolment.id).where(mine, JourneyEnrolment.test.is_(True),
-                                                             JourneyEnrolment.status == "active").exists())
-    else:
-        real = and_(mine, JourneyEnrolment.test.is_(False))
-        conditions.append(~select(JourneyEnrolment.id).where(real, JourneyEnrolment.status == "active").exists())
-        if not reentry:
-            conditions.append(~select(JourneyEnrolment.id).where(real).exists())
-    query = select(
-        Contact.id, literal(journey.id), func.coalesce(previous, 0) + 1, literal(version.id),
-        literal(JourneyEnrolmentStatus.ACTIVE.value), literal(start), literal(now, UTCDateTime()),
-        literal(now, UTCDateTime()), literal(1), literal({start: 1}, JSONType), literal(False),
-        literal(source[:100]), literal(context, JSONType), literal(test), literal(""), literal(now, UTCDateTime()),
-    ).where(*conditions)
-    stmt = dialect_insert(session, JourneyEnrolment).from_select(
-        ["contact_id", "journey_id", "cycle", "version_id", "status", "node_key", "node_entered_at", "due_at",
-         "visit", "visits", "waiting", "source", "context", "test", "exit_reason", "enrolled_at"], query,
-    ).on_conflict_do_nothing()
-    ids = list(session.scalars(stmt.returning(JourneyEnrolment.id)))
-    for first in range(0, len(ids), CHUNK):
-        chunk = ids[first:first + CHUNK]
-        session.execute(dialect_insert(session, JourneyStep).from_select(
-            ["journey_id", "enrolment_id", "version_id", "node_key", "visit", "entered_at", "exit", "detail"],
-            select(JourneyEnrolment.journey_id, JourneyEnrolment.id, JourneyEnrolment.version_id,
-                   JourneyEnrolment.node_key, literal(1), literal(now, UTCDateTime()), literal(""),
-                   literal(f"entered: {source}"[:200])).where(JourneyEnrolment.id.in_(chunk))))
-    return ids
+    """INSERT .. SELECT the walks of the chosen contacts that may enter; returns their ids (the rules and
+    the SQL live in campaigns.journeys.walk_entry, which the sequence-side callers share)."""
+    return walk_entry.start_walks(session, journey, version, chosen, source=source, context=context, test=test,
+                                  reentry=reentry, now=now)
 
 
 def _enrolling_version(session: Session, journey: Journey) -> JourneyVersion:
@@ -373,7 +345,7 @@ def enrol_contacts(session: Session, journey: Journey, contact_ids: Iterable[int
     now = now or now_utc()
     version = _enrolling_version(session, journey) if not test else _test_version(session, journey, now)
     ids = sorted({int(i) for i in contact_ids})
-    reentry = bool((journey.settings or {}).get("reentry", False))
+    reentry = walk_entry.reentry_allowed(journey)
     started = 0
     for first in range(0, len(ids), CHUNK):
         started += len(_eligible_walks(session, journey, version, ids[first:first + CHUNK], source=source,
@@ -391,7 +363,7 @@ def enrol_segment(session: Session, journey: Journey, segment_id: int, source: s
     if segment is None:
         raise JourneyError("segment %(id)s does not exist", id=segment_id)
     chosen = segment_contact_ids(segment.rules or {}, now)
-    reentry = bool((journey.settings or {}).get("reentry", False))
+    reentry = walk_entry.reentry_allowed(journey)
     return len(_eligible_walks(session, journey, version, chosen, source=f"{source}:{segment_id}"[:100], context={},
                                test=False, reentry=reentry, now=now))
 

@@ -17,6 +17,7 @@ UNIQUE per enrolment and step) and never skips one that was still ahead.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterable
 from datetime import date, datetime, time, timedelta
 from typing import Any
@@ -27,6 +28,7 @@ from sqlalchemy.orm import Session
 
 from campaigns.compliance import sender_problems
 from campaigns.db import dialect_insert, now_utc
+from campaigns.journeys import walk_entry
 from campaigns.models import (
     Contact,
     ContactStatus,
@@ -51,6 +53,8 @@ from campaigns.models.contacts import address_suppressed
 from campaigns.suppression import is_suppressed
 from campaigns.text import check_text
 from campaigns.users import get_account
+
+log = logging.getLogger(__name__)
 
 MAX_DELAY_MINUTES = 5 * 366 * 24 * 60  # five years: anything longer is a typo, not a plan
 MAX_NAME_LENGTH = 100  # Event.name and the JSON lists hold event names of this length
@@ -331,12 +335,17 @@ def first_due_at(session: Session, sequence_id: int, start: datetime) -> datetim
 
 def enroll_contact(
     session: Session, contact: Contact, sequence: Sequence, source_event: str = "", now: datetime | None = None
-) -> Enrollment | None:
+) -> Enrollment | JourneyEnrolment | None:
     """Enrol one contact (manual enrolment, trigger events); None when already enrolled without re-entry,
-    or when the contact is not active or is suppressed."""
+    or when the contact is not active or is suppressed.
+
+    A converted sequence (migration 0012) runs as its journey: the contact starts a walk there instead
+    (journeys.walk_entry, the journey's own re-entry setting), and the walk is returned; None, with the
+    reason logged, when that journey is not live (paused, archived) or the contact may not enter."""
     now = now or now_utc()
     if sequence.status == SequenceStatus.CONVERTED:
-        return None  # it runs as a journey: enrol there (campaigns.automation.service.enrol_contacts)
+        walks = _enrol_converted(session, sequence, [contact.id], source_event or "sequence", now)
+        return session.get(JourneyEnrolment, walks[0]) if walks else None
     if contact.status != ContactStatus.ACTIVE or is_suppressed(session, contact.email):
         return None
     rows = session.execute(
@@ -373,11 +382,13 @@ def enroll_segment(
     session: Session, sequence: Sequence, contact_ids: Iterable[int], *, now: datetime | None = None
 ) -> int:
     """Enrol the selected contacts (manual enrolment of a selection or a segment's ids); returns how many
-    were enrolled. Inactive, suppressed and already-enrolled contacts (without re-entry) are skipped."""
-    if sequence.status == SequenceStatus.CONVERTED:
-        return 0  # it runs as a journey: enrol there
+    were enrolled. Inactive, suppressed and already-enrolled contacts (without re-entry) are skipped.
+    A converted sequence enrols into its journey instead (walks at the start node; 0, with the reason
+    logged, when the journey is not live)."""
     ids = sorted({int(i) for i in contact_ids})
     now = now or now_utc()
+    if sequence.status == SequenceStatus.CONVERTED:
+        return len(_enrol_converted(session, sequence, ids, "manual", now))
     due = first_due_at(session, sequence.id, now)
     enrolled = 0
     for start in range(0, len(ids), 1000):
@@ -416,6 +427,19 @@ def enroll_segment(
             result = session.execute(stmt.returning(Enrollment.id))
             enrolled += len(result.all())
     return enrolled
+
+
+def _enrol_converted(session: Session, sequence: Sequence, contact_ids: list[int], source: str,
+                     now: datetime) -> list[int]:
+    """Walks started in the journey a converted sequence became; [] with the reason logged when it takes
+    nobody now (no journey, paused, archived)."""
+    journey = walk_entry.journey_of_sequence(session, sequence.id)
+    reason = walk_entry.refusal(session, journey)
+    if journey is None or reason:
+        log.info("sequence %s runs as a journey that takes nobody now (%s): %d contacts not enrolled",
+                 sequence.id, reason, len(contact_ids))
+        return []
+    return walk_entry.enrol_live(session, journey, contact_ids, f"sequence {sequence.id}: {source}", now=now)
 
 
 # ------------------------------------------------------------------ exits and events

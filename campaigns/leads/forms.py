@@ -9,7 +9,8 @@ Who calls what:
 
 A submission becomes the event `form_submitted` {form: name} through campaigns.journeys.sequences.record_event
 (the API's path: it also starts sequences triggered by that event), plus direct enrolment in the
-form's own sequences. With double opt-in both wait for the confirmation link.
+form's own sequences (Form.sequence_ids: a converted sequence is mapped to its journey at enrol time, see
+_start). With double opt-in both wait for the confirmation link.
 """
 
 from __future__ import annotations
@@ -35,6 +36,7 @@ from campaigns.delivery.mime import message_id
 from campaigns.delivery.system_mail import send_system_mail
 from campaigns.i18n import translate_in
 from campaigns.ip_privacy import stored_ip
+from campaigns.journeys import walk_entry
 from campaigns.journeys.sequences import enroll_contact, record_event
 from campaigns.leads.contacts import MAX_LENGTHS, ContactError, upsert_contact
 from campaigns.links import TokenKind
@@ -393,9 +395,16 @@ def _start(session: Session, form: Form, contact: Contact, submission: FormSubmi
     record_event(session, contact, EVENT_NAME, {"form": form.name, "form_id": form.id,
                                                 "submission_id": submission.id}, occurred_at=now, source="form")
     if form.sequence_ids:
-        for sequence in session.scalars(
-            select(Sequence).where(Sequence.id.in_(form.sequence_ids), Sequence.status == SequenceStatus.ACTIVE)
+        # The form holds sequence ids: a converted one is enrolled into the journey it became (enroll_contact
+        # maps it; a walk only if that journey is live), unless that journey already lets this form's
+        # submissions in through its own form entry (the engine's tick does that).
+        for sequence in session.scalars(select(Sequence).where(
+            Sequence.id.in_(form.sequence_ids), Sequence.status.in_((SequenceStatus.ACTIVE, SequenceStatus.CONVERTED)))
         ):
+            if sequence.status == SequenceStatus.CONVERTED:
+                journey = walk_entry.journey_of_sequence(session, sequence.id)
+                if journey is not None and walk_entry.enters_on_form(session, journey, form.id):
+                    continue
             enroll_contact(session, contact, sequence, source_event=EVENT_NAME, now=now)
 
 

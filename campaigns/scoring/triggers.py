@@ -182,8 +182,10 @@ def fire_triggers(
 
 
 def sequence_enrollable(sequence: Sequence) -> bool:
-    """Triggers enrol only into active sequences (a paused or draft one would hold the contact silently)."""
-    return str(sequence.status) == "active"
+    """Triggers enrol only into active sequences (a paused or draft one would hold the contact silently)
+    and converted ones: a trigger holds a sequence id, and enroll_contact maps a converted sequence to its
+    journey at enrol time (a walk at the start node; nothing, logged, unless that journey is live)."""
+    return str(sequence.status) in ("active", "converted")
 
 
 def pending_deliveries(session: Session) -> int:

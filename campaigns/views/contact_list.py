@@ -31,7 +31,8 @@ from campaigns.audience.contact_filter import (
     page,
 )
 from campaigns.i18n import _
-from campaigns.models import ContactList, ContactStatus, Segment, Sequence, SequenceStatus, Stage
+from campaigns.journeys import walk_entry
+from campaigns.models import ContactList, ContactStatus, Journey, Segment, Sequence, Stage
 from campaigns.runtime import services
 from campaigns.users import get_account
 from campaigns.views import confirm
@@ -46,7 +47,7 @@ COLUMN_LABELS = {
     "stage": "Stage", "score": "Score", "status": "Status", "created": "Created", "activity": "Last activity",
 }
 ACTION_LABELS = {
-    "add_to_list": "Add to list", "remove_from_list": "Remove from list", "enrol": "Enrol in a sequence",
+    "add_to_list": "Add to list", "remove_from_list": "Remove from list", "enrol": "Enrol in a journey or sequence",
     "set_stage": "Set stage", "suppress": "Suppress", "erase": "Erase personal data", "export": "Export CSV",
 }
 _JOB_ID = re.compile(r"^[0-9a-f-]{8,64}$")
@@ -137,8 +138,7 @@ def index() -> Any:
         result = page(s, ContactFilter(zone=flt.zone), sort, descending, cursor, PAGE_SIZE)
     lists = dict(s.execute(select(ContactList.id, ContactList.name).order_by(ContactList.name)).all())
     segments = dict(s.execute(select(Segment.id, Segment.name).order_by(Segment.name)).all())
-    sequences = list(s.execute(select(Sequence.id, Sequence.name).where(
-        Sequence.status == SequenceStatus.ACTIVE).order_by(Sequence.name)).all())
+    sequences = walk_entry.enrol_choices(s)  # live journeys (converted sequences as theirs), active sequences
     zone_name = get_account(s).timezone
     s.commit()
     args: dict[str, Any] = flt.as_args()
@@ -214,7 +214,7 @@ def bulk_action() -> Any:
         return redirect(back)
     if action == "export":
         return _export(target)
-    params = {k: request.form.get(k, "") for k in ("list_id", "sequence_id", "stage")}
+    params = {k: request.form.get(k, "") for k in ("list_id", "sequence_id", "journey_id", "enrol_target", "stage")}
     params["actor"] = f"user:{getattr(getattr(g, 'user', None), 'email', '') or 'unknown'}"  # the erase audit line
     try:
         params = bulk.check(s, action, params)
@@ -225,8 +225,9 @@ def bulk_action() -> Any:
     count = confirm.count_of(s, ids)
     if action in bulk.CONFIRMED:
         if action == bulk.BulkAction.ENROL:
-            sequence = s.get(Sequence, params["sequence_id"])
-            title = _("Enrol contacts in “%(name)s”", name=sequence.name if sequence else "")
+            chosen = (s.get(Journey, params["journey_id"]) if params.get("journey_id")
+                      else s.get(Sequence, params["sequence_id"]))
+            title = _("Enrol contacts in “%(name)s”", name=chosen.name if chosen else "")
             label = _("Enrol %(n)s contacts", n=f"{count:,}")
         else:
             title = _("Erase the personal data of these contacts")

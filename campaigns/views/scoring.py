@@ -10,6 +10,7 @@ from flask import Blueprint, abort, flash, g, redirect, render_template, request
 from sqlalchemy import func, select
 
 from campaigns.i18n import _
+from campaigns.journeys import walk_entry
 from campaigns.models import (
     Contact,
     DeliveryState,
@@ -187,7 +188,8 @@ def triggers() -> Any:
 
 def _trigger_form(trigger: ScoreTrigger | None) -> Any:
     s = _db()
-    choices = {"sequences": list(s.scalars(select(Sequence).order_by(Sequence.name))), "actions": ACTION_LABELS,
+    # a trigger holds a sequence id: converted sequences are offered as their journeys (walk_entry)
+    choices = {"sequences": walk_entry.sequence_choices(s, live_only=False), "actions": ACTION_LABELS,
                "stages": [st.value for st in Stage]}
     if request.method == "POST":
         data: dict[str, Any] = dict(request.form)

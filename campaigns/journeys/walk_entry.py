@@ -1,0 +1,183 @@
+"""Enrol these contacts into this journey now: the one place walks start at a journey's start node.
+
+Who calls what: campaigns.automation.service (the canvas, the API, the engine's entry triggers, test walks)
+calls `start_walks` with the version it chose (live, or a test snapshot) after its own checks, which
+raise its JourneyError; the layers below the journey engine (scoring triggers, the contact list's bulk
+enrol, forms, record_event) reach it through campaigns.journeys.sequences.enroll_contact / enroll_segment,
+which for a converted sequence (migration 0012) call `enrol_live` on the journey it became. The layers
+(pyproject.toml) put campaigns.automation above scoring, audience and leads, so this core lives down here
+and both sides call it. Request-free; the caller commits.
+
+The rules, in SQL (one INSERT .. SELECT per chunk of CHUNK ids, so a large selection costs a few
+statements): only active, unsuppressed contacts enter; a contact with an active real walk never enters
+twice; one that walked before enters again only with re-entry (the journey's settings "reentry"); a test
+walk only needs no other active test walk and never counts for re-entry. Each new walk is at the start
+node, visit 1, due now (the engine runs it at its next tick), with its path log's first row
+("entered: <source>"). A contact already entering in a concurrent transaction is dropped by the UNIQUE
+(ON CONFLICT DO NOTHING), never raised.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import and_, func, literal, select
+from sqlalchemy.orm import Session
+
+from campaigns.db import JSONType, UTCDateTime, dialect_insert, now_utc
+from campaigns.models import (
+    Contact,
+    ContactStatus,
+    Journey,
+    JourneyEnrolment,
+    JourneyEnrolmentStatus,
+    JourneyStatus,
+    JourneyStep,
+    JourneyVersion,
+    Sequence,
+    SequenceStatus,
+)
+from campaigns.models.contacts import address_suppressed
+
+CHUNK = 1000  # contact ids per INSERT .. SELECT (bind-parameter limits of both databases)
+
+
+def start_walks(session: Session, journey: Journey, version: JourneyVersion, chosen: Any, *, source: str,
+                context: dict[str, Any], test: bool, reentry: bool, now: datetime) -> list[int]:
+    """INSERT .. SELECT the walks of the chosen contacts (a list of at most CHUNK ids, or a SELECT of ids)
+    that may enter `version` of `journey`; returns the new walks' ids. The caller has checked the journey
+    may take contacts (live, or a test snapshot)."""
+    start = version.graph.get("start", "")
+    mine = and_(JourneyEnrolment.contact_id == Contact.id, JourneyEnrolment.journey_id == journey.id)
+    previous = select(func.max(JourneyEnrolment.cycle)).where(mine).scalar_subquery()
+    conditions: list[Any] = [Contact.id.in_(chosen), Contact.status == ContactStatus.ACTIVE, ~address_suppressed()]
+    if test:
+        # a test walk replaces the contact's previous test walk (exited by start_test), never a real one
+        conditions.append(~select(JourneyEnrolment.id).where(mine, JourneyEnrolment.test.is_(True),
+                                                             JourneyEnrolment.status == "active").exists())
+    else:
+        real = and_(mine, JourneyEnrolment.test.is_(False))
+        conditions.append(~select(JourneyEnrolment.id).where(real, JourneyEnrolment.status == "active").exists())
+        if not reentry:
+            conditions.append(~select(JourneyEnrolment.id).where(real).exists())
+    query = select(
+        Contact.id, literal(journey.id), func.coalesce(previous, 0) + 1, literal(version.id),
+        literal(JourneyEnrolmentStatus.ACTIVE.value), literal(start), literal(now, UTCDateTime()),
+        literal(now, UTCDateTime()), literal(1), literal({start: 1}, JSONType), literal(False),
+        literal(source[:100]), literal(context, JSONType), literal(test), literal(""), literal(now, UTCDateTime()),
+    ).where(*conditions)
+    stmt = dialect_insert(session, JourneyEnrolment).from_select(
+        ["contact_id", "journey_id", "cycle", "version_id", "status", "node_key", "node_entered_at", "due_at",
+         "visit", "visits", "waiting", "source", "context", "test", "exit_reason", "enrolled_at"], query,
+    ).on_conflict_do_nothing()
+    ids = list(session.scalars(stmt.returning(JourneyEnrolment.id)))
+    for first in range(0, len(ids), CHUNK):
+        chunk = ids[first:first + CHUNK]
+        session.execute(dialect_insert(session, JourneyStep).from_select(
+            ["journey_id", "enrolment_id", "version_id", "node_key", "visit", "entered_at", "exit", "detail"],
+            select(JourneyEnrolment.journey_id, JourneyEnrolment.id, JourneyEnrolment.version_id,
+                   JourneyEnrolment.node_key, literal(1), literal(now, UTCDateTime()), literal(""),
+                   literal(f"entered: {source}"[:200])).where(JourneyEnrolment.id.in_(chunk))))
+    return ids
+
+
+def reentry_allowed(journey: Journey) -> bool:
+    """Whether a contact that walked this journey before may enter again (its settings' "reentry")."""
+    return bool((journey.settings or {}).get("reentry", False))
+
+
+def refusal(session: Session, journey: Journey | None) -> str:
+    """Why this journey takes nobody now, in English ("" when it is live with a version): the reason the
+    sequence-side callers log and return."""
+    if journey is None:
+        return "no journey"
+    if journey.status != JourneyStatus.LIVE:
+        return f"journey {journey.id} is {journey.status.value}"
+    if journey.live_version_id is None or session.get(JourneyVersion, journey.live_version_id) is None:
+        return f"journey {journey.id} has no published version"
+    return ""
+
+
+def enrol_live(session: Session, journey: Journey, contact_ids: Iterable[int], source: str,
+               context: dict[str, Any] | None = None, now: datetime | None = None) -> list[int]:
+    """Start real walks of the given contacts at the live version's start node, due now; returns the new
+    walks' ids ([] when the journey is not live: `refusal` says why)."""
+    if refusal(session, journey):
+        return []
+    version = session.get(JourneyVersion, journey.live_version_id)
+    assert version is not None  # refusal checked it
+    now = now or now_utc()
+    ids = sorted({int(i) for i in contact_ids})
+    started: list[int] = []
+    for first in range(0, len(ids), CHUNK):
+        started += start_walks(session, journey, version, ids[first:first + CHUNK], source=source,
+                               context=dict(context or {}), test=False, reentry=reentry_allowed(journey), now=now)
+    return started
+
+
+def journey_of_sequence(session: Session, sequence_id: int) -> Journey | None:
+    """The journey a converted sequence became (journeys.sequence_id, migration 0012), or None."""
+    return session.scalars(select(Journey).where(Journey.sequence_id == sequence_id).order_by(Journey.id)
+                           .limit(1)).first()
+
+
+def enters_on_form(session: Session, journey: Journey, form_id: int) -> bool:
+    """Whether the journey's live version lets a form's submissions in by itself (an entry {"kind": "form"},
+    which the engine applies at its tick; migration 0012 made one for every form that enrolled into the
+    sequence), so a form's own enrolment into it would be a second way in."""
+    version = session.get(JourneyVersion, journey.live_version_id) if journey.live_version_id else None
+    entries = (version.settings if version is not None else journey.settings or {}).get("entry") or []
+    return any(isinstance(e, dict) and e.get("kind") == "form" and str(e.get("form_id")) == str(form_id)
+               for e in entries)
+
+
+# ------------------------------------------------------------------ the pickers
+@dataclass(frozen=True)
+class Choice:
+    """One entry of an enrol picker: a journey (`journey_id`; `sequence_id` too when it was a sequence) or
+    an unconverted sequence (`journey_id` None). `status` is the journey's or the sequence's."""
+
+    name: str
+    status: str
+    journey_id: int | None = None
+    sequence_id: int | None = None
+
+    @property
+    def key(self) -> str:
+        """The form value of a picker that offers both: "journey:<id>" or "sequence:<id>"."""
+        return f"journey:{self.journey_id}" if self.journey_id is not None else f"sequence:{self.sequence_id}"
+
+
+def sequence_choices(session: Session, *, live_only: bool = True) -> list[Choice]:
+    """What a picker whose model holds sequence ids offers (scoring triggers, the form builder): unconverted
+    sequences under their own name, converted ones as their journey (its name and status); with `live_only`
+    only those that take contacts now (active sequences, live journeys). Archived journeys never."""
+    journeys = {j.sequence_id: j for j in session.scalars(select(Journey).where(Journey.sequence_id.is_not(None))
+                                                          .order_by(Journey.id.desc()))}
+    out = []
+    for sequence in session.scalars(select(Sequence)):
+        journey = journeys.get(sequence.id) if sequence.status == SequenceStatus.CONVERTED else None
+        if journey is not None:
+            if journey.status == JourneyStatus.ARCHIVED or (live_only and journey.status != JourneyStatus.LIVE):
+                continue
+            out.append(Choice(journey.name, journey.status.value, journey.id, sequence.id))
+        elif sequence.status != SequenceStatus.CONVERTED and (not live_only or sequence.status == SequenceStatus.ACTIVE):
+            out.append(Choice(sequence.name, sequence.status.value, None, sequence.id))
+    return sorted(out, key=lambda c: (c.name.casefold(), c.key))
+
+
+def enrol_choices(session: Session) -> list[Choice]:
+    """What a picker that can store a journey offers (the contact list's bulk enrol): every live journey
+    (converted sequences appear as theirs) and every active sequence not yet converted."""
+    out = [Choice(j.name, j.status.value, j.id, j.sequence_id)
+           for j in session.scalars(select(Journey).where(Journey.status == JourneyStatus.LIVE))]
+    out += [Choice(q.name, q.status.value, None, q.id)
+            for q in session.scalars(select(Sequence).where(Sequence.status == SequenceStatus.ACTIVE))]
+    return sorted(out, key=lambda c: (c.name.casefold(), c.key))
+
+
+__all__ = ["CHUNK", "Choice", "enrol_choices", "enrol_live", "enters_on_form", "journey_of_sequence", "reentry_allowed", "refusal",
+           "sequence_choices", "start_walks"]
