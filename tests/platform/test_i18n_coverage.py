@@ -27,13 +27,18 @@ JA = {"Accept-Language": "ja,en;q=0.5"}
 TIME_ZONES = zoneinfo.available_timezones() | {"UTC", "localtime"}
 _PARAM = re.compile(r"<(?:(\w+)(?:\(([^)]*)\))?:)?(\w+)>")
 # Blueprints that are not the marketers' pages, and URLs that answer data rather than a page.
-SKIP_BLUEPRINTS = {"api", "tracking", "static", "webhooks"}
+SKIP_BLUEPRINTS = {"mail_assets", "api", "tracking", "static", "webhooks"}
 SKIP_SUFFIXES = (".json", ".csv", "/raw", "/html", "/status", "/count")
 SKIP_ENDPOINTS = {"templates.version_preview", "templates.gallery_preview"}  # the mail itself, in the customer's own words
 # Pages of a background RQ job (a bulk action, an event import) exist only while RQ keeps that job: their
 # Japanese is checked by the tests that start one (tests/ui/test_contact_list.py, tests/leads/test_events_ui.py).
 SKIP_ENDPOINTS |= {"contacts.bulk_progress", "contacts.bulk_status", "events.import_progress",
-                   "events.import_status", "events.import_errors_csv"}
+                   "events.import_status", "events.import_errors_csv",
+                   # what the last playbook install made: a page of this session's install only (tests/ui/test_playbooks_ui.py)
+                   "playbooks.installed",
+                   # the block editor of an HTML mail sends the user to the HTML editor; the block editor in
+                   # Japanese is driven by tests/browser/test_browser_mail_blocks.py
+                   "templates.blocks_edit"}
 # Seeded text is Japanese, so any English word left in the chrome is an untranslated string. These
 # words are the same in a Japanese UI (product names, acronyms, technical identifiers).
 ALLOWED_WORDS = {
@@ -41,6 +46,7 @@ ALLOWED_WORDS = {
     "mql", "sql", "crm", "id", "ids", "utf", "shift_jis", "jis", "jinja", "english", "http", "https", "iframe",
     "javascript", "hmac", "sha", "webhook", "mailto", "gif", "png", "pdf", "utc", "asia", "tokyo", "cc", "bcc",
     "rfc", "ip", "kpi", "kpis", "web", "css", "fetch", "unix", "xlsx", "bom", "windows",
+    "jst", "gdpr", "gpc", "jpeg", "webp", "mjml", "appi",
 }
 # English words that are the seeded data's own, not UI chrome: seed_objects() names things
 # "<text> template", "<text> broadcast", "<text>Title", an attribute "plan", a link "read";
@@ -272,7 +278,7 @@ def test_empty_pages_are_japanese(app: Flask, ui: Any, services: Any, record_mis
     assert missing_page.status_code == 404 and "ページが見つかりません" in missing_page.get_data(as_text=True)
     _check("/no/such/page", missing_page, record_missing, seen, english, _data_words(services))
     wrong_method = ui.client.put("/contacts/new", headers=JA)  # werkzeug's own description, translated
-    assert wrong_method.status_code == 405 and "その操作はできません" in wrong_method.get_data(as_text=True)
+    assert wrong_method.status_code == 405 and "この操作はできません" in wrong_method.get_data(as_text=True)
     _check("PUT /contacts/new", wrong_method, record_missing, seen, english, _data_words(services))
     assert not seen and not english, (
         "UI strings without Japanese (add them to campaigns/translations/ja/LC_MESSAGES/messages.po; scripts/i18n):\n" + _area(seen)
