@@ -30,6 +30,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -148,6 +149,78 @@ def count_hits(app: Any, kind: str) -> int:
         return int(conn.scalar(sa.text("SELECT count(*) FROM tracking_hits WHERE kind = :k"), {"k": kind}))
 
 
+# ------------------------------------------------------------------ the load-test harness (bench_web_collect too)
+def start_servers(args: argparse.Namespace, env: dict[str, str]) -> tuple[int, int, list[subprocess.Popen]]:
+    """The bare GIF server (the ceiling), the app under gunicorn and a hit writer: their ports and processes."""
+    bare_port, app_port = free_port(), free_port()
+    procs = [
+        gunicorn("bench.bare_gif:app", bare_port, args, env),
+        gunicorn("wsgi:create_app()", app_port, args, env),
+        subprocess.Popen([sys.executable, "worker.py", "hit-writer"], cwd=ROOT, env=env,
+                         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL),
+    ]
+    return bare_port, app_port, procs
+
+
+def stop_servers(procs: list[subprocess.Popen]) -> None:
+    for p in procs:
+        p.send_signal(signal.SIGTERM)
+    for p in procs:
+        p.wait(20)
+
+
+def warm_up(run: Callable[[], dict[str, float]]) -> None:
+    """Short runs until every worker has booted (gunicorn workers import the app after the port is open, which
+    takes seconds on a busy machine) and pools and caches are filled; 90 s at most."""
+    deadline = time.monotonic() + 90
+    while time.monotonic() < deadline:
+        warm = run()
+        if warm["requests"] > 50 and warm["max"] < 1000 and warm["errors"] == 0:
+            return
+
+
+def measure_drain(r: dict[str, float], count: Callable[[], int], before: int) -> int:
+    """After a run: wait (60 s at most) until its `ok` responses are rows (`count()` was `before`); `r` gains
+    drain_s (the DB lag) and in_db. Returns the count a second later, the next run's `before`."""
+    ended = time.monotonic()
+    expected = before + r["ok"]
+    while count() < expected and time.monotonic() - ended < 60:
+        time.sleep(0.05)
+    r["drain_s"] = time.monotonic() - ended
+    r["in_db"] = count() - before
+    time.sleep(1.0)
+    return count()
+
+
+def report(args: argparse.Namespace, rounds: list[dict[str, dict[str, float]]], routes: tuple[str, ...],
+           data: str, rows: str, reproduce: str) -> None:
+    """The table of every round, the medians against the targets and the command to reproduce. `data` says
+    what was loaded ("20000 distinct tokens"), `rows` what a response stores ("hit")."""
+    print(f"\nwrk -t2 -c{args.connections} -d{args.duration}s; gunicorn -w {args.workers} -k {args.worker_class}"
+          f"{f' --threads {args.threads}' if args.worker_class == 'gthread' else ''}; {data}; "
+          f"PostgreSQL {args.pg_url.rsplit('/', 1)[1]}; load average {os.getloadavg()[0]:.1f} at the end")
+    print(f"{'round':<6} {'route':<8} {'req/s':>9} {'vs bare':>8} {'p50 ms':>8} {'p99 ms':>8} {'max ms':>8} {'errors':>7} "
+          f"{'responses':>10} {'in DB':>8} {'DB lag s':>9}")
+    for i, results in enumerate(rounds, 1):
+        bare = results["bare"]["rps"]
+        for name, r in results.items():
+            ratio = f"{r['rps'] / bare * 100:.0f}%" if name != "bare" else "-"
+            lag = f"{r['drain_s']:.2f}" if "drain_s" in r else "-"
+            in_db = str(int(r["in_db"])) if "in_db" in r else "-"
+            print(f"{i:<6} {name:<8} {r['rps']:>9.0f} {ratio:>8} {r['p50']:>8.2f} {r['p99']:>8.2f} {r['max']:>8.1f} "
+                  f"{int(r['errors']):>7} {int(r['ok']):>10} {in_db:>8} {lag:>9}")
+    print(f"\nmedian over rounds (targets: >= 70% of bare, p99 <= 25 ms, every {rows} in the DB <= 5 s after the load):")
+    for name in routes:
+        ratio = statistics.median(r[name]["rps"] / r["bare"]["rps"] for r in rounds)
+        p99 = statistics.median(r[name]["p99"] for r in rounds)
+        lag = max(r[name]["drain_s"] for r in rounds)
+        lost = sum(r[name]["ok"] - r[name]["in_db"] for r in rounds if r[name]["in_db"] < r[name]["ok"])
+        print(f"  {name}: {ratio:.0%} of bare, p99 {p99:.1f} ms (bare {statistics.median(r['bare']['p99'] for r in rounds):.1f}),"
+              f" worst DB lag {lag:.2f} s, responses missing from the DB {int(lost)}")
+    print(f"\nreproduce: {reproduce} --duration {args.duration} --connections {args.connections} --workers "
+          f"{args.workers} --worker-class {args.worker_class} --rounds {args.rounds}")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--pg-url", default="postgresql://postgres@127.0.0.1:5432/bench_h6")
@@ -170,23 +243,12 @@ def main() -> None:
     (tmp / "paths.lua").write_text(LUA)
     env = {**os.environ, "DATABASE_URL": args.pg_url, "REDIS_URL": args.redis_url, "SECRET_KEY": SECRET,
            "BASE_URL": "http://127.0.0.1", "PYTHONPATH": str(ROOT)}
-    bare_port, app_port = free_port(), free_port()
-    procs = [
-        gunicorn("bench.bare_gif:app", bare_port, args, env),
-        gunicorn("wsgi:create_app()", app_port, args, env),
-        subprocess.Popen([sys.executable, "worker.py", "hit-writer"], cwd=ROOT, env=env,
-                         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL),
-    ]
+    bare_port, app_port, procs = start_servers(args, env)
     rounds: list[dict[str, dict[str, float]]] = []
     try:
-        # Warm up each server until every worker has booted (gunicorn workers import the app after
-        # the port is open, which takes seconds on a busy machine) and pools and caches are filled.
         for port, f in ((bare_port, "pixels.txt"), (app_port, "pixels.txt"), (app_port, "clicks.txt")):
-            deadline = time.monotonic() + 90
-            while time.monotonic() < deadline:
-                warm = run_wrk(port, str(tmp / f), str(tmp / "paths.lua"), args, duration=2, connections=8)
-                if warm["requests"] > 50 and warm["max"] < 1000 and warm["errors"] == 0:
-                    break
+            warm_up(lambda port=port, f=f: run_wrk(port, str(tmp / f), str(tmp / "paths.lua"), args, duration=2,
+                                                   connections=8))
         wait_drained(app)
         before = {"open": count_hits(app, "open"), "click": count_hits(app, "click")}
         # Rounds of bare, pixel, click back to back: this VM's speed drifts by 10-40% from one minute to
@@ -196,46 +258,13 @@ def main() -> None:
                                                                     str(tmp / "paths.lua"), args)}
             for name, kind, f in (("pixel", "open", "pixels.txt"), ("click", "click", "clicks.txt")):
                 r = run_wrk(app_port, str(tmp / f), str(tmp / "paths.lua"), args)
-                ended = time.monotonic()
-                expected = before[kind] + r["ok"]
-                while count_hits(app, kind) < expected and time.monotonic() - ended < 60:
-                    time.sleep(0.05)
-                r["drain_s"] = time.monotonic() - ended
-                r["in_db"] = count_hits(app, kind) - before[kind]
+                before[kind] = measure_drain(r, lambda kind=kind: count_hits(app, kind), before[kind])
                 results[name] = r
-                time.sleep(1.0)
-                before[kind] = count_hits(app, kind)
             rounds.append(results)
     finally:
-        for p in procs:
-            p.send_signal(signal.SIGTERM)
-        for p in procs:
-            p.wait(20)
-
-    print(f"\nwrk -t2 -c{args.connections} -d{args.duration}s; gunicorn -w {args.workers} -k {args.worker_class}"
-          f"{f' --threads {args.threads}' if args.worker_class == 'gthread' else ''}; {args.sends} distinct tokens; "
-          f"PostgreSQL {args.pg_url.rsplit('/', 1)[1]}; load average {os.getloadavg()[0]:.1f} at the end")
-    print(f"{'round':<6} {'route':<8} {'req/s':>9} {'vs bare':>8} {'p50 ms':>8} {'p99 ms':>8} {'max ms':>8} {'errors':>7} "
-          f"{'responses':>10} {'in DB':>8} {'DB lag s':>9}")
-    for i, results in enumerate(rounds, 1):
-        bare = results["bare"]["rps"]
-        for name, r in results.items():
-            ratio = f"{r['rps'] / bare * 100:.0f}%" if name != "bare" else "-"
-            lag = f"{r['drain_s']:.2f}" if "drain_s" in r else "-"
-            in_db = str(int(r["in_db"])) if "in_db" in r else "-"
-            print(f"{i:<6} {name:<8} {r['rps']:>9.0f} {ratio:>8} {r['p50']:>8.2f} {r['p99']:>8.2f} {r['max']:>8.1f} "
-                  f"{int(r['errors']):>7} {int(r['ok']):>10} {in_db:>8} {lag:>9}")
-    print("\nmedian over rounds (targets: >= 70% of bare, p99 <= 25 ms, every hit in the DB <= 5 s after the load):")
-    for name in ("pixel", "click"):
-        ratio = statistics.median(r[name]["rps"] / r["bare"]["rps"] for r in rounds)
-        p99 = statistics.median(r[name]["p99"] for r in rounds)
-        lag = max(r[name]["drain_s"] for r in rounds)
-        lost = sum(r[name]["ok"] - r[name]["in_db"] for r in rounds if r[name]["in_db"] < r[name]["ok"])
-        print(f"  {name}: {ratio:.0%} of bare, p99 {p99:.1f} ms (bare {statistics.median(r['bare']['p99'] for r in rounds):.1f}),"
-              f" worst DB lag {lag:.2f} s, responses missing from the DB {int(lost)}")
-    print(f"\nreproduce: .venv/bin/python bench/bench_tracking.py --duration {args.duration} --connections "
-          f"{args.connections} --workers {args.workers} --worker-class {args.worker_class} --sends {args.sends} "
-          f"--rounds {args.rounds}")
+        stop_servers(procs)
+    report(args, rounds, ("pixel", "click"), f"{args.sends} distinct tokens", "hit",
+           f".venv/bin/python bench/bench_tracking.py --sends {args.sends}")
 
 
 if __name__ == "__main__":

@@ -22,9 +22,6 @@ from __future__ import annotations
 import argparse
 import os
 import secrets
-import signal
-import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -34,9 +31,17 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from bench._common import add_keep_db, free_port, refuse_shared_redis, reset_database, use_database  # noqa: E402
+from bench._common import add_keep_db, refuse_shared_redis, reset_database, use_database  # noqa: E402
 from bench.bench_tracking import LUA as GET_LUA  # noqa: E402
-from bench.bench_tracking import gunicorn, run_wrk, wait_drained  # noqa: E402
+from bench.bench_tracking import (  # noqa: E402
+    measure_drain,
+    report,
+    run_wrk,
+    start_servers,
+    stop_servers,
+    wait_drained,
+    warm_up,
+)
 
 SECRET = "bench-web-secret"
 SITE = "https://www.example.jp"
@@ -116,13 +121,7 @@ def main() -> None:
     (tmp / "post.lua").write_text(POST_LUA)
     env = {**os.environ, "DATABASE_URL": args.pg_url, "REDIS_URL": args.redis_url, "SECRET_KEY": SECRET,
            "BASE_URL": "http://127.0.0.1", "PYTHONPATH": str(ROOT)}
-    bare_port, app_port = free_port(), free_port()
-    procs = [
-        gunicorn("bench.bare_gif:app", bare_port, args, env),
-        gunicorn("wsgi:create_app()", app_port, args, env),
-        subprocess.Popen([sys.executable, "worker.py", "hit-writer"], cwd=ROOT, env=env,
-                         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL),
-    ]
+    bare_port, app_port, procs = start_servers(args, env)
 
     def collect_run(duration: int | None = None, connections: int | None = None) -> dict[str, float]:
         # wrk passes the script's arguments after "--": a fresh nonce per run keeps page ids unique
@@ -131,61 +130,21 @@ def main() -> None:
 
     rounds: list[dict[str, dict[str, float]]] = []
     try:
-        deadline = time.monotonic() + 90  # gunicorn workers import the app after the port opens
-        while time.monotonic() < deadline:
-            warm = run_wrk(bare_port, str(tmp / "paths.txt"), str(tmp / "get.lua"), args, duration=2, connections=8)
-            if warm["requests"] > 50 and warm["max"] < 1000 and warm["errors"] == 0:
-                break
-        deadline = time.monotonic() + 90
-        while time.monotonic() < deadline:
-            warm = collect_run(duration=2, connections=8)
-            if warm["requests"] > 50 and warm["max"] < 1000 and warm["errors"] == 0:
-                break
+        warm_up(lambda: run_wrk(bare_port, str(tmp / "paths.txt"), str(tmp / "get.lua"), args, duration=2, connections=8))
+        warm_up(lambda: collect_run(duration=2, connections=8))
         wait_drained(app)  # the warm-up's visits are stored before counting starts
         time.sleep(1)
         before = count_visits(app)
         for _ in range(args.rounds):
             results = {"bare": run_wrk(bare_port, str(tmp / "paths.txt"), str(tmp / "get.lua"), args)}
             r = collect_run()
-            ended = time.monotonic()
-            expected = before + r["ok"]
-            while count_visits(app) < expected and time.monotonic() - ended < 60:
-                time.sleep(0.05)
-            r["drain_s"] = time.monotonic() - ended
-            r["in_db"] = count_visits(app) - before
+            before = measure_drain(r, lambda: count_visits(app), before)
             results["collect"] = r
             rounds.append(results)
-            time.sleep(1.0)
-            before = count_visits(app)
     finally:
-        for p in procs:
-            p.send_signal(signal.SIGTERM)
-        for p in procs:
-            p.wait(20)
-
-    print(f"\nwrk -t2 -c{args.connections} -d{args.duration}s; gunicorn -w {args.workers} -k {args.worker_class}"
-          f"{f' --threads {args.threads}' if args.worker_class == 'gthread' else ''}; {args.visitors} visitors; "
-          f"PostgreSQL {args.pg_url.rsplit('/', 1)[1]}; load average {os.getloadavg()[0]:.1f} at the end")
-    print(f"{'round':<6} {'route':<8} {'req/s':>9} {'vs bare':>8} {'p50 ms':>8} {'p99 ms':>8} {'max ms':>8} {'errors':>7} "
-          f"{'responses':>10} {'in DB':>8} {'DB lag s':>9}")
-    for i, results in enumerate(rounds, 1):
-        bare = results["bare"]["rps"]
-        for name, r in results.items():
-            ratio = f"{r['rps'] / bare * 100:.0f}%" if name != "bare" else "-"
-            lag = f"{r['drain_s']:.2f}" if "drain_s" in r else "-"
-            in_db = str(int(r["in_db"])) if "in_db" in r else "-"
-            print(f"{i:<6} {name:<8} {r['rps']:>9.0f} {ratio:>8} {r['p50']:>8.2f} {r['p99']:>8.2f} {r['max']:>8.1f} "
-                  f"{int(r['errors']):>7} {int(r['ok']):>10} {in_db:>8} {lag:>9}")
-    ratio = statistics.median(r["collect"]["rps"] / r["bare"]["rps"] for r in rounds)
-    p99 = statistics.median(r["collect"]["p99"] for r in rounds)
-    lag = max(r["collect"]["drain_s"] for r in rounds)
-    lost = sum(r["collect"]["ok"] - r["collect"]["in_db"] for r in rounds if r["collect"]["in_db"] < r["collect"]["ok"])
-    print("\nmedian over rounds (targets: >= 70% of bare, p99 <= 25 ms, every visit in the DB <= 5 s after the load):")
-    print(f"  collect: {ratio:.0%} of bare, p99 {p99:.1f} ms (bare {statistics.median(r['bare']['p99'] for r in rounds):.1f}),"
-          f" worst DB lag {lag:.2f} s, responses missing from the DB {int(lost)}")
-    print(f"\nreproduce: .venv/bin/python bench/bench_web_collect.py --duration {args.duration} --connections "
-          f"{args.connections} --workers {args.workers} --worker-class {args.worker_class} --visitors {args.visitors} "
-          f"--rounds {args.rounds}")
+        stop_servers(procs)
+    report(args, rounds, ("collect",), f"{args.visitors} visitors", "visit",
+           f".venv/bin/python bench/bench_web_collect.py --visitors {args.visitors}")
 
 
 if __name__ == "__main__":
