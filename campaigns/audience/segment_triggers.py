@@ -21,7 +21,7 @@ from sqlalchemy.orm import Session
 
 from campaigns.audience.segments import SegmentError, insert_count, not_suppressed, segment_contact_ids
 from campaigns.db import UTCDateTime, dialect_insert, now_utc
-from campaigns.journeys.sequences import exit_enrollments, first_due_at
+from campaigns.journeys.sequences import enrol_converted, exit_enrollments, first_due_at
 from campaigns.models import (
     Contact,
     ContactStatus,
@@ -50,11 +50,13 @@ def enroll_matching(
     """Enrol every contact a rule tree selects in one INSERT .. SELECT (manual enrolment of a segment, the
     background job for large ones, segment triggers). Suppressed and inactive contacts never; contacts
     with an active enrolment never; contacts enrolled before only when the sequence allows re-entry.
-    `ids` replaces the rule tree's selection (segment triggers pass this run's entrants)."""
+    `ids` replaces the rule tree's selection (segment triggers pass this run's entrants). A converted
+    sequence enrols into its journey instead (journeys.sequences.enrol_converted; 0 unless it is live)."""
 
-    if sequence.status == SequenceStatus.CONVERTED:
-        return 0  # it runs as a journey: enrol there
     now = now or now_utc()
+    if sequence.status == SequenceStatus.CONVERTED:
+        chosen_ids = ids if ids is not None else segment_contact_ids(rules, now)
+        return len(enrol_converted(session, sequence, chosen_ids, source_event, now))
     due = first_due_at(session, sequence.id, now)
     chosen = ids if ids is not None else segment_contact_ids(rules, now)
     previous = select(func.max(Enrollment.cycle)).where(

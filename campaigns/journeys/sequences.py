@@ -23,7 +23,7 @@ from datetime import date, datetime, time, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import func, select, update
+from sqlalchemy import Select, func, select, update
 from sqlalchemy.orm import Session
 
 from campaigns.compliance import sender_problems
@@ -344,7 +344,7 @@ def enroll_contact(
     reason logged, when that journey is not live (paused, archived) or the contact may not enter."""
     now = now or now_utc()
     if sequence.status == SequenceStatus.CONVERTED:
-        walks = _enrol_converted(session, sequence, [contact.id], source_event or "sequence", now)
+        walks = enrol_converted(session, sequence, [contact.id], source_event or "sequence", now)
         return session.get(JourneyEnrolment, walks[0]) if walks else None
     if contact.status != ContactStatus.ACTIVE or is_suppressed(session, contact.email):
         return None
@@ -388,7 +388,7 @@ def enroll_segment(
     ids = sorted({int(i) for i in contact_ids})
     now = now or now_utc()
     if sequence.status == SequenceStatus.CONVERTED:
-        return len(_enrol_converted(session, sequence, ids, "manual", now))
+        return len(enrol_converted(session, sequence, ids, "manual", now))
     due = first_due_at(session, sequence.id, now)
     enrolled = 0
     for start in range(0, len(ids), 1000):
@@ -429,15 +429,16 @@ def enroll_segment(
     return enrolled
 
 
-def _enrol_converted(session: Session, sequence: Sequence, contact_ids: list[int], source: str,
-                     now: datetime) -> list[int]:
-    """Walks started in the journey a converted sequence became; [] with the reason logged when it takes
-    nobody now (no journey, paused, archived)."""
+def enrol_converted(session: Session, sequence: Sequence, contact_ids: list[int] | Select[Any], source: str,
+                    now: datetime) -> list[int]:
+    """Walks started in the journey a converted sequence became (contact ids or a SELECT of them); [] with
+    the reason logged when it takes nobody now (no journey, paused, archived). enroll_contact,
+    enroll_segment and audience.segment_triggers.enroll_matching call it."""
     journey = walk_entry.journey_of_sequence(session, sequence.id)
     reason = walk_entry.refusal(session, journey)
     if journey is None or reason:
-        log.info("sequence %s runs as a journey that takes nobody now (%s): %d contacts not enrolled",
-                 sequence.id, reason, len(contact_ids))
+        log.info("sequence %s runs as a journey that takes nobody now (%s): contacts not enrolled",
+                 sequence.id, reason)
         return []
     return walk_entry.enrol_live(session, journey, contact_ids, f"sequence {sequence.id}: {source}", now=now)
 

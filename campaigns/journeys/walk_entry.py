@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import and_, func, literal, select
+from sqlalchemy import Select, and_, func, literal, select
 from sqlalchemy.orm import Session
 
 from campaigns.db import JSONType, UTCDateTime, dialect_insert, now_utc
@@ -101,15 +101,19 @@ def refusal(session: Session, journey: Journey | None) -> str:
     return ""
 
 
-def enrol_live(session: Session, journey: Journey, contact_ids: Iterable[int], source: str,
+def enrol_live(session: Session, journey: Journey, contact_ids: Iterable[int] | Select[Any], source: str,
                context: dict[str, Any] | None = None, now: datetime | None = None) -> list[int]:
-    """Start real walks of the given contacts at the live version's start node, due now; returns the new
-    walks' ids ([] when the journey is not live: `refusal` says why)."""
+    """Start real walks of the given contacts (ids, or a SELECT of contact ids: one INSERT .. SELECT) at the
+    live version's start node, due now; returns the new walks' ids ([] when the journey is not live:
+    `refusal` says why)."""
     if refusal(session, journey):
         return []
     version = session.get(JourneyVersion, journey.live_version_id)
     assert version is not None  # refusal checked it
     now = now or now_utc()
+    if isinstance(contact_ids, Select):
+        return start_walks(session, journey, version, contact_ids, source=source, context=dict(context or {}),
+                           test=False, reentry=reentry_allowed(journey), now=now)
     ids = sorted({int(i) for i in contact_ids})
     started: list[int] = []
     for first in range(0, len(ids), CHUNK):

@@ -17,13 +17,22 @@ from typing import Any
 from sqlalchemy import select
 
 from campaigns import bulk, scheduler
+from campaigns.audience import segment_triggers
 from campaigns.automation import service as journeys
 from campaigns.automation.linear import linear_graph, linear_settings
 from campaigns.db import now_utc
 from campaigns.journeys import sequences as seq
 from campaigns.journeys import walk_entry
 from campaigns.leads import forms
-from campaigns.models import Contact, Enrollment, Journey, JourneyEnrolment, JourneyStep, Sequence, SequenceStatus
+from campaigns.models import (
+    Contact,
+    Enrollment,
+    Journey,
+    JourneyEnrolment,
+    JourneyStep,
+    Sequence,
+    SequenceStatus,
+)
 from campaigns.scoring import triggers
 from tests.conftest import run_jobs
 from tests.factories import make_contact
@@ -108,8 +117,11 @@ def test_bulk_enrol_into_a_converted_sequence_or_its_journey_and_a_paused_one_ta
         assert bulk.run(s, "enrol", params, ids[:2]) == 2
         # the old path, a sequence id held somewhere: enroll_segment enrols into the journey too
         assert seq.enroll_segment(s, s.get(Sequence, sequence_id), ids) == 1
+        # a segment's enrolment (the sequence page's job, queued before the upgrade): every active contact
+        make_contact(s, "c3@example.jp", first_name="C3")
+        assert segment_triggers.enroll_matching(s, s.get(Sequence, sequence_id), {}) == 1
     _run_engine(app)
-    assert _mails(smtp_server) == [(f"c{i}@example.jp", "Onboarding: welcome") for i in range(3)]
+    assert _mails(smtp_server) == [(f"c{i}@example.jp", "Onboarding: welcome") for i in range(4)]
     with services.db.begin() as s:
         journey = s.get(Journey, journey_id)
         journeys.pause(s, journey)
