@@ -4,9 +4,6 @@ list and segments. Views parse input, call one service in campaigns.leads.contac
 from __future__ import annotations
 
 import json
-import os
-import re
-import secrets
 import time
 from pathlib import Path
 from typing import Any
@@ -15,7 +12,6 @@ from flask import (
     Blueprint,
     Response,
     abort,
-    current_app,
     flash,
     jsonify,
     redirect,
@@ -51,13 +47,12 @@ from campaigns.spreadsheet import to_csv
 from campaigns.suppression import SuppressionError, suppress, unsuppress
 from campaigns.views.archive_pages import delete_page
 from campaigns.views.text_input import CheckedForm, checks_own_text, field_errors, json_for_editor
+from campaigns.views.uploads import find_upload, receive_csv, upload_dir
 
 bp = Blueprint("contacts", __name__, url_prefix="/contacts")
 
 PAGE_SIZE = 50
 PREVIEW_LIMIT = 100_000  # rows the web dry run reads; the CLI --dry-run reads everything
-UPLOAD_EXTENSIONS = {".csv", ".txt", ".tsv"}
-_TOKEN = re.compile(r"^[0-9a-f]{32}$")
 
 
 def _int_arg(name: str) -> int | None:
@@ -172,12 +167,6 @@ def suppress_contact(contact_id: int) -> Any:
 
 
 # ------------------------------------------------------------------ CSV import
-def _upload_dir() -> Path:
-    path = Path(current_app.config.get("UPLOAD_DIR") or Path(current_app.instance_path) / "uploads")
-    path.mkdir(parents=True, exist_ok=True)
-    return path
-
-
 UPLOAD_KEEP_SECONDS = 86400
 
 
@@ -195,39 +184,14 @@ def _sweep_uploads(base: Path) -> None:
             pass
 
 
-def _upload(token: str) -> tuple[str, str]:
-    """(path, original filename) of an uploaded file, or 404 (the token is the only name used)."""
-    if not _TOKEN.match(token):
-        abort(404)
-    base = _upload_dir()
-    path, meta = base / f"{token}.csv", base / f"{token}.json"
-    if not path.is_file() or not meta.is_file():
-        abort(404)
-    return str(path), json.loads(meta.read_text())["filename"]
-
-
 @bp.route("/import", methods=["GET", "POST"])
 def import_upload() -> Any:
     """Upload a CSV file; the mapping page comes next."""
     s = services().db.session
     if request.method == "POST":
-        file = request.files.get("file")
-        name = (file.filename or "") if file else ""
-        if not file or not name:
-            flash(_("Choose a CSV file to upload."), "error")
-        elif Path(name).suffix.lower() not in UPLOAD_EXTENSIONS:
-            flash(_("Only .csv, .tsv or .txt files can be imported."), "error")
-        else:
-            token = secrets.token_hex(16)
-            base = _upload_dir()
-            _sweep_uploads(base)
-            file.save(base / f"{token}.csv")
-            if os.path.getsize(base / f"{token}.csv") == 0:
-                os.unlink(base / f"{token}.csv")
-                flash(_("The file is empty."), "error")
-            else:
-                (base / f"{token}.json").write_text(json.dumps({"filename": Path(name).name[:255]}))
-                return redirect(url_for("contacts.import_map", token=token))
+        token = receive_csv(upload_dir(), before_save=_sweep_uploads)
+        if token:
+            return redirect(url_for("contacts.import_map", token=token))
     recent = list(s.scalars(select(ImportJob).order_by(ImportJob.id.desc()).limit(20)))
     s.commit()
     return render_template("ui/contacts/import.html", imports=recent), 400 if request.method == "POST" else 200
@@ -248,7 +212,7 @@ def _import_options_from_form(headers: list[str]) -> dict[str, Any]:
 @checks_own_text("source", "consent_text")  # ImportOptions.parse applies the text rule
 def import_map(token: str) -> Any:
     """Column mapping, options and the dry-run preview; "start" records the job and enqueues it."""
-    path, filename = _upload(token)
+    path, filename = find_upload(upload_dir(), token)
     svc = services()
     s = svc.db.session
     options: dict[str, Any] = {"encoding": request.form.get("encoding", "auto")}

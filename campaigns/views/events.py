@@ -16,9 +16,7 @@ logged on a contact page, and the CSV event import.
 from __future__ import annotations
 
 import json
-import os
 import re
-import secrets
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -27,7 +25,6 @@ from flask import (
     Blueprint,
     Response,
     abort,
-    current_app,
     flash,
     g,
     jsonify,
@@ -56,12 +53,11 @@ from campaigns.runtime import services
 from campaigns.spreadsheet import to_csv
 from campaigns.views.builder_common import account_zone
 from campaigns.views.text_input import checks_own_text
+from campaigns.views.uploads import find_upload, receive_csv, upload_dir
 
 bp = Blueprint("events", __name__, url_prefix="/events")
 
 TEST_SOURCE = "test"
-UPLOAD_EXTENSIONS = {".csv", ".txt", ".tsv"}
-_TOKEN = re.compile(r"^[0-9a-f]{32}$")
 _JOB_ID = re.compile(r"^[0-9a-zA-Z-]{1,64}$")
 LOCAL_INPUT = "%Y-%m-%dT%H:%M"  # a datetime-local input's value
 EXAMPLE_CHARS = 200
@@ -213,42 +209,16 @@ def log_contact_activity(contact_id: int) -> Any:
 
 # ------------------------------------------------------------------ CSV event import
 def _upload_dir() -> Path:
-    base = current_app.config.get("UPLOAD_DIR") or Path(current_app.instance_path) / "uploads"
-    path = Path(base) / "events"
-    path.mkdir(parents=True, exist_ok=True)
-    return path
-
-
-def _upload(token: str) -> tuple[str, str]:
-    if not _TOKEN.match(token):
-        abort(404)
-    base = _upload_dir()
-    path, meta = base / f"{token}.csv", base / f"{token}.json"
-    if not path.is_file() or not meta.is_file():
-        abort(404)
-    return str(path), json.loads(meta.read_text())["filename"]
+    return upload_dir("events")
 
 
 @bp.route("/import", methods=["GET", "POST"])
 def import_upload() -> Any:
     """Upload the attendee list or badge scans; the mapping page comes next."""
     if request.method == "POST":
-        file = request.files.get("file")
-        name = (file.filename or "") if file else ""
-        if not file or not name:
-            flash(_("Choose a CSV file to upload."), "error")
-        elif Path(name).suffix.lower() not in UPLOAD_EXTENSIONS:
-            flash(_("Only .csv, .tsv or .txt files can be imported."), "error")
-        else:
-            token = secrets.token_hex(16)
-            base = _upload_dir()
-            file.save(base / f"{token}.csv")
-            if os.path.getsize(base / f"{token}.csv") == 0:
-                os.unlink(base / f"{token}.csv")
-                flash(_("The file is empty."), "error")
-            else:
-                (base / f"{token}.json").write_text(json.dumps({"filename": Path(name).name[:255]}))
-                return redirect(url_for("events.import_map", token=token))
+        token = receive_csv(_upload_dir())
+        if token:
+            return redirect(url_for("events.import_map", token=token))
         return render_template("ui/events/import.html"), 400
     return render_template("ui/events/import.html")
 
@@ -256,7 +226,7 @@ def import_upload() -> Any:
 @bp.route("/import/<token>", methods=["GET", "POST"])
 def import_map(token: str) -> Any:
     """Choose the email column, the event name and its date; "start" queues the import."""
-    path, filename = _upload(token)
+    path, filename = find_upload(_upload_dir(), token)
     svc = services()
     encoding = request.form.get("encoding", "auto")
     try:
