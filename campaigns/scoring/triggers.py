@@ -176,6 +176,11 @@ def fire_triggers(
             Enrollment.sequence_id == sequence_id, among(session, Enrollment.contact_id, contact_ids),
             Enrollment.status == EnrollmentStatus.ACTIVE)))
         sequences_service.exit_enrollments(session, enrollment_ids, reason)
+        sequence = session.get(Sequence, sequence_id)
+        if sequence is not None and str(sequence.status) == "converted":
+            # it runs as a journey: end the contacts' walks there (path log closed, queued mails cancelled)
+            for contact_id in contact_ids:
+                sequences_service.exit_contact(session, contact_id, reason, sequence_id=sequence_id)
     if deliveries:  # sent by enqueue_due after the commit, which finds them by state
         session.execute(insert(core_table(WebhookDelivery)), deliveries)
         result.counts["deliveries"] += len(deliveries)

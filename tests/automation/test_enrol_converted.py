@@ -189,3 +189,19 @@ def test_a_form_the_journey_already_lets_in_is_left_to_the_journey(app, services
     with services.db.begin() as s:
         assert [email for email, _source in _walks(s, journey_id)] == ["eri@example.jp"]
     assert _mails(smtp_server) == [("eri@example.jp", "Onboarding: welcome")]
+
+
+def test_a_scoring_trigger_that_exits_a_converted_sequence_ends_the_walk(app, services, smtp_server) -> None:
+    with services.db.begin() as s:
+        sequence_id, journey_id = _converted(s)
+        triggers.create_trigger(s, {"name": "SQL stops nurture", "when": "stage", "stage": "sql", "action": "exit",
+                                    "sequence_id": str(sequence_id), "active": True})
+        fay = make_contact(s, "fay@example.jp", first_name="Fay")
+        assert seq.enroll_contact(s, fay, s.get(Sequence, sequence_id)) is not None
+        triggers.set_stage(s, fay, "sql", "sales")
+    with services.db.begin() as s:
+        walk = s.scalar(select(JourneyEnrolment).where(JourneyEnrolment.journey_id == journey_id))
+        assert (walk.status, walk.exit_reason) == ("exited", "trigger: SQL stops nurture")
+    _run_engine(app)
+    assert _mails(smtp_server) == []
+
