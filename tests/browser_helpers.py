@@ -93,3 +93,8 @@ def logged_in_page(app: Flask, email: str, password: str) -> Iterator[BrowserSes
         page.click("main button[type=submit]")
         page.wait_for_url(url + "/")
         yield session
+
+
+def sideways(page: Any) -> int:
+    """How far (CSS px) a page scrolls sideways: 0 when it fits its viewport (the 390 px checks)."""
+    return int(page.evaluate("document.documentElement.scrollWidth - document.documentElement.clientWidth"))

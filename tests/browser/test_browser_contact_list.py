@@ -11,15 +11,12 @@ import pytest
 from sqlalchemy import select
 
 from campaigns.models import Contact, ContactList, ContactListMember, Stage
+from tests.browser_helpers import sideways
 from tests.factories import committed, make_contact
 
 pytestmark = pytest.mark.browser
 
 SHOTS = Path(os.environ.get("NURTURE_SHOTS", "/tmp/nurture-shots")) / "contact_list"
-
-
-def sideways(page: Any) -> int:
-    return int(page.evaluate("document.documentElement.scrollWidth - document.documentElement.clientWidth"))
 
 
 @pytest.mark.parametrize(("lang", "width"), [("en", 1366), ("ja", 1366), ("en", 390), ("ja", 390)])

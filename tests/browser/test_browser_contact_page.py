@@ -9,16 +9,12 @@ from pathlib import Path
 import pytest
 
 from campaigns.models import Contact
-from tests.browser_helpers import logged_in_page
+from tests.browser_helpers import logged_in_page, sideways
 from tests.conftest import USER_EMAIL, USER_PASSWORD
 from tests.insights.test_timeline import story  # noqa: F401  (the fixture)
 
 pytestmark = pytest.mark.browser
 SHOTS = Path(os.environ.get("BROWSER_SHOTS", "/tmp/nurture-browser"))
-
-
-def _sideways(page) -> int:  # type: ignore[no-untyped-def]
-    return int(page.evaluate("document.documentElement.scrollWidth - document.documentElement.clientWidth"))
 
 
 def _too_wide(page) -> list[str]:  # type: ignore[no-untyped-def]
@@ -48,7 +44,7 @@ def test_contact_page_in_both_languages_and_widths(app, services, user, story): 
                 assert page.locator("[data-testid=timeline] [data-mark=human]").count() == 2
                 assert "+5" in timeline and "+10" in timeline
                 page.screenshot(path=str(SHOTS / f"contact-page-{lang}-{width}.png"), full_page=True)
-                assert _sideways(page) <= 0, (lang, width, _too_wide(page))
+                assert sideways(page) <= 0, (lang, width, _too_wide(page))
         # a wrong confirmation erases nothing and says why; the browser's own check stops an empty one
         page.set_extra_http_headers({"Accept-Language": "en"})
         page.set_viewport_size({"width": 1366, "height": 900})

@@ -14,6 +14,7 @@ import pytest
 
 from campaigns.db import now_utc
 from campaigns.models import Account, Event
+from tests.browser_helpers import sideways
 from tests.factories import make_contact
 
 pytestmark = pytest.mark.browser
@@ -45,10 +46,6 @@ def events(services: Any) -> None:
                         properties={"activity": "seminar", "note": "東京会場"}, occurred_at=now - timedelta(days=1, hours=i)))
         s.add(Event(contact_id=c.id, name="a_very_long_event_name_from_a_crm_integration_that_goes_on", source="crm",
                     properties={"deal": "x" * 120}, occurred_at=now - timedelta(days=3)))
-
-
-def _sideways(page: Any) -> int:
-    return int(page.evaluate("document.documentElement.scrollWidth - document.documentElement.clientWidth"))
 
 
 def test_event_browser_and_csv_import(app: Any, user: Any, services: Any, events: None, tmp_path: Path) -> None:
@@ -84,7 +81,7 @@ def test_event_browser_and_csv_import(app: Any, user: Any, services: Any, events
                     for english in ENGLISH_ON_JA[:5]:
                         assert english.lower() not in text.lower(), (width, english)
                 assert "UTC" not in text
-                assert _sideways(page) <= 0, (lang, width)
+                assert sideways(page) <= 0, (lang, width)
                 page.screenshot(path=str(SHOTS / f"events-{lang}-{width}.png"), full_page=True)
 
                 # the pickers: contacts by name, event names from the list
@@ -100,7 +97,7 @@ def test_event_browser_and_csv_import(app: Any, user: Any, services: Any, events
                 page.click('[data-testid="event-upload"]')
                 expect(page.locator('[data-testid="event-map"]')).to_be_visible()
                 assert "Shift_JIS" in page.locator('[data-testid="encoding"]').inner_text() or "CP932" in page.locator('[data-testid="encoding"]').inner_text()
-                assert _sideways(page) <= 0, ("map", lang, width)
+                assert sideways(page) <= 0, ("map", lang, width)
                 page.screenshot(path=str(SHOTS / f"import-map-{lang}-{width}.png"), full_page=True)
                 map_text = page.locator("main").inner_text()
                 if lang == "ja":
@@ -122,6 +119,6 @@ def test_event_browser_and_csv_import(app: Any, user: Any, services: Any, events
                 if lang == "ja":
                     for english in ENGLISH_ON_JA[5:8]:
                         assert english.lower() not in text.lower(), (width, english)
-                assert _sideways(page) <= 0, ("progress", lang, width)
+                assert sideways(page) <= 0, ("progress", lang, width)
                 page.screenshot(path=str(SHOTS / f"import-done-{lang}-{width}.png"), full_page=True)
         assert not b.problems, b.problems

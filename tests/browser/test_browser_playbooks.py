@@ -13,6 +13,7 @@ import pytest
 from sqlalchemy import func, select
 
 from campaigns.models import Journey, Template
+from tests.browser_helpers import sideways
 from tests.sending_helpers import setup_account
 
 pytestmark = pytest.mark.browser
@@ -26,10 +27,6 @@ WORDS = {
            "journey": "役職別コンテンツ", "gallery": "テンプレートギャラリー", "use": "このメールを使う",
            "absent": "Document request follow-up"},
 }
-
-
-def _sideways(page: Any) -> int:
-    return int(page.evaluate("document.documentElement.scrollWidth - document.documentElement.clientWidth"))
 
 
 def _journeys(services: Any) -> int:
@@ -64,13 +61,13 @@ def test_install_a_playbook_and_use_the_gallery(app: Any, user: Any, services: A
                 text = page.inner_text("main")
                 assert words["title"] in text and words["absent"] not in text, (lang, width)
                 assert page.locator("[data-testid=language-by_role]").input_value() == lang  # mails in the UI's language
-                assert _sideways(page) <= 0, (lang, width)
+                assert sideways(page) <= 0, (lang, width)
                 page.screenshot(path=str(SHOTS / f"playbooks-{lang}-{width}.png"), full_page=True)
 
                 page.click("[data-testid=install-by_role]")
                 expect(page.locator("[data-testid=confirm-panel]")).to_be_visible()
                 assert _journeys(services) == installs  # asked first: nothing created yet
-                assert _sideways(page) <= 0, (lang, width)
+                assert sideways(page) <= 0, (lang, width)
                 page.screenshot(path=str(SHOTS / f"playbooks-confirm-{lang}-{width}.png"), full_page=True)
                 page.click("[data-testid=confirm-go]")
                 page.wait_for_url(base + "/playbooks/installed")
@@ -79,7 +76,7 @@ def test_install_a_playbook_and_use_the_gallery(app: Any, user: Any, services: A
                 expect(page.locator("h1")).to_contain_text(words["installed"])
                 links = page.locator("[data-testid=piece-link]")
                 assert links.count() == 1 + 2 + 1 + 1  # journey, two templates, list, segment
-                assert _sideways(page) <= 0, (lang, width)
+                assert sideways(page) <= 0, (lang, width)
                 page.screenshot(path=str(SHOTS / f"playbooks-installed-{lang}-{width}.png"), full_page=True)
                 journey_link = page.locator("[data-testid=piece-link]").first
                 journey_name = journey_link.inner_text()
@@ -96,7 +93,7 @@ def test_install_a_playbook_and_use_the_gallery(app: Any, user: Any, services: A
                 first_frame = page.frame_locator(".pb-thumb iframe").first
                 expect(first_frame.locator("body")).to_contain_text(
                     "いつもお世話になっております" if lang == "ja" else "Hi ")
-                assert _sideways(page) <= 0, (lang, width)
+                assert sideways(page) <= 0, (lang, width)
                 page.screenshot(path=str(SHOTS / f"gallery-{lang}-{width}.png"), full_page=False)
         # the gallery's button makes a template and opens it (once is enough)
         with services.db.begin() as s:

@@ -17,7 +17,7 @@ from campaigns.db import now_utc
 from campaigns.journeys.broadcasts import create_broadcast
 from campaigns.models import Broadcast, BroadcastStatus, Enrollment, Segment, Send
 from campaigns.views.confirm import MASS_THRESHOLD
-from tests.browser_helpers import logged_in_page
+from tests.browser_helpers import logged_in_page, sideways
 from tests.conftest import USER_EMAIL, USER_PASSWORD, run_jobs
 from tests.factories import make_contact, make_contacts, make_sequence
 from tests.sending_helpers import make_version, setup_account
@@ -42,10 +42,6 @@ def _sends(services) -> int:
 def _broadcasts(services) -> list[tuple[str, BroadcastStatus]]:
     with services.db.begin() as s:
         return [(b.name, b.status) for b in s.scalars(select(Broadcast).order_by(Broadcast.id))]
-
-
-def _sideways(page) -> int:
-    return int(page.evaluate("document.documentElement.scrollWidth - document.documentElement.clientWidth"))
 
 
 def test_send_now_goes_only_after_the_confirmation(app, services, user, smtp_server, chromium):
@@ -150,7 +146,7 @@ def test_japanese_enrolment_and_cancel_confirmations_on_a_phone(app, services, u
             expect(page.get_by_test_id("confirm-sample")).to_contain_text("山田 太郎")
             expect(page.get_by_test_id("confirm-sample")).to_contain_text("エクスアンプル商事株式会社")
             expect(page.get_by_test_id("confirm-go")).to_have_text(re.compile(r"^3\s?件.*登録"))
-            assert _sideways(page) == 0, width
+            assert sideways(page) == 0, width
             page.screenshot(path=str(SHOTS / f"safety-confirm-enrol-ja-{width}.png"), full_page=True)
             with services.db.begin() as s:
                 assert s.scalar(select(func.count()).select_from(Enrollment)) == 0
@@ -161,11 +157,11 @@ def test_japanese_enrolment_and_cancel_confirmations_on_a_phone(app, services, u
 
         # Cancel asks first, in Japanese, and fits the phone.
         page.goto(f"{base}/broadcasts/{broadcast_id}")
-        assert _sideways(page) == 0
+        assert sideways(page) == 0
         page.screenshot(path=str(SHOTS / "safety-broadcast-show-ja-390.png"), full_page=True)
         page.click("[data-testid=cancel-form] button")
         expect(page.get_by_test_id("confirm-title")).to_have_text("「12月のお知らせ」の配信をキャンセルしますか？")
-        assert _sideways(page) == 0
+        assert sideways(page) == 0
         page.screenshot(path=str(SHOTS / "safety-confirm-cancel-ja-390.png"), full_page=True)
         assert _broadcasts(services) == [("12月のお知らせ", BroadcastStatus.DRAFT)]
         page.click("[data-testid=confirm-back]")

@@ -17,6 +17,7 @@ from sqlalchemy import insert, select
 from campaigns.audience.segments import count_segment
 from campaigns.db import now_utc
 from campaigns.models import Contact, ContactList, ContactListMember, Event, Segment
+from tests.browser_helpers import sideways
 
 pytestmark = pytest.mark.browser
 
@@ -118,10 +119,6 @@ NESTED_WORDS = {
 }
 
 
-def _sideways(page: Any) -> int:
-    return int(page.evaluate("document.documentElement.scrollWidth - document.documentElement.clientWidth"))
-
-
 def test_nested_segment_in_words_in_both_languages_and_widths(app: Any, user: Any, services: Any,
                                                               people: dict[str, Any]) -> None:
     if not Path("/usr/bin/chromium").exists():
@@ -177,7 +174,7 @@ def test_nested_segment_in_words_in_both_languages_and_widths(app: Any, user: An
                 outer, nested = root.bounding_box(), group.bounding_box()
                 assert outer and nested and nested["x"] > outer["x"] and nested["x"] + nested["width"] <= outer["x"] + outer["width"] + 1
                 assert group.evaluate("e => getComputedStyle(e).borderLeftWidth") == "4px"
-                assert _sideways(page) <= 0, (lang, width)
+                assert sideways(page) <= 0, (lang, width)
                 page.screenshot(path=str(SHOTS / f"segment-builder-{lang}-{width}.png"), full_page=True)
 
                 # an error names the condition in words and marks its row
@@ -197,6 +194,6 @@ def test_nested_segment_in_words_in_both_languages_and_widths(app: Any, user: An
                     assert saved is not None and saved.rules == rules
                 assert page.inner_text(f"[data-testid=sentence-{saved.id}]") == words["sentence"]
                 assert page.inner_text(f"[data-testid=count-{saved.id}]") == expected
-                assert _sideways(page) <= 0, (lang, width)
+                assert sideways(page) <= 0, (lang, width)
                 page.screenshot(path=str(SHOTS / f"segments-list-{lang}-{width}.png"), full_page=True)
     assert b.problems == []

@@ -15,6 +15,7 @@ import pytest
 from campaigns.audience.segments import count_segment
 from campaigns.db import now_utc
 from campaigns.models import Account
+from tests.browser_helpers import sideways
 from tests.factories import make_contact, make_visit, make_visitor
 
 pytestmark = pytest.mark.browser
@@ -46,10 +47,6 @@ def site(services: Any) -> None:
         make_visit(s, anon, "/pricing/enterprise", title="Enterprise", at=now - timedelta(minutes=5))
 
 
-def _sideways(page: Any) -> int:
-    return int(page.evaluate("document.documentElement.scrollWidth - document.documentElement.clientWidth"))
-
-
 def test_visitors_page_report_and_segment_condition(app: Any, user: Any, services: Any, site: None) -> None:
     if not Path("/usr/bin/chromium").exists():
         pytest.skip("Debian chromium is not installed")
@@ -76,7 +73,7 @@ def test_visitors_page_report_and_segment_condition(app: Any, user: Any, service
                     for english in ENGLISH_ON_JA:
                         assert english not in text, (width, english)
                 assert "UTC" not in text
-                assert _sideways(page) <= 0, (lang, width)
+                assert sideways(page) <= 0, (lang, width)
                 page.screenshot(path=str(SHOTS / f"visitors-{lang}-{width}.png"), full_page=True)
 
                 page.fill("#visitor-page", "/case-studies/*")
@@ -85,7 +82,7 @@ def test_visitors_page_report_and_segment_condition(app: Any, user: Any, service
 
                 page.goto(b.server.url + "/visitors/report")
                 expect(page.locator('[data-testid="top-pages"]')).to_be_visible()
-                assert _sideways(page) <= 0, (lang, width, "report")
+                assert sideways(page) <= 0, (lang, width, "report")
                 page.screenshot(path=str(SHOTS / f"visits-report-{lang}-{width}.png"), full_page=True)
 
                 page.goto(b.server.url + "/contacts/segments/new")
@@ -102,6 +99,6 @@ def test_visitors_page_report_and_segment_condition(app: Any, user: Any, service
                 expect(page.locator("#segment-count")).to_have_text(expected)
                 row_text = row.inner_text()
                 assert words[5] in page.locator("#rule-builder").inner_html() and words[6] in row_text, (lang, row_text)
-                assert _sideways(page) <= 0, (lang, width, "builder")
+                assert sideways(page) <= 0, (lang, width, "builder")
                 page.screenshot(path=str(SHOTS / f"segment-visit-{lang}-{width}.png"), full_page=True)
     assert b.problems == []
