@@ -1,5 +1,8 @@
-"""The delete page every archivable object shares (templates, segments, lists, forms; campaigns.archive has the
-rules): one GET/POST route body, so each blueprint only says which object, its words and its addresses.
+"""The archive, restore and delete routes every archivable object shares (templates, segments, lists, forms;
+campaigns.archive has the rules): one route body each, so a blueprint only says which object, its words and
+its addresses.
+
+Archive and restore (POST) apply the stage's rule, commit, flash and go back to the object's page.
 
 GET shows templates/ui/archive/confirm_delete.html: the confirmation, or what uses the object with Archive
 instead. POST deletes and redirects with a flash; when something started using the object since the page was
@@ -37,3 +40,12 @@ def delete_page(session: Session, obj: T, *, what: str, delete: Callable[[Sessio
         "ui/archive/confirm_delete.html", obj=obj, what=what, usages=usages(session, obj), note=note,
         archive_url=archive_url, back_url=back_url,
     ), 409 if request.method == "POST" else 200
+
+
+def change_page(session: Session, obj: T, change: Callable[[Session, T], None], done: str, back_url: str) -> Any:
+    """POST archive or restore: `change` (the stage's archive_*/restore_*) applied and committed, `done`
+    flashed, back to `back_url`."""
+    change(session, obj)
+    session.commit()
+    flash(done, "success")
+    return redirect(back_url)

@@ -45,7 +45,7 @@ from campaigns.params import parse_id
 from campaigns.runtime import services
 from campaigns.spreadsheet import to_csv
 from campaigns.suppression import SuppressionError, suppress, unsuppress
-from campaigns.views.archive_pages import delete_page
+from campaigns.views.archive_pages import change_page, delete_page
 from campaigns.views.text_input import CheckedForm, checks_own_text, field_errors, json_for_editor
 from campaigns.views.uploads import find_upload, receive_csv, upload_dir
 
@@ -444,22 +444,17 @@ def segment_delete(segment_id: int) -> Any:
 @bp.post("/segments/<int:segment_id>/archive")
 def segment_archive(segment_id: int) -> Any:
     s = services().db.session
-    segment = _segment_or_404(s, segment_id)
-    audience_archive.archive_segment(s, segment)
-    s.commit()
-    flash(_("Segment archived: it no longer appears in lists and pickers; broadcasts and sequences using it go on."),
-          "success")
-    return redirect(url_for("contacts.segment_edit", segment_id=segment.id))
+    return change_page(
+        s, _segment_or_404(s, segment_id), audience_archive.archive_segment,
+        _("Segment archived: it no longer appears in lists and pickers; broadcasts and sequences using it go on."),
+        url_for("contacts.segment_edit", segment_id=segment_id))
 
 
 @bp.post("/segments/<int:segment_id>/restore")
 def segment_restore(segment_id: int) -> Any:
     s = services().db.session
-    segment = _segment_or_404(s, segment_id)
-    audience_archive.restore_segment(s, segment)
-    s.commit()
-    flash(_("Segment restored."), "success")
-    return redirect(url_for("contacts.segment_edit", segment_id=segment.id))
+    return change_page(s, _segment_or_404(s, segment_id), audience_archive.restore_segment, _("Segment restored."),
+                       url_for("contacts.segment_edit", segment_id=segment_id))
 
 
 @bp.post("/segments/<int:segment_id>/duplicate")

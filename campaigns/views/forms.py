@@ -22,7 +22,7 @@ from campaigns.models import Form, FormStatus, FormSubmission, Sequence, Submiss
 from campaigns.params import parse_id, parse_page
 from campaigns.runtime import services
 from campaigns.spreadsheet import to_csv
-from campaigns.views.archive_pages import delete_page
+from campaigns.views.archive_pages import change_page, delete_page
 from campaigns.views.builder_common import install_filters
 from campaigns.views.text_input import checks_own_text
 
@@ -127,21 +127,18 @@ def index() -> Any:
 @bp.post("/<int:form_id>/archive")
 def archive(form_id: int) -> Any:
     s = services().db.session
-    archive_form(s, _form_or_404(s, form_id))
-    s.commit()
-    flash(_("Form archived: its page no longer takes submissions and it is hidden from the list; "
-            "its submissions and consent records are kept."), "success")
-    return redirect(url_for("forms.show", form_id=form_id))
+    return change_page(s, _form_or_404(s, form_id), archive_form,
+                       _("Form archived: its page no longer takes submissions and it is hidden from the list; "
+                         "its submissions and consent records are kept."), url_for("forms.show", form_id=form_id))
 
 
 @bp.post("/<int:form_id>/restore")
 def restore(form_id: int) -> Any:
     s = services().db.session
-    restore_form(s, _form_or_404(s, form_id))
-    s.commit()
-    flash(_("Form restored. It is still closed: set its status to active in the editor to take submissions again."),
-          "success")
-    return redirect(url_for("forms.show", form_id=form_id))
+    return change_page(
+        s, _form_or_404(s, form_id), restore_form,
+        _("Form restored. It is still closed: set its status to active in the editor to take submissions again."),
+        url_for("forms.show", form_id=form_id))
 
 
 @bp.post("/<int:form_id>/duplicate")

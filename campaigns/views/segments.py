@@ -52,7 +52,7 @@ from campaigns.models import (
 from campaigns.params import parse_id
 from campaigns.runtime import services
 from campaigns.sql_functions import ascii_lower_text
-from campaigns.views.archive_pages import delete_page
+from campaigns.views.archive_pages import change_page, delete_page
 
 bp = Blueprint("segments", __name__, url_prefix="/segments")
 
@@ -242,20 +242,17 @@ def list_delete(list_id: int) -> Any:
 @bp.post("/lists/<int:list_id>/archive")
 def list_archive(list_id: int) -> Any:
     s = services().db.session
-    archive_list(s, _list_or_404(s, list_id))
-    s.commit()
-    flash(_("List archived: it no longer appears in lists and pickers; its members and the segments using it stay."),
-          "success")
-    return redirect(url_for("segments.list_show", list_id=list_id))
+    return change_page(
+        s, _list_or_404(s, list_id), archive_list,
+        _("List archived: it no longer appears in lists and pickers; its members and the segments using it stay."),
+        url_for("segments.list_show", list_id=list_id))
 
 
 @bp.post("/lists/<int:list_id>/restore")
 def list_restore(list_id: int) -> Any:
     s = services().db.session
-    restore_list(s, _list_or_404(s, list_id))
-    s.commit()
-    flash(_("List restored."), "success")
-    return redirect(url_for("segments.list_show", list_id=list_id))
+    return change_page(s, _list_or_404(s, list_id), restore_list, _("List restored."),
+                       url_for("segments.list_show", list_id=list_id))
 
 
 @bp.post("/lists/<int:list_id>/duplicate")

@@ -46,7 +46,7 @@ from campaigns.params import parse_id
 from campaigns.runtime import services
 from campaigns.text import storable
 from campaigns.views import mail_blocks
-from campaigns.views.archive_pages import delete_page
+from campaigns.views.archive_pages import change_page, delete_page
 from campaigns.views.builder_common import account_zone, install_filters
 from campaigns.views.text_input import CheckedForm, checks_own_text
 
@@ -161,21 +161,17 @@ def index() -> Any:
 @bp.post("/<int:template_id>/archive")
 def archive(template_id: int) -> Any:
     s = services().db.session
-    template = _template_or_404(s, template_id)
-    archive_template(s, template)
-    s.commit()
-    flash(_("Template archived: it no longer appears in lists and pickers; its history and reports are kept."), "success")
-    return redirect(url_for("templates.edit", template_id=template.id))
+    return change_page(
+        s, _template_or_404(s, template_id), archive_template,
+        _("Template archived: it no longer appears in lists and pickers; its history and reports are kept."),
+        url_for("templates.edit", template_id=template_id))
 
 
 @bp.post("/<int:template_id>/restore")
 def restore(template_id: int) -> Any:
     s = services().db.session
-    template = _template_or_404(s, template_id)
-    restore_template(s, template)
-    s.commit()
-    flash(_("Template restored."), "success")
-    return redirect(url_for("templates.edit", template_id=template.id))
+    return change_page(s, _template_or_404(s, template_id), restore_template, _("Template restored."),
+                       url_for("templates.edit", template_id=template_id))
 
 
 @bp.post("/<int:template_id>/duplicate")
