@@ -13,12 +13,10 @@ from __future__ import annotations
 
 import csv
 import io
-import re
 from collections.abc import Iterator
 from typing import Any
 
-from flask import Response, abort, flash, g, jsonify, redirect, render_template, request, session, url_for
-from rq.exceptions import NoSuchJobError
+from flask import Response, flash, g, jsonify, redirect, render_template, request, session, url_for
 from rq.job import Job
 from sqlalchemy import select
 
@@ -38,6 +36,7 @@ from campaigns.users import get_account
 from campaigns.views import confirm
 from campaigns.views.builder_common import account_zone
 from campaigns.views.contacts import PAGE_SIZE, bp
+from campaigns.views.jobs import job_or_404, job_state
 
 # Columns a user may show, in table order; email and name are always shown.
 COLUMNS = ("company", "job_title", "source", "stage", "score", "status", "created", "activity")
@@ -50,7 +49,6 @@ ACTION_LABELS = {
     "add_to_list": "Add to list", "remove_from_list": "Remove from list", "enrol": "Enrol in a journey or sequence",
     "set_stage": "Set stage", "suppress": "Suppress", "erase": "Erase personal data", "export": "Export CSV",
 }
-_JOB_ID = re.compile(r"^[0-9a-f-]{8,64}$")
 
 
 def _columns() -> list[str]:
@@ -283,30 +281,16 @@ def _export(target: bulk.Target) -> Response:
 
 
 def _bulk_job(job_id: str) -> Job:
-    if not _JOB_ID.match(job_id):
-        abort(404)
-    try:
-        job = Job.fetch(job_id, connection=services().redis)
-    except NoSuchJobError:
-        abort(404)
-    if job.func_name != queueing.BULK.func:
-        abort(404)
-    return job
+    return job_or_404(job_id, queueing.BULK)
 
 
 def _job_status(job: Job) -> dict[str, Any]:
     meta = job.get_meta(refresh=True) if hasattr(job, "get_meta") else job.meta
     total = int(meta.get("total") or 0)
     done = int(meta.get("done") or 0)
-    state = job.get_status(refresh=True)
-    finished = state == "finished"
-    failed = state in ("failed", "stopped", "canceled")
-    return {
-        "total": total, "done": total if finished else done, "changed": int(meta.get("changed") or 0),
-        "percent": 100 if finished else (min(99, int(100 * done / total)) if total else 0),
-        "finished": finished, "failed": failed,
-        "state_label": _("Done") if finished else _("Failed") if failed else _("Running"),
-    }
+    state = job_state(job, done, total)
+    return {"total": total, "done": total if state["finished"] else done, "changed": int(meta.get("changed") or 0),
+            **state}
 
 
 @bp.get("/bulk/<job_id>")

@@ -16,7 +16,6 @@ logged on a contact page, and the CSV event import.
 from __future__ import annotations
 
 import json
-import re
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -33,7 +32,6 @@ from flask import (
     request,
     url_for,
 )
-from rq.exceptions import NoSuchJobError
 from rq.job import Job
 from sqlalchemy import or_, select
 
@@ -52,13 +50,13 @@ from campaigns.params import loads as json_loads
 from campaigns.runtime import services
 from campaigns.spreadsheet import to_csv
 from campaigns.views.builder_common import account_zone
+from campaigns.views.jobs import job_or_404, job_state
 from campaigns.views.text_input import checks_own_text
 from campaigns.views.uploads import find_upload, receive_csv, upload_dir
 
 bp = Blueprint("events", __name__, url_prefix="/events")
 
 TEST_SOURCE = "test"
-_JOB_ID = re.compile(r"^[0-9a-zA-Z-]{1,64}$")
 LOCAL_INPUT = "%Y-%m-%dT%H:%M"  # a datetime-local input's value
 EXAMPLE_CHARS = 200
 # Where events come from, in words (Event.source); another source is shown as stored.
@@ -269,29 +267,17 @@ def import_map(token: str) -> Any:
 
 
 def _import_job(job_id: str) -> Job:
-    if not _JOB_ID.match(job_id):
-        abort(404)
-    try:
-        job = Job.fetch(job_id, connection=services().redis)
-    except NoSuchJobError:
-        abort(404)
-    if job.func_name != queueing.EVENT_IMPORT.func:
-        abort(404)
-    return job
+    return job_or_404(job_id, queueing.EVENT_IMPORT)
 
 
 def _import_status(job: Job) -> dict[str, Any]:
-    state = job.get_status(refresh=True)
     meta = job.get_meta(refresh=True)
-    finished = state == "finished"
+    finished = job.get_status(refresh=True) == "finished"
     report = dict((job.result if finished else None) or meta.get("report") or {})
-    failed = state in ("failed", "stopped", "canceled")
     total, done = int(report.get("bytes_total") or 0), int(report.get("bytes_done") or 0)
-    percent = 100 if finished else (min(99, int(100 * done / total)) if total else 0)
     return {
         "filename": meta.get("filename", ""), "event_name": meta.get("event_name", ""),
-        "finished": finished, "failed": failed, "percent": percent,
-        "state_label": _("Done") if finished else _("Failed") if failed else _("Running"),
+        **job_state(job, done, total),
         **{key: int(report.get(key) or 0) for key in ("processed", "recorded", "created", "matched", "already")},
         "failed_rows": int(report.get("failed") or 0),
         "errors": [{**e, "reason": _(e.get("reason", ""))} for e in report.get("errors") or []],
