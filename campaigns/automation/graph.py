@@ -784,7 +784,8 @@ GRAPH_SCHEMA: dict[str, Any] = {
     "required": ["start", "nodes", "edges"],
     "additionalProperties": False,
     "properties": {
-        "start": _ID_SCHEMA,
+        # "" only in an empty draft (EMPTY_GRAPH: a journey just created); validate_graph refuses it on save
+        "start": {"anyOf": [_ID_SCHEMA, {"type": "string", "maxLength": 0}]},
         "nodes": {"type": "array", "maxItems": MAX_NODES, "items": {"oneOf": [
             _node_schema("send", ["template_id"], {"template_id": _POSITIVE}),
             _node_schema("wait", ["wait"], {"wait": {

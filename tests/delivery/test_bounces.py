@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import mailbox
+import re
 import time
 from pathlib import Path
 from typing import Any
@@ -339,7 +340,14 @@ def test_a_paused_broadcast_shows_why_and_resumes_from_the_ui(ui: Any, client: A
         _post(client, {"type": "complaint", "email": mail.rcpt_tos[0], "message_id": mail.message["Message-ID"]})
     page = ui.get(f"/broadcasts/{broadcast_id}").get_data(as_text=True)
     assert 'data-testid="pause-reason"' in page and "complaint rate" in page and 'data-testid="resume-form"' in page
-    resp = ui.post(f"/broadcasts/{broadcast_id}/resume", page=f"/broadcasts/{broadcast_id}", follow_redirects=True)
+    # resuming mails people: it asks first (campaigns/views/confirm.py), then goes ahead with the count it showed
+    asked = ui.post(f"/broadcasts/{broadcast_id}/resume", page=f"/broadcasts/{broadcast_id}").get_data(as_text=True)
+    with services.db.begin() as s:
+        assert s.get(Broadcast, broadcast_id).status == BroadcastStatus.PAUSED  # nothing happens before confirming
+    shown = re.search(r'name="confirm_count" value="([^"]*)"', asked)
+    confirm = {"confirm_step": "confirmed", "confirm_count": shown.group(1) if shown else ""}
+    resp = ui.post(f"/broadcasts/{broadcast_id}/resume", confirm, page=f"/broadcasts/{broadcast_id}",
+                   follow_redirects=True)
     assert "3" in resp.get_data(as_text=True)
     with services.db.begin() as s:
         assert s.get(Broadcast, broadcast_id).status == BroadcastStatus.SENDING

@@ -59,7 +59,12 @@ def _check_page(url: str, resp: Any) -> bool:
         assert policy is not None and "unsafe-inline" not in policy.group(1), f"{url}: inline scripts allowed: {csp}"
     else:
         # Anything else is data a browser does not render as a page (the UI's scripts insert it as text)
-        assert resp.mimetype in ("application/json", "text/csv", "text/plain", "image/gif"), f"{url}: {resp.mimetype}"
+        # (and the website snippet /w/nurture.js, a script whose settings are JSON-encoded into it)
+        assert resp.mimetype in ("application/json", "text/csv", "text/plain", "image/gif", "text/javascript"), \
+            f"{url}: {resp.mimetype}"
+        if resp.mimetype == "text/javascript":
+            for marker in MARKERS:
+                assert marker not in body, f"{url} carries {marker!r} into a script"
         assert resp.headers.get("X-Content-Type-Options") == "nosniff", url
     return any(e in body for e in ESCAPED)
 
