@@ -206,3 +206,19 @@ def machine_ceiling(iterations: int = 8_000_000) -> float:
 
     before, both, after = rate(1), rate(2), rate(1)
     return both / ((before + after) / 2)
+
+
+def timed(label: str, fn: Callable[[], Any]) -> Any:
+    """Run fn, print how long it took under `label`, return its result (the benches' phase lines)."""
+    started = time.perf_counter()
+    result = fn()
+    print(f"  {label}: {time.perf_counter() - started:.2f} s", flush=True)
+    return result
+
+
+def sql(svc: Any, statement: str, **params: Any) -> None:
+    """One SQL statement in its own transaction (the benches' data loading)."""
+    import sqlalchemy as sa
+
+    with svc.db.engine.begin() as conn:
+        conn.execute(sa.text(statement), params)

@@ -25,7 +25,6 @@ import statistics
 import sys
 import threading
 import time
-from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
@@ -34,7 +33,7 @@ import sqlalchemy as sa
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench._common import add_keep_db, use_database  # noqa: E402
+from bench._common import add_keep_db, sql, timed, use_database  # noqa: E402
 from campaigns import scheduler  # noqa: E402
 from campaigns.automation import engine, service  # noqa: E402
 from campaigns.db import Base, now_utc  # noqa: E402
@@ -73,18 +72,6 @@ def graph(template_id: int) -> dict[str, Any]:
             {"from": "w3", "exit": "next", "to": "e1"},
         ],
     }
-
-
-def timed(label: str, fn: Callable[[], Any]) -> Any:
-    started = time.perf_counter()
-    result = fn()
-    print(f"  {label}: {time.perf_counter() - started:.2f} s", flush=True)
-    return result
-
-
-def sql(svc: Any, statement: str, **params: Any) -> None:
-    with svc.db.engine.begin() as conn:
-        conn.execute(sa.text(statement), params)
 
 
 def analyze(svc: Any) -> None:

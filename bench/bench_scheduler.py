@@ -22,7 +22,6 @@ import statistics
 import sys
 import time
 from collections import Counter
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -30,7 +29,7 @@ import sqlalchemy as sa
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench._common import add_keep_db, proc_cpu_seconds, use_database  # noqa: E402
+from bench._common import add_keep_db, proc_cpu_seconds, sql, timed, use_database  # noqa: E402
 from campaigns import scheduler
 from campaigns.db import Base, now_utc
 from campaigns.journeys.sequences import create_sequence, set_sequence_status
@@ -54,18 +53,6 @@ def fresh_schema(svc: Any) -> None:
 def _server_version(svc: Any) -> str:
     with svc.db.engine.connect() as conn:
         return str(conn.scalar(sa.text("SHOW server_version")))
-
-
-def timed(label: str, fn: Callable[[], Any]) -> Any:
-    started = time.perf_counter()
-    result = fn()
-    print(f"  {label}: {time.perf_counter() - started:.2f} s", flush=True)
-    return result
-
-
-def sql(svc: Any, statement: str, **params: Any) -> None:
-    with svc.db.engine.begin() as conn:
-        conn.execute(sa.text(statement), params)
 
 
 def analyze(svc: Any) -> None:
@@ -166,10 +153,12 @@ def generate(svc: Any, args: Any, total: int, small: int, extra: int) -> None:
     timed(f"{total:,} contacts (INSERT .. SELECT generate_series)", lambda: sql(
         svc,
         "INSERT INTO contacts (email, first_name, last_name, company, job_title, source, timezone, attributes,"
-        " status, stage, score, consent_method, consent_source, consent_text, created_at, updated_at)"
+        " status, stage, score, consent_method, consent_source, consent_text, created_at, updated_at, search_text)"
         " SELECT 'lead' || g || '@bench.example.com', 'First' || g, 'Last', 'Acme', '', 'bench',"
         "  CASE g % 3 WHEN 0 THEN 'Asia/Tokyo' WHEN 1 THEN 'America/New_York' ELSE NULL END,"
-        "  '{}'::jsonb, 'active', 'cold', 0, 'form', 'bench', '', now(), now()"
+        "  '{}'::jsonb, 'active', 'cold', 0, 'form', 'bench', '', now(), now(),"
+        # the folded search column (campaigns.search_text) as it would read for these ASCII names
+        "  'lead' || g || '@bench.example.com first' || g || 'last lastfirst' || g || ' acme'"
         " FROM generate_series(1, CAST(:n AS integer)) AS g", n=total))
 
     # Phase 1: 10,000 enrolments, 1,000 due.
