@@ -1,4 +1,5 @@
-"""A/B tests on a broadcast or a sequence step: the test, its variants, and who got which variant.
+"""A/B tests on a broadcast, a sequence step or a journey's send node: the test, its variants, and who got
+which variant.
 
 Which variant a send carried is on the send itself (`Send.variant`, the variant's key "A".."E"), so
 reports and the decision count straight from the ledger and the tracking hits.
@@ -52,13 +53,17 @@ class ABStatus(enum.StrEnum):
 
 
 class ABTest(Base):
-    """One A/B test; exactly one of broadcast_id or step_id is set."""
+    """One A/B test of a broadcast (broadcast_id), a sequence step (step_id) or a journey's send node
+    (journey_id + node_key; campaigns.experiments.journeys). A step test moved to its converted journey's
+    node (migration 0021) keeps its step_id for history; journey_id then decides where it counts."""
 
     __tablename__ = "ab_tests"
 
     id: Mapped[int] = mapped_column(primary_key=True)
     broadcast_id: Mapped[int | None] = mapped_column(ForeignKey("broadcasts.id", ondelete="CASCADE"), index=True)
     step_id: Mapped[int | None] = mapped_column(ForeignKey("steps.id", ondelete="CASCADE"), index=True)
+    journey_id: Mapped[int | None] = mapped_column(ForeignKey("journeys.id", ondelete="CASCADE"), index=True)
+    node_key: Mapped[str] = mapped_column(String(40), default="")  # the journey's send node
     kind: Mapped[ABKind] = mapped_column(StrEnumType(ABKind))
     metric: Mapped[ABMetric] = mapped_column(StrEnumType(ABMetric), default=ABMetric.OPEN)
     goal_event: Mapped[str] = mapped_column(String(100), default="")
@@ -106,6 +111,7 @@ class ABVariant(Base):
     preheader: Mapped[str] = mapped_column(Text, default="")
     from_name: Mapped[str] = mapped_column(String(200), default="")
     template_id: Mapped[int | None] = mapped_column(ForeignKey("templates.id"))  # content tests; set at start
+    percent: Mapped[int] = mapped_column(Integer, default=0)  # journey tests: its share of new walks (0: even)
     send_local: Mapped[str] = mapped_column(String(16), default="")  # "YYYY-MM-DDTHH:MM" in the contact's zone
     # Resolved when the test starts: the version every send of this variant carries.
     template_version_id: Mapped[int | None] = mapped_column(Integer)
