@@ -6,7 +6,7 @@ import enum
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Boolean, ForeignKey, Index, String, Text
+from sqlalchemy import Boolean, ForeignKey, Index, String, Text, text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from campaigns.db import Base, JSONType, StrEnumType, UTCDateTime, now_utc
@@ -40,7 +40,11 @@ class Form(Base):
     double_opt_in: Mapped[bool] = mapped_column(Boolean, default=False)
     confirmation_subject: Mapped[str] = mapped_column(String(300), default="")
     confirmation_html: Mapped[str] = mapped_column(Text, default="")  # sandboxed Jinja; {{ confirm_url }}
-    sequence_ids: Mapped[list[int]] = mapped_column(JSONType, default=list)  # enrolled on (confirmed) submit
+    # Enrolled on (confirmed) submit: journeys (migration 0022), and sequences not converted to a journey (a
+    # converted sequence's id is stored as its journey). A journey whose live version has a form entry for this
+    # form lets the submission in by itself, and then the form does not enrol (leads.forms._start).
+    journey_ids: Mapped[list[int]] = mapped_column(JSONType, default=list, server_default=text("'[]'"))
+    sequence_ids: Mapped[list[int]] = mapped_column(JSONType, default=list)
     source: Mapped[str] = mapped_column(String(100), default="")  # contact.source for new contacts
     thank_you_message: Mapped[str] = mapped_column(Text, default="")
     redirect_url: Mapped[str] = mapped_column(String(2000), default="")  # http(s) only, set by a marketer

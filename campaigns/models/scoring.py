@@ -153,6 +153,9 @@ class ScoreTrigger(Base):
     stage: Mapped[str] = mapped_column(String(20), default="")
     score_at: Mapped[int] = mapped_column(Integer, default=0)
     action: Mapped[TriggerAction] = mapped_column(StrEnumType(TriggerAction))
+    # enrol / exit: a journey (migration 0022), or a sequence not converted to one (still run by the sequence
+    # planner); never both. A converted sequence's id is stored as its journey (walk_entry.chosen_target).
+    journey_id: Mapped[int | None] = mapped_column(ForeignKey("journeys.id", ondelete="SET NULL"))
     sequence_id: Mapped[int | None] = mapped_column(ForeignKey("sequences.id", ondelete="SET NULL"))
     email_to: Mapped[str] = mapped_column(String(254), default="")
     webhook_url: Mapped[str] = mapped_column(Text, default="")
