@@ -24,10 +24,22 @@ visits attached to a contact (an identified visitor's anonymous history is attac
 from __future__ import annotations
 
 import re
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Boolean, ColumnElement, and_, func, literal, literal_column, or_, select, true
+from sqlalchemy import (
+    Boolean,
+    ColumnElement,
+    Date,
+    and_,
+    func,
+    literal,
+    literal_column,
+    or_,
+    select,
+    true,
+    union_all,
+)
 from sqlalchemy.ext.compiler import compiles
 
 from campaigns.audience import describe
@@ -36,7 +48,7 @@ from campaigns.db import UTCDateTime
 from campaigns.i18n import format_number, translate_in
 from campaigns.models import Contact, WebVisit
 from campaigns.models.tracking import HitClass
-from campaigns.models.web import PAGE_KEY_LENGTH
+from campaigns.models.web import PAGE_KEY_LENGTH, WebVisitDay, WebVisitTotal
 from campaigns.sql_functions import ascii_lower_text
 
 MAX_PATTERN = 500
@@ -76,10 +88,15 @@ def _like(text: str) -> str:
     return escaped.replace("*", "%")
 
 
+def is_any_page(pattern: str) -> bool:
+    """Whether a pattern matches every page ("*", "*://*")."""
+    return _target(pattern)[1][0] in ("*", "*://*")
+
+
 def pattern_clause(pattern: str, visit: Any = WebVisit) -> ColumnElement[bool]:
     """The WHERE clause "this visit's page matches `pattern`" over web_visits (or an alias of it)."""
     column, texts = _target(pattern)
-    if texts[0] in ("*", "*://*"):
+    if is_any_page(pattern):
         return true()
     if column == "url":
         expr = func.lower(visit.url)
@@ -133,13 +150,18 @@ def _keys(cond: dict[str, Any], allowed: set[str], where: str) -> None:
                            keys=", ".join(sorted(unknown)))
 
 
-def _since(cond: dict[str, Any], where: str, now: datetime) -> Any:
+def _since_time(cond: dict[str, Any], where: str, now: datetime) -> datetime | None:
     days = cond.get("within_days")
     if days is None:
         return None
     if isinstance(days, bool) or not isinstance(days, int) or not 1 <= days <= MAX_DAYS:
         raise SegmentError("%(where)s: within_days must be a whole number from 1 to %(max)s", where=where, max=MAX_DAYS)
-    return literal(now - timedelta(days=days), UTCDateTime())
+    return now - timedelta(days=days)
+
+
+def _since(cond: dict[str, Any], where: str, now: datetime) -> Any:
+    since = _since_time(cond, where, now)
+    return None if since is None else literal(since, UTCDateTime())
 
 
 def _text_value(cond: dict[str, Any], key: str, where: str, message: str) -> str:
@@ -159,6 +181,30 @@ def _contacts_with(where_clauses: list[Any], at_least: int) -> ColumnElement[boo
         return _visits([WebVisit.contact_id == Contact.id, *where_clauses]).exists()
     # "at least K": the matching visits grouped once (a hash of the few contacts), not a count per contact
     counted = _visits(where_clauses).group_by(WebVisit.contact_id).having(func.count() >= at_least)
+    return _AmongOnce(Contact.id, counted)
+
+
+def _any_page(at_least: int, since: datetime | None) -> ColumnElement[bool]:
+    """"Visited any page at least K times [within N days]" from the roll-ups (models.web.WebVisitDay and
+    WebVisitTotal, kept by triggers), counting exactly what the visits would: all time is one row per contact;
+    a period is the whole UTC days after the one `since` falls in, from the daily roll-up, plus that first day's
+    visits from `since` on, counted from web_visits (one day of visits, by ix_web_visits_time)."""
+    if since is None:
+        return Contact.id.in_(select(WebVisitTotal.contact_id).where(WebVisitTotal.visits >= at_least))
+    since = since.astimezone(UTC)
+    first_day = since.date()
+    next_midnight = datetime(first_day.year, first_day.month, first_day.day, tzinfo=UTC) + timedelta(days=1)
+    days = (select(WebVisitDay.contact_id.label("contact_id"), WebVisitDay.visits.label("visits"))
+            .where(WebVisitDay.day > literal(first_day, Date())))
+    first = (_visits([WebVisit.occurred_at >= literal(since, UTCDateTime()),
+                      WebVisit.occurred_at < literal(next_midnight, UTCDateTime())])
+             .add_columns(literal_column("1").label("visits")))
+    if at_least <= 1:
+        # any visit will do: who has a day with visits, or a visit on the first day (an IN hashes them once)
+        return Contact.id.in_(union_all(days.where(WebVisitDay.visits > 0).with_only_columns(WebVisitDay.contact_id),
+                                        first.with_only_columns(WebVisit.contact_id)))
+    both = union_all(days, first).subquery("visit_days")
+    counted = select(both.c.contact_id).group_by(both.c.contact_id).having(func.sum(both.c.visits) >= at_least)
     return _AmongOnce(Contact.id, counted)
 
 
@@ -200,6 +246,9 @@ def visit_condition(cond: dict[str, Any], where: str, now: datetime) -> ColumnEl
     if isinstance(at_least, bool) or not isinstance(at_least, int) or not 1 <= at_least <= MAX_VISITS:
         raise SegmentError("%(where)s: the number of visits must be a whole number from 1 to %(max)s", where=where,
                            max=MAX_VISITS)
+    since_time = _since_time(cond, where, now)
+    if is_any_page(pattern):
+        return _any_page(at_least, since_time)
     clauses: list[Any] = [pattern_clause(pattern)]
     since = _since(cond, where, now)
     if since is not None:

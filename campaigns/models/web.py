@@ -9,9 +9,22 @@ attached to the contact within a look-back window.
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime
+from typing import Any
 
-from sqlalchemy import Boolean, Computed, Index, Integer, String, Text, func, literal_column
+from sqlalchemy import (
+    Boolean,
+    Computed,
+    Date,
+    Index,
+    Integer,
+    String,
+    Text,
+    event,
+    func,
+    literal_column,
+    text,
+)
 from sqlalchemy.orm import Mapped, mapped_column
 
 from campaigns.db import Base, StrEnumType, UTCDateTime, now_utc
@@ -107,3 +120,103 @@ Index(
     "ix_web_visits_human_utm", func.lower(WebVisit.utm_source).label("utm_lower"), WebVisit.occurred_at,
     postgresql_include=["contact_id", "utm_source"], postgresql_where=_TAGGED, sqlite_where=_TAGGED,
 )
+
+
+class WebVisitDay(Base):
+    """A contact's people visits of one UTC day: "visited any page at least K times within N days" sums these
+    instead of counting the period's visits (migration 0024; docs/benchmarks.md).
+
+    Kept by the database itself (triggers on web_visits, ROLLUP_TRIGGERS below), so every writer of visits
+    follows without knowing it: the hit writer's COPY, the attachment of an anonymous history when its visitor
+    becomes known (an UPDATE of contact_id), the demo history, tests. A row may fall to 0 visits; readers sum.
+    """
+
+    __tablename__ = "web_visit_days"
+
+    contact_id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    day: Mapped[date] = mapped_column(Date, primary_key=True)  # the visit's UTC date
+    visits: Mapped[int] = mapped_column(Integer, default=0)
+
+
+# "within N days": the days after the first one, from the index alone (the contact and its count included).
+Index("ix_web_visit_days_day", WebVisitDay.day, postgresql_include=["contact_id", "visits"])
+
+
+class WebVisitTotal(Base):
+    """A contact's people visits of all time: "visited any page at least K times" (no period) reads one row per
+    contact instead of every visit. Kept by the same triggers as WebVisitDay."""
+
+    __tablename__ = "web_visit_totals"
+
+    contact_id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    visits: Mapped[int] = mapped_column(Integer, default=0)
+
+
+# ------------------------------------------------------------------ the roll-ups' triggers
+# Counted: what segments count (people's visits attached to a contact). Repeated as plain SQL in migration 0024.
+_COUNTED = "classification = 'human' AND contact_id IS NOT NULL"
+
+# PostgreSQL: statement triggers over the transition tables, so a COPY of a thousand visits is one grouped
+# upsert per roll-up, not a thousand; rows in key order, so two writers' upserts cannot deadlock. An UPDATE
+# (time on page, attachment) nets the old rows against the new; a net 0 (a duration) writes nothing.
+_PG_DELTA = {
+    "INSERT": f"SELECT contact_id, occurred_at, 1 AS n FROM new_rows WHERE {_COUNTED}",
+    "DELETE": f"SELECT contact_id, occurred_at, -1 AS n FROM old_rows WHERE {_COUNTED}",
+    "UPDATE": (f"SELECT contact_id, occurred_at, 1 AS n FROM new_rows WHERE {_COUNTED} UNION ALL "
+               f"SELECT contact_id, occurred_at, -1 AS n FROM old_rows WHERE {_COUNTED}"),
+}
+
+
+def _pg_function(op: str) -> str:
+    delta = _PG_DELTA[op]
+    return f"""
+CREATE OR REPLACE FUNCTION web_visits_rollup_{op.lower()}() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+  INSERT INTO web_visit_days AS d (contact_id, day, visits)
+    SELECT contact_id, (occurred_at AT TIME ZONE 'UTC')::date, sum(n) FROM ({delta}) AS delta
+    GROUP BY 1, 2 HAVING sum(n) <> 0 ORDER BY 1, 2
+    ON CONFLICT (contact_id, day) DO UPDATE SET visits = d.visits + EXCLUDED.visits;
+  INSERT INTO web_visit_totals AS t (contact_id, visits)
+    SELECT contact_id, sum(n) FROM ({delta}) AS delta GROUP BY 1 HAVING sum(n) <> 0 ORDER BY 1
+    ON CONFLICT (contact_id) DO UPDATE SET visits = t.visits + EXCLUDED.visits;
+  RETURN NULL;
+END $$"""
+
+
+_PG_REFERENCING = {"INSERT": "NEW TABLE AS new_rows", "DELETE": "OLD TABLE AS old_rows",
+                   "UPDATE": "OLD TABLE AS old_rows NEW TABLE AS new_rows"}
+
+PG_ROLLUP_DDL = [
+    statement for op in ("INSERT", "UPDATE", "DELETE") for statement in (
+        _pg_function(op),
+        f"CREATE OR REPLACE TRIGGER web_visits_rollup_{op.lower()} AFTER {op} ON web_visits "
+        f"REFERENCING {_PG_REFERENCING[op]} FOR EACH STATEMENT EXECUTE FUNCTION web_visits_rollup_{op.lower()}()",
+    )
+]
+
+
+def _sqlite_add(row: str, sign: str) -> str:
+    return (f"INSERT INTO web_visit_days (contact_id, day, visits) SELECT {row}.contact_id, date({row}.occurred_at), "
+            f"{sign}1 WHERE {row}.classification = 'human' AND {row}.contact_id IS NOT NULL "
+            f"ON CONFLICT (contact_id, day) DO UPDATE SET visits = visits {sign} 1; "
+            f"INSERT INTO web_visit_totals (contact_id, visits) SELECT {row}.contact_id, {sign}1 "
+            f"WHERE {row}.classification = 'human' AND {row}.contact_id IS NOT NULL "
+            f"ON CONFLICT (contact_id) DO UPDATE SET visits = visits {sign} 1;")
+
+
+# SQLite: row triggers (no statement triggers there); an UPDATE only of the columns that decide the count.
+SQLITE_ROLLUP_DDL = [
+    f"CREATE TRIGGER IF NOT EXISTS web_visits_rollup_insert AFTER INSERT ON web_visits BEGIN {_sqlite_add('NEW', '+')} END",
+    f"CREATE TRIGGER IF NOT EXISTS web_visits_rollup_delete AFTER DELETE ON web_visits BEGIN {_sqlite_add('OLD', '-')} END",
+    "CREATE TRIGGER IF NOT EXISTS web_visits_rollup_update AFTER UPDATE OF contact_id, classification, occurred_at "
+    f"ON web_visits BEGIN {_sqlite_add('OLD', '-')} {_sqlite_add('NEW', '+')} END",
+]
+
+
+@event.listens_for(Base.metadata, "after_create")
+def _create_rollup_triggers(target: Any, connection: Any, **kw: Any) -> None:
+    """The triggers, when the models' tables are created (tests, benchmarks; production: migration 0024).
+    After every table (web_visits and the roll-ups), and repeatable: create_all on a partial schema re-runs it."""
+    ddl = {"postgresql": PG_ROLLUP_DDL, "sqlite": SQLITE_ROLLUP_DDL}.get(connection.dialect.name, [])
+    for statement in ddl:
+        connection.execute(text(statement))
