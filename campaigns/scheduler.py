@@ -62,7 +62,7 @@ from sqlalchemy import (
 from sqlalchemy.orm import Session
 
 from campaigns import queueing, timezones
-from campaigns.audience import segment_triggers
+from campaigns.audience import segment_counts, segment_triggers
 from campaigns.audience.segments import SegmentError, broadcast_audience
 from campaigns.automation import engine as journey_engine
 from campaigns.db import UTCDateTime, dialect_insert, now_utc
@@ -135,6 +135,7 @@ def tick(svc: Services, *, now: datetime | None = None, lock: bool = True) -> di
             ("enqueueing", lambda: enqueue_planned(svc, keepalive=keepalive)),
             ("stale sends", lambda: requeue_stale(svc, when)),
             ("report counts", lambda: refresh_report_counts(svc, when)),
+            ("segment counts", lambda: refresh_segment_counts(svc, when)),
             ("stalled imports", lambda: restart_stalled_imports(svc, when)),
             ("idempotency keys", lambda: prune_idempotency_keys(svc, when)),
         ]
@@ -815,6 +816,14 @@ def refresh_report_counts(svc: Services, now: datetime) -> Counter[str]:
         return Counter()
     with svc.db.begin() as session:
         return Counter({"report_scopes": reports.refresh_live_ledgers(session, svc.redis, now)})
+
+
+def refresh_segment_counts(svc: Services, now: datetime) -> Counter[str]:
+    """Every tick, recount the segments whose list count is due, a few seconds at most
+    (campaigns.audience.segment_counts.refresh_due)."""
+    with svc.db.begin() as session:
+        counted = segment_counts.refresh_due(session, svc.redis, now)
+    return Counter({"segment_counts": counted}) if counted else Counter()
 
 
 IMPORTS_KEY = "nurture:scheduler:stalled-imports"
