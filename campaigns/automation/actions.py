@@ -11,7 +11,10 @@ Each action goes through the module that owns the thing it changes, so its usual
 - notify_sales: a hand-over delivery of the chosen trigger (its sales email or signed webhook);
 - webhook: a signed POST through the hand-over deliveries (retries, the delivery log), signed with the
   journey's own secret (journeys.webhook_secret, made on first use), no hand-over trigger involved;
-- enrol_journey: walks.enrol into the other journey's live version (nothing when it is not live).
+- enrol_journey: walks.enrol into the other journey's live version (nothing when it is not live);
+- suppress: the contacts' addresses on the suppression list with the reason (campaigns.suppression, e.g.
+  "sunset": no more marketing mail from any broadcast, sequence or journey; the status stays active, the
+  marketer can take it back on the suppression page); later send nodes of the same walk stop at once.
 
 Walks of a batch are locked by it and written once, so an action runs once per visit of a node.
 """
@@ -40,6 +43,7 @@ from campaigns.scoring.handover import create_delivery, journey_delivery_row, ne
 from campaigns.scoring.rules import ScoringError
 from campaigns.scoring.triggers import set_stage
 from campaigns.sql_functions import among, pg_array
+from campaigns.suppression import SUNSET, suppress_contacts
 
 SCORE_SOURCE = "journey"
 _PG_POINTS = (
@@ -170,8 +174,17 @@ def _enrol_journey(batch: Batch, plan: Plan, action: dict[str, Any], walks: list
     batch.counts["enrolled_by_action"] += len(new)
 
 
+def _suppress(batch: Batch, plan: Plan, action: dict[str, Any], walks: list[Walk]) -> None:
+    reason = str(action.get("reason") or SUNSET)
+    node = plan.node(walks[0].node_key)
+    detail = f"journey “{plan.journey_name}” › {(node.name if node is not None else '') or walks[0].node_key}"[:500]
+    batch.counts["suppressed"] += suppress_contacts(batch.session, [w.contact_id for w in walks], reason, detail)
+    for w in walks:
+        w.suppressed = True  # a send node later in this pass ends the walk instead of mailing
+
+
 _ACTIONS = {
     "set_attribute": _set_attribute, "add_to_list": _add_to_list, "remove_from_list": _remove_from_list,
     "add_score": _add_score, "set_stage": _set_stage, "notify_sales": _notify_sales, "webhook": _webhook,
-    "enrol_journey": _enrol_journey,
+    "enrol_journey": _enrol_journey, "suppress": _suppress,
 }

@@ -49,6 +49,9 @@ MAX_MINUTES = 5 * 366 * 24 * 60  # five years: anything longer is a typo, not a 
 MAX_OFFSET_DAYS = 3650
 MAX_POINTS = 10000
 MAX_VISITS = 100  # times one contact may enter one node (loops)
+MAX_AB_VARIANTS = 5  # A..E, as every A/B test (campaigns.models.ab.VARIANT_KEYS)
+AB_METRICS = ("open", "click", "click_to_open", "goal")  # campaigns.models.ABMetric: human engagement only
+AB_WINNER = ("auto", "manual")  # auto: new walks get the winner once decided; manual: the marketer picks
 DEFAULT_MAX_VISITS = 3
 MAX_EVENT_NAME = 100  # Event.name
 NODE_ID = re.compile(r"^[A-Za-z0-9_-]{1,40}$")  # also branch and split path keys (they become exits)
@@ -60,10 +63,11 @@ WAIT_KINDS = (*UNTIL_KINDS, "visit")  # wait_for also waits for a visit to a pag
 GOAL_KINDS = ("event", "form", "stage", "segment")
 ENTRY_KINDS = ("event", "form", "segment", "list", "stage", "date", "visit")
 ACTION_KINDS = ("set_attribute", "add_to_list", "remove_from_list", "add_score", "set_stage", "notify_sales",
-                "webhook", "enrol_journey")
+                "webhook", "enrol_journey", "suppress")
+SUPPRESS_REASONS = ("sunset",)  # campaigns.suppression: a reason a journey may suppress for
 PREVIOUS_MAIL = ("opened", "clicked")
 _FIELDS: dict[str, set[str]] = {  # each node type's fields, besides id, type and name
-    "send": {"template_id"},
+    "send": {"template_id", "ab"},
     "wait": {"wait"},
     "wait_for": {"until", "timeout"},
     "branch": {"branches"},
@@ -328,7 +332,56 @@ def _send(node: dict[str, Any], at: _Where, refs: _Refs) -> dict[str, Any]:
         raise at.error('needs "template_id" (the mail to send)')
     template_id = _id(node["template_id"], "template_id", at)
     refs.add("template", template_id, at.node, at.node_type)
-    return {"template_id": template_id}
+    out: dict[str, Any] = {"template_id": template_id}
+    if node.get("ab") is not None:
+        out["ab"] = _ab(node["ab"], template_id, at, refs)
+    return out
+
+
+def _ab(raw: Any, template_id: int, at: _Where, refs: _Refs) -> dict[str, Any]:
+    """A send node's A/B test: variant A is the node's own template, each variant a share of new walks."""
+    obj = _object(raw, "ab", at, {"variants", "metric", "goal_event", "goal_days", "days", "per_variant",
+                                  "window_hours", "winner"}, {"variants"})
+    variants = obj["variants"]
+    if not isinstance(variants, list) or len(variants) < 2:
+        raise at.error("an A/B test needs at least two variants")
+    if len(variants) > MAX_AB_VARIANTS:
+        raise at.error("an A/B test has at most %(max)s variants", max=MAX_AB_VARIANTS)
+    out, seen, total = [], set(), 0
+    for i, item in enumerate(variants):
+        what = f"variant {'ABCDE'[i]}"
+        v = _object(item, what, at, {"template_id", "percent", "label"}, {"template_id", "percent"})
+        tid = _id(v["template_id"], f"{what} template_id", at)
+        if i == 0 and tid != template_id:
+            raise at.error("variant A is the node's own mail: its template must be the node's template")
+        if tid in seen:
+            raise at.error("%(what)s sends the same template as an earlier variant; variants must differ", what=what)
+        seen.add(tid)
+        refs.add("template", tid, at.node, at.node_type)
+        percent = _int(v["percent"], f"{what} percent", at, 1, 99)
+        total += percent
+        entry: dict[str, Any] = {"template_id": tid, "percent": percent}
+        if v.get("label"):
+            entry["label"] = _text(v["label"], f"{what} label", at, MAX_NAME, empty=True)
+        out.append(entry)
+    if total != 100:
+        raise at.error("the A/B variants' percentages add up to %(total)s, not 100", total=total)
+    metric = obj.get("metric", "open")
+    if metric not in AB_METRICS:
+        raise at.error("ab.metric must be one of %(valid)s", valid=", ".join(AB_METRICS))
+    result: dict[str, Any] = {
+        "variants": out, "metric": metric,
+        "days": _int(obj.get("days", 14), "ab.days", at, 1, 365),
+        "per_variant": _int(obj.get("per_variant", 0), "ab.per_variant", at, 0, 10_000_000),
+        "window_hours": _int(obj.get("window_hours", 24), "ab.window_hours", at, 1, 24 * 30),
+        "winner": obj.get("winner", "auto"),
+    }
+    if result["winner"] not in AB_WINNER:
+        raise at.error("ab.winner must be one of %(valid)s", valid=", ".join(AB_WINNER))
+    if metric == "goal":
+        result["goal_event"] = _text(obj.get("goal_event", ""), "ab.goal_event", at, MAX_EVENT_NAME)
+        result["goal_days"] = _int(obj.get("goal_days", 7), "ab.goal_days", at, 1, 90)
+    return result
 
 
 def _wait(node: dict[str, Any], at: _Where, refs: _Refs) -> dict[str, Any]:
@@ -466,6 +519,12 @@ def _action(node: dict[str, Any], at: _Where, refs: _Refs) -> dict[str, Any]:
     if kind == "webhook":
         obj = _object(raw, "action", at, {"kind", "url"}, {"url"})
         return {"action": {"kind": kind, "url": _url(obj["url"], "action.url", at)}}
+    if kind == "suppress":
+        obj = _object(raw, "action", at, {"kind", "reason"})
+        reason = obj.get("reason", "sunset")
+        if reason not in SUPPRESS_REASONS:
+            raise at.error("action.reason must be one of %(valid)s", valid=", ".join(SUPPRESS_REASONS))
+        return {"action": {"kind": kind, "reason": reason}}
     obj = _object(raw, "action", at, {"kind", "journey_id"}, {"journey_id"})  # enrol_journey
     journey_id = _id(obj["journey_id"], "action.journey_id", at)
     refs.add("journey", journey_id, at.node, at.node_type)
@@ -767,6 +826,28 @@ _HAPPENING = {
 }
 
 
+_AB_SCHEMA: dict[str, Any] = {
+    "type": "object", "required": ["variants"], "additionalProperties": False,
+    "description": "An A/B test of this mail: variant A is the node's own template; each variant takes a share of "
+                   "new walks (percent, summing to 100), one mail per walk with the variant recorded on the send. "
+                   "Decided with the A/B statistics at the planned horizon (days, or per_variant sends each, then "
+                   "window_hours of engagement); winner auto sends the winner to later walks.",
+    "properties": {
+        "variants": {"type": "array", "minItems": 2, "maxItems": MAX_AB_VARIANTS, "items": {
+            "type": "object", "required": ["template_id", "percent"], "additionalProperties": False,
+            "properties": {"template_id": _POSITIVE, "percent": {"type": "integer", "minimum": 1, "maximum": 99},
+                           "label": {"type": "string", "maxLength": MAX_NAME}}}},
+        "metric": {"enum": list(AB_METRICS)},
+        "goal_event": {"type": "string", "maxLength": MAX_EVENT_NAME},
+        "goal_days": {"type": "integer", "minimum": 1, "maximum": 90},
+        "days": {"type": "integer", "minimum": 1, "maximum": 365},
+        "per_variant": {"type": "integer", "minimum": 0, "maximum": 10_000_000},
+        "window_hours": {"type": "integer", "minimum": 1, "maximum": 24 * 30},
+        "winner": {"enum": list(AB_WINNER)},
+    },
+}
+
+
 def _node_schema(node_type: str, required: list[str], properties: dict[str, Any]) -> dict[str, Any]:
     return {
         "type": "object", "title": node_type, "required": ["id", "type", *required], "additionalProperties": False,
@@ -787,7 +868,7 @@ GRAPH_SCHEMA: dict[str, Any] = {
         # "" only in an empty draft (EMPTY_GRAPH: a journey just created); validate_graph refuses it on save
         "start": {"anyOf": [_ID_SCHEMA, {"type": "string", "maxLength": 0}]},
         "nodes": {"type": "array", "maxItems": MAX_NODES, "items": {"oneOf": [
-            _node_schema("send", ["template_id"], {"template_id": _POSITIVE}),
+            _node_schema("send", ["template_id"], {"template_id": _POSITIVE, "ab": _AB_SCHEMA}),
             _node_schema("wait", ["wait"], {"wait": {
                 "type": "object", "minProperties": 1, "maxProperties": 1, "additionalProperties": False,
                 "properties": {
@@ -825,7 +906,8 @@ GRAPH_SCHEMA: dict[str, Any] = {
                     "value": {"type": ["string", "number", "boolean", "null"]}, "list_id": _POSITIVE,
                     "points": {"type": "integer", "minimum": -MAX_POINTS, "maximum": MAX_POINTS},
                     "stage": {"enum": [s.value for s in Stage]}, "trigger_id": _POSITIVE,
-                    "url": {"type": "string", "maxLength": MAX_URL}, "journey_id": _POSITIVE},
+                    "url": {"type": "string", "maxLength": MAX_URL}, "journey_id": _POSITIVE,
+                    "reason": {"enum": list(SUPPRESS_REASONS)}},
                 "additionalProperties": False}}),
             _node_schema("end", [], {}),
         ]}},

@@ -5,7 +5,10 @@ walks by (version, node) and calls `run_node` once per group).
   the mail; the frequency cap holds the walk at the node until a slot is free (as the sequence planner);
   otherwise one ledger row per (walk, node, visit), INSERT .. ON CONFLICT DO NOTHING, with the template's
   current version, delivered by the ordinary delivery job (same rendering, unsubscribe link, legal footer,
-  send-time suppression). A template without a saved version holds the walk for an hour.
+  send-time suppression). A template without a saved version holds the walk for an hour. A node with an A/B
+  test (`ab`) sends each walk its variant's template version and records the variant key on the send
+  (campaigns.experiments.journeys: deterministic per walk, the winner after the decision); test walks get the
+  node's own template.
 - wait: on entry its end is set (a duration, the next opening of a weekday/hour window in the contact's
   zone, or a date from an attribute or the triggering event's property); when due it leaves by "next".
 - wait_for: on entry an open or click of the watched mail that already happened (human only) or a stage
@@ -34,6 +37,7 @@ from campaigns.automation.actions import run_action
 from campaigns.automation.batch import Batch, JourneyBroken
 from campaigns.automation.walks import COMPLETED, EXITED, Plan, Walk
 from campaigns.db import dialect_insert
+from campaigns.experiments.journeys import node_split
 from campaigns.journeys.sequences import next_allowed_by_cap, next_window_opening
 from campaigns.models import Contact, Hit, HitKind, Link, Send, SendStatus, Template
 from campaigns.models import sends as ledger
@@ -102,7 +106,14 @@ def _run_send(batch: Batch, plan: Plan, data: dict[str, Any], walks: list[Walk])
         going.append(w)
     if not going:
         return
-    sent = _insert_sends(batch, going, version_id)
+    split = node_split(session, plan.journey_id, going[0].node_key) if data.get("ab") else None
+    chosen: dict[int, tuple[str, int]] = {}
+    for w in going:
+        key, variant_version = split.choose(w.id) if split is not None and not w.test else ("", None)
+        chosen[w.id] = (key, variant_version) if variant_version else ("", version_id)
+    if split is not None:
+        batch.counts["ab_variant_sends"] += sum(1 for key, _ in chosen.values() if key)
+    sent = _insert_sends(batch, going, chosen)
     missing = [w for w in going if w.id not in sent]
     if missing:  # planned before (a crash after the insert, a replay): the ledger row is the one to follow
         visits = {w.id: w.visit for w in missing}
@@ -118,8 +129,9 @@ def _run_send(batch: Batch, plan: Plan, data: dict[str, Any], walks: list[Walk])
         w.leave(plan, "next", now)
 
 
-def _insert_sends(batch: Batch, walks: list[Walk], version_id: int) -> dict[int, int]:
-    """Ledger rows for these walks at their node and visit; returns walk id -> new send id."""
+def _insert_sends(batch: Batch, walks: list[Walk], chosen: dict[int, tuple[str, int]]) -> dict[int, int]:
+    """Ledger rows for these walks at their node and visit, each with its (variant key, template version);
+    returns walk id -> new send id."""
     now, session = batch.now, batch.session
     node = walks[0].node_key
     if batch.postgres:
@@ -127,18 +139,21 @@ def _insert_sends(batch: Batch, walks: list[Walk], version_id: int) -> dict[int,
             text(
                 "INSERT INTO sends (contact_id, journey_enrolment_id, node_key, visit, template_version_id, variant,"
                 " status, attempts, possible_duplicate, error, created_at, enqueued_at)"
-                " SELECT c, e, :node, v, :version, '', 'queued', 0, false, '', :now, :now"
-                " FROM unnest(CAST(:c AS integer[]), CAST(:e AS integer[]), CAST(:v AS integer[])) AS t(c, e, v)"
+                " SELECT c, e, :node, v, tv, k, 'queued', 0, false, '', :now, :now"
+                " FROM unnest(CAST(:c AS integer[]), CAST(:e AS integer[]), CAST(:v AS integer[]),"
+                " CAST(:tv AS integer[]), CAST(:k AS varchar[])) AS t(c, e, v, tv, k)"
                 " ON CONFLICT DO NOTHING RETURNING id, journey_enrolment_id"
             ),
-            {"node": node, "version": version_id, "now": now, "c": pg_array([w.contact_id for w in walks]),
-             "e": pg_array([w.id for w in walks]), "v": pg_array([w.visit for w in walks])},
+            {"node": node, "now": now, "c": pg_array([w.contact_id for w in walks]),
+             "e": pg_array([w.id for w in walks]), "v": pg_array([w.visit for w in walks]),
+             "tv": pg_array([chosen[w.id][1] for w in walks]), "k": pg_array([chosen[w.id][0] for w in walks])},
         )
         rows = [(int(a), int(b)) for a, b in result]
     else:
         rows = []
         values = [{"contact_id": w.contact_id, "journey_enrolment_id": w.id, "node_key": node, "visit": w.visit,
-                   "template_version_id": version_id, "variant": "", "status": SendStatus.QUEUED, "attempts": 0,
+                   "template_version_id": chosen[w.id][1], "variant": chosen[w.id][0],
+                   "status": SendStatus.QUEUED, "attempts": 0,
                    "possible_duplicate": False, "error": "", "created_at": now, "enqueued_at": now}
                   for w in walks]
         for start in range(0, len(values), 500):

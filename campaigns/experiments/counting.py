@@ -13,6 +13,7 @@ from campaigns.models import (
     ABMetric,
     ABTest,
     Event,
+    JourneyEnrolment,
     Send,
     SendStatus,
 )
@@ -42,7 +43,12 @@ def _Int() -> Any:
 
 
 def test_scope(test: ABTest) -> Any:
+    """The test's sends in the ledger: its broadcast's, its step's, or its journey node's (a step test moved
+    to its converted journey counts there: the converted sends were re-keyed to the node in migration 0012)."""
     keys = [v.key for v in test.variants]
+    if test.journey_id is not None:
+        walks = select(JourneyEnrolment.id).where(JourneyEnrolment.journey_id == test.journey_id)
+        return and_(Send.journey_enrolment_id.in_(walks), Send.node_key == test.node_key, Send.variant.in_(keys))
     column = Send.broadcast_id if test.broadcast_id is not None else Send.step_id
     target = test.broadcast_id if test.broadcast_id is not None else test.step_id
     return and_(column == target, Send.variant.in_(keys))

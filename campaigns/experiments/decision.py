@@ -24,6 +24,7 @@ from campaigns.experiments.counting import (
     test_scope,
     window_hours,
 )
+from campaigns.experiments.journeys import planned_size_reached
 from campaigns.experiments.setup import ACTIVE_STATUSES, ABError
 from campaigns.models import (
     ABAssignment,
@@ -76,7 +77,7 @@ def compute_deadline(session: Session, test: ABTest) -> datetime | None:
     test sends are still to go (or, for steps, while new sends are still being split)."""
     if test.status is not ABStatus.TESTING:
         return test.deadline_at
-    if test.step_id is not None and test.split_closed_at is None:
+    if _splits_new_sends(test) and test.split_closed_at is None:
         return None
     if pending_test_sends(session, test):
         return None
@@ -90,12 +91,17 @@ def expected_deadline(session: Session, test: ABTest, now: datetime) -> datetime
     if test.deadline_at is not None:
         return test.deadline_at
     start = test.started_at or now
-    if test.step_id is not None:
+    if _splits_new_sends(test):
         start = test.split_closed_at or (start + timedelta(days=test.test_days))
     elif test.kind is ABKind.SEND_TIME:
         last_due = session.scalar(select(func.max(ABAssignment.due_at)).where(ABAssignment.test_id == test.id))
         start = max(start, last_due or start)
     return max(start, now) + timedelta(hours=window_hours(test))
+
+
+def _splits_new_sends(test: ABTest) -> bool:
+    """Step and journey-node tests split new sends until their horizon; broadcast tests plan a portion."""
+    return test.journey_id is not None or test.step_id is not None
 
 
 def evaluate(session: Session, test: ABTest, now: datetime,
@@ -118,9 +124,11 @@ def decide_if_due(session: Session, test: ABTest, now: datetime) -> str:
     the chosen variant, manual mode waits for the marketer. Returns what happened."""
     if test.status is not ABStatus.TESTING:
         return ""
-    if test.step_id is not None and test.split_closed_at is None and test.started_at is not None \
+    if _splits_new_sends(test) and test.split_closed_at is None and test.started_at is not None \
             and now >= test.started_at + timedelta(days=test.test_days):
         test.split_closed_at = now
+    if test.journey_id is not None and test.split_closed_at is None and planned_size_reached(session, test):
+        test.split_closed_at = now  # the planned horizon: every variant has its planned sends
     if test.deadline_at is None:
         test.deadline_at = compute_deadline(session, test)
     if test.deadline_at is None or now < test.deadline_at:
@@ -177,6 +185,11 @@ def apply_winner(session: Session, test: ABTest, index: int, *, decided_by: str,
     test.decision = record
     if test.broadcast_id is not None:
         test.rest_planned = send_rest(session, test, variant, now)
+    elif test.journey_id is not None:
+        # Later walks get the winner (experiments.journeys.node_split reads winner_index); the graph is left
+        # as the marketer drew it.
+        if test.split_closed_at is None:
+            test.split_closed_at = now
     elif test.step_id is not None and variant.template_id is not None:
         step = session.get(Step, test.step_id)
         if step is not None:

@@ -46,6 +46,7 @@ from campaigns.models import (
     ABVariant,
     Broadcast,
     Event,
+    Journey,
     Send,
     SendStatus,
     Step,
@@ -66,7 +67,11 @@ def describe_variant(test: ABTest, v: ABVariant, session: Session) -> str:
 
 
 def timeline(session: Session, test: ABTest) -> dict[str, Any]:
-    """Hourly human engagement per variant (UTC buckets, from the roll-ups) for the timeline chart."""
+    """Hourly human engagement per variant (UTC buckets, from the roll-ups) for the timeline chart. Journey
+    mails have no roll-up scope: their tests show the aligned curves only."""
+    if test.journey_id is not None:
+        return {"metric": "unique_open" if test.metric is ABMetric.OPEN else "unique_click", "labels": [],
+                "starts": [], "series": {v.key: [] for v in test.variants}}
     scope = RollupScope.BROADCAST if test.broadcast_id is not None else RollupScope.STEP
     scope_id = test.broadcast_id if test.broadcast_id is not None else test.step_id
     metric = "unique_open" if test.metric is ABMetric.OPEN else "unique_click"
@@ -171,7 +176,11 @@ def results(session: Session, test: ABTest, now: datetime | None = None) -> dict
     advice = plan_advice(test.baseline_rate, test.min_lift, len(test.variants), audience, test.test_portion,
                          test.alpha, test.power)
     target: dict[str, Any]
-    if test.broadcast_id is not None:
+    if test.journey_id is not None:
+        journey = session.get(Journey, test.journey_id)
+        target = {"type": "journey", "id": test.journey_id, "name": journey.name if journey else "",
+                  "node": test.node_key}
+    elif test.broadcast_id is not None:
         b = session.get(Broadcast, test.broadcast_id)
         target = {"type": "broadcast", "id": test.broadcast_id, "name": b.name if b else ""}
     else:
@@ -218,3 +227,32 @@ def results(session: Session, test: ABTest, now: datetime | None = None) -> dict
     }
 
 
+# ------------------------------------------------------------------ journey send nodes on the canvas
+def node_results(session: Session, journey_id: int, now: datetime) -> dict[str, dict[str, Any]]:
+    """Per send node with a test: the newest test's status, per variant its sends, rate, interval and
+    P(best), and the chosen variant; the canvas's live view (campaigns.views.journeys)."""
+    newest: dict[str, ABTest] = {}
+    for test in session.scalars(select(ABTest).where(ABTest.journey_id == journey_id).order_by(ABTest.id)):
+        newest[test.node_key] = test
+    out: dict[str, dict[str, Any]] = {}
+    for key, test in newest.items():
+        if test.status in (ABStatus.DECIDED, ABStatus.AWAITING_DECISION) and test.decision.get("variants"):
+            decision = dict(test.decision)
+        elif test.status in (ABStatus.TESTING,):
+            decision = evaluate(session, test, now)[0].to_dict()
+        else:
+            decision = {}
+        rows = decision.get("variants") or []
+        out[key] = {
+            "test_id": test.id, "status": str(test.status), "metric": str(test.metric),
+            "winner": test.winner_index, "splitting": test.status is ABStatus.TESTING and test.split_closed_at is None,
+            "planned_per_variant": test.planned_per_variant,
+            "variants": [
+                {"key": v.key, "label": v.label, "percent": v.percent,
+                 **({k: rows[i].get(k) for k in ("sends", "conversions", "rate", "interval", "probability_best")}
+                    if i < len(rows) else {})}
+                for i, v in enumerate(test.variants)
+            ],
+            "reason_code": decision.get("reason_code", ""),
+        }
+    return out
