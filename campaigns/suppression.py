@@ -2,8 +2,17 @@
 
 One home for the list's rules, used by every stage: the key an address is stored under, the check
 (sending, enrolment, forms, the contact page), and adding or removing an entry (unsubscribes, hard
-bounces, complaints, the suppression page). Adding an entry also marks every contact with that
-address inactive, with the status that says why.
+bounces, complaints, the suppression page, a journey's "suppress" action). Adding an unsubscribe,
+bounce or complaint also marks every contact with that address inactive, with the status that says why.
+
+The reasons, and whether the marketer may take an entry back (the suppression page's Remove):
+- unsubscribed, hard_bounce / bounce, complaint: the recipient's or the mail system's word; they set the
+  contact's status and stay (removing them would mail someone who said no, or an address that bounces);
+- manual: the marketer's own entry (the suppression page, the contact page); reversible;
+- sunset: a sunset policy (the 休眠掘り起こし journey's "suppress" action: no reaction to the re-engagement
+  mail). The contact's status stays "active" - the person did not opt out, and the status would claim they
+  had - while the entry alone keeps every broadcast, sequence and journey mail away (audiences, enrolment and
+  the send-time check all ask `address_suppressed`). Reversible by the marketer, like manual.
 """
 
 from __future__ import annotations
@@ -14,7 +23,7 @@ from sqlalchemy.orm import Session
 from campaigns.addresses import normalize_email
 from campaigns.db import dialect_insert, now_utc
 from campaigns.models import Contact, ContactStatus, Suppression
-from campaigns.sql_functions import ascii_lower, ascii_lower_text
+from campaigns.sql_functions import among, ascii_lower, ascii_lower_text
 
 # The contact status a suppression reason sets (a manual suppression leaves the status alone).
 SUPPRESSION_STATUS = {
@@ -22,6 +31,21 @@ SUPPRESSION_STATUS = {
     "hard_bounce": ContactStatus.BOUNCED,
     "bounce": ContactStatus.BOUNCED,
     "complaint": ContactStatus.COMPLAINED,
+}
+
+
+REVERSIBLE_REASONS = ("manual", "sunset")  # the marketer's own decisions: the suppression page can remove them
+SUNSET = "sunset"
+
+# How each reason reads on the suppression list and the contact page (gettext keys; Japanese in
+# campaigns/translations/journey_ab.py and the catalog).
+REASON_LABELS = {
+    "unsubscribed": "Unsubscribed",
+    "hard_bounce": "Hard bounce",
+    "bounce": "Bounce",
+    "complaint": "Spam complaint",
+    "manual": "Added by hand",
+    "sunset": "Sunset: no reaction to re-engagement",
 }
 
 
@@ -75,12 +99,25 @@ def suppress(session: Session, email: str, reason: str, detail: str = "") -> Non
         )
 
 
+def suppress_contacts(session: Session, contact_ids: list[int], reason: str, detail: str = "") -> int:
+    """Put these contacts' addresses on the list with one reason (a journey's suppress action); addresses
+    already there keep their entry. Returns how many entries were added."""
+    emails = list(session.scalars(select(Contact.email).where(among(session, Contact.id, sorted(set(contact_ids))))))
+    added = 0
+    for email in emails:
+        if not suppression_key(email) or is_suppressed(session, email):
+            continue
+        suppress(session, email, reason, detail)
+        added += 1
+    return added
+
+
 def unsuppress(session: Session, email: str) -> None:
-    """Remove a manual suppression given in any letter case (suppression page); unsubscribes, bounces and
-    complaints stay."""
+    """Remove a manual or sunset suppression given in any letter case (suppression page); unsubscribes,
+    bounces and complaints stay."""
     row = session.scalar(select(Suppression).where(Suppression.email == suppression_key(email)))
     if row is None:
         raise SuppressionError("this address is not on the suppression list")
-    if row.reason != "manual":
-        raise SuppressionError(f"only manual suppressions can be removed (this one is {row.reason!r})")
+    if row.reason not in REVERSIBLE_REASONS:
+        raise SuppressionError(f"only manual and sunset suppressions can be removed (this one is {row.reason!r})")
     session.delete(row)

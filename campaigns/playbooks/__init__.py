@@ -86,10 +86,10 @@ PLAYBOOKS: list[Playbook] = [
     Playbook(
         "winback", "Win back dormant contacts",
         "Contacts who have not opened anything in 90 days hurt your deliverability. They get one mail asking whether "
-        "they still want to hear from you; if they do not react within 30 days they move to a sunset list that your "
-        "marketing audience leaves out.",
+        "they still want to hear from you; if they do not react within 30 days they are suppressed from all "
+        "marketing mail (the suppression list, reason sunset; you can lift it there) and recorded on a sunset list.",
         ("A draft journey with a sunset policy", "A re-engagement mail template",
-         "A sunset list and two segments (dormant, marketing audience)"),
+         "A sunset list and a dormant segment"),
         scenarios.winback, _names("休眠掘り起こし", "Win-back", "配信停止（休眠）", "Sunset: no marketing mail"),
     ),
     Playbook(

@@ -154,8 +154,10 @@ def seminar(inst: Installation) -> None:
 
 
 def winback(inst: Installation) -> None:
-    """休眠掘り起こし: no human open in 90 days -> a re-engagement mail; no reaction in 30 days -> the sunset
-    list, which the marketing audience segment leaves out."""
+    """休眠掘り起こし: no human open in 90 days -> a re-engagement mail; no reaction in 30 days -> suppressed
+    from marketing mail (the suppression list, reason "sunset": no broadcast, sequence or journey reaches them,
+    whatever segment it goes to; reversible on the suppression page) and on the sunset list (for reporting:
+    how many the policy took out, and the dormant segment leaves them out)."""
     w = words(inst)
     sunset = inst.contact_list(w("配信停止（休眠）", "Sunset: no marketing mail"),
                                w("休眠掘り起こしに反応がなかった連絡先。マーケティングメールの配信対象から外します。",
@@ -163,8 +165,6 @@ def winback(inst: Installation) -> None:
     dormant = inst.segment(w("休眠：90日間開封なし", "Dormant: no opens in 90 days"),
                            {"all": [{"engagement": "not_opened", "within_days": 90},
                                     {"list_id": sunset, "member": False}]})
-    inst.segment(w("マーケティング配信対象（休眠停止を除く）", "Marketing audience (sunset excluded)"),
-                 {"all": [{"list_id": sunset, "member": False}]})
     prefix = w("休眠掘り起こし", "Win-back")
     mail = inst.template("reengage", f"{prefix}｜{w('配信継続の確認', 'Still interested?')}")
     flow = Flow()
@@ -184,12 +184,16 @@ def winback(inst: Installation) -> None:
         {"type": "action", "action": {"kind": "add_to_list", "list_id": sunset},
          "name": w("配信停止リストへ", "Add to the sunset list")}).then(
         {"type": "action", "action": {"kind": "set_attribute", "key": "marketing_sunset", "value": "yes"},
-         "name": w("休眠として記録", "Mark as sunset")}).end()
-    inst.journey(prefix, w("90日間開封のない方に配信継続の確認を送り、30日以内に反応がなければ配信停止リストに入れます"
-                           "（サンセットポリシー）。マーケティングメールは「マーケティング配信対象」セグメントに送ってください。",
-                           "Contacts with no opens in 90 days get a re-engagement mail; no reaction in 30 days puts "
-                           "them on the sunset list (a sunset policy). Send marketing mail to the “Marketing "
-                           "audience” segment."),
+         "name": w("休眠として記録", "Mark as sunset")}).then(
+        {"type": "action", "action": {"kind": "suppress", "reason": "sunset"},
+         "name": w("配信停止にする", "Suppress from marketing mail")}).end()
+    inst.journey(prefix, w("90日間開封のない方に配信継続の確認を送り、30日以内に反応がなければ配信停止にします"
+                           "（サンセットポリシー）。配信停止リストに記録され、どの一斉配信・シナリオメールも届かなく"
+                           "なります。配信停止の一覧からいつでも解除できます。",
+                           "Contacts with no opens in 90 days get a re-engagement mail; no reaction in 30 days "
+                           "suppresses them from all marketing mail (a sunset policy): they are recorded on the sunset "
+                           "list and no broadcast, sequence or journey reaches them. You can lift it on the "
+                           "suppression list."),
                  flow, {"entry": [{"kind": "segment", "segment_id": dormant}]})
 
 

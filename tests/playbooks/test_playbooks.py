@@ -135,12 +135,13 @@ def test_win_back_with_a_sunset_list(services: Any, language: str) -> None:
     _check_common(services, pieces, language)
     journey, g = _graph(services, pieces["journey"][0].id)
     sunset = pieces["list"][0].id
-    dormant, audience = (services.db.session.get(Segment, p.id) for p in pieces["segment"])
+    (dormant,) = (services.db.session.get(Segment, p.id) for p in pieces["segment"])
     assert {"engagement": "not_opened", "within_days": 90} in dormant.rules["all"]
-    assert audience.rules == {"all": [{"list_id": sunset, "member": False}]}
+    assert {"list_id": sunset, "member": False} in dormant.rules["all"]
     assert journey.settings["entry"] == [{"kind": "segment", "segment_id": dormant.id}]
     actions = [n.data["action"] for n in g["nodes"].values() if n.type == "action"]
     assert {"kind": "add_to_list", "list_id": sunset} in actions
+    assert actions[-1] == {"kind": "suppress", "reason": "sunset"}  # no reaction: suppressed from marketing mail
 
 
 @pytest.mark.parametrize("language", ["ja", "en"])
