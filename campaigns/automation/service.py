@@ -40,6 +40,7 @@ from campaigns.addresses import normalize_email
 from campaigns.audience.segments import segment_contact_ids
 from campaigns.automation.graph import EMPTY_GRAPH, Graph, GraphError, validate_graph, validate_settings
 from campaigns.db import dialect_insert, now_utc
+from campaigns.experiments.journeys import sync_node_tests
 from campaigns.journeys import walk_entry
 from campaigns.leads.contacts import contact_by_email
 from campaigns.models import (
@@ -212,6 +213,7 @@ def publish(session: Session, journey: Journey, moves: dict[str, str] | None = N
             _move(session, journey, version, node, target, graph, now)
     journey.live_version_id = version.id
     journey.settings = settings
+    sync_node_tests(session, journey.id, graph, now)  # send nodes' A/B tests follow the published set-up
     if journey.status == JourneyStatus.DRAFT:
         journey.status = JourneyStatus.LIVE
     journey.updated_at = now
