@@ -1,5 +1,6 @@
-"""Lead scoring API: scoring rules (CRUD), a contact's score history and stage timeline, and setting a
-contact's stage to SQL or customer (the hand-over from the CRM side)."""
+"""Lead scoring API: scoring rules (CRUD), triggers (CRUD: what a stage or score starts, a journey among them),
+a contact's score history and stage timeline, and setting a contact's stage to SQL or customer (the hand-over
+from the CRM side)."""
 
 from __future__ import annotations
 
@@ -10,7 +11,17 @@ from sqlalchemy import select
 
 from campaigns.api.core import ApiError, db_session, get_or_404, iso, keyset_page, operation
 from campaigns.api.schemas import DATE_TIME, EVENT_NAME, ID, PAGING, SCHEMAS, line, name, nullable, ref, text
-from campaigns.models import Contact, RuleKind, ScoringRule, Stage, StageChange
+from campaigns.models import (
+    Contact,
+    Journey,
+    RuleKind,
+    ScoreTrigger,
+    ScoringRule,
+    Stage,
+    StageChange,
+    TriggerAction,
+    TriggerWhen,
+)
 from campaigns.runtime import services
 from campaigns.scoring import engine, rules, triggers
 from campaigns.scoring import history as scoring_history
@@ -34,7 +45,45 @@ RULE_FIELDS: dict[str, Any] = {
     "active": {"type": "boolean", "default": True},
 }
 
+TRIGGER_FIELDS: dict[str, Any] = {
+    "name": name(200),
+    "when": {"type": "string", "enum": [w.value for w in TriggerWhen],
+             "description": "stage: the contact enters `stage`; score: the score rises to `score_at` or above."},
+    "stage": {"type": "string", "enum": ["", *(st.value for st in Stage)], "description": "when = stage."},
+    "score_at": {"type": "integer", "minimum": 0, "maximum": 1_000_000, "description": "when = score: at least 1."},
+    "action": {"type": "string", "enum": [a.value for a in TriggerAction],
+               "description": "enroll: start a walk of `journey_id` (live journeys only: a paused, draft or archived "
+               "one takes nobody; its own re-entry setting applies); exit: end the contact's walk there; email: "
+               "notify `email_to`; webhook: a signed POST to `webhook_url`."},
+    "journey_id": {**nullable(ID), "description": "enroll / exit: the journey (GET /journeys)."},
+    "sequence_id": {**nullable(ID), "deprecated": True,
+                    "description": "Deprecated: give `journey_id`. Still accepted: a sequence converted to a journey "
+                    "is stored as that journey (the response has its `journey_id` and `sequence_id` null); a sequence "
+                    "not converted is kept here."},
+    "email_to": {**line(254), "description": "email: the sales address."},
+    "webhook_url": {**line(2000), "description": "webhook: an http(s) URL."},
+    "active": {"type": "boolean", "default": True},
+}
+
 SCHEMAS.update({
+    "ScoreTriggerInput": {
+        "type": "object", "required": ["name", "when", "action"], "properties": TRIGGER_FIELDS,
+        "additionalProperties": False,
+    },
+    "ScoreTriggerUpdate": {
+        "type": "object", "properties": TRIGGER_FIELDS, "additionalProperties": False, "minProperties": 1,
+    },
+    "ScoreTrigger": {
+        "type": "object",
+        "properties": {"id": ID, **TRIGGER_FIELDS, "journey_name": {"type": ["string", "null"]},
+                       "journey_status": {"type": ["string", "null"],
+                                          "description": "Only a live journey takes contacts."},
+                       "created_at": DATE_TIME},
+    },
+    "ScoreTriggerPage": {
+        "type": "object",
+        "properties": {"data": {"type": "array", "items": ref("ScoreTrigger")}, "next_after": nullable(ID)},
+    },
     "ScoringRuleInput": {
         "type": "object", "required": ["name", "kind", "points"], "properties": RULE_FIELDS,
         "additionalProperties": False,
@@ -173,6 +222,96 @@ def delete_scoring_rule(rule_id: int) -> ResponseReturnValue:
     engine.delete_rule(session, rule)
     session.commit()
     return {"deleted": True, "id": rule_id}
+
+
+def _trigger_json(session: Any, trigger: ScoreTrigger) -> dict[str, Any]:
+    journey = session.get(Journey, trigger.journey_id) if trigger.journey_id else None
+    return {
+        "id": trigger.id, "name": trigger.name, "when": str(trigger.when), "stage": trigger.stage,
+        "score_at": trigger.score_at, "action": str(trigger.action), "journey_id": trigger.journey_id,
+        "sequence_id": trigger.sequence_id, "email_to": trigger.email_to, "webhook_url": trigger.webhook_url,
+        "active": trigger.active, "journey_name": journey.name if journey else None,
+        "journey_status": str(journey.status) if journey else None, "created_at": iso(trigger.created_at),
+    }
+
+
+def _trigger_fields(trigger: ScoreTrigger, body: dict[str, Any]) -> dict[str, Any]:
+    """A PUT's body over the trigger's current fields; a new target replaces the old one whichever field held it."""
+    fields: dict[str, Any] = {c: getattr(trigger, c) for c in (
+        "name", "when", "stage", "score_at", "action", "journey_id", "sequence_id", "email_to", "webhook_url",
+        "active")}
+    if "journey_id" in body or "sequence_id" in body:
+        fields["journey_id"] = fields["sequence_id"] = None
+    return {**fields, **body}
+
+
+@operation(
+    "/scoring/triggers", "GET", tag="scoring", summary="List scoring triggers", query=PAGING,
+    responses={200: ("A page of triggers", "ScoreTriggerPage")},
+)
+def list_score_triggers(query: dict[str, Any]) -> ResponseReturnValue:
+    """Triggers in id order, each with its journey's name and status."""
+    session = db_session()
+    return keyset_page(session, select(ScoreTrigger), ScoreTrigger.id, query, lambda t: _trigger_json(session, t))
+
+
+@operation(
+    "/scoring/triggers", "POST", tag="scoring", body="ScoreTriggerInput", summary="Create a scoring trigger",
+    description="An enroll or exit trigger names a journey (`journey_id`); `sequence_id` is deprecated (a converted "
+    "sequence is stored as its journey). An unknown journey or sequence: 422 with the reason.",
+    responses={201: ("Created", "ScoreTrigger")},
+)
+def create_score_trigger(body: dict[str, Any]) -> ResponseReturnValue:
+    """Create a trigger through the scoring service."""
+    session = db_session()
+    try:
+        trigger = triggers.create_trigger(session, body)
+    except rules.ScoringError as exc:
+        session.rollback()
+        raise _rejected(exc) from None
+    session.commit()
+    return _trigger_json(session, trigger), 201
+
+
+@operation(
+    "/scoring/triggers/{trigger_id}", "GET", tag="scoring", summary="Read a scoring trigger",
+    responses={200: ("The trigger", "ScoreTrigger")},
+)
+def get_score_trigger(trigger_id: int) -> ResponseReturnValue:
+    """One trigger."""
+    session = db_session()
+    return _trigger_json(session, get_or_404(session, ScoreTrigger, trigger_id, "scoring trigger"))
+
+
+@operation(
+    "/scoring/triggers/{trigger_id}", "PUT", tag="scoring", body="ScoreTriggerUpdate", summary="Edit a scoring trigger",
+    description="Fields not given stay as they are; `journey_id` (or the deprecated `sequence_id`) replaces the "
+    "target. An unknown journey or sequence: 422 with the reason.",
+    responses={200: ("The trigger", "ScoreTrigger")},
+)
+def update_score_trigger(trigger_id: int, body: dict[str, Any]) -> ResponseReturnValue:
+    """Apply the given fields."""
+    session = db_session()
+    trigger = get_or_404(session, ScoreTrigger, trigger_id, "scoring trigger")
+    try:
+        triggers.update_trigger(session, trigger, _trigger_fields(trigger, body))
+    except rules.ScoringError as exc:
+        session.rollback()
+        raise _rejected(exc) from None
+    session.commit()
+    return _trigger_json(session, trigger)
+
+
+@operation(
+    "/scoring/triggers/{trigger_id}", "DELETE", tag="scoring", summary="Delete a scoring trigger",
+    description="Its hand-over deliveries stay in the log.", responses={200: ("Deleted", "Deleted")},
+)
+def delete_score_trigger(trigger_id: int) -> ResponseReturnValue:
+    """Delete the trigger."""
+    session = db_session()
+    session.delete(get_or_404(session, ScoreTrigger, trigger_id, "scoring trigger"))
+    session.commit()
+    return {"deleted": True, "id": trigger_id}
 
 
 def _contact_scoring(session: Any, contact: Contact) -> dict[str, Any]:

@@ -154,23 +154,43 @@ class Choice:
         """The form value of a picker that offers both: "journey:<id>" or "sequence:<id>"."""
         return f"journey:{self.journey_id}" if self.journey_id is not None else f"sequence:{self.sequence_id}"
 
+    @property
+    def live(self) -> bool:
+        """Whether it takes contacts now (a live journey, an active sequence): the pickers highlight these."""
+        return self.status in ("live", "active")
 
-def sequence_choices(session: Session, *, live_only: bool = True) -> list[Choice]:
-    """What a picker whose model holds sequence ids offers (scoring triggers, the form builder): unconverted
-    sequences under their own name, converted ones as their journey (its name and status); with `live_only`
-    only those that take contacts now (active sequences, live journeys). Archived journeys never."""
-    journeys = {j.sequence_id: j for j in session.scalars(select(Journey).where(Journey.sequence_id.is_not(None))
-                                                          .order_by(Journey.id.desc()))}
-    out = []
-    for sequence in session.scalars(select(Sequence)):
-        journey = journeys.get(sequence.id) if sequence.status == SequenceStatus.CONVERTED else None
-        if journey is not None:
-            if journey.status == JourneyStatus.ARCHIVED or (live_only and journey.status != JourneyStatus.LIVE):
-                continue
-            out.append(Choice(journey.name, journey.status.value, journey.id, sequence.id))
-        elif sequence.status != SequenceStatus.CONVERTED and (not live_only or sequence.status == SequenceStatus.ACTIVE):
-            out.append(Choice(sequence.name, sequence.status.value, None, sequence.id))
-    return sorted(out, key=lambda c: (c.name.casefold(), c.key))
+
+def target_choices(session: Session, keep: Iterable[str] = ()) -> list[Choice]:
+    """What the pickers of models that name a journey or an unconverted sequence offer (scoring triggers, the
+    form builder): every journey whatever its status (the picker shows it: only a live one takes contacts), a
+    converted sequence as its journey (`sequence_id` set too), and every sequence not converted. Archived ones
+    only when their key is in `keep` (the target already chosen, so the editor still shows it)."""
+    kept = set(keep)
+    out = [Choice(j.name, j.status.value, j.id, j.sequence_id) for j in session.scalars(select(Journey))
+           if j.status != JourneyStatus.ARCHIVED or f"journey:{j.id}" in kept]
+    out += [Choice(q.name, q.status.value, None, q.id) for q in session.scalars(
+        select(Sequence).where(Sequence.status != SequenceStatus.CONVERTED))
+        if q.status.value != "archived" or f"sequence:{q.id}" in kept]
+    return sorted(out, key=lambda c: (c.status not in ("live", "active"), c.name.casefold(), c.key))
+
+
+def chosen_target(session: Session, key: str) -> Choice | None:
+    """The journey or unconverted sequence a picker's value names ("journey:<id>", "sequence:<id>"; a bare
+    number is a sequence id, the old form value), a converted sequence given as its journey; None when it names
+    nothing that exists. Scoring triggers and forms store `journey_id`, else `sequence_id`."""
+    kind, _sep, raw = str(key).strip().rpartition(":")
+    if not raw.isdigit() or kind not in ("journey", "sequence", ""):
+        return None
+    if kind == "journey":
+        journey = session.get(Journey, int(raw))
+        return Choice(journey.name, journey.status.value, journey.id, journey.sequence_id) if journey else None
+    sequence = session.get(Sequence, int(raw))
+    if sequence is None:
+        return None
+    if sequence.status == SequenceStatus.CONVERTED:
+        journey = journey_of_sequence(session, sequence.id)
+        return Choice(journey.name, journey.status.value, journey.id, sequence.id) if journey else None
+    return Choice(sequence.name, sequence.status.value, None, sequence.id)
 
 
 def enrol_choices(session: Session) -> list[Choice]:
@@ -183,5 +203,5 @@ def enrol_choices(session: Session) -> list[Choice]:
     return sorted(out, key=lambda c: (c.name.casefold(), c.key))
 
 
-__all__ = ["CHUNK", "Choice", "enrol_choices", "enrol_live", "enters_on_form", "journey_of_sequence", "reentry_allowed", "refusal",
-           "sequence_choices", "start_walks"]
+__all__ = ["CHUNK", "Choice", "chosen_target", "enrol_choices", "enrol_live", "enters_on_form", "journey_of_sequence",
+           "reentry_allowed", "refusal", "start_walks", "target_choices"]

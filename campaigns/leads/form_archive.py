@@ -27,7 +27,7 @@ from campaigns.models import Form, FormStatus, FormSubmission, SubmissionStatus
 
 # What a copy takes from its original; name, slug and status are the copy's own.
 COPIED = ("title", "description", "fields", "submit_label", "consent_text", "double_opt_in", "confirmation_subject",
-          "confirmation_html", "sequence_ids", "source", "thank_you_message", "redirect_url")
+          "confirmation_html", "journey_ids", "sequence_ids", "source", "thank_you_message", "redirect_url")
 SLUG_LIMIT = 100
 
 
@@ -71,6 +71,7 @@ def duplicate_form(session: Session, form: Form, pattern: str = COPY_PATTERN) ->
     copy = Form(name=copy_name(form.name, pattern), slug=_copy_slug(session, form.slug), status=FormStatus.INACTIVE,
                 **{key: getattr(form, key) for key in COPIED})
     copy.fields = [dict(spec) for spec in form.fields or []]
+    copy.journey_ids = list(form.journey_ids or [])
     copy.sequence_ids = list(form.sequence_ids or [])
     session.add(copy)
     session.flush()

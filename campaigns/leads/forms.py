@@ -8,9 +8,11 @@ Who calls what:
 - the worker runs send_confirmation (through campaigns.jobs.send_form_confirmation).
 
 A submission becomes the event `form_submitted` {form: name} through campaigns.journeys.sequences.record_event
-(the API's path: it also starts sequences triggered by that event), plus direct enrolment in the
-form's own sequences (Form.sequence_ids: a converted sequence is mapped to its journey at enrol time, see
-_start). With double opt-in both wait for the confirmation link.
+(the API's path: it also starts sequences triggered by that event), plus direct enrolment in the form's own
+journeys (Form.journey_ids, migration 0022: journeys.walk_entry.enrol_live, live journeys only, their own
+re-entry rule; skipped for a journey whose live version already has a form entry for this form, so there is
+never a second way in) and unconverted sequences (Form.sequence_ids). With double opt-in all of it waits for
+the confirmation link.
 """
 
 from __future__ import annotations
@@ -46,6 +48,7 @@ from campaigns.models import (
     Form,
     FormStatus,
     FormSubmission,
+    Journey,
     Sequence,
     SequenceStatus,
     SubmissionStatus,
@@ -189,7 +192,8 @@ class FormInput:
     double_opt_in: bool = False
     confirmation_subject: str = DEFAULT_CONFIRMATION_SUBJECT
     confirmation_html: str = DEFAULT_CONFIRMATION_HTML
-    sequence_ids: list[int] = field(default_factory=list)
+    journey_ids: list[int] = field(default_factory=list)
+    sequence_ids: list[int] = field(default_factory=list)  # a converted sequence's id is stored as its journey
     source: str = ""
     thank_you_message: str = ""
     redirect_url: str = ""
@@ -238,18 +242,10 @@ class FormInput:
         if url is None:
             errors["redirect_url"] = "the redirect must be an absolute http:// or https:// URL"
         values["redirect_url"] = url or ""
-        ids = []
-        for raw in self.sequence_ids:
-            try:
-                ids.append(int(raw))
-            except (TypeError, ValueError):
-                errors["sequence_ids"] = "unknown sequence"
-        ids = list(dict.fromkeys(ids))
-        if ids:
-            known = set(session.scalars(select(Sequence.id).where(Sequence.id.in_(ids))))
-            if len(known) != len(ids):
-                errors["sequence_ids"] = "unknown sequence"
-        values["sequence_ids"] = ids
+        values["journey_ids"], values["sequence_ids"], unknown = _clean_targets(session, self.journey_ids,
+                                                                                 self.sequence_ids)
+        for key in unknown:
+            errors[key] = "unknown journey or sequence"
         values["double_opt_in"] = bool(self.double_opt_in)
         subject = " ".join(self.confirmation_subject.split()) or DEFAULT_CONFIRMATION_SUBJECT
         html = self.confirmation_html.strip() or DEFAULT_CONFIRMATION_HTML
@@ -274,6 +270,26 @@ class FormInput:
         if errors:
             raise FormConfigError(errors)
         return values
+
+
+def _clean_targets(session: Session, journey_ids: list[Any], sequence_ids: list[Any],
+                   ) -> tuple[list[int], list[int], set[str]]:
+    """(journey ids, unconverted sequence ids, the fields naming something that does not exist): a converted
+    sequence's id becomes its journey's (walk_entry.chosen_target), duplicates dropped in order."""
+    keys = [(f"journey:{i}", "journey_ids") for i in journey_ids] + [(f"sequence:{i}", "sequence_ids")
+                                                                     for i in sequence_ids]
+    journeys: list[int] = []
+    sequences: list[int] = []
+    unknown: set[str] = set()
+    for key, where in keys:
+        target = walk_entry.chosen_target(session, key)
+        if target is None:
+            unknown.add(where)
+        elif target.journey_id is not None:
+            journeys.append(target.journey_id)
+        elif target.sequence_id is not None:
+            sequences.append(target.sequence_id)
+    return list(dict.fromkeys(journeys)), list(dict.fromkeys(sequences)), unknown
 
 
 def create_form(session: Session, data: FormInput) -> Form:
@@ -391,19 +407,28 @@ def _record_consent(contact: Contact, form: Form, wording: str, at: datetime) ->
 
 
 def _start(session: Session, form: Form, contact: Contact, submission: FormSubmission, now: datetime) -> None:
-    """The consequences of a (confirmed) submission: the event, then the form's own sequences."""
-    record_event(session, contact, EVENT_NAME, {"form": form.name, "form_id": form.id,
-                                                "submission_id": submission.id}, occurred_at=now, source="form")
+    """The consequences of a (confirmed) submission: the event, then the form's own journeys and sequences."""
+    properties = {"form": form.name, "form_id": form.id, "submission_id": submission.id}
+    record_event(session, contact, EVENT_NAME, properties, occurred_at=now, source="form")
+    if form.journey_ids:
+        for journey in session.scalars(select(Journey).where(Journey.id.in_(form.journey_ids)).order_by(Journey.id)):
+            if walk_entry.enters_on_form(session, journey, form.id):
+                continue  # its own form entry lets the submission in at the engine's tick: never two ways in
+            reason = walk_entry.refusal(session, journey)
+            if reason:
+                log.info("form %s: %s, the contact is not enrolled", form.id, reason)
+                continue
+            walk_entry.enrol_live(session, journey, [contact.id], f"form:{form.id}", context=properties, now=now)
     if form.sequence_ids:
-        # The form holds sequence ids: a converted one is enrolled into the journey it became (enroll_contact
-        # maps it; a walk only if that journey is live), unless that journey already lets this form's
-        # submissions in through its own form entry (the engine's tick does that).
+        # Unconverted sequences; a converted one still listed (not saved since migration 0022) is enrolled into
+        # the journey it became (enroll_contact maps it), unless that journey lets this form in by itself.
         for sequence in session.scalars(select(Sequence).where(
             Sequence.id.in_(form.sequence_ids), Sequence.status.in_((SequenceStatus.ACTIVE, SequenceStatus.CONVERTED)))
         ):
             if sequence.status == SequenceStatus.CONVERTED:
-                journey = walk_entry.journey_of_sequence(session, sequence.id)
-                if journey is not None and walk_entry.enters_on_form(session, journey, form.id):
+                became = walk_entry.journey_of_sequence(session, sequence.id)
+                if became is not None and (became.id in (form.journey_ids or [])
+                                           or walk_entry.enters_on_form(session, became, form.id)):
                     continue
             enroll_contact(session, contact, sequence, source_event=EVENT_NAME, now=now)
 

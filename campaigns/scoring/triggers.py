@@ -1,7 +1,14 @@
-"""Scoring triggers: what a stage change or score starts (enrol, exit, notify sales, webhook), and manual stage changes."""
+"""Scoring triggers: what a stage change or score starts (enrol, exit, notify sales, webhook), and manual stage changes.
+
+An enrol or exit trigger names a journey (`journey_id`, migration 0022) or a sequence not converted to one
+(`sequence_id`, still run by the sequence planner). Enrolling into a journey goes through
+journeys.walk_entry.enrol_live: a walk at the live version's start node under the journey's own re-entry
+rule; a paused, draft or archived journey takes nobody (logged; the trigger editor shows its status).
+"""
 
 from __future__ import annotations
 
+import logging
 from collections import defaultdict
 from datetime import datetime
 from typing import Any
@@ -16,11 +23,13 @@ from sqlalchemy.orm import Session
 from campaigns.addresses import is_valid_address
 from campaigns.db import now_utc
 from campaigns.journeys import sequences as sequences_service
+from campaigns.journeys import walk_entry
 from campaigns.models import (
     Contact,
     DeliveryState,
     Enrollment,
     EnrollmentStatus,
+    Journey,
     ScoreTrigger,
     Sequence,
     Stage,
@@ -33,6 +42,8 @@ from campaigns.scoring.handover import delivery_row, new_secret
 from campaigns.scoring.rules import WEBHOOK_URL, ScoringError, clean_int, clean_line, core_table
 from campaigns.scoring.stages import SALES_STAGES, STAGE_ORDER, ScoringResult
 from campaigns.sql_functions import among
+
+log = logging.getLogger(__name__)
 
 
 # ------------------------------------------------------------------ stages set by people
@@ -72,7 +83,7 @@ def clean_trigger(session: Session, fields: dict[str, Any]) -> dict[str, Any]:
         raise ScoringError("choose when the trigger fires and what it does") from None
     out: dict[str, Any] = {
         "name": clean_line(fields.get("name"), "name", 200, required=True), "when": when, "action": action,
-        "stage": "", "score_at": 0, "sequence_id": None, "email_to": "", "webhook_url": "",
+        "stage": "", "score_at": 0, "journey_id": None, "sequence_id": None, "email_to": "", "webhook_url": "",
         "active": bool(fields.get("active", True)),
     }
     if when is TriggerWhen.STAGE:
@@ -83,14 +94,9 @@ def clean_trigger(session: Session, fields: dict[str, Any]) -> dict[str, Any]:
     else:
         out["score_at"] = clean_int(fields.get("score_at"), "score threshold", 1, 1_000_000)
     if action in (TriggerAction.ENROLL, TriggerAction.EXIT):
-        raw = fields.get("sequence_id")
-        try:
-            sequence_id = int(str(raw))
-        except (TypeError, ValueError):
-            sequence_id = 0
-        if not sequence_id or session.get(Sequence, sequence_id) is None:
-            raise ScoringError("choose the sequence")
-        out["sequence_id"] = sequence_id
+        target = trigger_target(session, fields)
+        out["journey_id"] = target.journey_id
+        out["sequence_id"] = target.sequence_id if target.journey_id is None else None
     elif action is TriggerAction.EMAIL:
 
         address = clean_line(fields.get("email_to"), "sales address", 254, required=True)
@@ -103,6 +109,25 @@ def clean_trigger(session: Session, fields: dict[str, Any]) -> dict[str, Any]:
             raise ScoringError("the webhook URL must start with http:// or https://")
         out["webhook_url"] = url
     return out
+
+
+def trigger_target(session: Session, fields: dict[str, Any]) -> walk_entry.Choice:
+    """The journey (or unconverted sequence) an enrol/exit trigger names: `target` ("journey:<id>" /
+    "sequence:<id>", the editor's picker), `journey_id`, or the deprecated `sequence_id` (a converted
+    sequence gives its journey); ScoringError when none is given or it does not exist."""
+    key = ""
+    if fields.get("target"):
+        key = str(fields["target"])
+    elif fields.get("journey_id") not in (None, ""):
+        key = f"journey:{fields['journey_id']}"
+    elif fields.get("sequence_id") not in (None, ""):
+        key = f"sequence:{fields['sequence_id']}"
+    if not key:
+        raise ScoringError("choose the journey")
+    target = walk_entry.chosen_target(session, key)
+    if target is None:
+        raise ScoringError("the chosen journey or sequence does not exist")
+    return target
 
 
 def create_trigger(session: Session, fields: dict[str, Any]) -> ScoreTrigger:
@@ -158,19 +183,32 @@ def fire_triggers(
         contacts.update((c.id, c) for c in session.scalars(select(Contact).where(among(session, Contact.id, chunk))))
     deliveries: list[dict[str, Any]] = []
     exits: dict[tuple[int, str], list[int]] = defaultdict(list)
+    walks: dict[tuple[int, int], list[int]] = defaultdict(list)  # (journey, trigger): one INSERT .. SELECT each
     for trigger, contact_id, event in firings:
         contact = contacts.get(contact_id)
         if contact is None:
             continue
         result.counts[f"trigger_{trigger.action.value}"] += 1
-        if trigger.action is TriggerAction.ENROLL and trigger.sequence_id:
+        if trigger.action is TriggerAction.ENROLL and trigger.journey_id:
+            walks[(trigger.journey_id, trigger.id)].append(contact.id)
+        elif trigger.action is TriggerAction.ENROLL and trigger.sequence_id:
             sequence = session.get(Sequence, trigger.sequence_id)
             if sequence is not None and sequence_enrollable(sequence):
                 sequences_service.enroll_contact(session, contact, sequence, source_event=f"trigger:{trigger.id}", now=now)
+        elif trigger.action is TriggerAction.EXIT and trigger.journey_id:
+            for_journey = f"trigger: {trigger.name}"[:200]
+            sequences_service.exit_contact(session, contact.id, for_journey, journey_id=trigger.journey_id)
         elif trigger.action is TriggerAction.EXIT and trigger.sequence_id:
             exits[(trigger.sequence_id, f"trigger: {trigger.name}"[:200])].append(contact.id)
         elif trigger.action in (TriggerAction.EMAIL, TriggerAction.WEBHOOK):
             deliveries.append(delivery_row(trigger, contact, event, now))
+    for (journey_id, trigger_id), contact_ids in walks.items():
+        journey = session.get(Journey, journey_id)
+        reason = walk_entry.refusal(session, journey)
+        if journey is None or reason:
+            log.info("trigger %s: %s, contacts not enrolled", trigger_id, reason)
+            continue
+        walk_entry.enrol_live(session, journey, contact_ids, f"trigger:{trigger_id}", now=now)
     for (sequence_id, reason), contact_ids in exits.items():
         enrollment_ids = list(session.scalars(select(Enrollment.id).where(
             Enrollment.sequence_id == sequence_id, among(session, Enrollment.contact_id, contact_ids),
@@ -188,8 +226,8 @@ def fire_triggers(
 
 def sequence_enrollable(sequence: Sequence) -> bool:
     """Triggers enrol only into active sequences (a paused or draft one would hold the contact silently)
-    and converted ones: a trigger holds a sequence id, and enroll_contact maps a converted sequence to its
-    journey at enrol time (a walk at the start node; nothing, logged, unless that journey is live)."""
+    and converted ones (a trigger saved before migration 0022 and not yet mapped: enroll_contact maps it to
+    its journey at enrol time)."""
     return str(sequence.status) in ("active", "converted")
 
 

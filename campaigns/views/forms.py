@@ -18,7 +18,7 @@ from campaigns.i18n import _
 from campaigns.journeys import walk_entry
 from campaigns.leads import forms as leads_forms
 from campaigns.leads.form_archive import archive_form, delete_form, duplicate_form, form_usages, restore_form
-from campaigns.models import Form, FormStatus, FormSubmission, Sequence, SubmissionStatus
+from campaigns.models import Form, FormStatus, FormSubmission, Journey, SubmissionStatus
 from campaigns.params import parse_id, parse_page
 from campaigns.runtime import services
 from campaigns.spreadsheet import to_csv
@@ -58,13 +58,19 @@ def parse_form(form: MultiDict[str, str]) -> leads_forms.FormInput:
         if not key or (not label and key != "email"):
             continue
         rows.append({"key": key, "label": label, "required": form.get(prefix + "required") in {"1", "on"}})
-    sequence_ids = [i for i in map(parse_id, form.getlist("sequence_ids")) if i is not None]
+    # the picker's values: "journey:<id>" / "sequence:<id>"; a bare number in sequence_ids (the old field) too
+    picked = form.getlist("targets")
+    journey_ids = [i for i in (parse_id(k.removeprefix("journey:")) for k in picked if k.startswith("journey:"))
+                   if i is not None]
+    sequence_ids = [i for i in (parse_id(k.removeprefix("sequence:")) for k in picked if k.startswith("sequence:"))
+                    if i is not None]
+    sequence_ids += [i for i in map(parse_id, form.getlist("sequence_ids")) if i is not None]
     return leads_forms.FormInput(
         name=form.get("name", ""), slug=form.get("slug", ""), title=form.get("title", ""),
         description=form.get("description", ""), fields=rows, submit_label=form.get("submit_label", ""),
         consent_text=form.get("consent_text", ""), double_opt_in=form.get("double_opt_in") in {"1", "on"},
         confirmation_subject=form.get("confirmation_subject", ""),
-        confirmation_html=form.get("confirmation_html", ""), sequence_ids=sequence_ids,
+        confirmation_html=form.get("confirmation_html", ""), journey_ids=journey_ids, sequence_ids=sequence_ids,
         source=form.get("source", ""), thank_you_message=form.get("thank_you_message", ""),
         redirect_url=form.get("redirect_url", ""),
         status=form.get("status", FormStatus.ACTIVE) or FormStatus.ACTIVE,
@@ -84,11 +90,22 @@ def _editor_rows(fields: list[dict[str, Any]]) -> list[dict[str, Any]]:
 
 def _render_editor(form: Form | None, data: leads_forms.FormInput, errors: dict[str, str], status: int = 200) -> Any:
     s = services().db.session
-    sequences = walk_entry.sequence_choices(s, live_only=False)  # converted sequences as their journeys
+    targets = walk_entry.target_choices(s, keep=_target_keys(data.journey_ids, data.sequence_ids))
+    # journeys whose live version lets this form in by itself: the form does not enrol into them again
+    own_entry: set[int] = set()
+    for target in targets if form is not None else []:
+        journey = s.get(Journey, target.journey_id) if target.journey_id is not None else None
+        if form is not None and journey is not None and walk_entry.enters_on_form(s, journey, form.id):
+            own_entry.add(journey.id)
     return render_template(
         "ui/forms/edit.html", form=form, data=data, errors={k: _(v) for k, v in errors.items()},
-        rows=_editor_rows(data.fields), choices=FIELD_CHOICES, sequences=sequences,
+        rows=_editor_rows(data.fields), choices=FIELD_CHOICES, targets=targets, own_entry=own_entry,
     ), status
+
+
+def _target_keys(journey_ids: list[int], sequence_ids: list[int]) -> list[str]:
+    """The picker values of a form's journeys and sequences (walk_entry.Choice.key)."""
+    return [f"journey:{i}" for i in journey_ids] + [f"sequence:{i}" for i in sequence_ids]
 
 
 def _save(s: Session, form: Form | None, data: leads_forms.FormInput, save: Callable[[], Form]) -> Any:
@@ -202,12 +219,11 @@ def show(form_id: int) -> Any:
     counts = dict(s.execute(
         select(FormSubmission.status, func.count()).where(FormSubmission.form_id == form.id).group_by(FormSubmission.status)
     ).all())
-    names = dict(s.execute(select(Sequence.id, Sequence.name).where(Sequence.id.in_(form.sequence_ids or [0]))).all())
-    names.update((c.sequence_id, c.name) for c in walk_entry.sequence_choices(s, live_only=False)
-                 if c.journey_id is not None and c.sequence_id in names)  # a converted one: its journey's name
+    keys = _target_keys(list(form.journey_ids or []), list(form.sequence_ids or []))
+    targets = [t for key in keys if (t := walk_entry.chosen_target(s, key)) is not None]
     return render_template(
         "ui/forms/show.html", form=form, snippets=embed_snippets(form, svc.settings.base_url),
-        counts={str(k): v for k, v in counts.items()}, sequence_names=names,
+        counts={str(k): v for k, v in counts.items()}, targets=targets,
     )
 
 

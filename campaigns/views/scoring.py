@@ -1,4 +1,4 @@
-"""Lead scoring UI: rules, thresholds and decay, triggers (sequences, sales email, webhooks), the
+"""Lead scoring UI: rules, thresholds and decay, triggers (journeys, sales email, webhooks), the
 hand-over delivery log with a retry button, and the sales stage form on the contact page."""
 
 from __future__ import annotations
@@ -17,7 +17,6 @@ from campaigns.models import (
     RuleKind,
     ScoreTrigger,
     ScoringRule,
-    Sequence,
     Stage,
     TriggerAction,
     WebhookDelivery,
@@ -46,8 +45,8 @@ KIND_LABELS = {
     RuleKind.PAGE_VISIT: "Website page visited",
 }
 ACTION_LABELS = {
-    TriggerAction.ENROLL: "Enrol in a sequence",
-    TriggerAction.EXIT: "Exit a sequence",
+    TriggerAction.ENROLL: "Start a journey",
+    TriggerAction.EXIT: "Leave a journey",
     TriggerAction.EMAIL: "Notify sales by email",
     TriggerAction.WEBHOOK: "Call a webhook",
 }
@@ -178,22 +177,33 @@ def rule_delete(rule_id: int) -> Any:
 @bp.get("/triggers")
 def triggers() -> Any:
     s = _db()
-    rows = s.execute(
-        select(ScoreTrigger, Sequence.name).outerjoin(Sequence, Sequence.id == ScoreTrigger.sequence_id)
-        .order_by(ScoreTrigger.id)
-    ).all()
+    rows = list(s.scalars(select(ScoreTrigger).order_by(ScoreTrigger.id)))
+    keys = [_target_key(t.journey_id, t.sequence_id) for t in rows]
+    targets = {c.key: c for c in walk_entry.target_choices(s, keep=keys)}
     s.commit()
-    return render_template("ui/scoring/triggers.html", rows=rows)
+    return render_template("ui/scoring/triggers.html", rows=[(t, targets.get(k)) for t, k in zip(rows, keys, strict=True)])
+
+
+def _target_key(journey_id: int | None, sequence_id: int | None) -> str:
+    """The picker's value of a trigger's target ("journey:<id>" / "sequence:<id>"), "" for none."""
+    return f"journey:{journey_id}" if journey_id else f"sequence:{sequence_id}" if sequence_id else ""
 
 
 def _trigger_form(trigger: ScoreTrigger | None) -> Any:
     s = _db()
-    # a trigger holds a sequence id: converted sequences are offered as their journeys (walk_entry)
-    choices = {"sequences": walk_entry.sequence_choices(s, live_only=False), "actions": ACTION_LABELS,
-               "stages": [st.value for st in Stage]}
     if request.method == "POST":
         data: dict[str, Any] = dict(request.form)
         data["active"] = bool(request.form.get("active"))
+    elif trigger is not None:
+        data = {c: getattr(trigger, c) for c in ("name", "when", "stage", "score_at", "action", "email_to",
+                                                 "webhook_url", "active")}
+        data["target"] = _target_key(trigger.journey_id, trigger.sequence_id)
+    else:
+        data = {"when": "stage", "stage": "mql", "action": "email", "active": True}
+    # journeys (converted sequences as theirs, canvas-built ones too) and unconverted sequences, live first
+    choices = {"targets": walk_entry.target_choices(s, keep=[str(data.get("target") or "")]),
+               "actions": ACTION_LABELS, "stages": [st.value for st in Stage]}
+    if request.method == "POST":
 
         def save() -> None:
             if trigger is None:
@@ -203,11 +213,6 @@ def _trigger_form(trigger: ScoreTrigger | None) -> Any:
 
         return _save_form(save, "ui/scoring/trigger_form.html", "scoring.triggers", trigger=trigger, data=data,
                           **choices)
-    if trigger is not None:
-        data = {c: getattr(trigger, c) for c in ("name", "when", "stage", "score_at", "action", "sequence_id",
-                                                 "email_to", "webhook_url", "active")}
-    else:
-        data = {"when": "stage", "stage": "mql", "action": "email", "active": True}
     return render_template("ui/scoring/trigger_form.html", trigger=trigger, data=data, error="", **choices)
 
 

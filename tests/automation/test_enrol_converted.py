@@ -89,11 +89,13 @@ def test_a_scoring_trigger_enrols_into_the_journey_and_the_engine_mails_once(app
         make_contact(s, "ben@example.jp", first_name="Ben")  # not an MQL: not enrolled
         triggers.set_stage(s, ann, "mql", "sales")
     with services.db.begin() as s:
-        assert _walks(s, journey_id) == [("ann@example.jp", f"sequence {sequence_id}: trigger:{trigger_id}")]
+        # the trigger names the journey now (a converted sequence's id is stored as its journey, migration 0022)
+        assert (trigger.journey_id, trigger.sequence_id) == (journey_id, None)
+        assert _walks(s, journey_id) == [("ann@example.jp", f"trigger:{trigger_id}")]
         assert s.scalar(select(Enrollment.id)) is None  # nothing on the old side
         walk = s.scalar(select(JourneyEnrolment))
         assert [st.detail for st in s.scalars(select(JourneyStep).where(JourneyStep.enrolment_id == walk.id))] == [
-            f"entered: sequence {sequence_id}: trigger:{trigger_id}"]
+            f"entered: trigger:{trigger_id}"]
     _run_engine(app)
     assert _mails(smtp_server) == [("ann@example.jp", "Onboarding: welcome")]
     with services.db.begin() as s:  # the trigger fires again (stage set again): no second walk while one is active
@@ -135,7 +137,7 @@ def test_bulk_enrol_into_a_converted_sequence_or_its_journey_and_a_paused_one_ta
         else:  # pragma: no cover
             raise AssertionError("a paused journey was accepted")
         assert walk_entry.enrol_choices(s) == []
-        assert [c.status for c in walk_entry.sequence_choices(s, live_only=False)] == ["paused"]
+        assert [c.status for c in walk_entry.target_choices(s)] == ["paused"]
         assert s.scalar(select(JourneyEnrolment.id).where(JourneyEnrolment.contact_id == late)) is None
 
 
@@ -158,13 +160,14 @@ def test_a_form_submission_enrols_into_the_converted_sequences_journey(app, serv
         form = forms.create_form(s, forms.FormInput(name="Seminar", slug="seminar", consent_text=CONSENT,
                                                     sequence_ids=[sequence_id]))
         form_id = form.id
-        # the builder offers the converted sequence as its journey, under the sequence id the form holds
-        assert [(c.sequence_id, c.name, c.journey_id) for c in walk_entry.sequence_choices(s, live_only=False)] == [
+        # the builder offers the converted sequence as its journey, and the form stores the journey
+        assert [(c.sequence_id, c.name, c.journey_id) for c in walk_entry.target_choices(s)] == [
             (sequence_id, "Onboarding journey", journey_id)]
+        assert (form.journey_ids, form.sequence_ids) == ([journey_id], [])
     response = client.post("/f/seminar", data={**FIELDS, "email": "dai@example.jp"})
     assert response.status_code in (200, 302, 303)
     with services.db.begin() as s:
-        assert _walks(s, journey_id) == [("dai@example.jp", f"sequence {sequence_id}: form_submitted")]
+        assert _walks(s, journey_id) == [("dai@example.jp", f"form:{form_id}")]
     _run_engine(app)
     assert _mails(smtp_server) == [("dai@example.jp", "Onboarding: welcome")]
     with services.db.begin() as s:  # submitted again: the active walk keeps the contact from entering twice
