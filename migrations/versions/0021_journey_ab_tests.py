@@ -39,17 +39,35 @@ def _with_ab(graph: dict[str, Any], node_key: str, ab: dict[str, Any]) -> dict[s
     return graph if changed else None
 
 
+def _keep_children(sqlite: bool) -> None:
+    """SQLite's batch mode rebuilds ab_tests, and dropping the old table cascades (foreign keys are on) to its
+    variants and assignments: keep them aside while it does."""
+    if sqlite:
+        for child in ("ab_variants", "ab_assignments"):
+            op.execute(f"CREATE TEMP TABLE keep_{child} AS SELECT * FROM {child}")
+
+
+def _restore_children(sqlite: bool) -> None:
+    if sqlite:
+        for child in ("ab_variants", "ab_assignments"):
+            op.execute(f"DELETE FROM {child}")
+            op.execute(f"INSERT INTO {child} SELECT * FROM keep_{child}")
+            op.execute(f"DROP TABLE keep_{child}")
+
+
 def upgrade() -> None:
+    conn = op.get_bind()
+    sqlite = conn.dialect.name == "sqlite"
+    _keep_children(sqlite)
     with op.batch_alter_table("ab_tests", schema=None) as batch_op:
         batch_op.add_column(sa.Column("journey_id", sa.Integer(), nullable=True))
         batch_op.add_column(sa.Column("node_key", sa.String(length=40), nullable=False, server_default=""))
         batch_op.create_foreign_key(op.f("fk_ab_tests_journey_id_journeys"), "journeys", ["journey_id"], ["id"],
                                     ondelete="CASCADE")
         batch_op.create_index(op.f("ix_ab_tests_journey_id"), ["journey_id"], unique=False)
-    with op.batch_alter_table("ab_variants", schema=None) as batch_op:
-        batch_op.add_column(sa.Column("percent", sa.Integer(), nullable=False, server_default="0"))
+    _restore_children(sqlite)
+    op.add_column("ab_variants", sa.Column("percent", sa.Integer(), nullable=False, server_default="0"))
 
-    conn = op.get_bind()
     pg = conn.dialect.name == "postgresql"
     js = "CAST(:g AS jsonb)" if pg else ":g"
     rows = conn.execute(sa.text(
@@ -93,10 +111,13 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
+    sqlite = op.get_bind().dialect.name == "sqlite"
     with op.batch_alter_table("ab_variants", schema=None) as batch_op:
         batch_op.drop_column("percent")
+    _keep_children(sqlite)
     with op.batch_alter_table("ab_tests", schema=None) as batch_op:
         batch_op.drop_index(op.f("ix_ab_tests_journey_id"))
         batch_op.drop_constraint(op.f("fk_ab_tests_journey_id_journeys"), type_="foreignkey")
         batch_op.drop_column("node_key")
         batch_op.drop_column("journey_id")
+    _restore_children(sqlite)
