@@ -27,8 +27,9 @@ from wtforms.validators import DataRequired, Length, Optional
 from campaigns import queueing
 from campaigns.addresses import normalize_email
 from campaigns.audience import archive as audience_archive
-from campaigns.audience import describe
+from campaigns.audience import describe, segment_counts
 from campaigns.audience.segments import SegmentError, count_segment, validate_rules
+from campaigns.db import now_utc
 from campaigns.i18n import _, current_locale
 from campaigns.leads.contacts import ContactError, update_contact, upsert_contact
 from campaigns.leads.csv_reader import ImportFileError
@@ -351,15 +352,34 @@ def segments() -> Any:
     lang = current_locale()
     lookups = describe.load_lookups(s, [seg.rules for seg in rows])
     sentences = {seg.id: describe.describe_rules(seg.rules, lookups, lang) for seg in rows}
-    counts: dict[int, int | None] = {}
-    for seg in rows:  # one count query each: a segment is never stored as members (docs/segments.md)
-        try:
-            counts[seg.id] = count_segment(s, seg.rules)
-        except SegmentError:
-            counts[seg.id] = None  # its page says why
+    # counted ahead by the scheduler, kept with their time (campaigns.audience.segment_counts); at most a
+    # moment here for those never counted
+    counts = segment_counts.cached_counts(s, services().redis, rows, now_utc())
     s.commit()
     return render_template("ui/contacts/segments.html", segments=rows, archived=archived,
                            archived_count=archived_count, sentences=sentences, counts=counts)
+
+
+@bp.post("/segments/<int:segment_id>/recount")
+def segment_recount(segment_id: int) -> Any:
+    """Count one segment now (the list's Recount) and go back to the list."""
+    s = services().db.session
+    segment = s.get(Segment, segment_id)
+    if segment is None:
+        abort(404)
+    segment_counts.count_now(s, services().redis, segment, now_utc())
+    s.commit()
+    flash(_("Counted %(name)s again.", name=segment.name), "success")
+    return redirect(url_for("contacts.segments"))
+
+
+@bp.post("/segments/recount")
+def segments_recount() -> Any:
+    """Recount all: every count becomes due for the scheduler (a few seconds a tick), not counted here."""
+    segment_counts.request_refresh(services().redis, now_utc())
+    flash(_("Every segment will be counted again within a few minutes. Reload this page to see the new counts."),
+          "success")
+    return redirect(url_for("contacts.segments"))
 
 
 def _segment_form(segment: Segment | None) -> Any:
