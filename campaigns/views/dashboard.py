@@ -2,24 +2,23 @@
 
 Trends are the last 13 weeks (Monday to Sunday in the account's zone): mails sent, human opens and clicks
 (tracking hits classified human; machine opens and scanner clicks are left out as everywhere), new leads
-and new MQLs. Each is one grouped query: the week bounds are computed in Python as UTC instants and a CASE
-maps a timestamp to its week, so the same SQL runs on SQLite and PostgreSQL and the time columns' indexes
-serve the range. The checklist reads real state only (nothing is ticked by hand): the sender identity, DKIM
-configured, an import done, a journey live, a website visit received (the snippet is installed), a form
+and new MQLs, counted by campaigns.insights.trends and kept a minute (the page says when they were counted).
+The checklist reads real state only (nothing is ticked by hand): the sender identity, DKIM configured, an import done, a journey live, a website visit received (the snippet is installed), a form
 published.
 """
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, time, timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from flask import Blueprint, render_template, url_for
-from sqlalchemy import and_, case, exists, func, select
+from sqlalchemy import and_, exists, func, select
 
 from campaigns.db import now_utc
 from campaigns.i18n import format_date
 from campaigns.i18n import gettext as _
+from campaigns.insights.trends import WEEKS, weekly_series
 from campaigns.models import (
     ABStatus,
     ABTest,
@@ -28,9 +27,6 @@ from campaigns.models import (
     Contact,
     ContactStatus,
     Form,
-    Hit,
-    HitClass,
-    HitKind,
     ImportJob,
     ImportStatus,
     Journey,
@@ -38,7 +34,6 @@ from campaigns.models import (
     JourneyStatus,
     Send,
     SendStatus,
-    StageChange,
 )
 from campaigns.models.forms import FormStatus
 from campaigns.models.web import WebVisit
@@ -49,45 +44,13 @@ from campaigns.views.builder_common import account_zone, install_filters
 bp = Blueprint("dashboard", __name__)
 install_filters(bp)
 
-WEEKS = 13
-
-
-def _week_starts(now: datetime) -> list[datetime]:
-    """The UTC instants of the last WEEKS Mondays 00:00 in the account's zone, oldest first, and the next one."""
-    zone = account_zone()
-    today = now.astimezone(zone).date()
-    monday = today - timedelta(days=today.weekday())
-    days = [monday - timedelta(weeks=WEEKS - 1 - i) for i in range(WEEKS + 1)]
-    return [datetime.combine(d, time(), tzinfo=zone).astimezone(UTC) for d in days]
-
-
-def _weekly(session: Any, column: Any, starts: list[datetime], *where: Any) -> list[int]:
-    """How many rows fall in each week: one grouped query, a CASE from the timestamp to the week's index."""
-    week = case(*((column < starts[i + 1], i) for i in range(WEEKS)), else_=WEEKS)
-    out = [0] * WEEKS
-    for index, n in session.execute(
-        select(week, func.count()).where(column >= starts[0], column < starts[-1], *where).group_by(week)
-    ):
-        if 0 <= int(index) < WEEKS:
-            out[int(index)] = int(n)
-    return out
-
-
 def trends(session: Any, now: datetime) -> dict[str, Any]:
-    """The weekly series the chart and its table show."""
-    starts = _week_starts(now)
-    series = {
-        "sent": _weekly(session, Send.sent_at, starts, Send.status == SendStatus.SENT),
-        "opens": _weekly(session, Hit.occurred_at, starts, Hit.kind == HitKind.OPEN,
-                         Hit.classification == HitClass.HUMAN),
-        "clicks": _weekly(session, Hit.occurred_at, starts, Hit.kind == HitKind.CLICK,
-                          Hit.classification == HitClass.HUMAN),
-        "leads": _weekly(session, Contact.created_at, starts),
-        "mqls": _weekly(session, StageChange.changed_at, starts, StageChange.to_stage == "mql"),
-    }
+    """The weekly series the chart and its table show (campaigns.insights.trends, cached a minute), labelled."""
     zone = account_zone()
+    starts, series, counted_at = weekly_series(session, services().redis, now, zone)
     labels = [format_date(s.astimezone(zone).date(), "MMMd") for s in starts[:WEEKS]]
-    return {"labels": labels, "series": series, "empty": not any(any(v) for v in series.values())}
+    return {"labels": labels, "series": series, "counted_at": counted_at,
+            "empty": not any(any(v) for v in series.values())}
 
 
 def running(session: Any) -> list[dict[str, Any]]:
