@@ -258,7 +258,7 @@
 
   function summary(node) {
     switch (node.type) {
-      case "send": return nameOf(O.templates, node.template_id);
+      case "send": return nameOf(O.templates, node.template_id) + abSummary(node);
       case "wait":
         var w = node.wait || {};
         if (w.minutes) { return durationText(w.minutes); }
@@ -286,6 +286,13 @@
     }
   }
 
+  function abSummary(node) {
+    if (!node.ab) { return ""; }
+    return " · " + t("ab_short") + " " + (node.ab.variants || []).map(function (v, i) {
+      return "ABCDE".charAt(i) + " " + v.percent + "%";
+    }).join(" / ");
+  }
+
   function exitLabel(node, exit) {
     if (exit === "next") { return t("exit_next"); }
     if (exit === "happened" || exit === "timeout" || exit === "else") { return t("exit_" + exit); }
@@ -308,6 +315,13 @@
     var out = [];
     var positive = function (v) { return typeof v === "number" && v >= 1 && Math.floor(v) === v; };
     if (node.type === "send" && !node.template_id) { out.push(t("need_template")); }
+    if (node.type === "send" && node.ab) {
+      var variants = node.ab.variants || [];
+      if (variants.length < 2) { out.push(t("ab_need_two")); }
+      if (variants.some(function (v) { return !v.template_id; })) { out.push(t("ab_need_template")); }
+      var abTotal = variants.reduce(function (sum, v) { return sum + (Number(v.percent) || 0); }, 0);
+      if (abTotal !== 100) { out.push(t("percent_total", { n: abTotal })); }
+    }
     if (node.type === "wait") {
       var w = node.wait || {};
       if ("minutes" in w && !positive(w.minutes)) { out.push(t("need_number")); }
@@ -362,11 +376,40 @@
         el("span", {}, [t("open_rate") + " ", el("strong", {}, [pct(s.send.open_rate)])]),
         el("span", {}, [t("click_rate") + " ", el("strong", {}, [pct(s.send.click_rate)])])]));
     }
+    var ab = stats && stats.ab ? stats.ab[node.id] : null;
+    if (ab) { box.appendChild(abLine(ab)); }
     if (s.split && s.split.decision) {
       var d = s.split.decision;
       var text = d.status === "winner" ? t("decision_winner", { name: (s.split.paths[d.winner_index] || {}).key })
         : d.status === "no_winner_yet" ? t("decision_running") : t("decision_none");
       box.appendChild(el("div", { "class": "jc-decision small" }, [text]));
+    }
+    return box;
+  }
+
+  function abLine(ab) {
+    // the node's A/B test as the A/B statistics see it: per variant its mails, rate, interval and chance to be best
+    var rows = ab.variants.map(function (v, i) {
+      var interval = v.interval ? pct(v.interval[0]) + "–" + pct(v.interval[1]) : "";
+      return el("li", { "data-testid": "ab-variant-" + v.key, "class": ab.winner === i ? "jc-ab-winner" : "" }, [
+        el("strong", {}, [v.key]), " " + (v.percent || "") + (v.percent ? "% · " : ""),
+        t("sent") + " " + fmt(v.sends) + " · " + t(ab.metric === "click" ? "click_rate" : "open_rate") + " ",
+        el("strong", {}, [pct(v.rate)]),
+        interval ? el("span", { "class": "muted" }, [" (" + interval + ")"]) : null,
+        v.probability_best !== null && v.probability_best !== undefined
+          ? " · " + t("chance_best") + " " + pct(v.probability_best) : ""]);
+    });
+    var status = ab.winner !== null && ab.winner !== undefined
+      ? t("ab_decided", { name: (ab.variants[ab.winner] || {}).key })
+      : ab.status === "testing" && ab.splitting ? t("ab_running", { n: fmt(ab.planned_per_variant) })
+      : ab.status === "testing" ? t("ab_waiting")
+      : ab.status === "awaiting_decision" ? t("ab_awaiting") : t("ab_stopped");
+    var box = el("div", { "class": "jc-ab small", "data-testid": "ab-live" }, [
+      el("div", { "class": "jc-ab-head" }, [t("ab_short") + " · " + status]), el("ul", {}, rows)]);
+    if (ab.url) {
+      var link = el("a", { href: ab.url, "data-testid": "ab-result-link" }, [t("ab_results")]);
+      link.addEventListener("click", function (ev) { ev.stopPropagation(); });
+      box.appendChild(link);
     }
     return box;
   }
@@ -380,7 +423,8 @@
                           tabindex: "0" }, [  // named by its text: type, title, summary and counts (axe: the name holds what is seen)
       el("div", { "class": "jc-type" }, [t("type_" + node.type)]),
       el("div", { "class": "jc-title" }, [nodeTitle(node)]),
-      node.name && summary(node) ? el("div", { "class": "jc-summary" }, [summary(node)]) : null,
+      node.name && summary(node) ? el("div", { "class": "jc-summary" }, [summary(node)])
+        : node.ab ? el("div", { "class": "jc-summary" }, [abSummary(node).replace(/^ · /, "")]) : null,
       statsLine(node),
     ]);
     problems.concat(server ? [server] : []).forEach(function (m) {
@@ -586,8 +630,69 @@
     body.appendChild(field(t("template"), selectBox([["", t("choose_template")]].concat(named(O.templates)),
       node.template_id || "", function (v) {
         if (v) { node.template_id = Number(v); } else { delete node.template_id; }
+        if (node.ab) { node.ab.variants[0].template_id = node.template_id || null; drawAb(); }
         edited(node);
       }, { "data-field": "template" })));
+    // A/B test of this mail: variant A is the mail above; each variant takes a share of the contacts
+    var abBox = el("div", { "class": "jp-ab", "data-testid": "ab-panel" });
+    var toggle = el("input", { type: "checkbox", "data-field": "ab-on" });
+    toggle.checked = !!node.ab;
+    toggle.addEventListener("change", function () {
+      if (toggle.checked) {
+        var other = (O.templates || []).filter(function (o) { return o.id !== node.template_id; })[0];
+        node.ab = { variants: [{ template_id: node.template_id || null, percent: 50 },
+                               { template_id: other ? other.id : null, percent: 50 }],
+                    metric: "open", days: 14, per_variant: 0, window_hours: 24, winner: "auto" };
+      } else {
+        delete node.ab;
+      }
+      drawAb(); edited(node);
+    });
+    body.appendChild(el("div", { "class": "field jp-ab-toggle" }, [el("label", { "class": "checkbox-label" }, [toggle, " " + t("ab_on")])]));
+    body.appendChild(abBox);
+    function drawAb() {
+      abBox.innerHTML = "";
+      var ab = node.ab;
+      if (!ab) { abBox.appendChild(el("p", { "class": "hint" }, [t("ab_hint")])); return; }
+      var list = el("div", { "class": "jp-list" });
+      abBox.appendChild(el("div", { "class": "field" }, [el("label", {}, [t("ab_variants")]), list]));
+      ab.variants.forEach(function (v, i) {
+        var letter = "ABCDE".charAt(i);
+        var choice = i === 0
+          ? el("span", { "class": "jp-ab-control" }, [nameOf(O.templates, v.template_id) || t("choose_template")])
+          : selectBox([["", t("choose_template")]].concat(named(O.templates)), v.template_id || "", function (val) {
+              v.template_id = val ? Number(val) : null; edited(node);
+            }, { "data-field": "ab-template-" + i, "aria-label": t("ab_variant", { key: letter }) });
+        var row = el("div", { "class": "jp-ab-row", "data-testid": "ab-row-" + i }, [
+          el("strong", {}, [t("ab_variant", { key: letter })]), choice,
+          el("span", { "class": "jp-ab-share" }, [
+            numberBox(v.percent, function (val) { v.percent = val; edited(node); },
+                      { min: "1", max: "99", "data-field": "ab-percent-" + i, "aria-label": t("ab_share", { key: letter }) }),
+            el("span", {}, [t("percent")])])]);
+        if (i >= 2) {
+          row.appendChild(button(t("remove"), "danger icon", function () { ab.variants.splice(i, 1); drawAb(); edited(node); }));
+        }
+        list.appendChild(row);
+      });
+      if (ab.variants.length < 5) {
+        list.appendChild(button("+ " + t("ab_add"), "", function () {
+          ab.variants.push({ template_id: null, percent: 0 }); drawAb(); edited(node);
+        }, { "data-testid": "ab-add" }));
+      }
+      abBox.appendChild(field(t("ab_metric"), selectBox([["open", t("ab_metric_open")], ["click", t("ab_metric_click")]],
+        ab.metric === "click" ? "click" : "open", function (val) { ab.metric = val; edited(node); },
+        { "data-field": "ab-metric" }), t("human_only")));
+      abBox.appendChild(el("div", { "class": "inline-fields" }, [
+        field(t("ab_days"), numberBox(ab.days, function (val) { ab.days = val; edited(node); },
+                                      { min: "1", max: "365", "data-field": "ab-days" })),
+        field(t("ab_per_variant"), numberBox(ab.per_variant || null, function (val) { ab.per_variant = val || 0; edited(node); },
+                                             { min: "0", "data-field": "ab-per-variant", placeholder: t("ab_auto") }))]));
+      abBox.appendChild(field(t("ab_window"), numberBox(ab.window_hours, function (val) { ab.window_hours = val; edited(node); },
+        { min: "1", max: "720", "data-field": "ab-window" })));
+      abBox.appendChild(field(t("ab_winner"), selectBox([["auto", t("ab_winner_auto")], ["manual", t("ab_winner_manual")]],
+        ab.winner || "auto", function (val) { ab.winner = val; edited(node); }, { "data-field": "ab-winner" })));
+    }
+    drawAb();
   }
 
   function durationInput(minutes, onChange, role) {
@@ -921,14 +1026,15 @@
     node.action = node.action || { kind: "add_score", points: 10 };
     var detail = el("div", {});
     var kinds = ["add_score", "set_stage", "add_to_list", "remove_from_list", "set_attribute", "notify_sales", "webhook",
-                 "enrol_journey"];
+                 "enrol_journey", "suppress"];
     body.appendChild(field(t("action_kind"), selectBox(kinds.map(function (k) { return [k, t("act_" + k)]; }),
       node.action.kind, function (v) {
         var first = function (list) { return ((O[list] || [])[0] || {}).id || null; };
         node.action = { add_score: { kind: v, points: 10 }, set_stage: { kind: v, stage: "mql" },
                         add_to_list: { kind: v, list_id: first("lists") }, remove_from_list: { kind: v, list_id: first("lists") },
                         set_attribute: { kind: v, key: "", value: "" }, notify_sales: { kind: v, trigger_id: first("triggers") },
-                        webhook: { kind: v, url: "" }, enrol_journey: { kind: v, journey_id: first("journeys") } }[v];
+                        webhook: { kind: v, url: "" }, enrol_journey: { kind: v, journey_id: first("journeys") },
+                        suppress: { kind: v, reason: "sunset" } }[v];
         draw(); edited(node);
       }, { "data-field": "action-kind" })));
     body.appendChild(detail);
@@ -953,6 +1059,8 @@
         pick(t("journey"), "journeys", "journey_id", "need_journey");
       } else if (a.kind === "webhook") {
         detail.appendChild(field(t("url"), textBox(a.url, function (v) { a.url = v.trim(); edited(node); }, { placeholder: "https://" })));
+      } else if (a.kind === "suppress") {
+        detail.appendChild(el("p", { "class": "hint", "data-testid": "suppress-hint" }, [t("suppress_hint")]));
       } else if (a.kind === "set_attribute") {
         detail.appendChild(field(t("key"), textBox(a.key, function (v) { a.key = v.trim(); edited(node); }, { placeholder: "plan" })));
         detail.appendChild(field(t("value"), textBox(a.value, function (v) { a.value = v; edited(node); })));

@@ -23,7 +23,9 @@ from campaigns.archive import COPY_PATTERN, copy_name
 from campaigns.audience.segments import segment_contact_ids
 from campaigns.automation import report, service
 from campaigns.automation.graph import GraphError, graph_problem, validate_settings
+from campaigns.db import now_utc
 from campaigns.delivery.rendering import selectable_templates
+from campaigns.experiments.results import node_results
 from campaigns.i18n import _
 from campaigns.models import (
     ContactList,
@@ -188,7 +190,10 @@ def _labels() -> dict[str, str]:
         "action_kind": "Action", "act_set_attribute": "Set an attribute", "act_add_to_list": "Add to a list",
         "act_remove_from_list": "Remove from a list", "act_add_score": "Add score points",
         "act_set_stage": "Set the stage", "act_notify_sales": "Notify sales", "act_webhook": "Call a webhook",
-        "act_enrol_journey": "Enrol in another journey", "list": "List", "points": "Points",
+        "act_enrol_journey": "Enrol in another journey", "act_suppress": "Stop marketing mail (sunset)",
+        "suppress_hint": "The contact goes on the suppression list with the reason “sunset”: no broadcast, sequence or "
+                         "journey mail reaches them any more. You can lift it on the suppression list.",
+        "list": "List", "points": "Points",
         "trigger": "Hand-over", "url": "Address (https://...)", "journey": "Journey", "key": "Attribute name",
         # settings
         "entry": "Contacts enter when", "add_trigger": "Add a trigger", "entry_none": "Only when you enrol them yourself.",
@@ -230,6 +235,25 @@ def _labels() -> dict[str, str]:
         "decision_running": "Still collecting: the paths are compared once each has the planned number of contacts.",
         "decision_winner": "Path %(name)s wins.", "decision_none": "No path is clearly better.",
         "interval": "95% interval",
+        # A/B test of a send node
+        "ab_on": "Test variants of this mail (A/B test)",
+        "ab_hint": "Send different versions of this mail to shares of the contacts; the better one then goes to "
+                   "everyone after them.",
+        "ab_variants": "Variants (A is the mail above)", "ab_variant": "Variant %(key)s",
+        "ab_share": "Share of contacts for variant %(key)s", "ab_add": "Add a variant",
+        "ab_metric": "The winner is the variant with more", "ab_metric_open": "Opens (people only)",
+        "ab_metric_click": "Clicks (people only)",
+        "ab_days": "Split new contacts for at most (days)", "ab_per_variant": "…or until each variant has (mails)",
+        "ab_auto": "recommended", "ab_window": "Count opens and clicks for (hours after each mail)",
+        "ab_winner": "After the test", "ab_winner_auto": "Send the winner to everyone after",
+        "ab_winner_manual": "I choose the winner myself",
+        "ab_need_two": "An A/B test needs at least two variants.", "ab_need_template": "Choose a template for each variant.",
+        "ab_short": "A/B test",
+        "ab_running": "Testing: the split goes on until each variant has %(n)s mails or the days are up.",
+        "ab_waiting": "Split closed: waiting for the last opens and clicks, then the statistics decide.",
+        "ab_awaiting": "Decided by the statistics: waiting for you to choose the winner.",
+        "ab_decided": "Variant %(name)s goes to everyone from now on.", "ab_stopped": "Stopped.",
+        "ab_results": "See the A/B test results",
     }
     return {key: _(text) for key, text in words.items()}
 
@@ -238,7 +262,7 @@ def _page_data(s: Session, journey: Journey) -> dict[str, Any]:
     stats = None
     live_graph = None
     if journey.live_version_id is not None:
-        stats = report.journey_stats(s, journey)
+        stats = _stats(s, journey)
         live_graph, _version = report.journey_graph(s, journey)
     return {
         "journey": {"id": journey.id, "name": journey.name, "status": str(journey.status)},
@@ -455,7 +479,18 @@ def stats_json(journey_id: int) -> Any:
     """Per-node counts and rates (the canvas refreshes them)."""
     s = services().db.session
     journey = _journey_or_404(s, journey_id)
-    return jsonify(report.journey_stats(s, journey))
+    return jsonify(_stats(s, journey))
+
+
+def _stats(s: Session, journey: Journey) -> dict[str, Any]:
+    """The report's per-node figures, plus each send node's A/B test as the A/B statistics see it (with a link
+    to its results page)."""
+    out = dict(report.journey_stats(s, journey))
+    tests = node_results(s, journey.id, now_utc())
+    for figures in tests.values():
+        figures["url"] = url_for("abtests.show", test_id=figures["test_id"])
+    out["ab"] = tests
+    return out
 
 
 @bp.get("/<int:journey_id>/nodes/<node_key>/contacts.json")
