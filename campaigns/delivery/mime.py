@@ -11,10 +11,12 @@ from __future__ import annotations
 import base64
 import binascii
 import email.utils
+import functools
 import hashlib
 import hmac
 import logging
 import re
+import struct
 import time
 import uuid
 from collections.abc import Callable, Sequence
@@ -86,17 +88,49 @@ def _crlf(data: bytes) -> bytes:
     return data.replace(b"\n", b"\r\n")
 
 
+# A body goes out as base64 once at least 1/64 of its bytes are UTF-8 beyond ASCII: the mail has text in a
+# language written with it (Japanese: the gallery's mails have 7-16% of such bytes, inside MJML's ASCII
+# tables), not a stray "’" or "©" in an English mail (the gallery's English mails have none).
+#  - Cost: quoted-printable (binascii.b2a_qp, C) runs at ~7 ns a byte, base64 at ~1: the HTML part of a
+#    Japanese 30-block mail (30 KB, MJML's tables) cost the worker ~3x more per recipient in quoted-printable
+#    than in base64, the largest difference between a block mail and an HTML mail (docs/benchmarks.md,
+#    issue 19; the gallery's and bench_sending's Japanese HTML mails were base64 already, over 1/6 high bytes).
+#  - Size: base64 is 4/3 of the bytes; quoted-printable of the same mostly-markup HTML 1.2-1.3 (each
+#    Japanese byte and each "=" of the markup becomes three): ~10% more on the wire, nothing a receiver sees.
+#  - Filters: SpamAssassin's MIME_BASE64_TEXT fires only for base64 text without a charset or in US-ASCII;
+#    ours is charset=utf-8 (tests/delivery/test_spamassassin.py and test_gallery_mails.py score these mails).
+#    Plain-ASCII bodies stay quoted-printable, readable in a mail's source.
+_BASE64_SHARE = 64
+
+
+@functools.lru_cache(maxsize=64)
+def _lines_of_76(count: int) -> struct.Struct:
+    return struct.Struct("76s" * count)
+
+
+def _base64_lines(data: bytes) -> bytes:
+    """base64 in CRLF lines of 76 characters. base64.encodebytes loops in Python per 57 bytes, and slicing
+    the encoding into lines in a loop costs ~0.1 us a line; one C encode and one struct unpack into the
+    lines is ~4x cheaper than the slicing loop."""
+    encoded = base64.b64encode(data)
+    count = len(encoded) // 76
+    # the Struct of a size is cached: a batch's mails of one version have bodies of a handful of sizes
+    lines = list(_lines_of_76(count).unpack_from(encoded)) if count else []
+    if len(encoded) % 76:
+        lines.append(encoded[count * 76 :])
+    return b"\r\n".join(lines)
+
+
 def encode_body(text: str) -> tuple[str, bytes]:
-    """UTF-8 body as quoted-printable (mostly ASCII) or base64 (mostly not), CRLF lines of <= 76."""
+    """UTF-8 body as quoted-printable (ASCII, or nearly) or base64 (text in a non-Latin script), CRLF lines
+    of <= 76 characters."""
     data = _crlf(text.encode("utf-8"))
     if not data.endswith(b"\r\n"):
         data += b"\r\n"
     # str.isascii() is O(1) (a flag of the str object): only non-ASCII text has high bytes to count
     high = 0 if text.isascii() else len(data) - len(data.translate(None, _HIGH_BYTES))
-    if high * 3 > len(data) // 2:  # quoted-printable would triple the bytes: base64 is smaller
-        # base64.encodebytes loops in Python per 57 bytes; one C encode plus one C regex is much cheaper
-        encoded = base64.b64encode(data)
-        return "base64", b"\r\n".join([encoded[i : i + 76] for i in range(0, len(encoded), 76)])
+    if high * _BASE64_SHARE >= len(data):
+        return "base64", _base64_lines(data)
     # b2a_qp keeps the CRLF line ends it finds and never emits "=_", so our boundary cannot occur.
     return "quoted-printable", binascii.b2a_qp(data, quotetabs=False, istext=True, header=False)
 

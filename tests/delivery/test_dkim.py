@@ -4,6 +4,9 @@ on the received bytes. dkimpy's `dnsfunc` parameter stands in for DNS and return
 
 from __future__ import annotations
 
+import base64
+import email
+import re
 from pathlib import Path
 from typing import Any
 
@@ -86,7 +89,16 @@ def test_tampering_after_signing_fails_verification(services: Any, smtp_server: 
     head, _, body = raw.partition(b"\r\n\r\n")
     changed_subject = raw.replace(b"\r\nSubject: ", b"\r\nSubject: FREE MONEY ", 1)
     added_unsubscribe = head + b"\r\nList-Unsubscribe: <https://evil.example/u>" + b"\r\n\r\n" + body
-    changed_body = raw.replace(b"Read the guide", b"Read the scam!", 1)
+    # a paragraph slipped in at the top of the HTML part, in its own transfer encoding (a Japanese mail's HTML
+    # is base64, where the text cannot be replaced in place): 12 bytes are 16 base64 characters, no padding
+    html_head = re.search(rb"Content-Type: text/html; charset=utf-8\r\nContent-Transfer-Encoding: ([\w-]+)\r\n\r\n", raw)
+    assert html_head is not None
+    inserted = b"<p>Scam!</p>"
+    if html_head.group(1) == b"base64":
+        inserted = base64.b64encode(inserted) + b"\r\n"
+    changed_body = raw[: html_head.end()] + inserted + raw[html_head.end() :]
+    html_parts = [p for p in email.message_from_bytes(changed_body).walk() if p.get_content_type() == "text/html"]
+    assert html_parts[0].get_payload(decode=True).startswith(b"<p>Scam!</p>")
     assert changed_body != raw
     for forged in (changed_subject, added_unsubscribe, changed_body):
         assert not dkim.verify(forged, dnsfunc=dnsfunc)
