@@ -20,7 +20,8 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
-from campaigns.journeys.sequences import create_sequence, set_sequence_status
+from campaigns.automation.linear import activate_sequence
+from campaigns.journeys.sequences import create_sequence
 from campaigns.models import Contact, Sequence, Template, TemplateVersion
 
 # The builder's test template (compiled=True): CSS to inline, two tracked links, merge fields.
@@ -103,11 +104,13 @@ def make_template(session: Session, name: str = "Welcome", *, subject: str | Non
 def make_sequence(session: Session, steps: list[dict[str, Any]], *, name: str = "Nurture", active: bool = True,
                   **fields: Any) -> Sequence:
     """A sequence built by the sequences service (create_sequence: the builder's validation), activated
-    unless active=False. Each step dict gives template_id and may give delay_minutes and window fields;
-    `fields` are create_sequence's keywords (trigger_events, exit_events, goal_event, allow_reentry...)."""
+    unless active=False: then it runs as a live linear journey (automation.linear.activate_sequence, as the
+    builder's and the API's activate do; walk_entry.journey_of_sequence finds it). Each step dict gives
+    template_id and may give delay_minutes and window fields; `fields` are create_sequence's keywords
+    (trigger_events, exit_events, goal_event, allow_reentry...)."""
     sequence = create_sequence(session, name, steps=steps, **fields)
     if active:
-        set_sequence_status(session, sequence, "active")
+        activate_sequence(session, sequence)
     return sequence
 
 

@@ -20,6 +20,7 @@ from campaigns.insights.reports import (
     timeline_json,
     timeseries,
 )
+from campaigns.journeys.walk_entry import journey_of_sequence
 from campaigns.models.tracking import RollupScope
 from campaigns.runtime import services
 
@@ -48,13 +49,23 @@ def broadcast_series_api(broadcast_id: int, query: dict[str, Any]) -> ResponseRe
 
 
 @operation("/reports/sequences/{sequence_id}", "GET", tag="reports", summary="Report of one sequence",
+           description="A sequence runs as a journey once activated: its mails are counted per send node by "
+           "GET /journeys/{journey_id}/stats (every mail, also those sent before it became the journey). "
+           "Here the per-step numbers count the mails sent by the sequence planner before that; `journey_id` "
+           "and `journey_stats` name the journey's report, `complete` is false when they are not the whole story.",
            responses={200: ("Per-step summaries, total, links and the funnel", None)})
 def sequence_report_api(sequence_id: int) -> ResponseReturnValue:
-    """Per-step numbers, their total, per-link clicks and the funnel up to the goal event."""
-    report = sequence_report(services().db.session, sequence_id, cache=services().redis)
+    """Per-step numbers, their total, per-link clicks and the funnel up to the goal event, with the report of
+    the journey the sequence runs as (which counts every mail)."""
+    session = services().db.session
+    report = sequence_report(session, sequence_id, cache=services().redis)
     if report is None:
         raise not_found("sequence")
-    return sequence_json(report)
+    journey = journey_of_sequence(session, sequence_id)
+    if journey is None:
+        return {**sequence_json(report), "complete": True}
+    return {**sequence_json(report), "complete": False, "journey_id": journey.id,
+            "journey_stats": f"/api/v1/journeys/{journey.id}/stats"}
 
 
 @operation("/reports/sequences/{sequence_id}/series", "GET", tag="reports", query=GRANULARITY,

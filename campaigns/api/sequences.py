@@ -1,4 +1,10 @@
-"""Step-mail sequences: create with steps, list, read, edit, activate and pause."""
+"""Step-mail sequences: create with steps, list, read, edit, activate and pause.
+
+A sequence is a view of a linear journey (docs/journeys.md, "From sequences to journeys"): it is created and
+edited here as a draft; activating it publishes it as a live journey (automation.linear.activate_sequence),
+after which GET answers from the journey (status `converted`, `journey_id`, `journey_status`, the steps read
+back from its send nodes), pause and activate pause and resume the journey, and edits are refused with a 422
+naming the journey, where they are made (PUT /journeys/{id} and POST /journeys/{id}/publish)."""
 
 from __future__ import annotations
 
@@ -11,7 +17,9 @@ from sqlalchemy.orm import Session
 from campaigns.api.core import ApiError, db_session, get_or_404, keyset_page, operation
 from campaigns.api.schemas import PAGING
 from campaigns.api.serialize import sequence_json, sequence_summary_json
+from campaigns.automation import linear
 from campaigns.journeys import sequences as sequences_service
+from campaigns.journeys import walk_entry
 from campaigns.models import Sequence, SequenceStatus
 
 
@@ -22,6 +30,18 @@ def rejected(exc: ValueError) -> ApiError:
 
 def _get(session: Session, object_id: int) -> Sequence:
     return get_or_404(session, Sequence, object_id, "sequence")
+
+
+def _runs_as_journey(session: Session, sequence: Sequence, what: str) -> ApiError | None:
+    """The 422 for an edit of a sequence that runs as a journey, naming the journey; None for a draft."""
+    if sequence.status != SequenceStatus.CONVERTED:
+        return None
+    journey = walk_entry.journey_of_sequence(session, sequence.id)
+    if journey is None:
+        return ApiError(422, "rejected", "this sequence ran as a journey that no longer exists",
+                        {"sequence": "runs as a journey"})
+    exc = linear.SequenceRunsAsJourney(journey.id, what)
+    return ApiError(422, "runs_as_journey", str(exc), {"sequence": str(exc), "journey_id": str(journey.id)})
 
 
 @operation(
@@ -64,15 +84,19 @@ def get_sequence(sequence_id: int) -> ResponseReturnValue:
 
 @operation(
     "/sequences/{sequence_id}", "PUT", tag="sequences", body="SequenceUpdate", summary="Edit a sequence",
-    description="Fields not given stay as they are. `steps`, when given, is the new list in order: steps with "
-    "an `id` are kept and updated, new ones are added, missing ones are removed. Safe on an active sequence: "
-    "no contact receives a step twice.",
-    responses={200: ("The sequence", "Sequence")},
+    description="Edits a draft. Fields not given stay as they are. `steps`, when given, is the new list in "
+    "order: steps with an `id` are kept and updated, new ones are added, missing ones are removed. A sequence "
+    "that was activated runs as a journey: 422 `runs_as_journey`, whose `journey_id` names the journey to edit "
+    "(PUT /journeys/{journey_id}, then POST /journeys/{journey_id}/publish; its send nodes are the steps).",
+    responses={200: ("The sequence", "Sequence"), 422: ("Refused; the reason", "Error")},
 )
 def update_sequence(sequence_id: int, body: dict[str, Any]) -> ResponseReturnValue:
     """Apply the given fields and steps through the sequences service."""
     session = db_session()
     sequence = _get(session, sequence_id)
+    refused = _runs_as_journey(session, sequence, "edit it")
+    if refused is not None:
+        raise refused
     fields = dict(body)
     steps = fields.pop("steps", None)
     try:
@@ -84,11 +108,21 @@ def update_sequence(sequence_id: int, body: dict[str, Any]) -> ResponseReturnVal
     return sequence_json(session, sequence)
 
 
-def _set_status(sequence_id: int, status: SequenceStatus) -> ResponseReturnValue:
+@operation(
+    "/sequences/{sequence_id}/activate", "POST", tag="sequences", summary="Activate a sequence",
+    description="A draft becomes a live linear journey (its steps the journey's waits and sends, its triggers "
+    "and exits the journey's settings), published as version 1; the answer has `journey_id`. Needs at least "
+    "one step whose template has a saved version; otherwise 422 with the reason. A sequence already running "
+    "as a paused journey resumes it; a live one is answered as it is.",
+    responses={200: ("The sequence, running as its journey", "Sequence"),
+               422: ("Cannot be activated; the reason", "Error")},
+)
+def activate_sequence(sequence_id: int) -> ResponseReturnValue:
+    """Publish the sequence as a live linear journey (automation.linear.activate_sequence)."""
     session = db_session()
     sequence = _get(session, sequence_id)
     try:
-        sequences_service.set_sequence_status(session, sequence, status)
+        linear.activate_sequence(session, sequence, published_by="api")
     except ValueError as exc:
         session.rollback()
         raise rejected(exc) from None
@@ -97,20 +131,19 @@ def _set_status(sequence_id: int, status: SequenceStatus) -> ResponseReturnValue
 
 
 @operation(
-    "/sequences/{sequence_id}/activate", "POST", tag="sequences", summary="Activate a sequence",
-    description="Needs at least one step whose template has a saved version; otherwise 422 with the reason.",
-    responses={200: ("The active sequence", "Sequence"), 422: ("Cannot be activated; the reason", "Error")},
-)
-def activate_sequence(sequence_id: int) -> ResponseReturnValue:
-    """Start enrolling by trigger events and sending due steps."""
-    return _set_status(sequence_id, SequenceStatus.ACTIVE)
-
-
-@operation(
     "/sequences/{sequence_id}/pause", "POST", tag="sequences", summary="Pause a sequence",
-    description="Nothing more is sent until it is activated again; enrolments are kept.",
-    responses={200: ("The paused sequence", "Sequence"), 422: ("Refused; the reason", "Error")},
+    description="Pauses the journey the sequence runs as: nobody enters or moves until it is activated (or the "
+    "journey resumed) again; positions are kept. A draft is not running: 422.",
+    responses={200: ("The sequence, its journey paused", "Sequence"), 422: ("Refused; the reason", "Error")},
 )
 def pause_sequence(sequence_id: int) -> ResponseReturnValue:
-    """Stop sending its steps; enrolments wait."""
-    return _set_status(sequence_id, SequenceStatus.PAUSED)
+    """Pause the journey the sequence runs as (automation.linear.pause_sequence)."""
+    session = db_session()
+    sequence = _get(session, sequence_id)
+    try:
+        linear.pause_sequence(session, sequence)
+    except ValueError as exc:
+        session.rollback()
+        raise rejected(exc) from None
+    session.commit()
+    return sequence_json(session, sequence)

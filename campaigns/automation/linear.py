@@ -1,7 +1,9 @@
 """Sequences as linear journeys: the one rule that turns a sequence's steps and settings into a journey graph
 and settings (docs/journeys.md, "From sequences to journeys").
 
-Who calls it: the sequence view of the API (campaigns.api.sequences reads a converted sequence's steps back
+Who calls it: activating a sequence (`activate_sequence`: the sequence builder's "Activate" and the API's
+POST /sequences/{id}/activate turn a draft sequence into a live linear journey here, the only way a sequence
+starts to run), the sequence view of the API (campaigns.api.sequences reads a converted sequence's steps back
 from its journey with `steps_from_graph`), the demo data (campaigns.demo) and the tests. Migration 0012
 (migrations/versions/0012_sequences_become_journeys.py) applies the same rule in plain code of its own,
 because a migration must not import the application's changing modules; tests/automation/
@@ -24,6 +26,14 @@ single `end` node named `end`.
 from __future__ import annotations
 
 from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from campaigns.automation import service
+from campaigns.journeys import walk_entry
+from campaigns.journeys.sequences import live_steps, sequence_problems
+from campaigns.models import Form, Journey, JourneyStatus, Sequence, SequenceStatus
 
 SEQUENCE_STATUS_TO_JOURNEY = {"draft": "draft", "active": "live", "paused": "paused"}
 END_NODE = "end"
@@ -132,3 +142,67 @@ def steps_from_graph(graph: dict[str, Any]) -> list[dict[str, Any]]:
             pending = {"delay_minutes": 0, "window_days": "", "window_start_hour": None, "window_end_hour": None}
         key = edges.get((key, "next"), "")
     return steps
+
+
+# ------------------------------------------------------------------ activation: a sequence starts as a journey
+SETTING_COLUMNS = ("trigger_events", "trigger_segment_id", "allow_reentry", "goal_event", "exit_events",
+                   "exit_stages", "exit_segment_id", "exit_segment_when")
+
+
+class SequenceRunsAsJourney(ValueError):
+    """A change asked of a sequence that runs as a journey; `journey_id` names where to make it (the API's
+    422 and the builder's redirect say so)."""
+
+    def __init__(self, journey_id: int, what: str) -> None:
+        self.journey_id = journey_id
+        super().__init__(f"this sequence runs as journey {journey_id} now: {what} there "
+                         f"(/api/v1/journeys/{journey_id}, or the journey canvas)")
+
+
+def sequence_forms(session: Session, sequence_id: int) -> list[int]:
+    """Ids of the forms whose submissions enrol into this sequence (they become the journey's form entries)."""
+    return [int(f.id) for f in session.scalars(select(Form)) if sequence_id in [int(i) for i in f.sequence_ids or []]]
+
+
+def activate_sequence(session: Session, sequence: Sequence, published_by: str = "") -> Journey:
+    """Start a sequence: it becomes a live linear journey (the rule above, as migration 0012 applies it),
+    published as version 1 through the journey service, and the sequence takes the status `converted`
+    (the builder's "Activate", the API's activate). A sequence already running as a journey: a paused
+    journey is resumed, a live one is returned as it is. Raises ValueError with the reasons it cannot run
+    (no steps, a template without a saved version, the sender identity missing); the caller commits."""
+    if sequence.status == SequenceStatus.CONVERTED:
+        journey = walk_entry.journey_of_sequence(session, sequence.id)
+        if journey is None or journey.status == JourneyStatus.ARCHIVED:
+            raise ValueError("this sequence ran as a journey that is archived now; duplicate the journey")
+        if journey.status == JourneyStatus.PAUSED:
+            service.resume(session, journey)
+        return journey
+    problems = sequence_problems(session, sequence)
+    if problems:
+        raise ValueError("; ".join(problems))
+    steps = [{"id": st.id, "template_id": st.template_id, "delay_minutes": st.delay_minutes,
+              "window_days": st.window_days, "window_start_hour": st.window_start_hour,
+              "window_end_hour": st.window_end_hour} for st in live_steps(session, sequence.id)]
+    columns = {c: getattr(sequence, c) for c in SETTING_COLUMNS}
+    columns["exit_segment_when"] = str(columns["exit_segment_when"] or "left")
+    journey = service.create_journey(session, sequence.name, sequence.description or "",
+                                     graph=linear_graph(steps),
+                                     settings=linear_settings(columns, sequence_forms(session, sequence.id)))
+    journey.sequence_id = sequence.id
+    service.publish(session, journey, published_by=published_by or f"sequence {sequence.id} activated")
+    sequence.status = SequenceStatus.CONVERTED
+    session.flush()
+    return journey
+
+
+def pause_sequence(session: Session, sequence: Sequence) -> Journey:
+    """Pause the journey a sequence runs as (the API's pause; the builder pauses on the journey canvas).
+    A sequence that never ran (a draft) has nothing to pause: ValueError saying so."""
+    if sequence.status != SequenceStatus.CONVERTED:
+        raise ValueError("this sequence is a draft: it is not running, so there is nothing to pause")
+    journey = walk_entry.journey_of_sequence(session, sequence.id)
+    if journey is None or journey.status == JourneyStatus.ARCHIVED:
+        raise ValueError("this sequence ran as a journey that is archived now")
+    if journey.status == JourneyStatus.LIVE:
+        service.pause(session, journey)
+    return journey

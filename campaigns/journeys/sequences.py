@@ -1,18 +1,21 @@
-"""Step-mail sequences: building them, enrolment, exit conditions, events, and send windows.
+"""Step-mail sequences: building them, enrolment into the journey a sequence runs as, exits, events, and
+send windows.
+
+A sequence is a linear journey (docs/journeys.md, "From sequences to journeys"). It is built here as a draft
+(steps and settings, the builder and the API); activating it turns it into a live journey through the one
+conversion rule (campaigns.automation.linear.activate_sequence, above this package), and from then on it
+has the status `converted` and the journey engine runs it: its walks, mails, waits and exits are the
+journey's. Nothing here plans mail any more; the Enrollment rows of the old planner stay as history.
 
 Who calls what:
-- the UI and the API build sequences (create_sequence, update_sequence, set_sequence_status) and
-  enrol contacts by hand (enroll_contact; large segments through queueing.enqueue_segment_enrolment);
-  broadcasts are campaigns.journeys.broadcasts;
-- the API's event endpoint calls record_event, which exits and enrols by event name;
-- unsubscribes and bounces call exit_contact;
-- the scheduler (campaigns.scheduler) plans what is due, using next_window_opening and
-  next_allowed_by_cap from here, so the rules of "when may this mail go" live in one module.
-
-Which step an enrolment gets next is decided from the send ledger, never from a stored position:
-it is the first live step, in the sequence's current order, that this enrolment has no send for.
-So editing an active sequence (reorder, add, remove steps) never resends a step (the ledger is
-UNIQUE per enrolment and step) and never skips one that was still ahead.
+- the UI and the API build sequences (create_sequence, update_sequence; sequence_problems says why one
+  cannot be activated yet) and enrol contacts (enroll_contact, enroll_segment: into the journey the sequence
+  runs as; a draft sequence takes nobody, the reason logged);
+- the API's event endpoint calls record_event, which stores the event (the journey engine reads it for its
+  entry triggers, goals and exits);
+- unsubscribes and bounces call exit_contact (journey walks);
+- the journey engine's send and wait nodes use next_window_opening and next_allowed_by_cap from here, so
+  the rules of "when may this mail go" live in one module.
 """
 
 from __future__ import annotations
@@ -23,15 +26,14 @@ from datetime import date, datetime, time, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import Select, func, select, update
+from sqlalchemy import Select, select, update
 from sqlalchemy.orm import Session
 
 from campaigns.compliance import sender_problems
-from campaigns.db import dialect_insert, now_utc
+from campaigns.db import now_utc
 from campaigns.journeys import walk_entry
 from campaigns.models import (
     Contact,
-    ContactStatus,
     Enrollment,
     EnrollmentStatus,
     Event,
@@ -49,8 +51,6 @@ from campaigns.models import (
     Step,
     Template,
 )
-from campaigns.models.contacts import address_suppressed
-from campaigns.suppression import is_suppressed
 from campaigns.text import check_text
 from campaigns.users import get_account
 
@@ -247,8 +247,8 @@ def create_sequence(
 def update_sequence(
     session: Session, sequence: Sequence, *, steps: list[dict[str, Any]] | None = None, **fields: Any
 ) -> Sequence:
-    """Edit a sequence (UI builder, API PUT): steps with an id are updated, new ones added, missing
-    ones soft-deleted; positions follow the given order. Safe on an active sequence: see the module doc."""
+    """Edit a draft sequence (UI builder, API PUT): steps with an id are updated, new ones added, missing
+    ones soft-deleted; positions follow the given order. A sequence that runs as a journey is edited there."""
     if sequence.status == SequenceStatus.CONVERTED:
         raise ValueError("this sequence runs as a journey now; edit the journey")
     _apply_fields(sequence, fields)
@@ -273,15 +273,6 @@ def update_sequence(
             if step_id not in seen:
                 step.deleted = True
         session.flush()
-        # The next step of an active enrolment may now be another one with another delay: make every
-        # active enrolment due at the earliest moment any step could be (its last send, or enrolment);
-        # the planner then works out the real step and due time, deferring those that are not due yet.
-        session.execute(
-            update(Enrollment)
-            .where(Enrollment.sequence_id == sequence.id, Enrollment.status == EnrollmentStatus.ACTIVE)
-            .values(next_due_at=func.coalesce(Enrollment.last_planned_at, Enrollment.enrolled_at))
-            .execution_options(synchronize_session=False)
-        )
         session.expire(sequence, ["steps"])
     sequence.updated_at = now_utc()
     session.flush()
@@ -302,138 +293,44 @@ def sequence_problems(session: Session, sequence: Sequence) -> list[str]:
     return problems
 
 
-def set_sequence_status(session: Session, sequence: Sequence, status: SequenceStatus | str) -> Sequence:
-    """Activate, pause or return a sequence to draft (UI, API); raises ValueError when it cannot run."""
-    try:
-        target = SequenceStatus(status)
-    except ValueError:
-        raise ValueError(f"unknown sequence status {status!r}") from None
-    if sequence.status == SequenceStatus.CONVERTED or target == SequenceStatus.CONVERTED:
-        # it runs as a journey now: its status is the journey's (pause / resume there)
-        raise ValueError("this sequence runs as a journey now; change its status on the journey")
-    if target == SequenceStatus.ACTIVE:
-        problems = sequence_problems(session, sequence)
-        if problems:
-            raise ValueError("; ".join(problems))
-    sequence.status = target
-    sequence.updated_at = now_utc()
-    session.flush()
-    return sequence
-
-
 # ------------------------------------------------------------------ enrolment
-def first_due_at(session: Session, sequence_id: int, start: datetime) -> datetime:
-    """When a fresh enrolment's first step is due: enrolment time plus the first live step's delay."""
-    delay = session.scalar(
-        select(Step.delay_minutes)
-        .where(Step.sequence_id == sequence_id, Step.deleted.is_(False))
-        .order_by(Step.position, Step.id)
-        .limit(1)
-    )
-    return start + timedelta(minutes=delay or 0)
-
-
 def enroll_contact(
     session: Session, contact: Contact, sequence: Sequence, source_event: str = "", now: datetime | None = None
-) -> Enrollment | JourneyEnrolment | None:
-    """Enrol one contact (manual enrolment, trigger events); None when already enrolled without re-entry,
-    or when the contact is not active or is suppressed.
-
-    A converted sequence (migration 0012) runs as its journey: the contact starts a walk there instead
-    (journeys.walk_entry, the journey's own re-entry setting), and the walk is returned; None, with the
-    reason logged, when that journey is not live (paused, archived) or the contact may not enter."""
+) -> JourneyEnrolment | None:
+    """Enrol one contact (manual enrolment, scoring triggers, forms) into the journey the sequence runs as
+    (journeys.walk_entry: the journey's own re-entry setting), returning the walk; None, with the reason
+    logged, when the contact may not enter, the journey is not live, or the sequence is a draft (it takes
+    nobody until it is activated)."""
     now = now or now_utc()
-    if sequence.status == SequenceStatus.CONVERTED:
-        walks = enrol_converted(session, sequence, [contact.id], source_event or "sequence", now)
-        return session.get(JourneyEnrolment, walks[0]) if walks else None
-    if contact.status != ContactStatus.ACTIVE or is_suppressed(session, contact.email):
-        return None
-    rows = session.execute(
-        select(Enrollment.status, Enrollment.cycle).where(
-            Enrollment.contact_id == contact.id, Enrollment.sequence_id == sequence.id
-        )
-    ).all()
-    if any(status == EnrollmentStatus.ACTIVE for status, _ in rows):
-        return None
-    if rows and not sequence.allow_reentry:
-        return None
-    # Two requests enrolling the same contact at once: the UNIQUE (contact, sequence, cycle) lets one win,
-    # and the other gets None (an INSERT .. ON CONFLICT DO NOTHING, so no savepoint is needed).
-    inserted = session.execute(
-        dialect_insert(session, Enrollment)
-        .values(
-            contact_id=contact.id,
-            sequence_id=sequence.id,
-            cycle=max((cycle for _, cycle in rows), default=0) + 1,
-            status=EnrollmentStatus.ACTIVE,
-            next_position=1,
-            next_due_at=first_due_at(session, sequence.id, now),
-            source_event=source_event[:MAX_NAME_LENGTH],
-            exit_reason="",
-            enrolled_at=now,
-        )
-        .on_conflict_do_nothing()
-        .returning(Enrollment.id)
-    ).scalar()
-    return None if inserted is None else session.get(Enrollment, inserted)
+    walks = enrol_converted(session, sequence, [contact.id], source_event or "sequence", now)
+    return session.get(JourneyEnrolment, walks[0]) if walks else None
 
 
 def enroll_segment(
     session: Session, sequence: Sequence, contact_ids: Iterable[int], *, now: datetime | None = None
 ) -> int:
-    """Enrol the selected contacts (manual enrolment of a selection or a segment's ids); returns how many
-    were enrolled. Inactive, suppressed and already-enrolled contacts (without re-entry) are skipped.
-    A converted sequence enrols into its journey instead (walks at the start node; 0, with the reason
-    logged, when the journey is not live)."""
+    """Enrol the selected contacts (the contact list's bulk enrol) into the journey the sequence runs as;
+    returns how many walks started (0, with the reason logged, for a draft sequence or a journey that is
+    not live). Inactive, suppressed and already-walking contacts (without re-entry) are skipped."""
     ids = sorted({int(i) for i in contact_ids})
-    now = now or now_utc()
+    return len(enrol_converted(session, sequence, ids, "manual", now or now_utc()))
+
+
+def not_running(sequence: Sequence) -> str:
+    """Why a sequence takes nobody by itself ("" once it runs as a journey): the reason callers log."""
     if sequence.status == SequenceStatus.CONVERTED:
-        return len(enrol_converted(session, sequence, ids, "manual", now))
-    due = first_due_at(session, sequence.id, now)
-    enrolled = 0
-    for start in range(0, len(ids), 1000):
-        chunk = ids[start : start + 1000]
-        eligible = set(
-            session.scalars(
-                select(Contact.id).where(
-                    Contact.id.in_(chunk),
-                    Contact.status == ContactStatus.ACTIVE,
-                    ~address_suppressed(),
-                )
-            )
-        )
-        history: dict[int, tuple[int, bool]] = {}
-        for contact_id, cycle, status in session.execute(
-            select(Enrollment.contact_id, Enrollment.cycle, Enrollment.status).where(
-                Enrollment.sequence_id == sequence.id, Enrollment.contact_id.in_(chunk)
-            )
-        ):
-            top, active = history.get(contact_id, (0, False))
-            history[contact_id] = (max(top, cycle), active or status == EnrollmentStatus.ACTIVE)
-        rows = []
-        for contact_id in chunk:
-            if contact_id not in eligible:
-                continue
-            cycle, active = history.get(contact_id, (0, False))
-            if active or (cycle and not sequence.allow_reentry):
-                continue
-            rows.append({
-                "contact_id": contact_id, "sequence_id": sequence.id, "cycle": cycle + 1,
-                "status": EnrollmentStatus.ACTIVE, "next_position": 1, "next_due_at": due,
-                "source_event": "manual", "exit_reason": "", "enrolled_at": now,
-            })
-        if rows:
-            stmt = dialect_insert(session, Enrollment).values(rows).on_conflict_do_nothing()
-            result = session.execute(stmt.returning(Enrollment.id))
-            enrolled += len(result.all())
-    return enrolled
+        return ""
+    return f"sequence {sequence.id} is a draft (not activated): it takes nobody until it is activated"
 
 
 def enrol_converted(session: Session, sequence: Sequence, contact_ids: list[int] | Select[Any], source: str,
                     now: datetime) -> list[int]:
-    """Walks started in the journey a converted sequence became (contact ids or a SELECT of them); [] with
-    the reason logged when it takes nobody now (no journey, paused, archived). enroll_contact,
+    """Walks started in the journey a sequence runs as (contact ids or a SELECT of them); [] with the reason
+    logged when it takes nobody now (a draft sequence, no journey, paused, archived). enroll_contact,
     enroll_segment and audience.segment_triggers.enroll_matching call it."""
+    if not_running(sequence):
+        log.info("%s: contacts not enrolled", not_running(sequence))
+        return []
     journey = walk_entry.journey_of_sequence(session, sequence.id)
     reason = walk_entry.refusal(session, journey)
     if journey is None or reason:
@@ -476,18 +373,10 @@ def exit_enrollments(session: Session, enrollment_ids: list[int], reason: str,
 
 def exit_contact(session: Session, contact_id: int, reason: str, sequence_id: int | None = None,
                  journey_id: int | None = None) -> int:
-    """Exit a contact's active enrolments and journey walks (all, or one sequence's: the journey it became,
-    or one journey's walks only) and cancel their queued sends; called by unsubscribe (all, one sequence or
-    one journey: the preference page), bounces and complaints. Returns enrolments and walks exited."""
-    if journey_id is not None:
-        return _exit_walks(session, contact_id, reason, None, journey_id)
-    query = select(Enrollment.id).where(
-        Enrollment.contact_id == contact_id, Enrollment.status == EnrollmentStatus.ACTIVE
-    )
-    if sequence_id is not None:
-        query = query.where(Enrollment.sequence_id == sequence_id)
-    return exit_enrollments(session, list(session.scalars(query)), reason) + _exit_walks(
-        session, contact_id, reason, sequence_id)
+    """Exit a contact's active journey walks (all, those of the journey a sequence runs as, or one journey's)
+    and cancel their queued sends; called by unsubscribe (all, one sequence or one journey: the preference
+    page), bounces and complaints. Returns the walks exited."""
+    return _exit_walks(session, contact_id, reason, sequence_id, journey_id)
 
 
 def _exit_walks(session: Session, contact_id: int, reason: str, sequence_id: int | None,
@@ -536,8 +425,8 @@ def record_event(
     occurred_at: datetime | None = None,
     source: str = "api",
 ) -> Event:
-    """Store an event about a contact, end the enrolments it exits (exit events; goal events complete),
-    and enrol the contact in active sequences it triggers (API events, tracking)."""
+    """Store an event about a contact (API events, tracking, forms). What it starts, ends or completes is the
+    journey engine's (entry triggers, exits and goals by event name, read from the events at its tick)."""
     name = clean_name(name, "event name", MAX_NAME_LENGTH)
     if properties is not None and not isinstance(properties, dict):
         raise ValueError("event properties must be an object")
@@ -550,27 +439,6 @@ def record_event(
     )
     session.add(event)
     session.flush()
-
-    active = session.execute(
-        select(Enrollment.id, Sequence.exit_events, Sequence.goal_event)
-        .join(Sequence, Sequence.id == Enrollment.sequence_id)
-        .where(Enrollment.contact_id == contact.id, Enrollment.status == EnrollmentStatus.ACTIVE)
-    ).all()
-    exits = [eid for eid, exit_events, _ in active if name in (exit_events or [])]
-    goals = [eid for eid, exit_events, goal in active if goal == name and eid not in exits]
-    exit_enrollments(session, exits, f"event:{name}")
-    # Reaching the goal is the point of the sequence: it ends as completed, not as an exit.
-    exit_enrollments(session, goals, f"goal:{name}", status=EnrollmentStatus.COMPLETED)
-
-    # A back-filled event (history sent through the API) is kept for scoring, segments and reports, and
-    # it still ends enrolments (stopping mail is always safe), but it starts nothing: a whitepaper
-    # downloaded last year is no reason to send "thanks for downloading" today.
-    if event.occurred_at < now - TRIGGER_MAX_AGE:
-        return event
-    # Sequences are few (dozens): filtering their trigger lists in Python is portable and cheap.
-    for sequence in session.scalars(select(Sequence).where(Sequence.status == SequenceStatus.ACTIVE)):
-        if name in (sequence.trigger_events or []):
-            enroll_contact(session, contact, sequence, source_event=name, now=now)
     return event
 
 

@@ -9,9 +9,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import Blueprint, Response, abort, jsonify, render_template, request
+from flask import Blueprint, Response, abort, flash, jsonify, redirect, render_template, request, url_for
 
 from campaigns.i18n import _
+from campaigns.insights.journey_summary import running_journeys
 from campaigns.insights.reports import broadcast_json as broadcast_to_json
 from campaigns.insights.reports import (
     broadcast_report,
@@ -22,6 +23,8 @@ from campaigns.insights.reports import (
     timeseries,
 )
 from campaigns.insights.reports import sequence_json as sequence_to_json
+from campaigns.journeys.walk_entry import journey_of_sequence
+from campaigns.models import SequenceStatus
 from campaigns.models.tracking import RollupScope
 from campaigns.params import parse_id
 from campaigns.runtime import services
@@ -63,7 +66,9 @@ def _part() -> str:
 
 @bp.get("/")
 def index() -> Any:
-    return render_template("ui/reports/index.html", data=overview(services().db.session, cache=services().redis))
+    s = services().db.session
+    return render_template("ui/reports/index.html", data=overview(s, cache=services().redis),
+                           journeys=running_journeys(s))
 
 
 # ------------------------------------------------------------------ broadcasts
@@ -111,13 +116,24 @@ def _sequence(sequence_id: int) -> dict[str, Any]:
 @bp.get("/sequences/<int:sequence_id>")
 def sequence(sequence_id: int) -> Any:
     report = _sequence(sequence_id)
+    if report["sequence"].status == SequenceStatus.CONVERTED:
+        # It runs as a journey: the journey's report counts every mail (those the sequence sent before it
+        # became the journey are its send nodes' too, migration 0012), this one only the mails up to then.
+        journey = journey_of_sequence(services().db.session, sequence_id)
+        if journey is not None:
+            flash(_("This sequence runs as a journey: its report, with every mail, is on the journey."), "info")
+            return redirect(url_for("journeys.show", journey_id=journey.id))
     return render_template("ui/reports/campaign.html", report=report, kind="sequence",
                            title=report["sequence"].name, object_id=sequence_id)
 
 
 @bp.get("/sequences/<int:sequence_id>.json")
 def sequence_json(sequence_id: int) -> Any:
-    return jsonify(sequence_to_json(_sequence(sequence_id)))
+    report = _sequence(sequence_id)
+    journey = journey_of_sequence(services().db.session, sequence_id)
+    pointer = {"journey_id": journey.id, "journey_stats": url_for("journeys.stats_json", journey_id=journey.id)} \
+        if journey is not None else {}
+    return jsonify({**sequence_to_json(report), **pointer})
 
 
 def _step_ids(report: dict[str, Any]) -> list[int]:

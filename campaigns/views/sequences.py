@@ -1,10 +1,14 @@
-"""Step-mail sequences: list, step builder, triggers and exit conditions, activate/pause, manual enrolment."""
+"""Step-mail sequences: list, step builder, triggers and exit conditions, and activation.
+
+A sequence is a linear journey (docs/journeys.md, "From sequences to journeys"): it is built here as a
+draft, and "Activate" turns it into a live journey (campaigns.automation.linear.activate_sequence). From
+then on its pages redirect to the journey canvas, where it is paused, edited as new versions, enrolled
+into and reported on; the list shows it "Runs as a journey" with a link there."""
 
 from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
-from datetime import timedelta
 from typing import Any
 
 from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
@@ -12,10 +16,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 from werkzeug.datastructures import MultiDict
 
-from campaigns import queueing
-from campaigns.audience.segment_triggers import enroll_matching
-from campaigns.audience.segments import SegmentError, count_segment, sample_segment
-from campaigns.db import now_utc
+from campaigns.automation.linear import activate_sequence
 from campaigns.delivery.rendering import selectable_templates
 from campaigns.i18n import _
 from campaigns.journeys.sequences import (
@@ -23,15 +24,12 @@ from campaigns.journeys.sequences import (
     MAX_DELAY_MINUTES,
     MAX_NAME_LENGTH,
     create_sequence,
-    first_due_at,
-    set_sequence_status,
     update_sequence,
 )
 from campaigns.models import (
-    Enrollment,
-    EnrollmentStatus,
     Journey,
-    Segment,
+    JourneyEnrolment,
+    JourneyEnrolmentStatus,
     Send,
     SendStatus,
     Sequence,
@@ -42,7 +40,6 @@ from campaigns.models import (
 )
 from campaigns.runtime import services
 from campaigns.text import text_problem
-from campaigns.views import confirm
 from campaigns.views.builder_common import install_filters
 from campaigns.views.text_input import checks_own_text, field_errors
 
@@ -51,7 +48,6 @@ install_filters(bp)
 
 UNITS = {"minutes": 1, "hours": 60, "days": 1440}
 MAX_STEPS = 50
-ENROLL_INLINE_LIMIT = 5000  # larger segments are enrolled by an RQ job (jobs.enroll_segment)
 _EVENT_NAME = re.compile(EVENT_NAME_PATTERN)  # the API's rule: "資料ダウンロード" and "Demo booked" are names
 
 
@@ -283,11 +279,14 @@ def _render_builder(sequence: Sequence | None, data: SequenceInput, templates: l
 def index() -> Any:
     s = services().db.session
     sequences = list(s.scalars(select(Sequence).order_by(Sequence.created_at.desc(), Sequence.id.desc())))
+    # In progress: the active walks of the journey each sequence runs as (a draft has none).
     active = dict(
         s.execute(
-            select(Enrollment.sequence_id, func.count())
-            .where(Enrollment.status == EnrollmentStatus.ACTIVE)
-            .group_by(Enrollment.sequence_id)
+            select(Journey.sequence_id, func.count())
+            .join(JourneyEnrolment, JourneyEnrolment.journey_id == Journey.id)
+            .where(Journey.sequence_id.is_not(None), JourneyEnrolment.status == JourneyEnrolmentStatus.ACTIVE,
+                   JourneyEnrolment.test.is_(False))
+            .group_by(Journey.sequence_id)
         ).all()
     )
     return render_template("ui/sequences/index.html", sequences=sequences, active=active,
@@ -378,21 +377,13 @@ def show(sequence_id: int) -> Any:
     s = services().db.session
     sequence = _sequence_or_404(s, sequence_id)
     steps = list(sequence.steps)
-    enrolments = dict(
-        s.execute(
-            select(Enrollment.status, func.count()).where(Enrollment.sequence_id == sequence.id).group_by(Enrollment.status)
-        ).all()
-    )
     names = dict(s.execute(select(Template.id, Template.name)).all())
-    segments = list(s.scalars(select(Segment).order_by(Segment.name)))
     return render_template(
         "ui/sequences/show.html",
         sequence=sequence,
         steps=steps,
         counts=step_send_counts(s, [st.id for st in steps]),
-        enrolments={str(k): v for k, v in enrolments.items()},
         template_names=names,
-        segments=segments,
         split_delay=split_delay,
         weekdays=dict(WEEKDAYS),
     )
@@ -400,76 +391,29 @@ def show(sequence_id: int) -> Any:
 
 @bp.post("/<int:sequence_id>/status")
 def change_status(sequence_id: int) -> Any:
+    """Activate a draft: it becomes a live linear journey, and its journey's canvas answers from then on
+    (pausing is done there)."""
     db = services().db
     s = db.session
     sequence = _sequence_or_404(s, sequence_id)
-    wanted = request.form.get("status", "")
-    if wanted not in (SequenceStatus.ACTIVE, SequenceStatus.PAUSED):
+    if request.form.get("status", "") != SequenceStatus.ACTIVE:
         flash(_("Unknown status."), "error")
         return redirect(url_for("sequences.show", sequence_id=sequence.id))
     try:
-        set_sequence_status(s, sequence, SequenceStatus(wanted))
+        journey = activate_sequence(s, sequence, published_by="sequence builder")
     except ValueError as exc:
         s.rollback()
         flash(_(str(exc)), "error")
-    else:
-        s.commit()
-        flash(_("Sequence activated.") if wanted == SequenceStatus.ACTIVE else _("Sequence paused."), "success")
-    return redirect(url_for("sequences.show", sequence_id=sequence.id))
+        return redirect(url_for("sequences.show", sequence_id=sequence.id))
+    s.commit()
+    flash(_("Sequence activated: it runs as a journey now. Pause it, edit it and enrol contacts here."), "success")
+    return redirect(url_for("journeys.show", journey_id=journey.id))
 
 
 @bp.post("/<int:sequence_id>/enroll")
 def enroll(sequence_id: int) -> Any:
-    """Enrol a segment (or every active contact) in the sequence, after a confirmation that shows who and
-    when the first mail goes (campaigns/views/confirm.py)."""
-    db = services().db
-    s = db.session
-    sequence = _sequence_or_404(s, sequence_id)
-    back = url_for("sequences.show", sequence_id=sequence.id)
-    choice = request.form.get("segment", "")
-    segment: Segment | None = None
-    if choice == "all":
-        rules: dict[str, Any] = {}
-    elif choice.isdigit() and (segment := s.get(Segment, int(choice))) is not None:
-        rules = dict(segment.rules or {})
-    else:
-        flash(_("Choose a segment."), "error")
-        return redirect(back)
-    try:
-        total = count_segment(s, rules)
-        gate = confirm.gate(_enrol_confirmation(s, sequence, segment, rules, total, back))
-        if gate is not None:
-            return gate
-        if total > ENROLL_INLINE_LIMIT:
-            # A large segment is enrolled by a job (one INSERT .. SELECT), not inside the request.
-            s.commit()
-            segment_id = None if choice == "all" else int(choice)
-            queueing.enqueue_segment_enrolment(services().queue, sequence.id, segment_id)
-            flash(_("Enrolling %(total)s contacts in the background.", total=total), "success")
-            return redirect(back)
-        enrolled = enroll_matching(s, sequence, rules)
-    except ValueError as exc:
-        s.rollback()
-        flash(exc.translated(_) if isinstance(exc, SegmentError) else _(str(exc)), "error")
-    else:
-        s.commit()
-        flash(_("Enrolled %(n)s of %(total)s contacts.", n=enrolled, total=total), "success")
-    return redirect(back)
-
-
-def _enrol_confirmation(s: Session, sequence: Sequence, segment: Segment | None, rules: dict[str, Any], total: int,
-                        back: str) -> confirm.Confirmation:
-    """Who is enrolled (the segment's contacts now, a sample) and when the first mail goes (enroll)."""
-    active = sequence.status == SequenceStatus.ACTIVE
-    now = now_utc()
-    due = first_due_at(s, sequence.id, now) if active else None
-    return confirm.Confirmation(
-        title=_("Enrol contacts in “%(name)s”", name=sequence.name),
-        action=_("Enrol %(n)s contacts", n=f"{total:,}"),
-        count=total, sample=sample_segment(s, rules, confirm.SAMPLE_SIZE),
-        when=due if due is not None and due > now + timedelta(minutes=1) else None,  # a first step without delay: now
-        when_text="" if active else _("When the sequence is activated (it is not active now)."),
-        details=[(_("Segment"), segment.name if segment is not None else _("All active contacts"))],
-        notes=[_("Contacts already in this sequence are skipped unless re-entry is allowed.")],
-        back_url=back,
-    )
+    """Enrolment into a draft is refused (it takes nobody until it is activated; an active sequence's page
+    is its journey's, which enrols)."""
+    sequence = _sequence_or_404(services().db.session, sequence_id)
+    flash(_("This sequence is a draft: activate it first, then enrol contacts on its journey."), "error")
+    return redirect(url_for("sequences.show", sequence_id=sequence.id))

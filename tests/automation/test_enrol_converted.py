@@ -47,7 +47,6 @@ def _converted(s: Any, name: str = "Onboarding", form_ids: list[int] | None = No
     setup_account(s)
     template_id = make_version(s, subject=f"{name}: welcome", name=f"{name}-1").template_id
     sequence = seq.create_sequence(s, name, steps=[{"template_id": template_id, "delay_minutes": 0}])
-    seq.set_sequence_status(s, sequence, SequenceStatus.ACTIVE)
     steps = [{"id": st.id, "template_id": st.template_id, "delay_minutes": st.delay_minutes} for st in
              seq.live_steps(s, sequence.id)]
     settings = linear_settings({c: getattr(sequence, c) for c in (

@@ -1,5 +1,6 @@
-"""Sequences as a service: building and validation, enrolment and re-entry, events, exits, broadcasts,
-and the pure rules of when a mail may go (send windows in time zones, the frequency cap)."""
+"""Sequences as a service: building and validation, activation as a linear journey, enrolment and re-entry
+(walks of that journey), events, exits and goals (the journey engine at the scheduler tick), broadcasts, and
+the pure rules of when a mail may go (send windows in time zones, the frequency cap)."""
 
 from __future__ import annotations
 
@@ -9,6 +10,8 @@ from zoneinfo import ZoneInfo
 import pytest
 from sqlalchemy import select
 
+from campaigns import scheduler
+from campaigns.automation.linear import activate_sequence, linear_graph, pause_sequence
 from campaigns.journeys.broadcasts import cancel_broadcast, create_broadcast, schedule_broadcast
 from campaigns.journeys.sequences import (
     create_sequence,
@@ -19,21 +22,26 @@ from campaigns.journeys.sequences import (
     next_allowed_by_cap,
     next_window_opening,
     record_event,
-    set_sequence_status,
     update_sequence,
 )
+from campaigns.journeys.walk_entry import journey_of_sequence
 from campaigns.models import (
     Broadcast,
     BroadcastStatus,
+    Contact,
     ContactStatus,
     Enrollment,
-    EnrollmentStatus,
     Event,
+    JourneyEnrolment,
+    JourneyEnrolmentStatus,
+    JourneyStatus,
+    JourneyVersion,
     Send,
     SendStatus,
     SequenceStatus,
     Step,
     Suppression,
+    Template,
 )
 from tests.factories import make_contact, make_sequence, make_template
 
@@ -127,17 +135,41 @@ def test_activation_needs_steps_whose_templates_have_a_version(services):
     with services.db.begin() as s:
         empty = create_sequence(s, "empty", steps=[])
         with pytest.raises(ValueError, match="at least one step"):
-            set_sequence_status(s, empty, "active")
+            activate_sequence(s, empty)
         draft_template = make_template(s, "draft", with_version=False)
         sequence = create_sequence(s, "s", steps=[{"template_id": draft_template.id}])
         with pytest.raises(ValueError, match="step 1: its template has no saved version"):
-            set_sequence_status(s, sequence, SequenceStatus.ACTIVE)
-        with pytest.raises(ValueError, match="unknown sequence status"):
-            set_sequence_status(s, sequence, "running")
+            activate_sequence(s, sequence)
+        assert sequence.status == SequenceStatus.DRAFT and journey_of_sequence(s, sequence.id) is None
+        with pytest.raises(ValueError, match="draft"):
+            pause_sequence(s, sequence)  # a draft is not running
+
+
+def test_activation_publishes_a_live_linear_journey_paused_and_resumed_through_the_sequence(services):
+    with services.db.begin() as s:
         good = make_template(s, "good")
-        update_sequence(s, sequence, steps=[{"template_id": good.id}])
-        assert set_sequence_status(s, sequence, "active").status == SequenceStatus.ACTIVE
-        assert set_sequence_status(s, sequence, "paused").status == SequenceStatus.PAUSED
+        sequence = create_sequence(s, "Onboarding", steps=[
+            {"template_id": good.id}, {"template_id": good.id, "delay_minutes": 1440, "window_days": "12345",
+                                       "window_start_hour": 9, "window_end_hour": 18}],
+            trigger_events=["whitepaper"], exit_events=["stop"], goal_event="demo", allow_reentry=True)
+        journey = activate_sequence(s, sequence, published_by="test")
+        steps = [{"id": st.id, "template_id": st.template_id, "delay_minutes": st.delay_minutes,
+                  "window_days": st.window_days, "window_start_hour": st.window_start_hour,
+                  "window_end_hour": st.window_end_hour} for st in live_steps(s, sequence.id)]
+        assert sequence.status == SequenceStatus.CONVERTED
+        assert (journey.sequence_id, journey.name, journey.status) == (sequence.id, "Onboarding", JourneyStatus.LIVE)
+        version = s.get(JourneyVersion, journey.live_version_id)
+        assert version.number == 1 and version.graph == linear_graph(steps)  # the one rule (migration 0012's)
+        assert version.settings["entry"] == [{"kind": "event", "name": "whitepaper"}]
+        assert version.settings["goal"] == {"kind": "event", "name": "demo"} and version.settings["reentry"] is True
+        assert version.settings["exit"]["events"] == ["stop"]
+        assert journey_of_sequence(s, sequence.id).id == journey.id
+        with pytest.raises(ValueError, match="runs as a journey"):
+            update_sequence(s, sequence, name="x")
+        assert pause_sequence(s, sequence).status == JourneyStatus.PAUSED
+        assert activate_sequence(s, sequence).id == journey.id and journey.status == JourneyStatus.LIVE
+        assert s.scalar(select(JourneyVersion.id).where(JourneyVersion.journey_id == journey.id,
+                                                        JourneyVersion.number == 2)) is None
 
 
 def test_update_sequence_keeps_ids_soft_deletes_and_renumbers(services):
@@ -166,6 +198,13 @@ def test_update_sequence_keeps_ids_soft_deletes_and_renumbers(services):
 
 
 # ------------------------------------------------------------------ enrolment
+def _walks(s, contact_id, sequence=None):
+    query = select(JourneyEnrolment).where(JourneyEnrolment.contact_id == contact_id).order_by(JourneyEnrolment.id)
+    if sequence is not None:
+        query = query.where(JourneyEnrolment.journey_id == journey_of_sequence(s, sequence.id).id)
+    return list(s.scalars(query))
+
+
 def test_enrolment_once_unless_reentry_and_never_for_inactive_or_suppressed(services):
     with services.db.begin() as s:
         template = make_template(s)
@@ -174,16 +213,16 @@ def test_enrolment_once_unless_reentry_and_never_for_inactive_or_suppressed(serv
         alice = make_contact(s, "alice@example.com")
         now = datetime(2026, 11, 22, 6, 0, tzinfo=UTC)
         first = enroll_contact(s, alice, once, now=now)
-        assert first is not None and first.cycle == 1
-        assert first.next_due_at == now + timedelta(minutes=30)
+        assert first is not None and first.cycle == 1 and first.journey_id == journey_of_sequence(s, once.id).id
+        assert (first.node_key, first.due_at) == (f"step-{live_steps(s, once.id)[0].id}-delay", now)
         assert enroll_contact(s, alice, once) is None  # already active
-        first.status = EnrollmentStatus.COMPLETED
+        first.status = JourneyEnrolmentStatus.COMPLETED
         s.flush()
         assert enroll_contact(s, alice, once) is None  # finished, re-entry not allowed
 
         e1 = enroll_contact(s, alice, again)
         assert enroll_contact(s, alice, again) is None  # active: re-entry means after finishing
-        e1.status = EnrollmentStatus.EXITED
+        e1.status = JourneyEnrolmentStatus.EXITED
         s.flush()
         e2 = enroll_contact(s, alice, again)
         assert e2 is not None and e2.cycle == 2
@@ -194,6 +233,17 @@ def test_enrolment_once_unless_reentry_and_never_for_inactive_or_suppressed(serv
         s.flush()
         assert enroll_contact(s, bob, again) is None
         assert enroll_contact(s, carol, again) is None
+        assert s.scalar(select(Enrollment.id)) is None  # the old planner's rows: none made
+
+
+def test_a_draft_sequence_takes_nobody(services):
+    with services.db.begin() as s:
+        template = make_template(s)
+        draft = make_sequence(s, [{"template_id": template.id}], name="draft", active=False)
+        lead = make_contact(s, "lead@example.com")
+        assert enroll_contact(s, lead, draft) is None
+        assert enroll_segment(s, draft, [lead.id]) == 0
+        assert _walks(s, lead.id) == [] and s.scalar(select(Enrollment.id)) is None
 
 
 def test_enroll_segment_counts_only_new_eligible_enrolments(services):
@@ -208,86 +258,103 @@ def test_enroll_segment_counts_only_new_eligible_enrolments(services):
         ids = [c.id for c in contacts] + [contacts[3].id, 999999]
         assert enroll_segment(s, sequence, ids) == 3  # c3, c4, c5
         assert enroll_segment(s, sequence, ids) == 0
-        enrolled = s.scalars(select(Enrollment.contact_id).where(Enrollment.sequence_id == sequence.id)).all()
-        assert sorted(enrolled) == sorted(c.id for c in contacts[2:])
+        walking = s.scalars(select(JourneyEnrolment.contact_id)).all()
+        assert sorted(walking) == sorted(c.id for c in contacts[2:])
 
 
-# ------------------------------------------------------------------ events and exits
+# ------------------------------------------------------------------ events and exits (the journey engine)
 def test_trigger_event_enrols_only_in_active_sequences(services):
     with services.db.begin() as s:
         template = make_template(s)
-        wp = make_sequence(s, [{"template_id": template.id}], name="wp", trigger_events=["whitepaper_downloaded"])
+        wp = make_sequence(s, [{"template_id": template.id, "delay_minutes": 60}], name="wp",
+                           trigger_events=["whitepaper_downloaded"])
         make_sequence(s, [{"template_id": template.id}], name="draft", active=False,
                       trigger_events=["whitepaper_downloaded"])
         make_sequence(s, [{"template_id": template.id}], name="other", trigger_events=["webinar"])
         lead = make_contact(s, "lead@example.com")
+    scheduler.tick(services, lock=False)  # the engine's event cursor starts at its first pass (history starts nothing)
+    with services.db.begin() as s:
+        lead = s.get(Contact, lead.id)
         event = record_event(s, lead, "whitepaper_downloaded", {"title": "ROI guide"})
         assert s.get(Event, event.id).properties == {"title": "ROI guide"}
-        enrolments = s.scalars(select(Enrollment).where(Enrollment.contact_id == lead.id)).all()
-        assert [(e.sequence_id, e.source_event) for e in enrolments] == [(wp.id, "whitepaper_downloaded")]
-        record_event(s, lead, "whitepaper_downloaded")  # again: no second enrolment
-        assert len(s.scalars(select(Enrollment).where(Enrollment.contact_id == lead.id)).all()) == 1
+        lead_id, wp_id = lead.id, wp.id
+    scheduler.tick(services, lock=False)
+    with services.db.begin() as s:
+        walks = _walks(s, lead_id)
+        assert [w.journey_id for w in walks] == [journey_of_sequence(s, wp_id).id]
+        record_event(s, s.get(Contact, lead_id), "whitepaper_downloaded")  # again: no second walk
         with pytest.raises(ValueError):
             record_event(s, lead, "")
         with pytest.raises(ValueError, match="time zone"):
             record_event(s, lead, "x", occurred_at=datetime(2026, 1, 1))
+    scheduler.tick(services, lock=False)
+    with services.db.begin() as s:
+        assert len(_walks(s, lead_id)) == 1
 
 
-def _queued_send(s, contact, enrollment, template, status=SendStatus.QUEUED):
-    step = live_steps(s, enrollment.sequence_id)[0]
-    send = Send(contact_id=contact.id, enrollment_id=enrollment.id, step_id=step.id,
-                template_version_id=template.current_version_id, status=status)
-    s.add(send)
-    s.flush()
-    return send
-
-
-def test_exit_event_ends_the_enrolment_and_cancels_its_queued_send(services):
+def _walking(services, *sequences_and_fields):
+    """A lead walking each given sequence (one delayed step each, so it waits), after one tick."""
     with services.db.begin() as s:
         template = make_template(s)
-        nurture = make_sequence(s, [{"template_id": template.id}], name="nurture", exit_events=["demo_booked"])
-        other = make_sequence(s, [{"template_id": template.id}], name="other")
         lead = make_contact(s, "lead@example.com")
-        e1, e2 = enroll_contact(s, lead, nurture), enroll_contact(s, lead, other)
-        queued, kept = _queued_send(s, lead, e1, template), _queued_send(s, lead, e2, template)
-        record_event(s, lead, "demo_booked")
-        s.expire_all()
-        assert (e1.status, e1.exit_reason) == (EnrollmentStatus.EXITED, "event:demo_booked")
-        assert e1.next_due_at is None and e1.finished_at is not None
-        assert s.get(Send, queued.id).status == SendStatus.CANCELLED
-        assert e2.status == EnrollmentStatus.ACTIVE
-        assert s.get(Send, kept.id).status == SendStatus.QUEUED
+        ids = []
+        for name, fields in sequences_and_fields:
+            sequence = make_sequence(s, [{"template_id": template.id, "delay_minutes": 60}], name=name, **fields)
+            enroll_contact(s, lead, sequence)
+            ids.append(sequence.id)
+        lead_id = lead.id
+    scheduler.tick(services, lock=False)
+    return lead_id, ids
 
 
-def test_goal_event_completes_the_enrolment(services):
+def _walk_of(s, contact_id, sequence_id):
+    return s.scalars(select(JourneyEnrolment).where(
+        JourneyEnrolment.contact_id == contact_id,
+        JourneyEnrolment.journey_id == journey_of_sequence(s, sequence_id).id)).one()
+
+
+def test_exit_event_ends_the_walk(services):
+    lead_id, (nurture, other) = _walking(services, ("nurture", {"exit_events": ["demo_booked"]}), ("other", {}))
     with services.db.begin() as s:
-        template = make_template(s)
-        sequence = make_sequence(s, [{"template_id": template.id}], goal_event="trial_started")
-        lead = make_contact(s, "lead@example.com")
-        enrolment = enroll_contact(s, lead, sequence)
-        record_event(s, lead, "trial_started")
-        s.expire_all()
-        assert (enrolment.status, enrolment.exit_reason) == (EnrollmentStatus.COMPLETED, "goal:trial_started")
+        record_event(s, s.get(Contact, lead_id), "demo_booked")
+    scheduler.tick(services, lock=False)
+    with services.db.begin() as s:
+        ended, kept = _walk_of(s, lead_id, nurture), _walk_of(s, lead_id, other)
+        assert (ended.status, ended.exit_reason) == (JourneyEnrolmentStatus.EXITED, "event: demo_booked")
+        assert ended.finished_at is not None and ended.due_at is None
+        assert kept.status == JourneyEnrolmentStatus.ACTIVE
+
+
+def test_goal_event_completes_the_walk_as_converted(services):
+    lead_id, (sequence,) = _walking(services, ("goal", {"goal_event": "trial_started"}))
+    with services.db.begin() as s:
+        record_event(s, s.get(Contact, lead_id), "trial_started")
+    scheduler.tick(services, lock=False)
+    with services.db.begin() as s:
+        walk = _walk_of(s, lead_id, sequence)
+        assert (walk.status, walk.exit_reason) == (JourneyEnrolmentStatus.CONVERTED, "goal: trial_started")
 
 
 def test_exit_contact_cancels_queued_but_not_delivered_sends(services):
+    lead_id, (a, b) = _walking(services, ("a", {}), ("b", {}))
     with services.db.begin() as s:
-        template = make_template(s)
-        a = make_sequence(s, [{"template_id": template.id}], name="a")
-        b = make_sequence(s, [{"template_id": template.id}], name="b")
-        lead = make_contact(s, "lead@example.com")
-        ea, eb = enroll_contact(s, lead, a), enroll_contact(s, lead, b)
-        sent = _queued_send(s, lead, ea, template, status=SendStatus.SENT)
-        queued_b = _queued_send(s, lead, eb, template)
-        assert exit_contact(s, lead.id, "unsubscribed:one", sequence_id=a.id) == 1
+        tv = s.get(Template, s.scalar(select(Step.template_id).limit(1))).current_version_id
+        wa, wb = _walk_of(s, lead_id, a), _walk_of(s, lead_id, b)
+        sent = Send(contact_id=lead_id, journey_enrolment_id=wa.id, node_key="x", visit=1,
+                    template_version_id=tv, status=SendStatus.SENT)
+        queued_b = Send(contact_id=lead_id, journey_enrolment_id=wb.id, node_key="x", visit=1,
+                        template_version_id=tv, status=SendStatus.QUEUED)
+        s.add_all([sent, queued_b])
+        s.flush()
+        assert exit_contact(s, lead_id, "unsubscribed:one", sequence_id=a) == 1
         s.expire_all()
-        assert ea.status == EnrollmentStatus.EXITED and eb.status == EnrollmentStatus.ACTIVE
+        assert wa.status == JourneyEnrolmentStatus.EXITED and wb.status == JourneyEnrolmentStatus.ACTIVE
         assert s.get(Send, sent.id).status == SendStatus.SENT
-        assert exit_contact(s, lead.id, "unsubscribed") == 1
-        assert exit_contact(s, lead.id, "unsubscribed") == 0
+        assert exit_contact(s, lead_id, "unsubscribed") == 1
+        assert exit_contact(s, lead_id, "unsubscribed") == 0
         s.expire_all()
         assert s.get(Send, queued_b.id).status == SendStatus.CANCELLED
-        assert eb.exit_reason == "unsubscribed"
+        assert wb.exit_reason == "unsubscribed"
 
 
 # ------------------------------------------------------------------ broadcasts
