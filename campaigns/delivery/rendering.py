@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import copy
 import html as html_lib
+import json
 import logging
 import re
 import threading
@@ -518,14 +519,43 @@ def compiled(session: Session, version: TemplateVersion) -> CompiledVersion:
 
 
 _CONTACT_FIELDS = ("first_name", "last_name", "company", "job_title", "email")
-_SAMPLE_CONTACT = {"first_name": "Taro", "last_name": "Yamada", "company": "Example Co., Ltd.",
-                   "job_title": "Marketing Manager", "email": "taro.yamada@example.com"}
+# The sample contact of previews and test sends without a contact, in the mail's language (preview_language).
+# Its custom fields (attributes) are empty, so the mail's own fallbacks show: `| default("貴社")`.
+_SAMPLE_CONTACTS: dict[str, dict[str, str]] = {
+    "en": {"first_name": "Taro", "last_name": "Yamada", "company": "Example Co., Ltd.",
+           "job_title": "Marketing Manager", "email": "taro.yamada@example.com"},
+    "ja": {"first_name": "太郎", "last_name": "山田", "company": "株式会社サンプル",
+           "job_title": "マーケティング部 部長", "email": "taro.yamada@example.co.jp"},
+}
+# Kana, CJK ideographs and half-width katakana: text a Japanese marketer wrote (Chinese mail would match too;
+# the product's languages are Japanese and English)
+_JAPANESE_TEXT = re.compile(r"[\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uff66-\uff9f]")
+_LATIN_WORD = re.compile(r"[A-Za-z]{2,}")
 
 
-def _contact_context(contact: Contact | Mapping[str, Any] | None) -> dict[str, Any]:
-    """The `contact` variable: empty fields are left out so `| default("...")` applies to them."""
+def preview_language(version: TemplateVersion, account_language: str | None) -> str:
+    """The language of a mail's sample data ("ja" or "en"): Japanese when the marketer's own text (subject,
+    preheader, the HTML or text source, or the blocks; not the shipped footer, which is bilingual) has
+    Japanese in it; English when its subject, merge tags aside, is written in Latin letters; otherwise the
+    account's language (a subject of merge tags alone says nothing)."""
+    subject = version.subject or ""
+    own = [subject, version.preheader or "", version.text_source or ""]
+    if version.editor == "blocks" and version.blocks:
+        own.append(json.dumps(version.blocks, ensure_ascii=False))
+    else:
+        own.append(version.html_source or "")
+    if any(_JAPANESE_TEXT.search(text) for text in own):
+        return "ja"
+    if _LATIN_WORD.search(_JINJA_RE.sub(" ", subject)):
+        return "en"
+    return "ja" if account_language == "ja" else "en"
+
+
+def _contact_context(contact: Contact | Mapping[str, Any] | None, language: str = "en") -> dict[str, Any]:
+    """The `contact` variable: empty fields are left out so `| default("...")` applies to them; without a
+    contact, the sample contact of `language`."""
     if contact is None:
-        values: dict[str, Any] = dict(_SAMPLE_CONTACT)
+        values: dict[str, Any] = dict(_SAMPLE_CONTACTS.get(language, _SAMPLE_CONTACTS["en"]))
         attributes: Any = {}
         values["id"] = 0
     elif isinstance(contact, Mapping):
@@ -555,12 +585,13 @@ def account_context(account: Account) -> dict[str, str]:
 def render_compiled(
     entry: CompiledVersion, contact: Contact | Mapping[str, Any] | None, account: Mapping[str, str], *,
     unsubscribe_url: str, preferences_url: str, click_url: Callable[[int], str] | None,
-    pixel_url: str | None, cpu_seconds: float = sandbox.RENDER_SECONDS,
+    pixel_url: str | None, cpu_seconds: float = sandbox.RENDER_SECONDS, sample_language: str = "en",
 ) -> RenderedMail:
     """Render one recipient's mail from a compiled version (the sender's hot path, previews); a render that
-    goes past the sandbox's limits (sizes, steps, `cpu_seconds` of CPU time) raises TemplateError."""
+    goes past the sandbox's limits (sizes, steps, `cpu_seconds` of CPU time) raises TemplateError. Without a
+    contact (previews), the sample contact of `sample_language`."""
     ctx = {
-        "contact": _contact_context(contact), "unsubscribe_url": unsubscribe_url,
+        "contact": _contact_context(contact, sample_language), "unsubscribe_url": unsubscribe_url,
         "preferences_url": preferences_url, "account": account,
     }
     try:
@@ -622,16 +653,22 @@ def render_message(
 
 
 def render_preview(
-    session: Session, version: TemplateVersion, contact: Contact | None, svc: Services
+    session: Session, version: TemplateVersion, contact: Contact | None, svc: Services, *,
+    language: str | None = None,
 ) -> RenderedMail:
     """The mail as a contact (or sample data) would see it, links untracked, no pixel, unsubscribe and
-    preference links inert (editor preview, test sends)."""
+    preference links inert (editor preview, test sends). The sample data is in `language` when given (the
+    gallery knows its mails' language), else in the mail's own (preview_language)."""
 
     entry = compiled(session, version)
-    acct = account_context(get_account(session))
+    account = get_account(session)
+    acct = account_context(account)
+    if contact is None and language is None:
+        language = preview_language(version, account.language)
     inert = svc.urls.test_link()  # never the contact's own tokens: a test mail is not theirs to act on
     return render_compiled(
         entry, contact, acct, unsubscribe_url=inert, preferences_url=inert, click_url=None, pixel_url=None,
+        sample_language=language or "en",
     )
 
 

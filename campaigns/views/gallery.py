@@ -63,14 +63,15 @@ _KEYS = ", ".join(s.key for s in gallery.starters("en"))
 
 @bp.get(f"/gallery/<any({_LANGUAGES}):language>/<any({_KEYS}):key>/preview")
 def gallery_preview(language: str, key: str) -> Any:
-    """One gallery mail as the account's brand kit draws it, with sample data (made and rolled back)."""
+    """One gallery mail as the account's brand kit draws it, with sample data in the mail's language (made
+    and rolled back)."""
     item = _starter_or_404(language, key)
     svc = services()
     s = svc.db.session
     try:
         template = gallery.create_from_starter(s, svc.settings, item)
         assert template.current_version is not None
-        rendered = render_preview(s, template.current_version, None, svc)
+        rendered = render_preview(s, template.current_version, None, svc, language=language)
     except TemplateError as exc:  # a brand kit value the compiler refuses: say so instead of a broken frame
         return current_app.response_class(_(str(exc)), status=400, mimetype="text/plain")
     finally:
