@@ -160,7 +160,12 @@ def bring_up_to_date(db: Any) -> None:
     import sqlalchemy as sa
 
     from campaigns.models import create_all
+    from campaigns.models.web import RECENT_VISITS
 
+    with db.begin() as s:  # roll-ups of an older shape (before web_visit_totals.recent): made again
+        if s.scalar(sa.text("SELECT to_regclass('web_visit_totals') IS NOT NULL AND NOT EXISTS (SELECT 1 FROM "
+                            "information_schema.columns WHERE table_name = 'web_visit_totals' AND column_name = 'recent')")):
+            s.execute(sa.text("DROP TABLE web_visit_totals, web_visit_days"))
     create_all(db)
     with db.begin() as s:
         if s.scalar(sa.text("SELECT EXISTS (SELECT 1 FROM web_visit_totals)")):
@@ -169,7 +174,8 @@ def bring_up_to_date(db: Any) -> None:
         counted = "classification = 'human' AND contact_id IS NOT NULL"
         s.execute(sa.text("INSERT INTO web_visit_days (contact_id, day, visits) SELECT contact_id, "
                           f"(occurred_at AT TIME ZONE 'UTC')::date, count(*) FROM web_visits WHERE {counted} GROUP BY 1, 2"))
-        s.execute(sa.text("INSERT INTO web_visit_totals (contact_id, visits) SELECT contact_id, count(*) "
+        s.execute(sa.text("INSERT INTO web_visit_totals (contact_id, visits, recent) SELECT contact_id, count(*), "
+                          f"(array_agg(occurred_at ORDER BY occurred_at DESC))[1:{RECENT_VISITS}] "
                           f"FROM web_visits WHERE {counted} GROUP BY 1"))
     print(f"  roll-ups filled from the visits (as migration 0024) in {time.perf_counter() - started:.0f} s", flush=True)
     with db.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:

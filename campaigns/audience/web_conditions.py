@@ -48,7 +48,7 @@ from campaigns.db import UTCDateTime
 from campaigns.i18n import format_number, translate_in
 from campaigns.models import Contact, WebVisit
 from campaigns.models.tracking import HitClass
-from campaigns.models.web import PAGE_KEY_LENGTH, WebVisitDay, WebVisitTotal
+from campaigns.models.web import PAGE_KEY_LENGTH, RECENT_VISITS, WebVisitDay, WebVisitTotal
 from campaigns.sql_functions import ascii_lower_text
 
 MAX_PATTERN = 500
@@ -185,13 +185,16 @@ def _contacts_with(where_clauses: list[Any], at_least: int) -> ColumnElement[boo
 
 
 def _any_page(at_least: int, since: datetime | None) -> ColumnElement[bool]:
-    """"Visited any page at least K times [within N days]" from the roll-ups (models.web.WebVisitDay and
-    WebVisitTotal, kept by triggers), counting exactly what the visits would: all time is one row per contact;
-    a period is the whole UTC days after the one `since` falls in, from the daily roll-up, plus that first day's
-    visits from `since` on, counted from web_visits (one day of visits, by ix_web_visits_time)."""
+    """"Visited any page at least K times [within N days]" from the roll-ups (models.web.WebVisitTotal and
+    WebVisitDay, kept by triggers), counting exactly what the visits would: all time is the contact's total; a
+    period, for K up to RECENT_VISITS, is "the K-th latest visit is within it" (one row per contact); a larger K
+    sums the daily roll-up's whole UTC days after the one `since` falls in, plus that first day's visits from
+    `since` on, counted from web_visits (one day of visits, by ix_web_visits_time)."""
     if since is None:
         return Contact.id.in_(select(WebVisitTotal.contact_id).where(WebVisitTotal.visits >= at_least))
     since = since.astimezone(UTC)
+    if at_least <= RECENT_VISITS:
+        return Contact.id.in_(select(WebVisitTotal.contact_id).where(_RecentSince(at_least, since)))
     first_day = since.date()
     next_midnight = datetime(first_day.year, first_day.month, first_day.day, tzinfo=UTC) + timedelta(days=1)
     days = (select(WebVisitDay.contact_id.label("contact_id"), WebVisitDay.visits.label("visits"))
@@ -199,15 +202,33 @@ def _any_page(at_least: int, since: datetime | None) -> ColumnElement[bool]:
     first = (_visits([WebVisit.occurred_at >= literal(since, UTCDateTime()),
                       WebVisit.occurred_at < literal(next_midnight, UTCDateTime())])
              .add_columns(literal_column("1").label("visits")))
-    if at_least <= 1:
-        # any visit will do: a day with visits, or a visit on the first day. Two INs, not one over a UNION: the
-        # planner cannot estimate a UNION's distinct ids (it guessed 200 for 136,000 and probed contacts by key
-        # one by one, 1.3 s); each IN alone is hashed once over one scan of contacts (0.4 s, docs/benchmarks.md)
-        return or_(Contact.id.in_(days.where(WebVisitDay.visits > 0).with_only_columns(WebVisitDay.contact_id)),
-                   Contact.id.in_(first.with_only_columns(WebVisit.contact_id)))
     both = union_all(days, first).subquery("visit_days")
     counted = select(both.c.contact_id).group_by(both.c.contact_id).having(func.sum(both.c.visits) >= at_least)
     return _AmongOnce(Contact.id, counted)
+
+
+class _RecentSince(ColumnElement[bool]):
+    """web_visit_totals' K-th latest visit time is at or after `since`: `recent[K]` of the timestamp array on
+    PostgreSQL, the (K-1)th element of the JSON array on SQLite (stored times compare as text there)."""
+
+    inherit_cache = False
+    type = Boolean()
+
+    def __init__(self, k: int, since: datetime) -> None:
+        self.k = k
+        self.since = since
+
+
+@compiles(_RecentSince)
+def _recent_since(element: _RecentSince, compiler: Any, **kw: Any) -> str:
+    since = compiler.process(literal(element.since, UTCDateTime()), **kw)
+    return f"json_extract(web_visit_totals.recent, '$[{element.k - 1}]') >= {since}"
+
+
+@compiles(_RecentSince, "postgresql")
+def _recent_since_pg(element: _RecentSince, compiler: Any, **kw: Any) -> str:
+    since = compiler.process(literal(element.since, UTCDateTime()), **kw)
+    return f"web_visit_totals.recent[{element.k}] >= {since}"
 
 
 class _AmongOnce(ColumnElement[bool]):

@@ -13,9 +13,11 @@ from datetime import date, datetime
 from typing import Any
 
 from sqlalchemy import (
+    ARRAY,
     Boolean,
     Computed,
     Date,
+    DateTime,
     Index,
     Integer,
     String,
@@ -142,14 +144,24 @@ class WebVisitDay(Base):
 Index("ix_web_visit_days_day", WebVisitDay.day, postgresql_include=["contact_id", "visits"])
 
 
+RECENT_VISITS = 8  # how many of a contact's latest visit times web_visit_totals.recent keeps
+
+
 class WebVisitTotal(Base):
-    """A contact's people visits of all time: "visited any page at least K times" (no period) reads one row per
-    contact instead of every visit. Kept by the same triggers as WebVisitDay."""
+    """A contact's people visits of all time, and the times of its RECENT_VISITS latest ones (newest first).
+
+    "Visited any page at least K times" (no period) reads `visits`; "at least K times within N days" for K up
+    to RECENT_VISITS is "the K-th latest visit is within N days", one row per contact, instead of counting the
+    period's visits of every contact (the daily roll-up serves a larger K). Kept by the same triggers as
+    WebVisitDay: new visits are merged into `recent`, a visit moved away or deleted makes it read again from
+    web_visits (ix_web_visits_contact_time). An array of timestamps on PostgreSQL, a JSON array on SQLite."""
 
     __tablename__ = "web_visit_totals"
 
     contact_id: Mapped[int] = mapped_column(Integer, primary_key=True)
     visits: Mapped[int] = mapped_column(Integer, default=0)
+    recent: Mapped[Any] = mapped_column(Text().with_variant(ARRAY(DateTime(timezone=True)), "postgresql"),
+                                        nullable=True)
 
 
 # ------------------------------------------------------------------ the roll-ups' triggers
@@ -167,18 +179,42 @@ _PG_DELTA = {
 }
 
 
+# The latest visit times of a contact `t`, read from web_visits (after a visit moved away or was deleted).
+_PG_RECENT = (f"ARRAY(SELECT v.occurred_at FROM web_visits v WHERE v.contact_id = t.contact_id "
+              f"AND v.classification = 'human' ORDER BY v.occurred_at DESC LIMIT {RECENT_VISITS})")
+# Contacts whose counted visits an UPDATE changed (a duration update changes none: nothing is read again).
+_PG_CHANGED = {
+    "DELETE": f"SELECT contact_id FROM old_rows WHERE {_COUNTED}",
+    "UPDATE": ("SELECT x.contact_id FROM old_rows o JOIN new_rows n ON n.id = o.id, "
+               "LATERAL (VALUES (o.contact_id, o.classification), (n.contact_id, n.classification)) AS x(contact_id, c) "
+               "WHERE (o.contact_id, o.classification, o.occurred_at) IS DISTINCT FROM "
+               "(n.contact_id, n.classification, n.occurred_at) AND x.c = 'human' AND x.contact_id IS NOT NULL"),
+}
+
+
 def _pg_function(op: str) -> str:
     delta = _PG_DELTA[op]
+    if op == "INSERT":  # new visits: merged into the kept latest times, no read of web_visits
+        totals = f"""
+  INSERT INTO web_visit_totals AS t (contact_id, visits, recent)
+    SELECT contact_id, count(*), (array_agg(occurred_at ORDER BY occurred_at DESC))[1:{RECENT_VISITS}]
+    FROM new_rows WHERE {_COUNTED} GROUP BY 1 ORDER BY 1
+    ON CONFLICT (contact_id) DO UPDATE SET visits = t.visits + EXCLUDED.visits,
+      recent = ARRAY(SELECT x FROM unnest(t.recent || EXCLUDED.recent) AS x ORDER BY x DESC LIMIT {RECENT_VISITS});"""
+    else:
+        totals = f"""
+  INSERT INTO web_visit_totals AS t (contact_id, visits)
+    SELECT contact_id, sum(n) FROM ({delta}) AS delta GROUP BY 1 HAVING sum(n) <> 0 ORDER BY 1
+    ON CONFLICT (contact_id) DO UPDATE SET visits = t.visits + EXCLUDED.visits;
+  UPDATE web_visit_totals AS t SET recent = {_PG_RECENT}
+    WHERE t.contact_id IN ({_PG_CHANGED[op]});"""
     return f"""
 CREATE OR REPLACE FUNCTION web_visits_rollup_{op.lower()}() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
   INSERT INTO web_visit_days AS d (contact_id, day, visits)
     SELECT contact_id, (occurred_at AT TIME ZONE 'UTC')::date, sum(n) FROM ({delta}) AS delta
     GROUP BY 1, 2 HAVING sum(n) <> 0 ORDER BY 1, 2
-    ON CONFLICT (contact_id, day) DO UPDATE SET visits = d.visits + EXCLUDED.visits;
-  INSERT INTO web_visit_totals AS t (contact_id, visits)
-    SELECT contact_id, sum(n) FROM ({delta}) AS delta GROUP BY 1 HAVING sum(n) <> 0 ORDER BY 1
-    ON CONFLICT (contact_id) DO UPDATE SET visits = t.visits + EXCLUDED.visits;
+    ON CONFLICT (contact_id, day) DO UPDATE SET visits = d.visits + EXCLUDED.visits;{totals}
   RETURN NULL;
 END $$"""
 
@@ -201,7 +237,11 @@ def _sqlite_add(row: str, sign: str) -> str:
             f"ON CONFLICT (contact_id, day) DO UPDATE SET visits = visits {sign} 1; "
             f"INSERT INTO web_visit_totals (contact_id, visits) SELECT {row}.contact_id, {sign}1 "
             f"WHERE {row}.classification = 'human' AND {row}.contact_id IS NOT NULL "
-            f"ON CONFLICT (contact_id) DO UPDATE SET visits = visits {sign} 1;")
+            f"ON CONFLICT (contact_id) DO UPDATE SET visits = visits {sign} 1; "
+            # the contact's latest times read again (a row trigger: one contact, by ix_web_visits_contact_time)
+            f"UPDATE web_visit_totals SET recent = (SELECT json_group_array(occurred_at) FROM (SELECT occurred_at "
+            f"FROM web_visits WHERE contact_id = {row}.contact_id AND classification = 'human' "
+            f"ORDER BY occurred_at DESC LIMIT {RECENT_VISITS})) WHERE contact_id = {row}.contact_id;")
 
 
 # SQLite: row triggers (no statement triggers there); an UPDATE only of the columns that decide the count.

@@ -18,7 +18,7 @@ from campaigns.models.tracking import HitClass
 
 NOW = datetime(2026, 11, 22, 9, 30, tzinfo=UTC)
 BROWSER = "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/120.0 Safari/537.36"
-CASES = [(k, d) for k in (1, 2, 3, 5) for d in (None, 1, 2, 7, 30)]
+CASES = [(k, d) for k in (1, 2, 3, 5, 8, 9) for d in (None, 1, 2, 7, 30)]  # 9: past RECENT_VISITS, the day roll-up
 
 
 def _expected(session: Any, at_least: int, days: int | None, now: datetime) -> set[int]:
