@@ -1,5 +1,7 @@
-"""Segments as a sequence's enrolment trigger and exit condition, evaluated by the scheduler step
-(campaigns.audience.segment_triggers.run_segment_triggers), and large manual enrolment moved into an RQ job."""
+"""Segments as a sequence's enrolment trigger and exit condition. A sequence runs as a linear journey once
+activated: its trigger segment is the journey's segment entry, its exit segment the journey's exit, and the
+journey engine evaluates them in the scheduler tick at most once a minute (automation.happenings). Enrolling
+a segment from a sequence's page enrols into its journey; a draft is refused."""
 
 from __future__ import annotations
 
@@ -11,21 +13,22 @@ from sqlalchemy import select
 
 from campaigns import scheduler
 from campaigns.audience import segment_triggers
+from campaigns.automation import happenings
+from campaigns.automation.linear import activate_sequence, pause_sequence
 from campaigns.journeys.sequences import create_sequence, update_sequence
+from campaigns.journeys.walk_entry import journey_of_sequence
 from campaigns.models import (
     Contact,
     ContactStatus,
-    Enrollment,
-    EnrollmentStatus,
     Event,
+    JourneyEnrolment,
+    JourneyEnrolmentStatus,
     Segment,
     Send,
     SendStatus,
     Sequence,
-    SequenceStatus,
 )
 from campaigns.suppression import suppress
-from tests.conftest import run_jobs
 from tests.factories import make_template
 
 NOW = datetime(2026, 11, 22, 12, 0, tzinfo=UTC)
@@ -33,7 +36,7 @@ MANAGERS = {"all": [{"field": "job_title", "op": "contains", "value": "部長"}]
 
 
 def _setup(services: Any, *, reentry: bool = False, exit_rules: dict[str, Any] | None = None,
-           exit_when: str = "left", trigger: bool = True) -> dict[str, int]:
+           exit_when: str = "left", trigger: bool = True, active: bool = True, tag: str = "") -> dict[str, int]:
     with services.db.begin() as s:
         template = make_template(s)
         seg = Segment(name="Managers", rules=MANAGERS)
@@ -50,25 +53,37 @@ def _setup(services: Any, *, reentry: bool = False, exit_rules: dict[str, Any] |
             allow_reentry=reentry, trigger_segment_id=seg.id if trigger else None, exit_segment_id=exit_id,
             exit_segment_when=exit_when,
         )
-        sequence.status = SequenceStatus.ACTIVE  # activation checks (sender identity) are not the subject here
+        if active:
+            activate_sequence(s, sequence)  # a live linear journey
         people = {
-            "manager": Contact(email="bucho@example.jp", job_title="営業部長"),
-            "suppressed": Contact(email="sup@example.jp", job_title="部長"),
-            "unsubscribed": Contact(email="gone@example.jp", job_title="部長", status=ContactStatus.UNSUBSCRIBED),
-            "staff": Contact(email="staff@example.jp", job_title="Engineer"),
+            "manager": Contact(email=f"bucho{tag}@example.jp", job_title="営業部長"),
+            "suppressed": Contact(email=f"sup{tag}@example.jp", job_title="部長"),
+            "unsubscribed": Contact(email=f"gone{tag}@example.jp", job_title="部長", status=ContactStatus.UNSUBSCRIBED),
+            "staff": Contact(email=f"staff{tag}@example.jp", job_title="Engineer"),
         }
         s.add_all(people.values())
         s.flush()
-        suppress(s, "sup@example.jp", "manual")
+        suppress(s, f"sup{tag}@example.jp", "manual")
         return {"sequence": sequence.id, "segment": seg.id, **{k: c.id for k, c in people.items()}}
 
 
 def _enrolments(services: Any, sequence_id: int) -> list[tuple[int, int, str]]:
+    """(contact, cycle, status) of the walks of the journey the sequence runs as."""
     with services.db.begin() as s:
+        journey = journey_of_sequence(s, sequence_id)
+        if journey is None:
+            return []
         return [(c, cyc, str(st)) for c, cyc, st in s.execute(
-            select(Enrollment.contact_id, Enrollment.cycle, Enrollment.status)
-            .where(Enrollment.sequence_id == sequence_id).order_by(Enrollment.contact_id, Enrollment.cycle)
+            select(JourneyEnrolment.contact_id, JourneyEnrolment.cycle, JourneyEnrolment.status)
+            .where(JourneyEnrolment.journey_id == journey.id)
+            .order_by(JourneyEnrolment.contact_id, JourneyEnrolment.cycle)
         )]
+
+
+def _evaluate(services: Any, now: datetime) -> dict[str, int]:
+    """One scheduler tick with the segments due (the once-a-minute guard cleared)."""
+    services.redis.delete(happenings.PERIODIC_KEY)
+    return scheduler.tick(services, now=now, lock=False)
 
 
 def _set(services: Any, contact_id: int, **fields: Any) -> None:
@@ -80,99 +95,101 @@ def _set(services: Any, contact_id: int, **fields: Any) -> None:
 
 def test_contacts_entering_the_segment_are_enrolled_once_and_suppressed_never(services: Any) -> None:
     ids = _setup(services)
-    counts = segment_triggers.run_segment_triggers(services.db, NOW)
-    assert counts["segment_enrolled"] == 1
+    _evaluate(services, NOW)
     assert _enrolments(services, ids["sequence"]) == [(ids["manager"], 1, "active")]
     for minute in range(1, 4):  # repeated evaluations add nothing
-        segment_triggers.run_segment_triggers(services.db, NOW + timedelta(minutes=minute))
+        _evaluate(services, NOW + timedelta(minutes=minute))
     assert _enrolments(services, ids["sequence"]) == [(ids["manager"], 1, "active")]
 
     _set(services, ids["staff"], job_title="技術部長")  # enters the segment
-    assert segment_triggers.run_segment_triggers(services.db, NOW + timedelta(minutes=5))["segment_enrolled"] == 1
+    _evaluate(services, NOW + timedelta(minutes=5))
     got = _enrolments(services, ids["sequence"])
     assert (ids["staff"], 1, "active") in got and len(got) == 2
     assert not any(c in (ids["suppressed"], ids["unsubscribed"]) for c, _, _ in got)
     with services.db.begin() as s:
-        enrolment = s.scalar(select(Enrollment).where(Enrollment.contact_id == ids["staff"]))
-        assert enrolment.source_event == f"segment:{ids['segment']}"
-        assert enrolment.next_due_at == NOW + timedelta(minutes=5 + 60)  # first step's delay
+        walk = s.scalar(select(JourneyEnrolment).where(JourneyEnrolment.contact_id == ids["staff"]))
+        assert walk.due_at == NOW + timedelta(minutes=5 + 60)  # at the first step's delay
 
 
 def test_without_reentry_leaving_and_coming_back_does_not_enrol_again(services: Any) -> None:
     ids = _setup(services)
-    segment_triggers.run_segment_triggers(services.db, NOW)
+    _evaluate(services, NOW)
     _set(services, ids["manager"], job_title="Advisor")
-    segment_triggers.run_segment_triggers(services.db, NOW + timedelta(minutes=1))
+    _evaluate(services, NOW + timedelta(minutes=1))
     _set(services, ids["manager"], job_title="部長")
-    segment_triggers.run_segment_triggers(services.db, NOW + timedelta(minutes=2))
+    _evaluate(services, NOW + timedelta(minutes=2))
     assert _enrolments(services, ids["sequence"]) == [(ids["manager"], 1, "active")]
 
 
 def test_with_reentry_a_finished_contact_is_enrolled_again_only_after_re_entering(services: Any) -> None:
     ids = _setup(services, reentry=True)
-    segment_triggers.run_segment_triggers(services.db, NOW)
+    _evaluate(services, NOW)
     with services.db.begin() as s:
-        s.scalar(select(Enrollment)).status = EnrollmentStatus.COMPLETED
+        s.scalar(select(JourneyEnrolment)).status = JourneyEnrolmentStatus.COMPLETED
     # still in the segment, but not newly: no second cycle
-    segment_triggers.run_segment_triggers(services.db, NOW + timedelta(minutes=1))
+    _evaluate(services, NOW + timedelta(minutes=1))
     assert _enrolments(services, ids["sequence"]) == [(ids["manager"], 1, "completed")]
     _set(services, ids["manager"], job_title="Advisor")
-    segment_triggers.run_segment_triggers(services.db, NOW + timedelta(minutes=2))
+    _evaluate(services, NOW + timedelta(minutes=2))
     _set(services, ids["manager"], job_title="部長")
-    segment_triggers.run_segment_triggers(services.db, NOW + timedelta(minutes=3))
-    segment_triggers.run_segment_triggers(services.db, NOW + timedelta(minutes=4))
+    _evaluate(services, NOW + timedelta(minutes=3))
+    _evaluate(services, NOW + timedelta(minutes=4))
     assert _enrolments(services, ids["sequence"]) == [(ids["manager"], 1, "completed"), (ids["manager"], 2, "active")]
 
 
-def test_paused_sequences_are_not_evaluated(services: Any) -> None:
+def test_paused_sequences_take_nobody(services: Any) -> None:
     ids = _setup(services)
     with services.db.begin() as s:
-        s.get(Sequence, ids["sequence"]).status = SequenceStatus.PAUSED
-    segment_triggers.run_segment_triggers(services.db, NOW)
+        pause_sequence(s, s.get(Sequence, ids["sequence"]))
+    _evaluate(services, NOW)
     assert _enrolments(services, ids["sequence"]) == []
+    draft = _setup(services, active=False, tag="2")  # a draft: no journey, nobody
+    _evaluate(services, NOW + timedelta(minutes=1))
+    assert _enrolments(services, draft["sequence"]) == []
 
 
 def test_exit_when_the_contact_leaves_the_segment_cancels_queued_sends(services: Any) -> None:
     ids = _setup(services, exit_rules=MANAGERS, exit_when="left")
-    segment_triggers.run_segment_triggers(services.db, NOW)
+    _evaluate(services, NOW)
     with services.db.begin() as s:
-        enrolment = s.scalar(select(Enrollment))
+        walk = s.scalar(select(JourneyEnrolment))
         version_id = make_template(s, "Other").current_version_id
-        s.add(Send(contact_id=ids["manager"], enrollment_id=enrolment.id, template_version_id=version_id,
-                   status=SendStatus.QUEUED))
-    segment_triggers.run_segment_triggers(services.db, NOW + timedelta(minutes=1))  # still in: nothing happens
+        s.add(Send(contact_id=ids["manager"], journey_enrolment_id=walk.id, node_key="x", visit=1,
+                   template_version_id=version_id, status=SendStatus.QUEUED))
+    _evaluate(services, NOW + timedelta(minutes=1))  # still in: nothing happens
     assert _enrolments(services, ids["sequence"]) == [(ids["manager"], 1, "active")]
     _set(services, ids["manager"], job_title="Advisor")
-    counts = segment_triggers.run_segment_triggers(services.db, NOW + timedelta(minutes=2))
-    assert counts["segment_exited"] == 1
+    _evaluate(services, NOW + timedelta(minutes=2))
     with services.db.begin() as s:
-        enrolment = s.scalar(select(Enrollment))
-        assert enrolment.status == EnrollmentStatus.EXITED and "Exit" in enrolment.exit_reason
+        walk = s.scalar(select(JourneyEnrolment))
+        assert walk.status == JourneyEnrolmentStatus.EXITED and "Exit" in walk.exit_reason
         assert s.scalar(select(Send.status)) == SendStatus.CANCELLED
 
 
 def test_exit_when_the_contact_is_in_the_exit_segment(services: Any) -> None:
     booked = {"all": [{"event": "demo_booked", "within_days": 30}]}
     ids = _setup(services, exit_rules=booked, exit_when="in")
-    segment_triggers.run_segment_triggers(services.db, NOW)
+    _evaluate(services, NOW)
     with services.db.begin() as s:
         s.add(Event(contact_id=ids["manager"], name="demo_booked", occurred_at=NOW))
-    segment_triggers.run_segment_triggers(services.db, NOW + timedelta(minutes=1))
+    _evaluate(services, NOW + timedelta(minutes=1))
     assert _enrolments(services, ids["sequence"]) == [(ids["manager"], 1, "exited")]
 
 
-def test_the_scheduler_tick_runs_the_segment_step_at_most_once_a_minute(services: Any) -> None:
+def test_the_scheduler_tick_evaluates_segments_at_most_once_a_minute(services: Any) -> None:
     ids = _setup(services)
-    counts = scheduler.tick(services, now=NOW, lock=False)
-    assert counts.get("segment_enrolled") == 1
+    scheduler.tick(services, now=NOW, lock=False)
+    assert len(_enrolments(services, ids["sequence"])) == 1
     _set(services, ids["staff"], job_title="部長")
-    assert "segment_enrolled" not in scheduler.tick(services, now=NOW + timedelta(seconds=5), lock=False)
-    services.redis.delete(segment_triggers.SEGMENT_KEY)  # the minute has passed
-    assert scheduler.tick(services, now=NOW + timedelta(seconds=65), lock=False).get("segment_enrolled") == 1
+    scheduler.tick(services, now=NOW + timedelta(seconds=5), lock=False)
+    assert len(_enrolments(services, ids["sequence"])) == 1
+    services.redis.delete(happenings.PERIODIC_KEY)  # the minute has passed
+    scheduler.tick(services, now=NOW + timedelta(seconds=65), lock=False)
+    assert len(_enrolments(services, ids["sequence"])) == 2
 
 
 def test_sequence_segment_fields_are_validated(services: Any) -> None:
-    ids = _setup(services, trigger=False)
+    ids = _setup(services, trigger=False, active=False)
     for fields, message in [({"trigger_segment_id": 999}, "segment 999 does not exist"),
                             ({"exit_segment_when": "sometimes"}, "'left' or 'in'"),
                             ({"exit_segment_id": "x"}, "whole number")]:
@@ -186,30 +203,28 @@ def test_sequence_segment_fields_are_validated(services: Any) -> None:
         assert sequence.exit_segment_when == "in"
 
 
-def test_large_segment_enrolment_from_the_ui_runs_as_a_job(app: Any, ui: Any, services: Any,
-                                                           monkeypatch: pytest.MonkeyPatch) -> None:
-    from campaigns.views import sequences as view
-
-    monkeypatch.setattr(view, "ENROLL_INLINE_LIMIT", 1)
+def test_segment_enrolment_of_a_sequence_enrols_into_its_journey_and_a_draft_is_refused(
+        app: Any, ui: Any, services: Any) -> None:
     ids = _setup(services, trigger=False)
     _set(services, ids["staff"], job_title="部長")
-    resp = ui.post(f"/sequences/{ids['sequence']}/enroll", {"segment": str(ids["segment"]), "confirm_step": "confirmed", "confirm_count": "2"},
-                   page=f"/sequences/{ids['sequence']}")
-    assert resp.status_code == 302
-    assert _enrolments(services, ids["sequence"]) == []  # nothing inside the request
-    assert run_jobs(app) >= 1
+    with services.db.begin() as s:
+        sequence = s.get(Sequence, ids["sequence"])
+        assert segment_triggers.enroll_matching(s, sequence, MANAGERS) == 2
+        assert segment_triggers.enroll_matching(s, sequence, MANAGERS) == 0  # already walking
     assert {c for c, _, _ in _enrolments(services, ids["sequence"])} == {ids["manager"], ids["staff"]}
-    # small selections stay inline; already enrolled contacts are skipped
-    monkeypatch.setattr(view, "ENROLL_INLINE_LIMIT", 1000)
-    ui.post(f"/sequences/{ids['sequence']}/enroll", {"segment": str(ids["segment"]), "confirm_step": "confirmed", "confirm_count": "2"},
-            page=f"/sequences/{ids['sequence']}")
-    assert len(_enrolments(services, ids["sequence"])) == 2
+    draft = _setup(services, trigger=False, active=False, tag="2")
+    page = f"/sequences/{draft['sequence']}"
+    resp = ui.post(f"{page}/enroll", {"segment": str(draft["segment"])}, page=page, follow_redirects=True)
+    assert "activate it first" in resp.get_data(as_text=True)
+    with services.db.begin() as s:
+        assert segment_triggers.enroll_matching(s, s.get(Sequence, draft["sequence"]), MANAGERS) == 0
+    assert _enrolments(services, draft["sequence"]) == []
 
 
 def test_sequence_builder_sets_the_segment_trigger_and_exit(ui: Any, services: Any) -> None:
     from tests.ui.test_ui_sequences import _base, _post, _step
 
-    ids = _setup(services, trigger=False)
+    ids = _setup(services, trigger=False, active=False)
     with services.db.begin() as s:
         template_id = s.get(Sequence, ids["sequence"]).steps[0].template_id
     page = ui.get("/sequences/new").get_data(as_text=True)

@@ -3,7 +3,7 @@
 A string that cannot be stored or encoded (an unpaired surrogate such as "\\ud800" from a JSON escape or
 from bytes that are not UTF-8, a NUL, another control character) is refused on every input path by the
 one text rule (campaigns.text) with a 4xx or a form error, and nothing is stored. What was stored before
-the rule (or written around it) cannot stall the scheduler: one broadcast, enrolment or A/B test that
+the rule (or written around it) cannot stall the scheduler: one broadcast, journey or A/B test that
 cannot be planned is marked failed with its reason, and the rest of the tick carries on. A page that shows
 stored bad text still answers 200.
 
@@ -26,7 +26,6 @@ from campaigns.db import now_utc
 from campaigns.delivery.rendering import create_template
 from campaigns.experiments import setup as ab_setup
 from campaigns.journeys.broadcasts import create_broadcast, schedule_broadcast
-from campaigns.journeys.sequences import create_sequence, enroll_contact, set_sequence_status
 from campaigns.leads import forms
 from campaigns.leads.imports import run_import, start_import
 from campaigns.models import (
@@ -35,8 +34,6 @@ from campaigns.models import (
     Broadcast,
     BroadcastStatus,
     Contact,
-    Enrollment,
-    EnrollmentStatus,
     Form,
     FormSubmission,
     ImportJob,
@@ -44,7 +41,6 @@ from campaigns.models import (
     Segment,
     Send,
     Sequence,
-    Step,
     Template,
 )
 from campaigns.text import TextError, check_json, check_text, displayable, encode_output, storable
@@ -388,34 +384,8 @@ def test_a_failed_broadcast_can_be_scheduled_again_once_its_segment_is_fixed(ser
         assert broadcast is not None and broadcast.status is BroadcastStatus.SENDING and broadcast.failure_reason == ""
 
 
-def test_an_enrolment_that_cannot_be_planned_is_exited_with_the_reason_and_the_others_go(
-        services: Any, ui: Any) -> None:
-    template_id = make_template_id(services)
-    ids = make_contacts(services, 4)
-    with services.db.begin() as s:
-        broken = create_sequence(s, "Broken window", steps=[{"template_id": template_id}])
-        fine = create_sequence(s, "Fine", steps=[{"template_id": template_id}])
-        for sequence in (broken, fine):
-            set_sequence_status(s, sequence, "active")
-        contacts = [s.get(Contact, i) for i in ids]
-        for contact in contacts[:2]:
-            enroll_contact(s, contact, broken)  # type: ignore[arg-type]
-        for contact in contacts[2:]:
-            enroll_contact(s, contact, fine)  # type: ignore[arg-type]
-        broken_id = broken.id
-        # a send window stored past every check: the planner cannot read it
-        s.execute(update(Step).where(Step.sequence_id == broken_id).values(window_days="x"))
-    counts = scheduler.tick(services, now=now_utc() + timedelta(minutes=1), lock=False)
-    assert counts["enrollments_failed"] == 2 and counts["planned"] == 2, counts
-    with services.db.begin() as s:
-        rows = {e.contact_id: e for e in s.scalars(select(Enrollment))}
-        assert {rows[i].status for i in ids[:2]} == {EnrollmentStatus.EXITED}
-        assert all(rows[i].exit_reason.startswith("failed: ") for i in ids[:2])
-        assert {rows[i].status for i in ids[2:]} == {EnrollmentStatus.COMPLETED}
-        planned = set(s.scalars(select(Send.contact_id)))
-    assert planned == set(ids[2:])
-    page = ui.get(f"/contacts/{ids[0]}").get_data(as_text=True)
-    assert "the next mail could not be planned" in page
+# A sequence's mails are a journey's (it runs as a linear journey): one journey that cannot be run is skipped
+# and the others go on, tests/automation/test_engine.py::test_a_broken_journey_is_skipped_and_the_others_go_on.
 
 
 def test_an_ab_test_that_cannot_be_decided_is_stopped_with_its_reason_and_the_other_decides(

@@ -1,6 +1,15 @@
-"""The scheduler tick against a real database and Redis: planning due steps through send windows, time
-zones, the frequency cap and exits; editing active sequences; broadcasts and lateness; enqueueing;
-and two scheduler processes at once planning every send exactly once."""
+"""The scheduler tick against a real database and Redis: sequences' mails (a sequence runs as a linear
+journey: the journey engine plans them in the tick) through send windows, time zones, the frequency cap,
+exits, goals, re-entry and pause; broadcasts and lateness; enqueueing; and two scheduler processes at once
+planning every send exactly once.
+
+Planner tests that were about the sequence planner's own machinery went with it, each covered by a journey
+test: editing a running sequence without resends (edits are journey versions now:
+tests/automation/test_engine_faults.py::test_publishing_a_new_version_resends_nothing), removing every step
+(a version whose walks' nodes are removed moves them: tests/automation/test_service.py), an exit between the
+planner's read and write (tests/automation/test_engine_actions.py::
+test_a_walk_moved_to_a_new_version_is_not_written_by_a_pass_that_read_the_old_one and
+tests/automation/test_engine.py::test_an_event_and_a_timeout_racing_move_the_walk_once)."""
 
 from __future__ import annotations
 
@@ -20,6 +29,7 @@ import pytest
 from sqlalchemy import func, select, update
 
 from campaigns import scheduler
+from campaigns.automation.linear import activate_sequence, pause_sequence, send_node
 from campaigns.delivery import sending
 from campaigns.journeys.broadcasts import create_broadcast, schedule_broadcast
 from campaigns.journeys.sequences import (
@@ -28,22 +38,22 @@ from campaigns.journeys.sequences import (
     exit_contact,
     live_steps,
     record_event,
-    set_sequence_status,
-    update_sequence,
 )
 from campaigns.models import (
     Broadcast,
     BroadcastStatus,
     Contact,
     ContactStatus,
-    Enrollment,
-    EnrollmentStatus,
+    Journey,
+    JourneyEnrolment,
+    JourneyEnrolmentStatus,
     Send,
     SendStatus,
     Sequence,
     Stage,
     Suppression,
 )
+from campaigns.scoring.triggers import set_stage
 from campaigns.users import get_account
 from tests.factories import make_contact, make_sequence, make_template
 
@@ -77,13 +87,14 @@ def queued_job_ids(services) -> list[int]:
     return ids
 
 
-def enrolment(services, enrollment_id: int) -> Enrollment:
+def walk(services, walk_id: int) -> JourneyEnrolment:
     with services.db.begin() as s:
-        return s.get(Enrollment, enrollment_id)
+        return s.get(JourneyEnrolment, walk_id)
 
 
 def setup_sequence(services, steps, contacts=1, tz=None, enrolled_at=T0, **kw):
-    """A template, an active sequence with `steps` (dicts without template_id) and enrolled contacts.
+    """A template, an active sequence (a live linear journey) with `steps` (dicts without template_id) and
+    contacts walking it, due at `enrolled_at`: (sequence id, walk ids by contact, step ids, template).
     The account's frequency cap is switched off: tests about the cap switch it on themselves."""
     with services.db.begin() as s:
         get_account(s).freq_cap_count = 0
@@ -92,80 +103,85 @@ def setup_sequence(services, steps, contacts=1, tz=None, enrolled_at=T0, **kw):
         s.add_all([Contact(email=f"lead{i}@example.com", timezone=tz) for i in range(contacts)])
         s.flush()
         enroll_segment(s, sequence, s.scalars(select(Contact.id)).all(), now=enrolled_at)
-        enrolled = s.scalars(select(Enrollment.id).order_by(Enrollment.contact_id)).all()
-        return sequence.id, list(enrolled), [st.id for st in live_steps(s, sequence.id)], template
+        walks = s.scalars(select(JourneyEnrolment.id).order_by(JourneyEnrolment.contact_id)).all()
+        return sequence.id, list(walks), [st.id for st in live_steps(s, sequence.id)], template
+
+
+def nodes_sent(s, walk_id: int) -> list[str]:
+    return [x.node_key for x in sends_of(s, journey_enrolment_id=walk_id)]
 
 
 # ------------------------------------------------------------------ planning
-def test_due_step_is_planned_enqueued_and_the_enrolment_advances(services):
-    sequence_id, [eid], step_ids, template = setup_sequence(
+def test_due_step_is_planned_enqueued_and_the_walk_advances(services):
+    sequence_id, [wid], step_ids, template = setup_sequence(
         services, [{"delay_minutes": 0}, {"delay_minutes": 2 * 24 * 60}])
     counts = scheduler.tick(services, now=T0 + timedelta(minutes=1))
     assert counts["planned"] == 1 and counts["enqueued"] == 1 and counts["jobs"] == 1
     with services.db.begin() as s:
         [send] = sends_of(s)
-        assert (send.enrollment_id, send.step_id, send.status) == (eid, step_ids[0], SendStatus.QUEUED)
+        assert (send.journey_enrolment_id, send.node_key, send.status) == (wid, send_node(step_ids[0]),
+                                                                            SendStatus.QUEUED)
         assert send.template_version_id == template.current_version_id
         assert send.enqueued_at is not None
     assert queued_job_ids(services) == [send.id]
-    e = enrolment(services, eid)
-    assert (e.next_position, e.last_step_id) == (2, step_ids[0])
-    assert e.next_due_at == T0 + timedelta(minutes=1) + timedelta(days=2)
+    w = walk(services, wid)
+    assert w.node_key == f"step-{step_ids[1]}-delay"
+    assert w.due_at == T0 + timedelta(minutes=1) + timedelta(days=2)
 
     # Nothing is due until then; a second tick plans and enqueues nothing more.
     assert scheduler.tick(services, now=T0 + timedelta(days=1)).get("planned", 0) == 0
     assert queued_job_ids(services) == [send.id]
     counts = scheduler.tick(services, now=T0 + timedelta(days=2, minutes=1))
-    assert counts["planned"] == 1 and counts["completed"] == 1
-    e = enrolment(services, eid)
-    assert e.status == EnrollmentStatus.COMPLETED and e.next_due_at is None
+    assert counts["planned"] == 1
+    w = walk(services, wid)
+    assert w.status == JourneyEnrolmentStatus.COMPLETED and w.due_at is None
     with services.db.begin() as s:
-        assert [x.step_id for x in sends_of(s)] == step_ids
+        assert nodes_sent(s, wid) == [send_node(x) for x in step_ids]
 
 
 def test_paused_sequence_plans_nothing_until_resumed(services):
-    sequence_id, [eid], _, _ = setup_sequence(services, [{"delay_minutes": 0}])
+    sequence_id, [wid], _, _ = setup_sequence(services, [{"delay_minutes": 0}])
     with services.db.begin() as s:
-        set_sequence_status(s, s.get(Sequence, sequence_id), "paused")
+        pause_sequence(s, s.get(Sequence, sequence_id))
     assert scheduler.tick(services, now=T0 + timedelta(hours=1)).get("planned", 0) == 0
     with services.db.begin() as s:
-        set_sequence_status(s, s.get(Sequence, sequence_id), "active")
+        activate_sequence(s, s.get(Sequence, sequence_id))  # resumes its journey
     assert scheduler.tick(services, now=T0 + timedelta(hours=2))["planned"] == 1
 
 
 def test_step_due_saturday_night_in_tokyo_goes_monday_nine(services):
     saturday_3am = datetime(2026, 11, 28, 3, 0, tzinfo=TOKYO)
-    _, [eid], _, _ = setup_sequence(
+    _, [wid], _, _ = setup_sequence(
         services, [{"delay_minutes": 0, "window_days": "12345", "window_start_hour": 9, "window_end_hour": 18}],
         tz="Asia/Tokyo", enrolled_at=saturday_3am.astimezone(UTC))
     counts = scheduler.tick(services, now=saturday_3am.astimezone(UTC))
-    assert counts.get("planned", 0) == 0 and counts["deferred_window"] == 1
+    assert counts.get("planned", 0) == 0
     monday_nine = datetime(2026, 11, 30, 9, 0, tzinfo=TOKYO)
-    assert enrolment(services, eid).next_due_at == monday_nine
+    assert walk(services, wid).due_at == monday_nine
     assert scheduler.tick(services, now=monday_nine - timedelta(seconds=1)).get("planned", 0) == 0
     assert scheduler.tick(services, now=monday_nine)["planned"] == 1
 
 
 def test_contact_without_time_zone_uses_the_accounts(services):
-    _, [eid], _, _ = setup_sequence(
-        services, [{"delay_minutes": 0, "window_start_hour": 9, "window_end_hour": 17}])
+    now = T0 + timedelta(days=1, hours=12)
+    _, [wid], _, _ = setup_sequence(
+        services, [{"delay_minutes": 0, "window_start_hour": 9, "window_end_hour": 17}], enrolled_at=now)
     with services.db.begin() as s:
         get_account(s).timezone = "America/New_York"
     # Tuesday 12:00 UTC = 07:00 or 08:00 in New York: waits until 09:00 there the same day.
-    now = T0 + timedelta(days=1, hours=12)
     new_york = ZoneInfo("America/New_York")
     day = now.astimezone(new_york)
     scheduler.tick(services, now=now)
-    assert enrolment(services, eid).next_due_at == datetime(day.year, day.month, day.day, 9, tzinfo=new_york)
+    assert walk(services, wid).due_at == datetime(day.year, day.month, day.day, 9, tzinfo=new_york)
 
 
 def test_frequency_cap_defers_the_step_rather_than_dropping_it(services):
-    _, [eid], step_ids, template = setup_sequence(services, [{"delay_minutes": 0}])
     now = T0 + timedelta(hours=1)
+    _, [wid], step_ids, template = setup_sequence(services, [{"delay_minutes": 0}], enrolled_at=now)
     with services.db.begin() as s:
         account = get_account(s)
         account.freq_cap_count, account.freq_cap_days = 2, 7
-        contact_id = s.get(Enrollment, eid).contact_id
+        contact_id = s.get(JourneyEnrolment, wid).contact_id
         # Two marketing mails in the last week (broadcasts), one cancelled that does not count.
         for days_ago, status in ((6, SendStatus.SENT), (1, SendStatus.QUEUED), (0, SendStatus.CANCELLED)):
             b = create_broadcast(s, f"news {days_ago}", template.id)
@@ -174,11 +190,11 @@ def test_frequency_cap_defers_the_step_rather_than_dropping_it(services):
     counts = scheduler.tick(services, now=now)
     assert counts.get("planned", 0) == 0 and counts["deferred_cap"] == 1
     frees_at = now - timedelta(days=6) + timedelta(days=7)
-    assert enrolment(services, eid).next_due_at == frees_at
+    assert walk(services, wid).due_at == frees_at
     assert scheduler.tick(services, now=frees_at - timedelta(minutes=1)).get("planned", 0) == 0
     assert scheduler.tick(services, now=frees_at)["planned"] == 1
     with services.db.begin() as s:
-        assert [x.step_id for x in sends_of(s, enrollment_id=eid)] == step_ids
+        assert nodes_sent(s, wid) == [send_node(x) for x in step_ids]
 
 
 def test_cap_counts_sends_planned_in_the_same_tick_across_sequences(services):
@@ -194,42 +210,64 @@ def test_cap_counts_sends_planned_in_the_same_tick_across_sequences(services):
 
 
 def test_exit_event_after_first_step_stops_the_rest(services):
-    _, [eid], step_ids, _ = setup_sequence(
+    _, [wid], step_ids, _ = setup_sequence(
         services, [{"delay_minutes": 0}, {"delay_minutes": 60}], exit_events=["demo_booked"])
     scheduler.tick(services, now=T0)
     with services.db.begin() as s:
-        record_event(s, s.get(Contact, s.get(Enrollment, eid).contact_id), "demo_booked")
+        record_event(s, s.get(Contact, s.get(JourneyEnrolment, wid).contact_id), "demo_booked")
     assert scheduler.tick(services, now=T0 + timedelta(days=3)).get("planned", 0) == 0
     with services.db.begin() as s:
-        [send] = sends_of(s)
-        assert send.step_id == step_ids[0] and send.status == SendStatus.CANCELLED  # was still queued
-    e = enrolment(services, eid)
-    assert (e.status, e.exit_reason) == (EnrollmentStatus.EXITED, "event:demo_booked")
+        assert nodes_sent(s, wid) == [send_node(step_ids[0])]
+    w = walk(services, wid)
+    assert (w.status, w.exit_reason) == (JourneyEnrolmentStatus.EXITED, "event: demo_booked")
 
 
-def test_unsubscribed_bounced_suppressed_or_staged_contacts_exit_at_planning(services):
-    _, eids, _, _ = setup_sequence(services, [{"delay_minutes": 0}], contacts=5, exit_stages=["sql"])
+def test_goal_event_converts_the_walk_and_stops_the_rest(services):
+    _, [wid], step_ids, _ = setup_sequence(
+        services, [{"delay_minutes": 0}, {"delay_minutes": 60}], goal_event="trial_started")
+    scheduler.tick(services, now=T0)
     with services.db.begin() as s:
-        contacts = [s.get(Contact, s.get(Enrollment, e).contact_id) for e in eids]
+        record_event(s, s.get(Contact, s.get(JourneyEnrolment, wid).contact_id), "trial_started")
+    assert scheduler.tick(services, now=T0 + timedelta(days=3)).get("planned", 0) == 0
+    w = walk(services, wid)
+    assert (w.status, w.exit_reason) == (JourneyEnrolmentStatus.CONVERTED, "goal: trial_started")
+
+
+def test_unsubscribed_bounced_or_suppressed_contacts_exit_before_their_mail(services):
+    _, wids, _, _ = setup_sequence(services, [{"delay_minutes": 0}], contacts=4)
+    with services.db.begin() as s:
+        contacts = [s.get(Contact, s.get(JourneyEnrolment, w).contact_id) for w in wids]
         contacts[0].status = ContactStatus.UNSUBSCRIBED
         contacts[1].status = ContactStatus.BOUNCED
-        contacts[2].stage = Stage.SQL
-        s.add(Suppression(email=contacts[3].email, reason="complaint"))
+        s.add(Suppression(email=contacts[2].email, reason="complaint"))
     counts = scheduler.tick(services, now=T0)
-    assert counts["planned"] == 1 and counts["exited"] == 4
-    reasons = [enrolment(services, e).exit_reason for e in eids]
-    assert reasons == ["unsubscribed", "bounced", "stage:sql", "suppressed", ""]
+    assert counts["planned"] == 1 and counts["exited_unmailable"] == 3
+    reasons = [walk(services, w).exit_reason for w in wids]
+    assert reasons == ["unsubscribed", "bounced", "suppressed", ""]
     with services.db.begin() as s:
-        assert [x.enrollment_id for x in sends_of(s)] == [eids[4]]
+        assert [x.journey_enrolment_id for x in sends_of(s)] == [wids[3]]
+
+
+def test_reaching_an_exit_stage_stops_the_rest(services):
+    _, [wid], step_ids, _ = setup_sequence(services, [{"delay_minutes": 0}, {"delay_minutes": 60}],
+                                           exit_stages=["sql"])
+    scheduler.tick(services, now=T0)
+    with services.db.begin() as s:
+        set_stage(s, s.get(Contact, s.get(JourneyEnrolment, wid).contact_id), Stage.SQL, "sales")
+    assert scheduler.tick(services, now=T0 + timedelta(days=1)).get("planned", 0) == 0
+    w = walk(services, wid)
+    assert (w.status, w.exit_reason) == (JourneyEnrolmentStatus.EXITED, "stage: sql")
+    with services.db.begin() as s:
+        assert nodes_sent(s, wid) == [send_node(step_ids[0])]
 
 
 def test_unsubscribe_exit_cancels_queued_sends_and_later_steps(services):
-    _, [eid], _, _ = setup_sequence(services, [{"delay_minutes": 0}, {"delay_minutes": 0}])
+    _, [wid], _, _ = setup_sequence(services, [{"delay_minutes": 0}, {"delay_minutes": 60}])
     scheduler.tick(services, now=T0)
     with services.db.begin() as s:
-        contact_id = s.get(Enrollment, eid).contact_id
+        contact_id = s.get(JourneyEnrolment, wid).contact_id
         assert exit_contact(s, contact_id, "unsubscribed") == 1
-    assert scheduler.tick(services, now=T0 + timedelta(hours=1)).get("planned", 0) == 0
+    assert scheduler.tick(services, now=T0 + timedelta(hours=2)).get("planned", 0) == 0
     with services.db.begin() as s:
         assert [x.status for x in sends_of(s)] == [SendStatus.CANCELLED]
 
@@ -241,64 +279,31 @@ def test_trigger_enrols_and_reentry_starts_a_fresh_cycle(services):
         again = make_sequence(s, [{"template_id": template.id}], name="again", trigger_events=["signup"],
                               allow_reentry=True)
         lead = make_contact(s, "lead@example.com")
-        lead_id = lead.id
-        record_event(s, lead, "signup")
+        lead_id, once_id, again_id = lead.id, once.id, again.id
+    scheduler.tick(services, now=datetime.now(UTC))  # the engine's event cursor starts here
+    with services.db.begin() as s:
+        record_event(s, s.get(Contact, lead_id), "signup")
     scheduler.tick(services, now=datetime.now(UTC) + timedelta(minutes=1))
     with services.db.begin() as s:
-        record_event(s, s.get(Contact, lead_id), "signup")  # both enrolments completed by now
+        record_event(s, s.get(Contact, lead_id), "signup")  # both walks completed by now
     scheduler.tick(services, now=datetime.now(UTC) + timedelta(minutes=2))
     with services.db.begin() as s:
-        per_sequence = Counter(
-            s.scalars(select(Enrollment.sequence_id).join(Send, Send.enrollment_id == Enrollment.id)))
-        cycles = s.scalars(select(Enrollment.cycle).where(Enrollment.sequence_id == again.id)
-                           .order_by(Enrollment.cycle)).all()
-    assert per_sequence == {once.id: 1, again.id: 2}
+        journeys = dict(s.execute(select(Journey.id, Journey.sequence_id)).all())
+        per_sequence = Counter(journeys[j] for j in s.scalars(
+            select(JourneyEnrolment.journey_id).join(Send, Send.journey_enrolment_id == JourneyEnrolment.id)))
+        cycles = s.scalars(select(JourneyEnrolment.cycle).join(Journey, Journey.id == JourneyEnrolment.journey_id)
+                           .where(Journey.sequence_id == again_id).order_by(JourneyEnrolment.cycle)).all()
+    assert per_sequence == {once_id: 1, again_id: 2}
     assert cycles == [1, 2]
 
 
-def test_editing_an_active_sequence_never_resends_and_never_skips(services):
-    sequence_id, eids, (a, b, c), template = setup_sequence(
-        services, [{"delay_minutes": 0}, {"delay_minutes": 60}, {"delay_minutes": 60}], contacts=3)
-    first, second, third = eids
-    now = T0
-    scheduler.tick(services, now=now)  # step A for everyone
-    now += timedelta(hours=1)
-    with services.db.begin() as s:
-        # The third contact is already through A and B; the others only through A.
-        s.execute(update(Enrollment).where(Enrollment.id != third).values(next_due_at=now + timedelta(days=9)))
-    scheduler.tick(services, now=now)
-    with services.db.begin() as s:
-        sequence = s.get(Sequence, sequence_id)
-        # Reorder (C before B), remove A, add D at the end: no one may get A or B again.
-        update_sequence(s, sequence, steps=[
-            {"id": c, "template_id": template.id, "delay_minutes": 30},
-            {"id": b, "template_id": template.id, "delay_minutes": 0},
-            {"template_id": template.id, "delay_minutes": 0},
-        ])
-        d = live_steps(s, sequence_id)[-1].id
-    # The edit makes everyone due at their last send + the new next step's delay.
-    for _ in range(6):
-        now += timedelta(minutes=30)
-        scheduler.tick(services, now=now)
-    with services.db.begin() as s:
-        got = {e: [x.step_id for x in sends_of(s, enrollment_id=e)] for e in eids}
-        statuses = [s.get(Enrollment, e).status for e in eids]
-    assert got[first] == [a, c, b, d] and got[second] == [a, c, b, d]
-    assert got[third] == [a, b, c, d]
-    assert statuses == [EnrollmentStatus.COMPLETED] * 3
-
-
 def test_ticking_twice_at_the_same_moment_plans_nothing_new(services):
-    _, eids, _, _ = setup_sequence(services, [{"delay_minutes": 0}, {"delay_minutes": 0}], contacts=20)
+    _, wids, _, _ = setup_sequence(services, [{"delay_minutes": 0}, {"delay_minutes": 0}], contacts=20)
     first = scheduler.tick(services, now=T0)
-    with services.db.begin() as s:
-        # Pretend the enrolments were not advanced (a crash after the insert): the ledger still holds.
-        s.execute(update(Enrollment).values(next_due_at=T0, last_planned_at=None, last_step_id=None,
-                                            next_position=1))
     second = scheduler.tick(services, now=T0)
-    assert first["planned"] == 20 and second["planned"] == 20  # step 1 is done, so step 2 follows
+    assert first["planned"] == 40 and second.get("planned", 0) == 0  # both steps at once, then nothing
     with services.db.begin() as s:
-        per = Counter(s.scalars(select(Send.enrollment_id)))
+        per = Counter(s.scalars(select(Send.journey_enrolment_id)))
     assert set(per.values()) == {2} and len(per) == 20
 
 
@@ -453,7 +458,8 @@ from typing import Any
 from campaigns import scheduler
 from wsgi import create_app
 
-scheduler.SQLITE_DUE_CHUNK = scheduler.DUE_CHUNK = 20  # many small transactions: more interleaving
+from campaigns.automation import engine
+engine.SQLITE_DUE_CHUNK = engine.DUE_CHUNK = 20  # many small transactions: more interleaving
 app = create_app(json.loads(os.environ["NURTURE_TEST_OVERRIDES"]))
 svc = app.extensions["nurture"]
 now, lock, go = datetime.fromisoformat(sys.argv[1]), sys.argv[2] == "1", Path(sys.argv[3])
@@ -495,9 +501,10 @@ def test_two_scheduler_processes_plan_each_send_exactly_once(services, app_overr
     with services.db.begin() as s:
         total_sends = s.scalar(select(func.count()).select_from(Send))
         per_pair = s.execute(
-            select(Send.enrollment_id, Send.step_id, func.count()).group_by(Send.enrollment_id, Send.step_id)
+            select(Send.journey_enrolment_id, Send.node_key, func.count())
+            .group_by(Send.journey_enrolment_id, Send.node_key)
         ).all()
-        done = s.scalar(select(func.count()).where(Enrollment.status == EnrollmentStatus.COMPLETED))
+        done = s.scalar(select(func.count()).where(JourneyEnrolment.status == JourneyEnrolmentStatus.COMPLETED))
         unenqueued = s.scalar(select(func.count()).where(Send.enqueued_at.is_(None)))
         send_ids = set(s.scalars(select(Send.id)))
     # Every contact got both steps, once each; the processes' own tallies agree with the ledger, so
@@ -512,38 +519,14 @@ def test_two_scheduler_processes_plan_each_send_exactly_once(services, app_overr
         assert len(enqueued) == 2 * contacts  # with the lock no send is even enqueued twice
 
 
-def test_removing_every_step_completes_active_enrolments(services):
-    sequence_id, [eid], _, _ = setup_sequence(services, [{"delay_minutes": 60}])
-    with services.db.begin() as s:
-        update_sequence(s, s.get(Sequence, sequence_id), steps=[])
-    counts = scheduler.tick(services, now=T0 + timedelta(minutes=1))
-    assert counts["completed"] == 1 and counts.get("planned", 0) == 0
-    assert enrolment(services, eid).status == EnrollmentStatus.COMPLETED
-
-
 def test_unknown_contact_time_zone_falls_back_to_the_account(services):
-    _, [eid], _, _ = setup_sequence(
-        services, [{"delay_minutes": 0, "window_start_hour": 9, "window_end_hour": 17}], tz="Mars/Olympus")
     now = T0 + timedelta(days=1, minutes=30)  # Tuesday 09:30 in Tokyo (the default account zone)
+    _, [wid], _, _ = setup_sequence(
+        services, [{"delay_minutes": 0, "window_start_hour": 9, "window_end_hour": 17}], tz="Mars/Olympus",
+        enrolled_at=now)
     assert scheduler.tick(services, now=now)["planned"] == 1
-    assert enrolment(services, eid).last_planned_at == now
-
-
-def test_an_exit_between_read_and_write_wins_over_the_planner(services):
-    """PostgreSQL plans from rows read without locks: a row that changed since is skipped, no send."""
-    if services.db.dialect != "postgresql":
-        pytest.skip("SQLite reads and writes each chunk under its write lock (BEGIN IMMEDIATE)")
-    _, (gone, stays), _, _ = setup_sequence(services, [{"delay_minutes": 0}], contacts=2)
     with services.db.begin() as s:
-        chunk = scheduler._read_chunk(s, T0, None, 100)
-    with services.db.begin() as s:
-        exit_contact(s, s.get(Enrollment, gone).contact_id, "unsubscribed")
-    with services.db.begin() as s:
-        counts, send_ids = scheduler._write_chunk(s, chunk, T0)
-    assert counts["planned"] == 1 and counts["skipped_changed"] == 1 and len(send_ids) == 1
-    with services.db.begin() as s:
-        assert [x.enrollment_id for x in sends_of(s)] == [stays]
-        assert s.get(Enrollment, gone).status == EnrollmentStatus.EXITED
+        assert [x.created_at for x in sends_of(s, journey_enrolment_id=wid)] == [now]
 
 
 # ------------------------------------------------------------------ suppression ignores letter case
@@ -574,7 +557,7 @@ def test_broadcast_to_a_segment_sends_to_no_case_variant_of_a_suppressed_address
     assert _rcpts(smtp_server) == ["sato@example.jp"]
 
 
-def test_planner_exits_every_case_variant_of_a_suppressed_address_and_sends_nothing(app, services, smtp_server):
+def test_engine_exits_every_case_variant_of_a_suppressed_address_and_sends_nothing(app, services, smtp_server):
     """Enrolled first, suppressed later in another letter case: no step is planned or mailed."""
     from campaigns.suppression import suppress
     from tests.conftest import run_jobs
@@ -590,13 +573,13 @@ def test_planner_exits_every_case_variant_of_a_suppressed_address_and_sends_noth
     with services.db.begin() as s:
         suppress(s, "ITO@example.jp", "manual")
     counts = scheduler.tick(services, now=T0)
-    assert counts["planned"] == 1 and counts["exited"] == 2
+    assert counts["planned"] == 1 and counts["exited_unmailable"] == 2
     run_jobs(app)
     smtp_server.wait_for(2, timeout=1.0)
     assert _rcpts(smtp_server) == ["sato@example.jp"]
     with services.db.begin() as s:
-        reasons = dict(s.execute(select(Contact.email, Enrollment.exit_reason)
-                                 .join(Enrollment, Enrollment.contact_id == Contact.id)).all())
+        reasons = dict(s.execute(select(Contact.email, JourneyEnrolment.exit_reason)
+                                 .join(JourneyEnrolment, JourneyEnrolment.contact_id == Contact.id)).all())
         assert reasons == {"Ito@example.jp": "suppressed", "ito@example.jp": "suppressed", "sato@example.jp": ""}
 
 
@@ -610,4 +593,4 @@ def test_enrolment_skips_every_case_variant_of_a_suppressed_address(services):
         assert enroll_contact(s, upper, sequence, now=T0) is None
         assert enroll_contact(s, lower, sequence, now=T0) is None
         assert enroll_segment(s, sequence, [upper.id, lower.id, other.id], now=T0) == 1
-        assert s.scalars(select(Enrollment.contact_id)).all() == [other.id]
+        assert s.scalars(select(JourneyEnrolment.contact_id)).all() == [other.id]

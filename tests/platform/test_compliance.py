@@ -8,10 +8,11 @@ from typing import Any
 import pytest
 from sqlalchemy import select
 
+from campaigns.automation.linear import activate_sequence
 from campaigns.compliance import SenderNotConfigured, sender_problems
 from campaigns.delivery.sending import deliver_batch
 from campaigns.journeys.broadcasts import create_broadcast, schedule_broadcast
-from campaigns.journeys.sequences import sequence_problems, set_sequence_status
+from campaigns.journeys.sequences import sequence_problems
 from campaigns.models import Send, SendStatus
 from campaigns.users import get_account
 from tests.factories import make_sequence, make_template
@@ -67,7 +68,7 @@ def test_incomplete_sender_identity_refuses_scheduling_activation_and_sending(
         sequence = s.get(Sequence, sequence_id)
         assert any("fill in Settings" in p for p in sequence_problems(s, sequence))
         with pytest.raises(ValueError, match="fill in Settings"):
-            set_sequence_status(s, sequence, "active")
+            activate_sequence(s, sequence)
         s.rollback()
 
     # Sends planned before the fields were cleared: the sender refuses, and loses nothing.

@@ -165,12 +165,12 @@ def demo(services: Any) -> dict[str, Any]:
 
 def _advance(services: Any, ids: dict[str, Any]) -> None:
     """Move every seeded object to a later state, so the pages show their other branches."""
+    from campaigns.automation.linear import activate_sequence
     from campaigns.experiments import decision as experiments_decision
-    from campaigns.journeys.sequences import set_sequence_status
     from campaigns.models import ABTest, Broadcast, Form, ImportJob, Sequence
 
     with services.db.begin() as s:
-        set_sequence_status(s, s.get(Sequence, ids["sequence_id"]), "active")
+        activate_sequence(s, s.get(Sequence, ids["sequence_id"]))  # its pages are its journey's now
         broadcast = s.get(Broadcast, ids["broadcast_id"])
         experiments_decision.cancel_test(s, s.get(ABTest, ids["test_id"]))
         broadcast.status, broadcast.started_at, broadcast.finished_at = "sent", now_utc(), now_utc()
