@@ -8,7 +8,18 @@ import re
 from sqlalchemy import func, select
 from werkzeug.datastructures import MultiDict
 
-from campaigns.models import Enrollment, Segment, Send, SendStatus, Sequence, SequenceStatus, Step, Template
+from campaigns.models import (
+    Enrollment,
+    Journey,
+    JourneyEnrolment,
+    JourneyStatus,
+    Send,
+    SendStatus,
+    Sequence,
+    SequenceStatus,
+    Step,
+    Template,
+)
 from tests.factories import committed, make_contact, make_template
 
 CONFIRMED = {"confirm_step": "confirmed"}  # the enrolment is confirmed (campaigns/views/confirm.py)
@@ -153,23 +164,31 @@ def test_step_ids_of_another_sequence_are_not_taken_over(ui, services):
     assert all(r[0] != foreign for r in _steps_of(services, two))
 
 
-def test_activate_and_pause_by_post_only(ui, services):
+def test_activate_by_post_only_and_it_runs_as_a_journey(ui, services):
     t1 = committed(services, make_template, compiled=True)
     _post(ui, "/sequences/new", _base() + _step(0, t1))
     with services.db.begin() as s:
         seq_id = s.scalar(select(Sequence.id))
-    assert ui.get(f"/sequences/{seq_id}/status").status_code == 405
-    resp = ui.post(f"/sequences/{seq_id}/status", {"status": "active"}, page=f"/sequences/{seq_id}", follow_redirects=True)
-    assert "Sequence activated." in resp.get_data(as_text=True)
-    with services.db.begin() as s:
-        assert s.get(Sequence, seq_id).status == SequenceStatus.ACTIVE
-    listing = ui.get("/sequences/").get_data(as_text=True)
-    assert f'class="badge badge-active" data-testid="status-{seq_id}"' in listing
-    ui.post(f"/sequences/{seq_id}/status", {"status": "paused"}, page=f"/sequences/{seq_id}")
-    with services.db.begin() as s:
-        assert s.get(Sequence, seq_id).status == SequenceStatus.PAUSED
-    resp = ui.post(f"/sequences/{seq_id}/status", {"status": "exploded"}, page=f"/sequences/{seq_id}", follow_redirects=True)
+    resp = ui.post(f"/sequences/{seq_id}/status", {"status": "exploded"}, page=f"/sequences/{seq_id}",
+                   follow_redirects=True)
     assert "Unknown status." in resp.get_data(as_text=True)
+    assert ui.get(f"/sequences/{seq_id}/status").status_code == 405
+    resp = ui.post(f"/sequences/{seq_id}/status", {"status": "active"}, page=f"/sequences/{seq_id}")
+    with services.db.begin() as s:
+        journey = s.scalar(select(Journey).where(Journey.sequence_id == seq_id))
+        assert s.get(Sequence, seq_id).status == SequenceStatus.CONVERTED
+        assert journey is not None and journey.status == JourneyStatus.LIVE and journey.live_version_id
+        journey_id = journey.id
+    assert resp.status_code == 302 and resp.headers["Location"].endswith(f"/journeys/{journey_id}")
+    canvas = ui.get(f"/journeys/{journey_id}").get_data(as_text=True)
+    assert "it runs as a journey now" in canvas
+    listing = ui.get("/sequences/").get_data(as_text=True)
+    assert f'data-testid="status-{seq_id}">Runs as a journey<' in listing
+    assert f'href="/journeys/{journey_id}"' in listing
+    # its pages are the journey's from now on (edit, pause and enrol there)
+    for path in (f"/sequences/{seq_id}", f"/sequences/{seq_id}/edit", f"/reports/sequences/{seq_id}"):
+        page = ui.get(path)
+        assert page.status_code == 302 and page.headers["Location"].endswith(f"/journeys/{journey_id}"), path
 
 
 def test_activation_problems_are_shown(ui, services):
@@ -184,28 +203,19 @@ def test_activation_problems_are_shown(ui, services):
         assert s.get(Sequence, seq_id).status == SequenceStatus.DRAFT
 
 
-def test_enrol_a_segment_and_all_contacts(ui, services):
+def test_a_draft_enrols_nobody_and_says_why(ui, services):
     t1 = committed(services, make_template, compiled=True)
     _post(ui, "/sequences/new", _base() + _step(0, t1))
-    ids = [committed(services, make_contact, f"p{i}@acme.example", company="Acme" if i < 3 else "Other")
-           for i in range(5)]
+    committed(services, make_contact, "p0@acme.example")
     with services.db.begin() as s:
         seq_id = s.scalar(select(Sequence.id))
-        seg = Segment(name="Acme people", rules={"all": [{"field": "company", "op": "eq", "value": "acme"}]})
-        s.add(seg)
-        s.flush()
-        seg_id = seg.id
     page = ui.get(f"/sequences/{seq_id}").get_data(as_text=True)
-    assert "Acme people" in page
-    resp = ui.post(f"/sequences/{seq_id}/enroll", {"segment": str(seg_id), **CONFIRMED, "confirm_count": "3"}, page=f"/sequences/{seq_id}", follow_redirects=True)
-    assert "Enrolled 3 of 3 contacts." in resp.get_data(as_text=True)
+    assert 'data-testid="sequence-draft-note"' in page and 'data-testid="enroll-form"' not in page
+    resp = ui.post(f"/sequences/{seq_id}/enroll", {"segment": "all", **CONFIRMED, "confirm_count": "1"},
+                   page=f"/sequences/{seq_id}", follow_redirects=True)
+    assert "activate it first" in resp.get_data(as_text=True)
     with services.db.begin() as s:
-        enrolled = set(s.scalars(select(Enrollment.contact_id).where(Enrollment.sequence_id == seq_id)))
-    assert enrolled == set(ids[:3])
-    resp = ui.post(f"/sequences/{seq_id}/enroll", {"segment": "all", **CONFIRMED, "confirm_count": "5"}, page=f"/sequences/{seq_id}", follow_redirects=True)
-    assert "Enrolled 2 of 5 contacts." in resp.get_data(as_text=True)  # the three already in are skipped
-    resp = ui.post(f"/sequences/{seq_id}/enroll", {"segment": "9999"}, page=f"/sequences/{seq_id}", follow_redirects=True)
-    assert "Choose a segment." in resp.get_data(as_text=True)
+        assert s.scalar(select(JourneyEnrolment.id)) is None and s.scalar(select(Enrollment.id)) is None
 
 
 def test_sequence_page_counts_sends_per_step(ui, services):
@@ -237,7 +247,6 @@ def test_sequence_page_counts_sends_per_step(ui, services):
 
     assert counts(ids[0]) == {"queued": "2", "sent": "3", "failed": "1", "other": "0"}
     assert counts(ids[1]) == {"queued": "0", "sent": "1", "failed": "0", "other": "1"}
-    assert 'data-testid="enrolments-active">6<' in body
 
 
 def test_sequences_in_japanese(ui, services):
@@ -255,8 +264,10 @@ def test_unknown_sequence_is_404(ui):
 
 
 def test_counts_follow_the_real_pipeline(ui, services, app, smtp_server):
-    """Built and enrolled through the UI, planned by the scheduler, delivered by a real worker over SMTP:
-    the sequence page then shows what the ledger holds."""
+    """Built and activated through the UI, enrolled, mailed by the journey engine in the scheduler tick and
+    delivered by a real worker over SMTP: the journey's report (where the sequence's pages lead) shows what
+    the ledger holds."""
+    from campaigns.journeys.sequences import enroll_segment
     from campaigns.scheduler import tick
     from tests.conftest import run_jobs
 
@@ -264,18 +275,18 @@ def test_counts_follow_the_real_pipeline(ui, services, app, smtp_server):
     _post(ui, "/sequences/new", _base() + _step(0, t1, delay="0", unit="minutes") + _step(1, t1, delay="2"))
     with services.db.begin() as s:
         seq_id = s.scalar(select(Sequence.id))
-    for i in range(3):
-        committed(services, make_contact, f"lead{i}@acme.example", first_name=f"Lead{i}")
+    ids = [committed(services, make_contact, f"lead{i}@acme.example", first_name=f"Lead{i}") for i in range(3)]
     ui.post(f"/sequences/{seq_id}/status", {"status": "active"}, page=f"/sequences/{seq_id}")
-    ui.post(f"/sequences/{seq_id}/enroll", {"segment": "all", **CONFIRMED, "confirm_count": "3"}, page=f"/sequences/{seq_id}")
+    with services.db.begin() as s:
+        assert enroll_segment(s, s.get(Sequence, seq_id), ids) == 3
+        journey_id = s.scalar(select(Journey.id).where(Journey.sequence_id == seq_id))
+        first, second = (st.id for st in s.get(Sequence, seq_id).steps)
     with app.app_context():
         tick(services)
     run_jobs(app)
     assert len(smtp_server.wait_for(3)) == 3
-    body = ui.get(f"/sequences/{seq_id}").get_data(as_text=True)
-    rows = re.findall(r'<tr data-step-id="\d+">(.*?)</tr>', body, re.S)
-    assert [dict(re.findall(r'data-count="(\w+)">(\d+)<', row)) for row in rows] == [
-        {"queued": "0", "sent": "3", "failed": "0", "other": "0"},
-        {"queued": "0", "sent": "0", "failed": "0", "other": "0"},  # two days later
-    ]
-    assert 'data-testid="enrolments-active">3<' in body
+    assert ui.get(f"/reports/sequences/{seq_id}").headers["Location"].endswith(f"/journeys/{journey_id}")
+    stats = ui.get(f"/journeys/{journey_id}/stats.json").get_json()
+    assert stats["nodes"][f"step-{first}"]["send"]["sent"] == 3
+    assert stats["nodes"][f"step-{second}"]["send"]["sent"] == 0  # two days later
+    assert stats["totals"]["active"] == 3
