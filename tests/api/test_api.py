@@ -15,9 +15,9 @@ from campaigns.models import (
     ApiKey,
     Broadcast,
     Contact,
-    Enrollment,
-    EnrollmentStatus,
     Event,
+    JourneyEnrolment,
+    JourneyEnrolmentStatus,
     Send,
     SendStatus,
     Template,
@@ -259,7 +259,10 @@ def test_contacts_keyset_pagination_pages_through_everything_once(api):
 
 
 # ---------------------------------------------------------------- events and sequences
-def build_active_sequence(api: Api) -> int:
+def build_active_sequence(api: Api, services: Any = None) -> int:
+    """A sequence made and activated through the API: it answers as the live journey it runs as. With
+    `services`, one scheduler tick follows (the journey engine's event cursor starts at its first pass:
+    events before it start nothing)."""
     template_id = make_template(api)
     resp = api.post("/sequences", {
         "name": "Whitepaper follow-up",
@@ -276,12 +279,49 @@ def build_active_sequence(api: Api) -> int:
     assert sequence["status"] == "draft" and [s["position"] for s in sequence["steps"]] == [1, 2]
     activated = api.post(f"/sequences/{sequence['id']}/activate")
     assert activated.status_code == 200, activated.get_json()
-    assert activated.get_json()["status"] == "active"
+    body = activated.get_json()
+    assert (body["status"], body["journey_status"]) == ("converted", "live") and body["journey_id"]
+    assert [(st["id"], st["delay_minutes"], st["window_days"]) for st in body["steps"]] == [
+        (sequence["steps"][0]["id"], 0, ""), (sequence["steps"][1]["id"], 3 * 24 * 60, "12345")]
+    if services is not None:
+        _tick(services)
     return int(sequence["id"])
 
 
-def test_event_enrols_in_the_triggered_sequence_and_exit_event_ends_it(api, services):
+def _tick(services: Any) -> None:
+    from campaigns import scheduler
+
+    scheduler.tick(services, lock=False)
+
+
+def _walks(services: Any) -> int:
+    return count(services, JourneyEnrolment)
+
+
+def test_an_activated_sequence_is_a_view_of_its_journey(api, services):
     sequence_id = build_active_sequence(api)
+    journey_id = api.get(f"/sequences/{sequence_id}").get_json()["journey_id"]
+    refused = api.put(f"/sequences/{sequence_id}", {"name": "Renamed"})
+    assert refused.status_code == 422
+    assert refused.get_json()["error"] == "runs_as_journey"
+    assert refused.get_json()["details"]["journey_id"] == str(journey_id)
+    assert f"/api/v1/journeys/{journey_id}" in refused.get_json()["message"]
+    assert api.get(f"/journeys/{journey_id}").get_json()["status"] == "live"
+    paused = api.post(f"/sequences/{sequence_id}/pause").get_json()
+    assert (paused["status"], paused["journey_status"]) == ("converted", "paused")
+    resumed = api.post(f"/sequences/{sequence_id}/activate").get_json()
+    assert resumed["journey_status"] == "live" and resumed["journey_id"] == journey_id
+    report = api.get(f"/reports/sequences/{sequence_id}").get_json()
+    assert (report["complete"], report["journey_id"]) == (False, journey_id)
+    assert report["journey_stats"] == f"/api/v1/journeys/{journey_id}/stats"
+    draft = api.post("/sequences", {"name": "Draft", "steps": []}).get_json()
+    refused = api.post(f"/sequences/{draft['id']}/pause")
+    assert refused.status_code == 422 and "draft" in refused.get_json()["message"]
+    assert api.get(f"/reports/sequences/{draft['id']}").get_json()["complete"] is True
+
+
+def test_event_enrols_in_the_triggered_sequence_and_exit_event_ends_it(api, services):
+    sequence_id = build_active_sequence(api, services)
     resp = api.post("/events", {
         "email": "new.lead@example.jp", "name": "whitepaper_downloaded",
         "properties": {"paper": "nurturing-101"}, "contact": {"first_name": "Ken", "company": "Example KK"},
@@ -291,44 +331,51 @@ def test_event_enrols_in_the_triggered_sequence_and_exit_event_ends_it(api, serv
     assert accepted["duplicate"] is False
     contact = api.get(f"/contacts/{accepted['contact_id']}").get_json()
     assert (contact["email"], contact["source"], contact["first_name"]) == ("new.lead@example.jp", "api", "Ken")
+    _tick(services)
+    journey_id = api.get(f"/sequences/{sequence_id}").get_json()["journey_id"]
     with services.db.begin() as s:
-        enrollment = s.scalar(select(Enrollment).where(Enrollment.contact_id == accepted["contact_id"]))
-        assert enrollment is not None and enrollment.sequence_id == sequence_id
-        assert enrollment.status == EnrollmentStatus.ACTIVE
+        walk = s.scalar(select(JourneyEnrolment).where(JourneyEnrolment.contact_id == accepted["contact_id"]))
+        assert walk is not None and walk.journey_id == journey_id
+        assert walk.status == JourneyEnrolmentStatus.ACTIVE
         event = s.get(Event, accepted["id"])
         assert (event.name, event.properties, event.source) == ("whitepaper_downloaded", {"paper": "nurturing-101"}, "api")
     assert api.get(f"/sequences/{sequence_id}").get_json()["enrollments"] == {"active": 1}
 
     ended = api.post("/events", {"email": "new.lead@example.jp", "name": "demo_booked"})
     assert ended.status_code == 202
+    _tick(services)
     with services.db.begin() as s:
-        enrollment = s.scalar(select(Enrollment).where(Enrollment.contact_id == accepted["contact_id"]))
-        assert enrollment.status == EnrollmentStatus.EXITED
+        walk = s.scalar(select(JourneyEnrolment).where(JourneyEnrolment.contact_id == accepted["contact_id"]))
+        assert walk.status == JourneyEnrolmentStatus.EXITED
     assert count(services, Contact) == 1  # the second event found the contact, it did not create another
 
 
 def test_an_event_for_a_paused_sequence_enrols_nobody(api, services):
-    sequence_id = build_active_sequence(api)
-    assert api.post(f"/sequences/{sequence_id}/pause").get_json()["status"] == "paused"
+    sequence_id = build_active_sequence(api, services)
+    assert api.post(f"/sequences/{sequence_id}/pause").get_json()["journey_status"] == "paused"
     assert api.post("/events", {"email": "x@acme.test", "name": "whitepaper_downloaded"}).status_code == 202
-    assert count(services, Enrollment) == 0
+    _tick(services)
+    assert _walks(services) == 0
 
 
 def test_a_back_filled_event_is_recorded_and_exits_but_starts_no_sequence(api, services):
-    sequence_id = build_active_sequence(api)
+    sequence_id = build_active_sequence(api, services)
     hours_ago = lambda h: (datetime.now(UTC) - timedelta(hours=h)).isoformat()  # noqa: E731
     old = api.post("/events", {"email": "history@acme.test", "name": "whitepaper_downloaded",
                                "occurred_at": hours_ago(24 * 400)})
     assert old.status_code == 202
+    _tick(services)
     with services.db.begin() as s:
         assert s.get(Event, old.get_json()["id"]) is not None  # kept for scoring, segments, reports
-    assert count(services, Enrollment) == 0  # last year's download sends no "thanks for downloading" today
+    assert _walks(services) == 0  # last year's download sends no "thanks for downloading" today
     recent = api.post("/events", {"email": "history@acme.test", "name": "whitepaper_downloaded",
                                   "occurred_at": hours_ago(23)})
-    assert recent.status_code == 202 and count(services, Enrollment) == 1  # within a day: it starts
+    _tick(services)
+    assert recent.status_code == 202 and _walks(services) == 1  # within a day: it starts
     api.post("/events", {"email": "history@acme.test", "name": "demo_booked", "occurred_at": hours_ago(24 * 30)})
-    with services.db.begin() as s:  # an old exit event still ends the enrolment: stopping mail is safe
-        assert s.scalar(select(Enrollment.status)) == EnrollmentStatus.EXITED
+    _tick(services)
+    with services.db.begin() as s:  # an old exit event still ends the walk: stopping mail is safe
+        assert s.scalar(select(JourneyEnrolment.status)) == JourneyEnrolmentStatus.EXITED
     assert api.get(f"/sequences/{sequence_id}").get_json()["enrollments"] == {"exited": 1}
 
 
@@ -348,14 +395,15 @@ def test_event_occurred_at_is_stored_in_utc_and_must_have_an_offset(api, service
 
 
 def test_retried_event_with_idempotency_key_is_recorded_once(api, services):
-    build_active_sequence(api)
+    build_active_sequence(api, services)
     body = {"email": "retry@acme.test", "name": "whitepaper_downloaded"}
     key = {"Idempotency-Key": "4f1c2a9e-retry-1"}
     first = api.post("/events", body, headers=key)
     second = api.post("/events", body, headers=key)
     assert first.status_code == second.status_code == 202
     assert second.get_json() == {**first.get_json(), "duplicate": True}
-    assert count(services, Event) == 1 and count(services, Enrollment) == 1
+    _tick(services)
+    assert count(services, Event) == 1 and _walks(services) == 1
     reused = api.post("/events", {**body, "name": "other"}, headers=key)
     assert reused.status_code == 409 and reused.get_json()["error"] == "idempotency_conflict"
     assert api.post("/events", body, headers={"Idempotency-Key": "bad key with spaces"}).status_code == 422
@@ -372,7 +420,7 @@ def test_event_id_field_deduplicates_across_requests(api, services):
 
 
 def test_batch_records_all_and_skips_repeated_event_ids(api, services):
-    sequence_id = build_active_sequence(api)
+    build_active_sequence(api, services)
     events = [
         {"email": "a@acme.test", "name": "whitepaper_downloaded", "event_id": "e1"},
         {"email": "b@acme.test", "name": "whitepaper_downloaded", "event_id": "e2"},
@@ -386,7 +434,8 @@ def test_batch_records_all_and_skips_repeated_event_ids(api, services):
     assert [e["duplicate"] for e in body["events"]] == [False, False, True, False]
     assert body["events"][2]["id"] == body["events"][0]["id"]
     assert count(services, Event) == 3 and count(services, Contact) == 2
-    assert count(services, Enrollment, Enrollment.sequence_id == sequence_id) == 2
+    _tick(services)
+    assert _walks(services) == 2
 
     retry = api.post("/events/batch", {"events": events}, headers={"Idempotency-Key": "batch-1"}).get_json()
     assert retry["duplicates"] == 4 and count(services, Event) == 3
@@ -582,7 +631,7 @@ def test_documented_request_schemas_are_the_ones_enforced(api, client):
 
 def test_concurrent_retries_with_one_key_record_one_event(app, api_key, services):
     """Eight clients send the same event with the same Idempotency-Key at once: one event, one contact."""
-    build_active_sequence(Api(app.test_client(), api_key))
+    build_active_sequence(Api(app.test_client(), api_key), services)
     body = {"email": "race@acme.test", "name": "whitepaper_downloaded", "contact": {"first_name": "Race"}}
     barrier = threading.Barrier(8)
     answers: list[tuple[int, Any]] = []
@@ -602,7 +651,8 @@ def test_concurrent_retries_with_one_key_record_one_event(app, api_key, services
     assert sorted(code for code, _ in answers) == [202] * 8, answers
     assert sum(not a["duplicate"] for _, a in answers) == 1
     assert len({a["id"] for _, a in answers}) == 1
-    assert count(services, Event) == 1 and count(services, Contact) == 1 and count(services, Enrollment) == 1
+    _tick(services)
+    assert count(services, Event) == 1 and count(services, Contact) == 1 and _walks(services) == 1
 
 
 def test_the_scheduler_prunes_idempotency_records_past_their_lifetime(api, services):
