@@ -177,7 +177,8 @@ def _enrol_journey(batch: Batch, plan: Plan, action: dict[str, Any], walks: list
 def _suppress(batch: Batch, plan: Plan, action: dict[str, Any], walks: list[Walk]) -> None:
     reason = str(action.get("reason") or SUNSET)
     node = plan.node(walks[0].node_key)
-    detail = f"journey “{plan.journey_name}” › {(node.name if node is not None else '') or walks[0].node_key}"[:500]
+    # the journey and step by their names (shown as the entry's note on the suppression list, in any language)
+    detail = f"“{plan.journey_name}” › {(node.name if node is not None else '') or walks[0].node_key}"[:500]
     batch.counts["suppressed"] += suppress_contacts(batch.session, [w.contact_id for w in walks], reason, detail)
     for w in walks:
         w.suppressed = True  # a send node later in this pass ends the walk instead of mailing
