@@ -11,6 +11,7 @@ from sqlalchemy import select
 
 from campaigns.api.core import ApiError, db_session, get_or_404, iso, keyset_page, operation
 from campaigns.api.schemas import DATE_TIME, EVENT_NAME, ID, PAGING, SCHEMAS, line, name, nullable, ref, text
+from campaigns.journeys import walk_entry
 from campaigns.models import (
     Contact,
     Journey,
@@ -225,11 +226,16 @@ def delete_scoring_rule(rule_id: int) -> ResponseReturnValue:
 
 
 def _trigger_json(session: Any, trigger: ScoreTrigger) -> dict[str, Any]:
-    journey = session.get(Journey, trigger.journey_id) if trigger.journey_id else None
+    journey_id, sequence_id = trigger.journey_id, trigger.sequence_id
+    if sequence_id is not None and journey_id is None:  # a draft sequence activated since: shown as its journey
+        target = walk_entry.chosen_target(session, f"sequence:{sequence_id}")
+        if target is not None and target.journey_id is not None:
+            journey_id, sequence_id = target.journey_id, None
+    journey = session.get(Journey, journey_id) if journey_id else None
     return {
         "id": trigger.id, "name": trigger.name, "when": str(trigger.when), "stage": trigger.stage,
-        "score_at": trigger.score_at, "action": str(trigger.action), "journey_id": trigger.journey_id,
-        "sequence_id": trigger.sequence_id, "email_to": trigger.email_to, "webhook_url": trigger.webhook_url,
+        "score_at": trigger.score_at, "action": str(trigger.action), "journey_id": journey_id,
+        "sequence_id": sequence_id, "email_to": trigger.email_to, "webhook_url": trigger.webhook_url,
         "active": trigger.active, "journey_name": journey.name if journey else None,
         "journey_status": str(journey.status) if journey else None, "created_at": iso(trigger.created_at),
     }

@@ -29,7 +29,7 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 from sqlalchemy import func, select
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, object_session
 
 from campaigns.addresses import normalize_email
 from campaigns.db import now_utc
@@ -201,7 +201,14 @@ class FormInput:
 
     @classmethod
     def from_form(cls, form: Form) -> FormInput:
-        return cls(**{k: getattr(form, k) for k in cls.__dataclass_fields__})
+        """The form's settings (editor, API PUT); a sequence converted since it was saved (activating a sequence
+        makes it a journey) is given as its journey, so the builder shows it ticked and a save keeps it."""
+        data = cls(**{k: getattr(form, k) for k in cls.__dataclass_fields__})
+        session = object_session(form)
+        if session is not None and data.sequence_ids:
+            data.journey_ids, data.sequence_ids, _unknown = _clean_targets(session, list(data.journey_ids),
+                                                                           list(data.sequence_ids))
+        return data
 
     def clean(self, session: Session, form_id: int | None) -> dict[str, Any]:
         """The values to store, or FormConfigError listing every problem at once."""

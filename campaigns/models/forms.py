@@ -40,8 +40,8 @@ class Form(Base):
     double_opt_in: Mapped[bool] = mapped_column(Boolean, default=False)
     confirmation_subject: Mapped[str] = mapped_column(String(300), default="")
     confirmation_html: Mapped[str] = mapped_column(Text, default="")  # sandboxed Jinja; {{ confirm_url }}
-    # Enrolled on (confirmed) submit: journeys (migration 0022), and sequences not converted to a journey (a
-    # converted sequence's id is stored as its journey). A journey whose live version has a form entry for this
+    # Enrolled on (confirmed) submit: journeys (migration 0022), and draft sequences (each reached as its journey
+    # once activated; a converted sequence's id is stored as its journey). A journey whose live version has a form entry for this
     # form lets the submission in by itself, and then the form does not enrol (leads.forms._start).
     journey_ids: Mapped[list[int]] = mapped_column(JSONType, default=list, server_default=text("'[]'"))
     sequence_ids: Mapped[list[int]] = mapped_column(JSONType, default=list)

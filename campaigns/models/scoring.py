@@ -153,8 +153,8 @@ class ScoreTrigger(Base):
     stage: Mapped[str] = mapped_column(String(20), default="")
     score_at: Mapped[int] = mapped_column(Integer, default=0)
     action: Mapped[TriggerAction] = mapped_column(StrEnumType(TriggerAction))
-    # enrol / exit: a journey (migration 0022), or a sequence not converted to one (still run by the sequence
-    # planner); never both. A converted sequence's id is stored as its journey (walk_entry.chosen_target).
+    # enrol / exit: a journey (migration 0022), or a draft sequence (it becomes a journey when activated, and the
+    # trigger then reaches that journey); never both. A converted sequence's id is stored as its journey.
     journey_id: Mapped[int | None] = mapped_column(ForeignKey("journeys.id", ondelete="SET NULL"))
     sequence_id: Mapped[int | None] = mapped_column(ForeignKey("sequences.id", ondelete="SET NULL"))
     email_to: Mapped[str] = mapped_column(String(254), default="")

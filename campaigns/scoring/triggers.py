@@ -1,7 +1,7 @@
 """Scoring triggers: what a stage change or score starts (enrol, exit, notify sales, webhook), and manual stage changes.
 
 An enrol or exit trigger names a journey (`journey_id`, migration 0022) or a sequence not converted to one
-(`sequence_id`, still run by the sequence planner). Enrolling into a journey goes through
+(`sequence_id`: a draft, reached as its journey once activated). Enrolling into a journey goes through
 journeys.walk_entry.enrol_live: a walk at the live version's start node under the journey's own re-entry
 rule; a paused, draft or archived journey takes nobody (logged; the trigger editor shows its status).
 """

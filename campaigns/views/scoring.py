@@ -178,10 +178,10 @@ def rule_delete(rule_id: int) -> Any:
 def triggers() -> Any:
     s = _db()
     rows = list(s.scalars(select(ScoreTrigger).order_by(ScoreTrigger.id)))
-    keys = [_target_key(t.journey_id, t.sequence_id) for t in rows]
-    targets = {c.key: c for c in walk_entry.target_choices(s, keep=keys)}
+    # each target as the trigger reaches it (a sequence activated since is its journey now); None: deleted
+    targets = [walk_entry.chosen_target(s, _target_key(t.journey_id, t.sequence_id)) for t in rows]
     s.commit()
-    return render_template("ui/scoring/triggers.html", rows=[(t, targets.get(k)) for t, k in zip(rows, keys, strict=True)])
+    return render_template("ui/scoring/triggers.html", rows=list(zip(rows, targets, strict=True)))
 
 
 def _target_key(journey_id: int | None, sequence_id: int | None) -> str:
@@ -197,7 +197,8 @@ def _trigger_form(trigger: ScoreTrigger | None) -> Any:
     elif trigger is not None:
         data = {c: getattr(trigger, c) for c in ("name", "when", "stage", "score_at", "action", "email_to",
                                                  "webhook_url", "active")}
-        data["target"] = _target_key(trigger.journey_id, trigger.sequence_id)
+        target = walk_entry.chosen_target(s, _target_key(trigger.journey_id, trigger.sequence_id))
+        data["target"] = target.key if target is not None else ""  # a sequence activated since: its journey
     else:
         data = {"when": "stage", "stage": "mql", "action": "email", "active": True}
     # journeys (converted sequences as theirs, canvas-built ones too) and unconverted sequences, live first

@@ -6,9 +6,9 @@ sequence id was) and `forms.journey_ids` (a JSON list, as `sequence_ids` is) nam
 to a converted sequence (migration 0012) becomes the journey it became (`journeys.sequence_id`, the lowest
 journey id when several name it, as walk_entry.journey_of_sequence picks) and leaves the sequence column.
 
-The sequence columns stay, for sequences created after 0012, which still run on the sequence planner (docs/
-journeys.md, "Where this stopped"): a trigger or form may target such a sequence until sequences are built as
-journeys. After this migration a trigger has either `journey_id` or `sequence_id` (an unconverted sequence).
+The sequence columns stay for draft sequences (not converted yet): a trigger or form may name one, and reaches
+the journey it becomes when it is activated (campaigns.automation.linear.activate_sequence; walk_entry maps the
+id). After this migration a trigger has either `journey_id` or `sequence_id` (a sequence not converted).
 
 Revision ID: 0022
 Revises: 0021

@@ -252,3 +252,30 @@ def test_migration_0022_maps_sequence_ids_to_their_journeys(tmp_path) -> None:
         assert dict(conn.execute(sa.text("SELECT id, sequence_id FROM score_triggers")).all()) == {
             t_converted: converted, t_plain: plain}
     engine.dispose()
+
+
+def test_a_draft_sequence_target_activated_later_is_shown_and_used_as_its_journey(app, services, ui) -> None:
+    """Activating a sequence makes it a journey (automation.linear.activate_sequence): a trigger and a form that
+    named the draft reach that journey, and the editors show it ticked, so a save keeps it."""
+    from campaigns.automation import linear
+    from campaigns.journeys import sequences as seq
+
+    with services.db.begin() as s:
+        setup_account(s)
+        template_id = make_version(s, subject="Welcome", name="welcome-mail").template_id
+        sequence = seq.create_sequence(s, "Welcome series", steps=[{"template_id": template_id, "delay_minutes": 0}])
+        trigger = triggers.create_trigger(s, {"name": "MQL", "when": "stage", "stage": "mql", "action": "enroll",
+                                              "target": f"sequence:{sequence.id}"})
+        form = forms.create_form(s, forms.FormInput(name="Seminar", slug="seminar", consent_text=CONSENT,
+                                                    sequence_ids=[sequence.id]))
+        assert (trigger.journey_id, trigger.sequence_id, form.journey_ids) == (None, sequence.id, [])
+        journey_id = linear.activate_sequence(s, sequence).id
+        trigger_id, form_id = trigger.id, form.id
+    page = ui.get(f"/scoring/triggers/{trigger_id}").get_data(as_text=True)
+    assert f'<option value="journey:{journey_id}" selected>' in page
+    assert f'value="journey:{journey_id}" checked' in ui.get(f"/forms/{form_id}/edit").get_data(as_text=True)
+    with services.db.begin() as s:
+        gin = make_contact(s, "gin@example.jp")
+        triggers.set_stage(s, gin, "mql", "sales")
+        assert _walks(s, journey_id) == [("gin@example.jp", f"sequence {s.get(ScoreTrigger, trigger_id).sequence_id}: "
+                                                            f"trigger:{trigger_id}")]
