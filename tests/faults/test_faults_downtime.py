@@ -3,7 +3,7 @@
 Broadcasts: one was a third delivered when the service went down (its jobs still in Redis), one came due
 during the outage. On restart, with max_lateness_hours = 2 nothing stale goes out (the late broadcast is
 cancelled with its reason; the half-sent one's remaining sends are cancelled at delivery); with 6 hours
-both complete, each recipient once. Sequences: steps that fell due during the outage wait for their
+both complete, each recipient once. Sequences (linear journeys, run by the journey engine): steps that fell due during the outage wait for their
 contacts' send windows (per time zone) and the steps after them keep their delays from the real send."""
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ from campaigns.db import now_utc
 from campaigns.delivery import sending
 from campaigns.journeys.broadcasts import create_broadcast, schedule_broadcast
 from campaigns.journeys.sequences import enroll_segment
-from campaigns.models import Broadcast, BroadcastStatus, Contact, Enrollment, Send, SendStatus
+from campaigns.models import Broadcast, BroadcastStatus, Contact, JourneyEnrolment, Send, SendStatus
 from campaigns.users import get_account
 from tests.conftest import run_jobs
 from tests.factories import make_contacts, make_sequence
@@ -143,7 +143,7 @@ def test_sequences_resume_in_their_send_windows_after_four_hours_down(app: Any, 
     counts = scheduler.tick(services, now=restart)
     assert counts.get("planned", 0) == 0, counts
     with services.db.begin() as s:
-        due = {e.contact_id: e.next_due_at for e in s.scalars(select(Enrollment))}
+        due = {w.contact_id: w.due_at for w in s.scalars(select(JourneyEnrolment))}  # the sequence runs as a journey
     tuesday_nine_tokyo = (monday + timedelta(days=1)).replace(hour=9)
     nine_new_york = datetime.combine(enrolled.astimezone(NEW_YORK).date(), datetime.min.time(), NEW_YORK).replace(hour=9)
     assert due[tokyo.id] == tuesday_nine_tokyo

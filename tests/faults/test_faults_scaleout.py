@@ -15,7 +15,7 @@ from sqlalchemy import func, insert, select
 from campaigns.db import now_utc
 from campaigns.journeys.broadcasts import create_broadcast, schedule_broadcast
 from campaigns.journeys.sequences import enroll_segment
-from campaigns.models import Contact, Enrollment, EnrollmentStatus, Send, SendStatus
+from campaigns.models import Contact, JourneyEnrolment, JourneyEnrolmentStatus, Send, SendStatus
 from campaigns.users import get_account
 from tests.factories import make_sequence
 from tests.fault_helpers import (
@@ -71,7 +71,7 @@ def test_two_schedulers_and_three_workers_send_every_step_exactly_once(
             status_counts(services), tail(log))
         assert wait_until(lambda: len(smtp_server.messages) >= expected, 10, 0.05)
         with services.db.begin() as s:
-            done = s.scalar(select(func.count()).where(Enrollment.status == EnrollmentStatus.COMPLETED))
+            done = s.scalar(select(func.count()).where(JourneyEnrolment.status == JourneyEnrolmentStatus.COMPLETED))
         assert done == CONTACTS
     finally:
         stop_all(procs)
@@ -85,8 +85,9 @@ def test_two_schedulers_and_three_workers_send_every_step_exactly_once(
               for subj in [*(f"Step {n}" for n in range(1, STEPS + 1)), "News"]}
     assert set(copies) == wanted and set(copies.values()) == {1}
     with services.db.begin() as s:
-        per_pair = s.execute(select(Send.enrollment_id, Send.step_id, func.count())
-                             .where(Send.enrollment_id.isnot(None)).group_by(Send.enrollment_id, Send.step_id)).all()
+        per_pair = s.execute(select(Send.journey_enrolment_id, Send.node_key, func.count())
+                             .where(Send.journey_enrolment_id.isnot(None))
+                             .group_by(Send.journey_enrolment_id, Send.node_key)).all()
         flagged = s.scalar(select(func.count()).where(Send.possible_duplicate.is_(True)))
     assert len(per_pair) == CONTACTS * STEPS and {n for *_, n in per_pair} == {1}
     assert flagged == 0 and status_counts(services) == {SendStatus.SENT.value: expected}

@@ -11,11 +11,21 @@ from typing import Any
 from sqlalchemy import select
 
 from campaigns import scheduler
+from campaigns.automation.linear import activate_sequence
 from campaigns.db import now_utc
 from campaigns.delivery.rendering import create_template
-from campaigns.journeys.sequences import create_sequence, set_sequence_status
+from campaigns.journeys.sequences import create_sequence
+from campaigns.journeys.walk_entry import journey_of_sequence
 from campaigns.leads import forms
-from campaigns.models import Contact, ContactStatus, FormSubmission, Send, SendStatus, Step, SubmissionStatus
+from campaigns.models import (
+    Contact,
+    ContactStatus,
+    FormSubmission,
+    JourneyEnrolment,
+    Send,
+    SendStatus,
+    SubmissionStatus,
+)
 from tests.conftest import run_jobs
 from tests.sending_helpers import setup_account
 
@@ -35,7 +45,7 @@ def _setup(services: Any, *, double_opt_in: bool, **form_kw: Any) -> tuple[int, 
             {"template_id": template.id, "delay_minutes": 3 * 1440, "window_days": "", "window_start_hour": None,
              "window_end_hour": None},
         ])
-        set_sequence_status(s, sequence, "active")
+        activate_sequence(s, sequence)  # it runs as a live linear journey
         form = forms.create_form(s, forms.FormInput(
             name="ホワイトペーパー請求", consent_text=CONSENT, double_opt_in=double_opt_in, sequence_ids=[sequence.id],
             **form_kw,
@@ -113,7 +123,8 @@ def test_double_opt_in_mail_link_confirms_by_post_and_starts_the_sequence(app, s
     assert "佐藤様" in _parts(mails[1])[0]
     with services.db.begin() as s:
         [send] = s.scalars(select(Send))
-        assert send.status == SendStatus.SENT and s.get(Step, send.step_id).sequence_id == sequence_id
+        walk = s.get(JourneyEnrolment, send.journey_enrolment_id)  # the sequence runs as its journey
+        assert send.status == SendStatus.SENT and walk.journey_id == journey_of_sequence(s, sequence_id).id
 
 
 def test_single_opt_in_form_sends_the_first_step_at_once(app, services, client, smtp_server):
