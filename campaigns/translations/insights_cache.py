@@ -17,8 +17,6 @@ JA = {
                                 "各シナリオのレポートでステップごとの数字を確認できます。",
     "In it now": "参加中",
     "Entered": "参加数",
-    "Reached the goal": "ゴール達成",
-    "Walked to the end": "最後まで完了",
     "Left early": "途中で離脱",
     "A journey's figures appear here while it is live or paused: who is in it now, who reached its goal, who left.":
         "シナリオを公開すると、ここに数字が表示されます：参加中の人数、ゴールに到達した人数、離脱した人数。",
