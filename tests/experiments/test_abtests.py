@@ -287,6 +287,10 @@ def test_send_time_test_counts_equal_windows_and_waits_for_the_last(app, service
 
 
 # ------------------------------------------------------------------ sequence-step test
+@pytest.mark.xfail(strict=True, reason=(
+    "an A/B test on a sequence step was assigned by the sequence planner, which is gone (a sequence runs as a "
+    "linear journey once active); A/B tests move to the journey's send nodes (campaigns/automation/nodes.py, "
+    "campaigns/experiments/, another change in progress), where this test is to be rewritten"))
 def test_step_test_assigns_by_hash_and_the_winner_becomes_the_step_template(app, services):
     with services.db.begin() as s:
         setup_account(s)
