@@ -94,10 +94,12 @@ _WALKS = (
     "  1, '{\"m1\": 1}'::jsonb, false, 'bench', '{}'::jsonb, false, '', now() - interval '4 days'"
     " FROM generate_series(CAST(:first AS integer), CAST(:last AS integer)) AS g"
 )
+# The path log holds one row per node left (campaigns.automation.walks): every walk has left one node before
+# (a log of 1,000,000 rows whose indexes the pass inserts into); the node a walk is at has no row.
 _STEPS = (
-    "INSERT INTO journey_steps (journey_id, enrolment_id, version_id, node_key, visit, entered_at, exit, detail)"
-    " SELECT journey_id, id, version_id, node_key, 1, node_entered_at, '', '' FROM journey_enrolments"
-    " WHERE contact_id BETWEEN :first AND :last"
+    "INSERT INTO journey_steps (journey_id, enrolment_id, version_id, node_key, visit, entered_at, left_at, exit,"
+    " detail) SELECT journey_id, id, version_id, 'm0', 1, enrolled_at, node_entered_at, 'next', '' FROM"
+    " journey_enrolments WHERE contact_id BETWEEN :first AND :last"
 )
 
 
@@ -106,20 +108,20 @@ def add_walks(svc: Any, ids: dict[str, int], first: int, last: int, every: int) 
     sql(svc, _STEPS, first=first, last=last)
 
 
-def find_due(svc: Any, runs: int) -> float:
+def find_due(svc: Any, runs: int) -> tuple[float, float]:
     """Median seconds of the engine's due query returning 1,000 walks with their contacts (finding them; the
-    row locks the engine then takes are part of the planning figure)."""
+    row locks the engine then takes are part of the planning figure), and the fastest (the run least disturbed
+by the other work of a shared machine)."""
     samples = []
     for _ in range(runs):
         with svc.db.factory() as session:
             run = engine._Run(svc, now_utc(), 1000)
-            query = engine._due_query(session, run, [1], lock=False)  # the engine's query, without its row locks
             started = time.perf_counter()
-            rows = session.execute(query).all()
+            rows = engine.read_due(session, run, [1], lock=False)  # the engine's read, without its row locks
             samples.append(time.perf_counter() - started)
             session.rollback()
         assert len(rows) == 1000, len(rows)
-    return statistics.median(samples)
+    return statistics.median(samples), min(samples)
 
 
 def setup(svc: Any, total: int) -> dict[str, int]:
@@ -164,10 +166,11 @@ def due_phase(svc: Any, args: Any, ids: dict[str, int]) -> None:
     analyze(svc)
     find_large = find_due(svc, args.find_runs)
     print(f"finding 1,000 due walks (median of {args.find_runs}, the engine's due query):")
-    print(f"  among {small:,}: {find_small * 1000:.2f} ms")
-    print(f"  among {total:,}: {find_large * 1000:.2f} ms")
-    ratio = find_large / find_small
-    print(f"  ratio: {ratio:.2f}x (target <= 1.5x) {'OK' if ratio <= 1.5 else 'MISSED'}", flush=True)
+    print(f"  among {small:,}: {find_small[0] * 1000:.2f} ms (fastest {find_small[1] * 1000:.2f} ms)")
+    print(f"  among {total:,}: {find_large[0] * 1000:.2f} ms (fastest {find_large[1] * 1000:.2f} ms)")
+    ratio = find_large[0] / find_small[0]
+    print(f"  ratio: {ratio:.2f}x (target <= 1.5x) {'OK' if ratio <= 1.5 else 'MISSED'};"
+          f" fastest runs {find_large[1] / find_small[1]:.2f}x", flush=True)
     # 100,000 due: the 1,000 above and 99,000 more of the large part, mixed by contact id
     timed(f"{args.due - 1000:,} more walks made due", lambda: sql(
         svc,
@@ -177,8 +180,6 @@ def due_phase(svc: Any, args: Any, ids: dict[str, int]) -> None:
         "  ELSE now() - interval '1 minute' END"
         " WHERE id IN (SELECT id FROM journey_enrolments WHERE contact_id > :small ORDER BY id LIMIT :n)",
         small=small, n=args.due - 1000))
-    sql(svc, "UPDATE journey_steps s SET node_key = e.node_key FROM journey_enrolments e"
-             " WHERE s.enrolment_id = e.id AND e.due_at <= now()")
     analyze(svc)
     database = svc.db.engine.url.database or ""
     backends, own = _backend_cpu(database), _own_cpu()
@@ -297,6 +298,8 @@ def main() -> None:
     parser.add_argument("--waiting", type=int, default=100_000)
     parser.add_argument("--events", type=int, default=1_000)
     parser.add_argument("--find-runs", type=int, default=25)
+    parser.add_argument("--only-due", action="store_true",
+                        help="the due pass and the finding figure only (no event phase): a shorter run")
     add_keep_db(parser)
     args = parser.parse_args()
     if not args.database_url.startswith("postgresql"):
@@ -314,10 +317,11 @@ def main() -> None:
     print("data:", flush=True)
     ids = setup(svc, args.contacts)
     due_phase(svc, args, ids)
-    event_phase(svc, app, args, ids)
+    if not args.only_due:
+        event_phase(svc, app, args, ids)
     svc.queue.empty()
     print("command: .venv/bin/python bench/bench_journeys.py --database-url " + args.database_url
-          + " --redis-url " + args.redis_url)
+          + " --redis-url " + args.redis_url + (" --only-due" if args.only_due else ""))
 
 
 if __name__ == "__main__":

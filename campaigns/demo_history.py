@@ -327,12 +327,15 @@ def _journey(session: Session, h: _History, journey: Journey,
     steps: list[dict[str, Any]] = []
 
     def step(walk: int, node: str, entered: datetime, left: datetime | None, exit: str = "next") -> None:
+        if left is None:  # the node a walk is at is the walk's own; the path log holds the nodes left
+            return
         steps.append({"journey_id": journey.id, "enrolment_id": walk, "version_id": version_id, "node_key": node,
                       "visit": 1, "entered_at": entered, "left_at": left, "exit": exit if left else "", "detail": ""})
 
     for t, cid in forms:
         walk, keen = walks[cid], arrivals[cid][2]
         sent = t + timedelta(minutes=1)
+        step(walk, "whitepaper", t, sent)  # the start node (enrol_contacts): left when the whitepaper went
         h.mail({"contact_id": cid, "journey_enrolment_id": walk, "node_key": "whitepaper", "visit": 1,
                 "template_version_id": paper, "variant": "", "sent_at": sent}, paper_links, keen)
         waited = sent + timedelta(days=3)
@@ -359,13 +362,6 @@ def _journey(session: Session, h: _History, journey: Journey,
         row["last_send_id"] = None
         moves.append(row)
     session.execute(update(JourneyEnrolment), moves)
-    # the start node was entered by enrol_contacts; the walk left it a minute later, when the whitepaper went
-    session.execute(update(JourneyStep), [
-        {"id": sid, "left_at": entered + timedelta(minutes=1), "exit": "next"}
-        for sid, entered in session.execute(select(JourneyStep.id, JourneyStep.entered_at)
-                                            .where(JourneyStep.enrolment_id.in_(list(walks.values())),
-                                                   JourneyStep.node_key == "whitepaper")).all()
-    ])
     if steps:
         session.execute(insert(JourneyStep), steps)
 

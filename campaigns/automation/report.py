@@ -2,8 +2,9 @@
 split the comparison of its paths on a goal with the A/B statistics (campaigns.experiments.stats).
 
 Called by the canvas (campaigns.views.journeys) and the API. Every figure comes from a grouped query over one
-journey, never a query per node: contacts now from `journey_enrolments` (ix_journey_enrolments_node), passed
-and exits from the path log `journey_steps` (ix_journey_steps_node), mail figures from the send ledger joined
+journey, never a query per node: contacts now from `journey_enrolments` (ix_journey_enrolments_node), exits
+from the path log `journey_steps` (ix_journey_steps_node; one row per node left), passed from both (the
+nodes left plus the contacts there now), mail figures from the send ledger joined
 to the journey's walks (uq_sends_journey_node_visit) with EXISTS probes on human hits (ix_tracking_hits_send_kind).
 
 Counting rules, the same as the rest of Nurture's reports:
@@ -105,8 +106,9 @@ def journey_stats(session: Session, journey: Journey, now: datetime | None = Non
         .group_by(JourneyEnrolment.node_key)
     ).all():
         entry(key)["now"] = n
-    # Entries and exits from the path log: ix_journey_steps_node (journey_id, node_key, exit). A step whose
-    # exit is "" has not been left yet (the contact is there, or the walk ended at it).
+    # Exits from the path log, which holds one row per node left: ix_journey_steps_node (journey_id, node_key,
+    # exit). "passed" counts entries: the nodes left plus the walks at the node now (the log has no row for
+    # the node a walk is at; walks.py). A row without an exit is an old open row (before migration 0021).
     for key, exit_, n in session.execute(
         select(JourneyStep.node_key, JourneyStep.exit, func.count())
         .where(JourneyStep.journey_id == journey.id, *([JourneyStep.version_id.not_in(tests)] if tests else []))
@@ -116,6 +118,8 @@ def journey_stats(session: Session, journey: Journey, now: datetime | None = Non
         row["passed"] += n
         if exit_:
             row["exits"][exit_] = row["exits"].get(exit_, 0) + n
+    for row in out.values():
+        row["passed"] += row["now"]
     for key, mail in _send_figures(session, journey).items():
         entry(key)["send"] = mail
     for node in nodes:

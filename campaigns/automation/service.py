@@ -15,8 +15,8 @@ node with contacts and no chosen move is refused. Nothing already sent is sent a
 has already entered re-enters that node's last visit (its mail there, if any, is already in the ledger).
 
 Enrolment is one INSERT .. SELECT per chunk (the suppression and re-entry rules in SQL, so a million-row
-segment costs a few statements), followed by the path log's first row for each new walk. Walks start at
-the start node, due now; the engine runs them at its next tick. That core is campaigns.journeys.walk_entry,
+segment costs a few statements). Walks start at the start node, due now; the engine runs them at its next
+tick (the path log gets the start node's row when the walk leaves it). That core is campaigns.journeys.walk_entry,
 shared with the layers below this package (scoring triggers, bulk enrol and forms enrol into a converted
 sequence's journey through journeys.sequences); here are the checks that raise JourneyError.
 
@@ -39,7 +39,7 @@ from sqlalchemy.orm import Session
 from campaigns.addresses import normalize_email
 from campaigns.audience.segments import segment_contact_ids
 from campaigns.automation.graph import EMPTY_GRAPH, Graph, GraphError, validate_graph, validate_settings
-from campaigns.db import dialect_insert, now_utc
+from campaigns.db import now_utc
 from campaigns.experiments.journeys import sync_node_tests
 from campaigns.journeys import walk_entry
 from campaigns.leads.contacts import contact_by_email
@@ -242,8 +242,8 @@ def _carry_on(session: Session, journey: Journey, version: JourneyVersion, graph
 
 
 def _close_steps(session: Session, enrolment_ids: Select[Any], exit: str, detail: str, now: datetime) -> None:
-    session.execute(update(JourneyStep).where(JourneyStep.enrolment_id.in_(enrolment_ids), JourneyStep.left_at.is_(None))
-                    .values(left_at=now, exit=exit, detail=detail[:200]))
+    """The path log's row of the node each of these walks is at, left now (before the walks are changed)."""
+    walk_entry.log_left(session, enrolment_ids, exit, detail, now)
 
 
 def _move(session: Session, journey: Journey, version: JourneyVersion, node: str, target: str, graph: Graph,
@@ -260,7 +260,6 @@ def _move(session: Session, journey: Journey, version: JourneyVersion, node: str
                                     due_at=None, waiting=False, finished_at=now, version_id=version.id))
         return
     _close_steps(session, at_node, "moved", f"version {version.number}: moved to {target}", now)
-    steps = []
     for start in range(0, len(ids), CHUNK):
         walks = session.scalars(select(JourneyEnrolment).where(JourneyEnrolment.id.in_(ids[start:start + CHUNK])))
         for walk in walks:
@@ -270,12 +269,7 @@ def _move(session: Session, journey: Journey, version: JourneyVersion, node: str
             visits[target] = visit
             walk.version_id, walk.node_key, walk.visit, walk.visits = version.id, target, visit, visits
             walk.node_entered_at, walk.due_at, walk.waiting = now, now, False
-            steps.append({"journey_id": journey.id, "enrolment_id": walk.id, "version_id": version.id,
-                          "node_key": target, "visit": visit, "entered_at": now, "exit": "",
-                          "detail": f"moved from {node}"[:200]})
     session.flush()
-    if steps:
-        session.execute(dialect_insert(session, JourneyStep), steps)
 
 
 # ------------------------------------------------------------------ status
@@ -429,20 +423,27 @@ def start_test(session: Session, journey: Journey, email: str, now: datetime | N
 # ------------------------------------------------------------------ the path
 def contact_path(session: Session, enrolment: JourneyEnrolment) -> list[dict[str, Any]]:
     """The nodes one walk entered, oldest first: node id, its type and name in the version walked then,
-    visit, entered / left times, exit taken and detail (the contact page, the API, the canvas)."""
-    steps = list(session.scalars(select(JourneyStep).where(JourneyStep.enrolment_id == enrolment.id)
-                                 .order_by(JourneyStep.id)))
+    visit, entered / left times, exit taken and detail (the contact page, the API, the canvas). The path log
+    holds the nodes left; an active walk's current node comes from the walk itself (left_at None, exit "").
+    The first node's detail, when leaving it said nothing, is what started the walk ("entered: <source>")."""
+    steps: list[Any] = list(session.scalars(select(JourneyStep).where(JourneyStep.enrolment_id == enrolment.id)
+                                            .order_by(JourneyStep.id)))
+    if enrolment.status == JourneyEnrolmentStatus.ACTIVE:
+        steps.append(JourneyStep(journey_id=enrolment.journey_id, enrolment_id=enrolment.id,
+                                 version_id=enrolment.version_id, node_key=enrolment.node_key, visit=enrolment.visit,
+                                 entered_at=enrolment.node_entered_at, left_at=None, exit="", detail=""))
     graphs: dict[int, dict[str, dict[str, Any]]] = {}
     for version_id in {s.version_id for s in steps}:
         version = session.get(JourneyVersion, version_id)
         graphs[version_id] = {n["id"]: n for n in (version.graph.get("nodes", []) if version else [])}
     path = []
-    for step in steps:
+    for index, step in enumerate(steps):
         node = graphs.get(step.version_id, {}).get(step.node_key, {})
+        detail = step.detail or (f"entered: {enrolment.source}"[:200] if index == 0 and enrolment.source else "")
         path.append({
             "node": step.node_key, "type": node.get("type", ""), "name": node.get("name", ""), "visit": step.visit,
             "version_id": step.version_id, "entered_at": step.entered_at, "left_at": step.left_at,
-            "exit": step.exit, "detail": step.detail,
+            "exit": step.exit, "detail": detail,
         })
     return path
 

@@ -11,8 +11,12 @@ here once:
   wait_for node once `waiting` is set;
 - a node entered more than the journey's `max_visits` times ends the walk (exited, with the reason);
 - an exit with no edge completes the walk, like an `end` node;
-- every node entered is a journey_steps row (entered_at); leaving it fills left_at, exit and detail.
-  A node entered and left in the same batch is written as one finished row.
+- the path log (journey_steps) holds ONE row per node LEFT, written when the walk leaves it: node, visit,
+  entered_at (the walk's node_entered_at), left_at, exit and detail. The node a walk is at now is not in the
+  log: it is the walk's own (node_key, visit, node_entered_at), so a move costs one INSERT per node left and
+  no UPDATE of the log (the earlier shape, a row inserted on entering and updated on leaving, was most of the
+  due pass's writes). Readers join the two: report.py ("now" from the walks, "passed" and exits from the
+  log plus the walks there now), service.contact_path (the log, then the current node from the walk).
 
 `write_moves` writes the walks with ONE UPDATE that matches each row on (id, node_key, visit, version_id,
 active) as it was read: a walk that something else moved meanwhile (an event, a timeout, a publish that moved
@@ -30,7 +34,7 @@ from functools import cached_property
 from operator import attrgetter
 from typing import Any
 
-from sqlalchemy import String, Text, bindparam, cast, func, insert, select, text, update
+from sqlalchemy import String, Text, cast, func, insert, select, text, update
 from sqlalchemy.orm import Session
 
 from campaigns.automation.graph import Graph, Node
@@ -160,9 +164,8 @@ class Walk:
     seen_node: str = ""
     seen_visit: int = 0
     seen_version: int = 0
-    open_step: int | None = None  # index in `steps` of the row of the node the walk is at; None = in the DB
-    steps: list[dict[str, Any]] = field(default_factory=list)  # rows to insert
-    closed: dict[str, Any] | None = None  # how the step of the node it was read at was left
+    at_node: bool = True  # False once the walk has left its node (a row in `steps`) and entered no other
+    steps: list[dict[str, Any]] = field(default_factory=list)  # path log rows to insert: the nodes left
     rounds: int = 0
 
     def __post_init__(self) -> None:
@@ -182,13 +185,13 @@ class Walk:
         return self.status == ACTIVE
 
     def _close(self, exit: str, detail: str, now: datetime) -> None:
-        values = {"left_at": now, "exit": exit[:40], "detail": detail[:DETAIL_LENGTH]}
-        if self.open_step is None:
-            if self.closed is None:
-                self.closed = values
-        else:  # a new dict, not an update: a snapshot holds the old one without copying it
-            self.steps[self.open_step] = {**self.steps[self.open_step], **values}
-            self.open_step = None
+        """Log the node the walk is at as left now (the path log's one row for it)."""
+        if not self.at_node:
+            return
+        self.at_node = False
+        self.steps.append({"journey_id": self.journey_id, "enrolment_id": self.id, "version_id": self.version_id,
+                           "node_key": self.node_key, "visit": self.visit, "entered_at": self.node_entered_at,
+                           "left_at": now, "exit": exit[:40], "detail": detail[:DETAIL_LENGTH]})
 
     def enter(self, plan: Plan, target: str, now: datetime) -> None:
         """Move into `target` (its work runs when the runner takes the walk), or end the walk when it has
@@ -201,10 +204,7 @@ class Walk:
         self.visits = {**self.visits, target: visit}
         self.node_entered_at = self.due_at = now
         self.waiting = False
-        self.steps.append({"journey_id": self.journey_id, "enrolment_id": self.id, "version_id": self.version_id,
-                           "node_key": target, "visit": visit, "entered_at": now, "left_at": None, "exit": "",
-                           "detail": ""})
-        self.open_step = len(self.steps) - 1
+        self.at_node = True
 
     def leave(self, plan: Plan, exit: str, now: datetime, detail: str = "") -> None:
         """Leave the current node by `exit`: into the node its edge leads to, or complete the walk."""
@@ -225,24 +225,21 @@ class Walk:
         self.due_at, self.waiting = None, False
 
     _STATE = ("node_key", "visit", "visits", "waiting", "due_at", "node_entered_at", "last_send_id", "status",
-              "exit_reason", "finished_at", "open_step", "closed")
+              "exit_reason", "finished_at", "at_node")
 
     def snapshot(self) -> tuple[Any, ...]:
         """The walk's state before a group runs (the engine restores it if the group fails). Cheap: taken
         for every walk of every group; the values are never changed in place (rows and `visits` are
         replaced), so references are enough."""
-        open_row = self.steps[self.open_step] if self.open_step is not None else None
-        return _get_state(self) + (len(self.steps), open_row)
+        return (*_get_state(self), len(self.steps))
 
     def restore(self, state: tuple[Any, ...]) -> None:
         """Put back a snapshot: the moves the failed group made in memory are forgotten (its SQL was rolled
         back to the savepoint)."""
-        *values, count, open_row = state
+        *values, count = state
         for name, value in zip(self._STATE, values, strict=True):
             setattr(self, name, value)
         del self.steps[count:]
-        if open_row is not None and self.open_step is not None:
-            self.steps[self.open_step] = open_row
 
     def hold(self, until: datetime | None, waiting: bool | None = None) -> None:
         """Stay at the node until `until` (a wait's end, a deferred mail, a timeout)."""
@@ -326,14 +323,6 @@ _PG_MOVE = (
     " AND e.status = 'active'"
     " RETURNING e.id"
 )
-_PG_CLOSE = (
-    "UPDATE journey_steps AS s SET left_at = u.left_at, exit = u.exit, detail = u.detail"
-    " FROM unnest(CAST(:enrolment AS integer[]), CAST(:node AS varchar[]), CAST(:visit AS integer[]),"
-    " CAST(:left_at AS timestamptz[]), CAST(:exit AS varchar[]), CAST(:detail AS varchar[]))"
-    " AS u(enrolment_id, node_key, visit, left_at, exit, detail)"
-    " WHERE s.enrolment_id = u.enrolment_id AND s.node_key = u.node_key AND s.visit = u.visit"
-    " AND s.left_at IS NULL"
-)
 _PG_STEPS = (
     "INSERT INTO journey_steps (journey_id, enrolment_id, version_id, node_key, visit, entered_at, left_at, exit,"
     " detail) SELECT * FROM unnest(CAST(:journey AS integer[]), CAST(:enrolment AS integer[]),"
@@ -344,44 +333,25 @@ _PG_STEPS = (
 
 
 def write_moves(session: Session, walks: list[Walk], *, strict: bool) -> set[int]:
-    """Write the walks' new positions (compare-and-set on the position they were read at), close the steps
-    they left and insert the steps they entered; returns the ids written. `strict`: the rows were locked by
-    this transaction, so a miss is a lost race and raises LostRace (the caller's transaction rolls back)."""
+    """Write the walks' new positions (compare-and-set on the position they were read at) and the path log's
+    rows of the nodes they left (one INSERT); returns the ids written. `strict`: the rows were locked by this
+    transaction, so a miss is a lost race and raises LostRace (the caller's transaction rolls back)."""
     if not walks:
         return set()
     written = _update_walks(session, walks)
     if strict and len(written) != len(walks):
         raise LostRace(f"{len(walks) - len(written)} walk(s) moved by someone else")
-    moved = [w for w in walks if w.id in written]
-    closes = [(w, w.closed) for w in moved if w.closed is not None]
-    steps = [s for w in moved for s in w.steps]
-    if session.get_bind().dialect.name == "postgresql":
-        if closes:
-            session.execute(text(_PG_CLOSE), {
-                "enrolment": pg_array([w.id for w, _ in closes]), "node": pg_array([w.seen_node for w, _ in closes]),
-                "visit": pg_array([w.seen_visit for w, _ in closes]),
-                "left_at": pg_array([c["left_at"] for _, c in closes]),
-                "exit": pg_array([c["exit"] for _, c in closes]), "detail": pg_array([c["detail"] for _, c in closes]),
-            })
-        if steps:
-            session.execute(text(_PG_STEPS), {
-                key: pg_array([s[col] for s in steps]) for key, col in (
-                    ("journey", "journey_id"), ("enrolment", "enrolment_id"), ("version", "version_id"),
-                    ("node", "node_key"), ("visit", "visit"), ("entered", "entered_at"), ("left_at", "left_at"),
-                    ("exit", "exit"), ("detail", "detail"))
-            })
+    steps = [s for w in walks if w.id in written for s in w.steps]
+    if not steps:
         return written
-    table = JourneyStep.__table__
-    if closes:
-        session.execute(
-            update(table).where(  # type: ignore[arg-type]
-                table.c.enrolment_id == bindparam("b_e"), table.c.node_key == bindparam("b_n"),
-                table.c.visit == bindparam("b_v"), table.c.left_at.is_(None),
-            ).values(left_at=bindparam("b_l", type_=table.c.left_at.type), exit=bindparam("b_x"),
-                     detail=bindparam("b_d")),
-            [{"b_e": w.id, "b_n": w.seen_node, "b_v": w.seen_visit, "b_l": c["left_at"], "b_x": c["exit"],
-              "b_d": c["detail"]} for w, c in closes],
-        )
+    if session.get_bind().dialect.name == "postgresql":
+        session.execute(text(_PG_STEPS), {
+            key: pg_array([s[col] for s in steps]) for key, col in (
+                ("journey", "journey_id"), ("enrolment", "enrolment_id"), ("version", "version_id"),
+                ("node", "node_key"), ("visit", "visit"), ("entered", "entered_at"), ("left_at", "left_at"),
+                ("exit", "exit"), ("detail", "detail"))
+        })
+        return written
     for start in range(0, len(steps), 500):
         session.execute(insert(JourneyStep), steps[start:start + 500])
     return written
@@ -495,11 +465,5 @@ def enrol(
                 dialect_insert(session, JourneyEnrolment).values(rows[part:part + 500]).on_conflict_do_nothing()
                 .returning(JourneyEnrolment.id))
             new.extend(int(i) for (i,) in result)
-        if new:
-            session.execute(insert(JourneyStep), [
-                {"journey_id": plan.journey_id, "enrolment_id": walk_id, "version_id": plan.version_id,
-                 "node_key": start, "visit": 1, "entered_at": now, "left_at": None, "exit": "",
-                 "detail": f"entered: {source}"[:DETAIL_LENGTH]}
-                for walk_id in new])
         created.extend(new)
     return created

@@ -40,7 +40,6 @@ from campaigns.models import (
     Journey,
     JourneyEnrolment,
     JourneyEnrolmentStatus,
-    JourneyStep,
     Segment,
     SegmentExitWhen,
     Send,
@@ -394,18 +393,21 @@ def _exit_walks(session: Session, contact_id: int, reason: str, sequence_id: int
     if journey_id is not None:
         query = query.where(JourneyEnrolment.journey_id == journey_id)
     now = now_utc()
+    # Lock the walks first (PostgreSQL; the engine's chunk holding one finishes first), then write the path
+    # log's row of the node each is at, left now, then end them: the log row is the position ended.
+    ids = list(session.scalars(query.order_by(JourneyEnrolment.id).with_for_update()))
+    if not ids:
+        return 0
+    walk_entry.log_left(session, ids, "exit", reason, now)
     ended = list(session.scalars(
         update(JourneyEnrolment)
-        .where(JourneyEnrolment.id.in_(query), JourneyEnrolment.status == JourneyEnrolmentStatus.ACTIVE)
+        .where(JourneyEnrolment.id.in_(ids), JourneyEnrolment.status == JourneyEnrolmentStatus.ACTIVE)
         .values(status=JourneyEnrolmentStatus.EXITED, exit_reason=reason[:200], finished_at=now, due_at=None,
                 waiting=False)
         .returning(JourneyEnrolment.id)
         .execution_options(synchronize_session=False)
     ))
     if ended:
-        session.execute(
-            update(JourneyStep).where(JourneyStep.enrolment_id.in_(ended), JourneyStep.left_at.is_(None))
-            .values(left_at=now, exit="exit", detail=reason[:200]).execution_options(synchronize_session=False))
         session.execute(
             update(Send).where(Send.journey_enrolment_id.in_(ended), Send.status == SendStatus.QUEUED)
             .values(status=SendStatus.CANCELLED, error=f"journey walk ended: {reason}"[:500])

@@ -12,9 +12,10 @@ The rules, in SQL (one INSERT .. SELECT per chunk of CHUNK ids, so a large selec
 statements): only active, unsuppressed contacts enter; a contact with an active real walk never enters
 twice; one that walked before enters again only with re-entry (the journey's settings "reentry"); a test
 walk only needs no other active test walk and never counts for re-entry. Each new walk is at the start
-node, visit 1, due now (the engine runs it at its next tick), with its path log's first row
-("entered: <source>"). A contact already entering in a concurrent transaction is dropped by the UNIQUE
-(ON CONFLICT DO NOTHING), never raised.
+node, visit 1, due now (the engine runs it at its next tick); what started it is its `source` column. The
+path log (journey_steps) gets the start node's row when the walk leaves it (campaigns.automation.walks:
+one row per node left; the node a walk is at is the walk's own). A contact already entering in a
+concurrent transaction is dropped by the UNIQUE (ON CONFLICT DO NOTHING), never raised.
 """
 
 from __future__ import annotations
@@ -73,15 +74,20 @@ def start_walks(session: Session, journey: Journey, version: JourneyVersion, cho
         ["contact_id", "journey_id", "cycle", "version_id", "status", "node_key", "node_entered_at", "due_at",
          "visit", "visits", "waiting", "source", "context", "test", "exit_reason", "enrolled_at"], query,
     ).on_conflict_do_nothing()
-    ids = list(session.scalars(stmt.returning(JourneyEnrolment.id)))
-    for first in range(0, len(ids), CHUNK):
-        chunk = ids[first:first + CHUNK]
-        session.execute(dialect_insert(session, JourneyStep).from_select(
-            ["journey_id", "enrolment_id", "version_id", "node_key", "visit", "entered_at", "exit", "detail"],
-            select(JourneyEnrolment.journey_id, JourneyEnrolment.id, JourneyEnrolment.version_id,
-                   JourneyEnrolment.node_key, literal(1), literal(now, UTCDateTime()), literal(""),
-                   literal(f"entered: {source}"[:200])).where(JourneyEnrolment.id.in_(chunk))))
-    return ids
+    return list(session.scalars(stmt.returning(JourneyEnrolment.id)))
+
+
+def log_left(session: Session, walk_ids: Select[Any] | list[int], exit: str, detail: str, now: datetime) -> None:
+    """Write the path log's row of the node each of these walks is at, as left now by `exit` (a publish
+    that moves or ends walks at a removed node, an archive, a restarted test, a sequence's exit): one
+    INSERT .. SELECT from the walks. Call it BEFORE the UPDATE that moves or ends them: the row is the
+    walk's (node_key, visit, node_entered_at, version_id) as it stands."""
+    session.execute(dialect_insert(session, JourneyStep).from_select(
+        ["journey_id", "enrolment_id", "version_id", "node_key", "visit", "entered_at", "left_at", "exit", "detail"],
+        select(JourneyEnrolment.journey_id, JourneyEnrolment.id, JourneyEnrolment.version_id,
+               JourneyEnrolment.node_key, JourneyEnrolment.visit, JourneyEnrolment.node_entered_at,
+               literal(now, UTCDateTime()), literal(exit[:40]), literal(detail[:200]))
+        .where(JourneyEnrolment.id.in_(walk_ids))))
 
 
 def reentry_allowed(journey: Journey) -> bool:
@@ -204,4 +210,4 @@ def enrol_choices(session: Session) -> list[Choice]:
 
 
 __all__ = ["CHUNK", "Choice", "chosen_target", "enrol_choices", "enrol_live", "enters_on_form", "journey_of_sequence",
-           "reentry_allowed", "refusal", "start_walks", "target_choices"]
+           "log_left", "reentry_allowed", "refusal", "start_walks", "target_choices"]

@@ -29,7 +29,6 @@ from campaigns.models import (
     Enrollment,
     Journey,
     JourneyEnrolment,
-    JourneyStep,
     Sequence,
     SequenceStatus,
 )
@@ -93,8 +92,9 @@ def test_a_scoring_trigger_enrols_into_the_journey_and_the_engine_mails_once(app
         assert _walks(s, journey_id) == [("ann@example.jp", f"trigger:{trigger_id}")]
         assert s.scalar(select(Enrollment.id)) is None  # nothing on the old side
         walk = s.scalar(select(JourneyEnrolment))
-        assert [st.detail for st in s.scalars(select(JourneyStep).where(JourneyStep.enrolment_id == walk.id))] == [
-            f"entered: trigger:{trigger_id}"]
+        # the path: the start node, where the walk is (the log has no row for it until it leaves), and why
+        assert [(p["node"], p["left_at"], p["detail"]) for p in journeys.contact_path(s, walk)] == [
+            (walk.node_key, None, f"entered: trigger:{trigger_id}")]
     _run_engine(app)
     assert _mails(smtp_server) == [("ann@example.jp", "Onboarding: welcome")]
     with services.db.begin() as s:  # the trigger fires again (stage set again): no second walk while one is active

@@ -141,6 +141,8 @@ def test_sequences_mid_way_continue_as_journeys_with_nothing_sent_twice(migrated
     previous = ScriptDirectory.from_config(config).get_revision("0012").down_revision
     command.stamp(config, previous)
     upgrade(url, "0012")
+    command.stamp(config, "0022")  # 0023 is data only too: the path log's open rows of current positions go
+    upgrade(url, "0023")
     command.stamp(config, "head")
 
     with svc.db.begin() as s:
@@ -182,11 +184,10 @@ def test_sequences_mid_way_continue_as_journeys_with_nothing_sent_twice(migrated
             assert (send.journey_enrolment_id, send.node_key, send.visit) == (
                 send.enrollment_id, f"step-{send.step_id}", 1)
         assert s.scalar(select(sa.func.count()).select_from(Send)) == ledger_before
-        # the path log: the mails sent, then where each walk stands
+        # the path log: the mails sent (the nodes left); where each walk stands is the walk's own (above)
         path = [(st.node_key, st.exit) for st in s.scalars(
             select(JourneyStep).where(JourneyStep.enrolment_id == ben.id).order_by(JourneyStep.id))]
-        assert path == [(f"step-{step_ids[0]}", "next"), (f"step-{step_ids[1]}", "next"),
-                        (f"step-{step_ids[2]}-delay", "")]
+        assert path == [(f"step-{step_ids[0]}", "next"), (f"step-{step_ids[1]}", "next")]
         # the old side is inert
         assert not s.scalars(select(Enrollment).where(Enrollment.status == "active")).all()
         assert {str(q.status) for q in s.scalars(select(Sequence))} == {"converted"}

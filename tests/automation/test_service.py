@@ -122,8 +122,11 @@ def test_enrol_a_segment(session):
     session.flush()
     assert enrol_segment(session, journey, segment.id) == 3
     assert enrol_segment(session, journey, segment.id) == 0
-    assert session.scalar(select(func.count()).select_from(JourneyStep)) == 3
     assert {w.source for w in _walks(session, journey).values()} == {f"segment:{segment.id}"}
+    # each path: the start node, where the walk is now (the log gets its row when the walk leaves), and why
+    assert {tuple((p["node"], p["left_at"], p["detail"]) for p in contact_path(session, w))
+            for w in _walks(session, journey).values()} == {(("s1", None, f"entered: segment:{segment.id}"),)}
+    assert session.scalar(select(func.count()).select_from(JourneyStep)) == 0
 
 
 def _branching(session) -> dict:
@@ -181,7 +184,7 @@ def test_publish_moves_walks_at_removed_nodes_and_resends_nothing(session):
     assert (exited.status, exited.exit_reason, exited.finished_at) == (
         JourneyEnrolmentStatus.EXITED, "node c removed", later)
     assert [(p["node"], p["exit"], p["detail"]) for p in contact_path(session, moved)] == [
-        ("a", "moved", "version 2: moved to a"), ("a", "", "moved from b")]
+        ("b", "moved", "version 2: moved to a"), ("a", "", "")]  # the node left (logged), then where it is
     assert contact_path(session, exited)[-1]["exit"] == "removed"
     assert first != version.id
 
