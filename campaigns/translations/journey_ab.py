@@ -18,7 +18,6 @@ JA = {
     "Clicks (people only)": "クリック数（人によるクリックのみ）",
     "Split new contacts for at most (days)": "振り分けの最長期間（日）",
     "…or until each variant has (mails)": "…または各パターンの送信数がこの数に達するまで（通）",
-    "recommended": "推奨値",
     "Count opens and clicks for (hours after each mail)": "開封・クリックを数える期間（各メールの送信後、時間）",
     "After the test": "テスト終了後",
     "Send the winner to everyone after": "勝ちパターンをその後の全員に送る",
