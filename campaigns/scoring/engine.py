@@ -11,7 +11,7 @@ The flow, run by the scheduler (`run_scoring`, every tick) and never by the API 
    a recompute from the whole history gives the same numbers as the increments did;
 3. stages follow the score (cold / warm / hot, MQL when hot or when an MQL rule fires); MQL, SQL and
    customer are never moved down by score. Every move is a `StageChange` row with its cause;
-4. triggers on a stage or a score threshold enrol in or exit a sequence in the same transaction, and
+4. triggers on a stage or a score threshold start or leave a journey in the same transaction, and
    queue hand-over deliveries (signed webhook, sales email) that RQ jobs send after the commit.
 
 Machine opens and scanner clicks never reach the ledger: only hits classified human are read.
