@@ -8,15 +8,24 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 
+from campaigns.automation import service
 from campaigns.db import now_utc
 from campaigns.experiments import decision as ab_decision
 from campaigns.experiments import stats
 from campaigns.experiments.counting import count_variants, metric_counts
 from campaigns.experiments.journeys import node_split
 from campaigns.experiments.results import node_results
-from campaigns.models import ABStatus, ABTest, Send, Template
+from campaigns.models import (
+    ABStatus,
+    ABTest,
+    Journey,
+    JourneyEnrolment,
+    JourneyEnrolmentStatus,
+    Send,
+    Template,
+)
 from tests.automation.engine_helpers import deliver, enrol, open_mail, publish, template, tick
 from tests.factories import committed, linear_graph, make_contact, make_template
 from tests.tracking_helpers import IP_APPLE, IP_HOME_JP, UA_APPLE_MAIL, UA_CHROME
@@ -75,6 +84,35 @@ def test_a_thousand_walks_split_by_the_configured_percentages_one_send_each(app,
     # recorded and deterministic: the engine's choice is the one the split gives again for the same walk (a
     # replayed visit after a crash picks the same variant; the ledger's UNIQUE keeps it to one mail)
     assert split is not None and all(split.choose(walk_id) == (key, wanted[key]) for walk_id, key, _ in rows)
+
+
+def test_a_replayed_visit_keeps_its_variant_even_after_the_shares_changed(app, services):
+    with services.db.begin() as s:
+        control, challenger = template(s, "Control"), template(s, "Challenger")
+        journey = publish(s, _ab_graph(control, challenger, percent_a=50))
+        jid = journey.id
+    ids = _contacts(services, "replay", 40)
+    enrol(services, jid, ids)
+    tick(services)
+    with services.db.factory() as s:
+        first = dict(s.execute(select(Send.journey_enrolment_id, Send.variant).where(Send.node_key == "mail")).all())
+    assert len(first) == 40 and set(first.values()) == {"A", "B"}
+    # the marketer moves the shares to 1/99 (same templates: the same test carries on) ...
+    with services.db.begin() as s:
+        journey = s.get(Journey, jid)
+        journey.draft_graph = _ab_graph(control, challenger, percent_a=1)
+        service.publish(s, journey)
+    # ... and every walk replays its visit of the mail node (a pass whose move was lost after the ledger insert)
+    with services.db.begin() as s:
+        s.execute(update(JourneyEnrolment).where(JourneyEnrolment.journey_id == jid).values(
+            status=JourneyEnrolmentStatus.ACTIVE, node_key="mail", visit=1, due_at=now_utc() - timedelta(seconds=1),
+            waiting=False, finished_at=None))
+    counts = tick(services)
+    assert counts.get("planned", 0) == 0 and counts.get("send_conflicts") == 40
+    with services.db.factory() as s:
+        again = dict(s.execute(select(Send.journey_enrolment_id, Send.variant).where(Send.node_key == "mail")).all())
+        assert s.scalar(select(func.count()).select_from(ABTest)) == 1
+    assert again == first  # one mail per walk and visit, and nobody switched variant
 
 
 def test_the_decision_uses_human_opens_matches_the_statistics_and_the_winner_goes_to_later_walks(
