@@ -181,6 +181,37 @@ def test_the_decision_uses_human_opens_matches_the_statistics_and_the_winner_goe
     assert rows and all(r == ("", challenger_version) for r in rows)
 
 
+def test_manual_mode_waits_for_the_marketer_and_later_walks_get_the_pick(app, services):
+    with services.db.begin() as s:
+        control, challenger = template(s, "Control"), template(s, "Challenger")
+        graph = _ab_graph(control, challenger, per_variant=2)
+        graph["nodes"][0]["ab"]["winner"] = "manual"
+        jid = publish(s, graph).id
+        versions = {t.id: t.current_version_id for t in s.scalars(select(Template))}
+    enrol(services, jid, _contacts(services, "first", 12))
+    tick(services)
+    deliver(app)
+    ab_decision.tick(services, now_utc() + timedelta(hours=2))
+    test = _test_of(services, jid)
+    assert test.status is ABStatus.AWAITING_DECISION and test.decision["reason_code"]
+    # while the decision waits, new walks get variant A without a variant key (not counted in the test)
+    waiting = _contacts(services, "waiting", 2)
+    enrol(services, jid, waiting)
+    tick(services)
+    with services.db.factory() as s:
+        assert set(s.execute(select(Send.variant, Send.template_version_id)
+                             .where(Send.contact_id.in_(waiting))).all()) == {("", versions[control])}
+        ab_decision.pick_winner(s, s.get(ABTest, test.id), 1, decided_by="marketer@acme.test")
+        s.commit()
+    later_ids = _contacts(services, "later", 2)
+    enrol(services, jid, later_ids)
+    tick(services)
+    with services.db.factory() as s:
+        assert set(s.execute(select(Send.variant, Send.template_version_id)
+                             .where(Send.contact_id.in_(later_ids))).all()) == {("", versions[challenger])}
+        assert s.get(ABTest, test.id).decided_by == "marketer@acme.test"
+
+
 def _call(client: Any, key: str, method: str, path: str, body: Any = None) -> Any:
     return client.open(API + path, method=method, json=body, headers={"Authorization": f"Bearer {key}"})
 
