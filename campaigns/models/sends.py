@@ -66,8 +66,7 @@ Index("uq_sends_journey_node_visit", Send.journey_enrolment_id, Send.node_key, S
       postgresql_where=Send.journey_enrolment_id.isnot(None), sqlite_where=Send.journey_enrolment_id.isnot(None))
 Index("ix_sends_contact_sent", Send.contact_id, Send.sent_at)
 # Mails sent in a period (the dashboard's weekly trend, "sent in the last 7 days"): a range of sent_at read from
-# the index alone, the status included (migration 0025; 3,000,000 sends: 13 weeks 390 -> ~210 ms, 7 days a seq
-# scan -> 24 ms).
+# the index alone, the status included (migration 0025; bench/bench_dashboard_trends.py, docs/benchmarks.md).
 Index("ix_sends_sent_at", Send.sent_at, postgresql_include=["status"])
 # The scheduler asks "does this broadcast still have undelivered sends?" every tick: a partial index
 # holds only pending broadcast sends, so the answer stays cheap for a broadcast of a million mails.
