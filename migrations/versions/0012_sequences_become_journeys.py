@@ -96,6 +96,13 @@ def _list(value: Any) -> list[Any]:
 
 # ------------------------------------------------------------------ upgrade
 def upgrade() -> None:
+    convert_sequences()
+
+
+def convert_sequences(only_running: bool = False) -> None:
+    """The conversion above, for every sequence (0012), or with `only_running` for the sequences still
+    active or paused on the sequence planner (migration 0026, when the planner was removed: sequences
+    made after 0012 and activated before then); their enrolments, mails and path log only."""
     conn = op.get_bind()
     pg = conn.dialect.name == "postgresql"
     now = datetime.now(UTC)
@@ -129,7 +136,8 @@ def upgrade() -> None:
                         sa.column("moves", js), sa.column("published_at", when), sa.column("published_by"))
     sequences = conn.execute(sa.text(
         "SELECT id, name, description, status, trigger_events, allow_reentry, exit_events, exit_stages, goal_event,"
-        " trigger_segment_id, exit_segment_id, exit_segment_when FROM sequences ORDER BY id")).mappings().all()
+        " trigger_segment_id, exit_segment_id, exit_segment_when FROM sequences"
+        + (" WHERE status IN ('active', 'paused')" if only_running else "") + " ORDER BY id")).mappings().all()
     stage_exits: dict[int, list[str]] = {}
     for seq in sequences:
         steps = [dict(r) for r in conn.execute(sa.text(
@@ -209,15 +217,19 @@ def upgrade() -> None:
             {"now": bind_now, "s": sequence_id, "stages": stages})
 
     # The ledger: a sequence send is its walk's send at the step's node, visit 1 (one UPDATE).
+    mine = (" AND enrollment_id IN (SELECT e.id FROM enrollments e JOIN conv_sequences c"
+            " ON c.sequence_id = e.sequence_id)") if only_running else ""
     conn.execute(sa.text("UPDATE sends SET journey_enrolment_id = enrollment_id + :off,"
-                         " node_key = 'step-' || step_id, visit = 1 WHERE enrollment_id IS NOT NULL"), {"off": offset})
+                         " node_key = 'step-' || step_id, visit = 1 WHERE enrollment_id IS NOT NULL" + mine),
+                 {"off": offset})
 
     # The path log: each mail sent, then the node each walk stands at.
     conn.execute(sa.text(
         "INSERT INTO journey_steps (journey_id, enrolment_id, version_id, node_key, visit, entered_at, left_at, exit,"
         " detail) SELECT w.journey_id, w.id, w.version_id, s.node_key, 1, s.created_at, s.created_at, 'next',"
         " 'sequence step (converted)' FROM sends s JOIN journey_enrolments w ON w.id = s.journey_enrolment_id"
-        " WHERE s.enrollment_id IS NOT NULL ORDER BY s.id"))
+        " WHERE s.enrollment_id IS NOT NULL" + mine.replace("enrollment_id IN", "s.enrollment_id IN")
+        + " ORDER BY s.id"))
     conn.execute(sa.text(
         "INSERT INTO journey_steps (journey_id, enrolment_id, version_id, node_key, visit, entered_at, left_at, exit,"
         " detail) SELECT w.journey_id, w.id, w.version_id, w.node_key, 1, w.node_entered_at,"
@@ -229,9 +241,11 @@ def upgrade() -> None:
     # The old side ends: nothing can plan or enrol through it again.
     conn.execute(sa.text(
         "UPDATE enrollments SET status = 'exited', exit_reason = :reason, finished_at = :now, next_due_at = NULL"
-        " WHERE status = 'active'").bindparams(sa.bindparam("now", type_=when)),
+        " WHERE status = 'active'" + (" AND sequence_id IN (SELECT sequence_id FROM conv_sequences)"
+                                      if only_running else "")).bindparams(sa.bindparam("now", type_=when)),
         {"reason": CONVERTED_REASON, "now": bind_now})
-    conn.execute(sa.text("UPDATE sequences SET status = 'converted'"))
+    conn.execute(sa.text("UPDATE sequences SET status = 'converted'"
+                         + (" WHERE id IN (SELECT sequence_id FROM conv_sequences)" if only_running else "")))
     if pg:  # ids were written explicitly: the id sequence continues after them
         conn.execute(sa.text("SELECT setval(pg_get_serial_sequence('journey_enrolments', 'id'),"
                              " COALESCE((SELECT max(id) FROM journey_enrolments), 0) + 1, false)"))
