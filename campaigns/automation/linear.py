@@ -31,6 +31,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from campaigns.automation import service
+from campaigns.experiments.journeys import adopt_step_tests
 from campaigns.journeys import walk_entry
 from campaigns.journeys.sequences import live_steps, sequence_problems
 from campaigns.models import Form, Journey, JourneyStatus, Sequence, SequenceStatus
@@ -189,6 +190,8 @@ def activate_sequence(session: Session, sequence: Sequence, published_by: str = 
                                      graph=linear_graph(steps),
                                      settings=linear_settings(columns, sequence_forms(session, sequence.id)))
     journey.sequence_id = sequence.id
+    # its steps' running A/B tests go on at their send nodes (the graph carries them; publish keeps them)
+    journey.draft_graph = adopt_step_tests(session, journey.id, sequence.id, journey.draft_graph)
     service.publish(session, journey, published_by=published_by or f"sequence {sequence.id} activated")
     sequence.status = SequenceStatus.CONVERTED
     session.flush()

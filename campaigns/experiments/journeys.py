@@ -21,6 +21,7 @@ decision.tick decides them like step tests): one copy of the statistics.
 
 from __future__ import annotations
 
+import copy
 import hashlib
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -33,7 +34,7 @@ from sqlalchemy.orm import Session
 from campaigns.experiments import stats
 from campaigns.experiments.counting import test_scope
 from campaigns.experiments.setup import ACTIVE_STATUSES
-from campaigns.models import ABKind, ABMetric, ABMode, ABStatus, ABTest, ABVariant, Send, Template
+from campaigns.models import ABKind, ABMetric, ABMode, ABStatus, ABTest, ABVariant, Send, Step, Template
 from campaigns.models.ab import VARIANT_KEYS
 
 # What the engine reads: a test still splitting, waiting for its decision, or decided.
@@ -166,6 +167,44 @@ def _start(session: Session, journey_id: int, node_key: str, ab: dict[str, Any],
     test.variants = rows
     session.add(test)
     return test
+
+
+def ab_of(test: ABTest) -> dict[str, Any]:
+    """A test's set-up as a send node's `ab` (docs/journeys.md): what the graph carries for a test that began
+    on a sequence step (adopt_step_tests; migration 0021 writes the same)."""
+    ab: dict[str, Any] = {
+        "variants": [{"template_id": int(v.template_id or 0), "percent": v.percent,
+                      **({"label": v.label} if v.label else {})} for v in test.variants],
+        "metric": str(test.metric), "days": test.test_days, "per_variant": test.planned_per_variant,
+        "window_hours": test.window_hours, "winner": str(test.mode),
+    }
+    if test.metric is ABMetric.GOAL:
+        ab.update(goal_event=test.goal_event, goal_days=test.goal_days)
+    return ab
+
+
+def adopt_step_tests(session: Session, journey_id: int, sequence_id: int, graph: dict[str, Any]) -> dict[str, Any]:
+    """A sequence becoming a journey (automation.linear.activate_sequence, before its publish): the running
+    tests of its steps move to their send nodes (`step-<id>`: journey_id, node_key, even shares; step_id kept
+    for history) and the returned copy of the graph carries their `ab`, so the publish carries them on."""
+    tests = session.scalars(
+        select(ABTest).join(Step, Step.id == ABTest.step_id)
+        .where(Step.sequence_id == sequence_id, ABTest.journey_id.is_(None), ABTest.status.in_(ACTIVE_STATUSES))
+    ).all()
+    out = copy.deepcopy(graph)
+    nodes = {n.get("id"): n for n in out.get("nodes") or [] if n.get("type") == "send"}
+    for test in tests:
+        node = nodes.get(f"step-{test.step_id}")
+        if node is None or not 2 <= len(test.variants) or any(v.template_id is None for v in test.variants):
+            continue
+        k = len(test.variants)
+        for i, v in enumerate(test.variants):
+            v.percent = 100 // k + (1 if i < 100 % k else 0)
+        test.journey_id, test.node_key = journey_id, str(node["id"])
+        node["ab"] = ab_of(test)
+        node["template_id"] = node["ab"]["variants"][0]["template_id"]  # variant A is the node's own mail
+    session.flush()
+    return out
 
 
 # ------------------------------------------------------------------ the horizon

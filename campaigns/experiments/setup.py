@@ -24,6 +24,7 @@ from campaigns.models import (
     Broadcast,
     BroadcastStatus,
     Link,
+    SequenceStatus,
     Step,
     Template,
     TemplateVersion,
@@ -148,6 +149,11 @@ def create_test(
         target = session.get(Step, step_id)
         if target is None or target.deleted:
             raise ABError(f"step {step_id} does not exist", "step_id")
+        sequence = target.sequence
+        if sequence is not None and sequence.status == SequenceStatus.CONVERTED:
+            # Its mails go out from the journey's send node now: a step test there would get no sends.
+            raise ABError("this sequence runs as a journey: set up the A/B test on its mail in the journey",
+                          "step_id")
         if kind_e is ABKind.SEND_TIME:
             raise ABError("send-time tests are for broadcasts; a step's timing is its delay and send window", "kind")
         active = select(ABTest.id).where(ABTest.step_id == step_id, ABTest.status.in_(ACTIVE_STATUSES))

@@ -12,7 +12,7 @@ from sqlalchemy import func, select, update
 
 from campaigns import scheduler
 from campaigns.db import now_utc
-from campaigns.experiments import assignment, counting, decision, results, setup
+from campaigns.experiments import counting, decision, results, setup
 from campaigns.journeys.broadcasts import create_broadcast, schedule_broadcast
 from campaigns.journeys.sequences import create_sequence, enroll_contact
 from campaigns.models import (
@@ -22,7 +22,6 @@ from campaigns.models import (
     Broadcast,
     BroadcastStatus,
     Contact,
-    Enrollment,
     Event,
     Send,
     SendStatus,
@@ -287,57 +286,67 @@ def test_send_time_test_counts_equal_windows_and_waits_for_the_last(app, service
 
 
 # ------------------------------------------------------------------ sequence-step test
-@pytest.mark.xfail(strict=True, reason=(
-    "an A/B test on a sequence step was assigned by the sequence planner, which is gone (a sequence runs as a "
-    "linear journey once active); A/B tests move to the journey's send nodes (campaigns/automation/nodes.py, "
-    "campaigns/experiments/, another change in progress), where this test is to be rewritten"))
-def test_step_test_assigns_by_hash_and_the_winner_becomes_the_step_template(app, services):
+def test_a_step_test_goes_on_at_the_journey_node_and_its_winner_goes_to_later_walks(app, services):
+    """A test set up on a draft sequence's step carries on when the sequence is activated (it runs as a linear
+    journey): the send node `step-<id>` carries it, walks get their variant by hash(test, walk), the goal metric
+    decides, and later walks get the winner."""
+    from campaigns.automation.linear import activate_sequence
+    from campaigns.experiments.journeys import node_split
+
     with services.db.begin() as s:
         setup_account(s)
         version = make_version(s, subject="Step one", name="Nurture 1")
         contacts = make_contacts(s, 30)
         sequence = create_sequence(s, "Follow-up", steps=[{"template_id": version.template_id, "delay_minutes": 0}],
                                    trigger_events=[])
-        sequence.status = "active"
         step_id = s.scalar(select(Step.id).where(Step.sequence_id == sequence.id))
         test = setup.create_test(s, step_id=step_id, kind="subject", metric="goal", goal_event="demo_booked",
-                                   goal_days=7, test_days=1,
-                                   variants=[{"subject": "Step one"}, {"subject": "A better step one"}])
+                                 goal_days=7, test_days=1,
+                                 variants=[{"subject": "Step one"}, {"subject": "A better step one"}])
         test_id, seq_id = test.id, sequence.id
         assert test.status is ABStatus.TESTING
+        journey = activate_sequence(s, sequence)
+        journey_id = journey.id
+        node = next(n for n in journey.draft_graph["nodes"] if n["id"] == f"step-{step_id}")
+        assert [v["percent"] for v in node["ab"]["variants"]] == [50, 50] and node["ab"]["metric"] == "goal"
         for c in contacts[:20]:
             enroll_contact(s, c, sequence, now=now_utc())
+        # a running sequence's step takes no new test: its mails go from the journey now
+        with pytest.raises(setup.ABError, match="runs as a journey"):
+            setup.create_test(s, step_id=step_id, kind="subject", variants=[{"subject": "x"}, {"subject": "y"}])
     scheduler.tick(services, now=now_utc() + timedelta(minutes=1), lock=False)
     with services.db.begin() as s:
         test = s.get(ABTest, test_id)
-        rows = s.execute(select(Send.contact_id, Send.variant, Send.template_version_id).where(Send.step_id == step_id)).all()
+        assert (test.journey_id, test.node_key, test.step_id) == (journey_id, f"step-{step_id}", step_id)
+        rows = s.execute(select(Send.contact_id, Send.variant, Send.template_version_id, Send.journey_enrolment_id)
+                         .where(Send.node_key == f"step-{step_id}")).all()
         assert len(rows) == 20
         versions = {v.key: v.template_version_id for v in test.variants}
-        for contact_id, key, version_id in rows:
-            assert key == "AB"[assignment.variant_position(test_id, contact_id, 2)]  # deterministic
-            assert version_id == versions[key]
-        assert {k for _, k, _ in rows} == {"A", "B"}
-        b_contacts = [c for c, k, _ in rows if k == "B"]
+        split = node_split(s, journey_id, f"step-{step_id}")
+        assert split is not None
+        for _contact_id, key, version_id, walk_id in rows:
+            assert (key, version_id) == split.choose(walk_id) and version_id == versions[key]  # deterministic
+        assert {k for _, k, _, _ in rows} == {"A", "B"}
+        b_contacts = [c for c, k, _, _ in rows if k == "B"]
         # Goal reached by every B contact within the 7 days.
-        s.execute(update(Send).where(Send.step_id == step_id).values(status=SendStatus.SENT,
-                                                                      sent_at=now_utc() - timedelta(days=8)))
+        s.execute(update(Send).where(Send.node_key == f"step-{step_id}").values(
+            status=SendStatus.SENT, sent_at=now_utc() - timedelta(days=8)))
         for contact_id in b_contacts:
             s.add(Event(contact_id=contact_id, name="demo_booked", occurred_at=now_utc() - timedelta(days=7, hours=12)))
-    # Hash assignment is stable: the same contact in a new test of another run gets the same answer.
-    assert assignment.variant_position(test_id, 5, 2) == assignment.variant_position(test_id, 5, 2)
     counts = scheduler.tick(services, now=now_utc() + timedelta(days=1, minutes=1), lock=False)
     assert counts.get("ab_decided") == 1, counts
     with services.db.begin() as s:
         test = s.get(ABTest, test_id)
         assert test.decision["counts"]["B"]["goal"] == len(b_contacts)
-        winner = test.variants[test.winner_index]
-        assert test.winner_index == 1 and s.get(Step, step_id).template_id == winner.template_id
+        assert test.winner_index == 1
+        winner = test.variants[1]
+        sequence = s.get(type(sequence), seq_id)
         for c in s.scalars(select(Contact).where(Contact.id.not_in([r[0] for r in rows]))):
-            enroll_contact(s, c, s.get(type(sequence), seq_id), now=now_utc())
+            enroll_contact(s, c, sequence, now=now_utc())
     scheduler.tick(services, now=now_utc() + timedelta(days=1, minutes=2), lock=False)
     with services.db.begin() as s:
-        after = s.execute(select(Send.variant, Send.template_version_id).join(Enrollment, Enrollment.id == Send.enrollment_id)
-                          .where(Send.step_id == step_id, Send.variant == "")).all()
+        after = s.execute(select(Send.variant, Send.template_version_id)
+                          .where(Send.node_key == f"step-{step_id}", Send.variant == "")).all()
         assert len(after) == 10 and {v for _, v in after} == {winner.template_version_id}
 
 
