@@ -131,8 +131,9 @@ def sequence(sequence_id: int) -> Any:
 def sequence_json(sequence_id: int) -> Any:
     report = _sequence(sequence_id)
     journey = journey_of_sequence(services().db.session, sequence_id)
-    pointer = {"journey_id": journey.id, "journey_stats": url_for("journeys.stats_json", journey_id=journey.id)} \
-        if journey is not None else {}
+    pointer = {"complete": False, "journey_id": journey.id,
+               "journey_stats": url_for("journeys.stats_json", journey_id=journey.id)} \
+        if journey is not None else {"complete": True}
     return jsonify({**sequence_to_json(report), **pointer})
 
 
