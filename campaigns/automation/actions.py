@@ -11,7 +11,7 @@ Each action goes through the module that owns the thing it changes, so its usual
 - notify_sales: a hand-over delivery of the chosen trigger (its sales email or signed webhook);
 - webhook: a signed POST through the hand-over deliveries (retries, the delivery log), signed with the
   journey's own secret (journeys.webhook_secret, made on first use), no hand-over trigger involved;
-- enrol_journey: walks.enrol into the other journey's live version (nothing when it is not live);
+- enrol_journey: walk_entry.enrol_version into the other journey's live version (nothing when it is not live);
 - suppress: the contacts' addresses on the suppression list with the reason (campaigns.suppression, e.g.
   "sunset": no more marketing mail from any broadcast, sequence or journey; the status stays active, the
   marketer can take it back on the suppression page); later send nodes of the same walk stop at once.
@@ -28,8 +28,9 @@ from sqlalchemy.orm import Session
 
 from campaigns.audience.lists import add_to_list
 from campaigns.automation.batch import Batch, JourneyBroken
-from campaigns.automation.walks import Plan, Walk, enrol, live_journeys, load_plans
+from campaigns.automation.walks import Plan, Walk, live_journeys, load_plans
 from campaigns.db import dialect_insert
+from campaigns.journeys import walk_entry
 from campaigns.models import (
     Contact,
     ContactListMember,
@@ -169,9 +170,16 @@ def _enrol_journey(batch: Batch, plan: Plan, action: dict[str, Any], walks: list
     other = load_plans(batch.session, [version_id]).get(version_id)
     if other is None:
         return
-    new = enrol(batch.session, other, [w.contact_id for w in walks], batch.now,
-                source=f"journey:{plan.journey_id}", contexts={w.contact_id: w.context for w in walks})
-    batch.counts["enrolled_by_action"] += len(new)
+    # walks that share a context (most: none) start together, each context stored with its own walks
+    by_context: dict[str, list[Walk]] = {}
+    for w in walks:
+        by_context.setdefault(w.context_json, []).append(w)
+    for group in by_context.values():
+        new = walk_entry.enrol_version(
+            batch.session, other.journey_id, other.version_id, other.graph.start, [w.contact_id for w in group],
+            source=f"journey:{plan.journey_id}", reentry=bool(other.settings.get("reentry", False)), now=batch.now,
+            context=group[0].context)
+        batch.counts["enrolled_by_action"] += len(new)
 
 
 def _suppress(batch: Batch, plan: Plan, action: dict[str, Any], walks: list[Walk]) -> None:

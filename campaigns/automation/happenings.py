@@ -12,6 +12,8 @@ so a crash replays nothing and skips nothing:
 - website visits, HUMAN only and of known contacts: waiting walks at a wait_for of a visit to a page matching
   a pattern move on; entry triggers "visited <pattern>" start walks (one per visit, as for events).
 Periodic, at most once a minute: segment and list entry, segment exits and goals; hourly: date triggers.
+Every entry trigger starts its walks through campaigns.journeys.walk_entry (`enrol_version`), the one place
+walks start at a journey's start node, with the same rules as the canvas and the API.
 
 Late commits: on PostgreSQL a row with a lower id can commit after one with a higher id. The cursor moves
 to the highest id seen, and the ids it stepped over that were not visible yet are kept as "gap" rows of the
@@ -27,7 +29,7 @@ from __future__ import annotations
 import logging
 import uuid
 from collections import Counter, defaultdict
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from datetime import datetime, timedelta
 from functools import partial
 from typing import Any
@@ -45,12 +47,12 @@ from campaigns.automation.walks import (
     Plan,
     Walk,
     cancel_queued_sends,
-    enrol,
     load_plans,
     lock_walks,
     write_moves,
 )
 from campaigns.db import dialect_insert
+from campaigns.journeys import walk_entry
 from campaigns.journeys.sequences import TRIGGER_MAX_AGE
 from campaigns.models import (
     Contact,
@@ -295,10 +297,20 @@ def _match_events(session: Session, ids: list[int], plans: dict[int, Plan], now:
                 continue
             for eid, contact_id, name, props, _created, _occurred in fresh:
                 if _event_fits(trigger, name, props):
-                    counts["enrolled"] += len(enrol(
+                    counts["enrolled"] += len(_enrol(
                         session, plan, [contact_id], now, source=f"event:{eid}",
-                        contexts={contact_id: props if isinstance(props, dict) else {}}, once_per_source=True))
+                        context=props if isinstance(props, dict) else {}, once_per_source=True))
     return counts
+
+
+def _enrol(session: Session, plan: Plan, contact_ids: Iterable[int], now: datetime, *, source: str,
+           context: dict[str, Any] | None = None, once_per_source: bool = False) -> list[int]:
+    """Start walks of these contacts at the plan's start node by an entry trigger: the one rule of
+    campaigns.journeys.walk_entry (active, unsuppressed contacts; no second active walk; re-entry by the
+    version's settings), with `once_per_source` for triggers a late commit could show twice."""
+    return walk_entry.enrol_version(session, plan.journey_id, plan.version_id, plan.graph.start, contact_ids,
+                                    source=source, reentry=bool(plan.settings.get("reentry", False)), now=now,
+                                    context=context, once_per_source=once_per_source)
 
 
 _version_plans: dict[int, Plan] = {}  # published versions are frozen: kept for the process's life
@@ -390,7 +402,7 @@ def _match_stages(session: Session, ids: list[int], plans: dict[int, Plan], now:
                 continue
             for contact_id, stage, sid in rows:
                 if stage == trigger.get("stage"):
-                    counts["enrolled"] += len(enrol(session, plan, [contact_id], now, source=f"stage:{sid}",
+                    counts["enrolled"] += len(_enrol(session, plan, [contact_id], now, source=f"stage:{sid}",
                                                     once_per_source=True))
     return counts
 
@@ -430,7 +442,7 @@ def _match_visits(session: Session, ids: list[int], plans: dict[int, Plan], now:
                 continue
             for row in fresh:
                 if pattern_matches(trigger["page"], row.url, row.path):
-                    counts["enrolled"] += len(enrol(session, plan, [row.contact_id], now, source=f"visit:{row.id}",
+                    counts["enrolled"] += len(_enrol(session, plan, [row.contact_id], now, source=f"visit:{row.id}",
                                                     once_per_source=True))
     return counts
 
@@ -452,7 +464,7 @@ def _periodic(svc: Services, plan: Plan, now: datetime) -> Counter[str]:
                     ids = _segment_entrants(session, plan.journey_id, segment.id, matching)
                 else:  # entering the segment: contacts in it who never walked this journey
                     ids = list(session.scalars(matching.where(~ever)))
-                counts["enrolled"] += len(enrol(session, plan, ids, now, source=f"segment:{segment.id}"))
+                counts["enrolled"] += len(_enrol(session, plan, ids, now, source=f"segment:{segment.id}"))
             elif trigger.get("kind") == "list":
                 since = session.scalar(select(func.min(JourneyVersion.published_at))
                                        .where(JourneyVersion.journey_id == plan.journey_id))
@@ -464,7 +476,7 @@ def _periodic(svc: Services, plan: Plan, now: datetime) -> Counter[str]:
                 if since is not None:
                     query = query.where(ContactListMember.added_at >= since)
                 ids = list(session.scalars(query))
-                counts["enrolled"] += len(enrol(session, plan, ids, now, source=f"list:{trigger['list_id']}"))
+                counts["enrolled"] += len(_enrol(session, plan, ids, now, source=f"list:{trigger['list_id']}"))
         ends: dict[tuple[int, int], tuple[str, str]] = {}
         exit_rule = plan.settings.get("exit") or {}
         if exit_rule.get("segment_id"):
@@ -495,7 +507,7 @@ def _segment_entrants(session: Session, journey_id: int, segment_id: int, matchi
     """Contacts who entered the segment since its last evaluation for this journey (re-entry allowed): not in
     the snapshot journey_segment_members, which is then replaced by who matches now. A contact who stays in
     the segment enters once; one who leaves and comes back enters again (and walks again if it has no
-    active walk: walks.enrol decides)."""
+    active walk: walk_entry decides)."""
     members = JourneySegmentMember
     mine = (members.journey_id == journey_id) & (members.segment_id == segment_id)
     session.execute(delete(members).where(mine, members.contact_id.not_in(matching)))
@@ -549,7 +561,7 @@ def _dates(svc: Services, plan: Plan, now: datetime) -> Counter[str]:
                     if when is not None:
                         ids[when].append(contact_id)
                 for when, contact_ids in ids.items():
-                    counts["enrolled"] += len(enrol(session, plan, contact_ids, now, source=f"date:{key}:{when}",
+                    counts["enrolled"] += len(_enrol(session, plan, contact_ids, now, source=f"date:{key}:{when}",
                                                     once_per_source=True))
                 continue
             key = str(trigger["event_property"])
@@ -560,9 +572,9 @@ def _dates(svc: Services, plan: Plan, now: datetime) -> Counter[str]:
                 query = query.where(Event.name == str(trigger["event"]))
             for event_id, contact_id, zone_name, raw, props in session.execute(query.order_by(Event.id)):
                 if fell(raw, zone_name) is not None:
-                    counts["enrolled"] += len(enrol(
+                    counts["enrolled"] += len(_enrol(
                         session, plan, [contact_id], now, source=f"date:{key}:{event_id}", once_per_source=True,
-                        contexts={contact_id: props if isinstance(props, dict) else {}}))
+                        context=props if isinstance(props, dict) else {}))
         cursor.last_id = int(now.timestamp())
         cursor.updated_at = now
     return counts

@@ -1,9 +1,9 @@
 """Walks in memory: where a contact is in a journey, how it moves (enter, leave, finish), and how a batch of
 moves is written back: one compare-and-set UPDATE per batch and the path log (journey_steps).
 
-Used by the engine (engine.py runs due walks, happenings.py moves waiting ones, converts and exits) and
-by enrolment (`enrol`: the service, entry triggers, the enrol_journey action). The rules of moving live
-here once:
+Used by the engine (engine.py runs due walks, happenings.py moves waiting ones, converts and exits). Walks
+start elsewhere, in one place: campaigns.journeys.walk_entry (the service, the entry triggers, the
+enrol_journey action). The rules of moving live here once:
 
 - entering a node sets `node_key`, `visit` (times this walk entered it, `visits` keeps the count per
   node), `node_entered_at = due_at = now` and `waiting = False`: every node does its work when the runner
@@ -38,10 +38,8 @@ from sqlalchemy import String, Text, cast, func, insert, select, text, update
 from sqlalchemy.orm import Session
 
 from campaigns.automation.graph import Graph, Node
-from campaigns.db import dialect_insert
 from campaigns.models import (
     Contact,
-    ContactStatus,
     Journey,
     JourneyEnrolment,
     JourneyEnrolmentStatus,
@@ -411,59 +409,3 @@ def cancel_queued_sends(session: Session, walks: list[Walk]) -> int:
         .execution_options(synchronize_session=False)
     )
     return int(result.rowcount or 0)  # type: ignore[attr-defined]
-
-
-# ------------------------------------------------------------------ enrolment
-def enrol(
-    session: Session, plan: Plan, contact_ids: Iterable[int], now: datetime, *, source: str = "manual",
-    contexts: dict[int, dict[str, Any]] | None = None, test: bool = False, reentry: bool | None = None,
-    once_per_source: bool = False,
-) -> list[int]:
-    """Start walks of `plan`'s journey for these contacts at its start node, due now; returns the new walk
-    ids. Inactive and suppressed contacts never; contacts with an active walk never; contacts who walked it
-    before only with re-entry. `once_per_source`: skip contacts that already have a walk started by this
-    same `source` (an event re-read after a late commit starts nothing twice). Entry triggers, the
-    enrol_journey action and the service's manual enrolment call this."""
-    ids = sorted({int(i) for i in contact_ids})
-    start = plan.graph.start
-    if not ids or not start:
-        return []
-    allow_again = bool(plan.settings.get("reentry", False)) if reentry is None else reentry
-    created: list[int] = []
-    for offset in range(0, len(ids), 1000):
-        chunk = ids[offset:offset + 1000]
-        eligible = set(session.scalars(select(Contact.id).where(
-            among(session, Contact.id, chunk), Contact.status == ContactStatus.ACTIVE, ~address_suppressed())))
-        history: dict[int, tuple[int, bool, bool]] = {}
-        for contact_id, cycle, status, walk_source in session.execute(
-            select(JourneyEnrolment.contact_id, JourneyEnrolment.cycle, JourneyEnrolment.status,
-                   JourneyEnrolment.source)
-            .where(JourneyEnrolment.journey_id == plan.journey_id, among(session, JourneyEnrolment.contact_id, chunk))
-        ):
-            top, active, same = history.get(contact_id, (0, False, False))
-            history[contact_id] = (max(top, cycle), active or str(status) == ACTIVE,
-                                   same or walk_source == source)
-        rows = []
-        for contact_id in chunk:
-            if contact_id not in eligible:
-                continue
-            cycle, active, same = history.get(contact_id, (0, False, False))
-            if active or (cycle and not allow_again) or (once_per_source and same):
-                continue
-            rows.append({
-                "journey_id": plan.journey_id, "contact_id": contact_id, "cycle": cycle + 1,
-                "version_id": plan.version_id, "status": ACTIVE, "node_key": start, "node_entered_at": now,
-                "due_at": now, "visit": 1, "visits": {start: 1}, "waiting": False, "source": source[:100],
-                "context": (contexts or {}).get(contact_id, {}), "test": test, "exit_reason": "",
-                "enrolled_at": now,
-            })
-        if not rows:
-            continue
-        new: list[int] = []
-        for part in range(0, len(rows), 500):  # 17 columns a row: under SQLite's parameter limit
-            result = session.execute(
-                dialect_insert(session, JourneyEnrolment).values(rows[part:part + 500]).on_conflict_do_nothing()
-                .returning(JourneyEnrolment.id))
-            new.extend(int(i) for (i,) in result)
-        created.extend(new)
-    return created

@@ -1,8 +1,9 @@
 """Enrol these contacts into this journey now: the one place walks start at a journey's start node.
 
-Who calls what: campaigns.automation.service (the canvas, the API, the engine's entry triggers, test walks)
-calls `start_walks` with the version it chose (live, or a test snapshot) after its own checks, which
-raise its JourneyError; the layers below the journey engine (scoring triggers, the contact list's bulk
+Who calls what: campaigns.automation.service (the canvas, the API, test walks) calls `start_walks` with
+the version it chose (live, or a test snapshot) after its own checks, which raise its JourneyError; the
+journey engine's entry triggers (campaigns.automation.happenings: event, form, visit, stage, segment, list,
+date) and its enrol_journey action call `enrol_version` with the published version they hold; the layers below the journey engine (scoring triggers, the contact list's bulk
 enrol, forms, record_event) reach it through campaigns.journeys.sequences.enroll_contact / enroll_segment,
 which for a converted sequence (migration 0012) call `enrol_live` on the journey it became. The layers
 (pyproject.toml) put campaigns.automation above scoring, audience and leads, so this core lives down here
@@ -51,8 +52,33 @@ def start_walks(session: Session, journey: Journey, version: JourneyVersion, cho
     """INSERT .. SELECT the walks of the chosen contacts (a list of at most CHUNK ids, or a SELECT of ids)
     that may enter `version` of `journey`; returns the new walks' ids. The caller has checked the journey
     may take contacts (live, or a test snapshot)."""
-    start = version.graph.get("start", "")
-    mine = and_(JourneyEnrolment.contact_id == Contact.id, JourneyEnrolment.journey_id == journey.id)
+    return _insert_walks(session, journey.id, version.id, str(version.graph.get("start", "")), chosen,
+                         source=source, context=context, test=test, reentry=reentry, now=now)
+
+
+def enrol_version(session: Session, journey_id: int, version_id: int, start: str, contact_ids: Iterable[int], *,
+                  source: str, reentry: bool, now: datetime, context: dict[str, Any] | None = None,
+                  once_per_source: bool = False) -> list[int]:
+    """Start real walks of these contacts at `start` of a published version the caller already holds (the
+    journey engine: entry triggers in campaigns.automation.happenings, the enrol_journey action, which read
+    versions as plans, not ORM rows), CHUNK ids per statement; returns the new walks' ids. The same rules as
+    `start_walks`; `once_per_source` also skips contacts with a walk of this journey started by this same
+    `source` (an event re-read after a late commit starts nothing twice)."""
+    ids = sorted({int(i) for i in contact_ids})
+    if not start:
+        return []
+    started: list[int] = []
+    for first in range(0, len(ids), CHUNK):
+        started += _insert_walks(session, journey_id, version_id, start, ids[first:first + CHUNK], source=source,
+                                 context=dict(context or {}), test=False, reentry=reentry, now=now,
+                                 once_per_source=once_per_source)
+    return started
+
+
+def _insert_walks(session: Session, journey_id: int, version_id: int, start: str, chosen: Any, *, source: str,
+                  context: dict[str, Any], test: bool, reentry: bool, now: datetime,
+                  once_per_source: bool = False) -> list[int]:
+    mine = and_(JourneyEnrolment.contact_id == Contact.id, JourneyEnrolment.journey_id == journey_id)
     previous = select(func.max(JourneyEnrolment.cycle)).where(mine).scalar_subquery()
     conditions: list[Any] = [Contact.id.in_(chosen), Contact.status == ContactStatus.ACTIVE, ~address_suppressed()]
     if test:
@@ -64,8 +90,10 @@ def start_walks(session: Session, journey: Journey, version: JourneyVersion, cho
         conditions.append(~select(JourneyEnrolment.id).where(real, JourneyEnrolment.status == "active").exists())
         if not reentry:
             conditions.append(~select(JourneyEnrolment.id).where(real).exists())
+    if once_per_source:
+        conditions.append(~select(JourneyEnrolment.id).where(mine, JourneyEnrolment.source == source[:100]).exists())
     query = select(
-        Contact.id, literal(journey.id), func.coalesce(previous, 0) + 1, literal(version.id),
+        Contact.id, literal(journey_id), func.coalesce(previous, 0) + 1, literal(version_id),
         literal(JourneyEnrolmentStatus.ACTIVE.value), literal(start), literal(now, UTCDateTime()),
         literal(now, UTCDateTime()), literal(1), literal({start: 1}, JSONType), literal(False),
         literal(source[:100]), literal(context, JSONType), literal(test), literal(""), literal(now, UTCDateTime()),
@@ -210,4 +238,4 @@ def enrol_choices(session: Session) -> list[Choice]:
 
 
 __all__ = ["CHUNK", "Choice", "chosen_target", "enrol_choices", "enrol_live", "enters_on_form", "journey_of_sequence",
-           "log_left", "reentry_allowed", "refusal", "start_walks", "target_choices"]
+           "enrol_version", "log_left", "reentry_allowed", "refusal", "start_walks", "target_choices"]
