@@ -67,7 +67,12 @@ def upgrade() -> None:
         batch_op.create_index(op.f("ix_ab_tests_journey_id"), ["journey_id"], unique=False)
     _restore_children(sqlite)
     op.add_column("ab_variants", sa.Column("percent", sa.Integer(), nullable=False, server_default="0"))
+    move_step_tests(conn)
 
+
+def move_step_tests(conn: Any) -> None:
+    """Running (or waiting) tests of converted sequences' steps onto their journeys' send nodes; tests already
+    moved are skipped, so a later conversion (migration 0027, after 0026) runs it again."""
     pg = conn.dialect.name == "postgresql"
     js = "CAST(:g AS jsonb)" if pg else ":g"
     rows = conn.execute(sa.text(

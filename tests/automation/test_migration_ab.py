@@ -81,3 +81,46 @@ def test_0021_moves_running_step_tests_to_their_journey_send_node(tmp_path):
         assert conn.execute(sa.text("SELECT count(*) FROM ab_tests")).scalar() == 2
         assert conn.execute(sa.text("SELECT count(*) FROM ab_variants")).scalar() == 4
     engine.dispose()
+
+
+@pytest.mark.filterwarnings("ignore:.*expression-based index")
+def test_0027_moves_the_step_tests_of_sequences_0026_converted(tmp_path):
+    url = _fresh_url(tmp_path)
+    upgrade(url, "0025")
+    engine = make_engine(url)
+    with engine.begin() as conn:
+        run = conn.execute
+        for name in ("Control", "Challenger"):
+            run(sa.text(f"INSERT INTO templates (name, created_at, updated_at) VALUES (:n, {NOW}, {NOW})"), {"n": name})
+        for tid in (1, 2):
+            run(sa.text("INSERT INTO template_versions (template_id, version, subject, preheader, from_name, html_source,"
+                        " text_source, compiled_html, compiled_text, created_at) VALUES (:t, 1, 's', '', '', '', '', '',"
+                        f" '', {NOW})"), {"t": tid})
+            run(sa.text("UPDATE templates SET current_version_id = :t WHERE id = :t"), {"t": tid})
+        run(sa.text("INSERT INTO sequences (name, description, status, trigger_events, allow_reentry, exit_events,"
+                    " exit_stages, goal_event, exit_segment_when, created_at, updated_at) VALUES ('Late', '',"
+                    f" 'active', '[]', false, '[]', '[]', '', 'out', {NOW}, {NOW})"))
+        run(sa.text("INSERT INTO steps (sequence_id, position, delay_minutes, template_id, window_days, deleted)"
+                    " VALUES (1, 1, 0, 1, '', false)"))
+        run(sa.text("INSERT INTO ab_tests (step_id, node_key, kind, metric, goal_event, goal_days, test_portion,"
+                    " window_hours, test_days, fallback, mode, status, baseline_rate, min_lift, alpha, power,"
+                    " planned_per_variant, created_at, started_at, decided_by, decision, rest_planned) VALUES (1, '',"
+                    " 'content', 'open', '', 7, 1.0, 24, 14, 'keep_control', 'manual', 'testing', 0.2, 0.2, 0.05,"
+                    f" 0.8, 300, {NOW}, {NOW}, '', '{{}}', 0)"))
+        for position, (key, tid) in enumerate((("A", 1), ("B", 2))):
+            run(sa.text("INSERT INTO ab_variants (test_id, position, key, label, subject, preheader, from_name,"
+                        " template_id, send_local, template_version_id, percent) VALUES (1, :p, :k, '', '', '', '',"
+                        " :tid, '', :tid, 0)"), {"p": position, "k": key, "tid": tid})
+    engine.dispose()
+    upgrade(url, "0027")
+    with engine.begin() as conn:
+        journey_id = conn.scalar(sa.text("SELECT id FROM journeys WHERE sequence_id = 1"))
+        assert journey_id is not None  # 0026 converted the running sequence
+        assert conn.execute(sa.text("SELECT journey_id, node_key FROM ab_tests")).one() == (journey_id, "step-1")
+        live = conn.scalar(sa.text("SELECT j.graph FROM journey_versions j JOIN journeys ON journeys.live_version_id"
+                                   " = j.id"))
+    graph = json.loads(live) if isinstance(live, str) else live
+    ab = validate_graph(None, graph).nodes["step-1"].data["ab"]
+    assert ab["variants"] == [{"template_id": 1, "percent": 50}, {"template_id": 2, "percent": 50}]
+    assert ab["winner"] == "manual" and ab["per_variant"] == 300
+    engine.dispose()
