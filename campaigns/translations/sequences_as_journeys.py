@@ -3,12 +3,12 @@ linear journey). A journey is a シナリオ, a sequence a ステップメール
 
 JA = {
     "Sequence activated: it runs as a journey now. Pause it, edit it and enrol contacts here.":
-        "ステップメールを有効にしました。これからはシナリオとして動きます。一時停止・編集・コンタクトの登録はこちらで行います。",
+        "ステップメールの稼働を開始しました。これからはシナリオとして動きます。一時停止・編集・コンタクトの登録はこちらで行います。",
     "This sequence is a draft: activate it first, then enrol contacts on its journey.":
-        "このステップメールは下書きです。先に有効にしてから、そのシナリオでコンタクトを登録してください。",
+        "このステップメールは下書きです。先に稼働を開始してから、そのシナリオでコンタクトを登録してください。",
     "This sequence is a draft: nobody receives it yet. Activating it turns it into a journey, which runs it: there "
     "you pause it, enrol contacts, edit it as new versions and read its report.":
-        "このステップメールは下書きで、まだ誰にも配信されません。有効にするとシナリオになり、シナリオとして配信されます。"
+        "このステップメールは下書きで、まだ誰にも配信されません。稼働を開始するとシナリオになり、シナリオとして配信されます。"
         "一時停止、コンタクトの登録、新しいバージョンとしての編集、レポートの確認はシナリオで行います。",
     "This sequence runs as a journey: its report, with every mail, is on the journey.":
         "このステップメールはシナリオとして動いています。すべての配信を含むレポートはシナリオにあります。",
