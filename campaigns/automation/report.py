@@ -108,7 +108,8 @@ def journey_stats(session: Session, journey: Journey, now: datetime | None = Non
         entry(key)["now"] = n
     # Exits from the path log, which holds one row per node left: ix_journey_steps_node (journey_id, node_key,
     # exit). "passed" counts entries: the nodes left plus the walks at the node now (the log has no row for
-    # the node a walk is at; walks.py). A row without an exit is an old open row (before migration 0021).
+    # the node a walk is at; walks.py). A row without an exit is an open row of the old shape (migration 0023
+    # kept those only where the walk no longer stood at that node).
     for key, exit_, n in session.execute(
         select(JourneyStep.node_key, JourneyStep.exit, func.count())
         .where(JourneyStep.journey_id == journey.id, *([JourneyStep.version_id.not_in(tests)] if tests else []))
