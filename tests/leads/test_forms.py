@@ -13,7 +13,9 @@ from typing import Any
 import pytest
 from sqlalchemy import select
 
+from campaigns import scheduler
 from campaigns.db import now_utc
+from campaigns.journeys import walk_entry
 from campaigns.leads import forms
 from campaigns.models import (
     Contact,
@@ -22,6 +24,7 @@ from campaigns.models import (
     Event,
     Form,
     FormSubmission,
+    JourneyEnrolment,
     SubmissionStatus,
 )
 from tests.factories import make_sequence, make_template
@@ -186,10 +189,22 @@ def test_form_enrols_in_its_sequences_and_event_triggered_ones_once(services, cl
         unrelated = make_sequence(s, [{"template_id": template.id, "delay_minutes": 0}], name="Other")
         ids = (direct.id, triggered.id, both.id, unrelated.id)
     form = make_form(services, sequence_ids=[ids[0], ids[2]])
+    with services.db.begin() as s:  # activated sequences run as journeys: the form names those (migration 0022)
+        journey = {i: walk_entry.journey_of_sequence(s, i).id for i in ids}
+        assert s.get(Form, form.id).journey_ids == [journey[ids[0]], journey[ids[2]]]
+    scheduler.tick(services, lock=False)  # the engine's first pass starts its event cursor at the present
     client.post(f"/f/{form.slug}", data=GOOD)
-    with services.db.begin() as s:
-        enrolled = sorted((e.sequence_id, e.source_event) for e in s.scalars(select(Enrollment)))
-    assert enrolled == [(ids[0], "form_submitted"), (ids[1], "form_submitted"), (ids[2], "form_submitted")]
+    with services.db.begin() as s:  # the form's own journeys at once; the event-triggered one at the next tick
+        assert _walks(s) == [(journey[ids[0]], f"form:{form.id}"), (journey[ids[2]], f"form:{form.id}")]
+    scheduler.tick(services, now=now_utc() + timedelta(minutes=1), lock=False)
+    with services.db.begin() as s:  # "Both" (listed and triggered) is entered once
+        walks = _walks(s)
+        assert [j for j, _source in walks] == sorted([journey[ids[0]], journey[ids[1]], journey[ids[2]]])
+        assert s.scalar(select(Enrollment.id)) is None
+
+
+def _walks(s: Any) -> list[tuple[int, str]]:
+    return sorted((w.journey_id, w.source) for w in s.scalars(select(JourneyEnrolment)))
 
 
 # ---------------------------------------------------------------- bad input
@@ -325,7 +340,8 @@ def test_double_opt_in_waits_for_the_post_of_the_link(services, client):
     assert sub.status == SubmissionStatus.CONFIRMED and sub.confirmed_at is not None
     assert len(events(services)) == 1
     with services.db.begin() as s:
-        assert [e.sequence_id for e in s.scalars(select(Enrollment))] == [sequence_id]
+        # the sequence runs as a journey (activated): the form names it, and the confirmation starts one walk
+        assert _walks(s) == [(walk_entry.journey_of_sequence(s, sequence_id).id, f"form:{form.id}")]
     # A second click changes nothing.
     again = client.post(f"/f/confirm/{token}")
     assert "already confirmed" in again.get_data(as_text=True)

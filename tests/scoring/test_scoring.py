@@ -11,15 +11,17 @@ import pytest
 from sqlalchemy import func, select, update
 
 from campaigns.db import now_utc
+from campaigns.journeys import walk_entry
 from campaigns.leads.subscriptions import unsubscribe_contact
 from campaigns.models import (
     Contact,
     Enrollment,
-    EnrollmentStatus,
     Event,
     Hit,
     HitClass,
     HitKind,
+    JourneyEnrolment,
+    JourneyEnrolmentStatus,
     ScoreEntry,
     ScoringSettings,
     Stage,
@@ -374,31 +376,38 @@ def test_stages_set_by_sales_are_not_moved_down_by_the_score(session: Any) -> No
 
 
 def test_triggers_enrol_and_exit_sequences(session: Any) -> None:
+    """Activated sequences run as journeys: triggers given their sequence ids name those journeys (migration 0022)
+    and start / end walks there."""
     settings(session, half_life_days=0, warm_at=10, hot_at=30, mql_when_hot=False)
     rule(session, "page_viewed", 10)
     nurture = make_sequence_campaign(session, name="Nurture")
     demo = make_sequence_campaign(session, name="Book a demo")
-    triggers.create_trigger(session, {"name": "hot -> demo", "when": "stage", "stage": "hot", "action": "enroll",
-                                     "sequence_id": demo.sequence_id})
-    triggers.create_trigger(session, {"name": "hot leaves nurture", "when": "stage", "stage": "hot", "action": "exit",
-                                     "sequence_id": nurture.sequence_id})
-    triggers.create_trigger(session, {"name": "20 points -> nurture", "when": "score", "score_at": 20,
-                                     "action": "enroll", "sequence_id": nurture.sequence_id})
+    journey_of = {c.sequence_id: walk_entry.journey_of_sequence(session, c.sequence_id).id for c in (nurture, demo)}
+    made = [triggers.create_trigger(session, {"name": "hot -> demo", "when": "stage", "stage": "hot",
+                                              "action": "enroll", "sequence_id": demo.sequence_id}),
+            triggers.create_trigger(session, {"name": "hot leaves nurture", "when": "stage", "stage": "hot",
+                                              "action": "exit", "sequence_id": nurture.sequence_id}),
+            triggers.create_trigger(session, {"name": "20 points -> nurture", "when": "score", "score_at": 20,
+                                              "action": "enroll", "sequence_id": nurture.sequence_id})]
+    assert [(t.journey_id, t.sequence_id) for t in made] == [
+        (journey_of[demo.sequence_id], None), (journey_of[nurture.sequence_id], None),
+        (journey_of[nurture.sequence_id], None)]
     contact = make_contact(session)
     event(session, contact, "page_viewed", T0)
     event(session, contact, "page_viewed", T0)
     run(session, T0)
 
-    def enrolment(sequence_id: int) -> Any:
-        return session.scalars(select(Enrollment.status).where(
-            Enrollment.contact_id == contact.id, Enrollment.sequence_id == sequence_id)).all()
+    def walks(sequence_id: int) -> Any:
+        return session.scalars(select(JourneyEnrolment.status).where(
+            JourneyEnrolment.contact_id == contact.id, JourneyEnrolment.journey_id == journey_of[sequence_id])).all()
 
-    assert enrolment(nurture.sequence_id) == [EnrollmentStatus.ACTIVE]
-    assert enrolment(demo.sequence_id) == []
+    assert walks(nurture.sequence_id) == [JourneyEnrolmentStatus.ACTIVE]
+    assert walks(demo.sequence_id) == []
     event(session, contact, "page_viewed", T0 + timedelta(minutes=1))
     run(session, T0 + timedelta(minutes=1))
-    assert enrolment(demo.sequence_id) == [EnrollmentStatus.ACTIVE]
-    assert enrolment(nurture.sequence_id) == [EnrollmentStatus.EXITED]
+    assert walks(demo.sequence_id) == [JourneyEnrolmentStatus.ACTIVE]
+    assert walks(nurture.sequence_id) == [JourneyEnrolmentStatus.EXITED]
+    assert session.scalar(select(func.count()).select_from(Enrollment)) == 0  # nothing on the old side
 
 
 def test_rule_validation_names_the_problem(session: Any) -> None:
