@@ -113,13 +113,14 @@ def make_broadcast(session: Session, urls: list[str] | None = None, honeypot: bo
 
 
 def make_sequence_campaign(session: Session, steps: int = 2, goal_event: str = "demo_booked",
-                           name: str = "Whitepaper follow-up") -> Campaign:
-    """An active sequence with `steps` steps a day apart sharing one template version with links."""
+                           name: str = "Whitepaper follow-up", active: bool = True) -> Campaign:
+    """A sequence with `steps` steps a day apart sharing one template version with links; activated (a live
+    linear journey) unless active=False (a sequence whose report pages are its own, not its journey's)."""
     version_id, link_ids, hp = make_version(session, ["https://acme.test/demo", "https://acme.test/pricing"],
                                             honeypot=True)
     template_id = session.get(TemplateVersion, version_id).template_id  # type: ignore[union-attr]
     seq = make_sequence(session, [{"template_id": template_id, "delay_minutes": 60 * 24}] * steps, name=name,
-                        goal_event=goal_event)
+                        goal_event=goal_event, active=active)
     step_ids = [step.id for step in live_steps(session, seq.id)]
     return Campaign(version_id, link_ids, hp, sequence_id=seq.id, step_ids=step_ids)
 

@@ -254,7 +254,7 @@ def test_report_pages_render_and_need_login(client, ui, services, newsletter):
 
 def test_sequence_report_page(ui, services, app):
     with services.db.begin() as s:
-        seq = make_sequence_campaign(s, steps=2)
+        seq = make_sequence_campaign(s, steps=2, active=False)  # its own report (an activated one: its journey's)
         person = make_contact(s)
         s.add(Enrollment(contact_id=person.id, sequence_id=seq.sequence_id))
         make_send(s, seq, person, step_index=0, sent_at=T0)
@@ -274,7 +274,7 @@ def test_sequence_report_links_say_which_mail_they_are_in(ui, services):
     from tests.tracking_helpers import make_version
 
     with services.db.begin() as s:
-        seq = make_sequence_campaign(s, steps=2)
+        seq = make_sequence_campaign(s, steps=2, active=False)  # its own report (an activated one: its journey's)
         other_version, _links, _hp = make_version(s, ["https://acme.test/case-study"], name="Case study mail")
         s.get(Step, seq.step_ids[1]).template_id = s.get(TemplateVersion, other_version).template_id
         s.get(TemplateVersion, seq.template_version_id).template.name = "Welcome mail"

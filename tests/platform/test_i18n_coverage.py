@@ -257,8 +257,9 @@ def test_every_ui_page_is_japanese(app: Flask, ui: Any, services: Any, demo: dic
     _advance(services, demo)
     for url in pages + [f"/ab/{demo['step_test_id']}"]:
         if url != "/login":
-            _check(f"{url} (later)", ui.get(url + needs_query.get(url, ""), headers=JA), record_missing, seen,
-                   english, words)
+            # an activated sequence's pages lead to its journey's canvas, which is crawled there
+            _check(f"{url} (later)", ui.get(url + needs_query.get(url, ""), headers=JA, follow_redirects=True),
+                   record_missing, seen, english, words)
     assert not seen and not english, (
         "UI strings without Japanese (add them to campaigns/translations/ja/LC_MESSAGES/messages.po; scripts/i18n):\n" + _area(seen)
         + f"\nEnglish left on the Japanese pages: {english}")
@@ -308,7 +309,7 @@ def test_validation_errors_and_flashes_are_japanese(ui: Any, services: Any, demo
         ("/templates/new", {"name": "", "subject": "", "html_source": ""}),
         ("/templates/new", {"name": "壊れた", "subject": "{{ oops", "html_source": "<p>{% if %}</p>"}),
         ("/sequences/new", {"name": ""}),
-        (f"/sequences/{demo['sequence_id']}/status", {"status": "active"}),
+        (f"/sequences/{demo['sequence_id']}/status", {"status": "exploded"}),
         ("/broadcasts/new", {"name": "", "template_id": ""}),
         (f"/broadcasts/{demo['broadcast_id']}/schedule", {"send_at": "not a date"}),
         ("/forms/new", {"name": "", "slug": "bad slug!"}),
@@ -323,7 +324,6 @@ def test_validation_errors_and_flashes_are_japanese(ui: Any, services: Any, demo
         _check(f"POST {url} #{number}", resp, record_missing, seen, english, words)
     # the sequence cannot start while Settings lack the legal sender details (a service message in parts)
     sequence_status = f"/sequences/{demo['sequence_id']}/status"
-    _post(ui, sequence_status, {"status": "paused"})
     with services.db.begin() as s:
         from campaigns.users import get_account
 
