@@ -190,6 +190,7 @@ def activate_sequence(session: Session, sequence: Sequence, published_by: str = 
                                      graph=linear_graph(steps),
                                      settings=linear_settings(columns, sequence_forms(session, sequence.id)))
     journey.sequence_id = sequence.id
+    journey.public_name = sequence.public_name  # what recipients read on the preference page
     # its steps' running A/B tests go on at their send nodes (the graph carries them; publish keeps them)
     journey.draft_graph = adopt_step_tests(session, journey.id, sequence.id, journey.draft_graph)
     service.publish(session, journey, published_by=published_by or f"sequence {sequence.id} activated")

@@ -67,19 +67,10 @@ def unsubscribe_contact(session: Session, contact_id: int, send_id: int = 0, met
 
 
 def leave_sequence(session: Session, contact_id: int, sequence_id: int) -> bool:
-    """Leave one sequence (preference page): exit its enrolments and cancel their queued sends.
-    Returns False when the contact has no enrolment in that sequence."""
-    enrolled = session.scalars(
-        select(Enrollment.id).where(Enrollment.contact_id == contact_id, Enrollment.sequence_id == sequence_id)
-    ).all()
-    if not enrolled:
+    """Leave one sequence (a preference page showing it by its sequence): end the walks of the journey it runs
+    as and cancel their queued sends. Returns False when the contact is not walking it."""
+    if not _exit(session, contact_id, "left via preferences", sequence_id=sequence_id):
         return False
-    _exit(session, contact_id, "left via preferences", sequence_id=sequence_id)
-    session.execute(
-        update(Send)
-        .where(Send.enrollment_id.in_(enrolled), Send.status == SendStatus.QUEUED)
-        .values(status=SendStatus.CANCELLED, error="left sequence")
-    )
     session.add(Event(contact_id=contact_id, name="left_sequence", source="tracking",
                       properties={"sequence_id": sequence_id}))
     session.flush()

@@ -4,22 +4,23 @@ from __future__ import annotations
 
 import random
 import string
-from datetime import timedelta
 
 import pytest
 from redis import Redis
 from sqlalchemy import func, select
 
-from campaigns.db import Database, now_utc
+from campaigns.db import Database
 from campaigns.engagement.hit_buffer import flush_hits
 from campaigns.engagement.hit_writer import STREAM
+from campaigns.journeys.sequences import enroll_contact
+from campaigns.journeys.walk_entry import journey_of_sequence
 from campaigns.links import TokenKind
 from campaigns.models import (
     Contact,
     ContactStatus,
-    Enrollment,
-    EnrollmentStatus,
     Event,
+    JourneyEnrolment,
+    JourneyEnrolmentStatus,
     Send,
     SendStatus,
     Sequence,
@@ -236,16 +237,17 @@ def test_duplicate_buffer_entries_are_written_once(services, app, sent):
 # ------------------------------------------------------------------ unsubscribe
 @pytest.fixture
 def in_sequence(services):
-    """A contact in a two-step sequence: step 1 sent, step 2 queued; plus a queued broadcast send."""
+    """A contact walking a two-step sequence's journey: step 1 sent, step 2 queued; plus a queued broadcast
+    send. `enrollment` is the walk (a sequence runs as a linear journey)."""
     with services.db.begin() as s:
         seq = make_sequence_campaign(s, steps=2)
         contact = make_contact(s)
-        enrollment = Enrollment(contact_id=contact.id, sequence_id=seq.sequence_id, next_position=2,
-                                next_due_at=now_utc() + timedelta(days=1))
-        s.add(enrollment)
+        enrollment = enroll_contact(s, contact, s.get(Sequence, seq.sequence_id))
+        first = make_send(s, seq, contact, step_index=0)
+        second = make_send(s, seq, contact, step_index=1, status=SendStatus.QUEUED)
+        for send, step_id in ((first, seq.step_ids[0]), (second, seq.step_ids[1])):
+            send.step_id, send.journey_enrolment_id, send.node_key, send.visit = None, enrollment.id, f"step-{step_id}", 1
         s.flush()
-        first = make_send(s, seq, contact, step_index=0, enrollment=enrollment)
-        second = make_send(s, seq, contact, step_index=1, enrollment=enrollment, status=SendStatus.QUEUED)
         news = make_broadcast(s)
         queued_news = make_send(s, news, contact, status=SendStatus.QUEUED)
         return {"contact_id": contact.id, "email": contact.email, "first": first.id, "second": second.id,
@@ -261,7 +263,7 @@ def state(services, f) -> dict:
                                    .where(Suppression.email == f["email"])),
             "second": s.get(Send, f["second"]).status,
             "news": s.get(Send, f["news"]).status,
-            "enrollment": s.get(Enrollment, f["enrollment"]).status,
+            "enrollment": s.get(JourneyEnrolment, f["enrollment"]).status,
             "events": list(s.scalars(select(Event.name).where(Event.contact_id == f["contact_id"]))),
         }
 
@@ -286,7 +288,7 @@ def test_unsubscribe_form_post_unsubscribes_and_cancels_queued_sends(client, ser
     after = state(services, in_sequence)
     assert after["status"] == ContactStatus.UNSUBSCRIBED and after["suppressed"] == 1
     assert after["second"] == SendStatus.CANCELLED and after["news"] == SendStatus.CANCELLED
-    assert after["enrollment"] == EnrollmentStatus.EXITED
+    assert after["enrollment"] == JourneyEnrolmentStatus.EXITED
     assert after["events"].count("unsubscribed") == 1
     # A second POST (double click) changes nothing more.
     client.post(url)
@@ -302,7 +304,7 @@ def test_rfc8058_one_click_post_without_cookies_stops_the_sequence(app, services
     assert "Set-Cookie" not in resp.headers
     after = state(services, in_sequence)
     assert after["status"] == ContactStatus.UNSUBSCRIBED and after["suppressed"] == 1
-    assert after["second"] == SendStatus.CANCELLED and after["enrollment"] == EnrollmentStatus.EXITED
+    assert after["second"] == SendStatus.CANCELLED and after["enrollment"] == JourneyEnrolmentStatus.EXITED
     # The later step is not sent even if its job still runs: hand it to the sender if it exists.
     try:
         from campaigns.delivery.sending import deliver_batch
@@ -365,9 +367,9 @@ def test_preferences_leave_one_sequence_keeps_other_mail(client, services, in_se
     url = services.urls.preferences(in_sequence["contact_id"]).replace("http://nurture.test", "")
     page = client.get(url).get_data(as_text=True)
     # the internal name never shows; without a public name the series is worded neutrally, then by its public name
-    assert "Whitepaper follow-up" not in page and 'data-testid="series-sequence-' in page
+    assert "Whitepaper follow-up" not in page and 'data-testid="series-journey-' in page  # it runs as one
     with services.db.begin() as s:
-        s.get(Sequence, in_sequence["sequence_id"]).public_name = "Tips after your download"
+        journey_of_sequence(s, in_sequence["sequence_id"]).public_name = "Tips after your download"
     page = client.get(url).get_data(as_text=True)
     assert "Tips after your download" in page and "Whitepaper follow-up" not in page
     before = state(services, in_sequence)
@@ -375,7 +377,7 @@ def test_preferences_leave_one_sequence_keeps_other_mail(client, services, in_se
     resp = client.post(url, data={"action": "leave", "sequence_id": str(in_sequence["sequence_id"])})
     assert resp.status_code == 200
     after = state(services, in_sequence)
-    assert after["enrollment"] == EnrollmentStatus.EXITED and after["second"] == SendStatus.CANCELLED
+    assert after["enrollment"] == JourneyEnrolmentStatus.EXITED and after["second"] == SendStatus.CANCELLED
     assert after["status"] == ContactStatus.ACTIVE and after["suppressed"] == 0
     assert after["news"] == SendStatus.QUEUED  # the broadcast still goes
     assert "Tips after your download" not in resp.get_data(as_text=True)
