@@ -90,11 +90,12 @@ def _crlf(data: bytes) -> bytes:
 # language written with it (Japanese: the gallery's mails have 7-16% of such bytes, inside MJML's ASCII
 # tables), not a stray "’" or "©" in an English mail (the gallery's English mails have none).
 #  - Cost: quoted-printable (binascii.b2a_qp, C) runs at ~7 ns a byte, base64 at ~1: the HTML part of a
-#    Japanese 30-block mail (30 KB, MJML's tables) cost the worker ~3x more per recipient in quoted-printable
-#    than in base64, the largest difference between a block mail and an HTML mail (docs/benchmarks.md,
-#    issue 19; the gallery's and bench_sending's Japanese HTML mails were base64 already, over 1/6 high bytes).
+#    Japanese 30-block mail (30 KB, MJML's tables) took 290 us per recipient in quoted-printable, 71 in
+#    base64, the largest difference between a block mail and an HTML mail (docs/benchmarks.md, issue 19).
+#    The rule was 1/6 before: hand-written Japanese HTML (bench_sending's, 31%) was base64 already, MJML's
+#    Japanese mails (7-16%) were not.
 #  - Size: base64 is 4/3 of the bytes; quoted-printable of the same mostly-markup HTML 1.2-1.3 (each
-#    Japanese byte and each "=" of the markup becomes three): ~10% more on the wire, nothing a receiver sees.
+#    Japanese byte and each "=" of the markup becomes three): ~12% more on the wire, nothing a receiver sees.
 #  - Filters: SpamAssassin's MIME_BASE64_TEXT fires only for base64 text without a charset or in US-ASCII;
 #    ours is charset=utf-8 (tests/delivery/test_spamassassin.py and test_gallery_mails.py score these mails).
 #    Plain-ASCII bodies stay quoted-printable, readable in a mail's source.
