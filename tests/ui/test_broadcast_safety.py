@@ -19,7 +19,8 @@ from campaigns.models import (
     Broadcast,
     BroadcastStatus,
     Contact,
-    Enrollment,
+    Journey,
+    JourneyEnrolment,
     Segment,
     Send,
     SendStatus,
@@ -295,22 +296,24 @@ def test_ab_held_back_part_is_shown_in_the_confirmation_and_on_the_page(ui, serv
 
 
 def test_enrolment_of_a_segment_asks_first(ui, services):
+    """A sequence is enrolled into on its journey's page (it runs as one): who and how many first."""
     tid = committed(services, make_template, compiled=True)
     with services.db.begin() as s:
         seq_id = make_sequence(s, [{"template_id": tid, "delay_minutes": 0}], name="Onboarding").id
+        journey_id = s.scalar(select(Journey.id).where(Journey.sequence_id == seq_id))
         make_contacts(s, 3, company="Shosha")
         seg = Segment(name="Everyone", rules={})
         s.add(seg)
         s.flush()
         seg_id = seg.id
-    resp = ui.post(f"/sequences/{seq_id}/enroll", {"segment": str(seg_id)}, page=f"/sequences/{seq_id}")
+    page = f"/journeys/{journey_id}"
+    resp = ui.post(f"{page}/enrol", {"segment": str(seg_id)}, page=page)
     body = resp.get_data(as_text=True)
     assert resp.status_code == 200 and 'data-testid="confirm-count">3 contacts<' in body and "Shosha" in body
     with services.db.begin() as s:
-        assert s.scalar(select(func.count()).select_from(Enrollment)) == 0
-    resp = ui.post(f"/sequences/{seq_id}/enroll", _confirm({"segment": str(seg_id)}, 3), page=f"/sequences/{seq_id}",
-                   follow_redirects=True)
+        assert s.scalar(select(func.count()).select_from(JourneyEnrolment)) == 0
+    resp = ui.post(f"{page}/enrol", _confirm({"segment": str(seg_id)}, 3), page=page, follow_redirects=True)
     assert "Enrolled 3 of 3 contacts." in resp.get_data(as_text=True)
     with services.db.begin() as s:
-        assert s.scalar(select(func.count()).select_from(Enrollment)) == 3
+        assert s.scalar(select(func.count()).select_from(JourneyEnrolment)) == 3
         assert s.scalar(select(func.count()).select_from(Contact)) == 3

@@ -26,8 +26,8 @@ from campaigns.models import (
     ContactList,
     ContactListMember,
     ContactStatus,
-    Enrollment,
     Event,
+    JourneyEnrolment,
     Segment,
     Stage,
     StageChange,
@@ -386,13 +386,13 @@ def test_enrol_asks_for_confirmation_before_it_mails_anyone(ui: Any, services: A
     html = first.get_data(as_text=True)
     assert first.status_code == 200 and "Lead0" in html and "confirm_count" in html
     with services.db.begin() as s:
-        assert s.scalar(select(Enrollment.id)) is None  # nothing before the confirmation
+        assert s.scalar(select(JourneyEnrolment.id)) is None  # nothing before the confirmation
     wrong = bulk(ui, {**form, "confirm_step": "confirmed", "confirm_count": "2"})
     assert wrong.status_code == 409
     done = bulk(ui, {**form, "confirm_step": "confirmed", "confirm_count": "3"})
     assert done.status_code == 302
     with services.db.begin() as s:
-        assert sorted(s.scalars(select(Enrollment.contact_id))) == ids
+        assert sorted(s.scalars(select(JourneyEnrolment.contact_id))) == ids  # walks of the sequence's journey
 
 
 def test_erase_from_the_list_confirms_then_erases(ui: Any, services: Any) -> None:
