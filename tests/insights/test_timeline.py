@@ -162,10 +162,11 @@ def test_programs_say_where_the_contact_is_and_what_comes_next(services, story):
                                node_key="n2", due_at=T0 + timedelta(days=7)))
     with services.db.factory() as s:
         programs = contact_programs(s, story["contact"], TOKYO)
+    # the sequence runs as a journey: its walk waits at its first step's delay, listed after the sooner one
     assert [(p.kind, p.name, p.status, p.position, p.next_text % p.next_params) for p in programs] == [
-        ("sequence", "ホワイトペーパー フォローアップ", "active", "1 / 2", "step 1: 「Newsletter」"),
-        ("journey", "展示会フォロー", "active", "", "waiting for the contact to act")]
-    assert programs[1].next_at == datetime(2026, 11, 27, 10, 0, tzinfo=TOKYO)
+        ("journey", "展示会フォロー", "active", "", "waiting for the contact to act"),
+        ("journey", "ホワイトペーパー フォローアップ", "active", "", "waiting")]
+    assert programs[0].next_at == datetime(2026, 11, 27, 10, 0, tzinfo=TOKYO)
 
 
 def test_contact_page_in_both_languages(ui, services, story):
