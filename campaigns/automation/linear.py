@@ -156,7 +156,7 @@ class SequenceRunsAsJourney(ValueError):
 
     def __init__(self, journey_id: int, what: str) -> None:
         self.journey_id = journey_id
-        super().__init__(f"this sequence runs as journey {journey_id} now: {what} there "
+        super().__init__(f"this sequence runs as a journey now (journey {journey_id}): {what} there "
                          f"(/api/v1/journeys/{journey_id}, or the journey canvas)")
 
 
