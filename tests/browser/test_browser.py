@@ -116,16 +116,16 @@ def test_template_and_two_step_sequence_through_the_ui(browser_page, services):
     expect(page.locator(".flash-success")).to_contain_text("Sequence saved.")
     expect(page.get_by_test_id("sequence-status")).to_have_text("draft")
 
-    page.click("[data-testid=sequence-activate]")
-    expect(page.locator(".flash-success")).to_contain_text("Sequence activated.")
-    expect(page.get_by_test_id("sequence-status")).to_have_text("active")
     expect(page.get_by_test_id("step-table").locator("tbody tr")).to_have_count(2)
     expect(page.get_by_test_id("step-table")).to_contain_text("3 days")
     page.screenshot(path=str(SHOTS / "sequence-page.png"), full_page=True)
+    page.click("[data-testid=sequence-activate]")  # it becomes a live journey: its canvas opens
+    expect(page.locator(".flash-success")).to_contain_text("Sequence activated: it runs as a journey now.")
+    page.wait_for_url("**/journeys/*")
 
     with services.db.begin() as s:
         seq = s.scalar(select(Sequence).where(Sequence.name == "Whitepaper follow-up"))
-        assert seq.status == SequenceStatus.ACTIVE
+        assert seq.status == SequenceStatus.CONVERTED
         assert seq.trigger_events == ["whitepaper_downloaded"] and seq.exit_events == ["demo_booked"]
         rows = s.scalars(select(Step).where(Step.sequence_id == seq.id, Step.deleted.is_(False))
                          .order_by(Step.position)).all()
@@ -134,7 +134,7 @@ def test_template_and_two_step_sequence_through_the_ui(browser_page, services):
 
     page.click("[data-testid=nav-campaigns]")
     page.click("#nav-campaigns >> text=Sequences")
-    expect(page.get_by_test_id(f"status-{seq.id}")).to_have_text("active")
+    expect(page.get_by_test_id(f"status-{seq.id}")).to_have_text("Runs as a journey")
     page.screenshot(path=str(SHOTS / "sequence-list.png"), full_page=True)
     page.click("[data-testid=nav-campaigns]")
     page.click("#nav-campaigns >> text=Mail templates")

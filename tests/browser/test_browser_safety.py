@@ -15,7 +15,7 @@ from sqlalchemy import func, select
 from campaigns import scheduler
 from campaigns.db import now_utc
 from campaigns.journeys.broadcasts import create_broadcast
-from campaigns.models import Broadcast, BroadcastStatus, Enrollment, Segment, Send
+from campaigns.models import Broadcast, BroadcastStatus, JourneyEnrolment, Segment, Send
 from campaigns.views.confirm import MASS_THRESHOLD
 from tests.browser_helpers import logged_in_page, sideways
 from tests.conftest import USER_EMAIL, USER_PASSWORD, run_jobs
@@ -138,9 +138,9 @@ def test_japanese_enrolment_and_cancel_confirmations_on_a_phone(app, services, u
         page.click("[data-testid=lang-switch]")
         for width in (1366, 390):
             page.set_viewport_size({"width": width, "height": 900})
-            page.goto(f"{base}/sequences/{sequence_id}")
-            page.select_option("[data-testid=enroll-form] select[name=segment]", value=str(segment_id))
-            page.click("[data-testid=enroll-go]")
+            page.goto(f"{base}/sequences/{sequence_id}")  # an active sequence: its journey's canvas answers
+            page.select_option("[data-testid=journey-enrol-segment]", value=str(segment_id))
+            page.click("[data-testid=journey-enrol]")
             expect(page.get_by_test_id("confirm-title")).to_contain_text("「新規リード育成」")
             expect(page.get_by_test_id("confirm-count")).to_have_text(re.compile(r"^3\s?件$"))
             expect(page.get_by_test_id("confirm-sample")).to_contain_text("山田 太郎")
@@ -149,11 +149,11 @@ def test_japanese_enrolment_and_cancel_confirmations_on_a_phone(app, services, u
             assert sideways(page) == 0, width
             page.screenshot(path=str(SHOTS / f"safety-confirm-enrol-ja-{width}.png"), full_page=True)
             with services.db.begin() as s:
-                assert s.scalar(select(func.count()).select_from(Enrollment)) == 0
+                assert s.scalar(select(func.count()).select_from(JourneyEnrolment)) == 0
         page.click("[data-testid=confirm-go]")
         expect(page.locator(".flash-success")).to_contain_text("3")
         with services.db.begin() as s:
-            assert s.scalar(select(func.count()).select_from(Enrollment)) == 3
+            assert s.scalar(select(func.count()).select_from(JourneyEnrolment)) == 3
 
         # Cancel asks first, in Japanese, and fits the phone.
         page.goto(f"{base}/broadcasts/{broadcast_id}")
