@@ -61,7 +61,8 @@ SCHEMAS["ABWinnerInput"] = {
 
 
 def _summary(test: ABTest) -> dict[str, Any]:
-    return {"id": test.id, "broadcast_id": test.broadcast_id, "step_id": test.step_id, "kind": str(test.kind),
+    return {"id": test.id, "broadcast_id": test.broadcast_id, "step_id": test.step_id,
+            "journey_id": test.journey_id, "node_key": test.node_key or None, "kind": str(test.kind),
             "metric": str(test.metric), "status": str(test.status), "winner_index": test.winner_index,
             "created_at": test.created_at.isoformat()}
 
