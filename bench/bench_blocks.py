@@ -8,6 +8,8 @@ against the HTML mail of bench/bench_sending.py.
   mjml      the MRML part alone (validate_document + compile_document)
   render    one recipient's mail from the compiled version (render_message: the sandbox render, signed
             click URLs, the pixel), and the same plus the MIME message the worker hands to SMTP
+  smtp      with --send: the message size alone, the real mailer sending one recipient's prebuilt message of
+            each mail 3,000 times to smtp-sink (CPU per mail)
   sending   with --send (needs Postfix's /usr/sbin/smtp-sink): bench_sending's 1-worker run, end to end, with
             bench_sending's HTML mail, the 30-block mail and its HTML twin, in turn, --rounds times
 
@@ -243,6 +245,7 @@ def in_process(db_url: str, runs: int) -> None:
             message_cpu = CPU[0]
             rows.append((name, render_ms, render_cpu, message_ms, message_cpu, len(render().html.encode()),
                          len(message()), len(version.links)))
+            MESSAGES[name] = message()
     db.dispose()
     print(f"compile a 30-block mail to a stored version   {compile_ms:7.1f} ms wall  {compile_cpu:5.1f} ms CPU   "
           f"({'PASS' if compile_ms <= 50 else 'FAIL'}: target <= 50 ms wall)")
@@ -252,6 +255,42 @@ def in_process(db_url: str, runs: int) -> None:
     for name, ms, cpu, message_ms, message_cpu, size, message_size, links in rows:
         print(f"one recipient, {name:24s} render {ms:6.3f} ms ({cpu:5.3f} CPU), render + MIME {message_ms:6.3f} ms "
               f"({message_cpu:5.3f} CPU); HTML {size:6,} bytes, message {message_size:6,} bytes, {links} links")
+
+
+MESSAGES: dict[str, bytes] = {}  # one recipient's message of each mail (in_process), for smtp_only
+
+
+def smtp_only(mails: int = 3000, rounds: int = 3) -> None:
+    """What the message size alone costs the worker: the real MailerPool (4 connections) sending the same prebuilt
+    message `mails` times to smtp-sink, CPU of this process per mail (the mailer's loop runs in a thread of it)."""
+    import resource
+
+    import bench.bench_sending as bs
+    from campaigns.delivery import mailer
+
+    def cpu() -> float:
+        usage = resource.getrusage(resource.RUSAGE_SELF)
+        return usage.ru_utime + usage.ru_stime
+
+    sink = bs.start_sink(ARGS.sink_port)
+    pool = mailer.MailerPool(mailer.SmtpConfig("127.0.0.1", ARGS.sink_port, connections=4))
+    per_mail: dict[str, list[float]] = {name: [] for name in MESSAGES}
+    try:
+        for _ in range(rounds):
+            for name, data in MESSAGES.items():
+                batch = [mailer.OutgoingMail(key=i, mail_from="marketing@bench.test", rcpt="lead@bench.example.com",
+                                             data=data) for i in range(mails)]
+                started = cpu()
+                for i in range(0, mails, 500):
+                    assert all(outcome.ok for outcome in pool.submit(batch[i : i + 500]).result())
+                per_mail[name].append((cpu() - started) / mails * 1000)
+    finally:
+        pool.close()
+        sink.terminate()
+        sink.wait()
+    for name, values in per_mail.items():
+        print(f"SMTP alone, {name:24s} {statistics.median(values):.3f} ms CPU per mail (median of {rounds} rounds "
+              f"of {mails:,}; message {len(MESSAGES[name]):,} bytes)")
 
 
 def sending(db_url: str) -> None:
@@ -325,6 +364,7 @@ def main() -> None:
     sizes()
     in_process(db_url, ARGS.runs)
     if ARGS.send:  # a database of its own: bench_sending's prepare builds its schema from nothing
+        smtp_only()
         if ARGS.db == "postgresql":
             sending(use_database(ARGS.pg_url + "_send", False))
         else:
