@@ -5,16 +5,19 @@ one live journey built and published through the journey service (CLI `nurture s
 from __future__ import annotations
 
 import random
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from sqlalchemy import func, select
+from sqlalchemy.orm import Session
 
+from campaigns.audience import segment_counts
 from campaigns.automation import service as journeys
 from campaigns.db import now_utc
 from campaigns.delivery.rendering import create_template
 from campaigns.demo_history import seed_history
+from campaigns.journeys.sequences import create_sequence
 from campaigns.leads.forms import FormInput, create_form
-from campaigns.models import Contact, Journey, User
+from campaigns.models import Contact, Journey, Segment, User
 from campaigns.runtime import Services
 from campaigns.users import create_user, get_account
 
@@ -173,9 +176,40 @@ def seed_demo(svc: Services, contacts: int = 300, seed: int = 7) -> str:
         journeys.publish(s, journey, published_by="demo")
         enrolled = journeys.enrol_contacts(s, journey, [c.id for c in rows[:20]], "whitepaper_downloaded")
         history = seed_history(s, svc.settings, rows, journey, now=now, seed=seed)  # campaigns.demo_history
+        segments = _segments(s, svc, now)
+        # A draft sequence: the sequences list shows one, and its page says what activating does (it would run
+        # as a journey; the demo's one live journey stays the only campaign running now).
+        create_sequence(s, "ウェビナー参加者フォロー", description="Webinar attendees: the case study, then the whitepaper a week later.",
+                        trigger_events=["webinar_attended"], exit_events=["demo_booked"], steps=[
+                            {"template_id": case_study.id, "delay_minutes": 60},
+                            {"template_id": whitepaper.id, "delay_minutes": 7 * 24 * 60,
+                             "window_days": "12345", "window_start_hour": 9, "window_end_hour": 18}])
     return (f"demo data loaded: {contacts} contacts, 2 templates, 1 live journey ({enrolled} enrolled), "
-            f"1 form (/f/whitepaper), {history}; "
+            f"1 form (/f/whitepaper), {segments} segments, 1 draft sequence, {history}; "
             f"log in as {DEMO_EMAIL} / {DEMO_PASSWORD}")
+
+
+# The saved segments a marketer would make first, over what the history gave the contacts.
+_SEGMENTS = [
+    ("MQL・ホットリード", {"all": [{"field": "stage", "op": "in", "value": ["hot", "mql"]}]}),
+    ("ウェビナー参加者（過去60日）", {"all": [{"event": "webinar_attended", "within_days": 60}]}),
+    ("IT業界の役職者", {"all": [{"field": "attributes.industry", "op": "eq", "value": "IT"},
+                             {"field": "job_title", "op": "in", "value": ["部長", "課長", "CTO", "マネージャー"]}]}),
+    ("30日間メールを開いていない", {"all": [{"engagement": "not_opened", "within_days": 30},
+                                      {"field": "stage", "op": "in", "value": ["cold", "warm"]}]}),
+]
+
+
+def _segments(s: Session, svc: Services, now: datetime) -> int:
+    """The demo's segments, counted now: the list shows counts on first start instead of 'not counted yet'
+    (the scheduler recounts them every REFRESH_SECONDS; campaigns.audience.segment_counts). The counts read
+    this transaction's rows; without Redis they are simply counted on the list's first view."""
+    made = [Segment(name=name, rules=rules, created_at=now, updated_at=now) for name, rules in _SEGMENTS]
+    s.add_all(made)
+    s.flush()
+    for segment in made:
+        segment_counts.count_now(s, svc.redis, segment, now)
+    return len(made)
 
 
 def demo_journey_id(svc: Services) -> int | None:

@@ -395,7 +395,10 @@ def _visits(session: Session, h: _History, arrivals: dict[int, tuple[datetime, s
     """A few recent visits to the company's site: known leads (identified by a mail click) and anonymous
     visitors seen by their network's company, and one crawler."""
     rng = h.rng
-    known = sorted(arrivals, key=lambda cid: -arrivals[cid][2])[26:40]
+    # Known visitors from every stage: some of the keenest (the MQLs-to-be of _intent) and warm and cold ones,
+    # so the website report's columns by stage all have pages.
+    keen = sorted(arrivals, key=lambda cid: -arrivals[cid][2])
+    known = keen[4:12] + keen[30:36]
     visitors: list[dict[str, Any]] = []
     for n in range(18):
         cid = known[n] if n < len(known) else None

@@ -10,6 +10,7 @@ from zoneinfo import ZoneInfo
 import sqlalchemy as sa
 from sqlalchemy import func, select
 
+from campaigns.audience import segment_counts
 from campaigns.db import now_utc
 from campaigns.demo import seed_demo
 from campaigns.insights import kpi
@@ -26,7 +27,10 @@ from campaigns.models import (
     JourneyEnrolment,
     JourneyStep,
     ScoreEntry,
+    Segment,
     Send,
+    Sequence,
+    SequenceStatus,
     Stage,
     StageChange,
 )
@@ -81,6 +85,17 @@ def test_the_demo_has_ninety_days_of_history_across_the_product(app: Any, servic
         visits = s.execute(select(WebVisit.contact_id, WebVisit.occurred_at)).all()
         assert any(c for c, _ in visits) and any(c is None for c, _ in visits)
         assert all(timedelta(0) < now - t < timedelta(days=10) for _, t in visits)
+        # the path log holds the nodes left (one row each, closed); a walk's current node is its own, with its time
+        assert s.scalar(select(func.count()).select_from(JourneyStep).where(JourneyStep.left_at.is_(None))) == 0
+        assert s.scalar(select(func.count()).select_from(JourneyEnrolment).where(
+            JourneyEnrolment.node_entered_at.is_(None))) == 0
+        # saved segments, already counted (the list shows counts on first start, not "not counted yet")
+        segments = list(s.scalars(select(Segment)))
+        assert len(segments) >= 3
+        counts = segment_counts.cached_counts(s, services.redis, segments, now, budget=0)
+        assert all(not c.pending and not c.invalid and c.count for c in counts.values()), counts
+        # a draft sequence for the sequences list
+        assert s.scalar(select(Sequence.status)) is SequenceStatus.DRAFT
     # the KPI page's measures over the last 90 days
     with services.db.begin() as s:
         zone = ZoneInfo("Asia/Tokyo")
