@@ -1,5 +1,7 @@
-"""The demo after its first start, in headless Chromium: the pages a newcomer opens first (dashboard, reports,
-KPIs, A/B results, scoring, the journey) all show data, in English and Japanese, at 1366 and 390 px."""
+"""The demo after its first start, in headless Chromium: the pages a newcomer opens first (dashboard, contacts and
+a contact's page, segments, the journeys list and the running journey's canvas, sequences, broadcasts, A/B tests
+and their results, scoring, reports, the website report and recent visitors, KPIs) all show data, in English and
+Japanese, at 1366 and 390 px."""
 
 from __future__ import annotations
 
@@ -12,7 +14,7 @@ import sqlalchemy as sa
 from sqlalchemy import select
 
 from campaigns.demo import DEMO_EMAIL, DEMO_PASSWORD, seed_demo
-from campaigns.models import ABTest, Broadcast, BroadcastStatus, Journey
+from campaigns.models import ABTest, Broadcast, BroadcastStatus, Journey, JourneyEnrolment
 from tests.browser_helpers import logged_in_page
 
 pytestmark = pytest.mark.browser
@@ -52,8 +54,11 @@ def test_the_demos_first_pages_all_show_data(app: Any, services: Any) -> None:
         broadcast = s.scalar(select(Broadcast.id).where(Broadcast.status == BroadcastStatus.SENT).order_by(Broadcast.id))
         test = s.scalar(select(ABTest.id))
         journey = s.scalar(select(Journey.id))
-    pages = ["/", "/reports/", f"/reports/broadcasts/{broadcast}", "/kpi/", f"/ab/{test}", "/scoring",
-             f"/journeys/{journey}"]
+        contact = s.scalar(select(JourneyEnrolment.contact_id).where(JourneyEnrolment.status == "completed")
+                           .order_by(JourneyEnrolment.id))
+    pages = ["/", "/contacts/", f"/contacts/{contact}", "/contacts/segments", "/journeys/", f"/journeys/{journey}",
+             "/sequences/", "/broadcasts/", "/ab/", f"/ab/{test}", "/scoring", "/reports/",
+             f"/reports/broadcasts/{broadcast}", "/visitors/report", "/visitors", "/kpi/"]
     SHOTS.mkdir(parents=True, exist_ok=True)
     with logged_in_page(app, DEMO_EMAIL, DEMO_PASSWORD) as b:
         page, base = b.page, b.server.url
@@ -75,6 +80,15 @@ def test_the_demos_first_pages_all_show_data(app: Any, services: Any) -> None:
                         text = page.inner_text("main")
                         assert ("Trends by week" if lang == "en" else "週ごとの推移") in text
                         assert "UTC" not in text
+                    if url == "/contacts/segments":  # counted at seed time, not "not counted yet"
+                        assert page.locator("main table tbody tr").count() >= 3
+                        assert "Not counted yet" not in page.inner_text("main") and "未集計" not in page.inner_text("main")
+                    if url == f"/journeys/{journey}":  # the canvas's live counts: walks at several nodes
+                        for node in ("whitepaper", "three-days", "weekday"):
+                            now = page.locator(f"[data-testid=node-stats-{node}] [data-stat=now] strong").inner_text()
+                            assert int(now) > 0, (node, now)
+                        passed = page.locator("[data-testid=node-stats-case-study] [data-stat=passed] strong")
+                        assert int(passed.inner_text().replace(",", "")) > 50
                     _no_empty_tables(page, url)
                     _no_sideways_scroll(page, f"{url} {lang} {width}")
                     name = url.strip("/").replace("/", "-").split("?")[0] or "dashboard"
