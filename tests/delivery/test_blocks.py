@@ -6,6 +6,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
+import html5lib
 import lxml.html
 import pytest
 
@@ -128,7 +129,8 @@ def test_the_button_is_a_table_based_bulletproof_button(compiled: Any) -> None:
     anchor = root.xpath("//a[@href='https://example.com/download']")[0]
     cell = anchor.getparent()
     assert cell.tag == "td" and cell.get("bgcolor") == "#0b7a5c"  # the accent colour of the brand kit
-    assert cell.getparent().getparent().getparent().tag == "table"
+    row = cell.getparent()  # a row of the button's own table (its <tbody> is the parser's to add)
+    assert row.tag == "tr" and next(row.iterancestors("table")) is not None
     assert "padding:12px 28px" in anchor.get("style") and "display:inline-block" in anchor.get("style")
     assert "color:#ffffff" in anchor.get("style")
 
@@ -137,7 +139,30 @@ def test_dark_mode_is_declared_and_the_preview_switch_forces_it(compiled: Any) -
     html, root = compiled
     assert root.xpath("//meta[@name='color-scheme']")[0].get("content") == "light dark"
     assert "@media (prefers-color-scheme: dark)" in html and "[data-ogsc]" in html
-    assert "@media all {" in dark_preview(html) and "prefers-color-scheme" not in dark_preview(html)
+    assert "@media all{" in dark_preview(html) and "prefers-color-scheme" not in dark_preview(html)
+
+
+def test_the_lean_pass_keeps_outlook_conditionals_text_and_merge_tags() -> None:
+    """compile_document's size pass (issue 19): adjacent Outlook conditionals merged, never dropped; no
+    <tbody>; style attributes shortened; text that looks like markup, URLs and merge tags untouched."""
+    document = {"blocks": [
+        {"type": "text", "html": '<p>{{ contact.company }} style="padding:0px;" &lt;tbody&gt; , x</p>'
+                                 '<p><a href="https://example.com/a?style=0px;&amp;b=1">a</a></p>'},
+        {"type": "columns", "columns": [[{"type": "text", "html": "<p>left</p>"}],
+                                         [{"type": "text", "html": "<p>right</p>"}]]},
+    ]}
+    html = compile_document(validate_document(document), BrandKit(), {}, lang="en")
+    assert 'style="padding:0px;"' in html and "&lt;tbody&gt; , x" in html  # text stays as written
+    assert "{{ contact.company }}" in html and "style=0px;&amp;b=1" in html
+    assert "<tbody>" not in html and "<![endif]--><!--[if mso | IE]>" not in html
+    assert html.count("<!--[if mso | IE]>") >= 3 and html.count("<!--[if ") == html.count("<![endif]-->")
+    assert "<!--[if mso]><noscript><xml><o:OfficeDocumentSettings>" in html
+    styles = re.findall(r' style="([^"]*)"', html.split("<body", 1)[1])
+    assert styles and not any(s.endswith(";") or re.search(r"[:\s]0px\b", s) for s in styles
+                              if s != "padding:0px;")
+    # the browser's DOM is the one MRML's unshortened HTML gives: tables get their tbody back
+    root = html5lib.parse(html, namespaceHTMLElements=False)  # the HTML5 parser, as browsers parse
+    assert root.findall(".//table/tbody/tr") and not root.findall(".//table/tr")
 
 
 def test_text_is_escaped_and_merge_tags_survive_whole(compiled: Any) -> None:
