@@ -288,12 +288,21 @@ def event_phase(svc: Any, app: Any, args: Any, ids: dict[str, int]) -> None:
     latencies = sorted(planned[c] - posted[c] for c in targets if c in planned and c in posted)
     moved = len(latencies)
     p50 = latencies[len(latencies) // 2] if latencies else float("nan")
+    p95 = latencies[int(len(latencies) * 0.95) - 1] if latencies else float("nan")
     p99 = latencies[int(len(latencies) * 0.99) - 1] if latencies else float("nan")
+    # What the moves left behind: the path log holds one row per node left (campaigns.automation.walks), so
+    # each moved walk has exactly one row for w2 left by "happened", and each got one m4 mail, not two.
+    with svc.db.engine.connect() as conn:
+        logged = conn.scalar(sa.text("SELECT count(*) FROM journey_steps WHERE node_key = 'w2' AND exit = 'happened'"))
+        mails, mailed = conn.execute(sa.text(
+            "SELECT count(*), count(DISTINCT contact_id) FROM sends WHERE node_key = 'm4'")).one()
     print(f"{args.events:,} events posted through the API to {args.waiting:,} waiting walks; "
           f"{moved:,} moved and their next mail planned")
-    print(f"  latency from the event's arrival to its mail planned: p50 {p50:.2f} s, p99 {p99:.2f} s, "
-          f"max {latencies[-1] if latencies else float('nan'):.2f} s (target p99 <= 5 s) "
+    print(f"  latency from the event's arrival to its mail planned: p50 {p50:.2f} s, p95 {p95:.2f} s, "
+          f"p99 {p99:.2f} s, max {latencies[-1] if latencies else float('nan'):.2f} s (target p99 <= 5 s) "
           f"{'OK' if moved == len(targets) and p99 <= 5 else 'MISSED'}")
+    print(f"  path log: {logged:,} rows of w2 left by 'happened'; m4 mails planned: {mails:,} to {mailed:,} contacts"
+          f" {'OK' if logged == mails == mailed == len(targets) else 'UNEXPECTED'}", flush=True)
 
 
 def main() -> None:
