@@ -40,4 +40,9 @@ JA = {
     "Moved from a sequence": "ステップメールから移行",
     "Added through the API": "APIで追加",
     "A test run": "テスト実行",
+    # the A/B test page: who decided
+    "decided automatically": "自動で決定",
+    "picked by hand": "手動で決定",
+    "picked through the API": "APIで決定",
+    "test cancelled": "テスト中止",
 }
