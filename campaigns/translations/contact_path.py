@@ -45,4 +45,12 @@ JA = {
     "picked by hand": "手動で決定",
     "picked through the API": "APIで決定",
     "test cancelled": "テスト中止",
+    # the broadcasts list: a broadcast's status (the same words as the catalog's codes)
+    "broadcast_status|Draft": "下書き",
+    "broadcast_status|Scheduled": "予約済み",
+    "broadcast_status|Sending": "送信中",
+    "broadcast_status|Paused": "一時停止",
+    "broadcast_status|Sent": "送信済み",
+    "broadcast_status|Cancelled": "キャンセル済み",
+    "broadcast_status|Failed": "失敗",
 }

@@ -33,3 +33,17 @@ def test_who_decided_an_ab_test_reads_in_words(ui: Any, services: Any) -> None:
         s.execute(update(ABTest).where(ABTest.id == test_id).values(decided_by="mika@example.jp"))
     assert "picked by hand ( mika@example.jp )" in _text(ui.get(f"/ab/{test_id}").get_data(as_text=True))
     assert "手動で決定" in _text(ui.get(f"/ab/{test_id}", headers={"Accept-Language": "ja"}).get_data(as_text=True))
+
+
+def test_broadcast_statuses_read_in_words(ui: Any, services: Any) -> None:
+    from campaigns.models import Broadcast
+
+    broadcast_id = _broadcast(services, 2)
+    with services.db.begin() as s:
+        s.execute(update(Broadcast).where(Broadcast.id == broadcast_id).values(status="scheduled"))
+    html = ui.get("/broadcasts/").get_data(as_text=True)
+    badge = re.search(r'data-testid="broadcast-status">([^<]*)<', html)
+    assert badge and badge.group(1) == "Scheduled"
+    ja = ui.get("/broadcasts/", headers={"Accept-Language": "ja"}).get_data(as_text=True)
+    badge = re.search(r'data-testid="broadcast-status">([^<]*)<', ja)
+    assert badge and badge.group(1) == "予約済み"
