@@ -53,4 +53,11 @@ JA = {
     "broadcast_status|Sent": "送信済み",
     "broadcast_status|Cancelled": "キャンセル済み",
     "broadcast_status|Failed": "失敗",
+    # the KPI page: where contacts came from (known source codes; a marketer's own source shows as stored)
+    "Trade show": "展示会",
+    "Website form": "Webフォーム",
+    "Whitepaper": "ホワイトペーパー",
+    "Webinar": "ウェビナー",
+    "Referral": "紹介",
+    "Journey test": "シナリオのテスト",
 }

@@ -18,6 +18,21 @@ from campaigns.views.builder_common import account_zone
 
 bp = Blueprint("kpi", __name__, url_prefix="/kpi")
 
+# Where contacts came from, in words, for the sources the product itself writes and the usual import labels;
+# a marketer's own source (e.g. "seminar_2026") shows as it is. The stored values never change.
+SOURCE_WORDS = {
+    "csv_import": "CSV import", "import": "CSV import", "trade_show": "Trade show", "website_form": "Website form",
+    "form": "Form", "whitepaper": "Whitepaper", "api": "API", "manual": "Added by hand", "webinar": "Webinar",
+    "referral": "Referral", "journey test": "Journey test",
+}
+
+
+@bp.app_template_filter("source_label")
+def source_label(source: str | None) -> str:
+    """A contact source in the user's language: a known code in words, anything else as stored ("" stays "")."""
+    text = str(source or "")
+    return _(SOURCE_WORDS[text]) if text in SOURCE_WORDS else text
+
 
 class _BadFilter(ValueError):
     pass

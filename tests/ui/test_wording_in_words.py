@@ -47,3 +47,27 @@ def test_broadcast_statuses_read_in_words(ui: Any, services: Any) -> None:
     ja = ui.get("/broadcasts/", headers={"Accept-Language": "ja"}).get_data(as_text=True)
     badge = re.search(r'data-testid="broadcast-status">([^<]*)<', ja)
     assert badge and badge.group(1) == "予約済み"
+
+
+def test_kpi_sources_read_in_words_and_custom_ones_as_stored(ui: Any, services: Any) -> None:
+    from tests.factories import make_contact
+
+    with services.db.begin() as s:
+        for i, source in enumerate(("csv_import", "trade_show", "website_form", "seminar_2026")):
+            make_contact(s, f"src{i}@example.jp", source=source)
+    html = ui.get("/kpi/").get_data(as_text=True)
+    table = _text(html[html.index('data-testid="by-source"'):])
+    table = table[:table.index("</table>") if "</table>" in table else len(table)]
+    for words in ("CSV import", "Trade show", "Website form", "seminar_2026"):
+        assert words in table, (words, table[:400])
+    assert "csv_import" not in table and "trade_show" not in table and "website_form" not in table
+    assert "trade_show" not in html.split('id="source-chart"')[1].split(">")[0]  # the chart's labels too
+    ja = ui.get("/kpi/", headers={"Accept-Language": "ja"}).get_data(as_text=True)
+    ja_table = _text(ja[ja.index('data-testid="by-source"'):])
+    for words in ("CSVインポート", "展示会", "Webフォーム", "seminar_2026"):
+        assert words in ja_table, words
+    with services.db.factory() as s:  # stored values unchanged
+        from sqlalchemy import select
+
+        from campaigns.models import Contact
+        assert "trade_show" in set(s.scalars(select(Contact.source)))
