@@ -60,4 +60,12 @@ JA = {
     "Webinar": "ウェビナー",
     "Referral": "紹介",
     "Journey test": "シナリオのテスト",
+    # the contact page: a sequence or journey walk's status; the sequences list: a sequence's status
+    "walk_status|Active": "稼働中",
+    "walk_status|Completed": "完了",
+    "walk_status|Left": "離脱",
+    "walk_status|Reached the goal": "ゴール達成",
+    "sequence_status|Draft": "下書き",
+    "sequence_status|Active": "稼働中",
+    "sequence_status|Paused": "一時停止",
 }

@@ -97,3 +97,14 @@ def test_a_finished_walk_shows_how_it_ended_and_only_the_latest_rows(ui: Any, se
     text = _text(ui.get(f"/contacts/{cid}").get_data(as_text=True))
     assert "Path (44 steps)" in text and "and 14 earlier steps" in text
     assert "Finished the journey" in text and "Timed out" in text and "Here now" not in text
+
+
+def test_a_walks_status_reads_in_words(ui: Any, services: Any) -> None:
+    _jid, cid = _walked(services)
+    with services.db.begin() as s:
+        s.execute(update(JourneyEnrolment).values(status="converted"))
+    badge = re.search(r'data-testid="program-status">([^<]*)<', ui.get(f"/contacts/{cid}").get_data(as_text=True))
+    assert badge and badge.group(1) == "Reached the goal"
+    ja = ui.get(f"/contacts/{cid}", headers={"Accept-Language": "ja"}).get_data(as_text=True)
+    badge = re.search(r'data-testid="program-status">([^<]*)<', ja)
+    assert badge and badge.group(1) == "ゴール達成"
