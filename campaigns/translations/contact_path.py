@@ -28,6 +28,7 @@ JA = {
     "Left the journey": "シナリオから離脱",
     "Reached the goal": "ゴール達成",
     "Taken out when a new version was published": "新しいバージョンの公開時に除外",
+    "Moved by a new version": "新しいバージョンで移動",
     "Path %(key)s": "経路 %(key)s",
     "Moved on": "次へ進んだ",
     # what started the walk

@@ -48,6 +48,7 @@ EXIT_WORDS = {
     "next": "Next", "yes": "Matched the condition", "no": "Did not match", "else": "Matched no condition",
     "happened": "It happened", "timeout": "Timed out", "end": "Finished the journey", "exit": "Left the journey",
     "goal": "Reached the goal", "removed": "Taken out when a new version was published",
+    "moved": "Moved by a new version",
 }
 # What started a walk (the first step's "entered: <source>"), by the source's prefix.
 SOURCE_WORDS = {
