@@ -2,7 +2,8 @@
 walks by (version, node) and calls `run_node` once per group).
 
 - send: contacts no longer mailable (unsubscribed, bounced, complained, suppressed) end the walk here, before
-  the mail; the frequency cap holds the walk at the node until a slot is free (as the sequence planner);
+  the mail; the frequency cap holds the walk at the node until a slot is free (as the sequence planner),
+  and when the send follows a weekday / hour window wait, until that window's next opening after it;
   otherwise one ledger row per (walk, node, visit), INSERT .. ON CONFLICT DO NOTHING, with the template's
   current version, delivered by the ordinary delivery job (same rendering, unsubscribe link, legal footer,
   send-time suppression). A template without a saved version holds the walk for an hour. A node with an A/B
@@ -96,9 +97,13 @@ def _run_send(batch: Batch, plan: Plan, data: dict[str, Any], walks: list[Walk])
         ):
             recent[contact_id].append(created_at)
     going: list[Walk] = []
+    window = _guarding_window(plan, walks[0].node_key)
     for w in mailable:
         allowed = next_allowed_by_cap(recent.get(w.contact_id, []), batch.cap_count, batch.cap_days)
         if allowed is not None and allowed > now and not w.test:
+            if window is not None:  # the slot the cap frees may fall outside the window the walk waited for
+                allowed = next_window_opening(allowed, batch.zone(w), str(window.get("days") or ""),
+                                              window.get("start_hour"), window.get("end_hour"))
             w.hold(allowed)
             batch.counts["deferred_cap"] += 1
             continue
@@ -191,6 +196,26 @@ def _run_wait(batch: Batch, plan: Plan, data: dict[str, Any], walks: list[Walk])
 
 def _armed(w: Walk) -> bool:
     return w.due_at is not None and w.due_at > w.node_entered_at
+
+
+def _guarding_window(plan: Plan, key: str) -> dict[str, Any] | None:
+    """The weekday / hour window of the wait that leads straight into send node `key`, when every edge into
+    it comes from such waits with one window (a sequence step's send window, linear.py, or "wait until
+    weekdays 9-18, then send" on the canvas); else None. A frequency-cap hold at the send then ends at the
+    window's next opening after the cap frees a slot, as the sequence planner did: the walk waited for the
+    window to mail inside it."""
+    windows = []
+    for (source, _exit), target in plan.graph.edges.items():
+        if target != key:
+            continue
+        node = plan.node(source)
+        spec = node.data.get("wait") if node is not None and node.type == "wait" else None
+        if not isinstance(spec, dict) or not isinstance(spec.get("window"), dict):
+            return None
+        windows.append(spec["window"])
+    if not windows or any(w != windows[0] for w in windows):
+        return None
+    return windows[0]
 
 
 def _attribute_values(session: Session, key: str, walks: list[Walk]) -> dict[int, Any]:

@@ -197,6 +197,33 @@ def test_frequency_cap_defers_the_step_rather_than_dropping_it(services):
         assert nodes_sent(s, wid) == [send_node(x) for x in step_ids]
 
 
+def test_a_cap_hold_ends_at_the_steps_window_not_outside_it(services):
+    """The slot the cap frees (Sunday 03:00 in Tokyo) is outside the step's window (weekdays 9-18): the mail
+    waits for Monday 09:00, as the sequence planner did, not the moment the cap frees."""
+    monday_ten = datetime(2026, 11, 23, 10, 0, tzinfo=TOKYO)
+    now = monday_ten.astimezone(UTC)
+    _, [wid], step_ids, template = setup_sequence(
+        services, [{"delay_minutes": 0, "window_days": "12345", "window_start_hour": 9, "window_end_hour": 18}],
+        tz="Asia/Tokyo", enrolled_at=now)
+    frees_at = datetime(2026, 11, 29, 3, 0, tzinfo=TOKYO)  # Sunday
+    with services.db.begin() as s:
+        account = get_account(s)
+        account.freq_cap_count, account.freq_cap_days = 1, 7
+        contact_id = s.get(JourneyEnrolment, wid).contact_id
+        b = create_broadcast(s, "news", template.id)
+        s.add(Send(contact_id=contact_id, broadcast_id=b.id, template_version_id=template.current_version_id,
+                   status=SendStatus.SENT, created_at=(frees_at - timedelta(days=7)).astimezone(UTC)))
+    scheduler.tick(services, now=now)  # the window wait opens at once (Monday 10:00 is inside)
+    counts = scheduler.tick(services, now=now)
+    assert counts.get("planned", 0) == 0
+    monday_nine = datetime(2026, 11, 30, 9, 0, tzinfo=TOKYO)
+    assert walk(services, wid).due_at == monday_nine
+    assert scheduler.tick(services, now=frees_at.astimezone(UTC)).get("planned", 0) == 0
+    assert scheduler.tick(services, now=monday_nine.astimezone(UTC))["planned"] == 1
+    with services.db.begin() as s:
+        assert nodes_sent(s, wid) == [send_node(x) for x in step_ids]
+
+
 def test_cap_counts_sends_planned_in_the_same_tick_across_sequences(services):
     with services.db.begin() as s:
         account = get_account(s)
