@@ -355,7 +355,8 @@ def _ab(raw: Any, template_id: int, at: _Where, refs: _Refs) -> dict[str, Any]:
         if i == 0 and tid != template_id:
             raise at.error("variant A is the node's own mail: its template must be the node's template")
         if tid in seen:
-            raise at.error("%(what)s sends the same template as an earlier variant; variants must differ", what=what)
+            raise at.error("variant %(variant)s sends the same template as an earlier variant; variants must differ",
+                           variant="ABCDE"[i])
         seen.add(tid)
         refs.add("template", tid, at.node, at.node_type)
         percent = _int(v["percent"], f"{what} percent", at, 1, 99)

@@ -54,8 +54,8 @@ JA = {
     _NODE + "an A/B test has at most %(max)s variants": _JA_NODE + "A/Bテストのパターンは最大 %(max)s つです",
     _NODE + "variant A is the node's own mail: its template must be the node's template":
         _JA_NODE + "パターンAはこのステップのメールです。このステップのテンプレートを指定してください",
-    _NODE + "%(what)s sends the same template as an earlier variant; variants must differ":
-        _JA_NODE + "%(what)s は前のパターンと同じテンプレートです。パターンごとに違うテンプレートにしてください",
+    _NODE + "variant %(variant)s sends the same template as an earlier variant; variants must differ":
+        _JA_NODE + "パターン%(variant)sは前のパターンと同じテンプレートです。パターンごとに違うテンプレートにしてください",
     _NODE + "the A/B variants' percentages add up to %(total)s, not 100":
         _JA_NODE + "A/Bテストの割合の合計が %(total)s%% です。100%% にしてください",
     _NODE + "ab.metric must be one of %(valid)s": _JA_NODE + "ab.metric は %(valid)s のいずれかです",
