@@ -11,7 +11,8 @@ against the HTML mail of bench/bench_sending.py.
   smtp      with --send: the message size alone, the real mailer sending one recipient's prebuilt message of
             each mail 3,000 times to smtp-sink (CPU per mail)
   sending   with --send (needs Postfix's /usr/sbin/smtp-sink): bench_sending's 1-worker run, end to end, with
-            bench_sending's HTML mail, the 30-block mail and its HTML twin, in turn, --rounds times
+            bench_sending's HTML mail, the 30-block mail, its HTML twin and the gallery's median block mail
+            ("gallery", the size of mail marketers send), in turn, --rounds times
 
 The twin: `html_twin` writes the 30-block document as a person writes an HTML mail by hand (headings,
 paragraphs, a styled link as the button, one table for each columns row, a <style> that the HTML path's
@@ -176,6 +177,20 @@ def sizes() -> None:
           f"{median[0][1]:,} ({median[1]}), largest {found[-1][0][1]:,} ({found[-1][1]}, {found[-1][0][0]} blocks)")
 
 
+def median_gallery_mail() -> tuple[str, str, Any]:
+    """The gallery's mail of median compiled size (language, key, the starter): the block mail a marketer
+    typically sends, which the sending run sets against bench_sending's HTML mail of about the same size."""
+    from campaigns.delivery import gallery
+    from campaigns.delivery.blocks import validate_document
+    from campaigns.delivery.blocks_mjml import BrandKit, compile_document
+
+    found = sorted((len(compile_document(validate_document(item.document), BrandKit(), {}, lang="ja").encode()),
+                    language, item.key, item)
+                   for language in gallery.LANGUAGES for item in gallery.starters(language))
+    _, language, key, item = found[len(found) // 2]
+    return language, key, item
+
+
 def in_process(db_url: str, runs: int) -> None:
     import sqlalchemy as sa
 
@@ -310,7 +325,12 @@ def sending(db_url: str) -> None:
     with db.begin() as s:
         template = block_mails.create_block_template(s, settings, "blocks", document=thirty_blocks(), subject=subject)
         twin = create_template(s, "twin", subject=subject, html_source=html_twin(thirty_blocks()))
-        mails = {"html": html_version_id, "blocks": template.current_version_id, "twin": twin.current_version_id}
+        language, key, starter = median_gallery_mail()
+        typical = block_mails.create_block_template(s, settings, f"gallery {language}/{key}", document=starter.document,
+                                                    subject=starter.subject)
+        mails = {"html": html_version_id, "blocks": template.current_version_id, "twin": twin.current_version_id,
+                 "gallery": typical.current_version_id}
+    print(f"# gallery: the gallery's median block mail, {language}/{key}, against html (bench_sending's HTML mail)")
 
     def use(version_id: int | None) -> None:
         from sqlalchemy import update
@@ -336,7 +356,8 @@ def sending(db_url: str) -> None:
     rate = {name: statistics.median(values) for name, values in results.items()}
     per_mail = {name: statistics.median(values) / ARGS.mails * 1000 for name, values in cpu.items()}
     print("# median steady rate: " + ", ".join(f"{name} {rate[name]:.0f} mails/s" for name in mails)
-          + f"; blocks/twin {rate['blocks'] / rate['twin']:.0%}, blocks/html {rate['blocks'] / rate['html']:.0%}")
+          + f"; blocks/twin {rate['blocks'] / rate['twin']:.0%}, blocks/html {rate['blocks'] / rate['html']:.0%}, "
+          + f"gallery/html {rate['gallery'] / rate['html']:.0%}")
     print("# worker CPU per mail: " + ", ".join(f"{name} {per_mail[name]:.2f} ms" for name in mails))
 
 
