@@ -41,6 +41,7 @@ from campaigns.models import (
 from campaigns.runtime import services
 from campaigns.views import confirm
 from campaigns.views.builder_common import account_time, account_zone, install_filters
+from campaigns.views.entry_words import entry_words, journey_entries
 from campaigns.views.text_input import checks_own_text
 
 bp = Blueprint("journeys", __name__, url_prefix="/journeys")
@@ -92,7 +93,9 @@ def index() -> Any:
         .where(JourneyEnrolment.status == JourneyEnrolmentStatus.ACTIVE)
         .group_by(JourneyEnrolment.journey_id)
     ).all())
-    return render_template("ui/journeys/index.html", journeys=journeys, active=active, zone=account_zone().key)
+    triggers = entry_words(s, journey_entries(s, journeys))
+    return render_template("ui/journeys/index.html", journeys=journeys, active=active, triggers=triggers,
+                           zone=account_zone().key)
 
 
 @bp.route("/new", methods=["GET", "POST"])

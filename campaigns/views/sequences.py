@@ -41,6 +41,12 @@ from campaigns.models import (
 from campaigns.runtime import services
 from campaigns.text import text_problem
 from campaigns.views.builder_common import install_filters
+from campaigns.views.entry_words import (
+    entry_words,
+    forms_enrolling_sequences,
+    journey_entries,
+    sequence_entries,
+)
 from campaigns.views.text_input import checks_own_text, field_errors
 
 bp = Blueprint("sequences", __name__, url_prefix="/sequences")
@@ -289,8 +295,14 @@ def index() -> Any:
             .group_by(Journey.sequence_id)
         ).all()
     )
+    journeys = converted_journeys(s)
+    # Triggers in words: a converted sequence's are its journey's entry triggers (edited on the canvas since).
+    by_journey = journey_entries(s, s.scalars(select(Journey).where(Journey.id.in_(journeys.values()))))
+    forms_of = forms_enrolling_sequences(s)
+    entries = {seq.id: by_journey.get(journeys[seq.id], []) if seq.id in journeys
+               else sequence_entries(seq, forms_of.get(seq.id, [])) for seq in sequences}
     return render_template("ui/sequences/index.html", sequences=sequences, active=active,
-                           journeys=converted_journeys(s))
+                           journeys=journeys, triggers=entry_words(s, entries))
 
 
 @bp.route("/new", methods=["GET", "POST"])
