@@ -1,4 +1,4 @@
-"""Unsubscribe and preferences: leave all mail, one sequence or one journey; takes effect for sends already
+"""Unsubscribe and preferences: leave all mail or one journey (a sequence runs as one); takes effect for sends already
 queued. The preference page names each series by its public name (never the internal one).
 
 Called by the public tracking endpoints (tracking/) with the contact id from a signed token; the
@@ -18,8 +18,6 @@ from campaigns.journeys.sequences import exit_contact
 from campaigns.models import (
     Contact,
     ContactStatus,
-    Enrollment,
-    EnrollmentStatus,
     Event,
     Journey,
     JourneyEnrolment,
@@ -67,8 +65,9 @@ def unsubscribe_contact(session: Session, contact_id: int, send_id: int = 0, met
 
 
 def leave_sequence(session: Session, contact_id: int, sequence_id: int) -> bool:
-    """Leave one sequence (a preference page showing it by its sequence): end the walks of the journey it runs
-    as and cancel their queued sends. Returns False when the contact is not walking it."""
+    """Leave one sequence by its id (a preference page rendered before sequences ran as journeys posts
+    sequence_id): end the walks of the journey it runs as and cancel their queued sends. Returns False when
+    the contact is not walking it."""
     if not _exit(session, contact_id, "left via preferences", sequence_id=sequence_id):
         return False
     session.add(Event(contact_id=contact_id, name="left_sequence", source="tracking",
@@ -92,32 +91,28 @@ def leave_journey(session: Session, contact_id: int, journey_id: int) -> bool:
 class Preferences:
     contact: Contact | None
     subscribed: bool
-    # each {"id", "kind": "sequence" | "journey", "public_name"}: the marketer's name for recipients, never the
+    # each {"id": journey id, "kind": "journey", "public_name"}: the marketer's name for recipients, never the
     # internal name ("" when none was given: the page words it neutrally)
     sequences: list[dict[str, Any]]
 
 
 def preferences_of(session: Session, contact_id: int) -> Preferences:
-    """What the preference page shows: whether the contact gets mail, and the series (sequences and
-    journeys) it is in now, by their public names."""
+    """What the preference page shows: whether the contact gets mail, and the journeys it is walking now
+    (test walks left out), by their public names. Sequences run as journeys (journeys.sequence_id): a
+    converted sequence's journey without a public name of its own shows the sequence's (migration 0016)."""
     contact = session.get(Contact, contact_id)
     if contact is None:
         return Preferences(None, False, [])
-    sequences = session.execute(
-        select(Sequence.id, Sequence.public_name)
-        .join(Enrollment, Enrollment.sequence_id == Sequence.id)
-        .where(Enrollment.contact_id == contact_id, Enrollment.status == EnrollmentStatus.ACTIVE)
-        .distinct()
-        .order_by(Sequence.id)
-    ).all()
-    journeys = session.execute(
-        select(Journey.id, Journey.public_name)
+    walking = session.execute(
+        select(Journey.id, Journey.public_name, Sequence.public_name.label("sequence_public_name"))
         .join(JourneyEnrolment, JourneyEnrolment.journey_id == Journey.id)
+        .outerjoin(Sequence, Sequence.id == Journey.sequence_id)
         .where(JourneyEnrolment.contact_id == contact_id,
-               JourneyEnrolment.status == JourneyEnrolmentStatus.ACTIVE)
+               JourneyEnrolment.status == JourneyEnrolmentStatus.ACTIVE,
+               JourneyEnrolment.test.is_(False))
         .distinct()
         .order_by(Journey.id)
     ).all()
-    series = [{"id": r.id, "kind": "sequence", "public_name": r.public_name} for r in sequences]
-    series += [{"id": r.id, "kind": "journey", "public_name": r.public_name} for r in journeys]
+    series = [{"id": r.id, "kind": "journey", "public_name": r.public_name or r.sequence_public_name or ""}
+              for r in walking]
     return Preferences(contact, contact.status == ContactStatus.ACTIVE, series)
