@@ -171,6 +171,8 @@ def seed_demo(svc: Services, contacts: int = 300, seed: int = 7) -> str:
             ]},
             settings={"entry": [{"kind": "event", "name": "whitepaper_downloaded"},
                                 {"kind": "form", "form_id": form.id}],
+                      # The goal a B2B nurture aims at: the lead asks for a consultation (sales takes over).
+                      "goal": {"kind": "event", "name": "consultation_requested"},
                       "exit": {"events": ["demo_booked"]}},
         )
         journeys.publish(s, journey, published_by="demo")

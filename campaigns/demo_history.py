@@ -69,6 +69,7 @@ from campaigns.scoring.rules import get_settings
 
 DAYS = 90
 FORM_NAME = "ホワイトペーパー請求"  # the demo's form (campaigns.demo); its submissions carry {form: name}
+CONSULTATION_FORM = "個別相談"  # the consultation request's form: its event is the demo journey's goal
 TRADE_SHOW = "Japan IT Week 秋"
 WEBINARS = ("リードナーチャリング入門ウェビナー", "スコアリング実践ウェビナー")
 _TOKYO = ZoneInfo("Asia/Tokyo")
@@ -304,10 +305,16 @@ def _ab_test(session: Session, settings: Settings, h: _History,
     b.finished_at = decided + timedelta(minutes=15)
 
 
-def _journey(session: Session, h: _History, journey: Journey,
-             arrivals: dict[int, tuple[datetime, str, float]], skip: set[int]) -> None:
+def _journey(session: Session, h: _History, journey: Journey, arrivals: dict[int, tuple[datetime, str, float]],
+             skip: set[int]) -> dict[int, tuple[datetime, datetime | None, bool]]:
     """Form leads walked the journey: the whitepaper at once, three days, a weekday window, the case study.
-    Each one's walk is where its age puts it, with the path log and the mails the walk sent."""
+    Each one's walk is where its age puts it, with the path log and the mails the walk sent.
+
+    Some keen leads asked for a consultation while they waited the three days after the whitepaper: the
+    journey's goal (demo.py). As the engine does it (happenings._end_walks), their walk ended `converted` at
+    the three-days node a tick after the event, the path log closing that node by the exit "goal", and the
+    case study never went. Returns each walk's span (enrolled, ended or None while active, converted) for
+    `_intent`, whose consultation requests must not fall inside a span the goal would have ended."""
     graph = journey.draft_graph
     template_of = {n["id"]: n.get("template_id") for n in graph["nodes"]}
     versions: dict[int, int] = {tid: vid for tid, vid in session.execute(
@@ -326,11 +333,17 @@ def _journey(session: Session, h: _History, journey: Journey,
     moves: list[dict[str, Any]] = []
     steps: list[dict[str, Any]] = []
 
-    def step(walk: int, node: str, entered: datetime, left: datetime | None, exit: str = "next") -> None:
+    spans: dict[int, tuple[datetime, datetime | None, bool]] = {}
+    goal = (journey.settings or {}).get("goal") or {}
+    goal_event = goal.get("name") if goal.get("kind") == "event" else None
+
+    def step(walk: int, node: str, entered: datetime, left: datetime | None, exit: str = "next",
+             detail: str = "") -> None:
         if left is None:  # the node a walk is at is the walk's own; the path log holds the nodes left
             return
         steps.append({"journey_id": journey.id, "enrolment_id": walk, "version_id": version_id, "node_key": node,
-                      "visit": 1, "entered_at": entered, "left_at": left, "exit": exit if left else "", "detail": ""})
+                      "visit": 1, "entered_at": entered, "left_at": left, "exit": exit if left else "",
+                      "detail": detail})
 
     for t, cid in forms:
         walk, keen = walks[cid], arrivals[cid][2]
@@ -341,14 +354,28 @@ def _journey(session: Session, h: _History, journey: Journey,
         waited = sent + timedelta(days=3)
         window = _next_window(waited)
         row: dict[str, Any] = {"id": walk, "visits": {"whitepaper": 1}}
-        if h.now < waited:
+        # Both draws for every walk, so the stream (and every count after) does not depend on who converts.
+        # The keener the lead, the likelier: about one walk in eight over the 90 days.
+        asks, after = h.rng.random() < 0.02 + 0.12 * keen, timedelta(hours=h.rng.uniform(5, 70))
+        converted = sent + after
+        if goal_event and asks and converted < h.now - timedelta(minutes=5):
+            ended = converted + timedelta(seconds=2)  # the engine's next tick (2 s) matched the event
+            reason = f"goal: {goal_event}"
+            h.event(cid, goal_event, converted, "form", form=CONSULTATION_FORM)
+            row.update(node_key="three-days", node_entered_at=sent, due_at=None, status=JourneyEnrolmentStatus.CONVERTED,
+                       finished_at=ended, exit_reason=reason, visits={"whitepaper": 1, "three-days": 1})
+            step(walk, "three-days", sent, ended, "goal", reason)
+            spans[cid] = (t, ended, True)
+        elif h.now < waited:
             row.update(node_key="three-days", node_entered_at=sent, due_at=waited, visits={"whitepaper": 1, "three-days": 1})
             step(walk, "three-days", sent, None)
+            spans[cid] = (t, None, False)
         elif h.now < window:
             row.update(node_key="weekday", node_entered_at=waited, due_at=window,
                        visits={"whitepaper": 1, "three-days": 1, "weekday": 1})
             step(walk, "three-days", sent, waited)
             step(walk, "weekday", waited, None)
+            spans[cid] = (t, None, False)
         else:
             row.update(node_key="case-study", node_entered_at=window, due_at=None, status=JourneyEnrolmentStatus.COMPLETED,
                        finished_at=window, visits={"whitepaper": 1, "three-days": 1, "weekday": 1, "case-study": 1})
@@ -357,6 +384,7 @@ def _journey(session: Session, h: _History, journey: Journey,
             step(walk, "case-study", window, window, "end")
             h.mail({"contact_id": cid, "journey_enrolment_id": walk, "node_key": "case-study", "visit": 1,
                     "template_version_id": study, "variant": "", "sent_at": window}, study_links, keen)
+            spans[cid] = (t, window, False)
         row.setdefault("status", JourneyEnrolmentStatus.ACTIVE)
         row.setdefault("finished_at", None)
         row["last_send_id"] = None
@@ -364,6 +392,7 @@ def _journey(session: Session, h: _History, journey: Journey,
     session.execute(update(JourneyEnrolment), moves)
     if steps:
         session.execute(insert(JourneyStep), steps)
+    return spans
 
 
 def _next_window(t: datetime) -> datetime:
@@ -379,16 +408,28 @@ def _next_window(t: datetime) -> datetime:
     return local.astimezone(t.tzinfo)
 
 
-def _intent(h: _History, arrivals: dict[int, tuple[datetime, str, float]]) -> None:
-    """The keenest leads ask for a consultation some weeks in; a few of them visited the pricing page lately."""
+def _intent(h: _History, arrivals: dict[int, tuple[datetime, str, float]],
+            walks: dict[int, tuple[datetime, datetime | None, bool]]) -> None:
+    """The keenest leads ask for a consultation some weeks in; a few of them visited the pricing page lately.
+
+    The request is the demo journey's goal: a lead whose walk it ended already asked (`_journey`), and a
+    lead still walking asks after the walk's end (inside it the engine would have converted the walk)."""
     rng = h.rng
     keen = sorted(arrivals, key=lambda cid: -arrivals[cid][2])
-    for cid in keen[:26]:
+    # About 26 requests in all, those of the walks' goal included: more would leave no lead merely hot.
+    for cid in keen[:26 - sum(converted for _, _, converted in walks.values())]:
         t, _, _ = arrivals[cid]
         age = (h.now - t).days
-        if age >= 6:
-            h.event(cid, "consultation_requested", t + timedelta(days=rng.randint(3, age - 2), hours=rng.randint(0, 8)),
-                    "form", form="個別相談")
+        if age < 6:
+            continue
+        at = t + timedelta(days=rng.randint(3, age - 2), hours=rng.randint(0, 8))
+        if cid in walks:
+            start, end, converted = walks[cid]
+            if end is None or converted:
+                continue
+            if start <= at < end:
+                at = end + (at - start)  # as long after the case study as it came after the whitepaper
+        h.event(cid, "consultation_requested", at, "form", form=CONSULTATION_FORM)
 
 
 def _visits(session: Session, h: _History, arrivals: dict[int, tuple[datetime, str, float]]) -> None:
@@ -489,8 +530,8 @@ def seed_history(session: Session, settings: Settings, contacts: list[Contact], 
     skip = {c.id for c in contacts[:20]}  # the demo enrolled these just now: they stay at the start node
     _newsletters(session, settings, h, arrivals)
     _ab_test(session, settings, h, arrivals)
-    _journey(session, h, journey, arrivals, skip)
-    _intent(h, arrivals)
+    walks = _journey(session, h, journey, arrivals, skip)
+    _intent(h, arrivals, walks)
     _visits(session, h, arrivals)
     upcoming = create_from_starter(session, settings, starter("case_study", "ja") or starter("newsletter", "ja"),  # type: ignore[arg-type]
                                    "導入事例のご紹介（来週配信）")

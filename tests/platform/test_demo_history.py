@@ -11,6 +11,7 @@ import sqlalchemy as sa
 from sqlalchemy import func, select
 
 from campaigns.audience import segment_counts
+from campaigns.automation.report import journey_stats
 from campaigns.db import now_utc
 from campaigns.demo import seed_demo
 from campaigns.insights import kpi
@@ -24,6 +25,7 @@ from campaigns.models import (
     Event,
     Hit,
     HitClass,
+    Journey,
     JourneyEnrolment,
     JourneyStep,
     ScoreEntry,
@@ -103,3 +105,46 @@ def test_the_demo_has_ninety_days_of_history_across_the_product(app: Any, servic
     assert report["contacts"]["total"] >= 290
     assert [f["contacts"] > 0 for f in report["contacts"]["funnel"]] == [True] * len(report["contacts"]["funnel"])
     assert report["mqls"] and report["preceding"]
+
+
+def test_the_demo_journeys_goal_was_reached_by_some_leads(app: Any, services: Any) -> None:
+    """The demo journey's goal (a consultation request) converted some of the seeded walks, as the engine
+    would have: the goal event on the contact's timeline, the walk ended a tick later at the node it was at,
+    that node's path log row closed by the exit "goal", and no journey mail after it."""
+    _seed(services)
+    with services.db.begin() as s:
+        journey = s.scalars(select(Journey).order_by(Journey.id)).first()
+        assert journey is not None
+        goal = journey.settings["goal"]
+        assert goal == {"kind": "event", "name": "consultation_requested"}
+        walks = list(s.scalars(select(JourneyEnrolment).where(JourneyEnrolment.journey_id == journey.id)))
+        converted = [w for w in walks if w.status == "converted"]
+        # a believable share of the seeded walks (the 20 enrolled just now have had no time to convert)
+        seeded = [w for w in walks if w.node_key != "whitepaper"]
+        assert 0.08 <= len(converted) / len(seeded) <= 0.15, (len(converted), len(seeded))
+        for w in converted:
+            assert w.exit_reason == "goal: consultation_requested" and w.finished_at is not None
+            assert w.due_at is None and not w.waiting
+            events = list(s.scalars(select(Event.occurred_at).where(
+                Event.contact_id == w.contact_id, Event.name == goal["name"])))
+            assert events and min(events) <= w.finished_at  # the event came first, the engine ended the walk
+            assert all(e >= w.enrolled_at for e in events)  # and not before the walk (it would have ended then)
+            sends = list(s.scalars(select(Send.sent_at).where(Send.contact_id == w.contact_id,
+                                                                 Send.journey_enrolment_id == w.id)))
+            assert sends and all(t is not None and t < min(events) for t in sends), (sends, events)
+            log = s.execute(select(JourneyStep.node_key, JourneyStep.exit, JourneyStep.left_at, JourneyStep.detail)
+                            .where(JourneyStep.enrolment_id == w.id).order_by(JourneyStep.left_at)).all()
+            assert [r.exit for r in log][-1] == "goal" and log[-1].node_key == w.node_key
+            assert log[-1].left_at == w.finished_at and log[-1].detail == w.exit_reason
+        # a walk still going (or done without converting) never had the goal event while it walked
+        for w in walks:
+            if w.status in ("active", "completed") and w.node_key != "whitepaper":
+                end = w.finished_at or now_utc()
+                assert not s.scalar(select(func.count()).select_from(Event).where(
+                    Event.contact_id == w.contact_id, Event.name == goal["name"],
+                    Event.occurred_at >= w.enrolled_at, Event.occurred_at < end)), w.id
+        # the canvas's and the reports page's figure: reached the goal
+        stats = journey_stats(s, journey)
+        assert stats["totals"]["converted"] == len(converted) > 0
+        assert stats["nodes"]["three-days"]["exits"].get("goal") == len(converted)
+        assert stats["nodes"]["case-study"]["passed"] > 50
