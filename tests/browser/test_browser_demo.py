@@ -41,6 +41,11 @@ def _no_empty_tables(page: Any, url: str) -> None:
             assert canvas.get_attribute("data-rendered") not in (None, "0"), f"{url}: a chart without data"
 
 
+def _figure(element: Any) -> int:
+    """The first number an element shows ("1,234 9.2%" -> 1234)."""
+    return int(element.inner_text().split()[0].replace(",", ""))
+
+
 def _no_sideways_scroll(page: Any, url: str) -> None:
     width = page.evaluate("document.documentElement.scrollWidth")
     assert width <= page.viewport_size["width"] + 1, f"{url}: {width} px wide"
@@ -89,8 +94,21 @@ def test_the_demos_first_pages_all_show_data(app: Any, services: Any) -> None:
                             assert int(now) > 0, (node, now)
                         passed = page.locator("[data-testid=node-stats-case-study] [data-stat=passed] strong")
                         assert int(passed.inner_text().replace(",", "")) > 50
+                        # the journey's goal (a consultation request) was reached by some of its walks
+                        totals = page.locator("[data-testid=journey-totals]").inner_text()
+                        assert ("Reached the goal" if lang == "en" else "ゴール達成") in totals
+                        assert _figure(page.locator("[data-testid=journey-totals] span").nth(1).locator("strong")) > 0, totals
+                    if url == "/reports/":  # the journey section's goal column
+                        converted = page.locator("[data-testid=converted]")
+                        assert converted.count() >= 1 and _figure(converted.first) > 0, converted.first.inner_text()
                     _no_empty_tables(page, url)
                     _no_sideways_scroll(page, f"{url} {lang} {width}")
                     name = url.strip("/").replace("/", "-").split("?")[0] or "dashboard"
                     page.screenshot(path=str(SHOTS / f"{name}-{lang}-{width}.png"), full_page=True)
+                    if url == f"/journeys/{journey}":  # its settings name the goal: a consultation request
+                        page.click("[data-testid=open-settings]")
+                        assert page.locator("[data-field=goal-kind]").input_value() == "event"
+                        assert "consultation_requested" in [i.input_value() for i in page.locator(
+                            "[data-field=goal-kind] >> xpath=ancestor::*[contains(concat(' ', @class, ' '), ' field ')][1]/following-sibling::div[1]//input").all()]
+                        page.screenshot(path=str(SHOTS / f"journey-settings-{lang}-{width}.png"), full_page=True)
         assert b.problems == []
