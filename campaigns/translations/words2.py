@@ -3,6 +3,7 @@ The marketer's own names (events, segments, lists, forms) go inside 「」 as ty
 
 JA = {
     "entry|Added by hand": "手動で登録",  # how contacts enter (手動で追加 elsewhere: a contact added to a list)
+    "entry|Triggers": "開始条件",  # events, a segment, forms or by hand: more than events (開始イベント)
     'Event "%(name)s"': "イベント「%(name)s」",
     'Enters segment "%(name)s"': "セグメント「%(name)s」に入ったとき",
     "A deleted segment": "削除されたセグメント",
