@@ -510,14 +510,15 @@ def test_the_language_switch_turns_the_ui_japanese(ui: Any) -> None:
 
 
 def test_a_label_is_translated_for_where_it_stands(ui: Any, services: Any) -> None:
-    """ "Triggers" are a sequence's start events on the sequences list and scoring triggers under Scoring;
+    """ "Triggers" are how contacts enter a sequence on the sequences list (events, a segment, forms or by
+    hand: 開始条件) and scoring triggers under Scoring;
     "To" is the delivery's recipient in the delivery log and the end of a range on the KPI page."""
     from campaigns.models import Sequence
 
     with services.db.begin() as s:
         s.add(Sequence(name="資料請求フォロー", trigger_events=["whitepaper_downloaded"]))
     ui.post("/lang/ja", {"next": "/"})
-    assert "<th>開始イベント</th>" in ui.get("/sequences/").get_data(as_text=True)
+    assert "<th>開始条件</th>" in ui.get("/sequences/").get_data(as_text=True)
     triggers = ui.get("/scoring/triggers").get_data(as_text=True)
     assert "<h1>トリガー</h1>" in triggers and "<th>条件</th>" in triggers and "開始イベント" not in triggers
     assert "<th>宛先</th>" in ui.get("/scoring/deliveries").get_data(as_text=True)
