@@ -21,12 +21,16 @@
         borderDash: !few && (metric === "open_machine_open" || metric === "click_scanner") ? [4, 4] : []
       };
     });
+    var narrow = canvas.clientWidth > 0 && canvas.clientWidth < 560;
     var existing = window.Chart.getChart(canvas);
     if (existing) { existing.destroy(); }
     new window.Chart(canvas, {
       type: few ? "bar" : "line",
       data: { labels: data.labels, datasets: datasets },
+      // on a phone the legend wraps to several lines: a taller chart keeps a readable plot under it
       options: { animation: false, responsive: true, interaction: { mode: "index", intersect: false },
+                 aspectRatio: narrow ? 1.1 : undefined,
+                 plugins: { legend: { labels: { boxWidth: narrow ? 14 : 40 } } },
                  scales: { x: { offset: true }, y: { beginAtZero: true, ticks: { precision: 0 } } } }
     });
     canvas.setAttribute("data-rendered", String(data.labels.length));
