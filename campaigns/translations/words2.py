@@ -2,6 +2,7 @@
 The marketer's own names (events, segments, lists, forms) go inside 「」 as typed."""
 
 JA = {
+    "Opened or clicked a mail": "メールの開封・クリック",  # where score points came from (contact page)
     "entry|Added by hand": "手動で登録",  # how contacts enter (手動で追加 elsewhere: a contact added to a list)
     "entry|Triggers": "開始条件",  # events, a segment, forms or by hand: more than events (開始イベント)
     'Event "%(name)s"': "イベント「%(name)s」",

@@ -10,6 +10,7 @@ from flask import Blueprint, abort, flash, g, redirect, render_template, request
 from sqlalchemy import func, select
 
 from campaigns.i18n import _
+from campaigns.insights.timeline import stage_cause
 from campaigns.journeys import walk_entry
 from campaigns.models import (
     Contact,
@@ -61,6 +62,14 @@ def _kind_label(kind: str) -> str:
 @bp.app_template_filter("action_label")
 def _action_label(action: str) -> str:
     return _(ACTION_LABELS.get(TriggerAction(action), str(action))) if action in TriggerAction._value2member_map_ else str(action)
+
+
+@bp.app_template_filter("stage_cause")
+def _stage_cause(cause: str, detail: str = "") -> str:
+    """A stage change's cause in words ("score 33 reached 20"), as the timeline says it: the stored detail is
+    a code ("score 33 >= 20") except for a rule's or a person's own words."""
+    key, params = stage_cause(str(cause or ""), str(detail or ""))
+    return _(key, **params)
 
 
 @bp.app_template_filter("stage_label")
