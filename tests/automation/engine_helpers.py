@@ -13,6 +13,7 @@ from campaigns.automation import engine, service
 from campaigns.db import now_utc
 from campaigns.models import Journey, JourneyEnrolment, JourneyStep, Send
 from tests.conftest import run_jobs
+from tests.factories import make_contact
 from tests.sending_helpers import make_version, setup_account
 from tests.tracking_helpers import drain
 
@@ -34,6 +35,26 @@ def publish(session: Any, graph: dict[str, Any], settings: dict[str, Any] | None
     service.publish(session, journey)
     session.flush()
     return journey
+
+
+def branch_journey(services: Any, contacts: int = 12) -> tuple[int, list[int]]:
+    """A live journey mail -> branch (employees > 100) -> big_mail / small_mail, and `contacts` contacts
+    c<i>@example.jp, every other one big (the worker's crash test uses it too)."""
+    with services.db.begin() as s:
+        tid = template(s)
+        journey = publish(s, {
+            "start": "mail", "nodes": [
+                {"id": "mail", "type": "send", "template_id": tid},
+                {"id": "which", "type": "branch", "branches": [{"key": "big", "condition": {"rules": {"all": [
+                    {"field": "attributes.employees", "op": "gt", "value": 100}]}}}]},
+                {"id": "big_mail", "type": "send", "template_id": tid},
+                {"id": "small_mail", "type": "send", "template_id": tid}],
+            "edges": [{"from": "mail", "exit": "next", "to": "which"},
+                      {"from": "which", "exit": "big", "to": "big_mail"},
+                      {"from": "which", "exit": "else", "to": "small_mail"}]})
+        ids = [make_contact(s, f"c{i}@example.jp", attributes={"employees": 50 + 100 * (i % 2)}).id
+               for i in range(contacts)]
+        return journey.id, ids
 
 
 def enrol(services: Any, journey_id: int, contact_ids: list[int], context: dict[str, Any] | None = None) -> int:

@@ -15,7 +15,7 @@ from sqlalchemy import func, select
 from campaigns.automation import engine, service
 from campaigns.db import now_utc
 from campaigns.models import Journey, JourneyEnrolment, Send
-from tests.automation.engine_helpers import enrol, path, publish, template, tick, walk
+from tests.automation.engine_helpers import branch_journey, enrol, path, publish, template, tick, walk
 from tests.factories import make_contact
 from tests.fault_helpers import ROOT, app_env, sigkill, wait_until
 
@@ -42,23 +42,6 @@ engine.tick(svc, now_utc())
 """
 
 
-def _journey(services: Any) -> tuple[int, list[int]]:
-    with services.db.begin() as s:
-        tid = template(s)
-        journey = publish(s, {
-            "start": "mail", "nodes": [
-                {"id": "mail", "type": "send", "template_id": tid},
-                {"id": "which", "type": "branch", "branches": [{"key": "big", "condition": {"rules": {"all": [
-                    {"field": "attributes.employees", "op": "gt", "value": 100}]}}}]},
-                {"id": "big_mail", "type": "send", "template_id": tid},
-                {"id": "small_mail", "type": "send", "template_id": tid}],
-            "edges": [{"from": "mail", "exit": "next", "to": "which"},
-                      {"from": "which", "exit": "big", "to": "big_mail"},
-                      {"from": "which", "exit": "else", "to": "small_mail"}]})
-        ids = [make_contact(s, f"c{i}@example.jp", attributes={"employees": 50 + 100 * (i % 2)}).id for i in range(12)]
-        return journey.id, ids
-
-
 def _sends_per_walk(services: Any, journey_id: int) -> dict[tuple[int, str], int]:
     with services.db.factory() as s:
         rows = s.execute(select(Send.journey_enrolment_id, Send.node_key, func.count())
@@ -69,7 +52,7 @@ def _sends_per_walk(services: Any, journey_id: int) -> dict[tuple[int, str], int
 
 
 def test_sigkill_of_a_scheduler_mid_branch_then_the_next_tick(app, services, tmp_path):
-    jid, ids = _journey(services)
+    jid, ids = branch_journey(services)
     enrol(services, jid, ids)
     marker = tmp_path / "marker"
     script = tmp_path / "child.py"
@@ -94,7 +77,7 @@ def test_sigkill_of_a_scheduler_mid_branch_then_the_next_tick(app, services, tmp
 
 
 def test_two_engine_passes_at_once_send_each_mail_once(app, services):
-    jid, ids = _journey(services)
+    jid, ids = branch_journey(services)
     enrol(services, jid, ids)
     now = now_utc()
     errors: list[BaseException] = []

@@ -16,8 +16,7 @@ from sqlalchemy import func, select
 
 from campaigns.delivery import sending
 from campaigns.models import Contact, JourneyEnrolment, Send
-from tests.automation.engine_helpers import enrol, path, publish, template, tick, walk
-from tests.factories import make_contact
+from tests.automation.engine_helpers import branch_journey, enrol, path, tick, walk
 from tests.fault_helpers import app_env, received_by_rcpt, sigkill, start_process, status_counts
 
 # the slow SMTP server (the kill lands with mails in flight) and the short send lease of the broadcast case
@@ -30,21 +29,7 @@ CONTACTS = 400
 @pytest.mark.timeout(240)
 def test_sigkill_of_a_worker_mid_journey_delivers_each_walks_mails(services: Any, smtp_server: Any,  # noqa: F811
                                                                   tmp_path: Path) -> None:
-    with services.db.begin() as s:
-        tid = template(s)
-        journey = publish(s, {
-            "start": "mail", "nodes": [
-                {"id": "mail", "type": "send", "template_id": tid},
-                {"id": "which", "type": "branch", "branches": [{"key": "big", "condition": {"rules": {"all": [
-                    {"field": "attributes.employees", "op": "gt", "value": 100}]}}}]},
-                {"id": "big_mail", "type": "send", "template_id": tid},
-                {"id": "small_mail", "type": "send", "template_id": tid}],
-            "edges": [{"from": "mail", "exit": "next", "to": "which"},
-                      {"from": "which", "exit": "big", "to": "big_mail"},
-                      {"from": "which", "exit": "else", "to": "small_mail"}]})
-        jid = journey.id
-        ids = [make_contact(s, f"c{i}@example.jp", attributes={"employees": 50 + 100 * (i % 2)}).id
-               for i in range(CONTACTS)]
+    jid, ids = branch_journey(services, CONTACTS)
     enrol(services, jid, ids)
     counts = tick(services)  # one pass: the first mail, the branch, the branch's mail, all enqueued
     assert counts.get("enqueued") == 2 * CONTACTS and counts.get("node_branch") == CONTACTS, counts
