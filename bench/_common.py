@@ -53,24 +53,27 @@ def ensure_database(url: str) -> bool:
         admin.dispose()
 
 
-def drop_database(url: str) -> None:
+def drop_database(url: str) -> bool:
     """Drop a benchmark database: PostgreSQL DROP DATABASE ... WITH (FORCE), which also ends the run's own
-    pooled connections, for names starting with 'bench' only; SQLite the file with its -wal/-shm/-journal."""
+    pooled connections, for names starting with 'bench' only; SQLite the file with its -wal/-shm/-journal.
+    Returns whether it dropped (False: a database not named bench*, kept and said so)."""
     if url.startswith(_SQLITE):
         for suffix in ("", "-wal", "-shm", "-journal"):
             Path(url[len(_SQLITE):] + suffix).unlink(missing_ok=True)
-        return
+        return True
     import sqlalchemy as sa
 
     admin, name = _admin_engine(url)
     if not name.startswith("bench"):
+        admin.dispose()
         print(f"# database {name!r} kept: only databases named bench* are dropped", file=sys.stderr)
-        return
+        return False
     try:
         with admin.connect() as conn:
             conn.execute(sa.text(f'drop database if exists "{name}" with (force)'))
     finally:
         admin.dispose()
+    return True
 
 
 def add_keep_db(parser: argparse.ArgumentParser) -> None:
@@ -95,11 +98,12 @@ def use_database(url: str, keep: bool, reuse: bool = False) -> str:
 
 def _drop_at_exit(url: str) -> None:
     try:
-        drop_database(url)
+        dropped = drop_database(url)
     except Exception as exc:  # the figures are printed already; say what is left behind
         print(f"# could not drop {url}: {exc}", file=sys.stderr)
         return
-    print(f"# dropped {url.rsplit('/', 1)[-1]} (--keep-db keeps it)", file=sys.stderr)
+    if dropped:
+        print(f"# dropped {url.rsplit('/', 1)[-1]} (--keep-db keeps it)", file=sys.stderr)
 
 
 def use_temp_dir(prefix: str, keep: bool) -> Path:
