@@ -369,6 +369,10 @@
     if (!s) { return stats && !liveNodes[node.id] ? el("div", { "class": "jc-stats muted" }, [t("new_node")]) : null; }
     var parts = [el("span", { "data-stat": "now" }, [t("now") + " ", el("strong", {}, [fmt(s.now)])]),
                  el("span", { "data-stat": "passed" }, [t("passed") + " ", el("strong", {}, [fmt(s.passed)])])];
+    // walks that reached the goal here left by no drawn line: say how many, or the lines below add up short
+    if (s.exits && s.exits.goal) {
+      parts.push(el("span", { "data-stat": "goal" }, [t("reached_goal") + " ", el("strong", {}, [fmt(s.exits.goal)])]));
+    }
     var box = el("div", { "class": "jc-stats", "data-testid": "node-stats-" + node.id }, parts);
     if (s.send) {
       box.appendChild(el("div", { "class": "jc-mail" }, [

@@ -229,7 +229,7 @@ def _labels() -> dict[str, str]:
         "publish_confirm": "Publish", "cancel": "Cancel", "published": "Published.",
         "network": "The server could not be reached. Try again.",
         # statistics
-        "now": "Now", "passed": "Passed", "sent": "Sent", "open_rate": "Opened", "click_rate": "Clicked",
+        "now": "Now", "passed": "Passed", "reached_goal": "Reached the goal", "sent": "Sent", "open_rate": "Opened", "click_rate": "Clicked",
         "took": "took this path", "human_only": "Only people count: machine opens and link scanners are left out.",
         "goal_rate": "Goal rate", "chance_best": "Chance to be best", "counted": "counted",
         "planned": "planned per path: %(n)s", "contacts_here": "Contacts at this step",

@@ -98,6 +98,8 @@ def test_the_demos_first_pages_all_show_data(app: Any, services: Any) -> None:
                         totals = page.locator("[data-testid=journey-totals]").inner_text()
                         assert ("Reached the goal" if lang == "en" else "ゴール達成") in totals
                         assert _figure(page.locator("[data-testid=journey-totals] span").nth(1).locator("strong")) > 0, totals
+                        # ... at the three-day wait, where the node says so (no line is drawn for the goal)
+                        assert _figure(page.locator("[data-testid=node-stats-three-days] [data-stat=goal] strong")) > 0
                     if url == "/reports/":  # the journey section's goal column
                         converted = page.locator("[data-testid=converted]")
                         assert converted.count() >= 1 and _figure(converted.first) > 0, converted.first.inner_text()
