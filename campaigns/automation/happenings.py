@@ -29,7 +29,7 @@ from __future__ import annotations
 import logging
 import uuid
 from collections import Counter, defaultdict
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from datetime import datetime, timedelta
 from functools import partial
 from typing import Any
@@ -274,17 +274,9 @@ def _match_events(session: Session, ids: list[int], plans: dict[int, Plan], now:
     for row in rows:
         by_contact[row.contact_id].append(row)
     hits: dict[int, str] = {}
-    for wid, jid, vid, key, entered, contact_id, test in session.execute(
-        select(JourneyEnrolment.id, JourneyEnrolment.journey_id, JourneyEnrolment.version_id,
-               JourneyEnrolment.node_key, JourneyEnrolment.node_entered_at, JourneyEnrolment.contact_id,
-               JourneyEnrolment.test)
-        .where(JourneyEnrolment.waiting.is_(True), among(session, JourneyEnrolment.contact_id, sorted(by_contact)))
-    ):
-        node = _node(session, plans, jid, vid, key, test)
-        if node is None or node.type != "wait_for":
-            continue
+    for wid, contact_id, entered, until in _waiting_for(session, plans, by_contact):
         for _eid, _cid, name, props, created, _occurred in by_contact[contact_id]:
-            if created >= entered and _event_fits(node.data.get("until"), name, props):
+            if created >= entered and _event_fits(until, name, props):
                 hits[wid] = f"event {name}"[:200]
                 break
     _move_waiting(session, plans, hits, now, counts)
@@ -339,6 +331,22 @@ def _node(session: Session, plans: dict[int, Plan], journey_id: int, version_id:
     return None if plan is None else plan.node(key)
 
 
+def _waiting_for(session: Session, plans: dict[int, Plan], contact_ids: Iterable[int]
+                 ) -> Iterator[tuple[int, int, datetime, dict[str, Any]]]:
+    """The waiting walks of these contacts that stand at a wait_for node (the partial index
+    ix_journey_enrolments_waiting): (walk id, contact id, when it entered the node, the node's `until`).
+    The one read behind matching events, stage changes and visits to the walks that wait for them."""
+    for wid, jid, vid, key, entered, contact_id, test in session.execute(
+        select(JourneyEnrolment.id, JourneyEnrolment.journey_id, JourneyEnrolment.version_id,
+               JourneyEnrolment.node_key, JourneyEnrolment.node_entered_at, JourneyEnrolment.contact_id,
+               JourneyEnrolment.test)
+        .where(JourneyEnrolment.waiting.is_(True), among(session, JourneyEnrolment.contact_id, sorted(contact_ids)))
+    ):
+        node = _node(session, plans, jid, vid, key, test)
+        if node is not None and node.type == "wait_for":
+            yield wid, contact_id, entered, node.data.get("until") or {}
+
+
 def _match_hits(session: Session, ids: list[int], plans: dict[int, Plan], now: datetime) -> Counter[str]:
     counts: Counter[str] = Counter()
     # Only human hits of journey mails whose walk is waiting: the rest of the traffic costs nothing more.
@@ -386,13 +394,7 @@ def _match_stages(session: Session, ids: list[int], plans: dict[int, Plan], now:
     for contact_id, stage, _sid in rows:
         stages[contact_id].add(stage)
     hits: dict[int, str] = {}
-    for wid, jid, vid, key, contact_id, test in session.execute(
-        select(JourneyEnrolment.id, JourneyEnrolment.journey_id, JourneyEnrolment.version_id,
-               JourneyEnrolment.node_key, JourneyEnrolment.contact_id, JourneyEnrolment.test)
-        .where(JourneyEnrolment.waiting.is_(True), among(session, JourneyEnrolment.contact_id, sorted(stages)))
-    ):
-        node = _node(session, plans, jid, vid, key, test)
-        until = (node.data.get("until") or {}) if node is not None and node.type == "wait_for" else {}
+    for wid, contact_id, _entered, until in _waiting_for(session, plans, stages):
         if until.get("kind") == "stage" and until.get("stage") in stages[contact_id]:
             hits[wid] = f"stage {until['stage']}"
     _move_waiting(session, plans, hits, now, counts)
@@ -420,14 +422,7 @@ def _match_visits(session: Session, ids: list[int], plans: dict[int, Plan], now:
     for row in rows:
         by_contact[row.contact_id].append(row)
     hits: dict[int, str] = {}
-    for wid, jid, vid, key, entered, contact_id, test in session.execute(
-        select(JourneyEnrolment.id, JourneyEnrolment.journey_id, JourneyEnrolment.version_id,
-               JourneyEnrolment.node_key, JourneyEnrolment.node_entered_at, JourneyEnrolment.contact_id,
-               JourneyEnrolment.test)
-        .where(JourneyEnrolment.waiting.is_(True), among(session, JourneyEnrolment.contact_id, sorted(by_contact)))
-    ):
-        node = _node(session, plans, jid, vid, key, test)
-        until = (node.data.get("until") or {}) if node is not None and node.type == "wait_for" else {}
+    for wid, contact_id, entered, until in _waiting_for(session, plans, by_contact):
         if until.get("kind") != "visit":
             continue
         for row in by_contact[contact_id]:
