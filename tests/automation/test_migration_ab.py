@@ -5,6 +5,7 @@ graph, which the graph validator accepts; a finished test stays where it was."""
 from __future__ import annotations
 
 import json
+from typing import Any
 
 import pytest
 import sqlalchemy as sa
@@ -16,6 +17,20 @@ from campaigns.migrate import alembic_config, upgrade
 from tests.platform.test_migrations import _fresh_url
 
 NOW = "CURRENT_TIMESTAMP"
+
+
+def _templates_and_sequence(run: Any, name: str, status: str) -> None:
+    """Templates 1 (Control) and 2 (Challenger), each with its version 1, and sequence 1 in `status`."""
+    for title in ("Control", "Challenger"):
+        run(sa.text(f"INSERT INTO templates (name, created_at, updated_at) VALUES (:n, {NOW}, {NOW})"), {"n": title})
+    for tid in (1, 2):
+        run(sa.text("INSERT INTO template_versions (template_id, version, subject, preheader, from_name, html_source,"
+                    " text_source, compiled_html, compiled_text, created_at) VALUES (:t, 1, 's', '', '', '', '', '',"
+                    f" '', {NOW})"), {"t": tid})
+        run(sa.text("UPDATE templates SET current_version_id = :t WHERE id = :t"), {"t": tid})
+    run(sa.text("INSERT INTO sequences (name, description, status, trigger_events, allow_reentry, exit_events,"
+                " exit_stages, goal_event, exit_segment_when, created_at, updated_at) VALUES (:n, '', :s, '[]', false,"
+                f" '[]', '[]', '', 'out', {NOW}, {NOW})"), {"n": name, "s": status})
 
 
 def _graph(step_id: int, template_id: int) -> str:
@@ -30,16 +45,7 @@ def test_0021_moves_running_step_tests_to_their_journey_send_node(tmp_path):
     engine = make_engine(url)
     with engine.begin() as conn:
         run = conn.execute
-        for name in ("Control", "Challenger"):
-            run(sa.text(f"INSERT INTO templates (name, created_at, updated_at) VALUES (:n, {NOW}, {NOW})"), {"n": name})
-        for tid in (1, 2):
-            run(sa.text("INSERT INTO template_versions (template_id, version, subject, preheader, from_name, html_source,"
-                        " text_source, compiled_html, compiled_text, created_at) VALUES (:t, 1, 's', '', '', '', '', '',"
-                        f" '', {NOW})"), {"t": tid})
-            run(sa.text("UPDATE templates SET current_version_id = :t WHERE id = :t"), {"t": tid})
-        run(sa.text("INSERT INTO sequences (name, description, status, trigger_events, allow_reentry, exit_events,"
-                    " exit_stages, goal_event, exit_segment_when, created_at, updated_at) VALUES ('Welcome', '',"
-                    f" 'converted', '[]', false, '[]', '[]', '', 'out', {NOW}, {NOW})"))
+        _templates_and_sequence(run, "Welcome", "converted")
         for _ in range(2):
             run(sa.text("INSERT INTO steps (sequence_id, position, delay_minutes, template_id, window_days, deleted)"
                         " VALUES (1, 1, 0, 1, '', false)"))
@@ -90,16 +96,7 @@ def test_0027_moves_the_step_tests_of_sequences_0026_converted(tmp_path):
     engine = make_engine(url)
     with engine.begin() as conn:
         run = conn.execute
-        for name in ("Control", "Challenger"):
-            run(sa.text(f"INSERT INTO templates (name, created_at, updated_at) VALUES (:n, {NOW}, {NOW})"), {"n": name})
-        for tid in (1, 2):
-            run(sa.text("INSERT INTO template_versions (template_id, version, subject, preheader, from_name, html_source,"
-                        " text_source, compiled_html, compiled_text, created_at) VALUES (:t, 1, 's', '', '', '', '', '',"
-                        f" '', {NOW})"), {"t": tid})
-            run(sa.text("UPDATE templates SET current_version_id = :t WHERE id = :t"), {"t": tid})
-        run(sa.text("INSERT INTO sequences (name, description, status, trigger_events, allow_reentry, exit_events,"
-                    " exit_stages, goal_event, exit_segment_when, created_at, updated_at) VALUES ('Late', '',"
-                    f" 'active', '[]', false, '[]', '[]', '', 'out', {NOW}, {NOW})"))
+        _templates_and_sequence(run, "Late", "active")
         run(sa.text("INSERT INTO steps (sequence_id, position, delay_minutes, template_id, window_days, deleted)"
                     " VALUES (1, 1, 0, 1, '', false)"))
         run(sa.text("INSERT INTO ab_tests (step_id, node_key, kind, metric, goal_event, goal_days, test_portion,"
